@@ -1,0 +1,7 @@
+"""``python -m dlpipe`` is the ``dlpipe`` command (torchrun starts ranks this way)."""
+
+import sys
+
+from dlpipe.cli import main
+
+sys.exit(main())

@@ -1,0 +1,216 @@
+"""The bundle: what ``predict`` needs and nothing else, as a folder of JSON and safetensors.
+
+    bundle/
+      manifest.json        format version, task, schema + preprocessor state, label map, model spec,
+                           metrics, baselines, reference statistics, versions, weight checksums
+      weights.safetensors  the model's state_dict
+
+No pickle anywhere: loading reads JSON and raw tensors and rebuilds the network from the spec with
+dlpipe's own code, so a bundle can never run code of its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from dlpipe import __version__
+from dlpipe.core.errors import BundleError, InvalidInputError
+from dlpipe.core.files import atomic_dir, write_json
+from dlpipe.data.preprocessing import TabularPreprocessor
+from dlpipe.data.tabular import TableSource, read_table
+from dlpipe.evaluation.scoring import score
+from dlpipe.models.registry import build_model
+from dlpipe.tasks.task import Task
+from dlpipe.training.trainer import predict_logits
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["Bundle", "load_bundle", "FORMAT", "FORMAT_VERSION"]
+
+FORMAT = "dlpipe-bundle"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+WEIGHTS = "weights.safetensors"
+
+
+class Bundle:
+    """A trained model with everything needed to use it on raw data.
+
+    Build one with :func:`dlpipe.train` (``run.bundle``) or :func:`load_bundle`.
+    """
+
+    def __init__(self, manifest: dict[str, Any], model: nn.Module) -> None:
+        self.manifest = manifest
+        self.model = model.eval()
+        self.task = Task.from_dict(manifest["task"])
+        self.preprocessor = TabularPreprocessor.from_state(manifest["preprocessor"])
+
+    # ------------------------------------------------------------------ describing
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return self.manifest.get("metrics", {})
+
+    @property
+    def classes(self) -> list[Any] | None:
+        return self.task.classes
+
+    @property
+    def input_columns(self) -> list[str]:
+        return self.preprocessor.schema.names
+
+    def __repr__(self) -> str:
+        return f"Bundle(task={self.task.kind!r}, target={self.task.target!r}, inputs={len(self.input_columns)}, model={self.manifest['model_spec']['family']!r})"
+
+    # ------------------------------------------------------------------ using
+    def transform(self, data: TableSource) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+        frame = read_table(data, what="input")
+        if len(frame) == 0:
+            raise InvalidInputError("input has no rows; pass at least one row with the columns the model was trained on.")
+        frame.columns = [str(c) for c in frame.columns]
+        x_num, x_cat = self.preprocessor.transform(frame)
+        return x_num, x_cat, frame
+
+    def _outputs(self, x_num: np.ndarray, x_cat: np.ndarray) -> np.ndarray:
+        inputs = [torch.from_numpy(x_num)]
+        if x_cat.shape[1]:
+            inputs.append(torch.from_numpy(x_cat))
+        return predict_logits(self.model, inputs).float().cpu().numpy()
+
+    def predict(self, data: TableSource) -> pd.DataFrame:
+        """Raw rows in (DataFrame, list of dicts or a CSV/Parquet path); a DataFrame out.
+
+        The column ``prediction`` holds labels (classification) or values in the target's units
+        (regression); classification adds one ``proba_<class>`` column per class.
+        """
+        import pandas as pd
+
+        x_num, x_cat, _ = self.transform(data)
+        labels, proba = self.task.decode(self._outputs(x_num, x_cat))
+        out = pd.DataFrame({"prediction": labels})
+        if proba is not None and self.task.classes is not None:
+            for i, c in enumerate(self.task.classes):
+                out[f"proba_{c}"] = proba[:, i]
+        return out
+
+    def evaluate(self, data: TableSource) -> dict[str, Any]:
+        """Score the model and its stored baselines on rows that include the target column."""
+        x_num, x_cat, frame = self.transform(data)
+        target = self.task.target
+        if target not in frame.columns:
+            raise InvalidInputError(
+                f"evaluation data has no target column {target!r}; pass rows that include it, or use predict() for unlabelled rows."
+            )
+        keep = frame[target].notna().to_numpy()
+        y = self.task.encode(frame.loc[keep, target], what="evaluation target")
+        logits = self._outputs(x_num[keep], x_cat[keep])
+        values, proba = self.task.decode(logits)
+        if self.task.kind == "regression":
+            y_true, output = y.reshape(-1) * self.task.y_std + self.task.y_mean, values
+        else:
+            y_true, output = y.reshape(-1).astype(np.int64), proba
+        return score(self.task.kind, y_true, output, x_num[keep], self.manifest.get("baselines", {}), self.task.classes)
+
+    # ------------------------------------------------------------------ saving
+    def save(self, path: str | Path) -> Path:
+        """Write the bundle folder atomically (a temporary name, renamed when complete)."""
+        from safetensors.torch import save_file
+
+        state = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
+        with atomic_dir(path) as tmp:
+            save_file(state, str(tmp / WEIGHTS), metadata={"format": FORMAT})
+            manifest = dict(self.manifest)
+            manifest["weights"] = {
+                "file": WEIGHTS,
+                "sha256": _sha256(tmp / WEIGHTS),
+                "tensors": {k: list(v.shape) for k, v in state.items()},
+            }
+            write_json(tmp / MANIFEST, manifest)
+        self.manifest = manifest
+        return Path(path)
+
+
+def make_manifest(**parts: Any) -> dict[str, Any]:
+    """The manifest skeleton with format and version stamps filled in."""
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "versions": {
+            "dlpipe": __version__,
+            "torch": torch.__version__,
+            "numpy": np.__version__,
+            "python": platform.python_version(),
+        },
+        **parts,
+    }
+
+
+def load_bundle(path: str | Path) -> Bundle:
+    """Load a bundle folder, checking format version, checksum, tensor names and shapes.
+
+    Raises:
+        BundleError: the folder is not a bundle, is of another format version, or its weights are
+            missing, damaged or do not fit the model the manifest describes.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    root = Path(path)
+    if root.is_file() and root.name == MANIFEST:
+        root = root.parent
+    if not (root / MANIFEST).is_file():
+        raise BundleError(
+            f"{str(root)!r} is not a dlpipe bundle (no {MANIFEST}); pass the bundle folder, e.g. runs/<name>/bundle."
+        )
+    try:
+        manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BundleError(f"the manifest of bundle {str(root)!r} is not valid JSON ({exc}); the bundle is damaged, so re-save it.") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise BundleError(f"{str(root / MANIFEST)!r} is not a dlpipe bundle manifest; pass a folder written by dlpipe.")
+    version = manifest.get("format_version")
+    if version != FORMAT_VERSION:
+        raise BundleError(
+            f"bundle {str(root)!r} has format version {version!r}, but dlpipe {__version__} reads version {FORMAT_VERSION}; "
+            "load it with the dlpipe version that wrote it, or retrain."
+        )
+    weights = root / manifest.get("weights", {}).get("file", WEIGHTS)
+    if not weights.is_file():
+        raise BundleError(f"bundle {str(root)!r} has no weights file {weights.name!r}; the bundle is incomplete, so re-save it.")
+    expected = manifest.get("weights", {}).get("sha256")
+    if expected and _sha256(weights) != expected:
+        raise BundleError(f"the weights of bundle {str(root)!r} do not match their recorded checksum; the file is corrupted, so re-save or retrain.")
+    try:
+        state = load_file(str(weights))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise BundleError(f"the weights of bundle {str(root)!r} could not be read ({exc}); the file is corrupted, so re-save or retrain.") from None
+    model = build_model(manifest["model_spec"])
+    own = model.state_dict()
+    for key, tensor in own.items():
+        if key not in state:
+            raise BundleError(f"bundle {str(root)!r} lacks the weight {key!r} that its model needs; the bundle does not match its manifest.")
+        if tuple(state[key].shape) != tuple(tensor.shape):
+            raise BundleError(
+                f"weight {key!r} in bundle {str(root)!r} has shape {tuple(state[key].shape)} but the model expects {tuple(tensor.shape)}; the bundle does not match its manifest."
+            )
+    extra = [k for k in state if k not in own]
+    if extra:
+        raise BundleError(f"bundle {str(root)!r} holds weights the model does not have, such as {extra[0]!r}; the bundle does not match its manifest.")
+    model.load_state_dict(state)
+    return Bundle(manifest, model)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

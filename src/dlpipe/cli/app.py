@@ -1,0 +1,244 @@
+"""Typer commands. Each one parses flags, calls the public API and prints; errors become one line."""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+app = typer.Typer(
+    name="dlpipe",
+    help="A table to a trained, evaluated, saved and served neural network.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+_STATE: dict[str, Any] = {"debug": False}
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")] = False,
+) -> None:
+    _STATE["debug"] = debug or os.environ.get("DLPIPE_DEBUG") == "1"
+
+
+def _csv_ints(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        return [int(p) for p in text.replace(" ", "").split(",") if p]
+    except ValueError:
+        from dlpipe.core.errors import InvalidConfigError
+
+        raise InvalidConfigError(f"`--hidden` is {text!r} but must be comma-separated integers such as 64,32.") from None
+
+
+def _number_or_auto(text: str | None, flag: str, kind: type) -> Any:
+    if text is None or text == "auto":
+        return text
+    try:
+        return kind(text)
+    except ValueError:
+        from dlpipe.core.errors import InvalidConfigError
+
+        raise InvalidConfigError(f"`{flag}` is {text!r} but must be a number or 'auto'.") from None
+
+
+@app.command()
+def train(
+    data: Annotated[str, typer.Argument(help="A CSV/TSV/Parquet file, or a bundled data set name (see `dlpipe datasets`).")],
+    target: Annotated[Optional[str], typer.Option("--target", "-t", help="Column to predict.")] = None,
+    task: Annotated[Optional[str], typer.Option(help="auto, regression, binary or multiclass.")] = None,
+    test: Annotated[Optional[Path], typer.Option(help="A separate test file (then data is split into train/val only).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run folder (default runs/<name>-<task>-<time>).")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML/JSON config; flags override it.")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Model family.")] = None,
+    hidden: Annotated[Optional[str], typer.Option(help="Hidden layer sizes, e.g. 64,32.")] = None,
+    activation: Annotated[Optional[str], typer.Option(help="relu, gelu, tanh, sigmoid, leaky_relu, silu.")] = None,
+    dropout: Annotated[Optional[float], typer.Option(help="Dropout after each hidden layer.")] = None,
+    batch_norm: Annotated[Optional[bool], typer.Option("--batch-norm/--no-batch-norm", help="Batch normalisation.")] = None,
+    epochs: Annotated[Optional[str], typer.Option(help="Maximum epochs or 'auto'.")] = None,
+    batch_size: Annotated[Optional[str], typer.Option(help="Rows per step or 'auto'.")] = None,
+    lr: Annotated[Optional[str], typer.Option("--lr", "--learning-rate", help="Learning rate or 'auto' (range test).")] = None,
+    optimizer: Annotated[Optional[str], typer.Option(help="adamw, adam, sgd or rmsprop.")] = None,
+    momentum: Annotated[Optional[float], typer.Option(help="Momentum for sgd/rmsprop.")] = None,
+    nesterov: Annotated[Optional[bool], typer.Option("--nesterov/--no-nesterov", help="Nesterov momentum (sgd).")] = None,
+    weight_decay: Annotated[Optional[float], typer.Option(help="Weight decay.")] = None,
+    schedule: Annotated[Optional[str], typer.Option(help="none, plateau, cosine or onecycle.")] = None,
+    patience: Annotated[Optional[int], typer.Option(help="Early-stopping patience in epochs (0: off).")] = None,
+    monitor: Annotated[Optional[str], typer.Option(help="Metric early stopping watches.")] = None,
+    clip_grad: Annotated[Optional[float], typer.Option(help="Clip the gradient norm to this value.")] = None,
+    class_weight: Annotated[Optional[str], typer.Option(help="none or balanced.")] = None,
+    scaling: Annotated[Optional[str], typer.Option(help="standard, minmax, l2 or none.")] = None,
+    val_fraction: Annotated[Optional[float], typer.Option(help="Share of rows for validation.")] = None,
+    test_fraction: Annotated[Optional[float], typer.Option(help="Share of rows for testing.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="One seed for split, weights and batch order.")] = None,
+    device: Annotated[Optional[str], typer.Option(help="auto, cpu, cuda or mps.")] = None,
+    deterministic: Annotated[Optional[bool], typer.Option("--deterministic/--no-deterministic", help="Deterministic kernels (slower).")] = None,
+    runs_dir: Annotated[Path, typer.Option(help="Where run folders go.")] = Path("runs"),
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+) -> None:
+    """Train a model on a table; write the run folder with metrics beside baselines and a bundle."""
+    import dlpipe as dl
+
+    model_section = {"family": model, "hidden": _csv_ints(hidden), "activation": activation, "dropout": dropout, "batch_norm": batch_norm}
+    options = {
+        "optimizer": optimizer, "momentum": momentum, "nesterov": nesterov, "weight_decay": weight_decay,
+        "schedule": schedule, "patience": patience, "monitor": monitor, "clip_grad": clip_grad,
+        "class_weight": class_weight, "scaling": scaling, "val_fraction": val_fraction,
+        "test_fraction": test_fraction, "device": device, "deterministic": deterministic,
+    }
+    run = dl.train(
+        data, target, task=task, test=str(test) if test else None, out=out, config=config,
+        model={k: v for k, v in model_section.items() if v is not None} or None,
+        epochs=_number_or_auto(epochs, "--epochs", int), batch_size=_number_or_auto(batch_size, "--batch-size", int),
+        learning_rate=_number_or_auto(lr, "--lr", float), seed=seed, runs_dir=runs_dir,
+        progress="quiet" if quiet else "auto", **{k: v for k, v in options.items() if v is not None},
+    )
+    _print_scores(run.metrics["test"], title=f"{run.metrics['task']} · {run.metrics['dataset']} · test split ({run.metrics['rows']['test']} rows)")
+    typer.echo(f"run folder: {run.path}")
+    typer.echo(f"bundle:     {run.path / 'bundle' if run.path else '-'}")
+
+
+@app.command()
+def evaluate(
+    bundle: Annotated[Path, typer.Argument(help="A bundle folder (runs/<name>/bundle).")],
+    data: Annotated[Path, typer.Argument(help="Labelled rows (CSV/TSV/Parquet) with the target column.")],
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Also write the metrics as JSON here.")] = None,
+) -> None:
+    """Score a bundle on labelled data, beside the baselines it carries."""
+    import dlpipe as dl
+
+    scores = dl.evaluate(bundle, str(data))
+    _print_scores(scores, title=f"{data} ({scores['rows']} rows)")
+    if output is not None:
+        from dlpipe.core.files import write_json
+
+        write_json(output, scores)
+
+
+@app.command()
+def predict(
+    bundle: Annotated[Path, typer.Argument(help="A bundle folder (runs/<name>/bundle).")],
+    data: Annotated[Path, typer.Argument(help="Rows to predict (CSV/TSV/Parquet) with the training columns.")],
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write predictions to this CSV (default: print).")] = None,
+) -> None:
+    """Predict labels/values (and class probabilities) for raw rows."""
+    import dlpipe as dl
+
+    preds = dl.load_bundle(bundle).predict(str(data))
+    if output is None:
+        typer.echo(preds.to_csv(index=False), nl=False)
+        return
+    tmp = output.with_name(f".{output.name}.tmp")
+    preds.to_csv(tmp, index=False)
+    os.replace(tmp, output)
+    typer.echo(f"wrote {len(preds)} predictions to {output}")
+
+
+@app.command()
+def datasets() -> None:
+    """List the bundled data sets (no downloads)."""
+    from dlpipe.data.datasets import list_datasets
+
+    typer.echo(f"{'name':<16}{'task':<12}{'rows':>6}{'features':>10}  description")
+    for d in list_datasets():
+        typer.echo(f"{d.name:<16}{d.task:<12}{d.rows:>6}{d.features:>10}  {d.description}")
+
+
+@app.command()
+def quickstart(
+    dataset: Annotated[str, typer.Option(help="A bundled data set.")] = "breast_cancer",
+    runs_dir: Annotated[Path, typer.Option(help="Where run folders go.")] = Path("runs"),
+) -> None:
+    """The main job on a bundled real data set: train, evaluate beside baselines, bundle, predict."""
+    import dlpipe as dl
+
+    typer.echo(f"training on the bundled {dataset!r} data set (real data, shipped with scikit-learn)...")
+    run = dl.train(dataset, runs_dir=runs_dir)
+    _print_scores(run.metrics["test"], title=f"{run.metrics['task']} · {dataset} · test split ({run.metrics['rows']['test']} rows)")
+    ds = dl.datasets.load(dataset)
+    sample = ds.frame.drop(columns=[ds.target]).head(3)
+    preds = dl.load_bundle(run.path / "bundle").predict(sample)
+    typer.echo("predictions for the first 3 rows, from the saved bundle:")
+    typer.echo(preds.round(4).to_string(index=False))
+    typer.echo(f"run folder: {run.path}")
+
+
+@app.command()
+def version() -> None:
+    """Print the dlpipe version."""
+    from dlpipe import __version__
+
+    typer.echo(__version__)
+
+
+def _print_scores(scores: dict[str, Any], title: str) -> None:
+    metric = scores["primary_metric"]
+    keys = [k for k in ("accuracy", "f1", "f1_macro", "roc_auc", "log_loss", "r2", "mae", "rmse") if k in scores["model"]]
+    rows = [("model", scores["model"])] + list(scores["baselines"].items())
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=title)
+        table.add_column("")
+        for k in keys:
+            table.add_column(k, justify="right", style="bold" if k == metric else None)
+        for name, m in rows:
+            table.add_row(name, *(f"{m.get(k, float('nan')):.4f}" for k in keys))
+        Console().print(table)
+    else:
+        typer.echo(title)
+        typer.echo(f"{'':<10}" + "".join(f"{k:>10}" for k in keys))
+        for name, m in rows:
+            typer.echo(f"{name:<10}" + "".join(f"{m.get(k, float('nan')):>10.4f}" for k in keys))
+    typer.echo(scores["verdict"])
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None, line: str | None = None) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the app; a DlpipeError becomes ``error: <message>`` and exit code 2 (1 for a failed run)."""
+    warnings.showwarning = _show_warning  # type: ignore[assignment]
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:]) or os.environ.get("DLPIPE_DEBUG") == "1"
+    try:
+        app(args=argv, standalone_mode=False)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    except KeyboardInterrupt:
+        print("error: interrupted; nothing was saved for the unfinished run.", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the one place where every error becomes one line
+        import click
+
+        from dlpipe.core.errors import DlpipeError
+
+        if debug:
+            raise
+        if isinstance(exc, click.exceptions.Exit):
+            return int(exc.exit_code)
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return exc.exit_code
+        if isinstance(exc, click.exceptions.Abort):
+            print("error: aborted.", file=sys.stderr)
+            return 1
+        if isinstance(exc, DlpipeError):
+            print(f"error: {exc}", file=sys.stderr)
+            return exc.exit_code
+        print(f"error: the run failed with {type(exc).__name__}: {exc} (rerun with --debug for the traceback).", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

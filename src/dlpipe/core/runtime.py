@@ -1,0 +1,74 @@
+"""Seeds, devices, threads and optional imports: the process-wide switches in one place."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import random
+from types import ModuleType
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from dlpipe.core.errors import InvalidConfigError, MissingDependencyError
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["seed_everything", "resolve_device", "require", "set_deterministic"]
+
+_DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's generators with one number."""
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+def set_deterministic(enabled: bool) -> None:
+    """Ask torch for deterministic kernels; slower on CUDA, and some ops then raise if unsupported."""
+    import torch
+
+    if enabled:
+        # cuBLAS needs this to be deterministic; harmless on the CPU.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(enabled, warn_only=False)
+    torch.backends.cudnn.benchmark = not enabled
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """Turn ``"auto"`` into the best device present (cuda, then mps, then cpu)."""
+    import torch
+
+    name = (device or "auto").split(":")[0]
+    if name not in _DEVICES:
+        raise InvalidConfigError(
+            f"`device` is {device!r} but must be one of {', '.join(_DEVICES)}; pass device='auto' to pick the best one present."
+        )
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise InvalidConfigError(
+            "`device` is 'cuda' but no CUDA device is present; pass device='auto' or device='cpu'."
+        )
+    return torch.device(device)
+
+
+def require(module: str, extra: str) -> ModuleType:
+    """Import an optional dependency or say which dlpipe extra installs it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        top = module.split(".")[0]
+        raise MissingDependencyError(
+            f"this feature needs {top}, which is not installed; run `pip install 'dlpipe[{extra}]'`."
+        ) from exc

@@ -1,0 +1,181 @@
+"""Column kinds of a table: numeric, boolean, categorical, datetime; ID-like and constant columns dropped."""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from dlpipe.core.errors import DataWarning, InvalidInputError, format_names, suggest
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["ColumnInfo", "Schema", "infer_schema"]
+
+Kind = Literal["numeric", "boolean", "categorical", "datetime"]
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2})?)?")
+_ID_NAME_RE = re.compile(r"(^|_)(id|uuid|index|key)$|^id_|^unnamed: ?0$", re.IGNORECASE)
+_MAX_INT_CATEGORIES = 10
+
+
+@dataclass(frozen=True)
+class ColumnInfo:
+    """One input column: its name, inferred kind and the dtype it arrived with."""
+
+    name: str
+    kind: Kind
+    dtype: str
+    n_unique: int
+    missing: int
+
+
+@dataclass(frozen=True)
+class Schema:
+    """The input columns a model uses (in order), the target, and what was dropped and why."""
+
+    columns: tuple[ColumnInfo, ...]
+    target: str
+    dropped: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def of_kind(self, kind: Kind) -> list[str]:
+        return [c.name for c in self.columns if c.kind == kind]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "columns": [asdict(c) for c in self.columns],
+            "dropped": [list(d) for d in self.dropped],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Schema:
+        return cls(
+            columns=tuple(ColumnInfo(**c) for c in data["columns"]),
+            target=data["target"],
+            dropped=tuple((a, b) for a, b in data.get("dropped", [])),
+        )
+
+
+def infer_schema(
+    frame: pd.DataFrame,
+    target: str,
+    *,
+    categorical: list[str] | tuple[str, ...] = (),
+    numeric: list[str] | tuple[str, ...] = (),
+    drop: list[str] | tuple[str, ...] = (),
+) -> Schema:
+    """Infer each feature column's kind from its values; user lists override the inference.
+
+    Raises:
+        InvalidInputError: a column named in ``categorical``/``numeric``/``drop`` does not exist, or
+            a mostly-numeric text column holds non-numeric values.
+    """
+    import pandas as pd
+
+    features = [c for c in frame.columns if c != target]
+    for arg, names in (("categorical", categorical), ("numeric", numeric), ("drop", drop)):
+        for col in names:
+            if col not in features:
+                raise InvalidInputError(
+                    f"`{arg}` names the column {col!r}, which is not a feature{suggest(col, features)}; features are: {format_names(features)}."
+                )
+    columns: list[ColumnInfo] = []
+    dropped: list[tuple[str, str]] = [(c, "asked to drop") for c in drop]
+    n_rows = len(frame)
+    for col in features:
+        if col in drop:
+            continue
+        s = frame[col]
+        missing = int(s.isna().sum())
+        non_null = s.dropna()
+        n_unique = int(non_null.nunique())
+        dtype = str(s.dtype)
+        if n_unique <= 1 and col not in categorical and col not in numeric:
+            dropped.append((col, "constant" if n_unique == 1 else "empty"))
+            continue
+        if col in categorical:
+            kind: Kind = "categorical"
+        elif col in numeric:
+            if not pd.api.types.is_numeric_dtype(s):
+                _check_mostly_numeric(col, non_null, force=True)
+            kind = "numeric"
+        elif pd.api.types.is_bool_dtype(s):
+            kind = "boolean"
+        elif pd.api.types.is_datetime64_any_dtype(s):
+            kind = "datetime"
+        elif pd.api.types.is_numeric_dtype(s):
+            is_int = pd.api.types.is_integer_dtype(s) or bool((non_null == non_null.round()).all())
+            if is_int and _looks_like_id(col, non_null, n_rows, n_unique):
+                dropped.append((col, "ID-like (one value per row)"))
+                continue
+            if is_int and n_unique == 2 and set(non_null.unique()) <= {0, 1}:
+                kind = "boolean"
+            elif is_int and n_unique <= _MAX_INT_CATEGORIES and n_rows >= 4 * n_unique and pd.api.types.is_integer_dtype(s):
+                kind = "categorical"
+            else:
+                kind = "numeric"
+        else:
+            text = non_null.astype(str)
+            if _check_mostly_numeric(col, text):
+                kind = "numeric"
+            elif len(text) and text.head(50).str.match(_DATE_RE).mean() >= 0.9:
+                kind = "datetime"
+            elif n_unique == n_rows and n_rows >= 20:
+                dropped.append((col, "ID-like (one value per row)"))
+                continue
+            else:
+                kind = "categorical"
+        columns.append(ColumnInfo(name=col, kind=kind, dtype=dtype, n_unique=n_unique, missing=missing))
+    auto_dropped = [(c, why) for c, why in dropped if why != "asked to drop"]
+    if auto_dropped:
+        warnings.warn(
+            DataWarning("dropped columns: " + ", ".join(f"{c!r} ({why})" for c, why in auto_dropped) + "."),
+            stacklevel=2,
+        )
+    dates = [c.name for c in columns if c.kind == "datetime"]
+    if dates:
+        warnings.warn(
+            DataWarning(f"datetime columns {format_names(dates)} are turned into numeric parts (year, month, day, weekday, hour)."),
+            stacklevel=2,
+        )
+    if not columns:
+        raise InvalidInputError(
+            f"no usable feature columns are left (dropped: {format_names(c for c, _ in dropped) or 'none'}); the table needs at least one informative column besides the target."
+        )
+    return Schema(columns=tuple(columns), target=target, dropped=tuple(dropped))
+
+
+def _looks_like_id(col: str, values: pd.Series, n_rows: int, n_unique: int) -> bool:
+    if n_unique != n_rows or n_rows < 20:
+        return False
+    if _ID_NAME_RE.search(col):
+        return True
+    # A consecutive integer range (0..n-1, 1..n) is a row number, not a measurement.
+    lo, hi = values.min(), values.max()
+    return bool(hi - lo == n_rows - 1)
+
+
+def _check_mostly_numeric(col: str, text: pd.Series, force: bool = False) -> bool:
+    """True if every value parses as a number; raise if most (≥90%) but not all do."""
+    import pandas as pd
+
+    if len(text) == 0:
+        return False
+    parsed = pd.to_numeric(text, errors="coerce")
+    bad = parsed.isna()
+    share = 1.0 - float(bad.mean())
+    if share == 1.0:
+        return True
+    if share >= 0.9 or force:
+        example = text[bad].iloc[0]
+        raise InvalidInputError(
+            f"column {col!r} is mostly numeric ({share:.0%} of values) but holds non-numeric text such as {example!r} "
+            f"in {int(bad.sum())} rows; clean those values, or list the column under `categorical` to treat it as text."
+        )
+    return False

@@ -1,0 +1,179 @@
+"""Reading tables (CSV, TSV, Parquet, DataFrame) into a :class:`TabularDataset`."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Union
+
+from dlpipe.core.errors import (
+    DataWarning,
+    InvalidInputError,
+    InvalidTargetError,
+    UnsupportedFileError,
+    format_names,
+    suggest,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["TabularDataset", "load_table", "read_table", "TableSource"]
+
+TableSource = Union[str, Path, "pd.DataFrame", list[dict[str, Any]]]
+_READERS = {".csv": "csv", ".tsv": "tsv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+
+@dataclass
+class TabularDataset:
+    """A table with a named target column, and optionally a separate test table.
+
+    Args:
+        frame: Rows used for training and validation (and testing when ``test_frame`` is None).
+        target: Name of the target column.
+        name: A short name for run folders and reports. Defaults to `"table"`.
+        test_frame: A held-out test table with the same columns. Defaults to `None`.
+
+    Example:
+        >>> import pandas as pd
+        >>> ds = TabularDataset(pd.DataFrame({"x": [1, 2], "y": [0, 1]}), target="y")
+        >>> ds.feature_columns
+        ['x']
+    """
+
+    frame: pd.DataFrame
+    target: str
+    name: str = "table"
+    test_frame: pd.DataFrame | None = None
+    description: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    kind = "table"
+
+    @property
+    def feature_columns(self) -> list[str]:
+        return [c for c in self.frame.columns if c != self.target]
+
+    def __repr__(self) -> str:
+        test = f", test_rows={len(self.test_frame)}" if self.test_frame is not None else ""
+        return (
+            f"TabularDataset(name={self.name!r}, rows={len(self.frame)}, "
+            f"features={len(self.feature_columns)}, target={self.target!r}{test})"
+        )
+
+
+def read_table(source: TableSource, *, what: str = "data") -> pd.DataFrame:
+    """Read a CSV/TSV/Parquet path, a DataFrame or a list of dicts into a DataFrame."""
+    import pandas as pd
+
+    if isinstance(source, pd.DataFrame):
+        return source.copy()
+    if isinstance(source, list):
+        if not all(isinstance(r, dict) for r in source):
+            raise InvalidInputError(
+                f"{what} is a list whose items are not all dicts; pass a list of {{column: value}} rows or a DataFrame."
+            )
+        return pd.DataFrame(source)
+    if not isinstance(source, (str, Path)):
+        raise InvalidInputError(
+            f"{what} is a {type(source).__name__}, but a file path, a pandas DataFrame or a list of row dicts was expected."
+        )
+    path = Path(source)
+    if not path.exists():
+        raise UnsupportedFileError(f"{what} file {str(path)!r} does not exist; check the path.")
+    if path.is_dir():
+        raise UnsupportedFileError(
+            f"{what} {str(path)!r} is a folder, but a table file (.csv, .tsv, .parquet) was expected."
+        )
+    kind = _READERS.get(path.suffix.lower())
+    if kind is None:
+        raise UnsupportedFileError(
+            f"{what} file {str(path)!r} has the unsupported type {path.suffix or '(no suffix)'!r}; "
+            f"save it as one of {', '.join(sorted(_READERS))}."
+        )
+    if path.stat().st_size == 0:
+        raise UnsupportedFileError(f"{what} file {str(path)!r} is empty; pass a file with a header row and data rows.")
+    try:
+        if kind == "parquet":
+            frame = pd.read_parquet(path)
+        else:
+            frame = pd.read_csv(path, sep="\t" if kind == "tsv" else ",")
+    except pd.errors.EmptyDataError:
+        raise UnsupportedFileError(
+            f"{what} file {str(path)!r} has no columns; pass a file with a header row and data rows."
+        ) from None
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UnsupportedFileError(
+            f"{what} file {str(path)!r} could not be read as {kind} ({first}); check that it is a valid {kind} file."
+        ) from None
+    return frame
+
+
+def load_table(
+    source: TableSource,
+    target: str | None = None,
+    *,
+    test: TableSource | None = None,
+    name: str | None = None,
+) -> TabularDataset:
+    """Load a table and check its target column.
+
+    Args:
+        source: A CSV/TSV/Parquet path, a pandas DataFrame or a list of row dicts.
+        target: The column to predict. Defaults to the last column, with a warning.
+        test: An optional held-out test table with the same columns. Defaults to `None`.
+        name: A short name for run folders. Defaults to the file's stem or `"table"`.
+
+    Example:
+        >>> import pandas as pd
+        >>> load_table(pd.DataFrame({"a": [1.0, 2.0, 3.0], "y": [1, 0, 1]}), target="y").target
+        'y'
+    """
+    frame = read_table(source)
+    if name is None:
+        name = Path(source).stem if isinstance(source, (str, Path)) else "table"
+    if frame.shape[1] == 0 or len(frame) == 0:
+        raise InvalidInputError(f"table {name!r} has no rows; pass a table with a header row and at least one data row.")
+    frame.columns = [str(c) for c in frame.columns]
+    if target is None:
+        target = str(frame.columns[-1])
+        warnings.warn(DataWarning(f"no target given; using the last column {target!r} (pass target=... to choose)."), stacklevel=2)
+    _check_target_column(frame, target, name)
+    frame = _drop_missing_target(frame, target, name)
+    test_frame = None
+    if test is not None:
+        test_frame = read_table(test, what="test")
+        test_frame.columns = [str(c) for c in test_frame.columns]
+        _check_target_column(test_frame, target, "test")
+        missing = [c for c in frame.columns if c not in test_frame.columns]
+        if missing:
+            raise InvalidInputError(
+                f"the test table lacks the columns {format_names(missing)} that the training table has; pass a test file with the same columns."
+            )
+        test_frame = _drop_missing_target(test_frame[list(frame.columns)], target, "test")
+    return TabularDataset(frame=frame, target=target, name=name, test_frame=test_frame)
+
+
+def _check_target_column(frame: pd.DataFrame, target: str, name: str) -> None:
+    if target not in frame.columns:
+        cols = [str(c) for c in frame.columns]
+        raise InvalidTargetError(
+            f"target column {target!r} not found in {name!r}{suggest(target, cols)}; columns are: {format_names(cols)}."
+        )
+
+
+def _drop_missing_target(frame: pd.DataFrame, target: str, name: str) -> pd.DataFrame:
+    missing = frame[target].isna()
+    if missing.all():
+        raise InvalidTargetError(
+            f"target column {target!r} in {name!r} has no values ({len(frame)} rows, all missing); fill in the target or choose another column."
+        )
+    if missing.any():
+        warnings.warn(
+            DataWarning(f"dropped {int(missing.sum())} rows of {name!r} whose target {target!r} is missing."),
+            stacklevel=3,
+        )
+        frame = frame.loc[~missing].reset_index(drop=True)
+    return frame

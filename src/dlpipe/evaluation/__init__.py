@@ -1,0 +1,15 @@
+"""Evaluation: metrics from arrays and honest baselines beside every model."""
+
+from dlpipe.evaluation.baselines import fit_baselines, predict_baseline, verdict
+from dlpipe.evaluation.metrics import classification_metrics, primary_metric, regression_metrics
+from dlpipe.evaluation.scoring import score
+
+__all__ = [
+    "classification_metrics",
+    "fit_baselines",
+    "predict_baseline",
+    "primary_metric",
+    "regression_metrics",
+    "score",
+    "verdict",
+]

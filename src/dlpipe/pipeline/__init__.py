@@ -1,0 +1,6 @@
+"""The workflow in one call: ``train`` (data to run folder), ``evaluate``, ``Run``, ``load_run``."""
+
+from dlpipe.pipeline.run import Run, load_run
+from dlpipe.pipeline.train import evaluate, train
+
+__all__ = ["Run", "evaluate", "load_run", "train"]

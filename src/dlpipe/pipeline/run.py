@@ -1,0 +1,86 @@
+"""``Run``: one training's config, history, metrics and bundle, and its folder on disk.
+
+    runs/<name>/
+      config.yaml     the resolved config (every default written out), enough to reproduce the run
+      history.csv     one row per epoch
+      metrics.json    test metrics of the model beside its baselines, and the verdict
+      lr_finder.csv   the learning-rate range test curve (only with learning_rate='auto')
+      bundle/         what predict needs (see dlpipe.bundle)
+
+The folder is written under a temporary name and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dlpipe.bundle.bundle import Bundle, load_bundle
+from dlpipe.core.errors import InvalidInputError
+from dlpipe.core.files import atomic_dir, write_json
+from dlpipe.training.history import History
+
+__all__ = ["Run", "load_run"]
+
+
+@dataclass
+class Run:
+    """The result of :func:`dlpipe.train`."""
+
+    config: dict[str, Any]
+    history: History
+    metrics: dict[str, Any]
+    bundle: Bundle
+    path: Path | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def verdict(self) -> str:
+        return str(self.metrics.get("test", {}).get("verdict", ""))
+
+    def save(self, path: str | Path) -> Path:
+        """Write the run folder atomically and return its path."""
+        import yaml
+
+        with atomic_dir(path) as tmp:
+            (tmp / "config.yaml").write_text(yaml.safe_dump(self.config, sort_keys=False), encoding="utf-8")
+            self.history.to_csv(tmp / "history.csv")
+            write_json(tmp / "metrics.json", self.metrics)
+            finder = self.extras.get("lr_finder")
+            if finder is not None:
+                lines = ["lr,loss"] + [f"{a!r},{b!r}" for a, b in zip(finder["lrs"], finder["losses"])]
+                (tmp / "lr_finder.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+            self.bundle.save(tmp / "bundle")
+        self.path = Path(path)
+        return self.path
+
+    def summary(self) -> str:
+        """A few lines: model vs baselines on the test split, and the verdict."""
+        test = self.metrics.get("test", {})
+        metric = test.get("primary_metric", "")
+        lines = [f"{self.metrics.get('task')} on {self.metrics.get('dataset')}: test {metric}"]
+        lines.append(f"  model       {test.get('model', {}).get(metric, float('nan')):.4f}")
+        for name, m in test.get("baselines", {}).items():
+            lines.append(f"  {name:<11} {m.get(metric, float('nan')):.4f}")
+        lines.append(self.verdict)
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"Run(path={str(self.path) if self.path else None!r}, epochs={len(self.history)}, verdict={self.verdict!r})"
+
+
+def load_run(path: str | Path) -> Run:
+    """Read a run folder back (config, history, metrics, bundle)."""
+    import yaml
+
+    root = Path(path)
+    if not (root / "metrics.json").is_file() or not (root / "bundle").is_dir():
+        raise InvalidInputError(
+            f"{str(root)!r} is not a dlpipe run folder; a run folder holds config.yaml, history.csv, metrics.json and bundle/."
+        )
+    config = yaml.safe_load((root / "config.yaml").read_text(encoding="utf-8")) if (root / "config.yaml").is_file() else {}
+    history = History.from_csv(root / "history.csv") if (root / "history.csv").is_file() else History()
+    metrics = json.loads((root / "metrics.json").read_text(encoding="utf-8"))
+    return Run(config=config, history=history, metrics=metrics, bundle=load_bundle(root / "bundle"), path=root)

@@ -1,0 +1,186 @@
+"""``dl.train``: data -> task -> preprocessing (fit on train only) -> model -> training ->
+evaluation beside baselines -> bundle -> run folder. The CLI's ``train`` calls exactly this."""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dlpipe.core.config import RunConfig, build_config, read_config_file
+from dlpipe.core.errors import InvalidInputError
+from dlpipe.core.runtime import seed_everything, set_deterministic
+from dlpipe.data import datasets as bundled
+from dlpipe.data.preprocessing import TabularPreprocessor, reference_statistics
+from dlpipe.data.schema import infer_schema
+from dlpipe.data.splits import split_indices
+from dlpipe.data.tabular import TableSource, TabularDataset, load_table
+
+__all__ = ["train", "evaluate", "resolve_dataset"]
+
+_TRAIN_KEYS = ("epochs", "batch_size", "learning_rate")
+
+
+def resolve_dataset(data: TabularDataset | TableSource | str, target: str | None, test: TableSource | None = None) -> TabularDataset:
+    """A dataset object, a table (path/DataFrame/rows), or the name of a bundled data set."""
+    if isinstance(data, TabularDataset):
+        if target is not None and target != data.target:
+            return TabularDataset(frame=data.frame, target=target, name=data.name, test_frame=data.test_frame)
+        if test is not None:
+            return load_table(data.frame, data.target, test=test, name=data.name)
+        return data
+    if isinstance(data, str) and not Path(data).exists() and data in {d.name for d in bundled.list_datasets()}:
+        ds = bundled.load(data)
+        if target is not None and target != ds.target:
+            return load_table(ds.frame, target, test=test, name=ds.name)
+        return ds if test is None else load_table(ds.frame, ds.target, test=test, name=ds.name)
+    return load_table(data, target, test=test)
+
+
+def train(
+    data: TabularDataset | TableSource | str,
+    target: str | None = None,
+    *,
+    task: str | None = None,
+    model: Mapping[str, Any] | None = None,
+    epochs: int | str | None = None,
+    batch_size: int | str | None = None,
+    learning_rate: float | str | None = None,
+    seed: int | None = None,
+    config: str | Path | Mapping[str, Any] | RunConfig | None = None,
+    test: TableSource | None = None,
+    out: str | Path | None = None,
+    runs_dir: str | Path = "runs",
+    save: bool = True,
+    progress: str = "auto",
+    **options: Any,
+) -> Any:
+    """Train, evaluate (beside baselines) and bundle a model; write the run folder.
+
+    Args:
+        data: A :class:`TabularDataset`, a CSV/Parquet path, a DataFrame, or a bundled data set's name.
+        target: The column to predict (for paths and DataFrames).
+        task: ``"auto"``, ``"regression"``, ``"binary"`` or ``"multiclass"``. Defaults to `"auto"`.
+        model: Model section, e.g. ``{"family": "mlp", "hidden": [64, 32]}``. Defaults to sizes from the data.
+        epochs: Maximum epochs (early stopping usually ends sooner), or ``"auto"``.
+        batch_size: Rows per step, or ``"auto"``.
+        learning_rate: A number, or ``"auto"`` for the range test.
+        seed: One seed for the split, the initial weights and the batch order. Defaults to `0`.
+        config: A YAML/JSON path, a mapping or a :class:`RunConfig`; the other arguments override it.
+        test: A separate test table; then the data is split into train/validation only.
+        out: The run folder. Defaults to ``runs/<name>-<time>``.
+        runs_dir: Where run folders go when ``out`` is not given. Defaults to `"runs"`.
+        save: Write the run folder. Defaults to `True`.
+        progress: ``"auto"``, ``"rich"``, ``"plain"`` or ``"quiet"``. Defaults to `"auto"`.
+        **options: Any other config key by name (``dropout=0.2``, ``optimizer="sgd"``, ``patience=10``...).
+
+    Returns:
+        A :class:`dlpipe.Run` with ``metrics``, ``history``, ``bundle`` and ``path``.
+    """
+    started = time.perf_counter()
+    if isinstance(config, RunConfig):
+        base: Mapping[str, Any] = config.model_dump()
+    elif isinstance(config, (str, Path)):
+        base = read_config_file(config)
+    else:
+        base = config or {}
+    flags: dict[str, Any] = {"target": target, "task": task, "epochs": epochs, "batch_size": batch_size,
+                             "learning_rate": learning_rate, "seed": seed, **options}
+    if model is not None:
+        flags["model"] = dict(model)
+    cfg = build_config(base, flags)
+    ds = resolve_dataset(data, cfg.data.target, test)
+    cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"target": ds.target})})
+    from dlpipe.pipeline._fit import fit_table
+
+    run = fit_table(ds, cfg, progress=progress)
+    run.metrics["wall_time_s"] = round(time.perf_counter() - started, 3)
+    if save:
+        path = Path(out) if out is not None else _unique_run_path(Path(runs_dir), cfg.name or ds.name, run.metrics["task"])
+        run.save(path)
+    return run
+
+
+def evaluate(bundle: Any, data: TableSource) -> dict[str, Any]:
+    """Score a bundle (object or path) on labelled rows, beside the baselines it carries."""
+    from dlpipe.bundle.bundle import Bundle, load_bundle
+
+    b = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
+    return b.evaluate(data)
+
+
+def _unique_run_path(runs_dir: Path, name: str, task: str) -> Path:
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "run"
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = runs_dir / f"{slug}-{task}-{stamp}"
+    i = 2
+    while path.exists():
+        path = runs_dir / f"{slug}-{task}-{stamp}-{i}"
+        i += 1
+    return path
+
+
+def auto_batch_size(n_train: int) -> int:
+    if n_train < 2_000:
+        return 32
+    if n_train < 10_000:
+        return 64
+    if n_train < 50_000:
+        return 128
+    return 256
+
+
+def auto_epochs(n_train: int, batch_size: int) -> int:
+    """Enough epochs for ~4,000 steps, between 50 and 1,000; early stopping usually ends sooner."""
+    steps = max(1, math.ceil(n_train / batch_size))
+    return int(min(1000, max(50, math.ceil(4000 / steps))))
+
+
+def _split(ds: TabularDataset, cfg: RunConfig, strat: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    n = len(ds.frame)
+    if ds.test_frame is not None:
+        tr, va, _ = split_indices(n, val_fraction=cfg.data.val_fraction, test_fraction=0.0, seed=cfg.seed, stratify=strat)
+        return tr, va, np.zeros(0, np.int64)
+    if cfg.data.val_fraction + cfg.data.test_fraction >= 0.9:
+        raise InvalidInputError(
+            f"`val_fraction` + `test_fraction` = {cfg.data.val_fraction + cfg.data.test_fraction:g} leaves too little to train on; keep their sum below 0.9."
+        )
+    return split_indices(n, val_fraction=cfg.data.val_fraction, test_fraction=cfg.data.test_fraction, seed=cfg.seed, stratify=strat)
+
+
+def prepare_table(ds: TabularDataset, cfg: RunConfig) -> dict[str, Any]:
+    """Schema, task, split and fitted preprocessor; everything as arrays, nothing trained yet."""
+    from dlpipe.tasks.task import infer_task
+
+    seed_everything(cfg.seed)
+    frame = ds.frame
+    schema = infer_schema(frame, ds.target, categorical=cfg.data.categorical, numeric=cfg.data.numeric, drop=cfg.data.drop)
+    task = infer_task(frame[ds.target], target=ds.target, task=cfg.data.task, loss=cfg.train.loss)
+    strat = task.encode(frame[ds.target]).reshape(-1).astype(np.int64) if task.is_classification else None
+    tr, va, te = _split(ds, cfg, strat)
+    test_frame = ds.test_frame if ds.test_frame is not None else frame.iloc[te]
+    train_frame = frame.iloc[tr]
+    pre = TabularPreprocessor(schema, cfg.data.scaling, cfg.data.max_onehot).fit(train_frame)
+    if task.kind == "regression":
+        import pandas as pd
+
+        task.fit_target(pd.to_numeric(train_frame[ds.target]).to_numpy(np.float64))
+    splits = {}
+    for name, part in (("train", train_frame), ("val", frame.iloc[va]), ("test", test_frame)):
+        x_num, x_cat = pre.transform(part, warn_unknown=name != "train")
+        splits[name] = (x_num, x_cat, task.encode(part[ds.target], what=f"{name} target"))
+    return {
+        "schema": schema,
+        "task": task,
+        "preprocessor": pre,
+        "splits": splits,
+        "reference": reference_statistics(train_frame, schema),
+        "split_rows": {k: int(len(v[2])) for k, v in splits.items()},
+        "same_rows": len(tr) == len(frame) and len(va) == len(frame),
+    }

@@ -1,0 +1,213 @@
+"""The task table: from the target to the output head, the loss and the decoding, in one place.
+
+| task       | output layer | loss (on logits)   | at predict            |
+|------------|--------------|--------------------|-----------------------|
+| regression | Linear(1)    | MSE (or Huber)     | inverse target scaling|
+| binary     | Linear(1)    | BCEWithLogits      | sigmoid, threshold 0.5|
+| multiclass | Linear(C)    | CrossEntropy       | softmax, argmax       |
+
+Because the loss is always computed on logits and probabilities only appear in :meth:`Task.decode`,
+a "sigmoid before BCE" or "softmax before CrossEntropy" mistake cannot be made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from dlpipe.core.errors import InvalidConfigError, InvalidTargetError, format_names
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import torch
+
+__all__ = ["Task", "infer_task", "TASK_KINDS"]
+
+TaskKind = Literal["regression", "binary", "multiclass"]
+TASK_KINDS: tuple[str, ...] = ("regression", "binary", "multiclass")
+_MAX_INT_CLASSES = 30
+
+
+@dataclass
+class Task:
+    """What is predicted and how: kind, class labels, target scaling and loss.
+
+    Example:
+        >>> import pandas as pd
+        >>> t = infer_task(pd.Series(["a", "b", "a"]), target="y")
+        >>> t.kind, t.classes, t.n_outputs
+        ('binary', ['a', 'b'], 1)
+    """
+
+    kind: TaskKind
+    target: str
+    classes: list[Any] | None = None
+    y_mean: float = 0.0
+    y_std: float = 1.0
+    loss: Literal["auto", "mse", "huber"] = "auto"
+    class_counts: list[int] = field(default_factory=list)
+
+    @property
+    def is_classification(self) -> bool:
+        return self.kind in ("binary", "multiclass")
+
+    @property
+    def n_outputs(self) -> int:
+        return len(self.classes or ()) if self.kind == "multiclass" else 1
+
+    # --------------------------------------------------------------- targets
+    def encode(self, y: pd.Series | np.ndarray | list[Any], *, what: str = "target") -> np.ndarray:
+        """Labels/values → training targets: (N, 1) float32 for regression/binary, (N,) int64 codes for multiclass."""
+        import pandas as pd
+
+        series = y if isinstance(y, pd.Series) else pd.Series(list(np.asarray(y).tolist()) if isinstance(y, np.ndarray) else y)
+        if self.kind == "regression":
+            values = pd.to_numeric(series, errors="coerce").to_numpy(np.float64)
+            if np.isnan(values).any():
+                bad = series[np.isnan(values)].iloc[0]
+                raise InvalidTargetError(
+                    f"{what} {self.target!r} must be numeric for regression but holds {bad!r}; clean the target or pass task='multiclass'."
+                )
+            return ((values - self.y_mean) / self.y_std).astype(np.float32)[:, None]
+        assert self.classes is not None
+        lookup = {_label_key(c): i for i, c in enumerate(self.classes)}
+        keys = [_label_key(v) for v in series.tolist()]
+        unknown = sorted({k for k in keys if k not in lookup}, key=str)
+        if unknown:
+            raise InvalidTargetError(
+                f"{what} {self.target!r} holds labels not seen in training: {format_names(unknown)}; known labels are: {format_names(self.classes)}."
+            )
+        codes = np.array([lookup[k] for k in keys], dtype=np.int64)
+        return codes.astype(np.float32)[:, None] if self.kind == "binary" else codes
+
+    def fit_target(self, y_encoded_unscaled: np.ndarray) -> None:
+        """Fit the regression target's mean/std on training rows (the loss then sees unit scale)."""
+        if self.kind == "regression":
+            self.y_mean = float(np.mean(y_encoded_unscaled))
+            std = float(np.std(y_encoded_unscaled))
+            self.y_std = std if std > 1e-12 else 1.0
+
+    def class_weights(self, y_train: np.ndarray) -> np.ndarray | None:
+        """``class_weight="balanced"``: n_samples / (n_classes * count_c) per class."""
+        if not self.is_classification:
+            return None
+        codes = y_train.reshape(-1).astype(np.int64)
+        counts = np.bincount(codes, minlength=max(self.n_outputs, 2)).astype(np.float64)
+        counts[counts == 0] = 1.0
+        return len(codes) / (len(counts) * counts)
+
+    # --------------------------------------------------------------- loss
+    def loss_fn(self, class_weights: np.ndarray | None = None, device: torch.device | None = None) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+        import torch
+        import torch.nn.functional as F
+
+        if self.kind == "regression":
+            if self.loss == "huber":
+                return F.huber_loss
+            return F.mse_loss
+        if self.kind == "binary":
+            if class_weights is not None:
+                pos_weight = torch.tensor([class_weights[1] / class_weights[0]], dtype=torch.float32, device=device)
+                return lambda logits, y: F.binary_cross_entropy_with_logits(logits, y, pos_weight=pos_weight)
+            return F.binary_cross_entropy_with_logits
+        weight = torch.tensor(class_weights, dtype=torch.float32, device=device) if class_weights is not None else None
+        if weight is not None:
+            return lambda logits, y: F.cross_entropy(logits, y, weight=weight)
+        return F.cross_entropy
+
+    def batch_metrics(self) -> Callable[[torch.Tensor, torch.Tensor], dict[str, torch.Tensor]] | None:
+        """Cheap on-device metrics for the per-epoch log (accuracy for classification)."""
+        if self.kind == "binary":
+            return lambda logits, y: {"accuracy": ((logits > 0).float() == y).float().mean()}
+        if self.kind == "multiclass":
+            return lambda logits, y: {"accuracy": (logits.argmax(dim=1) == y).float().mean()}
+        return None
+
+    # --------------------------------------------------------------- decoding
+    def decode(self, logits: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Logits → (predictions in original labels/units, class probabilities or None)."""
+        if self.kind == "regression":
+            return logits.reshape(-1).astype(np.float64) * self.y_std + self.y_mean, None
+        assert self.classes is not None
+        if self.kind == "binary":
+            p1 = 1.0 / (1.0 + np.exp(-logits.reshape(-1).astype(np.float64)))
+            proba = np.column_stack([1.0 - p1, p1])
+        else:
+            z = logits.astype(np.float64)
+            z = z - z.max(axis=1, keepdims=True)
+            e = np.exp(z)
+            proba = e / e.sum(axis=1, keepdims=True)
+        labels = np.asarray(self.classes, dtype=object)[proba.argmax(axis=1)]
+        return labels, proba
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Task:
+        return cls(**data)
+
+
+def _label_key(value: Any) -> Any:
+    """Normalise labels so 1, 1.0 and np.int64(1) match the same class."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return int(value) if float(value).is_integer() else float(value)
+    return str(value)
+
+
+def infer_task(y: pd.Series, *, target: str, task: str = "auto", loss: str = "auto") -> Task:
+    """Infer regression / binary / multiclass from the target's values (``task`` overrides).
+
+    Raises:
+        InvalidTargetError: the target has a single class, or cannot serve the requested task.
+        InvalidConfigError: ``task`` is not a known task name.
+    """
+    import pandas as pd
+
+    if task not in ("auto", *TASK_KINDS):
+        raise InvalidConfigError(f"`task` is {task!r} but must be one of auto, {', '.join(TASK_KINDS)}.")
+    values = y.dropna()
+    n_unique = int(values.nunique())
+    numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+    integral = numeric and bool((values == values.round()).all())
+    if task == "auto":
+        if not numeric:
+            task = "binary" if n_unique == 2 else "multiclass"
+        elif n_unique == 2:
+            task = "binary"
+        elif integral and n_unique <= _MAX_INT_CLASSES and n_unique < max(3, len(values) // 5):
+            task = "multiclass"
+        else:
+            task = "regression"
+    if task == "regression":
+        if not numeric:
+            example = values[pd.to_numeric(values, errors="coerce").isna()]
+            if len(example):
+                raise InvalidTargetError(
+                    f"target {target!r} holds text such as {example.iloc[0]!r}, so it cannot be a regression target; pass task='multiclass' or clean the column."
+                )
+        return Task(kind="regression", target=target, loss=loss)  # type: ignore[arg-type]
+    if n_unique < 2:
+        only = values.iloc[0] if len(values) else None
+        raise InvalidTargetError(
+            f"target {target!r} has a single class ({only!r}) in {len(values)} rows; a classifier needs at least two classes, so check the data or choose another target."
+        )
+    if task == "binary" and n_unique != 2:
+        raise InvalidTargetError(
+            f"target {target!r} has {n_unique} classes but task='binary' needs exactly 2; pass task='multiclass'."
+        )
+    keys = sorted({_label_key(v) for v in values.tolist()}, key=lambda k: (isinstance(k, str), k))
+    counts = pd.Series([_label_key(v) for v in values.tolist()]).value_counts()
+    return Task(
+        kind=task,  # type: ignore[arg-type]
+        target=target,
+        classes=keys,
+        class_counts=[int(counts.get(k, 0)) for k in keys],
+    )

@@ -1,0 +1,255 @@
+"""The engine: in-memory tensors, index-sliced batches, one flat fused optimiser, callbacks.
+
+A training epoch is: one seeded permutation, one gather of the whole training set into that order,
+then contiguous slices as batches (views, no copies, no per-sample collate). The loss is summed on
+the device and read once per epoch, so the step loop never waits for the host.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from dlpipe.core.errors import InvalidConfigError, RunFailedError
+from dlpipe.core.runtime import resolve_device
+from dlpipe.training.callbacks import Callback
+from dlpipe.training.history import History
+from dlpipe.training.optim import FlatOptimizer
+
+__all__ = ["TensorData", "Trainer", "predict_logits", "LossFn", "MetricsFn"]
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+MetricsFn = Callable[[torch.Tensor, torch.Tensor], dict[str, torch.Tensor]]
+Transform = Callable[[list[torch.Tensor], bool], list[torch.Tensor]]
+
+# Below this many multiply-adds per step, extra threads cost more in hand-off than they win.
+_ONE_THREAD_FLOPS = 2e7
+_EVAL_CHUNK = 8192
+
+
+@dataclass
+class TensorData:
+    """Model inputs and targets as tensors of equal length.
+
+    ``transform(inputs, training)`` runs per batch (e.g. uint8 images -> normalised float, with
+    augmentation when ``training``); tables leave it ``None``.
+    """
+
+    inputs: tuple[torch.Tensor, ...]
+    y: torch.Tensor
+    transform: Transform | None = None
+
+    def __len__(self) -> int:
+        return int(self.y.shape[0])
+
+    def to(self, device: torch.device) -> TensorData:
+        return TensorData(tuple(t.to(device) for t in self.inputs), self.y.to(device), self.transform)
+
+
+class Trainer:
+    """Fits a model on in-memory tensors.
+
+    Args:
+        epochs: Passes over the training data. Defaults to `100`.
+        batch_size: Rows per step. Defaults to `32`.
+        learning_rate: The optimiser's step size. Defaults to `1e-3`.
+        optimizer: ``"adamw"``, ``"adam"``, ``"sgd"`` or ``"rmsprop"``. Defaults to `"adamw"`.
+        momentum: For SGD/RMSprop. Defaults to `0.9`.
+        nesterov: Nesterov momentum (SGD). Defaults to `False`.
+        weight_decay: L2 penalty (decoupled for AdamW). Defaults to `0.0`.
+        clip_grad: Clip the global gradient norm to this value. Defaults to `None`.
+        callbacks: Hooks such as :class:`EarlyStopping`. Defaults to `()`.
+        seed: Seeds the batch order. Defaults to `0`.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"mps"``. Defaults to `"auto"`.
+        threads: CPU threads; ``None`` picks 1 for small models (measured faster) else torch's default. Defaults to `None`.
+
+    Example:
+        >>> x = torch.randn(64, 3); y = (x.sum(1, keepdim=True) > 0).float()
+        >>> t = Trainer(epochs=2, batch_size=16, device="cpu")
+        >>> h = t.fit(nn.Linear(3, 1), torch.nn.functional.binary_cross_entropy_with_logits, TensorData((x,), y))
+        >>> len(h)
+        2
+    """
+
+    def __init__(
+        self,
+        *,
+        epochs: int = 100,
+        batch_size: int = 32,
+        learning_rate: float = 1e-3,
+        optimizer: str = "adamw",
+        momentum: float = 0.9,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+        clip_grad: float | None = None,
+        callbacks: Sequence[Callback] = (),
+        seed: int = 0,
+        device: str = "auto",
+        threads: int | None = None,
+    ) -> None:
+        problems = []
+        if not isinstance(epochs, int) or epochs < 1:
+            problems.append(f"`epochs` is {epochs!r} but must be a positive integer")
+        if not isinstance(batch_size, int) or batch_size < 1:
+            problems.append(f"`batch_size` is {batch_size!r} but must be a positive integer")
+        if not (isinstance(learning_rate, (int, float)) and learning_rate > 0):
+            problems.append(f"`learning_rate` is {learning_rate!r} but must be a positive number")
+        if problems:
+            raise InvalidConfigError("; ".join(problems) + ".")
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = float(learning_rate)
+        self.optimizer_name = optimizer
+        self.momentum = momentum
+        self.nesterov = nesterov
+        self.weight_decay = weight_decay
+        self.clip_grad = clip_grad
+        self.callbacks = list(callbacks)
+        self.seed = seed
+        self.device = resolve_device(device)
+        self.threads = threads
+        self.stop_training = False
+        self.history = History()
+        self.total_steps = 0
+        self.model: nn.Module
+        self.optimizer: FlatOptimizer
+
+    # ------------------------------------------------------------------ setup
+    def make_optimizer(self, model: nn.Module) -> FlatOptimizer:
+        uses_momentum = self.optimizer_name in ("sgd", "rmsprop")
+        return FlatOptimizer(
+            model.parameters(),
+            self.optimizer_name,  # type: ignore[arg-type]
+            learning_rate=self.learning_rate,
+            momentum=self.momentum if uses_momentum else 0.0,
+            nesterov=self.nesterov,
+            weight_decay=self.weight_decay,
+        )
+
+    def _pick_threads(self, model: nn.Module) -> int | None:
+        if self.device.type != "cpu":
+            return None
+        if self.threads is not None:
+            return self.threads
+        n_params = sum(p.numel() for p in model.parameters())
+        return 1 if 6 * n_params * self.batch_size < _ONE_THREAD_FLOPS else None
+
+    # ------------------------------------------------------------------ fit
+    def fit(
+        self,
+        model: nn.Module,
+        loss_fn: LossFn,
+        train: TensorData,
+        val: TensorData | None = None,
+        *,
+        metrics_fn: MetricsFn | None = None,
+    ) -> History:
+        """Train ``model`` in place and return its :class:`History`."""
+        n = len(train)
+        if n == 0:
+            raise InvalidConfigError("the training split is empty; pass more rows or lower `val_fraction`/`test_fraction`.")
+        threads = self._pick_threads(model)
+        saved_threads = torch.get_num_threads()
+        if threads is not None:
+            torch.set_num_threads(threads)
+        try:
+            return self._fit(model, loss_fn, train, val, metrics_fn)
+        finally:
+            torch.set_num_threads(saved_threads)
+
+    def _fit(self, model: nn.Module, loss_fn: LossFn, train: TensorData, val: TensorData | None, metrics_fn: MetricsFn | None) -> History:
+        device = self.device
+        self.model = model.to(device)
+        self.optimizer = self.make_optimizer(model)
+        train = train.to(device)
+        val = val.to(device) if val is not None and len(val) else None
+        n, bs = len(train), min(self.batch_size, len(train))
+        steps_per_epoch = math.ceil(n / bs)
+        if n % bs == 1 and steps_per_epoch > 1:
+            steps_per_epoch -= 1  # a 1-row last batch breaks BatchNorm and adds noise: it rejoins next epoch
+        self.total_steps = steps_per_epoch * self.epochs
+        self.history = History()
+        self.stop_training = False
+        batch_hooks = [cb for cb in self.callbacks if hasattr(cb, "on_batch_end")]
+        for cb in self.callbacks:
+            cb.on_fit_start(self)
+        gen = torch.Generator().manual_seed(self.seed)
+        opt, step, logs = self.optimizer, 0, {}
+        for epoch in range(1, self.epochs + 1):
+            t0 = time.perf_counter()
+            model.train()
+            perm = torch.randperm(n, generator=gen).to(device)
+            xs = [t[perm] for t in train.inputs]  # one gather per epoch; batches below are views
+            ys = train.y[perm]
+            total = torch.zeros((), device=device)
+            for b in range(steps_per_epoch):
+                s = b * bs
+                xb = [x[s : s + bs] for x in xs]
+                if train.transform is not None:
+                    xb = train.transform(xb, True)
+                logits = model(*xb)
+                loss = loss_fn(logits, ys[s : s + bs])
+                opt.zero_grad()
+                loss.backward()
+                if self.clip_grad is not None:
+                    opt.grad_norm_clip_(self.clip_grad)
+                opt.step()
+                total += loss.detach()
+                step += 1
+                for cb in batch_hooks:
+                    cb.on_batch_end(self, step)  # type: ignore[attr-defined]
+            scalars = {"loss": total / steps_per_epoch}
+            if val is not None:
+                scalars.update({f"val_{k}": v for k, v in evaluate_tensors(model, loss_fn, val, metrics_fn).items()})
+            values = torch.stack([v.float().to(device) for v in scalars.values()]).tolist()  # the one host sync per epoch
+            logs = {"epoch": float(epoch), **dict(zip(scalars, values)), "lr": opt.lr, "time": time.perf_counter() - t0}
+            if not math.isfinite(logs["loss"]):
+                raise RunFailedError(
+                    f"the training loss became {logs['loss']} at epoch {epoch}; lower `learning_rate` (now {opt.lr:g}) or set `clip_grad`."
+                )
+            self.history.append(logs)
+            for cb in self.callbacks:
+                cb.on_epoch_end(self, epoch, logs)
+            if self.stop_training:
+                break
+        for cb in self.callbacks:
+            cb.on_fit_end(self, logs)
+        model.eval()
+        return self.history
+
+
+def evaluate_tensors(model: nn.Module, loss_fn: LossFn, data: TensorData, metrics_fn: MetricsFn | None = None) -> dict[str, torch.Tensor]:
+    """Loss (and on-device metrics) over ``data`` in eval mode; values stay tensors (no sync)."""
+    logits = predict_logits(model, data.inputs, transform=data.transform)
+    y = data.y.to(logits.device)
+    with torch.inference_mode():
+        out = {"loss": loss_fn(logits, y)}
+        if metrics_fn is not None:
+            out.update(metrics_fn(logits, y))
+    return out
+
+
+def predict_logits(model: nn.Module, inputs: Sequence[torch.Tensor], *, transform: Transform | None = None, chunk: int = _EVAL_CHUNK) -> torch.Tensor:
+    """Forward ``inputs`` in eval mode under ``inference_mode``, in chunks; returns logits on the model's device."""
+    was_training = model.training
+    model.eval()
+    try:
+        param = next(model.parameters(), None)
+        device = param.device if param is not None else torch.device("cpu")
+        n = int(inputs[0].shape[0])
+        outs: list[torch.Tensor] = []
+        with torch.inference_mode():
+            for s in range(0, max(n, 1), chunk):
+                xb = [t[s : s + chunk].to(device) for t in inputs]
+                if transform is not None:
+                    xb = transform(xb, False)
+                outs.append(model(*xb))
+        return torch.cat(outs) if len(outs) > 1 else outs[0]
+    finally:
+        model.train(was_training)
