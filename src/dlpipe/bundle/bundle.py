@@ -24,8 +24,7 @@ from torch import nn
 from dlpipe import __version__
 from dlpipe.core.errors import BundleError, InvalidInputError
 from dlpipe.core.files import atomic_dir, write_json
-from dlpipe.data.preprocessing import TabularPreprocessor
-from dlpipe.data.tabular import TableSource, read_table
+from dlpipe.data.inputs import InputAdapter, adapter_for
 from dlpipe.evaluation.scoring import score
 from dlpipe.models.registry import build_model
 from dlpipe.tasks.task import Task
@@ -52,7 +51,9 @@ class Bundle:
         self.manifest = manifest
         self.model = model.eval()
         self.task = Task.from_dict(manifest["task"])
-        self.preprocessor = TabularPreprocessor.from_state(manifest["preprocessor"])
+        # The manifest's "kind" (table, image, series, ...) picks the code that turns raw input
+        # into model inputs; its state is JSON, never code.
+        self.preprocessor: InputAdapter = adapter_for(manifest.get("kind", "table")).from_state(manifest["preprocessor"])
 
     # ------------------------------------------------------------------ describing
     @property
@@ -64,60 +65,53 @@ class Bundle:
         return self.task.classes
 
     @property
+    def kind(self) -> str:
+        return str(self.manifest.get("kind", "table"))
+
+    @property
     def input_columns(self) -> list[str]:
-        return self.preprocessor.schema.names
+        return list(self.preprocessor.input_names)
 
     def __repr__(self) -> str:
-        return f"Bundle(task={self.task.kind!r}, target={self.task.target!r}, inputs={len(self.input_columns)}, model={self.manifest['model_spec']['family']!r})"
+        return f"Bundle(kind={self.kind!r}, task={self.task.kind!r}, target={self.task.target!r}, model={self.manifest['model_spec']['family']!r})"
 
     # ------------------------------------------------------------------ using
-    def transform(self, data: TableSource) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
-        frame = read_table(data, what="input")
-        if len(frame) == 0:
-            raise InvalidInputError("input has no rows; pass at least one row with the columns the model was trained on.")
-        frame.columns = [str(c) for c in frame.columns]
-        x_num, x_cat = self.preprocessor.transform(frame)
-        return x_num, x_cat, frame
+    def outputs(self, inputs: list[np.ndarray]) -> np.ndarray:
+        """Model outputs (logits) for already-preprocessed inputs."""
+        return predict_logits(self.model, [torch.from_numpy(a) for a in inputs]).float().cpu().numpy()
 
-    def _outputs(self, x_num: np.ndarray, x_cat: np.ndarray) -> np.ndarray:
-        inputs = [torch.from_numpy(x_num)]
-        if x_cat.shape[1]:
-            inputs.append(torch.from_numpy(x_cat))
-        return predict_logits(self.model, inputs).float().cpu().numpy()
-
-    def predict(self, data: TableSource) -> pd.DataFrame:
-        """Raw rows in (DataFrame, list of dicts or a CSV/Parquet path); a DataFrame out.
+    def predict(self, data: Any) -> pd.DataFrame:
+        """Raw input in, a DataFrame out (tables: a DataFrame, a list of dicts or a CSV/Parquet path).
 
         The column ``prediction`` holds labels (classification) or values in the target's units
         (regression); classification adds one ``proba_<class>`` column per class.
         """
         import pandas as pd
 
-        x_num, x_cat, _ = self.transform(data)
-        labels, proba = self.task.decode(self._outputs(x_num, x_cat))
+        batch = self.preprocessor.prepare(data)
+        labels, proba = self.task.decode(self.outputs(batch.inputs))
         out = pd.DataFrame({"prediction": labels})
         if proba is not None and self.task.classes is not None:
             for i, c in enumerate(self.task.classes):
                 out[f"proba_{c}"] = proba[:, i]
         return out
 
-    def evaluate(self, data: TableSource) -> dict[str, Any]:
-        """Score the model and its stored baselines on rows that include the target column."""
-        x_num, x_cat, frame = self.transform(data)
-        target = self.task.target
-        if target not in frame.columns:
+    def evaluate(self, data: Any) -> dict[str, Any]:
+        """Score the model and its stored baselines on labelled input (tables: rows with the target column)."""
+        batch = self.preprocessor.prepare(data, with_target=True)
+        if batch.targets is None:
             raise InvalidInputError(
-                f"evaluation data has no target column {target!r}; pass rows that include it, or use predict() for unlabelled rows."
+                f"evaluation data has no target {self.task.target!r}; pass labelled data, or use predict() for unlabelled input."
             )
-        keep = frame[target].notna().to_numpy()
-        y = self.task.encode(frame.loc[keep, target], what="evaluation target")
-        logits = self._outputs(x_num[keep], x_cat[keep])
-        values, proba = self.task.decode(logits)
-        if self.task.kind == "regression":
+        keep = batch.targets.notna().to_numpy()
+        y = self.task.encode(batch.targets[keep], what="evaluation target")
+        values, proba = self.task.decode(self.outputs([a[keep] for a in batch.inputs]))
+        if proba is None:
             y_true, output = y.reshape(-1) * self.task.y_std + self.task.y_mean, values
         else:
             y_true, output = y.reshape(-1).astype(np.int64), proba
-        return score(self.task.kind, y_true, output, x_num[keep], self.manifest.get("baselines", {}), self.task.classes)
+        x_base = batch.baseline_features[keep] if batch.baseline_features is not None else np.zeros((int(keep.sum()), 0))
+        return score(self.task.kind, y_true, output, x_base, self.manifest.get("baselines", {}), self.task.classes)
 
     # ------------------------------------------------------------------ saving
     def save(self, path: str | Path) -> Path:

@@ -6,7 +6,7 @@ import os
 import sys
 import warnings
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -53,34 +53,34 @@ def _number_or_auto(text: str | None, flag: str, kind: type) -> Any:
 @app.command()
 def train(
     data: Annotated[str, typer.Argument(help="A CSV/TSV/Parquet file, or a bundled data set name (see `dlpipe datasets`).")],
-    target: Annotated[Optional[str], typer.Option("--target", "-t", help="Column to predict.")] = None,
-    task: Annotated[Optional[str], typer.Option(help="auto, regression, binary or multiclass.")] = None,
-    test: Annotated[Optional[Path], typer.Option(help="A separate test file (then data is split into train/val only).")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run folder (default runs/<name>-<task>-<time>).")] = None,
-    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML/JSON config; flags override it.")] = None,
-    model: Annotated[Optional[str], typer.Option(help="Model family.")] = None,
-    hidden: Annotated[Optional[str], typer.Option(help="Hidden layer sizes, e.g. 64,32.")] = None,
-    activation: Annotated[Optional[str], typer.Option(help="relu, gelu, tanh, sigmoid, leaky_relu, silu.")] = None,
-    dropout: Annotated[Optional[float], typer.Option(help="Dropout after each hidden layer.")] = None,
-    batch_norm: Annotated[Optional[bool], typer.Option("--batch-norm/--no-batch-norm", help="Batch normalisation.")] = None,
-    epochs: Annotated[Optional[str], typer.Option(help="Maximum epochs or 'auto'.")] = None,
-    batch_size: Annotated[Optional[str], typer.Option(help="Rows per step or 'auto'.")] = None,
-    lr: Annotated[Optional[str], typer.Option("--lr", "--learning-rate", help="Learning rate or 'auto' (range test).")] = None,
-    optimizer: Annotated[Optional[str], typer.Option(help="adamw, adam, sgd or rmsprop.")] = None,
-    momentum: Annotated[Optional[float], typer.Option(help="Momentum for sgd/rmsprop.")] = None,
-    nesterov: Annotated[Optional[bool], typer.Option("--nesterov/--no-nesterov", help="Nesterov momentum (sgd).")] = None,
-    weight_decay: Annotated[Optional[float], typer.Option(help="Weight decay.")] = None,
-    schedule: Annotated[Optional[str], typer.Option(help="none, plateau, cosine or onecycle.")] = None,
-    patience: Annotated[Optional[int], typer.Option(help="Early-stopping patience in epochs (0: off).")] = None,
-    monitor: Annotated[Optional[str], typer.Option(help="Metric early stopping watches.")] = None,
-    clip_grad: Annotated[Optional[float], typer.Option(help="Clip the gradient norm to this value.")] = None,
-    class_weight: Annotated[Optional[str], typer.Option(help="none or balanced.")] = None,
-    scaling: Annotated[Optional[str], typer.Option(help="standard, minmax, l2 or none.")] = None,
-    val_fraction: Annotated[Optional[float], typer.Option(help="Share of rows for validation.")] = None,
-    test_fraction: Annotated[Optional[float], typer.Option(help="Share of rows for testing.")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="One seed for split, weights and batch order.")] = None,
-    device: Annotated[Optional[str], typer.Option(help="auto, cpu, cuda or mps.")] = None,
-    deterministic: Annotated[Optional[bool], typer.Option("--deterministic/--no-deterministic", help="Deterministic kernels (slower).")] = None,
+    target: Annotated[str | None, typer.Option("--target", "-t", help="Column to predict.")] = None,
+    task: Annotated[str | None, typer.Option(help="auto, regression, binary or multiclass.")] = None,
+    test: Annotated[Path | None, typer.Option(help="A separate test file (then data is split into train/val only).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Run folder (default runs/<name>-<task>-<time>).")] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML/JSON config; flags override it.")] = None,
+    model: Annotated[str | None, typer.Option(help="Model family.")] = None,
+    hidden: Annotated[str | None, typer.Option(help="Hidden layer sizes, e.g. 64,32.")] = None,
+    activation: Annotated[str | None, typer.Option(help="relu, gelu, tanh, sigmoid, leaky_relu, silu.")] = None,
+    dropout: Annotated[float | None, typer.Option(help="Dropout after each hidden layer.")] = None,
+    batch_norm: Annotated[bool | None, typer.Option("--batch-norm/--no-batch-norm", help="Batch normalisation.")] = None,
+    epochs: Annotated[str | None, typer.Option(help="Maximum epochs or 'auto'.")] = None,
+    batch_size: Annotated[str | None, typer.Option(help="Rows per step or 'auto'.")] = None,
+    lr: Annotated[str | None, typer.Option("--lr", "--learning-rate", help="Learning rate or 'auto' (range test).")] = None,
+    optimizer: Annotated[str | None, typer.Option(help="adamw, adam, sgd or rmsprop.")] = None,
+    momentum: Annotated[float | None, typer.Option(help="Momentum for sgd/rmsprop.")] = None,
+    nesterov: Annotated[bool | None, typer.Option("--nesterov/--no-nesterov", help="Nesterov momentum (sgd).")] = None,
+    weight_decay: Annotated[float | None, typer.Option(help="Weight decay.")] = None,
+    schedule: Annotated[str | None, typer.Option(help="none, plateau, cosine or onecycle.")] = None,
+    patience: Annotated[int | None, typer.Option(help="Early-stopping patience in epochs (0: off).")] = None,
+    monitor: Annotated[str | None, typer.Option(help="Metric early stopping watches.")] = None,
+    clip_grad: Annotated[float | None, typer.Option(help="Clip the gradient norm to this value.")] = None,
+    class_weight: Annotated[str | None, typer.Option(help="none or balanced.")] = None,
+    scaling: Annotated[str | None, typer.Option(help="standard, minmax, l2 or none.")] = None,
+    val_fraction: Annotated[float | None, typer.Option(help="Share of rows for validation.")] = None,
+    test_fraction: Annotated[float | None, typer.Option(help="Share of rows for testing.")] = None,
+    seed: Annotated[int | None, typer.Option(help="One seed for split, weights and batch order.")] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or mps.")] = None,
+    deterministic: Annotated[bool | None, typer.Option("--deterministic/--no-deterministic", help="Deterministic kernels (slower).")] = None,
     runs_dir: Annotated[Path, typer.Option(help="Where run folders go.")] = Path("runs"),
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
@@ -110,7 +110,7 @@ def train(
 def evaluate(
     bundle: Annotated[Path, typer.Argument(help="A bundle folder (runs/<name>/bundle).")],
     data: Annotated[Path, typer.Argument(help="Labelled rows (CSV/TSV/Parquet) with the target column.")],
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Also write the metrics as JSON here.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Also write the metrics as JSON here.")] = None,
 ) -> None:
     """Score a bundle on labelled data, beside the baselines it carries."""
     import dlpipe as dl
@@ -127,7 +127,7 @@ def evaluate(
 def predict(
     bundle: Annotated[Path, typer.Argument(help="A bundle folder (runs/<name>/bundle).")],
     data: Annotated[Path, typer.Argument(help="Rows to predict (CSV/TSV/Parquet) with the training columns.")],
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write predictions to this CSV (default: print).")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write predictions to this CSV (default: print).")] = None,
 ) -> None:
     """Predict labels/values (and class probabilities) for raw rows."""
     import dlpipe as dl

@@ -83,9 +83,9 @@ class TrainConfig(_Frozen):
 class RunConfig(_Frozen):
     """Everything one training run needs besides the data itself."""
 
-    data: DataConfig = Field(default_factory=DataConfig)
-    model: ModelConfig = Field(default_factory=ModelConfig)
-    train: TrainConfig = Field(default_factory=TrainConfig)
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
     seed: int = Field(0, ge=0)
     name: str | None = None
 
@@ -137,20 +137,23 @@ def build_config(*layers: Mapping[str, Any] | None) -> RunConfig:
                 raise InvalidConfigError(
                     f"unknown config key `{key}`{suggest(key, _known_keys())}; allowed keys are: {allowed}."
                 )
+    sections: dict[str, Any] = {}
+    for name, values in merged.items():
+        try:
+            sections[name] = _SECTIONS[name](**values)
+        except ValidationError as exc:
+            raise InvalidConfigError(_describe(exc, name)) from None
     try:
-        return RunConfig(**top, **{k: _SECTIONS[k](**v) for k, v in merged.items()})
+        return RunConfig(**top, **sections)
     except ValidationError as exc:
-        raise InvalidConfigError(_describe(exc)) from None
+        raise InvalidConfigError(_describe(exc, None)) from None
 
 
-def _describe(exc: ValidationError) -> str:
+def _describe(exc: ValidationError, section: str | None) -> str:
     err = exc.errors()[0]
-    loc = ".".join(str(p) for p in err["loc"] if not str(p).isdigit() or len(err["loc"]) == 1)
-    # pydantic reports a failed union once per member ("int", "literal['auto']"): keep the field.
-    parts = [str(p) for p in err["loc"]]
-    field = next((p for p in parts if p in _known_keys()), loc)
-    section = next((p for p in parts if p in _SECTIONS), None)
-    name = f"{section}.{field}" if section and field != section else field
+    # pydantic reports a failed union once per member ("int", "literal['auto']"): the field is loc[0].
+    field = str(err["loc"][0]) if err["loc"] else "?"
+    name = f"{section}.{field}" if section else field
     value = err.get("input")
     return f"config value `{name}` = {value!r} is invalid: {err['msg'].rstrip('.').lower()}; fix the value in the config file or flag."
 

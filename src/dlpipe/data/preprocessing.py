@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dlpipe.core.errors import DataWarning, InvalidInputError, format_names
+from dlpipe.data.inputs import PreparedBatch
 from dlpipe.data.schema import Schema
 
 if TYPE_CHECKING:
@@ -189,6 +190,24 @@ class TabularPreprocessor:
     def state(self) -> dict[str, Any]:
         return {"schema": self.schema.to_dict(), **self._require_state()}
 
+    @property
+    def input_names(self) -> list[str]:
+        return self.schema.names
+
+    def prepare(self, data: Any, *, with_target: bool = False) -> PreparedBatch:
+        """Raw rows (DataFrame, list of dicts, CSV/Parquet path) -> model inputs (the bundle's entry)."""
+        from dlpipe.data.tabular import read_table
+
+        frame = read_table(data, what="input")
+        if len(frame) == 0:
+            raise InvalidInputError("input has no rows; pass at least one row with the columns the model was trained on.")
+        frame.columns = [str(c) for c in frame.columns]
+        x_num, x_cat = self.transform(frame)
+        inputs = [x_num] + ([x_cat] if x_cat.shape[1] else [])
+        target = self.schema.target
+        targets = frame[target] if with_target and target in frame.columns else None
+        return PreparedBatch(inputs=inputs, targets=targets, baseline_features=x_num, index=frame.index)
+
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> TabularPreprocessor:
         pre = cls(Schema.from_dict(state["schema"]), state["scaling"], state["max_onehot"])
@@ -262,7 +281,7 @@ def _date_parts(s: pd.Series) -> dict[str, np.ndarray]:
         "year": d.dt.year.to_numpy(np.float64, na_value=np.nan),
         "month": d.dt.month.to_numpy(np.float64, na_value=np.nan),
         "day": d.dt.day.to_numpy(np.float64, na_value=np.nan),
-        "weekday": d.dt.dayofweek.to_numpy(np.float64, na_value=np.nan),
+        "weekday": d.dt.day_of_week.to_numpy(np.float64, na_value=np.nan),
         "hour": d.dt.hour.to_numpy(np.float64, na_value=np.nan),
     }
 

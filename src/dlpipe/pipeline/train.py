@@ -3,10 +3,11 @@ evaluation beside baselines -> bundle -> run folder. The CLI's ``train`` calls e
 
 from __future__ import annotations
 
+import importlib
 import math
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -15,31 +16,51 @@ import numpy as np
 
 from dlpipe.core.config import RunConfig, build_config, read_config_file
 from dlpipe.core.errors import InvalidInputError
-from dlpipe.core.runtime import seed_everything, set_deterministic
+from dlpipe.core.runtime import seed_everything
 from dlpipe.data import datasets as bundled
 from dlpipe.data.preprocessing import TabularPreprocessor, reference_statistics
 from dlpipe.data.schema import infer_schema
 from dlpipe.data.splits import split_indices
 from dlpipe.data.tabular import TableSource, TabularDataset, load_table
 
-__all__ = ["train", "evaluate", "resolve_dataset"]
+__all__ = ["train", "evaluate", "resolve_dataset", "register_kind"]
 
 _TRAIN_KEYS = ("epochs", "batch_size", "learning_rate")
 
 
-def resolve_dataset(data: TabularDataset | TableSource | str, target: str | None, test: TableSource | None = None) -> TabularDataset:
-    """A dataset object, a table (path/DataFrame/rows), or the name of a bundled data set."""
-    if isinstance(data, TabularDataset):
-        if target is not None and target != data.target:
-            return TabularDataset(frame=data.frame, target=target, name=data.name, test_frame=data.test_frame)
-        if test is not None:
-            return load_table(data.frame, data.target, test=test, name=data.name)
+# Input kinds beyond tables plug in here: a detector returns a dataset when it recognises the data
+# (an image folder, an .npz file, a .ts file...) and None otherwise; a fitter trains that kind.
+Detector = Callable[[Any, RunConfig, Any], Any]
+_DETECTORS: list[Detector] = []
+_FITTERS: dict[str, str] = {"table": "dlpipe.pipeline._fit:fit_table"}
+
+
+def register_kind(kind: str, fitter: str, detector: Detector | None = None) -> None:
+    """Register a data kind: its fitter (``"module:function"``) and optionally a detector."""
+    _FITTERS[kind] = fitter
+    if detector is not None:
+        _DETECTORS.append(detector)
+
+
+def resolve_dataset(data: Any, cfg: RunConfig, test: Any = None) -> Any:
+    """A dataset object, a table (path/DataFrame/rows), another registered kind, or a bundled data set's name."""
+    target = cfg.data.target
+    if hasattr(data, "kind") and not isinstance(data, (str, Path)):
+        if isinstance(data, TabularDataset):
+            if target is not None and target != data.target:
+                return load_table(data.frame, target, test=test if test is not None else data.test_frame, name=data.name)
+            if test is not None:
+                return load_table(data.frame, data.target, test=test, name=data.name)
         return data
+    for detect in _DETECTORS:
+        found = detect(data, cfg, test)
+        if found is not None:
+            return found
     if isinstance(data, str) and not Path(data).exists() and data in {d.name for d in bundled.list_datasets()}:
         ds = bundled.load(data)
-        if target is not None and target != ds.target:
-            return load_table(ds.frame, target, test=test, name=ds.name)
-        return ds if test is None else load_table(ds.frame, ds.target, test=test, name=ds.name)
+        if (target is not None and target != ds.target) or test is not None:
+            return load_table(ds.frame, target or ds.target, test=test, name=ds.name)
+        return ds
     return load_table(data, target, test=test)
 
 
@@ -95,11 +116,12 @@ def train(
     if model is not None:
         flags["model"] = dict(model)
     cfg = build_config(base, flags)
-    ds = resolve_dataset(data, cfg.data.target, test)
-    cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"target": ds.target})})
-    from dlpipe.pipeline._fit import fit_table
-
-    run = fit_table(ds, cfg, progress=progress)
+    ds = resolve_dataset(data, cfg, test)
+    if getattr(ds, "target", None):
+        cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"target": ds.target})})
+    module, _, name = _FITTERS[ds.kind].partition(":")
+    fit = getattr(importlib.import_module(module), name)
+    run = fit(ds, cfg, progress=progress)
     run.metrics["wall_time_s"] = round(time.perf_counter() - started, 3)
     if save:
         path = Path(out) if out is not None else _unique_run_path(Path(runs_dir), cfg.name or ds.name, run.metrics["task"])

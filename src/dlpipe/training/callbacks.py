@@ -127,7 +127,7 @@ class ReduceLROnPlateau(Callback):
         self.monitor, self.factor, self.patience, self.min_lr, self.min_delta = monitor, factor, patience, min_lr, min_delta
 
     def on_fit_start(self, trainer: Trainer) -> None:
-        self._mon = _Monitor(self.monitor, 0.0)
+        self._mon = _Monitor(self.monitor, self.min_delta)
         self.wait = 0
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
@@ -136,7 +136,8 @@ class ReduceLROnPlateau(Callback):
         else:
             self.wait += 1
             if self.wait >= self.patience:
-                trainer.optimizer.lr = max(trainer.optimizer.lr * self.factor, self.min_lr)
+                # never raise the rate: a start below min_lr stays where it is
+                trainer.optimizer.lr = min(trainer.optimizer.lr, max(trainer.optimizer.lr * self.factor, self.min_lr))
                 self.wait = 0
 
 
@@ -199,7 +200,13 @@ class ProgressCallback(Callback):
         self._progress = None
         if mode == "rich":
             from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
 
             self._progress = Progress(
                 TextColumn("epoch"), MofNCompleteColumn(), BarColumn(), TimeElapsedColumn(), TextColumn("{task.fields[logs]}"),

@@ -1,0 +1,49 @@
+# dlpipe: two commands for a new user — `make demo` and `make test`.
+#
+# The install step pins torch==2.13.0 *before* the package: that is the CPU build on this
+# machine's disk; letting pip resolve torch on its own pulls a multi-GB CUDA build.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+TORCH  := torch==2.13.0
+# Extras the test suite needs (later issues add serve, tune, track, export, rl, ...).
+TEST_EXTRAS := dev
+STAMP  := $(VENV)/.installed
+PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
+
+.PHONY: install demo test test-fast lint typecheck benchmarks clean
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
+	$(PIP) install $(TORCH) 2>&1 | grep -v "^WARNING: Location" || true
+	$(PIP) install -e ".[$(TEST_EXTRAS)]" 2>&1 | grep -v "^WARNING: Location" || true
+	$(BIN)/python -c "import torch, dlpipe; assert torch.__version__.startswith('2.13.0'), torch.__version__"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## The main job on bundled real data: train, evaluate beside baselines, save a bundle, predict.
+demo: install
+	$(BIN)/dlpipe quickstart
+
+## The whole suite (slow and service-backed tests included), then types and import layers.
+test: install
+	$(BIN)/python -m pytest -q
+	$(BIN)/mypy src/dlpipe
+	$(BIN)/lint-imports
+
+## The inner loop: skips slow and service-backed tests.
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow and not service"
+
+lint: install
+	$(BIN)/ruff check src tests benchmarks
+
+benchmarks: install
+	$(BIN)/python benchmarks/engine_vs_dataloader.py
+	$(BIN)/python benchmarks/startup.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .mypy_cache

@@ -1,0 +1,66 @@
+"""Input adapters: how a bundle turns raw input of one kind (table, image, series...) into model inputs.
+
+A bundle's manifest names its ``kind``; :func:`adapter_for` maps the kind to a class with
+``from_state(dict)`` (JSON state, never code), ``state()``, ``input_names`` and
+``prepare(data, with_target=False) -> PreparedBatch``. New input kinds add one line to ``_ADAPTERS``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from dlpipe.core.errors import BundleError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["PreparedBatch", "InputAdapter", "adapter_for", "register_adapter"]
+
+
+@dataclass
+class PreparedBatch:
+    """Model inputs for a batch of raw input, plus what evaluation needs.
+
+    ``inputs``: arrays in the model's forward order; ``targets``: raw labels/values (a pandas Series)
+    when present; ``baseline_features``: the 2-D features the stored baselines use (or None).
+    """
+
+    inputs: list[np.ndarray]
+    targets: pd.Series | None = None
+    baseline_features: np.ndarray | None = None
+    index: Any = None
+
+
+class InputAdapter(Protocol):
+    @property
+    def input_names(self) -> list[str]: ...
+
+    def state(self) -> dict[str, Any]: ...
+
+    def prepare(self, data: Any, *, with_target: bool = False) -> PreparedBatch: ...
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> InputAdapter: ...
+
+
+_ADAPTERS: dict[str, str] = {
+    "table": "dlpipe.data.preprocessing:TabularPreprocessor",
+}
+
+
+def register_adapter(kind: str, target: str) -> None:
+    """Map a bundle kind to ``"module:Class"`` (imported only when such a bundle is loaded)."""
+    _ADAPTERS[kind] = target
+
+
+def adapter_for(kind: str) -> Any:
+    if kind not in _ADAPTERS:
+        raise BundleError(
+            f"bundle kind {kind!r} is not known to this dlpipe (known: {', '.join(sorted(_ADAPTERS))}); load it with the dlpipe version that wrote it."
+        )
+    module, _, name = _ADAPTERS[kind].partition(":")
+    return getattr(importlib.import_module(module), name)

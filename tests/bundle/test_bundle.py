@@ -1,0 +1,87 @@
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import dlpipe as dl
+from dlpipe.core.errors import BundleError, DataWarning, InvalidInputError
+
+FAST = dict(epochs=3, progress="quiet")
+
+
+@pytest.fixture
+def bundle_dir(binary_frame, tmp_path):
+    run = dl.train(binary_frame, "y", out=tmp_path / "run", **FAST)
+    return run.path / "bundle"
+
+
+def test_round_trip_predicts_the_same(bundle_dir, binary_frame):
+    b = dl.load_bundle(bundle_dir)
+    out = b.predict(binary_frame.drop(columns="y"))
+    assert list(out.columns) == ["prediction", "proba_no", "proba_yes"]
+    assert set(out["prediction"]) <= {"yes", "no"}
+    again = dl.load_bundle(bundle_dir).predict(binary_frame.drop(columns="y").to_dict("records"))
+    pd.testing.assert_frame_equal(out, again)
+
+
+def test_bundle_holds_only_json_and_safetensors(bundle_dir):
+    assert sorted(p.name for p in Path(bundle_dir).iterdir()) == ["manifest.json", "weights.safetensors"]
+    manifest = json.loads((bundle_dir / "manifest.json").read_text())
+    for key in ("format_version", "task", "preprocessor", "model_spec", "metrics", "reference_statistics", "versions", "baselines"):
+        assert key in manifest
+    assert manifest["reference_statistics"]["a"]["kind"] == "numeric"
+
+
+def test_other_format_version_is_refused(bundle_dir):
+    m = json.loads((bundle_dir / "manifest.json").read_text())
+    m["format_version"] = 99
+    (bundle_dir / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(BundleError, match="format version 99, but dlpipe .* reads version 1"):
+        dl.load_bundle(bundle_dir)
+
+
+def test_corrupted_weights_are_refused(bundle_dir):
+    w = bundle_dir / "weights.safetensors"
+    data = bytearray(w.read_bytes())
+    data[-5] ^= 0xFF
+    w.write_bytes(bytes(data))
+    with pytest.raises(BundleError, match="corrupted"):
+        dl.load_bundle(bundle_dir)
+
+
+def test_shape_mismatch_names_the_weight(bundle_dir):
+    m = json.loads((bundle_dir / "manifest.json").read_text())
+    m["model_spec"]["hidden"] = [m["model_spec"]["hidden"][0] + 1] + m["model_spec"]["hidden"][1:]
+    (bundle_dir / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(BundleError, match=r"weight 'body.0.weight' .* has shape"):
+        dl.load_bundle(bundle_dir)
+
+
+def test_not_a_bundle(tmp_path):
+    with pytest.raises(BundleError, match="is not a dlpipe bundle"):
+        dl.load_bundle(tmp_path)
+
+
+def test_predict_missing_and_extra_columns(bundle_dir, binary_frame):
+    b = dl.load_bundle(bundle_dir)
+    with pytest.raises(InvalidInputError, match=r"missing the columns b, c"):
+        b.predict(binary_frame[["a", "d"]])
+    with pytest.warns(DataWarning, match="ignored columns.*zzz"):
+        b.predict(binary_frame.assign(zzz=1))
+
+
+def test_evaluate_shows_baselines(bundle_dir, binary_frame):
+    scores = dl.load_bundle(bundle_dir).evaluate(binary_frame)
+    assert set(scores["baselines"]) == {"majority", "logistic"} and "accuracy" in scores["model"]
+    with pytest.raises(InvalidInputError, match="no target 'y'"):
+        dl.load_bundle(bundle_dir).evaluate(binary_frame.drop(columns="y"))
+
+
+def test_bundle_loading_runs_no_code(bundle_dir):
+    # The manifest is data: a hostile-looking value is just a string, never executed or imported.
+    m = json.loads((bundle_dir / "manifest.json").read_text())
+    m["model_spec"]["family"] = "__import__('os').system('echo pwned')"
+    (bundle_dir / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(Exception, match="unknown model family"):
+        dl.load_bundle(bundle_dir)
