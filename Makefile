@@ -8,11 +8,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 TORCH  := torch==2.13.0
 # Extras the test suite needs (later issues add serve, tune, track, export, rl, ...).
-TEST_EXTRAS := dev
+TEST_EXTRAS := dev,serve,tune,track,export,rl,bench
 STAMP  := $(VENV)/.installed
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: install demo test test-fast lint typecheck benchmarks clean
+.PHONY: install demo test test-fast lint typecheck benchmarks clean services
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,8 +28,12 @@ install: $(STAMP)
 demo: install
 	$(BIN)/dlpipe quickstart
 
+## System services the service-marked tests use (Chromium, PostgreSQL): scripts/test-services.sh.
+services:
+	bash scripts/test-services.sh
+
 ## The whole suite (slow and service-backed tests included), then types and import layers.
-test: install
+test: install services
 	$(BIN)/python -m pytest -q
 	$(BIN)/mypy src/dlpipe
 	$(BIN)/lint-imports

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs (once) the system packages that service-marked tests need. Idempotent; quiet when done.
+# Each capability appends its own section below.
+set -euo pipefail
+
+need_apt=()
+# --- browser tests (reports, serving page): Debian's Chromium
+# --- PostgreSQL (multi-worker tuning)
+
+if [ "${#need_apt[@]}" -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
