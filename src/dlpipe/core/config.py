@@ -25,7 +25,6 @@ __all__ = [
     "read_config_file",
 ]
 
-TaskName = Literal["auto", "regression", "binary", "multiclass"]
 
 
 class _Frozen(BaseModel):
@@ -36,7 +35,8 @@ class DataConfig(_Frozen):
     """How a table becomes tensors: target, task, split fractions and preprocessing."""
 
     target: str | None = None
-    task: TaskName = "auto"
+    # Validated where tasks are known (dlpipe.tasks); new input kinds add their own task names.
+    task: str = "auto"
     val_fraction: float = Field(0.2, ge=0.0, lt=0.9)
     test_fraction: float = Field(0.2, ge=0.0, lt=0.9)
     scaling: Literal["standard", "minmax", "l2", "none"] = "standard"
@@ -49,7 +49,8 @@ class DataConfig(_Frozen):
 class ModelConfig(_Frozen):
     """The network: family and its hyper-parameters (``None`` means chosen from the data)."""
 
-    family: Literal["mlp"] = "mlp"
+    # Validated by dlpipe.models.build_model against the registered families.
+    family: str = "mlp"
     hidden: list[int] | None = None
     activation: Literal["relu", "gelu", "tanh", "sigmoid", "leaky_relu", "silu"] = "relu"
     dropout: float = Field(0.1, ge=0.0, lt=1.0)

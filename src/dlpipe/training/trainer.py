@@ -176,11 +176,16 @@ class Trainer:
         self.history = History()
         self.stop_training = False
         batch_hooks = [cb for cb in self.callbacks if hasattr(cb, "on_batch_end")]
+        # Resumable state: a callback's on_fit_start may restore weights, optimizer, this generator
+        # (the batch order), the history and start_epoch (the last finished epoch).
+        self.generator = torch.Generator().manual_seed(self.seed)
+        self.start_epoch = 0
         for cb in self.callbacks:
             cb.on_fit_start(self)
-        gen = torch.Generator().manual_seed(self.seed)
-        opt, step, logs = self.optimizer, 0, {}
-        for epoch in range(1, self.epochs + 1):
+        gen = self.generator
+        opt, logs = self.optimizer, {}
+        step = self.start_epoch * steps_per_epoch
+        for epoch in range(self.start_epoch + 1, self.epochs + 1):
             t0 = time.perf_counter()
             model.train()
             perm = torch.randperm(n, generator=gen).to(device)
