@@ -21,6 +21,7 @@ __all__ = [
     "ModelConfig",
     "TrainConfig",
     "RunConfig",
+    "SeriesConfig",
     "build_config",
     "read_config_file",
 ]
@@ -81,17 +82,34 @@ class TrainConfig(_Frozen):
     threads: int | None = Field(None, ge=1, le=256)
 
 
+class SeriesConfig(_Frozen):
+    """Time series and sequences (forecast / sequence-classification tasks); see docs/series.md."""
+
+    time_column: str | None = None
+    features: list[str] = Field(default_factory=list)
+    lookback: int | Literal["auto"] = "auto"
+    horizon: int = Field(1, ge=1, le=10_000)
+    stride: int = Field(1, ge=1)
+    recursive: bool = False
+    period: int | None = Field(None, ge=2)
+    znorm: bool = False
+    strict: bool = False
+    bidirectional: bool = False
+    residual: bool = True
+
+
 class RunConfig(_Frozen):
     """Everything one training run needs besides the data itself."""
 
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
+    series: SeriesConfig = SeriesConfig()
     seed: int = Field(0, ge=0)
     name: str | None = None
 
 
-_SECTIONS: dict[str, type[_Frozen]] = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
+_SECTIONS: dict[str, type[_Frozen]] = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "series": SeriesConfig}
 _TOP = ("seed", "name")
 
 
