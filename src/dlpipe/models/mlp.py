@@ -77,6 +77,10 @@ class MLP(nn.Module):
         layers.append(nn.Linear(width, n_outputs))
         self.body = nn.Sequential(*layers)
 
+    def fast_path_layers(self) -> nn.Sequential | None:
+        """The dense stack, when forward is nothing but it (no embeddings): the engine's fast path."""
+        return None if len(self.embeddings) else self.body
+
     def forward(self, x_num: torch.Tensor, x_cat: torch.Tensor | None = None) -> torch.Tensor:
         if x_cat is not None and len(self.embeddings):
             # (B, F) + C x (B, d_c) -> (B, F + sum d_c)

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     import pandas as pd
     import torch
 
+    from dlpipe.tasks.losses import LogitLoss
+
 __all__ = ["Task", "infer_task", "TASK_KINDS"]
 
 TaskKind = Literal["regression", "binary", "multiclass"]
@@ -100,23 +102,20 @@ class Task:
         return len(codes) / (len(counts) * counts)
 
     # --------------------------------------------------------------- loss
-    def loss_fn(self, class_weights: np.ndarray | None = None, device: torch.device | None = None) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    def loss_fn(self, class_weights: np.ndarray | None = None, device: torch.device | None = None) -> LogitLoss:
+        """The loss on logits for this task (it also knows its gradient, for the engine's fast path)."""
         import torch
-        import torch.nn.functional as F
+
+        from dlpipe.tasks.losses import BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, MSELoss
 
         if self.kind == "regression":
-            if self.loss == "huber":
-                return F.huber_loss
-            return F.mse_loss
+            return HuberLoss() if self.loss == "huber" else MSELoss()
         if self.kind == "binary":
             if class_weights is not None:
-                pos_weight = torch.tensor([class_weights[1] / class_weights[0]], dtype=torch.float32, device=device)
-                return lambda logits, y: F.binary_cross_entropy_with_logits(logits, y, pos_weight=pos_weight)
-            return F.binary_cross_entropy_with_logits
+                return BCEWithLogitsLoss(torch.tensor([class_weights[1] / class_weights[0]], dtype=torch.float32, device=device))
+            return BCEWithLogitsLoss()
         weight = torch.tensor(class_weights, dtype=torch.float32, device=device) if class_weights is not None else None
-        if weight is not None:
-            return lambda logits, y: F.cross_entropy(logits, y, weight=weight)
-        return F.cross_entropy
+        return CrossEntropyLoss(weight)
 
     def batch_metrics(self) -> Callable[[torch.Tensor, torch.Tensor], dict[str, torch.Tensor]] | None:
         """Cheap on-device metrics for the per-epoch log (accuracy for classification)."""

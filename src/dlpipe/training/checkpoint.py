@@ -1,0 +1,262 @@
+"""Crash-safe training: a checkpoint callback that a later fit resumes from, ending at the same weights.
+
+Each checkpoint is ONE file, ``checkpoint.safetensors`` in the checkpoint folder (``runs/<name>.partial/``):
+tensors (model weights, optimiser state, the batch-order generator and torch's RNG state, callback
+tensors such as early stopping's best weights) plus a JSON document in the safetensors metadata
+(epoch, history, optimiser scalars, NumPy/Python RNG states, callback scalars, the run fingerprint).
+It is written to a temporary name, flushed and renamed over the previous one, so a ``kill -9`` at any
+moment leaves either the previous or the new checkpoint, never half of one. No pickle: loading reads
+JSON and raw tensors.
+
+Resuming restores all of it in ``on_fit_start`` (after the other callbacks reset themselves, so this
+callback goes last) and sets ``trainer.start_epoch``; the trainer then continues with the next epoch.
+Because the batch order, dropout masks and optimiser moments continue exactly, the final weights are
+the same as those of an uninterrupted run with the same seed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from dlpipe.core.errors import InvalidConfigError
+from dlpipe.training.callbacks import Callback, ProgressCallback
+
+if TYPE_CHECKING:
+    from dlpipe.training.trainer import Trainer
+
+__all__ = ["Checkpoint", "CHECKPOINT_FILE", "PARTIAL_SUFFIX", "find_checkpoint"]
+
+CHECKPOINT_FILE = "checkpoint.safetensors"
+META_FILE = "meta.json"
+PARTIAL_SUFFIX = ".partial"
+_SCALARS = (bool, int, float, str, type(None))
+
+
+class Checkpoint(Callback):
+    """Write the whole training state every epoch, atomically; optionally resume from it.
+
+    Args:
+        directory: The checkpoint folder (created if needed), e.g. ``runs/<name>.partial``.
+        fingerprint: JSON describing the run (config and data); a resume with a different one is refused.
+        resume: Restore the state found in ``directory`` at the start of the fit. Defaults to `False`.
+        min_interval: Seconds between writes: epochs shorter than this are checkpointed less often
+            (resuming from any epoch gives the same result). Defaults to `0.0` (every epoch).
+        extra: JSON kept beside the fingerprint (e.g. the run folder to write at the end). Defaults to `None`.
+
+    Example:
+        >>> cb = Checkpoint("runs/demo.partial", {"config": {}})
+        >>> cb.resume
+        False
+    """
+
+    def __init__(
+        self,
+        directory: str | Path,
+        fingerprint: dict[str, Any],
+        *,
+        resume: bool = False,
+        min_interval: float = 0.0,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        if min_interval < 0:
+            raise InvalidConfigError(f"`min_interval` is {min_interval!r} but must be >= 0 seconds.")
+        self.directory = Path(directory)
+        self.fingerprint = json.loads(json.dumps(fingerprint, default=str))
+        self.resume = resume
+        self.min_interval = min_interval
+        self.extra = dict(extra or {})
+        self.resumed_epoch = 0
+
+    # ------------------------------------------------------------------ hooks
+    def on_fit_start(self, trainer: Trainer) -> None:
+        self._last_write = -float("inf")
+        self.directory.mkdir(parents=True, exist_ok=True)
+        meta = self.directory / META_FILE
+        if not meta.exists():
+            _write_atomic(meta, json.dumps({"fingerprint": self.fingerprint, **self.extra}, indent=2).encode())
+        if self.resume and (self.directory / CHECKPOINT_FILE).is_file():
+            self.resumed_epoch = self._restore(trainer)
+            trainer.start_epoch = self.resumed_epoch
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
+        now = time.monotonic()
+        last = epoch == trainer.epochs or trainer.stop_training
+        if now - self._last_write >= self.min_interval or last:
+            self._save(trainer, epoch)
+            self._last_write = time.monotonic()
+
+    def remove(self) -> None:
+        """Delete the checkpoint folder (called once the finished run folder is safely written)."""
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    # ------------------------------------------------------------------ saving
+    def _save(self, trainer: Trainer, epoch: int) -> None:
+        tensors: dict[str, torch.Tensor] = {}
+        for k, v in trainer.model.state_dict().items():
+            tensors[f"model/{k}"] = v
+        opt = trainer.optimizer.state_dict()
+        for gi, group in enumerate(opt["groups"]):
+            for k, v in group.items():
+                tensors[f"optim/{gi}/{k}"] = v
+        tensors["rng/generator"] = trainer.generator.get_state()
+        tensors["rng/torch"] = torch.get_rng_state()
+        callbacks: list[Any] = []
+        for i, cb in enumerate(trainer.callbacks):
+            if cb is self or isinstance(cb, ProgressCallback):
+                callbacks.append(None)
+                continue
+            callbacks.append(_capture(vars(cb), f"cb/{i}", tensors))
+        np_state = np.random.get_state()
+        py_state = random.getstate()
+        state = {
+            "epoch": epoch,
+            "fingerprint": self.fingerprint,
+            "optimizer": {"kind": opt["kind"], "lr": opt["lr"], "steps": opt["steps"], "groups": len(opt["groups"])},
+            "history": trainer.history.records,
+            "best_epoch": trainer.history.best_epoch,
+            "stopped_epoch": trainer.history.stopped_epoch,
+            "callbacks": callbacks,
+            "callback_types": [type(cb).__name__ for cb in trainer.callbacks],
+            "numpy_rng": [np_state[0], np_state[1].tolist(), *np_state[2:]],
+            "python_rng": [py_state[0], list(py_state[1]), py_state[2]],
+            "finished": bool(epoch == trainer.epochs or trainer.stop_training),
+        }
+        from safetensors.torch import save
+
+        blob = save({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, metadata={"state": json.dumps(state)})
+        _write_atomic(self.directory / CHECKPOINT_FILE, blob)
+
+    # ------------------------------------------------------------------ loading
+    def _restore(self, trainer: Trainer) -> int:
+        tensors, state = read_checkpoint(self.directory)
+        if state.get("fingerprint") != self.fingerprint:
+            raise InvalidConfigError(
+                f"the checkpoint in {str(self.directory)!r} belongs to a run with another config or data "
+                f"({_first_difference(state.get('fingerprint'), self.fingerprint)}); resume with the same data and flags, or start a new run."
+            )
+        types = [type(cb).__name__ for cb in trainer.callbacks]
+        if state["callback_types"] != types:
+            raise InvalidConfigError(
+                f"the checkpoint in {str(self.directory)!r} was written with callbacks {state['callback_types']} but this fit has {types}; resume with the same flags."
+            )
+        model_state = {k[len("model/"):]: v for k, v in tensors.items() if k.startswith("model/")}
+        trainer.model.load_state_dict(model_state)
+        opt = state["optimizer"]
+        groups = [
+            {k.split("/", 2)[2]: v for k, v in tensors.items() if k.startswith(f"optim/{gi}/")} for gi in range(opt["groups"])
+        ]
+        trainer.optimizer.load_state_dict({"kind": opt["kind"], "lr": opt["lr"], "steps": opt["steps"], "groups": groups})
+        trainer.generator.set_state(tensors["rng/generator"])
+        torch.set_rng_state(tensors["rng/torch"])
+        np_state = state["numpy_rng"]
+        np.random.set_state((np_state[0], np.asarray(np_state[1], dtype=np.uint32), *np_state[2:]))
+        py_state = state["python_rng"]
+        random.setstate((py_state[0], tuple(py_state[1]), py_state[2]))
+        trainer.history.records = [dict(r) for r in state["history"]]
+        trainer.history.best_epoch = state["best_epoch"]
+        trainer.history.stopped_epoch = state["stopped_epoch"]
+        for i, (cb, saved) in enumerate(zip(trainer.callbacks, state["callbacks"])):
+            if saved is not None:
+                _apply(cb, saved, f"cb/{i}", tensors)
+        return int(state["epoch"])
+
+
+def read_checkpoint(directory: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The tensors and JSON state of the checkpoint in ``directory``."""
+    from safetensors import safe_open
+
+    path = Path(directory) / CHECKPOINT_FILE
+    tensors: dict[str, torch.Tensor] = {}
+    with safe_open(str(path), framework="pt") as fh:
+        state = json.loads((fh.metadata() or {})["state"])
+        for k in fh.keys():  # noqa: SIM118 - safe_open is not a mapping
+            tensors[k] = fh.get_tensor(k)
+    return tensors, state
+
+
+def find_checkpoint(path: str | Path) -> Path:
+    """The checkpoint folder for ``--resume PATH``: ``PATH`` itself, or ``PATH.partial`` beside it.
+
+    Raises:
+        InvalidConfigError: the run finished already (nothing to resume) or there is no checkpoint.
+    """
+    p = Path(path)
+    candidates = [p] if p.name.endswith(PARTIAL_SUFFIX) else [p.with_name(p.name + PARTIAL_SUFFIX), p]
+    for c in candidates:
+        if (c / CHECKPOINT_FILE).is_file():
+            _, state = read_checkpoint(c)
+            if state.get("finished"):
+                raise InvalidConfigError(
+                    f"the run checkpointed in {str(c)!r} finished already; there is nothing to resume, so start a new run without `--resume`."
+                )
+            return c
+    if (p / "metrics.json").is_file():
+        raise InvalidConfigError(
+            f"{str(p)!r} is a finished run folder; there is nothing to resume, so start a new run without `--resume`."
+        )
+    raise InvalidConfigError(
+        f"no checkpoint was found at {str(p)!r}; pass the `runs/<name>.partial` folder an interrupted run left behind."
+    )
+
+
+# ---------------------------------------------------------------------- helpers
+def _capture(obj: dict[str, Any], prefix: str, tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """JSON for the scalars of a callback's ``__dict__``; tensors go to ``tensors`` under ``prefix``."""
+    out: dict[str, Any] = {}
+    for key, value in obj.items():
+        name = f"{prefix}/{key}"
+        if isinstance(value, float) and not np.isfinite(value):
+            out[key] = {"__float__": repr(value)}
+        elif isinstance(value, _SCALARS):
+            out[key] = value
+        elif isinstance(value, torch.Tensor):
+            tensors[name] = value
+            out[key] = {"__tensor__": name}
+        elif isinstance(value, dict) and value and all(isinstance(v, torch.Tensor) for v in value.values()):
+            for k, v in value.items():
+                tensors[f"{name}/{k}"] = v
+            out[key] = {"__tensors__": name, "keys": list(value)}
+        elif hasattr(value, "__dict__") and not callable(value) and type(value).__module__.startswith("dlpipe."):
+            out[key] = {"__object__": _capture(vars(value), name, tensors)}
+    return out
+
+
+def _apply(target: Any, saved: dict[str, Any], prefix: str, tensors: dict[str, torch.Tensor]) -> None:
+    for key, value in saved.items():
+        name = f"{prefix}/{key}"
+        if isinstance(value, dict) and "__float__" in value:
+            setattr(target, key, float(value["__float__"]))
+        elif isinstance(value, dict) and "__tensor__" in value:
+            setattr(target, key, tensors[value["__tensor__"]].clone())
+        elif isinstance(value, dict) and "__tensors__" in value:
+            setattr(target, key, {k: tensors[f"{name}/{k}"].clone() for k in value["keys"]})
+        elif isinstance(value, dict) and "__object__" in value:
+            _apply(getattr(target, key), value["__object__"], name, tensors)
+        else:
+            setattr(target, key, value)
+
+
+def _first_difference(a: Any, b: Any, where: str = "") -> str:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b)):
+            if a.get(k) != b.get(k):
+                return _first_difference(a.get(k), b.get(k), f"{where}.{k}" if where else str(k))
+    return f"`{where or 'value'}` was {a!r}, now {b!r}"
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)

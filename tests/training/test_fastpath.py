@@ -1,0 +1,93 @@
+"""The hand-written MLP backward must give autograd's gradients, for every supported layer and loss."""
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from dlpipe.models.mlp import MLP
+from dlpipe.tasks.losses import BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, MSELoss
+from dlpipe.training import TensorData, Trainer
+from dlpipe.training.fastpath import make_fast_step
+from dlpipe.training.optim import FlatOptimizer
+
+
+def _targets(loss, n, out):
+    if isinstance(loss, CrossEntropyLoss):
+        return torch.randint(0, out, (n,))
+    if isinstance(loss, BCEWithLogitsLoss):
+        return torch.randint(0, 2, (n, out)).float()
+    return torch.randn(n, out)
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid", "gelu", "leaky_relu", "silu"])
+@pytest.mark.parametrize(
+    "loss",
+    [MSELoss(), HuberLoss(), BCEWithLogitsLoss(), BCEWithLogitsLoss(torch.tensor([2.5])), CrossEntropyLoss(), CrossEntropyLoss(torch.tensor([1.0, 3.0, 0.5]))],
+    ids=["mse", "huber", "bce", "bce_pos_weight", "ce", "ce_weighted"],
+)
+def test_gradients_match_autograd(activation, loss):
+    out = 3 if isinstance(loss, CrossEntropyLoss) else 1
+    torch.manual_seed(0)
+    a = MLP(5, out, hidden=(7, 6), activation=activation)
+    b = copy.deepcopy(a)
+    FlatOptimizer(a.parameters(), "sgd")  # gives a the persistent .grad views the fast path writes into
+    step = make_fast_step(a, loss)
+    assert step is not None
+    x = torch.randn(9, 5) * 3
+    y = _targets(loss, 9, out)
+    value = step(x, y)
+    ref = loss(b(x), y)
+    ref.backward()
+    torch.testing.assert_close(value, ref.detach())
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(pa.grad, pb.grad, rtol=1e-5, atol=1e-6)
+
+
+def test_dropout_uses_the_same_mask_forward_and_backward():
+    torch.manual_seed(0)
+    a = MLP(4, 1, hidden=(16,), dropout=0.5)
+    FlatOptimizer(a.parameters(), "sgd")
+    step = make_fast_step(a, MSELoss())
+    x, y = torch.randn(8, 4), torch.randn(8, 1)
+    torch.manual_seed(1)
+    step(x, y)
+    grads = [p.grad.clone() for p in a.parameters()]
+    b = copy.deepcopy(a).train()
+    for p in b.parameters():
+        p.grad = None
+    torch.manual_seed(1)  # the same bernoulli draw as the fast path's mask
+    h = b.body[0](x)
+    h = b.body[1](h)
+    mask = torch.empty_like(h).bernoulli_(0.5).div_(0.5)
+    MSELoss()(b.body[3](h * mask), y).backward()
+    for g, p in zip(grads, b.parameters()):
+        torch.testing.assert_close(g, p.grad)
+
+
+def test_not_taken_for_batch_norm_embeddings_or_plain_losses():
+    bn = MLP(4, 1, hidden=(8,), batch_norm=True)
+    FlatOptimizer(bn.parameters(), "sgd")
+    assert make_fast_step(bn, MSELoss()) is None
+    emb = MLP(4, 1, hidden=(8,), cardinalities=[5])
+    FlatOptimizer(emb.parameters(), "sgd")
+    assert make_fast_step(emb, MSELoss()) is None
+    plain = MLP(4, 1, hidden=(8,))
+    FlatOptimizer(plain.parameters(), "sgd")
+    assert make_fast_step(plain, torch.nn.functional.mse_loss) is None
+
+
+def test_trainer_fast_and_autograd_paths_agree():
+    x = torch.randn(64, 6)
+    y = (x[:, :1] > 0).float()
+    results = []
+    for fast in (True, False):
+        torch.manual_seed(0)
+        m = nn.Sequential(nn.Linear(6, 12), nn.Tanh(), nn.Linear(12, 1))
+        t = Trainer(epochs=3, batch_size=16, device="cpu")
+        t.fast_path = fast
+        h = t.fit(m, BCEWithLogitsLoss(), TensorData((x,), y))
+        results.append((torch.cat([p.detach().flatten() for p in m.parameters()]), h.records[-1]["loss"]))
+    torch.testing.assert_close(results[0][0], results[1][0], rtol=1e-4, atol=1e-5)
+    assert results[0][1] == pytest.approx(results[1][1], rel=1e-4)
