@@ -22,6 +22,7 @@ __all__ = [
     "TrainConfig",
     "RunConfig",
     "SeriesConfig",
+    "ImageConfig",
     "build_config",
     "read_config_file",
 ]
@@ -98,6 +99,30 @@ class SeriesConfig(_Frozen):
     residual: bool = True
 
 
+class ImageConfig(_Frozen):
+    """Images (folders, CSV + image column, NPZ, IDX) and CNN/ResNet options; see docs/images.md."""
+
+    image_column: str | None = None
+    labels: str | None = None
+    image_size: int | list[int] | None = None
+    resize: bool = True
+    strict: bool = False
+    color: Literal["auto", "grey", "rgb"] = "auto"
+    normalize: Literal["train", "imagenet", "none"] = "train"
+    mean: list[float] | None = None
+    std: list[float] | None = None
+    augment: str = "none"
+    cache: bool = True
+    channels: list[int] | None = None
+    kernel_size: int | None = Field(None, ge=1, le=31)
+    pretrained: str | None = None
+    freeze_backbone: bool = False
+    finetune_epochs: int = Field(0, ge=0)
+    finetune_lr_factor: float = Field(0.1, gt=0.0, le=1.0)
+    precision: Literal["fp32", "bf16"] = "fp32"
+    channels_last: bool | None = None
+
+
 class RunConfig(_Frozen):
     """Everything one training run needs besides the data itself."""
 
@@ -105,11 +130,12 @@ class RunConfig(_Frozen):
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
     series: SeriesConfig = SeriesConfig()
+    image: ImageConfig = ImageConfig()
     seed: int = Field(0, ge=0)
     name: str | None = None
 
 
-_SECTIONS: dict[str, type[_Frozen]] = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "series": SeriesConfig}
+_SECTIONS: dict[str, type[_Frozen]] = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "series": SeriesConfig, "image": ImageConfig}
 _TOP = ("seed", "name")
 
 
@@ -127,7 +153,11 @@ def build_config(*layers: Mapping[str, Any] | None) -> RunConfig:
     """
     merged: dict[str, dict[str, Any]] = {name: {} for name in _SECTIONS}
     top: dict[str, Any] = {}
-    owner = {key: sec for sec, cls in _SECTIONS.items() for key in cls.model_fields}
+    # A flat key owned by several sections (``strict``) sets it in each of them.
+    owner: dict[str, list[str]] = {}
+    for sec, cls in _SECTIONS.items():
+        for key in cls.model_fields:
+            owner.setdefault(key, []).append(sec)
     for layer in layers:
         for key, value in (layer or {}).items():
             if key in _SECTIONS:
@@ -150,7 +180,8 @@ def build_config(*layers: Mapping[str, Any] | None) -> RunConfig:
                     top[key] = value
             elif key in owner:
                 if value is not None:
-                    merged[owner[key]][key] = value
+                    for sec in owner[key]:
+                        merged[sec][key] = value
             else:
                 allowed = format_names(sorted(set(_known_keys())), limit=60)
                 raise InvalidConfigError(
