@@ -1,0 +1,5 @@
+"""``dlpipe.keras.models``: ``Sequential``, ``Model`` and ``load_model`` where Keras keeps them."""
+
+from dlpipe.keras.model import Model, Sequential, load_model
+
+__all__ = ["Model", "Sequential", "load_model"]
