@@ -88,6 +88,9 @@ class Bundle:
         """
         import pandas as pd
 
+        custom = getattr(self.preprocessor, "predict_bundle", None)
+        if custom is not None:  # kinds whose output is not one row per input row (forecasts)
+            return custom(self, data)  # type: ignore[no-any-return]
         batch = self.preprocessor.prepare(data)
         labels, proba = self.task.decode(self.outputs(batch.inputs))
         out = pd.DataFrame({"prediction": labels})
@@ -98,6 +101,9 @@ class Bundle:
 
     def evaluate(self, data: Any) -> dict[str, Any]:
         """Score the model and its stored baselines on labelled input (tables: rows with the target column)."""
+        custom = getattr(self.preprocessor, "evaluate_bundle", None)
+        if custom is not None:  # kinds scored otherwise (forecasts: every window, beside naive)
+            return custom(self, data)  # type: ignore[no-any-return]
         batch = self.preprocessor.prepare(data, with_target=True)
         if batch.targets is None:
             raise InvalidInputError(

@@ -54,7 +54,7 @@ def _number_or_auto(text: str | None, flag: str, kind: type) -> Any:
 def train(
     data: Annotated[str, typer.Argument(help="A CSV/TSV/Parquet file, or a bundled data set name (see `dlpipe datasets`).")],
     target: Annotated[str | None, typer.Option("--target", "-t", help="Column to predict.")] = None,
-    task: Annotated[str | None, typer.Option(help="auto, regression, binary or multiclass.")] = None,
+    task: Annotated[str | None, typer.Option(help="auto, regression, binary, multiclass, forecast or sequence-classification.")] = None,
     test: Annotated[Path | None, typer.Option(help="A separate test file (then data is split into train/val only).")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Run folder (default runs/<name>-<task>-<time>).")] = None,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML/JSON config; flags override it.")] = None,
@@ -83,6 +83,16 @@ def train(
     deterministic: Annotated[bool | None, typer.Option("--deterministic/--no-deterministic", help="Deterministic kernels (slower).")] = None,
     runs_dir: Annotated[Path, typer.Option(help="Where run folders go.")] = Path("runs"),
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+    time_column: Annotated[str | None, typer.Option(help="Series: the column of timestamps (rows are ordered by it).")] = None,
+    features: Annotated[str | None, typer.Option(help="Series: other input columns, e.g. Open,High,Low,Volume.")] = None,
+    lookback: Annotated[str | None, typer.Option(help="Series: rows each window sees, or 'auto'.")] = None,
+    horizon: Annotated[int | None, typer.Option(help="Series: steps ahead to forecast.")] = None,
+    stride: Annotated[int | None, typer.Option(help="Series: rows between training windows.")] = None,
+    recursive: Annotated[bool | None, typer.Option("--recursive/--direct", help="Series: recursive one-step or direct multi-output forecasting.")] = None,
+    period: Annotated[int | None, typer.Option(help="Series: season length for the seasonal-naive baseline (default: detected).")] = None,
+    znorm: Annotated[bool | None, typer.Option("--znorm/--no-znorm", help="Sequences: z-normalise each series.")] = None,
+    strict: Annotated[bool | None, typer.Option("--strict/--no-strict", help="Refuse NaNs instead of interpolating them.")] = None,
+    bidirectional: Annotated[bool | None, typer.Option("--bidirectional/--no-bidirectional", help="Sequence classification: bidirectional RNN layers.")] = None,
 ) -> None:
     """Train a model on a table; write the run folder with metrics beside baselines and a bundle."""
     import dlpipe as dl
@@ -93,6 +103,9 @@ def train(
         "schedule": schedule, "patience": patience, "monitor": monitor, "clip_grad": clip_grad,
         "class_weight": class_weight, "scaling": scaling, "val_fraction": val_fraction,
         "test_fraction": test_fraction, "device": device, "deterministic": deterministic,
+        "time_column": time_column, "features": features.split(",") if features else None,
+        "lookback": _number_or_auto(lookback, "--lookback", int), "horizon": horizon, "stride": stride,
+        "recursive": recursive, "period": period, "znorm": znorm, "strict": strict, "bidirectional": bidirectional,
     }
     run = dl.train(
         data, target, task=task, test=str(test) if test else None, out=out, config=config,
@@ -181,7 +194,7 @@ def version() -> None:
 
 def _print_scores(scores: dict[str, Any], title: str) -> None:
     metric = scores["primary_metric"]
-    keys = [k for k in ("accuracy", "f1", "f1_macro", "roc_auc", "log_loss", "r2", "mae", "rmse") if k in scores["model"]]
+    keys = [k for k in ("accuracy", "f1", "f1_macro", "roc_auc", "log_loss", "r2", "mae", "rmse", "smape", "mase") if k in scores["model"]]
     rows = [("model", scores["model"])] + list(scores["baselines"].items())
     if sys.stdout.isatty():
         from rich.console import Console

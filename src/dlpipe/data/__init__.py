@@ -5,6 +5,10 @@ from dlpipe.data.preprocessing import TabularPreprocessor, reference_statistics
 from dlpipe.data.schema import ColumnInfo, Schema, infer_schema
 from dlpipe.data.splits import split_indices
 from dlpipe.data.tabular import TabularDataset, load_table, read_table
+from dlpipe.data.inputs import register_adapter
+
+register_adapter("series", "dlpipe.data.series:SeriesAdapter")  # forecasting bundles
+register_adapter("sequence", "dlpipe.data.sequences:SequenceAdapter")  # sequence-classification bundles
 
 __all__ = [
     "ColumnInfo",

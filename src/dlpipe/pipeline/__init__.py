@@ -2,5 +2,6 @@
 
 from dlpipe.pipeline.run import Run, load_run
 from dlpipe.pipeline.train import evaluate, train
+from dlpipe.pipeline import _series_kinds as _series_kinds  # noqa: E402,F401  (registers the series and sequence kinds)
 
 __all__ = ["Run", "evaluate", "load_run", "train"]
