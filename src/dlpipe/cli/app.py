@@ -39,6 +39,14 @@ def _csv_ints(text: str | None) -> list[int] | None:
         raise InvalidConfigError(f"`--hidden` is {text!r} but must be comma-separated integers such as 64,32.") from None
 
 
+def _trackers(track: str | None, runs_dir: Path) -> list[Any] | None:
+    if track is None:
+        return None
+    from dlpipe.tracking import tracker_from_flag
+
+    return [tracker_from_flag(track, runs_dir)]
+
+
 def _number_or_auto(text: str | None, flag: str, kind: type) -> Any:
     if text is None or text == "auto":
         return text
@@ -83,6 +91,9 @@ def train(
     deterministic: Annotated[bool | None, typer.Option("--deterministic/--no-deterministic", help="Deterministic kernels (slower).")] = None,
     runs_dir: Annotated[Path, typer.Option(help="Where run folders go.")] = Path("runs"),
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+    resume: Annotated[Path | None, typer.Option(help="Continue an interrupted run from its runs/<name>.partial folder (same data and flags).")] = None,
+    checkpoint: Annotated[bool, typer.Option("--checkpoint/--no-checkpoint", help="Crash-safe checkpoints every epoch in <run>.partial.")] = True,
+    track: Annotated[str | None, typer.Option(help="mlflow (local SQLite beside the runs folder) or mlflow:URI.")] = None,
     time_column: Annotated[str | None, typer.Option(help="Series: the column of timestamps (rows are ordered by it).")] = None,
     features: Annotated[str | None, typer.Option(help="Series: other input columns, e.g. Open,High,Low,Volume.")] = None,
     lookback: Annotated[str | None, typer.Option(help="Series: rows each window sees, or 'auto'.")] = None,
@@ -113,6 +124,7 @@ def train(
         epochs=_number_or_auto(epochs, "--epochs", int), batch_size=_number_or_auto(batch_size, "--batch-size", int),
         learning_rate=_number_or_auto(lr, "--lr", float), seed=seed, runs_dir=runs_dir,
         progress="quiet" if quiet else "auto", **{k: v for k, v in options.items() if v is not None},
+        checkpoint=checkpoint, resume=resume, callbacks=_trackers(track, runs_dir),
     )
     _print_scores(run.metrics["test"], title=f"{run.metrics['task']} · {run.metrics['dataset']} · test split ({run.metrics['rows']['test']} rows)")
     typer.echo(f"run folder: {run.path}")
@@ -252,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     return 0
 
+
+from dlpipe.cli import deploy as _deploy  # noqa: E402,F401 - registers serve, export, drift
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

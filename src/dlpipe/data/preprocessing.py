@@ -241,6 +241,8 @@ def reference_statistics(frame: pd.DataFrame, schema: Schema, bins: int = 10) ->
                     quantiles=[float(q) for q in qs],
                     bin_edges=[float(e) for e in edges],
                     bin_counts=[int(c) for c in counts],
+                    # a bounded, seeded sample for the two-sample KS drift test (dlpipe.monitoring)
+                    sample=[float(f"{v:.6g}") for v in np.random.default_rng(0).choice(values, size=min(len(values), 500), replace=False)],
                 )
         elif col.kind == "categorical":
             freq = s.astype("string").fillna("<missing>").value_counts(normalize=True)

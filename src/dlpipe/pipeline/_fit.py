@@ -39,7 +39,7 @@ def _tensors(split: tuple[np.ndarray, np.ndarray, np.ndarray]) -> TensorData:
     return TensorData(inputs, torch.from_numpy(y))
 
 
-def fit_table(ds: TabularDataset, cfg: RunConfig, *, progress: str = "auto") -> Run:
+def fit_table(ds: TabularDataset, cfg: RunConfig, *, progress: str = "auto", extra_callbacks: list[Callback] | None = None) -> Run:
     prep = prepare_table(ds, cfg)
     task, pre, splits = prep["task"], prep["preprocessor"], prep["splits"]
     if cfg.train.deterministic:
@@ -88,6 +88,7 @@ def fit_table(ds: TabularDataset, cfg: RunConfig, *, progress: str = "auto") -> 
     elif tc.schedule == "onecycle":
         callbacks.append(OneCycleSchedule())
     callbacks.append(ProgressCallback(progress))
+    callbacks.extend(extra_callbacks or ())  # tracking, then checkpointing (last: it restores state)
     trainer.callbacks = callbacks
     history = trainer.fit(model, loss_fn, train_data, val_data if has_val else None, metrics_fn=task.batch_metrics())
 

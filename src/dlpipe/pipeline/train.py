@@ -80,6 +80,9 @@ def train(
     runs_dir: str | Path = "runs",
     save: bool = True,
     progress: str = "auto",
+    callbacks: list[Any] | None = None,
+    checkpoint: bool = False,
+    resume: str | Path | None = None,
     **options: Any,
 ) -> Any:
     """Train, evaluate (beside baselines) and bundle a model; write the run folder.
@@ -99,6 +102,10 @@ def train(
         runs_dir: Where run folders go when ``out`` is not given. Defaults to `"runs"`.
         save: Write the run folder. Defaults to `True`.
         progress: ``"auto"``, ``"rich"``, ``"plain"`` or ``"quiet"``. Defaults to `"auto"`.
+        callbacks: Extra training callbacks (e.g. an MLflow tracker); one with ``on_run_saved(run)``
+            is also called after the run folder is written. Defaults to `None`.
+        checkpoint: Write a crash-safe checkpoint every epoch to ``<run folder>.partial``. Defaults to `False`.
+        resume: A ``.partial`` folder an interrupted run left behind: continue it (same data and flags).
         **options: Any other config key by name (``dropout=0.2``, ``optimizer="sgd"``, ``patience=10``...).
 
     Returns:
@@ -121,11 +128,24 @@ def train(
         cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"target": ds.target})})
     module, _, name = _FITTERS[ds.kind].partition(":")
     fit = getattr(importlib.import_module(module), name)
-    run = fit(ds, cfg, progress=progress)
+    extra = list(callbacks or [])
+    ckpt = None
+    if checkpoint or resume is not None:
+        from dlpipe.pipeline._resume import make_checkpoint
+
+        ckpt = make_checkpoint(ds, cfg, out=out, runs_dir=runs_dir, resume=resume)
+        out = out if out is not None else ckpt.extra.get("out")
+        extra.append(ckpt)  # last: it restores the state the other callbacks reset
+    run = fit(ds, cfg, progress=progress, **({"extra_callbacks": extra} if extra else {}))
     run.metrics["wall_time_s"] = round(time.perf_counter() - started, 3)
     if save:
         path = Path(out) if out is not None else _unique_run_path(Path(runs_dir), cfg.name or ds.name, run.metrics["task"])
         run.save(path)
+    if ckpt is not None:
+        ckpt.remove()
+    for cb in extra:
+        if hasattr(cb, "on_run_saved"):
+            cb.on_run_saved(run)
     return run
 
 

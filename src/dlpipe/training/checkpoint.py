@@ -111,11 +111,11 @@ class Checkpoint(Callback):
         tensors["rng/torch"] = torch.get_rng_state()
         callbacks: list[Any] = []
         for i, cb in enumerate(trainer.callbacks):
-            if cb is self or isinstance(cb, ProgressCallback):
+            if cb is self or isinstance(cb, ProgressCallback) or getattr(cb, "checkpoint_state", True) is False:
                 callbacks.append(None)
                 continue
             callbacks.append(_capture(vars(cb), f"cb/{i}", tensors))
-        np_state = np.random.get_state()
+        np_state: Any = np.random.get_state()
         py_state = random.getstate()
         state = {
             "epoch": epoch,

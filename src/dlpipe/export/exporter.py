@@ -1,0 +1,245 @@
+"""``export_bundle``: a bundle to ONNX, TorchScript or a torch.export program, checked against PyTorch.
+
+ONNX goes through ``torch.onnx.export`` (the dynamo exporter) with a dynamic batch axis, as ONE file
+(``external_data=False``). TorchScript (``torch.jit.trace``) is deprecated in torch 2.13; it is kept
+while it works, with the deprecation notice kept out of the user's way, and ``pt2`` (``torch.export``)
+is offered as its successor. ``--quantize int8`` quantises the ONNX model's weights dynamically
+(onnxruntime), and with labelled ``data`` reports the metric before and after.
+
+Every export is run once more after writing (onnxruntime, ``torch.jit.load``, ``torch.export.load``)
+and compared with the bundle's own predictions: ``parity["max_abs_diff"]``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import os
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from dlpipe.core.errors import InvalidConfigError, InvalidInputError
+from dlpipe.core.runtime import require
+from dlpipe.export.graph import TableGraph, sidecar_for, table_inputs, wrap
+
+__all__ = ["export_bundle", "ExportResult", "FORMATS"]
+
+FORMATS = ("onnx", "torchscript", "pt2")
+_PARITY_ROWS = 256
+
+
+@dataclass
+class ExportResult:
+    """What was written and how it compares with the bundle."""
+
+    path: Path
+    sidecar: Path
+    format: str
+    parity: dict[str, Any] | None = None
+    quantization: dict[str, Any] | None = None
+
+
+def export_bundle(
+    bundle: Any,
+    output: str | Path,
+    *,
+    format: Literal["onnx", "torchscript", "pt2"] = "onnx",
+    quantize: Literal["int8"] | None = None,
+    data: Any = None,
+) -> ExportResult:
+    """Export a bundle (object or folder) to ``output`` and write ``<output>.json`` describing its inputs.
+
+    Args:
+        bundle: A :class:`~dlpipe.Bundle` or its folder.
+        output: The file to write (``model.onnx``, ``model.pt``, ``model.pt2``).
+        format: ``"onnx"``, ``"torchscript"`` or ``"pt2"``. Defaults to `"onnx"`.
+        quantize: ``"int8"``: dynamic int8 weights (ONNX only). Defaults to `None`.
+        data: Rows for the parity check and, when labelled, the quantisation's metric change
+            (tables: a DataFrame or CSV path). Defaults to rows synthesised from the training statistics.
+
+    Returns:
+        An :class:`ExportResult` with the paths, ``parity`` (max abs diff against PyTorch) and
+        ``quantization`` (metric before/after, with labelled ``data``).
+    """
+    from dlpipe.bundle.bundle import Bundle, load_bundle
+
+    if format not in FORMATS:
+        raise InvalidConfigError(f"`format` is {format!r} but must be one of {', '.join(FORMATS)}.")
+    if quantize not in (None, "int8"):
+        raise InvalidConfigError(f"`quantize` is {quantize!r} but the only quantisation offered is 'int8'.")
+    if quantize and format != "onnx":
+        raise InvalidConfigError(
+            f"int8 quantisation is offered for ONNX exports (onnxruntime), not {format!r}: torch's eager quantisation is deprecated in torch 2.13; use --format onnx."
+        )
+    b = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
+    if b.kind != "table":
+        raise InvalidInputError(
+            f"export covers table bundles for now (this one is a {b.kind!r} bundle); its network alone can be exported with torch.onnx.export(bundle.model, ...)."
+        )
+    out = Path(output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    frame = _rows(b, data)
+    feeds = table_inputs(b.preprocessor, frame)
+    module = wrap(TableGraph(b.model.eval(), b.preprocessor.state(), b.task))
+    args = tuple(torch.from_numpy(feeds[k]) for k in ("numeric", "categorical") if k in feeds)
+    names: list[str] = [k for k in ("numeric", "categorical") if k in feeds]
+    tmp = out.with_name(f".{out.name}.tmp")
+    try:
+        if format == "onnx":
+            _onnx(module, args, names, tmp)
+        elif format == "torchscript":
+            with _quiet():
+                traced = torch.jit.trace(module, args, check_trace=False)
+                torch.jit.save(traced, str(tmp))
+        else:
+            batch = torch.export.Dim("batch", min=1)
+            with _quiet():
+                program = torch.export.export(module, args, dynamic_shapes=tuple({0: batch} for _ in args))
+                torch.export.save(program, str(tmp))
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    expected = _expected(b, frame)
+    got = run_exported(out, format, feeds)
+    parity = {"rows": int(len(frame)), "max_abs_diff": float(np.max(np.abs(got.astype(np.float64) - expected)))}
+    quant = None
+    if quantize:
+        quant = _quantize(out, b, frame, feeds, expected)
+    sidecar = out.with_name(out.name + ".json")
+    info = sidecar_for(b, format, bool(quantize))
+    info["parity"] = parity
+    if quant is not None:
+        info["quantization"] = quant
+    sidecar.write_text(json.dumps(info, indent=2, default=str) + "\n", encoding="utf-8")
+    return ExportResult(out, sidecar, format, parity, quant)
+
+
+def run_exported(path: str | Path, format: str, feeds: dict[str, np.ndarray]) -> np.ndarray:
+    """Run an exported file on prepared inputs (``numeric`` / ``categorical`` arrays)."""
+    if format == "onnx":
+        ort = require("onnxruntime", extra="export")
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        wanted = {i.name for i in session.get_inputs()}
+        return np.asarray(session.run(None, {k: v for k, v in feeds.items() if k in wanted})[0])
+    args = tuple(torch.from_numpy(feeds[k]) for k in ("numeric", "categorical") if k in feeds)
+    with _quiet(), torch.inference_mode():
+        if format == "torchscript":
+            return torch.jit.load(str(path))(*args).numpy()
+        return torch.export.load(str(path)).module()(*args).numpy()
+
+
+# ---------------------------------------------------------------------- helpers
+def _onnx(module: torch.nn.Module, args: tuple[torch.Tensor, ...], names: list[str], path: Path) -> None:
+    require("onnx", extra="export")
+    batch = torch.export.Dim("batch", min=1)
+    with _quiet():
+        torch.onnx.export(
+            module, args, str(path), input_names=names, output_names=["output"],
+            dynamic_shapes=tuple({0: batch} for _ in args), external_data=False, verbose=False,
+        )
+
+
+def _quantize(path: Path, b: Any, frame: Any, feeds: dict[str, np.ndarray], expected: np.ndarray) -> dict[str, Any]:
+    import onnx
+
+    quantization = require("onnxruntime.quantization", extra="export")
+    model = onnx.load(str(path))
+    del model.graph.value_info[:]  # the exporter's shape annotations trip onnxruntime's re-inference
+    plain = path.with_name(f".{path.name}.float")
+    onnx.save(model, str(plain))
+    tmp = path.with_name(f".{path.name}.int8")
+    try:
+        with _quiet():
+            quantization.quantize_dynamic(str(plain), str(tmp), weight_type=quantization.QuantType.QInt8)
+        float_size = path.stat().st_size
+        os.replace(tmp, path)
+    finally:
+        plain.unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
+    got = run_exported(path, "onnx", feeds)
+    result: dict[str, Any] = {
+        "rows": int(len(frame)),
+        "max_abs_diff": float(np.max(np.abs(got.astype(np.float64) - expected))),
+        "bytes_float": int(float_size),
+        "bytes_int8": int(path.stat().st_size),
+    }
+    target = b.task.target
+    if target in frame.columns:
+        keep = frame[target].notna().to_numpy()
+        y = b.task.encode(frame[target][keep], what="evaluation target").reshape(-1)
+        if b.task.kind == "regression":
+            y_true = y * b.task.y_std + b.task.y_mean
+            result.update(metric="mae", float=float(np.mean(np.abs(expected[keep] - y_true))), int8=float(np.mean(np.abs(got[keep] - y_true))))
+        else:
+            y_true = y.astype(np.int64)
+            result.update(metric="accuracy", float=float(np.mean(expected[keep].argmax(1) == y_true)), int8=float(np.mean(got[keep].argmax(1) == y_true)))
+    return result
+
+
+def _expected(b: Any, frame: Any) -> np.ndarray:
+    batch = b.preprocessor.prepare(frame)
+    values, proba = b.task.decode(b.outputs(batch.inputs))
+    return np.asarray(proba if proba is not None else values, dtype=np.float64)
+
+
+def _rows(b: Any, data: Any) -> Any:
+    """Rows for the trace and the parity check: the given data, or rows drawn from the training statistics."""
+    import pandas as pd
+
+    from dlpipe.data.tabular import read_table
+
+    if data is not None:
+        frame = read_table(data, what="export data")
+        frame.columns = [str(c) for c in frame.columns]
+        if len(frame) < 2:
+            raise InvalidInputError("export data needs at least 2 rows (the batch axis is traced as dynamic).")
+        return frame
+    rng = np.random.default_rng(0)
+    ref = b.manifest.get("reference_statistics") or {}
+    state = b.preprocessor.state()
+    cats = {e["name"]: e["categories"] for e in (*state["onehot"], *state["embed"])}
+    cols: dict[str, Any] = {}
+    n = 64
+    for c in state["schema"]["columns"]:
+        name, kind, stats = c["name"], c["kind"], ref.get(c["name"], {})
+        if kind == "numeric":
+            sample = stats.get("sample") or stats.get("quantiles") or [0.0]
+            values = rng.choice(np.asarray(sample, dtype=np.float64), size=n)
+            values[::9] = np.nan  # exercise imputation
+            cols[name] = values
+        elif kind == "boolean":
+            cols[name] = rng.integers(0, 2, size=n).astype(bool)
+        elif kind == "datetime":
+            cols[name] = pd.date_range("2024-01-01", periods=n, freq="D")
+        else:
+            options = list(cats.get(name, [])) or ["x"]
+            values_c = rng.choice(np.asarray(options, dtype=object), size=n)
+            values_c[::7] = None
+            cols[name] = values_c
+    return pd.DataFrame(cols)
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Keep exporter chatter (deprecations, progress prints, optional-op logs) away from the user."""
+    loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "torch._export", "onnxscript", "root", "")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)

@@ -1,0 +1,320 @@
+"""Data drift: new rows compared per feature with the training inputs a bundle describes.
+
+The bundle's ``reference_statistics`` (written at training time from the training split only) hold,
+per numeric column, quantile bin edges with counts, a bounded sample of values (at most a few hundred)
+and summary numbers; per categorical column, the category frequencies. For each feature:
+
+- numeric: the two-sample Kolmogorov-Smirnov test against the stored sample (or, for bundles without
+  one, the one-sample test against the CDF interpolated from the quantile bins);
+- categorical and boolean: the chi-square goodness-of-fit test against the training frequencies
+  (categories never seen in training form one extra cell);
+- both: the population stability index (PSI) over the training bins / categories.
+
+A feature *drifted* when its test's p-value is below ``level``. PSI is reported beside it with the
+usual reading (< 0.1 stable, 0.1-0.25 moderate, > 0.25 large shift): with thousands of rows a tiny,
+harmless shift is "significant", and PSI says how large it is.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dlpipe.core.errors import InvalidConfigError, InvalidInputError, format_names
+
+__all__ = ["FeatureDrift", "DriftReport", "detect_drift"]
+
+_EPS = 1e-4
+_TRUE = {"true", "t", "yes", "y", "1", "1.0"}
+_FALSE = {"false", "f", "no", "n", "0", "0.0"}
+
+
+@dataclass
+class FeatureDrift:
+    """The comparison of one feature: test, statistic, p-value, PSI and whether it drifted."""
+
+    feature: str
+    kind: str
+    test: str
+    statistic: float
+    p_value: float
+    psi: float
+    drifted: bool
+    rows: int
+    missing_reference: float
+    missing_new: float
+    # what the HTML page draws: bins/categories with reference and new proportions
+    bins: list[str] = field(default_factory=list)
+    reference: list[float] = field(default_factory=list)
+    new: list[float] = field(default_factory=list)
+
+
+@dataclass
+class DriftReport:
+    """Per-feature drift of new rows against the training inputs, at significance ``level``."""
+
+    features: list[FeatureDrift]
+    level: float
+    rows: int
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def drifted(self) -> list[str]:
+        return [f.feature for f in self.features if f.drifted]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rows": self.rows,
+            "level": self.level,
+            "drifted": self.drifted,
+            "skipped": self.skipped,
+            "features": [{k: v for k, v in asdict(f).items() if k not in ("bins", "reference", "new")} for f in self.features],
+        }
+
+    def to_frame(self) -> Any:
+        import pandas as pd
+
+        return pd.DataFrame(self.to_dict()["features"])
+
+    def to_text(self) -> str:
+        lines = [f"drift of {self.rows} new rows against the training inputs (level {self.level:g})"]
+        lines.append(f"{'feature':<24}{'kind':<13}{'test':<7}{'statistic':>10}{'p-value':>10}{'PSI':>8}  drifted")
+        for f in self.features:
+            lines.append(
+                f"{f.feature[:23]:<24}{f.kind:<13}{f.test:<7}{f.statistic:>10.4f}{f.p_value:>10.4f}{f.psi:>8.3f}  {'YES' if f.drifted else 'no'}"
+            )
+        if self.skipped:
+            lines.append(f"not compared (no reference statistics): {format_names(self.skipped)}")
+        n = len(self.drifted)
+        lines.append(
+            f"{n} of {len(self.features)} features drifted: {format_names(self.drifted)}." if n else f"no feature drifted at level {self.level:g}."
+        )
+        return "\n".join(lines)
+
+    def to_html(self, path: str | Path | None = None) -> str:
+        """An HTML page: the table, then reference and new distributions overlaid per feature."""
+        page = _html(self)
+        if path is not None:
+            p = Path(path)
+            tmp = p.with_name(f".{p.name}.tmp")
+            tmp.write_text(page, encoding="utf-8")
+            tmp.replace(p)
+        return page
+
+
+def detect_drift(reference: Any, data: Any, *, level: float = 0.05) -> DriftReport:
+    """Compare new rows with the training inputs, feature by feature.
+
+    Args:
+        reference: A :class:`~dlpipe.Bundle`, its folder, or its ``reference_statistics`` dict.
+        data: New rows: a DataFrame, a list of dicts or a CSV/Parquet path (the target may be present; it is ignored).
+        level: Significance level of the tests. Defaults to `0.05`.
+
+    Example:
+        >>> import pandas as pd
+        >>> ref = {"x": {"kind": "numeric", "count": 4, "missing": 0.0, "bin_edges": [0.0, 1.0, 2.0], "bin_counts": [2, 2]}}
+        >>> detect_drift(ref, pd.DataFrame({"x": [5.0, 6.0, 7.0, 8.0]})).drifted
+        ['x']
+    """
+    from dlpipe.data.tabular import read_table
+
+    if not 0 < level < 1:
+        raise InvalidConfigError(f"`level` is {level!r} but must be between 0 and 1, e.g. 0.05.")
+    stats = _reference(reference)
+    frame = read_table(data, what="drift data")
+    frame.columns = [str(c) for c in frame.columns]
+    missing = [c for c in stats if c not in frame.columns]
+    if missing:
+        raise InvalidInputError(
+            f"the new data is missing the columns {format_names(missing)}; pass rows with the columns the model was trained on: {format_names(list(stats))}."
+        )
+    if len(frame) == 0:
+        raise InvalidInputError("the new data has no rows; pass at least one row to compare.")
+    results: list[FeatureDrift] = []
+    skipped: list[str] = []
+    for name, ref in stats.items():
+        kind = ref.get("kind")
+        col = frame[name]
+        if kind == "numeric" and ref.get("bin_edges"):
+            results.append(_numeric(name, ref, col, level))
+        elif kind == "boolean" and "mean" in ref:
+            results.append(_boolean(name, ref, col, level))
+        elif kind == "categorical" and ref.get("frequencies"):
+            results.append(_categorical(name, ref, col, level))
+        else:
+            skipped.append(name)
+    return DriftReport(results, level, int(len(frame)), skipped)
+
+
+# ---------------------------------------------------------------------- per kind
+def _numeric(name: str, ref: dict[str, Any], col: Any, level: float) -> FeatureDrift:
+    import pandas as pd
+    from scipy import stats
+
+    values = pd.to_numeric(col, errors="coerce").to_numpy(np.float64)
+    missing_new = float(np.mean(~np.isfinite(values))) if len(values) else 0.0
+    values = values[np.isfinite(values)]
+    edges = np.asarray(ref["bin_edges"], dtype=np.float64)
+    counts = np.asarray(ref["bin_counts"], dtype=np.float64)
+    if len(values) == 0:
+        return FeatureDrift(name, "numeric", "ks", math.nan, math.nan, math.nan, False, 0, ref.get("missing", 0.0), missing_new)
+    sample = ref.get("sample")
+    if sample:
+        res = stats.ks_2samp(np.asarray(sample, dtype=np.float64), values)
+    else:
+        cdf_x, cdf_y = _cdf_knots(edges, counts)
+        res = stats.kstest(values, lambda x: np.interp(x, cdf_x, cdf_y))
+    # PSI over the training quantile bins, the outer bins open-ended
+    inner = edges[1:-1]
+    p_ref = counts / counts.sum() if counts.sum() else np.full(len(counts), 1.0 / max(len(counts), 1))
+    if len(edges) > 1:
+        new_counts = np.bincount(np.searchsorted(inner, values, side="right"), minlength=len(counts)).astype(np.float64)
+    else:
+        new_counts = np.array([float(len(values))])
+    p_new = new_counts / new_counts.sum()
+    labels = [f"{a:.4g}..{b:.4g}" for a, b in zip(edges[:-1], edges[1:])] if len(edges) > 1 else [f"{edges[0]:.4g}"]
+    p_value = float(res.pvalue)
+    return FeatureDrift(
+        name, "numeric", "ks", float(res.statistic), p_value, _psi(p_ref, p_new), bool(p_value < level), int(len(values)),
+        float(ref.get("missing", 0.0)), missing_new, labels, p_ref.tolist(), p_new.tolist(),
+    )
+
+
+def _boolean(name: str, ref: dict[str, Any], col: Any, level: float) -> FeatureDrift:
+    values = np.array([_bool(v) for v in col.tolist()], dtype=np.float64)
+    missing_new = float(np.mean(np.isnan(values))) if len(values) else 0.0
+    values = values[~np.isnan(values)]
+    p1 = float(ref["mean"])
+    return _frequencies(name, "boolean", {"false": 1 - p1, "true": p1},
+                        {"false": float(np.sum(values == 0)), "true": float(np.sum(values == 1))}, level, float(ref.get("missing", 0.0)), missing_new)
+
+
+def _categorical(name: str, ref: dict[str, Any], col: Any, level: float) -> FeatureDrift:
+    text = col.astype("string").fillna("<missing>")
+    observed = {str(k): float(v) for k, v in text.value_counts().items()}
+    freq = {str(k): float(v) for k, v in ref["frequencies"].items()}
+    return _frequencies(name, "categorical", freq, observed, level, float(freq.get("<missing>", 0.0)), float((col.isna()).mean()))
+
+
+def _frequencies(name: str, kind: str, freq: dict[str, float], observed: dict[str, float], level: float, miss_ref: float, miss_new: float) -> FeatureDrift:
+    from scipy import stats
+
+    cats = list(freq)
+    unseen = sum(v for k, v in observed.items() if k not in freq)
+    obs = np.array([observed.get(c, 0.0) for c in cats] + [unseen])
+    p_ref = np.array([freq[c] for c in cats] + [0.0])
+    n = obs.sum()
+    if n == 0:
+        return FeatureDrift(name, kind, "chi2", math.nan, math.nan, math.nan, False, 0, miss_ref, miss_new)
+    # a cell the training data never filled gets a tiny expected share, so a new category counts
+    # as strong evidence of drift rather than dividing by zero
+    p_exp = np.maximum(p_ref, _EPS)
+    p_exp = p_exp / p_exp.sum()
+    keep = (obs > 0) | (p_ref > 0)
+    res = stats.chisquare(obs[keep], p_exp[keep] / p_exp[keep].sum() * n)
+    labels = cats + ["<unseen>"]
+    p_new = obs / n
+    p_value = float(res.pvalue)
+    show = [i for i in range(len(labels)) if labels[i] != "<unseen>" or unseen > 0]
+    return FeatureDrift(
+        name, kind, "chi2", float(res.statistic), p_value, _psi(p_ref, p_new), bool(p_value < level), int(n), miss_ref, miss_new,
+        [labels[i] for i in show], [float(p_ref[i]) for i in show], [float(p_new[i]) for i in show],
+    )
+
+
+# ---------------------------------------------------------------------- helpers
+def _reference(reference: Any) -> dict[str, Any]:
+    if isinstance(reference, dict):
+        return reference
+    manifest = getattr(reference, "manifest", None)
+    if manifest is None:
+        from dlpipe.bundle.bundle import load_bundle
+
+        manifest = load_bundle(reference).manifest
+    stats = manifest.get("reference_statistics")
+    if not stats:
+        raise InvalidInputError(
+            "this bundle carries no reference statistics of its training inputs, so drift cannot be measured; retrain it with this dlpipe version."
+        )
+    return dict(stats)
+
+
+def _cdf_knots(edges: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    if len(edges) < 2:
+        return np.array([edges[0] - 1e-9, edges[0]]), np.array([0.0, 1.0])
+    cum = np.concatenate([[0.0], np.cumsum(counts)])
+    return edges, cum / cum[-1]
+
+
+def _psi(p_ref: np.ndarray, p_new: np.ndarray) -> float:
+    a = np.maximum(np.asarray(p_ref, np.float64), _EPS)
+    b = np.maximum(np.asarray(p_new, np.float64), _EPS)
+    return float(np.sum((b - a) * np.log(b / a)))
+
+
+def _bool(value: Any) -> float:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return math.nan
+    if isinstance(value, (bool, np.bool_)):
+        return float(value)
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return 1.0
+    if text in _FALSE:
+        return 0.0
+    return math.nan
+
+
+def _plot(f: FeatureDrift) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(5.2, 2.4), dpi=90)
+    ax = fig.add_subplot()
+    x = np.arange(len(f.bins))
+    ax.bar(x - 0.2, f.reference, width=0.4, label="training", color="#7a9cc6")
+    ax.bar(x + 0.2, f.new, width=0.4, label="new", color="#e08a4b")
+    ax.set_xticks(x, f.bins, rotation=35, ha="right", fontsize=7)
+    ax.set_ylabel("share of rows", fontsize=8)
+    ax.set_title(f"{f.feature} ({f.test} p={f.p_value:.3g}, PSI {f.psi:.3f})", fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def _html(report: DriftReport) -> str:
+    esc = html.escape
+    rows = "".join(
+        f"<tr class=\"{'drift' if f.drifted else ''}\"><td>{esc(f.feature)}</td><td>{f.kind}</td><td>{f.test}</td>"
+        f"<td>{f.statistic:.4f}</td><td>{f.p_value:.4g}</td><td>{f.psi:.3f}</td><td>{f.missing_reference:.1%} / {f.missing_new:.1%}</td>"
+        f"<td>{'YES' if f.drifted else 'no'}</td></tr>"
+        for f in report.features
+    )
+    plots = "".join(
+        f'<figure><img alt="distribution of {esc(f.feature)}" src="data:image/png;base64,{_plot(f)}"></figure>' for f in report.features if f.bins
+    )
+    summary = (
+        f"{len(report.drifted)} of {len(report.features)} features drifted: {esc(format_names(report.drifted))}."
+        if report.drifted else f"No feature drifted at level {report.level:g}."
+    )
+    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>dlpipe drift report</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:1100px;margin:2rem auto;padding:0 1rem}}
+table{{border-collapse:collapse}}td,th{{border:1px solid #ddd;padding:.3rem .6rem;text-align:right}}td:first-child{{text-align:left}}
+tr.drift{{background:#fde8e0}} figure{{display:inline-block;margin:.4rem}}</style></head><body>
+<h1>Drift report</h1><p>{report.rows} new rows against the training inputs; tests at level {report.level:g}
+(KS for numeric, chi-square for categorical and boolean); PSI: &lt; 0.1 stable, 0.1-0.25 moderate, &gt; 0.25 large.</p>
+<p><strong>{summary}</strong></p>
+<table><tr><th>feature</th><th>kind</th><th>test</th><th>statistic</th><th>p-value</th><th>PSI</th><th>missing (train / new)</th><th>drifted</th></tr>{rows}</table>
+<h2>Distributions (training vs new)</h2>{plots}</body></html>
+"""
