@@ -1,0 +1,88 @@
+"""``dlpipe rl train|evaluate|play``: thin commands over dlpipe.rl (torch and gymnasium load inside them)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+rl_app = typer.Typer(help="Reinforcement learning on Gymnasium environments (DQN, REINFORCE, A2C, Q-learning).", no_args_is_help=True)
+
+
+def _pairs(items: list[str] | None, flag: str) -> dict[str, Any]:
+    """``["is_slippery=false", "hidden=[64,64]"]`` -> ``{"is_slippery": False, "hidden": [64, 64]}`` (values read as JSON when they parse)."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            from dlpipe.core.errors import InvalidConfigError
+
+            raise InvalidConfigError(f"`{flag}` is {item!r} but must look like KEY=VALUE, e.g. {flag} is_slippery=false.")
+        try:
+            out[key.strip()] = json.loads(value)
+        except ValueError:
+            out[key.strip()] = value
+    return out
+
+
+@rl_app.command("train")
+def train(
+    env_id: Annotated[str, typer.Argument(metavar="ENV", help="A Gymnasium id such as CartPole-v1 or FrozenLake-v1.")],
+    algo: Annotated[str, typer.Option(help="dqn, reinforce, a2c or qlearning.")] = "dqn",
+    steps: Annotated[int | None, typer.Option(help="Environment steps at most (default: 100k dqn, 300k reinforce/a2c, 50k qlearning).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for the environments, action sampling and torch.")] = 0,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Run folder (default runs/<env>-<algo>-<time>).")] = None,
+    env_option: Annotated[list[str] | None, typer.Option("--env-option", help="KEY=VALUE passed to gymnasium.make, e.g. is_slippery=false (repeatable).")] = None,
+    option: Annotated[list[str] | None, typer.Option("--option", help="KEY=VALUE algorithm setting, e.g. learning_rate=5e-4 (repeatable).")] = None,
+    eval_episodes: Annotated[int, typer.Option(help="Greedy episodes of the final evaluation.")] = 100,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the run folder.")] = False,
+) -> None:
+    """Train an agent, evaluate it greedily on fixed seeds, save the run folder with its bundle."""
+    from dlpipe.rl import train_agent
+
+    env_kwargs = _pairs(env_option, "--env-option")
+    options = _pairs(option, "--option")
+    path = out or Path("runs") / f"{env_id.replace('/', '_')}-{algo}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    run = train_agent(env_id, algo, steps=steps, seed=seed, env_kwargs=env_kwargs, eval_episodes=eval_episodes, out=path, **options)  # type: ignore[arg-type]
+    if not quiet:
+        typer.echo(run.summary())
+    typer.echo(f"run folder: {run.path}")
+
+
+@rl_app.command("evaluate")
+def evaluate(
+    bundle: Annotated[Path, typer.Argument(help="An RL bundle folder (runs/<name>/bundle).")],
+    episodes: Annotated[int, typer.Option(help="Greedy episodes, seeded 10000, 10001, ...")] = 100,
+    seed: Annotated[int, typer.Option(help="Seed of the first episode.")] = 10_000,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Run greedy episodes with fixed seeds, beside a random policy on the same seeds."""
+    from dlpipe.rl import load_agent
+
+    result = load_agent(bundle).evaluate(episodes, seed)
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    typer.echo(f"{result['algo']} on {result['env_id']}, {result['episodes']} greedy episodes")
+    typer.echo(f"{'policy':<8}{'mean':>10}{'std':>10}{'min':>10}{'max':>10}{'length':>10}")
+    for name, r in (("agent", result), ("random", result["random"])):
+        typer.echo(f"{name:<8}" + "".join(f"{r[k]:>10.2f}" for k in ("mean_return", "std_return", "min_return", "max_return", "mean_length")))
+    if "solved" in result:
+        typer.echo(f"solve threshold {result['reward_threshold']}: {'solved' if result['solved'] else 'not solved'}")
+
+
+@rl_app.command("play")
+def play(
+    bundle: Annotated[Path, typer.Argument(help="An RL bundle folder (runs/<name>/bundle).")],
+    episodes: Annotated[int, typer.Option(help="Episodes to record.")] = 3,
+    output: Annotated[Path, typer.Option("--output", "-o", help="The GIF to write.")] = Path("play.gif"),
+    seed: Annotated[int, typer.Option(help="Seed of the first episode.")] = 10_000,
+    fps: Annotated[int, typer.Option(help="Frames per second of the GIF.")] = 30,
+) -> None:
+    """Render greedy episodes to an animated GIF."""
+    from dlpipe.rl import load_agent
+
+    typer.echo(f"wrote {load_agent(bundle).play(output, episodes=episodes, seed=seed, fps=fps)}")

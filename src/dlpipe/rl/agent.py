@@ -1,0 +1,194 @@
+"""``Agent``: a trained policy (network or Q-table) with its environment, saved as a bundle.
+
+    bundle/
+      manifest.json        kind "rl": algorithm, environment id and spaces, network spec, config, metrics
+      weights.safetensors  the policy/Q network's state_dict, or the tabular Q-table
+
+No pickle: loading reads JSON and raw tensors and rebuilds the network from its spec.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from dlpipe.bundle.bundle import FORMAT, FORMAT_VERSION, make_manifest
+from dlpipe.core.errors import BundleError, InvalidConfigError, InvalidInputError
+from dlpipe.core.files import atomic_dir, write_json
+from dlpipe.rl.envs import EnvInfo, encode_obs, make_env
+from dlpipe.rl.networks import build_network
+from dlpipe.rl.rollout import EVAL_SEED, Evaluation, evaluate_policy, random_policy
+
+__all__ = ["Agent", "load_agent"]
+
+MANIFEST = "manifest.json"
+WEIGHTS = "weights.safetensors"
+
+
+class Agent:
+    """A greedy policy over one environment: a network (``model``) or a Q-table (``q_table``)."""
+
+    def __init__(self, info: EnvInfo, algo: str, model_spec: dict[str, Any], model: nn.Module | None = None,
+                 q_table: np.ndarray | None = None, config: dict[str, Any] | None = None, metrics: dict[str, Any] | None = None) -> None:
+        self.info = info
+        self.algo = algo
+        self.model_spec = model_spec
+        self.model = model.eval() if model is not None else None
+        self.q_table = q_table
+        self.config = dict(config or {})
+        self.metrics = dict(metrics or {})
+
+    def __repr__(self) -> str:
+        return f"Agent(algo={self.algo!r}, env={self.info.env_id!r})"
+
+    # ------------------------------------------------------------------ acting
+    def act(self, x: np.ndarray) -> np.ndarray:
+        """Greedy actions for a batch of encoded observations (B, D)."""
+        if self.q_table is not None:
+            return self.q_table[np.asarray(x).argmax(axis=1)].argmax(axis=1)  # one-hot rows -> states
+        assert self.model is not None
+        with torch.inference_mode():
+            out = self.model.greedy(torch.as_tensor(x, dtype=torch.float32))  # type: ignore[operator]
+        actions = out.numpy()
+        if not self.info.discrete_actions:
+            low, high = np.asarray(self.info.action["low"]), np.asarray(self.info.action["high"])
+            return np.clip(actions, low, high).astype(np.float32).reshape(len(x), *self.info.action["shape"])
+        return actions
+
+    def evaluate(self, episodes: int = 100, seed: int = EVAL_SEED) -> dict[str, Any]:
+        """Greedy episodes with fixed seeds, beside a uniformly random policy on the same seeds."""
+        if not isinstance(episodes, int) or episodes < 1:
+            raise InvalidConfigError(f"`episodes` is {episodes!r} but must be a positive integer such as 100.")
+        ev = evaluate_policy(self.info, self.act, episodes, seed)
+        base = evaluate_policy(self.info, random_policy(self.info, seed), episodes, seed)
+        out: dict[str, Any] = {"env_id": self.info.env_id, "algo": self.algo, **ev.summary(), "random": base.summary()}
+        if self.info.reward_threshold is not None:
+            out["reward_threshold"] = self.info.reward_threshold
+            out["solved"] = bool(ev.mean_return >= self.info.reward_threshold)
+        return out
+
+    def evaluation(self, episodes: int = 100, seed: int = EVAL_SEED) -> Evaluation:
+        return evaluate_policy(self.info, self.act, episodes, seed)
+
+    def play(self, path: str | Path, episodes: int = 3, seed: int = EVAL_SEED, fps: int = 30, max_frames: int = 1500) -> Path:
+        """Render greedy episodes to an animated GIF (Pillow); returns the path written."""
+        from PIL import Image
+
+        if "rgb_array" not in self.info.render_modes:
+            modes = ", ".join(self.info.render_modes) or "none"
+            raise InvalidInputError(
+                f"environment {self.info.env_id!r} cannot render frames (its render modes: {modes}); play needs one with render_mode='rgb_array', so use evaluate instead."
+            )
+        if not isinstance(episodes, int) or episodes < 1:
+            raise InvalidConfigError(f"`episodes` is {episodes!r} but must be a positive integer such as 3.")
+        env = make_env(self.info.env_id, self.info.env_kwargs, render_mode="rgb_array")
+        frames: list[Any] = []
+        try:
+            for k in range(episodes):
+                obs, _ = env.reset(seed=seed + k)
+                frames.append(env.render())
+                done = False
+                while not done and len(frames) < max_frames:
+                    action = self.act(encode_obs(obs, self.info)[None])[0]
+                    obs, _, term, trunc, _ = env.step(action)
+                    frames.append(env.render())
+                    done = term or trunc
+        finally:
+            env.close()
+        images = [Image.fromarray(np.asarray(f, dtype=np.uint8)) for f in frames if f is not None]
+        if not images:
+            raise InvalidInputError(f"environment {self.info.env_id!r} returned no frames to draw; play needs one with render_mode='rgb_array'.")
+        out = Path(path)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.tmp")
+        images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
+        tmp.replace(out)
+        return out
+
+    # ------------------------------------------------------------------ saving
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        if self.q_table is not None:
+            return {"q_table": torch.as_tensor(self.q_table, dtype=torch.float64).contiguous()}
+        assert self.model is not None
+        return {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
+
+    def manifest(self) -> dict[str, Any]:
+        return make_manifest(kind="rl", algo=self.algo, env=self.info.to_dict(), model_spec=self.model_spec,
+                             config=self.config, metrics=self.metrics)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the bundle folder atomically (manifest.json + weights.safetensors)."""
+        from safetensors.torch import save_file
+
+        state = self.state_tensors()
+        with atomic_dir(path) as tmp:
+            save_file(state, str(tmp / WEIGHTS), metadata={"format": FORMAT})
+            manifest = self.manifest()
+            manifest["weights"] = {"file": WEIGHTS, "sha256": _sha256(tmp / WEIGHTS), "tensors": {k: list(v.shape) for k, v in state.items()}}
+            write_json(tmp / MANIFEST, manifest)
+        return Path(path)
+
+
+def load_agent(path: str | Path) -> Agent:
+    """Load an RL bundle folder (kind "rl"), checking format, checksum and tensor shapes."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    root = Path(path)
+    if root.is_file() and root.name == MANIFEST:
+        root = root.parent
+    if not (root / MANIFEST).is_file():
+        raise BundleError(f"{str(root)!r} is not a dlpipe bundle (no {MANIFEST}); pass the bundle folder, e.g. runs/<name>/bundle.")
+    try:
+        manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BundleError(f"the manifest of bundle {str(root)!r} is not valid JSON ({exc}); the bundle is damaged, so re-save it.") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise BundleError(f"{str(root / MANIFEST)!r} is not a dlpipe bundle manifest; pass a folder written by dlpipe.")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise BundleError(f"bundle {str(root)!r} has format version {manifest.get('format_version')!r}, but this dlpipe reads version {FORMAT_VERSION}; load it with the dlpipe version that wrote it, or retrain.")
+    if manifest.get("kind") != "rl":
+        raise BundleError(f"bundle {str(root)!r} is of kind {manifest.get('kind', 'table')!r}, not an RL agent; load it with dlpipe.load_bundle, or pass a bundle written by `dlpipe rl train`.")
+    weights = root / manifest.get("weights", {}).get("file", WEIGHTS)
+    if not weights.is_file():
+        raise BundleError(f"bundle {str(root)!r} has no weights file {weights.name!r}; the bundle is incomplete, so re-save it.")
+    expected = manifest.get("weights", {}).get("sha256")
+    if expected and _sha256(weights) != expected:
+        raise BundleError(f"the weights of bundle {str(root)!r} do not match their recorded checksum; the file is corrupted, so re-save or retrain.")
+    try:
+        state = load_file(str(weights))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise BundleError(f"the weights of bundle {str(root)!r} could not be read ({exc}); the file is corrupted, so re-save or retrain.") from None
+    info = EnvInfo.from_dict(manifest["env"])
+    spec = manifest["model_spec"]
+    common = {"config": manifest.get("config"), "metrics": manifest.get("metrics")}
+    if spec.get("family") == "q-table":
+        table = state.get("q_table")
+        shape = (info.obs_dim, info.n_actions)
+        if table is None or tuple(table.shape) != shape:
+            raise BundleError(f"bundle {str(root)!r} has no Q-table of shape {shape}; the bundle does not match its manifest.")
+        return Agent(info, manifest["algo"], spec, q_table=table.numpy(), **common)
+    model = build_network(spec)
+    own = model.state_dict()
+    for key, tensor in own.items():
+        if key not in state or tuple(state[key].shape) != tuple(tensor.shape):
+            raise BundleError(f"bundle {str(root)!r} lacks the weight {key!r} of shape {tuple(tensor.shape)} that its network needs; the bundle does not match its manifest.")
+    extra = [k for k in state if k not in own]
+    if extra:
+        raise BundleError(f"bundle {str(root)!r} holds weights the network does not have, such as {extra[0]!r}; the bundle does not match its manifest.")
+    model.load_state_dict(state)
+    return Agent(info, manifest["algo"], spec, model=model, **common)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -1,0 +1,91 @@
+"""The networks an agent learns: a Q-network, and an actor-critic (categorical or Gaussian policy).
+
+Each is rebuilt from a JSON spec (what the bundle stores), never from code in the bundle.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from dlpipe.core.errors import BundleError
+from dlpipe.models.mlp import MLP
+
+__all__ = ["QNetwork", "ActorCritic", "build_network"]
+
+
+class QNetwork(nn.Module):
+    """Observation (B, D) -> action values (B, A) through a plain MLP.
+
+    Example:
+        >>> QNetwork(4, 2, [16])(torch.zeros(3, 4)).shape
+        torch.Size([3, 2])
+    """
+
+    def __init__(self, obs_dim: int, n_actions: int, hidden: list[int]) -> None:
+        super().__init__()
+        self.net = MLP(obs_dim, n_actions, hidden=list(hidden))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def greedy(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward(x).argmax(dim=-1)
+
+
+class ActorCritic(nn.Module):
+    """A policy (actor) and a state-value baseline (critic) with separate bodies.
+
+    Discrete actions: the actor outputs logits (B, A). Continuous actions: it outputs the mean
+    (B, A) of a Gaussian with a learned, state-independent log standard deviation.
+
+    Example:
+        >>> ac = ActorCritic(4, 2, [16])
+        >>> ac.distribution(torch.zeros(3, 4)).sample().shape
+        torch.Size([3])
+    """
+
+    def __init__(self, obs_dim: int, n_actions: int, hidden: list[int], continuous: bool = False, log_std_init: float = 0.0) -> None:
+        super().__init__()
+        self.continuous = continuous
+        self.actor = MLP(obs_dim, n_actions, hidden=list(hidden), activation="tanh")
+        self.critic = MLP(obs_dim, 1, hidden=list(hidden), activation="tanh")
+        if continuous:
+            self.log_std = nn.Parameter(torch.full((n_actions,), float(log_std_init)))
+
+    def distribution(self, x: torch.Tensor) -> torch.distributions.Distribution:
+        out = self.actor(x)
+        if self.continuous:
+            return torch.distributions.Normal(out, self.log_std.clamp(-5.0, 2.0).exp().expand_as(out))
+        return torch.distributions.Categorical(logits=out)
+
+    def value(self, x: torch.Tensor) -> torch.Tensor:
+        return self.critic(x).squeeze(-1)  # (B,)
+
+    def greedy(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.actor(x)
+        return out if self.continuous else out.argmax(dim=-1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.actor(x)
+
+    def clip_grad_norm(self, max_norm: float) -> None:
+        """Clip the actor's and the critic's gradients separately: value errors are in return
+        units (up to hundreds) and would otherwise swamp the policy's share of one joint norm."""
+        critic = list(self.critic.parameters())
+        actor = [p for p in self.parameters() if all(p is not c for c in critic)]
+        torch.nn.utils.clip_grad_norm_(actor, max_norm)
+        torch.nn.utils.clip_grad_norm_(critic, max_norm)
+
+
+def build_network(spec: dict[str, Any]) -> nn.Module:
+    """Build the network a bundle's ``model_spec`` describes."""
+    family = spec.get("family")
+    hidden = [int(h) for h in spec.get("hidden", [])]
+    if family == "rl-q":
+        return QNetwork(int(spec["obs_dim"]), int(spec["n_actions"]), hidden)
+    if family == "rl-actor-critic":
+        return ActorCritic(int(spec["obs_dim"]), int(spec["n_actions"]), hidden, continuous=bool(spec.get("continuous", False)))
+    raise BundleError(f"the RL bundle's model family {family!r} is not known to this dlpipe (known: rl-q, rl-actor-critic); load it with the dlpipe version that wrote it.")
