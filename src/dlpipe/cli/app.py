@@ -28,7 +28,7 @@ def _root(
     _STATE["debug"] = debug or os.environ.get("DLPIPE_DEBUG") == "1"
 
 
-def _csv_ints(text: str | None) -> list[int] | None:
+def _csv_ints(text: str | None, flag: str = "--hidden") -> list[int] | None:
     if text is None:
         return None
     try:
@@ -36,7 +36,7 @@ def _csv_ints(text: str | None) -> list[int] | None:
     except ValueError:
         from dlpipe.core.errors import InvalidConfigError
 
-        raise InvalidConfigError(f"`--hidden` is {text!r} but must be comma-separated integers such as 64,32.") from None
+        raise InvalidConfigError(f"`{flag}` is {text!r} but must be comma-separated integers such as 64,32.") from None
 
 
 def _trackers(track: str | None, runs_dir: Path) -> list[Any] | None:
@@ -91,9 +91,6 @@ def train(
     deterministic: Annotated[bool | None, typer.Option("--deterministic/--no-deterministic", help="Deterministic kernels (slower).")] = None,
     runs_dir: Annotated[Path, typer.Option(help="Where run folders go.")] = Path("runs"),
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
-    resume: Annotated[Path | None, typer.Option(help="Continue an interrupted run from its runs/<name>.partial folder (same data and flags).")] = None,
-    checkpoint: Annotated[bool, typer.Option("--checkpoint/--no-checkpoint", help="Crash-safe checkpoints every epoch in <run>.partial.")] = True,
-    track: Annotated[str | None, typer.Option(help="mlflow (local SQLite beside the runs folder) or mlflow:URI.")] = None,
     time_column: Annotated[str | None, typer.Option(help="Series: the column of timestamps (rows are ordered by it).")] = None,
     features: Annotated[str | None, typer.Option(help="Series: other input columns, e.g. Open,High,Low,Volume.")] = None,
     lookback: Annotated[str | None, typer.Option(help="Series: rows each window sees, or 'auto'.")] = None,
@@ -102,10 +99,32 @@ def train(
     recursive: Annotated[bool | None, typer.Option("--recursive/--direct", help="Series: recursive one-step or direct multi-output forecasting.")] = None,
     period: Annotated[int | None, typer.Option(help="Series: season length for the seasonal-naive baseline (default: detected).")] = None,
     znorm: Annotated[bool | None, typer.Option("--znorm/--no-znorm", help="Sequences: z-normalise each series.")] = None,
-    strict: Annotated[bool | None, typer.Option("--strict/--no-strict", help="Refuse NaNs instead of interpolating them.")] = None,
+    strict: Annotated[bool | None, typer.Option("--strict/--no-strict", help="Refuse NaNs instead of interpolating them; images: unreadable files are an error, not skipped.")] = None,
     bidirectional: Annotated[bool | None, typer.Option("--bidirectional/--no-bidirectional", help="Sequence classification: bidirectional RNN layers.")] = None,
+    image_column: Annotated[str | None, typer.Option(help="Images: the CSV column of image paths (relative to the CSV).")] = None,
+    labels: Annotated[str | None, typer.Option(help="Images: the IDX labels file for an IDX images file.")] = None,
+    image_size: Annotated[str | None, typer.Option(help="Images: resize to SIDE or HEIGHT,WIDTH (default: the most common size).")] = None,
+    resize: Annotated[bool | None, typer.Option("--resize/--no-resize", help="Images: resize differing sizes (--no-resize: an error).")] = None,
+    color: Annotated[str | None, typer.Option(help="Images: auto, grey or rgb.")] = None,
+    normalize: Annotated[str | None, typer.Option(help="Images: per-channel mean/std from 'train', 'imagenet' or 'none'.")] = None,
+    augment: Annotated[str | None, typer.Option(help="Images: none, all, or a list of crop,flip,rotate (training batches only).")] = None,
+    pretrained: Annotated[str | None, typer.Option(help="Images: a torchvision-format weight file (.pth or .safetensors) for the model.")] = None,
+    freeze_backbone: Annotated[bool | None, typer.Option("--freeze-backbone/--no-freeze-backbone", help="Images: train only the new head.")] = None,
+    finetune_epochs: Annotated[int | None, typer.Option(help="Images: then unfreeze and train this many epochs at a lower LR.")] = None,
+    precision: Annotated[str | None, typer.Option(help="Images: fp32 or bf16 (autocast).")] = None,
+    channels_last: Annotated[bool | None, typer.Option("--channels-last/--no-channels-last", help="Images: channels_last memory format (default: measured choice).")] = None,
+    resume: Annotated[Path | None, typer.Option(help="Continue an interrupted run from its runs/<name>.partial folder (same data and flags).")] = None,
+    checkpoint: Annotated[bool, typer.Option("--checkpoint/--no-checkpoint", help="Crash-safe checkpoints every epoch in <run>.partial.")] = True,
+    track: Annotated[str | None, typer.Option(help="mlflow (local SQLite beside the runs folder) or mlflow:URI.")] = None,
+    nproc: Annotated[int, typer.Option(help="Train on N processes of this machine (torch.distributed; gloo on CPU, NCCL on CUDA).")] = 1,
+    master_port: Annotated[int, typer.Option(help="Port of rank 0 for --nproc (127.0.0.1).")] = 29500,
 ) -> None:
     """Train a model on a table; write the run folder with metrics beside baselines and a bundle."""
+    if nproc > 1 and "RANK" not in os.environ:
+        from dlpipe.distributed import launch
+
+        launch(_without_launch_flags(_STATE.get("argv") or sys.argv[1:]), nproc, master_port)
+        return
     import dlpipe as dl
 
     model_section = {"family": model, "hidden": _csv_ints(hidden), "activation": activation, "dropout": dropout, "batch_norm": batch_norm}
@@ -117,6 +136,9 @@ def train(
         "time_column": time_column, "features": features.split(",") if features else None,
         "lookback": _number_or_auto(lookback, "--lookback", int), "horizon": horizon, "stride": stride,
         "recursive": recursive, "period": period, "znorm": znorm, "strict": strict, "bidirectional": bidirectional,
+        "image_column": image_column, "labels": labels, "image_size": _csv_ints(image_size, "--image-size"), "resize": resize,
+        "color": color, "normalize": normalize, "augment": augment, "pretrained": pretrained,
+        "freeze_backbone": freeze_backbone, "finetune_epochs": finetune_epochs, "precision": precision, "channels_last": channels_last,
     }
     run = dl.train(
         data, target, task=task, test=str(test) if test else None, out=out, config=config,
@@ -126,9 +148,29 @@ def train(
         progress="quiet" if quiet else "auto", **{k: v for k, v in options.items() if v is not None},
         checkpoint=checkpoint, resume=resume, callbacks=_trackers(track, runs_dir),
     )
+    if os.environ.get("RANK", "0") != "0":
+        return  # rank 0 reports for the whole job
     _print_scores(run.metrics["test"], title=f"{run.metrics['task']} · {run.metrics['dataset']} · test split ({run.metrics['rows']['test']} rows)")
     typer.echo(f"run folder: {run.path}")
     typer.echo(f"bundle:     {run.path / 'bundle' if run.path else '-'}")
+    if run.path is not None and (run.path / "report.html").is_file():
+        typer.echo(f"report:     {run.path / 'report.html'}")
+
+
+def _without_launch_flags(argv: list[str]) -> list[str]:
+    """The command line for each rank: the same, minus --nproc/--master-port."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        if arg in ("--nproc", "--master-port"):
+            skip = True
+            continue
+        if arg.startswith(("--nproc=", "--master-port=")):
+            continue
+        out.append(arg)
+    return out
 
 
 @app.command()
@@ -151,13 +193,25 @@ def evaluate(
 @app.command()
 def predict(
     bundle: Annotated[Path, typer.Argument(help="A bundle folder (runs/<name>/bundle).")],
-    data: Annotated[Path, typer.Argument(help="Rows to predict (CSV/TSV/Parquet) with the training columns.")],
+    data: Annotated[list[Path], typer.Argument(help="Rows to predict (CSV/TSV/Parquet) with the training columns; for image bundles, image files and folders.")],
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write predictions to this CSV (default: print).")] = None,
 ) -> None:
-    """Predict labels/values (and class probabilities) for raw rows."""
+    """Predict labels/values (and class probabilities) for raw rows or images."""
     import dlpipe as dl
 
-    preds = dl.load_bundle(bundle).predict(str(data))
+    loaded = dl.load_bundle(bundle)
+    if loaded.kind == "image":
+        from dlpipe.data.images import expand_image_paths
+
+        files = expand_image_paths(data)
+        preds = loaded.predict(files)
+        preds.insert(0, "path", [str(f) for f in files])
+    elif len(data) != 1:
+        from dlpipe.core.errors import InvalidInputError
+
+        raise InvalidInputError(f"a {loaded.kind} bundle predicts one file at a time but {len(data)} were given; pass one file.")
+    else:
+        preds = loaded.predict(str(data[0]))
     if output is None:
         typer.echo(preds.to_csv(index=False), nl=False)
         return
@@ -234,6 +288,7 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app; a DlpipeError becomes ``error: <message>`` and exit code 2 (1 for a failed run)."""
     warnings.showwarning = _show_warning  # type: ignore[assignment]
+    _STATE["argv"] = list(argv) if argv is not None else sys.argv[1:]
     debug = "--debug" in (argv if argv is not None else sys.argv[1:]) or os.environ.get("DLPIPE_DEBUG") == "1"
     try:
         app(args=argv, standalone_mode=False)
@@ -266,6 +321,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 from dlpipe.cli import deploy as _deploy  # noqa: E402,F401 - registers serve, export, drift
+from dlpipe.cli import reports as _reports  # noqa: E402,F401 - registers report, runs, compare, summary
+from dlpipe.cli.rl import rl_app as _rl_app  # noqa: E402 - the `dlpipe rl` group
+
+app.add_typer(_rl_app, name="rl")
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

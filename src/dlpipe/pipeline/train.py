@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from dlpipe.core.config import RunConfig, build_config, read_config_file
-from dlpipe.core.errors import InvalidInputError
+from dlpipe.core.distributed import init_distributed, is_main_process, shutdown_distributed, world_size
+from dlpipe.core.errors import InvalidConfigError, InvalidInputError
 from dlpipe.core.runtime import seed_everything
 from dlpipe.data import datasets as bundled
 from dlpipe.data.preprocessing import TabularPreprocessor, reference_statistics
@@ -128,19 +129,32 @@ def train(
         cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"target": ds.target})})
     module, _, name = _FITTERS[ds.kind].partition(":")
     fit = getattr(importlib.import_module(module), name)
+    distributed = init_distributed()  # a no-op unless this process is one rank of several
+    main = is_main_process()
     extra = list(callbacks or [])
     ckpt = None
-    if checkpoint or resume is not None:
+    if distributed and resume is not None:
+        shutdown_distributed()
+        raise InvalidConfigError("`--resume` is not supported with several processes yet; resume with one process (drop --nproc).")
+    if (checkpoint or resume is not None) and not distributed:
+        # Checkpoints are single-process for now: with --nproc the ranks would need the restored
+        # state broadcast, which the engine does not do yet (see docs/distributed.md).
         from dlpipe.pipeline._resume import make_checkpoint
 
         ckpt = make_checkpoint(ds, cfg, out=out, runs_dir=runs_dir, resume=resume)
         out = out if out is not None else ckpt.extra.get("out")
         extra.append(ckpt)  # last: it restores the state the other callbacks reset
-    run = fit(ds, cfg, progress=progress, **({"extra_callbacks": extra} if extra else {}))
-    run.metrics["wall_time_s"] = round(time.perf_counter() - started, 3)
-    if save:
-        path = Path(out) if out is not None else _unique_run_path(Path(runs_dir), cfg.name or ds.name, run.metrics["task"])
-        run.save(path)
+    try:
+        run = fit(ds, cfg, progress=progress if main else "quiet", **({"extra_callbacks": extra} if extra else {}))
+        run.metrics["wall_time_s"] = round(time.perf_counter() - started, 3)
+        if distributed:
+            run.metrics["world_size"] = world_size()
+        if save and main:  # only rank 0 writes the run folder and bundle
+            path = Path(out) if out is not None else _unique_run_path(Path(runs_dir), cfg.name or ds.name, run.metrics["task"])
+            run.save(path)
+    finally:
+        if distributed:
+            shutdown_distributed()
     if ckpt is not None:
         ckpt.remove()
     for cb in extra:

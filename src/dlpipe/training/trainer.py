@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from dlpipe.core.distributed import rank, world_size
 from dlpipe.core.errors import InvalidConfigError, RunFailedError
 from dlpipe.core.runtime import resolve_device
 from dlpipe.training.callbacks import Callback
@@ -168,14 +169,22 @@ class Trainer:
 
     def _fit(self, model: nn.Module, loss_fn: LossFn, train: TensorData, val: TensorData | None, metrics_fn: MetricsFn | None) -> History:
         device = self.device
+        world, rnk = world_size(), rank()
         self.model = model.to(device)
         self.optimizer = self.make_optimizer(model)
+        if world > 1:
+            _broadcast_state(model, self.optimizer)  # every rank starts from rank 0's weights (as DDP does)
         train = train.to(device)
         val = val.to(device) if val is not None and len(val) else None
+        if val is not None and world > 1 and len(val) >= world:
+            val = _shard(val, world, rnk)  # validation metrics are all-reduced below
         n, bs = len(train), min(self.batch_size, len(train))
         steps_per_epoch = math.ceil(n / bs)
-        if n % bs == 1 and steps_per_epoch > 1:
-            steps_per_epoch -= 1  # a 1-row last batch breaks BatchNorm and adds noise: it rejoins next epoch
+        last = n - (steps_per_epoch - 1) * bs
+        if steps_per_epoch > 1 and last < max(2, world):
+            # A 1-row last batch breaks BatchNorm and adds noise (and with several ranks one of them
+            # would get no rows): it rejoins the next epoch's shuffle.
+            steps_per_epoch -= 1
         self.total_steps = steps_per_epoch * self.epochs
         self.history = History()
         self.stop_training = False
@@ -192,25 +201,31 @@ class Trainer:
         fast = None
         if self.fast_path and train.transform is None and len(train.inputs) == 1:
             fast = make_fast_step(model, loss_fn)
+        # Each global batch of `bs` rows is split across ranks (DistributedSampler semantics on index
+        # slices); the rank's share of the rows weights its gradient, so the all-reduced sum is the
+        # global batch's mean gradient: the same step as one process with the same batch.
+        slices = [_local_rows(b * bs, min((b + 1) * bs, n), world, rnk) for b in range(steps_per_epoch)]
         for epoch in range(self.start_epoch + 1, self.epochs + 1):
             t0 = time.perf_counter()
             model.train()
-            perm = torch.randperm(n, generator=gen).to(device)
+            perm = torch.randperm(n, generator=gen).to(device)  # the same on every rank
             xs = [t[perm] for t in train.inputs]  # one gather per epoch; batches below are views
             ys = train.y[perm]
             total = torch.zeros((), device=device)
-            for b in range(steps_per_epoch):
-                s = b * bs
-                xb = [x[s : s + bs] for x in xs]
+            for lo, hi, share in slices:
+                xb = [x[lo:hi] for x in xs]
                 if fast is not None:
-                    loss = fast(xb[0], ys[s : s + bs])  # writes .grad directly: no zero_grad needed
+                    loss = fast(xb[0], ys[lo:hi])  # writes .grad directly: no zero_grad needed
                 else:
                     if train.transform is not None:
                         xb = train.transform(xb, True)
                     logits = model(*xb)
-                    loss = loss_fn(logits, ys[s : s + bs])
+                    loss = loss_fn(logits, ys[lo:hi])
                     opt.zero_grad()
                     loss.backward()
+                if world > 1:
+                    _all_reduce_grads(opt, share)
+                    loss = loss * share
                 if self.clip_grad is not None:
                     opt.grad_norm_clip_(self.clip_grad)
                 opt.step()
@@ -221,7 +236,10 @@ class Trainer:
             scalars = {"loss": total / steps_per_epoch}
             if val is not None:
                 scalars.update({f"val_{k}": v for k, v in evaluate_tensors(model, loss_fn, val, metrics_fn).items()})
-            values = torch.stack([v.float().to(device) for v in scalars.values()]).tolist()  # the one host sync per epoch
+            stacked = torch.stack([v.float().to(device) for v in scalars.values()])
+            if world > 1:
+                stacked = _all_reduce_epoch(stacked, val, n_val_total=len(val) if val is not None else 0)
+            values = stacked.tolist()  # the one host sync per epoch
             logs = {"epoch": float(epoch), **dict(zip(scalars, values)), "lr": opt.lr, "time": time.perf_counter() - t0}
             if not math.isfinite(logs["loss"]):
                 raise RunFailedError(
@@ -230,12 +248,71 @@ class Trainer:
             self.history.append(logs)
             for cb in self.callbacks:
                 cb.on_epoch_end(self, epoch, logs)
+            if world > 1:
+                # Early stopping and LR schedules decide on rank 0; every rank follows.
+                self.stop_training, opt.lr = _broadcast_decision(self.stop_training, opt.lr, device)
             if self.stop_training:
                 break
         for cb in self.callbacks:
             cb.on_fit_end(self, logs)
         model.eval()
         return self.history
+
+
+def _local_rows(start: int, stop: int, world: int, rnk: int) -> tuple[int, int, float]:
+    """This rank's rows of the global batch [start, stop) and its share of them (array_split style)."""
+    if world == 1:
+        return start, stop, 1.0
+    m = stop - start
+    q, r = divmod(m, world)
+    lo = start + rnk * q + min(rnk, r)
+    hi = lo + q + (1 if rnk < r else 0)
+    return lo, hi, (hi - lo) / m
+
+
+def _shard(data: TensorData, world: int, rnk: int) -> TensorData:
+    lo, hi, _ = _local_rows(0, len(data), world, rnk)
+    return TensorData(tuple(t[lo:hi] for t in data.inputs), data.y[lo:hi], data.transform)
+
+
+def _broadcast_state(model: nn.Module, opt: FlatOptimizer) -> None:
+    import torch.distributed as dist
+
+    for g in opt.groups:
+        dist.broadcast(g.flat, 0)
+    for buf in model.buffers():
+        dist.broadcast(buf, 0)
+
+
+def _all_reduce_grads(opt: FlatOptimizer, share: float) -> None:
+    import torch.distributed as dist
+
+    for g in opt.groups:  # one collective per flat buffer (DDP issues one per bucket)
+        g.grad.mul_(share)
+        dist.all_reduce(g.grad)
+
+
+def _all_reduce_epoch(stacked: torch.Tensor, val: TensorData | None, n_val_total: int) -> torch.Tensor:
+    """Sum the rank-weighted training loss; average validation values weighted by shard size."""
+    import torch.distributed as dist
+
+    n_local = float(len(val)) if val is not None else 0.0
+    counts = torch.tensor([n_local], device=stacked.device)
+    dist.all_reduce(counts)
+    weights = torch.ones_like(stacked)
+    if val is not None and counts.item() > 0:
+        weights[1:] = n_local / counts.item()
+    out = stacked * weights
+    dist.all_reduce(out)
+    return out
+
+
+def _broadcast_decision(stop: bool, lr: float, device: torch.device) -> tuple[bool, float]:
+    import torch.distributed as dist
+
+    flag = torch.tensor([float(stop), lr], dtype=torch.float64, device=device)
+    dist.broadcast(flag, 0)
+    return bool(flag[0].item()), float(flag[1].item())
 
 
 def evaluate_tensors(model: nn.Module, loss_fn: LossFn, data: TensorData, metrics_fn: MetricsFn | None = None) -> dict[str, torch.Tensor]:
