@@ -5,6 +5,7 @@ set -euo pipefail
 
 need_apt=()
 # --- browser tests (reports, serving page): Debian's Chromium
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 # --- PostgreSQL (multi-worker tuning)
 
 if [ "${#need_apt[@]}" -gt 0 ]; then

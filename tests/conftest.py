@@ -61,5 +61,6 @@ def shared_data(*parts: str) -> Path:
     return path
 
 
-FAST = {"epochs": 2, "progress": "quiet"}
+# report=False: building report.html costs ~1 s per run; tests/reports builds and checks reports.
+FAST = {"epochs": 2, "progress": "quiet", "report": False}
 os.environ.setdefault("DLPIPE_TEST", "1")

@@ -35,6 +35,12 @@ _EXPORTS = {
     "Task": "dlpipe.tasks.task",
     "DlpipeError": "dlpipe.core.errors",
     "seed_everything": "dlpipe.core.runtime",
+    "summary": "dlpipe.reports.summary",
+    "plot_model": "dlpipe.reports.summary",
+    "plot_history": "dlpipe.reports.compare",
+    "build_report": "dlpipe.reports.report",
+    "compare_runs": "dlpipe.reports.compare",
+    "list_runs": "dlpipe.reports.compare",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])

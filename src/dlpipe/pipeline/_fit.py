@@ -108,6 +108,11 @@ def fit_table(ds: TabularDataset, cfg: RunConfig, *, progress: str = "auto", ext
     else:
         y_true, output = y_te.reshape(-1).astype(np.int64), proba
     test_scores = score(task.kind, y_true, output, x_te, baselines, task.classes)
+    extras["predictions"] = {  # the test split's predictions, so the report can be rebuilt from the folder
+        "y_true": y_true if task.kind == "regression" else np.asarray(task.classes, dtype=object)[y_true],
+        "prediction": values,
+        **({f"proba_{c}": proba[:, i] for i, c in enumerate(task.classes or [])} if proba is not None else {}),
+    }
 
     resolved = cfg.model_dump()
     resolved["model"]["hidden"] = spec["hidden"]

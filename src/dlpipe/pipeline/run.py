@@ -5,6 +5,8 @@
       history.csv     one row per epoch
       metrics.json    test metrics of the model beside its baselines, and the verdict
       lr_finder.csv   the learning-rate range test curve (only with learning_rate='auto')
+      predictions.csv the test split: y_true, prediction and (classification) proba_<class> columns
+      report.html     the run report (dlpipe.reports), with its pictures under plots/
       bundle/         what predict needs (see dlpipe.bundle)
 
 The folder is written under a temporary name and renamed when complete.
@@ -40,8 +42,8 @@ class Run:
     def verdict(self) -> str:
         return str(self.metrics.get("test", {}).get("verdict", ""))
 
-    def save(self, path: str | Path) -> Path:
-        """Write the run folder atomically and return its path."""
+    def save(self, path: str | Path, *, report: bool = True) -> Path:
+        """Write the run folder atomically and return its path; then build report.html (unless ``report=False``)."""
         import yaml
 
         with atomic_dir(path) as tmp:
@@ -52,9 +54,30 @@ class Run:
             if finder is not None:
                 lines = ["lr,loss"] + [f"{a!r},{b!r}" for a, b in zip(finder["lrs"], finder["losses"])]
                 (tmp / "lr_finder.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+            preds = self.extras.get("predictions")
+            if preds is not None:
+                import pandas as pd
+
+                pd.DataFrame(preds).to_csv(tmp / "predictions.csv", index=False)
             self.bundle.save(tmp / "bundle")
         self.path = Path(path)
+        if report:
+            try:
+                self.report()
+            except Exception as exc:  # noqa: BLE001 - a failed report must not lose a trained, saved run
+                import warnings
+
+                from dlpipe.core.errors import DlpipeWarning
+
+                warnings.warn(f"the run was saved but its report could not be built ({type(exc).__name__}: {exc}); "
+                              f"rebuild it with `dlpipe report {self.path}`.", DlpipeWarning, stacklevel=2)
         return self.path
+
+    def report(self, open_browser: bool = False) -> Path:
+        """Build (or rebuild) ``report.html`` in the run folder and return its path."""
+        from dlpipe.reports.report import build_report
+
+        return build_report(self, bundle=self.bundle, open_browser=open_browser)
 
     def summary(self) -> str:
         """A few lines: model vs baselines on the test split, and the verdict."""

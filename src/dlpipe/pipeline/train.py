@@ -6,6 +6,8 @@ from __future__ import annotations
 import importlib
 import math
 import re
+import shlex
+import sys
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -80,6 +82,7 @@ def train(
     out: str | Path | None = None,
     runs_dir: str | Path = "runs",
     save: bool = True,
+    report: bool = True,
     progress: str = "auto",
     callbacks: list[Any] | None = None,
     checkpoint: bool = False,
@@ -102,6 +105,7 @@ def train(
         out: The run folder. Defaults to ``runs/<name>-<time>``.
         runs_dir: Where run folders go when ``out`` is not given. Defaults to `"runs"`.
         save: Write the run folder. Defaults to `True`.
+        report: Also build ``report.html`` (and ``plots/``) in the run folder. Defaults to `True`.
         progress: ``"auto"``, ``"rich"``, ``"plain"`` or ``"quiet"``. Defaults to `"auto"`.
         callbacks: Extra training callbacks (e.g. an MLflow tracker); one with ``on_run_saved(run)``
             is also called after the run folder is written. Defaults to `None`.
@@ -147,11 +151,13 @@ def train(
     try:
         run = fit(ds, cfg, progress=progress if main else "quiet", **({"extra_callbacks": extra} if extra else {}))
         run.metrics["wall_time_s"] = round(time.perf_counter() - started, 3)
+        run.metrics.setdefault("command", shlex.join(sys.argv))  # shown in the report
+        run.metrics.setdefault("data_source", str(data) if isinstance(data, (str, Path)) else None)
         if distributed:
             run.metrics["world_size"] = world_size()
         if save and main:  # only rank 0 writes the run folder and bundle
             path = Path(out) if out is not None else _unique_run_path(Path(runs_dir), cfg.name or ds.name, run.metrics["task"])
-            run.save(path)
+            run.save(path, report=report)
     finally:
         if distributed:
             shutdown_distributed()

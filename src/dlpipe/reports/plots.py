@@ -1,0 +1,424 @@
+"""Every picture of a report, drawn with matplotlib's object API on the Agg canvas.
+
+Each function returns a :class:`Plot`: PNG bytes, or ``png=None`` and a ``note`` saying in one
+sentence why the picture could not be drawn (a 1-row test split, a single class...). Nothing here
+raises on odd data: a report shows what it can. matplotlib is imported on first use (~0.5 s).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "Plot",
+    "new_figure",
+    "render",
+    "history_plots",
+    "lr_finder_plot",
+    "class_balance_plot",
+    "target_distribution_plot",
+    "confusion_plot",
+    "roc_plot",
+    "pr_plot",
+    "calibration_plot",
+    "actual_vs_predicted_plot",
+    "residuals_plot",
+    "first_layer_plot",
+    "short_label",
+]
+
+DPI = 90
+TRAIN, VAL, MARK = "#1f77b4", "#ff7f0e", "#2ca02c"
+_STYLE: dict[str, Any] = {
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "legend.fontsize": 8,
+    "legend.frameon": False,
+}
+_SKIP_KEYS = {"epoch", "loss", "val_loss", "lr", "time"}
+
+
+@dataclass
+class Plot:
+    """One picture of the report: ``png`` bytes, or ``None`` with a ``note`` saying why not."""
+
+    name: str
+    title: str
+    png: bytes | None = None
+    note: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.png is not None
+
+
+def new_figure(width: float, height: float, *, constrained: bool = False, left: float = 0.75, right: float = 0.2,
+               bottom: float = 0.55, top: float = 0.35, wspace: float = 0.3, hspace: float = 0.45) -> Figure:
+    """A figure on no GUI backend (the object API never touches pyplot's global state).
+
+    Margins are fixed in inches unless ``constrained``: the constrained layout costs a second full
+    draw at save time (measured: about twice the time per figure), so only crowded figures use it.
+    """
+    from matplotlib.figure import Figure
+
+    if constrained:
+        return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    fig = Figure(figsize=(width, height), dpi=DPI)
+    fig.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height, top=1 - top / height,
+                        wspace=wspace, hspace=hspace)
+    return fig
+
+
+def render(fig: Figure) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI)
+    return buf.getvalue()
+
+
+def _style() -> Any:
+    import matplotlib
+
+    return matplotlib.rc_context(_STYLE)  # type: ignore[arg-type]
+
+
+def short_label(value: Any, limit: int = 18) -> str:
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# ---------------------------------------------------------------------------------------- training
+def history_plots(h: dict[str, np.ndarray], best_epoch: int | None = None, stopped_epoch: int | None = None) -> list[Plot]:
+    """Loss and each metric per epoch (train vs validation) in one picture, then learning rate and time per epoch."""
+    if not h or "loss" not in h and "val_loss" not in h:
+        return [Plot("history", "Loss and metrics per epoch", note="no per-epoch history was recorded (history.csv is missing or empty).")]
+    n = len(next(iter(h.values())))
+    epochs = h.get("epoch", np.arange(1, n + 1, dtype=float))
+    names = ["loss"]
+    for key in h:
+        base = key[4:] if key.startswith("val_") else key
+        if key not in _SKIP_KEYS and base not in names:
+            names.append(base)
+    plots = []
+    with _style():
+        cols = min(3, len(names))
+        rows = math.ceil(len(names) / cols)
+        fig = new_figure(4.6 * cols if cols > 1 else 6.0, 3.1 * rows, wspace=0.28)
+        axes = np.atleast_1d(fig.subplots(rows, cols)).reshape(-1)
+        marker = "o" if n <= 3 else None
+        for ax, m in zip(axes, names):
+            train, val = h.get(m), h.get(f"val_{m}")
+            if train is not None and np.isfinite(train).any():
+                ax.plot(epochs, train, color=TRAIN, label="train", marker=marker)
+            if val is not None and np.isfinite(val).any():
+                ax.plot(epochs, val, color=VAL, label="validation", marker=marker)
+            ax.set(title=f"{m} per epoch", xlabel="epoch")
+            _mark_epochs(ax, best_epoch, stopped_epoch)
+            ax.legend(loc="best")
+        for ax in axes[len(names):]:
+            ax.set_axis_off()
+        plots.append(Plot("history", "Loss and metrics per epoch", render(fig)))
+    if "lr" in h or "time" in h:
+        with _style():
+            fig = new_figure(9.2, 2.8, left=0.8)
+            ax1, ax2 = fig.subplots(1, 2)
+            if "lr" in h:
+                ax1.plot(epochs, h["lr"], color=TRAIN)
+                lr = h["lr"][np.isfinite(h["lr"])]
+                if len(lr) and np.all(lr > 0) and lr.max() / lr.min() > 20:
+                    ax1.set_yscale("log")
+            ax1.set(title="Learning rate (end of epoch)", xlabel="epoch")
+            if "time" in h:
+                ax2.bar(epochs, h["time"], color=TRAIN, width=1.0 if n > 30 else 0.8)
+                ax2.set(title=f"Seconds per epoch (total {np.nansum(h['time']):.2f} s)", xlabel="epoch")
+            _mark_epochs(ax1, best_epoch, stopped_epoch, legend=False)
+            plots.append(Plot("history_lr_time", "Learning rate and time per epoch", render(fig)))
+    return plots
+
+
+def _mark_epochs(ax: Axes, best: int | None, stopped: int | None, legend: bool = True) -> None:
+    if best:
+        ax.axvline(best, color=MARK, linestyle="--", linewidth=1, label=f"best epoch {best}" if legend else None)
+    if stopped and stopped != best:
+        ax.axvline(stopped, color="grey", linestyle=":", linewidth=1, label=f"early stop at {stopped}" if legend else None)
+
+
+def lr_finder_plot(lrs: Sequence[float], losses: Sequence[float], chosen: float | None) -> Plot:
+    title = "Learning-rate range test"
+    if len(lrs) < 2:
+        return Plot("lr_finder", title, note="the range test recorded fewer than 2 points.")
+    with _style():
+        fig = new_figure(6.0, 3.2)
+        ax = fig.subplots()
+        ax.plot(lrs, losses, color=TRAIN)
+        ax.set_xscale("log")
+        if chosen:
+            ax.axvline(chosen, color=MARK, linestyle="--", label=f"chosen {chosen:.2g}")
+            ax.legend()
+        ax.set(title=title, xlabel="learning rate (log)", ylabel="smoothed loss")
+        return Plot("lr_finder", title, render(fig))
+
+
+# ---------------------------------------------------------------------------------------- data
+def class_balance_plot(classes: Sequence[Any], counts: Sequence[int] | None, test_counts: Sequence[int] | None) -> Plot:
+    title = "Class balance"
+    if not classes or (not counts and not test_counts):
+        return Plot("class_balance", title, note="no class counts were recorded for this run.")
+    k = len(classes)
+    labels = [short_label(c) for c in classes]
+    with _style():
+        fig = new_figure(max(5.0, min(14.0, 0.45 * k + 3)), 3.2, constrained=True)
+        ax = fig.subplots()
+        x = np.arange(k)
+        width = 0.4 if counts and test_counts else 0.8
+        if counts:
+            ax.bar(x - (width / 2 if test_counts else 0), counts, width, color=TRAIN, label="all rows")
+        if test_counts:
+            ax.bar(x + (width / 2 if counts else 0), test_counts, width, color=VAL, label="test split")
+        ax.set_xticks(x, labels, rotation=45 if k > 6 or max(map(len, labels)) > 8 else 0, ha="right" if k > 6 or max(map(len, labels)) > 8 else "center")
+        top = max(max(counts or [0]), max(test_counts or [0]))
+        ax.set(title=title, ylabel="rows", ylim=(0, top * 1.3 + 1))
+        ax.legend(loc="upper right", ncols=2)
+        return Plot("class_balance", title, render(fig))
+
+
+def target_distribution_plot(y: np.ndarray, mean: float | None, std: float | None) -> Plot:
+    title = "Target distribution"
+    y = y[np.isfinite(y)]
+    if len(y) < 2:
+        return Plot("target_distribution", title, note=f"the test split has {len(y)} value(s); too few for a histogram.")
+    with _style():
+        fig = new_figure(6.0, 3.0)
+        ax = fig.subplots()
+        ax.hist(y, bins=min(40, max(5, int(math.sqrt(len(y))))), color=TRAIN, alpha=0.85, label="test split")
+        if mean is not None and std is not None:
+            ax.axvline(mean, color=MARK, linestyle="--", label=f"train mean {mean:.3g} (std {std:.3g})")
+        ax.set(title=title, xlabel="target", ylabel="rows")
+        ax.legend()
+        return Plot("target_distribution", title, render(fig))
+
+
+# ---------------------------------------------------------------------------------------- evaluation
+def confusion_plot(cm: np.ndarray, classes: Sequence[Any]) -> Plot:
+    title = "Confusion matrix"
+    k = len(classes)
+    if cm.size == 0 or cm.sum() == 0:
+        return Plot("confusion_matrix", title, note="the test split is empty.")
+    labels = [short_label(c, 14) for c in classes]
+    side = max(3.2, min(9.0, 0.42 * k + 1.6))
+    rows = cm.sum(axis=1, keepdims=True)
+    norm = np.divide(cm, rows, out=np.zeros_like(cm, dtype=float), where=rows > 0)
+    with _style():
+        fig = new_figure(2 * side + 1.0, side + 0.4, constrained=True)
+        axes = fig.subplots(1, 2)
+        for ax, mat, sub, fmt in ((axes[0], cm, "counts", "d"), (axes[1], norm, "share of each true class", ".2f")):
+            im = ax.imshow(mat, cmap="Blues", vmin=0, vmax=mat.max() if mat.max() > 0 else 1)
+            ax.grid(False)
+            ax.set_xticks(range(k), labels, rotation=45 if k > 3 or max(map(len, labels)) > 6 else 0, ha="right" if k > 3 or max(map(len, labels)) > 6 else "center")
+            ax.set_yticks(range(k), labels)
+            ax.set(title=f"{title}: {sub}", xlabel="predicted", ylabel="true")
+            if k <= 20:
+                hi = mat.max() / 2 if mat.max() > 0 else 0.5
+                for i in range(k):
+                    for j in range(k):
+                        ax.text(j, i, format(mat[i, j], fmt), ha="center", va="center", fontsize=8 if k <= 10 else 6,
+                                color="white" if mat[i, j] > hi else "black")
+            fig.colorbar(im, ax=ax, shrink=0.8)
+        return Plot("confusion_matrix", title, render(fig))
+
+
+def _curve_targets(y: np.ndarray, proba: np.ndarray, classes: Sequence[Any]) -> tuple[list[tuple[str, np.ndarray, np.ndarray]], list[str]]:
+    """(label, is_positive, score) per curve to draw: the positive class for binary, one-vs-rest for multiclass."""
+    notes: list[str] = []
+    if len(classes) == 2:
+        return [(short_label(classes[1]), y == 1, proba[:, 1])], notes
+    curves = []
+    for i, c in enumerate(classes[:10]):
+        pos = y == i
+        if pos.all() or not pos.any():
+            notes.append(f"class {short_label(c)!s} is absent from the test split")
+            continue
+        curves.append((short_label(c), pos, proba[:, i]))
+    if len(classes) > 10:
+        notes.append(f"only the first 10 of {len(classes)} classes are drawn")
+    return curves, notes
+
+
+def _two_classes_note(y: np.ndarray, classes: Sequence[Any], what: str) -> str | None:
+    if len(y) < 2:
+        return f"the test split has {len(y)} row(s); a {what} needs at least 2."
+    present = np.unique(y)
+    if len(present) < 2:
+        return f"the test split holds a single class ({short_label(classes[int(present[0])]) if len(present) else '-'}); a {what} needs both positives and negatives."
+    return None
+
+
+def roc_plot(y: np.ndarray, proba: np.ndarray, classes: Sequence[Any]) -> Plot:
+    from sklearn.metrics import auc, roc_curve
+
+    title = "ROC curve" if len(classes) == 2 else "ROC curves (one class vs rest)"
+    skip = _two_classes_note(y, classes, "ROC curve")
+    if skip:
+        return Plot("roc", title, note=skip)
+    curves, notes = _curve_targets(y, proba, classes)
+    with _style():
+        fig = new_figure(5.0, 4.2)
+        ax = fig.subplots()
+        for label, pos, s in curves:
+            fpr, tpr, _ = roc_curve(pos, s)
+            ax.plot(fpr, tpr, label=f"{label} (AUC {auc(fpr, tpr):.3f})")
+        ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="chance")
+        ax.set(title=title, xlabel="false positive rate", ylabel="true positive rate", xlim=(0, 1), ylim=(0, 1.02))
+        ax.set_aspect("equal")
+        ax.legend(loc="lower right", fontsize=7)
+        return Plot("roc", title, render(fig), note="; ".join(notes))
+
+
+def pr_plot(y: np.ndarray, proba: np.ndarray, classes: Sequence[Any]) -> Plot:
+    from sklearn.metrics import average_precision_score, precision_recall_curve
+
+    title = "Precision-recall curve" if len(classes) == 2 else "Precision-recall curves (one class vs rest)"
+    skip = _two_classes_note(y, classes, "precision-recall curve")
+    if skip:
+        return Plot("precision_recall", title, note=skip)
+    curves, notes = _curve_targets(y, proba, classes)
+    with _style():
+        fig = new_figure(5.0, 4.2)
+        ax = fig.subplots()
+        for label, pos, s in curves:
+            p, r, _ = precision_recall_curve(pos, s)
+            line = ax.plot(r, p, label=f"{label} (AP {average_precision_score(pos, s):.3f})")
+            ax.axhline(pos.mean(), color=line[0].get_color(), linestyle=":", linewidth=0.8)
+        ax.set(title=title, xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02))
+        ax.legend(loc="lower left", fontsize=7)
+        notes.append("dotted lines: the share of each class (a random model's precision)")
+        return Plot("precision_recall", title, render(fig), note="; ".join(notes))
+
+
+def calibration_plot(y: np.ndarray, proba: np.ndarray, classes: Sequence[Any], bins: int = 10) -> Plot:
+    """Reliability diagram: predicted probability vs observed frequency (binary: the positive class;
+    multiclass: the top class's confidence vs accuracy), with how many rows fall in each bin."""
+    title = "Calibration"
+    if len(y) < 2:
+        return Plot("calibration", title, note=f"the test split has {len(y)} row(s); a calibration curve needs at least 2.")
+    if len(classes) == 2:
+        conf, hit, what = proba[:, 1], (y == 1).astype(float), f"P({short_label(classes[1])})"
+    else:
+        conf, hit, what = proba.max(axis=1), (proba.argmax(axis=1) == y).astype(float), "confidence of the predicted class"
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.clip(np.digitize(conf, edges[1:-1]), 0, bins - 1)
+    counts = np.bincount(which, minlength=bins)
+    used = counts > 0
+    mean_conf = np.bincount(which, conf, bins)[used] / counts[used]
+    freq = np.bincount(which, hit, bins)[used] / counts[used]
+    ece = float(np.sum(np.abs(freq - mean_conf) * counts[used]) / len(y))
+    with _style():
+        fig = new_figure(5.0, 4.6, hspace=0.15)
+        ax, hx = fig.subplots(2, 1, height_ratios=[3, 1], sharex=True)
+        ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfectly calibrated")
+        ax.plot(mean_conf, freq, marker="o", color=TRAIN, label=f"model (ECE {ece:.3f})")
+        ax.set(title=title, ylabel="observed frequency" if len(classes) == 2 else "accuracy", xlim=(0, 1), ylim=(0, 1.02))
+        ax.legend(loc="upper left")
+        hx.bar((edges[:-1] + edges[1:]) / 2, counts, width=1 / bins * 0.9, color=TRAIN, alpha=0.7)
+        hx.set(xlabel=what, ylabel="rows")
+        return Plot("calibration", title, render(fig))
+
+
+def actual_vs_predicted_plot(y: np.ndarray, pred: np.ndarray) -> Plot:
+    title = "Actual vs predicted"
+    ok = np.isfinite(y) & np.isfinite(pred)
+    y, pred = y[ok], pred[ok]
+    if len(y) < 1:
+        return Plot("actual_vs_predicted", title, note="the test split has no rows with a finite target and prediction.")
+    lo, hi = float(min(y.min(), pred.min())), float(max(y.max(), pred.max()))
+    pad = (hi - lo) * 0.05 or 1.0
+    with _style():
+        fig = new_figure(4.8, 4.4)
+        ax = fig.subplots()
+        ax.scatter(y, pred, s=12, alpha=0.6 if len(y) > 200 else 0.8, color=TRAIN, edgecolors="none", label="test rows")
+        ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="grey", linestyle="--", linewidth=1, label="identity (perfect)")
+        ax.set(title=title, xlabel="actual", ylabel="predicted", xlim=(lo - pad, hi + pad), ylim=(lo - pad, hi + pad))
+        ax.set_aspect("equal")
+        ax.legend(loc="upper left")
+        return Plot("actual_vs_predicted", title, render(fig))
+
+
+def residuals_plot(y: np.ndarray, pred: np.ndarray) -> Plot:
+    title = "Residuals"
+    ok = np.isfinite(y) & np.isfinite(pred)
+    y, pred = y[ok], pred[ok]
+    if len(y) < 2:
+        return Plot("residuals", title, note=f"the test split has {len(y)} row(s); residual plots need at least 2.")
+    res = y - pred
+    with _style():
+        fig = new_figure(8.5, 3.2)
+        a1, a2 = fig.subplots(1, 2)
+        a1.scatter(pred, res, s=12, alpha=0.7, color=TRAIN, edgecolors="none")
+        a1.axhline(0, color="grey", linestyle="--", linewidth=1)
+        a1.set(title="Residual vs predicted", xlabel="predicted", ylabel="actual - predicted")
+        a2.hist(res, bins=min(40, max(5, int(math.sqrt(len(res))))), color=TRAIN, alpha=0.85)
+        a2.axvline(0, color="grey", linestyle="--", linewidth=1)
+        a2.set(title=f"Residual distribution (mean {res.mean():.3g}, std {res.std():.3g})", xlabel="actual - predicted", ylabel="rows")
+        return Plot("residuals", title, render(fig))
+
+
+# ---------------------------------------------------------------------------------------- model
+def first_layer_plot(weight: np.ndarray | None, layer_name: str, feature_names: Sequence[str] | None = None) -> Plot:
+    """Heatmap of a dense layer's weights (units x inputs) or a grid of conv filters."""
+    title = "First-layer weights"
+    if weight is None:
+        return Plot("first_layer_weights", title, note="the model has no dense or convolutional first layer to draw.")
+    with _style():
+        if weight.ndim == 4:  # conv2d (out, in, kh, kw): one small image per filter
+            n = min(64, weight.shape[0])
+            cols = min(8, n)
+            rows = math.ceil(n / cols)
+            fig = new_figure(min(1.1 * cols + 0.5, 9.5), 1.1 * rows + 0.6, constrained=True)
+            axes = np.atleast_1d(fig.subplots(rows, cols)).reshape(-1)
+            for i, ax in enumerate(axes):
+                ax.set_axis_off()
+                if i >= n:
+                    continue
+                w = weight[i]
+                if w.shape[0] == 3:  # RGB filters shown in colour, scaled to [0, 1]
+                    img = np.transpose(w, (1, 2, 0))
+                    img = (img - img.min()) / (np.ptp(img) or 1.0)
+                    ax.imshow(img, interpolation="nearest")
+                else:
+                    v = w.mean(axis=0)
+                    m = float(np.abs(v).max()) or 1.0
+                    ax.imshow(v, cmap="RdBu_r", vmin=-m, vmax=m, interpolation="nearest")
+            fig.suptitle(f"{title}: {layer_name}, {n} of {weight.shape[0]} filters")
+            return Plot("first_layer_weights", title, render(fig))
+        w = weight.reshape(weight.shape[0], -1)
+        shown = w[:64].T  # (inputs, units): input names read along the y axis
+        m = float(np.abs(shown).max()) or 1.0
+        k, units = shown.shape
+        named = feature_names is not None and len(feature_names) == k and k <= 60
+        fig = new_figure(max(5.0, min(12.0, 0.11 * units + 3.0)), max(2.4, min(9.0, (0.2 if named else 0.05) * min(k, 300) + 1.6)), constrained=True)
+        ax = fig.subplots()
+        im = ax.imshow(shown, cmap="RdBu_r", vmin=-m, vmax=m, aspect="auto", interpolation="nearest")
+        ax.grid(False)
+        if named:
+            assert feature_names is not None
+            ax.set_yticks(range(k), [short_label(f, 24) for f in feature_names], fontsize=7 if k > 20 else 8)
+            ax.set_ylabel("input feature")
+        else:
+            ax.set_ylabel("input index")
+        ax.set_xlabel("unit" + (f" (first 64 of {w.shape[0]})" if w.shape[0] > 64 else ""))
+        ax.set_title(f"{title}: {layer_name}, weight {tuple(weight.shape)} (red +, blue -)")
+        fig.colorbar(im, ax=ax, shrink=0.8)
+        return Plot("first_layer_weights", title, render(fig))

@@ -1,0 +1,424 @@
+"""``runs/<name>/report.html``: one self-contained page that answers "is this model any good, and why".
+
+Built from the run folder alone (so ``dlpipe report runs/<name>`` can rebuild it at any time): every
+picture is a PNG under ``plots/`` and is also inlined as base64, the page has no script and fetches
+nothing. Sections: verdict, data, model, training, evaluation, sections other kinds register
+(:func:`dlpipe.reports.register_section`), environment. What a run lacks is marked missing.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from dlpipe.reports.folder import RunFolder, read_run_folder
+from dlpipe.reports.plots import (
+    Plot,
+    actual_vs_predicted_plot,
+    calibration_plot,
+    class_balance_plot,
+    confusion_plot,
+    first_layer_plot,
+    history_plots,
+    lr_finder_plot,
+    pr_plot,
+    residuals_plot,
+    roc_plot,
+    target_distribution_plot,
+)
+from dlpipe.reports.sections import Section, Table, extra_sections
+
+if TYPE_CHECKING:
+    from dlpipe.bundle.bundle import Bundle
+
+__all__ = ["build_report", "render_page", "verdict_tone"]
+
+_METRIC_ORDER = ("accuracy", "f1", "f1_macro", "precision", "recall", "roc_auc", "log_loss", "r2", "mae", "rmse", "pearson", "mase")
+
+
+def build_report(run: Any, *, bundle: Bundle | None = None, open_browser: bool = False) -> Path:
+    """Write ``report.html`` and ``plots/*.png`` into a run folder and return the page's path.
+
+    Args:
+        run: A run folder path, or a :class:`dlpipe.Run` that was saved.
+        bundle: The run's bundle when already in memory (saves loading it again).
+        open_browser: Open the page in the default browser afterwards. Defaults to `False`.
+
+    Raises:
+        InvalidInputError: the folder is not a run folder (the message says what one holds).
+    """
+    path = getattr(run, "path", run)
+    if path is None:
+        from dlpipe.core.errors import InvalidInputError
+
+        raise InvalidInputError("this Run was not saved, so it has no folder to write a report into; call run.save(path) first.")
+    started = time.perf_counter()
+    folder = read_run_folder(path)
+    sections = collect_sections(folder, bundle)
+    page = render_page(
+        title=f"dlpipe report · {folder.name}",
+        heading=folder.name,
+        subtitle=_subtitle(folder),
+        verdict=folder.test.get("verdict", ""),
+        tone=verdict_tone(folder.test.get("verdict", "")),
+        banner=_banner(folder),
+        sections=sections,
+        footer=f"built in {time.perf_counter() - started:.2f} s from {folder.path.resolve()}",
+    )
+    out = folder.path / "report.html"
+    _write_plots(folder.path / "plots", [p for s in sections if s.id != "pictures" for p in s.plots])
+    tmp = out.with_name(f".report.html.tmp-{uuid.uuid4().hex[:6]}")
+    tmp.write_text(page, encoding="utf-8")
+    os.replace(tmp, out)
+    if open_browser:
+        import webbrowser
+
+        webbrowser.open(out.resolve().as_uri())
+    return out
+
+
+def collect_sections(folder: RunFolder, bundle: Bundle | None = None) -> list[Section]:
+    sections = [_verdict_section(folder), _data_section(folder)]
+    sections.append(_model_section(folder, bundle))
+    sections.append(_training_section(folder))
+    sections.append(_evaluation_section(folder))
+    sections.extend(extra_sections(folder))
+    other = _other_pictures(folder)
+    if other is not None:
+        sections.append(other)
+    sections.append(_environment_section(folder))
+    return sections
+
+
+# ---------------------------------------------------------------------------------------- page
+def render_page(*, title: str, heading: str, subtitle: str, sections: list[Section], verdict: str = "", tone: str = "neutral",
+                banner: list[str] | None = None, footer: str = "") -> str:
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("dlpipe.reports", "templates"),
+        autoescape=jinja2.select_autoescape(["html"], default=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["b64"] = lambda data: base64.b64encode(data).decode("ascii")
+    env.filters["cell"] = _cell
+    return env.get_template("report.html").render(
+        title=title, heading=heading, subtitle=subtitle, sections=sections, verdict=verdict, tone=tone,
+        banner=banner or [], footer=footer,
+    )
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return "-" if value is None else str(value)
+    if isinstance(value, (int, np.integer)):
+        return f"{int(value):,}"
+    if isinstance(value, (float, np.floating)):
+        v = float(value)
+        if not math.isfinite(v):
+            return "n/a"
+        return f"{v:.4f}" if abs(v) < 1e5 else f"{v:.4g}"
+    return str(value)
+
+
+def verdict_tone(verdict: str) -> str:
+    if "beats" in verdict:
+        return "good"
+    if "loses" in verdict:
+        return "bad"
+    if "ties" in verdict:
+        return "warn"
+    return "neutral"
+
+
+def _subtitle(f: RunFolder) -> str:
+    parts = [f.task, f"on {f.metrics.get('dataset', '?')}"]
+    if f.metrics.get("target"):
+        parts.append(f"target {f.metrics['target']!r}")
+    if f.kind != "table":
+        parts.append(f"({f.kind})")
+    return " ".join(parts)
+
+
+def _banner(f: RunFolder) -> list[str]:
+    out = []
+    essential = [m for m in f.missing if m in ("metrics.json", "history.csv", "bundle/manifest.json", "predictions.csv")]
+    if essential:
+        out.append(f"This run folder lacks {', '.join(essential)}; the parts that depend on them are marked missing below.")
+    if not f.test and f.metrics:
+        out.append("This run has no test evaluation (it may have been interrupted before evaluation).")
+    out.extend(f.problems)
+    if f.metrics.get("evaluated_on_training_rows"):
+        out.append("The data set was too small to hold rows out: the scores below were measured on the training rows and are optimistic.")
+    return out
+
+
+_OWN = ".report-plots"  # the names of the PNGs the report wrote (other files in plots/ belong to others)
+
+
+def _write_plots(folder: Path, plots: list[Plot]) -> None:
+    """Write the report's PNGs into plots/, replacing only the ones a previous report wrote there."""
+    folder.mkdir(parents=True, exist_ok=True)
+    own = folder / _OWN
+    if own.is_file():
+        for name in own.read_text(encoding="utf-8").split():
+            (folder / name).unlink(missing_ok=True)
+    seen: dict[str, int] = {}
+    written = []
+    for p in plots:
+        if p.png is None:
+            continue
+        n = seen.get(p.name, 0)
+        seen[p.name] = n + 1
+        name = f"{p.name}.png" if n == 0 else f"{p.name}_{n + 1}.png"
+        (folder / name).write_bytes(p.png)
+        written.append(name)
+    own.write_text("\n".join(written) + "\n", encoding="utf-8")
+
+
+def _other_pictures(f: RunFolder) -> Section | None:
+    """PNGs that other parts of dlpipe put in plots/ (samples, embeddings...), shown as they are."""
+    folder = f.path / "plots"
+    if not folder.is_dir():
+        return None
+    own = set((folder / _OWN).read_text(encoding="utf-8").split()) if (folder / _OWN).is_file() else set()
+    found = sorted(p for p in folder.glob("*.png") if p.name not in own and p.name != "history.png")
+    if not found:
+        return None
+    s = Section("pictures", "More pictures")
+    for p in found[:40]:
+        s.plot(Plot(p.stem, p.stem.replace("_", " "), p.read_bytes()))
+    return s
+
+
+# ---------------------------------------------------------------------------------------- sections
+def _verdict_section(f: RunFolder) -> Section:
+    s = Section("verdict", "Model vs baselines")
+    test = f.test
+    if not test.get("model"):
+        return s.note("missing: no test metrics (metrics.json has no `test` part), so the model cannot be compared with its baselines.")
+    s.table(_scores_table(test))
+    rows = test.get("rows")
+    s.text(f"Scores on the test split ({rows} rows), which played no part in training or model selection. "
+           f"The primary metric is {test.get('primary_metric', '?')}; the baselines were fitted on the same training rows.")
+    return s
+
+
+def _scores_table(test: dict[str, Any]) -> Table:
+    model = test.get("model", {})
+    keys = [k for k in _METRIC_ORDER if k in model and not isinstance(model[k], (list, dict))]
+    keys += [k for k, v in model.items() if k not in keys and isinstance(v, (int, float)) and not isinstance(v, bool)]
+    primary = test.get("primary_metric")
+    cols = [""] + [f"{k} ★" if k == primary else k for k in keys]
+    rows = [["model"] + [model.get(k) for k in keys]]
+    for name, m in (test.get("baselines") or {}).items():
+        rows.append([f"baseline: {name}"] + [m.get(k) for k in keys])
+    return Table(cols, rows, caption="★ primary metric", highlight=0)
+
+
+def _data_section(f: RunFolder) -> Section:
+    s = Section("data", "Data")
+    split_rows = f.metrics.get("rows")
+    if isinstance(split_rows, dict) and split_rows:
+        s.table(Table(["split", "rows"], [[k, v] for k, v in split_rows.items()], caption="rows per split"))
+    else:
+        s.note("missing: rows per split (metrics.json has no `rows`).")
+    schema = ((f.manifest.get("preprocessor") or {}).get("schema") or {})
+    cols = schema.get("columns") or []
+    if cols:
+        rows = [[c.get("name"), c.get("kind"), c.get("dtype"), c.get("n_unique"), c.get("missing")] for c in cols]
+        s.table(Table(["column", "kind", "dtype", "unique values", "missing values"], rows,
+                      caption=f"{len(cols)} input columns and their inferred kinds (target {schema.get('target')!r})",
+                      collapsed=len(cols) > 12))
+        dropped = schema.get("dropped") or []
+        if dropped:
+            s.table(Table(["dropped column", "why"], [list(d) for d in dropped], caption="columns not used"))
+    elif f.kind == "table":
+        s.note("missing: the column schema (bundle/manifest.json is absent).")
+    task = f.manifest.get("task") or {}
+    classes = f.classes
+    if classes:
+        y, _, note = _classification_predictions(f)
+        test_counts = np.bincount(y, minlength=len(classes)).tolist() if y is not None else None
+        s.plot(class_balance_plot(classes, task.get("class_counts") or None, test_counts))
+        counts = task.get("class_counts")
+        if counts and min(counts) > 0 and max(counts) / min(counts) >= 3:
+            s.text(f"The classes are imbalanced ({max(counts) / min(counts):.1f}:1); accuracy alone flatters a model that favours "
+                   "the large class, so read the per-class report and consider class_weight='balanced'.")
+    elif f.task == "regression":
+        y, _ = _regression_predictions(f)
+        if y is not None:
+            s.plot(target_distribution_plot(y, task.get("y_mean"), task.get("y_std")))
+        else:
+            s.note("missing: the target distribution (predictions.csv is absent).")
+    return s
+
+
+def _model_section(f: RunFolder, bundle: Bundle | None) -> Section:
+    s = Section("model", "Model")
+    if bundle is None:
+        if not (f.path / "bundle" / "manifest.json").is_file():
+            return s.note("missing: bundle/ is absent, so the network cannot be described.")
+        try:
+            from dlpipe.bundle.bundle import load_bundle
+
+            bundle = load_bundle(f.path / "bundle")
+        except Exception as exc:  # noqa: BLE001 - a damaged bundle is said in the page
+            return s.note(f"the bundle could not be loaded, so the network cannot be described: {exc}")
+    from dlpipe.reports.summary import first_layer_weight, model_diagram, summary
+
+    info = summary(bundle)
+    s.text(f"{info.model_name}: {info.total_params:,} parameters ({info.trainable_params:,} trainable)"
+           + (f", about {info.mult_adds // max(info.input_shapes[0][0] if info.input_shapes and info.input_shapes[0] else 1, 1):,} multiply-adds per row." if info.mult_adds else "."))
+    rows = [[r["layer"], r["type"], r["output_shape"], r["params"], r["trainable"]] for r in info.table()]
+    s.table(Table(["layer", "type", "output shape", "parameters", "trainable"], rows, caption="layers (N = batch)", collapsed=len(rows) > 25))
+    if info.note:
+        s.note(info.note)
+    s.plot(model_diagram(info))
+    first = first_layer_weight(bundle.model, info.leaves or None)
+    names = bundle.manifest.get("feature_names")
+    s.plot(first_layer_plot(first[1] if first else None, first[0] if first else "", names if isinstance(names, list) else None))
+    return s
+
+
+def _training_section(f: RunFolder) -> Section:
+    s = Section("training", "Training")
+    tc = f.config.get("train") or {}
+    facts = [
+        ["epochs run", f.metrics.get("epochs_run", len(f.history) or None)],
+        ["best epoch", f.metrics.get("best_epoch")],
+        ["stopped early at", f.metrics.get("stopped_epoch") or "did not stop early"],
+    ]
+    for k in ("epochs", "batch_size", "learning_rate", "optimizer", "schedule", "patience", "weight_decay"):
+        if k in tc:
+            facts.append([k.replace("_", " "), tc[k]])
+    s.table(Table(["", ""], facts, caption="training settings (resolved)"))
+    if not f.history:
+        s.note("missing: history.csv, so there are no per-epoch curves (the run may have stopped before its first epoch ended).")
+    else:
+        for p in history_plots(f.history_series(), f.metrics.get("best_epoch"), f.metrics.get("stopped_epoch")):
+            s.plot(p)
+    if f.lr_finder:
+        chosen = tc.get("learning_rate") if isinstance(tc.get("learning_rate"), (int, float)) else None
+        s.plot(lr_finder_plot(f.lr_finder["lr"], f.lr_finder["loss"], chosen))
+    return s
+
+
+def _classification_predictions(f: RunFolder) -> tuple[np.ndarray | None, np.ndarray | None, str]:
+    """(true class codes, probabilities (N, C), note) from predictions.csv."""
+    pred, classes = f.predictions, f.classes
+    if not pred or not classes or "y_true" not in pred:
+        return None, None, "predictions.csv is absent"
+    index = {str(c): i for i, c in enumerate(classes)}
+    codes = np.array([index.get(v, -1) for v in pred["y_true"]], dtype=np.int64)
+    pcols = [k for k in pred if k.startswith("proba_")]
+    proba = None
+    if len(pcols) == len(classes):
+        proba = np.array([[_num(v) for v in pred[k]] for k in pcols], dtype=float).T
+    keep = codes >= 0
+    if proba is not None:
+        keep &= np.isfinite(proba).all(axis=1)
+    note = "" if keep.all() else f"{int((~keep).sum())} test rows with unknown labels were left out"
+    return codes[keep], (proba[keep] if proba is not None else None), note
+
+
+def _regression_predictions(f: RunFolder) -> tuple[np.ndarray | None, np.ndarray | None]:
+    pred = f.predictions
+    if not pred or "y_true" not in pred or "prediction" not in pred:
+        return None, None
+    return np.array([_num(v) for v in pred["y_true"]]), np.array([_num(v) for v in pred["prediction"]])
+
+
+def _num(v: Any) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _evaluation_section(f: RunFolder) -> Section:
+    s = Section("evaluation", "Evaluation on the test split")
+    model = f.test.get("model") or {}
+    if f.task in ("binary", "multiclass") and f.classes:
+        classes = f.classes
+        y, proba, note = _classification_predictions(f)
+        if note and y is not None:
+            s.note(note + ".")
+        cm = np.asarray(model.get("confusion_matrix") or [], dtype=np.int64)
+        if cm.size == 0 and y is not None and proba is not None:
+            cm = np.zeros((len(classes), len(classes)), np.int64)
+            np.add.at(cm, (y, proba.argmax(axis=1)), 1)
+        if cm.size:
+            s.plot(confusion_plot(cm, classes))
+        else:
+            s.note("missing: the confusion matrix (no test metrics and no predictions.csv).")
+        if y is None or proba is None:
+            s.note("missing: ROC, precision-recall and calibration curves need predictions.csv with class probabilities.")
+        else:
+            s.plot(roc_plot(y, proba, classes)).plot(pr_plot(y, proba, classes)).plot(calibration_plot(y, proba, classes))
+        per_class = model.get("per_class") or {}
+        if per_class:
+            rows = [[c, v.get("precision"), v.get("recall"), v.get("f1"), v.get("support")] for c, v in per_class.items()]
+            s.table(Table(["class", "precision", "recall", "F1", "support"], rows, caption="per-class report (test split)", collapsed=len(rows) > 20))
+    elif f.task == "regression":
+        y, pred = _regression_predictions(f)
+        if y is None or pred is None:
+            s.note("missing: actual-vs-predicted and residual plots need predictions.csv.")
+        else:
+            s.plot(actual_vs_predicted_plot(y, pred)).plot(residuals_plot(y, pred))
+    elif not model:
+        s.note(f"missing: no test evaluation was recorded for this {f.task} run.")
+    if not model and f.task in ("binary", "multiclass", "regression"):
+        s.note("missing: test metrics (the run may have been interrupted before evaluation).")
+    return s
+
+
+def _environment_section(f: RunFolder) -> Section:
+    s = Section("environment", "Environment and how to reproduce")
+    env = dict(f.metrics.get("environment") or {})
+    versions = f.manifest.get("versions") or {}
+    rows: list[list[Any]] = [[f"{k} version", v] for k, v in versions.items()]
+    for k in ("device", "torch_threads", "cpu_count", "seed"):
+        if k in env:
+            rows.append([k.replace("_", " "), env.pop(k)])
+    rows += [[k.replace("_", " "), v] for k, v in env.items() if k not in versions]
+    if "wall_time_s" in f.metrics:
+        rows.append(["wall time (train + evaluate)", f"{f.metrics['wall_time_s']:.2f} s"])
+    if "seed" not in (r[0] for r in rows) and "seed" in f.config:
+        rows.append(["seed", f.config["seed"]])
+    if rows:
+        s.table(Table(["", ""], rows))
+    else:
+        s.note("missing: environment details (metrics.json has no `environment`).")
+    if f.metrics.get("command"):
+        s.text("The command that made this run:")
+        s.code(str(f.metrics["command"]))
+    source = f.metrics.get("data_source") or f.metrics.get("dataset")
+    if f.config:
+        s.text("To reproduce it (the config below has every default written out):")
+        s.code(f"dlpipe train {_quote(str(source or '<data>'))} --config {_quote(str(f.path / 'config.yaml'))}")
+        import yaml
+
+        s.code(yaml.safe_dump(f.config, sort_keys=False))
+    else:
+        s.note("missing: config.yaml, so the exact settings of this run are unknown.")
+    return s
+
+
+def _quote(text: str) -> str:
+    import shlex
+
+    return shlex.quote(text)
+
+
+def escape(text: str) -> str:
+    return html.escape(text)

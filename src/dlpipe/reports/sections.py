@@ -1,0 +1,104 @@
+"""Sections of a report and the hook other input kinds use to add their own.
+
+A section is a title and an ordered list of items: plots, tables, paragraphs and notes (a note says
+what is missing or skipped, and why). Another kind of run (images, series, RL...) adds sections with
+
+    register_section("image", "dlpipe.images.report:sections")
+
+where ``sections(run: RunFolder) -> list[Section]`` reads what it needs from the run folder. The
+function is imported only when a report for that kind is built; a failing provider becomes a note in
+the page, never a crash. Use ``"*"`` as the kind to add sections to every report.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from dlpipe.reports.plots import Plot
+
+if TYPE_CHECKING:
+    from dlpipe.reports.folder import RunFolder
+
+__all__ = ["Section", "Table", "register_section", "extra_sections"]
+
+
+@dataclass
+class Table:
+    """A table of plain values (escaped when rendered); ``highlight`` marks one row in bold."""
+
+    columns: list[str]
+    rows: list[list[Any]]
+    caption: str = ""
+    highlight: int | None = None
+    collapsed: bool = False
+
+
+@dataclass
+class Section:
+    id: str
+    title: str
+    items: list[tuple[str, Any]] = field(default_factory=list)
+
+    def plot(self, plot: Plot) -> Section:
+        self.items.append(("plot", plot))
+        return self
+
+    def table(self, table: Table) -> Section:
+        self.items.append(("table", table))
+        return self
+
+    def text(self, text: str) -> Section:
+        self.items.append(("text", text))
+        return self
+
+    def note(self, text: str) -> Section:
+        """Something missing or skipped, said in one sentence (shown in a muted box)."""
+        self.items.append(("note", text))
+        return self
+
+    def code(self, text: str) -> Section:
+        self.items.append(("code", text))
+        return self
+
+    @property
+    def plots(self) -> list[Plot]:
+        return [p for k, p in self.items if k == "plot"]
+
+
+SectionProvider = Callable[["RunFolder"], "Iterable[Section] | Section | None"]
+_PROVIDERS: dict[str, list[str | SectionProvider]] = {}
+
+
+def register_section(kind: str, provider: str | SectionProvider) -> None:
+    """Add sections to reports of runs of ``kind`` (``"*"``: every run); ``provider`` is a function or ``"module:function"``."""
+    entries = _PROVIDERS.setdefault(kind, [])
+    if provider not in entries:
+        entries.append(provider)
+
+
+def extra_sections(run: RunFolder) -> list[Section]:
+    out: list[Section] = []
+    for entry in _PROVIDERS.get(run.kind, []) + _PROVIDERS.get("*", []):
+        label = entry if isinstance(entry, str) else getattr(entry, "__qualname__", repr(entry))
+        try:
+            fn = _load(entry)
+            result = fn(run)
+        except Exception as exc:  # noqa: BLE001 - one broken provider must not lose the whole report
+            out.append(Section(f"extra-{len(out)}", f"Section from {label}").note(
+                f"this section could not be built ({type(exc).__name__}: {str(exc)[:200]})."))
+            continue
+        if result is None:
+            continue
+        out.extend([result] if isinstance(result, Section) else list(result))
+    return out
+
+
+def _load(entry: str | SectionProvider) -> SectionProvider:
+    if not isinstance(entry, str):
+        return entry
+    module, _, name = entry.partition(":")
+    fn: Any = getattr(importlib.import_module(module), name)
+    return fn  # type: ignore[no-any-return]

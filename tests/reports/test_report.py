@@ -1,0 +1,125 @@
+import json
+import re
+import shutil
+
+import pytest
+
+from dlpipe.cli import main
+from dlpipe.core.errors import InvalidInputError
+from dlpipe.reports import Section, build_report, register_section
+from dlpipe.reports import sections as sections_mod
+
+
+def _images(html: str) -> list[str]:
+    return re.findall(r'<img src="data:image/png;base64,[A-Za-z0-9+/=]+" alt="([^"]*)"', html)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind,expected", [
+    ("binary", {"class_balance", "history", "history_lr_time", "model_diagram", "first_layer_weights", "confusion_matrix", "roc", "precision_recall", "calibration"}),
+    ("multiclass", {"class_balance", "confusion_matrix", "roc", "precision_recall", "calibration", "first_layer_weights"}),
+    ("regression", {"target_distribution", "history", "model_diagram", "actual_vs_predicted", "residuals"}),
+])
+def test_train_writes_a_self_contained_report(make_run, kind, expected):
+    path = make_run(kind)
+    page = (path / "report.html").read_text(encoding="utf-8")
+    written = {p.stem for p in (path / "plots").glob("*.png")}
+    assert expected <= written
+    assert len(_images(page)) == len(written)  # every PNG is also inline
+    assert not re.search(r'(src|href)="(https?:)?//', page)  # nothing fetched from the network
+    assert "<script" not in page
+    for section in ("Model vs baselines", "Data", "Model", "Training", "Evaluation on the test split", "Environment"):
+        assert f">{section}" in page
+    metrics = json.loads((path / "metrics.json").read_text())
+    assert metrics["test"]["verdict"].split(":")[0] in page
+    assert (path / "predictions.csv").read_text().splitlines()[0].startswith("y_true,prediction")
+    assert "dlpipe train" in page and "config.yaml" in page  # how to reproduce
+
+
+@pytest.mark.slow
+def test_rebuild_from_the_folder_alone_matches(make_run, capsys):
+    path = make_run("binary")
+    (path / "report.html").unlink()
+    assert main(["report", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert out.strip() == f"report: {path / 'report.html'}"
+    assert (path / "report.html").stat().st_size > 10_000
+
+
+def test_not_a_run_folder_says_what_a_run_holds(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(InvalidInputError, match="holds none of a run's files.*metrics.json, history.csv, config.yaml and bundle/"):
+        build_report(tmp_path)
+    assert main(["report", str(tmp_path / "nowhere")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "does not exist" in err and "Traceback" not in err
+    assert not (tmp_path / "report.html").exists()
+
+
+@pytest.mark.slow
+def test_interrupted_run_reports_what_exists(make_run):
+    path = make_run("binary", report=False)
+    for part in ("metrics.json", "predictions.csv"):
+        (path / part).unlink()
+    shutil.rmtree(path / "bundle")
+    page = build_report(path).read_text(encoding="utf-8")
+    assert "lacks metrics.json" in page and "missing: no test metrics" in page
+    assert "missing: bundle/ is absent" in page
+    assert (path / "plots" / "history.png").is_file()  # what exists is still drawn
+
+
+def test_history_only_folder(tmp_path):
+    (tmp_path / "history.csv").write_text("epoch,loss\n1,0.9\n")
+    page = build_report(tmp_path).read_text(encoding="utf-8")
+    assert "missing: config.yaml" in page and "missing: rows per split" in page
+
+
+@pytest.mark.slow
+def test_single_class_and_one_row_test_split_skip_plots_with_a_note(make_run):
+    path = make_run("binary", report=False)
+    lines = (path / "predictions.csv").read_text().splitlines()
+    header, rows = lines[0], [r for r in lines[1:] if r.startswith("yes,")]
+    (path / "predictions.csv").write_text("\n".join([header, *rows]) + "\n")
+    page = build_report(path).read_text(encoding="utf-8")
+    assert "ROC curve</strong> not drawn: the test split holds a single class (yes)" in page
+    assert not (path / "plots" / "roc.png").exists()
+    (path / "predictions.csv").write_text("\n".join([header, rows[0]]) + "\n")
+    page = build_report(path).read_text(encoding="utf-8")
+    assert "the test split has 1 row(s)" in page
+    assert (path / "plots" / "confusion_matrix.png").is_file()
+
+
+@pytest.mark.slow
+def test_one_row_regression(make_run):
+    path = make_run("regression", report=False)
+    lines = (path / "predictions.csv").read_text().splitlines()
+    (path / "predictions.csv").write_text("\n".join(lines[:2]) + "\n")
+    page = build_report(path).read_text(encoding="utf-8")
+    assert "Residuals</strong> not drawn: the test split has 1 row(s)" in page
+    assert (path / "plots" / "actual_vs_predicted.png").is_file()
+
+
+@pytest.mark.slow
+def test_sections_hook_and_foreign_pictures(make_run, monkeypatch):
+    monkeypatch.setattr(sections_mod, "_PROVIDERS", {})
+    path = make_run("binary", report=False)
+    (path / "plots").mkdir()
+    (path / "plots" / "samples.png").write_bytes(_tiny_png())
+    register_section("*", lambda run: Section("extra", "Extra things").text(f"kind is {run.kind}"))
+    register_section("table", "json:does_not_exist")
+    page = build_report(path).read_text(encoding="utf-8")
+    assert "kind is table" in page
+    assert "this section could not be built (AttributeError" in page
+    assert 'alt="samples"' in page  # a PNG another part of dlpipe put in plots/ is shown
+    build_report(path)
+    assert (path / "plots" / "samples.png").is_file()  # and never deleted by a rebuild
+
+
+def _tiny_png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (4, 4), (200, 30, 30)).save(buf, format="PNG")
+    return buf.getvalue()
