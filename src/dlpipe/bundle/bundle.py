@@ -12,6 +12,7 @@ dlpipe's own code, so a bundle can never run code of its own.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import platform
 from pathlib import Path
@@ -153,6 +154,10 @@ def make_manifest(**parts: Any) -> dict[str, Any]:
     }
 
 
+# Bundle kinds whose folder holds other bundles: kind -> "module:loader(root, manifest)" (data only, never code).
+_COMPOSITE: dict[str, str] = {"ensemble": "dlpipe.ensembles.ensemble:load_ensemble"}
+
+
 def load_bundle(path: str | Path) -> Bundle:
     """Load a bundle folder, checking format version, checksum, tensor names and shapes.
 
@@ -182,6 +187,9 @@ def load_bundle(path: str | Path) -> Bundle:
             f"bundle {str(root)!r} has format version {version!r}, but dlpipe {__version__} reads version {FORMAT_VERSION}; "
             "load it with the dlpipe version that wrote it, or retrain."
         )
+    if manifest.get("kind") in _COMPOSITE:  # a bundle made of bundles (an ensemble) loads its members itself
+        module, _, name = _COMPOSITE[manifest["kind"]].partition(":")
+        return getattr(importlib.import_module(module), name)(root, manifest)  # type: ignore[no-any-return]
     weights = root / manifest.get("weights", {}).get("file", WEIGHTS)
     if not weights.is_file():
         raise BundleError(f"bundle {str(root)!r} has no weights file {weights.name!r}; the bundle is incomplete, so re-save it.")

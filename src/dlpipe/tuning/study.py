@@ -1,0 +1,314 @@
+"""``dl.tune``: Optuna (TPE + median/Hyperband pruning on the per-epoch validation loss) over dlpipe's table pipeline.
+
+Every trial trains on the same split and preprocessing (fitted once, on the training rows), with
+the same recipe as :func:`dlpipe.train` (early stopping, LR plateau schedule), plus a callback that
+reports the validation loss each epoch so unpromising trials stop early. The default configuration
+is enqueued as trial 0, so the best trial is never worse than the default on validation. The best
+trial is retrained by :func:`dlpipe.train` into ``<run folder>/best`` (a normal run folder with a bundle).
+
+Storage is a SQLite file in the run folder (rerunning the same command resumes the study) or any
+SQLAlchemy URL (``postgresql://...``) so that several ``dlpipe tune`` workers share one study; the
+study then ends with exactly ``trials`` finished (complete or pruned) trials.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dlpipe.core.config import RunConfig, build_config, read_config_file
+from dlpipe.core.errors import InvalidConfigError, InvalidInputError, RunFailedError
+from dlpipe.core.files import write_json
+from dlpipe.core.runtime import require
+from dlpipe.tuning.space import SearchSpace, load_space
+
+__all__ = ["tune", "TuneResult", "parse_timeout", "connect_storage"]
+
+_PRUNERS = ("median", "hyperband", "none")
+
+
+@dataclass
+class TuneResult:
+    """What :func:`tune` returns: the study, the best trial and its retrained run."""
+
+    study: Any
+    best_params: dict[str, Any]
+    best_value: float
+    default_value: float | None
+    path: Path
+    best_run: Any = None
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_timeout(value: str | float | int | None) -> float | None:
+    """``"30m"``, ``"90s"``, ``"2h"`` or seconds -> seconds."""
+    if value is None:
+        return None
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", str(value))
+        if not m:
+            raise InvalidConfigError(f"`timeout` is {value!r} but must be a duration such as 90s, 30m or 2h.")
+        seconds = float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)]
+    if seconds <= 0:
+        raise InvalidConfigError(f"`timeout` is {value!r} but must be positive.")
+    return seconds
+
+
+def _masked(url: str) -> str:
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - an unparsable URL is shown as given
+        return url
+
+
+def connect_storage(url: str) -> Any:
+    """An Optuna RDB storage for ``url``, or one clear sentence naming the URL and the driver's error."""
+    optuna = require("optuna", extra="tune")
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]  # psycopg 3 is what the tune extra installs
+    kwargs: dict[str, Any] = {}
+    if url.startswith("postgresql"):
+        kwargs = {"connect_args": {"connect_timeout": 5}, "pool_pre_ping": True}
+    try:
+        return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+    except Exception as exc:  # noqa: BLE001 - any driver error becomes one line
+        detail = " ".join(str(getattr(exc, "orig", None) or exc).split())
+        detail = re.sub(r"\(Background on this error at: [^)]*\)", "", detail).strip()
+        raise InvalidConfigError(
+            f"cannot reach the study storage {_masked(url)!r}: {type(getattr(exc, 'orig', None) or exc).__name__}: {detail[:300]}; "
+            "check the URL and that the database server is running, or omit --storage to use a SQLite file in the run folder."
+        ) from None
+
+
+def _run_dir(out: str | Path | None, runs_dir: str | Path, name: str) -> Path:
+    if out is not None:
+        return Path(out)
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "data"
+    return Path(runs_dir) / f"{slug}-tune-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+
+
+def _trial_config(cfg: RunConfig, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The run config (as a mapping) for a trial's parameters."""
+    from dlpipe.tuning.space import KNOWN
+
+    data = cfg.model_dump()
+    for key, value in params.items():
+        if key == "hidden":
+            data["model"]["hidden"] = list(value)
+        elif key in KNOWN and key not in ("n_layers", "units"):
+            data[KNOWN[key]][key] = value
+    return data
+
+
+def tune(
+    data: Any,
+    target: str | None = None,
+    *,
+    trials: int = 30,
+    timeout: str | float | None = None,
+    space: str | Path | Mapping[str, Any] | None = None,
+    storage: str | None = None,
+    study_name: str | None = None,
+    pruner: str = "median",
+    out: str | Path | None = None,
+    runs_dir: str | Path = "runs",
+    config: str | Path | Mapping[str, Any] | None = None,
+    seed: int = 0,
+    retrain: bool = True,
+    progress: str = "auto",
+    **options: Any,
+) -> TuneResult:
+    """Search hyper-parameters with Optuna and retrain the best configuration into a bundle.
+
+    Args:
+        data: A table path, DataFrame or bundled data set name (as :func:`dlpipe.train`).
+        target: The column to predict.
+        trials: Finished (complete or pruned) trials the study should reach. Defaults to `30`.
+        timeout: Stop starting new trials after this long (``"30m"``, seconds). Defaults to `None`.
+        space: A YAML path or mapping; ``None`` is the Keras Tuner space. Defaults to `None`.
+        storage: A SQLAlchemy URL; ``None`` is ``sqlite:///<run folder>/study.db``. Defaults to `None`.
+        study_name: Workers with the same name and storage share the study. Defaults to the data's name.
+        pruner: ``"median"``, ``"hyperband"`` or ``"none"``. Defaults to `"median"`.
+        out: The run folder. Defaults to ``runs/<name>-tune-<time>``.
+        seed: Seeds the split, the weights, the batch order and the sampler. Defaults to `0`.
+        retrain: Retrain the best trial into ``<out>/best``. Defaults to `True`.
+
+    Returns:
+        A :class:`TuneResult`.
+    """
+    optuna = require("optuna", extra="tune")
+    from dlpipe.pipeline.train import prepare_table, resolve_dataset
+
+    problems = []
+    if not isinstance(trials, int) or isinstance(trials, bool) or trials < 1:
+        problems.append(f"`trials` is {trials!r} but must be a positive integer")
+    if pruner not in _PRUNERS:
+        problems.append(f"`pruner` is {pruner!r} but must be one of {', '.join(_PRUNERS)}")
+    if problems:
+        raise InvalidConfigError("; ".join(problems) + ".")
+    seconds = parse_timeout(timeout)
+    search = load_space(space)
+    base: Mapping[str, Any] = read_config_file(config) if isinstance(config, (str, Path)) else (config or {})
+    cfg = build_config(base, {"target": target, "seed": seed, **options})
+    ds = resolve_dataset(data, cfg)
+    if getattr(ds, "kind", "table") != "table":
+        raise InvalidInputError(f"tuning supports tables for now, but the data is of kind {ds.kind!r}; pass a CSV/Parquet table.")
+    cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"target": ds.target})})
+    prep = prepare_table(ds, cfg)
+    if prep["split_rows"]["val"] == 0:
+        raise InvalidInputError("tuning needs validation rows but `val_fraction` is 0; set val_fraction to 0.1 or more.")
+
+    path = _run_dir(out, runs_dir, ds.name)
+    path.mkdir(parents=True, exist_ok=True)
+    local = storage is None
+    url = storage or f"sqlite:///{(path / 'study.db').resolve()}"
+    rdb = connect_storage(url)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    pruner_obj = {
+        "median": optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=10),
+        "hyperband": optuna.pruners.HyperbandPruner(min_resource=5, reduction_factor=3),
+        "none": optuna.pruners.NopPruner(),
+    }[pruner]
+    # one worker: a seeded sampler (reproducible); several workers: unseeded, so they do not propose the same points
+    sampler = optuna.samplers.TPESampler(seed=seed if local else None, n_startup_trials=10)
+    name = study_name or f"dlpipe-{ds.name}"
+    study = optuna.create_study(storage=rdb, sampler=sampler, pruner=pruner_obj, study_name=name,
+                                direction="minimize", load_if_exists=True)
+    default_cfg = {"hidden": list(cfg.model.hidden or _default_hidden(prep)), "n_layers": len(cfg.model.hidden or _default_hidden(prep)),
+                   "dropout": cfg.model.dropout, "learning_rate": cfg.train.learning_rate,
+                   "batch_size": cfg.train.batch_size if cfg.train.batch_size != "auto" else _auto_batch(prep),
+                   "weight_decay": cfg.train.weight_decay, "optimizer": cfg.train.optimizer,
+                   "activation": cfg.model.activation, "batch_norm": cfg.model.batch_norm, "momentum": cfg.train.momentum}
+    if not study.trials:
+        default_params = search.optuna_params(default_cfg)
+        if default_params is not None:
+            study.enqueue_trial(default_params, user_attrs={"default_config": True})
+    if local:  # nobody else uses this file: RUNNING trials were left by a killed earlier run of this folder
+        for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+            study.tell(t.number, state=optuna.trial.TrialState.FAIL)
+
+    counted = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.RUNNING)
+    started = time.monotonic()
+    ran = 0
+    while True:
+        if seconds is not None and time.monotonic() - started >= seconds:
+            break
+        if len(study.get_trials(deepcopy=False, states=counted)) >= trials:
+            break
+        trial = study.ask()
+        # trial numbers are unique across workers: only the first `trials` live ones may run
+        ahead = [t for t in study.get_trials(deepcopy=False, states=counted) if t.number < trial.number]
+        if len(ahead) >= trials:
+            trial.set_user_attr("surplus", True)
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            break
+        try:
+            value = _objective(trial, search, cfg, prep)
+        except optuna.TrialPruned:
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        except RunFailedError as exc:  # e.g. a loss that became NaN at a high learning rate: the next trial may do better
+            trial.set_user_attr("error", str(exc))
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        except BaseException:
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            raise
+        else:
+            study.tell(trial, value)
+        ran += 1
+        if progress != "quiet":
+            done = len(study.get_trials(deepcopy=False, states=counted[:2]))
+            best = _best_value(study)
+            print(f"trial {trial.number}: {study.trials[trial.number].state.name.lower()}  (finished {done}/{trials}, best val_loss {best:.4g})", flush=True)
+
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    if not complete:
+        raise RunFailedError(f"no trial of study {name!r} completed (all were pruned or failed); widen the search space or raise --trials.")
+    best = study.best_trial
+    best_params = dict(best.user_attrs.get("config", best.params))
+    default_trials = [t for t in complete if t.user_attrs.get("default_config")]
+    default_value = default_trials[0].value if default_trials else None
+    states = [t.state.name for t in study.get_trials(deepcopy=False)]
+    summary = {
+        "study": name, "storage": _masked(url), "trials_requested": trials, "trials_run_here": ran,
+        "complete": states.count("COMPLETE"), "pruned": states.count("PRUNED"), "failed": states.count("FAIL"),
+        "best_trial": best.number, "best_val_loss": best.value, "best_val_score": best.user_attrs.get("val_score"),
+        "default_val_loss": default_value,
+        "default_val_score": default_trials[0].user_attrs.get("val_score") if default_trials else None,
+        "best_params": best_params, "tuning_time_s": round(time.monotonic() - started, 3),
+        "pruner": pruner, "search_space": {k: (v if isinstance(v, list) else {"low": v.low, "high": v.high, "step": v.step, "log": v.log}) for k, v in search.ranges.items()},
+    }
+    _write_reports(study, path, summary)
+    result = TuneResult(study=study, best_params=best_params, best_value=float(best.value), default_value=default_value, path=path, summary=summary)
+    if retrain:
+        import dlpipe as dl
+
+        result.best_run = dl.train(ds, config=_trial_config(cfg, best_params), out=path / "best", progress="quiet" if progress == "quiet" else "auto")
+        summary["best_run_test"] = result.best_run.metrics["test"]["model"]
+        write_json(path / "tuning.json", summary)
+    return result
+
+
+def _best_value(study: Any) -> float:
+    try:
+        return float(study.best_value)
+    except ValueError:
+        return float("nan")
+
+
+def _default_hidden(prep: dict[str, Any]) -> list[int]:
+    from dlpipe.models.mlp import default_hidden
+
+    return default_hidden(prep["split_rows"]["train"])
+
+
+def _auto_batch(prep: dict[str, Any]) -> int:
+    from dlpipe.pipeline.train import auto_batch_size
+
+    return auto_batch_size(prep["split_rows"]["train"])
+
+
+def _objective(trial: Any, search: SearchSpace, cfg: RunConfig, prep: dict[str, Any]) -> float:
+    from dlpipe.tuning.trial import train_trial
+
+    params = search.sample(trial)
+    params.pop("n_layers", None)
+    trial.set_user_attr("config", params)
+    val_loss, val_score, epochs = train_trial(trial, cfg, prep, params)
+    trial.set_user_attr("val_score", val_score)
+    trial.set_user_attr("epochs_run", epochs)
+    return val_loss
+
+
+def _write_reports(study: Any, path: Path, summary: dict[str, Any]) -> None:
+    """trials.csv (the trials table), history.csv (best value so far per trial), importances.json, tuning.json."""
+    optuna = require("optuna", extra="tune")
+    rows = []
+    best = np.inf
+    for t in study.get_trials(deepcopy=False):
+        if t.state == optuna.trial.TrialState.COMPLETE and t.value is not None:
+            best = min(best, t.value)
+        rows.append({"number": t.number, "state": t.state.name.lower(), "val_loss": t.value,
+                     "val_score": t.user_attrs.get("val_score"), "epochs": t.user_attrs.get("epochs_run"),
+                     "seconds": (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete and t.datetime_start else None,
+                     "best_so_far": None if not np.isfinite(best) else best,
+                     **{f"param_{k}": v for k, v in t.params.items()}})
+    import pandas as pd
+
+    pd.DataFrame(rows).to_csv(path / "trials.csv", index=False)
+    try:
+        if len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))) >= 2:
+            summary["importances"] = {k: float(v) for k, v in optuna.importance.get_param_importances(study).items()}
+    except (RuntimeError, ValueError) as exc:  # e.g. every complete trial had the same parameters
+        summary["importances_error"] = str(exc)
+    write_json(path / "tuning.json", summary)

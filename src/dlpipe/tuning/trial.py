@@ -1,0 +1,79 @@
+"""One tuning trial: the table recipe of :func:`dlpipe.train` with a pruning callback on the validation loss."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from dlpipe.core.config import RunConfig
+from dlpipe.core.runtime import require
+from dlpipe.training.callbacks import Callback, EarlyStopping, ReduceLROnPlateau
+from dlpipe.training.trainer import TensorData, Trainer
+
+__all__ = ["PruningCallback", "train_trial"]
+
+
+class PruningCallback(Callback):
+    """Report ``monitor`` to the Optuna trial each epoch; raise ``TrialPruned`` when the pruner says so."""
+
+    def __init__(self, trial: Any, monitor: str = "val_loss") -> None:
+        self.trial, self.monitor = trial, monitor
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
+        optuna = require("optuna", extra="tune")
+        value = logs[self.monitor]
+        self.trial.report(value if np.isfinite(value) else float("inf"), epoch)
+        if self.trial.should_prune():
+            raise optuna.TrialPruned(f"pruned at epoch {epoch} ({self.monitor} {value:.4g})")
+
+
+def _tensors(split: tuple[np.ndarray, np.ndarray, np.ndarray]) -> TensorData:
+    x_num, x_cat, y = split
+    inputs = (torch.from_numpy(x_num),) + ((torch.from_numpy(x_cat),) if x_cat.shape[1] else ())
+    return TensorData(inputs, torch.from_numpy(y))
+
+
+def train_trial(trial: Any, cfg: RunConfig, prep: dict[str, Any], params: dict[str, Any]) -> tuple[float, float | None, int]:
+    """Train one configuration on the prepared split; returns (best val_loss, val score at that epoch, epochs run)."""
+    from dlpipe.models.mlp import default_hidden, embedding_dim
+    from dlpipe.models.registry import build_model
+    from dlpipe.pipeline.train import auto_batch_size, auto_epochs
+
+    task, pre, splits = prep["task"], prep["preprocessor"], prep["splits"]
+    n_train = prep["split_rows"]["train"]
+    cards = pre.cardinalities
+    spec = {
+        "family": cfg.model.family, "n_numeric": pre.n_numeric, "n_outputs": task.n_outputs,
+        "hidden": list(params.get("hidden") or cfg.model.hidden or default_hidden(n_train)),
+        "activation": params.get("activation", cfg.model.activation),
+        "dropout": float(params.get("dropout", cfg.model.dropout)),
+        "batch_norm": bool(params.get("batch_norm", cfg.model.batch_norm)),
+        "cardinalities": cards, "embedding_dims": [cfg.model.embedding_dim or embedding_dim(k) for k in cards],
+    }
+    torch.manual_seed(cfg.seed)  # as dlpipe.train does, so the retrained best trial reproduces this one
+    model = build_model(spec)
+    tc = cfg.train
+    batch_size = int(params.get("batch_size", tc.batch_size if tc.batch_size != "auto" else auto_batch_size(n_train)))
+    epochs = tc.epochs if tc.epochs != "auto" else auto_epochs(n_train, batch_size)
+    lr = params.get("learning_rate", tc.learning_rate if tc.learning_rate != "auto" else 1e-3)
+    callbacks: list[Callback] = []
+    if tc.patience > 0:
+        callbacks.append(EarlyStopping(tc.monitor, tc.patience, tc.min_delta, tc.restore_best))
+    if tc.schedule == "plateau":
+        callbacks.append(ReduceLROnPlateau(tc.monitor, patience=max(2, tc.patience // 2) if tc.patience else 10))
+    callbacks.append(PruningCallback(trial, "val_loss"))
+    trainer = Trainer(
+        epochs=epochs, batch_size=batch_size, learning_rate=float(lr),
+        optimizer=params.get("optimizer", tc.optimizer), momentum=float(params.get("momentum", tc.momentum)),
+        nesterov=tc.nesterov, weight_decay=float(params.get("weight_decay", tc.weight_decay)), clip_grad=tc.clip_grad,
+        seed=cfg.seed, device=tc.device, threads=tc.threads, callbacks=callbacks,
+    )
+    class_weights = task.class_weights(splits["train"][2]) if tc.class_weight == "balanced" else None
+    history = trainer.fit(model, task.loss_fn(class_weights, device=trainer.device), _tensors(splits["train"]),
+                          _tensors(splits["val"]), metrics_fn=task.batch_metrics())
+    losses = [r["val_loss"] for r in history.records]
+    best = int(np.nanargmin(losses))
+    score = history.records[best].get("val_accuracy")
+    return float(losses[best]), (None if score is None else float(score)), len(history)
