@@ -120,6 +120,7 @@ def create_app(bundle: Bundle | str, config: ServeConfig | None = None, *, api_k
     )
     app.state.bundle = b
     app.state.config = cfg
+    app.state.batcher = batcher
 
     # ------------------------------------------------------------------ middleware
     @app.middleware("http")
@@ -216,13 +217,13 @@ def create_app(bundle: Bundle | str, config: ServeConfig | None = None, *, api_k
         length = int(request.headers.get("content-length") or 0)
         if length > limit:
             raise _HTTPError(413, _too_large_text(limit))
-        form = await request.form()
-        files = [v for _, v in form.multi_items() if hasattr(v, "read")]
-        if not files:
-            raise InvalidInputError("the multipart upload holds no file; attach one or more image files.")
         if b.kind != "image":
             raise _HTTPError(415, f"this {b.kind} model takes JSON (`application/json`) like {{\"rows\": [...]}}; for a CSV file use POST /predict/csv.")
-        images = [_decode_image(await f.read(), f"file {getattr(f, 'filename', i)!r}") for i, f in enumerate(files)]
+        async with request.form() as form:  # closes the spooled upload files
+            files = [v for _, v in form.multi_items() if hasattr(v, "read")]
+            if not files:
+                raise InvalidInputError("the multipart upload holds no file; attach one or more image files.")
+            images = [_decode_image(await f.read(), f"file {getattr(f, 'filename', i)!r}") for i, f in enumerate(files)]
         return _frame_json(_quiet_predict(b, images))
 
     @app.post(
@@ -236,11 +237,11 @@ def create_app(bundle: Bundle | str, config: ServeConfig | None = None, *, api_k
 
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype == "multipart/form-data":
-            form = await request.form()
-            files = [v for _, v in form.multi_items() if hasattr(v, "read")]
-            if not files:
-                raise InvalidInputError("the multipart upload holds no file; attach the CSV as the field `file`.")
-            raw = await files[0].read()
+            async with request.form() as form:  # closes the spooled upload files
+                files = [v for _, v in form.multi_items() if hasattr(v, "read")]
+                if not files:
+                    raise InvalidInputError("the multipart upload holds no file; attach the CSV as the field `file`.")
+                raw = await files[0].read()
         elif ctype in ("text/csv", "text/plain", "application/csv"):
             raw = await read_body(request)
         else:

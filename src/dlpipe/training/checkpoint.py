@@ -109,12 +109,7 @@ class Checkpoint(Callback):
                 tensors[f"optim/{gi}/{k}"] = v
         tensors["rng/generator"] = trainer.generator.get_state()
         tensors["rng/torch"] = torch.get_rng_state()
-        callbacks: list[Any] = []
-        for i, cb in enumerate(trainer.callbacks):
-            if cb is self or isinstance(cb, ProgressCallback) or getattr(cb, "checkpoint_state", True) is False:
-                callbacks.append(None)
-                continue
-            callbacks.append(_capture(vars(cb), f"cb/{i}", tensors))
+        callbacks = {key: _capture(vars(cb), f"cb/{key}", tensors) for key, cb in self._stateful(trainer)}
         np_state: Any = np.random.get_state()
         py_state = random.getstate()
         state = {
@@ -125,7 +120,6 @@ class Checkpoint(Callback):
             "best_epoch": trainer.history.best_epoch,
             "stopped_epoch": trainer.history.stopped_epoch,
             "callbacks": callbacks,
-            "callback_types": [type(cb).__name__ for cb in trainer.callbacks],
             "numpy_rng": [np_state[0], np_state[1].tolist(), *np_state[2:]],
             "python_rng": [py_state[0], list(py_state[1]), py_state[2]],
             "finished": bool(epoch == trainer.epochs or trainer.stop_training),
@@ -143,10 +137,10 @@ class Checkpoint(Callback):
                 f"the checkpoint in {str(self.directory)!r} belongs to a run with another config or data "
                 f"({_first_difference(state.get('fingerprint'), self.fingerprint)}); resume with the same data and flags, or start a new run."
             )
-        types = [type(cb).__name__ for cb in trainer.callbacks]
-        if state["callback_types"] != types:
+        stateful = dict(self._stateful(trainer))
+        if sorted(state["callbacks"]) != sorted(stateful):
             raise InvalidConfigError(
-                f"the checkpoint in {str(self.directory)!r} was written with callbacks {state['callback_types']} but this fit has {types}; resume with the same flags."
+                f"the checkpoint in {str(self.directory)!r} was written with the callbacks {sorted(state['callbacks'])} but this fit has {sorted(stateful)}; resume with the same flags."
             )
         model_state = {k[len("model/"):]: v for k, v in tensors.items() if k.startswith("model/")}
         trainer.model.load_state_dict(model_state)
@@ -164,10 +158,21 @@ class Checkpoint(Callback):
         trainer.history.records = [dict(r) for r in state["history"]]
         trainer.history.best_epoch = state["best_epoch"]
         trainer.history.stopped_epoch = state["stopped_epoch"]
-        for i, (cb, saved) in enumerate(zip(trainer.callbacks, state["callbacks"])):
-            if saved is not None:
-                _apply(cb, saved, f"cb/{i}", tensors)
+        for key, saved in state["callbacks"].items():
+            _apply(stateful[key], saved, f"cb/{key}", tensors)
         return int(state["epoch"])
+
+    def _stateful(self, trainer: Trainer) -> list[tuple[str, Any]]:
+        """(``Type#k``, callback) for the callbacks whose state is checkpointed (not progress, not trackers)."""
+        seen: dict[str, int] = {}
+        out = []
+        for cb in trainer.callbacks:
+            if cb is self or isinstance(cb, ProgressCallback) or getattr(cb, "checkpoint_state", True) is False:
+                continue
+            name = type(cb).__name__
+            seen[name] = seen.get(name, 0) + 1
+            out.append((f"{name}#{seen[name]}", cb))
+        return out
 
 
 def read_checkpoint(directory: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
