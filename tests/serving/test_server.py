@@ -1,0 +1,101 @@
+"""A real uvicorn server (2 workers, API key) on 127.0.0.1, and its page in headless Chromium."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+pytestmark = [pytest.mark.service, pytest.mark.slow]
+
+KEY = "test-key-123"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(table_bundle, tmp_path_factory):
+    port = _free_port()
+    env = dict(os.environ, DLPIPE_TEST_SERVE_KEY=KEY)
+    log = open(tmp_path_factory.mktemp("serve") / "server.log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dlpipe", "serve", str(table_bundle), "--port", str(port), "--workers", "2",
+         "--api-key-env", "DLPIPE_TEST_SERVE_KEY", "--batch-window-ms", "2"],
+        env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            log.close()
+            pytest.fail(f"the server exited with {proc.returncode}: {open(log.name).read()[-800:]}")
+        try:
+            if httpx.get(url + "/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    else:
+        proc.kill()
+        pytest.fail("the server did not answer /health within 90 s")
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    log.close()
+
+
+def test_predict_with_and_without_key(server, rows):
+    with httpx.Client(base_url=server, timeout=10) as c:
+        assert c.post("/predict", json={"rows": rows}).status_code == 401
+        r = c.post("/predict", json={"rows": rows}, headers={"X-API-Key": KEY})
+        assert r.status_code == 200 and len(r.json()["predictions"]) == len(rows)
+        bad = c.post("/predict", json={"rows": [dict(rows[0], city="Mars")]}, headers={"X-API-Key": KEY})
+        assert bad.status_code == 422 and "'city'" in bad.json()["detail"]
+
+
+def test_50_mb_body_is_refused_and_the_server_keeps_serving(server, rows):
+    host, port = server.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(f"POST /predict HTTP/1.1\r\nHost: x\r\nX-API-Key: {KEY}\r\nContent-Type: application/json\r\nContent-Length: {50_000_000}\r\n\r\n".encode())
+        s.sendall(b"{" + b" " * 65536)
+        head = s.recv(4096).decode(errors="replace")
+    assert head.startswith("HTTP/1.1 413"), head[:200]
+    assert "over the limit of 10 MB" in head
+    with httpx.Client(base_url=server, timeout=10) as c:
+        assert c.post("/predict", json={"rows": rows[:1]}, headers={"X-API-Key": KEY}).status_code == 200
+
+
+def test_page_in_headless_chromium(server):
+    from browser import chromium, fill_and_submit
+
+    if not chromium.chromium_path():
+        pytest.skip("chromium is not installed; scripts/test-services.sh installs it")
+    out = fill_and_submit(server + "/", {"age": "71", "income": "90", "city": "Seoul", "shop": "s03", "member": "true", "__api_key__": KEY})
+    assert out["exceptions"] == []
+    assert out["text"] == "yes", out
+    assert "yes" in out["result"] and "%" in out["result"]  # the probability bars
+    wrong = fill_and_submit(server + "/", {"age": "71", "__api_key__": "nope"})
+    assert "API key" in (wrong["text"] or "")
+
+
+def test_bundle_without_weights_refuses_to_start(table_bundle, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(table_bundle, broken)
+    (broken / "weights.safetensors").unlink()
+    r = subprocess.run([sys.executable, "-m", "dlpipe", "serve", str(broken), "--port", str(_free_port())],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2
+    assert r.stderr.startswith("error: ") and "has no weights file" in r.stderr and "Traceback" not in r.stderr
