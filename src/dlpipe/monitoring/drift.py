@@ -6,8 +6,9 @@ and summary numbers; per categorical column, the category frequencies. For each 
 
 - numeric: the two-sample Kolmogorov-Smirnov test against the stored sample (or, for bundles without
   one, the one-sample test against the CDF interpolated from the quantile bins);
-- categorical and boolean: the chi-square goodness-of-fit test against the training frequencies
-  (categories never seen in training form one extra cell);
+- categorical and boolean: the chi-square test of homogeneity on the table of training counts
+  (frequencies x training rows) against new counts, so the training sample's own noise is
+  accounted for (categories never seen in training form one extra cell);
 - both: the population stability index (PSI) over the training bins / categories.
 
 A feature *drifted* when its test's p-value is below ``level``. PSI is reported beside it with the
@@ -192,18 +193,21 @@ def _boolean(name: str, ref: dict[str, Any], col: Any, level: float) -> FeatureD
     missing_new = float(np.mean(np.isnan(values))) if len(values) else 0.0
     values = values[~np.isnan(values)]
     p1 = float(ref["mean"])
+    n_ref = float(ref.get("count", 0)) * (1 - float(ref.get("missing", 0.0)))
     return _frequencies(name, "boolean", {"false": 1 - p1, "true": p1},
-                        {"false": float(np.sum(values == 0)), "true": float(np.sum(values == 1))}, level, float(ref.get("missing", 0.0)), missing_new)
+                        {"false": float(np.sum(values == 0)), "true": float(np.sum(values == 1))}, level, float(ref.get("missing", 0.0)), missing_new, n_ref)
 
 
 def _categorical(name: str, ref: dict[str, Any], col: Any, level: float) -> FeatureDrift:
     text = col.astype("string").fillna("<missing>")
     observed = {str(k): float(v) for k, v in text.value_counts().items()}
     freq = {str(k): float(v) for k, v in ref["frequencies"].items()}
-    return _frequencies(name, "categorical", freq, observed, level, float(freq.get("<missing>", 0.0)), float((col.isna()).mean()))
+    return _frequencies(name, "categorical", freq, observed, level, float(freq.get("<missing>", 0.0)), float((col.isna()).mean()), float(ref.get("count", 0)))
 
 
-def _frequencies(name: str, kind: str, freq: dict[str, float], observed: dict[str, float], level: float, miss_ref: float, miss_new: float) -> FeatureDrift:
+def _frequencies(
+    name: str, kind: str, freq: dict[str, float], observed: dict[str, float], level: float, miss_ref: float, miss_new: float, n_ref: float
+) -> FeatureDrift:
     from scipy import stats
 
     cats = list(freq)
@@ -213,18 +217,22 @@ def _frequencies(name: str, kind: str, freq: dict[str, float], observed: dict[st
     n = obs.sum()
     if n == 0:
         return FeatureDrift(name, kind, "chi2", math.nan, math.nan, math.nan, False, 0, miss_ref, miss_new)
-    # a cell the training data never filled gets a tiny expected share, so a new category counts
-    # as strong evidence of drift rather than dividing by zero
-    p_exp = np.maximum(p_ref, _EPS)
-    p_exp = p_exp / p_exp.sum()
     keep = (obs > 0) | (p_ref > 0)
-    res = stats.chisquare(obs[keep], p_exp[keep] / p_exp[keep].sum() * n)
+    if n_ref > 0:
+        # homogeneity: the training counts are a sample too
+        table = np.vstack([p_ref[keep] * n_ref, obs[keep]])
+        res = stats.chi2_contingency(table, correction=False) if keep.sum() > 1 else None
+        statistic, p_value = (float(res.statistic), float(res.pvalue)) if res is not None else (0.0, 1.0)
+    else:
+        # goodness of fit; a cell the training data never filled gets a tiny expected share
+        p_exp = np.maximum(p_ref, _EPS)[keep]
+        gof = stats.chisquare(obs[keep], p_exp / p_exp.sum() * n)
+        statistic, p_value = float(gof.statistic), float(gof.pvalue)
     labels = cats + ["<unseen>"]
     p_new = obs / n
-    p_value = float(res.pvalue)
     show = [i for i in range(len(labels)) if labels[i] != "<unseen>" or unseen > 0]
     return FeatureDrift(
-        name, kind, "chi2", float(res.statistic), p_value, _psi(p_ref, p_new), bool(p_value < level), int(n), miss_ref, miss_new,
+        name, kind, "chi2", statistic, p_value, _psi(p_ref, p_new), bool(p_value < level), int(n), miss_ref, miss_new,
         [labels[i] for i in show], [float(p_ref[i]) for i in show], [float(p_new[i]) for i in show],
     )
 
