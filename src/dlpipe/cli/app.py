@@ -68,6 +68,9 @@ def train(
     config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML/JSON config; flags override it.")] = None,
     model: Annotated[str | None, typer.Option(help="Model family.")] = None,
     hidden: Annotated[str | None, typer.Option(help="Hidden layer sizes, e.g. 64,32.")] = None,
+    latent: Annotated[int | None, typer.Option(help="Generative: code width of an autoencoder, VAE or GAN.")] = None,
+    decoder: Annotated[str | None, typer.Option(help="Conv autoencoder upsampling: transpose or unpool.")] = None,
+    kl_anneal: Annotated[int | None, typer.Option(help="VAE: epochs over which the KL weight rises from 0 to 1.")] = None,
     activation: Annotated[str | None, typer.Option(help="relu, gelu, tanh, sigmoid, leaky_relu, silu.")] = None,
     dropout: Annotated[float | None, typer.Option(help="Dropout after each hidden layer.")] = None,
     batch_norm: Annotated[bool | None, typer.Option("--batch-norm/--no-batch-norm", help="Batch normalisation.")] = None,
@@ -127,7 +130,8 @@ def train(
         return
     import dlpipe as dl
 
-    model_section = {"family": model, "hidden": _csv_ints(hidden), "activation": activation, "dropout": dropout, "batch_norm": batch_norm}
+    model_section = {"family": model, "hidden": _csv_ints(hidden), "activation": activation, "dropout": dropout, "batch_norm": batch_norm,
+                     "latent": latent, "decoder": decoder, "kl_anneal": kl_anneal}
     options = {
         "optimizer": optimizer, "momentum": momentum, "nesterov": nesterov, "weight_decay": weight_decay,
         "schedule": schedule, "patience": patience, "monitor": monitor, "clip_grad": clip_grad,
@@ -150,7 +154,12 @@ def train(
     )
     if os.environ.get("RANK", "0") != "0":
         return  # rank 0 reports for the whole job
-    _print_scores(run.metrics["test"], title=f"{run.metrics['task']} · {run.metrics['dataset']} · test split ({run.metrics['rows']['test']} rows)")
+    if run.metrics["task"] in ("reconstruction", "generate"):
+        from dlpipe.cli.generative import print_generative
+
+        print_generative(run.metrics)
+    else:
+        _print_scores(run.metrics["test"], title=f"{run.metrics['task']} · {run.metrics['dataset']} · test split ({run.metrics['rows']['test']} rows)")
     typer.echo(f"run folder: {run.path}")
     typer.echo(f"bundle:     {run.path / 'bundle' if run.path else '-'}")
     if run.path is not None and (run.path / "report.html").is_file():
@@ -324,6 +333,7 @@ from dlpipe.cli import deploy as _deploy  # noqa: E402,F401 - registers serve, e
 from dlpipe.cli import reports as _reports  # noqa: E402,F401 - registers report, runs, compare, summary
 from dlpipe.cli.rl import rl_app as _rl_app  # noqa: E402 - the `dlpipe rl` group
 from dlpipe.cli import tuning as _tuning  # noqa: E402,F401 - registers tune, ensemble
+from dlpipe.cli import generative as _generative  # noqa: E402,F401 - registers embed, anomalies, sample
 
 app.add_typer(_rl_app, name="rl")
 

@@ -58,6 +58,10 @@ class ModelConfig(_Frozen):
     dropout: float = Field(0.1, ge=0.0, lt=1.0)
     batch_norm: bool = False
     embedding_dim: int | None = Field(None, ge=1, le=512)
+    # Generative models (dlpipe.models.autoencoder/vae/gan): code width, decoder upsampling, KL warm-up.
+    latent: int | None = Field(None, ge=1, le=4096)
+    decoder: Literal["transpose", "unpool"] = "transpose"
+    kl_anneal: int = Field(0, ge=0)
 
 
 class TrainConfig(_Frozen):

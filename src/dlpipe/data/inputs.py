@@ -49,6 +49,7 @@ class InputAdapter(Protocol):
 
 _ADAPTERS: dict[str, str] = {
     "table": "dlpipe.data.preprocessing:TabularPreprocessor",
+    "arrays": "dlpipe.data.arrays:ArrayAdapter",
 }
 
 

@@ -40,6 +40,10 @@ def _tensors(split: tuple[np.ndarray, np.ndarray, np.ndarray]) -> TensorData:
 
 
 def fit_table(ds: TabularDataset, cfg: RunConfig, *, progress: str = "auto", extra_callbacks: list[Callback] | None = None) -> Run:
+    if cfg.data.task in ("reconstruction", "generate"):  # autoencoders, VAEs, GANs on tables
+        from dlpipe.pipeline._fit_generative import fit_generative
+
+        return fit_generative(ds, cfg, progress=progress, extra_callbacks=extra_callbacks)
     prep = prepare_table(ds, cfg)
     task, pre, splits = prep["task"], prep["preprocessor"], prep["splits"]
     if cfg.train.deterministic:

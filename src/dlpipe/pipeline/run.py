@@ -7,6 +7,7 @@
       lr_finder.csv   the learning-rate range test curve (only with learning_rate='auto')
       predictions.csv the test split: y_true, prediction and (classification) proba_<class> columns
       report.html     the run report (dlpipe.reports), with its pictures under plots/
+      plots/          PNG figures some tasks add (generative: samples, embeddings, anomaly scores)
       bundle/         what predict needs (see dlpipe.bundle)
 
 The folder is written under a temporary name and renamed when complete.
@@ -54,6 +55,9 @@ class Run:
             if finder is not None:
                 lines = ["lr,loss"] + [f"{a!r},{b!r}" for a, b in zip(finder["lrs"], finder["losses"])]
                 (tmp / "lr_finder.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+            for rel, content in self.extras.get("files", {}).items():  # e.g. plots/*.png, relative to the run folder
+                (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+                (tmp / rel).write_bytes(content)
             preds = self.extras.get("predictions")
             if preds is not None:
                 import pandas as pd

@@ -1,0 +1,152 @@
+"""Acceptance measurements of issue 8 (autoencoders, VAEs, GANs), too long for the test suite.
+
+    .venv/bin/python benchmarks/measure_generative.py [anomaly] [embed] [vae] [gan] [mnist] --out runs/measure_generative
+
+- anomaly: breast_cancer, autoencoder trained on benign rows of a stratified 70% split only, scored on
+  the other 30%: ROC-AUC (malignant = anomaly) beside PCA reconstruction error and IsolationForest.
+- embed: digits images, latent 2: kNN accuracy (k=5) on the codes of the test split, beside PCA(2).
+- vae / gan: digits images; a dlpipe MLP classifier trained on the real digits table labels 1,000
+  generated samples: mean top-class probability and the share of each class (mode collapse check).
+- mnist: the same for a VAE on the MNIST training images (../shared/data/mnist), if present.
+Prints one JSON object; sample grids are written under --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+import dlpipe as dl  # noqa: E402
+from dlpipe.data.arrays import load_digits_images, load_mnist  # noqa: E402
+from dlpipe.pipeline.generative import sample, save_image_grid, score_anomalies  # noqa: E402
+
+
+def anomaly(out: Path, seeds: tuple[int, ...] = (0, 1, 2)) -> dict:
+    from sklearn.decomposition import PCA
+    from sklearn.ensemble import IsolationForest
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+
+    frame = dl.datasets.load("breast_cancer").frame
+    rows = []
+    for seed in seeds:
+        tr, te = train_test_split(frame, test_size=0.3, stratify=frame["target"], random_state=seed)
+        benign = tr[tr["target"] == "benign"]
+        t0 = time.perf_counter()
+        run = dl.train(benign, "target", task="reconstruction", model={"family": "autoencoder", "latent": 8},
+                       test_fraction=0.0, seed=seed, progress="quiet", out=out / f"anomaly-{seed}")
+        _, summary = score_anomalies(run.path / "bundle", te)
+        y = (te["target"] == "malignant").to_numpy()
+        feats = [c for c in frame.columns if c != "target"]
+        sc = StandardScaler().fit(benign[feats])
+        a, b = sc.transform(benign[feats]), sc.transform(te[feats])
+        pca = PCA(8, random_state=0).fit(a)
+        pca_err = ((pca.inverse_transform(pca.transform(b)) - b) ** 2).mean(axis=1)
+        iso = -IsolationForest(random_state=seed).fit(a).score_samples(b)
+        rows.append({"seed": seed, "roc_auc": summary["roc_auc"], "precision": summary["precision"], "recall": summary["recall"],
+                     "pca8_roc_auc": float(roc_auc_score(y, pca_err)), "isolation_forest_roc_auc": float(roc_auc_score(y, iso)),
+                     "seconds": round(time.perf_counter() - t0, 1)})
+    return {"runs": rows, "mean_roc_auc": float(np.mean([r["roc_auc"] for r in rows])), "min_roc_auc": float(min(r["roc_auc"] for r in rows))}
+
+
+def embed(out: Path) -> dict:
+    from sklearn.decomposition import PCA
+    from sklearn.neighbors import KNeighborsClassifier
+
+    ds = load_digits_images()
+    res = {}
+    for family in ("autoencoder", "vae"):
+        t0 = time.perf_counter()
+        run = dl.train(ds, task="reconstruction", model={"family": family, "latent": 2}, epochs=300, progress="quiet", out=out / f"embed-{family}")
+        res[family] = {"knn_accuracy": run.metrics["embedding"]["knn_accuracy"], "model_family": run.metrics["model_family"],
+                       "plot": str(run.path / "plots" / "embeddings_pca.png"), "seconds": round(time.perf_counter() - t0, 1)}
+    x = ds.x.reshape(len(ds.x), -1)
+    # the same split as the runs (seed 0): kNN on PCA(2) codes as the linear baseline
+    from dlpipe.data.splits import split_indices
+
+    tr, _, te = split_indices(len(x), val_fraction=0.2, test_fraction=0.2, seed=0, stratify=ds.y)
+    p = PCA(2, random_state=0).fit(x[tr])
+    res["pca2_baseline_knn_accuracy"] = float(KNeighborsClassifier(5).fit(p.transform(x[tr]), ds.y[tr]).score(p.transform(x[te]), ds.y[te]))
+    return res
+
+
+def _classifier(out: Path):
+    run = dl.train("digits", epochs=100, progress="quiet", out=out / "digits-classifier")
+    return run.bundle, float(run.metrics["test"]["model"]["accuracy"])
+
+
+def _judge(clf, images: np.ndarray) -> dict:
+    import pandas as pd
+
+    cols = [f"pixel_{r}_{c}" for r in range(8) for c in range(8)]
+    pred = clf.predict(pd.DataFrame(images.reshape(len(images), 64) * 16.0, columns=cols))
+    proba = pred[[c for c in pred.columns if c.startswith("proba_")]].to_numpy()
+    shares = np.bincount(proba.argmax(axis=1), minlength=10) / len(proba)
+    return {"mean_top_probability": float(proba.max(axis=1).mean()), "class_shares": [round(float(s), 4) for s in shares],
+            "min_class_share": float(shares.min())}
+
+
+def generate(out: Path, family: str, epochs: int) -> dict:
+    clf, clf_acc = _classifier(out)
+    t0 = time.perf_counter()
+    run = dl.train(load_digits_images(), task="generate", model={"family": family, "latent": 32 if family == "gan" else 8},
+                   epochs=epochs, progress="quiet", out=out / f"digits-{family}")
+    seconds = round(time.perf_counter() - t0, 1)
+    x = sample(run.path / "bundle", 1000, seed=123)
+    grid = save_image_grid(x[:64], out / f"digits-{family}-samples.png")
+    real = load_digits_images()
+    return {"family": family, "epochs": run.metrics["epochs_run"], "seconds": seconds, "classifier_test_accuracy": clf_acc,
+            "generated": _judge(clf, x), "real_digits_reference": _judge(clf, real.x[:1000]), "grid": str(grid),
+            "generation": run.metrics["generation"], "stopped_reason": run.metrics.get("stopped_reason")}
+
+
+def mnist(out: Path) -> dict:
+    folder = REPO.parent / "shared" / "data" / "mnist"
+    if not folder.is_dir():
+        return {"skipped": f"{folder} is absent"}
+    ds = load_mnist(folder, "train", limit=20000)
+    t0 = time.perf_counter()
+    run = dl.train(ds, task="generate", model={"family": "vae", "latent": 16}, epochs=30, progress="quiet", out=out / "mnist-vae")
+    x = sample(run.path / "bundle", 64, seed=0)
+    grid = save_image_grid(x, out / "mnist-vae-samples.png")
+    return {"seconds": round(time.perf_counter() - t0, 1), "epochs": run.metrics["epochs_run"], "grid": str(grid),
+            "generation": run.metrics["generation"], "knn_accuracy_latent16": run.metrics.get("embedding", {}).get("knn_accuracy")}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("parts", nargs="*", default=["anomaly", "embed", "vae", "gan"])
+    ap.add_argument("--out", default="runs/measure_generative")
+    ap.add_argument("--vae-epochs", type=int, default=300)
+    ap.add_argument("--gan-epochs", type=int, default=150)
+    args = ap.parse_args()
+    out = Path(args.out)
+    warnings.simplefilter("ignore")
+    results: dict = {}
+    for part in args.parts:
+        t0 = time.perf_counter()
+        if part == "anomaly":
+            results[part] = anomaly(out)
+        elif part == "embed":
+            results[part] = embed(out)
+        elif part in ("vae", "gan"):
+            results[part] = generate(out, part, args.vae_epochs if part == "vae" else args.gan_epochs)
+        elif part == "mnist":
+            results[part] = mnist(out)
+        results[part]["wall_s"] = round(time.perf_counter() - t0, 1)
+        print(json.dumps({part: results[part]}, indent=1), flush=True)
+    (out / "results.json").write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
