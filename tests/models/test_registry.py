@@ -11,10 +11,15 @@ from dlpipe.models.registry import build_model, model_families
 SPECS = {
     "mlp": {"family": "mlp", "n_numeric": 5, "n_outputs": 3, "hidden": [8, 4], "dropout": 0.1, "batch_norm": True,
             "cardinalities": [4, 7], "embedding_dims": [2, 3]},
+    "cnn": {"family": "cnn", "in_channels": 3, "image_size": [12, 10], "n_outputs": 4, "channels": [4, 8], "hidden": [6],
+            "dense": [6], "batch_norm": True, "dropout": 0.1},
+    "resnet18": {"family": "resnet18", "in_channels": 1, "image_size": [32, 32], "n_outputs": 3},
 }
 
 
 def _inputs(spec):
+    if "image_size" in spec:  # image families: (B, C, H, W)
+        return (torch.randn(6, spec.get("in_channels", 1), *spec["image_size"]),)
     x = torch.randn(6, spec["n_numeric"])
     cats = torch.stack([torch.randint(0, k, (6,)) for k in spec["cardinalities"]], dim=1)
     return (x, cats)

@@ -119,6 +119,7 @@ class ImageConfig(_Frozen):
     cache: bool = True
     channels: list[int] | None = None
     kernel_size: int | None = Field(None, ge=1, le=31)
+    padding: Literal["same", "valid"] = "same"
     pretrained: str | None = None
     freeze_backbone: bool = False
     finetune_epochs: int = Field(0, ge=0)

@@ -13,7 +13,7 @@ from dlpipe.core.errors import DataWarning, InvalidInputError, UnsupportedFileEr
 
 __all__ = ["read_idx", "read_npz_images", "to_nchw", "NPZ_KEYS"]
 
-_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
+_IDX_DTYPES: dict[int, Any] = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
 
 # (images, labels, test images, test labels) key conventions, first match wins.
 NPZ_KEYS: list[tuple[str, str, str | None, str | None]] = [

@@ -37,6 +37,7 @@ __all__ = [
     "load_image_folder",
     "expand_image_paths",
     "is_image_source",
+    "detect_image_dataset",
 ]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff")
@@ -101,11 +102,32 @@ def is_image_source(data: Any, image_column: str | None = None) -> bool:
         return False
     p = Path(data)
     if p.is_dir():
-        return True
+        # photos/<class>/*.png: claim folders of folders (an empty one too, to say what is missing)
+        entries = [e for e in p.iterdir() if not e.name.startswith(".")]
+        return all(e.is_dir() for e in entries) or any(e.suffix.lower() in IMAGE_SUFFIXES for e in entries)
     name = p.name.lower()
     if name.endswith(".npz") or "idx" in name and ("ubyte" in name or name.endswith((".idx", ".gz"))):
         return True
     return image_column is not None and name.endswith((".csv", ".tsv"))
+
+
+def detect_image_dataset(data: Any, cfg: Any, test: Any = None) -> ImageDataset | None:
+    """The ``dl.train`` detector: an :class:`ImageDataset` when ``data`` is an image source, else None."""
+    ic = cfg.image
+    if cfg.data.task not in ("auto", "binary", "multiclass") or not is_image_source(data, ic.image_column):
+        return None
+    if isinstance(data, (str, Path)) and str(data).lower().endswith(".npz"):
+        try:
+            x = read_npz_images(data)[0]
+        except InvalidInputError:
+            with np.load(data, allow_pickle=False) as z:
+                if "x" in z.files:
+                    return None  # images without labels: the generative arrays kind reads those
+            raise
+        if np.asarray(x).ndim < 3:
+            return None
+    return load_images(data, labels=ic.labels, image_column=ic.image_column, target=cfg.data.target, image_size=ic.image_size,
+                       color=ic.color, resize=ic.resize, strict=ic.strict, cache=ic.cache, test=test, name=cfg.name)
 
 
 def load_images(
@@ -175,7 +197,10 @@ def load_images(
     if len(ds.images) != len(ds.labels):
         raise InvalidInputError(f"there are {len(ds.images)} images but {len(ds.labels)} labels; pass one label per image.")
     if test is not None:
-        t = load_images(test, labels=None, image_column=image_column, target=target, **opts)  # type: ignore[arg-type]
+        if isinstance(test, tuple) and len(test) == 2 and all(isinstance(t, (str, Path)) for t in test):
+            t = load_images(test[0], labels=test[1])  # (IDX images, IDX labels)
+        else:
+            t = load_images(test, labels=None, image_column=image_column, target=target, **opts)  # type: ignore[arg-type]
         ds.test_images, ds.test_labels = t.images, t.labels
     if ds.test_images is not None and ds.test_images.shape[1:] != ds.images.shape[1:]:
         raise InvalidInputError(f"test images have shape {ds.test_images.shape[1:]} but training images {ds.images.shape[1:]}; pass test images of the same size and channels.")
@@ -283,11 +308,14 @@ def _decode_files(
                 images, keep = z["images"], z["keep"]
                 skipped = [(str(a), str(b)) for a, b in zip(z["skipped_paths"].tolist(), z["skipped_reasons"].tolist())]
                 used_mode, resized = str(z["mode"]), int(z["resized"])
+        except (OSError, ValueError, KeyError):
+            cached_ok = False  # a damaged cache entry is rebuilt below
+        else:
+            cached_ok = True
+        if cached_ok:
             _report(skipped, resized, images.shape[2:], strict)
             return ImageDataset(images, labels[keep], name=name, color=used_mode, paths=[str(files[i]) for i in keep],
                                 resize=resize, meta={"skipped": len(skipped), "resized": resized, "cache": str(cached)})
-        except (OSError, ValueError, KeyError):
-            pass  # a damaged cache entry is rebuilt below
     images, keep, skipped, used_mode, resized = decode_paths(files, size=size, mode=mode, resize=resize)
     _report(skipped, resized, images.shape[2:], strict)
     if cached is not None:
@@ -347,12 +375,12 @@ def decode_paths(
     resized = 0
     for i, _, s in heads:
         try:
-            with Image.open(files[i]) as im:
-                im = im.convert(used_mode)
+            with Image.open(files[i]) as opened:
+                img = opened.convert(used_mode)
                 if s != target:
-                    im = im.resize((target[1], target[0]), Image.Resampling.BILINEAR)
+                    img = img.resize((target[1], target[0]), Image.Resampling.BILINEAR)
                     resized += 1
-                arr = np.asarray(im, dtype=np.uint8)
+                arr = np.asarray(img, dtype=np.uint8)
         except (OSError, ValueError, SyntaxError) as exc:
             skipped.append((str(files[i]), _reason(exc)))
             continue
@@ -413,7 +441,7 @@ class ImagePreprocessor:
 
     def __init__(
         self, channels: int, image_size: tuple[int, int] | list[int], mean: list[float], std: list[float], *,
-        color: str | None = None, resize: bool = True, target: str = "label", file_scale: float = 1.0,
+        color: str | None = None, resize: bool = True, target: str = "label", file_scale: float = 1.0, flatten: bool = False,
     ) -> None:
         self.channels = int(channels)
         self.image_size = (int(image_size[0]), int(image_size[1]))
@@ -423,6 +451,7 @@ class ImagePreprocessor:
         self.resize = resize
         self.target = target
         self.file_scale = float(file_scale)
+        self.flatten = flatten  # an MLP on pixels takes (N, C*H*W)
 
     @classmethod
     def fit(
@@ -456,12 +485,12 @@ class ImagePreprocessor:
 
     def state(self) -> dict[str, Any]:
         return {"channels": self.channels, "image_size": list(self.image_size), "mean": self.mean, "std": self.std,
-                "color": self.color, "resize": self.resize, "target": self.target, "file_scale": self.file_scale}
+                "color": self.color, "resize": self.resize, "target": self.target, "file_scale": self.file_scale, "flatten": self.flatten}
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> ImagePreprocessor:
         return cls(state["channels"], state["image_size"], state["mean"], state["std"], color=state.get("color"),
-                   resize=state.get("resize", True), target=state.get("target", "label"), file_scale=state.get("file_scale", 1.0))
+                   resize=state.get("resize", True), target=state.get("target", "label"), file_scale=state.get("file_scale", 1.0), flatten=state.get("flatten", False))
 
     def prepare(self, data: Any, *, with_target: bool = False) -> PreparedBatch:
         targets: pd.Series | None = None
@@ -482,7 +511,8 @@ class ImagePreprocessor:
         else:
             raw = self.load(data)
         x = self.normalise(raw)
-        return PreparedBatch(inputs=[x], targets=targets, baseline_features=baseline_features(x), index=index)
+        model_input = x.reshape(len(x), -1) if self.flatten else x
+        return PreparedBatch(inputs=[model_input], targets=targets, baseline_features=baseline_features(x), index=index)
 
     # -------------------------------------------------------------- helpers
     def normalise(self, raw: np.ndarray) -> np.ndarray:
@@ -503,7 +533,7 @@ class ImagePreprocessor:
             return self._fit_array(np.asarray(data))
         items = [data] if isinstance(data, (str, Path, Image.Image)) else list(data)
         if items and all(isinstance(i, np.ndarray) for i in items):
-            return np.concatenate([self._fit_array(i) for i in items])
+            return np.concatenate([self._fit_array(np.asarray(i)) for i in items])
         out, converted = [], 0
         mode = self.color or ("L" if self.channels == 1 else "RGB")
         expanded: list[Any] = []

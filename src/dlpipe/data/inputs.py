@@ -49,6 +49,7 @@ class InputAdapter(Protocol):
 
 _ADAPTERS: dict[str, str] = {
     "table": "dlpipe.data.preprocessing:TabularPreprocessor",
+    "image": "dlpipe.data.images:ImagePreprocessor",
     "arrays": "dlpipe.data.arrays:ArrayAdapter",
 }
 

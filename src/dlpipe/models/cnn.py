@@ -30,7 +30,7 @@ class CNN(nn.Module):
         padding: ``"same"`` (keeps the size) or an integer. Defaults to `"same"`.
         convs_per_block: Convolutions in each block before its pooling. Defaults to `1`.
         batch_norm: BatchNorm after each convolution. Defaults to `True`.
-        pool: Max-pooling size after each block (1: none); a block is not pooled below 2 pixels. Defaults to `2`.
+        pool: Max-pooling size after each block (1: none); a map is not pooled below 4 pixels. Defaults to `2`.
         dense: Hidden dense layer sizes after flattening. Defaults to `(128,)`.
         dropout: Dropout before each dense layer. Defaults to `0.25`.
         activation: One of ``ACTIVATIONS``. Defaults to `"relu"`.
@@ -70,7 +70,7 @@ class CNN(nn.Module):
                 layers.append(act())
                 width = out
                 h, w = h + 2 * pad - k + 1, w + 2 * pad - k + 1
-            if pool > 1 and min(h, w) >= pool:
+            if pool > 1 and min(h, w) // pool >= 4:
                 layers.append(nn.MaxPool2d(pool))
                 h, w = h // pool, w // pool
         self.features = nn.Sequential(*layers)
@@ -137,7 +137,7 @@ def _build_cnn(spec: dict[str, Any]) -> nn.Module:
     activation = spec.get("activation", "relu")
     if activation not in ACTIVATIONS:
         problems.append(f"`activation` is {activation!r}{suggest(activation, ACTIVATIONS)} but must be one of {', '.join(ACTIVATIONS)}")
-    size = spec.get("image_size")
+    size: Any = spec.get("image_size")
     if not (_positive_ints(size) and len(size) == 2):
         problems.append(f"`image_size` is {size!r} but must be [height, width]")
     if problems:

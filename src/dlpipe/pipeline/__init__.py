@@ -2,6 +2,7 @@
 
 from dlpipe.pipeline.run import Run, load_run
 from dlpipe.pipeline.train import evaluate, train
+from dlpipe.pipeline import _image_kind as _image_kind  # noqa: E402,F401  (registers the image kind; before arrays, which takes any .npz)
 from dlpipe.pipeline import generative as _generative  # noqa: E402,F401  (registers the arrays kind and generative tasks)
 from dlpipe.pipeline import _series_kinds as _series_kinds  # noqa: E402,F401  (registers the series and sequence kinds)
 

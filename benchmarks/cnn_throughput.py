@@ -1,0 +1,176 @@
+"""Training images/s of the seed CNN (conv32-pool-conv64-pool-dense10) on 28x28x1, batch 64, side by side.
+
+Modes, measured in interleaved rounds in ONE process (best round per mode, so a burst of load from
+other processes on this shared machine hurts every mode alike):
+
+- ``seed loop``: the seed notes' PyTorch loop: float32 TensorDataset + DataLoader(shuffle=True),
+  torch.optim.Adam, ``loss.item()`` every step;
+- ``bare f+b+step``: forward + backward + FlatOptimizer step over pre-made float batches (the ceiling
+  the engine can approach: no data handling at all);
+- ``dlpipe``: dlpipe's Trainer on uint8 storage with the per-batch image transform (float +
+  normalise), as ``dl.train`` runs it (threads picked by the engine);
+- ``dlpipe channels_last`` and ``dlpipe bf16`` (autocast on CPU).
+
+Also: the model's FLOPs per image (torch's FlopCounterMode), the achieved GFLOP/s, and this CPU's
+measured peak on the model's 32->64 3x3 convolution forward+backward; and the test accuracy of fp32
+vs bf16 training of the default CNN on sklearn's digits (same seed).
+
+Run:  .venv/bin/python benchmarks/cnn_throughput.py [--images 8192] [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
+
+from dlpipe.data.images import ImageDataset, ImagePreprocessor
+from dlpipe.models.cnn import seed_cnn_spec
+from dlpipe.models.registry import build_model
+from dlpipe.pipeline._fit_images import Autocast, image_transform
+from dlpipe.training.optim import FlatOptimizer
+from dlpipe.training.trainer import TensorData, Trainer
+
+BATCH = 64
+
+
+def _model(channels_last: bool = False) -> torch.nn.Module:
+    torch.manual_seed(0)
+    m = build_model(seed_cnn_spec())
+    return m.to(memory_format=torch.channels_last) if channels_last else m
+
+
+def seed_loop(x_float: torch.Tensor, y: torch.Tensor) -> float:
+    from torch.utils.data import DataLoader, TensorDataset
+
+    model = _model()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loader = DataLoader(TensorDataset(x_float, y), batch_size=BATCH, shuffle=True)
+    model.train()
+    t0 = time.perf_counter()
+    n = 0
+    for xb, yb in loader:
+        opt.zero_grad()
+        loss = F.cross_entropy(model(xb), yb)
+        loss.backward()
+        opt.step()
+        _ = loss.item()  # the seed notes log every step
+        n += len(xb)
+    return n / (time.perf_counter() - t0)
+
+
+def bare_steps(x_float: torch.Tensor, y: torch.Tensor) -> float:
+    model = _model()
+    opt = FlatOptimizer(model.parameters(), "adamw", learning_rate=1e-3)
+    batches = [(x_float[s : s + BATCH].contiguous(), y[s : s + BATCH]) for s in range(0, len(y) - BATCH + 1, BATCH)]
+    model.train()
+    t0 = time.perf_counter()
+    for xb, yb in batches:
+        opt.zero_grad()
+        F.cross_entropy(model(xb), yb).backward()
+        opt.step()
+    return len(batches) * BATCH / (time.perf_counter() - t0)
+
+
+def engine(x_uint8: torch.Tensor, y: torch.Tensor, pre: ImagePreprocessor, *, channels_last: bool = False, bf16: bool = False,
+           threads: int | None = None) -> float:
+    model: torch.nn.Module = _model(channels_last)
+    if bf16:
+        model = Autocast(model)
+    data = TensorData((x_uint8,), y, image_transform(pre, channels_last=channels_last))
+    trainer = Trainer(epochs=1, batch_size=BATCH, device="cpu", threads=threads)
+    t0 = time.perf_counter()
+    trainer.fit(model, F.cross_entropy, data)
+    return (len(y) // BATCH) * BATCH / (time.perf_counter() - t0)
+
+
+def flops_per_image() -> float:
+    model = _model()
+    x = torch.randn(BATCH, 1, 28, 28)
+    with FlopCounterMode(display=False) as counter:
+        F.cross_entropy(model(x), torch.zeros(BATCH, dtype=torch.long)).backward()
+    return counter.get_total_flops() / BATCH
+
+
+def conv_peak(repeats: int = 5) -> float:
+    """GFLOP/s of the model's dominant layer, conv 32->64 3x3 on 13x13 maps, forward+backward, large batch."""
+    conv = torch.nn.Conv2d(32, 64, 3)
+    x = torch.randn(512, 32, 13, 13, requires_grad=True)
+    with FlopCounterMode(display=False) as counter:
+        conv(x).sum().backward()
+    flops = counter.get_total_flops()
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        conv(x).sum().backward()
+        best = min(best, time.perf_counter() - t0)
+    return flops / best / 1e9
+
+
+def bf16_accuracy() -> dict[str, dict[str, float]]:
+    from sklearn.datasets import load_digits
+
+    import dlpipe as dl
+
+    d = load_digits()
+    ds = ImageDataset(d.images.astype(np.uint8)[:, None], d.target, name="digits")
+    out = {}
+    for precision in ("fp32", "bf16"):
+        t0 = time.perf_counter()
+        run = dl.train(ds, epochs=15, batch_size=64, learning_rate=3e-3, schedule="onecycle", precision=precision,
+                       progress="quiet", save=False)
+        out[precision] = {"test_accuracy": run.metrics["test"]["model"]["accuracy"], "train_seconds": run.metrics["image"]["train_seconds"],
+                          "wall_seconds": round(time.perf_counter() - t0, 1)}
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=8192)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--skip-accuracy", action="store_true")
+    args = parser.parse_args()
+    g = torch.Generator().manual_seed(0)
+    x_uint8 = torch.randint(0, 256, (args.images, 1, 28, 28), dtype=torch.uint8, generator=g)
+    y = torch.randint(0, 10, (args.images,), generator=g)
+    pre = ImagePreprocessor.fit(x_uint8.numpy())
+    x_float = torch.from_numpy(pre.normalise(x_uint8.numpy()))
+    modes = {
+        "seed loop (DataLoader, Adam, .item() per step)": lambda: seed_loop(x_float, y),
+        "bare f+b+step (pre-made float batches)": lambda: bare_steps(x_float, y),
+        "dlpipe engine (uint8 + per-batch transform)": lambda: engine(x_uint8, y, pre),
+        "dlpipe engine, 2 threads": lambda: engine(x_uint8, y, pre, threads=2),
+        "dlpipe engine + channels_last": lambda: engine(x_uint8, y, pre, channels_last=True),
+        "dlpipe engine + bf16 autocast": lambda: engine(x_uint8, y, pre, bf16=True),
+    }
+    for fn in modes.values():  # warm-up: allocator, kernels, the first torch.optim import
+        fn()
+    rates: dict[str, list[float]] = {k: [] for k in modes}
+    for _ in range(args.rounds):
+        for name, fn in modes.items():
+            rates[name].append(fn())
+    flops = flops_per_image()
+    peak = conv_peak()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.images} images of 28x28x1, batch {BATCH}, {args.rounds} rounds")
+    print(f"seed CNN: {flops / 1e6:.2f} MFLOP per image forward+backward (FlopCounterMode); conv 32->64 peak here: {peak:.0f} GFLOP/s")
+    seed = max(rates[next(iter(modes))])
+    bare = max(rates["bare f+b+step (pre-made float batches)"])
+    print(f"{'mode':<48}{'best img/s':>11}{'median':>9}{'GFLOP/s':>9}{'% peak':>8}{'vs seed':>9}{'vs bare':>9}")
+    for name, values in rates.items():
+        best = max(values)
+        gf = best * flops / 1e9
+        print(f"{name:<48}{best:>11.0f}{statistics.median(values):>9.0f}{gf:>9.1f}{100 * gf / peak:>7.0f}%{best / seed:>8.2f}x{best / bare:>8.2f}x")
+    if not args.skip_accuracy:
+        acc = bf16_accuracy()
+        print("digits, default CNN, 15 epochs, onecycle 3e-3, seed 0:")
+        for k, v in acc.items():
+            print(f"  {k}: test accuracy {v['test_accuracy']:.4f}, train {v['train_seconds']:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
