@@ -94,7 +94,8 @@ def inspect_page(page: Path, screenshot: Path | None = None, width: int = 1280) 
 
     proc = subprocess.Popen(
         [exe, *FLAGS, f"--user-data-dir={profile}", "--remote-debugging-pipe", "about:blank"],
-        preexec_fn=_fds, pass_fds=(3, 4), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        preexec_fn=_fds, close_fds=False,  # Python's own fds are close-on-exec anyway
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     os.close(to_chrome_r)
     os.close(from_chrome_w)

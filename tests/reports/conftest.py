@@ -1,4 +1,4 @@
-"""Small real runs (trained once per test module) that the report tests read."""
+"""Small real runs (trained once per session) that the report tests read."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def _frame(kind: str, n: int = 120) -> pd.DataFrame:
     return frame
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def make_run(tmp_path_factory):
     """make_run(kind) -> a fresh copy of a saved run folder of that kind (trained once per module)."""
     import dlpipe as dl

@@ -140,6 +140,8 @@ def history_plots(h: dict[str, np.ndarray], best_epoch: int | None = None, stopp
                 lr = h["lr"][np.isfinite(h["lr"])]
                 if len(lr) and np.all(lr > 0) and lr.max() / lr.min() > 20:
                     ax1.set_yscale("log")
+                elif len(lr):
+                    ax1.set_ylim(0, float(lr.max()) * 1.15 or 1.0)
             ax1.set(title="Learning rate (end of epoch)", xlabel="epoch")
             if "time" in h:
                 ax2.bar(epochs, h["time"], color=TRAIN, width=1.0 if n > 30 else 0.8)
@@ -188,7 +190,8 @@ def class_balance_plot(classes: Sequence[Any], counts: Sequence[int] | None, tes
             ax.bar(x - (width / 2 if test_counts else 0), counts, width, color=TRAIN, label="all rows")
         if test_counts:
             ax.bar(x + (width / 2 if counts else 0), test_counts, width, color=VAL, label="test split")
-        ax.set_xticks(x, labels, rotation=45 if k > 6 or max(map(len, labels)) > 8 else 0, ha="right" if k > 6 or max(map(len, labels)) > 8 else "center")
+        tilt = sum(len(t) for t in labels) > 60 or max(map(len, labels)) * k > 70
+        ax.set_xticks(x, labels, rotation=45 if tilt else 0, ha="right" if tilt else "center")
         top = max(max(counts or [0]), max(test_counts or [0]))
         ax.set(title=title, ylabel="rows", ylim=(0, top * 1.3 + 1))
         ax.legend(loc="upper right", ncols=2)
@@ -227,13 +230,16 @@ def confusion_plot(cm: np.ndarray, classes: Sequence[Any]) -> Plot:
         for ax, mat, sub, fmt in ((axes[0], cm, "counts", "d"), (axes[1], norm, "share of each true class", ".2f")):
             im = ax.imshow(mat, cmap="Blues", vmin=0, vmax=mat.max() if mat.max() > 0 else 1)
             ax.grid(False)
-            ax.set_xticks(range(k), labels, rotation=45 if k > 3 or max(map(len, labels)) > 6 else 0, ha="right" if k > 3 or max(map(len, labels)) > 6 else "center")
+            tilt = max(map(len, labels)) > 3 and (k > 3 or max(map(len, labels)) > 6)
+            ax.set_xticks(range(k), labels, rotation=45 if tilt else 0, ha="right" if tilt else "center")
             ax.set_yticks(range(k), labels)
             ax.set(title=f"{title}: {sub}", xlabel="predicted", ylabel="true")
             if k <= 20:
                 hi = mat.max() / 2 if mat.max() > 0 else 0.5
                 for i in range(k):
                     for j in range(k):
+                        if k > 4 and mat[i, j] == 0:
+                            continue  # empty cells stay blank so the mistakes stand out
                         ax.text(j, i, format(mat[i, j], fmt), ha="center", va="center", fontsize=8 if k <= 10 else 6,
                                 color="white" if mat[i, j] > hi else "black")
             fig.colorbar(im, ax=ax, shrink=0.8)
@@ -274,8 +280,9 @@ def roc_plot(y: np.ndarray, proba: np.ndarray, classes: Sequence[Any]) -> Plot:
     if skip:
         return Plot("roc", title, note=skip)
     curves, notes = _curve_targets(y, proba, classes)
+    many = len(curves) > 4
     with _style():
-        fig = new_figure(5.0, 4.2)
+        fig = new_figure(6.6 if many else 5.0, 4.2, right=1.8 if many else 0.2)
         ax = fig.subplots()
         for label, pos, s in curves:
             fpr, tpr, _ = roc_curve(pos, s)
@@ -283,7 +290,7 @@ def roc_plot(y: np.ndarray, proba: np.ndarray, classes: Sequence[Any]) -> Plot:
         ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="chance")
         ax.set(title=title, xlabel="false positive rate", ylabel="true positive rate", xlim=(0, 1), ylim=(0, 1.02))
         ax.set_aspect("equal")
-        ax.legend(loc="lower right", fontsize=7)
+        ax.legend(**_legend_place(many))
         return Plot("roc", title, render(fig), note="; ".join(notes))
 
 
@@ -295,17 +302,26 @@ def pr_plot(y: np.ndarray, proba: np.ndarray, classes: Sequence[Any]) -> Plot:
     if skip:
         return Plot("precision_recall", title, note=skip)
     curves, notes = _curve_targets(y, proba, classes)
+    many = len(curves) > 4
     with _style():
-        fig = new_figure(5.0, 4.2)
+        fig = new_figure(6.6 if many else 5.0, 4.2, right=1.8 if many else 0.2)
         ax = fig.subplots()
         for label, pos, s in curves:
             p, r, _ = precision_recall_curve(pos, s)
             line = ax.plot(r, p, label=f"{label} (AP {average_precision_score(pos, s):.3f})")
-            ax.axhline(pos.mean(), color=line[0].get_color(), linestyle=":", linewidth=0.8)
+            if len(curves) <= 3:
+                ax.axhline(pos.mean(), color=line[0].get_color(), linestyle=":", linewidth=0.8)
         ax.set(title=title, xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02))
-        ax.legend(loc="lower left", fontsize=7)
-        notes.append("dotted lines: the share of each class (a random model's precision)")
+        ax.legend(**_legend_place(many, "lower left"))
+        notes.append("dotted lines: the share of each class (a random model's precision)" if len(curves) <= 3
+                     else "a random model's precision equals each class's share of the rows")
         return Plot("precision_recall", title, render(fig), note="; ".join(notes))
+
+
+def _legend_place(outside: bool, inside: str = "lower right") -> dict[str, Any]:
+    if outside:
+        return {"loc": "center left", "bbox_to_anchor": (1.02, 0.5), "fontsize": 7}
+    return {"loc": inside, "fontsize": 7}
 
 
 def calibration_plot(y: np.ndarray, proba: np.ndarray, classes: Sequence[Any], bins: int = 10) -> Plot:
@@ -321,10 +337,14 @@ def calibration_plot(y: np.ndarray, proba: np.ndarray, classes: Sequence[Any], b
     edges = np.linspace(0, 1, bins + 1)
     which = np.clip(np.digitize(conf, edges[1:-1]), 0, bins - 1)
     counts = np.bincount(which, minlength=bins)
-    used = counts > 0
+    thin = max(3, int(0.01 * len(y)))  # a bin of 1-2 rows says nothing about calibration
+    used = counts >= thin
+    if not used.any():
+        used = counts > 0
     mean_conf = np.bincount(which, conf, bins)[used] / counts[used]
     freq = np.bincount(which, hit, bins)[used] / counts[used]
-    ece = float(np.sum(np.abs(freq - mean_conf) * counts[used]) / len(y))
+    ece = float(np.sum(np.abs(freq - mean_conf) * counts[used]) / max(int(counts[used].sum()), 1))
+    hidden = int((counts > 0).sum() - used.sum())
     with _style():
         fig = new_figure(5.0, 4.6, hspace=0.15)
         ax, hx = fig.subplots(2, 1, height_ratios=[3, 1], sharex=True)
@@ -334,7 +354,8 @@ def calibration_plot(y: np.ndarray, proba: np.ndarray, classes: Sequence[Any], b
         ax.legend(loc="upper left")
         hx.bar((edges[:-1] + edges[1:]) / 2, counts, width=1 / bins * 0.9, color=TRAIN, alpha=0.7)
         hx.set(xlabel=what, ylabel="rows")
-        return Plot("calibration", title, render(fig))
+        note = f"{hidden} bin(s) with fewer than {thin} rows are not drawn" if hidden else ""
+        return Plot("calibration", title, render(fig), note=note)
 
 
 def actual_vs_predicted_plot(y: np.ndarray, pred: np.ndarray) -> Plot:
@@ -407,14 +428,14 @@ def first_layer_plot(weight: np.ndarray | None, layer_name: str, feature_names: 
         shown = w[:64].T  # (inputs, units): input names read along the y axis
         m = float(np.abs(shown).max()) or 1.0
         k, units = shown.shape
-        named = feature_names is not None and len(feature_names) == k and k <= 60
-        fig = new_figure(max(5.0, min(12.0, 0.11 * units + 3.0)), max(2.4, min(9.0, (0.2 if named else 0.05) * min(k, 300) + 1.6)), constrained=True)
+        named = feature_names is not None and len(feature_names) == k and k <= 80
+        fig = new_figure(max(5.0, min(12.0, 0.11 * units + 3.0)), max(2.4, min(10.0, (0.2 if k <= 30 else 0.12) * min(k, 300) + 1.6)), constrained=True)
         ax = fig.subplots()
         im = ax.imshow(shown, cmap="RdBu_r", vmin=-m, vmax=m, aspect="auto", interpolation="nearest")
         ax.grid(False)
         if named:
             assert feature_names is not None
-            ax.set_yticks(range(k), [short_label(f, 24) for f in feature_names], fontsize=7 if k > 20 else 8)
+            ax.set_yticks(range(k), [short_label(f, 24) for f in feature_names], fontsize=8 if k <= 20 else 7 if k <= 40 else 6)
             ax.set_ylabel("input feature")
         else:
             ax.set_ylabel("input index")

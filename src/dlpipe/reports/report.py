@@ -408,7 +408,7 @@ def _environment_section(f: RunFolder) -> Section:
         s.code(f"dlpipe train {_quote(str(source or '<data>'))} --config {_quote(str(f.path / 'config.yaml'))}")
         import yaml
 
-        s.code(yaml.safe_dump(f.config, sort_keys=False))
+        s.code(yaml.safe_dump(f.config, sort_keys=False), folded="the resolved config (config.yaml)")
     else:
         s.note("missing: config.yaml, so the exact settings of this run are unknown.")
     return s

@@ -59,8 +59,9 @@ class Section:
         self.items.append(("note", text))
         return self
 
-    def code(self, text: str) -> Section:
-        self.items.append(("code", text))
+    def code(self, text: str, folded: str | None = None) -> Section:
+        """Preformatted text; with ``folded`` it starts closed under that one-line summary."""
+        self.items.append(("code", (text, folded)))
         return self
 
     @property
