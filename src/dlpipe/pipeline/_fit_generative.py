@@ -146,8 +146,8 @@ class _KLCallback(Callback):
         self.weight.set_epoch(0)
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
+        trainer.history.records[-1]["kl_weight"] = self.weight.value  # the weight this epoch trained with
         self.weight.set_epoch(epoch)
-        logs["kl_weight"] = self.weight.value
 
 
 def _fit_reconstructor(model: nn.Module, spec: dict[str, Any], prep: Prepared, cfg: RunConfig, epochs: int, batch_size: int,
