@@ -19,6 +19,10 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "load_table": "dlpipe.data.tabular",
     "TabularDataset": "dlpipe.data.tabular",
+    "load_images": "dlpipe.data.images",
+    "ImageDataset": "dlpipe.data.images",
+    "conv_output_size": "dlpipe.models.shapes",
+    "pool_output_size": "dlpipe.models.shapes",
     "datasets": "dlpipe.data",
     "train": "dlpipe.pipeline.train",
     "evaluate": "dlpipe.pipeline.train",

@@ -113,11 +113,11 @@ def test_image_folder_binary_through_the_cli(digits, tmp_path, capsys):
 @pytest.mark.slow
 def test_pretrained_resnet_frozen_then_finetuned(tmp_path):
     rng = np.random.default_rng(0)
-    y = rng.integers(0, 2, 48)
-    x = rng.integers(0, 60, (48, 3, 32, 32)).astype(np.uint8)
+    y = rng.integers(0, 2, 32)
+    x = rng.integers(0, 60, (32, 3, 16, 16)).astype(np.uint8)
     x[y == 1, 0] += 150
     torch.manual_seed(5)
-    torch.save(build_model({"family": "resnet18", "n_outputs": 1000}).state_dict(), tmp_path / "imagenet.pth")
+    torch.save(build_model({"family": "resnet18", "n_outputs": 10}).state_dict(), tmp_path / "imagenet.pth")
     run = dl.train((x, y), model={"family": "resnet18"}, pretrained=str(tmp_path / "imagenet.pth"), freeze_backbone=True,
                    finetune_epochs=1, epochs=2, batch_size=16, progress="quiet", out=tmp_path / "r")
     assert run.metrics["image"]["not_loaded"] == ["fc.weight", "fc.bias"] and run.metrics["image"]["finetune"]["epochs"] == 1
