@@ -18,6 +18,8 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "load_table": "dlpipe.data.tabular",
+    "load_series": "dlpipe.data.series",
+    "load_sequences": "dlpipe.data.sequences",
     "TabularDataset": "dlpipe.data.tabular",
     "load_images": "dlpipe.data.images",
     "ImageDataset": "dlpipe.data.images",

@@ -2,10 +2,16 @@
 
 import numpy as np
 import pytest
+from tests.conftest import shared_data
 
 from dlpipe.core.errors import InvalidInputError, UnsupportedFileError
-from dlpipe.data.sequences import SequenceAdapter, load_sequences, pad_sequences, read_sequences, znormalize
-from tests.conftest import shared_data
+from dlpipe.data.sequences import (
+    SequenceAdapter,
+    load_sequences,
+    pad_sequences,
+    read_sequences,
+    znormalize,
+)
 
 TS = """# a comment
 @problemName Toy

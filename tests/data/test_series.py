@@ -5,7 +5,14 @@ import pandas as pd
 import pytest
 
 from dlpipe.core.errors import DataWarning, InvalidConfigError, InvalidInputError
-from dlpipe.data.series import SeriesAdapter, SeriesScaler, load_series, make_windows, roll_forecast, split_series
+from dlpipe.data.series import (
+    SeriesAdapter,
+    SeriesScaler,
+    load_series,
+    make_windows,
+    roll_forecast,
+    split_series,
+)
 
 
 def _dated(n=40, start="2024-01-01"):

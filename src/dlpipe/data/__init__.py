@@ -7,7 +7,7 @@ from dlpipe.data.splits import split_indices
 from dlpipe.data.tabular import TabularDataset, load_table, read_table
 from dlpipe.data.inputs import register_adapter
 
-register_adapter("series", "dlpipe.data.series:SeriesAdapter")  # forecasting bundles
+register_adapter("series", "dlpipe.evaluation.forecast_baselines:ForecastAdapter")  # forecasting bundles (scoring needs evaluation)
 register_adapter("sequence", "dlpipe.data.sequences:SequenceAdapter")  # sequence-classification bundles
 
 __all__ = [

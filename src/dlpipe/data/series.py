@@ -208,16 +208,16 @@ def clean_series(
     numeric = pd.DataFrame(values)
     nan = numeric.isna()
     if nan.to_numpy().any():
-        col = str(nan.any().idxmax())
-        i = int(np.flatnonzero(nan[col].to_numpy())[0])
+        name = str(nan.any().idxmax())
+        i = int(np.flatnonzero(nan[name].to_numpy())[0])
         count = int(nan.to_numpy().sum())
         if strict:
             raise InvalidInputError(
-                f"column {col!r} of {what!r} has a missing value at row {i + 1} ({count} missing in all); with strict=True NaNs are refused, so fill them or drop `--strict` to interpolate."
+                f"column {name!r} of {what!r} has a missing value at row {i + 1} ({count} missing in all); with strict=True NaNs are refused, so fill them or drop `--strict` to interpolate."
             )
         if nan.all().any():
-            raise InvalidInputError(f"column {col!r} of {what!r} has no values at all; drop it or fill it in.")
-        warnings.warn(DataWarning(f"{count} missing values in {what!r} (first in {col!r} at row {i + 1}) were filled by linear interpolation; pass strict=True to refuse them."), stacklevel=3)
+            raise InvalidInputError(f"column {name!r} of {what!r} has no values at all; drop it or fill it in.")
+        warnings.warn(DataWarning(f"{count} missing values in {what!r} (first in {name!r} at row {i + 1}) were filled by linear interpolation; pass strict=True to refuse them."), stacklevel=3)
         numeric = numeric.interpolate(method="linear", limit_direction="both")
     for c in columns:
         frame[c] = numeric[c].to_numpy()
@@ -245,13 +245,13 @@ def _regularity(time: pd.Series, what: str) -> tuple[str | None, float | None, i
             warnings.warn(DataWarning(f"{what!r} is a regular series with {int(big.sum())} gaps (the first before {_fmt_time(first)!r}); windows across a gap mix distant times, so fill or resample the series if that matters."), stacklevel=4)
             return None, None, int(big.sum())
         return None, None, 0
-    diffs = np.diff(time.to_numpy(np.float64))
-    step = float(np.median(diffs))
-    big = diffs > step * 1.5
-    if big.any() and big.mean() < 0.2:
-        first = time.iloc[int(np.flatnonzero(big)[0]) + 1]
-        warnings.warn(DataWarning(f"{what!r} is a regular series with {int(big.sum())} gaps (the first before {first!r}); windows across a gap mix distant times, so fill the series if that matters."), stacklevel=4)
-    return None, step, int(big.sum())
+    steps = np.diff(time.to_numpy(np.float64))
+    step = float(np.median(steps))
+    holes = steps > step * 1.5
+    if holes.any() and holes.mean() < 0.2:
+        first = time.iloc[int(np.flatnonzero(holes)[0]) + 1]
+        warnings.warn(DataWarning(f"{what!r} is a regular series with {int(holes.sum())} gaps (the first before {first!r}); windows across a gap mix distant times, so fill the series if that matters."), stacklevel=4)
+    return None, step, int(holes.sum())
 
 
 def _fmt_time(value: Any) -> str:
@@ -426,26 +426,6 @@ class SeriesAdapter:
         for k, t in enumerate(st["targets"]):
             out[t] = values[:, k]
         return out
-
-    def evaluate_bundle(self, bundle: Any, data: Any) -> dict[str, Any]:
-        """Score every window of a labelled series (the rows themselves) beside the naive baselines."""
-        from dlpipe.evaluation.forecast_baselines import baseline_forecasts, score_forecast
-
-        st = self._state
-        frame = self.read(data)
-        lookback, horizon, tidx = int(st["lookback"]), int(st["horizon"]), self.target_index
-        raw = frame[st["input_columns"]].to_numpy(np.float64)
-        if len(raw) < lookback + horizon:
-            raise InvalidInputError(
-                f"the evaluation series has {len(raw)} rows but one window needs lookback + horizon = {lookback + horizon} rows; pass a longer labelled series."
-            )
-        xs, ys, starts = make_windows(self.scaler.transform(raw), raw[:, tidx], lookback, horizon, 1)
-        z = roll_forecast(lambda a: bundle.outputs([np.ascontiguousarray(a, np.float32)]), xs, horizon, tidx, recursive=bool(st["recursive"]))
-        y_pred = self.scaler.inverse(z, tidx)
-        y_true = ys.reshape(len(ys), horizon, len(tidx)).astype(np.float64)
-        period = st.get("period")
-        bases = baseline_forecasts(raw[:, tidx], starts + lookback, horizon, period=period, window=int(st.get("window") or lookback))
-        return score_forecast(y_true, y_pred, bases, float(st.get("insample_scale") or float("nan")))
 
     def future_index(self, frame: pd.DataFrame) -> Any:
         """The timestamps of the next ``horizon`` rows (frequency inferred at training), or steps 1..H."""

@@ -13,11 +13,14 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["detect_period", "baseline_forecasts", "forecast_metrics", "score_forecast", "forecast_verdict"]
+from dlpipe.core.errors import InvalidInputError
+from dlpipe.data.series import SeriesAdapter, make_windows, roll_forecast
+
+__all__ = ["detect_period", "baseline_forecasts", "forecast_metrics", "score_forecast", "forecast_verdict", "ForecastAdapter"]
 
 
 def detect_period(y: np.ndarray, max_period: int | None = None) -> int | None:
-    """The lag (>= 2) of the highest autocorrelation peak of the differenced series, if clearly seasonal.
+    """The lag (>= 2) of the first autocorrelation peak near the highest one, after removing a quadratic trend.
 
     Example:
         >>> t = np.arange(240.0)
@@ -25,7 +28,8 @@ def detect_period(y: np.ndarray, max_period: int | None = None) -> int | None:
         12
     """
     y = np.asarray(y, np.float64).reshape(-1)
-    d = np.diff(y)
+    t = np.arange(len(y), dtype=np.float64)
+    d = y - np.polyval(np.polyfit(t, y, 2), t) if len(y) > 3 else y  # remove the trend, keep the season
     n = len(d)
     if n < 8:
         return None
@@ -35,14 +39,13 @@ def detect_period(y: np.ndarray, max_period: int | None = None) -> int | None:
     if denom <= 0 or max_period < 2:
         return None
     acf = np.array([float((d[:-k] * d[k:]).sum()) / denom for k in range(1, max_period + 1)])
-    best, best_value = None, 0.3  # below ~0.3 the "season" is noise
-    for k in range(2, max_period + 1):
-        v = acf[k - 1]
-        left = acf[k - 2]
-        right = acf[k] if k < len(acf) else -np.inf
-        if v > left and v >= right and v > best_value:
-            best, best_value = k, v
-    return best
+    peaks = [k for k in range(2, max_period + 1) if acf[k - 1] > acf[k - 2] and acf[k - 1] >= (acf[k] if k < len(acf) else -np.inf)]
+    strong = [k for k in peaks if acf[k - 1] > 0.3]  # below ~0.3 the "season" is noise
+    if not strong:
+        return None
+    top = max(acf[k - 1] for k in strong)
+    # multiples of the period peak about as high: take the first peak close to the highest one
+    return next(k for k in strong if acf[k - 1] >= 0.9 * top)
 
 
 def baseline_forecasts(history: np.ndarray, origins: np.ndarray, horizon: int, *, period: int | None, window: int) -> dict[str, np.ndarray]:
@@ -108,3 +111,26 @@ def score_forecast(
     base = {name: forecast_metrics(y_true, b, naive, insample_scale) for name, b in baselines.items()}
     model = forecast_metrics(y_true, y_pred, naive, insample_scale)
     return {"rows": int(len(y_true)), "primary_metric": "mase", "model": model, "baselines": base, "verdict": forecast_verdict(model, base)}
+
+
+class ForecastAdapter(SeriesAdapter):
+    """The forecasting bundle's adapter (registered for kind ``series``): the data-side
+    :class:`SeriesAdapter` plus scoring every window of a labelled series beside the baselines."""
+
+    def evaluate_bundle(self, bundle: Any, data: Any) -> dict[str, Any]:
+        """Score every window of a labelled series (the rows themselves) beside the naive baselines."""
+        st = self._state
+        frame = self.read(data)
+        lookback, horizon, tidx = int(st["lookback"]), int(st["horizon"]), self.target_index
+        raw = frame[st["input_columns"]].to_numpy(np.float64)
+        if len(raw) < lookback + horizon:
+            raise InvalidInputError(
+                f"the evaluation series has {len(raw)} rows but one window needs lookback + horizon = {lookback + horizon} rows; pass a longer labelled series."
+            )
+        xs, ys, starts = make_windows(self.scaler.transform(raw), raw[:, tidx], lookback, horizon, 1)
+        z = roll_forecast(lambda a: bundle.outputs([np.ascontiguousarray(a, np.float32)]), xs, horizon, tidx, recursive=bool(st["recursive"]))
+        y_pred = self.scaler.inverse(z, tidx)
+        y_true = ys.reshape(len(ys), horizon, len(tidx)).astype(np.float64)
+        period = st.get("period")
+        bases = baseline_forecasts(raw[:, tidx], starts + lookback, horizon, period=period, window=int(st.get("window") or lookback))
+        return score_forecast(y_true, y_pred, bases, float(st.get("insample_scale") or float("nan")))

@@ -22,7 +22,7 @@ class FCN(nn.Module):
     """Conv blocks with 'same' padding, masked global average pooling, head.
 
     Args:
-        spec: ``n_features``, ``n_outputs``, ``hidden`` (channels per block; defaults to `[128, 256, 128]`),
+        spec: ``n_features``, ``n_outputs``, ``hidden`` (channels per block; defaults to `[64, 128, 64]`, half the paper's widths: a quarter of the cost, measured as accurate on GunPoint),
             ``kernel_sizes`` (defaults to `[8, 5, 3]`, cycled), ``dropout`` (before the head).
 
     Example:
@@ -37,7 +37,7 @@ class FCN(nn.Module):
         extra = [] if isinstance(kernels, list) and kernels and all(isinstance(k, int) and k >= 1 for k in kernels) else [
             f"`kernel_sizes` is {kernels!r} but must be a list of positive integers such as [8, 5, 3]"
         ]
-        hidden = check_spec(spec, [128, 256, 128], extra=extra)
+        hidden = check_spec(spec, [64, 128, 64], extra=extra)
         widths = [int(spec["n_features"])] + hidden
         layers: list[nn.Module] = []
         for i, c in enumerate(hidden):

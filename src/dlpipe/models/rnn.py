@@ -12,7 +12,7 @@ from dlpipe.models.registry import register_model
 
 __all__ = ["RecurrentNet"]
 
-_CELLS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+_CELLS: dict[str, Any] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}  # RNNBase subclasses
 
 
 class RecurrentNet(nn.Module):
