@@ -123,3 +123,22 @@ def _tiny_png() -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", (4, 4), (200, 30, 30)).save(buf, format="PNG")
     return buf.getvalue()
+
+
+@pytest.mark.slow
+def test_image_run_report_shows_test_images_and_mistakes(tmp_path):
+    import numpy as np
+
+    import dlpipe as dl
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, size=90)
+    images = (rng.random((90, 8, 8)) * 60).astype(np.uint8)
+    for i, c in enumerate(labels):  # a bright stripe whose row tells the class
+        images[i, 2 + 2 * c] = 250
+    np.savez(tmp_path / "stripes.npz", images=images, labels=labels)
+    run = dl.train(str(tmp_path / "stripes.npz"), epochs=2, progress="quiet", out=tmp_path / "run")
+    page = (run.path / "report.html").read_text(encoding="utf-8")
+    assert "Test images" in page and 'alt="The first' in page
+    assert (run.path / "plots" / "test_images.png").is_file() and (run.path / "plots" / "roc.png").is_file()
+    assert re.search(r"\(N, \d+, 8, 8\)", page)  # the layer table knows the conv layers' output shapes

@@ -70,7 +70,7 @@ class Section:
 
 
 SectionProvider = Callable[["RunFolder"], "Iterable[Section] | Section | None"]
-_PROVIDERS: dict[str, list[str | SectionProvider]] = {}
+_PROVIDERS: dict[str, list[str | SectionProvider]] = {"image": ["dlpipe.reports.images:sections"]}
 
 
 def register_section(kind: str, provider: str | SectionProvider) -> None:

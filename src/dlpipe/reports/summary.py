@@ -136,7 +136,7 @@ def _resolve(model_or_bundle: Any) -> tuple[nn.Module, dict[str, Any]]:
     )
 
 
-def _example_inputs(model: nn.Module, spec: dict[str, Any]) -> list[torch.Tensor] | None:
+def _example_inputs(model: nn.Module, spec: dict[str, Any], manifest: dict[str, Any] | None = None) -> list[torch.Tensor] | None:
     own = getattr(model, "example_inputs", None)
     if callable(own):
         out = own()
@@ -147,6 +147,15 @@ def _example_inputs(model: nn.Module, spec: dict[str, Any]) -> list[torch.Tensor
             return fn(spec)
         except (KeyError, TypeError, ValueError):
             return None
+    if isinstance(spec.get("in_channels"), int) and isinstance(spec.get("image_size"), list) and len(spec["image_size"]) == 2:
+        import torch
+
+        return [torch.zeros(2, spec["in_channels"], *[int(v) for v in spec["image_size"]])]  # (N, C, H, W)
+    ref = (manifest or {}).get("reference_statistics") or {}
+    if (manifest or {}).get("kind") == "image" and ref.get("image_size") and ref.get("channel_mean"):
+        import torch
+
+        return [torch.zeros(2, len(ref["channel_mean"]), *[int(v) for v in ref["image_size"]])]  # (N, C, H, W)
     return None
 
 
@@ -181,7 +190,7 @@ def summary(
     elif input_size is not None:
         inputs = [torch.zeros(*input_size)]
     else:
-        inputs = _example_inputs(model, spec)
+        inputs = _example_inputs(model, spec, manifest)
     name = type(model).__name__ + (f" ({spec['family']})" if spec.get("family") else "")
     total = int(sum(p.numel() for p in model.parameters()))
     trainable = int(sum(p.numel() for p in model.parameters() if p.requires_grad))
