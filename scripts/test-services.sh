@@ -7,6 +7,8 @@ need_apt=()
 # --- browser tests (reports, serving page): Debian's Chromium
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 # --- PostgreSQL (multi-worker tuning)
+# (tests/tuning/conftest.py starts a throwaway cluster with initdb + pg_ctl; only the binaries are needed)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 
 if [ "${#need_apt[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive

@@ -17,8 +17,8 @@ FAST = {"epochs": 3, "progress": "quiet"}
 def members(binary_frame, tmp_path):
     paths = []
     for seed in (0, 1, 2):
-        run = dl.train(binary_frame, "y", seed=seed, out=tmp_path / f"m{seed}", **FAST)
-        paths.append(run.path / "bundle")
+        run = dl.train(binary_frame, "y", seed=seed, save=False, **FAST)  # no run folder/report: only the bundle matters here
+        paths.append(run.bundle.save(tmp_path / f"m{seed}"))
     return paths
 
 
@@ -48,13 +48,13 @@ def test_stacking_fits_a_logistic_meta_model_on_out_of_fold_predictions(members,
 
 
 def test_members_of_different_tasks_or_labels_are_refused(members, binary_frame, regression_frame, tmp_path):
-    reg = dl.train(regression_frame, "y", out=tmp_path / "r", **FAST)
+    reg = dl.train(regression_frame, "y", save=False, **FAST)
     with pytest.raises(InvalidInputError, match=r"same task, but member 0 is binary on 'y' and member 1 is regression on 'y'"):
-        build_ensemble([members[0], reg.path / "bundle"])
+        build_ensemble([members[0], reg.bundle])
     other = binary_frame.assign(y=binary_frame["y"].map({"yes": "Y", "no": "N"}))
-    diff = dl.train(other, "y", out=tmp_path / "o", **FAST)
+    diff = dl.train(other, "y", save=False, **FAST)
     with pytest.raises(InvalidInputError, match="share one label set"):
-        build_ensemble([members[0], diff.path / "bundle"])
+        build_ensemble([members[0], diff.bundle])
     with pytest.raises(InvalidConfigError, match="weights"):
         build_ensemble(members, weights=[1, 2])
     with pytest.raises(InvalidConfigError, match="needs the labelled training table"):

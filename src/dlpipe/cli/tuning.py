@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -30,7 +30,7 @@ def tune(
     """Tune hyper-parameters with Optuna (TPE, pruning); retrain the best trial into a bundle."""
     from dlpipe.tuning import tune as run_tune
 
-    extra = {"epochs": epochs} if epochs is not None else {}
+    extra: dict[str, Any] = {"epochs": epochs} if epochs is not None else {}
     result = run_tune(data, target, trials=trials, timeout=timeout, space=space, storage=storage, study_name=study_name,
                       pruner=pruner, out=out, config=config, seed=seed, retrain=not no_retrain,
                       progress="quiet" if quiet else "auto", **extra)

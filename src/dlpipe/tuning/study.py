@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -80,15 +80,25 @@ def connect_storage(url: str) -> Any:
     kwargs: dict[str, Any] = {}
     if url.startswith("postgresql"):
         kwargs = {"connect_args": {"connect_timeout": 5}, "pool_pre_ping": True}
-    try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
-    except Exception as exc:  # noqa: BLE001 - any driver error becomes one line
-        detail = " ".join(str(getattr(exc, "orig", None) or exc).split())
-        detail = re.sub(r"\(Background on this error at: [^)]*\)", "", detail).strip()
-        raise InvalidConfigError(
-            f"cannot reach the study storage {_masked(url)!r}: {type(getattr(exc, 'orig', None) or exc).__name__}: {detail[:300]}; "
-            "check the URL and that the database server is running, or omit --storage to use a SQLite file in the run folder."
-        ) from None
+    for attempt in range(4):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+        except Exception as exc:  # noqa: BLE001 - any driver error becomes one line
+            # workers starting together on a fresh database race to create Optuna's tables: the loser retries
+            if attempt < 3 and ("already exists" in str(exc) or "UniqueViolation" in str(exc)):
+                time.sleep(0.5 * (attempt + 1))
+                continue
+            _storage_error(url, exc)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _storage_error(url: str, exc: BaseException) -> NoReturn:
+    detail = " ".join(str(getattr(exc, "orig", None) or exc).split())
+    detail = re.sub(r"\(Background on this error at: [^)]*\)", "", detail).strip()
+    raise InvalidConfigError(
+        f"cannot reach the study storage {_masked(url)!r}: {type(getattr(exc, 'orig', None) or exc).__name__}: {detail[:300]}; "
+        "check the URL and that the database server is running, or omit --storage to use a SQLite file in the run folder."
+    ) from None
 
 
 def _run_dir(out: str | Path | None, runs_dir: str | Path, name: str) -> Path:
@@ -308,7 +318,11 @@ def _write_reports(study: Any, path: Path, summary: dict[str, Any]) -> None:
     pd.DataFrame(rows).to_csv(path / "trials.csv", index=False)
     try:
         if len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))) >= 2:
-            summary["importances"] = {k: float(v) for k, v in optuna.importance.get_param_importances(study).items()}
+            import warnings
+
+            with warnings.catch_warnings():  # "few trials per regime" chatter: importances on few trials are rough, and said so in the docs
+                warnings.simplefilter("ignore")
+                summary["importances"] = {k: float(v) for k, v in optuna.importance.get_param_importances(study).items()}
     except (RuntimeError, ValueError) as exc:  # e.g. every complete trial had the same parameters
         summary["importances_error"] = str(exc)
     write_json(path / "tuning.json", summary)
