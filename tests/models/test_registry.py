@@ -14,10 +14,19 @@ SPECS = {
     "cnn": {"family": "cnn", "in_channels": 3, "image_size": [12, 10], "n_outputs": 4, "channels": [4, 8], "hidden": [6],
             "dense": [6], "batch_norm": True, "dropout": 0.1},
     "resnet18": {"family": "resnet18", "in_channels": 1, "image_size": [32, 32], "n_outputs": 3},
+    # generative families: "_input"/"_output" are the sample shapes (without the batch axis) the contract uses
+    "autoencoder": {"family": "autoencoder", "n_inputs": 10, "latent": 3, "hidden": [8], "_input": [10], "_output": [10]},
+    "conv_autoencoder": {"family": "conv_autoencoder", "channels": 1, "size": 8, "latent": 2, "decoder": "unpool", "_input": [1, 8, 8], "_output": [1, 8, 8]},
+    "recurrent_autoencoder": {"family": "recurrent_autoencoder", "n_features": 2, "seq_len": 5, "latent": 3, "cell": "lstm", "_input": [5, 2], "_output": [5, 2]},
+    "vae": {"family": "vae", "n_inputs": 64, "latent": 2, "hidden": [8], "shape": [1, 8, 8], "_input": [1, 8, 8], "_output": [68]},
+    "gan": {"family": "gan", "arch": "dcgan", "latent": 4, "shape": [1, 8, 8], "width": 4, "_input": [4], "_output": [1, 8, 8]},
+    "gan_discriminator": {"family": "gan_discriminator", "arch": "dcgan", "latent": 4, "shape": [1, 8, 8], "width": 4, "_input": [1, 8, 8], "_output": [1]},
 }
 
 
 def _inputs(spec):
+    if "_input" in spec:
+        return (torch.randn(6, *spec["_input"]),)
     if "image_size" in spec:  # image families: (B, C, H, W)
         return (torch.randn(6, spec.get("in_channels", 1), *spec["image_size"]),)
     x = torch.randn(6, spec["n_numeric"])
@@ -38,7 +47,7 @@ def test_contract(family):
     twin = build_model(spec).eval()  # same seed, same weights
     inputs = _inputs(spec)
     out = model(*inputs)
-    assert out.shape == (6, spec["n_outputs"])
+    assert out.shape == (6, *spec.get("_output", [spec.get("n_outputs")]))
     out.sum().backward()
     assert all(p.grad is not None for p in model.parameters())
     buf = io.BytesIO()

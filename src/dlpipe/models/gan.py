@@ -56,11 +56,16 @@ class DCGANDiscriminator(nn.Module):
         self.body = nn.Sequential(
             nn.Conv2d(channels, width, 4, stride=2, padding=1), nn.LeakyReLU(0.2), nn.Dropout(dropout),
             nn.Conv2d(width, 2 * width, 4, stride=2, padding=1), nn.LeakyReLU(0.2), nn.Dropout(dropout),
-            nn.Flatten(), nn.Linear(2 * width * s * s, 1),
+            nn.Flatten(),
         )
+        self.head = nn.Linear(2 * width * s * s + 1, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x)
+        h = self.body(x)  # (B, F)
+        # Minibatch standard deviation (Karras et al. 2018): how varied the batch is, as one more
+        # feature, so a generator that collapses onto a few modes is easy to tell from real data.
+        spread = h.std(dim=0, unbiased=False).mean() if len(h) > 1 else h.new_zeros(())
+        return self.head(torch.cat([h, spread.expand(len(h), 1)], dim=1))
 
 
 class MLPGenerator(nn.Module):

@@ -156,7 +156,7 @@ def histogram_png(scores: np.ndarray, labels: np.ndarray | None, threshold: floa
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    bins = np.histogram_bin_edges(scores, bins=40)
+    bins = np.histogram_bin_edges(scores, bins=40).tolist()
     if labels is None:
         ax.hist(scores, bins=bins)
     else:

@@ -92,12 +92,11 @@ def vae_loss(latent: int, loss: LossName, beta: KLWeight | None = None) -> tuple
 ]:
     """The negative ELBO per sample (reconstruction summed over values + beta * KL), averaged over the
     batch; and on-device metrics ``recon``, ``kl`` and ``elbo`` (beta = 1, what early stopping watches)."""
-    from dlpipe.models.vae import split_vae_output
-
     weight = beta or KLWeight(0)
 
     def parts(out: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        recon, mu, logvar = split_vae_output(out, latent)
+        d = out.shape[1] - 2 * latent  # out is [reconstruction | mu | logvar], see dlpipe.models.vae
+        recon, mu, logvar = out[:, :d], out[:, d : d + latent], out[:, d + latent :]
         rec = _per_value(recon, x.reshape(x.shape[0], -1), loss).sum(dim=1).mean()
         kl = (-0.5 * (1 + logvar - mu.square() - logvar.exp()).sum(dim=1)).mean()  # KL(q(z|x) || N(0, I))
         return rec, kl
