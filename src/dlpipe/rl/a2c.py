@@ -19,6 +19,7 @@ from dlpipe.rl.agent import Agent
 from dlpipe.rl.envs import EnvInfo, EnvPool
 from dlpipe.rl.networks import ActorCritic
 from dlpipe.rl.rollout import EpisodeLog, PeriodicEvaluator, TrainResult
+from dlpipe.training.optim import FlatOptimizer
 
 __all__ = ["train_a2c"]
 
@@ -48,7 +49,8 @@ def train_a2c(
     config["hidden"] = list(hidden)
     continuous = not info.discrete_actions
     model = ActorCritic(info.obs_dim, info.n_actions, list(hidden), continuous=continuous)
-    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
+    # The engine's fused Adam (no torch._dynamo import); actor and critic each get their own.
+    optimizers = [FlatOptimizer(group, "adam", learning_rate=learning_rate) for group in model.parameter_groups()]
     spec = {"family": "rl-actor-critic", "obs_dim": info.obs_dim, "n_actions": info.n_actions, "hidden": list(hidden), "continuous": continuous}
     agent = Agent(info, "a2c", spec, model=model, config=config)
     evaluator = PeriodicEvaluator(info, agent.act, eval_every, episodes=eval_episodes, threshold=info.reward_threshold)
@@ -100,10 +102,12 @@ def train_a2c(
         if normalize_advantage:
             adv = (adv - adv.mean()) / (adv.std() + 1e-8)
         loss = -(logp * adv).mean() + value_coef * F.mse_loss(v, ret_b) - entropy_coef * entropy.mean()
-        optimizer.zero_grad(set_to_none=True)
+        for opt in optimizers:
+            opt.zero_grad()
         loss.backward()
-        model.clip_grad_norm(max_grad_norm)
-        optimizer.step()
+        for opt in optimizers:
+            opt.grad_norm_clip_(max_grad_norm)
+            opt.step()
         if ended:
             last_loss = float(loss.detach())  # a sync only when an episode ended in this rollout
         if evaluator.due(t) and evaluator.evaluate(t, model.state_dict) and stop_when_solved:

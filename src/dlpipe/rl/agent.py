@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from dlpipe.core.errors import BundleError, InvalidConfigError, InvalidInputErro
 from dlpipe.core.files import atomic_dir, write_json
 from dlpipe.rl.envs import EnvInfo, encode_obs, make_env
 from dlpipe.rl.networks import build_network
-from dlpipe.rl.rollout import EVAL_SEED, Evaluation, evaluate_policy, random_policy
+from dlpipe.rl.rollout import EVAL_SEED, Evaluation, evaluate_policy, one_thread, random_policy
 
 __all__ = ["Agent", "load_agent"]
 
@@ -65,7 +66,8 @@ class Agent:
         """Greedy episodes with fixed seeds, beside a uniformly random policy on the same seeds."""
         if not isinstance(episodes, int) or episodes < 1:
             raise InvalidConfigError(f"`episodes` is {episodes!r} but must be a positive integer such as 100.")
-        ev = evaluate_policy(self.info, self.act, episodes, seed)
+        with one_thread():
+            ev = evaluate_policy(self.info, self.act, episodes, seed)
         base = evaluate_policy(self.info, random_policy(self.info, seed), episodes, seed)
         out: dict[str, Any] = {"env_id": self.info.env_id, "algo": self.algo, **ev.summary(), "random": base.summary()}
         if self.info.reward_threshold is not None:
@@ -74,7 +76,8 @@ class Agent:
         return out
 
     def evaluation(self, episodes: int = 100, seed: int = EVAL_SEED) -> Evaluation:
-        return evaluate_policy(self.info, self.act, episodes, seed)
+        with one_thread():
+            return evaluate_policy(self.info, self.act, episodes, seed)
 
     def play(self, path: str | Path, episodes: int = 3, seed: int = EVAL_SEED, fps: int = 30, max_frames: int = 1500) -> Path:
         """Render greedy episodes to an animated GIF (Pillow); returns the path written."""
@@ -87,6 +90,9 @@ class Agent:
             )
         if not isinstance(episodes, int) or episodes < 1:
             raise InvalidConfigError(f"`episodes` is {episodes!r} but must be a positive integer such as 3.")
+        # pygame (drawing the frames) would otherwise open an audio device and complain without one.
+        os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+        os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
         env = make_env(self.info.env_id, self.info.env_kwargs, render_mode="rgb_array")
         frames: list[Any] = []
         try:

@@ -19,6 +19,7 @@ from dlpipe.rl.agent import Agent
 from dlpipe.rl.envs import EnvInfo, encode_obs, make_env
 from dlpipe.rl.networks import QNetwork
 from dlpipe.rl.rollout import EpisodeLog, PeriodicEvaluator, TrainResult, linear_schedule
+from dlpipe.training.optim import FlatOptimizer
 
 __all__ = ["train_dqn", "ReplayBuffer"]
 
@@ -84,8 +85,9 @@ def train_dqn(
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     q = QNetwork(info.obs_dim, info.n_actions, list(hidden))
+    # The engine's fused Adam over one flat buffer (torch.optim would import torch._dynamo: seconds).
+    optimizer = FlatOptimizer(q.parameters(), "adam", learning_rate=learning_rate)
     target = copy.deepcopy(q).requires_grad_(False)
-    optimizer = torch.optim.Adam(q.parameters(), lr=learning_rate)
     buffer = ReplayBuffer(buffer_size, info.obs_dim, torch.Generator().manual_seed(seed))
     epsilon = linear_schedule(epsilon_start, epsilon_end, int(exploration_fraction * steps))
     config = {k: v for k, v in locals().items() if k in _CONFIG_KEYS}
@@ -135,9 +137,9 @@ def train_dqn(
                 y = r + gamma * (1.0 - done) * q_next
             q_sa = q(s).gather(1, a[:, None]).squeeze(1)
             loss_t = F.smooth_l1_loss(q_sa, y)
-            optimizer.zero_grad(set_to_none=True)
+            optimizer.zero_grad()
             loss_t.backward()
-            torch.nn.utils.clip_grad_norm_(q.parameters(), max_grad_norm)
+            optimizer.grad_norm_clip_(max_grad_norm)  # no host sync
             optimizer.step()
             loss_sum += loss_t.detach()
             n_updates += 1

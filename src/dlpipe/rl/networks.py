@@ -71,13 +71,12 @@ class ActorCritic(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.actor(x)
 
-    def clip_grad_norm(self, max_norm: float) -> None:
-        """Clip the actor's and the critic's gradients separately: value errors are in return
-        units (up to hundreds) and would otherwise swamp the policy's share of one joint norm."""
+    def parameter_groups(self) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+        """(actor + log_std, critic): optimised and clipped separately, because value errors are in
+        return units (up to hundreds) and would otherwise swamp the policy's share of one joint norm."""
         critic = list(self.critic.parameters())
         actor = [p for p in self.parameters() if all(p is not c for c in critic)]
-        torch.nn.utils.clip_grad_norm_(actor, max_norm)
-        torch.nn.utils.clip_grad_norm_(critic, max_norm)
+        return actor, critic
 
 
 def build_network(spec: dict[str, Any]) -> nn.Module:

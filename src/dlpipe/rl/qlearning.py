@@ -74,7 +74,7 @@ def train_qlearning(
         if evaluator.due(t) and evaluator.evaluate(t, lambda: {"q": q.copy()}) and stop_when_solved:
             break
     env.close()
-    if evaluator.best_state is not None and evaluator.solved_at is None:
+    if evaluator.every and evaluator.best_state is not None and evaluator.solved_at is None:
         evaluator.evaluate(t, lambda: {"q": q.copy()})
     if evaluator.best_state is not None:
         q[:] = evaluator.best_state["q"]

@@ -18,6 +18,7 @@ from dlpipe.rl.agent import Agent
 from dlpipe.rl.envs import EnvInfo, EnvPool
 from dlpipe.rl.networks import ActorCritic
 from dlpipe.rl.rollout import EpisodeLog, PeriodicEvaluator, TrainResult
+from dlpipe.training.optim import FlatOptimizer
 
 __all__ = ["train_reinforce", "reward_to_go"]
 
@@ -60,7 +61,8 @@ def train_reinforce(
     config: dict[str, Any] = {k: v for k, v in locals().items() if k in _CONFIG_KEYS}
     config["hidden"] = list(hidden)
     model = ActorCritic(info.obs_dim, info.n_actions, list(hidden), continuous=not info.discrete_actions)
-    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
+    # The engine's fused Adam (no torch._dynamo import); actor and critic each get their own.
+    optimizers = [FlatOptimizer(group, "adam", learning_rate=learning_rate) for group in model.parameter_groups()]
     spec = {"family": "rl-actor-critic", "obs_dim": info.obs_dim, "n_actions": info.n_actions, "hidden": list(hidden),
             "continuous": not info.discrete_actions}
     agent = Agent(info, "reinforce", spec, model=model, config=config)
@@ -91,7 +93,7 @@ def train_reinforce(
             log.add(ret, length, t, loss=last_loss)
         x = x_next
         if len(done_eps) >= episodes_per_update:
-            last_loss = _update(model, optimizer, done_eps[:episodes_per_update], gamma, entropy_coef, value_coef, max_grad_norm)
+            last_loss = _update(model, optimizers, done_eps[:episodes_per_update], gamma, entropy_coef, value_coef, max_grad_norm)
             del done_eps[:episodes_per_update]
         if evaluator.due(t) and evaluator.evaluate(t, model.state_dict) and stop_when_solved:
             break
@@ -102,7 +104,7 @@ def train_reinforce(
     return TrainResult(agent, log, evaluator.records, t, time.perf_counter() - started, evaluator.solved_at)
 
 
-def _update(model: ActorCritic, optimizer: torch.optim.Optimizer, episodes: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]],
+def _update(model: ActorCritic, optimizers: list[FlatOptimizer], episodes: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]],
             gamma: float, entropy_coef: float, value_coef: float, max_grad_norm: float) -> float:
     finals = [e[3] for e in episodes if e[3] is not None]
     boot: list[float] = []
@@ -124,10 +126,12 @@ def _update(model: ActorCritic, optimizer: torch.optim.Optimizer, episodes: list
     adv = g - v.detach()
     adv = (adv - adv.mean()) / (adv.std() + 1e-8)
     loss = -(logp * adv).mean() + value_coef * F.mse_loss(v, g) - entropy_coef * entropy.mean()
-    optimizer.zero_grad(set_to_none=True)
+    for opt in optimizers:
+        opt.zero_grad()
     loss.backward()
-    model.clip_grad_norm(max_grad_norm)
-    optimizer.step()
+    for opt in optimizers:
+        opt.grad_norm_clip_(max_grad_norm)
+        opt.step()
     return float(loss.detach())  # one sync per update (several episodes)
 
 

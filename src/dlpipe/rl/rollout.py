@@ -10,7 +10,8 @@ from __future__ import annotations
 import copy
 import csv
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,11 +20,29 @@ import numpy as np
 
 from dlpipe.rl.envs import EnvInfo, encode_obs, make_env
 
-__all__ = ["ActFn", "Evaluation", "evaluate_policy", "random_policy", "EpisodeLog", "PeriodicEvaluator", "TrainResult", "EVAL_SEED", "linear_schedule"]
+__all__ = ["ActFn", "Evaluation", "evaluate_policy", "random_policy", "EpisodeLog", "PeriodicEvaluator", "TrainResult", "EVAL_SEED", "linear_schedule", "one_thread"]
 
 ActFn = Callable[[np.ndarray], np.ndarray]
 EVAL_SEED = 10_000  # evaluation episodes use seeds EVAL_SEED + k: never the training seeds
 _MAX_STEPS = 10_000  # per episode, for environments registered without a time limit
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Run torch on one thread inside the block, then restore the previous count.
+
+    RL networks are small and called once per step: a second intra-op thread only adds
+    synchronisation, and on a busy CPU its spin-waits made a DQN update 16x slower (205 ms vs
+    12.6 ms measured for a 64x64 MLP, batch 64, with the machine's 2 cores shared).
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 @dataclass
@@ -131,7 +150,7 @@ class EpisodeLog:
 
 
 class PeriodicEvaluator:
-    """Every ``every`` env steps, evaluate greedily on ``quick`` episodes; keep the best weights.
+    """Every ``every`` env steps (0: never), evaluate greedily on ``quick`` episodes; keep the best weights.
 
     When a quick check reaches the solve threshold, the full ``episodes``-episode evaluation
     (the acceptance protocol) decides; passing it marks the run solved at that step, so training
@@ -140,7 +159,7 @@ class PeriodicEvaluator:
 
     def __init__(self, info: EnvInfo, act: ActFn, every: int, quick: int = 10, episodes: int = 100,
                  threshold: float | None = None, seed: int = EVAL_SEED) -> None:
-        self.info, self.act, self.every, self.quick, self.episodes = info, act, max(1, every), quick, episodes
+        self.info, self.act, self.every, self.quick, self.episodes = info, act, max(0, int(every)), quick, episodes
         self.threshold = threshold
         self.seed = seed
         self.records: list[dict[str, float]] = []
@@ -150,6 +169,7 @@ class PeriodicEvaluator:
         self._next = self.every
 
     def due(self, steps: int) -> bool:
+        """True when a check is due at ``steps`` (never when ``every`` is 0: evaluation off)."""
         return self.every > 0 and steps >= self._next
 
     def evaluate(self, steps: int, state: Callable[[], dict[str, Any]]) -> bool:

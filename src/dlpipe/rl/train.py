@@ -23,7 +23,7 @@ from dlpipe.core.files import atomic_dir, write_json
 from dlpipe.core.runtime import seed_everything
 from dlpipe.rl.agent import Agent
 from dlpipe.rl.envs import env_info, make_env
-from dlpipe.rl.rollout import EVAL_SEED, EpisodeLog, TrainResult
+from dlpipe.rl.rollout import EVAL_SEED, EpisodeLog, TrainResult, one_thread
 
 __all__ = ["train_agent", "RLRun", "ALGORITHMS", "DEFAULT_STEPS"]
 
@@ -136,8 +136,9 @@ def train_agent(
     env.close()
     seed_everything(seed)
     started = time.perf_counter()
-    result = fn(info, steps=steps, seed=seed, **options)
-    final = result.agent.evaluate(eval_episodes, EVAL_SEED)
+    with one_thread():
+        result = fn(info, steps=steps, seed=seed, **options)
+        final = result.agent.evaluate(eval_episodes, EVAL_SEED)
     metrics = {
         "env_id": env_id,
         "algo": algo,
