@@ -95,6 +95,17 @@ def _style() -> Any:
     return matplotlib.rc_context(_STYLE)  # type: ignore[arg-type]
 
 
+def _text_inches(labels: Sequence[str], size: float) -> float:
+    """Rough width of the longest label (DejaVu Sans averages ~0.6 em per character)."""
+    return max((len(t) for t in labels), default=1) * size * 0.6 / 72
+
+
+def _axes_at(fig: Figure, left: float, bottom: float, width: float, height: float) -> Axes:
+    """Axes placed in inches: fixed layout without the constrained layout's second draw."""
+    w, h = fig.get_size_inches()
+    return fig.add_axes((left / w, bottom / h, width / w, height / h))
+
+
 def short_label(value: Any, limit: int = 18) -> str:
     text = str(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -182,7 +193,9 @@ def class_balance_plot(classes: Sequence[Any], counts: Sequence[int] | None, tes
     k = len(classes)
     labels = [short_label(c) for c in classes]
     with _style():
-        fig = new_figure(max(5.0, min(14.0, 0.45 * k + 3)), 3.2, constrained=True)
+        tilt = sum(len(t) for t in labels) > 60 or max(map(len, labels)) * k > 70
+        bottom = 0.5 + (0.72 * _text_inches(labels, 9) if tilt else 0.1)
+        fig = new_figure(max(5.0, min(14.0, 0.45 * k + 3)), 2.7 + bottom, bottom=bottom)
         ax = fig.subplots()
         x = np.arange(k)
         width = 0.4 if counts and test_counts else 0.8
@@ -190,7 +203,6 @@ def class_balance_plot(classes: Sequence[Any], counts: Sequence[int] | None, tes
             ax.bar(x - (width / 2 if test_counts else 0), counts, width, color=TRAIN, label="all rows")
         if test_counts:
             ax.bar(x + (width / 2 if counts else 0), test_counts, width, color=VAL, label="test split")
-        tilt = sum(len(t) for t in labels) > 60 or max(map(len, labels)) * k > 70
         ax.set_xticks(x, labels, rotation=45 if tilt else 0, ha="right" if tilt else "center")
         top = max(max(counts or [0]), max(test_counts or [0]))
         ax.set(title=title, ylabel="rows", ylim=(0, top * 1.3 + 1))
@@ -224,13 +236,15 @@ def confusion_plot(cm: np.ndarray, classes: Sequence[Any]) -> Plot:
     side = max(3.2, min(9.0, 0.42 * k + 1.6))
     rows = cm.sum(axis=1, keepdims=True)
     norm = np.divide(cm, rows, out=np.zeros_like(cm, dtype=float), where=rows > 0)
+    tilt = max(map(len, labels)) > 3 and (k > 3 or max(map(len, labels)) > 6)
+    text = _text_inches(labels, 9)
+    left, bottom, bar = text + 0.45, (0.72 * text if tilt else 0.2) + 0.45, 0.75
     with _style():
-        fig = new_figure(2 * side + 1.0, side + 0.4, constrained=True)
-        axes = fig.subplots(1, 2)
-        for ax, mat, sub, fmt in ((axes[0], cm, "counts", "d"), (axes[1], norm, "share of each true class", ".2f")):
+        fig = new_figure(2 * (left + side + bar) + 0.1, bottom + side + 0.4)
+        axes = [_axes_at(fig, left + i * (left + side + bar), bottom, side, side) for i in range(2)]
+        for n, (ax, mat, sub, fmt) in enumerate(((axes[0], cm, "counts", "d"), (axes[1], norm, "share of each true class", ".2f"))):
             im = ax.imshow(mat, cmap="Blues", vmin=0, vmax=mat.max() if mat.max() > 0 else 1)
             ax.grid(False)
-            tilt = max(map(len, labels)) > 3 and (k > 3 or max(map(len, labels)) > 6)
             ax.set_xticks(range(k), labels, rotation=45 if tilt else 0, ha="right" if tilt else "center")
             ax.set_yticks(range(k), labels)
             ax.set(title=f"{title}: {sub}", xlabel="predicted", ylabel="true")
@@ -242,7 +256,7 @@ def confusion_plot(cm: np.ndarray, classes: Sequence[Any]) -> Plot:
                             continue  # empty cells stay blank so the mistakes stand out
                         ax.text(j, i, format(mat[i, j], fmt), ha="center", va="center", fontsize=8 if k <= 10 else 6,
                                 color="white" if mat[i, j] > hi else "black")
-            fig.colorbar(im, ax=ax, shrink=0.8)
+            fig.colorbar(im, cax=_axes_at(fig, left + n * (left + side + bar) + side + 0.1, bottom, 0.14, side))
         return Plot("confusion_matrix", title, render(fig))
 
 
@@ -407,7 +421,7 @@ def first_layer_plot(weight: np.ndarray | None, layer_name: str, feature_names: 
             n = min(64, weight.shape[0])
             cols = min(8, n)
             rows = math.ceil(n / cols)
-            fig = new_figure(min(1.1 * cols + 0.5, 9.5), 1.1 * rows + 0.6, constrained=True)
+            fig = new_figure(min(1.1 * cols + 0.5, 9.5), 1.1 * rows + 0.6, left=0.15, right=0.15, bottom=0.1, top=0.45, wspace=0.1, hspace=0.1)
             axes = np.atleast_1d(fig.subplots(rows, cols)).reshape(-1)
             for i, ax in enumerate(axes):
                 ax.set_axis_off()
@@ -429,17 +443,20 @@ def first_layer_plot(weight: np.ndarray | None, layer_name: str, feature_names: 
         m = float(np.abs(shown).max()) or 1.0
         k, units = shown.shape
         named = feature_names is not None and len(feature_names) == k and k <= 80
-        fig = new_figure(max(5.0, min(12.0, 0.11 * units + 3.0)), max(2.4, min(10.0, (0.2 if k <= 30 else 0.12) * min(k, 300) + 1.6)), constrained=True)
+        fs = 8 if k <= 20 else 7 if k <= 40 else 6
+        left = (_text_inches([short_label(f, 24) for f in feature_names], fs) if named and feature_names is not None else 0.3) + 0.55
+        fig = new_figure(max(5.0, min(12.0, 0.11 * units + 2.0 + left)), max(2.4, min(10.0, (0.2 if k <= 30 else 0.12) * min(k, 300) + 1.2)),
+                         left=left, right=0.7, bottom=0.55, top=0.35)
         ax = fig.subplots()
         im = ax.imshow(shown, cmap="RdBu_r", vmin=-m, vmax=m, aspect="auto", interpolation="nearest")
         ax.grid(False)
         if named:
             assert feature_names is not None
-            ax.set_yticks(range(k), [short_label(f, 24) for f in feature_names], fontsize=8 if k <= 20 else 7 if k <= 40 else 6)
+            ax.set_yticks(range(k), [short_label(f, 24) for f in feature_names], fontsize=fs)
             ax.set_ylabel("input feature")
         else:
             ax.set_ylabel("input index")
         ax.set_xlabel("unit" + (f" (first 64 of {w.shape[0]})" if w.shape[0] > 64 else ""))
         ax.set_title(f"{title}: {layer_name}, weight {tuple(weight.shape)} (red +, blue -)")
-        fig.colorbar(im, ax=ax, shrink=0.8)
+        fig.colorbar(im, ax=ax, fraction=0.04, pad=0.02)
         return Plot("first_layer_weights", title, render(fig))
