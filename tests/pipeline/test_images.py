@@ -46,7 +46,7 @@ def _png_folder(root, images, labels, names):
 def test_digits_default_cnn_reaches_098(digits):
     x, y = digits
     run = dl.train(ImageDataset(x[:, None], y, name="digits"), epochs=15, batch_size=64, learning_rate=3e-3,
-                   schedule="onecycle", progress="quiet", save=False)
+                   schedule="onecycle", threads=1, progress="quiet", save=False)  # one thread: the same sums everywhere
     test = run.metrics["test"]
     assert run.metrics["task"] == "multiclass" and run.bundle.manifest["model_spec"]["family"] == "cnn"
     assert test["model"]["accuracy"] >= 0.98, test["model"]["accuracy"]
