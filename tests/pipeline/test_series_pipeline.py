@@ -130,3 +130,17 @@ def test_cli_forecast_train_and_predict(tmp_path, capsys):
     short.to_csv(tmp_path / "short.csv", index=False)
     code = main(["predict", str(tmp_path / "r" / "bundle"), str(tmp_path / "short.csv")])
     assert code == 2 and "the input has 5 rows but the model looks back 12 rows" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_seed_multi_feature_forecaster_on_a_shipped_series():
+    """The stock exercise's shape (four input columns + the target's history -> the target, lookback 30) on statsmodels' macrodata."""
+    sm = pytest.importorskip("statsmodels.api")
+    d = sm.datasets.macrodata.load_pandas().data
+    d["date"] = pd.PeriodIndex.from_fields(year=d["year"].astype(int), quarter=d["quarter"].astype(int), freq="Q").to_timestamp()
+    features = ["realcons", "realinv", "realgovt", "realdpi"]
+    run = dl.train(d[["date", *features, "realgdp"]], "realgdp", task="forecast", time_column="date", features=features,
+                   lookback=30, epochs=3, progress="quiet", save=False)
+    assert run.metrics["inputs"] == [*features, "realgdp"] and run.bundle.manifest["model_spec"]["n_features"] == 5
+    pred = run.bundle.predict(d.tail(30))
+    assert str(pred["date"].iloc[0].date()) == "2009-10-01" and np.isfinite(pred["realgdp"]).all()
