@@ -19,7 +19,14 @@ from dlpipe.core.config import RunConfig
 from dlpipe.core.errors import InvalidConfigError
 from dlpipe.core.runtime import seed_everything, set_deterministic
 from dlpipe.data.sequences import SequenceDataset
-from dlpipe.data.series import SeriesDataset, SeriesScaler, auto_lookback, make_windows, roll_forecast, split_series
+from dlpipe.data.series import (
+    SeriesDataset,
+    SeriesScaler,
+    auto_lookback,
+    make_windows,
+    roll_forecast,
+    split_series,
+)
 from dlpipe.data.splits import split_indices
 from dlpipe.evaluation.baselines import fit_baselines, verdict
 from dlpipe.evaluation.forecast_baselines import baseline_forecasts, detect_period, score_forecast
