@@ -53,12 +53,12 @@ class _Pipe:
                     return m.get("result", {})
                 self.events.append(m)
 
-    def wait_event(self, name: str, timeout: float = 30) -> dict[str, Any]:
+    def wait_event(self, name: str, session: str | None = None, since: int = 0, timeout: float = 30) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
-        seen = 0
+        seen = since
         while True:
             for m in self.events[seen:]:
-                if m.get("method") == name:
+                if m.get("method") == name and (session is None or m.get("sessionId") == session):
                     return m
             seen = len(self.events)
             self.events.extend(self._read(deadline))
@@ -78,37 +78,57 @@ class _Pipe:
         return [json.loads(m) for m in msgs if m]
 
 
-def inspect_page(page: Path, screenshot: Path | None = None, width: int = 1280) -> dict[str, Any]:
-    """Load ``page`` (a file) and return {'console_errors', 'exceptions', 'requests', 'failed',
-    'broken_images', 'images', 'title', 'height'}; write a full-page PNG to ``screenshot``."""
-    exe = chromium_path()
-    assert exe, "chromium is not installed (scripts/test-services.sh installs it)"
-    profile = tempfile.mkdtemp(prefix="dlpipe-chromium-")
-    to_chrome_r, to_chrome_w = os.pipe()
-    from_chrome_r, from_chrome_w = os.pipe()
+class Chromium:
+    """One headless Chromium for several pages: ``with Chromium() as b: b.inspect(page, shot)``."""
 
-    def _fds() -> None:  # Chromium reads commands on fd 3 and writes replies on fd 4
-        a, b = fcntl.fcntl(to_chrome_r, fcntl.F_DUPFD, 10), fcntl.fcntl(from_chrome_w, fcntl.F_DUPFD, 10)
-        os.dup2(a, 3)
-        os.dup2(b, 4)
+    def __enter__(self) -> Chromium:
+        exe = chromium_path()
+        assert exe, "chromium is not installed (scripts/test-services.sh installs it)"
+        self.profile = tempfile.mkdtemp(prefix="dlpipe-chromium-")
+        to_chrome_r, self._w = os.pipe()
+        self._r, from_chrome_w = os.pipe()
 
-    proc = subprocess.Popen(
-        [exe, *FLAGS, f"--user-data-dir={profile}", "--remote-debugging-pipe", "about:blank"],
-        preexec_fn=_fds, close_fds=False,  # Python's own fds are close-on-exec anyway
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    os.close(to_chrome_r)
-    os.close(from_chrome_w)
-    cdp = _Pipe(proc, to_chrome_w, from_chrome_r)
-    try:
+        def _fds() -> None:  # Chromium reads commands on fd 3 and writes replies on fd 4
+            a, b = fcntl.fcntl(to_chrome_r, fcntl.F_DUPFD, 10), fcntl.fcntl(from_chrome_w, fcntl.F_DUPFD, 10)
+            os.dup2(a, 3)
+            os.dup2(b, 4)
+
+        self.proc = subprocess.Popen(
+            [exe, *FLAGS, f"--user-data-dir={self.profile}", "--remote-debugging-pipe", "about:blank"],
+            preexec_fn=_fds, close_fds=False,  # Python's own fds are close-on-exec anyway
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        os.close(to_chrome_r)
+        os.close(from_chrome_w)
+        self.cdp = _Pipe(self.proc, self._w, self._r)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.cdp.send("Browser.close", timeout=5)
+        except Exception:  # noqa: BLE001 - the browser may already be gone
+            pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        os.close(self._w)
+        os.close(self._r)
+        shutil.rmtree(self.profile, ignore_errors=True)
+
+    def inspect(self, page: Path, screenshot: Path | None = None, width: int = 1280) -> dict[str, Any]:
+        """Load ``page`` (a file) in a new tab and return {'console_errors', 'exceptions', 'requests',
+        'off_machine', 'failed', 'broken_images', 'images', 'title', 'height'}; write a full-page PNG."""
+        cdp = self.cdp
         target = cdp.send("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = cdp.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        start = len(cdp.events)
         for domain in ("Page", "Runtime", "Log", "Network"):
             cdp.send(f"{domain}.enable", session=session)
         cdp.send("Emulation.setDeviceMetricsOverride", {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": False}, session=session)
-        url = page.resolve().as_uri()
-        cdp.send("Page.navigate", {"url": url}, session=session)
-        cdp.wait_event("Page.loadEventFired", timeout=60)
+        cdp.send("Page.navigate", {"url": page.resolve().as_uri()}, session=session)
+        cdp.wait_event("Page.loadEventFired", session=session, since=start, timeout=60)
         time.sleep(0.3)  # late console messages
         probe = cdp.send("Runtime.evaluate", {"returnByValue": True, "expression": """JSON.stringify({
             images: document.images.length,
@@ -122,32 +142,25 @@ def inspect_page(page: Path, screenshot: Path | None = None, width: int = 1280) 
                             session=session, timeout=60)
             screenshot.parent.mkdir(parents=True, exist_ok=True)
             screenshot.write_bytes(base64.b64decode(shot["data"]))
-        events = cdp.events
+        events = [e for e in cdp.events[start:] if e.get("sessionId") == session]
+        cdp.send("Target.closeTarget", {"targetId": target})
         console = [e["params"] for e in events if e.get("method") == "Runtime.consoleAPICalled" and e["params"].get("type") in ("error", "assert")]
         logs = [e["params"]["entry"] for e in events if e.get("method") == "Log.entryAdded" and e["params"]["entry"].get("level") == "error"]
         requests = [e["params"]["request"]["url"] for e in events if e.get("method") == "Network.requestWillBeSent"]
-        failed = [e["params"] for e in events if e.get("method") == "Network.loadingFailed"]
         return {
             "console_errors": [str(c.get("args")) for c in console] + [str(entry.get("text")) for entry in logs],
             "exceptions": [e["params"]["exceptionDetails"].get("text") for e in events if e.get("method") == "Runtime.exceptionThrown"],
             "requests": requests,
             "off_machine": [u for u in requests if not u.startswith(("file:", "data:", "about:"))],
-            "failed": failed,
+            "failed": [e["params"] for e in events if e.get("method") == "Network.loadingFailed"],
             "broken_images": info["broken"],
             "images": info["images"],
             "title": info["title"],
             "height": info["height"],
         }
-    finally:
-        try:
-            cdp.send("Browser.close", timeout=5)
-        except Exception:  # noqa: BLE001 - the browser may already be gone
-            pass
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        os.close(to_chrome_w)
-        os.close(from_chrome_r)
-        shutil.rmtree(profile, ignore_errors=True)
+
+
+def inspect_page(page: Path, screenshot: Path | None = None, width: int = 1280) -> dict[str, Any]:
+    """One page in a fresh browser (see :meth:`Chromium.inspect`)."""
+    with Chromium() as browser:
+        return browser.inspect(page, screenshot, width)

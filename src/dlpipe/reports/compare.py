@@ -14,7 +14,7 @@ import numpy as np
 
 from dlpipe.core.errors import InvalidInputError
 from dlpipe.reports.folder import RunFolder, is_run_folder, read_run_folder
-from dlpipe.reports.plots import MARK, Plot, new_figure, render
+from dlpipe.reports.plots import MARK, Plot, integer_epochs, new_figure, render
 from dlpipe.reports.sections import Section, Table
 
 __all__ = ["list_runs", "compare_runs", "plot_history", "run_row"]
@@ -108,9 +108,12 @@ def _overlay(runs: Sequence[RunFolder], name: str, labels: Sequence[str]) -> Plo
             if f"val_{name}" in h:
                 ax.plot(epochs, h[f"val_{name}"], color=colour, label=f"{label} validation")
                 drawn = True
-        if name == "lr":
-            ax.set_yscale("log")
+        if name == "lr" and drawn:
+            lo, hi = ax.dataLim.y0, ax.dataLim.y1
+            if lo > 0 and hi / lo > 20:
+                ax.set_yscale("log")
         ax.set(title=title, xlabel="epoch", ylabel=name)
+        integer_epochs(ax)
         if drawn:
             ax.legend(loc="best")
         return Plot(f"compare_{name}", title, render(fig) if drawn else None, note="" if drawn else "no run recorded it.")
@@ -131,11 +134,10 @@ def compare_runs(runs: Sequence[Any], out: str | Path | None = None) -> Path:
     folders = [_resolve_run(r) for r in runs]
     labels = _labels(folders)
     table = Section("metrics", "Test scores")
-    keys: list[str] = []
-    for f in folders:
-        for k, v in (f.test.get("model") or {}).items():
-            if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in keys:
-                keys.append(k)
+    from dlpipe.reports.report import _METRIC_ORDER
+
+    present = {k for f in folders for k, v in (f.test.get("model") or {}).items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    keys = [k for k in _METRIC_ORDER if k in present] or sorted(present)
     rows = []
     for f, label in zip(folders, labels):
         row = run_row(f.path)
@@ -230,6 +232,7 @@ def plot_history(run: Any, path: str | Path | None = None) -> Path:
             if name == "lr" and np.all(h["lr"] > 0):
                 ax.set_yscale("log")
             ax.set(title=name, xlabel="epoch")
+            integer_epochs(ax)
             ax.legend()
         for ax in axes[len(names):]:
             ax.set_axis_off()

@@ -35,6 +35,7 @@ __all__ = [
     "residuals_plot",
     "first_layer_plot",
     "short_label",
+    "integer_epochs",
 ]
 
 DPI = 90
@@ -137,6 +138,7 @@ def history_plots(h: dict[str, np.ndarray], best_epoch: int | None = None, stopp
             if val is not None and np.isfinite(val).any():
                 ax.plot(epochs, val, color=VAL, label="validation", marker=marker)
             ax.set(title=f"{m} per epoch", xlabel="epoch")
+            integer_epochs(ax)
             _mark_epochs(ax, best_epoch, stopped_epoch)
             ax.legend(loc="best")
         for ax in axes[len(names):]:
@@ -154,12 +156,20 @@ def history_plots(h: dict[str, np.ndarray], best_epoch: int | None = None, stopp
                 elif len(lr):
                     ax1.set_ylim(0, float(lr.max()) * 1.15 or 1.0)
             ax1.set(title="Learning rate (end of epoch)", xlabel="epoch")
+            integer_epochs(ax1)
+            integer_epochs(ax2)
             if "time" in h:
                 ax2.bar(epochs, h["time"], color=TRAIN, width=1.0 if n > 30 else 0.8)
                 ax2.set(title=f"Seconds per epoch (total {np.nansum(h['time']):.2f} s)", xlabel="epoch")
             _mark_epochs(ax1, best_epoch, stopped_epoch, legend=False)
             plots.append(Plot("history_lr_time", "Learning rate and time per epoch", render(fig)))
     return plots
+
+
+def integer_epochs(ax: Axes) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def _mark_epochs(ax: Axes, best: int | None, stopped: int | None, legend: bool = True) -> None:
