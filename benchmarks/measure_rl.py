@@ -31,11 +31,12 @@ def main() -> None:
     rows = []
     for algo in args.algos:
         for seed in args.seeds:
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             run = train_agent("CartPole-v1", algo, seed=seed)
             ev = run.metrics["evaluation"]
             row = {"algo": algo, "seed": seed, "budget": DEFAULT_STEPS[algo], "solved_at": run.metrics["solved_at"],
                    "steps": run.metrics["steps"], "train_s": run.metrics["train_time_s"], "total_s": round(time.perf_counter() - started, 1),
+                   "cpu_s": round(time.process_time() - cpu, 1),
                    "mean_return_100": ev["mean_return"], "solved": ev["mean_return"] >= 475.0}
             rows.append(row)
             print(json.dumps(row), flush=True)

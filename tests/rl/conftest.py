@@ -48,7 +48,7 @@ def norender_env_id() -> str:
 def frozenlake_run(tmp_path):
     from dlpipe.rl import train_agent
 
-    return train_agent("FrozenLake-v1", "qlearning", env_kwargs={"is_slippery": False}, steps=5_000, seed=0, out=tmp_path / "fl")
+    return train_agent("FrozenLake-v1", "qlearning", env_kwargs={"is_slippery": False}, steps=5_000, seed=0, out=tmp_path / "fl", report=False)
 
 
 @pytest.fixture(scope="session")

@@ -73,3 +73,11 @@ def test_play_refuses_an_env_that_cannot_render(norender_env_id, tmp_path):
     with pytest.raises(InvalidInputError, match=r"'DlpipeTestNoRender-v0' cannot render frames \(its render modes: none\)"):
         load_agent(tmp_path / "nr" / "bundle").play(tmp_path / "x.gif")
     assert not (tmp_path / "x.gif").exists()
+
+
+@pytest.mark.slow
+def test_report_draws_the_return_curve_with_the_threshold(frozenlake_run, tmp_path):
+    page = frozenlake_run.report()
+    html = page.read_text()
+    assert "Reinforcement learning" in html and "solve threshold 0.7" in html.lower()
+    assert (tmp_path / "fl" / "plots" / "rl_returns.png").stat().st_size > 1000

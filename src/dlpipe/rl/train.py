@@ -63,8 +63,8 @@ class RLRun:
     config: dict[str, Any]
     path: Path | None = None
 
-    def save(self, path: str | Path) -> Path:
-        """Write the run folder atomically and return its path."""
+    def save(self, path: str | Path, report: bool = True) -> Path:
+        """Write the run folder atomically and return its path; ``report`` also builds report.html."""
         with atomic_dir(path) as tmp:
             write_json(tmp / "config.json", self.config)
             self.history.to_csv(tmp / "history.csv")
@@ -75,7 +75,25 @@ class RLRun:
             write_json(tmp / "metrics.json", self.metrics)
             self.agent.save(tmp / "bundle")
         self.path = Path(path)
+        if report:
+            try:
+                self.report()
+            except Exception as exc:  # noqa: BLE001 - a failed report must not lose a trained, saved run
+                import warnings
+
+                from dlpipe.core.errors import DlpipeWarning
+
+                warnings.warn(f"the run was saved but its report could not be built ({type(exc).__name__}: {exc}); "
+                              f"rebuild it with `dlpipe report {self.path}`.", DlpipeWarning, stacklevel=2)
         return self.path
+
+    def report(self, open_browser: bool = False) -> Path:
+        """Build (or rebuild) ``report.html`` in the run folder: return curve with the solve threshold."""
+        from dlpipe.reports.report import build_report
+
+        if self.path is None:
+            raise InvalidConfigError("this run was not saved, so it has no folder to write a report into; call run.save(path) first.")
+        return build_report(self.path)
 
     def summary(self) -> str:
         m = self.metrics
@@ -100,6 +118,7 @@ def train_agent(
     env_kwargs: dict[str, Any] | None = None,
     out: str | Path | None = None,
     eval_episodes: int = 100,
+    report: bool = True,
     **options: Any,
 ) -> RLRun:
     """Train an agent on a Gymnasium environment and evaluate it greedily on fixed seeds.
@@ -114,6 +133,7 @@ def train_agent(
         env_kwargs: Options for ``gymnasium.make`` such as ``{"is_slippery": False}``. Defaults to `None`.
         out: Save the run folder there. Defaults to `None` (not saved).
         eval_episodes: Greedy episodes of the final evaluation. Defaults to `100`.
+        report: With ``out``, also build ``report.html`` (the return curve). Defaults to `True`.
         **options: Settings of the algorithm (``learning_rate``, ``gamma``, ``hidden``, ...).
 
     Example:
@@ -122,7 +142,7 @@ def train_agent(
         1.0
     """
     fn = _algorithm(algo)
-    allowed = [p for p in inspect.signature(fn).parameters if p not in ("info", "steps", "seed")]
+    allowed = [p for p in inspect.signature(fn).parameters if p not in ("info", "steps", "seed", "eval_episodes")]
     unknown = [k for k in options if k not in allowed]
     if unknown:
         raise InvalidConfigError(
@@ -156,5 +176,5 @@ def train_agent(
     config = {"env_id": env_id, "env_kwargs": dict(env_kwargs or {}), "algo": algo, **result.agent.config}
     run = RLRun(result.agent, result.log, result.evaluations, metrics, config)
     if out is not None:
-        run.save(out)
+        run.save(out, report=report)
     return run

@@ -1,0 +1,104 @@
+"""The RL section of a run report: the return curve (raw and moving average) with the solve
+threshold and the periodic greedy evaluations, loss and epsilon, and the final evaluation beside a
+random policy. Registered for runs of kind "rl" (``dlpipe.reports.register_section``)."""
+
+from __future__ import annotations
+
+import csv
+from typing import Any
+
+import numpy as np
+
+from dlpipe.reports.folder import RunFolder
+from dlpipe.reports.plots import Plot, new_figure, render
+from dlpipe.reports.sections import Section, Table
+
+__all__ = ["sections", "return_curve_plot", "moving_average"]
+
+
+def moving_average(x: np.ndarray, window: int) -> np.ndarray:
+    """Trailing mean over up to ``window`` values (shorter at the start, so it starts at episode 1).
+
+    Example:
+        >>> moving_average(np.array([0.0, 2.0, 4.0]), 2).tolist()
+        [0.0, 1.0, 3.0]
+    """
+    c = np.cumsum(np.insert(np.asarray(x, dtype=float), 0, 0.0))
+    idx = np.arange(1, len(x) + 1)
+    lo = np.maximum(idx - window, 0)
+    return (c[idx] - c[lo]) / (idx - lo)
+
+
+def return_curve_plot(steps: np.ndarray, returns: np.ndarray, threshold: float | None,
+                      evaluations: list[dict[str, float]] | None = None, window: int = 20) -> Plot:
+    title = "Episode return"
+    if len(returns) == 0:
+        return Plot("rl_returns", title, note="the run finished no training episode.")
+    with _style():
+        fig = new_figure(7.0, 3.4)
+        ax = fig.subplots()
+        ax.plot(steps, returns, color="#9ecae1", linewidth=0.8, label="episode return")
+        ax.plot(steps, moving_average(returns, window), color="#08519c", linewidth=1.8, label=f"moving average ({window} episodes)")
+        if evaluations:
+            ax.plot([e["steps"] for e in evaluations], [e["mean_return"] for e in evaluations], "o", color="#e6550d", markersize=4,
+                    label="greedy evaluation")
+        if threshold is not None:
+            ax.axhline(threshold, color="#31a354", linestyle="--", linewidth=1.2, label=f"solve threshold {threshold:g}")
+        ax.set(title=title, xlabel="environment steps", ylabel="return")
+        ax.legend(loc="best", fontsize=8)
+        return Plot("rl_returns", title, render(fig))
+
+
+def _series_plot(name: str, title: str, steps: np.ndarray, values: np.ndarray, ylabel: str) -> Plot:
+    keep = np.isfinite(values)
+    if keep.sum() < 2:
+        return Plot(name, title, note=f"the run recorded fewer than 2 values of {ylabel}.")
+    with _style():
+        fig = new_figure(7.0, 2.6)
+        ax = fig.subplots()
+        ax.plot(steps[keep], values[keep], color="#756bb1", linewidth=1.0)
+        ax.set(title=title, xlabel="environment steps", ylabel=ylabel)
+        return Plot(name, title, render(fig))
+
+
+def _style() -> Any:
+    import matplotlib
+
+    return matplotlib.rc_context({"axes.spines.top": False, "axes.spines.right": False, "font.size": 9})
+
+
+def _evaluations(run: RunFolder) -> list[dict[str, float]]:
+    path = run.path / "evaluations.csv"
+    if not path.is_file():
+        return []
+    with open(path, encoding="utf-8") as fh:
+        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(fh)]
+
+
+def sections(run: RunFolder) -> list[Section]:
+    """Sections for a run folder written by ``dlpipe rl train``."""
+    section = Section("rl", "Reinforcement learning")
+    m = run.metrics
+    h = run.history_series()
+    if "return" not in h:
+        section.note("history.csv has no episode returns, so there is no return curve.")
+    else:
+        steps = h.get("steps", np.arange(1, len(h["return"]) + 1))
+        section.plot(return_curve_plot(steps, h["return"], m.get("reward_threshold"), _evaluations(run)))
+        if "loss" in h:
+            section.plot(_series_plot("rl_loss", "Training loss (mean per episode)", steps, h["loss"], "loss"))
+        if "epsilon" in h:
+            section.plot(_series_plot("rl_epsilon", "Exploration rate", steps, h["epsilon"], "epsilon"))
+    ev, rnd = m.get("evaluation"), m.get("random")
+    if ev and rnd:
+        cols = ["policy", "episodes", "mean return", "std", "min", "max", "mean length"]
+        keys = ("episodes", "mean_return", "std_return", "min_return", "max_return", "mean_length")
+        section.table(Table(cols, [["agent (greedy)", *(ev[k] for k in keys)], ["random", *(rnd[k] for k in keys)]],
+                            caption=f"{m.get('algo')} on {m.get('env_id')}: greedy episodes with fixed seeds from {ev.get('seed')}", highlight=0))
+        threshold = m.get("reward_threshold")
+        if threshold is not None:
+            when = f"solved at env step {m['solved_at']:,}" if m.get("solved_at") else ("solved" if m.get("solved") else "not solved")
+            section.text(f"Solve threshold {threshold:g}: {when}; {m.get('steps', 0):,} env steps in {m.get('train_time_s', 0):.1f} s of training.")
+    else:
+        section.note("metrics.json has no final evaluation.")
+    return [section]
