@@ -21,6 +21,13 @@ SPECS = {
     "vae": {"family": "vae", "n_inputs": 64, "latent": 2, "hidden": [8], "shape": [1, 8, 8], "_input": [1, 8, 8], "_output": [68]},
     "gan": {"family": "gan", "arch": "dcgan", "latent": 4, "shape": [1, 8, 8], "width": 4, "_input": [4], "_output": [1, 8, 8]},
     "gan_discriminator": {"family": "gan_discriminator", "arch": "dcgan", "latent": 4, "shape": [1, 8, 8], "width": 4, "_input": [1, 8, 8], "_output": [1]},
+    # sequence families (B, T, F) -> (B, n_outputs); tests/models/test_rnn.py also covers masks, forecasting heads, causality
+    "rnn": {"family": "rnn", "n_features": 2, "n_outputs": 3, "hidden": [8, 8], "dropout": 0.1, "_input": [7, 2]},
+    "lstm": {"family": "lstm", "n_features": 2, "n_outputs": 3, "hidden": [8], "forecast": True, "horizon": 3, "target_index": [1], "residual": True, "_input": [7, 2]},
+    "gru": {"family": "gru", "n_features": 2, "n_outputs": 3, "hidden": [8, 6], "bidirectional": True, "_input": [7, 2]},
+    "transformer": {"family": "transformer", "n_features": 2, "n_outputs": 3, "hidden": [8], "heads": 2, "dropout": 0.1, "_input": [7, 2]},
+    "tcn": {"family": "tcn", "n_features": 2, "n_outputs": 3, "hidden": [4, 4], "forecast": True, "_input": [7, 2]},
+    "cnn1d": {"family": "cnn1d", "n_features": 2, "n_outputs": 3, "hidden": [4, 8], "_input": [7, 2]},
 }
 
 
