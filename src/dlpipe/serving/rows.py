@@ -35,6 +35,7 @@ class RowEncoder:
         self.schema = state["schema"]
         self.columns: list[dict[str, Any]] = list(self.schema["columns"])
         self.names = [c["name"] for c in self.columns]
+        self._needed = frozenset(self.names)
         self.kinds = {c["name"]: c["kind"] for c in self.columns}
         self.numeric = state["numeric"]
         self.scaling = state["scaling"]
@@ -55,9 +56,12 @@ class RowEncoder:
             raise InvalidInputError(f"`rows` is a {_json_type(rows)} but must be a list of objects, one per row, e.g. {{\"rows\": [{self.example()}]}}.")
         if not rows:
             raise InvalidInputError("`rows` is empty; send at least one row with the fields " + format_names(self.names) + ".")
+        needed = self._needed
         for i, row in enumerate(rows):
             if not isinstance(row, dict):
                 raise InvalidInputError(f"row {i} is a {_json_type(row)} but must be an object with the fields {format_names(self.names)}.")
+            if needed <= row.keys():
+                continue
             missing = [n for n in self.names if n not in row]
             if missing:
                 raise InvalidInputError(
