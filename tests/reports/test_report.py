@@ -142,3 +142,18 @@ def test_image_run_report_shows_test_images_and_mistakes(tmp_path):
     assert "Test images" in page and 'alt="The first' in page
     assert (run.path / "plots" / "test_images.png").is_file() and (run.path / "plots" / "roc.png").is_file()
     assert re.search(r"\(N, \d+, 8, 8\)", page)  # the layer table knows the conv layers' output shapes
+
+
+def test_forecast_span_from_metrics_alone(tmp_path):
+    test_forecast = {"time": list(range(5)), "targets": {"y": {"true": [[1.0], [2.0], [3.0], [4.0], [5.0]],
+                                                               "pred": [[1.1], [2.1], [2.9], [4.2], [5.1]],
+                                                               "naive": [[0.0], [1.0], [2.0], [3.0], [4.0]]}}}
+    metrics = {"task": "forecast", "test": {"primary_metric": "mase", "model": {"mae": 0.12, "mase": 0.12},
+                                            "baselines": {"naive": {"mae": 1.0, "mase": 1.0}},
+                                            "verdict": "The model beats the naive forecast."},
+               "test_forecast": test_forecast}
+    (tmp_path / "metrics.json").write_text(json.dumps(metrics))
+    page = build_report(tmp_path).read_text(encoding="utf-8")
+    assert "Forecast on the test span" in page and (tmp_path / "plots" / "forecast_y.png").is_file()
+    assert "lacks predictions.csv" not in page  # a forecast run has no predictions.csv to miss
+    assert ">Evaluation on the test split<" not in page  # empty sections are left out

@@ -95,7 +95,7 @@ def collect_sections(folder: RunFolder, bundle: Bundle | None = None) -> list[Se
     if other is not None:
         sections.append(other)
     sections.append(_environment_section(folder))
-    return sections
+    return [s for s in sections if s.items]
 
 
 # ---------------------------------------------------------------------------------------- page
@@ -151,7 +151,10 @@ def _subtitle(f: RunFolder) -> str:
 
 def _banner(f: RunFolder) -> list[str]:
     out = []
-    essential = [m for m in f.missing if m in ("metrics.json", "history.csv", "bundle/manifest.json", "predictions.csv")]
+    expected = ["metrics.json", "history.csv", "bundle/manifest.json"]
+    if f.task in ("binary", "multiclass", "regression"):
+        expected.append("predictions.csv")
+    essential = [m for m in f.missing if m in expected]
     if essential:
         out.append(f"This run folder lacks {', '.join(essential)}; the parts that depend on them are marked missing below.")
     if not f.test and f.metrics:

@@ -70,7 +70,10 @@ class Section:
 
 
 SectionProvider = Callable[["RunFolder"], "Iterable[Section] | Section | None"]
-_PROVIDERS: dict[str, list[str | SectionProvider]] = {"image": ["dlpipe.reports.images:sections"]}
+_PROVIDERS: dict[str, list[str | SectionProvider]] = {
+    "image": ["dlpipe.reports.images:sections"],
+    "*": ["dlpipe.reports.forecast:sections"],  # draws only when metrics.json has a test_forecast
+}
 
 
 def register_section(kind: str, provider: str | SectionProvider) -> None:

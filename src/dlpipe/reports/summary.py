@@ -151,6 +151,12 @@ def _example_inputs(model: nn.Module, spec: dict[str, Any], manifest: dict[str, 
         import torch
 
         return [torch.zeros(2, spec["in_channels"], *[int(v) for v in spec["image_size"]])]  # (N, C, H, W)
+    if isinstance(spec.get("n_features"), int):  # sequence models: (N, T, F), T from the bundle's window
+        import torch
+
+        state = (manifest or {}).get("preprocessor") or {}
+        steps = state.get("lookback") or state.get("window") or 16
+        return [torch.zeros(2, int(steps) if isinstance(steps, (int, float)) else 16, spec["n_features"])]
     ref = (manifest or {}).get("reference_statistics") or {}
     if (manifest or {}).get("kind") == "image" and ref.get("image_size") and ref.get("channel_mean"):
         import torch
@@ -259,6 +265,9 @@ def first_layer_weight(model: nn.Module, leaves: Sequence[LayerRow] | None = Non
         m = modules.get(name)
         if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d)):
             return f"{name} ({type(m).__name__})", m.weight.detach().float().cpu().numpy()
+        if m is not None and not any(True for _ in m.children()) and any(True for _ in m.parameters(recurse=False)) \
+                and not isinstance(m, (nn.Embedding, nn.BatchNorm1d, nn.BatchNorm2d, nn.LayerNorm)):
+            return None  # the first weighted layer is recurrent/attention/...: no dense or conv heatmap
     return None
 
 
