@@ -112,7 +112,7 @@ async def _client(port: int, bodies: list[bytes], stop_at: float, lat: list[floa
             i += 1
             t0 = time.perf_counter()
             try:
-                await _one(reader, writer, body)
+                keep = await asyncio.wait_for(_one(reader, writer, body), 30)
             except (asyncio.IncompleteReadError, ConnectionError) as exc:
                 if errors is None:
                     raise
@@ -121,32 +121,43 @@ async def _client(port: int, bodies: list[bytes], stop_at: float, lat: list[floa
                 reader, writer = await asyncio.open_connection("127.0.0.1", port)
                 continue
             lat.append(time.perf_counter() - t0)
+            if not keep:  # an HTTP/1.0 server (Flask's): one connection per request
+                writer.close()
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
     finally:
         writer.close()
 
 
-async def _one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, body: bytes) -> None:
+async def _one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, body: bytes) -> bool:
+    """One request; returns whether the connection stays open."""
     writer.write(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
     head = await reader.readuntil(b"\r\n\r\n")
     status = head[9:12]
-    length = 0
+    length: int | None = None
     chunked = False
+    keep = head.startswith(b"HTTP/1.1")
     for line in head.split(b"\r\n"):
         low = line.lower()
         if low.startswith(b"content-length:"):
             length = int(line.split(b":")[1])
         elif low.startswith(b"transfer-encoding:") and b"chunked" in low:
             chunked = True
+        elif low.startswith(b"connection:") and b"close" in low:
+            keep = False
     if chunked:
         while True:
             size = int((await reader.readline()).strip(), 16)
             await reader.readexactly(size + 2)
             if size == 0:
                 break
-    else:
+    elif length is not None:
         await reader.readexactly(length)
+    else:
+        await reader.read()  # body until the server closes
+        keep = False
     if status != b"200":
         raise RuntimeError(f"status {status!r}")
+    return keep
 
 
 def load(port: int, bodies: list[bytes], clients: int, seconds: float) -> dict:
@@ -181,6 +192,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=4.0)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--only", help="run only the servers whose name contains this text (e.g. flask)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="dlpipe-serving-bench-"))
     bundle, rows = make_bundle(tmp)
@@ -195,6 +207,8 @@ def main() -> None:
     (tmp / "flask_app.py").write_text(FLASK_APP)
     results: dict = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "load_avg_at_start": os.getloadavg()}, "servers": {}}
     for name, cmd in servers.items():
+        if args.only and args.only.lower() not in name.lower():
+            continue
         port = free_port()
         full = [*cmd, "--port", str(port)] if "dlpipe" in name else [*cmd, str(port)]
         proc = start(full, port)
@@ -211,9 +225,11 @@ def main() -> None:
             print(f"  {lv['clients']:>7} {lv['req_per_s']:>9.1f} {lv['p50_ms']:>8.2f} {lv['p99_ms']:>8.2f}")
         print(f"  1,000-row request: median {big_res['median_ms']} ms, {big_res['rows_per_s']:,} rows/s")
     results["machine"]["load_avg_at_end"] = os.getloadavg()
-    d = results["servers"]["dlpipe (2 workers)"]["single_row"][1]["req_per_s"]
-    f = results["servers"]["seed-style Flask (model.predict per request)"]["single_row"][1]["req_per_s"]
-    print(f"\nat 8 clients: dlpipe {d:.0f} req/s vs Flask {f:.0f} req/s ({d / f:.1f}x); load average {results['machine']['load_avg_at_start']}")
+    if len(results["servers"]) == len(servers):
+        d = results["servers"]["dlpipe (2 workers)"]["single_row"][1]["req_per_s"]
+        f = results["servers"]["seed-style Flask (model.predict per request)"]["single_row"][1]["req_per_s"]
+        print(f"\nat 8 clients: dlpipe {d:.0f} req/s vs Flask {f:.0f} req/s ({d / f:.1f}x)")
+    print(f"load average (1, 5, 15 min) at start {results['machine']['load_avg_at_start']}, at end {results['machine']['load_avg_at_end']}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 
