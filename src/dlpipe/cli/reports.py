@@ -34,8 +34,10 @@ def runs(
         typer.echo(f"no runs in {runs_dir}; train one with `dlpipe train <data>`.")
         return
     cols = ("name", "task", "model", "metric", "value", "baseline", "epochs", "time_s")
+    for r in rows:
+        r["time_s"] = f"{r['time_s']:.1f}" if isinstance(r["time_s"], (int, float)) else r["time_s"]
     cells = [[_fmt(r[c]) + (" ✓" if c == "value" and r["beats_baseline"] else " ✗" if c == "value" and r["beats_baseline"] is False else "") for c in cols] for r in rows]
-    _print_table(["run", "task", "model", "metric", "model score", "best baseline", "epochs", "time s"], cells, f"{len(rows)} runs in {runs_dir}")
+    _print_table(["run", "task", "model", "metric", "model score", "best baseline", "epochs", "time s"], cells, f"{len(rows)} run{'s' if len(rows) != 1 else ''} in {runs_dir}")
     typer.echo("✓ beats its best baseline, ✗ does not")
 
 

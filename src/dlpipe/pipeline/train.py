@@ -151,7 +151,8 @@ def train(
     try:
         run = fit(ds, cfg, progress=progress if main else "quiet", **({"extra_callbacks": extra} if extra else {}))
         run.metrics["wall_time_s"] = round(time.perf_counter() - started, 3)
-        run.metrics.setdefault("command", shlex.join(sys.argv))  # shown in the report
+        argv = ["dlpipe" if Path(sys.argv[0]).name == "dlpipe" else sys.argv[0], *sys.argv[1:]]
+        run.metrics.setdefault("command", shlex.join(argv))  # shown in the report
         run.metrics.setdefault("data_source", str(data) if isinstance(data, (str, Path)) else None)
         if distributed:
             run.metrics["world_size"] = world_size()
