@@ -74,7 +74,7 @@ def test_two_workers_share_one_study_on_postgresql(postgres_url, binary_frame, t
     workers = [subprocess.Popen([*cmd, "--out", str(tmp_path / f"w{i}")], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                for i in range(2)]
     outputs = [w.communicate(timeout=240) for w in workers]
-    for w, (out, err) in zip(workers, outputs):
+    for w, (_out, err) in zip(workers, outputs):
         assert w.returncode == 0, err
     storage = optuna.storages.RDBStorage(postgres_url.replace("postgresql://", "postgresql+psycopg://"))
     try:
