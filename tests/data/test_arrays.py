@@ -4,10 +4,17 @@ import gzip
 
 import numpy as np
 import pytest
+from tests.conftest import shared_data
 
 from dlpipe.core.errors import InvalidInputError, UnsupportedFileError
-from dlpipe.data.arrays import ArrayAdapter, ArrayDataset, load_digits_images, load_mnist, load_npz, read_idx
-from tests.conftest import shared_data
+from dlpipe.data.arrays import (
+    ArrayAdapter,
+    ArrayDataset,
+    load_digits_images,
+    load_mnist,
+    load_npz,
+    read_idx,
+)
 
 
 def _write_idx(path, arr):
