@@ -474,4 +474,4 @@ def detect_series(data: Any, cfg: Any, test: Any) -> SeriesDataset | None:
         return None
     s = cfg.series
     target = cfg.data.target
-    return load_series(data, target, time_column=s.time_column, features=s.features or None, strict=s.strict, test=test)
+    return load_series(data, target, time_column=s.time_column, features=s.features or None, strict=s.strict, test=test, name=cfg.name)
