@@ -180,13 +180,21 @@ class OneCycleSchedule(Callback):
 class ProgressCallback(Callback):
     """Per-epoch progress: a Rich live line on a terminal, a few plain lines otherwise, nothing if quiet.
 
+    With Rich, an epoch that runs longer than ``batch_after_s`` also gets a bar of its batches. Only
+    then is ``on_batch_end`` defined (the trainer calls per-step hooks only on callbacks that have
+    one), so plain and quiet runs pay nothing per step.
+
     Args:
         mode: ``"auto"`` (Rich on a terminal, plain elsewhere), ``"rich"``, ``"plain"`` or ``"quiet"``. Defaults to `"auto"`.
+        batch_after_s: Seconds into an epoch after which the batch bar appears. Defaults to `2.0`.
     """
 
-    def __init__(self, mode: str = "auto", stream: Any = None) -> None:
+    def __init__(self, mode: str = "auto", stream: Any = None, batch_after_s: float = 2.0) -> None:
         self.mode = mode
         self.stream = stream
+        self.batch_after_s = batch_after_s
+        if mode == "rich" or (mode == "auto" and getattr(stream or sys.stderr, "isatty", lambda: False)()):
+            self.on_batch_end = self._on_batch
 
     def on_fit_start(self, trainer: Trainer) -> None:
         stream = self.stream or sys.stderr
@@ -214,9 +222,26 @@ class ProgressCallback(Callback):
             )
             self._progress.start()
             self._task = self._progress.add_task("train", total=trainer.epochs, logs="")
+        self._batch_task: Any = None
+        self._epoch_t0 = time.perf_counter()
+        self._epoch_step0 = 0
+        self._steps = max(1, trainer.total_steps // max(trainer.epochs, 1))
+
+    def _on_batch(self, trainer: Trainer, step: int) -> None:
+        if self._progress is None or step & 7:  # look at the clock every 8 steps only
+            return
+        if self._batch_task is None:
+            if time.perf_counter() - self._epoch_t0 < self.batch_after_s:
+                return
+            self._batch_task = self._progress.add_task("train", total=self._steps, logs="batches of this epoch")
+        self._progress.update(self._batch_task, completed=min(max(step - self._epoch_step0, 0), self._steps))
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
         text = "  ".join(f"{k} {v:.4g}" for k, v in logs.items() if k not in ("epoch", "time", "lr"))
+        self._epoch_t0 = time.perf_counter()
+        self._epoch_step0 = epoch * self._steps
+        if self._batch_task is not None and self._progress is not None:
+            self._progress.update(self._batch_task, completed=0)
         if self._progress is not None:
             self._progress.update(self._task, completed=epoch, logs=text)
         elif self._mode == "plain" and (epoch % self._every == 0 or epoch == 1):
