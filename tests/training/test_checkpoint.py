@@ -161,3 +161,12 @@ def test_cli_resume_errors(tmp_path, capsys):
     assert main(["train", "data.csv", "--target", "y", "--epochs", "2", "--resume", "runs/done", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "finished run folder; there is nothing to resume" in err and "Traceback" not in err
+
+
+def test_a_checkpoint_of_the_last_epoch_resumes_to_the_same_end(tmp_path):
+    # a crash after the last epoch but before the run folder was written: resuming runs no epoch
+    whole = _fit(tmp_path / "w", resume=False)
+    assert read_checkpoint(tmp_path / "w")[1]["finished"]
+    again = _fit(tmp_path / "w", resume=True)
+    for (k, a), (_, b) in zip(whole.state_dict().items(), again.state_dict().items()):
+        assert torch.equal(a, b), k

@@ -21,13 +21,14 @@ import os
 import random
 import shutil
 import time
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
-from dlpipe.core.errors import InvalidConfigError
+from dlpipe.core.errors import DlpipeWarning, InvalidConfigError
 from dlpipe.training.callbacks import Callback, ProgressCallback
 
 if TYPE_CHECKING:
@@ -79,6 +80,7 @@ class Checkpoint(Callback):
     # ------------------------------------------------------------------ hooks
     def on_fit_start(self, trainer: Trainer) -> None:
         self._last_write = -float("inf")
+        self._failed = False
         self.directory.mkdir(parents=True, exist_ok=True)
         meta = self.directory / META_FILE
         if not meta.exists():
@@ -90,8 +92,17 @@ class Checkpoint(Callback):
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
         now = time.monotonic()
         last = epoch == trainer.epochs or trainer.stop_training
+        if self._failed:
+            return
         if now - self._last_write >= self.min_interval or last:
-            self._save(trainer, epoch)
+            try:
+                self._save(trainer, epoch)
+            except OSError as exc:  # a full disk must not end the training itself
+                self._failed = True
+                warnings.warn(
+                    DlpipeWarning(f"checkpoints stopped: writing to {str(self.directory)!r} failed ({exc}); training continues, but cannot be resumed after a crash."),
+                    stacklevel=2,
+                )
             self._last_write = time.monotonic()
 
     def remove(self) -> None:
@@ -198,11 +209,8 @@ def find_checkpoint(path: str | Path) -> Path:
     candidates = [p] if p.name.endswith(PARTIAL_SUFFIX) else [p.with_name(p.name + PARTIAL_SUFFIX), p]
     for c in candidates:
         if (c / CHECKPOINT_FILE).is_file():
-            _, state = read_checkpoint(c)
-            if state.get("finished"):
-                raise InvalidConfigError(
-                    f"the run checkpointed in {str(c)!r} finished already; there is nothing to resume, so start a new run without `--resume`."
-                )
+            # A checkpoint of the last epoch is still resumable: the crash came before the run
+            # folder was written, and resuming runs no epoch, only evaluation and saving.
             return c
     if (p / "metrics.json").is_file():
         raise InvalidConfigError(
