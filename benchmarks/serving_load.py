@@ -160,7 +160,32 @@ async def _one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, body:
     return keep
 
 
-def load(port: int, bodies: list[bytes], clients: int, seconds: float) -> dict:
+def tree_cpu_seconds(root: int) -> float:
+    """User+system CPU seconds of a process and all its descendants (Linux /proc)."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry)] = int(fields[1])
+        times[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        total += times.get(pid, 0.0)
+        todo += [c for c, p in parents.items() if p == pid]
+    return total
+
+
+def load(port: int, bodies: list[bytes], clients: int, seconds: float, server_pid: int | None = None) -> dict:
+    cpu0 = tree_cpu_seconds(server_pid) if server_pid else 0.0
+    client0 = time.process_time()
     lat: list[float] = []
     errors: list[str] = []
     budget = [MAX_REQUESTS]
@@ -172,8 +197,13 @@ def load(port: int, bodies: list[bytes], clients: int, seconds: float) -> dict:
 
     wall = asyncio.run(run())
     ms = np.asarray(lat) * 1000
-    return {"clients": clients, "requests": len(lat), "errors": len(errors), "req_per_s": round(len(lat) / wall, 1),
-            "p50_ms": round(float(np.percentile(ms, 50)), 2), "p99_ms": round(float(np.percentile(ms, 99)), 2)}
+    out = {"clients": clients, "requests": len(lat), "errors": len(errors), "req_per_s": round(len(lat) / wall, 1),
+           "p50_ms": round(float(np.percentile(ms, 50)), 2), "p99_ms": round(float(np.percentile(ms, 99)), 2)}
+    if server_pid and lat:
+        # CPU per request does not depend on what else the machine runs (wall-clock figures do)
+        out["server_cpu_ms_per_req"] = round((tree_cpu_seconds(server_pid) - cpu0) * 1000 / len(lat), 3)
+        out["client_cpu_ms_per_req"] = round((time.process_time() - client0) * 1000 / len(lat), 3)
+    return out
 
 
 def rows_per_s(port: int, body: bytes, n_rows: int, repeats: int = 10) -> dict:
@@ -214,15 +244,16 @@ def main() -> None:
         proc = start(full, port)
         try:
             load(port, singles, 8, 1.0)  # warm-up
-            levels = [load(port, singles, c, args.seconds) for c in (1, 8, 32)]
+            levels = [load(port, singles, c, args.seconds, proc.pid) for c in (1, 8, 32)]
             big_res = rows_per_s(port, big, 1000)
         finally:
             stop(proc)
         results["servers"][name] = {"single_row": levels, "batch_1000": big_res}
         print(f"\n{name}")
-        print(f"  {'clients':>7} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}")
+        print(f"  {'clients':>7} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'server CPU ms/req':>18} {'client CPU ms/req':>18}")
         for lv in levels:
-            print(f"  {lv['clients']:>7} {lv['req_per_s']:>9.1f} {lv['p50_ms']:>8.2f} {lv['p99_ms']:>8.2f}")
+            print(f"  {lv['clients']:>7} {lv['req_per_s']:>9.1f} {lv['p50_ms']:>8.2f} {lv['p99_ms']:>8.2f}"
+                  f" {lv.get('server_cpu_ms_per_req', float('nan')):>18.3f} {lv.get('client_cpu_ms_per_req', float('nan')):>18.3f}")
         print(f"  1,000-row request: median {big_res['median_ms']} ms, {big_res['rows_per_s']:,} rows/s")
     results["machine"]["load_avg_at_end"] = os.getloadavg()
     if len(results["servers"]) == len(servers):
