@@ -69,3 +69,18 @@ def test_cli_ensemble_then_predict(members, binary_frame, tmp_path, capsys):
     assert "proba_yes" in capsys.readouterr().out
     assert main(["ensemble", str(members[0]), "-o", str(tmp_path / "bad")]) == 2
     assert "at least 2 member bundles" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+
+
+def test_an_ensemble_serves_like_any_bundle(members, binary_frame, tmp_path):
+    import warnings
+
+    from dlpipe.serving.app import create_app
+
+    with warnings.catch_warnings():  # starlette deprecates its httpx-based test client on import
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+    build_ensemble(members).save(tmp_path / "ens")
+    rows = binary_frame.drop(columns=["y"]).head(2).to_dict(orient="records")
+    with TestClient(create_app(str(tmp_path / "ens"))) as client:
+        r = client.post("/predict", json={"rows": rows})
+    assert r.status_code == 200 and set(r.json()["predictions"][0]["probabilities"]) == {"no", "yes"}
