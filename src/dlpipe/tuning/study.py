@@ -186,8 +186,8 @@ def tune(
     rdb = connect_storage(url)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     pruner_obj = {
-        "median": optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=10),
-        "hyperband": optuna.pruners.HyperbandPruner(min_resource=5, reduction_factor=3),
+        "median": optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=5),
+        "hyperband": optuna.pruners.HyperbandPruner(min_resource=1, reduction_factor=3),
         "none": optuna.pruners.NopPruner(),
     }[pruner]
     # one worker: a seeded sampler (reproducible); several workers: unseeded, so they do not propose the same points
