@@ -8,7 +8,7 @@ import yaml
 import dlpipe as dl
 from dlpipe.core.errors import InvalidConfigError, InvalidTargetError
 
-FAST = dict(epochs=3, progress="quiet")
+FAST = dict(epochs=3, progress="quiet", report=False)  # tests/reports builds and checks reports
 
 
 def test_run_folder_contents(binary_frame, tmp_path):
