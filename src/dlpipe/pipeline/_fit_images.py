@@ -282,7 +282,9 @@ def fit_images(ds: ImageDataset, cfg: RunConfig, *, progress: str = "auto", extr
         feature_names=["image"],
         config=resolved,
     )
-    from dlpipe.reports.images import image_extras  # test predictions + a sample of test images, for the report
+    from dlpipe.reports.images import (
+        image_extras,  # test predictions + a sample of test images, for the report
+    )
 
     extras = image_extras(x_test, y_test.reshape(-1).astype(np.int64), proba, task.classes or [])
     return Run(config=resolved, history=history, metrics=metrics, bundle=Bundle(manifest, model), extras=extras)
