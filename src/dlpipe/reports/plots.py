@@ -159,7 +159,11 @@ def history_plots(h: dict[str, np.ndarray], best_epoch: int | None = None, stopp
             integer_epochs(ax1)
             integer_epochs(ax2)
             if "time" in h:
-                ax2.bar(epochs, h["time"], color=TRAIN, width=1.0 if n > 30 else 0.8)
+                if n > 30:  # one filled step path instead of hundreds of bar patches (each a draw call)
+                    ax2.fill_between(epochs, h["time"], step="mid", color=TRAIN, alpha=0.85, linewidth=0)
+                    ax2.set_ylim(bottom=0)
+                else:
+                    ax2.bar(epochs, h["time"], color=TRAIN, width=0.8)
                 ax2.set(title=f"Seconds per epoch (total {np.nansum(h['time']):.2f} s)", xlabel="epoch")
             _mark_epochs(ax1, best_epoch, stopped_epoch, legend=False)
             plots.append(Plot("history_lr_time", "Learning rate and time per epoch", render(fig)))
