@@ -95,3 +95,13 @@ def test_bidirectional_refused_for_forecasting_and_bad_params_collected():
         build_model({"family": "transformer", "n_features": 1, "n_outputs": 1, "hidden": [16], "heads": 3})
     with pytest.raises(InvalidConfigError, match=r"`kernel_size` is 1"):
         build_model({"family": "tcn", "n_features": 1, "n_outputs": 1, "kernel_size": 1})
+
+
+@pytest.mark.parametrize("family", ["gru", "transformer", "tcn"])
+def test_relative_inputs_make_forecasts_level_free(family):
+    spec = {**_spec(family, True), "relative": True}
+    model = build_model(spec).eval()
+    x = torch.randn(4, 12, 2)
+    # the window minus its last row feeds the network, the residual head adds the last value back:
+    # shifting the whole window by 100 shifts the forecast by exactly 100
+    torch.testing.assert_close(model(x + 100.0), model(x) + 100.0, atol=1e-4, rtol=1e-5)

@@ -101,6 +101,7 @@ class SeriesConfig(_Frozen):
     strict: bool = False
     bidirectional: bool = False
     residual: bool = True
+    relative: bool = True
 
 
 class ImageConfig(_Frozen):

@@ -5,7 +5,9 @@ Spec keys common to the sequence families (``rnn``, ``lstm``, ``gru``, ``transfo
 classification), ``hidden`` (sizes), ``dropout``, ``forecast`` (True: the window's last step feeds
 the head; False: masked mean over time), and for forecasting ``horizon``, ``target_index`` (the
 input columns that hold the targets) and ``residual`` (the head predicts the change from the last
-observed target value, so an untrained head starts at the naive forecast).
+observed target value, so an untrained head starts at the naive forecast) and ``relative`` (the
+network reads each window minus its last row: level-free inputs, so a trend that leaves the
+training span's range does not push the inputs out of it).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from torch import nn
 
 from dlpipe.core.errors import InvalidConfigError
 
-__all__ = ["SequenceHead", "check_spec", "masked_mean"]
+__all__ = ["SequenceHead", "check_spec", "masked_mean", "relative_inputs"]
 
 
 def check_spec(spec: dict[str, Any], default_hidden: list[int], *, extra: list[str] | None = None) -> list[int]:
@@ -40,6 +42,13 @@ def check_spec(spec: dict[str, Any], default_hidden: list[int], *, extra: list[s
     if problems:
         raise InvalidConfigError("; ".join(problems) + ".")
     return list(hidden)
+
+
+def relative_inputs(x: torch.Tensor, spec: dict[str, Any]) -> torch.Tensor:
+    """For forecasting with ``relative``: the window minus its last row, (B, T, F) -> (B, T, F)."""
+    if spec.get("forecast") and spec.get("relative"):
+        return x - x[:, -1:, :]
+    return x
 
 
 def masked_mean(h: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from dlpipe.models._sequence import SequenceHead, check_spec, masked_mean
+from dlpipe.models._sequence import SequenceHead, check_spec, masked_mean, relative_inputs
 from dlpipe.models.registry import register_model
 
 __all__ = ["FCN"]
@@ -47,12 +47,13 @@ class FCN(nn.Module):
         self.body = nn.Sequential(*layers)
         self.forecast = bool(spec.get("forecast", False))
         self.dropout = nn.Dropout(float(spec.get("dropout", 0.0)))
+        self.spec = {k: spec.get(k) for k in ("forecast", "relative")}
         self.head = SequenceHead(hidden[-1], spec)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         if mask is not None:
             x = x * mask.unsqueeze(-1)  # padding stays zero whatever the scaling did to it
-        h = self.body(x.transpose(1, 2)).transpose(1, 2)  # (B, T, F) -> (B, C, T) for Conv1d -> (B, T, C)
+        h = self.body(relative_inputs(x, self.spec).transpose(1, 2)).transpose(1, 2)  # (B, T, F) -> (B, C, T) for Conv1d -> (B, T, C)
         return self.head(self.dropout(masked_mean(h, mask)), x)
 
 

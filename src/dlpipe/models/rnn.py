@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from dlpipe.models._sequence import SequenceHead, check_spec, masked_mean
+from dlpipe.models._sequence import SequenceHead, check_spec, masked_mean, relative_inputs
 from dlpipe.models.registry import register_model
 
 __all__ = ["RecurrentNet"]
@@ -44,10 +44,11 @@ class RecurrentNet(nn.Module):
             widths = [int(spec["n_features"])] + [h * dirs for h in hidden[:-1]]
             self.layers = nn.ModuleList(cell(w, h, batch_first=True, bidirectional=self.bidirectional) for w, h in zip(widths, hidden))
         self.dropout = nn.Dropout(dropout)
+        self.spec = {k: spec.get(k) for k in ("forecast", "relative")}
         self.head = SequenceHead(hidden[-1] * dirs, spec)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        h = x  # (B, T, F)
+        h = relative_inputs(x, self.spec)  # (B, T, F)
         for i, layer in enumerate(self.layers):
             h, _ = layer(h)  # (B, T, D * dirs)
             if i < len(self.layers) - 1:

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dlpipe.models._sequence import SequenceHead, check_spec, masked_mean
+from dlpipe.models._sequence import SequenceHead, check_spec, masked_mean, relative_inputs
 from dlpipe.models.registry import register_model
 
 __all__ = ["TCN"]
@@ -53,10 +53,11 @@ class TCN(nn.Module):
         dropout = float(spec.get("dropout", 0.0))
         self.blocks = nn.Sequential(*(_CausalBlock(widths[i], widths[i + 1], kernel, 2**i, dropout) for i in range(len(hidden))))
         self.forecast = bool(spec.get("forecast", False))
+        self.spec = {k: spec.get(k) for k in ("forecast", "relative")}
         self.head = SequenceHead(hidden[-1], spec)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        h = self.blocks(x.transpose(1, 2)).transpose(1, 2)  # (B, T, F) -> (B, C, T) for Conv1d -> (B, T, C)
+        h = self.blocks(relative_inputs(x, self.spec).transpose(1, 2)).transpose(1, 2)  # (B, T, F) -> (B, C, T) for Conv1d -> (B, T, C)
         feats = h[:, -1] if self.forecast else masked_mean(h, mask)
         return self.head(feats, x)
 

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from dlpipe.models._sequence import SequenceHead, check_spec, masked_mean
+from dlpipe.models._sequence import SequenceHead, check_spec, masked_mean, relative_inputs
 from dlpipe.models.registry import register_model
 
 __all__ = ["SequenceTransformer", "positional_encoding"]
@@ -56,10 +56,11 @@ class SequenceTransformer(nn.Module):
         self.layers = nn.ModuleList(
             nn.TransformerEncoderLayer(d, heads, dim_feedforward=2 * d, dropout=dropout, batch_first=True) for _ in hidden
         )
+        self.spec = {k: spec.get(k) for k in ("forecast", "relative")}
         self.head = SequenceHead(d, spec)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        h = self.embed(x)  # (B, T, d)
+        h = self.embed(relative_inputs(x, self.spec))  # (B, T, d)
         h = h + positional_encoding(h.shape[1], h.shape[2], h.device)
         padding = (mask < 0.5) if mask is not None else None  # True = ignore this step
         for layer in self.layers:

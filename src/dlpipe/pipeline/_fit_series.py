@@ -139,7 +139,7 @@ def fit_series(ds: SeriesDataset, cfg: RunConfig, *, progress: str = "auto", ext
     spec = {
         "family": family, "n_features": len(inputs), "n_outputs": task.n_outputs, "hidden": list(cfg.model.hidden) if cfg.model.hidden else None,
         "dropout": cfg.model.dropout, "bidirectional": s.bidirectional, "forecast": True, "horizon": mh,
-        "target_index": tidx, "residual": s.residual,
+        "target_index": tidx, "residual": s.residual, "relative": s.relative,
     }
     torch.manual_seed(cfg.seed)
     model = build_model(spec)
