@@ -304,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:
         return int(exc.code or 0)
     except KeyboardInterrupt:
-        print("error: interrupted; nothing was saved for the unfinished run.", file=sys.stderr)
+        print("error: interrupted; no run folder was written (a training run can be continued with `--resume runs/<name>.partial`).", file=sys.stderr)
         return 130
     except Exception as exc:  # noqa: BLE001 - the one place where every error becomes one line
         import click
