@@ -1,4 +1,4 @@
-"""Image bundles over HTTP: base64 JSON and multipart uploads, and a file that is not an image."""
+"""Other bundle kinds over HTTP: images (base64 JSON, multipart, not-an-image) and series (recent rows)."""
 
 from __future__ import annotations
 
@@ -57,3 +57,19 @@ def test_bad_images_are_422_and_the_page_has_an_upload(image_app):
     assert r.status_code == 422
     assert client.post("/predict", files={"file": ("x.png", png, "image/png")}).status_code == 200  # still serving
     assert 'id="field-image"' in client.get("/").text
+
+
+def test_series_bundle_takes_recent_rows(make_client):
+    import pandas as pd
+
+    t = np.arange(200)
+    frame = pd.DataFrame({"value": np.sin(t / 10) + 0.1 * np.random.default_rng(0).normal(size=200)})
+    run = dl.train(frame, "value", task="forecast", lookback=12, horizon=3, epochs=1, progress="quiet", save=False)
+    client = make_client(create_app(run.bundle))
+    rows = frame.tail(20).to_dict("records")
+    r = client.post("/predict", json={"rows": rows})
+    assert r.status_code == 200, r.text
+    got = [p["value"] for p in r.json()["predictions"]]
+    assert np.allclose(got, run.bundle.predict(frame.tail(20))["value"].to_numpy())
+    short = client.post("/predict", json={"rows": rows[:3]})
+    assert short.status_code == 422 and "looks back 12 rows" in short.json()["detail"]
