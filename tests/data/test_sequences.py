@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-from tests.conftest import shared_data
 
 from dlpipe.core.errors import InvalidInputError, UnsupportedFileError
 from dlpipe.data.sequences import (
@@ -12,6 +11,7 @@ from dlpipe.data.sequences import (
     read_sequences,
     znormalize,
 )
+from tests.conftest import shared_data
 
 TS = """# a comment
 @problemName Toy

@@ -252,7 +252,7 @@ def evaluate_generative(model: nn.Module, gen: dict[str, Any], prep: Prepared, s
         emb_tr, emb_te = embed_array(model, gen, x_tr), embed_array(model, gen, x_te)
         if len(emb_te) >= 3:
             pts = PCA(n_components=2, random_state=0).fit(emb_tr).transform(emb_te) if emb_te.shape[1] > 2 else emb_te
-            files["plots/embeddings_pca.png"] = scatter_png(pts, y_te, f"test embeddings (latent {gen['latent']}), 2-D PCA")
+            files["plots/embeddings_pca.png"] = scatter_png(pts, y_te, f"test embeddings (latent {gen['latent']})" + (", 2-D PCA" if emb_te.shape[1] > 2 else ""))
         if y_tr is not None and y_te is not None and len(y_te) and 2 <= len(set(y_tr.tolist())) <= 50:
             k = min(gen["latent"], flat_tr.shape[1], len(flat_tr))
             pca = PCA(n_components=k, random_state=0).fit(flat_tr)
