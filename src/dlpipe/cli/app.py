@@ -284,9 +284,9 @@ def _print_scores(scores: dict[str, Any], title: str) -> None:
         Console().print(table)
     else:
         typer.echo(title)
-        typer.echo(f"{'':<10}" + "".join(f"{k:>10}" for k in keys))
+        typer.echo(f"{'':<16}" + "".join(f"{k:>10}" for k in keys))
         for name, m in rows:
-            typer.echo(f"{name:<10}" + "".join(f"{m.get(k, float('nan')):>10.4f}" for k in keys))
+            typer.echo(f"{name:<16}" + "".join(f"{m.get(k, float('nan')):>10.4f}" for k in keys))
     typer.echo(scores["verdict"])
 
 
