@@ -90,7 +90,9 @@ class Agent:
             )
         if not isinstance(episodes, int) or episodes < 1:
             raise InvalidConfigError(f"`episodes` is {episodes!r} but must be a positive integer such as 3.")
-        # pygame (drawing the frames) would otherwise open an audio device and complain without one.
+        # pygame draws the frames off-screen; without these it probes for a display and an audio
+        # device and prints "XDG_RUNTIME_DIR is invalid" on machines without them.
+        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
         os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
         os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
         env = make_env(self.info.env_id, self.info.env_kwargs, render_mode="rgb_array")
