@@ -32,7 +32,7 @@ def test_tune_resumes_and_retrains_the_best_trial(binary_frame, tmp_path):
     trials = pd.read_csv(out / "trials.csv")
     assert list(trials["number"]) == [0, 1, 2] and "param_learning_rate" in trials
     # the same folder resumes the study: one more trial reaches 4, and the best is retrained into a bundle
-    r2 = tune(binary_frame, "y", trials=4, space=SMALL, out=out, epochs=3, progress="quiet")
+    r2 = tune(binary_frame, "y", trials=4, space=SMALL, out=out, epochs=3, progress="quiet", report=False)
     assert r2.summary["trials_run_here"] == 1 and len(r2.study.trials) == 4
     assert (out / "best" / "bundle" / "manifest.json").is_file()
     assert r2.best_value <= r2.default_value  # the default config is trial 0, so the best is never worse

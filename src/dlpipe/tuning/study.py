@@ -136,6 +136,7 @@ def tune(
     config: str | Path | Mapping[str, Any] | None = None,
     seed: int = 0,
     retrain: bool = True,
+    report: bool = True,
     progress: str = "auto",
     **options: Any,
 ) -> TuneResult:
@@ -153,6 +154,7 @@ def tune(
         out: The run folder. Defaults to ``runs/<name>-tune-<time>``.
         seed: Seeds the split, the weights, the batch order and the sampler. Defaults to `0`.
         retrain: Retrain the best trial into ``<out>/best``. Defaults to `True`.
+        report: Build the retrained run's ``report.html``. Defaults to `True`.
 
     Returns:
         A :class:`TuneResult`.
@@ -263,7 +265,8 @@ def tune(
     if retrain:
         import dlpipe as dl
 
-        result.best_run = dl.train(ds, config=_trial_config(cfg, best_params), out=path / "best", progress="quiet" if progress == "quiet" else "auto")
+        result.best_run = dl.train(ds, config=_trial_config(cfg, best_params), out=path / "best", report=report,
+                                   progress="quiet" if progress == "quiet" else "auto")
         summary["best_run_test"] = result.best_run.metrics["test"]["model"]
         write_json(path / "tuning.json", summary)
     return result
