@@ -184,7 +184,8 @@ def score_anomalies(
     flags = scores > threshold
     out = pd.DataFrame({"score": scores, "anomaly": flags})
     summary: dict[str, Any] = {"rows": len(scores), "threshold": threshold, "flagged": int(flags.sum()),
-                               "rule": f"contamination {contamination}" if contamination is not None else f"percentile {threshold_percentile or 99.0} of the training errors"}
+                               "rule": (f"contamination {contamination}" if contamination is not None else f"percentile {threshold_percentile or 99.0}")
+                               + f" of the {gen.get('threshold_from', 'training errors')}"}
     train_labels = gen.get("train_labels")
     if labels is not None and train_labels and labels.notna().all():
         from sklearn.metrics import precision_score, recall_score, roc_auc_score
