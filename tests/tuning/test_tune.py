@@ -52,9 +52,10 @@ def test_bad_search_spaces_are_one_sentence(tmp_path):
     assert main(["tune", "x.csv", "--space", str(tmp_path / "space.yaml")]) == 2
 
 
-def test_unreachable_storage_names_the_url_and_the_driver_error(binary_frame):
+def test_unreachable_storage_names_the_url_and_the_driver_error(binary_frame, tmp_path):
     with pytest.raises(InvalidConfigError) as err:
-        tune(binary_frame, "y", trials=1, space=SMALL, storage="postgresql://me:secret@127.0.0.1:1/nowhere", progress="quiet")
+        tune(binary_frame, "y", trials=1, space=SMALL, storage="postgresql://me:secret@127.0.0.1:1/nowhere", progress="quiet", out=tmp_path / "t")
+    assert not (tmp_path / "t").exists()  # nothing written
     msg = str(err.value)
     assert "cannot reach the study storage 'postgresql+psycopg://me:***@127.0.0.1:1/nowhere'" in msg
     assert "OperationalError" in msg and "secret" not in msg and "\n" not in msg

@@ -182,10 +182,12 @@ def tune(
         raise InvalidInputError("tuning needs validation rows but `val_fraction` is 0; set val_fraction to 0.1 or more.")
 
     path = _run_dir(out, runs_dir, ds.name)
-    path.mkdir(parents=True, exist_ok=True)
     local = storage is None
     url = storage or f"sqlite:///{(path / 'study.db').resolve()}"
-    rdb = connect_storage(url)
+    if local:
+        path.mkdir(parents=True, exist_ok=True)
+    rdb = connect_storage(url)  # a shared storage is checked before anything is written to disk
+    path.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     pruner_obj = {
         "median": optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=5),
