@@ -97,3 +97,11 @@ def test_bad_arguments_raise_one_sentence_in_fit():
         NeuralClassifier(epochs=1).fit(X, np.zeros(10))
     with pytest.raises(ValueError, match="features"):
         NeuralClassifier(epochs=1).fit(X, y).predict(np.zeros((2, 3)))
+
+
+@pytest.mark.parametrize("name", ["dlpipe.sklearn", "dlpipe.estimators", "dlpipe.keras", "dlpipe.tuning", "dlpipe.ensembles"])
+def test_front_door_names_resolve(name):
+    import importlib
+
+    module = importlib.import_module(name)
+    assert module.__all__ and all(getattr(module, attr) is not None for attr in module.__all__)
