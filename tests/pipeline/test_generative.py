@@ -26,19 +26,20 @@ def digits_small():
 
 @pytest.mark.slow
 def test_table_autoencoder_run_folder_embeddings_and_anomaly_scores():
-    run = dl.train("breast_cancer", task="reconstruction", model={"family": "autoencoder", "latent": 4}, epochs=3, out="runs/ae", **QUIET)
-    m = json.loads((run.path / "metrics.json").read_text())
+    run = dl.train("breast_cancer", task="reconstruction", model={"family": "autoencoder", "latent": 4}, epochs=3, save=False, **QUIET)
+    m = json.loads(json.dumps(run.metrics))  # what metrics.json holds
     assert m["task"] == "reconstruction" and m["model_family"] == "autoencoder"
     assert set(m["test"]["baselines"]) == {"mean", "pca"}
     assert m["anomaly"]["positive"].startswith("the rarest training label")  # both classes were trained on
     assert 0.0 <= m["anomaly"]["roc_auc"] <= 1.0
-    assert {"anomaly_scores.png", "embeddings_pca.png"} <= {p.name for p in (run.path / "plots").glob("*.png")}
+    assert {"plots/anomaly_scores.png", "plots/embeddings_pca.png"} <= set(run.extras["files"])  # written into the run folder
+    run.bundle.save("bundle")
     frame = dl.datasets.load("breast_cancer").frame
-    z = embed(run.path / "bundle", frame.head(10))
+    z = embed("bundle", frame.head(10))
     assert z.shape == (10, 4) and list(z.columns) == ["z0", "z1", "z2", "z3"]
-    scored, summary = score_anomalies(run.path / "bundle", frame, contamination=0.1)
+    scored, summary = score_anomalies("bundle", frame, contamination=0.1)
     assert scored.shape == (len(frame), 2) and "roc_auc" in summary
-    assert summary["threshold"] < score_anomalies(run.path / "bundle", frame, threshold_percentile=99.5)[1]["threshold"]
+    assert summary["threshold"] < score_anomalies(run.bundle, frame, threshold_percentile=99.5)[1]["threshold"]
 
 
 @pytest.mark.slow
@@ -89,8 +90,9 @@ def test_cli_train_embed_anomalies_and_bad_input(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_sample_on_a_classifier_bundle_is_refused(capsys):
-    run = dl.train("iris", epochs=2, out="runs/clf", **QUIET)
-    assert main(["sample", str(run.path / "bundle"), "-n", "8", "-o", "s.png"]) == 2
+    run = dl.train("iris", epochs=2, save=False, **QUIET)
+    run.bundle.save("clf")
+    assert main(["sample", "clf", "-n", "8", "-o", "s.png"]) == 2
     err = capsys.readouterr().err
     assert "`sample` needs a generative bundle (an autoencoder, VAE or GAN), but this bundle holds a multiclass 'mlp' model" in err
     with pytest.raises(BundleError, match="`embed` needs a generative bundle"):
