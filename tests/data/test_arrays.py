@@ -4,7 +4,6 @@ import gzip
 
 import numpy as np
 import pytest
-from tests.conftest import shared_data
 
 from dlpipe.core.errors import InvalidInputError, UnsupportedFileError
 from dlpipe.data.arrays import (
@@ -15,6 +14,7 @@ from dlpipe.data.arrays import (
     load_npz,
     read_idx,
 )
+from tests.conftest import shared_data
 
 
 def _write_idx(path, arr):
