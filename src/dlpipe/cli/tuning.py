@@ -19,7 +19,7 @@ def tune(
     space: Annotated[Path | None, typer.Option(help="Search space YAML (default: Keras Tuner's space).")] = None,
     storage: Annotated[str | None, typer.Option(help="SQLAlchemy URL shared by workers (default: SQLite in the run folder).")] = None,
     study_name: Annotated[str | None, typer.Option(help="Study name (workers with one name and storage share it).")] = None,
-    pruner: Annotated[str, typer.Option(help="median, hyperband or none.")] = "median",
+    pruner: Annotated[str, typer.Option(help="hyperband, median or none.")] = "hyperband",
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Run folder (rerun with the same folder to resume).")] = None,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML/JSON base config.")] = None,
     epochs: Annotated[int | None, typer.Option(help="Maximum epochs per trial (default: auto).")] = None,

@@ -130,7 +130,7 @@ def tune(
     space: str | Path | Mapping[str, Any] | None = None,
     storage: str | None = None,
     study_name: str | None = None,
-    pruner: str = "median",
+    pruner: str = "hyperband",
     out: str | Path | None = None,
     runs_dir: str | Path = "runs",
     config: str | Path | Mapping[str, Any] | None = None,
@@ -150,7 +150,7 @@ def tune(
         space: A YAML path or mapping; ``None`` is the Keras Tuner space. Defaults to `None`.
         storage: A SQLAlchemy URL; ``None`` is ``sqlite:///<run folder>/study.db``. Defaults to `None`.
         study_name: Workers with the same name and storage share the study. Defaults to the data's name.
-        pruner: ``"median"``, ``"hyperband"`` or ``"none"``. Defaults to `"median"`.
+        pruner: ``"hyperband"``, ``"median"`` or ``"none"``. Defaults to `"hyperband"` (measured to prune the Keras Tuner space harder, benchmarks/RESULTS.md).
         out: The run folder. Defaults to ``runs/<name>-tune-<time>``.
         seed: Seeds the split, the weights, the batch order and the sampler. Defaults to `0`.
         retrain: Retrain the best trial into ``<out>/best``. Defaults to `True`.
