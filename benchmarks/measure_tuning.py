@@ -3,7 +3,7 @@
 Reports the best validation loss/accuracy beside the default config's, and the time ratio
 tuning / (30 x default training time). Both are measured in this one run.
 
-    .venv/bin/python benchmarks/measure_tuning.py [--trials 30] [--pruner median|hyperband]
+    .venv/bin/python benchmarks/measure_tuning.py [--trials 30] [--pruner hyperband|median]
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def _trial0_seconds(path: Path) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--trials", type=int, default=30)
-    ap.add_argument("--pruner", default="median")
+    ap.add_argument("--pruner", default="hyperband")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="dlpipe-tune-"))
     try:
