@@ -195,3 +195,16 @@ def test_bad_task_and_model_pairs(digits_small):
         dl.train(digits_small, task="reconstruction", model={"family": "gan"}, epochs=1, save=False, **QUIET)
     with pytest.raises(InvalidConfigError, match="array data trains generative models only, but `task` is 'auto'"):
         dl.train(digits_small, epochs=1, save=False, **QUIET)
+
+
+@pytest.mark.slow
+def test_image_folder_trains_a_vae_through_the_images_loader(tmp_path, digits_small):
+    from PIL import Image
+
+    for i in range(40):
+        folder = tmp_path / "digits" / str(int(digits_small.y[i]))
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray((digits_small.x[i, 0] * 255).astype(np.uint8)).save(folder / f"{i}.png")
+    run = dl.train(str(tmp_path / "digits"), task="generate", model={"family": "vae", "latent": 2}, epochs=1, save=False, **QUIET)
+    assert run.bundle.kind == "arrays" and run.bundle.manifest["preprocessor"]["shape"] == [1, 8, 8]
+    assert sample(run.bundle, 4).shape == (4, 1, 8, 8)
