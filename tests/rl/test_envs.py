@@ -49,3 +49,20 @@ def test_env_pool_resets_finished_copies_and_reports_episodes():
         assert x.shape == (3, 4) and final.shape == (3, 4)
     pool.close()
     assert len(finished) >= 3 and all(length == ret for ret, length in finished)
+
+
+def test_public_names_resolve():
+    import dlpipe.rl
+
+    for name in dlpipe.rl.__all__:
+        assert getattr(dlpipe.rl, name) is not None, name
+
+
+@pytest.mark.service
+def test_the_rl_commands_load_torch_and_gymnasium_lazily():
+    import subprocess
+    import sys
+
+    code = "import sys, dlpipe.cli.rl; print('torch' in sys.modules, 'gymnasium' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "False False"
