@@ -70,6 +70,12 @@ def embed(out: Path) -> dict:
         run = dl.train(ds, task="reconstruction", model={"family": family, "latent": 2}, epochs=300, progress="quiet", out=out / f"embed-{family}")
         res[family] = {"knn_accuracy": run.metrics["embedding"]["knn_accuracy"], "model_family": run.metrics["model_family"],
                        "plot": str(run.path / "plots" / "embeddings_pca.png"), "seconds": round(time.perf_counter() - t0, 1)}
+    # the digits table (pixels standardised by the table path), a wider dense autoencoder, no early stop
+    t0 = time.perf_counter()
+    run = dl.train("digits", task="reconstruction", model={"family": "autoencoder", "latent": 2, "hidden": [256, 128], "dropout": 0.0},
+                   epochs=400, patience=0, progress="quiet", out=out / "embed-dense-table")
+    res["dense_table_256_128"] = {"knn_accuracy": run.metrics["embedding"]["knn_accuracy"], "baselines": run.metrics["embedding"]["baselines"],
+                                  "plot": str(run.path / "plots" / "embeddings_pca.png"), "seconds": round(time.perf_counter() - t0, 1)}
     x = ds.x.reshape(len(ds.x), -1)
     # the same split as the runs (seed 0): kNN on PCA(2) codes as the linear baseline
     from dlpipe.data.splits import split_indices
