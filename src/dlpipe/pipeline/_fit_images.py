@@ -267,7 +267,7 @@ def fit_images(ds: ImageDataset, cfg: RunConfig, *, progress: str = "auto", extr
             "train_seconds": round(train_seconds, 3), "images_per_second": round(steps_run * batch_size / max(train_seconds, 1e-9), 1),
         },
         "environment": {
-            "device": str(trainer.device), "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
+            "device": str(trainer.device), "torch_threads": threads or torch.get_num_threads(), "cpu_count": os.cpu_count(),
             "python": platform.python_version(), "torch": torch.__version__, "seed": cfg.seed,
         },
     }
