@@ -72,6 +72,9 @@ class Section:
 SectionProvider = Callable[["RunFolder"], "Iterable[Section] | Section | None"]
 _PROVIDERS: dict[str, list[str | SectionProvider]] = {
     "image": ["dlpipe.reports.images:sections"],
+    # By name, imported only when an RL run's report is built (so `dlpipe report` on an RL run folder
+    # shows the return curve without anything importing dlpipe.rl first).
+    "rl": ["dlpipe.rl.report:sections"],
     "*": ["dlpipe.reports.forecast:sections"],  # draws only when metrics.json has a test_forecast
 }
 

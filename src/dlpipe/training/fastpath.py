@@ -57,61 +57,92 @@ def make_fast_step(model: nn.Module, loss_fn: Any) -> FastMLPStep | None:
     return FastMLPStep(layers, loss_fn)
 
 
+_LINEAR, _DROPOUT, _FROM_OUTPUT, _FROM_INPUT = range(4)
+
+
 class FastMLPStep:
-    """``step(x, y) -> loss``: forward in training mode, write every parameter's ``.grad``."""
+    """``step(x, y) -> loss``: forward in training mode, write every parameter's ``.grad``.
+
+    With ``logits_out`` (a slice of an epoch buffer) the logits are copied there and no loss is
+    computed per step: the trainer computes the epoch's loss once over all rows, which is the
+    row-weighted mean (Keras' definition) at the cost of one copy per step instead of a loss op.
+    """
 
     def __init__(self, layers: list[nn.Module], loss_fn: Any) -> None:
-        self.layers = layers
         self.loss_fn = loss_fn
-        self.first_linear = next(i for i, m in enumerate(layers) if isinstance(m, nn.Linear))
-        self._backward: list[Callable[[torch.Tensor, Any], torch.Tensor]] = []
-
-    @torch.no_grad()
-    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        saved: list[Any] = []
-        h = x
-        for m in self.layers:  # forward, keeping what each backward needs
+        first = next(i for i, m in enumerate(layers) if isinstance(m, nn.Linear))
+        # A compiled plan: (kind, module, backward op) per layer, so the step does no isinstance walks.
+        backward_ops: dict[type, Callable[..., torch.Tensor]] = {
+            nn.ReLU: lambda g, s, m: torch.ops.aten.threshold_backward(g, s, 0),
+            nn.Tanh: lambda g, s, m: torch.ops.aten.tanh_backward(g, s),
+            nn.Sigmoid: lambda g, s, m: torch.ops.aten.sigmoid_backward(g, s),
+            nn.GELU: lambda g, s, m: torch.ops.aten.gelu_backward(g, s),
+            nn.LeakyReLU: lambda g, s, m: torch.ops.aten.leaky_relu_backward(g, s, m.negative_slope, False),
+            nn.SiLU: lambda g, s, m: torch.ops.aten.silu_backward(g, s),
+            nn.Identity: lambda g, s, m: g,
+        }
+        self.plan: list[tuple[int, nn.Module, Any]] = []
+        for m in layers[first:]:  # from the first Linear on; nothing before it has parameters
             if isinstance(m, nn.Linear):
+                self.plan.append((_LINEAR, m, None))
+            elif isinstance(m, nn.Dropout):
+                self.plan.append((_DROPOUT, m, None))
+            elif isinstance(m, (nn.ReLU, nn.Tanh, nn.Sigmoid)):
+                self.plan.append((_FROM_OUTPUT, m, backward_ops[type(m)]))  # backward from the output
+            else:
+                self.plan.append((_FROM_INPUT, m, backward_ops[type(m)]))  # GELU, LeakyReLU, SiLU, Identity
+        self.prefix = layers[:first]  # only activations/dropout before the first Linear: run as is
+
+    def logits_buffer(self, rows: int, device: torch.device) -> torch.Tensor:
+        """An epoch's worth of logits, (rows, outputs)."""
+        last = next(m for kind, m, _ in reversed(self.plan) if kind == _LINEAR)
+        return torch.empty((rows, last.out_features), device=device, dtype=last.weight.dtype)
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, logits_out: torch.Tensor | None = None) -> torch.Tensor | None:
+        with torch.no_grad():
+            return self._step(x, y, logits_out)
+
+    def _step(self, x: torch.Tensor, y: torch.Tensor, logits_out: torch.Tensor | None) -> torch.Tensor | None:
+        h = x
+        for m in self.prefix:
+            h = m(h)
+        saved: list[Any] = []
+        for kind, m, _ in self.plan:  # forward, keeping what each backward needs
+            if kind == _LINEAR:
                 saved.append(h)
                 h = torch.addmm(m.bias, h, m.weight.t()) if m.bias is not None else torch.mm(h, m.weight.t())
-            elif isinstance(m, nn.Dropout):
+            elif kind == _DROPOUT:
                 if m.p > 0:
                     mask = torch.empty_like(h).bernoulli_(1 - m.p).div_(1 - m.p)
                     saved.append(mask)
                     h = h * mask
                 else:
                     saved.append(None)
-            elif isinstance(m, (nn.ReLU, nn.Tanh, nn.Sigmoid)):
+            elif kind == _FROM_OUTPUT:
                 h = m(h)
-                saved.append(h)  # these backward from their output
+                saved.append(h)
             else:
-                saved.append(h)  # GELU, LeakyReLU, SiLU backward from their input
+                saved.append(h)
                 h = m(h)
-        loss = self.loss_fn(h, y)
+        if logits_out is None:
+            loss = self.loss_fn(h, y)
+        else:
+            logits_out.copy_(h)
+            loss = None
         g = self.loss_fn.grad_logits(h, y)  # (B, out)
-        for i in range(len(self.layers) - 1, -1, -1):
-            m, s = self.layers[i], saved[i]
-            if isinstance(m, nn.Linear):
+        for i in range(len(self.plan) - 1, -1, -1):
+            kind, m, op = self.plan[i]
+            s = saved[i]
+            if kind == _LINEAR:
                 torch.mm(g.t(), s, out=m.weight.grad)  # (out, B) @ (B, in)
                 if m.bias is not None:
                     torch.sum(g, dim=0, out=m.bias.grad)
-                if i > self.first_linear:
-                    g = torch.mm(g, m.weight)  # (B, out) @ (out, in)
-                else:
-                    break  # nothing before the first Linear has parameters
-            elif isinstance(m, nn.Dropout):
+                if i == 0:
+                    break
+                g = torch.mm(g, m.weight)  # (B, out) @ (out, in)
+            elif kind == _DROPOUT:
                 if s is not None:
                     g = g * s
-            elif isinstance(m, nn.ReLU):
-                g = torch.ops.aten.threshold_backward(g, s, 0)
-            elif isinstance(m, nn.Tanh):
-                g = torch.ops.aten.tanh_backward(g, s)
-            elif isinstance(m, nn.Sigmoid):
-                g = torch.ops.aten.sigmoid_backward(g, s)
-            elif isinstance(m, nn.GELU):
-                g = torch.ops.aten.gelu_backward(g, s)
-            elif isinstance(m, nn.LeakyReLU):
-                g = torch.ops.aten.leaky_relu_backward(g, s, m.negative_slope, False)
-            elif isinstance(m, nn.SiLU):
-                g = torch.ops.aten.silu_backward(g, s)
+            else:
+                g = op(g, s, m)
         return loss

@@ -205,6 +205,10 @@ class Trainer:
         # slices); the rank's share of the rows weights its gradient, so the all-reduced sum is the
         # global batch's mean gradient: the same step as one process with the same batch.
         slices = [_local_rows(b * bs, min((b + 1) * bs, n), world, rnk) for b in range(steps_per_epoch)]
+        # Fast path on one process: logits go into one epoch buffer and the epoch loss is one op at
+        # the end (the row-weighted mean) instead of a loss op per step.
+        used = slices[-1][1] if slices else 0
+        epoch_logits = fast.logits_buffer(used, device) if fast is not None and world == 1 else None
         for epoch in range(self.start_epoch + 1, self.epochs + 1):
             t0 = time.perf_counter()
             model.train()
@@ -214,8 +218,11 @@ class Trainer:
             total = torch.zeros((), device=device)
             for lo, hi, share in slices:
                 xb = [x[lo:hi] for x in xs]
-                if fast is not None:
-                    loss = fast(xb[0], ys[lo:hi])  # writes .grad directly: no zero_grad needed
+                if epoch_logits is not None:
+                    fast(xb[0], ys[lo:hi], epoch_logits[lo:hi])  # writes .grad directly: no zero_grad needed
+                    loss = None
+                elif fast is not None:
+                    loss = fast(xb[0], ys[lo:hi])
                 else:
                     if train.transform is not None:
                         xb = train.transform(xb, True)
@@ -229,11 +236,16 @@ class Trainer:
                 if self.clip_grad is not None:
                     opt.grad_norm_clip_(self.clip_grad)
                 opt.step()
-                total += loss.detach()
+                if loss is not None:
+                    total += loss.detach()
                 step += 1
                 for cb in batch_hooks:
                     cb.on_batch_end(self, step)  # type: ignore[attr-defined]
-            scalars = {"loss": total / steps_per_epoch}
+            if epoch_logits is not None:
+                with torch.no_grad():
+                    scalars = {"loss": loss_fn(epoch_logits, ys[:used])}
+            else:
+                scalars = {"loss": total / steps_per_epoch}
             if val is not None:
                 scalars.update({f"val_{k}": v for k, v in evaluate_tensors(model, loss_fn, val, metrics_fn).items()})
             stacked = torch.stack([v.float().to(device) for v in scalars.values()])
