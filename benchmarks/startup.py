@@ -3,7 +3,8 @@
 (a) the seed notes' whole PyTorch script on breast_cancer (benchmarks/seed_breast_cancer.py:
     imports, sklearn split + scaler, MLP, Adam, 10 epochs of a DataLoader loop, test accuracy);
 (b) `dlpipe train breast_cancer` end to end: load, schema, split, preprocessing, training with early
-    stopping, evaluation, logistic/majority baselines, bundle, run folder;
+    stopping, evaluation, logistic/majority baselines, bundle, run folder, HTML report with plots;
+    and the same with --no-report (the issue's list: train, evaluate, baselines, bundle);
 (c) `dlpipe --help`.
 
 Each is a fresh process (what a user waits for), alternated, median of --repeats.
@@ -38,6 +39,7 @@ def main() -> None:
     cmds = {
         "seed script (breast_cancer)": [sys.executable, str(HERE / "seed_breast_cancer.py")],
         "dlpipe train breast_cancer": [str(BIN / "dlpipe"), "train", "breast_cancer", "-q"],
+        "dlpipe train ... --no-report": [str(BIN / "dlpipe"), "train", "breast_cancer", "-q", "--no-report"],
         "dlpipe --help": [str(BIN / "dlpipe"), "--help"],
     }
     times: dict[str, list[float]] = {k: [] for k in cmds}

@@ -121,6 +121,7 @@ def train(
     track: Annotated[str | None, typer.Option(help="mlflow (local SQLite beside the runs folder) or mlflow:URI.")] = None,
     nproc: Annotated[int, typer.Option(help="Train on N processes of this machine (torch.distributed; gloo on CPU, NCCL on CUDA).")] = 1,
     master_port: Annotated[int, typer.Option(help="Port of rank 0 for --nproc (127.0.0.1).")] = 29500,
+    report: Annotated[bool, typer.Option("--report/--no-report", help="Build report.html and plots/ in the run folder.")] = True,
 ) -> None:
     """Train a model on a table; write the run folder with metrics beside baselines and a bundle."""
     if nproc > 1 and "RANK" not in os.environ:
@@ -150,7 +151,7 @@ def train(
         epochs=_number_or_auto(epochs, "--epochs", int), batch_size=_number_or_auto(batch_size, "--batch-size", int),
         learning_rate=_number_or_auto(lr, "--lr", float), seed=seed, runs_dir=runs_dir,
         progress="quiet" if quiet else "auto", **{k: v for k, v in options.items() if v is not None},
-        checkpoint=checkpoint, resume=resume, callbacks=_trackers(track, runs_dir),
+        checkpoint=checkpoint, resume=resume, callbacks=_trackers(track, runs_dir), report=report,
     )
     if os.environ.get("RANK", "0") != "0":
         return  # rank 0 reports for the whole job
