@@ -17,15 +17,11 @@ from dlpipe.evaluation.baselines import fit_baselines
 from dlpipe.evaluation.scoring import score
 from dlpipe.models.mlp import default_hidden, embedding_dim
 from dlpipe.models.registry import build_model
+from dlpipe.pipeline._callbacks import standard_callbacks
 from dlpipe.pipeline.run import Run
 from dlpipe.pipeline.train import auto_batch_size, auto_epochs, prepare_table
 from dlpipe.training.callbacks import (
     Callback,
-    CosineSchedule,
-    EarlyStopping,
-    OneCycleSchedule,
-    ProgressCallback,
-    ReduceLROnPlateau,
 )
 from dlpipe.training.lr_finder import find_learning_rate
 from dlpipe.training.trainer import TensorData, Trainer, predict_logits
@@ -81,17 +77,8 @@ def fit_table(ds: TabularDataset, cfg: RunConfig, *, progress: str = "auto", ext
         found = find_learning_rate(trainer, model, loss_fn, train_data)
         trainer.learning_rate = found.learning_rate
         extras["lr_finder"] = {"lrs": found.lrs, "losses": found.losses, "chosen": found.learning_rate}
-    callbacks: list[Callback] = []
     has_val = len(val_data) > 0
-    if tc.patience > 0 and has_val:
-        callbacks.append(EarlyStopping(tc.monitor, tc.patience, tc.min_delta, tc.restore_best))
-    if tc.schedule == "plateau" and has_val:
-        callbacks.append(ReduceLROnPlateau(tc.monitor, patience=max(2, tc.patience // 2) if tc.patience else 10))
-    elif tc.schedule == "cosine":
-        callbacks.append(CosineSchedule())
-    elif tc.schedule == "onecycle":
-        callbacks.append(OneCycleSchedule())
-    callbacks.append(ProgressCallback(progress))
+    callbacks = standard_callbacks(tc, has_val, progress)
     callbacks.extend(extra_callbacks or ())  # tracking, then checkpointing (last: it restores state)
     trainer.callbacks = callbacks
     history = trainer.fit(model, loss_fn, train_data, val_data if has_val else None, metrics_fn=task.batch_metrics())

@@ -31,15 +31,11 @@ from dlpipe.evaluation.scoring import score
 from dlpipe.models.cnn import default_cnn_spec
 from dlpipe.models.registry import build_model
 from dlpipe.models.resnet import RESNET_LAYERS, freeze_backbone, load_pretrained
+from dlpipe.pipeline._callbacks import standard_callbacks
 from dlpipe.pipeline.run import Run
 from dlpipe.pipeline.train import auto_batch_size
 from dlpipe.training.callbacks import (
     Callback,
-    CosineSchedule,
-    EarlyStopping,
-    OneCycleSchedule,
-    ProgressCallback,
-    ReduceLROnPlateau,
 )
 from dlpipe.training.history import History
 from dlpipe.training.trainer import TensorData, Trainer, predict_logits
@@ -191,16 +187,7 @@ def fit_images(ds: ImageDataset, cfg: RunConfig, *, progress: str = "auto", extr
     threads = tc.threads if tc.threads is not None else (1 if busy else None)
 
     def make_trainer(n_epochs: int, learning_rate: float, extra: list[Callback]) -> Trainer:
-        callbacks: list[Callback] = []
-        if tc.patience > 0 and has_val:
-            callbacks.append(EarlyStopping(tc.monitor, tc.patience, tc.min_delta, tc.restore_best))
-        if tc.schedule == "plateau" and has_val:
-            callbacks.append(ReduceLROnPlateau(tc.monitor, patience=max(2, tc.patience // 4) if tc.patience else 5))
-        elif tc.schedule == "cosine":
-            callbacks.append(CosineSchedule())
-        elif tc.schedule == "onecycle":
-            callbacks.append(OneCycleSchedule())
-        callbacks.append(ProgressCallback(progress))
+        callbacks = standard_callbacks(tc, has_val, progress, plateau_divisor=4, plateau_default=5)
         return Trainer(
             epochs=n_epochs, batch_size=batch_size, learning_rate=learning_rate, optimizer=tc.optimizer,
             momentum=tc.momentum, nesterov=tc.nesterov, weight_decay=tc.weight_decay, clip_grad=tc.clip_grad,

@@ -33,17 +33,10 @@ from dlpipe.evaluation.forecast_baselines import baseline_forecasts, detect_peri
 from dlpipe.evaluation.metrics import classification_metrics
 from dlpipe.evaluation.scoring import score
 from dlpipe.models.registry import build_model
+from dlpipe.pipeline._callbacks import standard_callbacks
 from dlpipe.pipeline.run import Run
 from dlpipe.pipeline.train import auto_batch_size, auto_epochs
 from dlpipe.tasks.forecast import ForecastTask
-from dlpipe.training.callbacks import (
-    Callback,
-    CosineSchedule,
-    EarlyStopping,
-    OneCycleSchedule,
-    ProgressCallback,
-    ReduceLROnPlateau,
-)
 from dlpipe.training.trainer import TensorData, Trainer, predict_logits
 
 __all__ = ["fit_series", "fit_sequences", "DEFAULT_FORECAST_MODEL", "DEFAULT_SEQUENCE_MODEL"]
@@ -68,16 +61,7 @@ def _trainer(cfg: RunConfig, n_train: int, progress: str, has_val: bool, extra: 
         raise InvalidConfigError("`learning_rate='auto'` (the range test) is not available for series yet; pass a number such as 1e-3.")
     batch_size = tc.batch_size if tc.batch_size != "auto" else auto_batch_size(n_train)
     epochs = tc.epochs if tc.epochs != "auto" else auto_epochs(n_train, batch_size)
-    callbacks: list[Callback] = []
-    if tc.patience > 0 and has_val:
-        callbacks.append(EarlyStopping(tc.monitor, tc.patience, tc.min_delta, tc.restore_best))
-    if tc.schedule == "plateau" and has_val:
-        callbacks.append(ReduceLROnPlateau(tc.monitor, patience=max(2, tc.patience // 2) if tc.patience else 10))
-    elif tc.schedule == "cosine":
-        callbacks.append(CosineSchedule())
-    elif tc.schedule == "onecycle":
-        callbacks.append(OneCycleSchedule())
-    callbacks.append(ProgressCallback(progress))
+    callbacks = standard_callbacks(tc, has_val, progress)
     callbacks.extend(extra or [])  # e.g. a tracker or the checkpointer (last: it restores state)
     return Trainer(
         epochs=epochs, batch_size=batch_size, learning_rate=tc.learning_rate,

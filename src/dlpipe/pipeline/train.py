@@ -17,7 +17,12 @@ from typing import Any
 import numpy as np
 
 from dlpipe.core.config import RunConfig, build_config, read_config_file
-from dlpipe.core.distributed import init_distributed, is_main_process, shutdown_distributed, world_size
+from dlpipe.core.distributed import (
+    init_distributed,
+    is_main_process,
+    shutdown_distributed,
+    world_size,
+)
 from dlpipe.core.errors import InvalidConfigError, InvalidInputError
 from dlpipe.core.runtime import seed_everything
 from dlpipe.data import datasets as bundled
