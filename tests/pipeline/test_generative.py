@@ -208,3 +208,14 @@ def test_image_folder_trains_a_vae_through_the_images_loader(tmp_path, digits_sm
     run = dl.train(str(tmp_path / "digits"), task="generate", model={"family": "vae", "latent": 2}, epochs=1, save=False, **QUIET)
     assert run.bundle.kind == "arrays" and run.bundle.manifest["preprocessor"]["shape"] == [1, 8, 8]
     assert sample(run.bundle, 4).shape == (4, 1, 8, 8)
+
+
+def test_predict_and_evaluate_on_an_autoencoder_bundle_say_what_to_use():
+    from dlpipe.core.errors import InvalidInputError
+
+    run = dl.train("breast_cancer", task="reconstruction", model={"family": "autoencoder", "latent": 4}, epochs=1, save=False, **QUIET)
+    frame = dl.datasets.load("breast_cancer").frame.head(5)
+    with pytest.raises(InvalidInputError, match=r"task is 'reconstruction'.*use `dlpipe embed`"):
+        run.bundle.predict(frame)
+    with pytest.raises(InvalidInputError, match=r"no labels or values to evaluate"):
+        run.bundle.evaluate(frame)

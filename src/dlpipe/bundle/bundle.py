@@ -92,6 +92,7 @@ class Bundle:
         custom = getattr(self.preprocessor, "predict_bundle", None)
         if custom is not None:  # kinds whose output is not one row per input row (forecasts)
             return custom(self, data)  # type: ignore[no-any-return]
+        self._require_predictive("predict")
         batch = self.preprocessor.prepare(data)
         labels, proba = self.task.decode(self.outputs(batch.inputs))
         out = pd.DataFrame({"prediction": labels})
@@ -100,11 +101,19 @@ class Bundle:
                 out[f"proba_{c}"] = proba[:, i]
         return out
 
+    def _require_predictive(self, verb: str) -> None:
+        if self.task.kind not in ("regression", "binary", "multiclass"):
+            raise InvalidInputError(
+                f"this bundle's task is {self.task.kind!r}, which has no labels or values to {verb}; "
+                "use `dlpipe embed`, `dlpipe anomalies` or `dlpipe sample` (dl.embed, dl.score_anomalies, dl.sample) instead."
+            )
+
     def evaluate(self, data: Any) -> dict[str, Any]:
         """Score the model and its stored baselines on labelled input (tables: rows with the target column)."""
         custom = getattr(self.preprocessor, "evaluate_bundle", None)
         if custom is not None:  # kinds scored otherwise (forecasts: every window, beside naive)
             return custom(self, data)  # type: ignore[no-any-return]
+        self._require_predictive("evaluate")
         batch = self.preprocessor.prepare(data, with_target=True)
         if batch.targets is None:
             raise InvalidInputError(
