@@ -81,7 +81,7 @@ class FastMLPStep:
             nn.SiLU: lambda g, s, m: torch.ops.aten.silu_backward(g, s),
             nn.Identity: lambda g, s, m: g,
         }
-        self.plan: list[tuple[int, nn.Module, Any]] = []
+        self.plan: list[tuple[int, Any, Any]] = []  # (kind, module, backward op)
         for m in layers[first:]:  # from the first Linear on; nothing before it has parameters
             if isinstance(m, nn.Linear):
                 self.plan.append((_LINEAR, m, None))

@@ -19,7 +19,7 @@ from dlpipe.core.distributed import rank, world_size
 from dlpipe.core.errors import InvalidConfigError, RunFailedError
 from dlpipe.core.runtime import resolve_device
 from dlpipe.training.callbacks import Callback
-from dlpipe.training.fastpath import make_fast_step
+from dlpipe.training.fastpath import FastMLPStep, make_fast_step
 from dlpipe.training.history import History
 from dlpipe.training.optim import FlatOptimizer
 
@@ -198,7 +198,7 @@ class Trainer:
         gen = self.generator
         opt, logs = self.optimizer, {}
         step = self.start_epoch * steps_per_epoch
-        fast = None
+        fast: FastMLPStep | None = None
         if self.fast_path and train.transform is None and len(train.inputs) == 1:
             fast = make_fast_step(model, loss_fn)
         # Each global batch of `bs` rows is split across ranks (DistributedSampler semantics on index
@@ -218,7 +218,8 @@ class Trainer:
             total = torch.zeros((), device=device)
             for lo, hi, share in slices:
                 xb = [x[lo:hi] for x in xs]
-                if epoch_logits is not None:
+                loss: torch.Tensor | None
+                if epoch_logits is not None and fast is not None:
                     fast(xb[0], ys[lo:hi], epoch_logits[lo:hi])  # writes .grad directly: no zero_grad needed
                     loss = None
                 elif fast is not None:
@@ -232,7 +233,7 @@ class Trainer:
                     loss.backward()
                 if world > 1:
                     _all_reduce_grads(opt, share)
-                    loss = loss * share
+                    loss = loss * share if loss is not None else None
                 if self.clip_grad is not None:
                     opt.grad_norm_clip_(self.clip_grad)
                 opt.step()
