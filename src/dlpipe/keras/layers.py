@@ -8,6 +8,7 @@ orthogonal recurrent kernels, LSTM forget-gate bias 1).
 
 from __future__ import annotations
 
+import abc
 import math
 from typing import Any
 
@@ -65,7 +66,7 @@ def Input(shape: tuple[int, ...] | list[int], name: str | None = None) -> KerasT
     return KerasTensor(dims)
 
 
-class Layer:
+class Layer(abc.ABC):
     """Base class: a name, a JSON config, and ``build(input_shape) -> (module, output_shape)``."""
 
     _counts: dict[str, int] = {}
@@ -82,11 +83,13 @@ class Layer:
             self.input_shape = (int(input_dim),)
         self.activation = "linear"
 
+    @abc.abstractmethod
     def get_config(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """The layer's arguments as JSON (what `save` writes)."""
 
+    @abc.abstractmethod
     def build(self, shape: Shape, *, fold_activation: bool = False) -> tuple[nn.Module, Shape]:
-        raise NotImplementedError
+        """The torch module for an input of ``shape`` and the output shape."""
 
     def __call__(self, x: KerasTensor) -> KerasTensor:
         if not isinstance(x, KerasTensor):

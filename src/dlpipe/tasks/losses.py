@@ -8,20 +8,24 @@ Each is a plain callable ``loss(logits, y) -> scalar`` (what autograd uses), plu
 
 from __future__ import annotations
 
+import abc
+
 import torch
 import torch.nn.functional as F
 
 __all__ = ["LogitLoss", "MSELoss", "HuberLoss", "BCEWithLogitsLoss", "CrossEntropyLoss"]
 
 
-class LogitLoss:
+class LogitLoss(abc.ABC):
     name = "loss"
 
+    @abc.abstractmethod
     def __call__(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """The mean loss over the batch."""
 
+    @abc.abstractmethod
     def grad_logits(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """dLoss/dlogits, the same shape as ``logits``."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
