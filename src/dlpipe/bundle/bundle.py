@@ -34,7 +34,7 @@ from dlpipe.training.trainer import predict_logits
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Bundle", "load_bundle", "FORMAT", "FORMAT_VERSION"]
+__all__ = ["Bundle", "load_bundle", "read_manifest", "read_weights", "FORMAT", "FORMAT_VERSION"]
 
 FORMAT = "dlpipe-bundle"
 FORMAT_VERSION = 1
@@ -167,16 +167,8 @@ def make_manifest(**parts: Any) -> dict[str, Any]:
 _COMPOSITE: dict[str, str] = {"ensemble": "dlpipe.ensembles.ensemble:load_ensemble"}
 
 
-def load_bundle(path: str | Path) -> Bundle:
-    """Load a bundle folder, checking format version, checksum, tensor names and shapes.
-
-    Raises:
-        BundleError: the folder is not a bundle, is of another format version, or its weights are
-            missing, damaged or do not fit the model the manifest describes.
-    """
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
+def read_manifest(path: str | Path) -> tuple[Path, dict[str, Any]]:
+    """The bundle folder and its manifest, checked: present, JSON, dlpipe's format, this format version."""
     root = Path(path)
     if root.is_file() and root.name == MANIFEST:
         root = root.parent
@@ -196,9 +188,14 @@ def load_bundle(path: str | Path) -> Bundle:
             f"bundle {str(root)!r} has format version {version!r}, but dlpipe {__version__} reads version {FORMAT_VERSION}; "
             "load it with the dlpipe version that wrote it, or retrain."
         )
-    if manifest.get("kind") in _COMPOSITE:  # a bundle made of bundles (an ensemble) loads its members itself
-        module, _, name = _COMPOSITE[manifest["kind"]].partition(":")
-        return getattr(importlib.import_module(module), name)(root, manifest)  # type: ignore[no-any-return]
+    return root, manifest
+
+
+def read_weights(root: Path, manifest: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The bundle's tensors, after checking the file exists and matches its recorded checksum (safetensors: no code runs)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
     weights = root / manifest.get("weights", {}).get("file", WEIGHTS)
     if not weights.is_file():
         raise BundleError(f"bundle {str(root)!r} has no weights file {weights.name!r}; the bundle is incomplete, so re-save it.")
@@ -206,9 +203,23 @@ def load_bundle(path: str | Path) -> Bundle:
     if expected and _sha256(weights) != expected:
         raise BundleError(f"the weights of bundle {str(root)!r} do not match their recorded checksum; the file is corrupted, so re-save or retrain.")
     try:
-        state = load_file(str(weights))
+        return load_file(str(weights))
     except (SafetensorError, OSError, ValueError) as exc:
         raise BundleError(f"the weights of bundle {str(root)!r} could not be read ({exc}); the file is corrupted, so re-save or retrain.") from None
+
+
+def load_bundle(path: str | Path) -> Bundle:
+    """Load a bundle folder, checking format version, checksum, tensor names and shapes.
+
+    Raises:
+        BundleError: the folder is not a bundle, is of another format version, or its weights are
+            missing, damaged or do not fit the model the manifest describes.
+    """
+    root, manifest = read_manifest(path)
+    if manifest.get("kind") in _COMPOSITE:  # a bundle made of bundles (an ensemble) loads its members itself
+        module, _, name = _COMPOSITE[manifest["kind"]].partition(":")
+        return getattr(importlib.import_module(module), name)(root, manifest)  # type: ignore[no-any-return]
+    state = read_weights(root, manifest)
     model = build_model(manifest["model_spec"])
     own = model.state_dict()
     for key, tensor in own.items():

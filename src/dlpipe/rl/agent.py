@@ -10,7 +10,6 @@ No pickle: loading reads JSON and raw tensors and rebuilds the network from its 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from dlpipe.bundle.bundle import FORMAT, FORMAT_VERSION, make_manifest
+from dlpipe.bundle.bundle import FORMAT, make_manifest, read_manifest, read_weights
 from dlpipe.core.errors import BundleError, InvalidConfigError, InvalidInputError
 from dlpipe.core.files import atomic_dir, write_json
 from dlpipe.rl.envs import EnvInfo, encode_obs, make_env
@@ -145,34 +144,10 @@ class Agent:
 
 def load_agent(path: str | Path) -> Agent:
     """Load an RL bundle folder (kind "rl"), checking format, checksum and tensor shapes."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    root = Path(path)
-    if root.is_file() and root.name == MANIFEST:
-        root = root.parent
-    if not (root / MANIFEST).is_file():
-        raise BundleError(f"{str(root)!r} is not a dlpipe bundle (no {MANIFEST}); pass the bundle folder, e.g. runs/<name>/bundle.")
-    try:
-        manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BundleError(f"the manifest of bundle {str(root)!r} is not valid JSON ({exc}); the bundle is damaged, so re-save it.") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise BundleError(f"{str(root / MANIFEST)!r} is not a dlpipe bundle manifest; pass a folder written by dlpipe.")
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise BundleError(f"bundle {str(root)!r} has format version {manifest.get('format_version')!r}, but this dlpipe reads version {FORMAT_VERSION}; load it with the dlpipe version that wrote it, or retrain.")
+    root, manifest = read_manifest(path)
     if manifest.get("kind") != "rl":
         raise BundleError(f"bundle {str(root)!r} is of kind {manifest.get('kind', 'table')!r}, not an RL agent; load it with dlpipe.load_bundle, or pass a bundle written by `dlpipe rl train`.")
-    weights = root / manifest.get("weights", {}).get("file", WEIGHTS)
-    if not weights.is_file():
-        raise BundleError(f"bundle {str(root)!r} has no weights file {weights.name!r}; the bundle is incomplete, so re-save it.")
-    expected = manifest.get("weights", {}).get("sha256")
-    if expected and _sha256(weights) != expected:
-        raise BundleError(f"the weights of bundle {str(root)!r} do not match their recorded checksum; the file is corrupted, so re-save or retrain.")
-    try:
-        state = load_file(str(weights))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise BundleError(f"the weights of bundle {str(root)!r} could not be read ({exc}); the file is corrupted, so re-save or retrain.") from None
+    state = read_weights(root, manifest)
     info = EnvInfo.from_dict(manifest["env"])
     spec = manifest["model_spec"]
     common = {"config": manifest.get("config"), "metrics": manifest.get("metrics")}
