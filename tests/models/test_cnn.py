@@ -48,3 +48,17 @@ def test_bad_cnn_specs():
 def test_summary_lists_shapes_and_parameters():
     text = summary(build_model(seed_cnn_spec()), (1, 1, 28, 28))
     assert "[1, 32, 26, 26]" in text and "[1, 64, 5, 5]" in text and "34,826" in text
+
+
+def test_pooling_before_a_monotone_activation_is_the_same_function():
+    # relu(maxpool(x)) == maxpool(relu(x)): the CNN pools first for relu (cheaper), not for gelu.
+    torch.manual_seed(0)
+    relu = CNN(1, (12, 12), 3, channels=(4,), batch_norm=False, dense=(), dropout=0.0)
+    kinds = [type(m).__name__ for m in relu.features]
+    assert kinds == ["Conv2d", "MaxPool2d", "ReLU"]
+    x = torch.randn(5, 1, 12, 12)
+    conv, pool = relu.features[0], relu.features[1]
+    reference = relu.classifier(pool(torch.relu(conv(x))))
+    torch.testing.assert_close(relu(x), reference)
+    gelu = CNN(1, (12, 12), 3, channels=(4,), batch_norm=False, dense=(), dropout=0.0, activation="gelu")
+    assert [type(m).__name__ for m in gelu.features] == ["Conv2d", "GELU", "MaxPool2d"]

@@ -70,3 +70,23 @@ def test_state_dict_round_trip():
     other.load_state_dict(state)
     assert other.steps == 1
     torch.testing.assert_close(other.groups[0].state["exp_avg"], opt.groups[0].state["exp_avg"])
+
+
+def test_channels_last_weights_keep_their_layout_and_match_torch_optim():
+    # A channels_last conv weight made contiguous by the flat buffer would cost a layout conversion
+    # in every convolution: the views keep each parameter's strides.
+    torch.manual_seed(0)
+    a = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 4, 3)).to(memory_format=torch.channels_last)
+    b = copy.deepcopy(a)
+    ours = FlatOptimizer(a.parameters(), "adam", learning_rate=0.01)
+    theirs = torch.optim.Adam(b.parameters(), lr=0.01)
+    assert a[0].weight.is_contiguous(memory_format=torch.channels_last) and not a[0].weight.is_contiguous()
+    x = torch.randn(2, 3, 9, 9).contiguous(memory_format=torch.channels_last)
+    for _ in range(3):
+        for model, opt in ((a, ours), (b, theirs)):
+            opt.zero_grad()
+            model(x).square().mean().backward()
+            opt.step()
+    assert a[2].weight.grad.data_ptr() >= ours.groups[0].grad.data_ptr()  # still a view of the flat gradient
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(pa, pb, rtol=1e-5, atol=1e-6)

@@ -113,3 +113,17 @@ def test_single_thread_for_tiny_models_and_restored_after():
     data = _data()
     Trainer(epochs=1, device="cpu", callbacks=[Spy()]).fit(_model(), F.binary_cross_entropy_with_logits, data, data)
     assert seen == [1] and torch.get_num_threads() == before
+
+
+def test_threads_follow_the_work_of_a_step_not_the_parameter_count():
+    from dlpipe.models.cnn import seed_cnn_spec
+    from dlpipe.models.registry import build_model
+
+    trainer = Trainer(batch_size=64, device="cpu")
+    cnn = build_model(seed_cnn_spec())  # 35k parameters, but ~0.9 GFLOP per step of 64 images
+    images = TensorData((torch.zeros(64, 1, 28, 28),), torch.zeros(64, dtype=torch.long))
+    assert trainer._pick_threads(cnn, images) is None  # torch's default: all cores
+    tiny = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.Flatten(), torch.nn.Linear(8, 2))
+    small = TensorData((torch.zeros(64, 1, 4, 4),), torch.zeros(64, dtype=torch.long))
+    assert trainer._pick_threads(tiny, small) == 1
+    assert Trainer(batch_size=64, device="cpu", threads=3)._pick_threads(cnn, images) == 3

@@ -31,6 +31,12 @@ class _Group:
     state: dict[str, torch.Tensor]
 
 
+def _dense(t: torch.Tensor) -> bool:
+    """True when ``t`` covers exactly ``numel`` consecutive elements in some dimension order."""
+    return t.is_contiguous() or t.is_contiguous(memory_format=torch.channels_last) or (
+        t.dim() == 5 and t.is_contiguous(memory_format=torch.channels_last_3d))
+
+
 class FlatOptimizer:
     """One optimiser over all of a model's parameters, flattened into a single buffer per dtype/device.
 
@@ -91,15 +97,20 @@ class FlatOptimizer:
             self.groups.append(self._flatten(plist))
 
     def _flatten(self, params: list[nn.Parameter]) -> _Group:
-        flat = torch.cat([p.detach().reshape(-1) for p in params])
+        first = params[0]
+        flat = torch.empty(sum(p.numel() for p in params), dtype=first.dtype, device=first.device)
         grad = torch.zeros_like(flat)
         offset = 0
         for p in params:
-            n = p.numel()
-            # Views keep the module's parameters and the flat buffer one and the same memory.
-            p.data = flat[offset : offset + n].view_as(p)
-            p.grad = grad[offset : offset + n].view_as(p)
-            offset += n
+            # Views keep the module's parameters and the flat buffer one and the same memory. A dense
+            # parameter keeps its strides (a channels_last conv weight stays channels_last: losing it
+            # costs a layout conversion in every convolution); anything else becomes contiguous.
+            stride = p.stride() if _dense(p) else torch.empty(p.shape, device="meta").stride()
+            view = flat.as_strided(p.shape, stride, offset)
+            view.copy_(p.detach())
+            p.data = view
+            p.grad = grad.as_strided(p.shape, stride, offset)
+            offset += p.numel()
         state: dict[str, torch.Tensor] = {"step": torch.zeros((), dtype=torch.float32, device=flat.device)}
         if self.kind in ("adam", "adamw"):
             state["exp_avg"] = torch.zeros_like(flat)

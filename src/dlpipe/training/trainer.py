@@ -34,6 +34,23 @@ _ONE_THREAD_FLOPS = 2e7
 _EVAL_CHUNK = 8192
 
 
+def _forward_flops(model: nn.Module, data: TensorData) -> int:
+    """FLOPs of ``model``'s forward pass on the first sample of ``data`` (torch's FlopCounterMode)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    inputs = [t[:1] for t in data.inputs]
+    if data.transform is not None:
+        inputs = data.transform(inputs, False)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+            model(*inputs)
+    finally:
+        model.train(was_training)
+    return int(counter.get_total_flops())
+
+
 @dataclass
 class TensorData:
     """Model inputs and targets as tensors of equal length.
@@ -136,13 +153,18 @@ class Trainer:
             weight_decay=self.weight_decay,
         )
 
-    def _pick_threads(self, model: nn.Module) -> int | None:
+    def _pick_threads(self, model: nn.Module, train: TensorData) -> int | None:
         if self.device.type != "cpu":
             return None
         if self.threads is not None:
             return self.threads
-        n_params = sum(p.numel() for p in model.parameters())
-        return 1 if 6 * n_params * self.batch_size < _ONE_THREAD_FLOPS else None
+        if any(isinstance(m, nn.modules.conv._ConvNd) for m in model.modules()):
+            # A convolution reuses each weight at every position, so its parameters understate its
+            # work: count the FLOPs of one sample's forward pass instead (backward ~ 2x forward).
+            flops = 3 * _forward_flops(model, train) * self.batch_size
+        else:
+            flops = 6 * sum(p.numel() for p in model.parameters()) * self.batch_size
+        return 1 if flops < _ONE_THREAD_FLOPS else None
 
     # ------------------------------------------------------------------ fit
     def fit(
@@ -158,7 +180,7 @@ class Trainer:
         n = len(train)
         if n == 0:
             raise InvalidConfigError("the training split is empty; pass more rows or lower `val_fraction`/`test_fraction`.")
-        threads = self._pick_threads(model)
+        threads = self._pick_threads(model, train)
         saved_threads = torch.get_num_threads()
         if threads is not None:
             torch.set_num_threads(threads)
