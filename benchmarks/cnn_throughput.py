@@ -3,13 +3,14 @@
 Modes, measured in interleaved rounds in ONE process (best round per mode, so a burst of load from
 other processes on this shared machine hurts every mode alike):
 
-- ``seed loop``: the seed notes' PyTorch loop: float32 TensorDataset + DataLoader(shuffle=True),
-  torch.optim.Adam, ``loss.item()`` every step;
-- ``bare f+b+step``: forward + backward + FlatOptimizer step over pre-made float batches (the ceiling
-  the engine can approach: no data handling at all);
+- ``seed loop``: the seed notes' PyTorch loop and network as they write it (conv-relu-pool, NCHW):
+  float32 TensorDataset + DataLoader(shuffle=True), torch.optim.Adam, ``loss.item()`` every step;
+- ``bare f+b+step``: dlpipe's model as dl.train builds it (pool before ReLU, channels_last),
+  forward + backward + FlatOptimizer step over pre-made float batches: the ceiling the engine can
+  approach with no data handling at all;
 - ``dlpipe``: dlpipe's Trainer on uint8 storage with the per-batch image transform (float +
-  normalise), as ``dl.train`` runs it (threads picked by the engine);
-- ``dlpipe channels_last`` and ``dlpipe bf16`` (autocast on CPU).
+  normalise + channels_last), as ``dl.train`` runs it (threads picked by the engine), and variants:
+  NCHW, and bf16 autocast on CPU (``--precision bf16``).
 
 Also: the model's FLOPs per image (torch's FlopCounterMode), the achieved GFLOP/s, and this CPU's
 measured peak on the model's 32->64 3x3 convolution forward+backward; and the test accuracy of fp32
@@ -39,16 +40,25 @@ from dlpipe.training.trainer import TensorData, Trainer
 BATCH = 64
 
 
-def _model(channels_last: bool = False) -> torch.nn.Module:
+def _model(channels_last: bool = True) -> torch.nn.Module:
     torch.manual_seed(0)
     m = build_model(seed_cnn_spec())
     return m.to(memory_format=torch.channels_last) if channels_last else m
 
 
+def _seed_network() -> torch.nn.Module:
+    """The seed notes' CNN exactly as they write it (Keras order: conv-relu-pool), default NCHW layout."""
+    from torch import nn
+
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Flatten(), nn.Linear(1600, 10))
+
+
 def seed_loop(x_float: torch.Tensor, y: torch.Tensor) -> float:
     from torch.utils.data import DataLoader, TensorDataset
 
-    model = _model()
+    model = _seed_network()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     loader = DataLoader(TensorDataset(x_float, y), batch_size=BATCH, shuffle=True)
     model.train()
@@ -67,7 +77,8 @@ def seed_loop(x_float: torch.Tensor, y: torch.Tensor) -> float:
 def bare_steps(x_float: torch.Tensor, y: torch.Tensor) -> float:
     model = _model()
     opt = FlatOptimizer(model.parameters(), "adamw", learning_rate=1e-3)
-    batches = [(x_float[s : s + BATCH].contiguous(), y[s : s + BATCH]) for s in range(0, len(y) - BATCH + 1, BATCH)]
+    batches = [(x_float[s : s + BATCH].contiguous(memory_format=torch.channels_last), y[s : s + BATCH])
+               for s in range(0, len(y) - BATCH + 1, BATCH)]
     model.train()
     t0 = time.perf_counter()
     for xb, yb in batches:
@@ -77,7 +88,7 @@ def bare_steps(x_float: torch.Tensor, y: torch.Tensor) -> float:
     return len(batches) * BATCH / (time.perf_counter() - t0)
 
 
-def engine(x_uint8: torch.Tensor, y: torch.Tensor, pre: ImagePreprocessor, *, channels_last: bool = False, bf16: bool = False,
+def engine(x_uint8: torch.Tensor, y: torch.Tensor, pre: ImagePreprocessor, *, channels_last: bool = True, bf16: bool = False,
            threads: int | None = None) -> float:
     model: torch.nn.Module = _model(channels_last)
     if bf16:
@@ -99,7 +110,7 @@ def _one_thread(fn, *args):  # type: ignore[no-untyped-def]
 
 
 def flops_per_image() -> float:
-    model = _model()
+    model = _seed_network()
     x = torch.randn(BATCH, 1, 28, 28)
     with FlopCounterMode(display=False) as counter:
         F.cross_entropy(model(x), torch.zeros(BATCH, dtype=torch.long)).backward()
@@ -154,10 +165,10 @@ def main() -> None:
         "seed loop, 1 thread": lambda: _one_thread(seed_loop, x_float, y),
         "bare f+b+step (pre-made float batches)": lambda: bare_steps(x_float, y),
         "bare f+b+step, 1 thread": lambda: _one_thread(bare_steps, x_float, y),
-        "dlpipe engine (uint8 + per-batch transform)": lambda: engine(x_uint8, y, pre),
-        "dlpipe engine, 2 threads": lambda: engine(x_uint8, y, pre, threads=2),
-        "dlpipe engine + channels_last": lambda: engine(x_uint8, y, pre, channels_last=True),
-        "dlpipe engine + bf16 autocast": lambda: engine(x_uint8, y, pre, bf16=True),
+        "dlpipe engine (as dl.train: uint8, channels_last)": lambda: engine(x_uint8, y, pre),
+        "dlpipe engine, 1 thread": lambda: engine(x_uint8, y, pre, threads=1),
+        "dlpipe engine, NCHW": lambda: engine(x_uint8, y, pre, channels_last=False),
+        "dlpipe engine + bf16 autocast (--precision bf16)": lambda: engine(x_uint8, y, pre, bf16=True),
     }
     for fn in modes.values():  # warm-up: allocator, kernels, the first torch.optim import
         fn()
@@ -175,11 +186,11 @@ def main() -> None:
     print(f"seed CNN: {flops / 1e6:.2f} MFLOP per image forward+backward (FlopCounterMode); conv 32->64 peak here: {peak:.0f} GFLOP/s")
     seed = max(max(rates[next(iter(modes))]), max(rates["seed loop, 1 thread"]))  # the seed loop at its better thread count
     bare = max(max(rates["bare f+b+step (pre-made float batches)"]), max(rates["bare f+b+step, 1 thread"]))
-    print(f"{'mode':<48}{'best img/s':>11}{'median':>9}{'GFLOP/s':>9}{'% peak':>8}{'vs seed':>9}{'vs bare':>9}")
+    print(f"{'mode':<52}{'best img/s':>11}{'median':>9}{'GFLOP/s':>9}{'% peak':>8}{'vs seed':>9}{'vs bare':>9}")
     for name, values in rates.items():
         best = max(values)
         gf = best * flops / 1e9
-        print(f"{name:<48}{best:>11.0f}{statistics.median(values):>9.0f}{gf:>9.1f}{100 * gf / peak:>7.0f}%{best / seed:>8.2f}x{best / bare:>8.2f}x")
+        print(f"{name:<52}{best:>11.0f}{statistics.median(values):>9.0f}{gf:>9.1f}{100 * gf / peak:>7.0f}%{best / seed:>8.2f}x{best / bare:>8.2f}x")
     if not args.skip_accuracy:
         acc = bf16_accuracy()
         print("digits, default CNN, 15 epochs, onecycle 3e-3, seed 0:")
