@@ -1,6 +1,7 @@
 """Forecasting and sequence classification end to end: train, run folder, bundle predict/evaluate, CLI."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -93,6 +94,11 @@ def test_sequence_classification_runs_and_bundle_predicts(tmp_path):
     assert list(pred.columns) == ["prediction", "proba_down", "proba_up"]
     assert pred["prediction"].tolist() == tl[:3].tolist()
     assert b.evaluate((tx, tl))["model"]["accuracy"] == pytest.approx(m["test"]["model"]["accuracy"])
+    preds = pd.read_csv("seq/predictions.csv")  # the test split, so the report can draw ROC/PR curves
+    assert list(preds.columns) == ["y_true", "prediction", "proba_down", "proba_up"] and len(preds) == 20
+    assert (preds["y_true"] == preds["prediction"]).mean() == pytest.approx(m["test"]["model"]["accuracy"])
+    html = Path("seq/report.html").read_text(encoding="utf-8")
+    assert "ROC" in html and "predictions.csv is absent" not in html
 
 
 def test_cli_bad_series_input_exits_2_and_writes_nothing(tmp_path, capsys):

@@ -2,9 +2,10 @@
 
 from dlpipe.evaluation.baselines import fit_baselines, predict_baseline, verdict
 from dlpipe.evaluation.metrics import classification_metrics, primary_metric, regression_metrics
-from dlpipe.evaluation.scoring import score
+from dlpipe.evaluation.scoring import class_predictions, score
 
 __all__ = [
+    "class_predictions",
     "classification_metrics",
     "fit_baselines",
     "predict_baseline",

@@ -9,7 +9,7 @@ import numpy as np
 from dlpipe.evaluation.baselines import predict_baseline, verdict
 from dlpipe.evaluation.metrics import classification_metrics, primary_metric, regression_metrics
 
-__all__ = ["score"]
+__all__ = ["class_predictions", "score"]
 
 
 def score(
@@ -39,3 +39,14 @@ def score(
         "baselines": base,
         "verdict": verdict(metric, model[metric], base),
     }
+
+
+def class_predictions(y_true: np.ndarray, proba: np.ndarray, classes: list[Any] | tuple[Any, ...]) -> dict[str, Any]:
+    """The columns of a classifier's predictions.csv: ``y_true``, ``prediction`` (class names) and ``proba_<class>``.
+
+    ``y_true``: class codes (N,); ``proba``: (N, K) probabilities in the order of ``classes``.
+    """
+    names = np.asarray(list(classes), dtype=object)
+    codes = np.asarray(y_true).reshape(-1).astype(np.int64)
+    return {"y_true": names[codes], "prediction": names[proba.argmax(axis=1)],
+            **{f"proba_{c}": proba[:, i] for i, c in enumerate(classes)}}

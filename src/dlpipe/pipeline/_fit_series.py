@@ -31,7 +31,7 @@ from dlpipe.data.splits import split_indices
 from dlpipe.evaluation.baselines import fit_baselines, verdict
 from dlpipe.evaluation.forecast_baselines import baseline_forecasts, detect_period, score_forecast
 from dlpipe.evaluation.metrics import classification_metrics
-from dlpipe.evaluation.scoring import score
+from dlpipe.evaluation.scoring import class_predictions, score
 from dlpipe.models.registry import build_model
 from dlpipe.pipeline._callbacks import standard_callbacks
 from dlpipe.pipeline.run import Run
@@ -275,4 +275,5 @@ def fit_sequences(ds: SequenceDataset, cfg: RunConfig, *, progress: str = "auto"
         model_spec=spec, metrics={"test": {"model": test_scores["model"], "primary_metric": "accuracy"}},
         baselines=baselines, reference_statistics={}, feature_names=["x", "mask"], config=resolved,
     )
-    return Run(config=resolved, history=history, metrics=metrics, bundle=Bundle(manifest, model))
+    extras = {"predictions": class_predictions(y_true, proba, task.classes)}  # for the report's ROC/PR curves
+    return Run(config=resolved, history=history, metrics=metrics, bundle=Bundle(manifest, model), extras=extras)

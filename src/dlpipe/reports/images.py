@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from dlpipe.evaluation.scoring import class_predictions
 from dlpipe.reports.plots import Plot, new_figure, render, short_label
 from dlpipe.reports.sections import Section
 
@@ -29,10 +30,7 @@ def image_extras(x_test: np.ndarray, y_true: np.ndarray, proba: np.ndarray, clas
     """
     y_true = np.asarray(y_true).reshape(-1).astype(np.int64)
     pred = proba.argmax(axis=1)
-    names = np.asarray(list(classes), dtype=object)
-    extras: dict[str, Any] = {"predictions": {
-        "y_true": names[y_true], "prediction": names[pred], **{f"proba_{c}": proba[:, i] for i, c in enumerate(classes)},
-    }}
+    extras: dict[str, Any] = {"predictions": class_predictions(y_true, proba, list(classes))}
     first = np.arange(min(n, len(y_true)))
     wrong = np.flatnonzero(pred != y_true)
     worst = wrong[np.argsort(-proba[wrong, pred[wrong]])][:n]  # confidently wrong first
