@@ -15,11 +15,9 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from dlpipe.rl.agent import Agent
-from dlpipe.rl.envs import EnvInfo, EnvPool
-from dlpipe.rl.networks import ActorCritic
-from dlpipe.rl.rollout import EpisodeLog, PeriodicEvaluator, TrainResult
-from dlpipe.training.optim import FlatOptimizer
+from dlpipe.rl.actor_critic import ActorCriticSetup
+from dlpipe.rl.envs import EnvInfo
+from dlpipe.rl.rollout import TrainResult
 
 __all__ = ["train_a2c"]
 
@@ -48,16 +46,9 @@ def train_a2c(
     config: dict[str, Any] = {k: v for k, v in locals().items() if k in _CONFIG_KEYS}
     config["hidden"] = list(hidden)
     continuous = not info.discrete_actions
-    model = ActorCritic(info.obs_dim, info.n_actions, list(hidden), continuous=continuous)
-    # The engine's fused Adam (no torch._dynamo import); actor and critic each get their own.
-    optimizers = [FlatOptimizer(group, "adam", learning_rate=learning_rate) for group in model.parameter_groups()]
-    spec = {"family": "rl-actor-critic", "obs_dim": info.obs_dim, "n_actions": info.n_actions, "hidden": list(hidden), "continuous": continuous}
-    agent = Agent(info, "a2c", spec, model=model, config=config)
-    evaluator = PeriodicEvaluator(info, agent.act, eval_every, episodes=eval_episodes, threshold=info.reward_threshold)
-    log = EpisodeLog()
-    pool = EnvPool(info.env_id, n_envs, seed, info.env_kwargs)
-    low = np.asarray(info.action.get("low", [-np.inf]), dtype=np.float32)
-    high = np.asarray(info.action.get("high", [np.inf]), dtype=np.float32)
+    run = ActorCriticSetup.create(info, "a2c", config, seed=seed, n_envs=n_envs, eval_every=eval_every, eval_episodes=eval_episodes)
+    model, optimizers, agent, evaluator, log, pool, low, high = (run.model, run.optimizers, run.agent, run.evaluator, run.log, run.pool,
+                                                                 run.low, run.high)
     x = torch.from_numpy(pool.observations())
     t, last_loss = 0, float("nan")
     while t < steps:

@@ -14,10 +14,10 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from dlpipe.rl.agent import Agent
-from dlpipe.rl.envs import EnvInfo, EnvPool
+from dlpipe.rl.actor_critic import ActorCriticSetup
+from dlpipe.rl.envs import EnvInfo
 from dlpipe.rl.networks import ActorCritic
-from dlpipe.rl.rollout import EpisodeLog, PeriodicEvaluator, TrainResult
+from dlpipe.rl.rollout import TrainResult
 from dlpipe.training.optim import FlatOptimizer
 
 __all__ = ["train_reinforce", "reward_to_go"]
@@ -60,17 +60,9 @@ def train_reinforce(
     torch.manual_seed(seed)
     config: dict[str, Any] = {k: v for k, v in locals().items() if k in _CONFIG_KEYS}
     config["hidden"] = list(hidden)
-    model = ActorCritic(info.obs_dim, info.n_actions, list(hidden), continuous=not info.discrete_actions)
-    # The engine's fused Adam (no torch._dynamo import); actor and critic each get their own.
-    optimizers = [FlatOptimizer(group, "adam", learning_rate=learning_rate) for group in model.parameter_groups()]
-    spec = {"family": "rl-actor-critic", "obs_dim": info.obs_dim, "n_actions": info.n_actions, "hidden": list(hidden),
-            "continuous": not info.discrete_actions}
-    agent = Agent(info, "reinforce", spec, model=model, config=config)
-    evaluator = PeriodicEvaluator(info, agent.act, eval_every, episodes=eval_episodes, threshold=info.reward_threshold)
-    log = EpisodeLog()
-    pool = EnvPool(info.env_id, n_envs, seed, info.env_kwargs)
-    low = np.asarray(info.action.get("low", [-np.inf]))
-    high = np.asarray(info.action.get("high", [np.inf]))
+    run = ActorCriticSetup.create(info, "reinforce", config, seed=seed, n_envs=n_envs, eval_every=eval_every, eval_episodes=eval_episodes)
+    model, optimizers, agent, evaluator, log, pool, low, high = (run.model, run.optimizers, run.agent, run.evaluator, run.log, run.pool,
+                                                                 run.low, run.high)
     # Per running copy: its current episode's observations, actions and rewards.
     traj: list[dict[str, list[Any]]] = [{"x": [], "a": [], "r": []} for _ in range(n_envs)]
     done_eps: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]] = []
