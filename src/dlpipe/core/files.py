@@ -6,12 +6,12 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_dir", "write_json", "json_default"]
+__all__ = ["atomic_dir", "json_default", "report_or_warn", "write_json"]
 
 
 @contextmanager
@@ -60,3 +60,16 @@ def json_default(obj: Any) -> Any:
 
 def write_json(path: str | Path, data: Any) -> None:
     Path(path).write_text(json.dumps(data, indent=2, default=json_default, allow_nan=True) + "\n", encoding="utf-8")
+
+
+def report_or_warn(build: Callable[[], object], run_path: Path) -> None:
+    """Build a saved run's report; a failure warns instead of raising, since the run itself is safe on disk."""
+    try:
+        build()
+    except Exception as exc:  # noqa: BLE001 - a failed report must not lose a trained, saved run
+        import warnings
+
+        from dlpipe.core.errors import DlpipeWarning
+
+        warnings.warn(f"the run was saved but its report could not be built ({type(exc).__name__}: {exc}); "
+                      f"rebuild it with `dlpipe report {run_path}`.", DlpipeWarning, stacklevel=3)

@@ -22,7 +22,7 @@ from typing import Any
 
 from dlpipe.bundle.bundle import Bundle, load_bundle
 from dlpipe.core.errors import InvalidInputError
-from dlpipe.core.files import atomic_dir, write_json
+from dlpipe.core.files import atomic_dir, report_or_warn, write_json
 from dlpipe.training.history import History
 
 __all__ = ["Run", "load_run"]
@@ -66,15 +66,7 @@ class Run:
             self.bundle.save(tmp / "bundle")
         self.path = Path(path)
         if report:
-            try:
-                self.report()
-            except Exception as exc:  # noqa: BLE001 - a failed report must not lose a trained, saved run
-                import warnings
-
-                from dlpipe.core.errors import DlpipeWarning
-
-                warnings.warn(f"the run was saved but its report could not be built ({type(exc).__name__}: {exc}); "
-                              f"rebuild it with `dlpipe report {self.path}`.", DlpipeWarning, stacklevel=2)
+            report_or_warn(self.report, self.path)
         return self.path
 
     def report(self, open_browser: bool = False) -> Path:

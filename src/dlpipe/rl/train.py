@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from dlpipe.core.errors import InvalidConfigError, suggest
-from dlpipe.core.files import atomic_dir, write_json
+from dlpipe.core.files import atomic_dir, report_or_warn, write_json
 from dlpipe.core.runtime import seed_everything
 from dlpipe.rl.agent import Agent
 from dlpipe.rl.envs import env_info, make_env
@@ -76,15 +76,7 @@ class RLRun:
             self.agent.save(tmp / "bundle")
         self.path = Path(path)
         if report:
-            try:
-                self.report()
-            except Exception as exc:  # noqa: BLE001 - a failed report must not lose a trained, saved run
-                import warnings
-
-                from dlpipe.core.errors import DlpipeWarning
-
-                warnings.warn(f"the run was saved but its report could not be built ({type(exc).__name__}: {exc}); "
-                              f"rebuild it with `dlpipe report {self.path}`.", DlpipeWarning, stacklevel=2)
+            report_or_warn(self.report, self.path)
         return self.path
 
     def report(self, open_browser: bool = False) -> Path:
