@@ -1,4 +1,9 @@
-"""One tuning trial: the table recipe of :func:`dlpipe.train` with a pruning callback on the validation loss."""
+"""One tuning trial: the table recipe of :func:`dlpipe.train` with a pruning callback on the validation loss.
+
+Everything that does not depend on the trial's parameters (split, fitted preprocessing, the
+tensors) is prepared once per study by :func:`dlpipe.tuning.study.tune` and reused here; a trial
+only builds its model and trains it.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +14,10 @@ import torch
 
 from dlpipe.core.config import RunConfig
 from dlpipe.core.runtime import require
-from dlpipe.training.callbacks import Callback, EarlyStopping, ReduceLROnPlateau
+from dlpipe.training.callbacks import Callback
 from dlpipe.training.trainer import TensorData, Trainer
 
-__all__ = ["PruningCallback", "train_trial"]
+__all__ = ["PruningCallback", "train_trial", "study_tensors"]
 
 
 class PruningCallback(Callback):
@@ -35,10 +40,23 @@ def _tensors(split: tuple[np.ndarray, np.ndarray, np.ndarray]) -> TensorData:
     return TensorData(inputs, torch.from_numpy(y))
 
 
-def train_trial(trial: Any, cfg: RunConfig, prep: dict[str, Any], params: dict[str, Any]) -> tuple[float, float | None, int]:
-    """Train one configuration on the prepared split; returns (best val_loss, val score at that epoch, epochs run)."""
+def study_tensors(prep: dict[str, Any]) -> dict[str, TensorData]:
+    """The train and validation tensors, made once per study and shared by every trial."""
+    return {"train": _tensors(prep["splits"]["train"]), "val": _tensors(prep["splits"]["val"])}
+
+
+def train_trial(trial: Any, cfg: RunConfig, prep: dict[str, Any], params: dict[str, Any], *,
+                max_epochs: int | None = None, tensors: dict[str, TensorData] | None = None) -> tuple[float, float | None, int]:
+    """Train one configuration on the prepared split; returns (best val_loss, val score at that epoch, epochs run).
+
+    ``max_epochs`` caps the trial's epochs (the study passes the default config's budget, so no
+    trial may train longer than the configuration it is compared with). Trials train on one CPU
+    thread unless the config sets ``threads``: on a busy machine a two-thread matrix product of a
+    wide layer was measured ~20x slower than one thread, and workers give parallelism instead.
+    """
     from dlpipe.models.mlp import default_hidden, embedding_dim
     from dlpipe.models.registry import build_model
+    from dlpipe.pipeline._callbacks import standard_callbacks
     from dlpipe.pipeline.train import auto_batch_size, auto_epochs
 
     task, pre, splits = prep["task"], prep["preprocessor"], prep["splits"]
@@ -57,22 +75,20 @@ def train_trial(trial: Any, cfg: RunConfig, prep: dict[str, Any], params: dict[s
     tc = cfg.train
     batch_size = int(params.get("batch_size", tc.batch_size if tc.batch_size != "auto" else auto_batch_size(n_train)))
     epochs = tc.epochs if tc.epochs != "auto" else auto_epochs(n_train, batch_size)
+    if max_epochs is not None:
+        epochs = min(epochs, max_epochs)
     lr = params.get("learning_rate", tc.learning_rate if tc.learning_rate != "auto" else 1e-3)
-    callbacks: list[Callback] = []
-    if tc.patience > 0:
-        callbacks.append(EarlyStopping(tc.monitor, tc.patience, tc.min_delta, tc.restore_best))
-    if tc.schedule == "plateau":
-        callbacks.append(ReduceLROnPlateau(tc.monitor, patience=max(2, tc.patience // 2) if tc.patience else 10))
-    callbacks.append(PruningCallback(trial, "val_loss"))
+    callbacks: list[Callback] = [*standard_callbacks(tc, True, "quiet"), PruningCallback(trial, "val_loss")]
     trainer = Trainer(
         epochs=epochs, batch_size=batch_size, learning_rate=float(lr),
         optimizer=params.get("optimizer", tc.optimizer), momentum=float(params.get("momentum", tc.momentum)),
         nesterov=tc.nesterov, weight_decay=float(params.get("weight_decay", tc.weight_decay)), clip_grad=tc.clip_grad,
-        seed=cfg.seed, device=tc.device, threads=tc.threads, callbacks=callbacks,
+        seed=cfg.seed, device=tc.device, threads=tc.threads if tc.threads is not None else 1, callbacks=callbacks,
     )
+    data = tensors or study_tensors(prep)
     class_weights = task.class_weights(splits["train"][2]) if tc.class_weight == "balanced" else None
-    history = trainer.fit(model, task.loss_fn(class_weights, device=trainer.device), _tensors(splits["train"]),
-                          _tensors(splits["val"]), metrics_fn=task.batch_metrics())
+    history = trainer.fit(model, task.loss_fn(class_weights, device=trainer.device), data["train"], data["val"],
+                          metrics_fn=task.batch_metrics())
     losses = [r["val_loss"] for r in history.records]
     best = int(np.nanargmin(losses))
     score = history.records[best].get("val_accuracy")
