@@ -34,7 +34,7 @@ from dlpipe.training.trainer import predict_logits
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Bundle", "load_bundle", "read_manifest", "read_weights", "FORMAT", "FORMAT_VERSION"]
+__all__ = ["Bundle", "load_bundle", "load_checked_state", "read_manifest", "read_weights", "sha256_file", "FORMAT", "FORMAT_VERSION"]
 
 FORMAT = "dlpipe-bundle"
 FORMAT_VERSION = 1
@@ -140,7 +140,7 @@ class Bundle:
             manifest = dict(self.manifest)
             manifest["weights"] = {
                 "file": WEIGHTS,
-                "sha256": _sha256(tmp / WEIGHTS),
+                "sha256": sha256_file(tmp / WEIGHTS),
                 "tensors": {k: list(v.shape) for k, v in state.items()},
             }
             write_json(tmp / MANIFEST, manifest)
@@ -200,7 +200,7 @@ def read_weights(root: Path, manifest: dict[str, Any]) -> dict[str, torch.Tensor
     if not weights.is_file():
         raise BundleError(f"bundle {str(root)!r} has no weights file {weights.name!r}; the bundle is incomplete, so re-save it.")
     expected = manifest.get("weights", {}).get("sha256")
-    if expected and _sha256(weights) != expected:
+    if expected and sha256_file(weights) != expected:
         raise BundleError(f"the weights of bundle {str(root)!r} do not match their recorded checksum; the file is corrupted, so re-save or retrain.")
     try:
         return load_file(str(weights))
@@ -219,8 +219,13 @@ def load_bundle(path: str | Path) -> Bundle:
     if manifest.get("kind") in _COMPOSITE:  # a bundle made of bundles (an ensemble) loads its members itself
         module, _, name = _COMPOSITE[manifest["kind"]].partition(":")
         return getattr(importlib.import_module(module), name)(root, manifest)  # type: ignore[no-any-return]
-    state = read_weights(root, manifest)
     model = build_model(manifest["model_spec"])
+    load_checked_state(model, read_weights(root, manifest), root)
+    return Bundle(manifest, model)
+
+
+def load_checked_state(model: nn.Module, state: dict[str, torch.Tensor], root: Path) -> None:
+    """Load ``state`` into ``model`` after checking that names and shapes match exactly (one clear sentence if not)."""
     own = model.state_dict()
     for key, tensor in own.items():
         if key not in state:
@@ -233,10 +238,10 @@ def load_bundle(path: str | Path) -> Bundle:
     if extra:
         raise BundleError(f"bundle {str(root)!r} holds weights the model does not have, such as {extra[0]!r}; the bundle does not match its manifest.")
     model.load_state_dict(state)
-    return Bundle(manifest, model)
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """The hex SHA-256 of a file, read in 1 MiB chunks."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):

@@ -9,7 +9,6 @@ No pickle: loading reads JSON and raw tensors and rebuilds the network from its 
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from dlpipe.bundle.bundle import FORMAT, make_manifest, read_manifest, read_weights
+from dlpipe.bundle.bundle import (
+    FORMAT,
+    load_checked_state,
+    make_manifest,
+    read_manifest,
+    read_weights,
+    sha256_file,
+)
 from dlpipe.core.errors import BundleError, InvalidConfigError, InvalidInputError
 from dlpipe.core.files import atomic_dir, write_json
 from dlpipe.rl.envs import EnvInfo, encode_obs, make_env
@@ -137,7 +143,7 @@ class Agent:
         with atomic_dir(path) as tmp:
             save_file(state, str(tmp / WEIGHTS), metadata={"format": FORMAT})
             manifest = self.manifest()
-            manifest["weights"] = {"file": WEIGHTS, "sha256": _sha256(tmp / WEIGHTS), "tensors": {k: list(v.shape) for k, v in state.items()}}
+            manifest["weights"] = {"file": WEIGHTS, "sha256": sha256_file(tmp / WEIGHTS), "tensors": {k: list(v.shape) for k, v in state.items()}}
             write_json(tmp / MANIFEST, manifest)
         return Path(path)
 
@@ -158,20 +164,6 @@ def load_agent(path: str | Path) -> Agent:
             raise BundleError(f"bundle {str(root)!r} has no Q-table of shape {shape}; the bundle does not match its manifest.")
         return Agent(info, manifest["algo"], spec, q_table=table.numpy(), **common)
     model = build_network(spec)
-    own = model.state_dict()
-    for key, tensor in own.items():
-        if key not in state or tuple(state[key].shape) != tuple(tensor.shape):
-            raise BundleError(f"bundle {str(root)!r} lacks the weight {key!r} of shape {tuple(tensor.shape)} that its network needs; the bundle does not match its manifest.")
-    extra = [k for k in state if k not in own]
-    if extra:
-        raise BundleError(f"bundle {str(root)!r} holds weights the network does not have, such as {extra[0]!r}; the bundle does not match its manifest.")
-    model.load_state_dict(state)
+    load_checked_state(model, state, root)
     return Agent(info, manifest["algo"], spec, model=model, **common)
 
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
