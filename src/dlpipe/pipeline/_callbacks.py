@@ -1,8 +1,16 @@
-"""The callbacks every fitter builds from a TrainConfig: early stopping, an LR schedule, progress."""
+"""What every fitter shares: the callbacks built from a TrainConfig (early stopping, an LR schedule,
+progress) and the training and environment records of metrics.json."""
 
 from __future__ import annotations
 
-from dlpipe.core.config import TrainConfig
+import os
+import platform
+from typing import Any
+
+import torch
+from torch import nn
+
+from dlpipe.core.config import RunConfig, TrainConfig
 from dlpipe.training.callbacks import (
     Callback,
     CosineSchedule,
@@ -11,8 +19,10 @@ from dlpipe.training.callbacks import (
     ProgressCallback,
     ReduceLROnPlateau,
 )
+from dlpipe.training.history import History
+from dlpipe.training.trainer import Trainer
 
-__all__ = ["standard_callbacks"]
+__all__ = ["environment", "standard_callbacks", "training_record"]
 
 
 def standard_callbacks(tc: TrainConfig, has_val: bool, progress: str, *, plateau_divisor: int = 2, plateau_default: int = 10) -> list[Callback]:
@@ -33,3 +43,21 @@ def standard_callbacks(tc: TrainConfig, has_val: bool, progress: str, *, plateau
         callbacks.append(OneCycleSchedule())
     callbacks.append(ProgressCallback(progress))
     return callbacks
+
+
+def training_record(history: History, model: nn.Module) -> dict[str, Any]:
+    """metrics.json's record of the training: epochs run, best and stopping epoch, parameters, best validation scores."""
+    best = history.records[history.best_epoch - 1] if history.best_epoch else history.records[-1]
+    return {
+        "epochs_run": len(history), "best_epoch": history.best_epoch, "stopped_epoch": history.stopped_epoch,
+        "n_parameters": int(sum(p.numel() for p in model.parameters())),
+        "val": {k[4:]: v for k, v in best.items() if k.startswith("val_")},
+    }
+
+
+def environment(trainer: Trainer, cfg: RunConfig) -> dict[str, Any]:
+    """metrics.json's record of where the run trained: device, threads used, versions, seed."""
+    return {
+        "device": str(trainer.device), "torch_threads": getattr(trainer, "threads_used", torch.get_num_threads()),
+        "cpu_count": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__, "seed": cfg.seed,
+    }

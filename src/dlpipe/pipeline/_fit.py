@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import platform
 from typing import Any
 
 import numpy as np
@@ -17,7 +15,7 @@ from dlpipe.evaluation.baselines import fit_baselines
 from dlpipe.evaluation.scoring import score
 from dlpipe.models.mlp import default_hidden, embedding_dim
 from dlpipe.models.registry import build_model
-from dlpipe.pipeline._callbacks import standard_callbacks
+from dlpipe.pipeline._callbacks import environment, standard_callbacks, training_record
 from dlpipe.pipeline.run import Run
 from dlpipe.pipeline.train import auto_batch_size, auto_epochs, prepare_table
 from dlpipe.training.callbacks import (
@@ -115,20 +113,9 @@ def fit_table(ds: TabularDataset, cfg: RunConfig, *, progress: str = "auto", ext
         "classes": task.classes,
         "rows": prep["split_rows"],
         "evaluated_on_training_rows": prep["same_rows"],
-        "epochs_run": len(history),
-        "best_epoch": history.best_epoch,
-        "stopped_epoch": history.stopped_epoch,
-        "n_parameters": int(sum(p.numel() for p in model.parameters())),
-        "val": {k[4:]: v for k, v in (history.records[history.best_epoch - 1] if history.best_epoch else history.records[-1]).items() if k.startswith("val_")},
+        **training_record(history, model),
         "test": test_scores,
-        "environment": {
-            "device": str(trainer.device),
-            "torch_threads": torch.get_num_threads(),
-            "cpu_count": os.cpu_count(),
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "seed": cfg.seed,
-        },
+        "environment": environment(trainer, cfg),
     }
     manifest = make_manifest(
         kind="table",

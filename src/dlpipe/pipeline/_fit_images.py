@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import os
-import platform
 import time
 from collections.abc import Callable
 from typing import Any
@@ -31,7 +30,7 @@ from dlpipe.evaluation.scoring import score
 from dlpipe.models.cnn import default_cnn_spec
 from dlpipe.models.registry import build_model
 from dlpipe.models.resnet import RESNET_LAYERS, freeze_backbone, load_pretrained
-from dlpipe.pipeline._callbacks import standard_callbacks
+from dlpipe.pipeline._callbacks import environment, standard_callbacks, training_record
 from dlpipe.pipeline.run import Run
 from dlpipe.pipeline.train import auto_batch_size
 from dlpipe.training.callbacks import (
@@ -242,11 +241,7 @@ def fit_images(ds: ImageDataset, cfg: RunConfig, *, progress: str = "auto", extr
         "classes": task.classes,
         "rows": {"train": int(n_train), "val": int(len(x_val)), "test": int(len(x_test))},
         "evaluated_on_training_rows": False,
-        "epochs_run": len(history),
-        "best_epoch": history.best_epoch,
-        "stopped_epoch": history.stopped_epoch,
-        "n_parameters": int(sum(p.numel() for p in model.parameters())),
-        "val": {k[4:]: v for k, v in (history.records[history.best_epoch - 1] if history.best_epoch else history.records[-1]).items() if k.startswith("val_")},
+        **training_record(history, model),
         "test": test_scores,
         "image": {
             "shape": [c, h, w], "storage": str(x_train.dtype), "channels_last": channels_last, "precision": ic.precision,
@@ -255,10 +250,7 @@ def fit_images(ds: ImageDataset, cfg: RunConfig, *, progress: str = "auto", extr
             "resized_files": ds.meta.get("resized", 0), "baseline_rows": int(len(base_rows)),
             "train_seconds": round(train_seconds, 3), "images_per_second": round(steps_run * batch_size / max(train_seconds, 1e-9), 1),
         },
-        "environment": {
-            "device": str(trainer.device), "torch_threads": threads or torch.get_num_threads(), "cpu_count": os.cpu_count(),
-            "python": platform.python_version(), "torch": torch.__version__, "seed": cfg.seed,
-        },
+        "environment": environment(trainer, cfg),
     }
     manifest = make_manifest(
         kind="image",

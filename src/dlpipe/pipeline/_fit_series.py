@@ -7,8 +7,6 @@ model -> Trainer (windows precomputed as one (N, lookback, F) tensor, so batches
 
 from __future__ import annotations
 
-import os
-import platform
 from typing import Any
 
 import numpy as np
@@ -33,7 +31,7 @@ from dlpipe.evaluation.forecast_baselines import baseline_forecasts, detect_peri
 from dlpipe.evaluation.metrics import classification_metrics
 from dlpipe.evaluation.scoring import class_predictions, score
 from dlpipe.models.registry import build_model
-from dlpipe.pipeline._callbacks import standard_callbacks
+from dlpipe.pipeline._callbacks import environment, standard_callbacks, training_record
 from dlpipe.pipeline.run import Run
 from dlpipe.pipeline.train import auto_batch_size, auto_epochs
 from dlpipe.tasks.forecast import ForecastTask
@@ -69,18 +67,6 @@ def _trainer(cfg: RunConfig, n_train: int, progress: str, has_val: bool, extra: 
         weight_decay=tc.weight_decay, clip_grad=tc.clip_grad, seed=cfg.seed,
         device=tc.device, threads=tc.threads, callbacks=callbacks,
     )
-
-
-def _environment(trainer: Trainer, cfg: RunConfig) -> dict[str, Any]:
-    return {
-        "device": str(trainer.device), "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
-        "python": platform.python_version(), "torch": torch.__version__, "seed": cfg.seed,
-    }
-
-
-def _best_val(history: Any) -> dict[str, float]:
-    rec = history.records[history.best_epoch - 1] if history.best_epoch else history.records[-1]
-    return {k[4:]: v for k, v in rec.items() if k.startswith("val_")}
 
 
 def _json_times(index: Any) -> list[Any]:
@@ -170,12 +156,10 @@ def fit_series(ds: SeriesDataset, cfg: RunConfig, *, progress: str = "auto", ext
         "rows": {"train": int(b_tr - a_tr), "val": int(b_va - a_va), "test": int(len(raw_te))},
         "windows": {"train": len(train_data), "val": len(val_data), "test": int(len(y_te))},
         "gaps": int(ds.meta.get("gaps", 0)),
-        "epochs_run": len(history), "best_epoch": history.best_epoch, "stopped_epoch": history.stopped_epoch,
-        "n_parameters": int(sum(p.numel() for p in model.parameters())),
-        "val": _best_val(history),
+        **training_record(history, model),
         "test": test_scores,
         "test_forecast": {"time": target_times, "targets": arrays},
-        "environment": _environment(trainer, cfg),
+        "environment": environment(trainer, cfg),
     }
     state = {
         "input_columns": inputs, "targets": targets, "time_column": ds.time_column, "lookback": lookback,
@@ -263,12 +247,10 @@ def fit_sequences(ds: SequenceDataset, cfg: RunConfig, *, progress: str = "auto"
         "sequence": {"length": length, "channels": ds.channels, "znorm": ds.znorm},
         "rows": {"train": int(len(tr)), "val": int(len(va)), "test": int(len(y_true))},
         "evaluated_on_training_rows": bool(np.array_equal(tr, va)),
-        "epochs_run": len(history), "best_epoch": history.best_epoch, "stopped_epoch": history.stopped_epoch,
-        "n_parameters": int(sum(p.numel() for p in model.parameters())),
-        "val": _best_val(history),
+        **training_record(history, model),
         "test": test_scores,
         "test_samples": {"index": samples, "x": {k: x_te[v, :, 0].tolist() for k, v in samples.items()}},
-        "environment": _environment(trainer, cfg),
+        "environment": environment(trainer, cfg),
     }
     manifest = make_manifest(
         kind="sequence", task=task.to_dict(), preprocessor={"length": length, "channels": ds.channels, "znorm": ds.znorm},

@@ -182,6 +182,7 @@ class Trainer:
             raise InvalidConfigError("the training split is empty; pass more rows or lower `val_fraction`/`test_fraction`.")
         threads = self._pick_threads(model, train)
         saved_threads = torch.get_num_threads()
+        self.threads_used = threads or saved_threads
         if threads is not None:
             torch.set_num_threads(threads)
         try:
