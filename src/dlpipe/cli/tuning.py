@@ -26,6 +26,7 @@ def tune(
     seed: Annotated[int, typer.Option(help="Seeds split, weights, batch order and sampler.")] = 0,
     no_retrain: Annotated[bool, typer.Option("--no-retrain", help="Do not retrain the best trial into <out>/best.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No per-trial lines.")] = False,
+    no_report: Annotated[bool, typer.Option("--no-report", help="Skip report.html (trials table, history, importances).")] = False,
 ) -> None:
     """Tune hyper-parameters with Optuna (TPE, pruning); retrain the best trial into a bundle."""
     from dlpipe.tuning import tune as run_tune
@@ -33,7 +34,7 @@ def tune(
     extra: dict[str, Any] = {"epochs": epochs} if epochs is not None else {}
     result = run_tune(data, target, trials=trials, timeout=timeout, space=space, storage=storage, study_name=study_name,
                       pruner=pruner, out=out, config=config, seed=seed, retrain=not no_retrain,
-                      progress="quiet" if quiet else "auto", **extra)
+                      report=not no_report, progress="quiet" if quiet else "auto", **extra)
     s = result.summary
     typer.echo(f"study {s['study']}: {s['complete']} complete, {s['pruned']} pruned, {s['failed']} failed")
     default = f"{s['default_val_loss']:.4f}" if s["default_val_loss"] is not None else "-"
@@ -42,6 +43,8 @@ def tune(
     typer.echo(f"run folder: {result.path}")
     if result.best_run is not None:
         typer.echo(f"bundle:     {result.path / 'best' / 'bundle'}")
+    if result.report is not None:
+        typer.echo(f"report:     {result.report}")
 
 
 @app.command()

@@ -44,6 +44,7 @@ class TuneResult:
     default_value: float | None
     path: Path
     best_run: Any = None
+    report: Path | None = None
     summary: dict[str, Any] = field(default_factory=dict)
 
 
@@ -175,7 +176,8 @@ def tune(
         out: The run folder. Defaults to ``runs/<name>-tune-<time>``.
         seed: Seeds the split, the weights, the batch order and the sampler. Defaults to `0`.
         retrain: Retrain the best trial into ``<out>/best``. Defaults to `True`.
-        report: Build the retrained run's ``report.html``. Defaults to `True`.
+        report: Build the tuning folder's ``report.html`` (trials table, optimisation history, parameter
+            importances) and the retrained run's own report. Defaults to `True`.
 
     Returns:
         A :class:`TuneResult`.
@@ -313,6 +315,10 @@ def tune(
         summary["best_run_test"] = result.best_run.metrics["test"]["model"]
         summary["retrain_s"] = round(time.monotonic() - retrain_started, 3)
         write_json(path / "tuning.json", summary)
+    if report:
+        from dlpipe.tuning.report import build_tuning_report
+
+        result.report = build_tuning_report(path)
     return result
 
 
@@ -364,28 +370,38 @@ def _objective(trial: Any, search: SearchSpace, cfg: RunConfig, prep: dict[str, 
 
 
 def _write_reports(study: Any, path: Path, summary: dict[str, Any]) -> None:
-    """trials.csv (the trials table), history.csv (best value so far per trial), importances.json, tuning.json."""
+    """trials.csv (the trials table), intermediate.csv (val_loss per epoch of every trial), tuning.json (+ importances)."""
     optuna = require("optuna", extra="tune")
-    rows = []
+    rows: list[dict[str, Any]] = []
+    curves: list[dict[str, Any]] = []
     best = np.inf
     for t in study.get_trials(deepcopy=False):
         if t.state == optuna.trial.TrialState.COMPLETE and t.value is not None:
             best = min(best, t.value)
         rows.append({"number": t.number, "state": t.state.name.lower(), "val_loss": t.value,
-                     "val_score": t.user_attrs.get("val_score"), "epochs": t.user_attrs.get("epochs_run"),
+                     "val_score": t.user_attrs.get("val_score"), "epochs": t.user_attrs.get("epochs_run", t.last_step),
                      "seconds": (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete and t.datetime_start else None,
                      "best_so_far": None if not np.isfinite(best) else best,
+                     "default_config": bool(t.user_attrs.get("default_config", False)),
                      **{f"param_{k}": v for k, v in t.params.items()}})
+        curves.extend({"number": t.number, "epoch": step, "val_loss": v} for step, v in sorted(t.intermediate_values.items()))
     import pandas as pd
 
     pd.DataFrame(rows).to_csv(path / "trials.csv", index=False)
-    try:
-        if len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))) >= 2:
+    pd.DataFrame(curves, columns=["number", "epoch", "val_loss"]).to_csv(path / "intermediate.csv", index=False)
+    summary.pop("importances", None)
+    summary.pop("importances_note", None)
+    n_complete = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
+    if n_complete < 2:
+        summary["importances_note"] = (f"parameter importances need at least 2 complete trials and this study has {n_complete}; "
+                                       "run more trials (--trials) to see them.")
+    else:
+        try:
             import warnings
 
-            with warnings.catch_warnings():  # "few trials per regime" chatter: importances on few trials are rough, and said so in the docs
+            with warnings.catch_warnings():  # "few trials per regime" chatter: importances on few trials are rough, and said so in the report
                 warnings.simplefilter("ignore")
                 summary["importances"] = {k: float(v) for k, v in optuna.importance.get_param_importances(study).items()}
-    except (RuntimeError, ValueError) as exc:  # e.g. every complete trial had the same parameters
-        summary["importances_error"] = str(exc)
+        except (RuntimeError, ValueError) as exc:  # e.g. every complete trial had the same parameters
+            summary["importances_note"] = f"parameter importances could not be computed ({exc})."
     write_json(path / "tuning.json", summary)
