@@ -7,7 +7,8 @@
 - embed: digits images, latent 2: kNN accuracy (k=5) on the codes of the test split, beside PCA(2).
 - vae / gan: digits images; a dlpipe MLP classifier trained on the real digits table labels 1,000
   generated samples: mean top-class probability and the share of each class (mode collapse check).
-- mnist: the same for a VAE on the MNIST training images (../shared/data/mnist), if present.
+- mnist (or mnist-vae / mnist-gan): the same for a VAE and a GAN on the first --mnist-limit MNIST
+  training images (../shared/data/mnist), judged by the default dlpipe CNN trained on 20,000 real ones.
 Prints one JSON object; sample grids are written under --out.
 """
 
@@ -116,17 +117,50 @@ def generate(out: Path, family: str, epochs: int) -> dict:
             "generation": run.metrics["generation"], "stopped_reason": run.metrics.get("stopped_reason")}
 
 
-def mnist(out: Path) -> dict:
+def _mnist_classifier(folder: Path, out: Path, n: int = 20000, epochs: int = 3):
+    """The default dlpipe CNN on the first ``n`` real MNIST training images: the judge of the samples."""
+    from dlpipe.data.arrays import read_idx
+    from dlpipe.data.images import load_images
+
+    x, y = read_idx(folder / "train-images-idx3-ubyte.gz"), read_idx(folder / "train-labels-idx1-ubyte.gz")
+    run = dl.train(load_images((x[:n, None], y[:n]), name="mnist-classifier"), epochs=epochs, progress="quiet", out=out / "mnist-classifier")
+    return run.bundle, float(run.metrics["test"]["model"]["accuracy"])
+
+
+def _judge_mnist(clf, images: np.ndarray) -> dict:
+    pred = clf.predict(np.asarray(images, np.float32).reshape(-1, 1, 28, 28) * 255.0)  # the classifier trained on raw 0..255 pixels
+    proba = pred[[c for c in pred.columns if str(c).startswith("proba_")]].to_numpy()
+    shares = np.bincount(proba.argmax(axis=1), minlength=10) / len(proba)
+    return {"mean_top_probability": float(proba.max(axis=1).mean()), "class_shares": [round(float(s), 4) for s in shares],
+            "min_class_share": float(shares.min())}
+
+
+def mnist(out: Path, families: tuple[str, ...] = ("vae", "gan"), limit: int = 20000, vae_epochs: int = 30, gan_epochs: int = 10) -> dict:
+    """VAE and GAN on the first ``limit`` MNIST training images, judged like the digits ones."""
+    import os
+
     folder = REPO.parent / "shared" / "data" / "mnist"
     if not folder.is_dir():
         return {"skipped": f"{folder} is absent"}
-    ds = load_mnist(folder, "train", limit=20000)
+    res: dict = {"load_average_start": [round(v, 2) for v in os.getloadavg()], "limit": limit}
     t0 = time.perf_counter()
-    run = dl.train(ds, task="generate", model={"family": "vae", "latent": 16}, epochs=30, progress="quiet", out=out / "mnist-vae")
-    x = sample(run.path / "bundle", 64, seed=0)
-    grid = save_image_grid(x, out / "mnist-vae-samples.png")
-    return {"seconds": round(time.perf_counter() - t0, 1), "epochs": run.metrics["epochs_run"], "grid": str(grid),
-            "generation": run.metrics["generation"], "knn_accuracy_latent16": run.metrics.get("embedding", {}).get("knn_accuracy")}
+    clf, acc = _mnist_classifier(folder, out)
+    real = load_mnist(folder, "t10k", limit=1000)
+    res["classifier"] = {"test_accuracy": acc, "seconds": round(time.perf_counter() - t0, 1), "real_test_images": _judge_mnist(clf, real.x)}
+    ds = load_mnist(folder, "train", limit=limit)
+    for family in families:
+        t0 = time.perf_counter()
+        model = {"family": family, "latent": 16 if family == "vae" else 32}
+        run = dl.train(ds, task="generate", model=model, epochs=vae_epochs if family == "vae" else gan_epochs,
+                       progress="quiet", out=out / f"mnist-{family}")
+        seconds = round(time.perf_counter() - t0, 1)
+        x = sample(run.path / "bundle", 1000, seed=123)
+        grid = save_image_grid(x[:64], out / f"mnist-{family}-samples.png")
+        res[family] = {"epochs": run.metrics["epochs_run"], "seconds": seconds, "load_average_end": [round(v, 2) for v in os.getloadavg()],
+                       "generated": _judge_mnist(clf, x), "grid": str(grid), "generation": run.metrics["generation"],
+                       "model_spec": {k: v for k, v in run.bundle.manifest["model_spec"].items() if k != "family"},
+                       "stopped_reason": run.metrics.get("stopped_reason")}
+    return res
 
 
 def main() -> None:
@@ -135,6 +169,9 @@ def main() -> None:
     ap.add_argument("--out", default="runs/measure_generative")
     ap.add_argument("--vae-epochs", type=int, default=200)
     ap.add_argument("--gan-epochs", type=int, default=250)
+    ap.add_argument("--mnist-limit", type=int, default=20000)
+    ap.add_argument("--mnist-vae-epochs", type=int, default=30)
+    ap.add_argument("--mnist-gan-epochs", type=int, default=10)
     args = ap.parse_args()
     out = Path(args.out)
     warnings.simplefilter("ignore")
@@ -147,8 +184,9 @@ def main() -> None:
             results[part] = embed(out)
         elif part in ("vae", "gan"):
             results[part] = generate(out, part, args.vae_epochs if part == "vae" else args.gan_epochs)
-        elif part == "mnist":
-            results[part] = mnist(out)
+        elif part in ("mnist", "mnist-vae", "mnist-gan"):
+            fams = ("vae", "gan") if part == "mnist" else (part.split("-")[1],)
+            results[part] = mnist(out, fams, args.mnist_limit, args.mnist_vae_epochs, args.mnist_gan_epochs)
         results[part]["wall_s"] = round(time.perf_counter() - t0, 1)
         print(json.dumps({part: results[part]}, indent=1), flush=True)
     (out / "results.json").write_text(json.dumps(results, indent=1))

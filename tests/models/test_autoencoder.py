@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from dlpipe.core.errors import DlpipeWarning, InvalidConfigError
-from dlpipe.models.autoencoder import warn_if_identity
+from dlpipe.models.autoencoder import default_hidden, warn_if_identity
 from dlpipe.models.registry import build_model
 from dlpipe.models.vae import split_vae_output
 
@@ -78,3 +78,13 @@ def test_bad_specs_are_refused_in_one_sentence():
         build_model({"family": "gan", "arch": "dcgan", "shape": [1, 10, 10]})
     with pytest.raises(InvalidConfigError, match=r"`cell` is 'rnn'"):
         build_model({"family": "recurrent_autoencoder", "n_features": 2, "seq_len": 4, "cell": "rnn"})
+
+
+def test_a_narrow_code_gets_a_wide_encoder():
+    assert default_hidden(30, 8) == [64, 32]  # mild compression: the small encoder (anomaly scores stay sharp)
+    assert default_hidden(64, 2) == [256, 128] and default_hidden(784, 16) == [512, 256] and default_hidden(4, 1) == [64, 32]
+    ae = build_model({"family": "autoencoder", "n_inputs": 64, "latent": 2})
+    assert ae.encoder[0].out_features == 256
+    conv = build_model({"family": "conv_autoencoder", "size": 8, "latent": 2, "dense": 32})
+    assert conv.encode(torch.zeros(3, 1, 8, 8)).shape == (3, 2) and conv(torch.zeros(3, 1, 8, 8)).shape == (3, 1, 8, 8)
+    assert conv.decode(torch.zeros(3, 2)).shape == (3, 1, 8, 8)

@@ -28,9 +28,10 @@ from dlpipe.core.errors import DlpipeWarning, InvalidConfigError, RunFailedError
 from dlpipe.core.runtime import seed_everything
 from dlpipe.data.arrays import ArrayDataset
 from dlpipe.data.splits import split_indices
-from dlpipe.models.autoencoder import warn_if_identity
+from dlpipe.models.autoencoder import default_hidden, warn_if_identity
 from dlpipe.models.registry import build_model
 from dlpipe.pipeline import _generative_eval as ev
+from dlpipe.pipeline._callbacks import standard_callbacks
 from dlpipe.pipeline.run import Run
 from dlpipe.pipeline.train import auto_batch_size, auto_epochs
 from dlpipe.tasks.generative import (
@@ -40,7 +41,7 @@ from dlpipe.tasks.generative import (
     vae_loss,
 )
 from dlpipe.tasks.task import Task
-from dlpipe.training.callbacks import Callback, EarlyStopping, ProgressCallback
+from dlpipe.training.callbacks import Callback
 from dlpipe.training.history import History
 from dlpipe.training.optim import FlatOptimizer
 from dlpipe.training.trainer import TensorData, Trainer
@@ -111,18 +112,21 @@ def _spec(family: str, prep: Prepared, cfg: RunConfig, task: str) -> dict[str, A
     latent = mc.latent
     if family == "gan":
         arch = "dcgan" if prep.input_kind == "image" and shape[1] == shape[2] and shape[1] % 4 == 0 else "mlp"
-        return {"family": "gan", "arch": arch, "latent": latent or 32, "shape": shape, "width": (32 if shape[1] <= 16 else 64) if arch == "dcgan" else None,
+        # width 32 up to 32x32 images (MNIST: 0.20 s per step on one thread against 0.47 s at width 64)
+        return {"family": "gan", "arch": arch, "latent": latent or 32, "shape": shape, "width": (32 if shape[1] <= 32 else 64) if arch == "dcgan" else None,
                 "hidden": list(mc.hidden) if mc.hidden else [128, 128]}
     latent = latent or min(8, max(2, n_inputs // 4))
     if family in ("autoencoder", "vae"):
         warn_if_identity(latent, n_inputs)
     if family == "autoencoder":
-        return {"family": family, "n_inputs": n_inputs, "latent": latent, "hidden": list(mc.hidden or [64, 32]), "activation": mc.activation, "dropout": mc.dropout}
+        return {"family": family, "n_inputs": n_inputs, "latent": latent, "hidden": list(mc.hidden or default_hidden(n_inputs, latent)), "activation": mc.activation, "dropout": mc.dropout}
     if family == "vae":
         return {"family": family, "n_inputs": n_inputs, "latent": latent, "hidden": list(mc.hidden or ([256, 128] if n_inputs > 100 else [64, 32])), "shape": shape}
     if family == "conv_autoencoder":
         levels = 2 if shape[1] % 4 == 0 else 1
-        return {"family": family, "channels": shape[0], "size": shape[1], "latent": latent, "widths": list(mc.hidden or [16, 32][:levels]), "decoder": mc.decoder}
+        return {"family": family, "channels": shape[0], "size": shape[1], "latent": latent, "widths": list(mc.hidden or [16, 32][:levels]), "decoder": mc.decoder,
+                # a narrow code gets a dense layer before it (digits, latent 2: kNN 0.75-0.79 with it, 0.69-0.74 without)
+                "dense": 256 if n_inputs >= 16 * latent else 0}
     return {"family": family, "n_features": shape[1], "seq_len": shape[0], "latent": latent, "hidden_size": (mc.hidden or [32])[0], "cell": "gru"}
 
 
@@ -150,6 +154,26 @@ class _KLCallback(Callback):
         self.weight.set_epoch(epoch)
 
 
+class _SampleGrids(Callback):
+    """Decode the same fixed codes after the first, every ``every``-th and the last epoch (a VAE's
+    progress, like the GAN's per-epoch grids); ``grids[epoch]`` holds (n, *shape) pixels in [0, 1]."""
+
+    def __init__(self, latent: int, shape: list[int], epochs: int, every: int, seed: int, n: int = 64) -> None:
+        self.z = torch.randn(n, latent, generator=torch.Generator().manual_seed(seed))
+        self.shape, self.epochs, self.every = shape, epochs, every
+        self.grids: dict[int, np.ndarray] = {}
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
+        if epoch == 1 or epoch % self.every == 0 or epoch == self.epochs:
+            model = trainer.model
+            was = model.training
+            model.eval()
+            with torch.inference_mode():
+                out = torch.sigmoid(model.decode(self.z))  # type: ignore[operator]  # logits -> pixels
+            model.train(was)
+            self.grids[epoch] = out.reshape(len(self.z), *self.shape).numpy()
+
+
 def _fit_reconstructor(model: nn.Module, spec: dict[str, Any], prep: Prepared, cfg: RunConfig, epochs: int, batch_size: int,
                        progress: str, extra: list[Callback]) -> History:
     tc = cfg.train
@@ -168,9 +192,8 @@ def _fit_reconstructor(model: nn.Module, spec: dict[str, Any], prep: Prepared, c
         loss_fn = reconstruction_loss(loss_name)
     train = TensorData((torch.from_numpy(prep.x["train"]),), torch.from_numpy(prep.x["train"]))
     val = TensorData((torch.from_numpy(prep.x["val"]),), torch.from_numpy(prep.x["val"]))
-    if tc.patience > 0 and len(val):
-        callbacks.append(EarlyStopping(monitor, tc.patience, tc.min_delta, tc.restore_best))
-    callbacks.append(ProgressCallback(progress))
+    # early stopping and the configured schedule (plateau by default) watch the reconstruction loss
+    callbacks += standard_callbacks(tc.model_copy(update={"monitor": monitor}), len(val) > 0, progress)
     trainer.callbacks = callbacks + extra
     return trainer.fit(model, loss_fn, train, val if len(val) else None, metrics_fn=metrics_fn)
 
@@ -319,7 +342,14 @@ def fit_generative(ds: Any, cfg: RunConfig, *, progress: str = "auto", extra_cal
         for epoch, grid in gt.grids.items():
             files[f"plots/samples_epoch_{epoch:04d}.png"] = ev.image_grid_png((grid + 1) / 2)
     else:
-        history = _fit_reconstructor(model, spec, prep, cfg, epochs, batch_size, progress, list(extra_callbacks or []))
+        extra = list(extra_callbacks or [])
+        grids = None
+        if family == "vae" and prep.input_kind == "image":
+            grids = _SampleGrids(spec["latent"], list(prep.x["train"].shape[1:]), epochs, max(1, epochs // 8), cfg.seed)
+            extra.append(grids)
+        history = _fit_reconstructor(model, spec, prep, cfg, epochs, batch_size, progress, extra)
+        for epoch, grid in (grids.grids if grids else {}).items():
+            files[f"plots/samples_epoch_{epoch:04d}.png"] = ev.image_grid_png(grid)
     model.eval()
     gen_info: dict[str, Any] = {
         "model": "gan" if family == "gan" else ("vae" if family == "vae" else "autoencoder"),

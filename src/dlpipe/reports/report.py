@@ -74,7 +74,8 @@ def build_report(run: Any, *, bundle: Bundle | None = None, open_browser: bool =
         footer=f"built in {time.perf_counter() - started:.2f} s from {folder.path.resolve()}",
     )
     out = folder.path / "report.html"
-    _write_plots(folder.path / "plots", [p for s in sections if s.id != "pictures" for p in s.plots])
+    # sections with ids "pictures..." show files already in plots/: never rewritten (nor deleted) by a report
+    _write_plots(folder.path / "plots", [p for s in sections if not s.id.startswith("pictures") for p in s.plots])
     tmp = out.with_name(f".report.html.tmp-{uuid.uuid4().hex[:6]}")
     tmp.write_text(page, encoding="utf-8")
     os.replace(tmp, out)
@@ -91,7 +92,7 @@ def collect_sections(folder: RunFolder, bundle: Bundle | None = None) -> list[Se
     sections.append(_training_section(folder))
     sections.append(_evaluation_section(folder))
     sections.extend(extra_sections(folder))
-    other = _other_pictures(folder)
+    other = _other_pictures(folder, {p.name for s in sections if s.id.startswith("pictures") for p in s.plots})
     if other is not None:
         sections.append(other)
     sections.append(_environment_section(folder))
@@ -188,13 +189,13 @@ def _write_plots(folder: Path, plots: list[Plot]) -> None:
     own.write_text("\n".join(written) + "\n", encoding="utf-8")
 
 
-def _other_pictures(f: RunFolder) -> Section | None:
-    """PNGs that other parts of dlpipe put in plots/ (samples, embeddings...), shown as they are."""
+def _other_pictures(f: RunFolder, shown: set[str] | None = None) -> Section | None:
+    """PNGs that other parts of dlpipe put in plots/ (samples, embeddings...) and no section showed yet, as they are."""
     folder = f.path / "plots"
     if not folder.is_dir():
         return None
     own = set((folder / _OWN).read_text(encoding="utf-8").split()) if (folder / _OWN).is_file() else set()
-    found = sorted(p for p in folder.glob("*.png") if p.name not in own and p.name != "history.png")
+    found = sorted(p for p in folder.glob("*.png") if p.name not in own and p.name != "history.png" and p.stem not in (shown or set()))
     if not found:
         return None
     s = Section("pictures", "More pictures")

@@ -75,7 +75,8 @@ _PROVIDERS: dict[str, list[str | SectionProvider]] = {
     # By name, imported only when an RL run's report is built (so `dlpipe report` on an RL run folder
     # shows the return curve without anything importing dlpipe.rl first).
     "rl": ["dlpipe.rl.report:sections"],
-    "*": ["dlpipe.reports.forecast:sections"],  # draws only when metrics.json has a test_forecast
+    "*": ["dlpipe.reports.forecast:sections",  # draws only when metrics.json has a test_forecast
+          "dlpipe.reports.generative:sections"],  # only for reconstruction / generate runs
 }
 
 
