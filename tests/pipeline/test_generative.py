@@ -219,3 +219,14 @@ def test_predict_and_evaluate_on_an_autoencoder_bundle_say_what_to_use():
         run.bundle.predict(frame)
     with pytest.raises(InvalidInputError, match=r"no labels or values to evaluate"):
         run.bundle.evaluate(frame)
+
+
+def test_gan_learning_rate_is_dcgans_unless_one_was_given():
+    from dlpipe.core.config import build_config
+    from dlpipe.pipeline._fit_generative import GAN_LEARNING_RATE, gan_learning_rate
+
+    assert GAN_LEARNING_RATE == 2e-4
+    assert gan_learning_rate(build_config({}).train) == 2e-4  # the shared 1e-3 default is not a choice
+    assert gan_learning_rate(build_config({"learning_rate": 1e-3}).train) == 1e-3  # given, even if equal to the default
+    assert gan_learning_rate(build_config({"train": {"learning_rate": 5e-4}}).train) == 5e-4
+    assert gan_learning_rate(build_config({"learning_rate": "auto"}).train) == 2e-4  # no range test for two losses

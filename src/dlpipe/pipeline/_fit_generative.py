@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dlpipe.bundle.bundle import Bundle, make_manifest
-from dlpipe.core.config import RunConfig
+from dlpipe.core.config import RunConfig, TrainConfig
 from dlpipe.core.errors import DlpipeWarning, InvalidConfigError, RunFailedError
 from dlpipe.core.runtime import seed_everything
 from dlpipe.data.arrays import ArrayDataset
@@ -46,7 +46,7 @@ from dlpipe.training.history import History
 from dlpipe.training.optim import FlatOptimizer
 from dlpipe.training.trainer import TensorData, Trainer
 
-__all__ = ["fit_generative", "GANTrainer", "Prepared"]
+__all__ = ["fit_generative", "GANTrainer", "Prepared", "gan_learning_rate", "GAN_LEARNING_RATE"]
 
 AE_FAMILIES = ("autoencoder", "conv_autoencoder", "recurrent_autoencoder")
 GEN_FAMILIES = (*AE_FAMILIES, "vae", "gan")
@@ -198,6 +198,21 @@ def _fit_reconstructor(model: nn.Module, spec: dict[str, Any], prep: Prepared, c
     return trainer.fit(model, loss_fn, train, val if len(val) else None, metrics_fn=metrics_fn)
 
 
+GAN_LEARNING_RATE = 2e-4
+
+
+def gan_learning_rate(tc: TrainConfig) -> float:
+    """The GAN's rate: the one the user set, else DCGAN's 2e-4 (Radford et al. 2016, with Adam beta1=0.5).
+
+    The shared default of 1e-3 is the engine's rate for one network minimising one loss; two networks
+    playing against each other with Adam at 1e-3 oscillate (DCGAN found 1e-3 too high). A rate counts
+    as set when it was given (flag, file or ``dl.train`` argument), even if it equals 1e-3; ``"auto"``
+    (a range test, which needs a single loss) also means 2e-4.
+    """
+    given = "learning_rate" in tc.model_fields_set and tc.learning_rate != "auto"
+    return float(tc.learning_rate) if given else GAN_LEARNING_RATE
+
+
 class GANTrainer:
     """Two optimisers, one loop: a discriminator step on real (label-smoothed) and fake rows, then a
     generator step (non-saturating loss). Adam with beta1=0.5 (DCGAN), a sample grid per epoch from a
@@ -334,8 +349,7 @@ def fit_generative(ds: Any, cfg: RunConfig, *, progress: str = "auto", extra_cal
         x = torch.from_numpy(prep.x["train"])
         if prep.input_kind == "image":
             x = x * 2 - 1  # [0, 1] -> [-1, 1], the range of the generator's tanh
-        lr = tc.learning_rate if tc.learning_rate != "auto" else 2e-4
-        gt = GANTrainer(epochs=epochs, batch_size=batch_size, learning_rate=2e-4 if lr == 1e-3 else float(lr), seed=cfg.seed,
+        gt = GANTrainer(epochs=epochs, batch_size=batch_size, learning_rate=gan_learning_rate(tc), seed=cfg.seed,
                         callbacks=gan_callbacks or [], grid_every=max(1, epochs // 8) if prep.input_kind == "image" else 0, threads=tc.threads or 1)
         history = gt.fit(model, disc, x, spec["latent"])
         stopped_reason = gt.stopped_reason
@@ -370,6 +384,8 @@ def fit_generative(ds: Any, cfg: RunConfig, *, progress: str = "auto", extra_cal
     resolved["model"]["family"] = spec["family"]
     resolved["model"]["latent"] = spec["latent"]
     resolved["train"].update(epochs=epochs, batch_size=batch_size)
+    if family == "gan":
+        resolved["train"]["learning_rate"] = gan_learning_rate(tc)  # what both optimisers used
     metrics: dict[str, Any] = {
         "dataset": getattr(ds, "name", "data"),
         "task": task,
