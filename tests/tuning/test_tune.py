@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pandas as pd
 import pytest
@@ -87,3 +88,58 @@ def test_two_workers_share_one_study_on_postgresql(postgres_url, binary_frame, t
     assert len(finished) == n and len(numbers) == len(set(numbers))
     ran = [json.loads((tmp_path / f"w{i}" / "tuning.json").read_text())["trials_run_here"] for i in range(2)]
     assert sum(ran) >= n and min(ran) >= 1  # both workers did real work on the one study
+
+
+@pytest.mark.service
+@pytest.mark.slow
+def test_a_dead_workers_trial_is_failed_by_its_heartbeat_and_rerun(postgres_url, binary_frame, tmp_path):
+    optuna = pytest.importorskip("optuna")
+    sqlalchemy = pytest.importorskip("sqlalchemy")
+    binary_frame.to_csv(tmp_path / "data.csv", index=False)
+    (tmp_path / "space.yaml").write_text(json.dumps(SMALL))
+    (tmp_path / "forever.yaml").write_text("epochs: 100000\npatience: 0\n")  # the dead worker's trial would run for minutes
+    url = postgres_url.replace("postgresql://", "postgresql+psycopg://")
+    dead = subprocess.Popen(
+        [sys.executable, "-m", "dlpipe", "tune", str(tmp_path / "data.csv"), "--target", "y", "--trials", "3",
+         "--space", str(tmp_path / "space.yaml"), "--config", str(tmp_path / "forever.yaml"), "--storage", postgres_url,
+         "--study-name", "heartbeat", "--heartbeat", "1", "--pruner", "none", "--no-retrain", "--no-report", "--quiet",
+         "--out", str(tmp_path / "dead")],
+        env={**os.environ, "PYTHONWARNINGS": "ignore"}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    storage = optuna.storages.RDBStorage(url)
+    try:
+        deadline = time.monotonic() + 120
+        running: list = []
+        while not running:  # the worker is training its first trial (and beating) ...
+            assert dead.poll() is None, dead.stderr.read() if dead.stderr else ""
+            assert time.monotonic() < deadline, "the first worker never started a trial"
+            time.sleep(0.3)
+            try:
+                study = optuna.load_study(study_name="heartbeat", storage=storage)
+            except KeyError:
+                continue
+            running = study.get_trials(states=(optuna.trial.TrialState.RUNNING,))
+            if running:  # and it has recorded its first heartbeat (Optuna only fails trials that have one)
+                with storage.engine.connect() as db:
+                    beats = db.execute(sqlalchemy.text("SELECT count(*) FROM trial_heartbeats WHERE trial_id = :t"),
+                                       {"t": running[0]._trial_id}).scalar()
+                running = running if beats else []
+        dead.kill()  # ... when it dies without a word
+        dead.wait(timeout=30)
+        live = tune(binary_frame, "y", trials=3, space=SMALL, storage=postgres_url, study_name="heartbeat", heartbeat=1,
+                    epochs=3, pruner="none", out=tmp_path / "live", progress="quiet", retrain=False, report=False)
+        trials = optuna.load_study(study_name="heartbeat", storage=storage).trials
+    finally:
+        if dead.poll() is None:
+            dead.kill()
+            dead.wait(timeout=30)
+        if dead.stderr:
+            dead.stderr.close()
+        storage.engine.dispose()
+    by_number = {t.number: t for t in trials}
+    assert len(by_number) == len(trials)  # no trial number twice
+    lost = by_number[running[0].number]
+    assert lost.state == optuna.trial.TrialState.FAIL  # failed by the live worker once its heartbeat went stale
+    retried = [t for t in trials if t.system_attrs.get("failed_trial") == lost.number]
+    assert len(retried) == 1 and retried[0].state == optuna.trial.TrialState.COMPLETE and retried[0].params == lost.params
+    finished = [t for t in trials if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)]
+    assert len(finished) == 3 and live.summary["failed"] == 1 and live.summary["trials_run_here"] == 3

@@ -19,6 +19,7 @@ def tune(
     space: Annotated[Path | None, typer.Option(help="Search space YAML (default: Keras Tuner's space).")] = None,
     storage: Annotated[str | None, typer.Option(help="SQLAlchemy URL shared by workers (default: SQLite in the run folder).")] = None,
     study_name: Annotated[str | None, typer.Option(help="Study name (workers with one name and storage share it).")] = None,
+    heartbeat: Annotated[int, typer.Option(help="With --storage: seconds between a running trial's heartbeats; a dead worker's trial is re-run (0: off).")] = 30,
     pruner: Annotated[str, typer.Option(help="hyperband, median or none.")] = "hyperband",
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Run folder (rerun with the same folder to resume).")] = None,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML/JSON base config.")] = None,
@@ -33,7 +34,7 @@ def tune(
 
     extra: dict[str, Any] = {"epochs": epochs} if epochs is not None else {}
     result = run_tune(data, target, trials=trials, timeout=timeout, space=space, storage=storage, study_name=study_name,
-                      pruner=pruner, out=out, config=config, seed=seed, retrain=not no_retrain,
+                      heartbeat=heartbeat, pruner=pruner, out=out, config=config, seed=seed, retrain=not no_retrain,
                       report=not no_report, progress="quiet" if quiet else "auto", **extra)
     s = result.summary
     typer.echo(f"study {s['study']}: {s['complete']} complete, {s['pruned']} pruned, {s['failed']} failed")

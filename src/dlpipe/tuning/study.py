@@ -14,8 +14,11 @@ study then ends with exactly ``trials`` finished (complete or pruned) trials.
 from __future__ import annotations
 
 import re
+import threading
 import time
-from collections.abc import Mapping
+import warnings
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -73,17 +76,30 @@ def _masked(url: str) -> str:
         return url
 
 
-def connect_storage(url: str) -> Any:
-    """An Optuna RDB storage for ``url``, or one clear sentence naming the URL and the driver's error."""
+def connect_storage(url: str, heartbeat: int | None = None) -> Any:
+    """An Optuna RDB storage for ``url``, or one clear sentence naming the URL and the driver's error.
+
+    With ``heartbeat`` (seconds), a running trial records a heartbeat that often; a trial whose last
+    heartbeat is older than 3 intervals (its worker died) is failed by the next worker that looks and
+    re-queued once with the same parameters (Optuna's ``RetryHeartbeatStaleTrialCallback``).
+    """
     optuna = require("optuna", extra="tune")
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]  # psycopg 3 is what the tune extra installs
     kwargs: dict[str, Any] = {}
     if url.startswith("postgresql"):
         kwargs = {"connect_args": {"connect_timeout": 5}, "pool_pre_ping": True}
+    beat: dict[str, Any] = {}
+    if heartbeat:
+        with warnings.catch_warnings():  # Optuna marks the heartbeat experimental (since 2.8); it is what optimize() uses
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            beat = {"heartbeat_interval": int(heartbeat), "grace_period": 3 * int(heartbeat),
+                    "heartbeat_stale_trial_callback": optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1)}
     for attempt in range(4):
         try:
-            storage = optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                storage = optuna.storages.RDBStorage(url, engine_kwargs=kwargs, **beat)
             if url.startswith("sqlite"):
                 _fast_sqlite(storage.engine)
             return storage
@@ -152,6 +168,7 @@ def tune(
     space: str | Path | Mapping[str, Any] | None = None,
     storage: str | None = None,
     study_name: str | None = None,
+    heartbeat: int | None = 30,
     pruner: str = "hyperband",
     out: str | Path | None = None,
     runs_dir: str | Path = "runs",
@@ -172,6 +189,9 @@ def tune(
         space: A YAML path or mapping; ``None`` is the Keras Tuner space. Defaults to `None`.
         storage: A SQLAlchemy URL; ``None`` is ``sqlite:///<run folder>/study.db``. Defaults to `None`.
         study_name: Workers with the same name and storage share the study. Defaults to the data's name.
+        heartbeat: With ``storage``: each running trial records a heartbeat this often (seconds); a
+            trial silent for 3 intervals (its worker died) is failed and re-run once by a live worker,
+            and workers stay until the study has ``trials`` finished trials. ``None``/0: off. Defaults to `30`.
         pruner: ``"hyperband"``, ``"median"`` or ``"none"``. Defaults to `"hyperband"` (measured to prune the Keras Tuner space harder, benchmarks/RESULTS.md).
         out: The run folder. Defaults to ``runs/<name>-tune-<time>``.
         seed: Seeds the split, the weights, the batch order and the sampler. Defaults to `0`.
@@ -210,7 +230,10 @@ def tune(
     url = storage or f"sqlite:///{(path / 'study.db').resolve()}"
     if local:
         path.mkdir(parents=True, exist_ok=True)
-    rdb = connect_storage(url)  # a shared storage is checked before anything is written to disk
+    if heartbeat is not None and (not isinstance(heartbeat, int) or isinstance(heartbeat, bool) or heartbeat < 0):
+        raise InvalidConfigError(f"`heartbeat` is {heartbeat!r} but must be a whole number of seconds (0 turns it off).")
+    beat = heartbeat if not local and heartbeat else None  # one worker in memory needs no heartbeat
+    rdb = connect_storage(url, heartbeat=beat)  # a shared storage is checked before anything is written to disk
     path.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     # no trial trains longer than the default config may (its epoch budget), and Hyperband's largest
@@ -252,12 +275,29 @@ def tune(
     tensors = study_tensors(prep)  # once per study: every trial trains on the same tensors
     started = time.monotonic()
     ran = 0
+    waiting: tuple[tuple[int, ...], float] = ((), 0.0)  # (live trial numbers, since when) while waiting for other workers
     while True:
         if seconds is not None and time.monotonic() - started >= seconds:
             break
-        if len(study.get_trials(deepcopy=False, states=counted)) >= trials:
+        if beat:
+            _fail_stale(study)
+        if len(study.get_trials(deepcopy=False, states=counted[:2])) >= trials:
             break
-        trial = study.ask()
+        live = study.get_trials(deepcopy=False, states=counted)
+        if len(live) >= trials:
+            # other workers run the last trials: stay, so that a dead worker's trial (failed once its
+            # heartbeat is 3 intervals old) is re-run here; give up after 30 intervals without any change
+            # (a worker killed before its first heartbeat leaves a trial no heartbeat check can fail)
+            seen = tuple(sorted(t.number for t in live))
+            if seen != waiting[0]:
+                waiting = (seen, time.monotonic())
+            if not beat or time.monotonic() - waiting[1] > 30 * beat:
+                break
+            time.sleep(min(beat, 1.0))
+            continue
+        with warnings.catch_warnings():  # Optuna warns that heartbeats are meant for optimize(): this loop beats and fails stale trials itself
+            warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
+            trial = study.ask()
         # trial numbers are unique across workers: only the first `trials` live ones may run
         ahead = [t for t in study.get_trials(deepcopy=False, states=counted) if t.number < trial.number]
         if len(ahead) >= trials:
@@ -265,7 +305,8 @@ def tune(
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
             break
         try:
-            value = _objective(trial, search, cfg, prep, max_epochs, tensors)
+            with _heartbeat(rdb, trial._trial_id, beat):
+                value = _objective(trial, search, cfg, prep, max_epochs, tensors)
         except optuna.TrialPruned:
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         except RunFailedError as exc:  # e.g. a loss that became NaN at a high learning rate: the next trial may do better
@@ -274,6 +315,7 @@ def tune(
         except BaseException:
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
             _keep(durable, study, trial.number)
+            rdb.engine.dispose()
             raise
         else:
             study.tell(trial, value)
@@ -303,6 +345,7 @@ def tune(
         "pruner": pruner, "search_space": {k: (v if isinstance(v, list) else {"low": v.low, "high": v.high, "step": v.step, "log": v.log}) for k, v in search.ranges.items()},
     }
     _write_reports(study, path, summary)
+    rdb.engine.dispose()  # close the pooled connections (a later read of result.study reconnects)
     summary["search_s"] = round(time.monotonic() - begun, 3)  # everything before the retrain: data, study, trials, tables
     write_json(path / "tuning.json", summary)
     result = TuneResult(study=study, best_params=best_params, best_value=float(best.value), default_value=default_value, path=path, summary=summary)
@@ -320,6 +363,40 @@ def tune(
 
         result.report = build_tuning_report(path)
     return result
+
+
+def _fail_stale(study: Any) -> None:
+    optuna = require("optuna", extra="tune")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+
+
+@contextmanager
+def _heartbeat(storage: Any, trial_id: int, interval: int | None) -> Iterator[None]:
+    """Record the trial's heartbeat every ``interval`` seconds on a thread while the trial trains."""
+    if not interval:
+        yield
+        return
+    storage.record_heartbeat(trial_id)  # at once: a worker that dies from here on leaves a trial others can fail
+    stop = threading.Event()
+
+    def beat() -> None:
+        try:
+            while True:
+                storage.record_heartbeat(trial_id)
+                if stop.wait(interval):
+                    return
+        except Exception:  # noqa: BLE001 - the database went away: the trial will be seen as stale, which is right
+            return
+
+    thread = threading.Thread(target=beat, name=f"dlpipe-heartbeat-{trial_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _keep(durable: Any, study: Any, number: int) -> None:
