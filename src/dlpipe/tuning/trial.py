@@ -17,7 +17,7 @@ from dlpipe.core.runtime import require
 from dlpipe.training.callbacks import Callback
 from dlpipe.training.trainer import TensorData, Trainer
 
-__all__ = ["PruningCallback", "train_trial", "study_tensors"]
+__all__ = ["PruningCallback", "train_trial", "study_tensors", "trial_model"]
 
 
 class PruningCallback(Callback):
@@ -45,6 +45,29 @@ def study_tensors(prep: dict[str, Any]) -> dict[str, TensorData]:
     return {"train": _tensors(prep["splits"]["train"]), "val": _tensors(prep["splits"]["val"])}
 
 
+def trial_model(cfg: RunConfig, prep: dict[str, Any], params: dict[str, Any]) -> torch.nn.Module:
+    """The network a trial trains: the table MLP of :func:`dlpipe.train` with the trial's sizes (seeded as dlpipe.train seeds it).
+
+    With the default space it is a plain Linear/activation/Dropout stack, which the engine trains on
+    its MLP fast path (training/fastpath.py); tests/tuning checks that sampled trials stay eligible.
+    """
+    from dlpipe.models.mlp import default_hidden, embedding_dim
+    from dlpipe.models.registry import build_model
+
+    task, pre = prep["task"], prep["preprocessor"]
+    cards = pre.cardinalities
+    spec = {
+        "family": cfg.model.family, "n_numeric": pre.n_numeric, "n_outputs": task.n_outputs,
+        "hidden": list(params.get("hidden") or cfg.model.hidden or default_hidden(prep["split_rows"]["train"])),
+        "activation": params.get("activation", cfg.model.activation),
+        "dropout": float(params.get("dropout", cfg.model.dropout)),
+        "batch_norm": bool(params.get("batch_norm", cfg.model.batch_norm)),
+        "cardinalities": cards, "embedding_dims": [cfg.model.embedding_dim or embedding_dim(k) for k in cards],
+    }
+    torch.manual_seed(cfg.seed)  # as dlpipe.train does, so the retrained best trial reproduces this one
+    return build_model(spec)
+
+
 def train_trial(trial: Any, cfg: RunConfig, prep: dict[str, Any], params: dict[str, Any], *,
                 max_epochs: int | None = None, tensors: dict[str, TensorData] | None = None) -> tuple[float, float | None, int]:
     """Train one configuration on the prepared split; returns (best val_loss, val score at that epoch, epochs run).
@@ -54,24 +77,12 @@ def train_trial(trial: Any, cfg: RunConfig, prep: dict[str, Any], params: dict[s
     thread unless the config sets ``threads``: on a busy machine a two-thread matrix product of a
     wide layer was measured ~20x slower than one thread, and workers give parallelism instead.
     """
-    from dlpipe.models.mlp import default_hidden, embedding_dim
-    from dlpipe.models.registry import build_model
     from dlpipe.pipeline._callbacks import standard_callbacks
     from dlpipe.pipeline.train import auto_batch_size, auto_epochs
 
-    task, pre, splits = prep["task"], prep["preprocessor"], prep["splits"]
+    task, splits = prep["task"], prep["splits"]
     n_train = prep["split_rows"]["train"]
-    cards = pre.cardinalities
-    spec = {
-        "family": cfg.model.family, "n_numeric": pre.n_numeric, "n_outputs": task.n_outputs,
-        "hidden": list(params.get("hidden") or cfg.model.hidden or default_hidden(n_train)),
-        "activation": params.get("activation", cfg.model.activation),
-        "dropout": float(params.get("dropout", cfg.model.dropout)),
-        "batch_norm": bool(params.get("batch_norm", cfg.model.batch_norm)),
-        "cardinalities": cards, "embedding_dims": [cfg.model.embedding_dim or embedding_dim(k) for k in cards],
-    }
-    torch.manual_seed(cfg.seed)  # as dlpipe.train does, so the retrained best trial reproduces this one
-    model = build_model(spec)
+    model = trial_model(cfg, prep, params)
     tc = cfg.train
     batch_size = int(params.get("batch_size", tc.batch_size if tc.batch_size != "auto" else auto_batch_size(n_train)))
     epochs = tc.epochs if tc.epochs != "auto" else auto_epochs(n_train, batch_size)
