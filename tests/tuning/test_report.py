@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from dlpipe.cli.app import main
 from dlpipe.core.errors import InvalidInputError
 from dlpipe.tuning import tune
 from dlpipe.tuning.report import build_tuning_report
@@ -68,6 +69,9 @@ def test_the_tuning_folder_gets_a_report_with_trials_history_and_importances(stu
     assert sorted(curves["number"].unique()) == [0, 1, 2, 3, 4] and curves["epoch"].max() == 3  # epochs 1..3 of every trial
     for name in ("tuning_history", "tuning_curves", "tuning_importances"):
         assert (full.path / "plots" / f"{name}.png").stat().st_size > 5_000
+    # `dlpipe report <tuning folder>` rebuilds the page from the folder alone
+    full.report.unlink()
+    assert main(["report", str(full.path)]) == 0 and ">Trials</h2>" in full.report.read_text(encoding="utf-8")
     # one complete trial: the importances section says why it is empty instead of failing
     page = one.report.read_text(encoding="utf-8")
     assert "parameter importances need at least 2 complete trials and this study has 1" in page

@@ -17,6 +17,11 @@ def report(
     open_: Annotated[bool, typer.Option("--open", help="Open the page in the default browser.")] = False,
 ) -> None:
     """(Re)build runs/<name>/report.html from the run folder and print its path."""
+    if (run / "tuning.json").is_file():  # a `dlpipe tune` folder: trials table, history, importances
+        from dlpipe.tuning.report import build_tuning_report
+
+        typer.echo(f"report: {build_tuning_report(run)}")
+        return
     from dlpipe.reports.report import build_report
 
     typer.echo(f"report: {build_report(run, open_browser=open_)}")
