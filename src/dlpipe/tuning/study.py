@@ -329,6 +329,7 @@ def tune(
 
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if not complete:
+        rdb.engine.dispose()
         raise RunFailedError(f"no trial of study {name!r} completed (all were pruned or failed); widen the search space or raise --trials.")
     best = study.best_trial
     best_params = dict(best.user_attrs.get("config", best.params))
