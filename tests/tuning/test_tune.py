@@ -166,3 +166,28 @@ def test_trials_of_the_default_space_train_on_the_engines_fast_path():
         Trainer(epochs=1, batch_size=32).make_optimizer(model)  # the flat gradient buffer the fast path writes into
         assert make_fast_step(model, prep["task"].loss_fn(None)) is not None, params
         assert sum(isinstance(m, torch.nn.Linear) for m in model.modules()) == len(params["hidden"]) + 1
+
+
+def test_hyperband_steps_are_training_compute_so_trials_compare_at_equal_cost():
+    optuna = pytest.importorskip("optuna")
+    from dlpipe.tuning.trial import PruningCallback
+
+    study = optuna.create_study(pruner=optuna.pruners.NopPruner())
+    for cost, expected in ((None, [1, 2, 3, 4]), (25.0, [25, 50, 75, 100]), (0.25, [1, 2, 3, 4]), (1.6, [2, 3, 5, 6])):
+        trial = study.ask()
+        cb = PruningCallback(trial, cost_per_epoch=cost)
+        for epoch in range(1, 5):
+            cb.on_epoch_end(None, epoch, {"val_loss": 1.0 / epoch})  # type: ignore[arg-type]
+        assert sorted(study.trials[trial.number].intermediate_values) == expected
+
+
+@pytest.mark.slow
+def test_tune_reports_compute_steps_to_hyperband(binary_frame, tmp_path):
+    r = tune(binary_frame, "y", trials=3, space=SMALL, out=tmp_path / "t", epochs=3, progress="quiet", retrain=False, report=False)
+    curves = pd.read_csv(tmp_path / "t" / "intermediate.csv")
+    first = curves[curves["number"] == 0]
+    assert list(first["epoch"]) == [1, 2, 3] and list(first["step"]) == [10, 20, 30]  # trial 0 is the default network: 10 tenths an epoch
+    for t in r.study.trials:  # every other trial's step grows with its network's multiply-adds
+        cost = t.user_attrs["cost_per_epoch"]
+        steps = sorted(t.intermediate_values)
+        assert steps[0] == max(1, round(cost)) and r.summary["pruner_step"].startswith("tenths")

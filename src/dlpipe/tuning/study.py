@@ -35,6 +35,7 @@ from dlpipe.tuning.space import SearchSpace, load_space
 __all__ = ["tune", "TuneResult", "parse_timeout", "connect_storage"]
 
 _PRUNERS = ("median", "hyperband", "none")
+_TENTHS = 10  # Hyperband's step: tenths of an epoch of the default config's network
 
 
 @dataclass
@@ -239,9 +240,14 @@ def tune(
     # no trial trains longer than the default config may (its epoch budget), and Hyperband's largest
     # bracket is that budget; the pruners act on the validation loss reported after every epoch
     max_epochs = _default_epochs(cfg, prep)
+    # Hyperband's resource is training compute, in tenths of an epoch of the default config's network:
+    # trials are compared at equal cost, so a network 100x the default's size must beat what smaller
+    # ones reached with the same compute to keep training (a pruner on epochs alone let wide networks
+    # spend 10-20x the default's time per epoch). Median compares at equal epochs.
+    cost_unit = _default_cost(cfg, prep) / _TENTHS if pruner == "hyperband" else None
     pruner_obj = {
         "median": optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=5),
-        "hyperband": optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_epochs, reduction_factor=3),
+        "hyperband": optuna.pruners.HyperbandPruner(min_resource=_TENTHS, max_resource=_TENTHS * max_epochs, reduction_factor=3),
         "none": optuna.pruners.NopPruner(),
     }[pruner]
     # one worker: a seeded sampler (reproducible); several workers: unseeded, so they do not propose the same points
@@ -306,7 +312,7 @@ def tune(
             break
         try:
             with _heartbeat(rdb, trial._trial_id, beat):
-                value = _objective(trial, search, cfg, prep, max_epochs, tensors)
+                value = _objective(trial, search, cfg, prep, max_epochs, tensors, cost_unit)
         except optuna.TrialPruned:
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         except RunFailedError as exc:  # e.g. a loss that became NaN at a high learning rate: the next trial may do better
@@ -343,7 +349,7 @@ def tune(
         "default_val_loss": default_value,
         "default_val_score": default_trials[0].user_attrs.get("val_score") if default_trials else None,
         "best_params": best_params, "tuning_time_s": round(time.monotonic() - started, 3),
-        "pruner": pruner, "search_space": {k: (v if isinstance(v, list) else {"low": v.low, "high": v.high, "step": v.step, "log": v.log}) for k, v in search.ranges.items()},
+        "pruner": pruner, "pruner_step": "tenths of a default-config epoch of compute" if cost_unit else "epoch", "search_space": {k: (v if isinstance(v, list) else {"low": v.low, "high": v.high, "step": v.step, "log": v.log}) for k, v in search.ranges.items()},
     }
     _write_reports(study, path, summary)
     rdb.engine.dispose()  # close the pooled connections (a later read of result.study reconnects)
@@ -435,13 +441,21 @@ def _default_epochs(cfg: RunConfig, prep: dict[str, Any]) -> int:
     return auto_epochs(prep["split_rows"]["train"], int(batch))
 
 
-def _objective(trial: Any, search: SearchSpace, cfg: RunConfig, prep: dict[str, Any], max_epochs: int, tensors: Any) -> float:
+def _default_cost(cfg: RunConfig, prep: dict[str, Any]) -> float:
+    """Multiply-adds per row of the default config's network (the unit of Hyperband's compute resource)."""
+    from dlpipe.tuning.trial import model_cost, trial_model
+
+    return float(model_cost(trial_model(cfg, prep, {})))
+
+
+def _objective(trial: Any, search: SearchSpace, cfg: RunConfig, prep: dict[str, Any], max_epochs: int, tensors: Any,
+               cost_unit: float | None = None) -> float:
     from dlpipe.tuning.trial import train_trial
 
     params = search.sample(trial)
     params.pop("n_layers", None)
     trial.set_user_attr("config", params)
-    val_loss, val_score, epochs = train_trial(trial, cfg, prep, params, max_epochs=max_epochs, tensors=tensors)
+    val_loss, val_score, epochs = train_trial(trial, cfg, prep, params, max_epochs=max_epochs, tensors=tensors, cost_unit=cost_unit)
     trial.set_user_attr("val_score", val_score)
     trial.set_user_attr("epochs_run", epochs)
     return val_loss
@@ -457,16 +471,18 @@ def _write_reports(study: Any, path: Path, summary: dict[str, Any]) -> None:
         if t.state == optuna.trial.TrialState.COMPLETE and t.value is not None:
             best = min(best, t.value)
         rows.append({"number": t.number, "state": t.state.name.lower(), "val_loss": t.value,
-                     "val_score": t.user_attrs.get("val_score"), "epochs": t.user_attrs.get("epochs_run", t.last_step),
+                     "val_score": t.user_attrs.get("val_score"), "epochs": t.user_attrs.get("epochs_run", len(t.intermediate_values)),
                      "seconds": (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete and t.datetime_start else None,
                      "best_so_far": None if not np.isfinite(best) else best,
                      "default_config": bool(t.user_attrs.get("default_config", False)),
                      **{f"param_{k}": v for k, v in t.params.items()}})
-        curves.extend({"number": t.number, "epoch": step, "val_loss": v} for step, v in sorted(t.intermediate_values.items()))
+        # one report per epoch; the step is the epoch, or the compute spent so far (Hyperband's resource)
+        curves.extend({"number": t.number, "epoch": i + 1, "step": step, "val_loss": v}
+                      for i, (step, v) in enumerate(sorted(t.intermediate_values.items())))
     import pandas as pd
 
     pd.DataFrame(rows).to_csv(path / "trials.csv", index=False)
-    pd.DataFrame(curves, columns=["number", "epoch", "val_loss"]).to_csv(path / "intermediate.csv", index=False)
+    pd.DataFrame(curves, columns=["number", "epoch", "step", "val_loss"]).to_csv(path / "intermediate.csv", index=False)
     summary.pop("importances", None)
     summary.pop("importances_note", None)
     n_complete = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))

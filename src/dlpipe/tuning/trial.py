@@ -21,15 +21,22 @@ __all__ = ["PruningCallback", "train_trial", "study_tensors", "trial_model"]
 
 
 class PruningCallback(Callback):
-    """Report ``monitor`` to the Optuna trial each epoch; raise ``TrialPruned`` when the pruner says so."""
+    """Report ``monitor`` to the Optuna trial each epoch; raise ``TrialPruned`` when the pruner says so.
 
-    def __init__(self, trial: Any, monitor: str = "val_loss") -> None:
-        self.trial, self.monitor = trial, monitor
+    The step is the epoch, or with ``cost_per_epoch`` the training compute spent so far in those
+    units (``round(epoch * cost_per_epoch)``, at least one more than the last step), so a pruner that
+    compares trials at equal steps compares them at equal cost.
+    """
+
+    def __init__(self, trial: Any, monitor: str = "val_loss", cost_per_epoch: float | None = None) -> None:
+        self.trial, self.monitor, self.cost_per_epoch = trial, monitor, cost_per_epoch
+        self.step = 0
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
         optuna = require("optuna", extra="tune")
         value = logs[self.monitor]
-        self.trial.report(value if np.isfinite(value) else float("inf"), epoch)
+        self.step = epoch if self.cost_per_epoch is None else max(self.step + 1, round(epoch * self.cost_per_epoch))
+        self.trial.report(value if np.isfinite(value) else float("inf"), self.step)
         if self.trial.should_prune():
             raise optuna.TrialPruned(f"pruned at epoch {epoch} ({self.monitor} {value:.4g})")
 
@@ -68,8 +75,14 @@ def trial_model(cfg: RunConfig, prep: dict[str, Any], params: dict[str, Any]) ->
     return build_model(spec)
 
 
+def model_cost(model: torch.nn.Module) -> int:
+    """Multiply-adds per row of the model's dense layers (what an epoch of a table MLP costs, up to a constant)."""
+    return int(sum(m.in_features * m.out_features for m in model.modules() if isinstance(m, torch.nn.Linear)))
+
+
 def train_trial(trial: Any, cfg: RunConfig, prep: dict[str, Any], params: dict[str, Any], *,
-                max_epochs: int | None = None, tensors: dict[str, TensorData] | None = None) -> tuple[float, float | None, int]:
+                max_epochs: int | None = None, tensors: dict[str, TensorData] | None = None,
+                cost_unit: float | None = None) -> tuple[float, float | None, int]:
     """Train one configuration on the prepared split; returns (best val_loss, val score at that epoch, epochs run).
 
     ``max_epochs`` caps the trial's epochs (the study passes the default config's budget, so no
@@ -83,13 +96,16 @@ def train_trial(trial: Any, cfg: RunConfig, prep: dict[str, Any], params: dict[s
     task, splits = prep["task"], prep["splits"]
     n_train = prep["split_rows"]["train"]
     model = trial_model(cfg, prep, params)
+    cost_per_epoch = None if cost_unit is None else model_cost(model) / cost_unit
+    if cost_per_epoch is not None:
+        trial.set_user_attr("cost_per_epoch", cost_per_epoch)
     tc = cfg.train
     batch_size = int(params.get("batch_size", tc.batch_size if tc.batch_size != "auto" else auto_batch_size(n_train)))
     epochs = tc.epochs if tc.epochs != "auto" else auto_epochs(n_train, batch_size)
     if max_epochs is not None:
         epochs = min(epochs, max_epochs)
     lr = params.get("learning_rate", tc.learning_rate if tc.learning_rate != "auto" else 1e-3)
-    callbacks: list[Callback] = [*standard_callbacks(tc, True, "quiet"), PruningCallback(trial, "val_loss")]
+    callbacks: list[Callback] = [*standard_callbacks(tc, True, "quiet"), PruningCallback(trial, "val_loss", cost_per_epoch)]
     trainer = Trainer(
         epochs=epochs, batch_size=batch_size, learning_rate=float(lr),
         optimizer=params.get("optimizer", tc.optimizer), momentum=float(params.get("momentum", tc.momentum)),
