@@ -77,12 +77,14 @@ def _masked(url: str) -> str:
         return url
 
 
-def connect_storage(url: str, heartbeat: int | None = None) -> Any:
+def connect_storage(url: str, heartbeat: int | None = None, *, local_file: bool = False) -> Any:
     """An Optuna RDB storage for ``url``, or one clear sentence naming the URL and the driver's error.
 
     With ``heartbeat`` (seconds), a running trial records a heartbeat that often; a trial whose last
     heartbeat is older than 3 intervals (its worker died) is failed by the next worker that looks and
     re-queued once with the same parameters (Optuna's ``RetryHeartbeatStaleTrialCallback``).
+    ``local_file``: the run folder's own SQLite file, written by this process only: write-ahead log and
+    no fsync per commit (not for a file that several machines share, e.g. over NFS).
     """
     optuna = require("optuna", extra="tune")
     if url.startswith("postgresql://") or url.startswith("postgres://"):
@@ -101,7 +103,7 @@ def connect_storage(url: str, heartbeat: int | None = None) -> Any:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 storage = optuna.storages.RDBStorage(url, engine_kwargs=kwargs, **beat)
-            if url.startswith("sqlite"):
+            if local_file and url.startswith("sqlite"):
                 _fast_sqlite(storage.engine)
             return storage
         except Exception as exc:  # noqa: BLE001 - any driver error becomes one line
@@ -234,7 +236,7 @@ def tune(
     if heartbeat is not None and (not isinstance(heartbeat, int) or isinstance(heartbeat, bool) or heartbeat < 0):
         raise InvalidConfigError(f"`heartbeat` is {heartbeat!r} but must be a whole number of seconds (0 turns it off).")
     beat = heartbeat if not local and heartbeat else None  # one worker in memory needs no heartbeat
-    rdb = connect_storage(url, heartbeat=beat)  # a shared storage is checked before anything is written to disk
+    rdb = connect_storage(url, heartbeat=beat, local_file=local)  # a shared storage is checked before anything is written to disk
     path.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     # no trial trains longer than the default config may (its epoch budget), and Hyperband's largest
