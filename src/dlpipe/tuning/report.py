@@ -87,7 +87,7 @@ def _summary_section(path: Path, s: dict[str, Any], trials: Any) -> Section:
     if s.get("default_val_loss") is None:
         sec.note("the default config is not in this study (it lies outside the search space or its trial did not complete).")
     facts = [["trials requested", s.get("trials_requested")], ["complete", s.get("complete")], ["pruned", s.get("pruned")],
-             ["failed", s.get("failed")], ["pruner", s.get("pruner")], ["storage", s.get("storage")],
+             ["failed", s.get("failed")], ["pruner", s.get("pruner")], ["pruner step", s.get("pruner_step")], ["storage", s.get("storage")],
              ["search time", f"{s['search_s']:.1f} s" if isinstance(s.get("search_s"), (int, float)) else None],
              ["time in trials", f"{float(trials['seconds'].fillna(0).sum()):.1f} s" if "seconds" in trials else None]]
     if isinstance(s.get("retrain_s"), (int, float)):
