@@ -63,6 +63,7 @@ def test_vae_and_gan_reports_show_a_sample_grid_per_kept_epoch(digit_runs):
     assert "mean distance to nearest training row" in gan
     assert ">Reconstructions (test split)<" not in gan and ">Anomaly scores<" not in gan  # a GAN has no encoder
     assert "d_loss" in (digit_runs["gan"] / "history.csv").read_text().splitlines()[0]  # both losses in the history
+    assert "Embeddings, anomalies and samples" not in vae + gan  # one set of generative sections, not two
 
 
 @pytest.mark.slow
@@ -86,3 +87,21 @@ def test_generative_reports_open_cleanly_in_chromium(digit_runs):
             assert result["console_errors"] == [] and result["exceptions"] == []
             assert result["broken_images"] == [] and result["images"] >= min_images, (name, result["images"])
             assert result["off_machine"] == [] and result["failed"] == []
+
+
+def test_a_gan_stopped_by_nan_says_so_in_the_samples_section(digit_runs, tmp_path):
+    import json
+    import shutil
+
+    from dlpipe.reports.folder import read_run_folder
+    from dlpipe.reports.generative import sections
+
+    path = shutil.copytree(digit_runs["gan"], tmp_path / "gan")
+    metrics = json.loads((path / "metrics.json").read_text())
+    metrics["stopped_reason"] = "the GAN losses became NaN at epoch 3; the generator from epoch 2 was kept."
+    (path / "metrics.json").write_text(json.dumps(metrics))
+    found = {s.id: s for s in sections(read_run_folder(path)) or []}
+    assert ("note", metrics["stopped_reason"]) in found["pictures-samples"].items
+    metrics["task"] = "multiclass"
+    (path / "metrics.json").write_text(json.dumps(metrics))
+    assert sections(read_run_folder(path)) is None  # other tasks get nothing from this provider

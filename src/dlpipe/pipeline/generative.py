@@ -72,43 +72,6 @@ def _detect(data: Any, cfg: RunConfig, test: Any) -> Any:
 register_kind("arrays", "dlpipe.pipeline._fit_generative:fit_generative", _detect)
 
 
-def report_sections(run: Any) -> Any:
-    """The report hook: anomaly, embedding and generation figures of a generative run (its PNGs in
-    plots/ are shown by the report's picture section)."""
-    from dlpipe.reports.sections import Section, Table
-
-    m = run.metrics
-    if m.get("task") not in ("reconstruction", "generate"):
-        return None
-    s = Section("generative", "Embeddings, anomalies and samples")
-    if "anomaly" in m:
-        a = m["anomaly"]
-        s.table(Table(["", "ROC-AUC", "precision", "recall"],
-                      [["model (reconstruction error)", round(a["roc_auc"], 4), round(a["precision"], 4), round(a["recall"], 4)],
-                       ["PCA reconstruction error", round(a["baselines"]["pca"]["roc_auc"], 4), "", ""]],
-                      caption=f"Anomaly detection on the {m.get('evaluated_on', 'test')} split; anomalies are {a['positive']}; threshold {a['threshold']:.4g} "
-                              f"(percentile {a['threshold_percentile']:g} of held-out normal errors).", highlight=0))
-    if "embedding" in m:
-        e = m["embedding"]
-        s.table(Table(["codes", "kNN accuracy (k=5)"], [["model latent", round(e["knn_accuracy"], 4)]]
-                      + [[k, round(v["knn_accuracy"], 4)] for k, v in e["baselines"].items()], caption="How well the codes separate the labels.", highlight=0))
-    if "generation" in m:
-        g = m["generation"]
-        s.table(Table(["samples", "mean distance to nearest training row"], [[k, round(v, 4)] for k, v in g.items() if k != "metric"],
-                      caption=g["metric"], highlight=0))
-    if m.get("stopped_reason"):
-        s.note(m["stopped_reason"])
-    return s
-
-
-try:  # the report shows these figures when the reports package is present
-    from dlpipe.reports.sections import register_section
-
-    register_section("*", "dlpipe.pipeline.generative:report_sections")
-except ImportError:  # pragma: no cover
-    pass
-
-
 def generative_info(bundle: Bundle | str | Path, *, need: str = "any", command: str = "this") -> tuple[Bundle, dict[str, Any]]:
     """The bundle and its ``generative`` manifest section; a clear error for other bundles."""
     b = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)

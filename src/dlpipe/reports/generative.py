@@ -106,6 +106,8 @@ def _embedding_section(plots: Path, m: dict[str, Any]) -> Section:
 
 def _samples_section(plots: Path, m: dict[str, Any], is_image: bool) -> Section:
     s = Section("pictures-samples", "Samples")
+    if m.get("stopped_reason"):
+        s.note(str(m["stopped_reason"]))  # e.g. a GAN whose losses turned NaN, and which epoch was kept
     g = m.get("generation") or {}
     if g:
         rows = [[k.replace("_", " "), v] for k, v in g.items() if k != "metric"]
