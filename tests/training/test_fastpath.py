@@ -2,6 +2,7 @@
 
 import copy
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -57,10 +58,12 @@ def test_dropout_uses_the_same_mask_forward_and_backward():
     b = copy.deepcopy(a).train()
     for p in b.parameters():
         p.grad = None
-    torch.manual_seed(1)  # the same bernoulli draw as the fast path's mask
+    torch.manual_seed(1)  # the fast path's mask: numpy uniforms seeded from torch's generator
     h = b.body[0](x)
     h = b.body[1](h)
-    mask = torch.empty_like(h).bernoulli_(0.5).div_(0.5)
+    rng = np.random.default_rng(int(torch.randint(0, 2**62, (1,)).item()))
+    mask = torch.from_numpy((rng.random(h.shape, dtype=np.float32) < 0.5) / np.float32(0.5))
+    assert 0 < mask.count_nonzero() < mask.numel()
     MSELoss()(b.body[3](h * mask), y).backward()
     for g, p in zip(grads, b.parameters()):
         torch.testing.assert_close(g, p.grad)
@@ -91,3 +94,14 @@ def test_trainer_fast_and_autograd_paths_agree():
         results.append((torch.cat([p.detach().flatten() for p in m.parameters()]), h.records[-1]["loss"]))
     torch.testing.assert_close(results[0][0], results[1][0], rtol=1e-4, atol=1e-5)
     assert results[0][1] == pytest.approx(results[1][1], rel=1e-4)
+
+
+def test_dropout_masks_keep_the_asked_share_and_are_unbiased():
+    torch.manual_seed(0)
+    model = MLP(4, 1, hidden=(16,), dropout=0.3)
+    FlatOptimizer(model.parameters(), "sgd")
+    step = make_fast_step(model, MSELoss())
+    masks = torch.cat([step._dropout_mask(torch.empty(1000, 100), 0.7) for _ in range(5)])
+    assert abs((masks > 0).float().mean().item() - 0.7) < 0.005  # 500k draws: sd ~0.0006
+    assert masks.unique().tolist() == [0.0, pytest.approx(1 / 0.7)]
+    assert abs(masks.mean().item() - 1.0) < 0.01  # inverted dropout keeps the expectation

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -92,6 +93,20 @@ class FastMLPStep:
             else:
                 self.plan.append((_FROM_INPUT, m, backward_ops[type(m)]))  # GELU, LeakyReLU, SiLU, Identity
         self.prefix = layers[:first]  # only activations/dropout before the first Linear: run as is
+        self._rng: np.random.Generator | None = None  # dropout's uniforms on the CPU (see _dropout_mask)
+
+    def _dropout_mask(self, h: torch.Tensor, keep: float) -> torch.Tensor:
+        """Inverted-dropout mask: 1/keep with probability ``keep``, else 0.
+
+        On the CPU the uniforms come from numpy's PCG64, seeded once from torch's generator (so
+        ``torch.manual_seed`` still fixes every mask): torch's CPU ``bernoulli_`` measured ~4x slower
+        (30k values: 560 µs vs 130 µs here), a fifth of a wide tuning trial's step.
+        """
+        if h.device.type != "cpu" or h.dtype != torch.float32:
+            return torch.empty_like(h).bernoulli_(keep).div_(keep)
+        if self._rng is None:
+            self._rng = np.random.default_rng(int(torch.randint(0, 2**62, (1,)).item()))
+        return torch.from_numpy(self._rng.random(h.shape, dtype=np.float32)).lt_(keep).mul_(1.0 / keep)
 
     def logits_buffer(self, rows: int, device: torch.device) -> torch.Tensor:
         """An epoch's worth of logits, (rows, outputs)."""
@@ -113,7 +128,7 @@ class FastMLPStep:
                 h = torch.addmm(m.bias, h, m.weight.t()) if m.bias is not None else torch.mm(h, m.weight.t())
             elif kind == _DROPOUT:
                 if m.p > 0:
-                    mask = torch.empty_like(h).bernoulli_(1 - m.p).div_(1 - m.p)
+                    mask = self._dropout_mask(h, 1.0 - m.p)
                     saved.append(mask)
                     h = h * mask
                 else:
