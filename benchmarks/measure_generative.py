@@ -133,7 +133,7 @@ def _judge_mnist(clf, images: np.ndarray) -> dict:
             "min_class_share": float(shares.min())}
 
 
-def mnist(out: Path, families: tuple[str, ...] = ("vae", "gan"), limit: int = 20000, vae_epochs: int = 30, gan_epochs: int = 10) -> dict:
+def mnist(out: Path, families: tuple[str, ...] = ("vae", "gan"), limit: int = 20000, vae_epochs: int = 30, gan_epochs: int = 25) -> dict:
     """VAE and GAN on the first ``limit`` MNIST training images, judged like the digits ones."""
     import os
 
@@ -169,7 +169,7 @@ def main() -> None:
     ap.add_argument("--gan-epochs", type=int, default=250)
     ap.add_argument("--mnist-limit", type=int, default=20000)
     ap.add_argument("--mnist-vae-epochs", type=int, default=30)
-    ap.add_argument("--mnist-gan-epochs", type=int, default=10)
+    ap.add_argument("--mnist-gan-epochs", type=int, default=25)
     args = ap.parse_args()
     out = Path(args.out)
     warnings.simplefilter("ignore")
