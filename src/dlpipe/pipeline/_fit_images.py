@@ -9,7 +9,6 @@ normalise, channels_last) -> evaluation beside baselines (majority class, logist
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -182,10 +181,7 @@ def fit_images(ds: ImageDataset, cfg: RunConfig, *, progress: str = "auto", extr
         raise InvalidConfigError("learning_rate='auto' (the range test) is not available for images yet; pass a number such as 1e-3.")
     has_val = len(val_data) > 0
 
-    # On an oversubscribed machine (load average >= cores) intra-op threads spin-wait on descheduled
-    # peers: measured 14-25x slower than one thread for the digits CNN here (benchmarks/RESULTS.md).
-    busy = hasattr(os, "getloadavg") and os.getloadavg()[0] >= (os.cpu_count() or 1)
-    threads = tc.threads if tc.threads is not None else (1 if busy else None)
+    threads = tc.threads  # None: the engine picks (one thread on a busy machine or for a small step)
 
     def make_trainer(n_epochs: int, learning_rate: float, extra: list[Callback]) -> Trainer:
         callbacks = standard_callbacks(tc, has_val, progress, plateau_divisor=4, plateau_default=5)

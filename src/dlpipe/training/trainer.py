@@ -8,6 +8,7 @@ the device and read once per epoch, so the step loop never waits for the host.
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -32,6 +33,11 @@ Transform = Callable[[list[torch.Tensor], bool], list[torch.Tensor]]
 # Below this many multiply-adds per step, extra threads cost more in hand-off than they win.
 _ONE_THREAD_FLOPS = 2e7
 _EVAL_CHUNK = 8192
+
+
+def _machine_busy() -> bool:
+    """True when the 1-minute load average is at or above the number of cores."""
+    return hasattr(os, "getloadavg") and os.getloadavg()[0] >= (os.cpu_count() or 1)
 
 
 def _forward_flops(model: nn.Module, data: TensorData) -> int:
@@ -158,6 +164,10 @@ class Trainer:
             return None
         if self.threads is not None:
             return self.threads
+        if _machine_busy():
+            # Intra-op threads spin-wait on peers that the OS has descheduled: on a machine already
+            # running as many jobs as it has cores, a second thread was measured 3-25x slower here.
+            return 1
         if any(isinstance(m, nn.modules.conv._ConvNd) for m in model.modules()):
             # A convolution reuses each weight at every position, so its parameters understate its
             # work: count the FLOPs of one sample's forward pass instead (backward ~ 2x forward).
