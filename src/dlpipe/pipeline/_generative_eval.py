@@ -113,7 +113,7 @@ def image_grid_png(images: np.ndarray, ncol: int | None = None, scale: int = 0) 
         grid[:, 1 + r * (h + 1) : 1 + r * (h + 1) + h, 1 + k * (w + 1) : 1 + k * (w + 1) + w] = imgs[i]
     arr = (grid * 255).round().astype(np.uint8)
     pil = Image.fromarray(arr[0] if c == 1 else arr[:3].transpose(1, 2, 0))
-    scale = scale or max(1, 256 // max(grid.shape[1:]))
+    scale = scale or max(1, 640 // max(grid.shape[1:]))  # about 640 px across, so 8x8 digits stay readable
     if scale > 1:
         pil = pil.resize((pil.width * scale, pil.height * scale), Image.Resampling.NEAREST)
     buf = io.BytesIO()
