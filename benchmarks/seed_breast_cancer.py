@@ -29,7 +29,7 @@ loader = DataLoader(
     TensorDataset(torch.tensor(x_train, dtype=torch.float32), torch.tensor(y_train, dtype=torch.float32).unsqueeze(1)),
     batch_size=32, shuffle=True,
 )
-for epoch in range(10):
+for _epoch in range(10):
     running = 0.0
     for xb, yb in loader:
         optimizer.zero_grad()

@@ -44,7 +44,7 @@ def main() -> None:
     }
     times: dict[str, list[float]] = {k: [] for k in cmds}
     with tempfile.TemporaryDirectory() as tmp:
-        for name, cmd in cmds.items():  # warm the file cache once
+        for _name, cmd in cmds.items():  # warm the file cache once
             wall(cmd, tmp)
         for _ in range(args.repeats):
             for name, cmd in cmds.items():

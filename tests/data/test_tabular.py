@@ -1,7 +1,12 @@
 import pandas as pd
 import pytest
 
-from dlpipe.core.errors import DataWarning, InvalidInputError, InvalidTargetError, UnsupportedFileError
+from dlpipe.core.errors import (
+    DataWarning,
+    InvalidInputError,
+    InvalidTargetError,
+    UnsupportedFileError,
+)
 from dlpipe.data.tabular import load_table
 
 

@@ -1,7 +1,14 @@
 import numpy as np
 import pytest
 
-from dlpipe.evaluation import classification_metrics, fit_baselines, predict_baseline, regression_metrics, score, verdict
+from dlpipe.evaluation import (
+    classification_metrics,
+    fit_baselines,
+    predict_baseline,
+    regression_metrics,
+    score,
+    verdict,
+)
 
 
 def test_regression_metrics_values():

@@ -331,10 +331,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 from dlpipe.cli import deploy as _deploy  # noqa: E402,F401 - registers serve, export, drift
-from dlpipe.cli import reports as _reports  # noqa: E402,F401 - registers report, runs, compare, summary
-from dlpipe.cli.rl import rl_app as _rl_app  # noqa: E402 - the `dlpipe rl` group
-from dlpipe.cli import tuning as _tuning  # noqa: E402,F401 - registers tune, ensemble
 from dlpipe.cli import generative as _generative  # noqa: E402,F401 - registers embed, anomalies, sample
+from dlpipe.cli import reports as _reports  # noqa: E402,F401 - registers report, runs, compare, summary
+from dlpipe.cli import tuning as _tuning  # noqa: E402,F401 - registers tune, ensemble
+from dlpipe.cli.rl import rl_app as _rl_app  # noqa: E402 - the `dlpipe rl` group
 
 app.add_typer(_rl_app, name="rl")
 

@@ -1,4 +1,5 @@
 """The workflow in one call: ``train`` (data to run folder), ``evaluate``, ``Run``, ``load_run``."""
+# ruff: noqa: I001  (the import order is the order in which input kinds are tried: images before arrays)
 
 from dlpipe.pipeline.run import Run, load_run
 from dlpipe.pipeline.train import evaluate, train
