@@ -246,6 +246,8 @@ class Trainer:
             t0 = time.perf_counter()
             model.train()
             perm = torch.randperm(n, generator=gen).to(device)  # the same on every rank
+            if fast is not None:
+                fast.new_epoch()
             xs = [t[perm] for t in train.inputs]  # one gather per epoch; batches below are views
             ys = train.y[perm]
             total = torch.zeros((), device=device)
