@@ -1,10 +1,12 @@
 """Training images/s of the seed CNN (conv32-pool-conv64-pool-dense10) on 28x28x1, batch 64, side by side.
 
-Modes, measured in interleaved rounds in ONE process (best round per mode, so a burst of load from
-other processes on this shared machine hurts every mode alike):
+Modes, measured in interleaved rounds (best round per mode, so a burst of load from other processes
+on this shared machine hurts every mode alike):
 
 - ``seed loop``: the seed notes' PyTorch loop and network as they write it (conv-relu-pool, NCHW):
-  float32 TensorDataset + DataLoader(shuffle=True), torch.optim.Adam, ``loss.item()`` every step;
+  float32 TensorDataset + DataLoader(shuffle=True), torch.optim.Adam, ``loss.item()`` every step.
+  It runs in a separate process, so it keeps glibc's default malloc settings (dlpipe's engine
+  raises the mmap threshold once it trains: training/memory.py);
 - ``bare f+b+step``: dlpipe's model as dl.train builds it (pool before ReLU, channels_last),
   forward + backward + FlatOptimizer step over pre-made float batches: the ceiling the engine can
   approach with no data handling at all;
@@ -149,20 +151,43 @@ def bf16_accuracy() -> dict[str, dict[str, float]]:
     return out
 
 
+def _data(images: int) -> tuple[torch.Tensor, torch.Tensor, ImagePreprocessor, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    x_uint8 = torch.randint(0, 256, (images, 1, 28, 28), dtype=torch.uint8, generator=g)
+    y = torch.randint(0, 10, (images,), generator=g)
+    pre = ImagePreprocessor.fit(x_uint8.numpy())
+    return x_uint8, y, pre, torch.from_numpy(pre.normalise(x_uint8.numpy()))
+
+
+def _seed_worker(conn, images: int) -> None:  # type: ignore[no-untyped-def]
+    """The seed loop in its own process: nothing dlpipe does to this process reaches it."""
+    _, y, _, x_float = _data(images)
+    while (threads := conn.recv()) is not None:
+        torch.set_num_threads(threads)
+        conn.send(seed_loop(x_float, y))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=8192)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--skip-accuracy", action="store_true")
     args = parser.parse_args()
-    g = torch.Generator().manual_seed(0)
-    x_uint8 = torch.randint(0, 256, (args.images, 1, 28, 28), dtype=torch.uint8, generator=g)
-    y = torch.randint(0, 10, (args.images,), generator=g)
-    pre = ImagePreprocessor.fit(x_uint8.numpy())
-    x_float = torch.from_numpy(pre.normalise(x_uint8.numpy()))
+    x_uint8, y, pre, x_float = _data(args.images)
+    import multiprocessing as mp
+
+    conn, child = mp.get_context("spawn").Pipe()
+    worker = mp.get_context("spawn").Process(target=_seed_worker, args=(child, args.images), daemon=True)
+    worker.start()
+
+    def run_seed(threads: int) -> float:
+        conn.send(threads)
+        return float(conn.recv())
+
+    default_threads = torch.get_num_threads()
     modes = {
-        "seed loop (DataLoader, Adam, .item() per step)": lambda: seed_loop(x_float, y),
-        "seed loop, 1 thread": lambda: _one_thread(seed_loop, x_float, y),
+        "seed loop (DataLoader, Adam, .item() per step)": lambda: run_seed(default_threads),
+        "seed loop, 1 thread": lambda: run_seed(1),
         "bare f+b+step (pre-made float batches)": lambda: bare_steps(x_float, y),
         "bare f+b+step, 1 thread": lambda: _one_thread(bare_steps, x_float, y),
         "dlpipe engine (as dl.train: uint8, channels_last)": lambda: engine(x_uint8, y, pre),
@@ -176,6 +201,8 @@ def main() -> None:
     for _ in range(args.rounds):
         for name, fn in modes.items():
             rates[name].append(fn())
+    conn.send(None)
+    worker.join()
     flops = flops_per_image()
     peak = conv_peak()
     import os

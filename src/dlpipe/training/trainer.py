@@ -22,6 +22,7 @@ from dlpipe.core.runtime import resolve_device
 from dlpipe.training.callbacks import Callback
 from dlpipe.training.fastpath import FastMLPStep, make_fast_step
 from dlpipe.training.history import History
+from dlpipe.training.memory import keep_freed_memory
 from dlpipe.training.optim import FlatOptimizer
 
 __all__ = ["TensorData", "Trainer", "predict_logits", "LossFn", "MetricsFn"]
@@ -191,6 +192,8 @@ class Trainer:
         if n == 0:
             raise InvalidConfigError("the training split is empty; pass more rows or lower `val_fraction`/`test_fraction`.")
         threads = self._pick_threads(model, train)
+        if self.device.type == "cpu":
+            keep_freed_memory()  # no page faults for each step's activations (training/memory.py)
         saved_threads = torch.get_num_threads()
         self.threads_used = threads or saved_threads
         if threads is not None:
