@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -300,50 +300,54 @@ def _two_classes_note(y: np.ndarray, classes: Sequence[Any], what: str) -> str |
     return None
 
 
+def _curve_plot(key: str, title: str, what: str, y: np.ndarray, proba: np.ndarray, classes: Sequence[Any],
+                draw: Callable[[Any, list[tuple[str, np.ndarray, np.ndarray]], list[str]], None]) -> Plot:
+    """The shared frame of the ROC and precision-recall figures: one curve per class, ``draw`` adds them."""
+    skip = _two_classes_note(y, classes, what)
+    if skip:
+        return Plot(key, title, note=skip)
+    curves, notes = _curve_targets(y, proba, classes)
+    with _style():
+        many = len(curves) > 4
+        fig = new_figure(6.6 if many else 5.0, 4.2, right=1.8 if many else 0.2)
+        draw(fig.subplots(), curves, notes)
+        return Plot(key, title, render(fig), note="; ".join(notes))
+
+
 def roc_plot(y: np.ndarray, proba: np.ndarray, classes: Sequence[Any]) -> Plot:
     from sklearn.metrics import auc, roc_curve
 
     title = "ROC curve" if len(classes) == 2 else "ROC curves (one class vs rest)"
-    skip = _two_classes_note(y, classes, "ROC curve")
-    if skip:
-        return Plot("roc", title, note=skip)
-    curves, notes = _curve_targets(y, proba, classes)
-    many = len(curves) > 4
-    with _style():
-        fig = new_figure(6.6 if many else 5.0, 4.2, right=1.8 if many else 0.2)
-        ax = fig.subplots()
+
+    def draw(ax: Any, curves: list[tuple[str, np.ndarray, np.ndarray]], notes: list[str]) -> None:
         for label, pos, s in curves:
             fpr, tpr, _ = roc_curve(pos, s)
             ax.plot(fpr, tpr, label=f"{label} (AUC {auc(fpr, tpr):.3f})")
         ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="chance")
         ax.set(title=title, xlabel="false positive rate", ylabel="true positive rate", xlim=(0, 1), ylim=(0, 1.02))
         ax.set_aspect("equal")
-        ax.legend(**_legend_place(many))
-        return Plot("roc", title, render(fig), note="; ".join(notes))
+        ax.legend(**_legend_place(len(curves) > 4))
+
+    return _curve_plot("roc", title, "ROC curve", y, proba, classes, draw)
 
 
 def pr_plot(y: np.ndarray, proba: np.ndarray, classes: Sequence[Any]) -> Plot:
     from sklearn.metrics import average_precision_score, precision_recall_curve
 
     title = "Precision-recall curve" if len(classes) == 2 else "Precision-recall curves (one class vs rest)"
-    skip = _two_classes_note(y, classes, "precision-recall curve")
-    if skip:
-        return Plot("precision_recall", title, note=skip)
-    curves, notes = _curve_targets(y, proba, classes)
-    many = len(curves) > 4
-    with _style():
-        fig = new_figure(6.6 if many else 5.0, 4.2, right=1.8 if many else 0.2)
-        ax = fig.subplots()
+
+    def draw(ax: Any, curves: list[tuple[str, np.ndarray, np.ndarray]], notes: list[str]) -> None:
         for label, pos, s in curves:
             p, r, _ = precision_recall_curve(pos, s)
             line = ax.plot(r, p, label=f"{label} (AP {average_precision_score(pos, s):.3f})")
             if len(curves) <= 3:
                 ax.axhline(pos.mean(), color=line[0].get_color(), linestyle=":", linewidth=0.8)
         ax.set(title=title, xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02))
-        ax.legend(**_legend_place(many, "lower left"))
+        ax.legend(**_legend_place(len(curves) > 4, "lower left"))
         notes.append("dotted lines: the share of each class (a random model's precision)" if len(curves) <= 3
                      else "a random model's precision equals each class's share of the rows")
-        return Plot("precision_recall", title, render(fig), note="; ".join(notes))
+
+    return _curve_plot("precision_recall", title, "precision-recall curve", y, proba, classes, draw)
 
 
 def _legend_place(outside: bool, inside: str = "lower right") -> dict[str, Any]:
