@@ -47,6 +47,20 @@ def _mlp_inputs(spec: dict[str, Any]) -> list[torch.Tensor]:
 register_example_inputs("mlp", _mlp_inputs)
 
 
+def _zeros(*shape: Any) -> list[torch.Tensor]:
+    import torch
+
+    return [torch.zeros(2, *[int(v) for v in shape])]
+
+
+# The generative families' inputs follow from their specs (the GAN's bundle holds the generator: a latent batch).
+register_example_inputs("autoencoder", lambda spec: _zeros(spec["n_inputs"]))
+register_example_inputs("vae", lambda spec: _zeros(spec["n_inputs"]))
+register_example_inputs("conv_autoencoder", lambda spec: _zeros(spec.get("channels", 1), spec["size"], spec["size"]))
+register_example_inputs("recurrent_autoencoder", lambda spec: _zeros(spec["seq_len"], spec["n_features"]))
+register_example_inputs("gan", lambda spec: _zeros(spec.get("latent", 32)))
+
+
 @dataclass
 class LayerRow:
     """One row of the layer table; ``output_shape`` has the batch axis first (as run on 2 rows)."""
@@ -83,7 +97,8 @@ class ModelSummary:
             {
                 "layer": "  " * max(r.depth - 1, 0) + (r.name or r.type),
                 "type": r.type + (" (residual)" if r.residual else ""),
-                "output_shape": format_shape(r.output_shape),
+                # a container that is never called itself (ModuleList) has no output: blank, not unknown
+                "output_shape": format_shape(r.output_shape) if r.output_shape or r.is_leaf else "",
                 "params": r.params,
                 "trainable": r.trainable,
             }
