@@ -11,7 +11,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_dir", "json_default", "report_or_warn", "write_json"]
+__all__ = ["atomic_dir", "cache_dir", "json_default", "report_or_warn", "write_json"]
+
+
+def cache_dir(kind: str) -> Path:
+    """dlpipe's cache folder for ``kind`` (decoded images, compiled kernels): ``$DLPIPE_CACHE_DIR`` or ~/.cache/dlpipe."""
+    return Path(os.environ.get("DLPIPE_CACHE_DIR") or Path.home() / ".cache" / "dlpipe") / kind
 
 
 @contextmanager

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dlpipe.core.errors import DataWarning, InvalidInputError, UnsupportedFileError, format_names
+from dlpipe.core.files import cache_dir
 from dlpipe.data.idx import read_idx, read_npz_images, to_nchw
 from dlpipe.data.inputs import PreparedBatch
 
@@ -282,7 +283,7 @@ def _load_image_csv(path: Path, image_column: str, target: str, **opts: Any) -> 
 
 
 def _cache_dir() -> Path:
-    return Path(os.environ.get("DLPIPE_CACHE_DIR") or Path.home() / ".cache" / "dlpipe") / "images"
+    return cache_dir("images")
 
 
 def _cache_key(files: list[Path], labels: np.ndarray, settings: dict[str, Any]) -> str:

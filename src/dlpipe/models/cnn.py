@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from dlpipe.core.errors import InvalidConfigError, suggest
+from dlpipe.models.fused import conv_pool_relu, stem_applies
 from dlpipe.models.mlp import ACTIVATIONS
 from dlpipe.models.registry import register_model
 
@@ -83,6 +84,11 @@ class CNN(nn.Module):
                     layers.append(nn.MaxPool2d(pool))
                 h, w = h // pool, w // pool
         self.features = nn.Sequential(*layers)
+        # conv -> 2x2 max-pool -> ReLU as the first three layers: training may run them as one pass (models/fused.py)
+        c, p, a = (layers + [None, None, None])[:3]
+        self._stem = (isinstance(c, nn.Conv2d) and c.stride == (1, 1) and c.dilation == (1, 1) and c.groups == 1
+                      and c.padding_mode == "zeros" and isinstance(p, nn.MaxPool2d) and p.kernel_size == 2 and p.stride == 2
+                      and p.padding == 0 and p.dilation == 1 and not p.ceil_mode and type(a) is nn.ReLU)
         with torch.no_grad():
             self.flat_features = int(self.features(torch.zeros(1, in_channels, *image_size)).numel())
         head: list[nn.Module] = [nn.Flatten()]
@@ -107,6 +113,12 @@ class CNN(nn.Module):
         return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        conv = self.features[0]
+        if self._stem and self.training and isinstance(conv, nn.Conv2d) and stem_applies(conv, x):
+            h = conv_pool_relu(x, conv)
+            for layer in list(self.features)[3:]:
+                h = layer(h)
+            return self.classifier(h)
         return self.classifier(self.features(x))  # (B, C, H, W) -> (B, n_outputs)
 
 

@@ -5,7 +5,8 @@ glibc serves blocks above its mmap threshold (128 KiB at start, adapting up to 3
 allocates them again in the next step, so each step page-faults every large activation back in: the
 seed CNN at batch 64 took ~800 page faults per step on this machine, about 15% of the step (a
 2.8 ms zero-fill of a 5.5 MB gradient in ``max_pool2d``'s backward, 0.2 ms when the pages are warm).
-Raising the mmap and trim thresholds keeps those blocks in the heap for the next step to reuse.
+Raising the mmap threshold (to glibc's cap, 32 MiB) and the trim threshold keeps those blocks in the
+heap for the next step to reuse.
 
 The setting is process-wide and stays for the life of the process (memory freed after training is
 reused by later allocations instead of going back to the OS). ``DLPIPE_KEEP_FREED_MEMORY=0`` turns it
@@ -35,7 +36,8 @@ def keep_freed_memory() -> bool:
         libc = ctypes.CDLL("libc.so.6")
     except OSError:
         return False
-    # 1 GiB where this glibc accepts it; older ones cap the mmap threshold at 32 MiB.
+    # glibc refuses an mmap threshold above half its heap size (32 MiB on 64-bit builds): blocks larger
+    # than that still come from mmap, which costs little next to the work on a tensor that size.
     mmap_ok = libc.mallopt(_M_MMAP_THRESHOLD, 1 << 30) == 1 or libc.mallopt(_M_MMAP_THRESHOLD, 32 << 20) == 1
     trim_ok = libc.mallopt(_M_TRIM_THRESHOLD, (1 << 31) - 1) == 1
     _state["done"] = bool(mmap_ok and trim_ok)

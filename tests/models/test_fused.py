@@ -1,0 +1,113 @@
+"""The fused first CNN block (models/fused.py, models/native/stem.c) against torch's own kernels."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from dlpipe.models import native
+from dlpipe.models.cnn import seed_cnn_spec
+from dlpipe.models.fused import conv_pool_relu, stem_applies
+from dlpipe.models.registry import build_model
+
+needs_kernel = pytest.mark.skipif(native.load_stem() is None, reason="no C compiler here: torch's kernels are used")
+
+
+@needs_kernel
+@pytest.mark.parametrize("cin, size, padding, kernel, channels", [
+    (1, 28, 0, 3, 32),   # the seed CNN's first block
+    (3, 32, 1, 3, 16),   # RGB, 'same' padding
+    (1, 11, 2, 5, 16),   # odd sizes: the last conv row/column takes no part in pooling
+    (2, 9, 0, 3, 48),
+])
+def test_outputs_and_gradients_match_torch(cin: int, size: int, padding: int, kernel: int, channels: int) -> None:
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(cin, channels, kernel, padding=padding)
+    x = torch.randn(5, cin, size, size).contiguous(memory_format=torch.channels_last)
+    ref = torch.relu(F.max_pool2d(conv(x), 2))
+    out = conv_pool_relu(x, conv)
+    assert out.shape == ref.shape and out.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+    g = torch.randn_like(ref)
+    for a, b in zip(torch.autograd.grad(out, [conv.weight, conv.bias], g), torch.autograd.grad(ref, [conv.weight, conv.bias], g)):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4 * float(b.abs().max()))
+
+
+@needs_kernel
+def test_seed_cnn_training_step_matches_the_unfused_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    torch.manual_seed(0)
+    model = build_model(seed_cnn_spec()).to(memory_format=torch.channels_last).train()
+    assert model._stem
+    x = torch.randn(16, 1, 28, 28).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (16,))
+
+    def loss_and_grads() -> tuple[torch.Tensor, list[torch.Tensor]]:
+        loss = F.cross_entropy(model(x), y)
+        return loss.detach(), list(torch.autograd.grad(loss, list(model.parameters())))
+
+    assert stem_applies(model.features[0], x)
+    fused = loss_and_grads()
+    monkeypatch.setitem(native._libs, "stem", None)  # as on a machine without a C compiler
+    assert not stem_applies(model.features[0], x)
+    plain = loss_and_grads()
+    torch.testing.assert_close(fused[0], plain[0], rtol=1e-5, atol=1e-6)
+    for a, b in zip(fused[1], plain[1]):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4 * float(b.abs().max()))
+
+
+def test_the_fused_path_is_for_training_steps_only() -> None:
+    conv = torch.nn.Conv2d(1, 32, 3)
+    x = torch.randn(2, 1, 10, 10)
+    with torch.no_grad():
+        assert not stem_applies(conv, x)  # evaluation and prediction run the modules
+    assert not stem_applies(conv, x.requires_grad_())  # an input that needs a gradient
+    assert not stem_applies(torch.nn.Conv2d(1, 8, 3), torch.randn(2, 1, 10, 10))  # 8 channels: not a multiple of 16
+    assert not build_model({**seed_cnn_spec(), "batch_norm": True})._stem  # batch norm sits between conv and pool
+
+
+_NO_COMPILER = textwrap.dedent("""
+    import torch, torch.nn.functional as F
+    from dlpipe.models import native
+    from dlpipe.models.cnn import seed_cnn_spec
+    from dlpipe.models.registry import build_model
+    print(native.load_stem())
+    model = build_model(seed_cnn_spec()).train()
+    loss = F.cross_entropy(model(torch.randn(4, 1, 28, 28)), torch.tensor([0, 1, 2, 3]))
+    loss.backward()
+    print(bool(torch.isfinite(loss)))
+""")
+
+
+@pytest.mark.parametrize("env", [{"DLPIPE_NATIVE": "0"}, {"CC": "/bin/false"}], ids=["switched-off", "compiler-fails"])
+def test_without_the_kernel_the_model_trains_with_torchs(tmp_path, env: dict[str, str]) -> None:
+    out = subprocess.run([sys.executable, "-c", _NO_COMPILER], capture_output=True, text=True, check=True,
+                         env={**os.environ, "DLPIPE_CACHE_DIR": str(tmp_path), **env}).stdout.split()
+    assert out == ["None", "True"]
+    assert not list((tmp_path / "native").glob("*.so")) if (tmp_path / "native").exists() else True
+
+
+@needs_kernel
+def test_digits_without_batch_norm_train_as_well_fused_as_unfused(monkeypatch: pytest.MonkeyPatch) -> None:
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    import dlpipe as dl
+    from dlpipe.data.images import ImageDataset
+
+    d = load_digits()
+    ds = ImageDataset(d.images.astype(np.uint8)[:, None], d.target, name="digits")
+    runs = {}
+    for mode in ("fused", "torch"):
+        if mode == "torch":
+            monkeypatch.setitem(native._libs, "stem", None)
+        run = dl.train(ds, batch_norm=False, epochs=8, batch_size=64, learning_rate=3e-3, schedule="onecycle",
+                       progress="quiet", save=False)
+        runs[mode] = run.metrics["test"]["model"]["accuracy"]
+    assert min(runs.values()) >= 0.95, runs
+    assert abs(runs["fused"] - runs["torch"]) <= 0.02, runs
