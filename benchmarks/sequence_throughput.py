@@ -12,7 +12,8 @@ round to the next, so compare figures from one run only).
 (a) seed style:  a Dataset whose __getitem__ slices one window, DataLoader(shuffle=True),
                  torch.optim.Adam, loss.item() every batch
 (b) dlpipe:      make_windows (one (N, 30, 1) tensor) + Trainer (index-sliced batches, flat fused
-                 Adam, one host sync per epoch)
+                 Adam, one host sync per epoch) + the compiled LSTM layer (models/native/lstm.c);
+                 also with torch's nn.LSTM kernel instead, as on a machine without a C compiler
 
     .venv/bin/python benchmarks/sequence_throughput.py [--epochs 1] [--repeats 5]
 """
@@ -85,6 +86,17 @@ def seed_loop(s: np.ndarray, epochs: int) -> float:
     return N_WINDOWS * epochs / (time.perf_counter() - t0)
 
 
+def _torch_lstm(s: np.ndarray, epochs: int) -> float:
+    from dlpipe.models import native
+
+    saved = native.load_lstm()
+    native._libs["lstm"] = None  # as on a machine without a C compiler
+    try:
+        return dlpipe_loop(s, epochs, None)
+    finally:
+        native._libs["lstm"] = saved
+
+
 def dlpipe_loop(s: np.ndarray, epochs: int, threads: int | None) -> float:
     torch.manual_seed(0)
     xs, ys, _ = make_windows(s[:, None], s[:, None], LOOKBACK, 1)
@@ -127,6 +139,7 @@ def main() -> None:
         "seed-style DataLoader loop, 1 thread": lambda: seed(1),
         f"seed-style DataLoader loop, {default_threads} threads (torch default)": lambda: seed(default_threads),
         "dlpipe windows + Trainer (threads as the engine picks)": lambda: dlpipe_loop(s, args.epochs, None),
+        "dlpipe with torch's nn.LSTM kernel (DLPIPE_NATIVE=0)": lambda: _torch_lstm(s, args.epochs),
     }
     for fn in modes.values():  # warm-up
         fn()

@@ -111,3 +111,55 @@ def test_digits_without_batch_norm_train_as_well_fused_as_unfused(monkeypatch: p
         runs[mode] = run.metrics["test"]["model"]["accuracy"]
     assert min(runs.values()) >= 0.95, runs
     assert abs(runs["fused"] - runs["torch"]) <= 0.02, runs
+
+
+needs_lstm_kernel = pytest.mark.skipif(native.load_lstm() is None, reason="no C compiler here: torch's LSTM is used")
+
+
+@needs_lstm_kernel
+@pytest.mark.parametrize("n_in, hidden, layers, batch", [(1, 32, 1, 32), (3, 16, 2, 5), (12, 64, 1, 7), (2, 48, 3, 1)])
+def test_lstm_layers_match_torch(n_in: int, hidden: int, layers: int, batch: int) -> None:
+    from dlpipe.models.fused import lstm_applies, lstm_sequence
+
+    torch.manual_seed(0)
+    lstm = torch.nn.LSTM(n_in, hidden, num_layers=layers, batch_first=True)
+    x = torch.randn(batch, 9, n_in, requires_grad=True)
+    assert lstm_applies(lstm, x)
+    ref, out = lstm(x)[0], lstm_sequence(lstm, x)
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=2e-6)
+    g = torch.randn_like(ref)
+    wanted = [x, *lstm.parameters()]
+    for a, b in zip(torch.autograd.grad(out, wanted, g), torch.autograd.grad(ref, wanted, g)):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5 * max(1.0, float(b.abs().max())))
+
+
+def test_lstm_kernel_is_skipped_where_it_does_not_apply() -> None:
+    from dlpipe.models.fused import lstm_applies
+
+    x = torch.randn(2, 5, 3)
+    assert not lstm_applies(torch.nn.LSTM(3, 20, batch_first=True), x)  # 20: not a multiple of 16
+    assert not lstm_applies(torch.nn.LSTM(3, 32, batch_first=True, bidirectional=True), x)
+    assert not lstm_applies(torch.nn.GRU(3, 32, batch_first=True), x)
+    assert not lstm_applies(torch.nn.LSTM(3, 32, batch_first=True).double(), x.double())
+
+
+@needs_lstm_kernel
+def test_forecaster_trains_the_same_with_either_lstm(monkeypatch: pytest.MonkeyPatch) -> None:
+    import numpy as np
+
+    from dlpipe.tasks.losses import MSELoss
+    from dlpipe.training import TensorData, Trainer
+
+    t = np.arange(600, dtype=np.float32)
+    x = torch.from_numpy(np.stack([np.sin((t[i:i + 20] + 0.0) / 8) for i in range(560)])[:, :, None].astype(np.float32))
+    y = torch.from_numpy(np.sin(t[20:580] / 8)[:, None].astype(np.float32))
+    losses = {}
+    for mode in ("compiled", "torch"):
+        if mode == "torch":
+            monkeypatch.setitem(native._libs, "lstm", None)
+        torch.manual_seed(0)
+        model = build_model({"family": "lstm", "n_features": 1, "n_outputs": 1, "hidden": [32], "forecast": True})
+        history = Trainer(epochs=15, batch_size=32, learning_rate=3e-3, device="cpu", threads=1).fit(model, MSELoss(), TensorData((x,), y))
+        losses[mode] = history.records[-1]["loss"]
+    assert losses["compiled"] < 0.01 and losses["torch"] < 0.01, losses
+    assert abs(losses["compiled"] - losses["torch"]) < 0.2 * max(losses.values()) + 1e-4, losses

@@ -1,22 +1,28 @@
-"""A plain CNN's first block (convolution, 2x2 max-pool, ReLU) as one pass while training on the CPU.
+"""Compiled CPU paths (models/native/*.c) for two layers whose torch kernels dominate small models' steps.
 
-The first block of a CNN without batch norm (the seed notes' network, LeNet-style tutorial CNNs)
-sees few input channels and the largest maps. On the CPU its torch kernels are memory-bound: the
-convolution writes a full-size map (64 x 32 x 26 x 26 floats for the seed CNN at batch 64),
-max-pool reads it and keeps indices, ReLU passes over the pooled map, max-pool's backward
-zero-fills a full-size gradient and scatters into it, and the convolution's weight gradient reads
-that again. The fused kernels (native/stem.c) compute each pooled output from the image directly,
-keep one winner index per output, and form the weight and bias gradients from the pooled gradient
-alone (only a window's winner has one), so no full-size map exists in either direction. Measured
-on this project's machine: forward+backward of that block 1.1-1.6 ms on one thread against
-5.5 ms for torch's three kernels on two (benchmarks/cnn_throughput.py has the whole-step figures).
+**A plain CNN's first block** (convolution, 2x2 max-pool, ReLU; no batch norm: the seed notes'
+network, LeNet-style tutorial CNNs) sees few input channels and the largest maps. Its torch kernels
+are memory-bound: the convolution writes a full-size map (64 x 32 x 26 x 26 floats for the seed CNN
+at batch 64), max-pool reads it, ReLU passes over the pooled map, max-pool's backward zero-fills a
+full-size gradient and scatters into it, and the weight gradient reads that again. ``stem.c``
+computes each pooled output from the image directly, keeps one winner index per output, and forms
+the weight and bias gradients from the pooled gradient alone (only a window's winner has one): no
+full-size map in either direction. Forward+backward of the seed CNN's block: 1.1-1.6 ms on one
+thread against 5.5 ms for torch's three kernels on two. ``CNN.forward`` uses it while training
+(float32 CPU, gradients on, an input that needs none, channels a multiple of 16).
 
-``CNN.forward`` takes this path only while training on the CPU in float32 with gradients on, with
-an input that needs no gradient, a channel count that is a multiple of 16, and no autocast,
-tracing, scripting, export or compiling, when the kernels could be built (native/__init__.py);
-evaluation, prediction and every other case run the model's own modules, whose state_dict keys are
-unchanged. Outputs match torch's to float32 rounding and gradients to ~1e-6 relative
-(tests/models/test_fused.py). ``DLPIPE_NATIVE=0`` turns it off.
+**An LSTM layer** (unidirectional, zero initial state, hidden size a multiple of 16): oneDNN's
+LSTM costs ~0.3 ms forward / ~1.2 ms forward+backward per call before any work, which at
+forecasting sizes (hidden 32-64, lookback 30, batch 32) is most of a step. ``lstm.c`` runs the
+recurrence in one call each way (gates of two batch rows per weight load, a rational tanh);
+the weight and input gradients are then one matrix product each in torch. ``RecurrentNet`` uses
+it for its LSTM layers (``lstm_sequence``), in training and in inference.
+
+The modules and their state_dict keys stay torch's: a model is saved, loaded and exported exactly
+as before, and every call a kernel does not cover (another device or dtype, autocast, tracing,
+scripting, ONNX or torch.export, compiling, no C compiler on the machine) runs torch's own kernels.
+Outputs and gradients match torch's to float32 rounding (tests/models/test_fused.py).
+``DLPIPE_NATIVE=0`` turns both off. Whole-step figures: benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -27,9 +33,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dlpipe.models.native import load_stem
+from dlpipe.models.native import load_lstm, load_stem
 
-__all__ = ["conv_pool_relu", "stem_applies"]
+__all__ = ["conv_pool_relu", "lstm_sequence", "stem_applies"]
 
 
 def stem_applies(conv: nn.Conv2d, x: torch.Tensor) -> bool:
@@ -81,3 +87,64 @@ def conv_pool_relu(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
     bias = conv.bias if conv.bias is not None else torch.zeros(conv.out_channels)
     pad = conv.padding[0] if isinstance(conv.padding, tuple) else 0
     return _ConvPoolReLU.apply(x, conv.weight, bias, int(pad))  # type: ignore[no-any-return]
+
+
+def _plain_eager() -> bool:
+    return not (torch.jit.is_scripting() or torch.jit.is_tracing() or torch.onnx.is_in_onnx_export() or torch.compiler.is_compiling())
+
+
+class _LSTMLayer(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, w_ih: torch.Tensor, w_hh: torch.Tensor, b_ih: torch.Tensor, b_hh: torch.Tensor) -> torch.Tensor:
+        lib = load_lstm()
+        assert lib is not None
+        x = x.detach().contiguous()
+        B, T, n_in = x.shape
+        H = w_hh.shape[1]
+        w_ih, w_hh = w_ih.detach().contiguous(), w_hh.detach().contiguous()
+        bias = (b_ih.detach() + b_hh.detach()).contiguous()
+        hs, cs, acts = torch.empty(T + 1, B, H), torch.empty(T + 1, B, H), torch.empty(T, B, 4 * H)
+        if lib.dlp_lstm_forward(x.data_ptr(), w_ih.data_ptr(), w_hh.data_ptr(), bias.data_ptr(), B, T, n_in, H,
+                                hs.data_ptr(), cs.data_ptr(), acts.data_ptr()):
+            raise RuntimeError("dlpipe's LSTM kernel failed (out of memory, or a hidden size not a multiple of 16)")
+        ctx.save_for_backward(x, w_ih, w_hh, hs, cs, acts)
+        return hs[1:].transpose(0, 1)  # (B, T, H), a view of the states
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        lib = load_lstm()
+        assert lib is not None
+        x, w_ih, w_hh, hs, cs, acts = ctx.saved_tensors
+        B, T, n_in = x.shape
+        H = w_hh.shape[1]
+        g = grad.contiguous()
+        dgates = torch.empty(T, B, 4 * H)
+        if lib.dlp_lstm_backward(g.data_ptr(), w_hh.data_ptr(), cs.data_ptr(), acts.data_ptr(), B, T, H, dgates.data_ptr()):
+            raise RuntimeError("dlpipe's LSTM kernel failed (out of memory, or a hidden size not a multiple of 16)")
+        dg = dgates.view(T * B, 4 * H)
+        x_tm = x.transpose(0, 1).reshape(T * B, n_in)  # time-major rows, as dgates
+        d_w_ih = dg.t() @ x_tm
+        d_w_hh = dg.t() @ hs[:-1].reshape(T * B, H)
+        d_b = dg.sum(0)
+        d_x = (dg @ w_ih).view(T, B, n_in).transpose(0, 1) if ctx.needs_input_grad[0] else None
+        return d_x, d_w_ih, d_w_hh, d_b, d_b
+
+
+def lstm_applies(module: nn.Module, x: torch.Tensor) -> bool:
+    """True when :func:`lstm_sequence` runs ``module`` through the compiled LSTM kernels."""
+    return (isinstance(module, nn.LSTM) and not module.bidirectional and module.proj_size == 0 and module.bias
+            and module.batch_first and module.hidden_size % 16 == 0 and x.dim() == 3 and x.device.type == "cpu"
+            and x.dtype == torch.float32 and module.weight_hh_l0.dtype == torch.float32 and not torch.is_autocast_enabled("cpu")
+            and _plain_eager() and load_lstm() is not None)
+
+
+def lstm_sequence(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Every step's output of ``module`` on ``x`` (B, T, F) from a zero state: ``module(x)[0]``, compiled where it applies."""
+    if not isinstance(module, nn.LSTM) or not lstm_applies(module, x):
+        return module(x)[0]  # type: ignore[no-any-return]
+    h = x
+    for layer in range(module.num_layers):
+        if layer and module.dropout and module.training:  # nn.LSTM's dropout between layers
+            h = F.dropout(h, float(module.dropout), training=True)
+        h = _LSTMLayer.apply(h, *(getattr(module, f"{name}_l{layer}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")))
+    return h  # type: ignore[no-any-return]

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from dlpipe.models._sequence import SequenceHead, check_spec, masked_mean, relative_inputs
+from dlpipe.models.fused import lstm_sequence
 from dlpipe.models.registry import register_model
 
 __all__ = ["RecurrentNet"]
@@ -50,7 +51,7 @@ class RecurrentNet(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         h = relative_inputs(x, self.spec)  # (B, T, F)
         for i, layer in enumerate(self.layers):
-            h, _ = layer(h)  # (B, T, D * dirs)
+            h = lstm_sequence(layer, h) if isinstance(layer, nn.LSTM) else layer(h)[0]  # (B, T, D * dirs)
             if i < len(self.layers) - 1:
                 h = self.dropout(h)
         feats = h[:, -1] if self.forecast else masked_mean(h, mask)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from dlpipe.core.files import cache_dir
 
-__all__ = ["load_stem"]
+__all__ = ["load_lstm", "load_stem"]
 
 _HERE = Path(__file__).resolve().parent
 _P, _I = ctypes.c_void_p, ctypes.c_int
@@ -68,6 +68,10 @@ _SIGNATURES: dict[str, dict[str, list[type]]] = {
         "dlp_stem_forward": [_P, _I, _I, _I, _I, _P, _P, _I, _I, _P, _P],
         "dlp_stem_backward": [_P, _P, _P, _I, _I, _I, _I, _I, _I, _P, _P],
     },
+    "lstm": {
+        "dlp_lstm_forward": [_P, _P, _P, _P, _I, _I, _I, _I, _P, _P, _P],
+        "dlp_lstm_backward": [_P, _P, _P, _P, _I, _I, _I, _P],
+    },
 }
 
 
@@ -91,3 +95,8 @@ def _load(name: str) -> ctypes.CDLL | None:
 def load_stem() -> ctypes.CDLL | None:
     """The fused conv + max-pool + ReLU kernels (stem.c), or None when they cannot be built here."""
     return _load("stem")
+
+
+def load_lstm() -> ctypes.CDLL | None:
+    """The LSTM layer kernels (lstm.c), or None when they cannot be built here."""
+    return _load("lstm")
