@@ -11,8 +11,10 @@ on this shared machine hurts every mode alike):
   forward + backward + FlatOptimizer step over pre-made float batches: the ceiling the engine can
   approach with no data handling at all;
 - ``dlpipe``: dlpipe's Trainer on uint8 storage with the per-batch image transform (float +
-  normalise + channels_last), as ``dl.train`` runs it (threads picked by the engine), and variants:
-  NCHW, and bf16 autocast on CPU (``--precision bf16``).
+  normalise + channels_last), as ``dl.train`` runs it (threads picked by the engine; the first
+  block conv-pool-ReLU through the compiled kernel, models/native/stem.c), and variants: torch's
+  kernels for that block (as without a C compiler), NCHW, and bf16 autocast on CPU
+  (``--precision bf16``, which runs torch's kernels).
 
 Also: the model's FLOPs per image (torch's FlopCounterMode), the achieved GFLOP/s, and this CPU's
 measured peak on the model's 32->64 3x3 convolution forward+backward; and the test accuracy of fp32
@@ -100,6 +102,18 @@ def engine(x_uint8: torch.Tensor, y: torch.Tensor, pre: ImagePreprocessor, *, ch
     t0 = time.perf_counter()
     trainer.fit(model, F.cross_entropy, data)
     return (len(y) // BATCH) * BATCH / (time.perf_counter() - t0)
+
+
+def _torch_kernels(fn, *args):  # type: ignore[no-untyped-def]
+    """As on a machine without a C compiler: the first block runs torch's conv, max-pool and ReLU."""
+    from dlpipe.models import native
+
+    saved = native.load_stem()
+    native._libs["stem"] = None
+    try:
+        return fn(*args)
+    finally:
+        native._libs["stem"] = saved
 
 
 def _one_thread(fn, *args):  # type: ignore[no-untyped-def]
@@ -192,6 +206,7 @@ def main() -> None:
         "bare f+b+step, 1 thread": lambda: _one_thread(bare_steps, x_float, y),
         "dlpipe engine (as dl.train: uint8, channels_last)": lambda: engine(x_uint8, y, pre),
         "dlpipe engine, 1 thread": lambda: engine(x_uint8, y, pre, threads=1),
+        "dlpipe engine, torch's kernels (DLPIPE_NATIVE=0)": lambda: _torch_kernels(engine, x_uint8, y, pre),
         "dlpipe engine, NCHW": lambda: engine(x_uint8, y, pre, channels_last=False),
         "dlpipe engine + bf16 autocast (--precision bf16)": lambda: engine(x_uint8, y, pre, bf16=True),
     }

@@ -9,6 +9,9 @@ command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 # --- PostgreSQL (multi-worker tuning)
 # (tests/tuning/conftest.py starts a throwaway cluster with initdb + pg_ctl; only the binaries are needed)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
+# --- a C compiler for dlpipe's compiled CPU kernels (src/dlpipe/models/native; without one they fall
+#     back to torch's kernels and tests/models/test_fused.py skips its kernel checks)
+command -v cc >/dev/null 2>&1 || need_apt+=(gcc libc6-dev)
 
 if [ "${#need_apt[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive

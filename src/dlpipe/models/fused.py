@@ -47,6 +47,30 @@ def stem_applies(conv: nn.Conv2d, x: torch.Tensor) -> bool:
             and not torch.is_autocast_enabled("cpu") and load_stem() is not None)
 
 
+_pool: list[Any] = []
+
+
+def _halves(n: int, run: Any) -> None:
+    """``run(lo, hi)`` over rows [0, n): two halves at once on two threads when torch may use two or
+    more (the kernels release the GIL: ctypes calls do), else one call."""
+    if n < 8 or torch.get_num_threads() < 2:
+        run(0, n)
+        return
+    if not _pool:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _pool.append(ThreadPoolExecutor(1, thread_name_prefix="dlpipe-kernel"))
+    half = n // 2
+    other = _pool[0].submit(run, half, n)
+    run(0, half)
+    other.result()
+
+
+def _check(status: int) -> None:
+    if status:
+        raise RuntimeError("dlpipe's fused first-block kernel refused its input (a channel count not a multiple of 16)")
+
+
 class _ConvPoolReLU(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, padding: int) -> torch.Tensor:
@@ -61,8 +85,13 @@ class _ConvPoolReLU(torch.autograd.Function):
         b = bias.detach().contiguous()
         out = torch.empty((N, C, Ho, Wo), memory_format=torch.channels_last)
         idx = torch.empty((N, Ho, Wo, C), dtype=torch.uint8)
-        if lib.dlp_stem_forward(xp.data_ptr(), N, cin, Hp, Wp, w.data_ptr(), b.data_ptr(), C, K, out.data_ptr(), idx.data_ptr()):
-            raise RuntimeError("dlpipe's fused first-block kernel refused its input (a channel count not a multiple of 16)")
+        in_row, out_row = cin * Hp * Wp, Ho * Wo * C  # elements per image
+
+        def run(lo: int, hi: int) -> None:
+            _check(lib.dlp_stem_forward(xp.data_ptr() + 4 * lo * in_row, hi - lo, cin, Hp, Wp, w.data_ptr(), b.data_ptr(), C, K,
+                                        out.data_ptr() + 4 * lo * out_row, idx.data_ptr() + lo * out_row))
+
+        _halves(N, run)
         ctx.save_for_backward(xp, idx)
         ctx.weight_shape = tuple(weight.shape)
         return out
@@ -75,11 +104,20 @@ class _ConvPoolReLU(torch.autograd.Function):
         N, cin, Hp, Wp = xp.shape
         C, _, K, _ = ctx.weight_shape
         g = grad.permute(0, 2, 3, 1).contiguous()  # (N, Ho, Wo, C): free for a channels_last gradient
-        dw = torch.empty(cin, K, K, C)
-        db = torch.empty(C)
-        if lib.dlp_stem_backward(g.data_ptr(), xp.data_ptr(), idx.data_ptr(), N, cin, Hp, Wp, C, K, dw.data_ptr(), db.data_ptr()):
-            raise RuntimeError("dlpipe's fused first-block kernel refused its input (a channel count not a multiple of 16)")
-        return None, dw.permute(3, 0, 1, 2), db if ctx.needs_input_grad[2] else None, None
+        dw, db = torch.empty(2, cin, K, K, C), torch.empty(2, C)  # one partial sum per half
+        Ho, Wo = g.shape[1], g.shape[2]
+        in_row, out_row = cin * Hp * Wp, Ho * Wo * C
+        parts: list[int] = []
+
+        def run(lo: int, hi: int) -> None:
+            k = 0 if lo == 0 else 1
+            parts.append(k)
+            _check(lib.dlp_stem_backward(g.data_ptr() + 4 * lo * out_row, xp.data_ptr() + 4 * lo * in_row, idx.data_ptr() + lo * out_row,
+                                         hi - lo, cin, Hp, Wp, C, K, dw[k].data_ptr(), db[k].data_ptr()))
+
+        _halves(N, run)
+        d_w, d_b = (dw[0], db[0]) if len(parts) == 1 else (dw[0] + dw[1], db[0] + db[1])
+        return None, d_w.permute(3, 0, 1, 2), d_b if ctx.needs_input_grad[2] else None, None
 
 
 def conv_pool_relu(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
