@@ -42,6 +42,17 @@ static inline v16 vsigmoid(v16 x) { return splat(0.5f) + splat(0.5f) * vtanh(spl
 
 #define GCHUNK 4 /* gate vectors accumulated together (64 gates in 4 registers); 4H/16 is a multiple of 4 */
 
+/* a0..a3 += SRC0 @ W[:, v0*16 : v0*16 + 64] and c0..c3 likewise for SRC1, over COUNT inputs (W is
+   (COUNT, G), gates along rows): each weight vector is loaded once for both batch rows. */
+#define ACCUMULATE_ROWS(SRC0, SRC1, COUNT, W)                                                        \
+    for (int r_ = 0; r_ < (COUNT); r_++) {                                                           \
+        const v16 p_ = splat((SRC0)[r_]), q_ = splat((SRC1)[r_]);                                    \
+        const float *wr_ = (W) + (size_t)r_ * G + (size_t)v0 * 16;                                   \
+        const v16 w0 = ld(wr_), w1 = ld(wr_ + 16), w2 = ld(wr_ + 32), w3 = ld(wr_ + 48);              \
+        a0 += p_ * w0; a1 += p_ * w1; a2 += p_ * w2; a3 += p_ * w3;                                  \
+        c0 += q_ * w0; c1 += q_ * w1; c2 += q_ * w2; c3 += q_ * w3;                                  \
+    }
+
 int dlp_lstm_forward(const float *restrict x, const float *restrict w_ih, const float *restrict w_hh,
                      const float *restrict bias, int B, int T, int I, int H,
                      float *restrict hs, float *restrict cs, float *restrict acts)
@@ -67,20 +78,8 @@ int dlp_lstm_forward(const float *restrict x, const float *restrict w_ih, const 
                 const float *bb = bias + (size_t)v0 * 16;
                 v16 a0 = ld(bb), a1 = ld(bb + 16), a2 = ld(bb + 32), a3 = ld(bb + 48);
                 v16 c0 = a0, c1 = a1, c2 = a2, c3 = a3;
-                for (int i = 0; i < I; i++) {
-                    const v16 p = splat(x0[i]), q = splat(x1[i]);
-                    const float *wr = wih_t + (size_t)i * G + (size_t)v0 * 16;
-                    const v16 w0 = ld(wr), w1 = ld(wr + 16), w2 = ld(wr + 32), w3 = ld(wr + 48);
-                    a0 += p * w0; a1 += p * w1; a2 += p * w2; a3 += p * w3;
-                    c0 += q * w0; c1 += q * w1; c2 += q * w2; c3 += q * w3;
-                }
-                for (int k = 0; k < H; k++) {
-                    const v16 p = splat(h0[k]), q = splat(h1[k]);
-                    const float *wr = whh_t + (size_t)k * G + (size_t)v0 * 16;
-                    const v16 w0 = ld(wr), w1 = ld(wr + 16), w2 = ld(wr + 32), w3 = ld(wr + 48);
-                    a0 += p * w0; a1 += p * w1; a2 += p * w2; a3 += p * w3;
-                    c0 += q * w0; c1 += q * w1; c2 += q * w2; c3 += q * w3;
-                }
+                ACCUMULATE_ROWS(x0, x1, I, wih_t); /* the input projection, then the recurrent one */
+                ACCUMULATE_ROWS(h0, h1, H, whh_t);
                 const v16 ra[GCHUNK] = {a0, a1, a2, a3}, rc[GCHUNK] = {c0, c1, c2, c3};
                 for (int v = 0; v < GCHUNK; v++) {
                     const int tanh_gate = (v0 + v) * 16 / H == 2; /* gates: 0 i, 1 f, 2 g, 3 o */
