@@ -163,3 +163,32 @@ def test_forecaster_trains_the_same_with_either_lstm(monkeypatch: pytest.MonkeyP
         losses[mode] = history.records[-1]["loss"]
     assert losses["compiled"] < 0.01 and losses["torch"] < 0.01, losses
     assert abs(losses["compiled"] - losses["torch"]) < 0.2 * max(losses.values()) + 1e-4, losses
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork only")
+def test_the_kernel_thread_pool_survives_a_fork(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A forked child must start its own worker thread, not wait on the parent's (which it lacks)."""
+    import time
+
+    from dlpipe.models import fused
+
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    seen: list[tuple[int, int]] = []
+    fused._halves(16, lambda lo, hi: seen.append((lo, hi)))  # the parent's pool and its thread exist now
+    assert sorted(seen) == [(0, 8), (8, 16)]
+    pid = os.fork()
+    if pid == 0:  # child: run on both halves again, then leave at once
+        try:
+            fused._halves(16, lambda lo, hi: None)
+            os._exit(0)
+        except BaseException:
+            os._exit(1)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            assert os.waitstatus_to_exitcode(status) == 0
+            return
+        time.sleep(0.05)
+    os.kill(pid, 9)
+    pytest.fail("the forked child waited forever on the parent's kernel thread")

@@ -27,6 +27,7 @@ Outputs and gradients match torch's to float32 rounding (tests/models/test_fused
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import torch
@@ -48,6 +49,8 @@ def stem_applies(conv: nn.Conv2d, x: torch.Tensor) -> bool:
 
 
 _pool: list[Any] = []
+if hasattr(os, "register_at_fork"):  # a forked child has no worker thread: let it start its own
+    os.register_at_fork(after_in_child=_pool.clear)
 
 
 def _halves(n: int, run: Any) -> None:
