@@ -69,10 +69,12 @@ def test_two_workers_share_one_study_on_postgresql(postgres_url, binary_frame, t
     optuna = pytest.importorskip("optuna")
     binary_frame.to_csv(tmp_path / "data.csv", index=False)
     (tmp_path / "space.yaml").write_text(json.dumps(SMALL))  # JSON is YAML
-    n = 6
+    # trials long enough (40 epochs) that one worker cannot finish the study while the other starts up:
+    # at 3 epochs a trial took ~0.1 s and one worker once ran all of them (seen in a clean-clone run)
+    n = 8
     cmd = [sys.executable, "-m", "dlpipe", "tune", str(tmp_path / "data.csv"), "--target", "y", "--trials", str(n),
            "--space", str(tmp_path / "space.yaml"), "--storage", postgres_url, "--study-name", "two-workers",
-           "--epochs", "3", "--no-retrain", "--quiet"]
+           "--epochs", "40", "--no-retrain", "--quiet"]
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     workers = [subprocess.Popen([*cmd, "--out", str(tmp_path / f"w{i}")], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                for i in range(2)]
