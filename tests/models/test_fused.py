@@ -138,6 +138,7 @@ def test_lstm_kernel_is_skipped_where_it_does_not_apply() -> None:
 
     x = torch.randn(2, 5, 3)
     assert not lstm_applies(torch.nn.LSTM(3, 20, batch_first=True), x)  # 20: not a multiple of 16
+    assert not lstm_applies(torch.nn.LSTM(3, 128, batch_first=True), x)  # where oneDNN is faster
     assert not lstm_applies(torch.nn.LSTM(3, 32, batch_first=True, bidirectional=True), x)
     assert not lstm_applies(torch.nn.GRU(3, 32, batch_first=True), x)
     assert not lstm_applies(torch.nn.LSTM(3, 32, batch_first=True).double(), x.double())

@@ -11,7 +11,7 @@ full-size map in either direction. Forward+backward of the seed CNN's block: 1.1
 thread against 5.5 ms for torch's three kernels on two. ``CNN.forward`` uses it while training
 (float32 CPU, gradients on, an input that needs none, channels a multiple of 16).
 
-**An LSTM layer** (unidirectional, zero initial state, hidden size a multiple of 16): oneDNN's
+**An LSTM layer** (unidirectional, zero initial state, hidden size a multiple of 16 up to 64): oneDNN's
 LSTM costs ~0.3 ms forward / ~1.2 ms forward+backward per call before any work, which at
 forecasting sizes (hidden 32-64, lookback 30, batch 32) is most of a step. ``lstm.c`` runs the
 recurrence in one call each way (gates of two batch rows per weight load, a rational tanh);
@@ -171,10 +171,15 @@ class _LSTMLayer(torch.autograd.Function):
         return d_x, d_w_ih, d_w_hh, d_b, d_b
 
 
+# Above this, oneDNN's blocked matrix products win (hidden 128, batch 64, 50 steps: 37 vs 23 ms);
+# at 64 the two are level, at 32 the kernel is ~1.6x faster (benchmarks/RESULTS.md).
+_LSTM_MAX_HIDDEN = 64
+
+
 def lstm_applies(module: nn.Module, x: torch.Tensor) -> bool:
     """True when :func:`lstm_sequence` runs ``module`` through the compiled LSTM kernels."""
     return (isinstance(module, nn.LSTM) and not module.bidirectional and module.proj_size == 0 and module.bias
-            and module.batch_first and module.hidden_size % 16 == 0 and x.dim() == 3 and x.device.type == "cpu"
+            and module.batch_first and module.hidden_size % 16 == 0 and module.hidden_size <= _LSTM_MAX_HIDDEN and x.dim() == 3 and x.device.type == "cpu"
             and x.dtype == torch.float32 and module.weight_hh_l0.dtype == torch.float32 and not torch.is_autocast_enabled("cpu")
             and _plain_eager() and load_lstm() is not None)
 
