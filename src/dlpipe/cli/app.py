@@ -295,6 +295,18 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
     print(f"warning: {message}", file=sys.stderr)
 
 
+def _click_exceptions() -> tuple[tuple[type[BaseException], ...], ...]:
+    """Click's Exit, ClickException and Abort classes: from the click that Typer vendors (typer._click,
+    which raises them here) and from a standalone click if one is installed."""
+    modules = []
+    for name in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            modules.append(__import__(name, fromlist=["Exit"]))
+        except ImportError:
+            continue
+    return tuple(tuple(getattr(m, cls) for m in modules if hasattr(m, cls)) for cls in ("Exit", "ClickException", "Abort"))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app; a DlpipeError becomes ``error: <message>`` and exit code 2 (1 for a failed run)."""
     warnings.showwarning = _show_warning  # type: ignore[assignment]
@@ -308,18 +320,17 @@ def main(argv: list[str] | None = None) -> int:
         print("error: interrupted; no run folder was written (a training run can be continued with `--resume runs/<name>.partial`).", file=sys.stderr)
         return 130
     except Exception as exc:  # noqa: BLE001 - the one place where every error becomes one line
-        import click
-
         from dlpipe.core.errors import DlpipeError
 
         if debug:
             raise
-        if isinstance(exc, click.exceptions.Exit):
-            return int(exc.exit_code)
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return exc.exit_code
-        if isinstance(exc, click.exceptions.Abort):
+        click_exit, click_error, click_abort = _click_exceptions()
+        if isinstance(exc, click_exit):
+            return int(getattr(exc, "exit_code", 0))
+        if isinstance(exc, click_error):
+            exc.show()  # type: ignore[attr-defined] - usage line, "Try ... --help", then the error
+            return int(getattr(exc, "exit_code", 2))
+        if isinstance(exc, click_abort):
             print("error: aborted.", file=sys.stderr)
             return 1
         if isinstance(exc, DlpipeError):
