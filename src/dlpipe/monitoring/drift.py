@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -281,12 +280,9 @@ def _bool(value: Any) -> float:
 
 
 def _plot(f: FeatureDrift) -> str:
-    import matplotlib
+    from dlpipe.reports.plots import new_figure, render
 
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(5.2, 2.4), dpi=90)
+    fig = new_figure(5.2, 2.4, constrained=True)
     ax = fig.add_subplot()
     x = np.arange(len(f.bins))
     ax.bar(x - 0.2, f.reference, width=0.4, label="training", color="#7a9cc6")
@@ -295,16 +291,19 @@ def _plot(f: FeatureDrift) -> str:
     ax.set_ylabel("share of rows", fontsize=8)
     ax.set_title(f"{f.feature} ({f.test} p={f.p_value:.3g}, PSI {f.psi:.3f})", fontsize=9)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return base64.b64encode(buf.getvalue()).decode()
+    return base64.b64encode(render(fig)).decode("ascii")  # names are drawn as typed (no mathtext)
+
+
+# The page runs no script and loads nothing but its own inline pictures, whatever the data's names hold.
+_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 
 
 def _html(report: DriftReport) -> str:
-    esc = html.escape
+    def esc(value: Any) -> str:  # every name, category or value from the data: text, and safe inside a quoted attribute
+        return html.escape(str(value), quote=True)
+
     rows = "".join(
-        f"<tr class=\"{'drift' if f.drifted else ''}\"><td>{esc(f.feature)}</td><td>{f.kind}</td><td>{f.test}</td>"
+        f"<tr class=\"{'drift' if f.drifted else ''}\"><td>{esc(f.feature)}</td><td>{esc(f.kind)}</td><td>{esc(f.test)}</td>"
         f"<td>{f.statistic:.4f}</td><td>{f.p_value:.4g}</td><td>{f.psi:.3f}</td><td>{f.missing_reference:.1%} / {f.missing_new:.1%}</td>"
         f"<td>{'YES' if f.drifted else 'no'}</td></tr>"
         for f in report.features
@@ -316,13 +315,15 @@ def _html(report: DriftReport) -> str:
         f"{len(report.drifted)} of {len(report.features)} features drifted: {esc(format_names(report.drifted))}."
         if report.drifted else f"No feature drifted at level {report.level:g}."
     )
-    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>dlpipe drift report</title>
+    skipped = f"<p>Not compared (no reference statistics): {esc(format_names(report.skipped))}.</p>" if report.skipped else ""
+    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="{_CSP}"><title>dlpipe drift report</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:1100px;margin:2rem auto;padding:0 1rem}}
 table{{border-collapse:collapse}}td,th{{border:1px solid #ddd;padding:.3rem .6rem;text-align:right}}td:first-child{{text-align:left}}
 tr.drift{{background:#fde8e0}} figure{{display:inline-block;margin:.4rem}}</style></head><body>
-<h1>Drift report</h1><p>{report.rows} new rows against the training inputs; tests at level {report.level:g}
+<h1>Drift report</h1><p>{int(report.rows)} new rows against the training inputs; tests at level {float(report.level):g}
 (KS for numeric, chi-square for categorical and boolean); PSI: &lt; 0.1 stable, 0.1-0.25 moderate, &gt; 0.25 large.</p>
-<p><strong>{summary}</strong></p>
+<p><strong>{summary}</strong></p>{skipped}
 <table><tr><th>feature</th><th>kind</th><th>test</th><th>statistic</th><th>p-value</th><th>PSI</th><th>missing (train / new)</th><th>drifted</th></tr>{rows}</table>
 <h2>Distributions (training vs new)</h2>{plots}</body></html>
 """

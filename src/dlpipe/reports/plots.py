@@ -85,8 +85,19 @@ def new_figure(width: float, height: float, *, constrained: bool = False, left: 
 
 
 def render(fig: Figure) -> bytes:
+    """The figure as PNG bytes, with mathtext off so names and labels from the user's data are drawn as typed.
+
+    A column, class or category named with two ``$`` (``$\\bad$``) would otherwise be parsed as TeX
+    math: a parse error loses the picture (and with it the whole report), a valid one draws other text.
+    """
+    import matplotlib
+    from matplotlib.text import Text
+
+    for text in fig.findobj(Text):
+        text.set_parse_math(False)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI)
+    with matplotlib.rc_context({"text.parse_math": False}):  # tick labels made while drawing
+        fig.savefig(buf, format="png", dpi=DPI)
     return buf.getvalue()
 
 

@@ -104,9 +104,11 @@ def render_page(*, title: str, heading: str, subtitle: str, sections: list[Secti
                 banner: list[str] | None = None, footer: str = "") -> str:
     import jinja2
 
+    # Autoescape on for every template and string: names, labels, values, paths and messages are the
+    # user's (a column may be named `</script><script>...`); nothing here is marked safe.
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("dlpipe.reports", "templates"),
-        autoescape=jinja2.select_autoescape(["html"], default=True),
+        autoescape=True,
         trim_blocks=True,
         lstrip_blocks=True,
     )
