@@ -16,16 +16,24 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes (each loads the model once).")] = 1,
-    api_key_env: Annotated[str | None, typer.Option(help="Name of an environment variable holding the API key; requests must then send it.")] = None,
+    api_key_env: Annotated[str | None, typer.Option(help="Name of an environment variable holding the API key; every path but /health then needs it (the page and docs too).")] = None,
     batch_window_ms: Annotated[float, typer.Option(help="Gather concurrent single-row requests for this long into one forward pass (0: off).")] = 0.0,
-    max_body_mb: Annotated[float, typer.Option(help="Largest request body accepted, in MB (larger: 413).")] = 10.0,
+    max_body_mb: Annotated[float, typer.Option(help="Largest request body accepted, in MB, counted as it arrives (larger: 413).")] = 10.0,
+    header_timeout: Annotated[float, typer.Option(help="Seconds a client has to send a request's headers (else 408 and the connection closes).")] = 10.0,
+    body_timeout: Annotated[float, typer.Option(help="Seconds a request body may stop arriving (else 408 and the connection closes).")] = 30.0,
+    keep_alive_timeout: Annotated[float, typer.Option(help="Seconds an idle kept-alive connection stays open.")] = 5.0,
+    max_connections: Annotated[int, typer.Option(help="Open connections per worker; more get a 503.")] = 200,
+    max_header_kb: Annotated[float, typer.Option(help="Largest request line plus headers, in kB (larger: 431).")] = 64.0,
+    drift_window: Annotated[int, typer.Option(help="How many recent input rows GET /drift compares (1 to 100000).")] = 1000,
 ) -> None:
     """Serve a bundle over HTTP: POST /predict, /predict/csv, GET /health, /metadata, /drift, an HTML page at /."""
     from dlpipe.serving import ServeConfig, run_server
 
     run_server(
         ServeConfig(
-            bundle=str(bundle), api_key_env=api_key_env, batch_window_ms=batch_window_ms, max_body_mb=max_body_mb
+            bundle=str(bundle), api_key_env=api_key_env, batch_window_ms=batch_window_ms, max_body_mb=max_body_mb,
+            header_timeout_s=header_timeout, body_timeout_s=body_timeout, keep_alive_s=keep_alive_timeout,
+            max_connections=max_connections, max_header_kb=max_header_kb, drift_window=drift_window,
         ),
         host=host, port=port, workers=workers,
     )

@@ -7,6 +7,12 @@ gathered for that long and run as one forward pass (:mod:`dlpipe.serving.batchin
 
 Errors follow the CLI's rule: one sentence in ``{"detail": ...}``; bad input is 422, malformed JSON
 400, a missing/wrong API key 401, a body over the limit 413, an unsupported content type 415.
+Answers are strict JSON: never a bare ``NaN``; a prediction that would be NaN is a 422 (or a 500
+when the bundle's weights themselves are not finite). With an API key every path but ``/health``
+needs it, the page and the docs included (browsers get a Basic-auth prompt: any user name, the key
+as password). Whatever a column, category or target is named, it reaches HTML only escaped or as
+JSON data. Body bytes are counted as they arrive (chunked uploads too); slow clients and connection
+counts are bounded in :mod:`dlpipe.serving.protocol`.
 """
 
 from __future__ import annotations
@@ -14,9 +20,12 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import html
 import io
 import json
+import math
 import os
+import re
 import warnings
 from collections import deque
 from dataclasses import asdict, dataclass
@@ -25,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.requests import ClientDisconnect
 
 from dlpipe.core.errors import DataWarning, DlpipeError, InvalidInputError
 
@@ -33,7 +43,11 @@ if TYPE_CHECKING:
 
 __all__ = ["ServeConfig", "create_app"]
 
-_OPEN_PATHS = {"/", "/health", "/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect"}
+# With an API key only liveness stays open; browser-facing paths answer 401 with a Basic challenge
+# (the browser asks for the key once and sends it with the page's own requests).
+_OPEN_PATHS = frozenset({"/health"})
+_BROWSER_PATHS = frozenset({"/", "/docs", "/redoc", "/docs/oauth2-redirect", "/openapi.json"})
+_F32_MAX = float(np.finfo(np.float32).max)
 
 
 @dataclass(frozen=True)
@@ -47,6 +61,13 @@ class ServeConfig:
         max_body_mb: Largest accepted request body in MB. Defaults to `10.0`.
         drift_window: How many recent input rows ``GET /drift`` compares. Defaults to `1000`.
         max_batch_rows: A micro-batch runs as soon as it holds this many rows. Defaults to `256`.
+        header_timeout_s: A request's headers must arrive within this many seconds of the connection
+            opening or the previous response, or the connection is closed. Defaults to `10.0`.
+        body_timeout_s: A request body that stops arriving for this many seconds gets a 408 and the
+            connection is closed. Defaults to `30.0`.
+        keep_alive_s: An idle kept-alive connection is closed after this many seconds. Defaults to `5.0`.
+        max_connections: Open connections per worker; one more gets a 503. Defaults to `200`.
+        max_header_kb: Largest request head (request line and headers), in kB; larger: 431. Defaults to `64`.
     """
 
     bundle: str
@@ -55,6 +76,11 @@ class ServeConfig:
     max_body_mb: float = 10.0
     drift_window: int = 1000
     max_batch_rows: int = 256
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
+    keep_alive_s: float = 5.0
+    max_connections: int = 200
+    max_header_kb: float = 64.0
 
     def to_env(self) -> str:
         return json.dumps(asdict(self))
@@ -65,8 +91,8 @@ class ServeConfig:
 
 
 class _HTTPError(Exception):
-    def __init__(self, status: int, detail: str) -> None:
-        self.status, self.detail = status, detail
+    def __init__(self, status: int, detail: str, headers: dict[str, str] | None = None) -> None:
+        self.status, self.detail, self.headers = status, detail, headers
 
 
 def create_app(bundle: Bundle | str, config: ServeConfig | None = None, *, api_key: str | None = None) -> FastAPI:
@@ -75,14 +101,20 @@ def create_app(bundle: Bundle | str, config: ServeConfig | None = None, *, api_k
     Args:
         bundle: A loaded :class:`~dlpipe.Bundle` or its folder.
         config: Server options; defaults to :class:`ServeConfig` for the bundle.
-        api_key: The key requests must send (``X-API-Key`` or ``Authorization: Bearer``); when None,
-            the variable named by ``config.api_key_env`` is read. Defaults to `None`.
+        api_key: The key requests must send (``X-API-Key``, ``Authorization: Bearer`` or Basic auth
+            with the key as password); when None, the variable named by ``config.api_key_env`` is
+            read. Defaults to `None`.
     """
     import torch
+    from fastapi.openapi.docs import (
+        get_redoc_html,
+        get_swagger_ui_html,
+        get_swagger_ui_oauth2_redirect_html,
+    )
 
     from dlpipe.bundle.bundle import Bundle, load_bundle
     from dlpipe.serving.batching import MicroBatcher
-    from dlpipe.serving.page import render_page
+    from dlpipe.serving.page import page_headers, render_page
     from dlpipe.serving.rows import RowEncoder
 
     b = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
@@ -97,21 +129,33 @@ def create_app(bundle: Bundle | str, config: ServeConfig | None = None, *, api_k
     torch.set_num_threads(1)
     encoder = RowEncoder(b.preprocessor) if b.kind == "table" else None
     reference = b.manifest.get("reference_statistics") or {}
-    recent: deque[dict[str, Any]] = deque(maxlen=max(cfg.drift_window, 1))
+    # GET /drift: typed values of the bundle's columns only (RowEncoder.typed), so its size is bounded
+    # by window x columns whatever the requests carried.
+    recent: deque[tuple[Any, ...]] = deque(maxlen=max(cfg.drift_window, 1))
     limit = int(cfg.max_body_mb * 1e6)
 
     model = b.model.eval()
+    # Checked once: a NaN in the weights makes every output NaN, which is the bundle's fault (500), not the request's.
+    weights_finite = all(bool(torch.isfinite(t).all()) for t in model.state_dict().values() if t.is_floating_point())
 
-    def run_model(inputs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+    def run_model(inputs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         # the model stays in eval mode for the worker's life: no per-request mode switching
         with torch.inference_mode():
             logits = model(*(torch.from_numpy(a) for a in inputs))
-        return b.task.decode(logits.float().numpy())
+        out = logits.float().numpy()
+        if np.isfinite(out).all():
+            return (*b.task.decode(out), None)
+        # Rows whose output is not a number are reported to their own request (a micro-batch mixes requests).
+        bad = ~np.isfinite(out.reshape(len(out), -1)).all(axis=1)
+        labels, proba = b.task.decode(np.where(bad.reshape(-1, *[1] * (out.ndim - 1)), 0.0, out).astype(out.dtype))
+        return labels, proba, bad
 
     batcher = MicroBatcher(run_model, cfg.batch_window_ms / 1000.0, cfg.max_batch_rows) if cfg.batch_window_ms > 0 else None
     classes = [_plain(c) for c in b.classes] if b.classes is not None else None
 
-    def rows_json(labels: np.ndarray, proba: np.ndarray | None) -> list[dict[str, Any]]:
+    def rows_json(labels: np.ndarray, proba: np.ndarray | None, bad: np.ndarray | None) -> list[dict[str, Any]]:
+        if bad is not None and bad.any():
+            raise _nonfinite_output(int(np.flatnonzero(bad)[0]), weights_finite)
         values = labels.tolist()
         if proba is None or classes is None:
             return [{"prediction": v} for v in values]
@@ -122,17 +166,20 @@ def create_app(bundle: Bundle | str, config: ServeConfig | None = None, *, api_k
         title=f"dlpipe · {b.task.kind} · {b.task.target}",
         version=str(b.manifest.get("versions", {}).get("dlpipe", "")),
         description=_describe(b),
+        docs_url=None,  # served below with the title escaped (FastAPI puts it into <title> as it is)
+        redoc_url=None,
     )
     app.state.bundle = b
     app.state.config = cfg
     app.state.batcher = batcher
+    page_title = html.escape(app.title, quote=True)
 
     # ------------------------------------------------------------------ middleware
     app.add_middleware(_Guard, api_key=api_key, limit=limit)
 
     @app.exception_handler(_HTTPError)
     async def _http_error(request: Request, exc: _HTTPError) -> Any:
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status)
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(DlpipeError)
     async def _dlpipe_error(request: Request, exc: DlpipeError) -> Any:
@@ -140,20 +187,20 @@ def create_app(bundle: Bundle | str, config: ServeConfig | None = None, *, api_k
 
     async def read_body(request: Request) -> bytes:
         body = bytearray()
-        async for chunk in request.stream():
+        async for chunk in request.stream():  # _Guard counts the bytes and stops at the limit
             body += chunk
-            if len(body) > limit:
-                raise _HTTPError(413, _too_large_text(limit))
         return bytes(body)
 
     # ------------------------------------------------------------------ endpoints
     @app.get("/health", summary="Liveness: the model is loaded and answering")
     async def health() -> dict[str, Any]:
+        if api_key is not None:  # open to anyone: it says nothing about the model
+            return {"status": "ok"}
         return {"status": "ok", "kind": b.kind, "task": b.task.kind, "target": b.task.target}
 
     @app.get("/metadata", summary="Task, input schema, labels, metrics, versions")
-    async def metadata() -> dict[str, Any]:
-        return _metadata(b, cfg, encoder)
+    async def metadata() -> Response:
+        return _json_response(_finite(_metadata(b, cfg, encoder)))
 
     @app.post(
         "/predict",
@@ -165,23 +212,20 @@ def create_app(bundle: Bundle | str, config: ServeConfig | None = None, *, api_k
         if ctype == "multipart/form-data":
             return await _predict_upload(request)
         if ctype not in ("application/json", ""):
-            raise _HTTPError(415, f"content type {ctype!r} is not accepted here; send JSON (`application/json`) like {{\"rows\": [...]}}" + (", or images as multipart/form-data." if b.kind == "image" else "."))
-        body = await read_body(request)
-        try:
-            payload = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise _HTTPError(400, f"the request body is not valid JSON ({exc}); send an object such as {{\"rows\": [...]}}.") from None
+            raise _HTTPError(415, f"content type {ctype[:60]!r} is not accepted here; send JSON (`application/json`) like {{\"rows\": [...]}}" + (", or images as multipart/form-data." if b.kind == "image" else "."))
+        payload = _parse_json(await read_body(request))
         if not isinstance(payload, dict):
             raise _HTTPError(422, "the request body must be a JSON object with a `rows` list" + (" (or `images`)." if b.kind == "image" else "."))
         if encoder is not None:
             rows = encoder.validate(payload.get("rows"))
             inputs = encoder.encode(rows)
-            recent.extend(rows)
             if batcher is not None and len(rows) == 1:
-                labels, proba = await batcher.submit(inputs)
+                labels, proba, bad = await batcher.submit(inputs)
             else:
-                labels, proba = run_model(inputs)
-            return Response(json.dumps({"predictions": rows_json(labels, proba)}), media_type="application/json")
+                labels, proba, bad = run_model(inputs)
+            body = _json_bytes({"predictions": rows_json(labels, proba, bad)})
+            recent.extend(encoder.typed(rows[-recent.maxlen :] if recent.maxlen else rows))
+            return Response(body, media_type="application/json")
         return _generic(payload)
 
     def _generic(payload: dict[str, Any]) -> Response:
@@ -199,17 +243,14 @@ def create_app(bundle: Bundle | str, config: ServeConfig | None = None, *, api_k
             if not isinstance(data, list) or not data:
                 raise InvalidInputError("`inputs` must be a non-empty list (one array per case).")
             try:
-                data = np.asarray(data, dtype=np.float32)
-            except ValueError:
-                data = [np.asarray(x, dtype=np.float32) for x in data]
+                data = _float32(data, "`inputs`")
+            except _Ragged:  # sequences of different lengths: one array per case
+                data = [_float32(x, f"case {i} of `inputs`", ragged=False) for i, x in enumerate(data)]
         else:
             raise InvalidInputError(f"the request body needs `rows`, `images` or `inputs`; this {b.kind} model takes {_input_hint(b)}.")
-        return _frame_json(_quiet_predict(b, data))
+        return _frame_json(_quiet_predict(b, data), weights_finite)
 
     async def _predict_upload(request: Request) -> Response:
-        length = int(request.headers.get("content-length") or 0)
-        if length > limit:
-            raise _HTTPError(413, _too_large_text(limit))
         if b.kind != "image":
             raise _HTTPError(415, f"this {b.kind} model takes JSON (`application/json`) like {{\"rows\": [...]}}; for a CSV file use POST /predict/csv.")
         async with request.form() as form:  # closes the spooled upload files
@@ -217,7 +258,7 @@ def create_app(bundle: Bundle | str, config: ServeConfig | None = None, *, api_k
             if not files:
                 raise InvalidInputError("the multipart upload holds no file; attach one or more image files.")
             images = [_decode_image(await f.read(), f"file {getattr(f, 'filename', i)!r}") for i, f in enumerate(files)]
-        return _frame_json(_quiet_predict(b, images))
+        return _frame_json(_quiet_predict(b, images), weights_finite)
 
     @app.post(
         "/predict/csv",
@@ -238,59 +279,104 @@ def create_app(bundle: Bundle | str, config: ServeConfig | None = None, *, api_k
         elif ctype in ("text/csv", "text/plain", "application/csv"):
             raw = await read_body(request)
         else:
-            raise _HTTPError(415, f"content type {ctype or 'none'!r} is not accepted here; upload the CSV as multipart/form-data (field `file`) or send it with `content-type: text/csv`.")
+            raise _HTTPError(415, f"content type {(ctype or 'none')[:60]!r} is not accepted here; upload the CSV as multipart/form-data (field `file`) or send it with `content-type: text/csv`.")
         try:
             frame = pd.read_csv(io.BytesIO(raw))
-        except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
-            raise InvalidInputError(f"the upload could not be read as CSV ({str(exc).splitlines()[0]}); send a comma-separated file with a header row.") from None
+        except (ValueError, UnicodeDecodeError, OverflowError, pd.errors.ParserError) as exc:
+            raise InvalidInputError(f"the upload could not be read as CSV ({str(exc).splitlines()[0][:200]}); send a comma-separated file with a header row.") from None
         preds = _quiet_predict(b, frame)
-        if b.kind == "table":
-            names = [n for n in b.input_columns if n in frame.columns]
-            recent.extend({str(k): v for k, v in r.items()} for r in frame[names].head(cfg.drift_window).to_dict("records"))
+        _check_frame(preds, weights_finite)
         out = pd.concat([frame.reset_index(drop=True), preds.reset_index(drop=True)], axis=1) if len(preds) == len(frame) else preds
-        return Response(out.to_csv(index=False), media_type="text/csv")
+        text = out.to_csv(index=False)
+        if encoder is not None:
+            known = [c for c in encoder.names if c in frame.columns]
+            recent.extend(encoder.typed(frame[known].tail(cfg.drift_window).to_dict("records")))
+        return Response(text, media_type="text/csv")
 
     @app.get("/drift", summary="Drift of the recent inputs against the training inputs (KS, chi-square, PSI)")
-    async def drift(level: float = 0.05) -> dict[str, Any]:
+    async def drift(request: Request) -> Response:
         import pandas as pd
 
         from dlpipe.monitoring import detect_drift
 
-        if b.kind != "table":
+        if b.kind != "table" or encoder is None:
             raise _HTTPError(404, f"drift checks cover table bundles; this is a {b.kind} bundle.")
+        text = request.query_params.get("level", "0.05")
+        try:
+            level = float(text)
+        except ValueError:
+            raise _HTTPError(422, f"`level` is {text[:40]!r} but must be a number between 0 and 1, e.g. 0.05.") from None
         if not recent:
-            return {"rows": 0, "window": cfg.drift_window, "drifted": [], "features": [], "note": "no rows predicted yet; the check compares the most recent predicted rows with the training inputs."}
-        report = detect_drift(b, pd.DataFrame(list(recent)), level=level)
-        return {"window": cfg.drift_window, **report.to_dict()}
+            return _json_response({"rows": 0, "window": cfg.drift_window, "drifted": [], "features": [], "note": "no rows predicted yet; the check compares the most recent predicted rows with the training inputs."})
+        report = detect_drift(b, pd.DataFrame.from_records(list(recent), columns=encoder.names), level=level)
+        return _json_response(_finite({"window": cfg.drift_window, **report.to_dict()}))
+
+    page_html = render_page(b, encoder, reference)  # the same for every request
 
     @app.get("/", response_class=HTMLResponse, summary="A form built from the input schema")
     async def page() -> HTMLResponse:
-        return HTMLResponse(render_page(b, encoder, reference, needs_key=api_key is not None))
+        return HTMLResponse(page_html, headers=page_headers())
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "").rstrip("/")
+        return get_swagger_ui_html(openapi_url=root + "/openapi.json", title=f"{page_title} - Swagger UI", oauth2_redirect_url=root + "/docs/oauth2-redirect")
+
+    @app.get("/docs/oauth2-redirect", include_in_schema=False)
+    async def docs_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "").rstrip("/")
+        return get_redoc_html(openapi_url=root + "/openapi.json", title=f"{page_title} - ReDoc")
 
     return app
 
 
 # ---------------------------------------------------------------------- helpers
 class _Guard:
-    """Plain ASGI middleware (BaseHTTPMiddleware costs ~0.5 ms a request): API key, then body size."""
+    """Plain ASGI middleware (BaseHTTPMiddleware costs ~0.5 ms a request): API key, then body size.
+
+    The body limit holds for every body however it is framed: a declared Content-Length over the
+    limit is refused before reading, and the bytes of a chunked (or mislabelled) body are counted as
+    they arrive, the request ending with 413 as soon as they pass the limit.
+    """
 
     def __init__(self, app: Any, api_key: str | None, limit: int) -> None:
         self.app, self.key, self.limit = app, api_key.encode() if api_key else None, limit
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            headers = dict(scope["headers"])
-            if self.key is not None and scope["path"] not in _OPEN_PATHS:
-                sent = headers.get(b"x-api-key") or _bearer_bytes(headers.get(b"authorization"))
-                if not sent or not hmac.compare_digest(sent, self.key):
-                    await _send_json(send, 401, "this server needs an API key; send it in the `X-API-Key` header (or `Authorization: Bearer <key>`).",
-                                     [(b"www-authenticate", b"Bearer")])
-                    return
-            length = headers.get(b"content-length")
-            if length is not None and length.isdigit() and int(length) > self.limit:
-                await _send_json(send, 413, _too_large_text(self.limit))
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        if self.key is not None and scope["path"] not in _OPEN_PATHS:
+            sent = _sent_key(headers)
+            if sent is None or not hmac.compare_digest(sent, self.key):
+                challenge = b'Basic realm="dlpipe", charset="UTF-8"' if scope["path"] in _BROWSER_PATHS else b"Bearer"
+                await _send_json(send, 401, "this server needs an API key; send it in the `X-API-Key` header (or `Authorization: Bearer <key>`, or as the password of a browser's login prompt).",
+                                 [(b"www-authenticate", challenge)])
                 return
-        await self.app(scope, receive, send)
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.limit:
+            await _send_json(send, 413, _too_large_text(self.limit))
+            return
+        limit, seen = self.limit, 0
+
+        async def counted() -> Any:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise _HTTPError(413, _too_large_text(limit))
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except ClientDisconnect:  # the client left (or was timed out) mid-body: nobody to answer
+            return
 
 
 async def _send_json(send: Any, status: int, detail: str, extra: list[tuple[bytes, bytes]] | None = None) -> None:
@@ -300,10 +386,103 @@ async def _send_json(send: Any, status: int, detail: str, extra: list[tuple[byte
     await send({"type": "http.response.body", "body": body})
 
 
-def _bearer_bytes(header: bytes | None) -> bytes | None:
-    if header and header[:7].lower() == b"bearer ":
-        return header[7:].strip()
+def _sent_key(headers: dict[bytes, bytes]) -> bytes | None:
+    """The key a request carries: ``X-API-Key``, ``Authorization: Bearer <key>`` or Basic auth (the password; any user name)."""
+    key = headers.get(b"x-api-key")
+    if key:
+        return key
+    auth = headers.get(b"authorization")
+    if not auth:
+        return None
+    scheme, _, rest = auth.partition(b" ")
+    scheme = scheme.lower()
+    if scheme == b"bearer":
+        return rest.strip() or None
+    if scheme == b"basic":
+        try:
+            user, _, password = base64.b64decode(rest.strip(), validate=True).partition(b":")
+        except (binascii.Error, ValueError):
+            return None
+        return password or user or None
     return None
+
+
+class _Ragged(Exception):
+    pass
+
+
+def _float32(data: Any, what: str, *, ragged: bool = True) -> np.ndarray:
+    """JSON numbers -> a float32 array, refusing what float32 cannot hold (1e308 would become inf).
+
+    Raises ``_Ragged`` (when ``ragged``) for lists of unequal lengths, else one sentence.
+    """
+    try:
+        array = np.asarray(data, dtype=np.float64)
+    except ValueError as exc:
+        if ragged and ("inhomogeneous" in str(exc) or "sequence" in str(exc)):
+            raise _Ragged from None
+        raise InvalidInputError(f"{what} holds something that is not a number; send nested lists of numbers.") from None
+    except (TypeError, OverflowError):
+        raise InvalidInputError(f"{what} holds something that is not a number (or a number too large for a float); send nested lists of numbers.") from None
+    fits = np.abs(array) <= _F32_MAX
+    if not fits.all():
+        where = tuple(int(k) for k in np.argwhere(~fits)[0])
+        raise InvalidInputError(
+            f"{what} holds {float(array[where])!r} at position {list(where)}, which is not a finite number a model's float32 inputs can hold; send finite numbers of a plausible size."
+        )
+    return array.astype(np.float32)
+
+
+def _parse_json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except RecursionError:  # json's C parser recurses once per nesting level
+        raise _HTTPError(400, "the request body nests arrays or objects too deeply to be parsed; send rows as a flat list of objects such as {\"rows\": [...]}.") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        if "integer string conversion" in str(exc):  # Python refuses to parse integers of over 4300 digits
+            raise _HTTPError(400, "the request body holds an integer of over 4300 digits, which is no usable number; send numbers of a plausible size.") from None
+        raise _HTTPError(400, f"the request body is not valid JSON ({str(exc)[:120]}); send an object such as {{\"rows\": [...]}}.") from None
+
+
+def _nonfinite_output(row: int, weights_finite: bool) -> _HTTPError | InvalidInputError:
+    if not weights_finite:
+        return _HTTPError(500, "the bundle's weights hold NaN or infinite values, so the model cannot give a prediction; retrain it or restore the bundle from a good copy.")
+    return InvalidInputError(
+        f"the model's output for row {row} is not a finite number, so no prediction is given; that row's values are probably far outside the range seen in training, so check them."
+    )
+
+
+def _json_bytes(obj: Any) -> bytes:
+    """Strict JSON (``NaN`` is not JSON): a non-finite number left in an answer is a 500 with a sentence, never sent."""
+    try:
+        return json.dumps(obj, allow_nan=False, default=str).encode()
+    except ValueError:
+        raise _HTTPError(500, "the answer held a number that is not finite (NaN or infinity), so it was not sent; check the bundle (its weights or metrics) and the request's values.") from None
+
+
+def _json_response(obj: Any) -> Response:
+    return Response(_json_bytes(obj), media_type="application/json")
+
+
+def _finite(obj: Any) -> Any:
+    """A copy of JSON-like data with NaN and infinities as null (metadata, drift statistics, examples)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return _finite(obj.item())
+    return obj
+
+
+def _check_frame(frame: Any, weights_finite: bool) -> None:
+    """A predictions frame must hold no NaN where a prediction or probability should be."""
+    numeric = frame.select_dtypes("number")
+    if numeric.shape[1] and not np.isfinite(numeric.to_numpy(np.float64)).all():
+        row = int(np.flatnonzero(~np.isfinite(numeric.to_numpy(np.float64)).all(axis=1))[0])
+        raise _nonfinite_output(row, weights_finite)
 
 
 def _quiet_predict(b: Bundle, data: Any) -> Any:
@@ -312,7 +491,8 @@ def _quiet_predict(b: Bundle, data: Any) -> Any:
         return b.predict(data)
 
 
-def _frame_json(frame: Any) -> Any:
+def _frame_json(frame: Any, weights_finite: bool) -> Any:
+    _check_frame(frame, weights_finite)
     rows = []
     proba_cols = [c for c in frame.columns if str(c).startswith("proba_")]
     other = [c for c in frame.columns if c not in proba_cols]
@@ -321,7 +501,7 @@ def _frame_json(frame: Any) -> Any:
         if proba_cols:
             row["probabilities"] = {str(c)[6:]: float(rec[c]) for c in proba_cols}
         rows.append(row)
-    return Response(json.dumps({"predictions": rows}, default=str), media_type="application/json")
+    return _json_response({"predictions": rows})
 
 
 def _plain(value: Any) -> Any:
@@ -366,13 +546,20 @@ def _input_hint(b: Bundle) -> str:
 
 
 def _describe(b: Bundle) -> str:
+    """The OpenAPI description: Markdown that the docs pages render (ReDoc lets HTML through), so the
+    target's and metric's names go in as escaped text."""
     metrics = b.metrics.get("test", {})
     primary = metrics.get("primary_metric")
     score = metrics.get("model", {}).get(primary) if primary else None
-    text = f"A dlpipe {b.kind} model predicting `{b.task.target}` ({b.task.kind})."
-    if score is not None:
-        text += f" Test {primary}: {score:.4f}."
+    text = f"A dlpipe {_md(b.kind)} model predicting **{_md(b.task.target)}** ({_md(b.task.kind)})."
+    if isinstance(score, (int, float)) and not isinstance(score, bool):
+        text += f" Test {_md(primary)}: {score:.4f}."
     return text + " POST /predict with JSON; the page at / is a form built from the input schema."
+
+
+def _md(value: Any) -> str:
+    """Text for Markdown that may be rendered as HTML: entities for ``<>&"'``, backslashes before Markdown's punctuation."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|~>])", r"\\\1", html.escape(str(value), quote=True))
 
 
 def _metadata(b: Bundle, cfg: ServeConfig, encoder: Any) -> dict[str, Any]:
@@ -414,4 +601,4 @@ def _request_schema(b: Bundle, encoder: Any, reference: dict[str, Any]) -> dict[
             props[name] = {"type": ["string", "null"], "enum": [*encoder.categories.get(name, [])[:100], None]}
     row = {"type": "object", "properties": props, "required": encoder.names}
     schema = {"type": "object", "required": ["rows"], "properties": {"rows": {"type": "array", "minItems": 1, "items": row}}}
-    return {"required": True, "content": {"application/json": {"schema": schema, "example": {"rows": [encoder.example_row(reference)]}}}}
+    return {"required": True, "content": {"application/json": {"schema": schema, "example": {"rows": [_finite(encoder.example_row(reference))]}}}}

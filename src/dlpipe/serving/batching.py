@@ -15,14 +15,15 @@ import numpy as np
 
 __all__ = ["MicroBatcher"]
 
-RunFn = Callable[[list[np.ndarray]], tuple[np.ndarray, "np.ndarray | None"]]
+RunFn = Callable[[list[np.ndarray]], tuple["np.ndarray | None", ...]]
 
 
 class MicroBatcher:
     """Gathers ``submit`` calls for ``window`` seconds and runs them as one batch.
 
     Args:
-        run: Model inputs (arrays in forward order) -> (labels, probabilities or None).
+        run: Model inputs (arrays in forward order) -> a tuple of per-row arrays (or None), e.g.
+            (labels, probabilities, rows whose output was not finite); each request gets its rows of each.
         window: Seconds to wait after the first request of a batch.
         max_rows: Run the batch at once when this many rows are waiting. Defaults to `256`.
     """
@@ -37,7 +38,7 @@ class MicroBatcher:
         self.batches = 0
         self.requests = 0
 
-    async def submit(self, inputs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+    async def submit(self, inputs: list[np.ndarray]) -> tuple[Any, ...]:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         self._pending.append((inputs, future))
@@ -59,7 +60,7 @@ class MicroBatcher:
         self.requests += len(pending)
         try:
             inputs = [np.concatenate([p[0][k] for p in pending]) for k in range(len(pending[0][0]))]
-            labels, proba = self.run(inputs)
+            outputs = self.run(inputs)
         except Exception as exc:  # noqa: BLE001 - every waiting request gets the error
             for _, fut in pending:
                 if not fut.done():
@@ -69,5 +70,5 @@ class MicroBatcher:
         for inp, fut in pending:
             n = int(inp[0].shape[0])
             if not fut.done():
-                fut.set_result((labels[start : start + n], proba[start : start + n] if proba is not None else None))
+                fut.set_result(tuple(a[start : start + n] if a is not None else None for a in outputs))
             start += n

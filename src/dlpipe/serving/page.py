@@ -3,10 +3,19 @@
 Tables get one field per column (a number box prefilled with the training median, a list of the
 training categories, true/false for booleans); image models get a file upload. The script posts to
 ``/predict`` and draws the class probabilities as bars. Everything is inline: no external assets.
+
+Names, categories and values come from the training data, so they are never spliced into code: the
+HTML holds them escaped (text and quoted attributes), the script reads them from a
+``<script type="application/json">`` block (``<``, ``>``, ``&`` as ``\u003c``... so it cannot close
+the block) with ``JSON.parse`` and writes them with ``textContent``. The script itself is constant, and
+the response's Content-Security-Policy allows that script alone (by its hash), so even a slip in
+escaping could not run anything.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
 import json
 from typing import TYPE_CHECKING, Any
@@ -14,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from dlpipe.bundle.bundle import Bundle
 
-__all__ = ["render_page"]
+__all__ = ["render_page", "page_headers"]
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;max-width:760px;margin:2rem auto;padding:0 1rem;color:#222}
@@ -28,9 +37,9 @@ button{grid-column:1/3;padding:.5rem;font-size:1rem;cursor:pointer}
 """
 
 _SCRIPT = """
-const FIELDS = %(fields)s;
-const KIND = %(kind)s;
-function keyHeaders(h) { const k = document.getElementById('api-key'); if (k && k.value) h['X-API-Key'] = k.value; return h; }
+const DATA = JSON.parse(document.getElementById('page-data').textContent);
+const FIELDS = DATA.fields;
+const KIND = DATA.kind;
 function show(data) {
   const out = document.getElementById('result');
   out.innerHTML = '';
@@ -43,7 +52,7 @@ function show(data) {
   if (p.probabilities) {
     for (const [label, prob] of Object.entries(p.probabilities)) {
       const row = document.createElement('div'); row.className = 'bar';
-      const name = document.createElement('span'); name.textContent = label + ' ' + (100 * prob).toFixed(1) + '%%';
+      const name = document.createElement('span'); name.textContent = label + ' ' + (100 * prob).toFixed(1) + '%';
       const fill = document.createElement('span'); fill.className = 'fill'; fill.style.width = (240 * prob) + 'px';
       row.appendChild(fill); row.appendChild(name); out.appendChild(row);
     }
@@ -57,9 +66,9 @@ async function submitForm(ev) {
   try {
     if (KIND === 'image') {
       const fd = new FormData(); const f = document.getElementById('field-image').files[0];
-      if (!f) { out.innerHTML = '<span class="error">choose an image file first.</span>'; return; }
+      if (!f) { showError('choose an image file first.'); return; }
       fd.append('file', f);
-      resp = await fetch('predict', {method: 'POST', body: fd, headers: keyHeaders({})});
+      resp = await fetch('predict', {method: 'POST', body: fd});
     } else {
       const row = {};
       for (const f of FIELDS) {
@@ -69,20 +78,44 @@ async function submitForm(ev) {
         else if (f.kind === 'boolean') v = (v === 'true');
         row[f.name] = v;
       }
-      resp = await fetch('predict', {method: 'POST', body: JSON.stringify({rows: [row]}), headers: keyHeaders({'Content-Type': 'application/json'})});
+      resp = await fetch('predict', {method: 'POST', body: JSON.stringify({rows: [row]}), headers: {'Content-Type': 'application/json'}});
     }
     const data = await resp.json();
-    if (!resp.ok) { out.innerHTML = ''; const e = document.createElement('span'); e.className = 'error'; e.id = 'error'; e.textContent = data.detail; out.appendChild(e); return; }
+    if (!resp.ok) { showError(String(data.detail)); return; }
     show(data);
-  } catch (err) { out.innerHTML = '<span class="error">the request failed: ' + err + '</span>'; }
+  } catch (err) { showError('the request failed: ' + err); }
+}
+function showError(text) {
+  const out = document.getElementById('result');
+  out.innerHTML = ''; const e = document.createElement('span'); e.className = 'error'; e.id = 'error'; e.textContent = text; out.appendChild(e);
 }
 document.getElementById('predict-form').addEventListener('submit', submitForm);
 """
 
 
-def render_page(b: Bundle, encoder: Any, reference: dict[str, Any], *, needs_key: bool = False) -> str:
+# The script never changes (the data travels beside it), so the policy can name it by hash.
+_CSP = (
+    "default-src 'none'; script-src 'sha256-" + base64.b64encode(hashlib.sha256(_SCRIPT.encode()).digest()).decode() + "'; "
+    "style-src 'unsafe-inline'; connect-src 'self'; img-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+
+def page_headers() -> dict[str, str]:
+    """Response headers of the page: the Content-Security-Policy that lets only its own script run."""
+    return {"content-security-policy": _CSP, "x-content-type-options": "nosniff", "referrer-policy": "no-referrer"}
+
+
+def _json_data(obj: Any) -> str:
+    """JSON for a ``<script type="application/json">`` block: nothing in it can end the block or open a comment."""
+    return json.dumps(obj, allow_nan=False).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def render_page(b: Bundle, encoder: Any, reference: dict[str, Any]) -> str:
     """The page's HTML for bundle ``b`` (``encoder``: the table row encoder, or None for other kinds)."""
-    esc = html.escape
+
+    def esc(value: Any) -> str:  # text, and safe inside a double- or single-quoted attribute
+        return html.escape(str(value), quote=True)
+
     fields: list[dict[str, str]] = []
     parts: list[str] = []
     if encoder is not None:
@@ -90,7 +123,7 @@ def render_page(b: Bundle, encoder: Any, reference: dict[str, Any], *, needs_key
         for c in encoder.columns:
             name, kind = c["name"], c["kind"]
             fid = f"field-{esc(name)}"
-            fields.append({"name": name, "kind": kind})
+            fields.append({"name": str(name), "kind": str(kind)})
             parts.append(f'<label for="{fid}">{esc(name)}</label>')
             if kind == "numeric":
                 parts.append(f'<input type="number" step="any" id="{fid}" name="{esc(name)}" value="{esc(str(example[name]))}">')
@@ -105,26 +138,25 @@ def render_page(b: Bundle, encoder: Any, reference: dict[str, Any], *, needs_key
         parts.append('<label for="field-image">image</label><input type="file" accept="image/*" id="field-image" name="file">')
     else:
         parts.append(f'<p style="grid-column:1/3">This {esc(b.kind)} model takes arrays: POST them to <code>/predict</code> (see <a href="docs">the API docs</a>).</p>')
-    if needs_key:
-        parts.append('<label for="api-key">API key</label><input type="password" id="api-key" autocomplete="off">')
     metrics = b.metrics.get("test", {})
     primary = metrics.get("primary_metric")
     score = metrics.get("model", {}).get(primary) if primary else None
-    meta = f"{esc(b.task.kind)} model of <code>{esc(str(b.task.target))}</code>"
-    if score is not None:
-        meta += f" · test {esc(str(primary))} {score:.4f}"
-    script = _SCRIPT % {"fields": json.dumps(fields), "kind": json.dumps(b.kind)}
+    meta = f"{esc(b.task.kind)} model of <code>{esc(b.task.target)}</code>"
+    if isinstance(score, (int, float)) and not isinstance(score, bool):
+        meta += f" · test {esc(primary)} {score:.4f}"
+    data = _json_data({"fields": fields, "kind": str(b.kind)})
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>dlpipe · {esc(str(b.task.target))}</title><style>{_STYLE}</style></head>
+<title>dlpipe · {esc(b.task.target)}</title><style>{_STYLE}</style></head>
 <body>
-<h1>Predict {esc(str(b.task.target))}</h1>
+<h1>Predict {esc(b.task.target)}</h1>
 <p class="meta">{meta} · <a href="docs">API docs</a> · <a href="metadata">metadata</a></p>
 <form id="predict-form">
 {''.join(parts)}
 <button type="submit" id="submit">Predict</button>
 </form>
 <div id="result" aria-live="polite"></div>
-<script>{script}</script>
+<script type="application/json" id="page-data">{data}</script>
+<script>{_SCRIPT}</script>
 </body></html>
 """

@@ -5,11 +5,17 @@ The encoder is compiled once from the bundle's preprocessor state and reproduces
 float32), so a served prediction equals ``bundle.predict`` on the same row; a test checks it. It
 exists because a single-row request spends most of its time in pandas otherwise (~1-2 ms vs ~50 µs).
 Tables with date columns fall back to the preprocessor itself after validation.
+
+Numbers must be finite and, once scaled, fit a float32 (the model's type): ``1e308`` fits a float64
+but becomes inf in the model and NaN in its output, so it is refused naming the field and row, as are
+NaN and infinities (``null`` is the way to say "unknown"). :meth:`RowEncoder.typed` keeps only the
+bundle's columns as plain numbers and training categories: what ``GET /drift`` stores, never a raw row.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -20,6 +26,7 @@ __all__ = ["RowEncoder"]
 
 _TRUE = {"true", "t", "yes", "y", "1", "1.0"}
 _FALSE = {"false", "f", "no", "n", "0", "0.0"}
+_F32_MAX = float(np.finfo(np.float32).max)  # 3.4e38: a scaled value beyond it is inf in the model
 
 
 class RowEncoder:
@@ -48,6 +55,13 @@ class RowEncoder:
         self.categories = {e["name"]: list(e["categories"]) for e in (*self.onehot, *self.embed)}
         self.has_dates = any(e["kind"] == "datetime" for e in self.numeric)
         self.width = preprocessor.n_numeric
+        # typed(): per column, how a drift row keeps it
+        self._typed_plan = [
+            (c["name"], c["kind"], None) if c["kind"] in ("numeric", "boolean")
+            else (c["name"], "category", (self.lookup[c["name"]], self.categories[c["name"]])) if c["name"] in self.lookup
+            else (c["name"], "skip", None)
+            for c in self.columns
+        ]
 
     # ------------------------------------------------------------------ validation
     def validate(self, rows: Any) -> list[dict[str, Any]]:
@@ -117,7 +131,13 @@ class RowEncoder:
                 filled = (filled - self.scale["min"]) / self.scale["range"]
             elif self.scaling == "l2":
                 norm = np.linalg.norm(filled, axis=1, keepdims=True)
+                if not np.isfinite(norm).all():  # the row's length overflows: x / inf would be a silent 0
+                    bad = ~np.isfinite(norm) & (np.abs(filled) == np.abs(filled).max(axis=1, keepdims=True))
+                    raise InvalidInputError(self._overflow(raw, bad))
                 filled = filled / np.where(norm > 0, norm, 1.0)
+            fits = np.abs(filled) <= _F32_MAX  # False for inf/NaN from scaling too
+            if not fits.all():
+                raise InvalidInputError(self._overflow(raw, ~fits))
             blocks.append(filled)
             if self.indicator_idx:
                 blocks.append(missing[:, self.indicator_idx].astype(np.float64))
@@ -133,6 +153,40 @@ class RowEncoder:
             return [x_num]
         x_cat = np.column_stack([self._codes(rows, e)[0] for e in self.embed]).astype(np.int64)
         return [x_num, x_cat]
+
+    def typed(self, rows: Iterable[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        """The bundle's columns of already validated rows, in schema order, as floats (NaN: missing) for
+        numbers and booleans, the training category (or None) for categories, None for dates.
+
+        Unknown fields and the request's own strings are dropped, so a row costs a bounded number of
+        bytes whatever the request held (``GET /drift`` keeps these). Values that do not parse become
+        missing; CSV rows (NaN for an empty cell) go through here too.
+        """
+        out = []
+        for row in rows:
+            values: list[Any] = []
+            for name, kind, lookup in self._typed_plan:
+                value = row.get(name)
+                if kind == "category":
+                    code = _category(value, lookup[0]) if value is not None else None
+                    values.append(lookup[1][code - 1] if code else None)
+                elif kind == "skip" or value is None:
+                    values.append(None if kind == "skip" else math.nan)
+                else:
+                    try:
+                        values.append(_number(value, name, 0, kind))
+                    except InvalidInputError:
+                        values.append(math.nan)
+            out.append(tuple(values))
+        return out
+
+    def _overflow(self, raw: np.ndarray, bad: np.ndarray) -> str:
+        i, j = (int(k) for k in np.argwhere(bad)[0])
+        name = self.numeric[j]["name"]
+        return (
+            f"field {name!r} of row {i} is {float(raw[i, j])!r}, which the training scaling turns into a number beyond "
+            f"the ±{_F32_MAX:.3g} a model's float32 inputs can hold; send a value in a plausible range (or null for unknown)."
+        )
 
     def _codes(self, rows: list[dict[str, Any]], entry: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
         name = entry["name"]
@@ -159,14 +213,14 @@ class RowEncoder:
                 if kind in ("numeric", "boolean"):
                     _number(value, name, i, kind)
                 elif kind == "datetime":
-                    if value is not None and not isinstance(value, str):
-                        raise InvalidInputError(f"field {name!r} of row {i} is {value!r} but must be a date string such as '2024-01-31' (or null).")
+                    if value is not None and (not isinstance(value, str) or len(value) > 64):
+                        raise InvalidInputError(f"field {name!r} of row {i} is {_show(value)} but must be a date string such as '2024-01-31' (or null).")
                 elif value is not None and name in self.lookup and _category(value, self.lookup[name]) is None:
                     raise InvalidInputError(self._unknown(name, value, i))
 
     def _unknown(self, name: str, value: Any, i: int) -> str:
         return (
-            f"field {name!r} of row {i} is {value!r}, a category the model never saw in training; "
+            f"field {name!r} of row {i} is {_show(value)}, a category the model never saw in training; "
             f"use one of {format_names(self.categories[name], limit=10)} (or null for unknown)."
         )
 
@@ -181,14 +235,30 @@ def _number(value: Any, name: str, i: int, kind: str) -> float:
             return float(value)
         if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
             return 1.0 if value.strip().lower() in _TRUE else 0.0
-        raise InvalidInputError(f"field {name!r} of row {i} is {value!r} but must be true or false (or null).")
+        raise InvalidInputError(f"field {name!r} of row {i} is {_show(value)} but must be true or false (or null).")
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise InvalidInputError(f"field {name!r} of row {i} is {value!r} ({_json_type(value)}) but must be a number (or null).")
+        raise InvalidInputError(f"field {name!r} of row {i} is {_show(value)} ({_json_type(value)}) but must be a number (or null).")
     try:
         number = float(value)
     except ValueError:
-        raise InvalidInputError(f"field {name!r} of row {i} is {value!r} ({_json_type(value)}) but must be a number (or null).") from None
-    return number if math.isfinite(number) else math.nan
+        raise InvalidInputError(f"field {name!r} of row {i} is {_show(value)} ({_json_type(value)}) but must be a number (or null).") from None
+    except OverflowError:  # an integer of hundreds of digits
+        raise InvalidInputError(
+            f"field {name!r} of row {i} is {_show(value)}, a number too large for a float; send a value in a plausible range (or null for unknown)."
+        ) from None
+    if not math.isfinite(number):  # NaN/Infinity literals, "inf" strings, 1e400 (parsed as inf)
+        raise InvalidInputError(
+            f"field {name!r} of row {i} is {_show(value)}, which is not a finite number; send a finite number, or null for an unknown value."
+        )
+    return number
+
+
+def _show(value: Any, limit: int = 60) -> str:
+    """``repr`` for a message, cut short: a request's value may be megabytes long."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**limit:
+        return f"an integer of {len(str(abs(value)))} digits"
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 5]}...{text[-2:]} ({len(text)} characters)"
 
 
 def _category(value: Any, lookup: dict[str, int]) -> int | None:

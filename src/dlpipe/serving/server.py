@@ -1,7 +1,14 @@
-"""Running the app under uvicorn: the bundle is checked before the port opens, then each worker loads it once."""
+"""Running the app under uvicorn: the bundle is checked before the port opens, then each worker loads it once.
+
+Every worker runs :class:`~dlpipe.serving.protocol.GuardedHTTPProtocol`: uvicorn's own protocol with
+a deadline for request heads, an idle timeout for bodies, a head size cap and a connection cap (uvicorn
+alone holds a half-sent request for ever). The limits travel to worker processes in the same
+environment variable as the rest of the :class:`ServeConfig`.
+"""
 
 from __future__ import annotations
 
+import math
 import os
 from typing import TYPE_CHECKING
 
@@ -22,29 +29,62 @@ def run_server(config: ServeConfig, *, host: str = "127.0.0.1", port: int = 8000
 
     Raises:
         BundleError: the bundle is missing, incomplete or damaged (the server does not start).
-        InvalidConfigError: a bad option (workers, port, body limit, API key variable).
+        InvalidConfigError: a bad option (workers, port, body limit, timeouts, API key variable).
     """
     uvicorn = require("uvicorn", extra="serve")
+    _check(config, workers, port)
+    # Load once here: a broken bundle or a missing API key stops the start with one sentence.
+    app = create_app(config.bundle, config)
+    from dlpipe.serving.protocol import GuardedHTTPProtocol
+
+    _configure(config)
+    options = {
+        "host": host, "port": port, "log_level": log_level, "access_log": False, "http": GuardedHTTPProtocol,
+        "timeout_keep_alive": config.keep_alive_s,
+        # h11 only (httptools has no such knob; GuardedHTTPProtocol caps heads for both)
+        "h11_max_incomplete_event_size": int(config.max_header_kb * 1000),
+    }
+    if workers == 1:
+        uvicorn.run(app, **options)
+        return
+    os.environ[_ENV] = config.to_env()
+    uvicorn.run("dlpipe.serving.server:app_from_env", factory=True, workers=workers, **options)
+
+
+def app_from_env() -> FastAPI:
+    """The app factory each uvicorn worker process calls (its config travels in the environment)."""
+    config = ServeConfig.from_env(os.environ[_ENV])
+    _configure(config)
+    return create_app(config.bundle, config)
+
+
+def _configure(config: ServeConfig) -> None:
+    from dlpipe.serving.protocol import Limits, configure
+
+    configure(Limits(
+        header_timeout=config.header_timeout_s, body_timeout=config.body_timeout_s, max_header_bytes=int(config.max_header_kb * 1000),
+        max_connections=config.max_connections, max_body_bytes=int(config.max_body_mb * 1e6),
+    ))
+
+
+def _check(config: ServeConfig, workers: int, port: int) -> None:
     problems = []
     if workers < 1:
         problems.append(f"`--workers` is {workers!r} but must be at least 1")
     if not 0 < port < 65536:
         problems.append(f"`--port` is {port!r} but must be between 1 and 65535")
-    if config.max_body_mb <= 0:
-        problems.append(f"`--max-body-mb` is {config.max_body_mb!r} but must be positive")
-    if config.batch_window_ms < 0:
+    positive = {
+        "--max-body-mb": config.max_body_mb, "--header-timeout": config.header_timeout_s, "--body-timeout": config.body_timeout_s,
+        "--keep-alive-timeout": config.keep_alive_s, "--max-header-kb": config.max_header_kb,
+    }
+    for flag, value in positive.items():
+        if not (math.isfinite(value) and value > 0):
+            problems.append(f"`{flag}` is {value!r} but must be a positive number")
+    if config.max_connections < 1:
+        problems.append(f"`--max-connections` is {config.max_connections!r} but must be at least 1")
+    if not 1 <= config.drift_window <= 100_000:
+        problems.append(f"`--drift-window` is {config.drift_window!r} but must be between 1 and 100000")
+    if not (math.isfinite(config.batch_window_ms) and config.batch_window_ms >= 0):
         problems.append(f"`--batch-window-ms` is {config.batch_window_ms!r} but must be >= 0")
     if problems:
         raise InvalidConfigError("; ".join(problems) + ".")
-    # Load once here: a broken bundle or a missing API key stops the start with one sentence.
-    app = create_app(config.bundle, config)
-    if workers == 1:
-        uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
-        return
-    os.environ[_ENV] = config.to_env()
-    uvicorn.run("dlpipe.serving.server:app_from_env", factory=True, host=host, port=port, workers=workers, log_level=log_level, access_log=False)
-
-
-def app_from_env() -> FastAPI:
-    """The app factory each uvicorn worker process calls (its config travels in the environment)."""
-    return create_app(ServeConfig.from_env(os.environ[_ENV]).bundle, ServeConfig.from_env(os.environ[_ENV]))
