@@ -18,6 +18,7 @@ __all__ = [
     "UnsupportedFileError",
     "BundleError",
     "RunFailedError",
+    "NonFiniteOutputError",
     "MissingDependencyError",
     "DlpipeWarning",
     "DataWarning",
@@ -56,6 +57,10 @@ class RunFailedError(DlpipeError, RuntimeError):
     """Training itself failed (for example the loss became NaN)."""
 
     exit_code = 1
+
+
+class NonFiniteOutputError(DlpipeError, ValueError):
+    """A model's output was NaN or infinite, so no prediction is given (its weights or inputs are broken)."""
 
 
 class MissingDependencyError(DlpipeError, ImportError):

@@ -17,6 +17,7 @@ import numpy as np
 
 from dlpipe.core.errors import InvalidInputError, UnsupportedFileError
 from dlpipe.data.inputs import PreparedBatch
+from dlpipe.data.numbers import check_array
 
 __all__ = ["ArrayDataset", "ArrayAdapter", "load_digits_images", "load_mnist", "read_idx", "load_npz"]
 
@@ -60,9 +61,9 @@ class ArrayDataset:
             raise InvalidInputError(f"`x` has shape {x.shape} but {self.modality} arrays must be {layout}; reshape the array.")
         if len(x) == 0:
             raise InvalidInputError("`x` holds no samples; pass at least one.")
+        if not self.meta.get("allow_nonfinite"):
+            check_array(x / self.scale if self.scale != 1.0 and x.dtype.kind == "f" else x)
         self.x = (x.astype(np.float32) / np.float32(self.scale)) if self.scale != 1.0 else x.astype(np.float32)
-        if not np.isfinite(self.x).all() and not self.meta.get("allow_nonfinite"):
-            raise InvalidInputError("`x` holds NaN or infinite values; clean or impute them before training.")
         if self.y is not None:
             self.y = np.asarray(self.y)
             if len(self.y) != len(self.x):
@@ -154,7 +155,9 @@ class ArrayAdapter:
         if isinstance(data, ArrayDataset):
             x, y = data.x, data.y
         else:
-            x = np.asarray(data, dtype=np.float32) / np.float32(self.scale)
+            raw_x = np.asarray(data)
+            check_array(raw_x / self.scale if self.scale != 1.0 and raw_x.dtype.kind == "f" else raw_x, "the input")
+            x = raw_x.astype(np.float32) / np.float32(self.scale)
             if x.ndim == len(self.shape) and self.modality == "image":
                 x = x[:, None]
         if tuple(x.shape[1:]) != tuple(self.shape):

@@ -15,6 +15,7 @@ import numpy as np
 
 from dlpipe.core.errors import DataWarning, InvalidInputError, format_names
 from dlpipe.data.inputs import PreparedBatch
+from dlpipe.data.numbers import check_numbers, check_scaled
 from dlpipe.data.schema import Schema
 
 if TYPE_CHECKING:
@@ -109,14 +110,18 @@ class TabularPreprocessor:
             raw = np.column_stack([_column_values(frame, e) for e in numeric])
             missing = np.isnan(raw)
             medians = np.array([e["fill"] for e in numeric])
-            filled = np.where(missing, medians, raw)
-            if state["scaling"] == "standard":
-                filled = (filled - np.asarray(state["scale"]["mean"])) / np.asarray(state["scale"]["std"])
-            elif state["scaling"] == "minmax":
-                filled = (filled - np.asarray(state["scale"]["min"])) / np.asarray(state["scale"]["range"])
-            elif state["scaling"] == "l2":
-                norm = np.linalg.norm(filled, axis=1, keepdims=True)
-                filled = filled / np.where(norm > 0, norm, 1.0)
+            unscaled = np.where(missing, medians, raw)
+            with np.errstate(over="ignore", invalid="ignore"):  # overflow is refused just below, by column and row
+                if state["scaling"] == "standard":
+                    filled = (unscaled - np.asarray(state["scale"]["mean"])) / np.asarray(state["scale"]["std"])
+                elif state["scaling"] == "minmax":
+                    filled = (unscaled - np.asarray(state["scale"]["min"])) / np.asarray(state["scale"]["range"])
+                elif state["scaling"] == "l2":
+                    norm = np.linalg.norm(unscaled, axis=1, keepdims=True)
+                    filled = unscaled / np.where(norm > 0, norm, 1.0)
+                else:
+                    filled = unscaled
+            check_scaled(filled, unscaled, [e["name"] for e in numeric], frame.index)
             blocks.append(filled)
             ind = [i for i, e in enumerate(numeric) if e["indicator"]]
             if ind:
@@ -298,10 +303,12 @@ def _numeric_stats(name: str, kind: str, values: np.ndarray, **extra: str) -> di
 
 
 def _column_values(frame: pd.DataFrame, entry: dict[str, Any]) -> np.ndarray:
+    """One numeric input as float64 with NaN for missing; ±inf and |x| beyond float32 are refused (data/numbers.py)."""
     if entry["kind"] == "datetime":
         return _date_parts(frame[entry["source"]])[entry["part"]]
     values = _to_float(frame[entry["name"]], entry["name"], entry["kind"])
-    return np.where(np.isfinite(values), values, np.nan)
+    check_numbers(values, entry["name"], frame.index)
+    return values
 
 
 def _impute(values: np.ndarray, entry: dict[str, Any]) -> np.ndarray:

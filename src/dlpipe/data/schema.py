@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from dlpipe.core.errors import DataWarning, InvalidInputError, format_names, suggest
+from dlpipe.data.numbers import check_numbers
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -144,11 +145,26 @@ def infer_schema(
             DataWarning(f"datetime columns {format_names(dates)} are turned into numeric parts (year, month, day, weekday, hour)."),
             stacklevel=2,
         )
+    _check_numbers(frame, [c.name for c in columns if c.kind == "numeric"], target)
     if not columns:
         raise InvalidInputError(
             f"no usable feature columns are left (dropped: {format_names(c for c, _ in dropped) or 'none'}); the table needs at least one informative column besides the target."
         )
     return Schema(columns=tuple(columns), target=target, dropped=tuple(dropped))
+
+
+def _check_numbers(frame: pd.DataFrame, names: list[str], target: str) -> None:
+    """±inf and values beyond float32 in the whole table, before any split, so that the message gives
+    the first such row of the file (data/numbers.py holds the rule; preprocessing checks again)."""
+    import numpy as np
+    import pandas as pd
+
+    for name in names:
+        values = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        check_numbers(values, name, frame.index)
+    y = frame[target]
+    if pd.api.types.is_numeric_dtype(y) and not pd.api.types.is_bool_dtype(y):
+        check_numbers(y.to_numpy(dtype=np.float64, na_value=np.nan), target, frame.index, what="target")
 
 
 def _looks_like_id(col: str, values: pd.Series, n_rows: int, n_unique: int) -> bool:

@@ -28,6 +28,7 @@ from dlpipe.core.errors import (
     suggest,
 )
 from dlpipe.data.inputs import PreparedBatch
+from dlpipe.data.numbers import check_numbers, check_outputs
 from dlpipe.data.tabular import read_table
 
 if TYPE_CHECKING:
@@ -205,6 +206,7 @@ def clean_series(
             i = int(np.flatnonzero(text.to_numpy())[0])
             raise InvalidInputError(f"column {c!r} of {what!r} holds {col.iloc[i]!r} (row {i + 1}), which is not a number; a series needs numeric values, so clean that column.")
         values[c] = num.astype(np.float64)
+        check_numbers(values[c].to_numpy(), c, of=what)
     numeric = pd.DataFrame(values)
     nan = numeric.isna()
     if nan.to_numpy().any():
@@ -456,11 +458,14 @@ def roll_forecast(model_fn: Any, x: np.ndarray, horizon: int, target_index: list
     """
     k = len(target_index)
     if not recursive:
-        return np.asarray(model_fn(x)).reshape(len(x), horizon, k)
+        out = np.asarray(model_fn(x))
+        check_outputs(out)  # a forecast is never NaN
+        return out.reshape(len(x), horizon, k)
     window = np.array(x, dtype=np.float32, copy=True)
     steps = []
     for _ in range(horizon):
         out = np.asarray(model_fn(window)).reshape(len(x), k)  # (N, K)
+        check_outputs(out)
         steps.append(out)
         row = window[:, -1:, :].copy()
         row[:, 0, target_index] = out

@@ -68,6 +68,7 @@ def read_table(source: TableSource, *, what: str = "data") -> pd.DataFrame:
     import pandas as pd
 
     if isinstance(source, pd.DataFrame):
+        _check_unique_columns([str(c) for c in source.columns], what)
         return source.copy()
     if isinstance(source, list):
         if not all(isinstance(r, dict) for r in source):
@@ -98,7 +99,13 @@ def read_table(source: TableSource, *, what: str = "data") -> pd.DataFrame:
         if kind == "parquet":
             frame = pd.read_parquet(path)
         else:
-            frame = pd.read_csv(path, sep="\t" if kind == "tsv" else ",")
+            sep = "\t" if kind == "tsv" else ","
+            _check_header(path, sep, what)
+            frame = pd.read_csv(path, sep=sep)
+            if kind == "csv" and frame.shape[1] == 1:
+                frame = _read_other_separator(path, frame, what)
+    except InvalidInputError:
+        raise  # a duplicate column name: already one sentence
     except pd.errors.EmptyDataError:
         raise UnsupportedFileError(
             f"{what} file {str(path)!r} has no columns; pass a file with a header row and data rows."
@@ -108,7 +115,65 @@ def read_table(source: TableSource, *, what: str = "data") -> pd.DataFrame:
         raise UnsupportedFileError(
             f"{what} file {str(path)!r} could not be read as {kind} ({first}); check that it is a valid {kind} file."
         ) from None
+    _check_unique_columns([str(c) for c in frame.columns], f"{what} file {str(path)!r}")
     return frame
+
+
+def _check_header(path: Path, sep: str, what: str) -> None:
+    """Refuse duplicate names in a CSV header: pandas would silently rename the second ``a`` to ``a.1``."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8-sig", errors="replace") as fh:
+        header = next(csv.reader(fh, delimiter=sep), [])
+    _check_unique_columns(header, f"{what} file {str(path)!r}")
+
+
+def _check_unique_columns(names: list[str], where: str) -> None:
+    positions: dict[str, list[int]] = {}
+    for i, name in enumerate(names):
+        positions.setdefault(name, []).append(i + 1)
+    dups = {n: p for n, p in positions.items() if len(p) > 1}
+    if dups:
+        listed = ", ".join(f"{n!r} (columns {', '.join(map(str, p))})" for n, p in dups.items())
+        raise InvalidInputError(
+            f"{where} has the same column name more than once: {listed}; rename those columns so that each name is unique."
+        )
+
+
+_OTHER_SEPARATORS = (";", "\t", "|")
+_DECIMAL_COMMA = r"^\s*[+-]?\d+,\d+\s*$"
+
+
+def _read_other_separator(path: Path, frame: pd.DataFrame, what: str) -> pd.DataFrame:
+    """A .csv that reads as one column whose name holds ';' (or a tab, or '|') is read with that separator, with a warning.
+
+    Files separated by ';' often write decimals with a comma ("1,5"): when every value of a text
+    column reads so, the file is read again with ',' as the decimal mark (said in the warning).
+    """
+    import pandas as pd
+
+    header = str(frame.columns[0])
+    counts = {sep: header.count(sep) for sep in _OTHER_SEPARATORS}
+    sep = max(counts, key=lambda k: counts[k])
+    if counts[sep] == 0:
+        return frame
+    _check_header(path, sep, what)
+    other = pd.read_csv(path, sep=sep)
+    if other.shape[1] < 2:
+        return frame
+    decimal = ""
+    text = [c for c in other.columns if not pd.api.types.is_numeric_dtype(other[c])]
+    if any(other[c].dropna().astype(str).str.match(_DECIMAL_COMMA).all() and other[c].notna().any() for c in text):
+        other = pd.read_csv(path, sep=sep, decimal=",")
+        decimal = " and ',' as the decimal mark"
+    warnings.warn(
+        DataWarning(
+            f"{what} file {str(path)!r} is separated by {sep!r}, not by commas, so it was read with {sep!r} as the separator{decimal}; "
+            "save it with commas to silence this warning."
+        ),
+        stacklevel=3,
+    )
+    return other
 
 
 def load_table(
@@ -137,6 +202,7 @@ def load_table(
     if frame.shape[1] == 0 or len(frame) == 0:
         raise InvalidInputError(f"table {name!r} has no rows; pass a table with a header row and at least one data row.")
     frame.columns = [str(c) for c in frame.columns]
+    _check_unique_columns(list(frame.columns), f"table {name!r}")
     if target is None:
         target = str(frame.columns[-1])
         warnings.warn(DataWarning(f"no target given; using the last column {target!r} (pass target=... to choose)."), stacklevel=2)
@@ -146,6 +212,7 @@ def load_table(
     if test is not None:
         test_frame = read_table(test, what="test")
         test_frame.columns = [str(c) for c in test_frame.columns]
+        _check_unique_columns(list(test_frame.columns), "the test table")
         _check_target_column(test_frame, target, "test")
         missing = [c for c in frame.columns if c not in test_frame.columns]
         if missing:
@@ -175,5 +242,6 @@ def _drop_missing_target(frame: pd.DataFrame, target: str, name: str) -> pd.Data
             DataWarning(f"dropped {int(missing.sum())} rows of {name!r} whose target {target!r} is missing."),
             stacklevel=3,
         )
-        frame = frame.loc[~missing].reset_index(drop=True)
+        # the index is kept, so that messages about later rows still give their row in the file
+        frame = frame.loc[~missing]
     return frame

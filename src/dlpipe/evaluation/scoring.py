@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from dlpipe.core.errors import InvalidInputError
 from dlpipe.evaluation.baselines import predict_baseline, verdict
 from dlpipe.evaluation.metrics import classification_metrics, primary_metric, regression_metrics
 
@@ -23,7 +24,15 @@ def score(
     """Metrics of the model (``output``: values or (N, C) probabilities) and of each baseline.
 
     ``y_true`` holds class codes (classification) or values in original units (regression).
+
+    Raises:
+        InvalidInputError: there are no rows to score (every target cell was empty).
     """
+    if len(y_true) == 0:
+        raise InvalidInputError(
+            "there are no labelled rows to score: the target is empty in every row; "
+            "fill in the target column, or use predict for unlabelled rows."
+        )
     if kind == "regression":
         model = regression_metrics(y_true, output)
         base = {name: regression_metrics(y_true, predict_baseline(name, p, x_baseline)) for name, p in baselines.items()}

@@ -68,7 +68,10 @@ class ForecastTask:
         return MSELoss()
 
     def reshape(self, outputs: np.ndarray) -> np.ndarray:
-        """(N, H * K) step-major network outputs -> (N, H, K)."""
+        """(N, H * K) step-major network outputs -> (N, H, K); NaN or inf outputs are refused (check_outputs)."""
+        from dlpipe.data.numbers import check_outputs
+
+        check_outputs(np.asarray(outputs))
         return np.asarray(outputs).reshape(len(outputs), -1, len(self.targets))
 
     def to_task_dict(self) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from dlpipe.core.errors import InvalidConfigError, InvalidTargetError, format_names
+from dlpipe.data.numbers import FLOAT32_MAX, check_numbers, check_outputs, check_scaled
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 
     from dlpipe.tasks.losses import LogitLoss
 
-__all__ = ["Task", "infer_task", "TASK_KINDS"]
+__all__ = ["Task", "infer_task", "check_outputs", "TASK_KINDS"]
 
 TaskKind = Literal["regression", "binary", "multiclass"]
 TASK_KINDS: tuple[str, ...] = ("regression", "binary", "multiclass")
@@ -73,7 +74,10 @@ class Task:
                 raise InvalidTargetError(
                     f"{what} {self.target!r} must be numeric for regression but holds {bad!r}; clean the target or pass task='multiclass'."
                 )
-            return ((values - self.y_mean) / self.y_std).astype(np.float32)[:, None]
+            check_numbers(values, self.target, series.index, what=what)
+            scaled = (values - self.y_mean) / self.y_std
+            check_scaled(scaled[:, None], values[:, None], [self.target], series.index)
+            return scaled.astype(np.float32)[:, None]
         assert self.classes is not None
         lookup = {_label_key(c): i for i, c in enumerate(self.classes)}
         keys = [_label_key(v) for v in series.tolist()]
@@ -88,8 +92,14 @@ class Task:
     def fit_target(self, y_encoded_unscaled: np.ndarray) -> None:
         """Fit the regression target's mean/std on training rows (the loss then sees unit scale)."""
         if self.kind == "regression":
-            self.y_mean = float(np.mean(y_encoded_unscaled))
-            std = float(np.std(y_encoded_unscaled))
+            y = np.asarray(y_encoded_unscaled, dtype=np.float64)
+            # Values that :meth:`encode` refuses (inf, beyond float32) must not overflow the statistics
+            # first: encode then names their rows.
+            y = y[np.isfinite(y) & (np.abs(y) <= FLOAT32_MAX)]
+            if len(y) == 0:
+                return
+            self.y_mean = float(np.mean(y))
+            std = float(np.std(y))
             self.y_std = std if std > 1e-12 else 1.0
 
     def class_weights(self, y_train: np.ndarray) -> np.ndarray | None:
@@ -127,7 +137,12 @@ class Task:
 
     # --------------------------------------------------------------- decoding
     def decode(self, logits: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """Logits → (predictions in original labels/units, class probabilities or None)."""
+        """Logits → (predictions in original labels/units, class probabilities or None).
+
+        Raises:
+            NonFiniteOutputError: a row's output is NaN or infinite (a prediction is never NaN).
+        """
+        check_outputs(logits)
         if self.kind == "regression":
             return logits.reshape(-1).astype(np.float64) * self.y_std + self.y_mean, None
         assert self.classes is not None
