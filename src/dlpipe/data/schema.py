@@ -162,8 +162,8 @@ def _check_numbers(frame: pd.DataFrame, names: list[str], target: str) -> None:
     for name in names:
         values = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
         check_numbers(values, name, frame.index)
-    y = frame[target]
-    if pd.api.types.is_numeric_dtype(y) and not pd.api.types.is_bool_dtype(y):
+    y = frame[target] if target in frame.columns else None  # generative fitters may have no target
+    if y is not None and pd.api.types.is_numeric_dtype(y) and not pd.api.types.is_bool_dtype(y):
         check_numbers(y.to_numpy(dtype=np.float64, na_value=np.nan), target, frame.index, what="target")
 
 
