@@ -23,61 +23,116 @@ chromium = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(chromium)
 
 
-def fill_and_submit(url: str, values: dict[str, str], *, wait_for: str = "#prediction-value, #error", timeout: float = 30) -> dict[str, Any]:
-    """Open ``url``, set each ``#field-<name>`` (and ``#api-key``) to ``values``, click Predict,
-    wait for ``wait_for`` to appear; return {'text': ..., 'result': innerText of #result, 'exceptions': [...]}."""
-    exe = chromium.chromium_path()
-    assert exe, "chromium is not installed (scripts/test-services.sh installs it)"
-    profile = tempfile.mkdtemp(prefix="dlpipe-serve-chromium-")
-    to_r, to_w = os.pipe()
-    from_r, from_w = os.pipe()
+class Page:
+    """One tab of a fresh headless Chromium on ``url``: ``js(expr)``, ``alerts`` (calls of alert/confirm/
+    prompt, hooked before any page script runs), ``dialogs`` and ``exceptions``. ``headers`` go with every
+    request of the page (an ``Authorization`` header stands in for a browser's login prompt); requests off
+    this machine fail at once instead of waiting for a resolver."""
 
-    def _fds() -> None:
-        a, b = fcntl.fcntl(to_r, fcntl.F_DUPFD, 10), fcntl.fcntl(from_w, fcntl.F_DUPFD, 10)
-        os.dup2(a, 3)
-        os.dup2(b, 4)
+    def __init__(self, url: str, *, headers: dict[str, str] | None = None, timeout: float = 30) -> None:
+        self.url, self.headers, self.timeout = url, headers, timeout
 
-    proc = subprocess.Popen([exe, *chromium.FLAGS, f"--user-data-dir={profile}", "--remote-debugging-pipe", "about:blank"],
-                            preexec_fn=_fds, pass_fds=(3, 4), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    os.close(to_r)
-    os.close(from_w)
-    cdp = chromium._Pipe(proc, to_w, from_r)
-    try:
+    def __enter__(self) -> Page:
+        exe = chromium.chromium_path()
+        assert exe, "chromium is not installed (scripts/test-services.sh installs it)"
+        self.profile = tempfile.mkdtemp(prefix="dlpipe-serve-chromium-")
+        to_r, self._w = os.pipe()
+        self._r, from_w = os.pipe()
+
+        def _fds() -> None:
+            a, b = fcntl.fcntl(to_r, fcntl.F_DUPFD, 10), fcntl.fcntl(from_w, fcntl.F_DUPFD, 10)
+            os.dup2(a, 3)
+            os.dup2(b, 4)
+
+        flags = [*chromium.FLAGS, "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
+        self.proc = subprocess.Popen([exe, *flags, f"--user-data-dir={self.profile}", "--remote-debugging-pipe", "about:blank"],
+                                     preexec_fn=_fds, pass_fds=(3, 4), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        os.close(to_r)
+        os.close(from_w)
+        self.cdp = cdp = chromium._Pipe(self.proc, self._w, self._r)
         target = cdp.send("Target.createTarget", {"url": "about:blank"})["targetId"]
-        session = cdp.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
-        for domain in ("Page", "Runtime"):
-            cdp.send(f"{domain}.enable", session=session)
-        cdp.send("Page.navigate", {"url": url}, session=session)
-        cdp.wait_event("Page.loadEventFired", timeout=timeout)
+        self.session = cdp.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        for domain in ("Page", "Runtime", "Network"):
+            cdp.send(f"{domain}.enable", session=self.session)
+        if self.headers:
+            cdp.send("Network.setExtraHTTPHeaders", {"headers": self.headers}, session=self.session)
+        cdp.send("Page.addScriptToEvaluateOnNewDocument", {"source": _HOOK}, session=self.session)
+        cdp.send("Page.navigate", {"url": self.url}, session=self.session)
+        cdp.wait_event("Page.loadEventFired", timeout=self.timeout)
+        return self
 
-        def js(expr: str) -> Any:
-            return cdp.send("Runtime.evaluate", {"expression": expr, "returnByValue": True}, session=session)["result"].get("value")
+    def js(self, expr: str) -> Any:
+        reply = self.cdp.send("Runtime.evaluate", {"expression": expr, "returnByValue": True}, session=self.session)
+        return reply["result"].get("value")
 
-        for name, value in values.items():
-            sel = "#api-key" if name == "__api_key__" else f"#field-{name}"
-            ok = js(f"(() => {{ const el = document.querySelector({json.dumps(sel)}); if (!el) return false; el.value = {json.dumps(value)}; return true; }})()")
-            assert ok, f"the page has no field {sel}"
-        js("document.getElementById('submit').click()")
-        deadline = time.monotonic() + timeout
-        text = None
+    def wait_for(self, selector: str, timeout: float | None = None) -> str | None:
+        """The text of the first element matching ``selector`` once it has some (None at the deadline)."""
+        deadline = time.monotonic() + (timeout or self.timeout)
         while time.monotonic() < deadline:
-            text = js(f"(() => {{ const el = document.querySelector({json.dumps(wait_for)}); return el ? el.textContent : null; }})()")
+            text = self.js(f"(() => {{ const el = document.querySelector({json.dumps(selector)}); return el ? el.textContent : null; }})()")
             if text:
-                break
+                return str(text)
             time.sleep(0.05)
-        result = js("document.getElementById('result').innerText")
-        exceptions = [e["params"]["exceptionDetails"].get("text") for e in cdp.events if e.get("method") == "Runtime.exceptionThrown"]
-        return {"text": text, "result": result, "exceptions": exceptions}
-    finally:
+        return None
+
+    @property
+    def alerts(self) -> list[str]:
+        return list(self.js("window.__alerts || []") or [])
+
+    @property
+    def status(self) -> int | None:
+        """The HTTP status of the page itself (the first document response)."""
+        for e in self.cdp.events:
+            if e.get("method") == "Network.responseReceived" and e["params"].get("type") == "Document":
+                return int(e["params"]["response"]["status"])
+        return None
+
+    @property
+    def dialogs(self) -> list[dict[str, Any]]:
+        return [e["params"] for e in self.cdp.events if e.get("method") == "Page.javascriptDialogOpening"]
+
+    @property
+    def exceptions(self) -> list[str]:
+        return [e["params"]["exceptionDetails"].get("text") for e in self.cdp.events if e.get("method") == "Runtime.exceptionThrown"]
+
+    def __exit__(self, *exc: object) -> None:
         try:
-            cdp.send("Browser.close", timeout=5)
+            self.cdp.send("Browser.close", timeout=5)
         except Exception:  # noqa: BLE001 - the browser may already be gone
             pass
         try:
-            proc.wait(timeout=10)
+            self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        os.close(to_w)
-        os.close(from_r)
-        shutil.rmtree(profile, ignore_errors=True)
+            self.proc.kill()
+            self.proc.wait()
+        os.close(self._w)
+        os.close(self._r)
+        shutil.rmtree(self.profile, ignore_errors=True)
+
+
+# Runs before any script of the page: a script smuggled in through the data would call these.
+_HOOK = """
+window.__alerts = [];
+for (const name of ['alert', 'confirm', 'prompt']) {
+  window[name] = (m) => { window.__alerts.push(name + ':' + String(m)); return null; };
+}
+"""
+
+
+def fill_and_submit(url: str, values: dict[str, str], *, wait_for: str = "#prediction-value, #error", timeout: float = 30,
+                    headers: dict[str, str] | None = None) -> dict[str, Any]:
+    """Open ``url``, set each ``field-<name>`` to ``values``, click Predict, wait for ``wait_for`` to
+    appear; return {'text': ..., 'result': innerText of #result, 'body': the page's text, 'status': its HTTP status,
+    'exceptions': [...], 'alerts': [...]}."""
+    with Page(url, headers=headers, timeout=timeout) as page:
+        body = page.js("document.body ? document.body.innerText : ''")
+        if page.js("document.getElementById('submit') !== null"):
+            for name, value in values.items():
+                ok = page.js(f"(() => {{ const el = document.getElementById({json.dumps('field-' + name)}); if (!el) return false; el.value = {json.dumps(value)}; return true; }})()")
+                assert ok, f"the page has no field {name!r}"
+            page.js("document.getElementById('submit').click()")
+            text = page.wait_for(wait_for, timeout)
+        else:
+            text = None
+        return {"text": text, "result": page.js("(document.getElementById('result') || {}).innerText"), "body": body, "status": page.status,
+                "exceptions": page.exceptions, "alerts": page.alerts}

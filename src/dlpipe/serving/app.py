@@ -36,7 +36,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.requests import ClientDisconnect
 
-from dlpipe.core.errors import DataWarning, DlpipeError, InvalidInputError
+from dlpipe.core.errors import DataWarning, DlpipeError, InvalidInputError, NonFiniteOutputError
 
 if TYPE_CHECKING:
     from dlpipe.bundle.bundle import Bundle
@@ -248,7 +248,7 @@ def create_app(bundle: Bundle | str, config: ServeConfig | None = None, *, api_k
                 data = [_float32(x, f"case {i} of `inputs`", ragged=False) for i, x in enumerate(data)]
         else:
             raise InvalidInputError(f"the request body needs `rows`, `images` or `inputs`; this {b.kind} model takes {_input_hint(b)}.")
-        return _frame_json(_quiet_predict(b, data), weights_finite)
+        return _frame_json(_quiet_predict(b, data, weights_finite), weights_finite)
 
     async def _predict_upload(request: Request) -> Response:
         if b.kind != "image":
@@ -258,7 +258,7 @@ def create_app(bundle: Bundle | str, config: ServeConfig | None = None, *, api_k
             if not files:
                 raise InvalidInputError("the multipart upload holds no file; attach one or more image files.")
             images = [_decode_image(await f.read(), f"file {getattr(f, 'filename', i)!r}") for i, f in enumerate(files)]
-        return _frame_json(_quiet_predict(b, images), weights_finite)
+        return _frame_json(_quiet_predict(b, images, weights_finite), weights_finite)
 
     @app.post(
         "/predict/csv",
@@ -284,7 +284,7 @@ def create_app(bundle: Bundle | str, config: ServeConfig | None = None, *, api_k
             frame = pd.read_csv(io.BytesIO(raw))
         except (ValueError, UnicodeDecodeError, OverflowError, pd.errors.ParserError) as exc:
             raise InvalidInputError(f"the upload could not be read as CSV ({str(exc).splitlines()[0][:200]}); send a comma-separated file with a header row.") from None
-        preds = _quiet_predict(b, frame)
+        preds = _quiet_predict(b, frame, weights_finite)
         _check_frame(preds, weights_finite)
         out = pd.concat([frame.reset_index(drop=True), preds.reset_index(drop=True)], axis=1) if len(preds) == len(frame) else preds
         text = out.to_csv(index=False)
@@ -485,10 +485,15 @@ def _check_frame(frame: Any, weights_finite: bool) -> None:
         raise _nonfinite_output(row, weights_finite)
 
 
-def _quiet_predict(b: Bundle, data: Any) -> Any:
+def _quiet_predict(b: Bundle, data: Any, weights_finite: bool = True) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataWarning)
-        return b.predict(data)
+        try:
+            return b.predict(data)
+        except NonFiniteOutputError:
+            if weights_finite:
+                raise  # the rows' fault: a 422 naming them
+            raise _nonfinite_output(0, weights_finite) from None
 
 
 def _frame_json(frame: Any, weights_finite: bool) -> Any:
