@@ -13,7 +13,7 @@ def test_atomic_dir_leaves_nothing_when_the_body_fails(tmp_path):
     assert list(tmp_path.iterdir()) == []
     with atomic_dir(tmp_path / "run") as tmp:
         (tmp / "whole.txt").write_text("x")
-    assert [p.name for p in (tmp_path / "run").iterdir()] == ["whole.txt"]
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [".dlpipe", "whole.txt"]  # + dlpipe's marker
 
 
 def test_a_failing_report_warns_with_the_rebuild_command(tmp_path):

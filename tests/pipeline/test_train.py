@@ -14,7 +14,7 @@ FAST = dict(epochs=3, progress="quiet", report=False)  # tests/reports builds an
 def test_run_folder_contents(binary_frame, tmp_path):
     run = dl.train(binary_frame, "y", out=tmp_path / "r", **FAST)
     names = sorted(p.name for p in run.path.iterdir())
-    assert names == ["bundle", "config.yaml", "history.csv", "metrics.json", "predictions.csv"]  # FAST: report=False
+    assert names == [".dlpipe", "bundle", "config.yaml", "history.csv", "metrics.json", "predictions.csv"]  # FAST: report=False
     metrics = json.loads((run.path / "metrics.json").read_text())
     assert set(metrics["test"]["baselines"]) == {"majority", "logistic"}
     assert "accuracy" in metrics["test"]["model"] and metrics["test"]["verdict"]

@@ -64,7 +64,8 @@ def train(
     target: Annotated[str | None, typer.Option("--target", "-t", help="Column to predict.")] = None,
     task: Annotated[str | None, typer.Option(help="auto, regression, binary, multiclass, forecast or sequence-classification.")] = None,
     test: Annotated[Path | None, typer.Option(help="A separate test file (then data is split into train/val only).")] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Run folder (default runs/<name>-<task>-<time>).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Run folder: a new or empty folder (default runs/<name>-<task>-<time>).")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --out if it is an earlier dlpipe run folder (never any other folder or file).")] = False,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML/JSON config; flags override it.")] = None,
     model: Annotated[str | None, typer.Option(help="Model family.")] = None,
     hidden: Annotated[str | None, typer.Option(help="Hidden layer sizes, e.g. 64,32.")] = None,
@@ -125,8 +126,12 @@ def train(
 ) -> None:
     """Train a model on a table; write the run folder with metrics beside baselines and a bundle."""
     if nproc > 1 and "RANK" not in os.environ:
+        from dlpipe.core.files import check_output_dir, check_parent_writable
         from dlpipe.distributed import launch
 
+        if out is not None:  # fail before starting the ranks (rank 0 checks again, holding the lock)
+            check_parent_writable(out, what="`out`")
+            check_output_dir(out, kind="run", overwrite=overwrite, what="`out`")
         launch(_without_launch_flags(_STATE.get("argv") or sys.argv[1:]), nproc, master_port)
         return
     import dlpipe as dl
@@ -151,7 +156,7 @@ def train(
         epochs=_number_or_auto(epochs, "--epochs", int), batch_size=_number_or_auto(batch_size, "--batch-size", int),
         learning_rate=_number_or_auto(lr, "--lr", float), seed=seed, runs_dir=runs_dir,
         progress="quiet" if quiet else "auto", **{k: v for k, v in options.items() if v is not None},
-        checkpoint=checkpoint, resume=resume, callbacks=_trackers(track, runs_dir), report=report,
+        checkpoint=checkpoint, resume=resume, callbacks=_trackers(track, runs_dir), report=report, overwrite=overwrite,
     )
     if os.environ.get("RANK", "0") != "0":
         return  # rank 0 reports for the whole job
@@ -191,13 +196,15 @@ def evaluate(
 ) -> None:
     """Score a bundle on labelled data, beside the baselines it carries."""
     import dlpipe as dl
+    from dlpipe.core.files import atomic_file, check_output_file, write_json
 
+    if output is not None:
+        check_output_file(output, "`--output`")  # before any work
     scores = dl.evaluate(bundle, str(data))
     _print_scores(scores, title=f"{data} ({scores['rows']} rows)")
     if output is not None:
-        from dlpipe.core.files import write_json
-
-        write_json(output, scores)
+        with atomic_file(output, "`--output`") as tmp:
+            write_json(tmp, scores)
 
 
 @app.command()
@@ -208,7 +215,10 @@ def predict(
 ) -> None:
     """Predict labels/values (and class probabilities) for raw rows or images."""
     import dlpipe as dl
+    from dlpipe.core.files import atomic_file, check_output_file
 
+    if output is not None:
+        check_output_file(output, "`--output`")  # before any work
     loaded = dl.load_bundle(bundle)
     if loaded.kind == "image":
         from dlpipe.data.images import expand_image_paths
@@ -225,9 +235,8 @@ def predict(
     if output is None:
         typer.echo(preds.to_csv(index=False), nl=False)
         return
-    tmp = output.with_name(f".{output.name}.tmp")
-    preds.to_csv(tmp, index=False)
-    os.replace(tmp, output)
+    with atomic_file(output, "`--output`") as tmp:
+        preds.to_csv(tmp, index=False)
     typer.echo(f"wrote {len(preds)} predictions to {output}")
 
 

@@ -21,7 +21,8 @@ def tune(
     study_name: Annotated[str | None, typer.Option(help="Study name (workers with one name and storage share it).")] = None,
     heartbeat: Annotated[int, typer.Option(help="With --storage: seconds between a running trial's heartbeats; a dead worker's trial is re-run (0: off).")] = 30,
     pruner: Annotated[str, typer.Option(help="hyperband, median or none.")] = "hyperband",
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Run folder (rerun with the same folder to resume).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Run folder (rerun with the same folder to resume the study).")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Start afresh: replace --out if it is an earlier dlpipe tune folder (never any other folder).")] = False,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML/JSON base config.")] = None,
     epochs: Annotated[int | None, typer.Option(help="Maximum epochs per trial (default: auto).")] = None,
     seed: Annotated[int, typer.Option(help="Seeds split, weights, batch order and sampler.")] = 0,
@@ -34,14 +35,17 @@ def tune(
 
     extra: dict[str, Any] = {"epochs": epochs} if epochs is not None else {}
     result = run_tune(data, target, trials=trials, timeout=timeout, space=space, storage=storage, study_name=study_name,
-                      heartbeat=heartbeat, pruner=pruner, out=out, config=config, seed=seed, retrain=not no_retrain,
+                      heartbeat=heartbeat, pruner=pruner, out=out, overwrite=overwrite, config=config, seed=seed, retrain=not no_retrain,
                       report=not no_report, progress="quiet" if quiet else "auto", **extra)
     s = result.summary
     typer.echo(f"study {s['study']}: {s['complete']} complete, {s['pruned']} pruned, {s['failed']} failed")
     default = f"{s['default_val_loss']:.4f}" if s["default_val_loss"] is not None else "-"
     typer.echo(f"best val_loss {s['best_val_loss']:.4f} (trial {s['best_trial']}); default config {default}")
     typer.echo(f"best params: {s['best_params']}")
-    typer.echo(f"run folder: {result.path}")
+    if s.get("folder_written_by_another_worker"):
+        typer.echo(f"run folder: {result.path} (written by the worker holding it, {s['folder_written_by_another_worker']})")
+    else:
+        typer.echo(f"run folder: {result.path}")
     if result.best_run is not None:
         typer.echo(f"bundle:     {result.path / 'best' / 'bundle'}")
     if result.report is not None:
@@ -55,10 +59,12 @@ def ensemble(
     weights: Annotated[str | None, typer.Option(help="Comma-separated member weights for soft, e.g. 2,1,1.")] = None,
     data: Annotated[str | None, typer.Option(help="Labelled training table (needed by --method stack).")] = None,
     folds: Annotated[int, typer.Option(help="Folds for out-of-fold predictions (stack).")] = 5,
-    out: Annotated[Path, typer.Option("--out", "-o", help="The ensemble bundle folder.")] = Path("runs/ensemble"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="The ensemble bundle folder (a new or empty folder).")] = Path("runs/ensemble"),
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --out if it is an earlier dlpipe ensemble folder (never any other folder or file).")] = False,
 ) -> None:
     """Combine bundles into one ensemble bundle that predicts, evaluates and serves like any bundle."""
     from dlpipe.core.errors import InvalidConfigError
+    from dlpipe.core.files import claim_output_dir
     from dlpipe.ensembles import build_ensemble
 
     w = None
@@ -67,6 +73,7 @@ def ensemble(
             w = [float(x) for x in weights.split(",") if x.strip()]
         except ValueError:
             raise InvalidConfigError(f"`--weights` is {weights!r} but must be comma-separated numbers such as 2,1,1.") from None
-    ens = build_ensemble([str(b) for b in bundles], method, weights=w, data=data, folds=folds)
-    ens.save(out)
+    with claim_output_dir(out, kind="ensemble", overwrite=overwrite, what="`out`"):  # checked and locked before the (stack) fits
+        ens = build_ensemble([str(b) for b in bundles], method, weights=w, data=data, folds=folds)
+        ens.save(out, overwrite=overwrite)
     typer.echo(f"ensemble of {len(ens.members)} bundles ({method}) written to {out}")

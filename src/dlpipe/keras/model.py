@@ -372,7 +372,8 @@ class Model:
         self._require_built("save")
         assert self.net is not None
         state = {k: v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}
-        with atomic_dir(filepath, overwrite=overwrite) as tmp:
+        # an existing folder is replaced only if it is an earlier dlpipe.keras model (its .dlpipe marker)
+        with atomic_dir(filepath, overwrite=overwrite, kind="keras", what="`filepath`") as tmp:
             save_file(state, str(tmp / "weights.safetensors"), metadata={"format": FORMAT})
             write_json(tmp / "model.json", self.get_config())
 

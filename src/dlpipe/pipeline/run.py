@@ -10,7 +10,8 @@
       plots/          PNG figures some tasks add (generative: samples, embeddings, anomaly scores)
       bundle/         what predict needs (see dlpipe.bundle)
 
-The folder is written under a temporary name and renamed when complete.
+The folder is written under a temporary name and renamed when complete; it holds dlpipe's marker
+file ``.dlpipe`` (kind "run"), without which no dlpipe command replaces a folder.
 """
 
 from __future__ import annotations
@@ -43,11 +44,15 @@ class Run:
     def verdict(self) -> str:
         return str(self.metrics.get("test", {}).get("verdict", ""))
 
-    def save(self, path: str | Path, *, report: bool = True) -> Path:
-        """Write the run folder atomically and return its path; then build report.html (unless ``report=False``)."""
+    def save(self, path: str | Path, *, report: bool = True, overwrite: bool = False) -> Path:
+        """Write the run folder atomically and return its path; then build report.html (unless ``report=False``).
+
+        An existing ``path`` is replaced only if it is an earlier dlpipe run folder and ``overwrite`` is True
+        (see :func:`dlpipe.core.files.atomic_dir`); anything else there is refused and left untouched.
+        """
         import yaml
 
-        with atomic_dir(path) as tmp:
+        with atomic_dir(path, overwrite=overwrite, kind="run", what="`out`") as tmp:
             (tmp / "config.yaml").write_text(yaml.safe_dump(self.config, sort_keys=False), encoding="utf-8")
             self.history.to_csv(tmp / "history.csv")
             write_json(tmp / "metrics.json", self.metrics)

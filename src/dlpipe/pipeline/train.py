@@ -10,6 +10,7 @@ import shlex
 import sys
 import time
 from collections.abc import Callable, Mapping
+from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,8 @@ from dlpipe.core.distributed import (
     world_size,
 )
 from dlpipe.core.errors import InvalidConfigError, InvalidInputError
+from dlpipe.core.files import OutputExistsError, check_parent_writable, claim_output_dir
+from dlpipe.core.locking import OutputBusyError, lock_path
 from dlpipe.core.runtime import seed_everything
 from dlpipe.data import datasets as bundled
 from dlpipe.data.preprocessing import TabularPreprocessor, reference_statistics
@@ -92,6 +95,7 @@ def train(
     callbacks: list[Any] | None = None,
     checkpoint: bool = False,
     resume: str | Path | None = None,
+    overwrite: bool = False,
     **options: Any,
 ) -> Any:
     """Train, evaluate (beside baselines) and bundle a model; write the run folder.
@@ -107,7 +111,9 @@ def train(
         seed: One seed for the split, the initial weights and the batch order. Defaults to `0`.
         config: A YAML/JSON path, a mapping or a :class:`RunConfig`; the other arguments override it.
         test: A separate test table; then the data is split into train/validation only.
-        out: The run folder. Defaults to ``runs/<name>-<time>``.
+        out: The run folder: a new or empty folder, or (with ``overwrite``) an earlier dlpipe run folder.
+            Checked and locked before training (another process writing it is refused). Defaults to
+            ``runs/<name>-<task>-<time>``.
         runs_dir: Where run folders go when ``out`` is not given. Defaults to `"runs"`.
         save: Write the run folder. Defaults to `True`.
         report: Also build ``report.html`` (and ``plots/``) in the run folder. Defaults to `True`.
@@ -116,6 +122,8 @@ def train(
             is also called after the run folder is written. Defaults to `None`.
         checkpoint: Write a crash-safe checkpoint every epoch to ``<run folder>.partial``. Defaults to `False`.
         resume: A ``.partial`` folder an interrupted run left behind: continue it (same data and flags).
+        overwrite: Replace ``out`` if it is an earlier dlpipe run folder (never a folder dlpipe did not
+            write), and discard an interrupted run's checkpoint there. Defaults to `False`.
         **options: Any other config key by name (``dropout=0.2``, ``optimizer="sgd"``, ``patience=10``...).
 
     Returns:
@@ -133,6 +141,40 @@ def train(
     if model is not None:
         flags["model"] = dict(model)
     cfg = build_config(base, flags)
+    writes = save and is_main_process()  # only rank 0 writes the run folder and bundle
+    with ExitStack() as stack:
+        # Fail fast, before the data is read or anything trained: the output path is checked and locked
+        # (another writer is refused) and stays locked until the run folder is renamed into place.
+        if resume is not None and out is None:
+            from dlpipe.pipeline._resume import resume_target
+
+            out = resume_target(resume)[1].get("out")
+        if writes:
+            if out is not None:
+                check_parent_writable(out, what="`out`")  # '.', '..', '/' and a file on the way first
+                _check_data_outside(out, data, test)
+                stack.enter_context(claim_output_dir(out, kind="run", overwrite=overwrite, what="`out`"))
+            else:
+                check_parent_writable(Path(runs_dir) / "run", what="`runs_dir`")
+        run, ds, ckpt = _fit(data, cfg, test, stack, out=out, runs_dir=runs_dir, progress=progress, callbacks=callbacks,
+                             checkpoint=checkpoint, resume=resume, overwrite=overwrite)
+        run.metrics["wall_time_s"] = round(time.perf_counter() - started, 3)
+        if writes:
+            if out is not None:
+                run.save(out, report=report, overwrite=overwrite)
+            else:
+                _save_unique(run, Path(runs_dir), cfg.name or ds.name, report)
+        if ckpt is not None:
+            ckpt.remove()  # the run folder is written: nothing left to resume
+    for cb in callbacks or []:
+        if hasattr(cb, "on_run_saved"):
+            cb.on_run_saved(run)
+    return run
+
+
+def _fit(data: Any, cfg: RunConfig, test: Any, stack: ExitStack, *, out: str | Path | None, runs_dir: str | Path, progress: str,
+         callbacks: list[Any] | None, checkpoint: bool, resume: str | Path | None, overwrite: bool) -> tuple[Any, Any, Any]:
+    """Resolve the data, pick the fitter, add the checkpoint callback (its folder held by ``stack``) and train."""
     ds = resolve_dataset(data, cfg, test)
     if getattr(ds, "target", None):
         cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"target": ds.target})})
@@ -148,31 +190,42 @@ def train(
     if (checkpoint or resume is not None) and not distributed:
         # Checkpoints are single-process for now: with --nproc the ranks would need the restored
         # state broadcast, which the engine does not do yet (see docs/distributed.md).
-        from dlpipe.pipeline._resume import make_checkpoint
+        from dlpipe.pipeline._resume import checkpointing
 
-        ckpt = make_checkpoint(ds, cfg, out=out, runs_dir=runs_dir, resume=resume)
-        out = out if out is not None else ckpt.extra.get("out")
+        ckpt = stack.enter_context(checkpointing(ds, cfg, out=out, runs_dir=runs_dir, resume=resume, overwrite=overwrite))
         extra.append(ckpt)  # last: it restores the state the other callbacks reset
     try:
         run = fit(ds, cfg, progress=progress if main else "quiet", **({"extra_callbacks": extra} if extra else {}))
-        run.metrics["wall_time_s"] = round(time.perf_counter() - started, 3)
         argv = ["dlpipe" if Path(sys.argv[0]).name == "dlpipe" else sys.argv[0], *sys.argv[1:]]
         run.metrics.setdefault("command", shlex.join(argv))  # shown in the report
         run.metrics.setdefault("data_source", str(data) if isinstance(data, (str, Path)) else None)
         if distributed:
             run.metrics["world_size"] = world_size()
-        if save and main:  # only rank 0 writes the run folder and bundle
-            path = Path(out) if out is not None else _unique_run_path(Path(runs_dir), cfg.name or ds.name, run.metrics["task"])
-            run.save(path, report=report)
     finally:
         if distributed:
             shutdown_distributed()
-    if ckpt is not None:
-        ckpt.remove()
-    for cb in extra:
-        if hasattr(cb, "on_run_saved"):
-            cb.on_run_saved(run)
-    return run
+    return run, ds, ckpt
+
+
+def _check_data_outside(out: str | Path, *sources: Any) -> None:
+    """Refuse an ``out`` folder that holds the training or test data (replacing it would delete the data)."""
+    root = Path(out).resolve()
+    for src in sources:
+        if isinstance(src, (str, Path)) and Path(src).exists() and root in Path(src).resolve().parents:
+            raise OutputExistsError(
+                f"`out` {str(out)!r} holds the data {str(src)!r}, and writing the run folder there could delete it; pass another folder."
+            )
+
+
+def _save_unique(run: Any, runs_dir: Path, name: str, report: bool) -> None:
+    """Save under ``runs/<name>-<task>-<time>``, taking the next free name if another run got there first."""
+    for _ in range(100):
+        try:
+            run.save(_unique_run_path(runs_dir, name, run.metrics["task"]), report=report)
+            return
+        except (OutputBusyError, OutputExistsError):
+            continue  # another run took this name since it was picked
+    raise OutputExistsError(f"no free run folder name was found in {str(runs_dir)!r}; pass `out`.")
 
 
 def evaluate(bundle: Any, data: TableSource) -> dict[str, Any]:
@@ -188,7 +241,7 @@ def _unique_run_path(runs_dir: Path, name: str, task: str) -> Path:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     path = runs_dir / f"{slug}-{task}-{stamp}"
     i = 2
-    while path.exists():
+    while path.exists() or lock_path(path).exists():  # a lock file: another run is writing it (or was killed)
         path = runs_dir / f"{slug}-{task}-{stamp}-{i}"
         i += 1
     return path

@@ -135,12 +135,13 @@ class Agent:
         return make_manifest(kind="rl", algo=self.algo, env=self.info.to_dict(), model_spec=self.model_spec,
                              config=self.config, metrics=self.metrics)
 
-    def save(self, path: str | Path) -> Path:
-        """Write the bundle folder atomically (manifest.json + weights.safetensors)."""
+    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
+        """Write the bundle folder atomically (manifest.json + weights.safetensors); an existing ``path`` is
+        replaced only if it is an earlier dlpipe bundle and ``overwrite`` is True."""
         from safetensors.torch import save_file
 
         state = self.state_tensors()
-        with atomic_dir(path) as tmp:
+        with atomic_dir(path, overwrite=overwrite, kind="bundle") as tmp:
             save_file(state, str(tmp / WEIGHTS), metadata={"format": FORMAT})
             manifest = self.manifest()
             manifest["weights"] = {"file": WEIGHTS, "sha256": sha256_file(tmp / WEIGHTS), "tensors": {k: list(v.shape) for k, v in state.items()}}

@@ -14,12 +14,13 @@ import csv
 import inspect
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from dlpipe.core.errors import InvalidConfigError, suggest
-from dlpipe.core.files import atomic_dir, report_or_warn, write_json
+from dlpipe.core.files import atomic_dir, claim_output_dir, report_or_warn, write_json
 from dlpipe.core.runtime import seed_everything
 from dlpipe.rl.agent import Agent
 from dlpipe.rl.envs import env_info, make_env
@@ -63,9 +64,12 @@ class RLRun:
     config: dict[str, Any]
     path: Path | None = None
 
-    def save(self, path: str | Path, report: bool = True) -> Path:
-        """Write the run folder atomically and return its path; ``report`` also builds report.html."""
-        with atomic_dir(path) as tmp:
+    def save(self, path: str | Path, report: bool = True, *, overwrite: bool = False) -> Path:
+        """Write the run folder atomically and return its path; ``report`` also builds report.html.
+
+        An existing ``path`` is replaced only if it is an earlier dlpipe RL run folder and ``overwrite`` is True.
+        """
+        with atomic_dir(path, overwrite=overwrite, kind="rl", what="`out`") as tmp:
             write_json(tmp / "config.json", self.config)
             self.history.to_csv(tmp / "history.csv")
             with open(tmp / "evaluations.csv", "w", newline="", encoding="utf-8") as fh:
@@ -111,6 +115,7 @@ def train_agent(
     out: str | Path | None = None,
     eval_episodes: int = 100,
     report: bool = True,
+    overwrite: bool = False,
     **options: Any,
 ) -> RLRun:
     """Train an agent on a Gymnasium environment and evaluate it greedily on fixed seeds.
@@ -123,9 +128,11 @@ def train_agent(
             A2C) or 50,000 (Q-learning).
         seed: Seeds the environments, action sampling and torch. Defaults to `0`.
         env_kwargs: Options for ``gymnasium.make`` such as ``{"is_slippery": False}``. Defaults to `None`.
-        out: Save the run folder there. Defaults to `None` (not saved).
+        out: Save the run folder there: a new or empty folder (checked and locked before training).
+            Defaults to `None` (not saved).
         eval_episodes: Greedy episodes of the final evaluation. Defaults to `100`.
         report: With ``out``, also build ``report.html`` (the return curve). Defaults to `True`.
+        overwrite: Replace ``out`` if it is an earlier dlpipe RL run folder (never any other folder). Defaults to `False`.
         **options: Settings of the algorithm (``learning_rate``, ``gamma``, ``hidden``, ...).
 
     Example:
@@ -143,6 +150,14 @@ def train_agent(
     steps = DEFAULT_STEPS[algo] if steps is None else steps
     if not isinstance(steps, int) or steps < 1:
         raise InvalidConfigError(f"`steps` is {steps!r} but must be a positive integer such as {DEFAULT_STEPS[algo]}.")
+    with ExitStack() as stack:
+        if out is not None:  # checked and locked before training, until the folder is renamed into place
+            stack.enter_context(claim_output_dir(out, kind="rl", overwrite=overwrite, what="`out`"))
+        return _train(fn, env_id, algo, steps, seed, env_kwargs, out, eval_episodes, report, overwrite, options)
+
+
+def _train(fn: Any, env_id: str, algo: str, steps: int, seed: int, env_kwargs: dict[str, Any] | None, out: str | Path | None,
+           eval_episodes: int, report: bool, overwrite: bool, options: dict[str, Any]) -> RLRun:
     env = make_env(env_id, env_kwargs)
     info = env_info(env, env_id, env_kwargs)
     env.close()
@@ -168,5 +183,5 @@ def train_agent(
     config = {"env_id": env_id, "env_kwargs": dict(env_kwargs or {}), "algo": algo, **result.agent.config}
     run = RLRun(result.agent, result.log, result.evaluations, metrics, config)
     if out is not None:
-        run.save(out, report=report)
+        run.save(out, report=report, overwrite=overwrite)
     return run

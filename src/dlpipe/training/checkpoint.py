@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import shutil
 import time
 import warnings
 from pathlib import Path
@@ -28,18 +27,20 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from dlpipe.core.errors import DlpipeWarning, InvalidConfigError
+from dlpipe.core.errors import DlpipeError, DlpipeWarning, InvalidConfigError, InvalidInputError
 from dlpipe.training.callbacks import Callback, ProgressCallback
 
 if TYPE_CHECKING:
     from dlpipe.training.trainer import Trainer
 
-__all__ = ["Checkpoint", "CHECKPOINT_FILE", "PARTIAL_SUFFIX", "find_checkpoint"]
+__all__ = ["Checkpoint", "CHECKPOINT_FILE", "PARTIAL_SUFFIX", "find_checkpoint", "check_checkpoint", "is_checkpoint_folder"]
 
 CHECKPOINT_FILE = "checkpoint.safetensors"
 META_FILE = "meta.json"
 PARTIAL_SUFFIX = ".partial"
 _SCALARS = (bool, int, float, str, type(None))
+# everything a checkpoint folder ever holds: removing a checkpoint deletes these names and nothing else
+_OWN_FILES = (CHECKPOINT_FILE, META_FILE, f".{CHECKPOINT_FILE}.tmp", f".{META_FILE}.tmp")
 
 
 class Checkpoint(Callback):
@@ -105,9 +106,22 @@ class Checkpoint(Callback):
                 )
             self._last_write = time.monotonic()
 
+    @property
+    def has_checkpoint(self) -> bool:
+        return (self.directory / CHECKPOINT_FILE).is_file()
+
     def remove(self) -> None:
-        """Delete the checkpoint folder (called once the finished run folder is safely written)."""
-        shutil.rmtree(self.directory, ignore_errors=True)
+        """Delete the checkpoint's files and then its folder if that is empty (called once the run folder is written,
+        or when the run failed for good); a file in it that the checkpoint did not write is left alone."""
+        for name in _OWN_FILES:
+            try:
+                (self.directory / name).unlink()
+            except FileNotFoundError:
+                pass
+        try:
+            self.directory.rmdir()
+        except OSError:
+            pass
 
     # ------------------------------------------------------------------ saving
     def _save(self, trainer: Trainer, epoch: int) -> None:
@@ -143,6 +157,14 @@ class Checkpoint(Callback):
     # ------------------------------------------------------------------ loading
     def _restore(self, trainer: Trainer) -> int:
         tensors, state = read_checkpoint(self.directory)
+        try:
+            return self._apply_state(trainer, tensors, state)
+        except DlpipeError:
+            raise
+        except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as exc:  # a checkpoint edited or written by another version
+            raise InvalidInputError(_damaged(self.directory / CHECKPOINT_FILE, exc)) from None
+
+    def _apply_state(self, trainer: Trainer, tensors: dict[str, torch.Tensor], state: dict[str, Any]) -> int:
         if state.get("fingerprint") != self.fingerprint:
             raise InvalidConfigError(
                 f"the checkpoint in {str(self.directory)!r} belongs to a run with another config or data "
@@ -186,17 +208,46 @@ class Checkpoint(Callback):
         return out
 
 
-def read_checkpoint(directory: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """The tensors and JSON state of the checkpoint in ``directory``."""
-    from safetensors import safe_open
+def read_checkpoint(directory: str | Path, *, tensors: bool = True) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The tensors and JSON state of the checkpoint in ``directory`` (``tensors=False``: the state only, a cheap check).
+
+    Raises:
+        InvalidInputError: the file is truncated, damaged or not a dlpipe checkpoint.
+    """
+    from safetensors import SafetensorError, safe_open
 
     path = Path(directory) / CHECKPOINT_FILE
-    tensors: dict[str, torch.Tensor] = {}
-    with safe_open(str(path), framework="pt") as fh:
-        state = json.loads((fh.metadata() or {})["state"])
-        for k in fh.keys():  # noqa: SIM118 - safe_open is not a mapping
-            tensors[k] = fh.get_tensor(k)
-    return tensors, state
+    out: dict[str, torch.Tensor] = {}
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            state = json.loads((fh.metadata() or {})["state"])
+            if not isinstance(state, dict) or not isinstance(state.get("epoch"), int):
+                raise ValueError("its state has no epoch")
+            if tensors:
+                for k in fh.keys():  # noqa: SIM118 - safe_open is not a mapping
+                    out[k] = fh.get_tensor(k)
+    except (SafetensorError, OSError, KeyError, TypeError, ValueError) as exc:
+        raise InvalidInputError(_damaged(path, exc)) from None
+    return out, state
+
+
+def check_checkpoint(directory: str | Path) -> dict[str, Any]:
+    """Read the checkpoint's header and state (not its tensors): a truncated or damaged file fails here, before training."""
+    return read_checkpoint(directory, tensors=False)[1]
+
+
+def is_checkpoint_folder(path: str | Path) -> bool:
+    """True for a folder holding nothing but what :class:`Checkpoint` writes (so dlpipe may delete it)."""
+    p = Path(path)
+    if p.is_symlink() or not p.is_dir():
+        return False
+    return all(e.name in _OWN_FILES for e in p.iterdir())
+
+
+def _damaged(path: Path, exc: BaseException) -> str:
+    detail = " ".join(str(exc).split())[:200] or type(exc).__name__
+    return (f"the checkpoint {str(path)!r} is truncated or damaged ({detail}), so the run cannot be resumed from it; "
+            "start the run again without `--resume` (and with --overwrite to discard this checkpoint).")
 
 
 def find_checkpoint(path: str | Path) -> Path:

@@ -13,12 +13,15 @@ study then ends with exactly ``trials`` finished (complete or pruned) trials.
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import threading
 import time
+import uuid
 import warnings
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -27,8 +30,9 @@ from typing import Any, NoReturn
 import numpy as np
 
 from dlpipe.core.config import RunConfig, build_config, read_config_file
-from dlpipe.core.errors import InvalidConfigError, InvalidInputError, RunFailedError
-from dlpipe.core.files import write_json
+from dlpipe.core.errors import DlpipeWarning, InvalidConfigError, InvalidInputError, RunFailedError
+from dlpipe.core.files import claim_output_dir, read_marker, write_json, write_marker
+from dlpipe.core.locking import OutputBusyError, lock_path
 from dlpipe.core.runtime import require
 from dlpipe.tuning.space import SearchSpace, load_space
 
@@ -111,7 +115,7 @@ def connect_storage(url: str, heartbeat: int | None = None, *, local_file: bool 
             if attempt < 3 and ("already exists" in str(exc) or "UniqueViolation" in str(exc)):
                 time.sleep(0.5 * (attempt + 1))
                 continue
-            _storage_error(url, exc)
+            _storage_error(url, exc, local_file)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -131,9 +135,14 @@ def _fast_sqlite(engine: Any) -> None:
     engine.dispose()  # connections opened while Optuna created its tables reconnect with the pragmas
 
 
-def _storage_error(url: str, exc: BaseException) -> NoReturn:
+def _storage_error(url: str, exc: BaseException, local_file: bool = False) -> NoReturn:
     detail = " ".join(str(getattr(exc, "orig", None) or exc).split())
     detail = re.sub(r"\(Background on this error at: [^)]*\)", "", detail).strip()
+    if local_file:  # the run folder's own study.db: the user passed no --storage
+        raise InvalidConfigError(
+            f"cannot open the study file {url.split(':///', 1)[-1]!r}: {type(getattr(exc, 'orig', None) or exc).__name__}: {detail[:300]}; "
+            "the file is damaged or was written by another program, so move it away to start a new study in this folder."
+        ) from None
     raise InvalidConfigError(
         f"cannot reach the study storage {_masked(url)!r}: {type(getattr(exc, 'orig', None) or exc).__name__}: {detail[:300]}; "
         "check the URL and that the database server is running, or omit --storage to use a SQLite file in the run folder."
@@ -144,7 +153,37 @@ def _run_dir(out: str | Path | None, runs_dir: str | Path, name: str) -> Path:
     if out is not None:
         return Path(out)
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "data"
-    return Path(runs_dir) / f"{slug}-tune-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    path = Path(runs_dir) / f"{slug}-tune-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    i = 2
+    while path.exists() or lock_path(path).exists():  # another study started in the same second
+        path = Path(runs_dir) / f"{slug}-tune-{datetime.now().strftime('%Y%m%d-%H%M%S')}-{i}"
+        i += 1
+    return path
+
+
+def _claim_folder(stack: ExitStack, path: Path, *, overwrite: bool, shared: bool) -> tuple[str, str | None]:
+    """Lock the tuning folder for the study: (what is there, None), or ("", the holder) for a worker of a
+    shared study whose folder another worker holds. A new, empty or earlier tuning folder is accepted
+    (an earlier one resumes its study, or with ``overwrite`` is replaced); anything else is refused."""
+    try:
+        return stack.enter_context(claim_output_dir(path, kind="tune", overwrite=True, what="`out`")), None
+    except OutputBusyError as exc:
+        if not shared:
+            raise
+        warnings.warn(DlpipeWarning(f"`out` {str(path)!r} is being written by another worker of this study ({exc.owner}); "
+                                    "this worker adds trials to the shared study and leaves the folder to that worker."), stacklevel=3)
+        return "", exc.owner
+
+
+def _open_folder(path: Path, *, replace: bool) -> None:
+    """Create the tuning folder (with dlpipe's marker), or keep an earlier one to resume; ``replace`` starts afresh."""
+    if replace:  # an earlier dlpipe tuning folder (checked under the lock) and --overwrite
+        old = path.parent / f".{path.name}.old-{uuid.uuid4().hex[:8]}"
+        os.replace(path, old)
+        shutil.rmtree(old, ignore_errors=True)
+    path.mkdir(exist_ok=True)
+    if read_marker(path) is None:
+        write_marker(path, "tune")
 
 
 def _trial_config(cfg: RunConfig, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -174,6 +213,7 @@ def tune(
     heartbeat: int | None = 30,
     pruner: str = "hyperband",
     out: str | Path | None = None,
+    overwrite: bool = False,
     runs_dir: str | Path = "runs",
     config: str | Path | Mapping[str, Any] | None = None,
     seed: int = 0,
@@ -196,7 +236,11 @@ def tune(
             trial silent for 3 intervals (its worker died) is failed and re-run once by a live worker,
             and workers stay until the study has ``trials`` finished trials. ``None``/0: off. Defaults to `30`.
         pruner: ``"hyperband"``, ``"median"`` or ``"none"``. Defaults to `"hyperband"` (measured to prune the Keras Tuner space harder, benchmarks/RESULTS.md).
-        out: The run folder. Defaults to ``runs/<name>-tune-<time>``.
+        out: The run folder: new, empty, or an earlier tuning folder (whose study this run resumes). It is
+            locked for the whole study: a second tuning of it is refused, unless both share ``storage``,
+            then only the first writes it. Defaults to ``runs/<name>-tune-<time>``.
+        overwrite: Replace ``out`` if it is an earlier dlpipe tuning folder (a new study) instead of
+            resuming it; never any other folder. Defaults to `False`.
         seed: Seeds the split, the weights, the batch order and the sampler. Defaults to `0`.
         retrain: Retrain the best trial into ``<out>/best``. Defaults to `True`.
         report: Build the tuning folder's ``report.html`` (trials table, optimisation history, parameter
@@ -224,154 +268,165 @@ def tune(
     if getattr(ds, "kind", "table") != "table":
         raise InvalidInputError(f"tuning supports tables for now, but the data is of kind {ds.kind!r}; pass a CSV/Parquet table.")
     cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"target": ds.target})})
-    prep = prepare_table(ds, cfg)
-    if prep["split_rows"]["val"] == 0:
-        raise InvalidInputError("tuning needs validation rows but `val_fraction` is 0; set val_fraction to 0.1 or more.")
-
+    if heartbeat is not None and (not isinstance(heartbeat, int) or isinstance(heartbeat, bool) or heartbeat < 0):
+        raise InvalidConfigError(f"`heartbeat` is {heartbeat!r} but must be a whole number of seconds (0 turns it off).")
     path = _run_dir(out, runs_dir, ds.name)
     local = storage is None
     url = storage or f"sqlite:///{(path / 'study.db').resolve()}"
-    if local:
-        path.mkdir(parents=True, exist_ok=True)
-    if heartbeat is not None and (not isinstance(heartbeat, int) or isinstance(heartbeat, bool) or heartbeat < 0):
-        raise InvalidConfigError(f"`heartbeat` is {heartbeat!r} but must be a whole number of seconds (0 turns it off).")
-    beat = heartbeat if not local and heartbeat else None  # one worker in memory needs no heartbeat
-    rdb = connect_storage(url, heartbeat=beat, local_file=local)  # a shared storage is checked before anything is written to disk
-    path.mkdir(parents=True, exist_ok=True)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    # no trial trains longer than the default config may (its epoch budget), and Hyperband's largest
-    # bracket is that budget; the pruners act on the validation loss reported after every epoch
-    max_epochs = _default_epochs(cfg, prep)
-    # Hyperband's resource is training compute, in tenths of an epoch of the default config's network:
-    # trials are compared at equal cost, so a network 100x the default's size must beat what smaller
-    # ones reached with the same compute to keep training (a pruner on epochs alone let wide networks
-    # spend 10-20x the default's time per epoch). Median compares at equal epochs.
-    cost_unit = _default_cost(cfg, prep) / _TENTHS if pruner == "hyperband" else None
-    pruner_obj = {
-        "median": optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=5),
-        "hyperband": optuna.pruners.HyperbandPruner(min_resource=_TENTHS, max_resource=_TENTHS * max_epochs, reduction_factor=3),
-        "none": optuna.pruners.NopPruner(),
-    }[pruner]
-    # one worker: a seeded sampler (reproducible); several workers: unseeded, so they do not propose the same points
-    sampler = optuna.samplers.TPESampler(seed=seed if local else None, n_startup_trials=10)
-    name = study_name or f"dlpipe-{ds.name}"
-    study = optuna.create_study(storage=rdb, sampler=sampler, pruner=pruner_obj, study_name=name,
-                                direction="minimize", load_if_exists=True)
-    durable = None
-    if local:
-        # nobody else uses this file: RUNNING trials were left by a killed earlier run of this folder
-        for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-            study.tell(t.number, state=optuna.trial.TrialState.FAIL)
-        # One worker: the study runs in memory (Optuna's sampler and pruner read every trial each
-        # epoch, ~15 ms a time through SQLAlchemy on SQLite) and each finished trial is copied to the
-        # SQLite file at once, so the file stays the resumable record.
-        durable, study = study, optuna.create_study(sampler=sampler, pruner=pruner_obj, study_name=name, direction="minimize")
-        study.add_trials(durable.get_trials(deepcopy=False))
-    default_cfg = {"hidden": list(cfg.model.hidden or _default_hidden(prep)), "n_layers": len(cfg.model.hidden or _default_hidden(prep)),
-                   "dropout": cfg.model.dropout, "learning_rate": cfg.train.learning_rate,
-                   "batch_size": cfg.train.batch_size if cfg.train.batch_size != "auto" else _auto_batch(prep),
-                   "weight_decay": cfg.train.weight_decay, "optimizer": cfg.train.optimizer,
-                   "activation": cfg.model.activation, "batch_norm": cfg.model.batch_norm, "momentum": cfg.train.momentum}
-    if not study.trials:
-        default_params = search.optuna_params(default_cfg)
-        if default_params is not None:
-            study.enqueue_trial(default_params, user_attrs={"default_config": True})
+    with ExitStack() as stack:
+        # The run folder is checked and locked before any work and for the whole study: a second
+        # `dlpipe tune` of the same folder is refused, unless the workers share a --storage study; then
+        # the worker holding the folder writes it and the others only add trials to the study.
+        found, busy = _claim_folder(stack, path, overwrite=overwrite, shared=not local)
+        prep = prepare_table(ds, cfg)
+        if prep["split_rows"]["val"] == 0:
+            raise InvalidInputError("tuning needs validation rows but `val_fraction` is 0; set val_fraction to 0.1 or more.")
+        if local:
+            _open_folder(path, replace=found == "replace" and overwrite)  # the SQLite file lives in it
+        beat = heartbeat if not local and heartbeat else None  # one worker in memory needs no heartbeat
+        rdb = connect_storage(url, heartbeat=beat, local_file=local)  # a shared storage is checked before anything is written to disk
+        if not local and busy is None:
+            _open_folder(path, replace=found == "replace" and overwrite)
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        # no trial trains longer than the default config may (its epoch budget), and Hyperband's largest
+        # bracket is that budget; the pruners act on the validation loss reported after every epoch
+        max_epochs = _default_epochs(cfg, prep)
+        # Hyperband's resource is training compute, in tenths of an epoch of the default config's network:
+        # trials are compared at equal cost, so a network 100x the default's size must beat what smaller
+        # ones reached with the same compute to keep training (a pruner on epochs alone let wide networks
+        # spend 10-20x the default's time per epoch). Median compares at equal epochs.
+        cost_unit = _default_cost(cfg, prep) / _TENTHS if pruner == "hyperband" else None
+        pruner_obj = {
+            "median": optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=5),
+            "hyperband": optuna.pruners.HyperbandPruner(min_resource=_TENTHS, max_resource=_TENTHS * max_epochs, reduction_factor=3),
+            "none": optuna.pruners.NopPruner(),
+        }[pruner]
+        # one worker: a seeded sampler (reproducible); several workers: unseeded, so they do not propose the same points
+        sampler = optuna.samplers.TPESampler(seed=seed if local else None, n_startup_trials=10)
+        name = study_name or f"dlpipe-{ds.name}"
+        study = optuna.create_study(storage=rdb, sampler=sampler, pruner=pruner_obj, study_name=name,
+                                    direction="minimize", load_if_exists=True)
+        durable = None
+        if local:
+            # nobody else uses this file: RUNNING trials were left by a killed earlier run of this folder
+            for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+                study.tell(t.number, state=optuna.trial.TrialState.FAIL)
+            # One worker: the study runs in memory (Optuna's sampler and pruner read every trial each
+            # epoch, ~15 ms a time through SQLAlchemy on SQLite) and each finished trial is copied to the
+            # SQLite file at once, so the file stays the resumable record.
+            durable, study = study, optuna.create_study(sampler=sampler, pruner=pruner_obj, study_name=name, direction="minimize")
+            study.add_trials(durable.get_trials(deepcopy=False))
+        default_cfg = {"hidden": list(cfg.model.hidden or _default_hidden(prep)), "n_layers": len(cfg.model.hidden or _default_hidden(prep)),
+                       "dropout": cfg.model.dropout, "learning_rate": cfg.train.learning_rate,
+                       "batch_size": cfg.train.batch_size if cfg.train.batch_size != "auto" else _auto_batch(prep),
+                       "weight_decay": cfg.train.weight_decay, "optimizer": cfg.train.optimizer,
+                       "activation": cfg.model.activation, "batch_norm": cfg.model.batch_norm, "momentum": cfg.train.momentum}
+        if not study.trials:
+            default_params = search.optuna_params(default_cfg)
+            if default_params is not None:
+                study.enqueue_trial(default_params, user_attrs={"default_config": True})
 
-    counted = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.RUNNING)
-    from dlpipe.tuning.trial import study_tensors
+        counted = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.RUNNING)
+        from dlpipe.tuning.trial import study_tensors
 
-    tensors = study_tensors(prep)  # once per study: every trial trains on the same tensors
-    started = time.monotonic()
-    ran = 0
-    waiting: tuple[tuple[int, ...], float] = ((), 0.0)  # (live trial numbers, since when) while waiting for other workers
-    while True:
-        if seconds is not None and time.monotonic() - started >= seconds:
-            break
-        if beat:
-            _fail_stale(study)
-        if len(study.get_trials(deepcopy=False, states=counted[:2])) >= trials:
-            break
-        live = study.get_trials(deepcopy=False, states=counted)
-        if len(live) >= trials:
-            # other workers run the last trials: stay, so that a dead worker's trial (failed once its
-            # heartbeat is 3 intervals old) is re-run here; give up after 30 intervals without any change
-            # (a worker killed before its first heartbeat leaves a trial no heartbeat check can fail)
-            seen = tuple(sorted(t.number for t in live))
-            if seen != waiting[0]:
-                waiting = (seen, time.monotonic())
-            if not beat or time.monotonic() - waiting[1] > 30 * beat:
+        tensors = study_tensors(prep)  # once per study: every trial trains on the same tensors
+        started = time.monotonic()
+        ran = 0
+        waiting: tuple[tuple[int, ...], float] = ((), 0.0)  # (live trial numbers, since when) while waiting for other workers
+        while True:
+            if seconds is not None and time.monotonic() - started >= seconds:
                 break
-            time.sleep(min(beat, 1.0))
-            continue
-        with warnings.catch_warnings():  # Optuna warns that heartbeats are meant for optimize(): this loop beats and fails stale trials itself
-            warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
-            trial = study.ask()
-        # trial numbers are unique across workers: only the first `trials` live ones may run
-        ahead = [t for t in study.get_trials(deepcopy=False, states=counted) if t.number < trial.number]
-        if len(ahead) >= trials:
-            trial.set_user_attr("surplus", True)
-            study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            break
-        try:
-            with _heartbeat(rdb, trial._trial_id, beat):
-                value = _objective(trial, search, cfg, prep, max_epochs, tensors, cost_unit)
-        except optuna.TrialPruned:
-            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-        except RunFailedError as exc:  # e.g. a loss that became NaN at a high learning rate: the next trial may do better
-            trial.set_user_attr("error", str(exc))
-            study.tell(trial, state=optuna.trial.TrialState.FAIL)
-        except BaseException:
-            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            if beat:
+                _fail_stale(study)
+            if len(study.get_trials(deepcopy=False, states=counted[:2])) >= trials:
+                break
+            live = study.get_trials(deepcopy=False, states=counted)
+            if len(live) >= trials:
+                # other workers run the last trials: stay, so that a dead worker's trial (failed once its
+                # heartbeat is 3 intervals old) is re-run here; give up after 30 intervals without any change
+                # (a worker killed before its first heartbeat leaves a trial no heartbeat check can fail)
+                seen = tuple(sorted(t.number for t in live))
+                if seen != waiting[0]:
+                    waiting = (seen, time.monotonic())
+                if not beat or time.monotonic() - waiting[1] > 30 * beat:
+                    break
+                time.sleep(min(beat, 1.0))
+                continue
+            with warnings.catch_warnings():  # Optuna warns that heartbeats are meant for optimize(): this loop beats and fails stale trials itself
+                warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
+                trial = study.ask()
+            # trial numbers are unique across workers: only the first `trials` live ones may run
+            ahead = [t for t in study.get_trials(deepcopy=False, states=counted) if t.number < trial.number]
+            if len(ahead) >= trials:
+                trial.set_user_attr("surplus", True)
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                break
+            try:
+                with _heartbeat(rdb, trial._trial_id, beat):
+                    value = _objective(trial, search, cfg, prep, max_epochs, tensors, cost_unit)
+            except optuna.TrialPruned:
+                study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            except RunFailedError as exc:  # e.g. a loss that became NaN at a high learning rate: the next trial may do better
+                trial.set_user_attr("error", str(exc))
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            except BaseException:
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                _keep(durable, study, trial.number)
+                rdb.engine.dispose()
+                raise
+            else:
+                study.tell(trial, value)
             _keep(durable, study, trial.number)
+            ran += 1
+            if progress != "quiet":
+                done = len(study.get_trials(deepcopy=False, states=counted[:2]))
+                best = _best_value(study)
+                state = study.get_trials(deepcopy=False)[trial.number].state.name.lower()
+                print(f"trial {trial.number}: {state}  (finished {done}/{trials}, best val_loss {best:.4g})", flush=True)
+
+        complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        if not complete:
             rdb.engine.dispose()
-            raise
-        else:
-            study.tell(trial, value)
-        _keep(durable, study, trial.number)
-        ran += 1
-        if progress != "quiet":
-            done = len(study.get_trials(deepcopy=False, states=counted[:2]))
-            best = _best_value(study)
-            state = study.get_trials(deepcopy=False)[trial.number].state.name.lower()
-            print(f"trial {trial.number}: {state}  (finished {done}/{trials}, best val_loss {best:.4g})", flush=True)
-
-    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    if not complete:
-        rdb.engine.dispose()
-        raise RunFailedError(f"no trial of study {name!r} completed (all were pruned or failed); widen the search space or raise --trials.")
-    best = study.best_trial
-    best_params = dict(best.user_attrs.get("config", best.params))
-    default_trials = [t for t in complete if t.user_attrs.get("default_config")]
-    default_value = default_trials[0].value if default_trials else None
-    states = [t.state.name for t in study.get_trials(deepcopy=False)]
-    summary = {
-        "study": name, "storage": _masked(url), "trials_requested": trials, "trials_run_here": ran,
-        "complete": states.count("COMPLETE"), "pruned": states.count("PRUNED"), "failed": states.count("FAIL"),
-        "best_trial": best.number, "best_val_loss": best.value, "best_val_score": best.user_attrs.get("val_score"),
-        "default_val_loss": default_value,
-        "default_val_score": default_trials[0].user_attrs.get("val_score") if default_trials else None,
-        "best_params": best_params, "tuning_time_s": round(time.monotonic() - started, 3),
-        "pruner": pruner, "pruner_step": "tenths of a default-config epoch of compute" if cost_unit else "epoch", "search_space": {k: (v if isinstance(v, list) else {"low": v.low, "high": v.high, "step": v.step, "log": v.log}) for k, v in search.ranges.items()},
-    }
-    _write_reports(study, path, summary)
-    rdb.engine.dispose()  # close the pooled connections (a later read of result.study reconnects)
-    summary["search_s"] = round(time.monotonic() - begun, 3)  # everything before the retrain: data, study, trials, tables
-    write_json(path / "tuning.json", summary)
-    result = TuneResult(study=study, best_params=best_params, best_value=float(best.value), default_value=default_value, path=path, summary=summary)
-    if retrain:
-        import dlpipe as dl
-
-        retrain_started = time.monotonic()
-        result.best_run = dl.train(ds, config=_trial_config(cfg, best_params), out=path / "best", report=report,
-                                   progress="quiet" if progress == "quiet" else "auto")
-        summary["best_run_test"] = result.best_run.metrics["test"]["model"]
-        summary["retrain_s"] = round(time.monotonic() - retrain_started, 3)
+            raise RunFailedError(f"no trial of study {name!r} completed (all were pruned or failed); widen the search space or raise --trials.")
+        best = study.best_trial
+        best_params = dict(best.user_attrs.get("config", best.params))
+        default_trials = [t for t in complete if t.user_attrs.get("default_config")]
+        default_value = default_trials[0].value if default_trials else None
+        states = [t.state.name for t in study.get_trials(deepcopy=False)]
+        summary = {
+            "study": name, "storage": _masked(url), "trials_requested": trials, "trials_run_here": ran,
+            "complete": states.count("COMPLETE"), "pruned": states.count("PRUNED"), "failed": states.count("FAIL"),
+            "best_trial": best.number, "best_val_loss": best.value, "best_val_score": best.user_attrs.get("val_score"),
+            "default_val_loss": default_value,
+            "default_val_score": default_trials[0].user_attrs.get("val_score") if default_trials else None,
+            "best_params": best_params, "tuning_time_s": round(time.monotonic() - started, 3),
+            "pruner": pruner, "pruner_step": "tenths of a default-config epoch of compute" if cost_unit else "epoch", "search_space": {k: (v if isinstance(v, list) else {"low": v.low, "high": v.high, "step": v.step, "log": v.log}) for k, v in search.ranges.items()},
+        }
+        if busy is not None:  # another worker writes the folder: this one only added trials to the study
+            rdb.engine.dispose()
+            summary["folder_written_by_another_worker"] = busy
+            return TuneResult(study=study, best_params=best_params, best_value=float(best.value), default_value=default_value,
+                              path=path, summary=summary)
+        _write_reports(study, path, summary)
+        rdb.engine.dispose()  # close the pooled connections (a later read of result.study reconnects)
+        summary["search_s"] = round(time.monotonic() - begun, 3)  # everything before the retrain: data, study, trials, tables
         write_json(path / "tuning.json", summary)
-    if report:
-        from dlpipe.tuning.report import build_tuning_report
+        result = TuneResult(study=study, best_params=best_params, best_value=float(best.value), default_value=default_value, path=path, summary=summary)
+        if retrain:
+            import dlpipe as dl
 
-        result.report = build_tuning_report(path)
-    return result
+            retrain_started = time.monotonic()
+            # best/ is this tuning folder's own run folder: replaced on each (resumed) study
+            result.best_run = dl.train(ds, config=_trial_config(cfg, best_params), out=path / "best", report=report,
+                                       progress="quiet" if progress == "quiet" else "auto", overwrite=True)
+            summary["best_run_test"] = result.best_run.metrics["test"]["model"]
+            summary["retrain_s"] = round(time.monotonic() - retrain_started, 3)
+            write_json(path / "tuning.json", summary)
+        if report:
+            from dlpipe.tuning.report import build_tuning_report
+
+            result.report = build_tuning_report(path)
+        return result
 
 
 def _fail_stale(study: Any) -> None:
