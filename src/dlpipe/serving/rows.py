@@ -56,7 +56,7 @@ class RowEncoder:
         self.has_dates = any(e["kind"] == "datetime" for e in self.numeric)
         self.width = preprocessor.n_numeric
         # typed(): per column, how a drift row keeps it
-        self._typed_plan = [
+        self._typed_plan: list[tuple[str, str, tuple[dict[str, int], list[str]] | None]] = [
             (c["name"], c["kind"], None) if c["kind"] in ("numeric", "boolean")
             else (c["name"], "category", (self.lookup[c["name"]], self.categories[c["name"]])) if c["name"] in self.lookup
             else (c["name"], "skip", None)
@@ -154,7 +154,7 @@ class RowEncoder:
         x_cat = np.column_stack([self._codes(rows, e)[0] for e in self.embed]).astype(np.int64)
         return [x_num, x_cat]
 
-    def typed(self, rows: Iterable[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    def typed(self, rows: Iterable[dict[Any, Any]]) -> list[tuple[Any, ...]]:
         """The bundle's columns of already validated rows, in schema order, as floats (NaN: missing) for
         numbers and booleans, the training category (or None) for categories, None for dates.
 
@@ -167,7 +167,7 @@ class RowEncoder:
             values: list[Any] = []
             for name, kind, lookup in self._typed_plan:
                 value = row.get(name)
-                if kind == "category":
+                if lookup is not None:  # a category
                     code = _category(value, lookup[0]) if value is not None else None
                     values.append(lookup[1][code - 1] if code else None)
                 elif kind == "skip" or value is None:
