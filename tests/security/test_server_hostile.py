@@ -450,3 +450,44 @@ def test_page_behind_the_key_works_in_a_browser(guarded):
     assert out["status"] == 200 and out["text"] in ("yes", "no"), out
     assert out["alerts"] == [] and out["exceptions"] == []
     assert browser.fill_and_submit(guarded + "/", {})["status"] == 401
+
+
+def test_a_non_finite_output_is_422_for_its_own_request_only(hostile_bundle):
+    """A row whose output is not a number (inputs far outside training can overflow a network's sums;
+    here a wrapper makes it so for age > 1000) gets a 422 sentence, never a NaN prediction, and the
+    other requests that shared its micro-batch still get theirs."""
+    import asyncio
+
+    import torch
+
+    from dlpipe.bundle.bundle import load_bundle
+    from dlpipe.serving import ServeConfig, create_app
+
+    b = load_bundle(hostile_bundle)
+    age = [e["name"] for e in b.preprocessor.state()["numeric"]].index("age")  # its column in x_num
+
+    class Overflowing(torch.nn.Module):
+        def __init__(self, inner: torch.nn.Module) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x: torch.Tensor, *rest: torch.Tensor) -> torch.Tensor:
+            out = self.inner(x, *rest).clone()
+            out[x[:, age] > 50] = float("inf")  # (B, 1): scaled age > 50 ~ raw age > 500
+            return out
+
+    b.model = Overflowing(b.model)
+    app = create_app(b, ServeConfig(bundle="", batch_window_ms=30))
+    far = dict(ROW, age=5000.0)
+
+    async def go():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            return await asyncio.gather(*(c.post("/predict", json={"rows": [row]}) for row in [ROW, far, ROW, ROW]))
+
+    good, bad, *rest = asyncio.run(go())
+    assert app.state.batcher.batches < 4  # they did share a forward pass
+    assert bad.status_code == 422
+    assert "the model's output for row 0 is not a finite number" in _one_sentence(bad)
+    for r in (good, *rest):
+        assert r.status_code == 200 and _strict(r.text)["predictions"][0]["prediction"] in ("yes", "no")
