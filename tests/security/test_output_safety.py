@@ -24,7 +24,7 @@ import pytest
 
 import dlpipe as dl
 from dlpipe.cli.app import main
-from dlpipe.core.errors import DlpipeWarning, InvalidConfigError, InvalidInputError, RunFailedError
+from dlpipe.core.errors import DlpipeWarning, InvalidInputError, RunFailedError
 from dlpipe.core.files import OutputExistsError, OutputPathError, atomic_dir, read_marker
 from dlpipe.core.locking import OutputBusyError, OutputLock
 from dlpipe.training.callbacks import Callback

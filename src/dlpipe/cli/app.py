@@ -132,6 +132,11 @@ def train(
         if out is not None:  # fail before starting the ranks (rank 0 checks again, holding the lock)
             check_parent_writable(out, what="`out`")
             check_output_dir(out, kind="run", overwrite=overwrite, what="`out`")
+            if out.parent.is_dir():
+                from dlpipe.core.locking import OutputLock
+
+                with OutputLock(out, "`out`"):  # refused now if another process is writing it
+                    pass
         launch(_without_launch_flags(_STATE.get("argv") or sys.argv[1:]), nproc, master_port)
         return
     import dlpipe as dl

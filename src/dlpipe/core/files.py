@@ -244,12 +244,18 @@ def claim_output_dir(path: str | Path, *, kind: str, overwrite: bool = False, wh
 
 
 @contextmanager
-def atomic_dir(path: str | Path, *, overwrite: bool = False, kind: str = "folder", what: str = "`path`") -> Iterator[Path]:
+def atomic_dir(path: str | Path, *, overwrite: bool = False, kind: str = "bundle", what: str = "`path`") -> Iterator[Path]:
     """Yield a temporary sibling folder; on success it becomes ``path``, on error it is removed.
 
     An interrupted write therefore never leaves a folder at ``path`` that looks complete. The folder is
-    marked as a dlpipe ``kind`` folder; an existing ``path`` is replaced only if it is dlpipe's folder
-    of the same kind and ``overwrite`` is True (checked before writing and again at the rename).
+    marked as a dlpipe ``kind`` folder (run, bundle, ensemble, rl, keras...; a bundle unless said); an
+    existing ``path`` is replaced only if it is dlpipe's folder of the same kind and ``overwrite`` is True
+    (checked before writing and again at the rename), while this process holds ``path``'s lock.
+
+    Raises:
+        OutputBusyError: another live process is writing ``path``.
+        OutputExistsError: ``path`` exists and may not be replaced (see :func:`check_output_dir`).
+        OutputPathError: ``path`` is ``.``/``..``/the root, or the OS refused a write (the reason and errno name).
     """
     final = Path(path)
     with claim_output_dir(final, kind=kind, overwrite=overwrite, what=what):
