@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from dlpipe.core.errors import InvalidConfigError, suggest
-from dlpipe.models.fused import conv_pool_relu, stem_applies
+from dlpipe.models.fused import conv_pool_relu, stem_applies, stem_geometry
 from dlpipe.models.mlp import ACTIVATIONS
 from dlpipe.models.registry import register_model
 
@@ -84,11 +84,6 @@ class CNN(nn.Module):
                     layers.append(nn.MaxPool2d(pool))
                 h, w = h // pool, w // pool
         self.features = nn.Sequential(*layers)
-        # conv -> 2x2 max-pool -> ReLU as the first three layers: training may run them as one pass (models/fused.py)
-        c, p, a = (layers + [None, None, None])[:3]
-        self._stem = (isinstance(c, nn.Conv2d) and c.stride == (1, 1) and c.dilation == (1, 1) and c.groups == 1
-                      and c.padding_mode == "zeros" and isinstance(p, nn.MaxPool2d) and p.kernel_size == 2 and p.stride == 2
-                      and p.padding == 0 and p.dilation == 1 and not p.ceil_mode and type(a) is nn.ReLU)
         with torch.no_grad():
             self.flat_features = int(self.features(torch.zeros(1, in_channels, *image_size)).numel())
         head: list[nn.Module] = [nn.Flatten()]
@@ -106,6 +101,12 @@ class CNN(nn.Module):
     head = "classifier"
     backbone_frozen = False
 
+    @property
+    def _stem(self) -> bool:
+        """True when the first three layers are now conv -> 2x2 max-pool -> ReLU in the form the compiled
+        first-block kernel computes (models/fused.py); read from the layers, so a layer swapped in later counts."""
+        return len(self.features) >= 3 and stem_geometry(self.features[0], self.features[1], self.features[2])
+
     def train(self, mode: bool = True) -> CNN:
         super().train(mode)
         if mode and self.backbone_frozen:
@@ -113,9 +114,11 @@ class CNN(nn.Module):
         return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        conv = self.features[0]
-        if self._stem and self.training and isinstance(conv, nn.Conv2d) and stem_applies(conv, x):
-            h = conv_pool_relu(x, conv)
+        feats = self.features
+        # training only; the layers' geometry, dtype and the input are checked on every call (a conv swapped
+        # in with reflect padding or stride 2 runs torch's kernels)
+        if self.training and len(feats) >= 3 and isinstance(feats[0], nn.Conv2d) and stem_applies(feats[0], x, feats[1], feats[2]):
+            h = conv_pool_relu(x, feats[0])
             for layer in list(self.features)[3:]:
                 h = layer(h)
             return self.classifier(h)

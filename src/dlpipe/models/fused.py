@@ -9,14 +9,21 @@ computes each pooled output from the image directly, keeps one winner index per 
 the weight and bias gradients from the pooled gradient alone (only a window's winner has one): no
 full-size map in either direction. Forward+backward of the seed CNN's block: 1.1-1.6 ms on one
 thread against 5.5 ms for torch's three kernels on two. ``CNN.forward`` uses it while training
-(float32 CPU, gradients on, an input that needs none, channels a multiple of 16).
+(float32 CPU, gradients on, an input that needs none, channels a multiple of 16), after checking on
+every call that its first three layers are still what the kernel computes (:func:`stem_geometry`:
+stride 1, zero padding even on all sides, no dilation or groups, a square kernel, a 2x2 stride-2
+max-pool, ReLU, no hooks); a layer swapped in later (reflect padding, stride 2) runs torch's kernels.
 
 **An LSTM layer** (unidirectional, zero initial state, hidden size a multiple of 16 up to 64): oneDNN's
 LSTM costs ~0.3 ms forward / ~1.2 ms forward+backward per call before any work, which at
 forecasting sizes (hidden 32-64, lookback 30, batch 32) is most of a step. ``lstm.c`` runs the
 recurrence in one call each way (gates of two batch rows per weight load, a rational tanh);
 the weight and input gradients are then one matrix product each in torch. ``RecurrentNet`` uses
-it for its LSTM layers (``lstm_sequence``), in training and in inference.
+it for its LSTM layers (``lstm_sequence``), in training and in inference, after checking on every
+call the module (a plain ``nn.LSTM`` without hooks, every layer's weights in torch's shapes) and the
+input's width; loading a bundle builds it (:func:`warm_kernels`), so a server does not in its first
+request. :func:`kernels_used` says which kernels ran for a model (metrics.json's
+``environment.native_kernels``).
 
 The modules and their state_dict keys stay torch's: a model is saved, loaded and exported exactly
 as before, and every call a kernel does not cover (another device or dtype, autocast, tracing,
@@ -36,16 +43,77 @@ from torch import nn
 
 from dlpipe.models.native import load_lstm, load_stem
 
-__all__ = ["conv_pool_relu", "lstm_sequence", "stem_applies"]
+__all__ = ["conv_pool_relu", "kernels_used", "lstm_applies", "lstm_sequence", "stem_applies", "stem_geometry", "warm_kernels"]
+
+_MARK = "_dlpipe_native_kernel"  # set on a module once a compiled kernel has run for it (metrics.json reads it)
 
 
-def stem_applies(conv: nn.Conv2d, x: torch.Tensor) -> bool:
-    """True when :func:`conv_pool_relu` can stand in for conv -> MaxPool2d(2) -> ReLU on ``x`` now."""
-    if torch.jit.is_scripting() or torch.jit.is_tracing() or torch.onnx.is_in_onnx_export() or torch.compiler.is_compiling():
+def _mark(module: nn.Module, kernel: str) -> None:
+    if module.__dict__.get(_MARK) != kernel:
+        module.__dict__[_MARK] = kernel  # a plain attribute: not in the state_dict, copied with the module
+
+
+def kernels_used(model: nn.Module) -> dict[str, bool]:
+    """Which compiled kernels ran for ``model`` so far, e.g. ``{"stem": True, "lstm": False}`` (metrics.json's ``environment.native_kernels``)."""
+    ran = {m.__dict__.get(_MARK) for m in model.modules()}
+    return {"stem": "stem" in ran, "lstm": "lstm" in ran}
+
+
+def _hooked(*modules: nn.Module) -> bool:
+    """A module with forward hooks must run its own forward (the kernel would skip the hooks)."""
+    return any(m._forward_hooks or m._forward_pre_hooks for m in modules)
+
+
+def _plain_eager() -> bool:
+    return not (torch.jit.is_scripting() or torch.jit.is_tracing() or torch.onnx.is_in_onnx_export() or torch.compiler.is_compiling())
+
+
+def _stem_padding(conv: nn.Conv2d) -> int | None:
+    """The one zero padding on all four sides that the kernel applies, or None when the conv pads otherwise."""
+    if conv.padding_mode != "zeros":
+        return None  # reflect / replicate / circular: not zeros
+    k = conv.kernel_size[0]
+    if conv.padding == "valid":
+        return 0
+    if conv.padding == "same":
+        return k // 2 if k % 2 else None  # an even kernel pads unevenly
+    ph, pw = conv.padding[0], conv.padding[-1]  # a tuple (ph, pw) once the strings are handled
+    return ph if isinstance(ph, int) and ph == pw and len(conv.padding) == 2 else None
+
+
+def stem_geometry(conv: nn.Module | None, pool: nn.Module | None, act: nn.Module | None) -> bool:
+    """True when ``conv -> pool -> act`` is exactly what ``stem.c`` computes: a stride-1, undilated, ungrouped,
+    zero-padded (evenly) square-kernel float32 ``nn.Conv2d``, a 2x2 stride-2 ``nn.MaxPool2d`` without padding,
+    dilation, ceil mode or indices, and an ``nn.ReLU``; none with forward hooks. Checked on every call, so a
+    layer swapped in after construction runs torch's kernels."""
+    if type(conv) is not nn.Conv2d or type(pool) is not nn.MaxPool2d or type(act) is not nn.ReLU:
         return False
-    return (torch.is_grad_enabled() and not x.requires_grad and x.dim() == 4 and x.device.type == "cpu"
-            and x.dtype == torch.float32 and conv.weight.dtype == torch.float32 and conv.out_channels % 16 == 0
-            and not torch.is_autocast_enabled("cpu") and load_stem() is not None)
+    k = conv.kernel_size
+    pk, ps, pp, pd = (v if isinstance(v, tuple) else (v, v) for v in (pool.kernel_size, pool.stride, pool.padding, pool.dilation))
+    return (conv.stride == (1, 1) and conv.dilation == (1, 1) and conv.groups == 1 and k[0] == k[1] and _stem_padding(conv) is not None
+            and conv.weight.dim() == 4 and tuple(conv.weight.shape[2:]) == tuple(k) and conv.weight.shape[1] == conv.in_channels
+            and (conv.bias is None or (conv.bias.dtype == torch.float32 and conv.bias.device.type == "cpu" and tuple(conv.bias.shape) == (conv.out_channels,)))
+            and pk == (2, 2) and ps == (2, 2) and pp == (0, 0) and pd == (1, 1) and not pool.ceil_mode and not pool.return_indices
+            and not _hooked(conv, pool, act))
+
+
+def stem_applies(conv: nn.Module, x: torch.Tensor, pool: nn.Module | None = None, act: nn.Module | None = None) -> bool:
+    """True when :func:`conv_pool_relu` can stand in for ``conv -> pool -> act`` on ``x`` now (``pool``/``act``:
+    the layers that follow; by default a 2x2 ``nn.MaxPool2d`` and ``nn.ReLU``). Checked at call time."""
+    if not _plain_eager():
+        return False
+    if not (torch.is_grad_enabled() and not x.requires_grad and x.dim() == 4 and x.device.type == "cpu" and x.dtype == torch.float32
+            and not torch.is_autocast_enabled("cpu")):
+        return False
+    if not stem_geometry(conv, nn.MaxPool2d(2) if pool is None else pool, nn.ReLU() if act is None else act):
+        return False
+    assert isinstance(conv, nn.Conv2d)
+    pad, k = _stem_padding(conv), conv.kernel_size[0]
+    assert pad is not None
+    return (conv.weight.dtype == torch.float32 and conv.weight.device.type == "cpu" and conv.out_channels % 16 == 0
+            and x.shape[1] == conv.in_channels and x.shape[0] >= 1
+            and min(x.shape[2], x.shape[3]) + 2 * pad - k + 1 >= 2  # at least one pooled output
+            and load_stem() is not None)
 
 
 _pool: list[Any] = []
@@ -86,8 +154,8 @@ class _ConvPoolReLU(torch.autograd.Function):
         Ho, Wo = (Hp - K + 1) // 2, (Wp - K + 1) // 2
         w = weight.detach().permute(1, 2, 3, 0).contiguous()  # (Cin, K, K, C)
         b = bias.detach().contiguous()
-        out = torch.empty((N, C, Ho, Wo), memory_format=torch.channels_last)
-        idx = torch.empty((N, Ho, Wo, C), dtype=torch.uint8)
+        out = torch.empty((N, C, Ho, Wo), dtype=torch.float32, device="cpu", memory_format=torch.channels_last)
+        idx = torch.empty((N, Ho, Wo, C), dtype=torch.uint8, device="cpu")
         in_row, out_row = cin * Hp * Wp, Ho * Wo * C  # elements per image
 
         def run(lo: int, hi: int) -> None:
@@ -106,8 +174,9 @@ class _ConvPoolReLU(torch.autograd.Function):
         xp, idx = ctx.saved_tensors
         N, cin, Hp, Wp = xp.shape
         C, _, K, _ = ctx.weight_shape
-        g = grad.permute(0, 2, 3, 1).contiguous()  # (N, Ho, Wo, C): free for a channels_last gradient
-        dw, db = torch.empty(2, cin, K, K, C), torch.empty(2, C)  # one partial sum per half
+        g = grad.float().permute(0, 2, 3, 1).contiguous()  # (N, Ho, Wo, C): free for a channels_last gradient
+        f32, cpu = torch.float32, torch.device("cpu")  # the kernels write float32, whatever torch's defaults
+        dw, db = torch.empty(2, cin, K, K, C, dtype=f32, device=cpu), torch.empty(2, C, dtype=f32, device=cpu)  # one partial sum per half
         Ho, Wo = g.shape[1], g.shape[2]
         in_row, out_row = cin * Hp * Wp, Ho * Wo * C
         parts: list[int] = []
@@ -124,14 +193,13 @@ class _ConvPoolReLU(torch.autograd.Function):
 
 
 def conv_pool_relu(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
-    """``relu(max_pool2d(conv(x), 2))`` for a stride-1 convolution, in one pass (see the module doc)."""
-    bias = conv.bias if conv.bias is not None else torch.zeros(conv.out_channels)
-    pad = conv.padding[0] if isinstance(conv.padding, tuple) else 0
-    return _ConvPoolReLU.apply(x, conv.weight, bias, int(pad))  # type: ignore[no-any-return]
-
-
-def _plain_eager() -> bool:
-    return not (torch.jit.is_scripting() or torch.jit.is_tracing() or torch.onnx.is_in_onnx_export() or torch.compiler.is_compiling())
+    """``relu(max_pool2d(conv(x), 2))`` in one pass (see the module doc); call it only where :func:`stem_applies`."""
+    pad = _stem_padding(conv)
+    if pad is None or conv.stride != (1, 1) or conv.dilation != (1, 1) or conv.groups != 1:
+        raise ValueError(f"conv_pool_relu needs a stride-1, undilated, evenly zero-padded convolution, not {conv!r}; check stem_applies() first.")
+    bias = conv.bias if conv.bias is not None else torch.zeros(conv.out_channels, dtype=torch.float32, device="cpu")
+    _mark(conv, "stem")
+    return _ConvPoolReLU.apply(x, conv.weight, bias, pad)  # type: ignore[no-any-return]
 
 
 class _LSTMLayer(torch.autograd.Function):
@@ -144,7 +212,9 @@ class _LSTMLayer(torch.autograd.Function):
         H = w_hh.shape[1]
         w_ih, w_hh = w_ih.detach().contiguous(), w_hh.detach().contiguous()
         bias = (b_ih.detach() + b_hh.detach()).contiguous()
-        hs, cs, acts = torch.empty(T + 1, B, H), torch.empty(T + 1, B, H), torch.empty(T, B, 4 * H)
+        f32, cpu = torch.float32, torch.device("cpu")  # the kernel writes float32, whatever torch's defaults
+        hs, cs = torch.empty(T + 1, B, H, dtype=f32, device=cpu), torch.empty(T + 1, B, H, dtype=f32, device=cpu)
+        acts = torch.empty(T, B, 4 * H, dtype=f32, device=cpu)
         if lib.dlp_lstm_forward(x.data_ptr(), w_ih.data_ptr(), w_hh.data_ptr(), bias.data_ptr(), B, T, n_in, H,
                                 hs.data_ptr(), cs.data_ptr(), acts.data_ptr()):
             raise RuntimeError("dlpipe's LSTM kernel failed (out of memory, or a hidden size not a multiple of 16)")
@@ -158,8 +228,8 @@ class _LSTMLayer(torch.autograd.Function):
         x, w_ih, w_hh, hs, cs, acts = ctx.saved_tensors
         B, T, n_in = x.shape
         H = w_hh.shape[1]
-        g = grad.contiguous()
-        dgates = torch.empty(T, B, 4 * H)
+        g = grad.float().contiguous()
+        dgates = torch.empty(T, B, 4 * H, dtype=torch.float32, device="cpu")
         if lib.dlp_lstm_backward(g.data_ptr(), w_hh.data_ptr(), cs.data_ptr(), acts.data_ptr(), B, T, H, dgates.data_ptr()):
             raise RuntimeError("dlpipe's LSTM kernel failed (out of memory, or a hidden size not a multiple of 16)")
         dg = dgates.view(T * B, 4 * H)
@@ -176,12 +246,42 @@ class _LSTMLayer(torch.autograd.Function):
 _LSTM_MAX_HIDDEN = 64
 
 
+def _lstm_layout(module: nn.Module) -> bool:
+    """What ``lstm.c`` assumes of the module itself: a plain ``nn.LSTM`` (not a subclass with its own forward),
+    unidirectional, batch-first, with biases and no projection, hidden a multiple of 16 up to
+    ``_LSTM_MAX_HIDDEN``, every layer's weights float32 on the CPU in torch's shapes, and no forward hooks."""
+    if type(module) is not nn.LSTM or module.bidirectional or module.proj_size != 0 or not module.bias or not module.batch_first:
+        return False
+    H = module.hidden_size
+    if H % 16 or H > _LSTM_MAX_HIDDEN or _hooked(module):
+        return False
+    for layer in range(module.num_layers):
+        width = module.input_size if layer == 0 else H
+        shapes = {"weight_ih": (4 * H, width), "weight_hh": (4 * H, H), "bias_ih": (4 * H,), "bias_hh": (4 * H,)}
+        for name, shape in shapes.items():
+            w = getattr(module, f"{name}_l{layer}", None)
+            if not isinstance(w, torch.Tensor) or tuple(w.shape) != shape or w.dtype != torch.float32 or w.device.type != "cpu":
+                return False
+    return True
+
+
 def lstm_applies(module: nn.Module, x: torch.Tensor) -> bool:
-    """True when :func:`lstm_sequence` runs ``module`` through the compiled LSTM kernels."""
-    return (isinstance(module, nn.LSTM) and not module.bidirectional and module.proj_size == 0 and module.bias
-            and module.batch_first and module.hidden_size % 16 == 0 and module.hidden_size <= _LSTM_MAX_HIDDEN and x.dim() == 3 and x.device.type == "cpu"
-            and x.dtype == torch.float32 and module.weight_hh_l0.dtype == torch.float32 and not torch.is_autocast_enabled("cpu")
-            and _plain_eager() and load_lstm() is not None)
+    """True when :func:`lstm_sequence` runs ``module`` through the compiled LSTM kernels on ``x`` now (checked at call time)."""
+    return (_plain_eager() and x.dim() == 3 and x.device.type == "cpu" and x.dtype == torch.float32 and not torch.is_autocast_enabled("cpu")
+            and _lstm_layout(module) and x.shape[2] == module.input_size and x.shape[0] >= 1 and x.shape[1] >= 1
+            and load_lstm() is not None)
+
+
+def warm_kernels(model: nn.Module) -> list[str]:
+    """Build (or load from the cache) the kernels ``model`` would call when it predicts, and return their names.
+
+    Called when a bundle is loaded, so a server pays the compile (~0.2 s, once per CPU) at start-up, not
+    in its first request. Only the LSTM kernel runs in inference; the first-block kernel is training-only.
+    """
+    wanted = [m for m in model.modules() if getattr(m, "uses_lstm_kernel", False)]
+    if any(_lstm_layout(lstm) for m in wanted for lstm in m.modules() if isinstance(lstm, nn.LSTM)) and load_lstm() is not None:
+        return ["lstm"]
+    return []
 
 
 def lstm_sequence(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -193,4 +293,5 @@ def lstm_sequence(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
         if layer and module.dropout and module.training:  # nn.LSTM's dropout between layers
             h = F.dropout(h, float(module.dropout), training=True)
         h = _LSTMLayer.apply(h, *(getattr(module, f"{name}_l{layer}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")))
+    _mark(module, "lstm")
     return h  # type: ignore[no-any-return]

@@ -48,6 +48,10 @@ class RecurrentNet(nn.Module):
         self.spec = {k: spec.get(k) for k in ("forecast", "relative")}
         self.head = SequenceHead(hidden[-1] * dirs, spec)
 
+    # its LSTM layers go through ``lstm_sequence`` (models/fused.py), which checks each call and may run the
+    # compiled kernel, in inference too: loading a bundle builds it beforehand (``warm_kernels``)
+    uses_lstm_kernel = True
+
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         h = relative_inputs(x, self.spec)  # (B, T, F)
         for i, layer in enumerate(self.layers):

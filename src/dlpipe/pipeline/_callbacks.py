@@ -56,8 +56,13 @@ def training_record(history: History, model: nn.Module) -> dict[str, Any]:
 
 
 def environment(trainer: Trainer, cfg: RunConfig) -> dict[str, Any]:
-    """metrics.json's record of where the run trained: device, threads used, versions, seed."""
+    """metrics.json's record of where the run trained: device, threads used, versions, seed, and which
+    compiled CPU kernels ran (``native_kernels``: ``{"stem": bool, "lstm": bool}``, models/fused.py)."""
+    from dlpipe.models.fused import kernels_used
+
+    model = getattr(trainer, "model", None)
     return {
         "device": str(trainer.device), "torch_threads": getattr(trainer, "threads_used", torch.get_num_threads()),
         "cpu_count": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__, "seed": cfg.seed,
+        "native_kernels": kernels_used(model) if isinstance(model, nn.Module) else {"stem": False, "lstm": False},
     }

@@ -29,6 +29,7 @@ from dlpipe.core.runtime import seed_everything
 from dlpipe.data.arrays import ArrayDataset
 from dlpipe.data.splits import split_indices
 from dlpipe.models.autoencoder import default_hidden, warn_if_identity
+from dlpipe.models.fused import kernels_used
 from dlpipe.models.registry import build_model
 from dlpipe.pipeline import _generative_eval as ev
 from dlpipe.pipeline._callbacks import standard_callbacks
@@ -401,7 +402,7 @@ def fit_generative(ds: Any, cfg: RunConfig, *, progress: str = "auto", extra_cal
         "test": evaluation["test"],
         **{k: v for k, v in evaluation.items() if k != "test"},
         "environment": {"torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(), "python": platform.python_version(),
-                        "torch": torch.__version__, "seed": cfg.seed},
+                        "torch": torch.__version__, "seed": cfg.seed, "native_kernels": kernels_used(model)},
     }
     if stopped_reason:
         metrics["stopped_reason"] = stopped_reason

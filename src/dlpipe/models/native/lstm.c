@@ -9,6 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The cache key this library was built for (models/native/__init__.py passes -DDLP_BUILD_KEY="..."):
+   a library built for another CPU or compiler is never loaded; dlpipe reads this before calling anything. */
+#ifndef DLP_BUILD_KEY
+#define DLP_BUILD_KEY "unkeyed"
+#endif
+const char dlp_build_key[] = DLP_BUILD_KEY;
+
 typedef float v16 __attribute__((vector_size(64)));
 typedef int32_t i16v __attribute__((vector_size(64)));
 
