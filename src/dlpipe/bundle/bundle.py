@@ -7,15 +7,26 @@
 
 No pickle anywhere: loading reads JSON and raw tensors and rebuilds the network from the spec with
 dlpipe's own code, so a bundle can never run code of its own.
+
+Loading trusts nothing in the folder: every file the manifest names (the weights, an ensemble's
+members) must resolve inside it (no absolute path, ``..`` or symbolic link out; the weights file
+itself is a regular file, not a link), checked before anything under that name is opened; the
+manifest is at most ``MAX_MANIFEST_BYTES`` (checked before reading), UTF-8 JSON, and every key the
+loaders read has its type checked in one place (:func:`check_manifest`); weights holding NaN or
+infinity are refused. Each failure is one :class:`BundleError` sentence (the CLI exits 2).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib
 import json
+import math
+import os
 import platform
-from pathlib import Path
+import stat
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -23,7 +34,7 @@ import torch
 from torch import nn
 
 from dlpipe import __version__
-from dlpipe.core.errors import BundleError, InvalidInputError
+from dlpipe.core.errors import BundleError, DlpipeError, InvalidInputError
 from dlpipe.core.files import atomic_dir, write_json
 from dlpipe.data.inputs import InputAdapter, adapter_for
 from dlpipe.evaluation.scoring import score
@@ -34,12 +45,18 @@ from dlpipe.training.trainer import predict_logits
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Bundle", "load_bundle", "load_checked_state", "read_manifest", "read_weights", "sha256_file", "FORMAT", "FORMAT_VERSION"]
+__all__ = [
+    "Bundle", "load_bundle", "load_checked_state", "read_manifest", "read_weights", "resolve_inside", "sha256_file",
+    "FORMAT", "FORMAT_VERSION", "MAX_MANIFEST_BYTES",
+]
 
 FORMAT = "dlpipe-bundle"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 WEIGHTS = "weights.safetensors"
+# A manifest is JSON metadata: the largest dlpipe writes (hundreds of columns with their categories and
+# reference histograms) are a few MB. Anything bigger is refused before it is read.
+MAX_MANIFEST_BYTES = 64 * 1024 * 1024
 
 
 class Bundle:
@@ -59,7 +76,7 @@ class Bundle:
     # ------------------------------------------------------------------ describing
     @property
     def metrics(self) -> dict[str, Any]:
-        return self.manifest.get("metrics", {})
+        return self.manifest.get("metrics") or {}
 
     @property
     def classes(self) -> list[Any] | None:
@@ -79,7 +96,18 @@ class Bundle:
     # ------------------------------------------------------------------ using
     def outputs(self, inputs: list[np.ndarray]) -> np.ndarray:
         """Model outputs (logits) for already-preprocessed inputs."""
-        return predict_logits(self.model, [torch.from_numpy(a) for a in inputs]).float().cpu().numpy()
+        try:
+            return predict_logits(self.model, [torch.from_numpy(a) for a in inputs]).float().cpu().numpy()
+        except RuntimeError as exc:
+            text = str(exc)
+            if "shape" not in text and "size" not in text:
+                raise
+            # the preprocessor checked the input's columns, so inputs the model cannot take mean its state and
+            # the model spec disagree (an edited manifest)
+            raise BundleError(
+                f"this bundle's prepared inputs {[tuple(a.shape) for a in inputs]} do not fit its model ({_reason(exc)}); "
+                "its `preprocessor` and `model_spec` disagree, so re-save the bundle with dlpipe or retrain."
+            ) from None
 
     def predict(self, data: Any) -> pd.DataFrame:
         """Raw input in, a DataFrame out (tables: a DataFrame, a list of dicts or a CSV/Parquet path).
@@ -93,13 +121,26 @@ class Bundle:
         if custom is not None:  # kinds whose output is not one row per input row (forecasts)
             return custom(self, data)  # type: ignore[no-any-return]
         self._require_predictive("predict")
-        batch = self.preprocessor.prepare(data)
+        batch = self._prepare(data)
         labels, proba = self.task.decode(self.outputs(batch.inputs))
         out = pd.DataFrame({"prediction": labels})
         if proba is not None and self.task.classes is not None:
             for i, c in enumerate(self.task.classes):
                 out[f"proba_{c}"] = proba[:, i]
         return out
+
+    def _prepare(self, data: Any, *, with_target: bool = False) -> Any:
+        """The preprocessor's batch; a raw error from its state (a key missing or of another type in an edited
+        manifest: the state is read lazily) becomes one BundleError sentence. Input errors pass unchanged."""
+        try:
+            return self.preprocessor.prepare(data, with_target=with_target)
+        except DlpipeError:
+            raise
+        except (KeyError, TypeError, AttributeError, IndexError, ValueError) as exc:
+            raise BundleError(
+                f"this bundle's `preprocessor` state (kind {self.kind!r}) could not be applied ({type(exc).__name__}: {_reason(exc)}); "
+                "if its manifest was edited, re-save the bundle with dlpipe or retrain, otherwise report it as a dlpipe bug."
+            ) from None
 
     def _require_predictive(self, verb: str) -> None:
         if self.task.kind not in ("regression", "binary", "multiclass"):
@@ -114,7 +155,7 @@ class Bundle:
         if custom is not None:  # kinds scored otherwise (forecasts: every window, beside naive)
             return custom(self, data)  # type: ignore[no-any-return]
         self._require_predictive("evaluate")
-        batch = self.preprocessor.prepare(data, with_target=True)
+        batch = self._prepare(data, with_target=True)
         if batch.targets is None:
             raise InvalidInputError(
                 f"evaluation data has no target {self.task.target!r}; pass labelled data, or use predict() for unlabelled input."
@@ -167,61 +208,308 @@ def make_manifest(**parts: Any) -> dict[str, Any]:
 _COMPOSITE: dict[str, str] = {"ensemble": "dlpipe.ensembles.ensemble:load_ensemble"}
 
 
+def resolve_inside(root: Path, name: Any, what: str) -> Path:
+    """``root / name`` resolved, after checking that it stays inside the bundle folder ``root``.
+
+    Refused (one sentence) before anything is opened: a name that is not a non-empty relative path, an
+    absolute path, a ``..`` part, or a symbolic link (of the name or any folder on the way) whose target
+    leaves ``root``. Only ``lstat``/``readlink`` run here (``Path.resolve``), never ``open``.
+    """
+    if not isinstance(name, str) or not name or "\x00" in name:
+        raise BundleError(
+            f"bundle {str(root)!r} names its {what} as {_show(name)}, which is not a file name; the manifest is damaged, so re-save the bundle with dlpipe."
+        )
+    rel = PurePath(name)
+    if rel.is_absolute() or rel.anchor or name.startswith(("/", "\\")) or ".." in rel.parts or ".." in name.replace("\\", "/").split("/"):
+        raise BundleError(
+            f"bundle {str(root)!r} names its {what} as {name!r}, a path outside the bundle folder; a bundle may only name files inside "
+            "its own folder, so this one is damaged or unsafe and is not loaded."
+        )
+    try:
+        base, target = root.resolve(), (root / rel).resolve()
+    except (OSError, RuntimeError):  # a symbolic link loop
+        raise BundleError(
+            f"bundle {str(root)!r} names its {what} as {name!r}, which is a loop of symbolic links; the bundle is damaged or unsafe and is not loaded."
+        ) from None
+    if target == base or not target.is_relative_to(base):
+        raise BundleError(
+            f"bundle {str(root)!r} names its {what} as {name!r}, which leads to {str(target)!r} outside the bundle folder (a symbolic link); "
+            "a bundle may only name files inside its own folder, so this one is damaged or unsafe and is not loaded."
+        )
+    return target
+
+
+def _regular_file(root: Path, name: str, path: Path, what: str) -> None:
+    """Refuse ``root / name`` unless it is a regular file and not itself a symbolic link (lstat only)."""
+    try:
+        mode = os.lstat(root / name).st_mode
+    except OSError:
+        raise BundleError(f"bundle {str(root)!r} has no {what} {name!r}; the bundle is incomplete, so re-save it.") from None
+    if stat.S_ISLNK(mode):
+        raise BundleError(
+            f"the {what} {name!r} of bundle {str(root)!r} is a symbolic link, which a bundle may not hold; copy the real file into the bundle folder, or re-save the bundle."
+        )
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise BundleError(f"the {what} {name!r} of bundle {str(root)!r} is not a regular file; the bundle is damaged, so re-save it.")
+
+
 def read_manifest(path: str | Path) -> tuple[Path, dict[str, Any]]:
-    """The bundle folder and its manifest, checked: present, JSON, dlpipe's format, this format version."""
+    """The bundle folder and its manifest, checked: inside the folder, at most ``MAX_MANIFEST_BYTES``,
+    UTF-8 JSON, dlpipe's format and version, every key of the right type (:func:`check_manifest`)."""
     root = Path(path)
-    if root.is_file() and root.name == MANIFEST:
+    if root.name == MANIFEST and not root.is_dir():
         root = root.parent
-    if not (root / MANIFEST).is_file():
+    if not os.path.lexists(root / MANIFEST):
         raise BundleError(
             f"{str(root)!r} is not a dlpipe bundle (no {MANIFEST}); pass the bundle folder, e.g. runs/<name>/bundle."
         )
+    where = resolve_inside(root, MANIFEST, "manifest")
+    _regular_file(root, MANIFEST, where, "manifest")
+    size = os.stat(where).st_size
+    if size > MAX_MANIFEST_BYTES:
+        raise BundleError(
+            f"the manifest of bundle {str(root)!r} is {size / 2**20:.1f} MiB, above the {MAX_MANIFEST_BYTES // 2**20} MiB a dlpipe manifest may have, "
+            "so it was not read; the bundle is damaged or not dlpipe's, so re-save it."
+        )
+    with open(where, "rb") as fh:
+        raw = fh.read(MAX_MANIFEST_BYTES + 1)  # bounded even if the file grew since stat
+    if len(raw) > MAX_MANIFEST_BYTES:
+        raise BundleError(f"the manifest of bundle {str(root)!r} is larger than {MAX_MANIFEST_BYTES // 2**20} MiB, so it was not read; the bundle is damaged, so re-save it.")
     try:
-        manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BundleError(f"the manifest of bundle {str(root)!r} is not valid JSON ({exc}); the bundle is damaged, so re-save it.") from None
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BundleError(
+            f"the manifest of bundle {str(root)!r} is not UTF-8 text (byte {raw[exc.start]:#04x} at offset {exc.start}); the bundle is damaged, so re-save it."
+        ) from None
+    try:
+        manifest = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BundleError(
+            f"the manifest of bundle {str(root)!r} is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}); the bundle is damaged, so re-save it."
+        ) from None
+    except RecursionError:
+        raise BundleError(f"the manifest of bundle {str(root)!r} nests its JSON too deeply to be a dlpipe manifest; the bundle is damaged, so re-save it.") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise BundleError(f"{str(root / MANIFEST)!r} is not a dlpipe bundle manifest; pass a folder written by dlpipe.")
     version = manifest.get("format_version")
-    if version != FORMAT_VERSION:
+    if type(version) is not int or version != FORMAT_VERSION:
         raise BundleError(
-            f"bundle {str(root)!r} has format version {version!r}, but dlpipe {__version__} reads version {FORMAT_VERSION}; "
+            f"bundle {str(root)!r} has format version {_show(version)}, but dlpipe {__version__} reads version {FORMAT_VERSION}; "
             "load it with the dlpipe version that wrote it, or retrain."
         )
+    check_manifest(root, manifest)
     return root, manifest
 
 
+# ---------------------------------------------------------------------- the manifest's schema
+# One place that knows every top-level key a manifest may hold and what it must be; a loader can then
+# index the manifest without KeyError/TypeError. Nested state (preprocessor, model_spec) is checked by
+# the code that reads it; its failures are turned into BundleError in load_bundle.
+def _show(value: Any, limit: int = 60) -> str:
+    """A value for a message: its repr, cut to ``limit`` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    return {dict: "an object", list: "a list", str: "a string", int: "an integer", float: "a number"}.get(type(value), type(value).__name__)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _is_finite(v: Any) -> bool:
+    return _is_number(v) and math.isfinite(v)
+
+
+def _finite_list(v: Any) -> bool:
+    return isinstance(v, list) and all(_is_finite(x) for x in v)
+
+
+_OBJECT = (lambda v: isinstance(v, dict), "an object ({...})")
+_OBJECT_OR_NULL = (lambda v: v is None or isinstance(v, dict), "an object ({...}) or null")
+_STRING = (lambda v: isinstance(v, str), "a string")
+_NAMES = (lambda v: v is None or (isinstance(v, list) and all(isinstance(x, str) for x in v)), "a list of names or null")
+
+_COMMON: dict[str, tuple[Any, str]] = {
+    "kind": _STRING, "versions": _OBJECT, "metrics": _OBJECT_OR_NULL, "config": _OBJECT_OR_NULL, "baselines": _OBJECT_OR_NULL,
+    "reference_statistics": _OBJECT, "feature_names": _NAMES, "generative": _OBJECT,
+}
+_TASK: dict[str, tuple[Any, str]] = {
+    "kind": _STRING, "target": _STRING,
+    "classes": (lambda v: v is None or isinstance(v, list), "a list of class labels or null"),
+    "y_mean": (_is_finite, "a finite number"),
+    "y_std": (lambda v: _is_finite(v) and v != 0, "a finite non-zero number"),
+    "loss": _STRING,
+    "class_counts": (lambda v: isinstance(v, list) and all(isinstance(x, int) and not isinstance(x, bool) for x in v), "a list of integers"),
+}
+_WEIGHTS: dict[str, tuple[Any, str]] = {
+    "file": _STRING,
+    "sha256": (lambda v: isinstance(v, str) and len(v) == 64 and all(c in "0123456789abcdef" for c in v), "a 64-digit hex SHA-256"),
+    "tensors": (lambda v: isinstance(v, dict) and all(isinstance(x, list) and all(isinstance(d, int) for d in x) for x in v.values()),
+                "an object of tensor names to shapes"),
+}
+
+
+def _refuse(root: Path, key: str, value: Any, expected: str, missing: bool = False) -> BundleError:
+    held = "is missing" if missing else f"holds {_show(value)} ({_json_type(value)})"
+    return BundleError(
+        f"the manifest of bundle {str(root)!r} is damaged: `{key}` {held} but must be {expected}; re-save the bundle with dlpipe, or retrain."
+    )
+
+
+def _check_keys(root: Path, obj: dict[str, Any], rules: dict[str, tuple[Any, str]], *, prefix: str = "", required: tuple[str, ...] = (),
+                known: tuple[str, ...] | None = None) -> None:
+    for key in required:
+        if key not in obj:
+            raise _refuse(root, prefix + key, None, rules[key][1], missing=True)
+    for key, (ok, expected) in rules.items():  # in the rules' order, so one damage gives one message
+        if key in obj and not ok(obj[key]):
+            raise _refuse(root, prefix + key, obj[key], expected)
+    for key in obj:
+        if known is not None and key not in known:
+            raise BundleError(
+                f"the manifest of bundle {str(root)!r} is damaged: `{prefix}{key}` is not a key dlpipe writes (known: {', '.join(known)}); "
+                "re-save the bundle with dlpipe, or retrain."
+            )
+
+
+def check_manifest(root: Path, manifest: dict[str, Any]) -> None:
+    """Check every top-level key the loaders read, raising one :class:`BundleError` sentence naming the key,
+    what it holds and what it must be. ``format`` and ``format_version`` are checked by :func:`read_manifest`."""
+    _check_keys(root, manifest, _COMMON)
+    kind = manifest.get("kind", "table")
+    needs: dict[str, tuple[Any, str]] = {"task": _OBJECT}
+    if kind == "ensemble":
+        members = manifest.get("members")
+        needs |= {
+            "method": (lambda v: v in ("soft", "stack"), "'soft' or 'stack'"),
+            "members": (lambda v: isinstance(v, list) and len(v) >= 2 and all(isinstance(x, str) for x in v), "a list of at least 2 member folder names"),
+            "weights": (lambda v: _finite_list(v) and all(x >= 0 for x in v) and sum(v) > 0 and (not isinstance(members, list) or len(v) == len(members)),
+                        "a list of finite non-negative numbers, one per member, with a positive sum"),
+        }
+        if manifest.get("method") == "stack":
+            needs["meta"] = _OBJECT
+    elif kind == "rl":
+        needs = {"algo": _STRING, "env": _OBJECT, "model_spec": _OBJECT, "weights": _OBJECT}
+    else:
+        needs |= {"preprocessor": _OBJECT, "model_spec": _OBJECT, "weights": _OBJECT}
+    _check_keys(root, manifest, needs, required=tuple(needs))
+    if "model_spec" in needs:
+        _check_keys(root, manifest["model_spec"], {"family": _STRING}, prefix="model_spec.", required=("family",))
+    if "weights" in needs and kind != "ensemble":
+        _check_keys(root, manifest["weights"], _WEIGHTS, prefix="weights.", required=("file", "sha256"))
+    if "task" in needs:
+        fields = tuple(f.name for f in dataclasses.fields(Task))  # Task(**task) takes exactly these
+        _check_keys(root, manifest["task"], _TASK, prefix="task.", required=("kind", "target"), known=fields)
+        _check_task_fits(root, manifest["task"], manifest.get("model_spec"))
+    if "meta" in needs:
+        meta = manifest["meta"]
+        rules = {"coef": (lambda v: isinstance(v, list) and len(v) > 0 and all(_finite_list(r) and r for r in v), "a non-empty list of rows of finite numbers"),
+                 "intercept": (_finite_list, "a list of finite numbers")}
+        _check_keys(root, meta, rules, prefix="meta.", required=("coef", "intercept"))
+        widths = {len(r) for r in meta["coef"]}
+        if len(widths) != 1 or len(meta["intercept"]) != len(meta["coef"]):
+            raise _refuse(root, "meta.coef", meta["coef"], f"{len(meta['intercept'])} rows of one width (one per `meta.intercept` entry)")
+
+
+def _check_task_fits(root: Path, task: dict[str, Any], spec: Any) -> None:
+    """A classification task has its labels (two for binary), and the model's output width fits the task."""
+    kind, classes = task["kind"], task.get("classes")
+    if kind in ("binary", "multiclass"):
+        wanted = "a list of exactly 2 class labels" if kind == "binary" else "a list of at least 2 class labels"
+        n = len(classes) if isinstance(classes, list) and all(isinstance(c, (str, int, float, bool)) for c in classes) else 0
+        if n < 2 or (kind == "binary" and n != 2):
+            raise _refuse(root, "task.classes", classes, f"{wanted} (strings or numbers) for task.kind {kind!r}")
+    n_out = spec.get("n_outputs") if isinstance(spec, dict) else None
+    if kind in ("regression", "binary", "multiclass") and isinstance(n_out, int) and not isinstance(n_out, bool):
+        wanted_n = len(classes or ()) if kind == "multiclass" else 1
+        if n_out != wanted_n:
+            raise _refuse(root, "model_spec.n_outputs", n_out, f"{wanted_n} for a {kind} task{f' of {wanted_n} classes' if kind == 'multiclass' else ''}")
+
+
 def read_weights(root: Path, manifest: dict[str, Any]) -> dict[str, torch.Tensor]:
-    """The bundle's tensors, after checking the file exists and matches its recorded checksum (safetensors: no code runs)."""
+    """The bundle's tensors, after checking the file lies inside the bundle folder (no `..`, absolute path or
+    symbolic link), matches its recorded checksum and holds only finite numbers (safetensors: no code runs)."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    weights = root / manifest.get("weights", {}).get("file", WEIGHTS)
-    if not weights.is_file():
-        raise BundleError(f"bundle {str(root)!r} has no weights file {weights.name!r}; the bundle is incomplete, so re-save it.")
-    expected = manifest.get("weights", {}).get("sha256")
+    entry = manifest.get("weights")
+    name = entry.get("file", WEIGHTS) if isinstance(entry, dict) else WEIGHTS
+    weights = resolve_inside(root, name, "weights file")  # before anything under that name is opened
+    _regular_file(root, name, weights, "weights file")
+    expected = entry.get("sha256") if isinstance(entry, dict) else None
     if expected and sha256_file(weights) != expected:
         raise BundleError(f"the weights of bundle {str(root)!r} do not match their recorded checksum; the file is corrupted, so re-save or retrain.")
     try:
-        return load_file(str(weights))
+        state = load_file(str(weights))
     except (SafetensorError, OSError, ValueError) as exc:
         raise BundleError(f"the weights of bundle {str(root)!r} could not be read ({exc}); the file is corrupted, so re-save or retrain.") from None
+    for key, tensor in state.items():
+        if tensor.is_floating_point() or tensor.is_complex():
+            bad = int((~torch.isfinite(tensor)).sum())
+            if bad:
+                raise BundleError(
+                    f"weight {key!r} of bundle {str(root)!r} holds {bad} NaN or infinite value{'s' if bad > 1 else ''}, so its predictions would be NaN; "
+                    "the bundle is damaged (or was saved from a diverged run), so retrain it."
+                )
+    return state
 
 
 def load_bundle(path: str | Path) -> Bundle:
     """Load a bundle folder, checking format version, checksum, tensor names and shapes.
 
+    Every file the manifest names must lie inside the folder; nothing from the bundle is executed (JSON
+    and safetensors only). The compiled kernels the model would call in inference are built here, not
+    in its first prediction.
+
     Raises:
-        BundleError: the folder is not a bundle, is of another format version, or its weights are
-            missing, damaged or do not fit the model the manifest describes.
+        BundleError: the folder is not a bundle, is of another format version, its manifest is malformed
+            or names a file outside the folder, or its weights are missing, damaged, non-finite or do not
+            fit the model the manifest describes.
     """
     root, manifest = read_manifest(path)
     if manifest.get("kind") in _COMPOSITE:  # a bundle made of bundles (an ensemble) loads its members itself
         module, _, name = _COMPOSITE[manifest["kind"]].partition(":")
         return getattr(importlib.import_module(module), name)(root, manifest)  # type: ignore[no-any-return]
-    model = build_model(manifest["model_spec"])
+    model = _build_checked(root, manifest["model_spec"])
     load_checked_state(model, read_weights(root, manifest), root)
-    return Bundle(manifest, model)
+    try:
+        bundle = Bundle(manifest, model)
+    except BundleError:
+        raise
+    except (DlpipeError, KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise BundleError(
+            f"the manifest of bundle {str(root)!r} is damaged: its `preprocessor` state for kind {manifest.get('kind', 'table')!r} cannot be read "
+            f"({_reason(exc)}); re-save the bundle with dlpipe, or retrain."
+        ) from None
+    from dlpipe.models.fused import warm_kernels
+
+    warm_kernels(model)
+    return bundle
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, KeyError):
+        return f"the key {_show(exc.args[0] if exc.args else None)} is missing"
+    text = " ".join(str(exc).split()).rstrip(".")
+    return (text if len(text) <= 300 else text[:297] + "...") if text else type(exc).__name__
+
+
+def _build_checked(root: Path, spec: dict[str, Any]) -> nn.Module:
+    """The model ``spec`` describes, or a BundleError naming `model_spec` when dlpipe cannot build it."""
+    try:
+        return build_model(spec, for_training=False)  # its weights must fit in memory (checked on the meta device first)
+    except (DlpipeError, KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise BundleError(
+            f"the manifest of bundle {str(root)!r} is damaged: its `model_spec` (family {spec.get('family')!r}) describes no model dlpipe can build "
+            f"({_reason(exc)}); re-save the bundle with dlpipe, or retrain."
+        ) from None
 
 
 def load_checked_state(model: nn.Module, state: dict[str, torch.Tensor], root: Path) -> None:

@@ -20,7 +20,14 @@ from typing import Any
 
 import numpy as np
 
-from dlpipe.bundle.bundle import FORMAT, FORMAT_VERSION, Bundle, load_bundle, make_manifest
+from dlpipe.bundle.bundle import (
+    FORMAT,
+    FORMAT_VERSION,
+    Bundle,
+    load_bundle,
+    make_manifest,
+    resolve_inside,
+)
 from dlpipe.core.errors import BundleError, InvalidConfigError, InvalidInputError
 from dlpipe.core.files import atomic_dir, write_json
 from dlpipe.data.inputs import PreparedBatch
@@ -223,14 +230,28 @@ def _fit_meta(bundles: list[Bundle], data: Any, folds: int, seed: int) -> dict[s
 
 
 def load_ensemble(root: Path, manifest: dict[str, Any]) -> EnsembleBundle:
-    """Load an ensemble folder: each member is a bundle inside it (paths outside the folder are refused)."""
-    base = Path(root).resolve()
-    members = []
-    for rel in manifest.get("members", []):
-        path = (base / str(rel)).resolve()
-        if base not in path.parents:
-            raise BundleError(f"ensemble {str(root)!r} names a member outside its folder ({rel!r}); the manifest is damaged or unsafe.")
-        members.append(load_bundle(path))
+    """Load an ensemble folder: each member is a bundle inside it.
+
+    ``manifest`` was checked by :func:`dlpipe.bundle.bundle.read_manifest` (method, weights, members, meta);
+    every member path must resolve inside ``root`` (no ``..``, absolute path or symbolic link out), and
+    is refused before anything under it is read.
+    """
+    paths = [resolve_inside(Path(root), rel, f"member {i}") for i, rel in enumerate(manifest["members"])]
+    members = [load_bundle(p) for p in paths]
     if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION or len(members) < 2:
         raise BundleError(f"{str(root)!r} is not a complete ensemble bundle; re-create it with `dlpipe ensemble`.")
+    try:
+        _check_members(members)
+    except (InvalidInputError, InvalidConfigError) as exc:
+        raise BundleError(f"ensemble {str(root)!r} does not hold a working ensemble: {str(exc).rstrip('.')}.") from None
+    if manifest["method"] == "stack":  # the meta-model reads one column per member output
+        task, n = members[0].task, len(members)
+        per = len(task.classes or []) if task.kind == "multiclass" else 1
+        rows = per if task.kind == "multiclass" else 1
+        coef = manifest["meta"]["coef"]
+        if len(coef) != rows or len(coef[0]) != n * per:
+            raise BundleError(
+                f"the manifest of ensemble {str(root)!r} is damaged: `meta.coef` is {len(coef)} x {len(coef[0])} but {n} {task.kind} members need "
+                f"{rows} x {n * per}; re-create the ensemble with `dlpipe ensemble`."
+            )
     return EnsembleBundle(manifest, members)
