@@ -253,9 +253,14 @@ def _regular_file(root: Path, name: str, path: Path, what: str) -> None:
         raise BundleError(f"the {what} {name!r} of bundle {str(root)!r} is not a regular file; the bundle is damaged, so re-save it.")
 
 
-def read_manifest(path: str | Path) -> tuple[Path, dict[str, Any]]:
+# What a loader that expects one kind calls it when the manifest declares another.
+_KIND_NAMES = {"rl": "an RL agent", "ensemble": "an ensemble"}
+
+
+def read_manifest(path: str | Path, *, kind: str | None = None) -> tuple[Path, dict[str, Any]]:
     """The bundle folder and its manifest, checked: inside the folder, at most ``MAX_MANIFEST_BYTES``,
-    UTF-8 JSON, dlpipe's format and version, every key of the right type (:func:`check_manifest`)."""
+    UTF-8 JSON, dlpipe's format and version, of ``kind`` when given, every key of the right type
+    (:func:`check_manifest`)."""
     root = Path(path)
     if root.name == MANIFEST and not root.is_dir():
         root = root.parent
@@ -296,6 +301,12 @@ def read_manifest(path: str | Path) -> tuple[Path, dict[str, Any]]:
         raise BundleError(
             f"bundle {str(root)!r} has format version {_show(version)}, but dlpipe {__version__} reads version {FORMAT_VERSION}; "
             "load it with the dlpipe version that wrote it, or retrain."
+        )
+    declared = manifest.get("kind", "table")
+    if kind is not None and declared != kind:
+        raise BundleError(
+            f"bundle {str(root)!r} is of kind {_show(declared)}, not {_KIND_NAMES.get(kind, f'a {kind} bundle')}; load it with the loader "
+            "for its kind (dlpipe.load_bundle for model bundles and ensembles, dlpipe.rl.load_agent for agents written by `dlpipe rl train`)."
         )
     check_manifest(root, manifest)
     return root, manifest

@@ -151,7 +151,7 @@ class Agent:
 
 def load_agent(path: str | Path) -> Agent:
     """Load an RL bundle folder (kind "rl"), checking format, checksum and tensor shapes."""
-    root, manifest = read_manifest(path)
+    root, manifest = read_manifest(path, kind="rl")  # the kind before the keys: a model bundle is not a damaged agent
     if manifest.get("kind") != "rl":
         raise BundleError(f"bundle {str(root)!r} is of kind {manifest.get('kind', 'table')!r}, not an RL agent; load it with dlpipe.load_bundle, or pass a bundle written by `dlpipe rl train`.")
     state = read_weights(root, manifest)
