@@ -171,12 +171,15 @@ class Bundle:
         return score(self.task.kind, y_true, output, x_base, self.manifest.get("baselines", {}), self.task.classes)
 
     # ------------------------------------------------------------------ saving
-    def save(self, path: str | Path) -> Path:
-        """Write the bundle folder atomically (a temporary name, renamed when complete)."""
+    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
+        """Write the bundle folder atomically (a temporary name, renamed when complete).
+
+        An existing ``path`` is replaced only when it is a bundle dlpipe wrote and ``overwrite`` is true.
+        """
         from safetensors.torch import save_file
 
         state = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
-        with atomic_dir(path) as tmp:
+        with atomic_dir(path, overwrite=overwrite) as tmp:
             save_file(state, str(tmp / WEIGHTS), metadata={"format": FORMAT})
             manifest = dict(self.manifest)
             manifest["weights"] = {

@@ -342,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(exc, click_exit):
             return int(getattr(exc, "exit_code", 0))
         if isinstance(exc, click_error):
-            exc.show()  # type: ignore[attr-defined] - usage line, "Try ... --help", then the error
+            exc.show()  # type: ignore[attr-defined]  # usage line, "Try ... --help", then the error
             return int(getattr(exc, "exit_code", 2))
         if isinstance(exc, click_abort):
             print("error: aborted.", file=sys.stderr)

@@ -39,6 +39,7 @@ def train(
     option: Annotated[list[str] | None, typer.Option("--option", help="KEY=VALUE algorithm setting, e.g. learning_rate=5e-4 (repeatable).")] = None,
     eval_episodes: Annotated[int, typer.Option(help="Greedy episodes of the final evaluation.")] = 100,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the run folder.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing RL run folder that dlpipe wrote at --out.")] = False,
 ) -> None:
     """Train an agent, evaluate it greedily on fixed seeds, save the run folder with its bundle."""
     from dlpipe.rl import train_agent
@@ -46,7 +47,7 @@ def train(
     env_kwargs = _pairs(env_option, "--env-option")
     options = _pairs(option, "--option")
     path = out or Path("runs") / f"{env_id.replace('/', '_')}-{algo}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
-    run = train_agent(env_id, algo, steps=steps, seed=seed, env_kwargs=env_kwargs, eval_episodes=eval_episodes, out=path, **options)  # type: ignore[arg-type]
+    run = train_agent(env_id, algo, steps=steps, seed=seed, env_kwargs=env_kwargs, eval_episodes=eval_episodes, out=path, overwrite=overwrite, **options)  # type: ignore[arg-type]
     if not quiet:
         typer.echo(run.summary())
     typer.echo(f"run folder: {run.path}")

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from dlpipe.core.errors import InvalidConfigError, InvalidInputError
+from dlpipe.core.files import write_json
 from dlpipe.core.runtime import require
 from dlpipe.export.graph import TableGraph, sidecar_for, table_inputs, wrap
 
@@ -118,7 +119,7 @@ def export_bundle(
     info["parity"] = parity
     if quant is not None:
         info["quantization"] = quant
-    sidecar.write_text(json.dumps(info, indent=2, default=str) + "\n", encoding="utf-8")
+    write_json(sidecar, json.loads(json.dumps(info, default=str)))  # strict JSON: a NaN parity is null
     return ExportResult(out, sidecar, format, parity, quant)
 
 

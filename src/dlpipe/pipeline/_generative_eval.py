@@ -122,8 +122,15 @@ def image_grid_png(images: np.ndarray, ncol: int | None = None, scale: int = 0) 
 
 
 def _figure_png(fig: Any) -> bytes:
+    """PNG bytes with mathtext off: class labels from the data (``$a$``) are drawn as typed, never parsed as TeX."""
+    import matplotlib
+    from matplotlib.text import Text
+
+    for text in fig.findobj(Text):
+        text.set_parse_math(False)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    with matplotlib.rc_context({"text.parse_math": False}):
+        fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
     import matplotlib.pyplot as plt
 
     plt.close(fig)

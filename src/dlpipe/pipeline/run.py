@@ -85,9 +85,9 @@ class Run:
         test = self.metrics.get("test", {})
         metric = test.get("primary_metric", "")
         lines = [f"{self.metrics.get('task')} on {self.metrics.get('dataset')}: test {metric}"]
-        lines.append(f"  model       {test.get('model', {}).get(metric, float('nan')):.4f}")
+        lines.append(f"  model       {_number(test.get('model', {}).get(metric)):.4f}")
         for name, m in test.get("baselines", {}).items():
-            lines.append(f"  {name:<11} {m.get(metric, float('nan')):.4f}")
+            lines.append(f"  {name:<11} {_number(m.get(metric)):.4f}")
         lines.append(self.verdict)
         return "\n".join(lines)
 
@@ -108,3 +108,8 @@ def load_run(path: str | Path) -> Run:
     history = History.from_csv(root / "history.csv") if (root / "history.csv").is_file() else History()
     metrics = json.loads((root / "metrics.json").read_text(encoding="utf-8"))
     return Run(config=config, history=history, metrics=metrics, bundle=load_bundle(root / "bundle"), path=root)
+
+
+def _number(value: Any) -> float:
+    """A metric read back from strict JSON: an undefined one (``null``) prints as nan."""
+    return float("nan") if value is None else float(value)
