@@ -16,7 +16,7 @@ from torch import nn
 from dlpipe.core.errors import InvalidConfigError
 from dlpipe.models.registry import register_model
 
-__all__ = ["DCGANGenerator", "DCGANDiscriminator", "MLPGenerator", "MLPDiscriminator", "ARCHS"]
+__all__ = ["DCGANGenerator", "DCGANDiscriminator", "MLPGenerator", "MLPDiscriminator", "GANPair", "ARCHS"]
 
 ARCHS = ("dcgan", "mlp")
 
@@ -104,6 +104,24 @@ class MLPDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x.flatten(1))
+
+
+class GANPair(nn.Module):
+    """The generator and the discriminator as one module: what the trainer fits (with
+    :class:`~dlpipe.training.steps.GANStep`), so checkpoints hold both networks. Calling it generates.
+
+    Example:
+        >>> pair = GANPair(MLPGenerator(4, 6, hidden=(8,)), MLPDiscriminator(6, hidden=(8,)))
+        >>> pair(torch.zeros(3, 4)).shape
+        torch.Size([3, 6])
+    """
+
+    def __init__(self, generator: nn.Module, discriminator: nn.Module) -> None:
+        super().__init__()
+        self.generator, self.discriminator = generator, discriminator
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.generator(z)
 
 
 def _validate(spec: dict[str, Any]) -> tuple[str, int, list[int]]:

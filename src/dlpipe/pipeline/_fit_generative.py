@@ -1,5 +1,6 @@
-"""The generative training path: autoencoders and VAEs through the engine, GANs through their own
-two-optimizer loop (same style: in-memory tensors, index-sliced batches, one host sync per epoch).
+"""The generative training path: autoencoders, VAEs and GANs, all through the engine's one epoch loop
+(a GAN through its two-optimiser :class:`~dlpipe.training.steps.GANStep`), so checkpoints, ``--resume``,
+user callbacks, trackers and progress work for every kind.
 
 Tables arrive as a :class:`~dlpipe.data.tabular.TabularDataset` (the target, if any, is a label kept
 out of the inputs and used to score anomalies and colour embeddings); images and windows as an
@@ -8,28 +9,24 @@ out of the inputs and used to score anomalies and colour embeddings); images and
 
 from __future__ import annotations
 
-import copy
-import math
 import os
 import platform
-import time
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from dlpipe.bundle.bundle import Bundle, make_manifest
 from dlpipe.core.config import RunConfig, TrainConfig
-from dlpipe.core.errors import DlpipeWarning, InvalidConfigError, RunFailedError
+from dlpipe.core.errors import InvalidConfigError
 from dlpipe.core.runtime import seed_everything
 from dlpipe.data.arrays import ArrayDataset
 from dlpipe.data.splits import split_indices
 from dlpipe.models.autoencoder import default_hidden, warn_if_identity
 from dlpipe.models.fused import kernels_used
+from dlpipe.models.gan import GANPair
 from dlpipe.models.registry import build_model
 from dlpipe.pipeline import _generative_eval as ev
 from dlpipe.pipeline._callbacks import standard_callbacks
@@ -44,7 +41,7 @@ from dlpipe.tasks.generative import (
 from dlpipe.tasks.task import Task
 from dlpipe.training.callbacks import Callback
 from dlpipe.training.history import History
-from dlpipe.training.optim import FlatOptimizer
+from dlpipe.training.steps import GANStep
 from dlpipe.training.trainer import TensorData, Trainer
 
 __all__ = ["fit_generative", "GANTrainer", "Prepared", "gan_learning_rate", "GAN_LEARNING_RATE"]
@@ -182,7 +179,8 @@ def _fit_reconstructor(model: nn.Module, spec: dict[str, Any], prep: Prepared, c
     tc = cfg.train
     loss_name = reconstruction_loss_for(prep.input_kind)
     trainer = Trainer(epochs=epochs, batch_size=batch_size, learning_rate=tc.learning_rate if tc.learning_rate != "auto" else 1e-3,
-                      optimizer=tc.optimizer, weight_decay=tc.weight_decay, clip_grad=tc.clip_grad, seed=cfg.seed, device=tc.device, threads=tc.threads)
+                      optimizer=tc.optimizer, momentum=tc.momentum, nesterov=tc.nesterov, weight_decay=tc.weight_decay,
+                      clip_grad=tc.clip_grad, seed=cfg.seed, device=tc.device, threads=tc.threads)
     callbacks: list[Callback] = []
     metrics_fn = None
     monitor = "val_loss"
@@ -217,9 +215,9 @@ def gan_learning_rate(tc: TrainConfig) -> float:
 
 
 class GANTrainer:
-    """Two optimisers, one loop: a discriminator step on real (label-smoothed) and fake rows, then a
-    generator step (non-saturating loss). Adam with beta1=0.5 (DCGAN), a sample grid per epoch from a
-    fixed noise vector, and a stop with the last good weights when a loss turns NaN.
+    """A GAN fit on a tensor of real rows: the engine's :class:`Trainer` with a :class:`GANStep`
+    (discriminator then generator, Adam with beta1=0.5, a sample grid per kept epoch from fixed noise,
+    a stop with the last good weights when a loss turns NaN).
 
     Args:
         epochs: Passes over the data. Defaults to `50`.
@@ -227,108 +225,50 @@ class GANTrainer:
         learning_rate: For both optimisers. Defaults to `2e-4`.
         real_label: Smoothed target for real rows. Defaults to `0.9`.
         seed: Seeds the batch order and the noise. Defaults to `0`.
-        callbacks: Objects with ``on_epoch_end(trainer, epoch, logs)``. Defaults to `()`.
+        callbacks: :class:`Callback` objects, or any object with ``on_epoch_end(trainer, epoch, logs)``. Defaults to `()`.
         grid_every: Keep a sample grid every this many epochs (0: never). Defaults to `0`.
+        n_grid: Samples per grid. Defaults to `64`.
+        threads: CPU threads (small convolutions: a second thread costs more than it wins). Defaults to `1`.
+        device: Where to train. Defaults to `"cpu"`.
+        clip_grad: Clip each network's gradient norm. Defaults to `None`.
     """
 
     def __init__(self, *, epochs: int = 50, batch_size: int = 64, learning_rate: float = 2e-4, real_label: float = 0.9,
                  seed: int = 0, callbacks: list[Any] | tuple[Any, ...] = (), grid_every: int = 0, n_grid: int = 64,
-                 threads: int | None = 1) -> None:
-        self.threads = threads
+                 threads: int | None = 1, device: str = "cpu", clip_grad: float | None = None) -> None:
         self.epochs, self.batch_size, self.learning_rate, self.real_label = epochs, batch_size, learning_rate, real_label
         self.seed, self.callbacks, self.grid_every, self.n_grid = seed, list(callbacks), grid_every, n_grid
+        self.threads, self.device, self.clip_grad = threads, device, clip_grad
         self.history = History()
         self.grids: dict[int, np.ndarray] = {}
         self.stopped_reason: str | None = None
 
     def fit(self, generator: nn.Module, discriminator: nn.Module, x: torch.Tensor, latent: int) -> History:
-        """Train both networks in place; returns the per-epoch losses."""
-        saved = torch.get_num_threads()
-        if self.threads is not None:
-            # Small convolutions: a second thread costs far more in hand-off than it wins (measured
-            # 2 s vs 45 s per digits epoch on a loaded 2-core machine).
-            torch.set_num_threads(self.threads)
-        try:
-            return self._fit(generator, discriminator, x, latent)
-        finally:
-            torch.set_num_threads(saved)
-
-    def _fit(self, generator: nn.Module, discriminator: nn.Module, x: torch.Tensor, latent: int) -> History:
-        g, d = generator, discriminator
-        gen = torch.Generator().manual_seed(self.seed)
-        fixed = torch.randn(self.n_grid, latent, generator=gen)  # the same noise every epoch: grids show progress
-        opt_g = FlatOptimizer(g.parameters(), "adam", learning_rate=self.learning_rate, betas=(0.5, 0.999))
-        opt_d = FlatOptimizer(d.parameters(), "adam", learning_rate=self.learning_rate, betas=(0.5, 0.999))
-        n = len(x)
-        bs = min(self.batch_size, n)
-        steps = max(1, n // bs)  # drop the ragged last batch: BatchNorm and the D/G balance prefer equal batches
-        ones, zeros = torch.full((bs, 1), self.real_label), torch.zeros(bs, 1)
-        good = self._snapshot(g, d)
-        self.history = History()
-        self.stop_training = False
-        for epoch in range(1, self.epochs + 1):
-            t0 = time.perf_counter()
-            g.train(), d.train()
-            xs = x[torch.randperm(n, generator=gen)]  # one gather per epoch; batches are views
-            noise = torch.randn(steps, 2, bs, latent, generator=gen)  # all of the epoch's noise in one call
-            tot = torch.zeros(4)
-            for b in range(steps):
-                real = xs[b * bs : (b + 1) * bs]
-                fake = g(noise[b, 0])
-                d_real, d_fake = d(real), d(fake.detach())
-                loss_d = F.binary_cross_entropy_with_logits(d_real, ones) + F.binary_cross_entropy_with_logits(d_fake, zeros)
-                opt_d.zero_grad()
-                loss_d.backward()
-                opt_d.step()
-                loss_g = F.binary_cross_entropy_with_logits(d(g(noise[b, 1])), torch.ones(bs, 1))
-                opt_g.zero_grad()
-                loss_g.backward()
-                opt_g.step()
-                tot += torch.stack([loss_d.detach(), loss_g.detach(), torch.sigmoid(d_real).mean().detach(), torch.sigmoid(d_fake).mean().detach()])
-            d_loss, g_loss, p_real, p_fake = (tot / steps).tolist()  # the one host sync per epoch
-            logs = {"epoch": float(epoch), "d_loss": d_loss, "g_loss": g_loss, "d_real": p_real, "d_fake": p_fake,
-                    "loss": g_loss, "time": time.perf_counter() - t0}
-            if not (math.isfinite(d_loss) and math.isfinite(g_loss)):
-                self._restore(g, d, good)
-                last = epoch - 1
-                if last == 0:
-                    raise RunFailedError(
-                        f"the GAN losses became NaN in the first epoch (d_loss={d_loss}, g_loss={g_loss}); lower `learning_rate` (now {self.learning_rate:g}) or check the data for extreme values."
-                    )
-                self.stopped_reason = (
-                    f"the GAN losses became NaN at epoch {epoch} (d_loss={d_loss}, g_loss={g_loss}); training stopped and the generator from epoch {last}, "
-                    f"the last good one, was kept; lower `learning_rate` (now {self.learning_rate:g}) to train longer."
-                )
-                warnings.warn(DlpipeWarning(self.stopped_reason), stacklevel=2)
-                self.history.stopped_epoch = epoch
-                break
-            self.history.append(logs)
-            good = self._snapshot(g, d)
-            if self.grid_every and (epoch % self.grid_every == 0 or epoch == self.epochs or epoch == 1):
-                g.eval()
-                with torch.inference_mode():
-                    self.grids[epoch] = g(fixed).numpy()
-            for cb in self.callbacks:
-                cb.on_epoch_end(self, epoch, logs)
-            if self.stop_training:
-                break
-        g.eval(), d.eval()
-        self.history.best_epoch = len(self.history)
+        """Train both networks in place; returns the per-epoch losses (``d_loss``, ``g_loss``, ``d_real``, ``d_fake``, ``loss``)."""
+        step = GANStep(latent, real_label=self.real_label, grid_every=self.grid_every, n_grid=self.n_grid)
+        callbacks = [cb if isinstance(cb, Callback) else _EpochEndOnly(cb) for cb in self.callbacks]
+        trainer = Trainer(epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate, seed=self.seed,
+                          callbacks=callbacks, device=self.device, threads=self.threads, clip_grad=self.clip_grad, step=step)
+        # no targets: an empty (N, 0) tensor costs nothing to shuffle
+        self.history = trainer.fit(GANPair(generator, discriminator), None, TensorData((x,), x.new_empty(len(x), 0)))
+        self.grids = {epoch: grid.numpy() for epoch, grid in step.grids.items()}
+        self.stopped_reason = step.stopped_reason
         return self.history
 
-    @staticmethod
-    def _snapshot(g: nn.Module, d: nn.Module) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-        return copy.deepcopy(g.state_dict()), copy.deepcopy(d.state_dict())
 
-    @staticmethod
-    def _restore(g: nn.Module, d: nn.Module, good: tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]) -> None:
-        # load_state_dict copies into the existing tensors, so the flat optimiser views stay valid
-        g.load_state_dict(good[0])
-        d.load_state_dict(good[1])
+class _EpochEndOnly(Callback):
+    """Adapts an object that only has ``on_epoch_end`` (the hooks GANTrainer used to call)."""
+
+    checkpoint_state = False
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
+        self.inner.on_epoch_end(trainer, epoch, logs)
 
 
-def fit_generative(ds: Any, cfg: RunConfig, *, progress: str = "auto", extra_callbacks: list[Callback] | None = None,
-                   gan_callbacks: list[Any] | None = None) -> Run:
+def fit_generative(ds: Any, cfg: RunConfig, *, progress: str = "auto", extra_callbacks: list[Callback] | None = None) -> Run:
     """Train an autoencoder, a VAE or a GAN on a table or on arrays; evaluate; bundle."""
     task = cfg.data.task
     if task not in ("reconstruction", "generate"):
@@ -352,8 +292,12 @@ def fit_generative(ds: Any, cfg: RunConfig, *, progress: str = "auto", extra_cal
         x = torch.from_numpy(prep.x["train"])
         if prep.input_kind == "image":
             x = x * 2 - 1  # [0, 1] -> [-1, 1], the range of the generator's tanh
-        gt = GANTrainer(epochs=epochs, batch_size=batch_size, learning_rate=gan_learning_rate(tc), seed=cfg.seed,
-                        callbacks=gan_callbacks or [], grid_every=max(1, epochs // 8) if prep.input_kind == "image" else 0, threads=tc.threads or 1)
+        # no validation split to watch: no early stopping or plateau schedule; a cosine/one-cycle
+        # schedule moves both networks' rates; checkpoints, trackers and progress as for any run
+        callbacks = standard_callbacks(tc, False, progress) + list(extra_callbacks or [])
+        gt = GANTrainer(epochs=epochs, batch_size=batch_size, learning_rate=gan_learning_rate(tc), seed=cfg.seed, callbacks=callbacks,
+                        grid_every=max(1, epochs // 8) if prep.input_kind == "image" else 0, threads=tc.threads or 1, device=tc.device,
+                        clip_grad=tc.clip_grad)
         history = gt.fit(model, disc, x, spec["latent"])
         stopped_reason = gt.stopped_reason
         for epoch, grid in gt.grids.items():

@@ -134,7 +134,7 @@ class Checkpoint(Callback):
                 tensors[f"optim/{gi}/{k}"] = v
         tensors["rng/generator"] = trainer.generator.get_state()
         tensors["rng/torch"] = torch.get_rng_state()
-        callbacks = {key: _capture(vars(cb), f"cb/{key}", tensors) for key, cb in self._stateful(trainer)}
+        callbacks = {key: _capture(_state_vars(cb), f"cb/{key}", tensors) for key, cb in self._stateful(trainer)}
         np_state: Any = np.random.get_state()
         py_state = random.getstate()
         state = {
@@ -196,9 +196,13 @@ class Checkpoint(Callback):
         return int(state["epoch"])
 
     def _stateful(self, trainer: Trainer) -> list[tuple[str, Any]]:
-        """(``Type#k``, callback) for the callbacks whose state is checkpointed (not progress, not trackers)."""
+        """(``Type#k``, callback) for the callbacks whose state is checkpointed (not progress, not trackers),
+        and (``step:Type``, step) for a custom training step (a GAN's sample grids)."""
         seen: dict[str, int] = {}
         out = []
+        step = getattr(trainer, "train_step", None)
+        if step is not None:
+            out.append((f"step:{type(step).__name__}", step))
         for cb in trainer.callbacks:
             if cb is self or isinstance(cb, ProgressCallback) or getattr(cb, "checkpoint_state", True) is False:
                 continue
@@ -273,6 +277,12 @@ def find_checkpoint(path: str | Path) -> Path:
 
 
 # ---------------------------------------------------------------------- helpers
+def _state_vars(obj: Any) -> dict[str, Any]:
+    """``vars(obj)`` without the attributes it names in ``checkpoint_skip`` (scratch rebuilt every epoch)."""
+    skip = getattr(obj, "checkpoint_skip", ())
+    return {k: v for k, v in vars(obj).items() if k not in skip}
+
+
 def _capture(obj: dict[str, Any], prefix: str, tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
     """JSON for the scalars of a callback's ``__dict__``; tensors go to ``tensors`` under ``prefix``."""
     out: dict[str, Any] = {}

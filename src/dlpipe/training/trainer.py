@@ -3,6 +3,11 @@
 A training epoch is: one seeded permutation, one gather of the whole training set into that order,
 then contiguous slices as batches (views, no copies, no per-sample collate). The loss is summed on
 the device and read once per epoch, so the step loop never waits for the host.
+
+This is the package's one epoch loop: every model kind trains here. A step is the supervised one
+(``loss_fn(model(x), y)``) unless ``Trainer(step=...)`` passes a :class:`~dlpipe.training.steps.TrainStep`
+(a GAN's two-optimiser step); checkpoints, early stopping, the NaN stop, schedules, trackers and
+progress are the same either way.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from dlpipe.training.fastpath import FastMLPStep, make_fast_step
 from dlpipe.training.history import History
 from dlpipe.training.memory import keep_freed_memory
 from dlpipe.training.optim import FlatOptimizer
+from dlpipe.training.steps import TrainStep
 
 __all__ = ["TensorData", "Trainer", "predict_logits", "LossFn", "MetricsFn"]
 
@@ -93,6 +99,8 @@ class Trainer:
         seed: Seeds the batch order. Defaults to `0`.
         device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"mps"``. Defaults to `"auto"`.
         threads: CPU threads; ``None`` picks 1 for small models (measured faster) else torch's default. Defaults to `None`.
+        step: What one batch does, for models the supervised step does not cover (e.g.
+            :class:`~dlpipe.training.steps.GANStep`); ``None`` is ``loss_fn(model(x), y)``. Defaults to `None`.
 
     Example:
         >>> x = torch.randn(64, 3); y = (x.sum(1, keepdim=True) > 0).float()
@@ -117,6 +125,7 @@ class Trainer:
         seed: int = 0,
         device: str = "auto",
         threads: int | None = None,
+        step: TrainStep | None = None,
     ) -> None:
         problems = []
         if not isinstance(epochs, int) or epochs < 1:
@@ -139,6 +148,7 @@ class Trainer:
         self.seed = seed
         self.device = resolve_device(device)
         self.threads = threads
+        self.train_step = step
         # Hand-written forward/backward for plain dense stacks (training/fastpath.py); set False
         # to force autograd (the results agree; tests check it).
         self.fast_path = True
@@ -147,6 +157,7 @@ class Trainer:
         self.total_steps = 0
         self.model: nn.Module
         self.optimizer: FlatOptimizer
+        self.slices: list[tuple[int, int, float]] = []
 
     # ------------------------------------------------------------------ setup
     def make_optimizer(self, model: nn.Module) -> FlatOptimizer:
@@ -181,13 +192,13 @@ class Trainer:
     def fit(
         self,
         model: nn.Module,
-        loss_fn: LossFn,
+        loss_fn: LossFn | None,
         train: TensorData,
         val: TensorData | None = None,
         *,
         metrics_fn: MetricsFn | None = None,
     ) -> History:
-        """Train ``model`` in place and return its :class:`History`."""
+        """Train ``model`` in place and return its :class:`History` (``loss_fn`` may be ``None`` with a ``step`` and no ``val``)."""
         n = len(train)
         if n == 0:
             raise InvalidConfigError("the training split is empty; pass more rows or lower `val_fraction`/`test_fraction`.")
@@ -203,11 +214,16 @@ class Trainer:
         finally:
             torch.set_num_threads(saved_threads)
 
-    def _fit(self, model: nn.Module, loss_fn: LossFn, train: TensorData, val: TensorData | None, metrics_fn: MetricsFn | None) -> History:
+    def _fit(self, model: nn.Module, loss_fn: LossFn | None, train: TensorData, val: TensorData | None, metrics_fn: MetricsFn | None) -> History:
         device = self.device
         world, rnk = world_size(), rank()
+        custom = self.train_step
+        if custom is not None and world > 1:
+            raise InvalidConfigError(
+                f"a {type(custom).__name__} trains in one process only for now; run it without several processes (drop --nproc)."
+            )
         self.model = model.to(device)
-        self.optimizer = self.make_optimizer(model)
+        self.optimizer = self.make_optimizer(model) if custom is None else custom.make_optimizer(self, model)
         if world > 1:
             _broadcast_state(model, self.optimizer)  # every rank starts from rank 0's weights (as DDP does)
         train = train.to(device)
@@ -217,7 +233,9 @@ class Trainer:
         n, bs = len(train), min(self.batch_size, len(train))
         steps_per_epoch = math.ceil(n / bs)
         last = n - (steps_per_epoch - 1) * bs
-        if steps_per_epoch > 1 and last < max(2, world):
+        if custom is not None and custom.drop_last:
+            steps_per_epoch = max(1, n // bs)
+        elif steps_per_epoch > 1 and last < max(2, world):
             # A 1-row last batch breaks BatchNorm and adds noise (and with several ranks one of them
             # would get no rows): it rejoins the next epoch's shuffle.
             steps_per_epoch -= 1
@@ -229,18 +247,20 @@ class Trainer:
         # (the batch order), the history and start_epoch (the last finished epoch).
         self.generator = torch.Generator().manual_seed(self.seed)
         self.start_epoch = 0
+        # Each global batch of `bs` rows is split across ranks (DistributedSampler semantics on index
+        # slices); the rank's share of the rows weights its gradient, so the all-reduced sum is the
+        # global batch's mean gradient: the same step as one process with the same batch.
+        self.slices = slices = [_local_rows(b * bs, min((b + 1) * bs, n), world, rnk) for b in range(steps_per_epoch)]
+        if custom is not None:
+            custom.on_fit_start(self, train)
         for cb in self.callbacks:
             cb.on_fit_start(self)
         gen = self.generator
         opt, logs = self.optimizer, {}
         step = self.start_epoch * steps_per_epoch
         fast: FastMLPStep | None = None
-        if self.fast_path and train.transform is None and len(train.inputs) == 1:
+        if custom is None and self.fast_path and train.transform is None and len(train.inputs) == 1:
             fast = make_fast_step(model, loss_fn)
-        # Each global batch of `bs` rows is split across ranks (DistributedSampler semantics on index
-        # slices); the rank's share of the rows weights its gradient, so the all-reduced sum is the
-        # global batch's mean gradient: the same step as one process with the same batch.
-        slices = [_local_rows(b * bs, min((b + 1) * bs, n), world, rnk) for b in range(steps_per_epoch)]
         # Fast path on one process: logits go into one epoch buffer and the epoch loss is one op at
         # the end (the row-weighted mean) instead of a loss op per step.
         used = slices[-1][1] if slices else 0
@@ -253,8 +273,12 @@ class Trainer:
                 fast.new_epoch()
             xs = [t[perm] for t in train.inputs]  # one gather per epoch; batches below are views
             ys = train.y[perm]
+            if custom is not None:
+                # A custom step (GAN...): checked once per epoch, so the default loop below pays nothing.
+                scalars = self._custom_epoch(custom, epoch, xs, ys, train, step, batch_hooks)
+                step += len(slices)
             total = torch.zeros((), device=device)
-            for lo, hi, share in slices:
+            for lo, hi, share in slices if custom is None else ():
                 xb = [x[lo:hi] for x in xs]
                 loss: torch.Tensor | None
                 if epoch_logits is not None and fast is not None:
@@ -283,7 +307,7 @@ class Trainer:
             if epoch_logits is not None:
                 with torch.no_grad():
                     scalars = {"loss": loss_fn(epoch_logits, ys[:used])}
-            else:
+            elif custom is None:
                 scalars = {"loss": total / steps_per_epoch}
             if val is not None:
                 scalars.update({f"val_{k}": v for k, v in evaluate_tensors(model, loss_fn, val, metrics_fn).items()})
@@ -292,11 +316,17 @@ class Trainer:
                 stacked = _all_reduce_epoch(stacked, val, n_val_total=len(val) if val is not None else 0)
             values = stacked.tolist()  # the one host sync per epoch
             logs = {"epoch": float(epoch), **dict(zip(scalars, values)), "lr": opt.lr, "time": time.perf_counter() - t0}
-            if not math.isfinite(logs["loss"]):
-                raise RunFailedError(
-                    f"the training loss became {logs['loss']} at epoch {epoch}; lower `learning_rate` (now {opt.lr:g}) or set `clip_grad`."
-                )
+            if not math.isfinite(logs["loss"]) or (custom is not None and not all(map(math.isfinite, values))):
+                if custom is None:
+                    raise RunFailedError(
+                        f"the training loss became {logs['loss']} at epoch {epoch}; lower `learning_rate` (now {opt.lr:g}) or set `clip_grad`."
+                    )
+                custom.on_nonfinite(self, epoch, logs)  # raises, or restores good weights: stop here
+                self.history.stopped_epoch = epoch
+                break
             self.history.append(logs)
+            if custom is not None:
+                custom.on_epoch_end(self, epoch, logs)
             for cb in self.callbacks:
                 cb.on_epoch_end(self, epoch, logs)
             if world > 1:
@@ -304,10 +334,34 @@ class Trainer:
                 self.stop_training, opt.lr = _broadcast_decision(self.stop_training, opt.lr, device)
             if self.stop_training:
                 break
+        if custom is not None:
+            custom.on_fit_end(self)
         for cb in self.callbacks:
             cb.on_fit_end(self, logs)
         model.eval()
         return self.history
+
+    def _custom_epoch(self, custom: TrainStep, epoch: int, xs: list[torch.Tensor], ys: torch.Tensor, train: TensorData,
+                      step: int, batch_hooks: list[Callback]) -> dict[str, torch.Tensor]:
+        """One epoch of a custom step: its per-batch values summed on the device, averaged (no host sync)."""
+        custom.on_epoch_start(self, epoch)
+        total: torch.Tensor | None = None
+        keys: list[str] = []
+        for lo, hi, _ in self.slices:
+            xb = [x[lo:hi] for x in xs]
+            if train.transform is not None:
+                xb = train.transform(xb, True)
+            out = custom(self, xb, ys[lo:hi])
+            values = torch.stack([v.float() for v in out.values()])
+            if total is None:
+                keys, total = list(out), values
+            else:
+                total += values
+            step += 1
+            for cb in batch_hooks:
+                cb.on_batch_end(self, step)  # type: ignore[attr-defined]
+        assert total is not None and "loss" in keys, "a TrainStep returns a dict holding 'loss'"
+        return dict(zip(keys, total / len(self.slices)))
 
 
 def _local_rows(start: int, stop: int, world: int, rnk: int) -> tuple[int, int, float]:
