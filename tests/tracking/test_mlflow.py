@@ -48,7 +48,7 @@ def _check_logged(tracker: MlflowTracker, uri: str, epochs: int) -> None:
         assert "test_accuracy" in run.data.metrics and "baseline_majority_accuracy" in run.data.metrics
         top = {a.path for a in client.list_artifacts(tracker.run_id)}
         assert {"metrics.json", "history.csv", "config.yaml", "bundle"} <= top
-        assert {a.path for a in client.list_artifacts(tracker.run_id, "bundle")} == {"bundle/manifest.json", "bundle/weights.safetensors"}
+        assert {a.path for a in client.list_artifacts(tracker.run_id, "bundle")} == {"bundle/.dlpipe", "bundle/manifest.json", "bundle/weights.safetensors"}
         version = client.get_model_version("dlpipe-y", "1")
         assert version.run_id == tracker.run_id and version.source.endswith("/bundle")
 
