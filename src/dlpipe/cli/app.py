@@ -155,14 +155,17 @@ def train(
         "color": color, "normalize": normalize, "augment": augment, "pretrained": pretrained,
         "freeze_backbone": freeze_backbone, "finetune_epochs": finetune_epochs, "precision": precision, "channels_last": channels_last,
     }
-    run = dl.train(
-        data, target, task=task, test=str(test) if test else None, out=out, config=config,
-        model={k: v for k, v in model_section.items() if v is not None} or None,
-        epochs=_number_or_auto(epochs, "--epochs", int), batch_size=_number_or_auto(batch_size, "--batch-size", int),
-        learning_rate=_number_or_auto(lr, "--lr", float), seed=seed, runs_dir=runs_dir,
-        progress="quiet" if quiet else "auto", **{k: v for k, v in options.items() if v is not None},
-        checkpoint=checkpoint, resume=resume, callbacks=_trackers(track, runs_dir), report=report, overwrite=overwrite,
-    )
+    from dlpipe.pipeline.train import cli_command
+
+    with cli_command(_STATE.get("argv") or sys.argv[1:]):  # the run records the command line that made it
+        run = dl.train(
+            data, target, task=task, test=str(test) if test else None, out=out, config=config,
+            model={k: v for k, v in model_section.items() if v is not None} or None,
+            epochs=_number_or_auto(epochs, "--epochs", int), batch_size=_number_or_auto(batch_size, "--batch-size", int),
+            learning_rate=_number_or_auto(lr, "--lr", float), seed=seed, runs_dir=runs_dir,
+            progress="quiet" if quiet else "auto", **{k: v for k, v in options.items() if v is not None},
+            checkpoint=checkpoint, resume=resume, callbacks=_trackers(track, runs_dir), report=report, overwrite=overwrite,
+        )
     if os.environ.get("RANK", "0") != "0":
         return  # rank 0 reports for the whole job
     if run.metrics["task"] in ("reconstruction", "generate"):

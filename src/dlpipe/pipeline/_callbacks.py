@@ -3,6 +3,7 @@ progress) and the training and environment records of metrics.json."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import platform
 from typing import Any
@@ -22,7 +23,7 @@ from dlpipe.training.callbacks import (
 from dlpipe.training.history import History
 from dlpipe.training.trainer import Trainer
 
-__all__ = ["environment", "standard_callbacks", "training_record"]
+__all__ = ["environment", "standard_callbacks", "training_record", "versions"]
 
 
 def standard_callbacks(tc: TrainConfig, has_val: bool, progress: str, *, plateau_divisor: int = 2, plateau_default: int = 10) -> list[Callback]:
@@ -63,6 +64,22 @@ def environment(trainer: Trainer, cfg: RunConfig) -> dict[str, Any]:
     model = getattr(trainer, "model", None)
     return {
         "device": str(trainer.device), "torch_threads": getattr(trainer, "threads_used", torch.get_num_threads()),
-        "cpu_count": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__, "seed": cfg.seed,
+        "cpu_count": os.cpu_count(), **versions(), "seed": cfg.seed,
         "native_kernels": kernels_used(model) if isinstance(model, nn.Module) else {"stem": False, "lstm": False},
     }
+
+
+def versions() -> dict[str, str | None]:
+    """The versions a run's numbers depend on: python, torch, dlpipe, numpy, pandas, sklearn (None: not installed)."""
+    import numpy as np
+
+    from dlpipe import __version__
+
+    found: dict[str, str | None] = {"python": platform.python_version(), "torch": torch.__version__, "dlpipe": __version__,
+                                    "numpy": np.__version__}
+    for name, dist in (("pandas", "pandas"), ("sklearn", "scikit-learn")):
+        try:
+            found[name] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            found[name] = None
+    return found

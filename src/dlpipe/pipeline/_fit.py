@@ -72,7 +72,11 @@ def fit_table(ds: TabularDataset, cfg: RunConfig, *, progress: str = "auto", ext
     loss_fn = task.loss_fn(class_weights, device=trainer.device)
     extras: dict[str, Any] = {}
     if tc.learning_rate == "auto":
-        found = find_learning_rate(trainer, model, loss_fn, train_data)
+        # The range test's dropout draws from the global generator: fork it, so training draws exactly what
+        # a rerun with the chosen rate (config.yaml) draws, and the run reproduces from its record.
+        cuda = [trainer.device.index or 0] if trainer.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=cuda):
+            found = find_learning_rate(trainer, model, loss_fn, train_data)
         trainer.learning_rate = found.learning_rate
         extras["lr_finder"] = {"lrs": found.lrs, "losses": found.losses, "chosen": found.learning_rate}
     has_val = len(val_data) > 0

@@ -227,6 +227,13 @@ def fit_images(ds: ImageDataset, cfg: RunConfig, *, progress: str = "auto", extr
 
     resolved = cfg.model_dump()
     resolved["model"]["family"] = family
+    if family == "cnn":  # the model as built: the default CNN's own sizes, batch norm and dropout, not the MLP defaults
+        resolved["model"].update(hidden=list(spec["dense"]), dropout=spec["dropout"], batch_norm=spec["batch_norm"],
+                                 activation=spec["activation"])
+        resolved["image"].update(channels=list(spec["channels"]), padding="valid" if spec["padding"] in (0, "valid") else "same",
+                                 kernel_size=spec["kernel_size"] if isinstance(spec["kernel_size"], int) else None)
+    elif family == "mlp":
+        resolved["model"]["hidden"] = list(spec["hidden"])
     resolved["train"].update(epochs=epochs, batch_size=batch_size, learning_rate=lr)
     resolved["image"]["channels_last"] = channels_last
     steps_run = sum(math.ceil(n_train / batch_size) for _ in history.records)

@@ -3,14 +3,15 @@ evaluation beside baselines -> bundle -> run folder. The CLI's ``train`` calls e
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import math
 import re
 import shlex
-import sys
 import time
-from collections.abc import Callable, Mapping
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -34,9 +35,76 @@ from dlpipe.data.schema import infer_schema
 from dlpipe.data.splits import split_indices
 from dlpipe.data.tabular import TableSource, TabularDataset, load_table
 
-__all__ = ["train", "evaluate", "resolve_dataset", "register_kind"]
+__all__ = ["train", "evaluate", "resolve_dataset", "register_kind", "data_sources", "cli_command"]
 
 _TRAIN_KEYS = ("epochs", "batch_size", "learning_rate")
+
+# The command line of the `dlpipe train` call being run (None for a run made from Python): the CLI
+# sets it, so a run's record knows whether to show a command or a Python snippet to reproduce it.
+_CLI_COMMAND: ContextVar[str | None] = ContextVar("dlpipe_cli_command", default=None)
+
+
+@contextmanager
+def cli_command(argv: list[str]) -> Iterator[None]:
+    """Mark the runs made inside this block as made by ``dlpipe <argv...>`` (used by the CLI)."""
+    token = _CLI_COMMAND.set(shlex.join(["dlpipe", *argv]))
+    try:
+        yield
+    finally:
+        _CLI_COMMAND.reset(token)
+
+
+def data_sources(data: Any, test: Any, ds: Any) -> dict[str, dict[str, Any] | None]:
+    """metrics.json's ``data_sources``: each split's data as given, its row count and a content hash.
+
+    ``{"train": {"source", "rows", "sha256"}, "test": {...} or None}``; ``source`` is the path string
+    as given, a bundled data set's name, ``"DataFrame"`` for a frame or ``"<TypeName>"`` for another object;
+    ``sha256`` hashes a file's bytes, a frame's :func:`pandas.util.hash_pandas_object`, or is None
+    (a folder of images, arrays). ``test`` is None when the test split was carved from the data.
+    """
+    train_items = next((getattr(ds, a) for a in ("frame", "images", "x") if getattr(ds, a, None) is not None), None)
+    test_items = next((getattr(ds, a) for a in ("test_frame", "test_images", "test_x") if getattr(ds, a, None) is not None), None)
+    if test is None and isinstance(data, TabularDataset) and data.test_frame is not None:
+        test = data.test_frame  # a data set object carrying its own test table
+    return {
+        "train": _describe_source(data, len(train_items) if train_items is not None else None, ds),
+        "test": None if test is None and test_items is None else _describe_source(
+            test, len(test_items) if test_items is not None else None, ds, bundled_test=test is None),
+    }
+
+
+def _describe_source(src: Any, rows: int | None, ds: Any, *, bundled_test: bool = False) -> dict[str, Any]:
+    import pandas as pd
+
+    sha: str | None = None
+    frame = None
+    if bundled_test:  # a bundled data set's own test split
+        source: str = f"{getattr(ds, 'name', 'data')} (test split)"
+        frame = getattr(ds, "test_frame", None)
+    elif isinstance(src, (str, Path)):
+        source = str(src)
+        path = Path(src)
+        if path.is_file():
+            sha = _file_sha256(path)
+        elif isinstance(ds, TabularDataset):
+            frame = ds.frame if src == getattr(ds, "name", None) else None  # a bundled name
+    elif isinstance(src, pd.DataFrame):
+        source, frame = "DataFrame", src
+    elif isinstance(src, TabularDataset):
+        source, frame = ("DataFrame" if src.name == "table" else src.name), src.frame
+    else:
+        source = f"<{type(src).__name__}>"  # arrays, an image set...: nothing to name on a command line
+    if frame is not None:
+        sha = hashlib.sha256(pd.util.hash_pandas_object(frame, index=True).to_numpy().tobytes()).hexdigest()
+    return {"source": source, "rows": rows, "sha256": sha}
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 # Input kinds beyond tables plug in here: a detector returns a dataset when it recognises the data
@@ -196,9 +264,12 @@ def _fit(data: Any, cfg: RunConfig, test: Any, stack: ExitStack, *, out: str | P
         extra.append(ckpt)  # last: it restores the state the other callbacks reset
     try:
         run = fit(ds, cfg, progress=progress if main else "quiet", **({"extra_callbacks": extra} if extra else {}))
-        argv = ["dlpipe" if Path(sys.argv[0]).name == "dlpipe" else sys.argv[0], *sys.argv[1:]]
-        run.metrics.setdefault("command", shlex.join(argv))  # shown in the report
+        command = _CLI_COMMAND.get()
+        if command is not None:  # a run made by `dlpipe train`: the command line as typed
+            run.metrics.setdefault("command", command)
+        run.metrics.setdefault("origin", "cli" if command is not None else "python")
         run.metrics.setdefault("data_source", str(data) if isinstance(data, (str, Path)) else None)
+        run.metrics["data_sources"] = data_sources(data, test, ds)
         if distributed:
             run.metrics["world_size"] = world_size()
     finally:

@@ -39,7 +39,7 @@ from dlpipe.reports.sections import Section, Table, extra_sections
 if TYPE_CHECKING:
     from dlpipe.bundle.bundle import Bundle
 
-__all__ = ["build_report", "render_page", "verdict_tone"]
+__all__ = ["build_report", "render_page", "reproduce", "verdict_tone"]
 
 _METRIC_ORDER = ("accuracy", "f1", "f1_macro", "precision", "recall", "roc_auc", "log_loss", "r2", "mae", "rmse", "pearson", "mase")
 
@@ -408,16 +408,55 @@ def _environment_section(f: RunFolder) -> Section:
     if f.metrics.get("command"):
         s.text("The command that made this run:")
         s.code(str(f.metrics["command"]))
-    source = f.metrics.get("data_source") or f.metrics.get("dataset")
     if f.config:
-        s.text("To reproduce it (the config below has every default written out):")
-        s.code(f"dlpipe train {_quote(str(source or '<data>'))} --config {_quote(str(f.path / 'config.yaml'))}")
+        how, text = reproduce(f.metrics, f.path / "config.yaml")
+        s.text("To reproduce it (config.yaml has every resolved setting written out):" if how == "command" else
+               "This run was made from Python; to reproduce it (config.yaml has every resolved setting written out):")
+        s.code(text)
         import yaml
 
         s.code(yaml.safe_dump(f.config, sort_keys=False), folded="the resolved config (config.yaml)")
     else:
         s.note("missing: config.yaml, so the exact settings of this run are unknown.")
     return s
+
+
+def reproduce(metrics: dict[str, Any], config_path: Path) -> tuple[str, str]:
+    """How to rerun a run: ``("command", "dlpipe train DATA [--test TEST] --config ...")`` for a run made
+    by the CLI, ``("python", snippet)`` for one made from Python or from objects (a DataFrame cannot be
+    named on a command line). Reads metrics.json's ``data_sources`` (older records: ``data_source``).
+    """
+    sources = metrics.get("data_sources") or {"train": {"source": metrics.get("data_source")}, "test": None}
+    train, test = sources.get("train") or {}, sources.get("test")
+    train_src = train.get("source")
+    test_src = test.get("source") if isinstance(test, dict) else None
+    if isinstance(test_src, str) and test_src.endswith(" (test split)"):
+        test, test_src = None, None  # a bundled data set's own test split: naming the data set brings it back
+    objects = [(name, info) for name, info, src in (("train", train, train_src), ("test", test, test_src))
+               if info is not None and _is_object(src)]
+    config = str(config_path)
+    made_by_cli = metrics.get("origin", "cli" if metrics.get("command") else "python") == "cli"
+    if made_by_cli and not objects:
+        parts = ["dlpipe", "train", str(train_src)] + (["--test", str(test_src)] if test_src else []) + ["--config", config]
+        if metrics.get("world_size"):
+            parts += ["--nproc", str(metrics["world_size"])]
+        return "command", " ".join(_quote(p) for p in parts)
+    lines = ["import dlpipe as dl", ""]
+    for name, info in objects:
+        rows, sha, what = info.get("rows"), info.get("sha256"), info.get("source") or "an object"
+        lines.append(f"# the {name} data was {'a DataFrame' if what == 'DataFrame' else what}"
+                     f"{f' of {rows:,} rows' if isinstance(rows, int) else ''}{f' (sha256 {sha[:16]}...)' if sha else ''}:"
+                     f" pass the same data as {name}_data")
+    names = {name for name, _ in objects}
+    data = "train_data" if "train" in names else repr(str(train_src))
+    test_arg = ", test=test_data" if "test" in names else (f", test={str(test_src)!r}" if test_src else "")
+    lines.append(f"run = dl.train({data}{test_arg}, config={config!r})")
+    return "python", "\n".join(lines)
+
+
+def _is_object(source: Any) -> bool:
+    """A data source passed as an object (``"DataFrame"``, ``"<ImageDataset>"``), not a path or data set name."""
+    return not isinstance(source, str) or source == "DataFrame" or source.startswith("<")
 
 
 def _quote(text: str) -> str:
