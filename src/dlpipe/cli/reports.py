@@ -31,7 +31,7 @@ def report(
 def runs(
     runs_dir: Annotated[Path, typer.Argument(help="The folder that holds run folders.")] = Path("runs"),
 ) -> None:
-    """Table of runs: task, model, key metric beside the best baseline, epochs, time."""
+    """Table of runs: task, model, key metric beside the best baseline by its direction, epochs, time."""
     from dlpipe.reports.compare import list_runs
 
     rows = list_runs(runs_dir)
@@ -39,11 +39,14 @@ def runs(
         typer.echo(f"no runs in {runs_dir}; train one with `dlpipe train <data>`.")
         return
     cols = ("name", "task", "model", "metric", "value", "baseline", "epochs", "time_s")
+    marks = {"better": " ✓", "tie": " =", "worse": " ✗"}
     for r in rows:
         r["time_s"] = f"{r['time_s']:.1f}" if isinstance(r["time_s"], (int, float)) else r["time_s"]
-    cells = [[_fmt(r[c]) + (" ✓" if c == "value" and r["beats_baseline"] else " ✗" if c == "value" and r["beats_baseline"] is False else "") for c in cols] for r in rows]
+        r["metric"] += {"max": " ↑", "min": " ↓"}.get(r["direction"] or "", "")
+        r["value"] = _fmt(r["value"]) + marks.get(r["vs_baseline"] or "", "")
+    cells = [[_fmt(r[c]) for c in cols] for r in rows]
     _print_table(["run", "task", "model", "metric", "model score", "best baseline", "epochs", "time s"], cells, f"{len(rows)} run{'s' if len(rows) != 1 else ''} in {runs_dir}")
-    typer.echo("✓ beats its best baseline, ✗ does not")
+    typer.echo("✓ beats its best baseline, = ties it (not a win), ✗ loses to it; ↑ higher is better, ↓ lower is better")
 
 
 @app.command()
@@ -52,11 +55,13 @@ def compare(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="The HTML file to write (default runs/compare-<a>-vs-<b>.html).")] = None,
     open_: Annotated[bool, typer.Option("--open", help="Open the page in the default browser.")] = False,
 ) -> None:
-    """Compare runs as an HTML page: test scores, overlaid training curves, settings that differ."""
-    from dlpipe.reports.compare import compare_runs
+    """Compare runs as an HTML page: test scores, the data each was scored on, overlaid training curves, settings that differ."""
+    from dlpipe.reports.compare import compare_runs, comparison_warnings
 
     path = compare_runs(runs, output)
     typer.echo(f"comparison: {path}")
+    for warning in comparison_warnings(runs):
+        typer.echo(f"warning: {warning}", err=True)
     if open_:
         import webbrowser
 

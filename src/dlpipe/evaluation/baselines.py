@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from dlpipe.evaluation.directions import best_score, compare_scores
+
 __all__ = ["fit_baselines", "predict_baseline", "verdict"]
 
 
@@ -72,15 +74,15 @@ def predict_baseline(name: str, params: dict[str, Any], x: np.ndarray) -> np.nda
 
 
 def verdict(metric: str, model_value: float, baselines: dict[str, dict[str, Any]]) -> str:
-    """One plain sentence: does the model beat its best baseline on ``metric``?"""
-    scored = {name: m[metric] for name, m in baselines.items() if metric in m and np.isfinite(m[metric])}
-    if not scored:
+    """One plain sentence: does the model beat its best baseline on ``metric`` (by its direction)?"""
+    best_of = best_score(metric, {name: m.get(metric) for name, m in baselines.items()})
+    if best_of is None:
         return f"The model scores {metric} {model_value:.4f}; no baseline could be computed."
-    best_name = max(scored, key=scored.__getitem__)
-    best = scored[best_name]
-    if model_value > best + 1e-9:
+    best_name, best = best_of
+    outcome = compare_scores(metric, model_value, best)
+    if outcome == "better":
         return f"The model beats its best baseline ({best_name}) on {metric}: {model_value:.4f} vs {best:.4f}."
-    if abs(model_value - best) <= 1e-9:
+    if outcome == "tie":
         return f"The model only ties its best baseline ({best_name}) on {metric}: {model_value:.4f}."
     return (
         f"The model loses to its best baseline ({best_name}) on {metric}: {model_value:.4f} vs {best:.4f}; "
