@@ -65,6 +65,9 @@ METRICS: dict[str, MetricInfo] = {
     "mean_return": MetricInfo("max", "mean episode return"),
     "return": MetricInfo("max", "episode return"),
     "episode_return": MetricInfo("max", "episode return"),
+    "min_return": MetricInfo("max", "worst episode return"),
+    "max_return": MetricInfo("max", "best episode return"),
+    # std_return and mean_length have no direction: a longer episode is good in CartPole, bad in MountainCar
 }
 
 _PREFIXES = ("val_", "train_", "test_")
