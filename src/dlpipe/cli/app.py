@@ -39,6 +39,21 @@ def _csv_ints(text: str | None, flag: str = "--hidden") -> list[int] | None:
         raise InvalidConfigError(f"`{flag}` is {text!r} but must be comma-separated integers such as 64,32.") from None
 
 
+def _csv_names(text: str | None) -> list[str] | None:
+    return None if text is None else [p.strip() for p in text.split(",") if p.strip()]
+
+
+def _csv_floats(text: str | None, flag: str) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        return [float(p) for p in text.replace(" ", "").split(",") if p]
+    except ValueError:
+        from dlpipe.core.errors import InvalidConfigError
+
+        raise InvalidConfigError(f"`{flag}` is {text!r} but must be comma-separated numbers such as 0.5,0.5,0.5.") from None
+
+
 def _trackers(track: str | None, runs_dir: Path) -> list[Any] | None:
     if track is None:
         return None
@@ -123,8 +138,30 @@ def train(
     nproc: Annotated[int, typer.Option(help="Train on N processes of this machine (torch.distributed; gloo on CPU, NCCL on CUDA).")] = 1,
     master_port: Annotated[int, typer.Option(help="Port of rank 0 for --nproc (127.0.0.1).")] = 29500,
     report: Annotated[bool, typer.Option("--report/--no-report", help="Build report.html and plots/ in the run folder.")] = True,
+    name: Annotated[str | None, typer.Option(help="A name for the run (its folder is runs/<name>-<task>-<time>).")] = None,
+    max_onehot: Annotated[int | None, typer.Option(help="Categoricals with more levels than this get an embedding, not one-hot.")] = None,
+    categorical: Annotated[str | None, typer.Option(help="Columns to treat as categorical, e.g. zip,store.")] = None,
+    numeric: Annotated[str | None, typer.Option(help="Columns to treat as numeric, e.g. age,income.")] = None,
+    drop: Annotated[str | None, typer.Option(help="Columns to leave out, e.g. id,name.")] = None,
+    embedding_dim: Annotated[int | None, typer.Option(help="Width of every categorical embedding (default: from the number of levels).")] = None,
+    min_delta: Annotated[float | None, typer.Option(help="Smallest change of the monitored metric that counts as an improvement.")] = None,
+    restore_best: Annotated[bool | None, typer.Option("--restore-best/--no-restore-best", help="Put back the best epoch's weights when training ends.")] = None,
+    loss: Annotated[str | None, typer.Option(help="Regression loss: auto, mse or huber.")] = None,
+    threads: Annotated[int | None, typer.Option(help="CPU threads for training (default: chosen per step size and load).")] = None,
+    residual: Annotated[bool | None, typer.Option("--residual/--no-residual", help="Series: the model predicts a change from the last value.")] = None,
+    relative: Annotated[bool | None, typer.Option("--relative/--no-relative", help="Series: scale each window by its last value.")] = None,
+    mean: Annotated[str | None, typer.Option(help="Images: per-channel mean for normalisation, e.g. 0.485,0.456,0.406.")] = None,
+    std: Annotated[str | None, typer.Option(help="Images: per-channel std for normalisation, e.g. 0.229,0.224,0.225.")] = None,
+    cache: Annotated[bool | None, typer.Option("--cache/--no-cache", help="Images: keep decoded images in the cache folder.")] = None,
+    channels: Annotated[str | None, typer.Option(help="Images: CNN channels per block, e.g. 32,64.")] = None,
+    kernel_size: Annotated[int | None, typer.Option(help="Images: CNN kernel size.")] = None,
+    padding: Annotated[str | None, typer.Option(help="Images: CNN padding, same or valid.")] = None,
+    finetune_lr_factor: Annotated[float | None, typer.Option(help="Images: learning-rate factor for --finetune-epochs.")] = None,
 ) -> None:
-    """Train a model on a table; write the run folder with metrics beside baselines and a bundle."""
+    """Train a model on a table; write the run folder with metrics beside baselines and a bundle.
+
+    Every config key has a flag of the same name (``restore_best`` -> ``--restore-best``); flags override ``--config``.
+    """
     if nproc > 1 and "RANK" not in os.environ:
         from dlpipe.core.files import check_output_dir, check_parent_writable
         from dlpipe.distributed import launch
@@ -154,6 +191,11 @@ def train(
         "image_column": image_column, "labels": labels, "image_size": _csv_ints(image_size, "--image-size"), "resize": resize,
         "color": color, "normalize": normalize, "augment": augment, "pretrained": pretrained,
         "freeze_backbone": freeze_backbone, "finetune_epochs": finetune_epochs, "precision": precision, "channels_last": channels_last,
+        "name": name, "max_onehot": max_onehot, "categorical": _csv_names(categorical), "numeric": _csv_names(numeric),
+        "drop": _csv_names(drop), "embedding_dim": embedding_dim, "min_delta": min_delta, "restore_best": restore_best,
+        "loss": loss, "threads": threads, "residual": residual, "relative": relative, "mean": _csv_floats(mean, "--mean"),
+        "std": _csv_floats(std, "--std"), "cache": cache, "channels": _csv_ints(channels, "--channels"),
+        "kernel_size": kernel_size, "padding": padding, "finetune_lr_factor": finetune_lr_factor,
     }
     from dlpipe.pipeline.train import cli_command
 

@@ -94,11 +94,11 @@ def _check(cfg: RunConfig, ds: ImageDataset) -> None:
     family = cfg.model.family
     problems = []
     if cfg.image.freeze_backbone and not cfg.image.pretrained:
-        problems.append("`freeze_backbone` needs `pretrained` weights (a frozen random backbone learns nothing); pass --pretrained PATH")
+        problems.append("`freeze_backbone` needs `pretrained` weights (a frozen random backbone learns nothing); set `pretrained` to a weight file")
     if cfg.image.finetune_epochs and not cfg.image.freeze_backbone:
-        problems.append("`finetune_epochs` unfreezes a frozen backbone, so it needs `freeze_backbone`; add --freeze-backbone")
+        problems.append("`finetune_epochs` unfreezes a frozen backbone, so it needs `freeze_backbone`; set `freeze_backbone` to true")
     if cfg.image.pretrained and family == "mlp":
-        problems.append("`pretrained` weights load into a cnn or resnet model; pass --model resnet18 (or cnn)")
+        problems.append("`pretrained` weights load into a cnn or resnet model; set `model.family` to 'resnet18' (or 'cnn')")
     if problems:
         raise InvalidConfigError("; ".join(problems) + ".")
     if len(ds.images) == 0:

@@ -14,7 +14,7 @@ from contextlib import ExitStack, contextmanager
 from contextvars import ContextVar
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -34,6 +34,9 @@ from dlpipe.data.preprocessing import TabularPreprocessor, reference_statistics
 from dlpipe.data.schema import infer_schema
 from dlpipe.data.splits import split_indices
 from dlpipe.data.tabular import TableSource, TabularDataset, load_table
+
+if TYPE_CHECKING:
+    from dlpipe.pipeline.run import Run
 
 __all__ = ["train", "evaluate", "resolve_dataset", "register_kind", "data_sources", "cli_command"]
 
@@ -161,11 +164,11 @@ def train(
     report: bool = True,
     progress: str = "auto",
     callbacks: list[Any] | None = None,
-    checkpoint: bool = False,
+    checkpoint: bool = True,
     resume: str | Path | None = None,
     overwrite: bool = False,
     **options: Any,
-) -> Any:
+) -> Run:
     """Train, evaluate (beside baselines) and bundle a model; write the run folder.
 
     Args:
@@ -188,7 +191,9 @@ def train(
         progress: ``"auto"``, ``"rich"``, ``"plain"`` or ``"quiet"``. Defaults to `"auto"`.
         callbacks: Extra training callbacks (e.g. an MLflow tracker); one with ``on_run_saved(run)``
             is also called after the run folder is written. Defaults to `None`.
-        checkpoint: Write a crash-safe checkpoint every epoch to ``<run folder>.partial``. Defaults to `False`.
+        checkpoint: Write a crash-safe checkpoint every epoch to ``<run folder>.partial`` (removed when the run
+            folder is written; kept after a crash or Ctrl-C for ``resume``), as ``dlpipe train`` does. Only when
+            ``save`` is True. Defaults to `True`.
         resume: A ``.partial`` folder an interrupted run left behind: continue it (same data and flags).
         overwrite: Replace ``out`` if it is an earlier dlpipe run folder (never a folder dlpipe did not
             write), and discard an interrupted run's checkpoint there. Defaults to `False`.
@@ -225,7 +230,7 @@ def train(
             else:
                 check_parent_writable(Path(runs_dir) / "run", what="`runs_dir`")
         run, ds, ckpt = _fit(data, cfg, test, stack, out=out, runs_dir=runs_dir, progress=progress, callbacks=callbacks,
-                             checkpoint=checkpoint, resume=resume, overwrite=overwrite)
+                             checkpoint=checkpoint and writes, resume=resume, overwrite=overwrite)
         run.metrics["wall_time_s"] = round(time.perf_counter() - started, 3)
         if writes:
             if out is not None:
@@ -241,7 +246,7 @@ def train(
 
 
 def _fit(data: Any, cfg: RunConfig, test: Any, stack: ExitStack, *, out: str | Path | None, runs_dir: str | Path, progress: str,
-         callbacks: list[Any] | None, checkpoint: bool, resume: str | Path | None, overwrite: bool) -> tuple[Any, Any, Any]:
+         callbacks: list[Any] | None, checkpoint: bool, resume: str | Path | None, overwrite: bool) -> tuple[Run, Any, Any]:
     """Resolve the data, pick the fitter, add the checkpoint callback (its folder held by ``stack``) and train."""
     ds = resolve_dataset(data, cfg, test)
     if getattr(ds, "target", None):
@@ -254,7 +259,7 @@ def _fit(data: Any, cfg: RunConfig, test: Any, stack: ExitStack, *, out: str | P
     ckpt = None
     if distributed and resume is not None:
         shutdown_distributed()
-        raise InvalidConfigError("`--resume` is not supported with several processes yet; resume with one process (drop --nproc).")
+        raise InvalidConfigError("`resume` is not supported with several processes yet; resume the run in a single process.")
     if (checkpoint or resume is not None) and not distributed:
         # Checkpoints are single-process for now: with --nproc the ranks would need the restored
         # state broadcast, which the engine does not do yet (see docs/distributed.md).
@@ -288,7 +293,7 @@ def _check_data_outside(out: str | Path, *sources: Any) -> None:
             )
 
 
-def _save_unique(run: Any, runs_dir: Path, name: str, report: bool) -> None:
+def _save_unique(run: Run, runs_dir: Path, name: str, report: bool) -> None:
     """Save under ``runs/<name>-<task>-<time>``, taking the next free name if another run got there first."""
     for _ in range(100):
         try:
