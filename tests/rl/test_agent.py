@@ -30,7 +30,7 @@ def test_run_folder_holds_history_and_threshold(frozenlake_run, tmp_path):
     assert header[:4] == ["episode", "return", "length", "steps"] and "epsilon" in header
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["reward_threshold"] == 0.7 and metrics["evaluation"]["mean_return"] == 1.0
-    assert json.loads((run / "config.json").read_text())["algo"] == "qlearning"
+    assert "algo: qlearning" in (run / "config.yaml").read_text().splitlines()
     assert (run / "evaluations.csv").read_text().startswith("steps,episodes,mean_return")
 
 

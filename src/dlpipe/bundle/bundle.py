@@ -207,8 +207,9 @@ def make_manifest(**parts: Any) -> dict[str, Any]:
     }
 
 
-# Bundle kinds whose folder holds other bundles: kind -> "module:loader(root, manifest)" (data only, never code).
-_COMPOSITE: dict[str, str] = {"ensemble": "dlpipe.ensembles.ensemble:load_ensemble"}
+# Bundle kinds loaded by their own code: kind -> "module:loader(root, manifest)" (data only, never code).
+# An ensemble holds other bundles; an RL agent's model_spec is a policy network or a Q-table.
+_COMPOSITE: dict[str, str] = {"ensemble": "dlpipe.ensembles.ensemble:load_ensemble", "rl": "dlpipe.rl.agent:load_rl_bundle"}
 
 
 def resolve_inside(root: Path, name: Any, what: str) -> Path:

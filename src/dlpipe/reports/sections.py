@@ -22,7 +22,7 @@ from dlpipe.reports.plots import Plot
 if TYPE_CHECKING:
     from dlpipe.reports.folder import RunFolder
 
-__all__ = ["Section", "Table", "register_section", "extra_sections"]
+__all__ = ["Section", "Table", "register_section", "extra_sections", "replaced_sections"]
 
 
 @dataclass
@@ -80,11 +80,27 @@ _PROVIDERS: dict[str, list[str | SectionProvider]] = {
 }
 
 
-def register_section(kind: str, provider: str | SectionProvider) -> None:
-    """Add sections to reports of runs of ``kind`` (``"*"``: every run); ``provider`` is a function or ``"module:function"``."""
+# Standard sections (by id) a kind's own sections stand in for: an RL run has no test split, table
+# schema or epochs, so its provider draws the evaluation, environment and training curves itself.
+_REPLACED: dict[str, set[str]] = {"rl": {"verdict", "data", "training", "evaluation"}}
+
+
+def register_section(kind: str, provider: str | SectionProvider, *, replaces: Iterable[str] = ()) -> None:
+    """Add sections to reports of runs of ``kind`` (``"*"``: every run); ``provider`` is a function or ``"module:function"``.
+
+    ``replaces`` names standard sections (``"verdict"``, ``"data"``, ``"model"``, ``"training"``,
+    ``"evaluation"``, ``"environment"``) that the provider's sections stand in for in reports of ``kind``.
+    """
     entries = _PROVIDERS.setdefault(kind, [])
     if provider not in entries:
         entries.append(provider)
+    if replaces:
+        _REPLACED.setdefault(kind, set()).update(replaces)
+
+
+def replaced_sections(kind: str) -> frozenset[str]:
+    """The ids of the standard sections that reports of runs of ``kind`` leave out (their own sections replace them)."""
+    return frozenset(_REPLACED.get(kind, ()))
 
 
 def extra_sections(run: RunFolder) -> list[Section]:

@@ -5,6 +5,10 @@
       weights.safetensors  the policy/Q network's state_dict, or the tabular Q-table
 
 No pickle: loading reads JSON and raw tensors and rebuilds the network from its spec.
+
+An ``Agent`` is a :class:`dlpipe.Bundle` of kind "rl", so ``dlpipe.load_bundle`` returns one for an RL
+bundle (registered in ``dlpipe.bundle.bundle._COMPOSITE``) and reports can describe its network; its
+``predict`` and ``evaluate`` take observations and episode counts, not table rows.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from torch import nn
 
 from dlpipe.bundle.bundle import (
     FORMAT,
+    Bundle,
     load_checked_state,
     make_manifest,
     read_manifest,
@@ -28,30 +33,66 @@ from dlpipe.bundle.bundle import (
 from dlpipe.core.errors import BundleError, InvalidConfigError, InvalidInputError
 from dlpipe.core.files import atomic_dir, write_json
 from dlpipe.rl.envs import EnvInfo, encode_obs, make_env
-from dlpipe.rl.networks import build_network
+from dlpipe.rl.networks import QTable, build_network
 from dlpipe.rl.rollout import EVAL_SEED, Evaluation, evaluate_policy, one_thread, random_policy
 
-__all__ = ["Agent", "load_agent"]
+__all__ = ["Agent", "load_agent", "load_rl_bundle"]
 
 MANIFEST = "manifest.json"
 WEIGHTS = "weights.safetensors"
 
 
-class Agent:
-    """A greedy policy over one environment: a network (``model``) or a Q-table (``q_table``)."""
+class Agent(Bundle):
+    """A greedy policy over one environment: a network (``model``) or a Q-table (``q_table``).
+
+    For a Q-table agent ``model`` is the table as a bias-free linear layer over one-hot states
+    (what a report draws); acting reads ``q_table`` itself.
+
+    Example:
+        >>> agent = dlpipe.load_bundle("runs/frozenlake/bundle")  # doctest: +SKIP
+        >>> agent.predict(0), agent.evaluate(episodes=10)["mean_return"]  # doctest: +SKIP
+        (array(2), 1.0)
+    """
 
     def __init__(self, info: EnvInfo, algo: str, model_spec: dict[str, Any], model: nn.Module | None = None,
                  q_table: np.ndarray | None = None, config: dict[str, Any] | None = None, metrics: dict[str, Any] | None = None) -> None:
+        # Bundle.__init__ is not called: an agent has no table task or preprocessor, its manifest is built from its parts
         self.info = info
         self.algo = algo
         self.model_spec = model_spec
-        self.model = model.eval() if model is not None else None
         self.q_table = q_table
+        if model is None and q_table is not None:
+            model = QTable.from_array(q_table)
+        if model is None:
+            raise InvalidConfigError("an Agent needs a `model` (a policy or Q-network) or a `q_table`; pass one of them.")
+        self.model = model.eval()
         self.config = dict(config or {})
         self.metrics = dict(metrics or {})
+        self.task = None  # type: ignore[assignment]  # no supervised task: outputs are actions
 
     def __repr__(self) -> str:
         return f"Agent(algo={self.algo!r}, env={self.info.env_id!r})"
+
+    @property  # type: ignore[override]  # a Bundle reads its metrics from the manifest; an agent's are set after training
+    def metrics(self) -> dict[str, Any]:
+        return self._metrics
+
+    @metrics.setter
+    def metrics(self, value: dict[str, Any]) -> None:
+        self._metrics = dict(value or {})
+
+    @property  # built from the agent's parts, so it is never stale
+    def manifest(self) -> dict[str, Any]:  # type: ignore[override]
+        return make_manifest(kind="rl", algo=self.algo, env=self.info.to_dict(), model_spec=self.model_spec,
+                             config=self.config, metrics=self.metrics)
+
+    @property
+    def classes(self) -> list[Any] | None:
+        return None
+
+    @property
+    def input_columns(self) -> list[str]:
+        return []
 
     # ------------------------------------------------------------------ acting
     def act(self, x: np.ndarray) -> np.ndarray:
@@ -67,7 +108,27 @@ class Agent:
             return np.clip(actions, low, high).astype(np.float32).reshape(len(x), *self.info.action["shape"])
         return actions
 
-    def evaluate(self, episodes: int = 100, seed: int = EVAL_SEED) -> dict[str, Any]:
+    def predict(self, observations: Any) -> np.ndarray:  # type: ignore[override]  # observations in, actions out
+        """Greedy actions for raw observations as the environment returns them: one observation gives one
+        action, a stack of them (first axis) gives one action each.
+
+        Example:
+            >>> agent.predict(0)  # FrozenLake: state 0 -> move right  # doctest: +SKIP
+            array(2)
+        """
+        try:
+            x = encode_obs(observations, self.info)
+            one = x.ndim == 1
+            actions = self.act(x[None] if one else x)
+        except (IndexError, ValueError, RuntimeError) as exc:
+            shape = tuple(self.info.obs["shape"]) if self.info.obs.get("shape") else f"an integer state below {self.info.obs.get('n')}"
+            raise InvalidInputError(
+                f"`observations` of shape {tuple(np.shape(observations))} do not fit {self.info.env_id!r}, whose observations are {shape} "
+                f"({type(exc).__name__}); pass one observation as `env.step` returns it, or a stack of them."
+            ) from None
+        return actions[0] if one else actions
+
+    def evaluate(self, episodes: int = 100, seed: int = EVAL_SEED) -> dict[str, Any]:  # type: ignore[override]
         """Greedy episodes with fixed seeds, beside a uniformly random policy on the same seeds."""
         if not isinstance(episodes, int) or episodes < 1:
             raise InvalidConfigError(f"`episodes` is {episodes!r} but must be a positive integer such as 100.")
@@ -131,10 +192,6 @@ class Agent:
         assert self.model is not None
         return {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
 
-    def manifest(self) -> dict[str, Any]:
-        return make_manifest(kind="rl", algo=self.algo, env=self.info.to_dict(), model_spec=self.model_spec,
-                             config=self.config, metrics=self.metrics)
-
     def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
         """Write the bundle folder atomically (manifest.json + weights.safetensors); an existing ``path`` is
         replaced only if it is an earlier dlpipe bundle and ``overwrite`` is True."""
@@ -143,19 +200,33 @@ class Agent:
         state = self.state_tensors()
         with atomic_dir(path, overwrite=overwrite, kind="bundle") as tmp:
             save_file(state, str(tmp / WEIGHTS), metadata={"format": FORMAT})
-            manifest = self.manifest()
+            manifest = self.manifest
             manifest["weights"] = {"file": WEIGHTS, "sha256": sha256_file(tmp / WEIGHTS), "tensors": {k: list(v.shape) for k, v in state.items()}}
             write_json(tmp / MANIFEST, manifest)
         return Path(path)
 
 
 def load_agent(path: str | Path) -> Agent:
-    """Load an RL bundle folder (kind "rl"), checking format, checksum and tensor shapes."""
-    root, manifest = read_manifest(path, kind="rl")  # the kind before the keys: a model bundle is not a damaged agent
+    """Load an RL bundle folder (kind "rl"), or the run folder holding it, checking format, checksum and tensor shapes."""
+    root = Path(path)
+    if (root / "bundle" / MANIFEST).is_file() and not (root / MANIFEST).exists():
+        root = root / "bundle"  # a run folder written by `dlpipe rl train`
+    root, manifest = read_manifest(root, kind="rl")  # the kind before the keys: a model bundle is not a damaged agent
     if manifest.get("kind") != "rl":
         raise BundleError(f"bundle {str(root)!r} is of kind {manifest.get('kind', 'table')!r}, not an RL agent; load it with dlpipe.load_bundle, or pass a bundle written by `dlpipe rl train`.")
+    return load_rl_bundle(root, manifest)
+
+
+def load_rl_bundle(root: Path, manifest: dict[str, Any]) -> Agent:
+    """The agent of an RL bundle whose manifest was read and checked (``dlpipe.load_bundle`` calls this for kind "rl")."""
+    for key in ("env", "model_spec", "algo"):
+        if not isinstance(manifest.get(key), (dict, str)):
+            raise BundleError(f"the manifest of RL bundle {str(root)!r} lacks its `{key}`; the bundle is damaged or not an agent, so re-save it with `dlpipe rl train`.")
     state = read_weights(root, manifest)
-    info = EnvInfo.from_dict(manifest["env"])
+    try:
+        info = EnvInfo.from_dict(manifest["env"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BundleError(f"the manifest of RL bundle {str(root)!r} has a damaged `env` ({type(exc).__name__}: {exc}); re-save the bundle with `dlpipe rl train`.") from None
     spec = manifest["model_spec"]
     common = {"config": manifest.get("config"), "metrics": manifest.get("metrics")}
     if spec.get("family") == "q-table":

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
 from dlpipe.core.errors import BundleError
 from dlpipe.models.mlp import MLP
 
-__all__ = ["QNetwork", "ActorCritic", "build_network"]
+__all__ = ["QNetwork", "ActorCritic", "QTable", "build_network"]
 
 
 class QNetwork(nn.Module):
@@ -26,6 +27,7 @@ class QNetwork(nn.Module):
 
     def __init__(self, obs_dim: int, n_actions: int, hidden: list[int]) -> None:
         super().__init__()
+        self.obs_dim = obs_dim
         self.net = MLP(obs_dim, n_actions, hidden=list(hidden))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -33,6 +35,42 @@ class QNetwork(nn.Module):
 
     def greedy(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward(x).argmax(dim=-1)
+
+    def example_inputs(self) -> torch.Tensor:
+        return torch.zeros(2, self.obs_dim)  # (N, D): for the report's layer table
+
+
+class QTable(nn.Module):
+    """A tabular Q-function as a bias-free linear layer over one-hot states: (B, S) -> (B, A).
+
+    Only a view for describing and drawing the table (weight (A, S) = the table transposed);
+    an agent acts from its float64 ``q_table`` array.
+
+    Example:
+        >>> QTable.from_array(np.eye(3, 2))(torch.eye(3)).argmax(dim=-1).tolist()
+        [0, 1, 0]
+    """
+
+    def __init__(self, n_states: int, n_actions: int) -> None:
+        super().__init__()
+        self.values = nn.Linear(n_states, n_actions, bias=False)
+        self.values.weight.requires_grad_(False)
+
+    @classmethod
+    def from_array(cls, table: np.ndarray) -> QTable:
+        module = cls(*table.shape)
+        with torch.no_grad():
+            module.values.weight.copy_(torch.as_tensor(np.asarray(table).T, dtype=torch.float32))
+        return module
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.values(x)
+
+    def greedy(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward(x).argmax(dim=-1)
+
+    def example_inputs(self) -> torch.Tensor:
+        return torch.eye(self.values.in_features)[:2]  # (N, S): two one-hot states
 
 
 class ActorCritic(nn.Module):
@@ -49,6 +87,7 @@ class ActorCritic(nn.Module):
 
     def __init__(self, obs_dim: int, n_actions: int, hidden: list[int], continuous: bool = False, log_std_init: float = 0.0) -> None:
         super().__init__()
+        self.obs_dim = obs_dim
         self.continuous = continuous
         self.actor = MLP(obs_dim, n_actions, hidden=list(hidden), activation="tanh")
         self.critic = MLP(obs_dim, 1, hidden=list(hidden), activation="tanh")
@@ -70,6 +109,9 @@ class ActorCritic(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.actor(x)
+
+    def example_inputs(self) -> torch.Tensor:
+        return torch.zeros(2, self.obs_dim)  # (N, D): for the report's layer table
 
     def parameter_groups(self) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
         """(actor + log_std, critic): optimised and clipped separately, because value errors are in

@@ -1,6 +1,9 @@
-"""The RL section of a run report: the return curve (raw and moving average) with the solve
-threshold and the periodic greedy evaluations, loss and epsilon, and the final evaluation beside a
-random policy. Registered for runs of kind "rl" (``dlpipe.reports.register_section``)."""
+"""The RL section of a run report: the final greedy evaluation beside a random policy on the same
+seeds, the return curve (raw and moving average, per environment step) with the solve threshold and
+the periodic greedy evaluations, loss and epsilon, the environment's spaces and the settings.
+
+Registered for runs of kind "rl" (``dlpipe.reports.sections``), where it stands in for the standard
+verdict, data, training and evaluation sections (an RL run has no test split, table or epochs)."""
 
 from __future__ import annotations
 
@@ -79,6 +82,23 @@ def sections(run: RunFolder) -> list[Section]:
     """Sections for a run folder written by ``dlpipe rl train``."""
     section = Section("rl", "Reinforcement learning")
     m = run.metrics
+    ev, rnd = m.get("evaluation"), m.get("random")
+    if ev and rnd:
+        verdict = (m.get("test") or {}).get("verdict")
+        if verdict:
+            section.text(verdict)
+        cols = ["policy", "episodes", "mean return ★", "std", "min", "max", "mean length"]
+        keys = ("episodes", "mean_return", "std_return", "min_return", "max_return", "mean_length")
+        section.table(Table(cols, [["agent (greedy)", *(ev.get(k) for k in keys)], ["random", *(rnd.get(k) for k in keys)]],
+                            caption=f"{m.get('algo')} on {m.get('env_id')}: evaluation vs a uniformly random policy on the same "
+                                    f"{ev.get('episodes')} episodes (seeds from {ev.get('seed')}); ★ primary metric, higher is better",
+                            highlight=0))
+        threshold = m.get("reward_threshold")
+        if threshold is not None:
+            when = f"solved at env step {m['solved_at']:,}" if m.get("solved_at") else ("solved" if m.get("solved") else "not solved")
+            section.text(f"Solve threshold {threshold:g}: {when}; {m.get('steps') or 0:,} env steps in {m.get('train_time_s') or 0:.1f} s of training.")
+    else:
+        section.note("metrics.json has no final evaluation.")
     h = run.history_series()
     if "return" not in h:
         section.note("history.csv has no episode returns, so there is no return curve.")
@@ -89,16 +109,40 @@ def sections(run: RunFolder) -> list[Section]:
             section.plot(_series_plot("rl_loss", "Training loss (mean per episode)", steps, h["loss"], "loss"))
         if "epsilon" in h:
             section.plot(_series_plot("rl_epsilon", "Exploration rate", steps, h["epsilon"], "epsilon"))
-    ev, rnd = m.get("evaluation"), m.get("random")
-    if ev and rnd:
-        cols = ["policy", "episodes", "mean return", "std", "min", "max", "mean length"]
-        keys = ("episodes", "mean_return", "std_return", "min_return", "max_return", "mean_length")
-        section.table(Table(cols, [["agent (greedy)", *(ev[k] for k in keys)], ["random", *(rnd[k] for k in keys)]],
-                            caption=f"{m.get('algo')} on {m.get('env_id')}: greedy episodes with fixed seeds from {ev.get('seed')}", highlight=0))
-        threshold = m.get("reward_threshold")
-        if threshold is not None:
-            when = f"solved at env step {m['solved_at']:,}" if m.get("solved_at") else ("solved" if m.get("solved") else "not solved")
-            section.text(f"Solve threshold {threshold:g}: {when}; {m.get('steps', 0):,} env steps in {m.get('train_time_s', 0):.1f} s of training.")
-    else:
-        section.note("metrics.json has no final evaluation.")
+    env = run.manifest.get("env")
+    if isinstance(env, dict):
+        section.table(Table(["", ""], _env_rows(env), caption="the environment"))
+    settings = _settings_rows(run)
+    if settings:
+        section.table(Table(["", ""], settings, caption="training settings (resolved)"))
     return [section]
+
+
+def _space(space: Any) -> str:
+    if not isinstance(space, dict):
+        return "?"
+    if space.get("type") == "discrete":
+        return f"discrete, {space.get('n')} values"
+    return f"box of shape {tuple(space.get('shape') or ())}"
+
+
+def _env_rows(env: dict[str, Any]) -> list[list[Any]]:
+    rows: list[list[Any]] = [["id", env.get("env_id")], ["observations", _space(env.get("obs"))], ["actions", _space(env.get("action"))]]
+    for k, v in (env.get("env_kwargs") or {}).items():
+        rows.append([f"option {k}", str(v)])
+    rows.append(["solve threshold", env.get("reward_threshold") if env.get("reward_threshold") is not None else "none"])
+    rows.append(["episode limit (steps)", env.get("max_episode_steps") if env.get("max_episode_steps") is not None else "none"])
+    return rows
+
+
+def _settings_rows(run: RunFolder) -> list[list[Any]]:
+    """From config.yaml (the algorithm's settings under `options`), else the bundle's record of them."""
+    cfg = run.config or {}
+    options = cfg.get("options") if isinstance(cfg.get("options"), dict) else run.manifest.get("config")
+    options = options if isinstance(options, dict) else {}
+    rows: list[list[Any]] = [[k.replace("_", " "), cfg[k]] for k in ("algo", "steps", "seed", "eval_episodes") if k in cfg]
+    rows += [[k.replace("_", " "), str(v) if isinstance(v, (list, dict)) else v] for k, v in options.items()]
+    m = run.metrics
+    if isinstance(m.get("episodes"), int):
+        rows.append(["training episodes run", m["episodes"]])
+    return rows
