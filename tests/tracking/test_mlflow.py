@@ -63,6 +63,26 @@ def test_default_local_sqlite_store_beside_the_runs_folder(tmp_path):
     _check_logged(tracker, tracker.tracking_uri, 3)
 
 
+@pytest.mark.slow
+def test_a_gan_run_logs_both_losses_to_the_local_store(tmp_path):
+    from dlpipe.data.arrays import ArrayDataset, load_digits_images
+
+    os.chdir(tmp_path)
+    ds = load_digits_images()
+    tracker = MlflowTracker(runs_dir="runs")
+    dl.train(ArrayDataset(ds.x[:200], ds.y[:200], name="digits200"), task="generate", model={"family": "gan", "latent": 4}, epochs=2,
+             progress="quiet", out="runs/gan", callbacks=[tracker])
+    assert tracker.run_id is not None, "the tracker never saw the GAN's training"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        client = _client(tracker.tracking_uri)
+        run = client.get_run(tracker.run_id)
+        assert run.info.status == "FINISHED" and run.data.tags["dlpipe.epochs_run"] == "2"
+        for name in ("d_loss", "g_loss", "d_real", "d_fake", "loss"):
+            assert [m.step for m in client.get_metric_history(tracker.run_id, name)] == [1, 2], name
+        assert "test_nn_distance" in run.data.metrics and run.data.params["config.model.family"] == "gan"
+
+
 def test_unreachable_server_warns_once_and_the_run_continues(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -141,3 +161,25 @@ def test_cli_track_against_a_real_mlflow_server(mlflow_server, tmp_path, capsys)
     tracker.run_id, tracker.model_version = runs[0].info.run_id, "dlpipe-y/1"
     _check_logged(tracker, mlflow_server, 3)
     assert not (tmp_path / "mlruns").exists() and not (tmp_path / "mlflow.db").exists()
+
+
+@pytest.mark.service
+@pytest.mark.slow
+def test_cli_gan_run_sends_its_losses_to_a_real_mlflow_server(mlflow_server, tmp_path, capsys):
+    from dlpipe.cli import main
+    from dlpipe.data.arrays import load_digits_images
+
+    os.chdir(tmp_path)
+    ds = load_digits_images()
+    np.savez("d.npz", x=(ds.x[:200] * 255).astype(np.uint8), y=ds.y[:200])
+    track = ["--track", f"mlflow:{mlflow_server}"]
+    assert main(["train", "d.npz", "--task", "generate", "--model", "gan", "--epochs", "2", "-o", "runs/g", "--quiet", "--no-report", *track]) == 0
+    assert "warning" not in capsys.readouterr().err
+    client = _client(mlflow_server)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        exp = client.get_experiment_by_name("dlpipe")
+        runs = [r for r in client.search_runs([exp.experiment_id]) if r.data.params.get("config.model.family") == "gan"]
+        assert len(runs) == 1
+        for name in ("d_loss", "g_loss"):
+            assert [m.step for m in client.get_metric_history(runs[0].info.run_id, name)] == [1, 2], name
