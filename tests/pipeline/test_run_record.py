@@ -131,3 +131,13 @@ def test_default_cnn_config_shows_the_model_built_and_reproduces_it():
     again = dl.train(ImageDataset(x, y), config="img/config.yaml", save=False, progress="quiet")
     assert again.bundle.manifest["model_spec"] == spec
     _same_scores(run.metrics, again.metrics)
+
+
+def test_a_named_table_object_is_not_shown_as_a_file_name(split_files):
+    from dlpipe.data.tabular import TabularDataset
+
+    frame = pd.read_csv(split_files[0])
+    run = dl.train(TabularDataset(frame, "y", name="boston_train"), epochs=1, save=False, progress="quiet")
+    assert run.metrics["data_sources"]["train"]["source"] == "DataFrame"
+    how, snippet = reproduce(run.metrics, Path("r/config.yaml"))
+    assert how == "python" and "boston_train" not in snippet and "dl.train(train_data, config=" in snippet

@@ -93,8 +93,9 @@ def _describe_source(src: Any, rows: int | None, ds: Any, *, bundled_test: bool 
             frame = ds.frame if src == getattr(ds, "name", None) else None  # a bundled name
     elif isinstance(src, pd.DataFrame):
         source, frame = "DataFrame", src
-    elif isinstance(src, TabularDataset):
-        source, frame = ("DataFrame" if src.name == "table" else src.name), src.frame
+    elif isinstance(src, TabularDataset):  # a bundled data set keeps its name; any other table object is a frame
+        source = src.name if src.name in {d.name for d in bundled.list_datasets()} else "DataFrame"
+        frame = src.frame
     else:
         source = f"<{type(src).__name__}>"  # arrays, an image set...: nothing to name on a command line
     if frame is not None:
