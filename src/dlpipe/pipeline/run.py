@@ -3,7 +3,8 @@
     runs/<name>/
       config.yaml     the resolved config (every default written out), enough to reproduce the run
       history.csv     one row per epoch
-      metrics.json    test metrics of the model beside its baselines, and the verdict
+      metrics.json    test metrics of the model beside its baselines, and the verdict; data_sources (each
+                      split's data as given, rows, sha256), origin (cli/python), environment (seed, versions)
       lr_finder.csv   the learning-rate range test curve (only with learning_rate='auto')
       predictions.csv the test split: y_true, prediction and (classification) proba_<class> columns
       report.html     the run report (dlpipe.reports), with its pictures under plots/
