@@ -134,3 +134,18 @@ def test_cli_config_errors_are_one_sentence(tmp_path, capsys):
 
     with pytest.raises(InvalidConfigError, match="`eval_episodes` is 0 but must be a positive integer"):
         train_agent("FrozenLake-v1", "qlearning", eval_episodes=0)
+
+
+def test_commands_for_model_bundles_refuse_an_agent_in_one_sentence(lake, tmp_path, capsys):
+    (tmp_path / "rows.csv").write_text("a,b\n1,2\n")
+    sentence = "this bundle is an RL agent (qlearning on 'FrozenLake-v1', kind 'rl'), not a model of a table"
+    for argv in (["predict", str(lake / "bundle"), "rows.csv"], ["evaluate", str(lake / "bundle"), "rows.csv"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: {sentence}") and "Traceback" not in err
+    pytest.importorskip("fastapi")
+    from dlpipe.core.errors import BundleError
+    from dlpipe.serving.app import create_app
+
+    with pytest.raises(BundleError, match=r"is an RL agent .* use `dlpipe rl evaluate` / `dlpipe rl play`"):
+        create_app(lake / "bundle")

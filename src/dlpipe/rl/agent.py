@@ -68,7 +68,6 @@ class Agent(Bundle):
         self.model = model.eval()
         self.config = dict(config or {})
         self.metrics = dict(metrics or {})
-        self.task = None  # type: ignore[assignment]  # no supervised task: outputs are actions
 
     def __repr__(self) -> str:
         return f"Agent(algo={self.algo!r}, env={self.info.env_id!r})"
@@ -85,6 +84,19 @@ class Agent(Bundle):
     def manifest(self) -> dict[str, Any]:  # type: ignore[override]
         return make_manifest(kind="rl", algo=self.algo, env=self.info.to_dict(), model_spec=self.model_spec,
                              config=self.config, metrics=self.metrics)
+
+    @property
+    def task(self) -> Any:  # type: ignore[override]
+        """An agent has no supervised task: code made for model bundles (serving rows, export, evaluate on a
+        table) stops here with one sentence instead of failing deeper in."""
+        raise BundleError(
+            f"this bundle is an RL agent ({self.algo} on {self.info.env_id!r}, kind 'rl'), not a model of a table, images or a series, "
+            "so it has no task to predict rows with; use `dlpipe rl evaluate` / `dlpipe rl play`, or agent.predict(observations) in Python."
+        )
+
+    @property
+    def preprocessor(self) -> Any:  # type: ignore[override]
+        return self.task
 
     @property
     def classes(self) -> list[Any] | None:
@@ -116,6 +128,8 @@ class Agent(Bundle):
             >>> agent.predict(0)  # FrozenLake: state 0 -> move right  # doctest: +SKIP
             array(2)
         """
+        if isinstance(observations, (str, Path)) or hasattr(observations, "columns"):
+            self.task  # noqa: B018 - a data file or table meant for a model bundle: the one-sentence refusal
         try:
             x = encode_obs(observations, self.info)
             one = x.ndim == 1
@@ -130,6 +144,8 @@ class Agent(Bundle):
 
     def evaluate(self, episodes: int = 100, seed: int = EVAL_SEED) -> dict[str, Any]:  # type: ignore[override]
         """Greedy episodes with fixed seeds, beside a uniformly random policy on the same seeds."""
+        if isinstance(episodes, (str, Path)) or hasattr(episodes, "columns"):
+            self.task  # noqa: B018 - labelled data meant for a model bundle: the one-sentence refusal
         if not isinstance(episodes, int) or episodes < 1:
             raise InvalidConfigError(f"`episodes` is {episodes!r} but must be a positive integer such as 100.")
         with one_thread():
