@@ -134,3 +134,24 @@ def test_kill_9_a_gan_run_then_resume_matches_an_uninterrupted_run(tmp_path):
         assert torch.equal(a[k], b[k]), k
     history = (tmp_path / "runs" / "crash" / "history.csv").read_text().splitlines()
     assert len(history) == 17 and history[1:] and (tmp_path / "runs" / "crash" / "plots" / "samples_epoch_0001.png").is_file()
+
+
+class _Crash(Callback):
+    checkpoint_state = False  # a test device, not part of the training state
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        if epoch == 2:
+            raise KeyboardInterrupt  # before this epoch's checkpoint (the checkpoint runs last): resumes from epoch 1
+
+
+def test_a_resumed_vae_run_keeps_the_sample_grids_of_the_epochs_before_the_crash(digits_small):
+    args = {"task": "generate", "model": {"family": "vae", "latent": 2}, "epochs": 3, **QUIET}
+    with pytest.raises(KeyboardInterrupt):
+        dl.train(digits_small, out="runs/v", checkpoint=True, callbacks=[_Crash()], **args)
+    assert read_checkpoint("runs/v.partial", tensors=False)[1]["epoch"] == 1
+    resumed = dl.train(digits_small, resume="runs/v.partial", callbacks=[], **args)
+    whole = dl.train(digits_small, save=False, **args)
+    assert [k for k in resumed.extras["files"] if k.startswith("plots/samples_epoch")] == [
+        "plots/samples_epoch_0001.png", "plots/samples_epoch_0002.png", "plots/samples_epoch_0003.png"]
+    for (k, a), (_, b) in zip(resumed.bundle.model.state_dict().items(), whole.bundle.model.state_dict().items()):
+        assert torch.equal(a, b), k

@@ -156,12 +156,16 @@ class _KLCallback(Callback):
 
 class _SampleGrids(Callback):
     """Decode the same fixed codes after the first, every ``every``-th and the last epoch (a VAE's
-    progress, like the GAN's per-epoch grids); ``grids[epoch]`` holds (n, *shape) pixels in [0, 1]."""
+    progress, like the GAN's per-epoch grids); ``grids[epoch]`` holds (n, *shape) pixels in [0, 1], as
+    tensors so a checkpoint keeps them and a resumed run still shows the epochs before the crash."""
 
     def __init__(self, latent: int, shape: list[int], epochs: int, every: int, seed: int, n: int = 64) -> None:
         self.z = torch.randn(n, latent, generator=torch.Generator().manual_seed(seed))
         self.shape, self.epochs, self.every = shape, epochs, every
-        self.grids: dict[int, np.ndarray] = {}
+        self.grids: dict[int, torch.Tensor] = {}
+
+    def on_fit_start(self, trainer: Trainer) -> None:
+        self.grids = {}
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
         if epoch == 1 or epoch % self.every == 0 or epoch == self.epochs:
@@ -169,9 +173,9 @@ class _SampleGrids(Callback):
             was = model.training
             model.eval()
             with torch.inference_mode():
-                out = torch.sigmoid(model.decode(self.z))  # type: ignore[operator]  # logits -> pixels
+                out = torch.sigmoid(model.decode(self.z.to(trainer.device)))  # type: ignore[operator]  # logits -> pixels
             model.train(was)
-            self.grids[epoch] = out.reshape(len(self.z), *self.shape).numpy()
+            self.grids[epoch] = out.reshape(len(self.z), *self.shape).cpu()
 
 
 def _fit_reconstructor(model: nn.Module, spec: dict[str, Any], prep: Prepared, cfg: RunConfig, epochs: int, batch_size: int,
@@ -303,14 +307,14 @@ def fit_generative(ds: Any, cfg: RunConfig, *, progress: str = "auto", extra_cal
         for epoch, grid in gt.grids.items():
             files[f"plots/samples_epoch_{epoch:04d}.png"] = ev.image_grid_png((grid + 1) / 2)
     else:
-        extra = list(extra_callbacks or [])
         grids = None
         if family == "vae" and prep.input_kind == "image":
             grids = _SampleGrids(spec["latent"], list(prep.x["train"].shape[1:]), epochs, max(1, epochs // 8), cfg.seed)
-            extra.append(grids)
+        # the grids before the caller's callbacks: a checkpoint (last) restores what they reset
+        extra = ([grids] if grids else []) + list(extra_callbacks or [])
         history = _fit_reconstructor(model, spec, prep, cfg, epochs, batch_size, progress, extra)
         for epoch, grid in (grids.grids if grids else {}).items():
-            files[f"plots/samples_epoch_{epoch:04d}.png"] = ev.image_grid_png(grid)
+            files[f"plots/samples_epoch_{epoch:04d}.png"] = ev.image_grid_png(grid.numpy())
     model.eval()
     gen_info: dict[str, Any] = {
         "model": "gan" if family == "gan" else ("vae" if family == "vae" else "autoencoder"),
