@@ -149,3 +149,9 @@ def test_commands_for_model_bundles_refuse_an_agent_in_one_sentence(lake, tmp_pa
 
     with pytest.raises(BundleError, match=r"is an RL agent .* use `dlpipe rl evaluate` / `dlpipe rl play`"):
         create_app(lake / "bundle")
+
+
+def test_report_names_the_rl_command_that_reruns_it(lake):
+    page = (lake / "report.html").read_text()
+    assert ("dlpipe rl train FrozenLake-v1 --algo qlearning --steps 3000 --seed 0 --eval-episodes 5 "
+            "--env-option is_slippery=false --option learning_rate=0.1") in page

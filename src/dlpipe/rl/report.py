@@ -115,6 +115,12 @@ def sections(run: RunFolder) -> list[Section]:
     settings = _settings_rows(run)
     if settings:
         section.table(Table(["", ""], settings, caption="training settings (resolved)"))
+    cfg = run.config or {}
+    if all(k in cfg for k in ("env_id", "algo", "steps", "seed", "eval_episodes")):
+        from dlpipe.rl.train import command_for
+
+        section.text("To rerun it: `dlpipe rl train --config` with this run's config.yaml, or the same settings as flags:")
+        section.code(command_for(cfg))
     return [section]
 
 
