@@ -313,8 +313,8 @@ def fit_generative(ds: Any, cfg: RunConfig, *, progress: str = "auto", extra_cal
         # the grids before the caller's callbacks: a checkpoint (last) restores what they reset
         extra = ([grids] if grids else []) + list(extra_callbacks or [])
         history = _fit_reconstructor(model, spec, prep, cfg, epochs, batch_size, progress, extra)
-        for epoch, grid in (grids.grids if grids else {}).items():
-            files[f"plots/samples_epoch_{epoch:04d}.png"] = ev.image_grid_png(grid.numpy())
+        for epoch, pixels in (grids.grids if grids else {}).items():
+            files[f"plots/samples_epoch_{epoch:04d}.png"] = ev.image_grid_png(pixels.numpy())
     model.eval()
     gen_info: dict[str, Any] = {
         "model": "gan" if family == "gan" else ("vae" if family == "vae" else "autoencoder"),

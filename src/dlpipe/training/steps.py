@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import warnings
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -157,7 +157,7 @@ class GANStep(TrainStep):
 
     def make_optimizer(self, trainer: Trainer, model: nn.Module) -> OptimizerSet:
         lr = trainer.learning_rate
-        g, d = model.generator, model.discriminator
+        g, d = _networks(model)
         return OptimizerSet([FlatOptimizer(g.parameters(), "adam", learning_rate=lr, betas=(0.5, 0.999)),
                              FlatOptimizer(d.parameters(), "adam", learning_rate=lr, betas=(0.5, 0.999))])
 
@@ -180,8 +180,8 @@ class GANStep(TrainStep):
         self._b = 0
 
     def __call__(self, trainer: Trainer, inputs: list[torch.Tensor], y: torch.Tensor) -> dict[str, torch.Tensor]:
-        g, d = trainer.model.generator, trainer.model.discriminator  # type: ignore[union-attr]
-        opt_g, opt_d = trainer.optimizer.optimizers  # type: ignore[union-attr]
+        g, d = _networks(trainer.model)
+        opt_g, opt_d = cast(OptimizerSet, trainer.optimizer).optimizers
         real, noise = inputs[0], self._noise[self._b]
         self._b += 1
         fake = g(noise[0])
@@ -205,7 +205,7 @@ class GANStep(TrainStep):
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
         self._good = self._snapshot(trainer.model)
         if self.grid_every and (epoch % self.grid_every == 0 or epoch == trainer.epochs or epoch == 1):
-            g = trainer.model.generator  # type: ignore[union-attr]
+            g = _networks(trainer.model)[0]
             was = g.training
             g.eval()
             with torch.inference_mode():
@@ -220,8 +220,9 @@ class GANStep(TrainStep):
                 f"the GAN losses became NaN in the first epoch (d_loss={d_loss}, g_loss={g_loss}); lower `learning_rate` (now {lr:g}) or check the data for extreme values."
             )
         # load_state_dict copies into the existing tensors, so the flat optimiser views stay valid
-        trainer.model.generator.load_state_dict(self._good[0])  # type: ignore[union-attr]
-        trainer.model.discriminator.load_state_dict(self._good[1])  # type: ignore[union-attr]
+        g, d = _networks(trainer.model)
+        g.load_state_dict(self._good[0])
+        d.load_state_dict(self._good[1])
         self.stopped_reason = (
             f"the GAN losses became NaN at epoch {epoch} (d_loss={d_loss}, g_loss={g_loss}); training stopped and the generator from epoch {last}, "
             f"the last good one, was kept; lower `learning_rate` (now {lr:g}) to train longer."
@@ -233,4 +234,10 @@ class GANStep(TrainStep):
 
     @staticmethod
     def _snapshot(pair: nn.Module) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-        return copy.deepcopy(pair.generator.state_dict()), copy.deepcopy(pair.discriminator.state_dict())  # type: ignore[union-attr]
+        g, d = _networks(pair)
+        return copy.deepcopy(g.state_dict()), copy.deepcopy(d.state_dict())
+
+
+def _networks(pair: nn.Module) -> tuple[nn.Module, nn.Module]:
+    """(generator, discriminator) of a :class:`~dlpipe.models.gan.GANPair`."""
+    return pair.get_submodule("generator"), pair.get_submodule("discriminator")

@@ -199,6 +199,12 @@ class Trainer:
         metrics_fn: MetricsFn | None = None,
     ) -> History:
         """Train ``model`` in place and return its :class:`History` (``loss_fn`` may be ``None`` with a ``step`` and no ``val``)."""
+        if loss_fn is None:
+            if self.train_step is None or (val is not None and len(val)):
+                raise InvalidConfigError(
+                    "`loss_fn` is None, but the supervised step and a validation split need one; pass a loss function, or a `step` and no `val`."
+                )
+            loss_fn = _no_loss
         n = len(train)
         if n == 0:
             raise InvalidConfigError("the training split is empty; pass more rows or lower `val_fraction`/`test_fraction`.")
@@ -214,7 +220,7 @@ class Trainer:
         finally:
             torch.set_num_threads(saved_threads)
 
-    def _fit(self, model: nn.Module, loss_fn: LossFn | None, train: TensorData, val: TensorData | None, metrics_fn: MetricsFn | None) -> History:
+    def _fit(self, model: nn.Module, loss_fn: LossFn, train: TensorData, val: TensorData | None, metrics_fn: MetricsFn | None) -> History:
         device = self.device
         world, rnk = world_size(), rank()
         custom = self.train_step
@@ -362,6 +368,10 @@ class Trainer:
                 cb.on_batch_end(self, step)  # type: ignore[attr-defined]
         assert total is not None and "loss" in keys, "a TrainStep returns a dict holding 'loss'"
         return dict(zip(keys, total / len(self.slices)))
+
+
+def _no_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    raise AssertionError("a custom step computes its own losses")  # never called: fit() checks
 
 
 def _local_rows(start: int, stop: int, world: int, rnk: int) -> tuple[int, int, float]:
