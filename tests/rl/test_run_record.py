@@ -61,17 +61,6 @@ def test_report_has_the_rl_section_and_no_false_banners(lake):
     assert "QTable (q-table): 64 parameters" in page  # the Model section describes the agent's table
 
 
-def _report_skips_replaced_sections() -> bool:
-    """Whether report.py leaves out the standard sections a kind's own sections replace (the RL training curves)."""
-    import inspect
-
-    from dlpipe.reports import report, sections
-
-    return not hasattr(sections, "replaced_sections") or "replaced_sections" in inspect.getsource(report.collect_sections)
-
-
-@pytest.mark.xfail(not _report_skips_replaced_sections(), strict=True,
-                   reason="needs report.py collect_sections to skip sections.replaced_sections(kind) (patch handed to its owner)")
 def test_network_agent_report_draws_no_epoch_curves(tmp_path):
     from dlpipe.rl import train_agent
 

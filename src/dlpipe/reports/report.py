@@ -34,7 +34,7 @@ from dlpipe.reports.plots import (
     roc_plot,
     target_distribution_plot,
 )
-from dlpipe.reports.sections import Section, Table, extra_sections
+from dlpipe.reports.sections import Section, Table, extra_sections, replaced_sections
 
 if TYPE_CHECKING:
     from dlpipe.bundle.bundle import Bundle
@@ -87,15 +87,19 @@ def build_report(run: Any, *, bundle: Bundle | None = None, open_browser: bool =
 
 
 def collect_sections(folder: RunFolder, bundle: Bundle | None = None) -> list[Section]:
-    sections = [_verdict_section(folder), _data_section(folder)]
-    sections.append(_model_section(folder, bundle))
-    sections.append(_training_section(folder))
-    sections.append(_evaluation_section(folder))
+    # A kind's own sections may stand in for standard ones (an RL run has no test split or epochs):
+    # those are not built at all, so no per-epoch figure or "no test evaluation" note is drawn for it.
+    skip = replaced_sections(folder.kind)
+    builders = [("verdict", lambda: _verdict_section(folder)), ("data", lambda: _data_section(folder)),
+                ("model", lambda: _model_section(folder, bundle)), ("training", lambda: _training_section(folder)),
+                ("evaluation", lambda: _evaluation_section(folder))]
+    sections = [build() for sid, build in builders if sid not in skip]
     sections.extend(extra_sections(folder))
     other = _other_pictures(folder, {p.name for s in sections if s.id.startswith("pictures") for p in s.plots})
     if other is not None:
         sections.append(other)
-    sections.append(_environment_section(folder))
+    if "environment" not in skip:
+        sections.append(_environment_section(folder))
     return [s for s in sections if s.items]
 
 
@@ -423,9 +427,11 @@ def _environment_section(f: RunFolder) -> Section:
 
 def reproduce(metrics: dict[str, Any], config_path: Path) -> tuple[str, str]:
     """How to rerun a run: ``("command", "dlpipe train DATA [--test TEST] --config ...")`` for a run made
-    by the CLI, ``("python", snippet)`` for one made from Python or from objects (a DataFrame cannot be
+    by the CLI (``dlpipe rl train --config ...`` for an RL run), ``("python", snippet)`` for one made from Python or from objects (a DataFrame cannot be
     named on a command line). Reads metrics.json's ``data_sources`` (older records: ``data_source``).
     """
+    if metrics.get("kind") == "rl":  # an environment is named, never passed as an object: the command always works
+        return "command", " ".join(_quote(p) for p in ["dlpipe", "rl", "train", "--config", str(config_path)])
     sources = metrics.get("data_sources") or {"train": {"source": metrics.get("data_source")}, "test": None}
     train, test = sources.get("train") or {}, sources.get("test")
     train_src = train.get("source")
