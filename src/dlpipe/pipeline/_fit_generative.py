@@ -30,8 +30,9 @@ from dlpipe.models.gan import GANPair
 from dlpipe.models.registry import build_model
 from dlpipe.pipeline import _generative_eval as ev
 from dlpipe.pipeline._callbacks import standard_callbacks
+from dlpipe.pipeline.recipe import LegacyFitter
 from dlpipe.pipeline.run import Run
-from dlpipe.pipeline.train import auto_batch_size, auto_epochs
+from dlpipe.pipeline.settings import auto_batch_size, auto_epochs
 from dlpipe.tasks.generative import (
     KLWeight,
     reconstruction_loss,
@@ -367,3 +368,8 @@ def fit_generative(ds: Any, cfg: RunConfig, *, progress: str = "auto", extra_cal
         config=resolved,
     )
     return Run(config=resolved, history=history, metrics=metrics, bundle=Bundle(manifest, model), extras={"files": files})
+
+
+class GenerativeRecipe(LegacyFitter):  # TEMPORARY (issue #16): moves onto run_recipe
+    kind = "arrays"
+    fitter = staticmethod(fit_generative)  # type: ignore[assignment]

@@ -30,8 +30,9 @@ from dlpipe.models.cnn import default_cnn_spec
 from dlpipe.models.registry import build_model
 from dlpipe.models.resnet import RESNET_LAYERS, freeze_backbone, load_pretrained
 from dlpipe.pipeline._callbacks import environment, standard_callbacks, training_record
+from dlpipe.pipeline.recipe import LegacyFitter
 from dlpipe.pipeline.run import Run
-from dlpipe.pipeline.train import auto_batch_size
+from dlpipe.pipeline.settings import auto_batch_size
 from dlpipe.training.callbacks import (
     Callback,
 )
@@ -272,3 +273,8 @@ def fit_images(ds: ImageDataset, cfg: RunConfig, *, progress: str = "auto", extr
 
     extras = image_extras(x_test, y_test.reshape(-1).astype(np.int64), proba, task.classes or [])
     return Run(config=resolved, history=history, metrics=metrics, bundle=Bundle(manifest, model), extras=extras)
+
+
+class ImageRecipe(LegacyFitter):  # TEMPORARY (issue #16): moves onto run_recipe
+    kind = "image"
+    fitter = staticmethod(fit_images)  # type: ignore[assignment]

@@ -32,8 +32,9 @@ from dlpipe.evaluation.metrics import classification_metrics
 from dlpipe.evaluation.scoring import class_predictions, score
 from dlpipe.models.registry import build_model
 from dlpipe.pipeline._callbacks import environment, standard_callbacks, training_record
+from dlpipe.pipeline.recipe import LegacyFitter
 from dlpipe.pipeline.run import Run
-from dlpipe.pipeline.train import auto_batch_size, auto_epochs
+from dlpipe.pipeline.settings import auto_batch_size, auto_epochs
 from dlpipe.tasks.forecast import ForecastTask
 from dlpipe.training.trainer import TensorData, Trainer, predict_logits
 
@@ -259,3 +260,13 @@ def fit_sequences(ds: SequenceDataset, cfg: RunConfig, *, progress: str = "auto"
     )
     extras = {"predictions": class_predictions(y_true, proba, task.classes)}  # for the report's ROC/PR curves
     return Run(config=resolved, history=history, metrics=metrics, bundle=Bundle(manifest, model), extras=extras)
+
+
+class SeriesRecipe(LegacyFitter):  # TEMPORARY (issue #16): moves onto run_recipe
+    kind = "series"
+    fitter = staticmethod(fit_series)  # type: ignore[assignment]
+
+
+class SequenceRecipe(LegacyFitter):  # TEMPORARY (issue #16): moves onto run_recipe
+    kind = "sequence"
+    fitter = staticmethod(fit_sequences)  # type: ignore[assignment]

@@ -6,8 +6,8 @@
   input carries the training label column;
 - :func:`sample` -- new images or rows from a VAE or GAN bundle; :func:`save_image_grid` writes a PNG.
 
-Importing this module registers the ``arrays`` data kind (``.npz`` files and
-:class:`~dlpipe.data.arrays.ArrayDataset`) and the generative table tasks with :func:`dlpipe.train`.
+:func:`detect_generative` recognises the data of the generative tasks (the ``arrays`` kind of
+``dlpipe.pipeline.kinds``: ``.npz`` files, image sources, :class:`~dlpipe.data.arrays.ArrayDataset`, tables).
 """
 
 from __future__ import annotations
@@ -20,16 +20,15 @@ import numpy as np
 from dlpipe.bundle.bundle import Bundle, load_bundle
 from dlpipe.core.config import RunConfig
 from dlpipe.core.errors import BundleError, InvalidConfigError, InvalidInputError
-from dlpipe.pipeline.train import register_kind
 from dlpipe.tasks.generative import is_generative_task
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["embed", "score_anomalies", "sample", "save_image_grid", "generative_info"]
+__all__ = ["embed", "score_anomalies", "sample", "save_image_grid", "generative_info", "detect_generative"]
 
 
-def _detect(data: Any, cfg: RunConfig, test: Any) -> Any:
+def detect_generative(data: Any, cfg: RunConfig, test: Any) -> Any:
     """For the generative tasks: image sources (folders, .npz, IDX, via the images loader) and ndarrays
     become an ArrayDataset; tables need no target (a given target is a label kept out of the inputs)."""
     from dlpipe.data.arrays import ArrayDataset, load_npz
@@ -68,8 +67,6 @@ def _detect(data: Any, cfg: RunConfig, test: Any) -> Any:
     name = Path(data).stem if isinstance(data, (str, Path)) else "table"
     return TabularDataset(frame, target, name=name, test_frame=test_frame)
 
-
-register_kind("arrays", "dlpipe.pipeline._fit_generative:fit_generative", _detect)
 
 
 def generative_info(bundle: Bundle | str | Path, *, need: str = "any", command: str = "this") -> tuple[Bundle, dict[str, Any]]:

@@ -4,12 +4,10 @@ evaluation beside baselines -> bundle -> run folder. The CLI's ``train`` calls e
 from __future__ import annotations
 
 import hashlib
-import importlib
-import math
 import re
 import shlex
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from contextvars import ContextVar
 from datetime import datetime
@@ -34,11 +32,12 @@ from dlpipe.data.preprocessing import TabularPreprocessor, reference_statistics
 from dlpipe.data.schema import infer_schema
 from dlpipe.data.splits import split_indices
 from dlpipe.data.tabular import TableSource, TabularDataset, load_table
+from dlpipe.pipeline.recipe import detect_dataset, recipe_for, run_recipe
 
 if TYPE_CHECKING:
     from dlpipe.pipeline.run import Run
 
-__all__ = ["train", "evaluate", "resolve_dataset", "register_kind", "data_sources", "cli_command"]
+__all__ = ["train", "evaluate", "resolve_dataset", "data_sources", "cli_command"]
 
 _TRAIN_KEYS = ("epochs", "batch_size", "learning_rate")
 
@@ -111,20 +110,6 @@ def _file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-# Input kinds beyond tables plug in here: a detector returns a dataset when it recognises the data
-# (an image folder, an .npz file, a .ts file...) and None otherwise; a fitter trains that kind.
-Detector = Callable[[Any, RunConfig, Any], Any]
-_DETECTORS: list[Detector] = []
-_FITTERS: dict[str, str] = {"table": "dlpipe.pipeline._fit:fit_table"}
-
-
-def register_kind(kind: str, fitter: str, detector: Detector | None = None) -> None:
-    """Register a data kind: its fitter (``"module:function"``) and optionally a detector."""
-    _FITTERS[kind] = fitter
-    if detector is not None:
-        _DETECTORS.append(detector)
-
-
 def resolve_dataset(data: Any, cfg: RunConfig, test: Any = None) -> Any:
     """A dataset object, a table (path/DataFrame/rows), another registered kind, or a bundled data set's name."""
     target = cfg.data.target
@@ -135,10 +120,9 @@ def resolve_dataset(data: Any, cfg: RunConfig, test: Any = None) -> Any:
             if test is not None:
                 return load_table(data.frame, data.target, test=test, name=data.name)
         return data
-    for detect in _DETECTORS:
-        found = detect(data, cfg, test)
-        if found is not None:
-            return found
+    found = detect_dataset(data, cfg, test)  # the registered kinds, highest priority first (pipeline/kinds.py)
+    if found is not None:
+        return found
     if isinstance(data, str) and not Path(data).exists() and data in {d.name for d in bundled.list_datasets()}:
         ds = bundled.load(data)
         if (target is not None and target != ds.target) or test is not None:
@@ -248,12 +232,11 @@ def train(
 
 def _fit(data: Any, cfg: RunConfig, test: Any, stack: ExitStack, *, out: str | Path | None, runs_dir: str | Path, progress: str,
          callbacks: list[Any] | None, checkpoint: bool, resume: str | Path | None, overwrite: bool) -> tuple[Run, Any, Any]:
-    """Resolve the data, pick the fitter, add the checkpoint callback (its folder held by ``stack``) and train."""
+    """Resolve the data, pick the recipe, add the checkpoint callback (its folder held by ``stack``) and train."""
     ds = resolve_dataset(data, cfg, test)
     if getattr(ds, "target", None):
         cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"target": ds.target})})
-    module, _, name = _FITTERS[ds.kind].partition(":")
-    fit = getattr(importlib.import_module(module), name)
+    recipe = recipe_for(ds, cfg)
     distributed = init_distributed()  # a no-op unless this process is one rank of several
     main = is_main_process()
     extra = list(callbacks or [])
@@ -269,7 +252,7 @@ def _fit(data: Any, cfg: RunConfig, test: Any, stack: ExitStack, *, out: str | P
         ckpt = stack.enter_context(checkpointing(ds, cfg, out=out, runs_dir=runs_dir, resume=resume, overwrite=overwrite))
         extra.append(ckpt)  # last: it restores the state the other callbacks reset
     try:
-        run = fit(ds, cfg, progress=progress if main else "quiet", **({"extra_callbacks": extra} if extra else {}))
+        run = run_recipe(recipe, ds, cfg, progress=progress if main else "quiet", extra_callbacks=extra)
         command = _CLI_COMMAND.get()
         if command is not None:  # a run made by `dlpipe train`: the command line as typed
             run.metrics.setdefault("command", command)
@@ -322,22 +305,6 @@ def _unique_run_path(runs_dir: Path, name: str, task: str) -> Path:
         path = runs_dir / f"{slug}-{task}-{stamp}-{i}"
         i += 1
     return path
-
-
-def auto_batch_size(n_train: int) -> int:
-    if n_train < 2_000:
-        return 32
-    if n_train < 10_000:
-        return 64
-    if n_train < 50_000:
-        return 128
-    return 256
-
-
-def auto_epochs(n_train: int, batch_size: int) -> int:
-    """Enough epochs for ~4,000 steps, between 50 and 1,000; early stopping usually ends sooner."""
-    steps = max(1, math.ceil(n_train / batch_size))
-    return int(min(1000, max(50, math.ceil(4000 / steps))))
 
 
 def _split(ds: TabularDataset, cfg: RunConfig, strat: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

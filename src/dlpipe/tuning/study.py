@@ -483,14 +483,14 @@ def _default_hidden(prep: dict[str, Any]) -> list[int]:
 
 
 def _auto_batch(prep: dict[str, Any]) -> int:
-    from dlpipe.pipeline.train import auto_batch_size
+    from dlpipe.pipeline.settings import auto_batch_size
 
     return auto_batch_size(prep["split_rows"]["train"])
 
 
 def _default_epochs(cfg: RunConfig, prep: dict[str, Any]) -> int:
     """The default config's epoch budget (as :func:`dlpipe.train` resolves ``epochs: auto``)."""
-    from dlpipe.pipeline.train import auto_epochs
+    from dlpipe.pipeline.settings import auto_epochs
 
     if cfg.train.epochs != "auto":
         return int(cfg.train.epochs)

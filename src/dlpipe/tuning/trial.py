@@ -91,7 +91,7 @@ def train_trial(trial: Any, cfg: RunConfig, prep: dict[str, Any], params: dict[s
     wide layer was measured ~20x slower than one thread, and workers give parallelism instead.
     """
     from dlpipe.pipeline._callbacks import standard_callbacks
-    from dlpipe.pipeline.train import auto_batch_size, auto_epochs
+    from dlpipe.pipeline.settings import auto_batch_size, auto_epochs
 
     task, splits = prep["task"], prep["splits"]
     n_train = prep["split_rows"]["train"]
