@@ -2,7 +2,8 @@
 
 A bundle's manifest names its ``kind``; :func:`adapter_for` maps the kind to a class with
 ``from_state(dict)`` (JSON state, never code), ``state()``, ``input_names`` and
-``prepare(data, with_target=False) -> PreparedBatch``. New input kinds add one line to ``_ADAPTERS``.
+``prepare(data, with_target=False) -> PreparedBatch``. New input kinds call :func:`register_adapter`
+with the class itself (built-in kinds name theirs as ``"module:Class"``, imported when first used).
 """
 
 from __future__ import annotations
@@ -47,15 +48,18 @@ class InputAdapter(Protocol):
     def from_state(cls, state: dict[str, Any]) -> InputAdapter: ...
 
 
-_ADAPTERS: dict[str, str] = {
+_ADAPTERS: dict[str, str | type] = {
     "table": "dlpipe.data.preprocessing:TabularPreprocessor",
     "image": "dlpipe.data.images:ImagePreprocessor",
     "arrays": "dlpipe.data.arrays:ArrayAdapter",
 }
 
 
-def register_adapter(kind: str, target: str) -> None:
-    """Map a bundle kind to ``"module:Class"`` (imported only when such a bundle is loaded)."""
+def register_adapter(kind: str, target: str | type) -> None:
+    """Map a bundle kind to its adapter class, or to ``"module:Class"`` (imported only when such a bundle is loaded).
+
+    A bundle names only its kind: loading one picks a registered class and never imports code the bundle names.
+    """
     _ADAPTERS[kind] = target
 
 
@@ -64,5 +68,8 @@ def adapter_for(kind: str) -> Any:
         raise BundleError(
             f"bundle kind {kind!r} is not known to this dlpipe (known: {', '.join(sorted(_ADAPTERS))}); load it with the dlpipe version that wrote it."
         )
-    module, _, name = _ADAPTERS[kind].partition(":")
+    target = _ADAPTERS[kind]
+    if not isinstance(target, str):
+        return target
+    module, _, name = target.partition(":")
     return getattr(importlib.import_module(module), name)
