@@ -20,12 +20,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dlpipe.bundle.bundle import Bundle, load_bundle
 from dlpipe.core.errors import InvalidInputError
 from dlpipe.core.files import atomic_dir, report_or_warn, write_json
 from dlpipe.training.history import History
+
+if TYPE_CHECKING:
+    from dlpipe.pipeline.record import RunRecord
 
 __all__ = ["Run", "load_run"]
 
@@ -40,6 +43,13 @@ class Run:
     bundle: Bundle
     path: Path | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def record(self) -> RunRecord:
+        """metrics.json as a typed :class:`~dlpipe.pipeline.record.RunRecord`."""
+        from dlpipe.pipeline.record import RunRecord
+
+        return RunRecord.model_validate(json.loads(json.dumps(self.metrics, default=str)))
 
     @property
     def verdict(self) -> str:
