@@ -25,7 +25,14 @@ import pytest
 import dlpipe as dl
 from dlpipe.core.errors import InvalidInputError
 from dlpipe.data.inputs import PreparedBatch, register_adapter
-from dlpipe.pipeline.recipe import Evaluation, Prepared, Recipe, RunContext, register_recipe, registered_recipes
+from dlpipe.pipeline.recipe import (
+    Evaluation,
+    Prepared,
+    Recipe,
+    RunContext,
+    register_recipe,
+    registered_recipes,
+)
 from dlpipe.reports.sections import Section, register_section
 
 pytestmark = pytest.mark.slow
