@@ -155,7 +155,8 @@ def test_a_dead_workers_trial_is_failed_by_its_heartbeat_and_rerun(postgres_url,
 def test_trials_of_the_default_space_train_on_the_engines_fast_path():
     optuna = pytest.importorskip("optuna")
     from dlpipe.core.config import build_config
-    from dlpipe.pipeline.train import prepare_table, resolve_dataset
+    from dlpipe.pipeline._fit import TableRecipe
+    from dlpipe.pipeline.train import resolve_dataset
     from dlpipe.training.fastpath import make_fast_step
     from dlpipe.training.trainer import Trainer
     from dlpipe.tuning.trial import trial_model
@@ -163,14 +164,14 @@ def test_trials_of_the_default_space_train_on_the_engines_fast_path():
     cfg = build_config({}, {"seed": 0})
     ds = resolve_dataset("breast_cancer", cfg)
     cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"target": ds.target})})
-    prep = prepare_table(ds, cfg)
+    prepared = TableRecipe().prepare(ds, cfg)
     space = load_space()
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     for _ in range(8):  # 2-8 layers, any width, any dropout: always a plain Linear/ReLU/Dropout stack
         params = space.sample(study.ask())
-        model = trial_model(cfg, prep, params)
+        model, _spec = trial_model(cfg, prepared, params)
         Trainer(epochs=1, batch_size=32).make_optimizer(model)  # the flat gradient buffer the fast path writes into
-        assert make_fast_step(model, prep["task"].loss_fn(None)) is not None, params
+        assert make_fast_step(model, prepared.task.loss_fn(None)) is not None, params
         assert sum(isinstance(m, torch.nn.Linear) for m in model.modules()) == len(params["hidden"]) + 1
 
 

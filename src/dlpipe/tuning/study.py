@@ -25,7 +25,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
 
@@ -35,6 +35,9 @@ from dlpipe.core.files import claim_output_dir, read_marker, write_json, write_m
 from dlpipe.core.locking import OutputBusyError, lock_path
 from dlpipe.core.runtime import require
 from dlpipe.tuning.space import SearchSpace, load_space
+
+if TYPE_CHECKING:
+    from dlpipe.pipeline.recipe import Prepared
 
 __all__ = ["tune", "TuneResult", "parse_timeout", "connect_storage"]
 
@@ -195,7 +198,8 @@ def _trial_config(cfg: RunConfig, params: Mapping[str, Any]) -> dict[str, Any]:
         data["train"]["threads"] = 1  # as the trial trained (trial.py), so the retrain reproduces it
     for key, value in params.items():
         if key == "hidden":
-            data["model"]["hidden"] = list(value)
+            if value:  # an empty list (n_layers 0) keeps the config's sizes, as the trial did (trial_config)
+                data["model"]["hidden"] = list(value)
         elif key in KNOWN and key not in ("n_layers", "units"):
             data[KNOWN[key]][key] = value
     return data
@@ -251,7 +255,10 @@ def tune(
     """
     begun = time.monotonic()
     optuna = require("optuna", extra="tune")
-    from dlpipe.pipeline.train import prepare_table, resolve_dataset
+    from dlpipe.pipeline._fit import TableRecipe
+    from dlpipe.pipeline.settings import resolve_settings
+    from dlpipe.pipeline.train import resolve_dataset
+    from dlpipe.tuning.trial import model_cost, trial_model
 
     problems = []
     if not isinstance(trials, int) or isinstance(trials, bool) or trials < 1:
@@ -278,8 +285,9 @@ def tune(
         # `dlpipe tune` of the same folder is refused, unless the workers share a --storage study; then
         # the worker holding the folder writes it and the others only add trials to the study.
         found, busy = _claim_folder(stack, path, overwrite=overwrite, shared=not local)
-        prep = prepare_table(ds, cfg)
-        if prep["split_rows"]["val"] == 0:
+        recipe = TableRecipe()
+        prepared = recipe.prepare(ds, cfg)  # once per study: every trial trains on the same tensors
+        if prepared.rows["val"] == 0:
             raise InvalidInputError("tuning needs validation rows but `val_fraction` is 0; set val_fraction to 0.1 or more.")
         if local:
             _open_folder(path, replace=found == "replace" and overwrite)  # the SQLite file lives in it
@@ -288,14 +296,17 @@ def tune(
         if not local and busy is None:
             _open_folder(path, replace=found == "replace" and overwrite)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
+        # the default config: its settings as `dlpipe train` resolves them, and the network it builds
+        defaults = resolve_settings(cfg, recipe, prepared.n_train if prepared.n_train is not None else len(prepared.train))
+        default_model, default_spec = trial_model(cfg, prepared, {})
         # no trial trains longer than the default config may (its epoch budget), and Hyperband's largest
         # bracket is that budget; the pruners act on the validation loss reported after every epoch
-        max_epochs = _default_epochs(cfg, prep)
+        max_epochs = defaults.epochs
         # Hyperband's resource is training compute, in tenths of an epoch of the default config's network:
         # trials are compared at equal cost, so a network 100x the default's size must beat what smaller
         # ones reached with the same compute to keep training (a pruner on epochs alone let wide networks
         # spend 10-20x the default's time per epoch). Median compares at equal epochs.
-        cost_unit = _default_cost(cfg, prep) / _TENTHS if pruner == "hyperband" else None
+        cost_unit = model_cost(default_model) / _TENTHS if pruner == "hyperband" else None
         pruner_obj = {
             "median": optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=5),
             "hyperband": optuna.pruners.HyperbandPruner(min_resource=_TENTHS, max_resource=_TENTHS * max_epochs, reduction_factor=3),
@@ -316,9 +327,10 @@ def tune(
             # SQLite file at once, so the file stays the resumable record.
             durable, study = study, optuna.create_study(sampler=sampler, pruner=pruner_obj, study_name=name, direction="minimize")
             study.add_trials(durable.get_trials(deepcopy=False))
-        default_cfg = {"hidden": list(cfg.model.hidden or _default_hidden(prep)), "n_layers": len(cfg.model.hidden or _default_hidden(prep)),
-                       "dropout": cfg.model.dropout, "learning_rate": cfg.train.learning_rate,
-                       "batch_size": cfg.train.batch_size if cfg.train.batch_size != "auto" else _auto_batch(prep),
+        # a rate the range test will choose is no point of the space: then the default config is not enqueued
+        default_cfg = {"hidden": list(default_spec["hidden"]), "n_layers": len(default_spec["hidden"]),
+                       "dropout": cfg.model.dropout, "learning_rate": None if defaults.find_learning_rate else defaults.learning_rate,
+                       "batch_size": defaults.batch_size,
                        "weight_decay": cfg.train.weight_decay, "optimizer": cfg.train.optimizer,
                        "activation": cfg.model.activation, "batch_norm": cfg.model.batch_norm, "momentum": cfg.train.momentum}
         if not study.trials:
@@ -327,9 +339,6 @@ def tune(
                 study.enqueue_trial(default_params, user_attrs={"default_config": True})
 
         counted = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.RUNNING)
-        from dlpipe.tuning.trial import study_tensors
-
-        tensors = study_tensors(prep)  # once per study: every trial trains on the same tensors
         started = time.monotonic()
         ran = 0
         waiting: tuple[tuple[int, ...], float] = ((), 0.0)  # (live trial numbers, since when) while waiting for other workers
@@ -363,7 +372,7 @@ def tune(
                 break
             try:
                 with _heartbeat(rdb, trial._trial_id, beat):
-                    value = _objective(trial, search, cfg, prep, max_epochs, tensors, cost_unit)
+                    value = _objective(trial, search, cfg, prepared, max_epochs, cost_unit)
             except optuna.TrialPruned:
                 study.tell(trial, state=optuna.trial.TrialState.PRUNED)
             except RunFailedError as exc:  # e.g. a loss that became NaN at a high learning rate: the next trial may do better
@@ -476,43 +485,14 @@ def _best_value(study: Any) -> float:
         return float("nan")
 
 
-def _default_hidden(prep: dict[str, Any]) -> list[int]:
-    from dlpipe.models.mlp import default_hidden
-
-    return default_hidden(prep["split_rows"]["train"])
-
-
-def _auto_batch(prep: dict[str, Any]) -> int:
-    from dlpipe.pipeline.settings import auto_batch_size
-
-    return auto_batch_size(prep["split_rows"]["train"])
-
-
-def _default_epochs(cfg: RunConfig, prep: dict[str, Any]) -> int:
-    """The default config's epoch budget (as :func:`dlpipe.train` resolves ``epochs: auto``)."""
-    from dlpipe.pipeline.settings import auto_epochs
-
-    if cfg.train.epochs != "auto":
-        return int(cfg.train.epochs)
-    batch = cfg.train.batch_size if cfg.train.batch_size != "auto" else _auto_batch(prep)
-    return auto_epochs(prep["split_rows"]["train"], int(batch))
-
-
-def _default_cost(cfg: RunConfig, prep: dict[str, Any]) -> float:
-    """Multiply-adds per row of the default config's network (the unit of Hyperband's compute resource)."""
-    from dlpipe.tuning.trial import model_cost, trial_model
-
-    return float(model_cost(trial_model(cfg, prep, {})))
-
-
-def _objective(trial: Any, search: SearchSpace, cfg: RunConfig, prep: dict[str, Any], max_epochs: int, tensors: Any,
+def _objective(trial: Any, search: SearchSpace, cfg: RunConfig, prepared: Prepared, max_epochs: int,
                cost_unit: float | None = None) -> float:
     from dlpipe.tuning.trial import train_trial
 
     params = search.sample(trial)
     params.pop("n_layers", None)
     trial.set_user_attr("config", params)
-    val_loss, val_score, epochs = train_trial(trial, cfg, prep, params, max_epochs=max_epochs, tensors=tensors, cost_unit=cost_unit)
+    val_loss, val_score, epochs = train_trial(trial, cfg, prepared, params, max_epochs=max_epochs, cost_unit=cost_unit)
     trial.set_user_attr("val_score", val_score)
     trial.set_user_attr("epochs_run", epochs)
     return val_loss

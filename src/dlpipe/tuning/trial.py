@@ -1,13 +1,19 @@
-"""One tuning trial: the table recipe of :func:`dlpipe.train` with a pruning callback on the validation loss.
+"""One tuning trial: the table recipe's run (:func:`dlpipe.pipeline.recipe.run_recipe`) with the trial's
+parameters, a pruning callback on the validation loss, and no test evaluation.
 
 Everything that does not depend on the trial's parameters (split, fitted preprocessing, the
-tensors) is prepared once per study by :func:`dlpipe.tuning.study.tune` and reused here; a trial
-only builds its model and trains it.
+tensors) is prepared once per study by :meth:`~dlpipe.pipeline._fit.TableRecipe.prepare` and reused
+here. A trial applies its network parameters to a copy of the config and builds the model with the
+recipe's ``build``; its epochs, batch size and learning rate come from
+:func:`~dlpipe.pipeline.settings.resolve_settings` (sampled values as overrides) and its engine from
+:func:`~dlpipe.pipeline.recipe.trainer_from_config`, so it trains the network ``dlpipe train`` would
+train with the same settings.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -15,9 +21,12 @@ import torch
 from dlpipe.core.config import RunConfig
 from dlpipe.core.runtime import require
 from dlpipe.training.callbacks import Callback
-from dlpipe.training.trainer import TensorData, Trainer
+from dlpipe.training.trainer import Trainer
 
-__all__ = ["PruningCallback", "train_trial", "study_tensors", "trial_model"]
+if TYPE_CHECKING:
+    from dlpipe.pipeline.recipe import Prepared, RunContext
+
+__all__ = ["PruningCallback", "train_trial", "trial_config", "trial_model"]
 
 
 class PruningCallback(Callback):
@@ -41,38 +50,44 @@ class PruningCallback(Callback):
             raise optuna.TrialPruned(f"pruned at epoch {epoch} ({self.monitor} {value:.4g})")
 
 
-def _tensors(split: tuple[np.ndarray, np.ndarray, np.ndarray]) -> TensorData:
-    x_num, x_cat, y = split
-    inputs = (torch.from_numpy(x_num),) + ((torch.from_numpy(x_cat),) if x_cat.shape[1] else ())
-    return TensorData(inputs, torch.from_numpy(y))
+def trial_config(cfg: RunConfig, params: Mapping[str, Any]) -> RunConfig:
+    """``cfg`` with the trial's network parameters (``hidden``, ``activation``, ``dropout``, ``batch_norm``).
+
+    The training parameters (``learning_rate``, ``batch_size``, ``optimizer``, ``momentum``,
+    ``weight_decay``) go to :func:`resolve_settings` and :func:`trainer_from_config` instead.
+    An empty ``hidden`` (a space whose ``n_layers`` reaches 0) keeps the config's, as the retrain does.
+    """
+    update: dict[str, Any] = {}
+    if params.get("hidden"):
+        update["hidden"] = list(params["hidden"])
+    if "activation" in params:
+        update["activation"] = params["activation"]
+    if "dropout" in params:
+        update["dropout"] = float(params["dropout"])
+    if "batch_norm" in params:
+        update["batch_norm"] = bool(params["batch_norm"])
+    return cfg.model_copy(update={"model": cfg.model.model_copy(update=update)})
 
 
-def study_tensors(prep: dict[str, Any]) -> dict[str, TensorData]:
-    """The train and validation tensors, made once per study and shared by every trial."""
-    return {"train": _tensors(prep["splits"]["train"]), "val": _tensors(prep["splits"]["val"])}
+def _context(cfg: RunConfig, prepared: Prepared, params: Mapping[str, Any]) -> RunContext:
+    """The trial's run context with its model built by the table recipe (seeded as run_recipe seeds it)."""
+    from dlpipe.pipeline._fit import TableRecipe
+    from dlpipe.pipeline.recipe import RunContext
+
+    ctx = RunContext(ds=None, cfg=trial_config(cfg, params), progress="quiet", prep=prepared)
+    torch.manual_seed(cfg.seed)  # as run_recipe does, so the retrained best trial starts from these weights
+    ctx.model, ctx.spec = TableRecipe().build(ctx)
+    return ctx
 
 
-def trial_model(cfg: RunConfig, prep: dict[str, Any], params: dict[str, Any]) -> torch.nn.Module:
-    """The network a trial trains: the table MLP of :func:`dlpipe.train` with the trial's sizes (seeded as dlpipe.train seeds it).
+def trial_model(cfg: RunConfig, prepared: Prepared, params: Mapping[str, Any]) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The network a trial trains and its spec: what the table recipe builds from ``cfg`` with the trial's sizes.
 
     With the default space it is a plain Linear/activation/Dropout stack, which the engine trains on
     its MLP fast path (training/fastpath.py); tests/tuning checks that sampled trials stay eligible.
     """
-    from dlpipe.models.mlp import default_hidden, embedding_dim
-    from dlpipe.models.registry import build_model
-
-    task, pre = prep["task"], prep["preprocessor"]
-    cards = pre.cardinalities
-    spec = {
-        "family": cfg.model.family, "n_numeric": pre.n_numeric, "n_outputs": task.n_outputs,
-        "hidden": list(params.get("hidden") or cfg.model.hidden or default_hidden(prep["split_rows"]["train"])),
-        "activation": params.get("activation", cfg.model.activation),
-        "dropout": float(params.get("dropout", cfg.model.dropout)),
-        "batch_norm": bool(params.get("batch_norm", cfg.model.batch_norm)),
-        "cardinalities": cards, "embedding_dims": [cfg.model.embedding_dim or embedding_dim(k) for k in cards],
-    }
-    torch.manual_seed(cfg.seed)  # as dlpipe.train does, so the retrained best trial reproduces this one
-    return build_model(spec)
+    ctx = _context(cfg, prepared, params)
+    return ctx.model, ctx.spec
 
 
 def model_cost(model: torch.nn.Module) -> int:
@@ -80,42 +95,55 @@ def model_cost(model: torch.nn.Module) -> int:
     return int(sum(m.in_features * m.out_features for m in model.modules() if isinstance(m, torch.nn.Linear)))
 
 
-def train_trial(trial: Any, cfg: RunConfig, prep: dict[str, Any], params: dict[str, Any], *,
-                max_epochs: int | None = None, tensors: dict[str, TensorData] | None = None,
-                cost_unit: float | None = None) -> tuple[float, float | None, int]:
+def train_trial(trial: Any, cfg: RunConfig, prepared: Prepared, params: Mapping[str, Any], *,
+                max_epochs: int | None = None, cost_unit: float | None = None) -> tuple[float, float | None, int]:
     """Train one configuration on the prepared split; returns (best val_loss, val score at that epoch, epochs run).
 
     ``max_epochs`` caps the trial's epochs (the study passes the default config's budget, so no
     trial may train longer than the configuration it is compared with). Trials train on one CPU
     thread unless the config sets ``threads``: on a busy machine a two-thread matrix product of a
     wide layer was measured ~20x slower than one thread, and workers give parallelism instead.
+    ``learning_rate: auto`` (not sampled) runs the range test as ``dlpipe train`` does; the rate it
+    chose is the trial's ``learning_rate`` user attribute.
     """
     from dlpipe.pipeline._callbacks import standard_callbacks
-    from dlpipe.pipeline.settings import auto_batch_size, auto_epochs
+    from dlpipe.pipeline._fit import TableRecipe
+    from dlpipe.pipeline.recipe import trainer_from_config
+    from dlpipe.pipeline.settings import resolve_settings
 
-    task, splits = prep["task"], prep["splits"]
-    n_train = prep["split_rows"]["train"]
-    model = trial_model(cfg, prep, params)
-    cost_per_epoch = None if cost_unit is None else model_cost(model) / cost_unit
+    recipe = TableRecipe()
+    ctx = _context(cfg, prepared, params)
+    cost_per_epoch = None if cost_unit is None else model_cost(ctx.model) / cost_unit
     if cost_per_epoch is not None:
         trial.set_user_attr("cost_per_epoch", cost_per_epoch)
-    tc = cfg.train
-    batch_size = int(params.get("batch_size", tc.batch_size if tc.batch_size != "auto" else auto_batch_size(n_train)))
-    epochs = tc.epochs if tc.epochs != "auto" else auto_epochs(n_train, batch_size)
-    if max_epochs is not None:
-        epochs = min(epochs, max_epochs)
-    lr = params.get("learning_rate", tc.learning_rate if tc.learning_rate != "auto" else 1e-3)
-    callbacks: list[Callback] = [*standard_callbacks(tc, True, "quiet"), PruningCallback(trial, "val_loss", cost_per_epoch)]
-    trainer = Trainer(
-        epochs=epochs, batch_size=batch_size, learning_rate=float(lr),
-        optimizer=params.get("optimizer", tc.optimizer), momentum=float(params.get("momentum", tc.momentum)),
-        nesterov=tc.nesterov, weight_decay=float(params.get("weight_decay", tc.weight_decay)), clip_grad=tc.clip_grad,
-        seed=cfg.seed, device=tc.device, threads=tc.threads if tc.threads is not None else 1, callbacks=callbacks,
+    n_train = prepared.n_train if prepared.n_train is not None else len(prepared.train)
+    overrides = {k: params[k] for k in ("learning_rate", "batch_size") if k in params}
+    ctx.settings = resolve_settings(ctx.cfg, recipe, n_train, overrides=overrides)
+    tc = ctx.cfg.train
+    epochs = ctx.settings.epochs if max_epochs is None else min(ctx.settings.epochs, max_epochs)
+    trainer = trainer_from_config(
+        ctx.cfg, ctx.settings, epochs=epochs, threads=tc.threads if tc.threads is not None else 1,
+        optimizer=params.get("optimizer"), momentum=float(params["momentum"]) if "momentum" in params else None,
+        weight_decay=float(params["weight_decay"]) if "weight_decay" in params else None,
     )
-    data = tensors or study_tensors(prep)
-    class_weights = task.class_weights(splits["train"][2]) if tc.class_weight == "balanced" else None
-    history = trainer.fit(model, task.loss_fn(class_weights, device=trainer.device), data["train"], data["val"],
-                          metrics_fn=task.batch_metrics())
+    ctx.trainer = trainer
+    ctx.loss_fn = recipe.loss(ctx)
+    model = recipe.fit_model(ctx)
+    if ctx.settings.find_learning_rate:
+        from dlpipe.training.lr_finder import find_learning_rate
+
+        # as run_recipe: the range test's dropout draws must not shift what training draws
+        cuda = [trainer.device.index or 0] if trainer.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=cuda):
+            trainer.learning_rate = find_learning_rate(trainer, model, ctx.loss_fn, prepared.train).learning_rate
+        trial.set_user_attr("learning_rate", trainer.learning_rate)
+    monitored = tc.model_copy(update={"monitor": recipe.monitor(ctx)})
+    trainer.callbacks = [
+        *recipe.callbacks(ctx),
+        *standard_callbacks(monitored, True, "quiet", plateau_divisor=recipe.plateau_divisor, plateau_default=recipe.plateau_default),
+        PruningCallback(trial, "val_loss", cost_per_epoch),
+    ]
+    history = trainer.fit(model, ctx.loss_fn, prepared.train, prepared.val, metrics_fn=recipe.metrics_fn(ctx))
     losses = [r["val_loss"] for r in history.records]
     best = int(np.nanargmin(losses))
     score = history.records[best].get("val_accuracy")
