@@ -223,10 +223,13 @@ def test_predict_and_evaluate_on_an_autoencoder_bundle_say_what_to_use():
 
 def test_gan_learning_rate_is_dcgans_unless_one_was_given():
     from dlpipe.core.config import build_config
-    from dlpipe.pipeline._fit_generative import GAN_LEARNING_RATE, gan_learning_rate
+    from dlpipe.pipeline._fit_generative import GANRecipe
+    from dlpipe.pipeline.settings import resolve_settings
 
-    assert GAN_LEARNING_RATE == 2e-4
-    assert gan_learning_rate(build_config({}).train) == 2e-4  # the shared 1e-3 default is not a choice
-    assert gan_learning_rate(build_config({"learning_rate": 1e-3}).train) == 1e-3  # given, even if equal to the default
-    assert gan_learning_rate(build_config({"train": {"learning_rate": 5e-4}}).train) == 5e-4
-    assert gan_learning_rate(build_config({"learning_rate": "auto"}).train) == 2e-4  # no range test for two losses
+    def rate(layer):
+        return resolve_settings(build_config(layer), GANRecipe(), 300).learning_rate
+
+    assert rate({}) == 2e-4  # the shared 1e-3 default is not a choice
+    assert rate({"learning_rate": 1e-3}) == 1e-3  # given, even if equal to the default
+    assert rate({"train": {"learning_rate": 5e-4}}) == 5e-4
+    assert rate({"learning_rate": "auto"}) == 2e-4  # no range test for two losses

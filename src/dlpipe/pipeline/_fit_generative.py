@@ -1,6 +1,6 @@
-"""The generative training path: autoencoders, VAEs and GANs, all through the engine's one epoch loop
-(a GAN through its two-optimiser :class:`~dlpipe.training.steps.GANStep`), so checkpoints, ``--resume``,
-user callbacks, trackers and progress work for every kind.
+"""The generative recipes: autoencoders, VAEs and GANs on :func:`~dlpipe.pipeline.recipe.run_recipe`, the
+one run path (a GAN through its two-optimiser :class:`~dlpipe.training.steps.GANStep`), so settings,
+checkpoints, ``--resume``, user callbacks, trackers and progress work as for every kind.
 
 Tables arrive as a :class:`~dlpipe.data.tabular.TabularDataset` (the target, if any, is a label kept
 out of the inputs and used to score anomalies and colour embeddings); images and windows as an
@@ -9,8 +9,6 @@ out of the inputs and used to score anomalies and colour embeddings); images and
 
 from __future__ import annotations
 
-import os
-import platform
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,21 +16,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from dlpipe.bundle.bundle import Bundle, make_manifest
-from dlpipe.core.config import RunConfig, TrainConfig
+from dlpipe.core.config import RunConfig
 from dlpipe.core.errors import InvalidConfigError
-from dlpipe.core.runtime import seed_everything
 from dlpipe.data.arrays import ArrayDataset
 from dlpipe.data.splits import split_indices
 from dlpipe.models.autoencoder import default_hidden, warn_if_identity
-from dlpipe.models.fused import kernels_used
 from dlpipe.models.gan import GANPair
 from dlpipe.models.registry import build_model
 from dlpipe.pipeline import _generative_eval as ev
-from dlpipe.pipeline._callbacks import standard_callbacks
-from dlpipe.pipeline.recipe import LegacyFitter
-from dlpipe.pipeline.run import Run
-from dlpipe.pipeline.settings import auto_batch_size, auto_epochs
+from dlpipe.pipeline.recipe import Evaluation, Recipe, RunContext
+from dlpipe.pipeline.recipe import Prepared as RunPrepared
 from dlpipe.tasks.generative import (
     KLWeight,
     reconstruction_loss,
@@ -42,10 +35,10 @@ from dlpipe.tasks.generative import (
 from dlpipe.tasks.task import Task
 from dlpipe.training.callbacks import Callback
 from dlpipe.training.history import History
-from dlpipe.training.steps import GANStep
+from dlpipe.training.steps import GANStep, TrainStep
 from dlpipe.training.trainer import TensorData, Trainer
 
-__all__ = ["fit_generative", "GANTrainer", "Prepared", "gan_learning_rate", "GAN_LEARNING_RATE"]
+__all__ = ["GenerativeRecipe", "GANRecipe", "GANTrainer", "Prepared"]
 
 AE_FAMILIES = ("autoencoder", "conv_autoencoder", "recurrent_autoencoder")
 GEN_FAMILIES = (*AE_FAMILIES, "vae", "gan")
@@ -53,7 +46,7 @@ GEN_FAMILIES = (*AE_FAMILIES, "vae", "gan")
 
 @dataclass
 class Prepared:
-    """Split, scaled arrays and what the bundle needs to redo the scaling on raw input."""
+    """Split, scaled arrays and what the bundle needs to redo the scaling on raw input (a run's ``prep.state["data"]``)."""
 
     x: dict[str, np.ndarray]
     y: dict[str, np.ndarray | None]
@@ -179,46 +172,6 @@ class _SampleGrids(Callback):
             self.grids[epoch] = out.reshape(len(self.z), *self.shape).cpu()
 
 
-def _fit_reconstructor(model: nn.Module, spec: dict[str, Any], prep: Prepared, cfg: RunConfig, epochs: int, batch_size: int,
-                       progress: str, extra: list[Callback]) -> History:
-    tc = cfg.train
-    loss_name = reconstruction_loss_for(prep.input_kind)
-    trainer = Trainer(epochs=epochs, batch_size=batch_size, learning_rate=tc.learning_rate if tc.learning_rate != "auto" else 1e-3,
-                      optimizer=tc.optimizer, momentum=tc.momentum, nesterov=tc.nesterov, weight_decay=tc.weight_decay,
-                      clip_grad=tc.clip_grad, seed=cfg.seed, device=tc.device, threads=tc.threads)
-    callbacks: list[Callback] = []
-    metrics_fn = None
-    monitor = "val_loss"
-    if spec["family"] == "vae":
-        beta = KLWeight(cfg.model.kl_anneal)
-        loss_fn, metrics_fn = vae_loss(spec["latent"], loss_name, beta)
-        callbacks.append(_KLCallback(beta))
-        monitor = "val_elbo"  # beta-free, so annealing does not fool early stopping
-    else:
-        loss_fn = reconstruction_loss(loss_name)
-    train = TensorData((torch.from_numpy(prep.x["train"]),), torch.from_numpy(prep.x["train"]))
-    val = TensorData((torch.from_numpy(prep.x["val"]),), torch.from_numpy(prep.x["val"]))
-    # early stopping and the configured schedule (plateau by default) watch the reconstruction loss
-    callbacks += standard_callbacks(tc.model_copy(update={"monitor": monitor}), len(val) > 0, progress)
-    trainer.callbacks = callbacks + extra
-    return trainer.fit(model, loss_fn, train, val if len(val) else None, metrics_fn=metrics_fn)
-
-
-GAN_LEARNING_RATE = 2e-4
-
-
-def gan_learning_rate(tc: TrainConfig) -> float:
-    """The GAN's rate: the one the user set, else DCGAN's 2e-4 (Radford et al. 2016, with Adam beta1=0.5).
-
-    The shared default of 1e-3 is the engine's rate for one network minimising one loss; two networks
-    playing against each other with Adam at 1e-3 oscillate (DCGAN found 1e-3 too high). A rate counts
-    as set when it was given (flag, file or ``dl.train`` argument), even if it equals 1e-3; ``"auto"``
-    (a range test, which needs a single loss) also means 2e-4.
-    """
-    given = "learning_rate" in tc.model_fields_set and tc.learning_rate != "auto"
-    return float(tc.learning_rate) if given else GAN_LEARNING_RATE
-
-
 class GANTrainer:
     """A GAN fit on a tensor of real rows: the engine's :class:`Trainer` with a :class:`GANStep`
     (discriminator then generator, Adam with beta1=0.5, a sample grid per kept epoch from fixed noise,
@@ -273,103 +226,168 @@ class _EpochEndOnly(Callback):
         self.inner.on_epoch_end(trainer, epoch, logs)
 
 
-def fit_generative(ds: Any, cfg: RunConfig, *, progress: str = "auto", extra_callbacks: list[Callback] | None = None) -> Run:
-    """Train an autoencoder, a VAE or a GAN on a table or on arrays; evaluate; bundle."""
-    task = cfg.data.task
-    if task not in ("reconstruction", "generate"):
-        raise InvalidConfigError(
-            f"array data trains generative models only, but `task` is {task!r}; pass task='reconstruction' (autoencoder) or task='generate' (vae, gan)."
-        )
-    family = _check_family(cfg.model.family, task)
-    seed_everything(cfg.seed)
-    prep = _prepare_arrays(ds, cfg) if isinstance(ds, ArrayDataset) else _prepare_table(ds, cfg)
-    spec = _spec(family, prep, cfg, task)
-    torch.manual_seed(cfg.seed)
-    model = build_model(spec)
-    n_train = prep.rows["train"]
-    tc = cfg.train
-    batch_size = tc.batch_size if tc.batch_size != "auto" else (64 if family == "gan" else auto_batch_size(n_train))
-    epochs = tc.epochs if tc.epochs != "auto" else (100 if family == "gan" else auto_epochs(n_train, batch_size))
-    files: dict[str, bytes] = {}
-    stopped_reason = None
-    if family == "gan":
-        disc = build_model({**spec, "family": "gan_discriminator"})
-        x = torch.from_numpy(prep.x["train"])
-        if prep.input_kind == "image":
-            x = x * 2 - 1  # [0, 1] -> [-1, 1], the range of the generator's tanh
-        # no validation split to watch: no early stopping or plateau schedule; a cosine/one-cycle
-        # schedule moves both networks' rates; checkpoints, trackers and progress as for any run
-        callbacks = standard_callbacks(tc, False, progress) + list(extra_callbacks or [])
-        gt = GANTrainer(epochs=epochs, batch_size=batch_size, learning_rate=gan_learning_rate(tc), seed=cfg.seed, callbacks=callbacks,
-                        grid_every=max(1, epochs // 8) if prep.input_kind == "image" else 0, threads=tc.threads or 1, device=tc.device,
-                        clip_grad=tc.clip_grad)
-        history = gt.fit(model, disc, x, spec["latent"])
-        stopped_reason = gt.stopped_reason
-        for epoch, grid in gt.grids.items():
-            files[f"plots/samples_epoch_{epoch:04d}.png"] = ev.image_grid_png((grid + 1) / 2)
-    else:
-        grids = None
-        if family == "vae" and prep.input_kind == "image":
-            grids = _SampleGrids(spec["latent"], list(prep.x["train"].shape[1:]), epochs, max(1, epochs // 8), cfg.seed)
-        # the grids before the caller's callbacks: a checkpoint (last) restores what they reset
-        extra = ([grids] if grids else []) + list(extra_callbacks or [])
-        history = _fit_reconstructor(model, spec, prep, cfg, epochs, batch_size, progress, extra)
-        for epoch, pixels in (grids.grids if grids else {}).items():
-            files[f"plots/samples_epoch_{epoch:04d}.png"] = ev.image_grid_png(pixels.numpy())
-    model.eval()
-    gen_info: dict[str, Any] = {
-        "model": "gan" if family == "gan" else ("vae" if family == "vae" else "autoencoder"),
-        "input": prep.input_kind,
-        "loss": reconstruction_loss_for(prep.input_kind),
-        "latent": spec["latent"],
-        "output": ("tanh" if prep.input_kind == "image" else "values") if family == "gan" else ("logits" if prep.input_kind == "image" else "values"),
-        "label": prep.label,
-        "feature_names": prep.feature_names,
-    }
-    if prep.y["train"] is not None:
-        values, counts = np.unique(prep.y["train"].astype(object) if prep.input_kind == "table" else prep.y["train"], return_counts=True)
-        gen_info["train_labels"] = {"values": values.tolist(), "counts": counts.tolist()}
-    evaluation, eval_files = ev.evaluate_generative(model, gen_info, prep, cfg.seed)
-    files.update(eval_files)
-    gen_info.update({k: v for k, v in evaluation.pop("_bundle", {}).items()})
-    resolved = cfg.model_dump()
-    resolved["model"]["family"] = spec["family"]
-    resolved["model"]["latent"] = spec["latent"]
-    resolved["train"].update(epochs=epochs, batch_size=batch_size)
-    if family == "gan":
-        resolved["train"]["learning_rate"] = gan_learning_rate(tc)  # what both optimisers used
-    metrics: dict[str, Any] = {
-        "dataset": getattr(ds, "name", "data"),
-        "task": task,
-        "target": prep.label,
-        "model_family": spec["family"],
-        "rows": prep.rows,
-        "epochs_run": len(history),
-        "best_epoch": history.best_epoch,
-        "stopped_epoch": history.stopped_epoch,
-        "n_parameters": int(sum(p.numel() for p in model.parameters())),
-        "test": evaluation["test"],
-        **{k: v for k, v in evaluation.items() if k != "test"},
-        "environment": {"torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(), "python": platform.python_version(),
-                        "torch": torch.__version__, "seed": cfg.seed, "native_kernels": kernels_used(model)},
-    }
-    if stopped_reason:
-        metrics["stopped_reason"] = stopped_reason
-    task_obj = Task(kind=task, target=prep.label or "")  # type: ignore[arg-type]
-    manifest = make_manifest(
-        kind=prep.bundle_kind,
-        task=task_obj.to_dict(),
-        preprocessor=prep.preprocessor,
-        model_spec=spec,
-        generative=gen_info,
-        metrics={"test": evaluation["test"]},
-        baselines={},
-        feature_names=prep.feature_names,
-        config=resolved,
-    )
-    return Run(config=resolved, history=history, metrics=metrics, bundle=Bundle(manifest, model), extras={"files": files})
+class GenerativeRecipe(Recipe):
+    """Autoencoders and VAEs on a table (the target, if any, kept out of the inputs as a label) or on
+    arrays (images, windows): each input is its own target; scored on the test split beside a mean row
+    and PCA, with anomaly scores and embeddings when labels exist. A GAN trains through :class:`GANRecipe`.
 
+    ``learning_rate: auto`` runs the range test on the reconstruction loss (or the negative ELBO).
+    """
 
-class GenerativeRecipe(LegacyFitter):  # TEMPORARY (issue #16): moves onto run_recipe
     kind = "arrays"
-    fitter = staticmethod(fit_generative)  # type: ignore[assignment]
+
+    def select(self, ds: Any, cfg: RunConfig) -> Recipe:
+        return GANRecipe() if cfg.model.family == "gan" else self
+
+    def check(self, ds: Any, cfg: RunConfig) -> None:
+        task = cfg.data.task
+        if task not in ("reconstruction", "generate"):
+            raise InvalidConfigError(
+                f"array data trains generative models only, but `task` is {task!r}; pass task='reconstruction' (autoencoder) or task='generate' (vae, gan)."
+            )
+        family = _check_family(cfg.model.family, task)
+        assert (family == "gan") == isinstance(self, GANRecipe), "select() picks the GAN recipe"
+
+    def prepare(self, ds: Any, cfg: RunConfig) -> RunPrepared:
+        data = _prepare_arrays(ds, cfg) if isinstance(ds, ArrayDataset) else _prepare_table(ds, cfg)
+        task = Task(kind=cfg.data.task, target=data.label or "")  # type: ignore[arg-type]
+        return RunPrepared(task=task, train=self._train_data(data), val=self._val_data(data), rows=data.rows, state={"data": data})
+
+    def _train_data(self, data: Prepared) -> TensorData:
+        x = torch.from_numpy(data.x["train"])
+        return TensorData((x,), x)  # the input is its own target
+
+    def _val_data(self, data: Prepared) -> TensorData | None:
+        x = torch.from_numpy(data.x["val"])
+        return TensorData((x,), x)
+
+    def build(self, ctx: RunContext) -> tuple[nn.Module, dict[str, Any]]:
+        task = ctx.cfg.data.task
+        spec = _spec(_check_family(ctx.cfg.model.family, task), ctx.prep.state["data"], ctx.cfg, task)
+        return build_model(spec), spec
+
+    def loss(self, ctx: RunContext) -> Any:
+        loss_name = reconstruction_loss_for(ctx.prep.state["data"].input_kind)
+        if ctx.spec["family"] != "vae":
+            return reconstruction_loss(loss_name)
+        beta = KLWeight(ctx.cfg.model.kl_anneal)
+        loss_fn, ctx.extras["metrics_fn"] = vae_loss(ctx.spec["latent"], loss_name, beta)
+        ctx.extras["kl_weight"] = beta
+        return loss_fn
+
+    def metrics_fn(self, ctx: RunContext) -> Any:
+        return ctx.extras.get("metrics_fn")  # a VAE's recon, kl and elbo
+
+    def monitor(self, ctx: RunContext) -> str:
+        # early stopping and the plateau schedule watch the reconstruction loss; a VAE's beta-free ELBO,
+        # so KL annealing does not fool them
+        return "val_elbo" if ctx.spec["family"] == "vae" else "val_loss"
+
+    def callbacks(self, ctx: RunContext) -> list[Callback]:
+        callbacks: list[Callback] = []
+        if "kl_weight" in ctx.extras:
+            callbacks.append(_KLCallback(ctx.extras["kl_weight"]))
+        data = ctx.prep.state["data"]
+        if ctx.spec["family"] == "vae" and data.input_kind == "image":
+            epochs = ctx.trainer.epochs
+            ctx.extras["grids"] = _SampleGrids(ctx.spec["latent"], list(data.x["train"].shape[1:]), epochs, max(1, epochs // 8), ctx.cfg.seed)
+            callbacks.append(ctx.extras["grids"])
+        return callbacks
+
+    def sample_grids(self, ctx: RunContext) -> dict[int, np.ndarray]:
+        """Pixels in [0, 1] of the samples kept during training, by epoch."""
+        grids = ctx.extras.get("grids")
+        return {epoch: pixels.numpy() for epoch, pixels in grids.grids.items()} if grids is not None else {}
+
+    def evaluate(self, ctx: RunContext) -> Evaluation:
+        data, spec, family = ctx.prep.state["data"], ctx.spec, ctx.spec["family"]
+        files = {f"plots/samples_epoch_{epoch:04d}.png": ev.image_grid_png(pixels) for epoch, pixels in self.sample_grids(ctx).items()}
+        image = data.input_kind == "image"
+        gen_info: dict[str, Any] = {
+            "model": "gan" if family == "gan" else ("vae" if family == "vae" else "autoencoder"),
+            "input": data.input_kind,
+            "loss": reconstruction_loss_for(data.input_kind),
+            "latent": spec["latent"],
+            "output": ("tanh" if image else "values") if family == "gan" else ("logits" if image else "values"),
+            "label": data.label,
+            "feature_names": data.feature_names,
+        }
+        if data.y["train"] is not None:
+            values, counts = np.unique(data.y["train"].astype(object) if data.input_kind == "table" else data.y["train"], return_counts=True)
+            gen_info["train_labels"] = {"values": values.tolist(), "counts": counts.tolist()}
+        scores, eval_files = ev.evaluate_generative(ctx.model, gen_info, data, ctx.cfg.seed)
+        files.update(eval_files)
+        gen_info.update(scores.pop("_bundle", {}))
+        test = scores.pop("test")
+        stopped_reason = ctx.extras.get("stopped_reason")
+        metrics = {**scores, **({"stopped_reason": stopped_reason} if stopped_reason else {})}
+        manifest = {"kind": data.bundle_kind, "task": ctx.prep.task.to_dict(), "preprocessor": data.preprocessor, "model_spec": spec,
+                    "generative": gen_info, "metrics": {"test": test}, "baselines": {}, "feature_names": data.feature_names}
+        return Evaluation(test=test, manifest=manifest, metrics=metrics, extras={"files": files})
+
+    def record_config(self, ctx: RunContext, resolved: dict[str, Any]) -> None:
+        resolved["model"]["family"] = ctx.spec["family"]
+        resolved["model"]["latent"] = ctx.spec["latent"]
+
+    def base_metrics(self, ctx: RunContext) -> dict[str, Any]:
+        return {"dataset": getattr(ctx.ds, "name", "data"), "task": ctx.cfg.data.task, "target": ctx.prep.state["data"].label,
+                "model_family": ctx.spec["family"]}
+
+
+class GANRecipe(GenerativeRecipe):
+    """A GAN on a table or on images: the engine's loop with a :class:`~dlpipe.training.steps.GANStep` over
+    a :class:`~dlpipe.models.gan.GANPair`, scored by the distance of samples to the training rows.
+
+    No validation split to watch (no early stopping or plateau schedule; a cosine/one-cycle schedule
+    moves both networks' rates); 64 rows a batch and 100 epochs when ``auto``. The rate is DCGAN's 2e-4
+    (Radford et al. 2016, with Adam beta1=0.5) unless one was given, even when it equals 1e-3: the
+    shared 1e-3 is the rate for one network minimising one loss, and two networks playing against each
+    other at 1e-3 oscillate. ``learning_rate: auto`` also means 2e-4 (a range test needs a single loss).
+    """
+
+    auto_learning_rate = 2e-4
+    default_learning_rate = 2e-4
+
+    def select(self, ds: Any, cfg: RunConfig) -> Recipe:
+        return self
+
+    def auto_batch_size(self, n_train: int) -> int:
+        return 64
+
+    def auto_epochs(self, n_train: int, batch_size: int) -> int:
+        return 100
+
+    def _train_data(self, data: Prepared) -> TensorData:
+        x = torch.from_numpy(data.x["train"])
+        if data.input_kind == "image":
+            x = x * 2 - 1  # [0, 1] -> [-1, 1], the range of the generator's tanh
+        return TensorData((x,), x.new_empty(len(x), 0))  # no targets: an empty (N, 0) tensor costs nothing to shuffle
+
+    def _val_data(self, data: Prepared) -> TensorData | None:
+        return None  # nothing to watch: no single loss to stop on (the rows still count in `rows`)
+
+    def build(self, ctx: RunContext) -> tuple[nn.Module, dict[str, Any]]:
+        generator, spec = super().build(ctx)
+        ctx.extras["discriminator"] = build_model({**spec, "family": "gan_discriminator"})
+        return generator, spec
+
+    def threads(self, ctx: RunContext) -> int | None:
+        return ctx.cfg.train.threads or 1  # small convolutions: a second thread costs more than it wins
+
+    def step(self, ctx: RunContext) -> TrainStep | None:
+        image = ctx.prep.state["data"].input_kind == "image"
+        ctx.extras["step"] = GANStep(ctx.spec["latent"], grid_every=max(1, ctx.settings.epochs // 8) if image else 0)
+        return ctx.extras["step"]
+
+    def fit_model(self, ctx: RunContext) -> nn.Module:
+        return GANPair(ctx.model, ctx.extras["discriminator"])
+
+    def loss(self, ctx: RunContext) -> Any:
+        return None  # the step holds both networks' losses
+
+    def sample_grids(self, ctx: RunContext) -> dict[int, np.ndarray]:
+        return {epoch: (grid.numpy() + 1) / 2 for epoch, grid in ctx.extras["step"].grids.items()}  # tanh -> [0, 1]
+
+    def evaluate(self, ctx: RunContext) -> Evaluation:
+        ctx.extras["stopped_reason"] = ctx.extras["step"].stopped_reason
+        return super().evaluate(ctx)
