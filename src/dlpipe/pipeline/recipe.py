@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Recipe", "Prepared", "Evaluation", "RunContext", "run_recipe", "register_recipe", "recipe_for", "detect_dataset",
-    "registered_recipes",
+    "registered_recipes", "range_test", "trainer_from_config",
 ]
 
 
@@ -211,6 +211,27 @@ def trainer_from_config(cfg: RunConfig, settings: Settings, *, epochs: int | Non
     )
 
 
+def range_test(ctx: RunContext, fit_model: nn.Module, kind: str) -> dict[str, Any] | None:
+    """With ``learning_rate: auto`` (``ctx.settings.find_learning_rate``): run Smith's range test on a copy of
+    ``fit_model`` and set the trainer's rate; returns the curve (``lrs``, ``losses``, ``chosen``) or None."""
+    if not ctx.settings.find_learning_rate:
+        return None
+    if ctx.loss_fn is None:
+        raise InvalidConfigError(f"`learning_rate: auto` needs one loss, which a {kind} run does not have; pass a number.")
+    import torch
+
+    from dlpipe.training.lr_finder import find_learning_rate
+
+    # The range test's dropout draws from the global generator: fork it, so training draws exactly what
+    # a rerun with the chosen rate (config.yaml) draws, and the run reproduces from its record.
+    trainer = ctx.trainer
+    cuda = [trainer.device.index or 0] if trainer.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):
+        found = find_learning_rate(trainer, fit_model, ctx.loss_fn, ctx.prep.train)
+    trainer.learning_rate = found.learning_rate
+    return {"lrs": found.lrs, "losses": found.losses, "chosen": found.learning_rate}
+
+
 def run_recipe(recipe: Recipe, ds: Any, cfg: RunConfig, *, progress: str = "auto",
                extra_callbacks: list[Callback] | None = None) -> Run:
     """Train, evaluate and bundle ``ds`` with ``recipe``: the one function every run goes through."""
@@ -223,8 +244,6 @@ def run_recipe(recipe: Recipe, ds: Any, cfg: RunConfig, *, progress: str = "auto
     from dlpipe.pipeline.settings import resolve_settings
 
     recipe = _select(recipe, ds, cfg)
-    if isinstance(recipe, LegacyFitter):  # TEMPORARY (issue #16): a kind not yet moved onto this path
-        return recipe.fitter(ds, cfg, progress=progress, extra_callbacks=extra_callbacks)
     recipe.check(ds, cfg)
     seed_everything(cfg.seed)
     if cfg.train.deterministic:
@@ -240,19 +259,7 @@ def run_recipe(recipe: Recipe, ds: Any, cfg: RunConfig, *, progress: str = "auto
     ctx.trainer = trainer
     ctx.loss_fn = None if step is not None else recipe.loss(ctx)
     fit_model = recipe.fit_model(ctx)
-    lr_curve: dict[str, Any] | None = None
-    if ctx.settings.find_learning_rate:
-        if ctx.loss_fn is None:
-            raise InvalidConfigError(f"`learning_rate: auto` needs one loss, which a {recipe.kind} run does not have; pass a number.")
-        from dlpipe.training.lr_finder import find_learning_rate
-
-        # The range test's dropout draws from the global generator: fork it, so training draws exactly what
-        # a rerun with the chosen rate (config.yaml) draws, and the run reproduces from its record.
-        cuda = [trainer.device.index or 0] if trainer.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=cuda):
-            found = find_learning_rate(trainer, fit_model, ctx.loss_fn, prep.train)
-        trainer.learning_rate = found.learning_rate
-        lr_curve = {"lrs": found.lrs, "losses": found.losses, "chosen": found.learning_rate}
+    lr_curve = range_test(ctx, fit_model, recipe.kind)
     has_val = prep.val is not None and len(prep.val) > 0
     tc = cfg.train.model_copy(update={"monitor": recipe.monitor(ctx)})
     callbacks = recipe.callbacks(ctx)
@@ -282,14 +289,6 @@ def run_recipe(recipe: Recipe, ds: Any, cfg: RunConfig, *, progress: str = "auto
     if lr_curve is not None:
         extras["lr_finder"] = lr_curve
     return Run(config=resolved, history=ctx.history, metrics=metrics, bundle=Bundle(manifest, ctx.model), extras=extras)
-
-
-class LegacyFitter(Recipe):
-    """TEMPORARY (issue #16): a kind whose own fitter function still runs the whole run."""
-
-    @staticmethod
-    def fitter(ds: Any, cfg: RunConfig, *, progress: str, extra_callbacks: list[Callback] | None) -> Run:
-        raise NotImplementedError
 
 
 # ----------------------------------------------------------------------------------- the table

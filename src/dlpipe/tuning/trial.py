@@ -108,7 +108,7 @@ def train_trial(trial: Any, cfg: RunConfig, prepared: Prepared, params: Mapping[
     """
     from dlpipe.pipeline._callbacks import standard_callbacks
     from dlpipe.pipeline._fit import TableRecipe
-    from dlpipe.pipeline.recipe import trainer_from_config
+    from dlpipe.pipeline.recipe import range_test, trainer_from_config
     from dlpipe.pipeline.settings import resolve_settings
 
     recipe = TableRecipe()
@@ -129,13 +129,7 @@ def train_trial(trial: Any, cfg: RunConfig, prepared: Prepared, params: Mapping[
     ctx.trainer = trainer
     ctx.loss_fn = recipe.loss(ctx)
     model = recipe.fit_model(ctx)
-    if ctx.settings.find_learning_rate:
-        from dlpipe.training.lr_finder import find_learning_rate
-
-        # as run_recipe: the range test's dropout draws must not shift what training draws
-        cuda = [trainer.device.index or 0] if trainer.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=cuda):
-            trainer.learning_rate = find_learning_rate(trainer, model, ctx.loss_fn, prepared.train).learning_rate
+    if range_test(ctx, model, recipe.kind) is not None:  # learning_rate: auto, as dlpipe train runs it
         trial.set_user_attr("learning_rate", trainer.learning_rate)
     monitored = tc.model_copy(update={"monitor": recipe.monitor(ctx)})
     trainer.callbacks = [
