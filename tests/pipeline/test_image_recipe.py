@@ -61,6 +61,16 @@ def test_finetuning_phase_uses_the_found_rate(digits, tmp_path):
     assert run.history.records[-1]["lr"] == pytest.approx(chosen * 0.5)
 
 
+def test_pretrained_weights_load_into_the_default_cnn_without_naming_it(digits, tmp_path):
+    torch.manual_seed(3)
+    torch.save(build_model(default_cnn_spec(1, (8, 8), 10)).state_dict(), tmp_path / "w.pth")  # a 10-class head: kept new
+    run = dl.train(digits, pretrained=str(tmp_path / "w.pth"), epochs=1, threads=1, progress="quiet", save=False)
+    assert run.config["model"]["family"] == "cnn"
+    assert run.metrics["image"]["not_loaded"] and all(k.startswith("classifier.") for k in run.metrics["image"]["not_loaded"])
+    with pytest.raises(ValueError, match="`pretrained` weights load into a cnn or resnet model"):
+        dl.train(digits, model={"family": "mlp"}, pretrained=str(tmp_path / "w.pth"), progress="quiet", save=False)
+
+
 def test_config_yaml_records_the_default_cnn_as_built(digits, tmp_path):
     run = dl.train(digits, epochs=1, threads=1, progress="quiet", out=tmp_path / "r", report=False)
     config = yaml.safe_load((run.path / "config.yaml").read_text())

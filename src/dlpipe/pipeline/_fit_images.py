@@ -145,7 +145,7 @@ class ImageRecipe(Recipe):
             problems.append("`freeze_backbone` needs `pretrained` weights (a frozen random backbone learns nothing); set `pretrained` to a weight file")
         if ic.finetune_epochs and not ic.freeze_backbone:
             problems.append("`finetune_epochs` unfreezes a frozen backbone, so it needs `freeze_backbone`; set `freeze_backbone` to true")
-        if ic.pretrained and cfg.model.family == "mlp":
+        if ic.pretrained and _family(cfg) == "mlp":  # an unnamed family is the default CNN, which loads weights
             problems.append("`pretrained` weights load into a cnn or resnet model; set `model.family` to 'resnet18' (or 'cnn')")
         if problems:
             raise InvalidConfigError("; ".join(problems) + ".")
