@@ -14,6 +14,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from dlpipe import _builtins  # noqa: F401 - registers the built-in kinds whose code is imported on use
+
 __version__ = "0.1.0"
 
 _EXPORTS = {

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import importlib
 import json
 import math
 import os
 import platform
 import stat
+from collections.abc import Callable
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +35,7 @@ from torch import nn
 
 from dlpipe import __version__
 from dlpipe.core.errors import BundleError, DlpipeError, InvalidInputError
+from dlpipe.core.extensions import BUNDLE_LOADERS, load_target
 from dlpipe.core.files import atomic_dir, write_json
 from dlpipe.data.inputs import InputAdapter, adapter_for
 from dlpipe.evaluation.scoring import score
@@ -46,7 +47,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
-    "Bundle", "load_bundle", "load_checked_state", "read_manifest", "read_weights", "resolve_inside", "sha256_file",
+    "Bundle", "load_bundle", "load_checked_state", "read_manifest", "read_weights", "register_composite", "resolve_inside", "sha256_file",
     "FORMAT", "FORMAT_VERSION", "MAX_MANIFEST_BYTES",
 ]
 
@@ -207,9 +208,19 @@ def make_manifest(**parts: Any) -> dict[str, Any]:
     }
 
 
-# Bundle kinds loaded by their own code: kind -> "module:loader(root, manifest)" (data only, never code).
-# An ensemble holds other bundles; an RL agent's model_spec is a policy network or a Q-table.
-_COMPOSITE: dict[str, str] = {"ensemble": "dlpipe.ensembles.ensemble:load_ensemble", "rl": "dlpipe.rl.agent:load_rl_bundle"}
+# Bundle kinds loaded by their own code: kind -> loader(root, manifest) or "module:loader". The built-in
+# ones live above this layer (an ensemble holds other bundles, an RL agent's model_spec is a policy
+# network or a Q-table), so dlpipe._builtins registers them, by name.
+_COMPOSITE = BUNDLE_LOADERS
+
+
+def register_composite(kind: str, target: str | Callable[[Path, dict[str, Any]], Bundle]) -> None:
+    """Load bundles whose manifest has ``kind`` with ``target(root, manifest)`` instead of from weights.
+
+    ``target`` is the loader or ``"module:loader"`` (imported only when such a bundle is loaded). The
+    bundle names only its kind: loading one picks a registered loader and never imports code the bundle names.
+    """
+    _COMPOSITE[kind] = target
 
 
 def resolve_inside(root: Path, name: Any, what: str) -> Path:
@@ -490,8 +501,7 @@ def load_bundle(path: str | Path) -> Bundle:
     """
     root, manifest = read_manifest(path)
     if manifest.get("kind") in _COMPOSITE:  # a bundle made of bundles (an ensemble) loads its members itself
-        module, _, name = _COMPOSITE[manifest["kind"]].partition(":")
-        return getattr(importlib.import_module(module), name)(root, manifest)  # type: ignore[no-any-return]
+        return load_target(_COMPOSITE[manifest["kind"]])(root, manifest)
     model = _build_checked(root, manifest["model_spec"])
     load_checked_state(model, read_weights(root, manifest), root)
     try:

@@ -4,17 +4,20 @@ A bundle's manifest names its ``kind``; :func:`adapter_for` maps the kind to a c
 ``from_state(dict)`` (JSON state, never code), ``state()``, ``input_names`` and
 ``prepare(data, with_target=False) -> PreparedBatch``. New input kinds call :func:`register_adapter`
 with the class itself (built-in kinds name theirs as ``"module:Class"``, imported when first used).
+The table is :data:`dlpipe.core.extensions.INPUT_ADAPTERS`; this module registers the kinds whose
+adapter lives in ``dlpipe.data``, and ``dlpipe._builtins`` those whose adapter lives higher up
+(forecasting bundles: ``series``, in ``dlpipe.evaluation``).
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from dlpipe.core.errors import BundleError
+from dlpipe.core.extensions import INPUT_ADAPTERS, load_target
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -48,11 +51,13 @@ class InputAdapter(Protocol):
     def from_state(cls, state: dict[str, Any]) -> InputAdapter: ...
 
 
-_ADAPTERS: dict[str, str | type] = {
+_ADAPTERS = INPUT_ADAPTERS
+_ADAPTERS.update({
     "table": "dlpipe.data.preprocessing:TabularPreprocessor",
     "image": "dlpipe.data.images:ImagePreprocessor",
     "arrays": "dlpipe.data.arrays:ArrayAdapter",
-}
+    "sequence": "dlpipe.data.sequences:SequenceAdapter",  # sequence-classification bundles
+})
 
 
 def register_adapter(kind: str, target: str | type) -> None:
@@ -68,8 +73,4 @@ def adapter_for(kind: str) -> Any:
         raise BundleError(
             f"bundle kind {kind!r} is not known to this dlpipe (known: {', '.join(sorted(_ADAPTERS))}); load it with the dlpipe version that wrote it."
         )
-    target = _ADAPTERS[kind]
-    if not isinstance(target, str):
-        return target
-    module, _, name = target.partition(":")
-    return getattr(importlib.import_module(module), name)
+    return load_target(_ADAPTERS[kind])

@@ -3,20 +3,24 @@
 A section is a title and an ordered list of items: plots, tables, paragraphs and notes (a note says
 what is missing or skipped, and why). Another kind of run (images, series, RL...) adds sections with
 
-    register_section("image", "dlpipe.images.report:sections")
+    register_section("image", "dlpipe.reports.images:sections")
 
 where ``sections(run: RunFolder) -> list[Section]`` reads what it needs from the run folder. The
 function is imported only when a report for that kind is built; a failing provider becomes a note in
 the page, never a crash. Use ``"*"`` as the kind to add sections to every report.
+
+The table is :data:`dlpipe.core.extensions.REPORT_SECTIONS`: this module registers the providers in
+``dlpipe.reports``, and ``dlpipe._builtins`` those of kinds whose code lives higher up (RL runs:
+``dlpipe.rl.report``), so that ``dlpipe report`` on such a run works without anything importing them first.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from dlpipe.core.extensions import REPLACED_SECTIONS, REPORT_SECTIONS, load_target
 from dlpipe.reports.plots import Plot
 
 if TYPE_CHECKING:
@@ -70,19 +74,10 @@ class Section:
 
 
 SectionProvider = Callable[["RunFolder"], "Iterable[Section] | Section | None"]
-_PROVIDERS: dict[str, list[str | SectionProvider]] = {
-    "image": ["dlpipe.reports.images:sections"],
-    # By name, imported only when an RL run's report is built (so `dlpipe report` on an RL run folder
-    # shows the return curve without anything importing dlpipe.rl first).
-    "rl": ["dlpipe.rl.report:sections"],
-    "*": ["dlpipe.reports.forecast:sections",  # draws only when metrics.json has a test_forecast
-          "dlpipe.reports.generative:sections"],  # only for reconstruction / generate runs
-}
-
-
-# Standard sections (by id) a kind's own sections stand in for: an RL run has no test split, table
-# schema or epochs, so its provider draws the evaluation, environment and training curves itself.
-_REPLACED: dict[str, set[str]] = {"rl": {"verdict", "data", "training", "evaluation"}}
+_PROVIDERS = REPORT_SECTIONS  # run kind -> providers
+# run kind -> the standard sections (by id) that its own sections stand in for (an RL run has no test
+# split, table schema or epochs, so its provider draws the evaluation, environment and training curves)
+_REPLACED = REPLACED_SECTIONS
 
 
 def register_section(kind: str, provider: str | SectionProvider, *, replaces: Iterable[str] = ()) -> None:
@@ -96,6 +91,12 @@ def register_section(kind: str, provider: str | SectionProvider, *, replaces: It
         entries.append(provider)
     if replaces:
         _REPLACED.setdefault(kind, set()).update(replaces)
+
+
+# By name, imported only when a report of their kind is built.
+register_section("image", "dlpipe.reports.images:sections")
+register_section("*", "dlpipe.reports.forecast:sections")  # draws only when metrics.json has a test_forecast
+register_section("*", "dlpipe.reports.generative:sections")  # only for reconstruction / generate runs
 
 
 def replaced_sections(kind: str) -> frozenset[str]:
@@ -120,9 +121,6 @@ def extra_sections(run: RunFolder) -> list[Section]:
     return out
 
 
-def _load(entry: str | SectionProvider) -> SectionProvider:
-    if not isinstance(entry, str):
-        return entry
-    module, _, name = entry.partition(":")
-    fn: Any = getattr(importlib.import_module(module), name)
-    return fn  # type: ignore[no-any-return]
+def _load(entry: object) -> SectionProvider:
+    fn: SectionProvider = load_target(entry)
+    return fn

@@ -11,14 +11,10 @@ Example:
 
 from __future__ import annotations
 
-from dlpipe.reports.sections import register_section
 from dlpipe.rl.agent import Agent, load_agent
 from dlpipe.rl.envs import EnvInfo, env_info, make_env
 from dlpipe.rl.rollout import Evaluation, evaluate_policy, random_policy
 from dlpipe.rl.train import ALGORITHMS, RLRun, train_agent
-
-# Reports of RL runs get the return curve; imported only when such a report is built.
-register_section("rl", "dlpipe.rl.report:sections")
 
 __all__ = ["Agent", "load_agent", "EnvInfo", "env_info", "make_env", "Evaluation", "evaluate_policy", "random_policy",
            "ALGORITHMS", "RLRun", "train_agent"]

@@ -7,7 +7,7 @@
 No pickle: loading reads JSON and raw tensors and rebuilds the network from its spec.
 
 An ``Agent`` is a :class:`dlpipe.Bundle` of kind "rl", so ``dlpipe.load_bundle`` returns one for an RL
-bundle (registered in ``dlpipe.bundle.bundle._COMPOSITE``) and reports can describe its network; its
+bundle (its loader is registered in ``dlpipe._builtins``) and reports can describe its network; its
 ``predict`` and ``evaluate`` take observations and episode counts, not table rows.
 """
 
