@@ -100,7 +100,7 @@ def test_folder_classes_cache_and_corrupt_file(tmp_path, monkeypatch):
     with pytest.warns(DataWarning, match="skipped 1"):
         again = load_images(root)
     np.testing.assert_array_equal(again.images, ds.images)
-    with pytest.raises(InvalidInputError, match=r"1 image file\(s\) could not be read \(broken.png.*drop --strict"):
+    with pytest.raises(InvalidInputError, match=r"1 image file\(s\) could not be read \(broken.png.*set `strict` to false to skip them"):
         load_images(root, strict=True)
 
 

@@ -108,7 +108,7 @@ def test_nans_interpolated_with_a_warning_or_refused_when_strict():
     with pytest.warns(DataWarning, match=r"1 missing values in .series. \(first in 'y' at row 5\) were filled by linear interpolation"):
         ds = load_series(frame, "y", time_column="date")
     assert ds.frame["y"][4] == pytest.approx(4.0)
-    with pytest.raises(InvalidInputError, match=r"missing value at row 5 .*strict=True NaNs are refused"):
+    with pytest.raises(InvalidInputError, match=r"missing value at row 5 .*`strict` refuses NaNs, so fill them or set `strict` to false"):
         load_series(frame, "y", time_column="date", strict=True)
 
 

@@ -82,7 +82,7 @@ def test_cli_train_embed_anomalies_and_bad_input(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: input is missing the columns mean radius, worst area") and "Traceback" not in err
     assert main(["anomalies", "runs/ae/bundle", "data.csv", "--contamination", "0.01", "--threshold-percentile", "99"]) == 2
-    assert "either `contamination` or `threshold_percentile`" in capsys.readouterr().err
+    assert "either `--contamination` or `--threshold-percentile`" in capsys.readouterr().err
     assert main(["sample", "runs/ae/bundle", "-n", "4", "-o", "s.png"]) == 2
     assert "needs a model that can sample" in capsys.readouterr().err
     assert not (tmp_path / "s.png").exists()

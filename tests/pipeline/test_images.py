@@ -170,4 +170,4 @@ def test_bad_inputs_say_one_sentence_and_write_nothing(tmp_path, capsys, digits)
     err = _cli_error([str(mixed), "--model", "resnet18", "--pretrained", str(tmp_path / "w.pth")], capsys, tmp_path)
     assert "'conv1.weight'" in err and "has shape (3,)" in err
     err = _cli_error([str(mixed), "--freeze-backbone"], capsys, tmp_path)
-    assert "`freeze_backbone` needs `pretrained` weights" in err
+    assert "`--freeze-backbone` needs `--pretrained` weights" in err

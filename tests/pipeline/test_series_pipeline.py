@@ -117,7 +117,7 @@ def test_cli_bad_series_input_exits_2_and_writes_nothing(tmp_path, capsys):
     nan.loc[10, "y"] = np.nan
     nan.to_csv(tmp_path / "nan.csv", index=False)
     code = main(["train", str(tmp_path / "nan.csv"), "--task", "forecast", "-t", "y", "--strict", "--out", str(tmp_path / "r"), "-q"])
-    assert code == 2 and "strict=True NaNs are refused" in capsys.readouterr().err
+    assert code == 2 and "`--strict` refuses NaNs, so fill them or pass `--no-strict` to interpolate them" in capsys.readouterr().err
 
 
 @pytest.mark.slow

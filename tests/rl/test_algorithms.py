@@ -23,7 +23,7 @@ def test_qlearning_refuses_continuous_observations():
 
 
 def test_dqn_refuses_continuous_actions():
-    with pytest.raises(InvalidConfigError, match=r"'Pendulum-v1' has a continuous \(Box\) action space; use --algo a2c"):
+    with pytest.raises(InvalidConfigError, match=r"'Pendulum-v1' has a continuous \(Box\) action space; set `algo` to 'a2c'"):
         train_agent("Pendulum-v1", "dqn", steps=10)
 
 

@@ -31,7 +31,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: unknown environment id 'CartPol-v1'") and "CartPole-v1" in err and "Traceback" not in err
     assert main(["rl", "train", "Pendulum-v1", "--algo", "dqn", "--out", str(tmp_path / "b")]) == 2
-    assert "continuous (Box) action space; use --algo a2c" in capsys.readouterr().err
+    assert "continuous (Box) action space; set `--algo` to 'a2c'" in capsys.readouterr().err
     assert main(["rl", "train", "CartPole-v1", "--option", "learning_rat=0.1", "--out", str(tmp_path / "c")]) == 2
     assert "did you mean `learning_rate`" in capsys.readouterr().err
     assert main(["rl", "train", "CartPole-v1", "--option", "oops", "--out", str(tmp_path / "c")]) == 2

@@ -38,5 +38,5 @@ def test_rl_train_refuses_an_existing_run_without_overwrite_and_replaces_it_with
     argv = ["rl", "train", "FrozenLake-v1", "--algo", "qlearning", "--steps", "200", "--eval-episodes", "2", "-q", "-o", "rl"]
     assert main(argv) == 0
     assert main(argv) == 2
-    assert "pass --overwrite" in capsys.readouterr().err
+    assert "pass `--overwrite`" in capsys.readouterr().err
     assert main([*argv, "--overwrite"]) == 0

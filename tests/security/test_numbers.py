@@ -252,7 +252,7 @@ def test_a_model_that_cannot_fit_in_memory_is_refused_before_allocating(capsys, 
     rc, out, err = _run(["train", "data.csv", "-t", "y", "-o", "out", "--epochs", "1", "--hidden", "1000,1000"], capsys)
     assert rc == 2
     assert _one_error_line(err) == (
-        "error: the mlp model with `hidden` [1000, 1000] has 1,005,001 parameters and needs about 16 MB of memory "
+        "error: the mlp model with `--hidden` [1000, 1000] has 1,005,001 parameters and needs about 16 MB of memory "
         "to train (weights, gradients and optimizer state), but only 10 MB is available; "
         "use a smaller model (fewer or narrower layers) or a machine with more memory."
     )

@@ -78,7 +78,7 @@ def test_out_naming_the_data_folder_is_refused_and_the_data_stays(tmp_path, caps
     before = _snapshot(tmp_path / "proj")
     rc, err = _run(["train", "proj/data.csv", *TRAIN, "-o", "proj"], capsys)
     assert rc == 2
-    assert "`out` 'proj' holds the data 'proj/data.csv'" in _one_sentence(err)
+    assert "`--out` 'proj' holds the data 'proj/data.csv'" in _one_sentence(err)
     assert _snapshot(tmp_path / "proj") == before
     assert sorted(os.listdir(tmp_path)) == ["proj"]  # no lock file, no temporary folder, no checkpoint
 
@@ -90,7 +90,7 @@ def test_out_naming_a_folder_of_earlier_runs_is_refused(tmp_path, capsys):
     before = _snapshot(tmp_path / "runs")
     rc, err = _run(["train", "data.csv", *TRAIN, "-o", "runs"], capsys)
     assert rc == 2
-    assert ("`out` 'runs' is a folder that dlpipe did not write (it holds 2 entries: 'first', 'notes.txt'); "
+    assert ("`--out` 'runs' is a folder that dlpipe did not write (it holds 2 entries: 'first', 'notes.txt'); "
             "dlpipe replaces only its own folders, so pass the name of a new or empty folder.") in _one_sentence(err)
     assert _snapshot(tmp_path / "runs") == before
 
@@ -100,7 +100,7 @@ def test_out_naming_a_file_is_refused_and_the_file_is_not_moved(tmp_path, capsys
     (tmp_path / "results.txt").write_text("precious")
     rc, err = _run(["train", "data.csv", *TRAIN, "-o", "results.txt"], capsys)
     assert rc == 2
-    assert ("`out` 'results.txt' is an existing file, not a folder, and dlpipe never replaces it; "
+    assert ("`--out` 'results.txt' is an existing file, not a folder, and dlpipe never replaces it; "
             "pass the name of a new folder, such as 'runs/my-run'.") in _one_sentence(err)
     assert (tmp_path / "results.txt").read_text() == "precious"
     assert sorted(os.listdir(tmp_path)) == ["data.csv", "results.txt"]  # no .results.txt.old-*
@@ -111,7 +111,7 @@ def test_out_naming_here_a_parent_or_the_root_is_a_sentence(tmp_path, capsys, ou
     _csv()
     rc, err = _run(["train", "data.csv", *TRAIN, "-o", out], capsys)
     assert rc == 2
-    assert f"`out` {out!r} names the current folder, a parent folder or the root, which dlpipe never writes into or replaces" in _one_sentence(err)
+    assert f"`--out` {out!r} names the current folder, a parent folder or the root, which dlpipe never writes into or replaces" in _one_sentence(err)
     assert "empty name" not in err
     assert sorted(os.listdir(tmp_path)) == ["data.csv"]
 
@@ -132,7 +132,7 @@ def test_a_finished_run_is_replaced_only_with_overwrite(tmp_path, capsys):
     before = _snapshot(tmp_path / "runs")
     rc, err = _run(["train", "data.csv", *TRAIN, "-o", "runs/x"], capsys)
     assert rc == 2
-    assert ("`out` 'runs/x' already exists (a dlpipe run folder); pass --overwrite (overwrite=True in Python) "
+    assert ("`--out` 'runs/x' already exists (a dlpipe run folder); pass `--overwrite` "
             "to replace it, or pick another path.") in _one_sentence(err)
     assert "interrupted" not in err
     assert _snapshot(tmp_path / "runs") == before
@@ -157,7 +157,7 @@ def test_overwrite_replaces_only_a_folder_of_the_same_kind(tmp_path, capsys):
     before = _snapshot(tmp_path / "runs")
     rc, err = _run(["ensemble", "runs/x/bundle", "runs/x/bundle", "-o", "runs/x", "--overwrite"], capsys)
     assert rc == 2
-    assert ("`out` 'runs/x' is a dlpipe run folder, not an ensemble folder; dlpipe replaces a folder only with one of the same kind, "
+    assert ("`--out` 'runs/x' is a dlpipe run folder, not an ensemble folder; dlpipe replaces a folder only with one of the same kind, "
             "so pass another path.") in _one_sentence(err)
     assert _snapshot(tmp_path / "runs") == before
 
@@ -167,7 +167,7 @@ def test_a_symbolic_link_is_never_replaced(tmp_path, capsys):
     (tmp_path / "target").mkdir()
     (tmp_path / "link").symlink_to(tmp_path / "target")
     rc, err = _run(["train", "data.csv", *TRAIN, "-o", "link", "--overwrite"], capsys)
-    assert rc == 2 and "`out` 'link' is a symbolic link, which dlpipe never replaces" in _one_sentence(err)
+    assert rc == 2 and "`--out` 'link' is a symbolic link, which dlpipe never replaces" in _one_sentence(err)
     assert (tmp_path / "link").is_symlink() and not any((tmp_path / "target").iterdir())
 
 
@@ -187,7 +187,7 @@ def test_the_output_is_checked_before_the_data_is_read_or_trained(tmp_path, monk
 
 def test_python_api_overwrite_and_bundle_save(tmp_path):
     run = dl.train(_frame(), "y", out="runs/x", **FAST)
-    with pytest.raises(OutputExistsError, match=r"already exists \(a dlpipe run folder\); pass --overwrite \(overwrite=True in Python\)"):
+    with pytest.raises(OutputExistsError, match=r"^`out` 'runs/x' already exists \(a dlpipe run folder\); set `overwrite` to true to replace it"):
         dl.train(_frame(), "y", out="runs/x", **FAST)
     dl.train(_frame(), "y", out="runs/x", overwrite=True, **FAST)
     (tmp_path / "models").mkdir()
@@ -204,11 +204,11 @@ def test_ensemble_out_is_protected_and_replaced_with_overwrite(tmp_path, capsys)
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "x.csv").write_text("1")
     rc, err = _run(["ensemble", "runs/a/bundle", "runs/b/bundle", "-o", "mine"], capsys)
-    assert rc == 2 and "`out` 'mine' is a folder that dlpipe did not write" in _one_sentence(err)
+    assert rc == 2 and "`--out` 'mine' is a folder that dlpipe did not write" in _one_sentence(err)
     assert sorted(os.listdir(tmp_path / "mine")) == ["x.csv"]
     assert main(["ensemble", "runs/a/bundle", "runs/b/bundle", "-o", "ens"]) == 0
     rc, err = _run(["ensemble", "runs/a/bundle", "runs/b/bundle", "-o", "ens"], capsys)
-    assert rc == 2 and "`out` 'ens' already exists (a dlpipe ensemble folder); pass --overwrite" in _one_sentence(err)
+    assert rc == 2 and "`--out` 'ens' already exists (a dlpipe ensemble folder); pass `--overwrite`" in _one_sentence(err)
     assert main(["ensemble", "runs/a/bundle", "runs/b/bundle", "-o", "ens", "--overwrite"]) == 0
     assert read_marker(tmp_path / "ens")["kind"] == "ensemble"
 
@@ -220,7 +220,7 @@ def test_tune_out_is_protected_resumes_its_own_folder_and_overwrite_starts_afres
     (tmp_path / "mine" / "x.csv").write_text("1")
     args = ["tune", "data.csv", "-t", "y", "--trials", "2", "--epochs", "2", "--no-retrain", "--no-report", "-q"]
     rc, err = _run([*args, "-o", "mine"], capsys)
-    assert rc == 2 and "`out` 'mine' is a folder that dlpipe did not write" in _one_sentence(err)
+    assert rc == 2 and "`--out` 'mine' is a folder that dlpipe did not write" in _one_sentence(err)
     assert sorted(os.listdir(tmp_path / "mine")) == ["x.csv"]
     assert main([*args, "-o", "t"]) == 0
     assert main([*args[:4], "--trials", "3", *args[6:], "-o", "t"]) == 0  # resumes: one more trial
@@ -264,7 +264,7 @@ def test_a_writer_is_refused_while_another_holds_the_lock(tmp_path, capsys):
         done.set()
         t.join()
     assert rc == 2
-    assert f"`out` 'runs/x' is being written by another thread of this process (pid {os.getpid()}); wait for it to finish" in _one_sentence(err)
+    assert f"`--out` 'runs/x' is being written by another thread of this process (pid {os.getpid()}); wait for it to finish" in _one_sentence(err)
     assert sorted(os.listdir(tmp_path / "runs")) == []  # nothing of the refused run, and the lock file is gone
 
 
@@ -281,7 +281,7 @@ def test_two_trainings_of_one_folder_the_second_is_refused_naming_the_first(tmp_
         second = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120)
         assert first.poll() is None, "the first run ended before the second started: make it longer"
         assert second.returncode == 2, second.stderr
-        assert second.stderr.strip() == (f"error: `out` 'runs/same' is being written by another dlpipe process (process id {first.pid}); "
+        assert second.stderr.strip() == (f"error: `--out` 'runs/same' is being written by another dlpipe process (process id {first.pid}); "
                                          "wait for it to finish, or pick another path.")
         _, err = first.communicate(timeout=240)
     finally:
@@ -306,7 +306,7 @@ def test_two_tune_workers_of_one_folder_the_second_is_refused_and_trials_are_exa
         second = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120)
         assert first.poll() is None, "the first worker ended before the second started: make it longer"
         assert second.returncode == 2, second.stderr
-        assert f"error: `out` 'same' is being written by another dlpipe process (process id {first.pid})" in second.stderr
+        assert f"error: `--out` 'same' is being written by another dlpipe process (process id {first.pid})" in second.stderr
         assert "IntegrityError" not in second.stderr and "--storage" not in second.stderr
         _, err = first.communicate(timeout=400)
     finally:
@@ -410,10 +410,10 @@ def test_ctrl_c_keeps_the_checkpoint_for_resume_and_a_plain_retry_says_how_to_go
     assert stop.had_checkpoint and (tmp_path / "runs" / "x.partial" / CHECKPOINT_FILE).is_file()
     rc, err = _run(["train", "data.csv", *TRAIN, "-o", "runs/x"], capsys)
     assert rc == 2
-    assert ("an interrupted run left a checkpoint in 'runs/x.partial'; resume it with `--resume runs/x.partial`, "
-            "or pass --overwrite (overwrite=True in Python) to discard it and start afresh.") in _one_sentence(err)
+    assert ("an interrupted run left a checkpoint in 'runs/x.partial'; resume it by passing 'runs/x.partial' as `--resume`, "
+            "or pass `--overwrite` to discard it and start afresh.") in _one_sentence(err)
     rc, err = _run_warned(["train", "data.csv", *TRAIN, "-o", "runs/x", "--overwrite"], capsys)
-    assert rc == 0 and "warning: discarded the checkpoint an interrupted run left in 'runs/x.partial' (--overwrite).\n" in err
+    assert rc == 0 and "warning: discarded the checkpoint an interrupted run left in 'runs/x.partial' (`--overwrite` is set).\n" in err
     assert sorted(os.listdir(tmp_path / "runs")) == ["x"]
 
 
@@ -448,7 +448,7 @@ def test_kill_9_during_training_keeps_the_checkpoint_and_a_retry_is_told_to_resu
     proc.wait(timeout=30)
     assert (tmp_path / "runs" / "x.partial" / CHECKPOINT_FILE).is_file()
     rc, err = _run(["train", "data.csv", *TRAIN, "-o", "runs/x"], capsys)
-    assert rc == 2 and "an interrupted run left a checkpoint in 'runs/x.partial'; resume it with `--resume runs/x.partial`" in err
+    assert rc == 2 and "an interrupted run left a checkpoint in 'runs/x.partial'; resume it by passing 'runs/x.partial' as `--resume`" in err
     assert "being written" not in err  # the kernel released the dead process's lock
 
 
@@ -535,9 +535,9 @@ def test_train_out_under_a_file_is_one_sentence(tmp_path, capsys):
     _csv()
     rc, err = _run(["train", "data.csv", *TRAIN, "-o", "data.csv/run"], capsys)
     assert rc == 2
-    assert "cannot write `out` 'data.csv/run': 'data.csv' is a file, not a folder (Not a directory (ENOTDIR)); pick a location inside a folder." in _one_sentence(err)
+    assert "cannot write `--out` 'data.csv/run': 'data.csv' is a file, not a folder (Not a directory (ENOTDIR)); pick a location inside a folder." in _one_sentence(err)
     rc, err = _run(["train", "data.csv", *TRAIN, "--runs-dir", "data.csv/runs"], capsys)
-    assert rc == 2 and "cannot write `runs_dir` 'data.csv/runs/run': 'data.csv' is a file, not a folder" in _one_sentence(err)
+    assert rc == 2 and "cannot write `--runs-dir` 'data.csv/runs/run': 'data.csv' is a file, not a folder" in _one_sentence(err)
     assert sorted(os.listdir(tmp_path)) == ["data.csv"]
 
 
@@ -546,7 +546,7 @@ def test_train_out_on_a_read_only_filesystem_is_one_sentence(tmp_path, capsys):
     _csv()
     rc, err = _run(["train", "data.csv", *TRAIN, "-o", "/sys/dlpipe-run"], capsys)
     assert rc == 2
-    assert "cannot write `out` '/sys/dlpipe-run': " in _one_sentence(err) and ("(EACCES)" in err or "(EPERM)" in err or "(EROFS)" in err)
+    assert "cannot write `--out` '/sys/dlpipe-run': " in _one_sentence(err) and ("(EACCES)" in err or "(EPERM)" in err or "(EROFS)" in err)
 
 
 def test_lock_and_checks_in_isolation(tmp_path):

@@ -96,7 +96,7 @@ def test_unreachable_server_warns_once_and_the_run_continues(tmp_path):
 
 
 def test_bad_track_flag():
-    with pytest.raises(InvalidConfigError, match="`--track` is 'wandb'"):
+    with pytest.raises(InvalidConfigError, match="`track` is 'wandb'"):
         tracker_from_flag("wandb")
 
 

@@ -351,7 +351,22 @@ def _print_scores(scores: dict[str, Any], title: str) -> None:
 
 
 def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None, line: str | None = None) -> None:
-    print(f"warning: {message}", file=sys.stderr)
+    from dlpipe.core.errors import DlpipeWarning
+
+    text = str(message)
+    if issubclass(category, DlpipeWarning):  # dlpipe's own name keys (`overwrite`); show this command's flags
+        text = _flag_names(text)
+    print(f"warning: {text}", file=sys.stderr)
+
+
+def _flag_names(message: str) -> str:
+    """A library message with the keys it names shown as the running command's flags (rule: dlpipe.cli._flags)."""
+    from dlpipe.cli._flags import command_of, with_flags
+
+    try:
+        return with_flags(message, command_of(_STATE.get("argv") or sys.argv[1:]))
+    except Exception:  # noqa: BLE001 - a message is never lost to its rewording
+        return message
 
 
 def _click_exceptions() -> tuple[tuple[type[BaseException], ...], ...]:
@@ -393,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
             print("error: aborted.", file=sys.stderr)
             return 1
         if isinstance(exc, DlpipeError):
-            print(f"error: {exc}", file=sys.stderr)
+            print(f"error: {_flag_names(str(exc))}", file=sys.stderr)
             return exc.exit_code
         print(f"error: the run failed with {type(exc).__name__}: {exc} (rerun with --debug for the traceback).", file=sys.stderr)
         return 1

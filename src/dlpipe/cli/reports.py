@@ -56,12 +56,13 @@ def compare(
     open_: Annotated[bool, typer.Option("--open", help="Open the page in the default browser.")] = False,
 ) -> None:
     """Compare runs as an HTML page: test scores, the data each was scored on, overlaid training curves, settings that differ."""
+    from dlpipe.cli._flags import with_flags
     from dlpipe.reports.compare import compare_runs, comparison_warnings
 
     path = compare_runs(runs, output)
     typer.echo(f"comparison: {path}")
-    for warning in comparison_warnings(runs):
-        typer.echo(f"warning: {warning}", err=True)
+    for warning in comparison_warnings(runs):  # its advice (`test`) is about how the runs were trained
+        typer.echo(f"warning: {with_flags(warning, ('train',))}", err=True)
     if open_:
         import webbrowser
 

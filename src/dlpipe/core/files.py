@@ -141,7 +141,7 @@ def check_output_dir(path: str | Path, *, kind: str, overwrite: bool = False, wh
         )
     if not overwrite:
         raise OutputExistsError(
-            f"{what} {str(p)!r} already exists (a dlpipe {kind} folder); pass --overwrite (overwrite=True in Python) to replace it, "
+            f"{what} {str(p)!r} already exists (a dlpipe {kind} folder); set `overwrite` to true to replace it, "
             "or pick another path."
         )
     return "replace"

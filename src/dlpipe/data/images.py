@@ -180,16 +180,16 @@ def load_images(
                 ds.test_images, ds.test_labels = _storage(to_nchw(xt, what=f"test images in {p.name}")), np.asarray(yt).reshape(-1)
         elif lower.endswith((".csv", ".tsv")):
             if image_column is None:
-                raise InvalidInputError(f"{str(p)!r} is a table; to train on the images it lists, pass `image_column` (--image-column) naming its path column.")
+                raise InvalidInputError(f"{str(p)!r} is a table; to train on the images it lists, pass `image_column` naming its path column.")
             ds = _load_image_csv(p, image_column, target or "label", **opts)  # type: ignore[arg-type]
         else:
             if labels is None:
                 raise InvalidInputError(
-                    f"{str(p)!r} is read as IDX images but no labels file was given; pass `labels` (--labels train-labels-idx1-ubyte.gz)."
+                    f"{str(p)!r} is read as IDX images but no labels file was given; pass `labels`, the IDX labels file (e.g. train-labels-idx1-ubyte.gz)."
                 )
             x, y = read_idx(p), read_idx(labels)
             if x.ndim < 3:
-                raise InvalidInputError(f"IDX file {str(p)!r} holds an array of shape {x.shape}, not images; pass the images file first and the labels with --labels.")
+                raise InvalidInputError(f"IDX file {str(p)!r} holds an array of shape {x.shape}, not images; pass the images file as the data and the labels file as `labels`.")
             if len(x) != len(y):
                 raise InvalidInputError(f"IDX images {str(p)!r} hold {len(x)} images but labels {str(labels)!r} hold {len(y)}; pass the matching labels file.")
             ds = ImageDataset(_storage(to_nchw(x)), y.reshape(-1), name=p.name.split("-")[0].split(".")[0] or "idx")
@@ -334,7 +334,7 @@ def _report(skipped: list[tuple[str, str]], resized: int, size: tuple[int, ...],
         names = format_names([Path(p).name for p, _ in skipped], limit=5)
         if strict:
             raise InvalidInputError(
-                f"{len(skipped)} image file(s) could not be read ({names}; first: {skipped[0][1]}); remove or fix them, or drop --strict to skip them."
+                f"{len(skipped)} image file(s) could not be read ({names}; first: {skipped[0][1]}); remove or fix them, or set `strict` to false to skip them."
             )
         warnings.warn(DataWarning(f"skipped {len(skipped)} unreadable image file(s): {names} (first: {skipped[0][1]})."), stacklevel=3)
     if resized:
@@ -367,7 +367,7 @@ def decode_paths(
                      else f"`image_size` is {wanted[0]}x{wanted[1]} but ")
             raise InvalidInputError(
                 f"images differ in size but resizing is off: {where}{files[odd[0]].name!r} is {odd[2][0]}x{odd[2][1]}; "
-                "drop --no-resize to resize them to one size."
+                "set `resize` to true to resize them to one size."
             )
     target = size or sizes.most_common(1)[0][0]
     channels = 1 if used_mode == "L" else 3

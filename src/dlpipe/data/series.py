@@ -215,11 +215,11 @@ def clean_series(
         count = int(nan.to_numpy().sum())
         if strict:
             raise InvalidInputError(
-                f"column {name!r} of {what!r} has a missing value at row {i + 1} ({count} missing in all); with strict=True NaNs are refused, so fill them or drop `--strict` to interpolate."
+                f"column {name!r} of {what!r} has a missing value at row {i + 1} ({count} missing in all); `strict` refuses NaNs, so fill them or set `strict` to false to interpolate them."
             )
         if nan.all().any():
             raise InvalidInputError(f"column {name!r} of {what!r} has no values at all; drop it or fill it in.")
-        warnings.warn(DataWarning(f"{count} missing values in {what!r} (first in {name!r} at row {i + 1}) were filled by linear interpolation; pass strict=True to refuse them."), stacklevel=3)
+        warnings.warn(DataWarning(f"{count} missing values in {what!r} (first in {name!r} at row {i + 1}) were filled by linear interpolation; set `strict` to true to refuse them."), stacklevel=3)
         numeric = numeric.interpolate(method="linear", limit_direction="both")
     for c in columns:
         frame[c] = numeric[c].to_numpy()

@@ -35,16 +35,16 @@ def _port_free(port: int) -> bool:
 def launch(args: Sequence[str], nproc: int, master_port: int = DEFAULT_MASTER_PORT) -> int:
     """Run ``python -m dlpipe <args>`` as ``nproc`` ranks; return 0 or raise a one-sentence error."""
     if nproc < 1:
-        raise InvalidConfigError(f"`--nproc` is {nproc} but must be at least 1.")
+        raise InvalidConfigError(f"`nproc` is {nproc} but must be at least 1.")
     cores = os.cpu_count() or 1
     if nproc > cores:
         warnings.warn(
-            DlpipeWarning(f"--nproc {nproc} is more than this machine's {cores} CPU cores; the ranks will share cores and run slower."),
+            DlpipeWarning(f"`nproc` is {nproc}, more than this machine's {cores} CPU cores; the ranks will share cores and run slower."),
             stacklevel=2,
         )
     if not _port_free(master_port):
         raise InvalidConfigError(
-            f"port {master_port} on 127.0.0.1 is already in use (another job?); pass a free one with --master-port, e.g. --master-port {master_port + 1}."
+            f"port {master_port} on 127.0.0.1 is already in use (another job?); pass a free one as `master_port`, e.g. {master_port + 1}."
         )
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch

@@ -184,7 +184,7 @@ def build_ensemble(
     )
     if method == "stack":
         if data is None:
-            raise InvalidConfigError("method='stack' fits its meta-model on out-of-fold predictions and needs the labelled training table; pass data=... (CLI: --data train.csv).")
+            raise InvalidConfigError("method='stack' fits its meta-model on out-of-fold predictions and needs the labelled training table; pass it as `data`.")
         manifest["meta"] = _fit_meta(bundles, data, folds, seed)
     return EnsembleBundle(manifest, bundles)
 

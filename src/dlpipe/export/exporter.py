@@ -78,7 +78,7 @@ def export_bundle(
         raise InvalidConfigError(f"`quantize` is {quantize!r} but the only quantisation offered is 'int8'.")
     if quantize and format != "onnx":
         raise InvalidConfigError(
-            f"int8 quantisation is offered for ONNX exports (onnxruntime), not {format!r}: torch's eager quantisation is deprecated in torch 2.13; use --format onnx."
+            f"int8 quantisation is offered for ONNX exports (onnxruntime), not {format!r}: torch's eager quantisation is deprecated in torch 2.13; set `format` to 'onnx'."
         )
     b = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
     if b.kind != "table":

@@ -234,7 +234,7 @@ def load_pretrained(model: nn.Module, path: str | Path) -> list[str]:
                 continue
             raise InvalidInputError(
                 f"pretrained weight {key!r} in {str(path)!r} has shape {tuple(value.shape)} but the model expects {tuple(tensor.shape)}; "
-                "pass weights of the same architecture (e.g. resnet18 weights for --model resnet18)."
+                "pass weights of the same architecture (e.g. resnet18 weights for the resnet18 model family)."
             )
         loaded[key] = value
     extra = [k for k in state if k not in own]

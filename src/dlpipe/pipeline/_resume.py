@@ -63,7 +63,7 @@ def resume_target(resume: str | Path, out: str | Path | None = None) -> tuple[Pa
         except (OSError, ValueError, UnicodeDecodeError) as exc:
             raise InvalidInputError(
                 f"the checkpoint's {str(folder / META_FILE)!r} is damaged ({' '.join(str(exc).split())[:200]}), so the run cannot be resumed from it; "
-                "start the run again without `--resume` (and with --overwrite to discard this checkpoint)."
+                "start the run again without `resume` (and set `overwrite` to true to discard this checkpoint)."
             ) from None
     check_checkpoint(folder)
     if out is not None and meta.get("out") and Path(out) != Path(meta["out"]):
@@ -164,17 +164,17 @@ def _clear_leftover(folder: Path, base: Path, overwrite: bool) -> None:
     if not is_checkpoint_folder(folder):
         raise OutputExistsError(
             f"`out` {str(base)!r} keeps its checkpoints in {str(folder)!r}, which exists but was not written by dlpipe; "
-            "move it away, pass another `out`, or pass --no-checkpoint."
+            "move it away, pass another `out`, or set `checkpoint` to false."
         )
     leftover = Checkpoint(folder, {})
     if leftover.has_checkpoint:
         if not overwrite:
             raise InvalidConfigError(
-                f"an interrupted run left a checkpoint in {str(folder)!r}; resume it with `--resume {folder}`, "
-                "or pass --overwrite (overwrite=True in Python) to discard it and start afresh."
+                f"an interrupted run left a checkpoint in {str(folder)!r}; resume it by passing {str(folder)!r} as `resume`, "
+                "or set `overwrite` to true to discard it and start afresh."
             )
         leftover.remove()
-        warnings.warn(DlpipeWarning(f"discarded the checkpoint an interrupted run left in {str(folder)!r} (--overwrite)."), stacklevel=5)
+        warnings.warn(DlpipeWarning(f"discarded the checkpoint an interrupted run left in {str(folder)!r} (`overwrite` is set)."), stacklevel=5)
     else:
         leftover.remove()
         warnings.warn(DlpipeWarning(

@@ -107,7 +107,7 @@ def list_runs(runs_dir: str | Path = "runs") -> list[dict[str, Any]]:
     """
     root = Path(runs_dir)
     if not root.is_dir():
-        raise InvalidInputError(f"runs folder {str(root)!r} does not exist; train a model first (`dlpipe train ...`) or pass `--runs-dir`.")
+        raise InvalidInputError(f"runs folder {str(root)!r} does not exist; train a model first (`dlpipe train ...`) or pass the folder that holds your run folders as `runs_dir`.")
     rows = [run_row(p) for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and is_run_folder(p)]
     return sorted(rows, key=lambda r: r["modified"])
 
@@ -218,7 +218,7 @@ def _warnings(folders: Sequence[RunFolder], labels: Sequence[str]) -> list[str]:
     diffs = _data_differences([evaluation_data(f.metrics, f.config) for f in folders], labels)
     if diffs:
         out.append(f"these runs were scored on different test data ({'; '.join(diffs)}); their scores are not comparable, "
-                   "so score them on the same test file (`--test`) before choosing one.")
+                   "so score them on the same test file (`test`) before choosing one.")
     train = [_dict(_dict(f.metrics.get("data_sources")).get("train")) for f in folders]
     key = "sha256" if all(t.get("sha256") for t in train) else "source" if all(t.get("source") for t in train) else None
     trained = {str(t[key]) for t in train} if key else {str(f.metrics.get("dataset")) for f in folders}

@@ -77,7 +77,7 @@ def train_dqn(
     """Train a Q-network with DQN; ``tau`` = 1 copies the weights every ``target_update`` steps, ``tau`` < 1 averages every step."""
     if not info.discrete_actions:
         raise InvalidConfigError(
-            f"DQN picks the action with the highest value among a finite set, but {info.env_id!r} has a continuous (Box) action space; use --algo a2c, which learns a Gaussian policy."
+            f"DQN picks the action with the highest value among a finite set, but {info.env_id!r} has a continuous (Box) action space; set `algo` to 'a2c', which learns a Gaussian policy."
         )
     if not 0.0 < tau <= 1.0:
         raise InvalidConfigError(f"`tau` is {tau!r} but must be in (0, 1]; pass 1.0 for hard target updates or e.g. 0.005 for soft ones.")

@@ -36,7 +36,7 @@ def train_qlearning(
     """Learn a Q-table; ``learning_rate`` is the TD step size alpha."""
     if info.obs["type"] != "discrete" or not info.discrete_actions:
         raise InvalidConfigError(
-            f"tabular Q-learning needs Discrete observations and actions, but {info.env_id!r} has {info.obs['type']} observations and {info.action['type']} actions; use --algo dqn, a2c or reinforce."
+            f"tabular Q-learning needs Discrete observations and actions, but {info.env_id!r} has {info.obs['type']} observations and {info.action['type']} actions; set `algo` to 'dqn', 'a2c' or 'reinforce'."
         )
     started = time.perf_counter()
     rng = np.random.default_rng(seed)

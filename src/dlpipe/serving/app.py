@@ -123,7 +123,7 @@ def create_app(bundle: Bundle | str, config: ServeConfig | None = None, *, api_k
         api_key = os.environ.get(cfg.api_key_env) or None
         if api_key is None:
             raise InvalidInputError(
-                f"`--api-key-env` names {cfg.api_key_env!r} but that environment variable is empty or unset; export it or drop the flag."
+                f"`api_key_env` names {cfg.api_key_env!r} but that environment variable is empty or unset; export it, or leave `api_key_env` unset to serve without a key."
             )
     # Each worker runs one forward pass at a time: more threads per worker only contend for the cores.
     torch.set_num_threads(1)

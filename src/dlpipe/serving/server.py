@@ -70,21 +70,21 @@ def _configure(config: ServeConfig) -> None:
 def _check(config: ServeConfig, workers: int, port: int) -> None:
     problems = []
     if workers < 1:
-        problems.append(f"`--workers` is {workers!r} but must be at least 1")
+        problems.append(f"`workers` is {workers!r} but must be at least 1")
     if not 0 < port < 65536:
-        problems.append(f"`--port` is {port!r} but must be between 1 and 65535")
+        problems.append(f"`port` is {port!r} but must be between 1 and 65535")
     positive = {
-        "--max-body-mb": config.max_body_mb, "--header-timeout": config.header_timeout_s, "--body-timeout": config.body_timeout_s,
-        "--keep-alive-timeout": config.keep_alive_s, "--max-header-kb": config.max_header_kb,
+        "max_body_mb": config.max_body_mb, "header_timeout_s": config.header_timeout_s, "body_timeout_s": config.body_timeout_s,
+        "keep_alive_s": config.keep_alive_s, "max_header_kb": config.max_header_kb,
     }
-    for flag, value in positive.items():
+    for key, value in positive.items():
         if not (math.isfinite(value) and value > 0):
-            problems.append(f"`{flag}` is {value!r} but must be a positive number")
+            problems.append(f"`{key}` is {value!r} but must be a positive number")
     if config.max_connections < 1:
-        problems.append(f"`--max-connections` is {config.max_connections!r} but must be at least 1")
+        problems.append(f"`max_connections` is {config.max_connections!r} but must be at least 1")
     if not 1 <= config.drift_window <= 100_000:
-        problems.append(f"`--drift-window` is {config.drift_window!r} but must be between 1 and 100000")
+        problems.append(f"`drift_window` is {config.drift_window!r} but must be between 1 and 100000")
     if not (math.isfinite(config.batch_window_ms) and config.batch_window_ms >= 0):
-        problems.append(f"`--batch-window-ms` is {config.batch_window_ms!r} but must be >= 0")
+        problems.append(f"`batch_window_ms` is {config.batch_window_ms!r} but must be >= 0")
     if problems:
         raise InvalidConfigError("; ".join(problems) + ".")

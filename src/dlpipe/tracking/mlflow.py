@@ -44,7 +44,7 @@ def tracker_from_flag(flag: str, runs_dir: str | Path = "runs") -> MlflowTracker
     """``mlflow`` (local SQLite store) or ``mlflow:URI`` -> a tracker; anything else is refused."""
     kind, _, uri = flag.partition(":")
     if kind != "mlflow":
-        raise InvalidConfigError(f"`--track` is {flag!r} but must be 'mlflow' or 'mlflow:<tracking URI>', e.g. mlflow:http://127.0.0.1:5000.")
+        raise InvalidConfigError(f"`track` is {flag!r} but must be 'mlflow' or 'mlflow:<tracking URI>', e.g. mlflow:http://127.0.0.1:5000.")
     return MlflowTracker(uri or None, runs_dir=runs_dir)
 
 

@@ -251,7 +251,7 @@ def is_checkpoint_folder(path: str | Path) -> bool:
 def _damaged(path: Path, exc: BaseException) -> str:
     detail = " ".join(str(exc).split())[:200] or type(exc).__name__
     return (f"the checkpoint {str(path)!r} is truncated or damaged ({detail}), so the run cannot be resumed from it; "
-            "start the run again without `--resume` (and with --overwrite to discard this checkpoint).")
+            "start the run again without `resume` (and set `overwrite` to true to discard this checkpoint).")
 
 
 def find_checkpoint(path: str | Path) -> Path:
@@ -269,7 +269,7 @@ def find_checkpoint(path: str | Path) -> Path:
             return c
     if (p / "metrics.json").is_file():
         raise InvalidConfigError(
-            f"{str(p)!r} is a finished run folder; there is nothing to resume, so start a new run without `--resume`."
+            f"{str(p)!r} is a finished run folder; there is nothing to resume, so start a new run without `resume`."
         )
     raise InvalidConfigError(
         f"no checkpoint was found at {str(p)!r}; pass the `runs/<name>.partial` folder an interrupted run left behind."

@@ -226,7 +226,7 @@ class Trainer:
         custom = self.train_step
         if custom is not None and world > 1:
             raise InvalidConfigError(
-                f"a {type(custom).__name__} trains in one process only for now; run it without several processes (drop --nproc)."
+                f"a {type(custom).__name__} trains in one process only for now; run it in one process (set `nproc` to 1)."
             )
         self.model = model.to(device)
         self.optimizer = self.make_optimizer(model) if custom is None else custom.make_optimizer(self, model)
