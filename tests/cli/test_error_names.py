@@ -146,9 +146,6 @@ _KNOWN = {
     # HTTP responses to a client of a running server, about how its operator starts it (no CLI handler sees them).
     "serving/app.py": ["start the server with a larger `--max-body-mb`"],
     "serving/protocol.py": ["start it with a larger `--max-connections`"],
-    # TODO(#16): the tuning package is being rewritten in parallel; its messages move to keys there.
-    "tuning/report.py": ["(its --out)", "(--no-retrain)"],
-    "tuning/study.py": ["omit --storage", "raise --trials", "(--trials)"],
 }
 
 

@@ -41,7 +41,7 @@ def build_tuning_report(folder: str | Path) -> Path:
     started = time.perf_counter()
     if not (path / "tuning.json").is_file() or not (path / "trials.csv").is_file():
         raise InvalidInputError(f"{str(path)!r} is not a tuning run folder (it needs tuning.json and trials.csv); "
-                                "pass the folder `dlpipe tune` wrote (its --out).")
+                                "pass the folder `dlpipe tune` wrote (its `out`).")
     summary = json.loads((path / "tuning.json").read_text(encoding="utf-8"))
     sections = tuning_sections(path, summary)
     best, default = summary.get("best_val_loss"), summary.get("default_val_loss")
@@ -105,7 +105,7 @@ def _summary_section(path: Path, s: dict[str, Any], trials: Any) -> Section:
             sec.table(Table([""] + keys, table_rows, caption=f"test split ({test.get('rows', '?')} rows, never seen by the search)", highlight=0))
         sec.text("The retrained best model is a normal run folder with its bundle and its own report: best/report.html.")
     else:
-        sec.note("the best trial was not retrained (--no-retrain), so there is no bundle or test score yet.")
+        sec.note("the best trial was not retrained (`retrain` was off), so there is no bundle or test score yet.")
     return sec
 
 

@@ -148,7 +148,7 @@ def _storage_error(url: str, exc: BaseException, local_file: bool = False) -> No
         ) from None
     raise InvalidConfigError(
         f"cannot reach the study storage {_masked(url)!r}: {type(getattr(exc, 'orig', None) or exc).__name__}: {detail[:300]}; "
-        "check the URL and that the database server is running, or omit --storage to use a SQLite file in the run folder."
+        "check the URL and that the database server is running, or leave `storage` unset to use a SQLite file in the run folder."
     ) from None
 
 
@@ -396,7 +396,7 @@ def tune(
         complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
         if not complete:
             rdb.engine.dispose()
-            raise RunFailedError(f"no trial of study {name!r} completed (all were pruned or failed); widen the search space or raise --trials.")
+            raise RunFailedError(f"no trial of study {name!r} completed (all were pruned or failed); widen the search space or raise `trials`.")
         best = study.best_trial
         best_params = dict(best.user_attrs.get("config", best.params))
         default_trials = [t for t in complete if t.user_attrs.get("default_config")]
@@ -525,7 +525,7 @@ def _write_reports(study: Any, path: Path, summary: dict[str, Any]) -> None:
     n_complete = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
     if n_complete < 2:
         summary["importances_note"] = (f"parameter importances need at least 2 complete trials and this study has {n_complete}; "
-                                       "run more trials (--trials) to see them.")
+                                       "run more trials (`trials`) to see them.")
     else:
         try:
             import warnings
