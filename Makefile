@@ -32,8 +32,11 @@ demo: install
 services:
 	bash scripts/test-services.sh
 
-## The whole suite (slow and service-backed tests included), then types and import layers.
+## Formatting and lint first (seconds), then the whole suite (slow and service-backed tests
+## included), then types and import layers.
 test: install services
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest -q
 	$(BIN)/mypy src/dlpipe
 	$(BIN)/lint-imports
@@ -43,6 +46,7 @@ test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow and not service"
 
 lint: install
+	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/ruff check src tests benchmarks
 
 benchmarks: install

@@ -55,8 +55,16 @@ def _seed_network() -> torch.nn.Module:
     from torch import nn
 
     torch.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Flatten(), nn.Linear(1600, 10))
+    return nn.Sequential(
+        nn.Conv2d(1, 32, 3),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(1600, 10),
+    )
 
 
 def seed_loop(x_float: torch.Tensor, y: torch.Tensor) -> float:
@@ -81,8 +89,10 @@ def seed_loop(x_float: torch.Tensor, y: torch.Tensor) -> float:
 def bare_steps(x_float: torch.Tensor, y: torch.Tensor) -> float:
     model = _model()
     opt = FlatOptimizer(model.parameters(), "adamw", learning_rate=1e-3)
-    batches = [(x_float[s : s + BATCH].contiguous(memory_format=torch.channels_last), y[s : s + BATCH])
-               for s in range(0, len(y) - BATCH + 1, BATCH)]
+    batches = [
+        (x_float[s : s + BATCH].contiguous(memory_format=torch.channels_last), y[s : s + BATCH])
+        for s in range(0, len(y) - BATCH + 1, BATCH)
+    ]
     model.train()
     t0 = time.perf_counter()
     for xb, yb in batches:
@@ -92,8 +102,15 @@ def bare_steps(x_float: torch.Tensor, y: torch.Tensor) -> float:
     return len(batches) * BATCH / (time.perf_counter() - t0)
 
 
-def engine(x_uint8: torch.Tensor, y: torch.Tensor, pre: ImagePreprocessor, *, channels_last: bool = True, bf16: bool = False,
-           threads: int | None = None) -> float:
+def engine(
+    x_uint8: torch.Tensor,
+    y: torch.Tensor,
+    pre: ImagePreprocessor,
+    *,
+    channels_last: bool = True,
+    bf16: bool = False,
+    threads: int | None = None,
+) -> float:
     model: torch.nn.Module = _model(channels_last)
     if bf16:
         model = Autocast(model)
@@ -158,10 +175,21 @@ def bf16_accuracy() -> dict[str, dict[str, float]]:
     out = {}
     for precision in ("fp32", "bf16"):
         t0 = time.perf_counter()
-        run = dl.train(ds, epochs=15, batch_size=64, learning_rate=3e-3, schedule="onecycle", precision=precision,
-                       progress="quiet", save=False)
-        out[precision] = {"test_accuracy": run.metrics["test"]["model"]["accuracy"], "train_seconds": run.metrics["image"]["train_seconds"],
-                          "wall_seconds": round(time.perf_counter() - t0, 1)}
+        run = dl.train(
+            ds,
+            epochs=15,
+            batch_size=64,
+            learning_rate=3e-3,
+            schedule="onecycle",
+            precision=precision,
+            progress="quiet",
+            save=False,
+        )
+        out[precision] = {
+            "test_accuracy": run.metrics["test"]["model"]["accuracy"],
+            "train_seconds": run.metrics["image"]["train_seconds"],
+            "wall_seconds": round(time.perf_counter() - t0, 1),
+        }
     return out
 
 
@@ -191,7 +219,9 @@ def main() -> None:
     import multiprocessing as mp
 
     conn, child = mp.get_context("spawn").Pipe()
-    worker = mp.get_context("spawn").Process(target=_seed_worker, args=(child, args.images), daemon=True)
+    worker = mp.get_context("spawn").Process(
+        target=_seed_worker, args=(child, args.images), daemon=True
+    )
     worker.start()
 
     def run_seed(threads: int) -> float:
@@ -206,9 +236,13 @@ def main() -> None:
         "bare f+b+step, 1 thread": lambda: _one_thread(bare_steps, x_float, y),
         "dlpipe engine (as dl.train: uint8, channels_last)": lambda: engine(x_uint8, y, pre),
         "dlpipe engine, 1 thread": lambda: engine(x_uint8, y, pre, threads=1),
-        "dlpipe engine, torch's kernels (DLPIPE_NATIVE=0)": lambda: _torch_kernels(engine, x_uint8, y, pre),
+        "dlpipe engine, torch's kernels (DLPIPE_NATIVE=0)": lambda: _torch_kernels(
+            engine, x_uint8, y, pre
+        ),
         "dlpipe engine, NCHW": lambda: engine(x_uint8, y, pre, channels_last=False),
-        "dlpipe engine + bf16 autocast (--precision bf16)": lambda: engine(x_uint8, y, pre, bf16=True),
+        "dlpipe engine + bf16 autocast (--precision bf16)": lambda: engine(
+            x_uint8, y, pre, bf16=True
+        ),
     }
     for fn in modes.values():  # warm-up: allocator, kernels, the first torch.optim import
         fn()
@@ -223,21 +257,35 @@ def main() -> None:
     import os
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads by default, {os.cpu_count()} cores, load average {load:.1f}; "
-          f"{args.images} images of 28x28x1, batch {BATCH}, {args.rounds} rounds")
-    print(f"seed CNN: {flops / 1e6:.2f} MFLOP per image forward+backward (FlopCounterMode); conv 32->64 peak here: {peak:.0f} GFLOP/s")
-    seed = max(max(rates[next(iter(modes))]), max(rates["seed loop, 1 thread"]))  # the seed loop at its better thread count
-    bare = max(max(rates["bare f+b+step (pre-made float batches)"]), max(rates["bare f+b+step, 1 thread"]))
-    print(f"{'mode':<52}{'best img/s':>11}{'median':>9}{'GFLOP/s':>9}{'% peak':>8}{'vs seed':>9}{'vs bare':>9}")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads by default, {os.cpu_count()} cores, load average {load:.1f}; "
+        f"{args.images} images of 28x28x1, batch {BATCH}, {args.rounds} rounds"
+    )
+    print(
+        f"seed CNN: {flops / 1e6:.2f} MFLOP per image forward+backward (FlopCounterMode); conv 32->64 peak here: {peak:.0f} GFLOP/s"
+    )
+    seed = max(
+        max(rates[next(iter(modes))]), max(rates["seed loop, 1 thread"])
+    )  # the seed loop at its better thread count
+    bare = max(
+        max(rates["bare f+b+step (pre-made float batches)"]), max(rates["bare f+b+step, 1 thread"])
+    )
+    print(
+        f"{'mode':<52}{'best img/s':>11}{'median':>9}{'GFLOP/s':>9}{'% peak':>8}{'vs seed':>9}{'vs bare':>9}"
+    )
     for name, values in rates.items():
         best = max(values)
         gf = best * flops / 1e9
-        print(f"{name:<52}{best:>11.0f}{statistics.median(values):>9.0f}{gf:>9.1f}{100 * gf / peak:>7.0f}%{best / seed:>8.2f}x{best / bare:>8.2f}x")
+        print(
+            f"{name:<52}{best:>11.0f}{statistics.median(values):>9.0f}{gf:>9.1f}{100 * gf / peak:>7.0f}%{best / seed:>8.2f}x{best / bare:>8.2f}x"
+        )
     if not args.skip_accuracy:
         acc = bf16_accuracy()
         print("digits, default CNN, 15 epochs, onecycle 3e-3, seed 0:")
         for k, v in acc.items():
-            print(f"  {k}: test accuracy {v['test_accuracy']:.4f}, train {v['train_seconds']:.1f} s")
+            print(
+                f"  {k}: test accuracy {v['test_accuracy']:.4f}, train {v['train_seconds']:.1f} s"
+            )
 
 
 if __name__ == "__main__":

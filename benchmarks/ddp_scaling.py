@@ -33,10 +33,14 @@ def make_data(rows: int):
 
 def run(rank: int, world: int, port: int, args, out) -> None:
     if world > 1:
-        os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world))
+        os.environ.update(
+            MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world)
+        )
         dist.init_process_group("gloo", rank=rank, world_size=world)
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 1))
+    model = nn.Sequential(
+        nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 1)
+    )
     x, y = make_data(args.rows)
     reduce_time = [0.0, 0]
     original = trainer_module._all_reduce_grads
@@ -75,7 +79,10 @@ def main() -> None:
     results = {}
     for world in (1, 2):
         q = ctx.Queue()
-        procs = [ctx.Process(target=run, args=(r, world, free_port() if world > 1 else 0, args, q)) for r in range(world)]
+        procs = [
+            ctx.Process(target=run, args=(r, world, free_port() if world > 1 else 0, args, q))
+            for r in range(world)
+        ]
         if world > 1:  # both ranks need the same port
             port = free_port()
             procs = [ctx.Process(target=run, args=(r, world, port, args, q)) for r in range(world)]
@@ -85,10 +92,14 @@ def main() -> None:
         for p in procs:
             p.join()
     samples = args.rows * args.epochs
-    print(f"MLP 64-256-128-1, {args.rows} rows, batch {args.batch} (global), {args.epochs} epochs, 1 thread per process")
+    print(
+        f"MLP 64-256-128-1, {args.rows} rows, batch {args.batch} (global), {args.epochs} epochs, 1 thread per process"
+    )
     print(f"{'processes':<10}{'samples/s':>12}{'speed-up':>10}{'all-reduce ms/step':>20}")
     for world, (elapsed, red) in results.items():
-        print(f"{world:<10}{samples / elapsed:>12,.0f}{results[1][0] / elapsed:>10.2f}{red * 1e3 if world > 1 else 0:>20.3f}")
+        print(
+            f"{world:<10}{samples / elapsed:>12,.0f}{results[1][0] / elapsed:>10.2f}{red * 1e3 if world > 1 else 0:>20.3f}"
+        )
 
 
 if __name__ == "__main__":

@@ -32,7 +32,9 @@ EPOCHS, BATCH, LR = 10, 32, 1e-3
 
 
 def data():
-    x, y = make_classification(n_samples=1000, n_features=20, n_informative=10, n_redundant=5, random_state=42)
+    x, y = make_classification(
+        n_samples=1000, n_features=20, n_informative=10, n_redundant=5, random_state=42
+    )
     x = x.astype(np.float32)
     y = y.astype(np.float32)[:, None]
     x_tr, x_te, y_tr, y_te = x[:800], x[800:], y[:800], y[800:]
@@ -42,7 +44,9 @@ def data():
 
 def model(seed: int) -> nn.Module:
     torch.manual_seed(seed)
-    return nn.Sequential(nn.Linear(20, 64), nn.ReLU(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 1))
+    return nn.Sequential(
+        nn.Linear(20, 64), nn.ReLU(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 1)
+    )
 
 
 def accuracy(m: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
@@ -72,7 +76,15 @@ def seed_style(x, y, seed: int) -> tuple[float, nn.Module]:
 
 def dlpipe_engine(x, y, seed: int, fast_path: bool = True) -> tuple[float, nn.Module]:
     m = model(seed)
-    t = Trainer(epochs=EPOCHS, batch_size=BATCH, learning_rate=LR, optimizer="adam", weight_decay=0.0, seed=seed, device="cpu")
+    t = Trainer(
+        epochs=EPOCHS,
+        batch_size=BATCH,
+        learning_rate=LR,
+        optimizer="adam",
+        weight_decay=0.0,
+        seed=seed,
+        device="cpu",
+    )
     t.fast_path = fast_path
     start = time.perf_counter()
     t.fit(m, BCEWithLogitsLoss(), TensorData((x,), y))
@@ -107,27 +119,45 @@ def main() -> None:
     times: dict[str, list[float]] = {"seed": [], "dlpipe": [], "dlpipe_autograd": []}
     accs: dict[str, list[float]] = {k: [] for k in times}
     for r in range(args.repeats):  # interleaved, so load changes hit all three alike
-        for name, fn in (("seed", seed_style), ("dlpipe", dlpipe_engine), ("dlpipe_autograd", lambda a, b, s: dlpipe_engine(a, b, s, False))):
+        for name, fn in (
+            ("seed", seed_style),
+            ("dlpipe", dlpipe_engine),
+            ("dlpipe_autograd", lambda a, b, s: dlpipe_engine(a, b, s, False)),
+        ):
             dt, m = fn(x_tr, y_tr, r)
             times[name].append(dt)
             accs[name].append(accuracy(m, x_te, y_te))
     med = {k: statistics.median(v) for k, v in times.items()}
-    print(f"threads available: {torch.get_num_threads()}, repeats: {args.repeats}, samples per run: {n}")
+    print(
+        f"threads available: {torch.get_num_threads()}, repeats: {args.repeats}, samples per run: {n}"
+    )
     print(f"{'loop':<18}{'samples/s':>12}{'ratio':>8}{'test acc (mean)':>18}")
     for k in times:
-        print(f"{k:<18}{n / med[k]:>12,.0f}{med['seed'] / med[k]:>8.2f}{statistics.mean(accs[k]):>18.4f}")
+        print(
+            f"{k:<18}{n / med[k]:>12,.0f}{med['seed'] / med[k]:>8.2f}{statistics.mean(accs[k]):>18.4f}"
+        )
 
     # Time to accuracy: the seed recipe's accuracy, reached by dlpipe's defaults (AdamW, batch auto=32, lr 1e-3).
     target = statistics.mean(accs["seed"])
     stop = _StopAt(x_te, y_te, target)
     m = model(0)
-    t = Trainer(epochs=200, batch_size=32, learning_rate=1e-3, optimizer="adamw", weight_decay=1e-4, callbacks=[stop], device="cpu")
+    t = Trainer(
+        epochs=200,
+        batch_size=32,
+        learning_rate=1e-3,
+        optimizer="adamw",
+        weight_decay=1e-4,
+        callbacks=[stop],
+        device="cpu",
+    )
     t.fit(m, BCEWithLogitsLoss(), TensorData((x_tr,), y_tr))
     seed_time = med["seed"]
     if stop.reached:
         ep, dt, acc = stop.reached
-        print(f"time to the seed recipe's test accuracy {target:.4f}: seed recipe {seed_time:.3f} s (10 epochs); "
-              f"dlpipe defaults {dt:.3f} s ({ep} epochs, acc {acc:.4f}, per-epoch test evaluation included) -> {seed_time / dt:.1f}x")
+        print(
+            f"time to the seed recipe's test accuracy {target:.4f}: seed recipe {seed_time:.3f} s (10 epochs); "
+            f"dlpipe defaults {dt:.3f} s ({ep} epochs, acc {acc:.4f}, per-epoch test evaluation included) -> {seed_time / dt:.1f}x"
+        )
     else:
         print(f"dlpipe defaults did not reach {target:.4f} within 200 epochs")
 

@@ -24,16 +24,24 @@ def main() -> None:
     ds = dl.datasets.load("wine")
     frame = ds.frame
     train, test = train_test_split(frame, test_size=0.25, stratify=frame[ds.target], random_state=0)
-    members = [dl.train(train, ds.target, test=test, seed=s, progress="quiet", save=False) for s in args.seeds]
+    members = [
+        dl.train(train, ds.target, test=test, seed=s, progress="quiet", save=False)
+        for s in args.seeds
+    ]
     ens = build_ensemble([m.bundle for m in members], "soft")
     keys = ("accuracy", "f1_macro", "log_loss")
-    rows = {f"member seed {s}": m.bundle.evaluate(test)["model"] for s, m in zip(args.seeds, members)}
+    rows = {
+        f"member seed {s}": m.bundle.evaluate(test)["model"] for s, m in zip(args.seeds, members)
+    }
     mean = {k: sum(r[k] for r in rows.values()) / len(rows) for k in keys}
     scores = ens.evaluate(test)
-    out = {"test_rows": len(test), **{n: {k: round(r[k], 4) for k in keys} for n, r in rows.items()},
-           "mean of members": {k: round(v, 4) for k, v in mean.items()},
-           "soft-voting ensemble": {k: round(scores["model"][k], 4) for k in keys},
-           "baselines": {n: round(b["accuracy"], 4) for n, b in scores["baselines"].items()}}
+    out = {
+        "test_rows": len(test),
+        **{n: {k: round(r[k], 4) for k in keys} for n, r in rows.items()},
+        "mean of members": {k: round(v, 4) for k, v in mean.items()},
+        "soft-voting ensemble": {k: round(scores["model"][k], 4) for k in keys},
+        "baselines": {n: round(b["accuracy"], 4) for n, b in scores["baselines"].items()},
+    }
     print(json.dumps(out, indent=2))
 
 

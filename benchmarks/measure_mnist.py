@@ -30,14 +30,30 @@ def main() -> None:
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     if not (MNIST / "train-images-idx3-ubyte.gz").is_file():
-        raise SystemExit(f"{MNIST} is absent: the MNIST IDX files are only on the project's machines")
+        raise SystemExit(
+            f"{MNIST} is absent: the MNIST IDX files are only on the project's machines"
+        )
     t0 = time.perf_counter()
-    ds = load_images(MNIST / "train-images-idx3-ubyte.gz", labels=MNIST / "train-labels-idx1-ubyte.gz",
-                     test=(MNIST / "t10k-images-idx3-ubyte.gz", MNIST / "t10k-labels-idx1-ubyte.gz"), name="mnist")
+    ds = load_images(
+        MNIST / "train-images-idx3-ubyte.gz",
+        labels=MNIST / "train-labels-idx1-ubyte.gz",
+        test=(MNIST / "t10k-images-idx3-ubyte.gz", MNIST / "t10k-labels-idx1-ubyte.gz"),
+        name="mnist",
+    )
     load_s = time.perf_counter() - t0
-    run = dl.train(ds, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, schedule=args.schedule,
-                   precision=args.precision, augment=args.augment, patience=0, progress="plain",
-                   out=args.out, save=args.out is not None)
+    run = dl.train(
+        ds,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        schedule=args.schedule,
+        precision=args.precision,
+        augment=args.augment,
+        patience=0,
+        progress="plain",
+        out=args.out,
+        save=args.out is not None,
+    )
     test = run.metrics["test"]
     summary = {
         "test_accuracy": test["model"]["accuracy"],

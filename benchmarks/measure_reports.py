@@ -29,7 +29,9 @@ def main() -> None:
     for name in ("breast_cancer", "digits", "diabetes"):
         run = dl.train(name, epochs=args.epochs, progress="quiet", save=False)
         path = run.save(out / name, report=False)
-        build_report(path)  # warm: matplotlib's first import and font cache are paid once per process
+        build_report(
+            path
+        )  # warm: matplotlib's first import and font cache are paid once per process
         walls, cpus = [], []
         for _ in range(3):
             t, c = time.perf_counter(), time.process_time()
@@ -37,10 +39,26 @@ def main() -> None:
             walls.append(time.perf_counter() - t)
             cpus.append(time.process_time() - c)
         t = time.perf_counter()
-        subprocess.run([str(Path(sys.executable).parent / "dlpipe"), "report", str(path)], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [str(Path(sys.executable).parent / "dlpipe"), "report", str(path)],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         cli = time.perf_counter() - t
-        rows.append((name, run.metrics["task"], len(run.metrics.get("classes") or []), min(walls), min(cpus), cli, page.stat().st_size / 1e6))
-    print(f"{'data set':<14}{'task':<12}{'classes':>8}{'build s':>9}{'cpu s':>8}{'cli s':>8}{'html MB':>9}")
+        rows.append(
+            (
+                name,
+                run.metrics["task"],
+                len(run.metrics.get("classes") or []),
+                min(walls),
+                min(cpus),
+                cli,
+                page.stat().st_size / 1e6,
+            )
+        )
+    print(
+        f"{'data set':<14}{'task':<12}{'classes':>8}{'build s':>9}{'cpu s':>8}{'cli s':>8}{'html MB':>9}"
+    )
     for r in rows:
         print(f"{r[0]:<14}{r[1]:<12}{r[2]:>8}{r[3]:>9.2f}{r[4]:>8.2f}{r[5]:>8.2f}{r[6]:>9.2f}")
 

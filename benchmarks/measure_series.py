@@ -20,16 +20,25 @@ from pathlib import Path
 import dlpipe as dl
 
 UCR = Path(__file__).resolve().parents[2] / "shared" / "data" / "ucr"
-PUBLISHED = {"GunPoint": (0.9133, 1.000), "ItalyPowerDemand": (0.9553, 0.9696)}  # (1-NN DTW learned window, ROCKET)
+PUBLISHED = {
+    "GunPoint": (0.9133, 1.000),
+    "ItalyPowerDemand": (0.9553, 0.9696),
+}  # (1-NN DTW learned window, ROCKET)
 
 
 def statsmodels_series():
     import statsmodels.api as sm
 
     sun = sm.datasets.sunspots.load_pandas().data  # YEAR, SUNACTIVITY
-    co2 = sm.datasets.co2.load_pandas().data.rename_axis("date").reset_index()  # date, co2 (59 NaNs)
+    co2 = (
+        sm.datasets.co2.load_pandas().data.rename_axis("date").reset_index()
+    )  # date, co2 (59 NaNs)
     nile = sm.datasets.nile.load_pandas().data  # year, volume
-    return [("sunspots", sun, "SUNACTIVITY", "YEAR"), ("co2", co2, "co2", "date"), ("nile", nile, "volume", "year")]
+    return [
+        ("sunspots", sun, "SUNACTIVITY", "YEAR"),
+        ("co2", co2, "co2", "date"),
+        ("nile", nile, "volume", "year"),
+    ]
 
 
 def macro_frame():
@@ -39,48 +48,89 @@ def macro_frame():
     import statsmodels.api as sm
 
     d = sm.datasets.macrodata.load_pandas().data
-    d["date"] = pd.PeriodIndex.from_fields(year=d["year"].astype(int), quarter=d["quarter"].astype(int), freq="Q").to_timestamp()
+    d["date"] = pd.PeriodIndex.from_fields(
+        year=d["year"].astype(int), quarter=d["quarter"].astype(int), freq="Q"
+    ).to_timestamp()
     return d[["date", "realcons", "realinv", "realgovt", "realdpi", "realgdp"]]
 
 
 def forecast(threads: int | None) -> None:
-    print("| series | rows | lookback | model MAE | naive MAE | seasonal naive MAE (period) | moving avg MAE | MASE | verdict |")
+    print(
+        "| series | rows | lookback | model MAE | naive MAE | seasonal naive MAE (period) | moving avg MAE | MASE | verdict |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for name, frame, target, time_column in statsmodels_series():
         t0 = time.perf_counter()
-        run = dl.train(frame, target, task="forecast", time_column=time_column, progress="quiet", save=False, name=name, threads=threads)
+        run = dl.train(
+            frame,
+            target,
+            task="forecast",
+            time_column=time_column,
+            progress="quiet",
+            save=False,
+            name=name,
+            threads=threads,
+        )
         m = run.metrics
         test = m["test"]
         b = test["baselines"]
-        seas = f"{b['seasonal_naive']['mae']:.4g} ({m['period']})" if "seasonal_naive" in b else f"- ({m['period']})"
+        seas = (
+            f"{b['seasonal_naive']['mae']:.4g} ({m['period']})"
+            if "seasonal_naive" in b
+            else f"- ({m['period']})"
+        )
         beats = "beats naive" if test["model"]["mase"] < 1 else "does NOT beat naive"
-        print(f"| {name} | {sum(m['rows'].values())} | {m['lookback']} | {test['model']['mae']:.4g} | {b['naive']['mae']:.4g} | {seas} | "
-              f"{b['moving_average']['mae']:.4g} | {test['model']['mase']:.3f} | {beats} ({time.perf_counter() - t0:.0f} s, {m['epochs_run']} epochs) |")
+        print(
+            f"| {name} | {sum(m['rows'].values())} | {m['lookback']} | {test['model']['mae']:.4g} | {b['naive']['mae']:.4g} | {seas} | "
+            f"{b['moving_average']['mae']:.4g} | {test['model']['mase']:.3f} | {beats} ({time.perf_counter() - t0:.0f} s, {m['epochs_run']} epochs) |"
+        )
 
 
 def forecast_multi(threads: int | None) -> None:
     t0 = time.perf_counter()
-    run = dl.train(macro_frame(), "realgdp", task="forecast", time_column="date", features=["realcons", "realinv", "realgovt", "realdpi"],
-                   lookback=30, progress="quiet", save=False, name="macrodata", threads=threads)
+    run = dl.train(
+        macro_frame(),
+        "realgdp",
+        task="forecast",
+        time_column="date",
+        features=["realcons", "realinv", "realgovt", "realdpi"],
+        lookback=30,
+        progress="quiet",
+        save=False,
+        name="macrodata",
+        threads=threads,
+    )
     m = run.metrics
     b = m["test"]["baselines"]
-    print(f"| macrodata realgdp <- 4 features + own history (lookback 30) | {sum(m['rows'].values())} | 30 | {m['test']['model']['mae']:.4g} | "
-          f"{b['naive']['mae']:.4g} | - | {b['moving_average']['mae']:.4g} | {m['test']['model']['mase']:.3f} | "
-          f"{'beats' if m['test']['model']['mase'] < 1 else 'does NOT beat'} naive ({time.perf_counter() - t0:.0f} s, {m['epochs_run']} epochs) |")
+    print(
+        f"| macrodata realgdp <- 4 features + own history (lookback 30) | {sum(m['rows'].values())} | 30 | {m['test']['model']['mae']:.4g} | "
+        f"{b['naive']['mae']:.4g} | - | {b['moving_average']['mae']:.4g} | {m['test']['model']['mase']:.3f} | "
+        f"{'beats' if m['test']['model']['mase'] < 1 else 'does NOT beat'} naive ({time.perf_counter() - t0:.0f} s, {m['epochs_run']} epochs) |"
+    )
 
 
 def classify(threads: int | None) -> None:
-    print("| data set | train/test | model test accuracy | 1-NN Euclidean | logistic | 1-NN DTW (published) | ROCKET (published) | time |")
+    print(
+        "| data set | train/test | model test accuracy | 1-NN Euclidean | logistic | 1-NN DTW (published) | ROCKET (published) | time |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for name, (dtw, rocket) in PUBLISHED.items():
         t0 = time.perf_counter()
-        run = dl.train(str(UCR / f"{name}_TRAIN.ts"), test=str(UCR / f"{name}_TEST.ts"), progress="quiet", save=False, threads=threads)
+        run = dl.train(
+            str(UCR / f"{name}_TRAIN.ts"),
+            test=str(UCR / f"{name}_TEST.ts"),
+            progress="quiet",
+            save=False,
+            threads=threads,
+        )
         m = run.metrics
         acc = m["test"]["model"]["accuracy"]
         b = m["test"]["baselines"]
         mark = ">=" if acc >= dtw else "<"
-        print(f"| {name} | {m['rows']['train'] + m['rows']['val']}/{m['rows']['test']} | {acc:.4f} ({mark} DTW) | {b['1nn_euclidean']['accuracy']:.4f} | "
-              f"{b['logistic']['accuracy']:.4f} | {dtw:.4f} | {rocket:.4f} | {time.perf_counter() - t0:.0f} s, {m['epochs_run']} epochs |")
+        print(
+            f"| {name} | {m['rows']['train'] + m['rows']['val']}/{m['rows']['test']} | {acc:.4f} ({mark} DTW) | {b['1nn_euclidean']['accuracy']:.4f} | "
+            f"{b['logistic']['accuracy']:.4f} | {dtw:.4f} | {rocket:.4f} | {time.perf_counter() - t0:.0f} s, {m['epochs_run']} epochs |"
+        )
 
 
 def main() -> None:

@@ -36,13 +36,17 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=30)
     ap.add_argument("--pruner", default="hyperband")
     ap.add_argument("--default-repeats", type=int, default=3)
-    ap.add_argument("--keep", help="keep the tuning folder here (default: a temporary folder, removed)")
+    ap.add_argument(
+        "--keep", help="keep the tuning folder here (default: a temporary folder, removed)"
+    )
     args = ap.parse_args()
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="dlpipe-tune-"))
     shutil.rmtree(work / "tune", ignore_errors=True)
     load_before = os.getloadavg()
     try:
-        dl.train("breast_cancer", progress="quiet", save=False, epochs=2)  # warm-up: first-call imports are not training time
+        dl.train(
+            "breast_cancer", progress="quiet", save=False, epochs=2
+        )  # warm-up: first-call imports are not training time
         times = []
         for _ in range(args.default_repeats):
             t = time.perf_counter()
@@ -50,33 +54,59 @@ def main() -> None:
             times.append(time.perf_counter() - t)
         default_s = statistics.median(times)
         t = time.perf_counter()
-        result = tune("breast_cancer", trials=args.trials, pruner=args.pruner, out=work / "tune", progress="quiet", retrain=True, report=False)
+        result = tune(
+            "breast_cancer",
+            trials=args.trials,
+            pruner=args.pruner,
+            out=work / "tune",
+            progress="quiet",
+            retrain=True,
+            report=False,
+        )
         total_s = time.perf_counter() - t
         s = result.summary
         import pandas as pd
 
         trials = pd.read_csv(work / "tune" / "trials.csv")
         trial0_s = float(trials.set_index("number").loc[0, "seconds"])
-        by_state = {state: {"trials": int(len(g)), "seconds": round(float(g["seconds"].sum()), 2),
-                            "epochs": int(g["epochs"].fillna(0).sum()) if state == "complete" else None}
-                    for state, g in trials.groupby("state")}
+        by_state = {
+            state: {
+                "trials": int(len(g)),
+                "seconds": round(float(g["seconds"].sum()), 2),
+                "epochs": int(g["epochs"].fillna(0).sum()) if state == "complete" else None,
+            }
+            for state, g in trials.groupby("state")
+        }
         budget = args.trials * default_s
         out = {
-            "load_average_before": [round(x, 2) for x in load_before], "load_average_after": [round(x, 2) for x in os.getloadavg()],
-            "trials": args.trials, "pruner": args.pruner,
-            "complete": s["complete"], "pruned": s["pruned"], "failed": s["failed"],
-            "default_val_loss": s["default_val_loss"], "best_val_loss": s["best_val_loss"],
-            "default_val_accuracy": s["default_val_score"], "best_val_accuracy": s["best_val_score"],
-            "default_train_s (median)": round(default_s, 3), "default_train_s (all)": [round(x, 3) for x in times],
+            "load_average_before": [round(x, 2) for x in load_before],
+            "load_average_after": [round(x, 2) for x in os.getloadavg()],
+            "trials": args.trials,
+            "pruner": args.pruner,
+            "complete": s["complete"],
+            "pruned": s["pruned"],
+            "failed": s["failed"],
+            "default_val_loss": s["default_val_loss"],
+            "best_val_loss": s["best_val_loss"],
+            "default_val_accuracy": s["default_val_score"],
+            "best_val_accuracy": s["best_val_score"],
+            "default_train_s (median)": round(default_s, 3),
+            "default_train_s (all)": [round(x, 3) for x in times],
             "default_epochs": len(run.history),
-            "search_s": s["search_s"], "retrain_s": s.get("retrain_s"), "tune_total_s": round(total_s, 2),
+            "search_s": s["search_s"],
+            "retrain_s": s.get("retrain_s"),
+            "tune_total_s": round(total_s, 2),
             f"budget_s ({args.trials} x default)": round(budget, 2),
             "ratio search / budget": round(s["search_s"] / budget, 3),
             "ratio search+retrain / budget": round(total_s / budget, 3),
             "default config as trial 0 in the study_s": round(trial0_s, 3),
-            "ratio strict: search / (trials x trial 0)": round(s["search_s"] / (args.trials * trial0_s), 3),
+            "ratio strict: search / (trials x trial 0)": round(
+                s["search_s"] / (args.trials * trial0_s), 3
+            ),
             "time in trials by state": by_state,
-            "search time outside trials_s": round(s["search_s"] - float(trials["seconds"].sum()), 2),
+            "search time outside trials_s": round(
+                s["search_s"] - float(trials["seconds"].sum()), 2
+            ),
             "best_params": s["best_params"],
         }
         print(json.dumps(out, indent=2))

@@ -42,7 +42,9 @@ def run_sb3(seed: int) -> dict[str, object]:
 
         def _on_training_start(self) -> None:
             model = self.model
-            self.evaluator = PeriodicEvaluator(info, lambda x: model.predict(x, deterministic=True)[0], EVERY, threshold=475.0)
+            self.evaluator = PeriodicEvaluator(
+                info, lambda x: model.predict(x, deterministic=True)[0], EVERY, threshold=475.0
+            )
 
         def _on_step(self) -> bool:
             assert self.evaluator is not None
@@ -51,25 +53,57 @@ def run_sb3(seed: int) -> dict[str, object]:
             return True
 
     started, cpu = time.perf_counter(), time.process_time()
-    model = DQN("MlpPolicy", make_env("CartPole-v1"), learning_rate=2.3e-3, batch_size=64, buffer_size=100_000, learning_starts=1000,
-                gamma=0.99, target_update_interval=10, train_freq=256, gradient_steps=128, exploration_fraction=0.16,
-                exploration_final_eps=0.04, policy_kwargs={"net_arch": [256, 256]}, seed=seed, device="cpu", verbose=0)
+    model = DQN(
+        "MlpPolicy",
+        make_env("CartPole-v1"),
+        learning_rate=2.3e-3,
+        batch_size=64,
+        buffer_size=100_000,
+        learning_starts=1000,
+        gamma=0.99,
+        target_update_interval=10,
+        train_freq=256,
+        gradient_steps=128,
+        exploration_fraction=0.16,
+        exploration_final_eps=0.04,
+        policy_kwargs={"net_arch": [256, 256]},
+        seed=seed,
+        device="cpu",
+        verbose=0,
+    )
     check = Check()
     model.learn(BUDGET, callback=check)
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu
     assert check.evaluator is not None
-    best = max((r["mean_return"] for r in check.evaluator.records if r["episodes"] == 100), default=float("nan"))
-    return {"library": "stable-baselines3", "seed": seed, "solved_at": check.evaluator.solved_at, "steps": int(model.num_timesteps),
-            "wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "mean_return_100": best}
+    best = max(
+        (r["mean_return"] for r in check.evaluator.records if r["episodes"] == 100),
+        default=float("nan"),
+    )
+    return {
+        "library": "stable-baselines3",
+        "seed": seed,
+        "solved_at": check.evaluator.solved_at,
+        "steps": int(model.num_timesteps),
+        "wall_s": round(wall, 1),
+        "cpu_s": round(cpu, 1),
+        "mean_return_100": best,
+    }
 
 
 def run_dlpipe(seed: int) -> dict[str, object]:
     started, cpu = time.perf_counter(), time.process_time()
     run = train_agent("CartPole-v1", "dqn", steps=BUDGET, seed=seed, eval_every=EVERY)
     cpu = time.process_time() - cpu
-    return {"library": "dlpipe", "seed": seed, "solved_at": run.metrics["solved_at"], "steps": run.metrics["steps"],
-            "wall_s": round(run.metrics["train_time_s"], 1), "cpu_s": round(cpu, 1), "mean_return_100": run.metrics["evaluation"]["mean_return"],
-            "total_s": round(time.perf_counter() - started, 1)}
+    return {
+        "library": "dlpipe",
+        "seed": seed,
+        "solved_at": run.metrics["solved_at"],
+        "steps": run.metrics["steps"],
+        "wall_s": round(run.metrics["train_time_s"], 1),
+        "cpu_s": round(cpu, 1),
+        "mean_return_100": run.metrics["evaluation"]["mean_return"],
+        "total_s": round(time.perf_counter() - started, 1),
+    }
 
 
 def main() -> None:
@@ -84,17 +118,23 @@ def main() -> None:
             row = fn(seed)
             rows.append(row)
             print(json.dumps(row), flush=True)
-    print("\n| library | seed | steps to solve (budget 100k) | train wall time s | CPU time s | mean return, 100 greedy episodes |")
+    print(
+        "\n| library | seed | steps to solve (budget 100k) | train wall time s | CPU time s | mean return, 100 greedy episodes |"
+    )
     print("|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['library']} | {r['seed']} | {r['solved_at'] or 'not solved'} | {r['wall_s']} | {r['cpu_s']} | {r['mean_return_100']} |")
+        print(
+            f"| {r['library']} | {r['seed']} | {r['solved_at'] or 'not solved'} | {r['wall_s']} | {r['cpu_s']} | {r['mean_return_100']} |"
+        )
     for lib in ("dlpipe", "stable-baselines3"):
         mine = [r for r in rows if r["library"] == lib]
         solved = [r for r in mine if r["solved_at"]]
         med_steps = np.median([r["solved_at"] for r in solved]) if solved else float("nan")
         med_wall = np.median([r["wall_s"] for r in solved]) if solved else float("nan")
         med_cpu = np.median([r["cpu_s"] for r in solved]) if solved else float("nan")
-        print(f"{lib}: {len(solved)}/{len(mine)} solved; median steps to solve {med_steps:,.0f}, median wall time {med_wall:.1f} s, CPU {med_cpu:.1f} s")
+        print(
+            f"{lib}: {len(solved)}/{len(mine)} solved; median steps to solve {med_steps:,.0f}, median wall time {med_wall:.1f} s, CPU {med_cpu:.1f} s"
+        )
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
             json.dump(rows, fh, indent=2)

@@ -26,8 +26,12 @@ optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
 t_setup = time.perf_counter()
 loss_fn = nn.BCEWithLogitsLoss()
 loader = DataLoader(
-    TensorDataset(torch.tensor(x_train, dtype=torch.float32), torch.tensor(y_train, dtype=torch.float32).unsqueeze(1)),
-    batch_size=32, shuffle=True,
+    TensorDataset(
+        torch.tensor(x_train, dtype=torch.float32),
+        torch.tensor(y_train, dtype=torch.float32).unsqueeze(1),
+    ),
+    batch_size=32,
+    shuffle=True,
 )
 for _epoch in range(10):
     running = 0.0
@@ -39,8 +43,15 @@ for _epoch in range(10):
         running += loss.item()
 t_train = time.perf_counter()
 with torch.no_grad():
-    pred = (torch.sigmoid(model(torch.tensor(x_test, dtype=torch.float32))) > 0.5).int().numpy().ravel()
+    pred = (
+        (torch.sigmoid(model(torch.tensor(x_test, dtype=torch.float32))) > 0.5)
+        .int()
+        .numpy()
+        .ravel()
+    )
 acc = accuracy_score(y_test, pred)
 t_end = time.perf_counter()
-print(f"seed-style: accuracy={acc:.4f} imports={t_import - t0:.2f}s setup={t_setup - t_import:.2f}s "
-      f"train={t_train - t_setup:.2f}s total_in_process={t_end - t0:.2f}s")
+print(
+    f"seed-style: accuracy={acc:.4f} imports={t_import - t0:.2f}s setup={t_setup - t_import:.2f}s "
+    f"train={t_train - t_setup:.2f}s total_in_process={t_end - t0:.2f}s"
+)

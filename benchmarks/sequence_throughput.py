@@ -101,8 +101,24 @@ def dlpipe_loop(s: np.ndarray, epochs: int, threads: int | None) -> float:
     torch.manual_seed(0)
     xs, ys, _ = make_windows(s[:, None], s[:, None], LOOKBACK, 1)
     data = TensorData((torch.from_numpy(xs),), torch.from_numpy(ys))
-    model = build_model({"family": "lstm", "n_features": 1, "n_outputs": 1, "hidden": [32], "forecast": True, "dropout": 0.0})
-    trainer = Trainer(epochs=epochs, batch_size=BATCH, learning_rate=LR, optimizer="adam", device="cpu", threads=threads)
+    model = build_model(
+        {
+            "family": "lstm",
+            "n_features": 1,
+            "n_outputs": 1,
+            "hidden": [32],
+            "forecast": True,
+            "dropout": 0.0,
+        }
+    )
+    trainer = Trainer(
+        epochs=epochs,
+        batch_size=BATCH,
+        learning_rate=LR,
+        optimizer="adam",
+        device="cpu",
+        threads=threads,
+    )
     t0 = time.perf_counter()
     trainer.fit(model, MSELoss(), data)
     return N_WINDOWS * epochs / (time.perf_counter() - t0)
@@ -137,8 +153,12 @@ def main() -> None:
 
     modes = {
         "seed-style DataLoader loop, 1 thread": lambda: seed(1),
-        f"seed-style DataLoader loop, {default_threads} threads (torch default)": lambda: seed(default_threads),
-        "dlpipe windows + Trainer (threads as the engine picks)": lambda: dlpipe_loop(s, args.epochs, None),
+        f"seed-style DataLoader loop, {default_threads} threads (torch default)": lambda: seed(
+            default_threads
+        ),
+        "dlpipe windows + Trainer (threads as the engine picks)": lambda: dlpipe_loop(
+            s, args.epochs, None
+        ),
         "dlpipe with torch's nn.LSTM kernel (DLPIPE_NATIVE=0)": lambda: _torch_lstm(s, args.epochs),
     }
     for fn in modes.values():  # warm-up
@@ -152,11 +172,15 @@ def main() -> None:
     names = list(modes)
     seed_best = max(max(rates[names[0]]), max(rates[names[1]]))
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"LSTM(1->32)+Linear, lookback {LOOKBACK}, batch {BATCH}, {N_WINDOWS} windows, {args.epochs} epoch(s) x {args.repeats} rounds, "
-          f"load average {load:.1f}")
+    print(
+        f"LSTM(1->32)+Linear, lookback {LOOKBACK}, batch {BATCH}, {N_WINDOWS} windows, {args.epochs} epoch(s) x {args.repeats} rounds, "
+        f"load average {load:.1f}"
+    )
     print(f"{'mode':<64}{'best w/s':>10}{'median':>10}{'vs seed':>9}")
     for name, values in rates.items():
-        print(f"{name:<64}{max(values):>10,.0f}{statistics.median(values):>10,.0f}{max(values) / seed_best:>8.2f}x")
+        print(
+            f"{name:<64}{max(values):>10,.0f}{statistics.median(values):>10,.0f}{max(values) / seed_best:>8.2f}x"
+        )
 
 
 if __name__ == "__main__":

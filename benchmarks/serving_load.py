@@ -33,7 +33,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 MAX_REQUESTS = 20_000
 
-FLASK_APP = '''
+FLASK_APP = """
 import sys, warnings
 warnings.simplefilter("ignore")
 import pandas as pd
@@ -49,7 +49,7 @@ def predict():
     return jsonify(out.to_dict("records"))
 
 app.run(host="127.0.0.1", port=int(sys.argv[2]), threaded=True)
-'''
+"""
 
 
 def free_port() -> int:
@@ -84,7 +84,10 @@ def start(cmd: list[str], port: int, env: dict | None = None) -> subprocess.Pope
             raise RuntimeError(f"{cmd[:4]} exited with {proc.returncode}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-                s.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+                s.sendall(
+                    b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                    % (len(body), body)
+                )
                 if s.recv(100).startswith(b"HTTP/1."):
                     return proc
         except OSError:
@@ -102,7 +105,14 @@ def stop(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
-async def _client(port: int, bodies: list[bytes], stop_at: float, lat: list[float], budget: list[int], errors: list[str] | None = None) -> None:
+async def _client(
+    port: int,
+    bodies: list[bytes],
+    stop_at: float,
+    lat: list[float],
+    budget: list[int],
+    errors: list[str] | None = None,
+) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     i = 0
     try:
@@ -130,7 +140,10 @@ async def _client(port: int, bodies: list[bytes], stop_at: float, lat: list[floa
 
 async def _one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, body: bytes) -> bool:
     """One request; returns whether the connection stays open."""
-    writer.write(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+    writer.write(
+        b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+        % (len(body), body)
+    )
     head = await reader.readuntil(b"\r\n\r\n")
     status = head[9:12]
     length: int | None = None
@@ -183,7 +196,9 @@ def tree_cpu_seconds(root: int) -> float:
     return total
 
 
-def load(port: int, bodies: list[bytes], clients: int, seconds: float, server_pid: int | None = None) -> dict:
+def load(
+    port: int, bodies: list[bytes], clients: int, seconds: float, server_pid: int | None = None
+) -> dict:
     cpu0 = tree_cpu_seconds(server_pid) if server_pid else 0.0
     client0 = time.process_time()
     lat: list[float] = []
@@ -192,16 +207,26 @@ def load(port: int, bodies: list[bytes], clients: int, seconds: float, server_pi
 
     async def run() -> float:
         t0 = time.perf_counter()
-        await asyncio.gather(*(_client(port, bodies, t0 + seconds, lat, budget, errors) for _ in range(clients)))
+        await asyncio.gather(
+            *(_client(port, bodies, t0 + seconds, lat, budget, errors) for _ in range(clients))
+        )
         return time.perf_counter() - t0
 
     wall = asyncio.run(run())
     ms = np.asarray(lat) * 1000
-    out = {"clients": clients, "requests": len(lat), "errors": len(errors), "req_per_s": round(len(lat) / wall, 1),
-           "p50_ms": round(float(np.percentile(ms, 50)), 2), "p99_ms": round(float(np.percentile(ms, 99)), 2)}
+    out = {
+        "clients": clients,
+        "requests": len(lat),
+        "errors": len(errors),
+        "req_per_s": round(len(lat) / wall, 1),
+        "p50_ms": round(float(np.percentile(ms, 50)), 2),
+        "p99_ms": round(float(np.percentile(ms, 99)), 2),
+    }
     if server_pid and lat:
         # CPU per request does not depend on what else the machine runs (wall-clock figures do)
-        out["server_cpu_ms_per_req"] = round((tree_cpu_seconds(server_pid) - cpu0) * 1000 / len(lat), 3)
+        out["server_cpu_ms_per_req"] = round(
+            (tree_cpu_seconds(server_pid) - cpu0) * 1000 / len(lat), 3
+        )
         out["client_cpu_ms_per_req"] = round((time.process_time() - client0) * 1000 / len(lat), 3)
     return out
 
@@ -222,7 +247,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=4.0)
     ap.add_argument("--json", type=Path)
-    ap.add_argument("--only", help="run only the servers whose name contains this text (e.g. flask)")
+    ap.add_argument(
+        "--only", help="run only the servers whose name contains this text (e.g. flask)"
+    )
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="dlpipe-serving-bench-"))
     bundle, rows = make_bundle(tmp)
@@ -231,11 +258,32 @@ def main() -> None:
     py = sys.executable
     servers = {
         "dlpipe (2 workers)": [py, "-m", "dlpipe", "serve", str(bundle), "--workers", "2"],
-        "dlpipe (2 workers, --batch-window-ms 2)": [py, "-m", "dlpipe", "serve", str(bundle), "--workers", "2", "--batch-window-ms", "2"],
-        "seed-style Flask (model.predict per request)": [py, str(tmp / "flask_app.py"), str(bundle)],
+        "dlpipe (2 workers, --batch-window-ms 2)": [
+            py,
+            "-m",
+            "dlpipe",
+            "serve",
+            str(bundle),
+            "--workers",
+            "2",
+            "--batch-window-ms",
+            "2",
+        ],
+        "seed-style Flask (model.predict per request)": [
+            py,
+            str(tmp / "flask_app.py"),
+            str(bundle),
+        ],
     }
     (tmp / "flask_app.py").write_text(FLASK_APP)
-    results: dict = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "load_avg_at_start": os.getloadavg()}, "servers": {}}
+    results: dict = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_avg_at_start": os.getloadavg(),
+        },
+        "servers": {},
+    }
     for name, cmd in servers.items():
         if args.only and args.only.lower() not in name.lower():
             continue
@@ -250,17 +298,27 @@ def main() -> None:
             stop(proc)
         results["servers"][name] = {"single_row": levels, "batch_1000": big_res}
         print(f"\n{name}")
-        print(f"  {'clients':>7} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'server CPU ms/req':>18} {'client CPU ms/req':>18}")
+        print(
+            f"  {'clients':>7} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'server CPU ms/req':>18} {'client CPU ms/req':>18}"
+        )
         for lv in levels:
-            print(f"  {lv['clients']:>7} {lv['req_per_s']:>9.1f} {lv['p50_ms']:>8.2f} {lv['p99_ms']:>8.2f}"
-                  f" {lv.get('server_cpu_ms_per_req', float('nan')):>18.3f} {lv.get('client_cpu_ms_per_req', float('nan')):>18.3f}")
-        print(f"  1,000-row request: median {big_res['median_ms']} ms, {big_res['rows_per_s']:,} rows/s")
+            print(
+                f"  {lv['clients']:>7} {lv['req_per_s']:>9.1f} {lv['p50_ms']:>8.2f} {lv['p99_ms']:>8.2f}"
+                f" {lv.get('server_cpu_ms_per_req', float('nan')):>18.3f} {lv.get('client_cpu_ms_per_req', float('nan')):>18.3f}"
+            )
+        print(
+            f"  1,000-row request: median {big_res['median_ms']} ms, {big_res['rows_per_s']:,} rows/s"
+        )
     results["machine"]["load_avg_at_end"] = os.getloadavg()
     if len(results["servers"]) == len(servers):
         d = results["servers"]["dlpipe (2 workers)"]["single_row"][1]["req_per_s"]
-        f = results["servers"]["seed-style Flask (model.predict per request)"]["single_row"][1]["req_per_s"]
+        f = results["servers"]["seed-style Flask (model.predict per request)"]["single_row"][1][
+            "req_per_s"
+        ]
         print(f"\nat 8 clients: dlpipe {d:.0f} req/s vs Flask {f:.0f} req/s ({d / f:.1f}x)")
-    print(f"load average (1, 5, 15 min) at start {results['machine']['load_avg_at_start']}, at end {results['machine']['load_avg_at_end']}")
+    print(
+        f"load average (1, 5, 15 min) at start {results['machine']['load_avg_at_start']}, at end {results['machine']['load_avg_at_end']}"
+    )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 

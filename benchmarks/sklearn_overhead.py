@@ -32,13 +32,22 @@ def main() -> None:
     args = ap.parse_args()
     from skorch import NeuralNetClassifier
 
-    X, y = make_classification(n_samples=args.rows, n_features=20, n_informative=8, n_classes=3, random_state=0)
+    X, y = make_classification(
+        n_samples=args.rows, n_features=20, n_informative=8, n_classes=3, random_state=0
+    )
     X = StandardScaler().fit_transform(X).astype(np.float32)
     y = y.astype(np.int64)
     default_threads = torch.get_num_threads()
 
     def fit_dlpipe() -> float:
-        est = NeuralClassifier(hidden=(64, 32), epochs=args.epochs, batch_size=32, learning_rate=1e-3, optimizer="adamw", weight_decay=0.0)
+        est = NeuralClassifier(
+            hidden=(64, 32),
+            epochs=args.epochs,
+            batch_size=32,
+            learning_rate=1e-3,
+            optimizer="adamw",
+            weight_decay=0.0,
+        )
         t = time.perf_counter()
         est.fit(X, y)
         took = time.perf_counter() - t
@@ -49,9 +58,20 @@ def main() -> None:
         torch.set_num_threads(threads)
         torch.manual_seed(0)
         net = NeuralNetClassifier(
-            MLP, module__n_numeric=20, module__n_outputs=3, module__hidden=(64, 32),
-            criterion=torch.nn.CrossEntropyLoss, optimizer=torch.optim.AdamW, optimizer__weight_decay=0.0, lr=1e-3,
-            batch_size=32, max_epochs=args.epochs, train_split=None, iterator_train__shuffle=True, verbose=0, device="cpu",
+            MLP,
+            module__n_numeric=20,
+            module__n_outputs=3,
+            module__hidden=(64, 32),
+            criterion=torch.nn.CrossEntropyLoss,
+            optimizer=torch.optim.AdamW,
+            optimizer__weight_decay=0.0,
+            lr=1e-3,
+            batch_size=32,
+            max_epochs=args.epochs,
+            train_split=None,
+            iterator_train__shuffle=True,
+            verbose=0,
+            device="cpu",
         )
         t = time.perf_counter()
         net.fit(X, y)
@@ -67,9 +87,13 @@ def main() -> None:
         sk_default.append(fit_skorch(default_threads))
         sk_one.append(fit_skorch(1))
     a, b, c = statistics.median(ours), statistics.median(sk_default), statistics.median(sk_one)
-    print(f"data {args.rows}x20, 3 classes, MLP(64, 32), batch 32, {args.epochs} epochs, median of {args.repeats}")
+    print(
+        f"data {args.rows}x20, 3 classes, MLP(64, 32), batch 32, {args.epochs} epochs, median of {args.repeats}"
+    )
     print(f"dlpipe NeuralClassifier.fit            {a:8.3f} s")
-    print(f"skorch NeuralNetClassifier.fit ({default_threads} thr) {b:8.3f} s   ratio {b / a:5.2f}x")
+    print(
+        f"skorch NeuralNetClassifier.fit ({default_threads} thr) {b:8.3f} s   ratio {b / a:5.2f}x"
+    )
     print(f"skorch NeuralNetClassifier.fit (1 thr) {c:8.3f} s   ratio {c / a:5.2f}x")
 
 

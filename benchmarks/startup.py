@@ -39,7 +39,13 @@ def main() -> None:
     cmds = {
         "seed script (breast_cancer)": [sys.executable, str(HERE / "seed_breast_cancer.py")],
         "dlpipe train breast_cancer": [str(BIN / "dlpipe"), "train", "breast_cancer", "-q"],
-        "dlpipe train ... --no-report": [str(BIN / "dlpipe"), "train", "breast_cancer", "-q", "--no-report"],
+        "dlpipe train ... --no-report": [
+            str(BIN / "dlpipe"),
+            "train",
+            "breast_cancer",
+            "-q",
+            "--no-report",
+        ],
         "dlpipe --help": [str(BIN / "dlpipe"), "--help"],
     }
     times: dict[str, list[float]] = {k: [] for k in cmds}

@@ -50,7 +50,14 @@ def regression_frame():
 
     rng = np.random.default_rng(1)
     x = rng.normal(size=(64, 3))
-    return pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "c": x[:, 2], "y": 3 * x[:, 0] - x[:, 1] + 0.1 * rng.normal(size=64)})
+    return pd.DataFrame(
+        {
+            "a": x[:, 0],
+            "b": x[:, 1],
+            "c": x[:, 2],
+            "y": 3 * x[:, 0] - x[:, 1] + 0.1 * rng.normal(size=64),
+        }
+    )
 
 
 def shared_data(*parts: str) -> Path:

@@ -8,7 +8,17 @@ import pytest
 
 import dlpipe
 
-PACKAGES = ["dlpipe", "dlpipe.core", "dlpipe.data", "dlpipe.tasks", "dlpipe.models", "dlpipe.training", "dlpipe.evaluation", "dlpipe.bundle", "dlpipe.pipeline"]
+PACKAGES = [
+    "dlpipe",
+    "dlpipe.core",
+    "dlpipe.data",
+    "dlpipe.tasks",
+    "dlpipe.models",
+    "dlpipe.training",
+    "dlpipe.evaluation",
+    "dlpipe.bundle",
+    "dlpipe.pipeline",
+]
 
 
 @pytest.mark.parametrize("name", PACKAGES)
@@ -20,12 +30,26 @@ def test_all_names_resolve(name):
 
 
 def test_top_level_entry_points():
-    for attr in ("train", "evaluate", "load_table", "load_bundle", "datasets", "Run", "Bundle", "Trainer"):
+    for attr in (
+        "train",
+        "evaluate",
+        "load_table",
+        "load_bundle",
+        "datasets",
+        "Run",
+        "Bundle",
+        "Trainer",
+    ):
         assert attr in dlpipe.__all__
     with pytest.raises(AttributeError):
         dlpipe.no_such_thing  # noqa: B018
 
 
 def test_import_dlpipe_does_not_import_torch():
-    out = subprocess.run([sys.executable, "-c", "import sys, dlpipe; print('torch' in sys.modules)"], capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", "import sys, dlpipe; print('torch' in sys.modules)"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.stdout.strip() == "False"

@@ -26,7 +26,9 @@ import dlpipe
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
-    tomllib = pytest.importorskip("tomli", reason="reading pyproject.toml on Python 3.10 needs tomli")
+    tomllib = pytest.importorskip(
+        "tomli", reason="reading pyproject.toml on Python 3.10 needs tomli"
+    )
 
 SRC = Path(dlpipe.__file__).resolve().parent  # the package under test, wherever it is imported from
 PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
@@ -42,7 +44,11 @@ def _layers() -> dict[str, tuple[int, bool]]:
     config = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))
     (contract,) = [c for c in config["tool"]["importlinter"]["contracts"] if c["type"] == "layers"]
     layers = contract["layers"]
-    return {pkg.strip(): (len(layers) - i, "|" in layer) for i, layer in enumerate(layers) for pkg in re.split(r"[|:]", layer)}
+    return {
+        pkg.strip(): (len(layers) - i, "|" in layer)
+        for i, layer in enumerate(layers)
+        for pkg in re.split(r"[|:]", layer)
+    }
 
 
 LAYERS = _layers()
@@ -70,7 +76,11 @@ def _names_in_source() -> tuple[tuple[str, str], ...]:
     found = []
     for path in sorted(SRC.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and NAME.fullmatch(node.value):
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and NAME.fullmatch(node.value)
+            ):
                 found.append((_module_name(path), node.value))
     return tuple(found)
 
@@ -98,10 +108,26 @@ def _registered() -> dict[str, list[str]]:
 
 def test_the_contract_is_read():
     rank = {pkg: r for pkg, (r, _) in LAYERS.items()}
-    assert rank["dlpipe.cli"] > rank["dlpipe.rl"] > rank["dlpipe.bundle"] > rank["dlpipe.data"] > rank["dlpipe.core"]
-    assert LAYERS["dlpipe.rl"] == LAYERS["dlpipe.tracking"] == (rank["dlpipe.rl"], True) and LAYERS["dlpipe.core"][1] is False
-    assert _layer("dlpipe._builtins") == ROOT and _layer("dlpipe.rl.agent") == ("dlpipe.rl", rank["dlpipe.rl"], True)
-    assert _module_name(SRC / "bundle" / "bundle.py") == "dlpipe.bundle.bundle" and _module_name(SRC / "data" / "__init__.py") == "dlpipe.data"
+    assert (
+        rank["dlpipe.cli"]
+        > rank["dlpipe.rl"]
+        > rank["dlpipe.bundle"]
+        > rank["dlpipe.data"]
+        > rank["dlpipe.core"]
+    )
+    assert (
+        LAYERS["dlpipe.rl"] == LAYERS["dlpipe.tracking"] == (rank["dlpipe.rl"], True)
+        and LAYERS["dlpipe.core"][1] is False
+    )
+    assert _layer("dlpipe._builtins") == ROOT and _layer("dlpipe.rl.agent") == (
+        "dlpipe.rl",
+        rank["dlpipe.rl"],
+        True,
+    )
+    assert (
+        _module_name(SRC / "bundle" / "bundle.py") == "dlpipe.bundle.bundle"
+        and _module_name(SRC / "data" / "__init__.py") == "dlpipe.data"
+    )
 
 
 def test_every_name_points_down_or_sideways():
@@ -111,30 +137,49 @@ def test_every_name_points_down_or_sideways():
     for module, name in names:
         here, there = _layer(module), _layer(name.partition(":")[0])
         if here is None or there is None:
-            wrong.append(f"{module} holds {name!r}, but {module if here is None else name} is in no layer of the contract")
+            wrong.append(
+                f"{module} holds {name!r}, but {module if here is None else name} is in no layer of the contract"
+            )
         elif there[1] > here[1]:
             wrong.append(f"{module} names {name!r}, a layer above its own")
         elif there[1] == here[1] and there[0] != here[0] and here[2]:
-            wrong.append(f"{module} names {name!r}, in {there[0]}, which its layer keeps independent of {here[0]}")
-    assert not wrong, "names that point up the layers (register them from dlpipe._builtins):\n" + "\n".join(wrong)
+            wrong.append(
+                f"{module} names {name!r}, in {there[0]}, which its layer keeps independent of {here[0]}"
+            )
+    assert not wrong, (
+        "names that point up the layers (register them from dlpipe._builtins):\n" + "\n".join(wrong)
+    )
 
 
-@pytest.mark.parametrize("registry", ["input adapters", "bundle loaders", "report sections", "pipeline recipes"])
+@pytest.mark.parametrize(
+    "registry", ["input adapters", "bundle loaders", "report sections", "pipeline recipes"]
+)
 def test_every_registered_name_resolves_and_is_checked(registry):
     in_source = {name for _, name in _names_in_source()}
     names = _registered()[registry]
     for name in names:
         assert _resolve(name) is not None, name
-        assert name in in_source, f"{name!r} is registered but is no string constant of src/dlpipe, so its layer is not checked"
+        assert name in in_source, (
+            f"{name!r} is registered but is no string constant of src/dlpipe, so its layer is not checked"
+        )
 
 
 def test_the_built_in_kinds_are_registered_without_importing_their_code():
-    out = subprocess.run([sys.executable, "-c", textwrap.dedent("""
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent("""
         import sys
         import dlpipe.core.extensions as ext
         print(sorted(ext.BUNDLE_LOADERS), ext.INPUT_ADAPTERS.get("series"), ext.REPORT_SECTIONS.get("rl"), sorted(ext.REPLACED_SECTIONS.get("rl", ())))
         print(sorted(m for m in sys.modules if m == "torch" or m.startswith(("dlpipe.rl", "dlpipe.ensembles", "dlpipe.evaluation"))))
-    """)], capture_output=True, text=True, timeout=60)
+    """),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == [
         "['ensemble', 'rl'] dlpipe.evaluation.forecast_baselines:ForecastAdapter ['dlpipe.rl.report:sections'] ['data', 'evaluation', 'training', 'verdict']",
@@ -146,7 +191,9 @@ def test_the_built_in_kinds_are_registered_without_importing_their_code():
 @pytest.fixture(scope="module")
 def bundles(tmp_path_factory):
     """An RL agent's bundle and an ensemble's bundle, saved by this process."""
-    pytest.importorskip("gymnasium", reason="the RL bundle needs gymnasium: pip install 'dlpipe[rl]'")
+    pytest.importorskip(
+        "gymnasium", reason="the RL bundle needs gymnasium: pip install 'dlpipe[rl]'"
+    )
     import numpy as np
     import pandas as pd
 
@@ -154,11 +201,22 @@ def bundles(tmp_path_factory):
     from dlpipe.rl import train_agent
 
     root = tmp_path_factory.mktemp("bundles")
-    train_agent("FrozenLake-v1", "qlearning", env_kwargs={"is_slippery": False}, steps=200, seed=0, out=root / "rl", report=False)
+    train_agent(
+        "FrozenLake-v1",
+        "qlearning",
+        env_kwargs={"is_slippery": False},
+        steps=200,
+        seed=0,
+        out=root / "rl",
+        report=False,
+    )
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"a": rng.normal(size=48), "b": rng.normal(size=48)})
     frame["y"] = np.where(frame["a"] + frame["b"] > 0, "yes", "no")
-    members = [dlpipe.train(frame, "y", seed=s, save=False, epochs=2, progress="quiet").bundle for s in (0, 1)]
+    members = [
+        dlpipe.train(frame, "y", seed=s, save=False, epochs=2, progress="quiet").bundle
+        for s in (0, 1)
+    ]
     build_ensemble(members).save(root / "ensemble")
     return {"rl": root / "rl" / "bundle", "ensemble": root / "ensemble"}
 
@@ -174,6 +232,17 @@ def test_a_bundle_loads_in_a_fresh_process_without_importing_its_package(bundles
         bundle = load_bundle(sys.argv[1])
         print(bundle.kind, type(bundle).__module__, type(bundle).__name__)
     """)
-    out = subprocess.run([sys.executable, "-c", script, str(bundles[kind])], capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(bundles[kind])],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == {"rl": ["rl", "dlpipe.rl.agent", "Agent"], "ensemble": ["ensemble", "dlpipe.ensembles.ensemble", "EnsembleBundle"]}[kind]
+    assert (
+        out.stdout.split()
+        == {
+            "rl": ["rl", "dlpipe.rl.agent", "Agent"],
+            "ensemble": ["ensemble", "dlpipe.ensembles.ensemble", "EnsembleBundle"],
+        }[kind]
+    )

@@ -26,9 +26,22 @@ def test_round_trip_predicts_the_same(bundle_dir, binary_frame):
 
 
 def test_bundle_holds_only_json_and_safetensors(bundle_dir):
-    assert sorted(p.name for p in Path(bundle_dir).iterdir()) == [".dlpipe", "manifest.json", "weights.safetensors"]  # .dlpipe: JSON marker
+    assert sorted(p.name for p in Path(bundle_dir).iterdir()) == [
+        ".dlpipe",
+        "manifest.json",
+        "weights.safetensors",
+    ]  # .dlpipe: JSON marker
     manifest = json.loads((bundle_dir / "manifest.json").read_text())
-    for key in ("format_version", "task", "preprocessor", "model_spec", "metrics", "reference_statistics", "versions", "baselines"):
+    for key in (
+        "format_version",
+        "task",
+        "preprocessor",
+        "model_spec",
+        "metrics",
+        "reference_statistics",
+        "versions",
+        "baselines",
+    ):
         assert key in manifest
     assert manifest["reference_statistics"]["a"]["kind"] == "numeric"
 

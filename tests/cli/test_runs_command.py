@@ -9,13 +9,23 @@ from dlpipe.cli import main
 
 def _run(folder, test, **extra):
     folder.mkdir(parents=True)
-    (folder / "metrics.json").write_text(json.dumps({"task": "forecast", "dataset": "s", "test": test, **extra}), encoding="utf-8")
+    (folder / "metrics.json").write_text(
+        json.dumps({"task": "forecast", "dataset": "s", "test": test, **extra}), encoding="utf-8"
+    )
     return folder
 
 
 def _forecast(mase, rows=24):
-    return {"rows": rows, "primary_metric": "mase", "model": {"mase": mase, "mae": mase},
-            "baselines": {"naive": {"mase": 1.0, "mae": 1.0}, "seasonal_naive": {"mase": 0.7, "mae": 0.7}, "moving_average": {"mase": 1.4, "mae": 1.4}}}
+    return {
+        "rows": rows,
+        "primary_metric": "mase",
+        "model": {"mase": mase, "mae": mase},
+        "baselines": {
+            "naive": {"mase": 1.0, "mae": 1.0},
+            "seasonal_naive": {"mase": 0.7, "mae": 0.7},
+            "moving_average": {"mase": 1.4, "mae": 1.4},
+        },
+    }
 
 
 def test_runs_marks_lower_is_better_metrics_the_right_way(tmp_path, capsys):
@@ -24,8 +34,14 @@ def test_runs_marks_lower_is_better_metrics_the_right_way(tmp_path, capsys):
     _run(tmp_path / "runs" / "even", _forecast(0.7))
     assert main(["runs", str(tmp_path / "runs")]) == 0
     out = capsys.readouterr().out
-    lines = {ln.split()[0]: ln for ln in out.splitlines() if ln.split() and ln.split()[0] in ("good", "bad", "even")}
-    assert "0.5000 ✓" in lines["good"] and "0.9000 ✗" in lines["bad"] and "0.7000 =" in lines["even"]
+    lines = {
+        ln.split()[0]: ln
+        for ln in out.splitlines()
+        if ln.split() and ln.split()[0] in ("good", "bad", "even")
+    }
+    assert (
+        "0.5000 ✓" in lines["good"] and "0.9000 ✗" in lines["bad"] and "0.7000 =" in lines["even"]
+    )
     assert all("seasonal_naive 0.7000" in ln and "mase ↓" in ln for ln in lines.values())
     assert "= ties it (not a win)" in out and "↓ lower is better" in out
 
@@ -36,7 +52,10 @@ def test_compare_warns_on_stderr_when_test_rows_differ(tmp_path, capsys):
     assert main(["compare", str(a), str(b), "-o", str(tmp_path / "cmp.html")]) == 0
     captured = capsys.readouterr()
     assert "comparison: " in captured.out
-    assert "warning: these runs were scored on different test data (test rows 69 (a) vs 55 (b))" in captured.err
+    assert (
+        "warning: these runs were scored on different test data (test rows 69 (a) vs 55 (b))"
+        in captured.err
+    )
     page = (tmp_path / "cmp.html").read_text(encoding="utf-8")
     assert "share every setting" not in page and "not comparable" in page
 

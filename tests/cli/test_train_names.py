@@ -17,14 +17,19 @@ from dlpipe.core.errors import InvalidConfigError
 from dlpipe.training.callbacks import Callback
 
 # A config key whose flag has another name, and why.
-_FLAG_NAMES = {"family": "model", "learning_rate": "lr"}  # --model is the family; --lr (also --learning-rate)
+_FLAG_NAMES = {
+    "family": "model",
+    "learning_rate": "lr",
+}  # --model is the family; --lr (also --learning-rate)
 
 
 @pytest.fixture
 def table(tmp_path: Path) -> Path:
     rng = np.random.default_rng(0)
     x = rng.normal(size=(40, 2))
-    pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "y": (x[:, 0] > 0).astype(int)}).to_csv(tmp_path / "t.csv", index=False)
+    pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "y": (x[:, 0] > 0).astype(int)}).to_csv(
+        tmp_path / "t.csv", index=False
+    )
     return Path("t.csv")
 
 
@@ -37,21 +42,56 @@ def test_every_config_key_has_a_train_flag():
 
 
 def test_new_flags_reach_config_yaml(table, capsys):
-    argv = ["train", str(table), "--target", "y", "--epochs", "1", "--out", "r", "-q", "--no-report", "--no-restore-best",
-            "--min-delta", "0.01", "--drop", "b", "--max-onehot", "5", "--threads", "1", "--name", "named", "--loss", "auto"]
+    argv = [
+        "train",
+        str(table),
+        "--target",
+        "y",
+        "--epochs",
+        "1",
+        "--out",
+        "r",
+        "-q",
+        "--no-report",
+        "--no-restore-best",
+        "--min-delta",
+        "0.01",
+        "--drop",
+        "b",
+        "--max-onehot",
+        "5",
+        "--threads",
+        "1",
+        "--name",
+        "named",
+        "--loss",
+        "auto",
+    ]
     assert main(argv) == 0
     cfg = yaml.safe_load(Path("r/config.yaml").read_text(encoding="utf-8"))
-    assert cfg["train"]["restore_best"] is False and cfg["train"]["min_delta"] == 0.01 and cfg["train"]["threads"] == 1
-    assert cfg["data"]["drop"] == ["b"] and cfg["data"]["max_onehot"] == 5 and cfg["name"] == "named"
+    assert (
+        cfg["train"]["restore_best"] is False
+        and cfg["train"]["min_delta"] == 0.01
+        and cfg["train"]["threads"] == 1
+    )
+    assert (
+        cfg["data"]["drop"] == ["b"] and cfg["data"]["max_onehot"] == 5 and cfg["name"] == "named"
+    )
 
 
 def test_bad_list_flag_is_one_sentence(table, capsys):
     assert main(["train", str(table), "--target", "y", "--mean", "0.5,x"]) == 2
-    assert capsys.readouterr().err.strip() == "error: `--mean` is '0.5,x' but must be comma-separated numbers such as 0.5,0.5,0.5."
+    assert (
+        capsys.readouterr().err.strip()
+        == "error: `--mean` is '0.5,x' but must be comma-separated numbers such as 0.5,0.5,0.5."
+    )
 
 
 def test_restore_best_weights_is_refused_with_the_one_name(table):
-    with pytest.raises(InvalidConfigError, match=r"unknown config key `restore_best_weights` \(did you mean `restore_best`\?\)"):
+    with pytest.raises(
+        InvalidConfigError,
+        match=r"unknown config key `restore_best_weights` \(did you mean `restore_best`\?\)",
+    ):
         dl.train(str(table), "y", restore_best_weights=False, save=False)
 
 
@@ -84,17 +124,28 @@ def test_no_checkpoint_folder_when_nothing_is_saved(table):
     assert sorted(p.name for p in Path(".").iterdir()) == ["t.csv"]
 
 
-@pytest.mark.parametrize(("options", "message"), [
-    ({"freeze_backbone": True}, "`freeze_backbone` needs `pretrained` weights (a frozen random backbone learns nothing); "
-                                "set `pretrained` to a weight file."),
-    ({"finetune_epochs": 1}, "`finetune_epochs` unfreezes a frozen backbone, so it needs `freeze_backbone`; set `freeze_backbone` to true."),
-])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            {"freeze_backbone": True},
+            "`freeze_backbone` needs `pretrained` weights (a frozen random backbone learns nothing); "
+            "set `pretrained` to a weight file.",
+        ),
+        (
+            {"finetune_epochs": 1},
+            "`finetune_epochs` unfreezes a frozen backbone, so it needs `freeze_backbone`; set `freeze_backbone` to true.",
+        ),
+    ],
+)
 def test_image_errors_name_the_config_key_not_a_flag(options, message):
     from dlpipe.data.images import ImageDataset
 
     x = np.zeros((8, 1, 8, 8), np.uint8)
     with pytest.raises(InvalidConfigError) as info:
-        dl.train(ImageDataset(x, np.arange(8) % 2), epochs=1, save=False, progress="quiet", **options)
+        dl.train(
+            ImageDataset(x, np.arange(8) % 2), epochs=1, save=False, progress="quiet", **options
+        )
     assert str(info.value) == message and "--" not in str(info.value)
 
 

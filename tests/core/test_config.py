@@ -7,7 +7,12 @@ from dlpipe.core.errors import DlpipeError, InvalidConfigError
 def test_defaults_and_flat_keys_route_to_sections():
     cfg = build_config({"epochs": 7, "hidden": [8, 4]}, {"model": {"dropout": 0.3}, "seed": 5})
     assert isinstance(cfg, RunConfig)
-    assert cfg.train.epochs == 7 and cfg.model.hidden == [8, 4] and cfg.model.dropout == 0.3 and cfg.seed == 5
+    assert (
+        cfg.train.epochs == 7
+        and cfg.model.hidden == [8, 4]
+        and cfg.model.dropout == 0.3
+        and cfg.seed == 5
+    )
 
 
 def test_later_layers_win_and_none_means_not_given():
@@ -16,12 +21,16 @@ def test_later_layers_win_and_none_means_not_given():
 
 
 def test_unknown_key_suggests_closest():
-    with pytest.raises(InvalidConfigError, match=r"unknown config key `epoch`.*did you mean `epochs`"):
+    with pytest.raises(
+        InvalidConfigError, match=r"unknown config key `epoch`.*did you mean `epochs`"
+    ):
         build_config({"epoch": 3})
 
 
 def test_unknown_key_in_section_lists_allowed():
-    with pytest.raises(InvalidConfigError, match=r"`train.batchsize`.*did you mean `batch_size`.*allows:"):
+    with pytest.raises(
+        InvalidConfigError, match=r"`train.batchsize`.*did you mean `batch_size`.*allows:"
+    ):
         build_config({"train": {"batchsize": 3}})
 
 

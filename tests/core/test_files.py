@@ -13,13 +13,21 @@ def test_atomic_dir_leaves_nothing_when_the_body_fails(tmp_path):
     assert list(tmp_path.iterdir()) == []
     with atomic_dir(tmp_path / "run") as tmp:
         (tmp / "whole.txt").write_text("x")
-    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [".dlpipe", "whole.txt"]  # + dlpipe's marker
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [
+        ".dlpipe",
+        "whole.txt",
+    ]  # + dlpipe's marker
 
 
 def test_a_failing_report_warns_with_the_rebuild_command(tmp_path):
     def broken() -> None:
         raise ValueError("no figures")
 
-    with pytest.warns(DlpipeWarning, match=r"saved but its report could not be built \(ValueError: no figures\); rebuild it with `dlpipe report .*run`"):
+    with pytest.warns(
+        DlpipeWarning,
+        match=r"saved but its report could not be built \(ValueError: no figures\); rebuild it with `dlpipe report .*run`",
+    ):
         report_or_warn(broken, tmp_path / "run")
-    report_or_warn(lambda: None, tmp_path / "run")  # a working report: no warning (warnings are errors here)
+    report_or_warn(
+        lambda: None, tmp_path / "run"
+    )  # a working report: no warning (warnings are errors here)

@@ -64,7 +64,10 @@ def test_adapter_scales_raw_input_and_checks_the_shape(tmp_path):
     np.savez(tmp_path / "d.npz", x=np.full((2, 1, 8, 8), 8.0), y=np.array([0, 1]))
     batch = adapter.prepare(tmp_path / "d.npz", with_target=True)
     assert float(batch.inputs[0].max()) == 0.5 and list(batch.targets) == [0, 1]
-    with pytest.raises(InvalidInputError, match=r"input samples have shape \(1, 9, 9\) but the model was trained on \(1, 8, 8\)"):
+    with pytest.raises(
+        InvalidInputError,
+        match=r"input samples have shape \(1, 9, 9\) but the model was trained on \(1, 8, 8\)",
+    ):
         adapter.prepare(np.zeros((2, 1, 9, 9)))
     np.savez(tmp_path / "noy.npz", images=np.zeros((2, 8, 8)))
     with pytest.raises(InvalidInputError, match="needs one named 'x'"):

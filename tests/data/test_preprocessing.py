@@ -67,7 +67,9 @@ def test_scalings(scaling):
 
 
 def test_high_cardinality_goes_to_embeddings():
-    frame = pd.DataFrame({"k": [f"k{i % 30}" for i in range(90)], "a": np.arange(90) % 7 * 1.5, "y": [0, 1, 2] * 30})
+    frame = pd.DataFrame(
+        {"k": [f"k{i % 30}" for i in range(90)], "a": np.arange(90) % 7 * 1.5, "y": [0, 1, 2] * 30}
+    )
     pre = TabularPreprocessor(infer_schema(frame, "y"), max_onehot=20).fit(frame)
     x_num, x_cat = pre.transform(frame)
     assert x_cat.shape == (90, 1) and x_cat.min() >= 1 and pre.cardinalities == [31]

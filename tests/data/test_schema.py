@@ -24,7 +24,13 @@ def test_kinds_and_dropped_columns():
     with pytest.warns(DataWarning) as record:
         schema = infer_schema(frame, "y")
     kinds = {c.name: c.kind for c in schema.columns}
-    assert kinds == {"price": "numeric", "rooms": "categorical", "flag": "boolean", "city": "categorical", "when": "datetime"}
+    assert kinds == {
+        "price": "numeric",
+        "rooms": "categorical",
+        "flag": "boolean",
+        "city": "categorical",
+        "when": "datetime",
+    }
     dropped = dict(schema.dropped)
     assert set(dropped) == {"customer_id", "row", "const"}
     text = " ".join(str(w.message) for w in record)
@@ -47,5 +53,8 @@ def test_user_overrides_and_unknown_override():
 
 
 def test_no_usable_columns():
-    with pytest.raises(InvalidInputError, match="no usable feature columns"), pytest.warns(DataWarning):
+    with (
+        pytest.raises(InvalidInputError, match="no usable feature columns"),
+        pytest.warns(DataWarning),
+    ):
         infer_schema(pd.DataFrame({"c": [1, 1, 1], "y": [0, 1, 0]}), "y")

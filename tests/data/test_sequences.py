@@ -48,7 +48,9 @@ def test_ucr_tsv_label_first_with_trailing_nan_padding(tmp_path):
 
 def test_multivariate_ts(tmp_path):
     path = tmp_path / "mv.ts"
-    path.write_text("@problemName mv\n@univariate false\n@classLabel true x y\n@data\n1,2,3:4,5,6:x\n1,2,3:0,0,0:y\n")
+    path.write_text(
+        "@problemName mv\n@univariate false\n@classLabel true x y\n@data\n1,2,3:4,5,6:x\n1,2,3:0,0,0:y\n"
+    )
     ds = load_sequences(path)
     assert ds.x.shape == (2, 3, 2) and ds.x[0, :, 1].tolist() == [4, 5, 6]
 
@@ -56,7 +58,9 @@ def test_multivariate_ts(tmp_path):
 def test_znormalisation_per_series_ignores_padding():
     x, mask = pad_sequences([np.array([1.0, 2.0, 3.0]), np.array([10.0, 20.0])])
     z = znormalize(x, mask)
-    assert z[0, :, 0].mean() == pytest.approx(0.0, abs=1e-6) and z[0, :, 0].std() == pytest.approx(1.0, abs=1e-5)
+    assert z[0, :, 0].mean() == pytest.approx(0.0, abs=1e-6) and z[0, :, 0].std() == pytest.approx(
+        1.0, abs=1e-5
+    )
     assert z[1, :, 0].tolist() == pytest.approx([-1.0, 1.0, 0.0])
 
 
@@ -68,7 +72,9 @@ def test_bad_files():
 def test_bad_file_contents(tmp_path):
     p = tmp_path / "bad.tsv"
     p.write_text("1\t0.5\tabc\n")
-    with pytest.raises(UnsupportedFileError, match=r"line 1 of .* holds a value that is not a number"):
+    with pytest.raises(
+        UnsupportedFileError, match=r"line 1 of .* holds a value that is not a number"
+    ):
         read_sequences(p)
     q = tmp_path / "bad.ts"
     q.write_text("1,2,3:a\n")
@@ -92,6 +98,8 @@ def test_adapter_pads_to_the_trained_length_and_checks_channels():
 
 
 def test_official_ucr_files_load():
-    ds = load_sequences(shared_data("ucr", "GunPoint_TRAIN.ts"), test=shared_data("ucr", "GunPoint_TEST.ts"))
+    ds = load_sequences(
+        shared_data("ucr", "GunPoint_TRAIN.ts"), test=shared_data("ucr", "GunPoint_TEST.ts")
+    )
     assert ds.x.shape == (50, 150, 1) and ds.test_x.shape == (150, 150, 1)
     assert sorted(set(ds.labels.tolist())) == ["1", "2"]

@@ -25,7 +25,10 @@ def test_duplicate_column_names_in_a_csv_are_refused(tmp_path):
 
 def test_duplicate_names_after_turning_them_into_text_are_refused():
     frame = pd.DataFrame([[1, 2, 0], [3, 4, 1]], columns=[1, "1", "y"])
-    with pytest.raises(InvalidInputError, match=r"^data has the same column name more than once: '1' \(columns 1, 2\)"):
+    with pytest.raises(
+        InvalidInputError,
+        match=r"^data has the same column name more than once: '1' \(columns 1, 2\)",
+    ):
         load_table(frame, "y")
 
 
@@ -38,7 +41,10 @@ def test_a_csv_whose_own_column_is_named_like_a_renamed_duplicate_is_fine(tmp_pa
 def test_a_semicolon_csv_is_read_with_a_warning(tmp_path):
     path = tmp_path / "semi.csv"
     path.write_text("a;b;y\n1.5;2;x\n3.25;4;z\n")
-    with pytest.warns(DataWarning, match=r"^data file '.*semi\.csv' is separated by ';', not by commas, so it was read with ';' as the separator; save it with commas"):
+    with pytest.warns(
+        DataWarning,
+        match=r"^data file '.*semi\.csv' is separated by ';', not by commas, so it was read with ';' as the separator; save it with commas",
+    ):
         frame = read_table(path)
     assert list(frame.columns) == ["a", "b", "y"] and frame["a"].tolist() == [1.5, 3.25]
 
@@ -70,11 +76,16 @@ def test_arrays_with_nan_or_overflow_are_refused_by_sample():
 
     x = np.zeros((3, 1, 2, 2))
     x[1, 0, 0, 1] = 1e300
-    with pytest.raises(InvalidInputError, match=r"^`x` holds 1e\+300 in sample 2, but samples must be numbers within ±3\.4e\+38"):
+    with pytest.raises(
+        InvalidInputError,
+        match=r"^`x` holds 1e\+300 in sample 2, but samples must be numbers within ±3\.4e\+38",
+    ):
         ArrayDataset(x)
     adapter = ArrayAdapter([1, 2, 2])
     x[1, 0, 0, 1], x[2, 0, 1, 1] = np.nan, np.inf
-    with pytest.raises(InvalidInputError, match=r"^the input holds nan in sample 2 and 1 more sample, "):
+    with pytest.raises(
+        InvalidInputError, match=r"^the input holds nan in sample 2 and 1 more sample, "
+    ):
         adapter.prepare(x)
 
 

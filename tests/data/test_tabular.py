@@ -20,7 +20,10 @@ def test_csv_parquet_and_frame_load_the_same(tmp_path, binary_frame):
 
 
 def test_missing_target_suggests_and_lists_columns(binary_frame):
-    with pytest.raises(InvalidTargetError, match=r"target column 'yy' not found.*did you mean `y`.*columns are: a, b, c, d, y"):
+    with pytest.raises(
+        InvalidTargetError,
+        match=r"target column 'yy' not found.*did you mean `y`.*columns are: a, b, c, d, y",
+    ):
         load_table(binary_frame, target="yy")
 
 

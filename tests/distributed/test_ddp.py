@@ -48,11 +48,40 @@ def test_local_rows_split_a_batch_exactly():
 @pytest.mark.slow
 def test_two_processes_match_one(tmp_path):
     data = _table(tmp_path / "d.csv")
-    common = ["train", str(data), "-t", "y", "--epochs", "4", "--dropout", "0", "-q", "--no-checkpoint"]
-    one = subprocess.run([*DLPIPE, *common, "--out", str(tmp_path / "one")], capture_output=True, text=True, timeout=300)
+    common = [
+        "train",
+        str(data),
+        "-t",
+        "y",
+        "--epochs",
+        "4",
+        "--dropout",
+        "0",
+        "-q",
+        "--no-checkpoint",
+    ]
+    one = subprocess.run(
+        [*DLPIPE, *common, "--out", str(tmp_path / "one")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert one.returncode == 0, one.stderr
-    two = subprocess.run([*DLPIPE, *common, "--out", str(tmp_path / "two"), "--nproc", "2", "--master-port", str(_free_port())],
-                         capture_output=True, text=True, timeout=300)
+    two = subprocess.run(
+        [
+            *DLPIPE,
+            *common,
+            "--out",
+            str(tmp_path / "two"),
+            "--nproc",
+            "2",
+            "--master-port",
+            str(_free_port()),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert two.returncode == 0, two.stderr
     a = load_file(str(tmp_path / "one" / "bundle" / "weights.safetensors"))
     b = load_file(str(tmp_path / "two" / "bundle" / "weights.safetensors"))
@@ -63,7 +92,9 @@ def test_two_processes_match_one(tmp_path):
     p1 = dl.load_bundle(tmp_path / "one" / "bundle").predict(frame)["prediction"]
     p2 = dl.load_bundle(tmp_path / "two" / "bundle").predict(frame)["prediction"]
     assert (p1 == p2).all()
-    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == sorted(p.name for p in (tmp_path / "one").iterdir())
+    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == sorted(
+        p.name for p in (tmp_path / "one").iterdir()
+    )
 
 
 @pytest.mark.service
@@ -71,9 +102,28 @@ def test_two_processes_match_one(tmp_path):
 def test_killed_rank_ends_the_job_cleanly(tmp_path):
     data = _table(tmp_path / "d.csv", n=4000)
     proc = subprocess.Popen(
-        [*DLPIPE, "train", str(data), "-t", "y", "--epochs", "100000", "--patience", "0", "-q", "--no-checkpoint",
-         "--out", str(tmp_path / "run"), "--nproc", "2", "--master-port", str(_free_port())],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            *DLPIPE,
+            "train",
+            str(data),
+            "-t",
+            "y",
+            "--epochs",
+            "100000",
+            "--patience",
+            "0",
+            "-q",
+            "--no-checkpoint",
+            "--out",
+            str(tmp_path / "run"),
+            "--nproc",
+            "2",
+            "--master-port",
+            str(_free_port()),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     victim = None
     deadline = time.time() + 120
@@ -85,7 +135,10 @@ def test_killed_rank_ends_the_job_cleanly(tmp_path):
                 env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if b"RANK=1" in env and f"{tmp_path}".encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+            if (
+                b"RANK=1" in env
+                and f"{tmp_path}".encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+            ):
                 victim = int(pid)
         time.sleep(0.5)
     assert victim is not None, "rank 1 never started"
@@ -106,10 +159,17 @@ def test_port_in_use_suggests_master_port(tmp_path):
         s.bind(("127.0.0.1", 0))
         s.listen()
         port = s.getsockname()[1]
-        proc = subprocess.run([*DLPIPE, "train", str(data), "-t", "y", "--nproc", "2", "--master-port", str(port)],
-                              capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(
+            [*DLPIPE, "train", str(data), "-t", "y", "--nproc", "2", "--master-port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     assert proc.returncode == 2
-    assert f"port {port} on 127.0.0.1 is already in use" in proc.stderr and "pass a free one as `--master-port`" in proc.stderr
+    assert (
+        f"port {port} on 127.0.0.1 is already in use" in proc.stderr
+        and "pass a free one as `--master-port`" in proc.stderr
+    )
     assert "Traceback" not in proc.stderr
 
 
@@ -118,8 +178,28 @@ def test_port_in_use_suggests_master_port(tmp_path):
 def test_more_ranks_than_cores_warns_and_finishes(tmp_path):
     data = _table(tmp_path / "d.csv", n=96)
     n = (os.cpu_count() or 1) + 1
-    proc = subprocess.run([*DLPIPE, "train", str(data), "-t", "y", "--epochs", "1", "-q", "--no-checkpoint", "--out", str(tmp_path / "r"),
-                           "--nproc", str(n), "--master-port", str(_free_port())], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            *DLPIPE,
+            "train",
+            str(data),
+            "-t",
+            "y",
+            "--epochs",
+            "1",
+            "-q",
+            "--no-checkpoint",
+            "--out",
+            str(tmp_path / "r"),
+            "--nproc",
+            str(n),
+            "--master-port",
+            str(_free_port()),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     assert f"warning: `--nproc` is {n}, more than this machine's" in proc.stderr
     assert (tmp_path / "r" / "bundle" / "manifest.json").is_file()
@@ -130,5 +210,9 @@ def test_single_process_path_unchanged_by_distributed_code():
     x = torch.randn(40, 3)
     y = (x[:, :1] > 0).float()
     t = Trainer(epochs=2, batch_size=8, device="cpu")
-    h = t.fit(torch.nn.Linear(3, 1), torch.nn.functional.binary_cross_entropy_with_logits, TensorData((x,), y))
+    h = t.fit(
+        torch.nn.Linear(3, 1),
+        torch.nn.functional.binary_cross_entropy_with_logits,
+        TensorData((x,), y),
+    )
     assert len(h) == 2 and not torch.distributed.is_initialized()

@@ -17,12 +17,16 @@ FAST = {"epochs": 3, "progress": "quiet"}
 def members(binary_frame, tmp_path):
     paths = []
     for seed in (0, 1, 2):
-        run = dl.train(binary_frame, "y", seed=seed, save=False, **FAST)  # no run folder/report: only the bundle matters here
+        run = dl.train(
+            binary_frame, "y", seed=seed, save=False, **FAST
+        )  # no run folder/report: only the bundle matters here
         paths.append(run.bundle.save(tmp_path / f"m{seed}"))
     return paths
 
 
-def test_soft_vote_is_the_mean_of_member_probabilities_and_round_trips(members, binary_frame, tmp_path):
+def test_soft_vote_is_the_mean_of_member_probabilities_and_round_trips(
+    members, binary_frame, tmp_path
+):
     ens = build_ensemble(members, "soft")
     rows = binary_frame.drop(columns=["y"]).head(10)
     out = ens.predict(rows)
@@ -42,14 +46,23 @@ def test_soft_vote_is_the_mean_of_member_probabilities_and_round_trips(members, 
 def test_stacking_fits_a_logistic_meta_model_on_out_of_fold_predictions(members, binary_frame):
     ens = build_ensemble(members, "stack", data=binary_frame, folds=2)
     meta = ens.manifest["meta"]
-    assert meta["model"] == "logistic" and np.asarray(meta["coef"]).shape == (1, 3) and meta["folds"] == 2
+    assert (
+        meta["model"] == "logistic"
+        and np.asarray(meta["coef"]).shape == (1, 3)
+        and meta["folds"] == 2
+    )
     p = ens.predict(binary_frame.head(5))["proba_yes"]
     assert ((p > 0) & (p < 1)).all()
 
 
-def test_members_of_different_tasks_or_labels_are_refused(members, binary_frame, regression_frame, tmp_path):
+def test_members_of_different_tasks_or_labels_are_refused(
+    members, binary_frame, regression_frame, tmp_path
+):
     reg = dl.train(regression_frame, "y", save=False, **FAST)
-    with pytest.raises(InvalidInputError, match=r"same task, but member 0 is binary on 'y' and member 1 is regression on 'y'"):
+    with pytest.raises(
+        InvalidInputError,
+        match=r"same task, but member 0 is binary on 'y' and member 1 is regression on 'y'",
+    ):
         build_ensemble([members[0], reg.bundle])
     other = binary_frame.assign(y=binary_frame["y"].map({"yes": "Y", "no": "N"}))
     diff = dl.train(other, "y", save=False, **FAST)
@@ -63,12 +76,16 @@ def test_members_of_different_tasks_or_labels_are_refused(members, binary_frame,
 
 @pytest.mark.service
 def test_cli_ensemble_then_predict(members, binary_frame, tmp_path, capsys):
-    assert main(["ensemble", *map(str, members), "--method", "soft", "-o", str(tmp_path / "ens")]) == 0
+    assert (
+        main(["ensemble", *map(str, members), "--method", "soft", "-o", str(tmp_path / "ens")]) == 0
+    )
     binary_frame.drop(columns=["y"]).head(3).to_csv(tmp_path / "rows.csv", index=False)
     assert main(["predict", str(tmp_path / "ens"), str(tmp_path / "rows.csv")]) == 0
     assert "proba_yes" in capsys.readouterr().out
     assert main(["ensemble", str(members[0]), "-o", str(tmp_path / "bad")]) == 2
-    assert "at least 2 member bundles" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+    assert (
+        "at least 2 member bundles" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+    )
 
 
 def test_an_ensemble_serves_like_any_bundle(members, binary_frame, tmp_path):
@@ -83,4 +100,7 @@ def test_an_ensemble_serves_like_any_bundle(members, binary_frame, tmp_path):
     rows = binary_frame.drop(columns=["y"]).head(2).to_dict(orient="records")
     with TestClient(create_app(str(tmp_path / "ens"))) as client:
         r = client.post("/predict", json={"rows": rows})
-    assert r.status_code == 200 and set(r.json()["predictions"][0]["probabilities"]) == {"no", "yes"}
+    assert r.status_code == 200 and set(r.json()["predictions"][0]["probabilities"]) == {
+        "no",
+        "yes",
+    }

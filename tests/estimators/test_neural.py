@@ -25,7 +25,10 @@ EXPECTED_FAILED = {"check_sample_weight_equivalence_on_dense_data": _SGD_WEIGHTS
 
 
 @parametrize_with_checks(
-    [NeuralClassifier(epochs=20, hidden=(16,), learning_rate=0.01), NeuralRegressor(epochs=20, hidden=(16,), learning_rate=0.01)],
+    [
+        NeuralClassifier(epochs=20, hidden=(16,), learning_rate=0.01),
+        NeuralRegressor(epochs=20, hidden=(16,), learning_rate=0.01),
+    ],
     expected_failed_checks=lambda est: EXPECTED_FAILED,
 )
 def test_sklearn_contract(estimator, check):
@@ -40,7 +43,9 @@ def _cancer():
 @pytest.mark.slow
 def test_pipeline_cross_val_score_beats_majority():
     X, y = _cancer()
-    scores = cross_val_score(make_pipeline(StandardScaler(), NeuralClassifier(hidden=(64, 32), epochs=30)), X, y, cv=3)
+    scores = cross_val_score(
+        make_pipeline(StandardScaler(), NeuralClassifier(hidden=(64, 32), epochs=30)), X, y, cv=3
+    )
     assert scores.mean() > 0.93  # majority class is 0.63
 
 
@@ -48,13 +53,29 @@ def test_pipeline_cross_val_score_beats_majority():
 def test_grid_search_voting_and_stacking():
     X, y = load_wine(return_X_y=True)
     X = StandardScaler().fit_transform(X)
-    grid = GridSearchCV(NeuralClassifier(epochs=20), {"hidden": [(16,), (32, 16)], "optimizer__learning_rate": [1e-2]}, cv=2)
+    grid = GridSearchCV(
+        NeuralClassifier(epochs=20),
+        {"hidden": [(16,), (32, 16)], "optimizer__learning_rate": [1e-2]},
+        cv=2,
+    )
     grid.fit(X, y)
     assert grid.best_params_["optimizer__learning_rate"] == 1e-2 and grid.best_score_ > 0.85
-    vote = VotingClassifier([("nn", NeuralClassifier(epochs=20)), ("rf", RandomForestClassifier(n_estimators=20, random_state=0))], voting="soft")
+    vote = VotingClassifier(
+        [
+            ("nn", NeuralClassifier(epochs=20)),
+            ("rf", RandomForestClassifier(n_estimators=20, random_state=0)),
+        ],
+        voting="soft",
+    )
     assert cross_val_score(vote, X, y, cv=3).mean() > 0.85
-    stack = StackingClassifier([("nn", NeuralClassifier(epochs=20)), ("rf", RandomForestClassifier(n_estimators=20, random_state=0))],
-                               final_estimator=LogisticRegression(), cv=3)
+    stack = StackingClassifier(
+        [
+            ("nn", NeuralClassifier(epochs=20)),
+            ("rf", RandomForestClassifier(n_estimators=20, random_state=0)),
+        ],
+        final_estimator=LogisticRegression(),
+        cv=3,
+    )
     assert stack.fit(X, y).score(X, y) > 0.9
 
 
@@ -67,7 +88,9 @@ def test_params_clone_nested_and_learned_attributes():
     X = np.random.default_rng(0).normal(size=(40, 5))
     y = np.array(["cat", "dog"] * 20)
     est.fit(X, y)
-    assert list(est.classes_) == ["cat", "dog"] and est.n_features_in_ == 5 and len(est.history_) == 3
+    assert (
+        list(est.classes_) == ["cat", "dog"] and est.n_features_in_ == 5 and len(est.history_) == 3
+    )
     assert est.predict_proba(X).shape == (40, 2) and set(est.predict(X)) <= {"cat", "dog"}
 
 
@@ -88,8 +111,13 @@ def test_regressor_multi_output_and_r2():
 def test_bad_arguments_raise_one_sentence_in_fit():
     X = np.zeros((10, 2))
     y = np.array([0, 1] * 5)
-    est = NeuralClassifier(hidden=(0,), optimizer="adan", activation="rellu")  # __init__ accepts anything
-    with pytest.raises(InvalidConfigError, match=r"`hidden` is \(0,\).*`activation` is 'rellu' \(did you mean `relu`\?\).*`optimizer` is 'adan' \(did you mean `adam`\?\)"):
+    est = NeuralClassifier(
+        hidden=(0,), optimizer="adan", activation="rellu"
+    )  # __init__ accepts anything
+    with pytest.raises(
+        InvalidConfigError,
+        match=r"`hidden` is \(0,\).*`activation` is 'rellu' \(did you mean `relu`\?\).*`optimizer` is 'adan' \(did you mean `adam`\?\)",
+    ):
         est.fit(X, y)
     with pytest.raises(InvalidConfigError, match=r"optimizer__momentun.*did you mean `momentum`"):
         NeuralClassifier().set_params(optimizer__momentun=0.5)
@@ -99,7 +127,10 @@ def test_bad_arguments_raise_one_sentence_in_fit():
         NeuralClassifier(epochs=1).fit(X, y).predict(np.zeros((2, 3)))
 
 
-@pytest.mark.parametrize("name", ["dlpipe.sklearn", "dlpipe.estimators", "dlpipe.keras", "dlpipe.tuning", "dlpipe.ensembles"])
+@pytest.mark.parametrize(
+    "name",
+    ["dlpipe.sklearn", "dlpipe.estimators", "dlpipe.keras", "dlpipe.tuning", "dlpipe.ensembles"],
+)
 def test_front_door_names_resolve(name):
     import importlib
 

@@ -43,15 +43,29 @@ def test_baselines_are_json_numbers_and_predict():
     proba = predict_baseline("logistic", params["logistic"], x)
     assert (proba.argmax(1) == y).mean() > 0.9
     reg = fit_baselines("regression", x, 2 * x[:, 1] + 1)
-    np.testing.assert_allclose(predict_baseline("ridge", reg["ridge"], x), 2 * x[:, 1] + 1, atol=0.3)
+    np.testing.assert_allclose(
+        predict_baseline("ridge", reg["ridge"], x), 2 * x[:, 1] + 1, atol=0.3
+    )
 
 
 def test_verdict_says_lose_in_words():
-    assert "loses to its best baseline (ridge)" in verdict("r2", 0.2, {"mean": {"r2": 0.0}, "ridge": {"r2": 0.5}})
+    assert "loses to its best baseline (ridge)" in verdict(
+        "r2", 0.2, {"mean": {"r2": 0.0}, "ridge": {"r2": 0.5}}
+    )
     assert "beats" in verdict("accuracy", 0.9, {"majority": {"accuracy": 0.5}})
 
 
 def test_score_puts_model_and_baselines_side_by_side():
     x = np.zeros((4, 1))
-    out = score("regression", np.array([1.0, 2, 3, 4]), np.array([1.0, 2, 3, 4]), x, {"mean": {"value": 2.5}})
-    assert out["model"]["r2"] == 1.0 and out["baselines"]["mean"]["r2"] == 0.0 and "beats" in out["verdict"]
+    out = score(
+        "regression",
+        np.array([1.0, 2, 3, 4]),
+        np.array([1.0, 2, 3, 4]),
+        x,
+        {"mean": {"value": 2.5}},
+    )
+    assert (
+        out["model"]["r2"] == 1.0
+        and out["baselines"]["mean"]["r2"] == 0.0
+        and "beats" in out["verdict"]
+    )

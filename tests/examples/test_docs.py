@@ -12,10 +12,14 @@ BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("page", [p for p in PAGES if BLOCK.search(p.read_text())], ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "page", [p for p in PAGES if BLOCK.search(p.read_text())], ids=lambda p: p.name
+)
 def test_page_examples_run(page):
     namespace: dict = {}
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the examples show warnings to users; here they must just run
+        warnings.simplefilter(
+            "ignore"
+        )  # the examples show warnings to users; here they must just run
         for block in BLOCK.findall(page.read_text()):
             exec(compile(block, str(page), "exec"), namespace)

@@ -16,16 +16,20 @@ from dlpipe.export import export_bundle, run_exported, table_inputs
 def _frame(n: int = 150, regression: bool = False) -> pd.DataFrame:
     rng = np.random.default_rng(0)
     x = rng.normal(size=(n, 2))
-    frame = pd.DataFrame({
-        "a": x[:, 0] * 10 + 50,
-        "b": x[:, 1],
-        "city": rng.choice(["Seoul", "Paris", "Lima"], n),
-        "shop": rng.choice([f"s{i:02d}" for i in range(25)], n),  # embedded (> max_onehot)
-        "member": rng.choice([True, False], n),
-    })
+    frame = pd.DataFrame(
+        {
+            "a": x[:, 0] * 10 + 50,
+            "b": x[:, 1],
+            "city": rng.choice(["Seoul", "Paris", "Lima"], n),
+            "shop": rng.choice([f"s{i:02d}" for i in range(25)], n),  # embedded (> max_onehot)
+            "member": rng.choice([True, False], n),
+        }
+    )
     frame.loc[::9, "b"] = np.nan
     frame.loc[::13, "city"] = None
-    frame["y"] = 3 * x[:, 0] - x[:, 1] if regression else np.where(x[:, 0] + x[:, 1] > 0, "yes", "no")
+    frame["y"] = (
+        3 * x[:, 0] - x[:, 1] if regression else np.where(x[:, 0] + x[:, 1] > 0, "yes", "no")
+    )
     return frame
 
 
@@ -51,8 +55,13 @@ def test_onnx_parity_and_raw_inputs(binary_bundle, tmp_path):
     codes = {c["name"]: c["codes"] for c in side["inputs"]["categorical"]["columns"]}
     row = frame.iloc[[1, 9]]
     numeric = row[["a", "b", "member"]].astype("float32").to_numpy()
-    cats = np.array([[codes["city"].get(str(v), 0) if isinstance(v, str) else -1 for v in row["city"]],
-                     [codes["shop"][v] for v in row["shop"]]], dtype=np.int64).T
+    cats = np.array(
+        [
+            [codes["city"].get(str(v), 0) if isinstance(v, str) else -1 for v in row["city"]],
+            [codes["shop"][v] for v in row["shop"]],
+        ],
+        dtype=np.int64,
+    ).T
     session = ort.InferenceSession(str(res.path))
     proba = session.run(None, {"numeric": numeric, "categorical": cats})[0]
     want = binary_bundle.predict(row)[["proba_no", "proba_yes"]].to_numpy()
@@ -76,7 +85,9 @@ def test_regression_onnx_returns_target_units(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["torchscript", "pt2"])
 def test_torch_formats_parity(binary_bundle, tmp_path, fmt):
-    res = export_bundle(binary_bundle, tmp_path / f"m.{fmt}", format=fmt)  # rows drawn from the training statistics
+    res = export_bundle(
+        binary_bundle, tmp_path / f"m.{fmt}", format=fmt
+    )  # rows drawn from the training statistics
     assert res.parity["max_abs_diff"] <= 1e-4
 
 
@@ -94,11 +105,31 @@ def test_cli_export(binary_bundle, tmp_path, capsys):
 
     binary_bundle.save(tmp_path / "b")
     _frame().to_csv(tmp_path / "d.csv", index=False)
-    assert main(["export", str(tmp_path / "b"), "--format", "onnx", "--quantize", "int8", "--data", str(tmp_path / "d.csv"), "-o", str(tmp_path / "m.onnx")]) == 0
+    assert (
+        main(
+            [
+                "export",
+                str(tmp_path / "b"),
+                "--format",
+                "onnx",
+                "--quantize",
+                "int8",
+                "--data",
+                str(tmp_path / "d.csv"),
+                "-o",
+                str(tmp_path / "m.onnx"),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "parity with PyTorch on 150 rows" in out and "int8: accuracy" in out
     side = json.loads((tmp_path / "m.onnx.json").read_text())
     q = side["quantization"]
-    assert side["quantized"] == "int8" and q["metric"] == "accuracy" and abs(q["int8"] - q["float"]) < 0.1
+    assert (
+        side["quantized"] == "int8"
+        and q["metric"] == "accuracy"
+        and abs(q["int8"] - q["float"]) < 0.1
+    )
     assert q["bytes_int8"] < q["bytes_float"]
     assert main(["export", str(tmp_path / "b"), "--format", "keras"]) == 2

@@ -33,13 +33,31 @@ def test_functional_api_callbacks_history_and_save(tmp_path):
     x = layers.BatchNormalization()(x)
     outputs = layers.Dense(1, activation="sigmoid")(x)
     model = Model(inputs, outputs)
-    model.compile(optimizer=optimizers.SGD(learning_rate=0.05, momentum=0.9), loss="binary_crossentropy",
-                  metrics=["accuracy", "precision", "recall", "auc"])
+    model.compile(
+        optimizer=optimizers.SGD(learning_rate=0.05, momentum=0.9),
+        loss="binary_crossentropy",
+        metrics=["accuracy", "precision", "recall", "auc"],
+    )
     ckpt = tmp_path / "best"
-    h = model.fit(X, y, epochs=5, batch_size=16, validation_data=(X[:16], y[:16]), verbose=0,
-                  callbacks=[callbacks.EarlyStopping(monitor="val_loss", patience=2),
-                             callbacks.ReduceLROnPlateau(patience=1), callbacks.ModelCheckpoint(str(ckpt), save_best_only=True)])
-    assert list(h.history)[:2] == ["loss", "accuracy"] and {"val_loss", "val_auc", "val_precision", "val_recall"} <= set(h.history)
+    h = model.fit(
+        X,
+        y,
+        epochs=5,
+        batch_size=16,
+        validation_data=(X[:16], y[:16]),
+        verbose=0,
+        callbacks=[
+            callbacks.EarlyStopping(monitor="val_loss", patience=2),
+            callbacks.ReduceLROnPlateau(patience=1),
+            callbacks.ModelCheckpoint(str(ckpt), save_best_only=True),
+        ],
+    )
+    assert list(h.history)[:2] == ["loss", "accuracy"] and {
+        "val_loss",
+        "val_auc",
+        "val_precision",
+        "val_recall",
+    } <= set(h.history)
     assert 0 <= h.history["val_auc"][-1] <= 1
     assert load_model(ckpt).predict(X).shape == (64, 1)
     out = model.evaluate(X, y, verbose=0, return_dict=True)
@@ -61,8 +79,15 @@ def test_custom_keras_callback_sees_zero_based_epochs():
 
 
 def test_recurrent_embedding_bidirectional_shapes():
-    m = Sequential([layers.Input(shape=(7,)), layers.Embedding(50, 8), layers.Bidirectional(layers.GRU(4, return_sequences=True)),
-                    layers.LSTM(3), layers.Dense(2, activation="softmax")])
+    m = Sequential(
+        [
+            layers.Input(shape=(7,)),
+            layers.Embedding(50, 8),
+            layers.Bidirectional(layers.GRU(4, return_sequences=True)),
+            layers.LSTM(3),
+            layers.Dense(2, activation="softmax"),
+        ]
+    )
     m.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     x = np.random.default_rng(0).integers(0, 50, size=(20, 7))
     h = m.fit(x, np.arange(20) % 2, epochs=1, verbose=0)
@@ -76,11 +101,18 @@ def test_unknown_names_list_the_known_ones_and_suggest():
     with pytest.raises(DlpipeError, match=r"no layer 'Dense2'.*known layers are: Input, Dense"):
         layers.Dense2  # noqa: B018
     m = Sequential([layers.Input(shape=(4,)), layers.Dense(1, activation="sigmoid")])
-    with pytest.raises(InvalidConfigError, match=r"unknown loss 'binary_crossentropyy' \(did you mean `binary_crossentropy`\?\); known losses are"):
+    with pytest.raises(
+        InvalidConfigError,
+        match=r"unknown loss 'binary_crossentropyy' \(did you mean `binary_crossentropy`\?\); known losses are",
+    ):
         m.compile(optimizer="adam", loss="binary_crossentropyy")
-    with pytest.raises(InvalidConfigError, match=r"unknown optimizer 'adamm' \(did you mean `adam`\?\)"):
+    with pytest.raises(
+        InvalidConfigError, match=r"unknown optimizer 'adamm' \(did you mean `adam`\?\)"
+    ):
         m.compile(optimizer="adamm", loss="binary_crossentropy")
-    with pytest.raises(InvalidConfigError, match=r"unknown metric 'acuracy' \(did you mean `accuracy`\?\)"):
+    with pytest.raises(
+        InvalidConfigError, match=r"unknown metric 'acuracy' \(did you mean `accuracy`\?\)"
+    ):
         m.compile(optimizer="adam", loss="binary_crossentropy", metrics=["acuracy"])
     with pytest.raises(InvalidConfigError, match=r"activation 'rellu' \(did you mean `relu`\?\)"):
         layers.Dense(3, activation="rellu")
@@ -88,7 +120,10 @@ def test_unknown_names_list_the_known_ones_and_suggest():
 
 def test_loss_that_does_not_fit_the_last_layer():
     m = Sequential([layers.Input(shape=(4,)), layers.Dense(3, activation="softmax")])
-    with pytest.raises(InvalidConfigError, match=r"loss 'binary_crossentropy' expects a last layer with activation='sigmoid'.*Dense\(units=3, activation='softmax'.*use loss='categorical_crossentropy'"):
+    with pytest.raises(
+        InvalidConfigError,
+        match=r"loss 'binary_crossentropy' expects a last layer with activation='sigmoid'.*Dense\(units=3, activation='softmax'.*use loss='categorical_crossentropy'",
+    ):
         m.compile(optimizer="adam", loss="binary_crossentropy")
     m2 = Sequential([layers.Input(shape=(4,)), layers.Dense(1)])
     with pytest.raises(InvalidConfigError, match="from_logits=True"):
@@ -97,9 +132,14 @@ def test_loss_that_does_not_fit_the_last_layer():
 
 
 def test_input_shape_mismatch_and_bad_targets():
-    m = Sequential([layers.Input(shape=(8, 8, 1)), layers.Flatten(), layers.Dense(3, activation="softmax")])
+    m = Sequential(
+        [layers.Input(shape=(8, 8, 1)), layers.Flatten(), layers.Dense(3, activation="softmax")]
+    )
     m.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
-    with pytest.raises(InvalidInputError, match=r"`x` has shape \(5, 8, 8\) but the model's input expects \(None, 8, 8, 1\) \(add the channel axis"):
+    with pytest.raises(
+        InvalidInputError,
+        match=r"`x` has shape \(5, 8, 8\) but the model's input expects \(None, 8, 8, 1\) \(add the channel axis",
+    ):
         m.fit(np.zeros((5, 8, 8)), np.zeros(5))
     with pytest.raises(InvalidInputError, match="classes 0..7 but the last layer has 3 units"):
         m.fit(np.zeros((5, 8, 8, 1)), np.arange(5) * 7 // 4)

@@ -12,11 +12,17 @@ from dlpipe.models.shapes import conv_output_size, pool_output_size, summary
 
 def test_shape_arithmetic_matches_torch():
     for size, k, s, p, d in [(28, 3, 1, 0, 1), (28, 3, 1, 1, 1), (32, 5, 2, 2, 1), (7, 3, 2, 1, 2)]:
-        out = torch.nn.Conv2d(1, 1, k, stride=s, padding=p, dilation=d)(torch.zeros(1, 1, size, size)).shape[-1]
+        out = torch.nn.Conv2d(1, 1, k, stride=s, padding=p, dilation=d)(
+            torch.zeros(1, 1, size, size)
+        ).shape[-1]
         assert conv_output_size(size, k, s, p, d) == out
-    assert pool_output_size(26, 2) == torch.nn.MaxPool2d(2)(torch.zeros(1, 1, 26, 26)).shape[-1] == 13
+    assert (
+        pool_output_size(26, 2) == torch.nn.MaxPool2d(2)(torch.zeros(1, 1, 26, 26)).shape[-1] == 13
+    )
     assert models.conv_output_size is conv_output_size
-    with pytest.raises(InvalidConfigError, match="a kernel of 5 .* does not fit an input of size 3"):
+    with pytest.raises(
+        InvalidConfigError, match="a kernel of 5 .* does not fit an input of size 3"
+    ):
         conv_output_size(3, 5)
     with pytest.raises(InvalidConfigError, match="`stride` is 0 but must be an integer >= 1"):
         conv_output_size(8, 3, stride=0)
@@ -34,15 +40,40 @@ def test_default_cnn_on_small_and_rgb_images():
     for c, size in [(1, (8, 8)), (3, (32, 32)), (3, (20, 12))]:
         model = build_model(default_cnn_spec(c, size, 4))
         assert model(torch.zeros(2, c, *size)).shape == (2, 4)
-    model = CNN(3, (32, 32), 10, channels=(16, 32, 64), kernel_size=[5, 3, 3], convs_per_block=2, dense=(64, 32))
+    model = CNN(
+        3,
+        (32, 32),
+        10,
+        channels=(16, 32, 64),
+        kernel_size=[5, 3, 3],
+        convs_per_block=2,
+        dense=(64, 32),
+    )
     assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 10) and model.flat_features == 64 * 4 * 4
 
 
 def test_bad_cnn_specs():
     with pytest.raises(InvalidConfigError, match=r"`channels` is \[\].*`activation` is 'rellu'"):
-        build_model({"family": "cnn", "image_size": [8, 8], "n_outputs": 2, "channels": [], "activation": "rellu"})
+        build_model(
+            {
+                "family": "cnn",
+                "image_size": [8, 8],
+                "n_outputs": 2,
+                "channels": [],
+                "activation": "rellu",
+            }
+        )
     with pytest.raises(InvalidConfigError, match=r"does not fit images of size \(4, 4\)"):
-        build_model({"family": "cnn", "image_size": [4, 4], "n_outputs": 2, "channels": [8, 8], "kernel_size": 5, "padding": 0})
+        build_model(
+            {
+                "family": "cnn",
+                "image_size": [4, 4],
+                "n_outputs": 2,
+                "channels": [8, 8],
+                "kernel_size": 5,
+                "padding": 0,
+            }
+        )
 
 
 def test_summary_lists_shapes_and_parameters():
@@ -60,5 +91,7 @@ def test_pooling_before_a_monotone_activation_is_the_same_function():
     conv, pool = relu.features[0], relu.features[1]
     reference = relu.classifier(pool(torch.relu(conv(x))))
     torch.testing.assert_close(relu(x), reference)
-    gelu = CNN(1, (12, 12), 3, channels=(4,), batch_norm=False, dense=(), dropout=0.0, activation="gelu")
+    gelu = CNN(
+        1, (12, 12), 3, channels=(4,), batch_norm=False, dense=(), dropout=0.0, activation="gelu"
+    )
     assert [type(m).__name__ for m in gelu.features] == ["Conv2d", "GELU", "MaxPool2d"]

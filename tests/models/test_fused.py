@@ -16,17 +16,24 @@ from dlpipe.models.cnn import seed_cnn_spec
 from dlpipe.models.fused import conv_pool_relu, stem_applies
 from dlpipe.models.registry import build_model
 
-needs_kernel = pytest.mark.skipif(native.load_stem() is None, reason="no C compiler here: torch's kernels are used")
+needs_kernel = pytest.mark.skipif(
+    native.load_stem() is None, reason="no C compiler here: torch's kernels are used"
+)
 
 
 @needs_kernel
-@pytest.mark.parametrize("cin, size, padding, kernel, channels", [
-    (1, 28, 0, 3, 32),   # the seed CNN's first block
-    (3, 32, 1, 3, 16),   # RGB, 'same' padding
-    (1, 11, 2, 5, 16),   # odd sizes: the last conv row/column takes no part in pooling
-    (2, 9, 0, 3, 48),
-])
-def test_outputs_and_gradients_match_torch(cin: int, size: int, padding: int, kernel: int, channels: int) -> None:
+@pytest.mark.parametrize(
+    "cin, size, padding, kernel, channels",
+    [
+        (1, 28, 0, 3, 32),  # the seed CNN's first block
+        (3, 32, 1, 3, 16),  # RGB, 'same' padding
+        (1, 11, 2, 5, 16),  # odd sizes: the last conv row/column takes no part in pooling
+        (2, 9, 0, 3, 48),
+    ],
+)
+def test_outputs_and_gradients_match_torch(
+    cin: int, size: int, padding: int, kernel: int, channels: int
+) -> None:
     torch.manual_seed(0)
     conv = torch.nn.Conv2d(cin, channels, kernel, padding=padding)
     x = torch.randn(5, cin, size, size).contiguous(memory_format=torch.channels_last)
@@ -35,7 +42,10 @@ def test_outputs_and_gradients_match_torch(cin: int, size: int, padding: int, ke
     assert out.shape == ref.shape and out.is_contiguous(memory_format=torch.channels_last)
     torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
     g = torch.randn_like(ref)
-    for a, b in zip(torch.autograd.grad(out, [conv.weight, conv.bias], g), torch.autograd.grad(ref, [conv.weight, conv.bias], g)):
+    for a, b in zip(
+        torch.autograd.grad(out, [conv.weight, conv.bias], g),
+        torch.autograd.grad(ref, [conv.weight, conv.bias], g),
+    ):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4 * float(b.abs().max()))
 
 
@@ -67,8 +77,12 @@ def test_the_fused_path_is_for_training_steps_only() -> None:
     with torch.no_grad():
         assert not stem_applies(conv, x)  # evaluation and prediction run the modules
     assert not stem_applies(conv, x.requires_grad_())  # an input that needs a gradient
-    assert not stem_applies(torch.nn.Conv2d(1, 8, 3), torch.randn(2, 1, 10, 10))  # 8 channels: not a multiple of 16
-    assert not build_model({**seed_cnn_spec(), "batch_norm": True})._stem  # batch norm sits between conv and pool
+    assert not stem_applies(
+        torch.nn.Conv2d(1, 8, 3), torch.randn(2, 1, 10, 10)
+    )  # 8 channels: not a multiple of 16
+    assert not build_model(
+        {**seed_cnn_spec(), "batch_norm": True}
+    )._stem  # batch norm sits between conv and pool
 
 
 _NO_COMPILER = textwrap.dedent("""
@@ -84,16 +98,25 @@ _NO_COMPILER = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("env", [{"DLPIPE_NATIVE": "0"}, {"CC": "/bin/false"}], ids=["switched-off", "compiler-fails"])
+@pytest.mark.parametrize(
+    "env", [{"DLPIPE_NATIVE": "0"}, {"CC": "/bin/false"}], ids=["switched-off", "compiler-fails"]
+)
 def test_without_the_kernel_the_model_trains_with_torchs(tmp_path, env: dict[str, str]) -> None:
-    out = subprocess.run([sys.executable, "-c", _NO_COMPILER], capture_output=True, text=True, check=True,
-                         env={**os.environ, "DLPIPE_CACHE_DIR": str(tmp_path), **env}).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", _NO_COMPILER],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "DLPIPE_CACHE_DIR": str(tmp_path), **env},
+    ).stdout.split()
     assert out == ["None", "True"]
     assert not list((tmp_path / "native").glob("*.so")) if (tmp_path / "native").exists() else True
 
 
 @needs_kernel
-def test_digits_without_batch_norm_train_as_well_fused_as_unfused(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_digits_without_batch_norm_train_as_well_fused_as_unfused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import numpy as np
     from sklearn.datasets import load_digits
 
@@ -106,18 +129,30 @@ def test_digits_without_batch_norm_train_as_well_fused_as_unfused(monkeypatch: p
     for mode in ("fused", "torch"):
         if mode == "torch":
             monkeypatch.setitem(native._libs, "stem", None)
-        run = dl.train(ds, batch_norm=False, epochs=8, batch_size=64, learning_rate=3e-3, schedule="onecycle",
-                       progress="quiet", save=False)
+        run = dl.train(
+            ds,
+            batch_norm=False,
+            epochs=8,
+            batch_size=64,
+            learning_rate=3e-3,
+            schedule="onecycle",
+            progress="quiet",
+            save=False,
+        )
         runs[mode] = run.metrics["test"]["model"]["accuracy"]
     assert min(runs.values()) >= 0.95, runs
     assert abs(runs["fused"] - runs["torch"]) <= 0.02, runs
 
 
-needs_lstm_kernel = pytest.mark.skipif(native.load_lstm() is None, reason="no C compiler here: torch's LSTM is used")
+needs_lstm_kernel = pytest.mark.skipif(
+    native.load_lstm() is None, reason="no C compiler here: torch's LSTM is used"
+)
 
 
 @needs_lstm_kernel
-@pytest.mark.parametrize("n_in, hidden, layers, batch", [(1, 32, 1, 32), (3, 16, 2, 5), (12, 64, 1, 7), (2, 48, 3, 1)])
+@pytest.mark.parametrize(
+    "n_in, hidden, layers, batch", [(1, 32, 1, 32), (3, 16, 2, 5), (12, 64, 1, 7), (2, 48, 3, 1)]
+)
 def test_lstm_layers_match_torch(n_in: int, hidden: int, layers: int, batch: int) -> None:
     from dlpipe.models.fused import lstm_applies, lstm_sequence
 
@@ -152,15 +187,23 @@ def test_forecaster_trains_the_same_with_either_lstm(monkeypatch: pytest.MonkeyP
     from dlpipe.training import TensorData, Trainer
 
     t = np.arange(600, dtype=np.float32)
-    x = torch.from_numpy(np.stack([np.sin((t[i:i + 20] + 0.0) / 8) for i in range(560)])[:, :, None].astype(np.float32))
+    x = torch.from_numpy(
+        np.stack([np.sin((t[i : i + 20] + 0.0) / 8) for i in range(560)])[:, :, None].astype(
+            np.float32
+        )
+    )
     y = torch.from_numpy(np.sin(t[20:580] / 8)[:, None].astype(np.float32))
     losses = {}
     for mode in ("compiled", "torch"):
         if mode == "torch":
             monkeypatch.setitem(native._libs, "lstm", None)
         torch.manual_seed(0)
-        model = build_model({"family": "lstm", "n_features": 1, "n_outputs": 1, "hidden": [32], "forecast": True})
-        history = Trainer(epochs=15, batch_size=32, learning_rate=3e-3, device="cpu", threads=1).fit(model, MSELoss(), TensorData((x,), y))
+        model = build_model(
+            {"family": "lstm", "n_features": 1, "n_outputs": 1, "hidden": [32], "forecast": True}
+        )
+        history = Trainer(
+            epochs=15, batch_size=32, learning_rate=3e-3, device="cpu", threads=1
+        ).fit(model, MSELoss(), TensorData((x,), y))
         losses[mode] = history.records[-1]["loss"]
     assert losses["compiled"] < 0.01 and losses["torch"] < 0.01, losses
     assert abs(losses["compiled"] - losses["torch"]) < 0.2 * max(losses.values()) + 1e-4, losses
@@ -175,7 +218,9 @@ def test_the_kernel_thread_pool_survives_a_fork(monkeypatch: pytest.MonkeyPatch)
 
     monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
     seen: list[tuple[int, int]] = []
-    fused._halves(16, lambda lo, hi: seen.append((lo, hi)))  # the parent's pool and its thread exist now
+    fused._halves(
+        16, lambda lo, hi: seen.append((lo, hi))
+    )  # the parent's pool and its thread exist now
     assert sorted(seen) == [(0, 8), (8, 16)]
     pid = os.fork()
     if pid == 0:  # child: run on both halves again, then leave at once

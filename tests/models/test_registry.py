@@ -9,25 +9,134 @@ from dlpipe.core.errors import InvalidConfigError
 from dlpipe.models.registry import build_model, model_families
 
 SPECS = {
-    "mlp": {"family": "mlp", "n_numeric": 5, "n_outputs": 3, "hidden": [8, 4], "dropout": 0.1, "batch_norm": True,
-            "cardinalities": [4, 7], "embedding_dims": [2, 3]},
-    "cnn": {"family": "cnn", "in_channels": 3, "image_size": [12, 10], "n_outputs": 4, "channels": [4, 8], "hidden": [6],
-            "dense": [6], "batch_norm": True, "dropout": 0.1},
+    "mlp": {
+        "family": "mlp",
+        "n_numeric": 5,
+        "n_outputs": 3,
+        "hidden": [8, 4],
+        "dropout": 0.1,
+        "batch_norm": True,
+        "cardinalities": [4, 7],
+        "embedding_dims": [2, 3],
+    },
+    "cnn": {
+        "family": "cnn",
+        "in_channels": 3,
+        "image_size": [12, 10],
+        "n_outputs": 4,
+        "channels": [4, 8],
+        "hidden": [6],
+        "dense": [6],
+        "batch_norm": True,
+        "dropout": 0.1,
+    },
     "resnet18": {"family": "resnet18", "in_channels": 1, "image_size": [32, 32], "n_outputs": 3},
     # generative families: "_input"/"_output" are the sample shapes (without the batch axis) the contract uses
-    "autoencoder": {"family": "autoencoder", "n_inputs": 10, "latent": 3, "hidden": [8], "_input": [10], "_output": [10]},
-    "conv_autoencoder": {"family": "conv_autoencoder", "channels": 1, "size": 8, "latent": 2, "decoder": "unpool", "_input": [1, 8, 8], "_output": [1, 8, 8]},
-    "recurrent_autoencoder": {"family": "recurrent_autoencoder", "n_features": 2, "seq_len": 5, "latent": 3, "cell": "lstm", "_input": [5, 2], "_output": [5, 2]},
-    "vae": {"family": "vae", "n_inputs": 64, "latent": 2, "hidden": [8], "shape": [1, 8, 8], "_input": [1, 8, 8], "_output": [68]},
-    "gan": {"family": "gan", "arch": "dcgan", "latent": 4, "shape": [1, 8, 8], "width": 4, "_input": [4], "_output": [1, 8, 8]},
-    "gan_discriminator": {"family": "gan_discriminator", "arch": "dcgan", "latent": 4, "shape": [1, 8, 8], "width": 4, "_input": [1, 8, 8], "_output": [1]},
+    "autoencoder": {
+        "family": "autoencoder",
+        "n_inputs": 10,
+        "latent": 3,
+        "hidden": [8],
+        "_input": [10],
+        "_output": [10],
+    },
+    "conv_autoencoder": {
+        "family": "conv_autoencoder",
+        "channels": 1,
+        "size": 8,
+        "latent": 2,
+        "decoder": "unpool",
+        "_input": [1, 8, 8],
+        "_output": [1, 8, 8],
+    },
+    "recurrent_autoencoder": {
+        "family": "recurrent_autoencoder",
+        "n_features": 2,
+        "seq_len": 5,
+        "latent": 3,
+        "cell": "lstm",
+        "_input": [5, 2],
+        "_output": [5, 2],
+    },
+    "vae": {
+        "family": "vae",
+        "n_inputs": 64,
+        "latent": 2,
+        "hidden": [8],
+        "shape": [1, 8, 8],
+        "_input": [1, 8, 8],
+        "_output": [68],
+    },
+    "gan": {
+        "family": "gan",
+        "arch": "dcgan",
+        "latent": 4,
+        "shape": [1, 8, 8],
+        "width": 4,
+        "_input": [4],
+        "_output": [1, 8, 8],
+    },
+    "gan_discriminator": {
+        "family": "gan_discriminator",
+        "arch": "dcgan",
+        "latent": 4,
+        "shape": [1, 8, 8],
+        "width": 4,
+        "_input": [1, 8, 8],
+        "_output": [1],
+    },
     # sequence families (B, T, F) -> (B, n_outputs); tests/models/test_rnn.py also covers masks, forecasting heads, causality
-    "rnn": {"family": "rnn", "n_features": 2, "n_outputs": 3, "hidden": [8, 8], "dropout": 0.1, "_input": [7, 2]},
-    "lstm": {"family": "lstm", "n_features": 2, "n_outputs": 3, "hidden": [8], "forecast": True, "horizon": 3, "target_index": [1], "residual": True, "_input": [7, 2]},
-    "gru": {"family": "gru", "n_features": 2, "n_outputs": 3, "hidden": [8, 6], "bidirectional": True, "_input": [7, 2]},
-    "transformer": {"family": "transformer", "n_features": 2, "n_outputs": 3, "hidden": [8], "heads": 2, "dropout": 0.1, "_input": [7, 2]},
-    "tcn": {"family": "tcn", "n_features": 2, "n_outputs": 3, "hidden": [4, 4], "forecast": True, "_input": [7, 2]},
-    "cnn1d": {"family": "cnn1d", "n_features": 2, "n_outputs": 3, "hidden": [4, 8], "_input": [7, 2]},
+    "rnn": {
+        "family": "rnn",
+        "n_features": 2,
+        "n_outputs": 3,
+        "hidden": [8, 8],
+        "dropout": 0.1,
+        "_input": [7, 2],
+    },
+    "lstm": {
+        "family": "lstm",
+        "n_features": 2,
+        "n_outputs": 3,
+        "hidden": [8],
+        "forecast": True,
+        "horizon": 3,
+        "target_index": [1],
+        "residual": True,
+        "_input": [7, 2],
+    },
+    "gru": {
+        "family": "gru",
+        "n_features": 2,
+        "n_outputs": 3,
+        "hidden": [8, 6],
+        "bidirectional": True,
+        "_input": [7, 2],
+    },
+    "transformer": {
+        "family": "transformer",
+        "n_features": 2,
+        "n_outputs": 3,
+        "hidden": [8],
+        "heads": 2,
+        "dropout": 0.1,
+        "_input": [7, 2],
+    },
+    "tcn": {
+        "family": "tcn",
+        "n_features": 2,
+        "n_outputs": 3,
+        "hidden": [4, 4],
+        "forecast": True,
+        "_input": [7, 2],
+    },
+    "cnn1d": {
+        "family": "cnn1d",
+        "n_features": 2,
+        "n_outputs": 3,
+        "hidden": [4, 8],
+        "_input": [7, 2],
+    },
 }
 
 
@@ -65,8 +174,12 @@ def test_contract(family):
     model.eval(), again.eval()
     torch.testing.assert_close(model(*inputs), again(*inputs))
     twin.load_state_dict({k: v for k, v in twin.state_dict().items()})
-    fresh_state = {k: v for k, v in twin.state_dict().items() if "running" not in k and "num_batches" not in k}
-    trained_state = {k: v for k, v in model.state_dict().items() if "running" not in k and "num_batches" not in k}
+    fresh_state = {
+        k: v for k, v in twin.state_dict().items() if "running" not in k and "num_batches" not in k
+    }
+    trained_state = {
+        k: v for k, v in model.state_dict().items() if "running" not in k and "num_batches" not in k
+    }
     for key, value in fresh_state.items():
         torch.testing.assert_close(value, trained_state[key])
 
@@ -74,5 +187,9 @@ def test_contract(family):
 def test_unknown_family_and_bad_params():
     with pytest.raises(InvalidConfigError, match=r"unknown model family 'mpl'.*did you mean `mlp`"):
         build_model({"family": "mpl"})
-    with pytest.raises(InvalidConfigError, match=r"`hidden` is \[0\].*`activation` is 'rellu'.*did you mean `relu`"):
-        build_model({"family": "mlp", "n_numeric": 2, "n_outputs": 1, "hidden": [0], "activation": "rellu"})
+    with pytest.raises(
+        InvalidConfigError, match=r"`hidden` is \[0\].*`activation` is 'rellu'.*did you mean `relu`"
+    ):
+        build_model(
+            {"family": "mlp", "n_numeric": 2, "n_outputs": 1, "hidden": [0], "activation": "rellu"}
+        )

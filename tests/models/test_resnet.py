@@ -10,8 +10,16 @@ from dlpipe.models.resnet import freeze_backbone, load_pretrained
 from dlpipe.training.trainer import TensorData, Trainer
 
 # A few of torchvision's resnet18 state_dict keys (torchvision.models.resnet18().state_dict()).
-TORCHVISION_KEYS = ["conv1.weight", "bn1.running_mean", "layer1.0.conv1.weight", "layer2.0.downsample.0.weight",
-                    "layer2.0.downsample.1.num_batches_tracked", "layer4.1.bn2.bias", "fc.weight", "fc.bias"]
+TORCHVISION_KEYS = [
+    "conv1.weight",
+    "bn1.running_mean",
+    "layer1.0.conv1.weight",
+    "layer2.0.downsample.0.weight",
+    "layer2.0.downsample.1.num_batches_tracked",
+    "layer4.1.bn2.bias",
+    "fc.weight",
+    "fc.bias",
+]
 
 
 @pytest.mark.slow
@@ -21,7 +29,10 @@ def test_torchvision_key_names_and_sizes():
     assert len(keys) == 122 and all(k in keys for k in TORCHVISION_KEYS)
     assert sum(p.numel() for p in model.parameters()) == 11_689_512  # torchvision's resnet18 count
     r50 = build_model({"family": "resnet50", "n_outputs": 1000})
-    assert sum(p.numel() for p in r50.parameters()) == 25_557_032 and "layer1.0.conv3.weight" in r50.state_dict()
+    assert (
+        sum(p.numel() for p in r50.parameters()) == 25_557_032
+        and "layer1.0.conv3.weight" in r50.state_dict()
+    )
 
 
 @pytest.mark.slow
@@ -41,7 +52,10 @@ def test_state_dict_round_trip_gives_identical_outputs(tmp_path, suffix):
 
 @pytest.mark.slow
 def test_new_head_and_grey_input(tmp_path):
-    torch.save(build_model({"family": "resnet18", "n_outputs": 1000}).state_dict(), tmp_path / "imagenet.pth")
+    torch.save(
+        build_model({"family": "resnet18", "n_outputs": 1000}).state_dict(),
+        tmp_path / "imagenet.pth",
+    )
     model = build_model({"family": "resnet18", "n_outputs": 3, "in_channels": 1}).eval()
     assert load_pretrained(model, tmp_path / "imagenet.pth") == ["fc.weight", "fc.bias"]
     assert model(torch.zeros(1, 1, 28, 28)).shape == (1, 3)
@@ -49,16 +63,29 @@ def test_new_head_and_grey_input(tmp_path):
 
 @pytest.mark.slow
 def test_mismatching_weights_name_the_key(tmp_path):
-    torch.save(build_model({"family": "resnet34", "n_outputs": 10}).state_dict(), tmp_path / "r34.pth")
-    with pytest.raises(InvalidInputError, match=r"holds the key 'layer1.2.conv1.weight' that the model does not have"):
+    torch.save(
+        build_model({"family": "resnet34", "n_outputs": 10}).state_dict(), tmp_path / "r34.pth"
+    )
+    with pytest.raises(
+        InvalidInputError,
+        match=r"holds the key 'layer1.2.conv1.weight' that the model does not have",
+    ):
         load_pretrained(build_model({"family": "resnet18", "n_outputs": 10}), tmp_path / "r34.pth")
-    torch.save(build_model({"family": "resnet18", "n_outputs": 10}).state_dict(), tmp_path / "r18.pth")
-    with pytest.raises(InvalidInputError, match=r"weight 'layer1.0.conv1.weight' .* has shape \(64, 64, 3, 3\) but the model expects \(64, 64, 1, 1\)"):
+    torch.save(
+        build_model({"family": "resnet18", "n_outputs": 10}).state_dict(), tmp_path / "r18.pth"
+    )
+    with pytest.raises(
+        InvalidInputError,
+        match=r"weight 'layer1.0.conv1.weight' .* has shape \(64, 64, 3, 3\) but the model expects \(64, 64, 1, 1\)",
+    ):
         load_pretrained(build_model({"family": "resnet50", "n_outputs": 10}), tmp_path / "r18.pth")
     state = build_model({"family": "resnet18", "n_outputs": 10}).state_dict()
     state["layer3.0.conv1.weight"] = torch.zeros(256, 128, 5, 5)
     torch.save(state, tmp_path / "bad.pth")
-    with pytest.raises(InvalidInputError, match=r"'layer3.0.conv1.weight' .* has shape \(256, 128, 5, 5\) but the model expects \(256, 128, 3, 3\)"):
+    with pytest.raises(
+        InvalidInputError,
+        match=r"'layer3.0.conv1.weight' .* has shape \(256, 128, 5, 5\) but the model expects \(256, 128, 3, 3\)",
+    ):
         load_pretrained(build_model({"family": "resnet18", "n_outputs": 10}), tmp_path / "bad.pth")
     (tmp_path / "junk.pth").write_bytes(b"junk")
     with pytest.raises(UnsupportedFileError, match="could not be read as a state dict"):
@@ -74,7 +101,9 @@ def test_frozen_backbone_updates_only_the_head():
     assert freeze_backbone(model) == ["fc.weight", "fc.bias"]
     before = {k: v.clone() for k, v in model.state_dict().items()}
     x, y = torch.randn(16, 3, 32, 32), torch.randint(0, 2, (16,))
-    Trainer(epochs=2, batch_size=8, device="cpu", weight_decay=0.1).fit(model, torch.nn.functional.cross_entropy, TensorData((x,), y))
+    Trainer(epochs=2, batch_size=8, device="cpu", weight_decay=0.1).fit(
+        model, torch.nn.functional.cross_entropy, TensorData((x,), y)
+    )
     after = model.state_dict()
     changed = sorted(k for k in before if not torch.equal(before[k], after[k]))
     assert changed == ["fc.bias", "fc.weight"]  # BatchNorm statistics of the backbone stay put too

@@ -19,7 +19,13 @@ SEQUENCE_SPECS = {
 
 
 def _spec(family, forecast):
-    spec = {**SEQUENCE_SPECS[family], "n_features": 2, "n_outputs": 3, "dropout": 0.1, "forecast": forecast}
+    spec = {
+        **SEQUENCE_SPECS[family],
+        "n_features": 2,
+        "n_outputs": 3,
+        "dropout": 0.1,
+        "forecast": forecast,
+    }
     if forecast:
         spec.pop("bidirectional", None)
         spec.update(horizon=3, target_index=[1], residual=True)
@@ -63,7 +69,9 @@ def test_padding_is_ignored_by_classifiers(family):
     padded = torch.cat([x, torch.zeros(1, 4, 2)], dim=1)
     mask = torch.cat([torch.ones(1, 8), torch.zeros(1, 4)], dim=1)
     if family in ("lstm", "transformer"):  # pooling over real steps only
-        torch.testing.assert_close(model(padded, mask), model(x, torch.ones(1, 8)), atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(
+            model(padded, mask), model(x, torch.ones(1, 8)), atol=1e-5, rtol=1e-4
+        )
     else:  # convolutions see the zeros near the end, but masked pooling must still change the result
         assert not torch.allclose(model(padded, mask), model(padded, torch.ones(1, 12)))
 
@@ -87,12 +95,27 @@ def test_tcn_is_causal():
 
 
 def test_bidirectional_refused_for_forecasting_and_bad_params_collected():
-    with pytest.raises(InvalidConfigError, match=r"`bidirectional=True` is refused for forecasting"):
-        build_model({"family": "lstm", "n_features": 1, "n_outputs": 1, "forecast": True, "bidirectional": True})
+    with pytest.raises(
+        InvalidConfigError, match=r"`bidirectional=True` is refused for forecasting"
+    ):
+        build_model(
+            {
+                "family": "lstm",
+                "n_features": 1,
+                "n_outputs": 1,
+                "forecast": True,
+                "bidirectional": True,
+            }
+        )
     with pytest.raises(InvalidConfigError, match=r"`hidden` is \[0\].*`n_features` is 0"):
         build_model({"family": "gru", "n_features": 0, "n_outputs": 1, "hidden": [0]})
-    with pytest.raises(InvalidConfigError, match=r"`heads` is 3 but must be a positive integer that divides the width 16"):
-        build_model({"family": "transformer", "n_features": 1, "n_outputs": 1, "hidden": [16], "heads": 3})
+    with pytest.raises(
+        InvalidConfigError,
+        match=r"`heads` is 3 but must be a positive integer that divides the width 16",
+    ):
+        build_model(
+            {"family": "transformer", "n_features": 1, "n_outputs": 1, "hidden": [16], "heads": 3}
+        )
     with pytest.raises(InvalidConfigError, match=r"`kernel_size` is 1"):
         build_model({"family": "tcn", "n_features": 1, "n_outputs": 1, "kernel_size": 1})
 

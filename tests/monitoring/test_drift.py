@@ -11,16 +11,20 @@ from dlpipe.core.errors import InvalidConfigError, InvalidInputError
 from dlpipe.monitoring import detect_drift
 
 
-def _frame(n: int = 300, shift: float = 0.0, seed: int = 0, cities=("Seoul", "Paris", "Lima"), p=None) -> pd.DataFrame:
+def _frame(
+    n: int = 300, shift: float = 0.0, seed: int = 0, cities=("Seoul", "Paris", "Lima"), p=None
+) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     x = rng.normal(size=n) + shift
-    return pd.DataFrame({
-        "x": x,
-        "z": rng.normal(size=n),
-        "city": rng.choice(list(cities), n, p=p),
-        "flag": rng.choice([True, False], n),
-        "y": np.where(x > shift, "a", "b"),
-    })
+    return pd.DataFrame(
+        {
+            "x": x,
+            "z": rng.normal(size=n),
+            "city": rng.choice(list(cities), n, p=p),
+            "flag": rng.choice([True, False], n),
+            "y": np.where(x > shift, "a", "b"),
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +42,12 @@ def test_reference_statistics_carry_a_bounded_sample(bundle):
 def test_same_distribution_does_not_drift(bundle):
     report = detect_drift(bundle, _frame(seed=1))
     assert report.drifted == []
-    assert {f.feature: f.test for f in report.features} == {"x": "ks", "z": "ks", "city": "chi2", "flag": "chi2"}
+    assert {f.feature: f.test for f in report.features} == {
+        "x": "ks",
+        "z": "ks",
+        "city": "chi2",
+        "flag": "chi2",
+    }
     assert all(f.psi < 0.2 for f in report.features)  # sampling noise of 300 rows over 10 bins
 
 
@@ -58,7 +67,15 @@ def test_unseen_category_counts_as_drift(bundle):
 
 
 def test_ks_against_quantile_bins_when_no_sample():
-    ref = {"x": {"kind": "numeric", "count": 100, "missing": 0.0, "bin_edges": [-3.0, -1.0, 0.0, 1.0, 3.0], "bin_counts": [16, 34, 34, 16]}}
+    ref = {
+        "x": {
+            "kind": "numeric",
+            "count": 100,
+            "missing": 0.0,
+            "bin_edges": [-3.0, -1.0, 0.0, 1.0, 3.0],
+            "bin_counts": [16, 34, 34, 16],
+        }
+    }
     rng = np.random.default_rng(0)
     assert detect_drift(ref, pd.DataFrame({"x": rng.normal(size=200)})).drifted == []
     assert detect_drift(ref, pd.DataFrame({"x": rng.normal(size=200) + 1})).drifted == ["x"]
@@ -76,8 +93,23 @@ def test_cli_table_and_html(bundle, tmp_path, capsys):
 
     bundle.save(tmp_path / "b")
     _frame(seed=4, shift=1.5).to_csv(tmp_path / "new.csv", index=False)
-    assert main(["drift", str(tmp_path / "b"), str(tmp_path / "new.csv"), "-o", str(tmp_path / "drift.html")]) == 0
+    assert (
+        main(
+            [
+                "drift",
+                str(tmp_path / "b"),
+                str(tmp_path / "new.csv"),
+                "-o",
+                str(tmp_path / "drift.html"),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
-    assert "x                       numeric      ks" in out and "YES" in out and "features drifted: x" in out
+    assert (
+        "x                       numeric      ks" in out
+        and "YES" in out
+        and "features drifted: x" in out
+    )
     page = (tmp_path / "drift.html").read_text()
     assert page.count("<img") == 4 and "data:image/png;base64," in page

@@ -8,7 +8,13 @@ import dlpipe as dl
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("name", "metric", "floor"),
-    [("breast_cancer", "accuracy", 0.96), ("classification", "accuracy", 0.93), ("diabetes", "r2", 0.45), ("wine", "accuracy", 0.95), ("xor", "accuracy", 1.0)],
+    [
+        ("breast_cancer", "accuracy", 0.96),
+        ("classification", "accuracy", 0.93),
+        ("diabetes", "r2", 0.45),
+        ("wine", "accuracy", 0.95),
+        ("xor", "accuracy", 1.0),
+    ],
 )
 def test_default_settings_reach_the_figures(name, metric, floor):
     run = dl.train(name, save=False, progress="quiet")

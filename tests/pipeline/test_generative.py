@@ -26,20 +26,34 @@ def digits_small():
 
 @pytest.mark.slow
 def test_table_autoencoder_run_folder_embeddings_and_anomaly_scores():
-    run = dl.train("breast_cancer", task="reconstruction", model={"family": "autoencoder", "latent": 4}, epochs=3, save=False, **QUIET)
+    run = dl.train(
+        "breast_cancer",
+        task="reconstruction",
+        model={"family": "autoencoder", "latent": 4},
+        epochs=3,
+        save=False,
+        **QUIET,
+    )
     m = json.loads(json.dumps(run.metrics))  # what metrics.json holds
     assert m["task"] == "reconstruction" and m["model_family"] == "autoencoder"
     assert set(m["test"]["baselines"]) == {"mean", "pca"}
-    assert m["anomaly"]["positive"].startswith("the rarest training label")  # both classes were trained on
+    assert m["anomaly"]["positive"].startswith(
+        "the rarest training label"
+    )  # both classes were trained on
     assert 0.0 <= m["anomaly"]["roc_auc"] <= 1.0
-    assert {"plots/anomaly_scores.png", "plots/embeddings_pca.png"} <= set(run.extras["files"])  # written into the run folder
+    assert {"plots/anomaly_scores.png", "plots/embeddings_pca.png"} <= set(
+        run.extras["files"]
+    )  # written into the run folder
     run.bundle.save("bundle")
     frame = dl.datasets.load("breast_cancer").frame
     z = embed("bundle", frame.head(10))
     assert z.shape == (10, 4) and list(z.columns) == ["z0", "z1", "z2", "z3"]
     scored, summary = score_anomalies("bundle", frame, contamination=0.1)
     assert scored.shape == (len(frame), 2) and "roc_auc" in summary
-    assert summary["threshold"] < score_anomalies(run.bundle, frame, threshold_percentile=99.5)[1]["threshold"]
+    assert (
+        summary["threshold"]
+        < score_anomalies(run.bundle, frame, threshold_percentile=99.5)[1]["threshold"]
+    )
 
 
 @pytest.mark.slow
@@ -48,8 +62,15 @@ def test_benign_only_autoencoder_flags_malignant_rows():
 
     frame = dl.datasets.load("breast_cancer").frame
     tr, te = train_test_split(frame, test_size=0.3, stratify=frame["target"], random_state=0)
-    run = dl.train(tr[tr["target"] == "benign"], "target", task="reconstruction", model={"family": "autoencoder", "latent": 8},
-                   test_fraction=0.0, save=False, **QUIET)
+    run = dl.train(
+        tr[tr["target"] == "benign"],
+        "target",
+        task="reconstruction",
+        model={"family": "autoencoder", "latent": 8},
+        test_fraction=0.0,
+        save=False,
+        **QUIET,
+    )
     _, summary = score_anomalies(run.bundle, te)
     assert summary["positive"] == "labels not seen in training: malignant"
     assert summary["roc_auc"] >= 0.90
@@ -60,28 +81,86 @@ def test_benign_only_autoencoder_flags_malignant_rows():
 def test_latent_as_wide_as_the_table_warns():
     rng = np.random.default_rng(0)
     frame = pd.DataFrame(rng.normal(size=(40, 3)), columns=["a", "b", "c"])
-    with pytest.warns(DlpipeWarning, match=r"`latent` is 3 but the input has only 3 values.*learn the identity"):
-        dl.train(frame, task="reconstruction", model={"family": "autoencoder", "latent": 3}, epochs=1, save=False, **QUIET)
+    with pytest.warns(
+        DlpipeWarning, match=r"`latent` is 3 but the input has only 3 values.*learn the identity"
+    ):
+        dl.train(
+            frame,
+            task="reconstruction",
+            model={"family": "autoencoder", "latent": 3},
+            epochs=1,
+            save=False,
+            **QUIET,
+        )
 
 
 @pytest.mark.slow
 def test_cli_train_embed_anomalies_and_bad_input(tmp_path, capsys):
     frame = dl.datasets.load("breast_cancer").frame.drop(columns=["target"])
     frame.to_csv("data.csv", index=False)
-    assert main(["train", "data.csv", "--task", "reconstruction", "--model", "autoencoder", "--latent", "8", "--epochs", "2", "-o", "runs/ae", "-q", "--no-checkpoint"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "data.csv",
+                "--task",
+                "reconstruction",
+                "--model",
+                "autoencoder",
+                "--latent",
+                "8",
+                "--epochs",
+                "2",
+                "-o",
+                "runs/ae",
+                "-q",
+                "--no-checkpoint",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "reconstruction_error" in out and "pca" in out
     assert main(["embed", "runs/ae/bundle", "data.csv", "-o", "emb.csv"]) == 0
     assert pd.read_csv("emb.csv").shape == (len(frame), 8)
-    assert main(["anomalies", "runs/ae/bundle", "data.csv", "-o", "scored.csv", "--contamination", "0.01"]) == 0
+    assert (
+        main(
+            [
+                "anomalies",
+                "runs/ae/bundle",
+                "data.csv",
+                "-o",
+                "scored.csv",
+                "--contamination",
+                "0.01",
+            ]
+        )
+        == 0
+    )
     scored = pd.read_csv("scored.csv")
     assert list(scored.columns) == ["score", "anomaly"] and scored["anomaly"].dtype == bool
     capsys.readouterr()
     frame.drop(columns=["mean radius", "worst area"]).to_csv("other.csv", index=False)
     assert main(["anomalies", "runs/ae/bundle", "other.csv"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: input is missing the columns mean radius, worst area") and "Traceback" not in err
-    assert main(["anomalies", "runs/ae/bundle", "data.csv", "--contamination", "0.01", "--threshold-percentile", "99"]) == 2
+    assert (
+        err.startswith("error: input is missing the columns mean radius, worst area")
+        and "Traceback" not in err
+    )
+    assert (
+        main(
+            [
+                "anomalies",
+                "runs/ae/bundle",
+                "data.csv",
+                "--contamination",
+                "0.01",
+                "--threshold-percentile",
+                "99",
+            ]
+        )
+        == 2
+    )
     assert "either `--contamination` or `--threshold-percentile`" in capsys.readouterr().err
     assert main(["sample", "runs/ae/bundle", "-n", "4", "-o", "s.png"]) == 2
     assert "needs a model that can sample" in capsys.readouterr().err
@@ -94,25 +173,42 @@ def test_sample_on_a_classifier_bundle_is_refused(capsys):
     run.bundle.save("clf")
     assert main(["sample", "clf", "-n", "8", "-o", "s.png"]) == 2
     err = capsys.readouterr().err
-    assert "`sample` needs a generative bundle (an autoencoder, VAE or GAN), but this bundle holds a multiclass 'mlp' model" in err
+    assert (
+        "`sample` needs a generative bundle (an autoencoder, VAE or GAN), but this bundle holds a multiclass 'mlp' model"
+        in err
+    )
     with pytest.raises(BundleError, match="`embed` needs a generative bundle"):
         embed(run.bundle, dl.datasets.load("iris").frame)
 
 
 @pytest.mark.slow
 def test_digits_vae_samples_interpolations_and_cli_sample(digits_small, capsys):
-    run = dl.train(digits_small, task="generate", model={"family": "vae", "latent": 4, "kl_anneal": 2}, epochs=3, out="runs/vae", **QUIET)
+    run = dl.train(
+        digits_small,
+        task="generate",
+        model={"family": "vae", "latent": 4, "kl_anneal": 2},
+        epochs=3,
+        out="runs/vae",
+        **QUIET,
+    )
     assert run.bundle.kind == "arrays"
     assert [r["kl_weight"] for r in run.history.records] == [0.0, 0.5, 1.0]
     plots = {p.name for p in (run.path / "plots").glob("*.png")}
-    assert {"samples.png", "interpolations.png", "reconstructions.png", "embeddings_pca.png"} <= plots
+    assert {
+        "samples.png",
+        "interpolations.png",
+        "reconstructions.png",
+        "embeddings_pca.png",
+    } <= plots
     report = run.report().read_text()  # the reports hook adds the generative figures
     assert ">Samples<" in report and ">Embeddings<" in report and "could not be built" not in report
     gen = run.metrics["generation"]
     assert gen["model"] > 0 and gen["independent_noise"] > 0
     x = sample(run.path / "bundle", 16, seed=1)
     assert x.shape == (16, 1, 8, 8) and 0.0 <= x.min() and x.max() <= 1.0
-    np.testing.assert_allclose(x, sample(run.path / "bundle", 16, seed=1))  # same seed, same samples
+    np.testing.assert_allclose(
+        x, sample(run.path / "bundle", 16, seed=1)
+    )  # same seed, same samples
     assert main(["sample", str(run.path / "bundle"), "-n", "9", "-o", "grid.png"]) == 0
     from PIL import Image
 
@@ -122,7 +218,14 @@ def test_digits_vae_samples_interpolations_and_cli_sample(digits_small, capsys):
 
 @pytest.mark.slow
 def test_conv_autoencoder_with_unpooling_on_images(digits_small):
-    run = dl.train(digits_small, task="reconstruction", model={"family": "autoencoder", "latent": 2, "decoder": "unpool"}, epochs=2, save=False, **QUIET)
+    run = dl.train(
+        digits_small,
+        task="reconstruction",
+        model={"family": "autoencoder", "latent": 2, "decoder": "unpool"},
+        epochs=2,
+        save=False,
+        **QUIET,
+    )
     assert run.bundle.manifest["model_spec"]["family"] == "conv_autoencoder"
     assert run.bundle.manifest["generative"]["loss"] == "bce"  # images in [0, 1]: BCE on logits
     assert 0.0 <= run.metrics["embedding"]["knn_accuracy"] <= 1.0
@@ -136,20 +239,52 @@ def test_recurrent_autoencoder_scores_windows():
     rng = np.random.default_rng(0)
     x = np.stack([np.sin(t + p)[:, None] for p in rng.uniform(0, 6, 80)]).astype(np.float32)
     ds = ArrayDataset(x, name="waves", modality="sequence")
-    run = dl.train(ds, task="reconstruction", model={"family": "autoencoder", "latent": 3}, epochs=2, save=False, **QUIET)
+    run = dl.train(
+        ds,
+        task="reconstruction",
+        model={"family": "autoencoder", "latent": 3},
+        epochs=2,
+        save=False,
+        **QUIET,
+    )
     assert run.bundle.manifest["model_spec"]["family"] == "recurrent_autoencoder"
     scored, _ = score_anomalies(run.bundle, np.concatenate([x[:3], 5 * x[:3]]))
-    assert scored["score"].iloc[3:].min() > scored["score"].iloc[:3].max()  # amplified windows score higher
+    assert (
+        scored["score"].iloc[3:].min() > scored["score"].iloc[:3].max()
+    )  # amplified windows score higher
 
 
 @pytest.mark.slow
 def test_cli_train_generate_from_npz_with_a_gan(tmp_path, digits_small):
     np.savez("digits.npz", x=(digits_small.x[:192, 0] * 255).astype(np.uint8))
-    assert main(["train", "digits.npz", "--task", "generate", "--model", "gan", "--epochs", "2", "-o", "runs/gan", "-q", "--no-checkpoint"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "digits.npz",
+                "--task",
+                "generate",
+                "--model",
+                "gan",
+                "--epochs",
+                "2",
+                "-o",
+                "runs/gan",
+                "-q",
+                "--no-checkpoint",
+            ]
+        )
+        == 0
+    )
     m = json.loads((tmp_path / "runs/gan/metrics.json").read_text())
-    assert m["model_family"] == "gan" and {"d_loss", "g_loss"} <= set(pd.read_csv(tmp_path / "runs/gan/history.csv").columns)
+    assert m["model_family"] == "gan" and {"d_loss", "g_loss"} <= set(
+        pd.read_csv(tmp_path / "runs/gan/history.csv").columns
+    )
     assert (tmp_path / "runs/gan/plots/samples_epoch_0001.png").is_file()
-    assert main(["sample", "runs/gan/bundle", "-n", "8", "-o", "g.png"]) == 0 and (tmp_path / "g.png").is_file()
+    assert (
+        main(["sample", "runs/gan/bundle", "-n", "8", "-o", "g.png"]) == 0
+        and (tmp_path / "g.png").is_file()
+    )
 
 
 class _Poison:
@@ -170,7 +305,10 @@ def test_gan_that_goes_nan_stops_and_keeps_the_last_good_generator(digits_small)
     spec = {"family": "gan", "arch": "dcgan", "latent": 8, "shape": [1, 8, 8], "width": 8}
     g, d = build_model(spec), build_model({**spec, "family": "gan_discriminator"})
     trainer = GANTrainer(epochs=5, batch_size=64, callbacks=[_Poison(g)])
-    with pytest.warns(DlpipeWarning, match=r"GAN losses became NaN at epoch 3.*generator from epoch 2, the last good one, was kept"):
+    with pytest.warns(
+        DlpipeWarning,
+        match=r"GAN losses became NaN at epoch 3.*generator from epoch 2, the last good one, was kept",
+    ):
         history = trainer.fit(g, d, torch.from_numpy(digits_small.x[:128]) * 2 - 1, 8)
     assert len(history) == 2 and history.stopped_epoch == 3
     assert all(torch.isfinite(p).all() for p in g.parameters())
@@ -189,11 +327,32 @@ def test_gan_that_is_nan_from_the_start_fails_in_one_sentence():
 
 
 def test_bad_task_and_model_pairs(digits_small):
-    with pytest.raises(InvalidConfigError, match="task='generate' needs a model that can sample, but 'autoencoder' only reconstructs"):
-        dl.train(digits_small, task="generate", model={"family": "autoencoder"}, epochs=1, save=False, **QUIET)
-    with pytest.raises(InvalidConfigError, match="task='reconstruction' needs an encoder, which a GAN lacks"):
-        dl.train(digits_small, task="reconstruction", model={"family": "gan"}, epochs=1, save=False, **QUIET)
-    with pytest.raises(InvalidConfigError, match="array data trains generative models only, but `task` is 'auto'"):
+    with pytest.raises(
+        InvalidConfigError,
+        match="task='generate' needs a model that can sample, but 'autoencoder' only reconstructs",
+    ):
+        dl.train(
+            digits_small,
+            task="generate",
+            model={"family": "autoencoder"},
+            epochs=1,
+            save=False,
+            **QUIET,
+        )
+    with pytest.raises(
+        InvalidConfigError, match="task='reconstruction' needs an encoder, which a GAN lacks"
+    ):
+        dl.train(
+            digits_small,
+            task="reconstruction",
+            model={"family": "gan"},
+            epochs=1,
+            save=False,
+            **QUIET,
+        )
+    with pytest.raises(
+        InvalidConfigError, match="array data trains generative models only, but `task` is 'auto'"
+    ):
         dl.train(digits_small, epochs=1, save=False, **QUIET)
 
 
@@ -205,7 +364,14 @@ def test_image_folder_trains_a_vae_through_the_images_loader(tmp_path, digits_sm
         folder = tmp_path / "digits" / str(int(digits_small.y[i]))
         folder.mkdir(parents=True, exist_ok=True)
         Image.fromarray((digits_small.x[i, 0] * 255).astype(np.uint8)).save(folder / f"{i}.png")
-    run = dl.train(str(tmp_path / "digits"), task="generate", model={"family": "vae", "latent": 2}, epochs=1, save=False, **QUIET)
+    run = dl.train(
+        str(tmp_path / "digits"),
+        task="generate",
+        model={"family": "vae", "latent": 2},
+        epochs=1,
+        save=False,
+        **QUIET,
+    )
     assert run.bundle.kind == "arrays" and run.bundle.manifest["preprocessor"]["shape"] == [1, 8, 8]
     assert sample(run.bundle, 4).shape == (4, 1, 8, 8)
 
@@ -213,7 +379,14 @@ def test_image_folder_trains_a_vae_through_the_images_loader(tmp_path, digits_sm
 def test_predict_and_evaluate_on_an_autoencoder_bundle_say_what_to_use():
     from dlpipe.core.errors import InvalidInputError
 
-    run = dl.train("breast_cancer", task="reconstruction", model={"family": "autoencoder", "latent": 4}, epochs=1, save=False, **QUIET)
+    run = dl.train(
+        "breast_cancer",
+        task="reconstruction",
+        model={"family": "autoencoder", "latent": 4},
+        epochs=1,
+        save=False,
+        **QUIET,
+    )
     frame = dl.datasets.load("breast_cancer").frame.head(5)
     with pytest.raises(InvalidInputError, match=r"task is 'reconstruction'.*use `dlpipe embed`"):
         run.bundle.predict(frame)

@@ -52,7 +52,15 @@ class _Spy(Callback):
 
 def test_a_callback_receives_every_epoch_of_a_gan_run_with_its_losses(digits_small):
     spy = _Spy()
-    run = dl.train(digits_small, task="generate", model={"family": "gan", "latent": 4}, epochs=2, save=False, callbacks=[spy], **QUIET)
+    run = dl.train(
+        digits_small,
+        task="generate",
+        model={"family": "gan", "latent": 4},
+        epochs=2,
+        save=False,
+        callbacks=[spy],
+        **QUIET,
+    )
     assert spy.calls == ["fit_start", "epoch 1", "epoch 2", "fit_end"]
     assert {"d_loss", "g_loss", "d_real", "d_fake", "loss", "lr"} <= set(spy.logs[0])
     assert [r["g_loss"] for r in run.history.records] == [log["g_loss"] for log in spy.logs]
@@ -60,27 +68,55 @@ def test_a_callback_receives_every_epoch_of_a_gan_run_with_its_losses(digits_sma
 
 def test_a_gan_run_with_checkpoint_writes_one_and_removes_it_once_saved(digits_small):
     spy = _Spy()
-    run = dl.train(digits_small, task="generate", model={"family": "gan", "latent": 4}, epochs=2, out="runs/g", checkpoint=True,
-                   callbacks=[spy], **QUIET)
+    run = dl.train(
+        digits_small,
+        task="generate",
+        model={"family": "gan", "latent": 4},
+        epochs=2,
+        out="runs/g",
+        checkpoint=True,
+        callbacks=[spy],
+        **QUIET,
+    )
     assert spy.checkpoint is not None, "no checkpoint was written during the GAN run"
-    assert spy.checkpoint["epoch"] == 2 and spy.checkpoint["finished"] and len(spy.checkpoint["history"]) == 2
+    assert (
+        spy.checkpoint["epoch"] == 2
+        and spy.checkpoint["finished"]
+        and len(spy.checkpoint["history"]) == 2
+    )
     assert run.path is not None and (run.path / "bundle" / "weights.safetensors").is_file()
     assert not Path("runs/g.partial").exists()
 
 
 def test_a_gan_run_shows_progress(digits_small, capsys):
-    dl.train(digits_small, task="generate", model={"family": "gan", "latent": 4}, epochs=2, save=False, progress="plain")
+    dl.train(
+        digits_small,
+        task="generate",
+        model={"family": "gan", "latent": 4},
+        epochs=2,
+        save=False,
+        progress="plain",
+    )
     err = capsys.readouterr().err
     assert "epoch 1/2  d_loss " in err and "g_loss " in err and "trained 2 epochs in" in err
 
 
 def test_an_autoencoder_uses_the_configured_momentum_and_nesterov():
     frame = dl.datasets.load("breast_cancer").frame.head(120)
-    args = {"task": "reconstruction", "model": {"family": "autoencoder", "latent": 4}, "epochs": 2, "save": False, "optimizer": "sgd", **QUIET}
+    args = {
+        "task": "reconstruction",
+        "model": {"family": "autoencoder", "latent": 4},
+        "epochs": 2,
+        "save": False,
+        "optimizer": "sgd",
+        **QUIET,
+    }
     slow = dl.train(frame, "target", momentum=0.0, **args).history.records[-1]["loss"]
     fast = dl.train(frame, "target", momentum=0.9, **args).history.records[-1]["loss"]
     assert slow != fast  # the momentum reaches the optimiser
-    with pytest.raises(InvalidConfigError, match="`nesterov=True` needs optimizer='sgd' with `momentum` > 0"):
+    with pytest.raises(
+        InvalidConfigError, match="`nesterov=True` needs optimizer='sgd' with `momentum` > 0"
+    ):
         dl.train(frame, "target", **{**args, "optimizer": "adamw"}, nesterov=True)
 
 
@@ -90,7 +126,20 @@ def _weights(bundle: Path) -> dict[str, torch.Tensor]:
     return load_file(str(bundle / "weights.safetensors"))
 
 
-ARGS = ["--task", "generate", "--model", "gan", "--epochs", "16", "--batch-size", "32", "--seed", "7", "--quiet", "--no-report"]
+ARGS = [
+    "--task",
+    "generate",
+    "--model",
+    "gan",
+    "--epochs",
+    "16",
+    "--batch-size",
+    "32",
+    "--seed",
+    "7",
+    "--quiet",
+    "--no-report",
+]
 
 
 @pytest.mark.service
@@ -99,15 +148,22 @@ def test_kill_9_a_gan_run_then_resume_matches_an_uninterrupted_run(tmp_path):
     ds = load_digits_images()
     np.savez(tmp_path / "d.npz", x=(ds.x[:800] * 255).astype(np.uint8), y=ds.y[:800])
     log = open(tmp_path / "stderr.txt", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen([DLPIPE, "train", "d.npz", *ARGS, "-o", "runs/crash"], cwd=tmp_path,
-                            env=dict(os.environ, PYTHONUNBUFFERED="1"), stdout=subprocess.DEVNULL, stderr=log)
+    proc = subprocess.Popen(
+        [DLPIPE, "train", "d.npz", *ARGS, "-o", "runs/crash"],
+        cwd=tmp_path,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+    )
     partial = tmp_path / "runs" / "crash.partial"
     killed_at = None
     deadline = time.monotonic() + 240
     try:
         while time.monotonic() < deadline and proc.poll() is None:
             if (partial / CHECKPOINT_FILE).is_file():
-                epoch = read_checkpoint(partial, tensors=False)[1]["epoch"]  # never half a file (atomic rename)
+                epoch = read_checkpoint(partial, tensors=False)[1][
+                    "epoch"
+                ]  # never half a file (atomic rename)
                 if epoch >= 2:
                     os.kill(proc.pid, signal.SIGKILL)
                     killed_at = epoch
@@ -118,22 +174,41 @@ def test_kill_9_a_gan_run_then_resume_matches_an_uninterrupted_run(tmp_path):
             proc.kill()
         proc.wait(timeout=30)
         log.close()
-    assert killed_at is not None, f"the GAN run finished or failed before it could be killed: {(tmp_path / 'stderr.txt').read_text()[-500:]}"
+    assert killed_at is not None, (
+        f"the GAN run finished or failed before it could be killed: {(tmp_path / 'stderr.txt').read_text()[-500:]}"
+    )
     assert proc.returncode == -signal.SIGKILL and not (tmp_path / "runs" / "crash").exists()
     state = read_checkpoint(partial)[1]
     assert 2 <= state["epoch"] < 16 and not state["finished"]
 
-    resumed = subprocess.run([DLPIPE, "train", "d.npz", *ARGS, "--resume", "runs/crash.partial"], cwd=tmp_path, capture_output=True, text=True)
+    resumed = subprocess.run(
+        [DLPIPE, "train", "d.npz", *ARGS, "--resume", "runs/crash.partial"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
     assert resumed.returncode == 0, resumed.stderr[-800:]
-    whole = subprocess.run([DLPIPE, "train", "d.npz", *ARGS, "-o", "runs/whole", "--no-checkpoint"], cwd=tmp_path, capture_output=True, text=True)
+    whole = subprocess.run(
+        [DLPIPE, "train", "d.npz", *ARGS, "-o", "runs/whole", "--no-checkpoint"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
     assert whole.returncode == 0, whole.stderr[-800:]
     assert not partial.exists()
-    a, b = _weights(tmp_path / "runs" / "crash" / "bundle"), _weights(tmp_path / "runs" / "whole" / "bundle")
+    a, b = (
+        _weights(tmp_path / "runs" / "crash" / "bundle"),
+        _weights(tmp_path / "runs" / "whole" / "bundle"),
+    )
     assert a.keys() == b.keys() and a
     for k in a:
         assert torch.equal(a[k], b[k]), k
     history = (tmp_path / "runs" / "crash" / "history.csv").read_text().splitlines()
-    assert len(history) == 17 and history[1:] and (tmp_path / "runs" / "crash" / "plots" / "samples_epoch_0001.png").is_file()
+    assert (
+        len(history) == 17
+        and history[1:]
+        and (tmp_path / "runs" / "crash" / "plots" / "samples_epoch_0001.png").is_file()
+    )
 
 
 class _Crash(Callback):
@@ -152,6 +227,11 @@ def test_a_resumed_vae_run_keeps_the_sample_grids_of_the_epochs_before_the_crash
     resumed = dl.train(digits_small, resume="runs/v.partial", callbacks=[], **args)
     whole = dl.train(digits_small, save=False, **args)
     assert [k for k in resumed.extras["files"] if k.startswith("plots/samples_epoch")] == [
-        "plots/samples_epoch_0001.png", "plots/samples_epoch_0002.png", "plots/samples_epoch_0003.png"]
-    for (k, a), (_, b) in zip(resumed.bundle.model.state_dict().items(), whole.bundle.model.state_dict().items()):
+        "plots/samples_epoch_0001.png",
+        "plots/samples_epoch_0002.png",
+        "plots/samples_epoch_0003.png",
+    ]
+    for (k, a), (_, b) in zip(
+        resumed.bundle.model.state_dict().items(), whole.bundle.model.state_dict().items()
+    ):
         assert torch.equal(a, b), k

@@ -38,41 +38,81 @@ def _png_folder(root, images, labels, names):
     for name, wanted in names.items():
         (root / name).mkdir(parents=True)
         for i in np.flatnonzero(labels == wanted):
-            Image.fromarray((images[i] * 15).astype(np.uint8), "L").resize((16, 16)).save(root / name / f"{i}.png")
+            Image.fromarray((images[i] * 15).astype(np.uint8), "L").resize((16, 16)).save(
+                root / name / f"{i}.png"
+            )
     return root
 
 
 @pytest.mark.slow
 def test_digits_default_cnn_reaches_098(digits):
     x, y = digits
-    run = dl.train(ImageDataset(x[:, None], y, name="digits"), epochs=15, batch_size=64, learning_rate=3e-3,
-                   schedule="onecycle", threads=1, progress="quiet", save=False)  # one thread: the same sums everywhere
+    run = dl.train(
+        ImageDataset(x[:, None], y, name="digits"),
+        epochs=15,
+        batch_size=64,
+        learning_rate=3e-3,
+        schedule="onecycle",
+        threads=1,
+        progress="quiet",
+        save=False,
+    )  # one thread: the same sums everywhere
     test = run.metrics["test"]
-    assert run.metrics["task"] == "multiclass" and run.bundle.manifest["model_spec"]["family"] == "cnn"
+    assert (
+        run.metrics["task"] == "multiclass" and run.bundle.manifest["model_spec"]["family"] == "cnn"
+    )
     assert test["model"]["accuracy"] >= 0.98, test["model"]["accuracy"]
-    assert test["model"]["accuracy"] > test["baselines"]["logistic"]["accuracy"] > test["baselines"]["majority"]["accuracy"]
+    assert (
+        test["model"]["accuracy"]
+        > test["baselines"]["logistic"]["accuracy"]
+        > test["baselines"]["majority"]["accuracy"]
+    )
     assert "beats its best baseline" in test["verdict"]
 
 
 @pytest.mark.slow
 def test_seed_mnist_dense_net_with_sgd(digits, tmp_path):
     x, y = digits
-    run = dl.train(ImageDataset(_upsampled(x[:600]), y[:600]), model={"family": "mlp", "hidden": [128, 64], "dropout": 0.0},
-                   optimizer="sgd", learning_rate=0.01, momentum=0.9, weight_decay=0.0, epochs=8, progress="quiet", out=tmp_path / "r")
+    run = dl.train(
+        ImageDataset(_upsampled(x[:600]), y[:600]),
+        model={"family": "mlp", "hidden": [128, 64], "dropout": 0.0},
+        optimizer="sgd",
+        learning_rate=0.01,
+        momentum=0.9,
+        weight_decay=0.0,
+        epochs=8,
+        progress="quiet",
+        out=tmp_path / "r",
+    )
     spec = run.bundle.manifest["model_spec"]
     assert spec["family"] == "mlp" and spec["n_numeric"] == 784 and spec["hidden"] == [128, 64]
-    assert sum(p.numel() for p in run.bundle.model.parameters()) == 784 * 128 + 128 + 128 * 64 + 64 + 64 * 10 + 10
+    assert (
+        sum(p.numel() for p in run.bundle.model.parameters())
+        == 784 * 128 + 128 + 128 * 64 + 64 + 64 * 10 + 10
+    )
     assert run.metrics["test"]["model"]["accuracy"] > 0.85
     out = dl.load_bundle(run.path / "bundle").predict(_upsampled(x[:5])[:, 0])  # (5, 28, 28) arrays
-    assert out.shape == (5, 11) and list(out["prediction"]) == list(run.bundle.predict(_upsampled(x[:5]))["prediction"])
+    assert out.shape == (5, 11) and list(out["prediction"]) == list(
+        run.bundle.predict(_upsampled(x[:5]))["prediction"]
+    )
 
 
 @pytest.mark.slow
 def test_seed_cnn(digits):
     x, y = digits
-    run = dl.train(ImageDataset(_upsampled(x[:500]), y[:500]), channels=[32, 64], padding="valid", batch_norm=False,
-                   model={"family": "cnn", "hidden": [], "dropout": 0.0}, epochs=4, progress="quiet", save=False)
-    assert sum(p.numel() for p in run.bundle.model.parameters()) == 34_826  # the seed notes' Keras summary
+    run = dl.train(
+        ImageDataset(_upsampled(x[:500]), y[:500]),
+        channels=[32, 64],
+        padding="valid",
+        batch_norm=False,
+        model={"family": "cnn", "hidden": [], "dropout": 0.0},
+        epochs=4,
+        progress="quiet",
+        save=False,
+    )
+    assert (
+        sum(p.numel() for p in run.bundle.model.parameters()) == 34_826
+    )  # the seed notes' Keras summary
     assert run.metrics["test"]["model"]["accuracy"] > 0.8
 
 
@@ -83,7 +123,9 @@ def test_three_channel_32px_cnn_and_rgb_predict():
     x = rng.integers(0, 80, (90, 32, 32, 3)).astype(np.uint8)
     x[np.arange(90), :, :, y] += 120  # the class is the dominant colour
     run = dl.train((x, y), epochs=3, progress="quiet", save=False)
-    assert run.metrics["image"]["shape"] == [3, 32, 32] and run.metrics["image"]["storage"] == "uint8"
+    assert (
+        run.metrics["image"]["shape"] == [3, 32, 32] and run.metrics["image"]["storage"] == "uint8"
+    )
     assert run.metrics["test"]["model"]["accuracy"] > 0.7
     img = Image.fromarray(x[0], "RGB")
     assert run.bundle.predict(img)["prediction"][0] == run.bundle.predict(x[:1])["prediction"][0]
@@ -93,18 +135,52 @@ def test_three_channel_32px_cnn_and_rgb_predict():
 def test_image_folder_binary_through_the_cli(digits, tmp_path, capsys):
     x, y = digits
     root = _png_folder(tmp_path / "photos", x, y, {"zero": 0, "one": 1})
-    assert main(["train", str(root), "--epochs", "4", "--augment", "crop", "-o", str(tmp_path / "run"), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                str(root),
+                "--epochs",
+                "4",
+                "--augment",
+                "crop",
+                "-o",
+                str(tmp_path / "run"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    assert metrics["task"] == "binary" and metrics["classes"] == ["one", "zero"] and metrics["image"]["augment"] == ["crop"]
+    assert (
+        metrics["task"] == "binary"
+        and metrics["classes"] == ["one", "zero"]
+        and metrics["image"]["augment"] == ["crop"]
+    )
     assert metrics["test"]["model"]["accuracy"] >= 0.95
     manifest = json.loads((tmp_path / "run" / "bundle" / "manifest.json").read_text())
     assert manifest["kind"] == "image" and manifest["preprocessor"]["color"] == "L"
     one_file = next((root / "zero").glob("*.png"))
     capsys.readouterr()
-    assert main(["predict", str(tmp_path / "run" / "bundle"), str(one_file), str(root / "one"), "-o", str(tmp_path / "p.csv")]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                str(tmp_path / "run" / "bundle"),
+                str(one_file),
+                str(root / "one"),
+                "-o",
+                str(tmp_path / "p.csv"),
+            ]
+        )
+        == 0
+    )
     preds = pd.read_csv(tmp_path / "p.csv")
     assert list(preds.columns) == ["path", "prediction", "proba_one", "proba_zero"]
-    assert len(preds) == 1 + len(list((root / "one").glob("*.png"))) and preds["prediction"].iloc[0] == "zero"
+    assert (
+        len(preds) == 1 + len(list((root / "one").glob("*.png")))
+        and preds["prediction"].iloc[0] == "zero"
+    )
     assert (preds["prediction"].iloc[1:] == "one").mean() > 0.9
     scores = dl.evaluate(tmp_path / "run" / "bundle", str(root))
     assert scores["model"]["accuracy"] > 0.9 and "logistic" in scores["baselines"]
@@ -117,21 +193,49 @@ def test_pretrained_resnet_frozen_then_finetuned(tmp_path):
     x = rng.integers(0, 60, (32, 3, 16, 16)).astype(np.uint8)
     x[y == 1, 0] += 150
     torch.manual_seed(5)
-    torch.save(build_model({"family": "resnet18", "n_outputs": 10}).state_dict(), tmp_path / "imagenet.pth")
-    run = dl.train((x, y), model={"family": "resnet18"}, pretrained=str(tmp_path / "imagenet.pth"), freeze_backbone=True,
-                   finetune_epochs=1, epochs=2, batch_size=16, progress="quiet", out=tmp_path / "r")
-    assert run.metrics["image"]["not_loaded"] == ["fc.weight", "fc.bias"] and run.metrics["image"]["finetune"]["epochs"] == 1
+    torch.save(
+        build_model({"family": "resnet18", "n_outputs": 10}).state_dict(), tmp_path / "imagenet.pth"
+    )
+    run = dl.train(
+        (x, y),
+        model={"family": "resnet18"},
+        pretrained=str(tmp_path / "imagenet.pth"),
+        freeze_backbone=True,
+        finetune_epochs=1,
+        epochs=2,
+        batch_size=16,
+        progress="quiet",
+        out=tmp_path / "r",
+    )
+    assert (
+        run.metrics["image"]["not_loaded"] == ["fc.weight", "fc.bias"]
+        and run.metrics["image"]["finetune"]["epochs"] == 1
+    )
     assert len(run.history) == 3 and run.history.records[-1]["phase"] == 2.0
     again = dl.load_bundle(tmp_path / "r" / "bundle")
-    np.testing.assert_allclose(again.predict(x[:4]).iloc[:, 1:].to_numpy(float), run.bundle.predict(x[:4]).iloc[:, 1:].to_numpy(float), rtol=1e-5)
+    np.testing.assert_allclose(
+        again.predict(x[:4]).iloc[:, 1:].to_numpy(float),
+        run.bundle.predict(x[:4]).iloc[:, 1:].to_numpy(float),
+        rtol=1e-5,
+    )
 
 
 @pytest.mark.slow
 def test_bf16_precision_option_trains(digits):
     x, y = digits
-    run = dl.train(ImageDataset(x[:400, None], y[:400]), precision="bf16", epochs=2, progress="quiet", save=False)
-    assert run.metrics["image"]["precision"] == "bf16" and np.isfinite(run.history.records[-1]["loss"])
-    assert not any("inner" in k for k in run.bundle.model.state_dict())  # the bundle holds the plain model
+    run = dl.train(
+        ImageDataset(x[:400, None], y[:400]),
+        precision="bf16",
+        epochs=2,
+        progress="quiet",
+        save=False,
+    )
+    assert run.metrics["image"]["precision"] == "bf16" and np.isfinite(
+        run.history.records[-1]["loss"]
+    )
+    assert not any(
+        "inner" in k for k in run.bundle.model.state_dict()
+    )  # the bundle holds the plain model
 
 
 def test_grey_bundle_converts_rgb_input_with_a_warning(digits):
@@ -152,7 +256,9 @@ def _cli_error(args, capsys, tmp_path):
 
 def test_bad_inputs_say_one_sentence_and_write_nothing(tmp_path, capsys, digits):
     (tmp_path / "empty").mkdir()
-    assert "holds no images in class folders" in _cli_error([str(tmp_path / "empty")], capsys, tmp_path)
+    assert "holds no images in class folders" in _cli_error(
+        [str(tmp_path / "empty")], capsys, tmp_path
+    )
     x, y = digits
     one = _png_folder(tmp_path / "one", x[:20], y[:20], {"zero": 0})
     assert "single class ('zero')" in _cli_error([str(one)], capsys, tmp_path)
@@ -165,9 +271,21 @@ def test_bad_inputs_say_one_sentence_and_write_nothing(tmp_path, capsys, digits)
     assert "classes, pixels" in err
     (tmp_path / "train-images-idx3-ubyte").write_bytes(b"\x01\x02\x03\x04" + b"\x00" * 16)
     (tmp_path / "train-labels-idx1-ubyte").write_bytes(b"\x00\x00\x08\x01\x00\x00\x00\x01\x00")
-    assert "magic number 01020304" in _cli_error([str(tmp_path / "train-images-idx3-ubyte"), "--labels", str(tmp_path / "train-labels-idx1-ubyte")], capsys, tmp_path)
+    assert "magic number 01020304" in _cli_error(
+        [
+            str(tmp_path / "train-images-idx3-ubyte"),
+            "--labels",
+            str(tmp_path / "train-labels-idx1-ubyte"),
+        ],
+        capsys,
+        tmp_path,
+    )
     torch.save({"conv1.weight": torch.zeros(3)}, tmp_path / "w.pth")
-    err = _cli_error([str(mixed), "--model", "resnet18", "--pretrained", str(tmp_path / "w.pth")], capsys, tmp_path)
+    err = _cli_error(
+        [str(mixed), "--model", "resnet18", "--pretrained", str(tmp_path / "w.pth")],
+        capsys,
+        tmp_path,
+    )
     assert "'conv1.weight'" in err and "has shape (3,)" in err
     err = _cli_error([str(mixed), "--freeze-backbone"], capsys, tmp_path)
     assert "`--freeze-backbone` needs `--pretrained` weights" in err

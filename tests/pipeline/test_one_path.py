@@ -23,13 +23,19 @@ def _sources() -> dict[str, str]:
 def test_auto_training_settings_are_resolved_in_one_place():
     # `tc.epochs != "auto"`, `learning_rate == "auto"`, `s.lookback if s.lookback != "auto"`...
     pattern = re.compile(r'(epochs|batch_size|learning_rate|lookback)\b[^\n]{0,30}?[!=]=\s*"auto"')
-    found = {(name, m.group(0)) for name, text in _sources().items() for m in pattern.finditer(text)}
+    found = {
+        (name, m.group(0)) for name, text in _sources().items() for m in pattern.finditer(text)
+    }
     assert {name for name, _ in found} <= {"pipeline/settings.py"}, sorted(found)
 
 
 def test_a_runs_trainer_is_built_from_its_config_in_one_function():
     call = re.compile(r"(?<![A-Za-z_.])Trainer\(")
-    where = {name for name, text in _sources().items() if call.search(text) and (name.startswith(("pipeline/", "tuning/")))}
+    where = {
+        name
+        for name, text in _sources().items()
+        if call.search(text) and (name.startswith(("pipeline/", "tuning/")))
+    }
     # recipe.py: trainer_from_config; _fit_generative.py: GANTrainer, the public two-network convenience class
     # (dl.train's GAN runs go through the recipe like every other kind)
     assert where <= {"pipeline/recipe.py", "pipeline/_fit_generative.py"}, where
@@ -54,22 +60,39 @@ class _Gan(Recipe):
         return 64
 
 
-@pytest.mark.parametrize("given,recipe,expected", [
-    ({}, _Plain(), (1e-3, False)),  # the config's default rate
-    ({"learning_rate": "auto"}, _Plain(), (1e-3, True)),  # the range test for every kind with one loss
-    ({"learning_rate": 3e-3}, _Plain(), (3e-3, False)),
-    ({}, _Gan(), (2e-4, False)),  # a kind's own default when none was given
-    ({"learning_rate": 1e-3}, _Gan(), (1e-3, False)),  # given, even if equal to the shared default
-    ({"learning_rate": "auto"}, _Gan(), (2e-4, False)),  # no range test without a single loss
-])
+@pytest.mark.parametrize(
+    "given,recipe,expected",
+    [
+        ({}, _Plain(), (1e-3, False)),  # the config's default rate
+        (
+            {"learning_rate": "auto"},
+            _Plain(),
+            (1e-3, True),
+        ),  # the range test for every kind with one loss
+        ({"learning_rate": 3e-3}, _Plain(), (3e-3, False)),
+        ({}, _Gan(), (2e-4, False)),  # a kind's own default when none was given
+        (
+            {"learning_rate": 1e-3},
+            _Gan(),
+            (1e-3, False),
+        ),  # given, even if equal to the shared default
+        ({"learning_rate": "auto"}, _Gan(), (2e-4, False)),  # no range test without a single loss
+    ],
+)
 def test_learning_rate_means_one_thing_for_every_kind(given, recipe, expected):
     s = resolve_settings(build_config(given), recipe, 1000)
     assert (s.learning_rate, s.find_learning_rate) == expected
 
 
 def test_auto_batch_and_epochs_come_from_the_recipe_rules():
-    assert (resolve_settings(build_config({}), _Plain(), 1500).batch_size, resolve_settings(build_config({}), _Plain(), 1500).epochs) == (32, 86)
+    assert (
+        resolve_settings(build_config({}), _Plain(), 1500).batch_size,
+        resolve_settings(build_config({}), _Plain(), 1500).epochs,
+    ) == (32, 86)
     assert resolve_settings(build_config({}), _Gan(), 1500).batch_size == 64
     s = resolve_settings(build_config({"epochs": 7, "batch_size": 5}), _Gan(), 1500)
     assert (s.epochs, s.batch_size) == (7, 5)
-    assert resolve_settings(build_config({}), _Plain(), 1500, overrides={"batch_size": 128}).batch_size == 128  # a trial's sample
+    assert (
+        resolve_settings(build_config({}), _Plain(), 1500, overrides={"batch_size": 128}).batch_size
+        == 128
+    )  # a trial's sample

@@ -22,9 +22,22 @@ def _digits(n: int = 200) -> ArrayDataset:
 KINDS = {
     "table": lambda: dl.train("iris", epochs=2, **Q),
     "regression": lambda: dl.train("iris", "petal length (cm)", epochs=2, **Q),
-    "forecast": lambda: dl.train({"y": np.sin(np.arange(200) / 5.0)}, "y", task="forecast", lookback=8, epochs=2, **Q),
-    "sequence": lambda: dl.train("../shared/data/ucr/ItalyPowerDemand_TRAIN.ts", test="../shared/data/ucr/ItalyPowerDemand_TEST.ts", epochs=2, **Q),
-    "autoencoder": lambda: dl.train(_digits(), task="reconstruction", model={"family": "autoencoder", "latent": 2}, epochs=2, **Q),
+    "forecast": lambda: dl.train(
+        {"y": np.sin(np.arange(200) / 5.0)}, "y", task="forecast", lookback=8, epochs=2, **Q
+    ),
+    "sequence": lambda: dl.train(
+        "../shared/data/ucr/ItalyPowerDemand_TRAIN.ts",
+        test="../shared/data/ucr/ItalyPowerDemand_TEST.ts",
+        epochs=2,
+        **Q,
+    ),
+    "autoencoder": lambda: dl.train(
+        _digits(),
+        task="reconstruction",
+        model={"family": "autoencoder", "latent": 2},
+        epochs=2,
+        **Q,
+    ),
     "gan": lambda: dl.train(_digits(128), task="generate", model={"family": "gan"}, epochs=1, **Q),
 }
 
@@ -34,7 +47,9 @@ KINDS = {
 def test_every_kind_writes_the_same_record(kind, monkeypatch):
     from pathlib import Path
 
-    monkeypatch.chdir(Path(__file__).resolve().parents[2])  # ../shared/data is relative to the project
+    monkeypatch.chdir(
+        Path(__file__).resolve().parents[2]
+    )  # ../shared/data is relative to the project
     run = KINDS[kind]()
     record = run.record
     assert record.test.verdict and record.test.primary_metric and record.test.model
@@ -48,8 +63,17 @@ def test_every_kind_writes_the_same_record(kind, monkeypatch):
 def test_an_rl_run_writes_the_same_record(tmp_path):
     from dlpipe.rl import train_agent
 
-    train_agent("FrozenLake-v1", "qlearning", steps=300, seed=0, eval_every=0, eval_episodes=3, out=tmp_path / "lake",
-                env_kwargs={"is_slippery": False}, report=False)
+    train_agent(
+        "FrozenLake-v1",
+        "qlearning",
+        steps=300,
+        seed=0,
+        eval_every=0,
+        eval_episodes=3,
+        out=tmp_path / "lake",
+        env_kwargs={"is_slippery": False},
+        report=False,
+    )
     record = read_record(tmp_path / "lake")
     assert record.task == "reinforcement" and record.epochs_run is None
     assert set(record.test.baselines) == {"random"} and record.test.primary_metric == "mean_return"
@@ -60,4 +84,6 @@ def test_the_schema_is_json_schema_and_refuses_a_record_without_a_test_part():
     assert {"dataset", "task", "rows", "test", "environment"} <= set(schema["required"])
     json.dumps(schema)
     with pytest.raises(ValueError, match="test"):
-        RunRecord.model_validate({"dataset": "d", "task": "binary", "rows": {"train": 1}, "environment": {}})
+        RunRecord.model_validate(
+            {"dataset": "d", "task": "binary", "rows": {"train": 1}, "environment": {}}
+        )

@@ -14,12 +14,23 @@ FAST = dict(epochs=3, progress="quiet", report=False)  # tests/reports builds an
 def test_run_folder_contents(binary_frame, tmp_path):
     run = dl.train(binary_frame, "y", out=tmp_path / "r", **FAST)
     names = sorted(p.name for p in run.path.iterdir())
-    assert names == [".dlpipe", "bundle", "config.yaml", "history.csv", "metrics.json", "predictions.csv"]  # FAST: report=False
+    assert names == [
+        ".dlpipe",
+        "bundle",
+        "config.yaml",
+        "history.csv",
+        "metrics.json",
+        "predictions.csv",
+    ]  # FAST: report=False
     metrics = json.loads((run.path / "metrics.json").read_text())
     assert set(metrics["test"]["baselines"]) == {"majority", "logistic"}
     assert "accuracy" in metrics["test"]["model"] and metrics["test"]["verdict"]
     config = yaml.safe_load((run.path / "config.yaml").read_text())
-    assert config["train"]["epochs"] == 3 and config["train"]["batch_size"] == 32 and config["model"]["hidden"] == [64, 32]
+    assert (
+        config["train"]["epochs"] == 3
+        and config["train"]["batch_size"] == 32
+        and config["model"]["hidden"] == [64, 32]
+    )
     assert len(run.history) == 3 and not list(tmp_path.glob(".r.tmp-*"))
 
 
@@ -32,14 +43,27 @@ def test_default_run_name_under_runs(regression_frame):
 def test_given_test_file(binary_frame, tmp_path):
     binary_frame.iloc[:48].to_csv(tmp_path / "train.csv", index=False)
     binary_frame.iloc[48:].to_csv(tmp_path / "test.csv", index=False)
-    run = dl.train(str(tmp_path / "train.csv"), "y", test=str(tmp_path / "test.csv"), save=False, **FAST)
-    assert run.metrics["rows"]["test"] == 16 and run.metrics["rows"]["train"] + run.metrics["rows"]["val"] == 48
+    run = dl.train(
+        str(tmp_path / "train.csv"), "y", test=str(tmp_path / "test.csv"), save=False, **FAST
+    )
+    assert (
+        run.metrics["rows"]["test"] == 16
+        and run.metrics["rows"]["train"] + run.metrics["rows"]["val"] == 48
+    )
 
 
 def test_config_file_and_python_overrides(binary_frame, tmp_path):
-    (tmp_path / "run.yaml").write_text("train:\n  epochs: 2\n  batch_size: 8\nmodel:\n  hidden: [5]\n")
-    run = dl.train(binary_frame, "y", config=tmp_path / "run.yaml", batch_size=16, save=False, progress="quiet")
-    assert len(run.history) == 2 and run.config["train"]["batch_size"] == 16 and run.config["model"]["hidden"] == [5]
+    (tmp_path / "run.yaml").write_text(
+        "train:\n  epochs: 2\n  batch_size: 8\nmodel:\n  hidden: [5]\n"
+    )
+    run = dl.train(
+        binary_frame, "y", config=tmp_path / "run.yaml", batch_size=16, save=False, progress="quiet"
+    )
+    assert (
+        len(run.history) == 2
+        and run.config["train"]["batch_size"] == 16
+        and run.config["model"]["hidden"] == [5]
+    )
 
 
 def test_failed_run_leaves_nothing(binary_frame, tmp_path):
@@ -56,10 +80,20 @@ def test_single_class_target(binary_frame):
 def test_integer_labels_round_trip(tmp_path):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(90, 2))
-    frame = pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "y": np.where(x[:, 0] > 0.5, 7, np.where(x[:, 0] < -0.5, 3, 5))})
+    frame = pd.DataFrame(
+        {
+            "a": x[:, 0],
+            "b": x[:, 1],
+            "y": np.where(x[:, 0] > 0.5, 7, np.where(x[:, 0] < -0.5, 3, 5)),
+        }
+    )
     run = dl.train(frame, "y", epochs=60, progress="quiet", out=tmp_path / "r")
     out = dl.load_bundle(run.path / "bundle").predict(frame.drop(columns="y"))
-    assert set(out["prediction"]) <= {3, 5, 7} and list(out.columns)[1:] == ["proba_3", "proba_5", "proba_7"]
+    assert set(out["prediction"]) <= {3, 5, 7} and list(out.columns)[1:] == [
+        "proba_3",
+        "proba_5",
+        "proba_7",
+    ]
 
 
 def test_lr_auto_keeps_its_curve(binary_frame, tmp_path):
@@ -67,8 +101,15 @@ def test_lr_auto_keeps_its_curve(binary_frame, tmp_path):
     assert (run.path / "lr_finder.csv").is_file() and run.config["train"]["learning_rate"] > 0
 
 
-@pytest.mark.parametrize("opts", [dict(optimizer="sgd", nesterov=True, schedule="cosine"), dict(optimizer="rmsprop", schedule="onecycle"),
-                                  dict(class_weight="balanced", batch_norm=True, clip_grad=1.0, scaling="minmax"), dict(deterministic=True)])
+@pytest.mark.parametrize(
+    "opts",
+    [
+        dict(optimizer="sgd", nesterov=True, schedule="cosine"),
+        dict(optimizer="rmsprop", schedule="onecycle"),
+        dict(class_weight="balanced", batch_norm=True, clip_grad=1.0, scaling="minmax"),
+        dict(deterministic=True),
+    ],
+)
 def test_option_combinations_train(binary_frame, opts):
     run = dl.train(binary_frame, "y", save=False, **FAST, **opts)
     assert np.isfinite(run.history.records[-1]["loss"])
@@ -76,18 +117,24 @@ def test_option_combinations_train(binary_frame, opts):
 
 def test_bundled_dataset_by_name():
     run = dl.train("iris", save=False, **FAST)
-    assert run.metrics["task"] == "multiclass" and run.metrics["classes"] == ["setosa", "versicolor", "virginica"]
+    assert run.metrics["task"] == "multiclass" and run.metrics["classes"] == [
+        "setosa",
+        "versicolor",
+        "virginica",
+    ]
 
 
 def test_datetime_and_missing_values_table(tmp_path):
     n = 60
     rng = np.random.default_rng(0)
-    frame = pd.DataFrame({
-        "when": pd.date_range("2024-01-01", periods=n, freq="7D").astype(str),
-        "size": np.where(rng.random(n) < 0.2, np.nan, rng.normal(size=n)),
-        "city": rng.choice(["a", "b", None], size=n),
-        "price": rng.normal(size=n),
-    })
+    frame = pd.DataFrame(
+        {
+            "when": pd.date_range("2024-01-01", periods=n, freq="7D").astype(str),
+            "size": np.where(rng.random(n) < 0.2, np.nan, rng.normal(size=n)),
+            "city": rng.choice(["a", "b", None], size=n),
+            "price": rng.normal(size=n),
+        }
+    )
     run = dl.train(frame, "price", save=False, **FAST)
     names = run.bundle.preprocessor.feature_names
     assert "when.year" in names and "size.missing" in names and "city.missing" in names

@@ -20,9 +20,17 @@ from pathlib import Path
 from typing import Any
 
 FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-dev-shm-usage", "--hide-scrollbars", "--mute-audio",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--hide-scrollbars",
+    "--mute-audio",
 ]
 
 
@@ -37,7 +45,13 @@ class _Pipe:
         self.next_id = 0
         self.events: list[dict[str, Any]] = []
 
-    def send(self, method: str, params: dict[str, Any] | None = None, session: str | None = None, timeout: float = 30) -> dict[str, Any]:
+    def send(
+        self,
+        method: str,
+        params: dict[str, Any] | None = None,
+        session: str | None = None,
+        timeout: float = 30,
+    ) -> dict[str, Any]:
         self.next_id += 1
         msg: dict[str, Any] = {"id": self.next_id, "method": method, "params": params or {}}
         if session:
@@ -53,7 +67,9 @@ class _Pipe:
                     return m.get("result", {})
                 self.events.append(m)
 
-    def wait_event(self, name: str, session: str | None = None, since: int = 0, timeout: float = 30) -> dict[str, Any]:
+    def wait_event(
+        self, name: str, session: str | None = None, since: int = 0, timeout: float = 30
+    ) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         seen = since
         while True:
@@ -89,14 +105,25 @@ class Chromium:
         self._r, from_chrome_w = os.pipe()
 
         def _fds() -> None:  # Chromium reads commands on fd 3 and writes replies on fd 4
-            a, b = fcntl.fcntl(to_chrome_r, fcntl.F_DUPFD, 10), fcntl.fcntl(from_chrome_w, fcntl.F_DUPFD, 10)
+            a, b = (
+                fcntl.fcntl(to_chrome_r, fcntl.F_DUPFD, 10),
+                fcntl.fcntl(from_chrome_w, fcntl.F_DUPFD, 10),
+            )
             os.dup2(a, 3)
             os.dup2(b, 4)
 
         self.proc = subprocess.Popen(
-            [exe, *FLAGS, f"--user-data-dir={self.profile}", "--remote-debugging-pipe", "about:blank"],
-            preexec_fn=_fds, close_fds=False,  # Python's own fds are close-on-exec anyway
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                exe,
+                *FLAGS,
+                f"--user-data-dir={self.profile}",
+                "--remote-debugging-pipe",
+                "about:blank",
+            ],
+            preexec_fn=_fds,
+            close_fds=False,  # Python's own fds are close-on-exec anyway
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         os.close(to_chrome_r)
         os.close(from_chrome_w)
@@ -117,39 +144,79 @@ class Chromium:
         os.close(self._r)
         shutil.rmtree(self.profile, ignore_errors=True)
 
-    def inspect(self, page: Path, screenshot: Path | None = None, width: int = 1280) -> dict[str, Any]:
+    def inspect(
+        self, page: Path, screenshot: Path | None = None, width: int = 1280
+    ) -> dict[str, Any]:
         """Load ``page`` (a file) in a new tab and return {'console_errors', 'exceptions', 'requests',
         'off_machine', 'failed', 'broken_images', 'images', 'title', 'height'}; write a full-page PNG."""
         cdp = self.cdp
         target = cdp.send("Target.createTarget", {"url": "about:blank"})["targetId"]
-        session = cdp.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        session = cdp.send("Target.attachToTarget", {"targetId": target, "flatten": True})[
+            "sessionId"
+        ]
         start = len(cdp.events)
         for domain in ("Page", "Runtime", "Log", "Network"):
             cdp.send(f"{domain}.enable", session=session)
-        cdp.send("Emulation.setDeviceMetricsOverride", {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": False}, session=session)
+        cdp.send(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": False},
+            session=session,
+        )
         cdp.send("Page.navigate", {"url": page.resolve().as_uri()}, session=session)
         cdp.wait_event("Page.loadEventFired", session=session, since=start, timeout=60)
         time.sleep(0.3)  # late console messages
-        probe = cdp.send("Runtime.evaluate", {"returnByValue": True, "expression": """JSON.stringify({
+        probe = cdp.send(
+            "Runtime.evaluate",
+            {
+                "returnByValue": True,
+                "expression": """JSON.stringify({
             images: document.images.length,
             broken: [...document.images].filter(i => !i.complete || i.naturalWidth === 0).map(i => i.alt || i.src.slice(0, 60)),
             title: document.title,
-            height: Math.ceil(document.documentElement.scrollHeight)})"""}, session=session)
+            height: Math.ceil(document.documentElement.scrollHeight)})""",
+            },
+            session=session,
+        )
         info = json.loads(probe["result"]["value"])
         if screenshot is not None:
-            shot = cdp.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True,
-                                                        "clip": {"x": 0, "y": 0, "width": width, "height": info["height"], "scale": 1}},
-                            session=session, timeout=60)
+            shot = cdp.send(
+                "Page.captureScreenshot",
+                {
+                    "format": "png",
+                    "captureBeyondViewport": True,
+                    "clip": {"x": 0, "y": 0, "width": width, "height": info["height"], "scale": 1},
+                },
+                session=session,
+                timeout=60,
+            )
             screenshot.parent.mkdir(parents=True, exist_ok=True)
             screenshot.write_bytes(base64.b64decode(shot["data"]))
         events = [e for e in cdp.events[start:] if e.get("sessionId") == session]
         cdp.send("Target.closeTarget", {"targetId": target})
-        console = [e["params"] for e in events if e.get("method") == "Runtime.consoleAPICalled" and e["params"].get("type") in ("error", "assert")]
-        logs = [e["params"]["entry"] for e in events if e.get("method") == "Log.entryAdded" and e["params"]["entry"].get("level") == "error"]
-        requests = [e["params"]["request"]["url"] for e in events if e.get("method") == "Network.requestWillBeSent"]
+        console = [
+            e["params"]
+            for e in events
+            if e.get("method") == "Runtime.consoleAPICalled"
+            and e["params"].get("type") in ("error", "assert")
+        ]
+        logs = [
+            e["params"]["entry"]
+            for e in events
+            if e.get("method") == "Log.entryAdded" and e["params"]["entry"].get("level") == "error"
+        ]
+        requests = [
+            e["params"]["request"]["url"]
+            for e in events
+            if e.get("method") == "Network.requestWillBeSent"
+        ]
         return {
-            "console_errors": [str(c.get("args")) for c in console] + [str(entry.get("text")) for entry in logs],
-            "exceptions": [e["params"]["exceptionDetails"].get("text") for e in events if e.get("method") == "Runtime.exceptionThrown"],
+            "console_errors": [str(c.get("args")) for c in console]
+            + [str(entry.get("text")) for entry in logs],
+            "exceptions": [
+                e["params"]["exceptionDetails"].get("text")
+                for e in events
+                if e.get("method") == "Runtime.exceptionThrown"
+            ],
             "requests": requests,
             "off_machine": [u for u in requests if not u.startswith(("file:", "data:", "about:"))],
             "failed": [e["params"] for e in events if e.get("method") == "Network.loadingFailed"],

@@ -13,7 +13,14 @@ import pytest
 def _frame(kind: str, n: int = 120) -> pd.DataFrame:
     rng = np.random.default_rng(0)
     x = rng.normal(size=(n, 4))
-    frame = pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "c": rng.choice(["red", "green", "blue"], size=n), "d": x[:, 2]})
+    frame = pd.DataFrame(
+        {
+            "a": x[:, 0],
+            "b": x[:, 1],
+            "c": rng.choice(["red", "green", "blue"], size=n),
+            "d": x[:, 2],
+        }
+    )
     if kind == "binary":
         frame["y"] = np.where(x[:, 0] + x[:, 1] > 0, "yes", "no")
     elif kind == "multiclass":

@@ -13,7 +13,10 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 pytestmark = [
     pytest.mark.service,
     pytest.mark.slow,
-    pytest.mark.skipif(chromium_path() is None, reason="chromium is not installed; `make services` (scripts/test-services.sh) installs it"),
+    pytest.mark.skipif(
+        chromium_path() is None,
+        reason="chromium is not installed; `make services` (scripts/test-services.sh) installs it",
+    ),
 ]
 
 
@@ -50,7 +53,9 @@ def test_incomplete_run_and_comparison_open_cleanly(make_run, browser):
 
 def test_the_checker_sees_broken_images_and_script_errors(tmp_path, browser):
     page = tmp_path / "bad.html"
-    page.write_text('<html><body><img src="missing.png" alt="gone"><script>console.error("boom"); undefinedFn();</script></body></html>')
+    page.write_text(
+        '<html><body><img src="missing.png" alt="gone"><script>console.error("boom"); undefinedFn();</script></body></html>'
+    )
     result = browser.inspect(page)
     assert result["broken_images"] == ["gone"]
     assert any("boom" in e for e in result["console_errors"]) and result["exceptions"]

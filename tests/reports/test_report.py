@@ -15,11 +15,40 @@ def _images(html: str) -> list[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind,expected", [
-    ("binary", {"class_balance", "history", "history_lr_time", "model_diagram", "first_layer_weights", "confusion_matrix", "roc", "precision_recall", "calibration"}),
-    ("multiclass", {"class_balance", "confusion_matrix", "roc", "precision_recall", "calibration", "first_layer_weights"}),
-    ("regression", {"target_distribution", "history", "model_diagram", "actual_vs_predicted", "residuals"}),
-])
+@pytest.mark.parametrize(
+    "kind,expected",
+    [
+        (
+            "binary",
+            {
+                "class_balance",
+                "history",
+                "history_lr_time",
+                "model_diagram",
+                "first_layer_weights",
+                "confusion_matrix",
+                "roc",
+                "precision_recall",
+                "calibration",
+            },
+        ),
+        (
+            "multiclass",
+            {
+                "class_balance",
+                "confusion_matrix",
+                "roc",
+                "precision_recall",
+                "calibration",
+                "first_layer_weights",
+            },
+        ),
+        (
+            "regression",
+            {"target_distribution", "history", "model_diagram", "actual_vs_predicted", "residuals"},
+        ),
+    ],
+)
 def test_train_writes_a_self_contained_report(make_run, kind, expected):
     path = make_run(kind)
     page = (path / "report.html").read_text(encoding="utf-8")
@@ -28,7 +57,14 @@ def test_train_writes_a_self_contained_report(make_run, kind, expected):
     assert len(_images(page)) == len(written)  # every PNG is also inline
     assert not re.search(r'(src|href)="(https?:)?//', page)  # nothing fetched from the network
     assert "<script" not in page
-    for section in ("Model vs baselines", "Data", "Model", "Training", "Evaluation on the test split", "Environment"):
+    for section in (
+        "Model vs baselines",
+        "Data",
+        "Model",
+        "Training",
+        "Evaluation on the test split",
+        "Environment",
+    ):
         assert f">{section}" in page
     metrics = json.loads((path / "metrics.json").read_text())
     assert metrics["test"]["verdict"].split(":")[0] in page
@@ -50,7 +86,10 @@ def test_rebuild_from_the_folder_alone_matches(make_run, capsys):
 
 def test_not_a_run_folder_says_what_a_run_holds(tmp_path, capsys):
     (tmp_path / "notes.txt").write_text("hello")
-    with pytest.raises(InvalidInputError, match="holds none of a run's files.*metrics.json, history.csv, config.yaml and bundle/"):
+    with pytest.raises(
+        InvalidInputError,
+        match="holds none of a run's files.*metrics.json, history.csv, config.yaml and bundle/",
+    ):
         build_report(tmp_path)
     assert main(["report", str(tmp_path / "nowhere")]) == 2
     err = capsys.readouterr().err
@@ -142,18 +181,35 @@ def test_image_run_report_shows_test_images_and_mistakes(tmp_path):
     run = dl.train(str(tmp_path / "stripes.npz"), epochs=2, progress="quiet", out=tmp_path / "run")
     page = (run.path / "report.html").read_text(encoding="utf-8")
     assert "Test images" in page and 'alt="The first' in page
-    assert (run.path / "plots" / "test_images.png").is_file() and (run.path / "plots" / "roc.png").is_file()
-    assert re.search(r"\(N, \d+, 8, 8\)", page)  # the layer table knows the conv layers' output shapes
+    assert (run.path / "plots" / "test_images.png").is_file() and (
+        run.path / "plots" / "roc.png"
+    ).is_file()
+    assert re.search(
+        r"\(N, \d+, 8, 8\)", page
+    )  # the layer table knows the conv layers' output shapes
 
 
 def test_forecast_span_from_metrics_alone(tmp_path):
-    test_forecast = {"time": list(range(5)), "targets": {"y": {"true": [[1.0], [2.0], [3.0], [4.0], [5.0]],
-                                                               "pred": [[1.1], [2.1], [2.9], [4.2], [5.1]],
-                                                               "naive": [[0.0], [1.0], [2.0], [3.0], [4.0]]}}}
-    metrics = {"task": "forecast", "test": {"primary_metric": "mase", "model": {"mae": 0.12, "mase": 0.12},
-                                            "baselines": {"naive": {"mae": 1.0, "mase": 1.0}},
-                                            "verdict": "The model beats the naive forecast."},
-               "test_forecast": test_forecast}
+    test_forecast = {
+        "time": list(range(5)),
+        "targets": {
+            "y": {
+                "true": [[1.0], [2.0], [3.0], [4.0], [5.0]],
+                "pred": [[1.1], [2.1], [2.9], [4.2], [5.1]],
+                "naive": [[0.0], [1.0], [2.0], [3.0], [4.0]],
+            }
+        },
+    }
+    metrics = {
+        "task": "forecast",
+        "test": {
+            "primary_metric": "mase",
+            "model": {"mae": 0.12, "mase": 0.12},
+            "baselines": {"naive": {"mae": 1.0, "mase": 1.0}},
+            "verdict": "The model beats the naive forecast.",
+        },
+        "test_forecast": test_forecast,
+    }
     (tmp_path / "metrics.json").write_text(json.dumps(metrics))
     page = build_report(tmp_path).read_text(encoding="utf-8")
     assert "Forecast on the test span" in page and (tmp_path / "plots" / "forecast_y.png").is_file()

@@ -96,19 +96,29 @@ def test_bundle_summary_plot_model_and_cli(make_run, tmp_path, capsys):
     assert "is not a dlpipe bundle" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("spec", [
-    {"family": "autoencoder", "n_inputs": 30, "latent": 2},
-    {"family": "vae", "n_inputs": 64, "latent": 2, "shape": [1, 8, 8]},
-    {"family": "conv_autoencoder", "channels": 1, "size": 8, "latent": 2, "widths": [16]},
-    {"family": "recurrent_autoencoder", "n_features": 2, "seq_len": 10, "latent": 4},
-    {"family": "gan", "arch": "dcgan", "latent": 16, "shape": [1, 8, 8]},
-    {"family": "gan", "arch": "mlp", "latent": 8, "shape": [4]},
-], ids=lambda s: f"{s['family']}-{s.get('arch', '')}")
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"family": "autoencoder", "n_inputs": 30, "latent": 2},
+        {"family": "vae", "n_inputs": 64, "latent": 2, "shape": [1, 8, 8]},
+        {"family": "conv_autoencoder", "channels": 1, "size": 8, "latent": 2, "widths": [16]},
+        {"family": "recurrent_autoencoder", "n_features": 2, "seq_len": 10, "latent": 4},
+        {"family": "gan", "arch": "dcgan", "latent": 16, "shape": [1, 8, 8]},
+        {"family": "gan", "arch": "mlp", "latent": 8, "shape": [4]},
+    ],
+    ids=lambda s: f"{s['family']}-{s.get('arch', '')}",
+)
 def test_generative_families_get_every_output_shape(spec: dict) -> None:
     from dlpipe.models.registry import build_model
     from dlpipe.reports.summary import _example_inputs
 
     model = build_model(spec)
     table = summary(model, example_inputs=_example_inputs(model, spec)).table()
-    assert table and all(row["output_shape"] != "?" for row in table), [r for r in table if r["output_shape"] == "?"]
-    assert all(row["output_shape"].startswith("(N,") for row in table if row["type"] in ("Linear", "Conv2d", "ConvTranspose2d"))
+    assert table and all(row["output_shape"] != "?" for row in table), [
+        r for r in table if r["output_shape"] == "?"
+    ]
+    assert all(
+        row["output_shape"].startswith("(N,")
+        for row in table
+        if row["type"] in ("Linear", "Conv2d", "ConvTranspose2d")
+    )

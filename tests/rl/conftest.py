@@ -13,7 +13,9 @@ class NoRenderEnv:
 
     metadata: dict = {"render_modes": []}
 
-    def __new__(cls, *args, **kwargs):  # built lazily so that gymnasium is only imported when present
+    def __new__(
+        cls, *args, **kwargs
+    ):  # built lazily so that gymnasium is only imported when present
         import gymnasium as gym
 
         class _Env(gym.Env):
@@ -48,7 +50,15 @@ def norender_env_id() -> str:
 def frozenlake_run(tmp_path):
     from dlpipe.rl import train_agent
 
-    return train_agent("FrozenLake-v1", "qlearning", env_kwargs={"is_slippery": False}, steps=5_000, seed=0, out=tmp_path / "fl", report=False)
+    return train_agent(
+        "FrozenLake-v1",
+        "qlearning",
+        env_kwargs={"is_slippery": False},
+        steps=5_000,
+        seed=0,
+        out=tmp_path / "fl",
+        report=False,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -15,13 +15,21 @@ from dlpipe.rl import load_agent, train_agent
 def test_tabular_bundle_round_trip(frozenlake_run, tmp_path):
     bundle = tmp_path / "fl" / "bundle"
     manifest = json.loads((bundle / "manifest.json").read_text())
-    assert manifest["kind"] == "rl" and manifest["algo"] == "qlearning" and manifest["format"] == "dlpipe-bundle"
-    assert manifest["env"]["env_id"] == "FrozenLake-v1" and manifest["env"]["env_kwargs"] == {"is_slippery": False}
+    assert (
+        manifest["kind"] == "rl"
+        and manifest["algo"] == "qlearning"
+        and manifest["format"] == "dlpipe-bundle"
+    )
+    assert manifest["env"]["env_id"] == "FrozenLake-v1" and manifest["env"]["env_kwargs"] == {
+        "is_slippery": False
+    }
     assert set(manifest["weights"]["tensors"]) == {"q_table"}
     agent = load_agent(bundle)
     assert np.array_equal(agent.q_table, frozenlake_run.agent.q_table)
     result = agent.evaluate(episodes=100)
-    assert result["mean_return"] == 1.0 and result["random"]["mean_return"] < 0.1 and result["solved"]
+    assert (
+        result["mean_return"] == 1.0 and result["random"]["mean_return"] < 0.1 and result["solved"]
+    )
 
 
 def test_run_folder_holds_history_and_threshold(frozenlake_run, tmp_path):
@@ -35,12 +43,24 @@ def test_run_folder_holds_history_and_threshold(frozenlake_run, tmp_path):
 
 
 def test_network_bundle_round_trip_gives_the_same_actions(tmp_path):
-    run = train_agent("CartPole-v1", "a2c", steps=400, seed=1, eval_every=0, eval_episodes=2, n_envs=4, out=tmp_path / "cp")
+    run = train_agent(
+        "CartPole-v1",
+        "a2c",
+        steps=400,
+        seed=1,
+        eval_every=0,
+        eval_episodes=2,
+        n_envs=4,
+        out=tmp_path / "cp",
+    )
     agent = load_agent(tmp_path / "cp" / "bundle")
     x = np.random.default_rng(0).normal(size=(32, 4)).astype(np.float32)
     assert np.array_equal(agent.act(x), run.agent.act(x))
     assert agent.model_spec["family"] == "rl-actor-critic"
-    assert agent.evaluation(episodes=3).returns.tolist() == run.agent.evaluation(episodes=3).returns.tolist()
+    assert (
+        agent.evaluation(episodes=3).returns.tolist()
+        == run.agent.evaluation(episodes=3).returns.tolist()
+    )
 
 
 def test_damaged_or_foreign_bundles_are_refused(frozenlake_run, tmp_path):
@@ -68,9 +88,20 @@ def test_play_writes_a_gif(frozenlake_run, tmp_path):
 
 
 def test_play_refuses_an_env_that_cannot_render(norender_env_id, tmp_path):
-    run = train_agent(norender_env_id, "qlearning", steps=200, seed=0, eval_every=0, eval_episodes=5, out=tmp_path / "nr")
+    run = train_agent(
+        norender_env_id,
+        "qlearning",
+        steps=200,
+        seed=0,
+        eval_every=0,
+        eval_episodes=5,
+        out=tmp_path / "nr",
+    )
     assert run.metrics["evaluation"]["mean_return"] == 1.0
-    with pytest.raises(InvalidInputError, match=r"'DlpipeTestNoRender-v0' cannot render frames \(its render modes: none\)"):
+    with pytest.raises(
+        InvalidInputError,
+        match=r"'DlpipeTestNoRender-v0' cannot render frames \(its render modes: none\)",
+    ):
         load_agent(tmp_path / "nr" / "bundle").play(tmp_path / "x.gif")
     assert not (tmp_path / "x.gif").exists()
 

@@ -8,13 +8,29 @@ from dlpipe.cli.app import main
 
 
 def test_train_evaluate_play(tmp_path, capsys):
-    code = main(["rl", "train", "FrozenLake-v1", "--algo", "qlearning", "--env-option", "is_slippery=false",
-                 "--steps", "5000", "--out", str(tmp_path / "run")])
+    code = main(
+        [
+            "rl",
+            "train",
+            "FrozenLake-v1",
+            "--algo",
+            "qlearning",
+            "--env-option",
+            "is_slippery=false",
+            "--steps",
+            "5000",
+            "--out",
+            str(tmp_path / "run"),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0 and "greedy mean return 1.00" in out and "solved at step" in out
     assert (tmp_path / "run" / "bundle" / "weights.safetensors").is_file()
 
-    assert main(["rl", "evaluate", str(tmp_path / "run" / "bundle"), "--episodes", "20", "--json"]) == 0
+    assert (
+        main(["rl", "evaluate", str(tmp_path / "run" / "bundle"), "--episodes", "20", "--json"])
+        == 0
+    )
     result = json.loads(capsys.readouterr().out)
     assert result["episodes"] == 20 and result["mean_return"] == 1.0 and "random" in result
 
@@ -22,19 +38,51 @@ def test_train_evaluate_play(tmp_path, capsys):
     table = capsys.readouterr().out
     assert "agent" in table and "random" in table
 
-    assert main(["rl", "play", str(tmp_path / "run" / "bundle"), "--episodes", "1", "-o", str(tmp_path / "p.gif")]) == 0
+    assert (
+        main(
+            [
+                "rl",
+                "play",
+                str(tmp_path / "run" / "bundle"),
+                "--episodes",
+                "1",
+                "-o",
+                str(tmp_path / "p.gif"),
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / "p.gif").stat().st_size > 1000
 
 
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
     assert main(["rl", "train", "CartPol-v1", "--out", str(tmp_path / "a")]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: unknown environment id 'CartPol-v1'") and "CartPole-v1" in err and "Traceback" not in err
+    assert (
+        err.startswith("error: unknown environment id 'CartPol-v1'")
+        and "CartPole-v1" in err
+        and "Traceback" not in err
+    )
     assert main(["rl", "train", "Pendulum-v1", "--algo", "dqn", "--out", str(tmp_path / "b")]) == 2
     assert "continuous (Box) action space; set `--algo` to 'a2c'" in capsys.readouterr().err
-    assert main(["rl", "train", "CartPole-v1", "--option", "learning_rat=0.1", "--out", str(tmp_path / "c")]) == 2
+    assert (
+        main(
+            [
+                "rl",
+                "train",
+                "CartPole-v1",
+                "--option",
+                "learning_rat=0.1",
+                "--out",
+                str(tmp_path / "c"),
+            ]
+        )
+        == 2
+    )
     assert "did you mean `learning_rate`" in capsys.readouterr().err
-    assert main(["rl", "train", "CartPole-v1", "--option", "oops", "--out", str(tmp_path / "c")]) == 2
+    assert (
+        main(["rl", "train", "CartPole-v1", "--option", "oops", "--out", str(tmp_path / "c")]) == 2
+    )
     assert "must look like KEY=VALUE" in capsys.readouterr().err
     assert main(["rl", "evaluate", str(tmp_path)]) == 2
     assert "is not a dlpipe bundle" in capsys.readouterr().err

@@ -9,7 +9,9 @@ from dlpipe.rl.envs import EnvPool, encode_obs
 
 
 def test_unknown_env_id_lists_close_matches():
-    with pytest.raises(InvalidConfigError, match=r"unknown environment id 'CartPol-v1'.*close matches: CartPole-v1"):
+    with pytest.raises(
+        InvalidConfigError, match=r"unknown environment id 'CartPol-v1'.*close matches: CartPole-v1"
+    ):
         make_env("CartPol-v1")
     with pytest.raises(InvalidConfigError, match="close matches: .*FrozenLake"):
         make_env("frozenlake")
@@ -23,9 +25,15 @@ def test_bad_env_option_is_one_sentence():
 def test_spaces_are_read_from_the_env():
     cart = env_info(make_env("CartPole-v1"), "CartPole-v1")
     assert cart.obs == {"type": "box", "shape": [4]} and cart.action == {"type": "discrete", "n": 2}
-    assert cart.reward_threshold == 475.0 and cart.max_episode_steps == 500 and "rgb_array" in cart.render_modes
+    assert (
+        cart.reward_threshold == 475.0
+        and cart.max_episode_steps == 500
+        and "rgb_array" in cart.render_modes
+    )
     pend = env_info(make_env("Pendulum-v1"), "Pendulum-v1")
-    assert not pend.discrete_actions and pend.action["low"] == [-2.0] and pend.action["high"] == [2.0]
+    assert (
+        not pend.discrete_actions and pend.action["low"] == [-2.0] and pend.action["high"] == [2.0]
+    )
     lake = env_info(make_env("FrozenLake-v1"), "FrozenLake-v1")
     assert lake.obs_dim == 16
     assert encode_obs(3, lake).tolist() == np.eye(16, dtype=np.float32)[3].tolist()
@@ -44,7 +52,9 @@ def test_env_pool_resets_finished_copies_and_reports_episodes():
     pool = EnvPool("CartPole-v1", 3, seed=0)
     finished = []
     for _ in range(200):
-        x, r, term, trunc, final, done = pool.step(np.zeros(3, dtype=np.int64))  # always push left: short episodes
+        x, r, term, trunc, final, done = pool.step(
+            np.zeros(3, dtype=np.int64)
+        )  # always push left: short episodes
         finished += done
         assert x.shape == (3, 4) and final.shape == (3, 4)
     pool.close()

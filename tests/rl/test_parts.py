@@ -32,13 +32,26 @@ def test_reward_to_go_bootstraps_truncated_episodes():
 
 def test_epsilon_schedule_and_moving_average():
     eps = linear_schedule(1.0, 0.05, 100)
-    assert eps(0) == 1.0 and eps(50) == pytest.approx(0.525) and eps(100) == eps(10_000) == pytest.approx(0.05)
+    assert (
+        eps(0) == 1.0
+        and eps(50) == pytest.approx(0.525)
+        and eps(100) == eps(10_000) == pytest.approx(0.05)
+    )
     assert moving_average(np.array([1.0, 3.0, 5.0, 7.0]), 2).tolist() == [1.0, 2.0, 4.0, 6.0]
 
 
 def test_soft_target_updates_and_tau_check():
     info = env_info(make_env("CartPole-v1"), "CartPole-v1")
-    result = train_dqn(info, steps=300, seed=0, hidden=[8], learning_starts=100, tau=0.005, eval_every=0, double=False)
+    result = train_dqn(
+        info,
+        steps=300,
+        seed=0,
+        hidden=[8],
+        learning_starts=100,
+        tau=0.005,
+        eval_every=0,
+        double=False,
+    )
     assert result.steps == 300 and np.isfinite([r["loss"] for r in result.log.rows[-3:]]).all()
     with pytest.raises(InvalidConfigError, match="`tau` is 0.0 but must be in \\(0, 1\\]"):
         train_agent("CartPole-v1", "dqn", steps=10, tau=0.0)

@@ -19,7 +19,9 @@ from dlpipe.cli.app import main
         (["rl", "train", "CartPole-v1", "--steps", "many"], "Invalid value for '--steps'"),
     ],
 )
-def test_usage_errors_exit_2_with_the_usage_message(argv: list[str], said: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_usage_errors_exit_2_with_the_usage_message(
+    argv: list[str], said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     rc = main(argv)
     err = capsys.readouterr().err
     assert rc == 2, err

@@ -19,7 +19,9 @@ def test_a_null_metric_in_metrics_json_reads_back_and_summarises(tmp_path):
     frame["y"] = np.where(frame["a"] > 0, "p", "n")
     run = dl.train(frame, "y", epochs=1, progress="quiet", out="r", report=False)
     metrics = json.loads((run.path / "metrics.json").read_text())
-    metrics["test"]["model"][metrics["test"]["primary_metric"]] = None  # as strict JSON writes an undefined metric
+    metrics["test"]["model"][metrics["test"]["primary_metric"]] = (
+        None  # as strict JSON writes an undefined metric
+    )
     (run.path / "metrics.json").write_text(json.dumps(metrics))
     summary = dl.load_run(run.path).summary()
     assert "model       nan" in summary
@@ -35,7 +37,20 @@ def test_class_labels_with_dollars_are_drawn_as_typed_in_generative_plots():
 
 @pytest.mark.slow
 def test_rl_train_refuses_an_existing_run_without_overwrite_and_replaces_it_with(capsys):
-    argv = ["rl", "train", "FrozenLake-v1", "--algo", "qlearning", "--steps", "200", "--eval-episodes", "2", "-q", "-o", "rl"]
+    argv = [
+        "rl",
+        "train",
+        "FrozenLake-v1",
+        "--algo",
+        "qlearning",
+        "--steps",
+        "200",
+        "--eval-episodes",
+        "2",
+        "-q",
+        "-o",
+        "rl",
+    ]
     assert main(argv) == 0
     assert main(argv) == 2
     assert "pass `--overwrite`" in capsys.readouterr().err

@@ -19,8 +19,12 @@ from torch import nn
 from dlpipe.models import native
 from dlpipe.models.registry import build_model
 
-needs_stem = pytest.mark.skipif(native.load_stem() is None, reason="no C compiler here: torch's kernels are used")
-needs_lstm = pytest.mark.skipif(native.load_lstm() is None, reason="no C compiler here: torch's LSTM is used")
+needs_stem = pytest.mark.skipif(
+    native.load_stem() is None, reason="no C compiler here: torch's kernels are used"
+)
+needs_lstm = pytest.mark.skipif(
+    native.load_lstm() is None, reason="no C compiler here: torch's LSTM is used"
+)
 STEM = Path(native.__file__).parent / "stem.c"
 
 
@@ -96,17 +100,23 @@ def test_real_cpu_identity_names_the_flags() -> None:
     cpu = native.cpu_identity()
     if cpu is None:
         pytest.skip("/proc/cpuinfo lists no flags here: the portable flag set is used")
-    assert ("flags=" in cpu or "Features=" in cpu) and cpu.startswith(__import__("platform").machine())
+    assert ("flags=" in cpu or "Features=" in cpu) and cpu.startswith(
+        __import__("platform").machine()
+    )
 
 
-def test_a_verified_entry_is_loaded_without_a_compile(cache: Path, two_cpus: dict[str, object], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_verified_entry_is_loaded_without_a_compile(
+    cache: Path, two_cpus: dict[str, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
     watch = _Watch(monkeypatch)
     assert native.load_stem() is not None
     b, _ = _entry(two_cpus, "B", cache)
     assert watch.compiles == [] and [p for p, _ in watch.loaded] == [str(b)]
 
 
-def _foreign_copy(cache: Path, two_cpus: dict[str, object], *, sidecar: str) -> tuple[Path, str, str]:
+def _foreign_copy(
+    cache: Path, two_cpus: dict[str, object], *, sidecar: str
+) -> tuple[Path, str, str]:
     """Put CPU A's library under CPU B's file name, with B's sidecar kept, A's copied, or none."""
     (a, _), (b, key_b) = _entry(two_cpus, "A", cache), _entry(two_cpus, "B", cache)
     shutil.copyfile(a, b)
@@ -114,7 +124,9 @@ def _foreign_copy(cache: Path, two_cpus: dict[str, object], *, sidecar: str) -> 
         shutil.copyfile(a.with_suffix(".json"), b.with_suffix(".json"))
     elif sidecar == "none":
         b.with_suffix(".json").unlink()
-    elif sidecar == "forged":  # names B's key and the foreign bytes' checksum: the bytes still lack B's key
+    elif (
+        sidecar == "forged"
+    ):  # names B's key and the foreign bytes' checksum: the bytes still lack B's key
         info = json.loads(b.with_suffix(".json").read_text())
         info["sha256"] = hashlib.sha256(a.read_bytes()).hexdigest()
         b.with_suffix(".json").write_text(json.dumps(info))
@@ -122,19 +134,27 @@ def _foreign_copy(cache: Path, two_cpus: dict[str, object], *, sidecar: str) -> 
 
 
 @pytest.mark.parametrize("sidecar", ["kept", "foreign", "none", "forged"])
-def test_a_library_built_for_another_cpu_is_rebuilt_never_loaded(cache: Path, two_cpus: dict[str, object], monkeypatch: pytest.MonkeyPatch,
-                                                                 sidecar: str) -> None:
+def test_a_library_built_for_another_cpu_is_rebuilt_never_loaded(
+    cache: Path, two_cpus: dict[str, object], monkeypatch: pytest.MonkeyPatch, sidecar: str
+) -> None:
     b, key_b, foreign = _foreign_copy(cache, two_cpus, sidecar=sidecar)
     watch = _Watch(monkeypatch)
     lib = native.load_stem()
     assert lib is not None
     assert len(watch.compiles) == 1  # rebuilt for this CPU
-    assert all(sha != foreign for _, sha in watch.loaded)  # the other CPU's bytes were never handed to dlopen
-    assert key_b.encode() in b.read_bytes() and json.loads(b.with_suffix(".json").read_text())["key"] == key_b
+    assert all(
+        sha != foreign for _, sha in watch.loaded
+    )  # the other CPU's bytes were never handed to dlopen
+    assert (
+        key_b.encode() in b.read_bytes()
+        and json.loads(b.with_suffix(".json").read_text())["key"] == key_b
+    )
     assert (ctypes.c_char * 65).in_dll(lib, "dlp_build_key").value.decode() == key_b
 
 
-def test_a_corrupted_key_in_the_sidecar_means_a_rebuild(cache: Path, two_cpus: dict[str, object], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_corrupted_key_in_the_sidecar_means_a_rebuild(
+    cache: Path, two_cpus: dict[str, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
     b, key_b = _entry(two_cpus, "B", cache)
     info = json.loads(b.with_suffix(".json").read_text())
     b.with_suffix(".json").write_text(json.dumps({**info, "key": "0" * 64}))
@@ -151,18 +171,36 @@ def test_a_library_whose_compiled_key_differs_is_never_called(two_cpus: dict[str
 
 # ---------------------------------------------------------------------------- the first-block kernel: call-time checks
 def _cnn() -> nn.Module:
-    spec = {"family": "cnn", "in_channels": 1, "image_size": [12, 12], "n_outputs": 3, "channels": [16], "kernel_size": 3,
-            "padding": 1, "batch_norm": False, "pool": 2, "dense": [], "dropout": 0.0, "activation": "relu"}
+    spec = {
+        "family": "cnn",
+        "in_channels": 1,
+        "image_size": [12, 12],
+        "n_outputs": 3,
+        "channels": [16],
+        "kernel_size": 3,
+        "padding": 1,
+        "batch_norm": False,
+        "pool": 2,
+        "dense": [],
+        "dropout": 0.0,
+        "activation": "relu",
+    }
     return build_model(spec).train()
 
 
 SWAPS = {
-    "reflect-padding": lambda m: m.features.__setitem__(0, nn.Conv2d(1, 16, 3, padding=1, padding_mode="reflect")),
-    "replicate-padding": lambda m: m.features.__setitem__(0, nn.Conv2d(1, 16, 3, padding=1, padding_mode="replicate")),
+    "reflect-padding": lambda m: m.features.__setitem__(
+        0, nn.Conv2d(1, 16, 3, padding=1, padding_mode="reflect")
+    ),
+    "replicate-padding": lambda m: m.features.__setitem__(
+        0, nn.Conv2d(1, 16, 3, padding=1, padding_mode="replicate")
+    ),
     "stride-2": lambda m: m.features.__setitem__(0, nn.Conv2d(1, 16, 3, stride=2, padding=1)),
     "dilation-2": lambda m: m.features.__setitem__(0, nn.Conv2d(1, 16, 3, padding=2, dilation=2)),
     "uneven-padding": lambda m: m.features.__setitem__(0, nn.Conv2d(1, 16, 3, padding=(1, 0))),
-    "non-square-kernel": lambda m: m.features.__setitem__(0, nn.Conv2d(1, 16, (3, 5), padding=(1, 2))),
+    "non-square-kernel": lambda m: m.features.__setitem__(
+        0, nn.Conv2d(1, 16, (3, 5), padding=(1, 2))
+    ),
     "even-kernel-same": lambda m: m.features.__setitem__(0, nn.Conv2d(1, 16, 4, padding="same")),
     "grouped": lambda m: m.features.__setitem__(0, nn.Conv2d(2, 16, 3, padding=1, groups=2)),
     "pool-3": lambda m: m.features.__setitem__(1, nn.MaxPool2d(3)),
@@ -181,9 +219,13 @@ RUNS_KERNEL = {"no-bias", "same-string", "valid-string", "two-input-channels"}
 
 
 @needs_stem
-@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel:UserWarning")  # torch's own note on the even-kernel case
+@pytest.mark.filterwarnings(
+    "ignore:Using padding='same' with even kernel:UserWarning"
+)  # torch's own note on the even-kernel case
 @pytest.mark.parametrize("swap", list(SWAPS))
-def test_a_layer_swapped_in_after_construction_gives_torchs_outputs_and_gradients(swap: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_layer_swapped_in_after_construction_gives_torchs_outputs_and_gradients(
+    swap: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     torch.manual_seed(0)
     model = _cnn()
     SWAPS[swap](model)
@@ -210,7 +252,9 @@ def test_a_layer_swapped_in_after_construction_gives_torchs_outputs_and_gradient
 
 
 @needs_stem
-def test_the_kernel_writes_float32_whatever_the_default_dtype(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_kernel_writes_float32_whatever_the_default_dtype(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from dlpipe.models.fused import conv_pool_relu
 
     conv = nn.Conv2d(1, 16, 3)
@@ -282,20 +326,33 @@ def test_metrics_json_records_which_kernels_ran(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     images = rng.integers(0, 255, size=(48, 1, 12, 12), dtype=np.uint8)
     ds = ImageDataset(images, np.arange(48) % 2, name="tiny")
-    run = dl.train(ds, batch_norm=False, epochs=1, batch_size=16, progress="quiet", out=tmp_path / "img")
+    run = dl.train(
+        ds, batch_norm=False, epochs=1, batch_size=16, progress="quiet", out=tmp_path / "img"
+    )
     env = json.loads((tmp_path / "img" / "metrics.json").read_text())["environment"]
     assert env["native_kernels"] == {"stem": True, "lstm": False}
     assert run.metrics["environment"]["native_kernels"]["stem"] is True
 
 
 @needs_lstm
-def test_loading_an_lstm_bundle_builds_its_kernel_before_the_first_prediction(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_loading_an_lstm_bundle_builds_its_kernel_before_the_first_prediction(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import numpy as np
 
     import dlpipe as dl
 
     y = np.sin(np.arange(120) / 6)
-    dl.train({"y": y}, "y", task="forecast", lookback=8, model={"family": "lstm", "hidden": [16]}, epochs=1, progress="quiet", out=tmp_path / "lstm")
+    dl.train(
+        {"y": y},
+        "y",
+        task="forecast",
+        lookback=8,
+        model={"family": "lstm", "hidden": [16]},
+        epochs=1,
+        progress="quiet",
+        out=tmp_path / "lstm",
+    )
     monkeypatch.setenv("DLPIPE_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(native, "_libs", {})
     watch = _Watch(monkeypatch)
@@ -308,7 +365,9 @@ def test_loading_an_lstm_bundle_builds_its_kernel_before_the_first_prediction(tm
     assert kernels_used(bundle.model)["lstm"] is True  # the kernel runs in inference too
 
 
-def test_a_table_bundle_builds_no_kernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, binary_frame) -> None:  # type: ignore[no-untyped-def]
+def test_a_table_bundle_builds_no_kernel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, binary_frame
+) -> None:  # type: ignore[no-untyped-def]
     import dlpipe as dl
 
     dl.train(binary_frame, "y", epochs=1, progress="quiet", out=tmp_path / "t")

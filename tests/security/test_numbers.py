@@ -42,7 +42,9 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import dlpipe as dl
 
     root = tmp_path_factory.mktemp("numbers")
-    run = dl.train(_frame(), target="y", epochs=2, out=root / "run", progress="quiet", report=False, hidden=[8])
+    run = dl.train(
+        _frame(), target="y", epochs=2, out=root / "run", progress="quiet", report=False, hidden=[8]
+    )
     return Path(run.path) / "bundle"
 
 
@@ -78,7 +80,10 @@ def test_predict_with_inf_is_refused_with_a_count(bundle, capsys):
     rows.to_csv("rows.csv", index=False)
     rc, out, err = _run(["predict", str(bundle), "rows.csv"], capsys)
     assert rc == 2 and out == ""
-    assert "error: column 'b' holds inf in row 2 and 1 more row; dlpipe does not guess a value for infinities" in _one_error_line(err)
+    assert (
+        "error: column 'b' holds inf in row 2 and 1 more row; dlpipe does not guess a value for infinities"
+        in _one_error_line(err)
+    )
 
 
 def test_predict_with_an_empty_cell_still_imputes_it(bundle, capsys):
@@ -88,7 +93,9 @@ def test_predict_with_an_empty_cell_still_imputes_it(bundle, capsys):
     rc, out, err = _run(["predict", str(bundle), "rows.csv"], capsys)
     assert rc == 0, err
     preds = pd.read_csv(__import__("io").StringIO(out))
-    assert len(preds) == 3 and np.isfinite(preds[["proba_benign", "proba_malignant"]].to_numpy()).all()
+    assert (
+        len(preds) == 3 and np.isfinite(preds[["proba_benign", "proba_malignant"]].to_numpy()).all()
+    )
 
 
 def test_predict_api_never_returns_nan_probabilities(bundle):
@@ -108,7 +115,10 @@ def test_a_value_that_scaling_overflows_is_refused(capsys):
     train = pd.DataFrame({"a": np.linspace(0, 0.01, 30), "y": [0, 1] * 15})
     pre = TabularPreprocessor(infer_schema(train, "y")).fit(train)
     rows = pd.DataFrame({"a": [0.005, 3e38]})
-    with pytest.raises(DlpipeError, match=r"^column 'a' holds 3e\+38 in row 2, which the training scaling turns into 1\.0\d*e\+41, beyond"):
+    with pytest.raises(
+        DlpipeError,
+        match=r"^column 'a' holds 3e\+38 in row 2, which the training scaling turns into 1\.0\d*e\+41, beyond",
+    ):
         pre.transform(rows)
 
 
@@ -127,7 +137,9 @@ def test_train_with_1e308_names_the_column_and_row_and_writes_nothing(capsys):
     frame.to_csv("data.csv", index=False)
     rc, out, err = _run(["train", "data.csv", "-t", "y", "-o", "out", "--epochs", "1"], capsys)
     assert rc == 2
-    assert _one_error_line(err).startswith("error: column 'a' holds 1e+308 in row 6, beyond the ±3.4e+38")
+    assert _one_error_line(err).startswith(
+        "error: column 'a' holds 1e+308 in row 6, beyond the ±3.4e+38"
+    )
     assert sorted(p.name for p in Path(".").iterdir()) == ["data.csv"]  # no out/, no out.partial/
 
 
@@ -161,7 +173,10 @@ def test_row_numbers_stay_those_of_the_file_after_rows_without_target_are_droppe
     frame = _frame()
     frame.loc[2, "y"] = None  # dropped with a warning
     frame.loc[9, "a"] = 1e300
-    with pytest.warns(UserWarning, match="dropped 1 rows"), pytest.raises(DlpipeError, match=r"^column 'a' holds 1e\+300 in row 10, "):
+    with (
+        pytest.warns(UserWarning, match="dropped 1 rows"),
+        pytest.raises(DlpipeError, match=r"^column 'a' holds 1e\+300 in row 10, "),
+    ):
         dl.train(frame, target="y", epochs=1, save=False, progress="quiet")
 
 
@@ -175,17 +190,27 @@ def test_decode_refuses_non_finite_outputs(kind):
     width = 3 if kind == "multiclass" else 1
     logits = np.zeros((4, width), np.float32)
     logits[1, 0], logits[3, -1] = np.nan, np.inf
-    with pytest.raises(DlpipeError, match=r"^the model produced NaN or infinite outputs for rows 2, 4 \(2 of 4 rows\), so no prediction is given;") as info:
+    with pytest.raises(
+        DlpipeError,
+        match=r"^the model produced NaN or infinite outputs for rows 2, 4 \(2 of 4 rows\), so no prediction is given;",
+    ) as info:
         task.decode(logits)
-    assert type(info.value).__name__ == "NonFiniteOutputError" and isinstance(info.value, ValueError)
+    assert type(info.value).__name__ == "NonFiniteOutputError" and isinstance(
+        info.value, ValueError
+    )
 
 
 def test_a_bundle_whose_model_outputs_nan_predicts_nothing(bundle, capsys, monkeypatch):
     import dlpipe as dl
 
     b = dl.load_bundle(bundle)
-    monkeypatch.setattr(type(b), "outputs", lambda self, inputs: np.full((len(inputs[0]), 1), np.nan, np.float32))
-    with pytest.raises(DlpipeError, match=r"^the model produced NaN or infinite outputs for rows 1, 2, 3 \(3 of 3 rows\)"):
+    monkeypatch.setattr(
+        type(b), "outputs", lambda self, inputs: np.full((len(inputs[0]), 1), np.nan, np.float32)
+    )
+    with pytest.raises(
+        DlpipeError,
+        match=r"^the model produced NaN or infinite outputs for rows 1, 2, 3 \(3 of 3 rows\)",
+    ):
         b.predict(_frame(3).drop(columns="y"))
 
 
@@ -201,8 +226,21 @@ def test_forecast_outputs_are_checked_too():
 def test_write_json_writes_null_for_nan_and_inf(tmp_path):
     from dlpipe.core.files import write_json
 
-    write_json(tmp_path / "m.json", {"r2": float("nan"), "x": [np.float32("inf"), -math.inf, 1.5], "n": np.float64("nan"), "ok": np.arange(2)})
-    assert _strict_json(tmp_path / "m.json") == {"r2": None, "x": [None, None, 1.5], "n": None, "ok": [0, 1]}
+    write_json(
+        tmp_path / "m.json",
+        {
+            "r2": float("nan"),
+            "x": [np.float32("inf"), -math.inf, 1.5],
+            "n": np.float64("nan"),
+            "ok": np.arange(2),
+        },
+    )
+    assert _strict_json(tmp_path / "m.json") == {
+        "r2": None,
+        "x": [None, None, 1.5],
+        "n": None,
+        "ok": [0, 1],
+    }
 
 
 def test_evaluate_output_json_is_strict_when_a_metric_is_undefined(bundle, capsys):
@@ -222,7 +260,16 @@ def test_run_metrics_json_and_manifest_are_strict_json(capsys):
 
     frame = _frame(60)
     test = _frame(40, seed=1)
-    run = dl.train(frame, target="y", test=test[test["y"] == "benign"], epochs=1, out="run", progress="quiet", report=False, hidden=[8])
+    run = dl.train(
+        frame,
+        target="y",
+        test=test[test["y"] == "benign"],
+        epochs=1,
+        out="run",
+        progress="quiet",
+        report=False,
+        hidden=[8],
+    )
     metrics = _strict_json(Path(run.path) / "metrics.json")
     assert metrics["test"]["model"]["roc_auc"] is None
     _strict_json(Path(run.path) / "bundle" / "manifest.json")
@@ -249,7 +296,10 @@ def test_a_model_that_cannot_fit_in_memory_is_refused_before_allocating(capsys, 
 
     monkeypatch.setattr(registry, "available_memory", lambda: 10_000_000, raising=False)
     _frame().to_csv("data.csv", index=False)
-    rc, out, err = _run(["train", "data.csv", "-t", "y", "-o", "out", "--epochs", "1", "--hidden", "1000,1000"], capsys)
+    rc, out, err = _run(
+        ["train", "data.csv", "-t", "y", "-o", "out", "--epochs", "1", "--hidden", "1000,1000"],
+        capsys,
+    )
     assert rc == 2
     assert _one_error_line(err) == (
         "error: the mlp model with `--hidden` [1000, 1000] has 1,005,001 parameters and needs about 16 MB of memory "
@@ -264,9 +314,14 @@ def test_the_memory_check_counts_1e10_parameters_without_allocating(monkeypatch)
 
     monkeypatch.setattr(registry, "available_memory", lambda: 16 * 10**9)
     spec = {"family": "mlp", "n_numeric": 2, "n_outputs": 1, "hidden": [100000, 100000]}
-    with pytest.raises(DlpipeError, match=r"has 10,000,500,001 parameters and needs about 160\.0 GB of memory to train .* only 16\.0 GB is available"):
+    with pytest.raises(
+        DlpipeError,
+        match=r"has 10,000,500,001 parameters and needs about 160\.0 GB of memory to train .* only 16\.0 GB is available",
+    ):
         registry.build_model(spec)
-    with pytest.raises(DlpipeError, match=r"needs about 40\.0 GB of memory for its weights, but only 16\.0 GB"):
+    with pytest.raises(
+        DlpipeError, match=r"needs about 40\.0 GB of memory for its weights, but only 16\.0 GB"
+    ):
         registry.build_model(spec, for_training=False)
 
 

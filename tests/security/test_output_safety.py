@@ -37,7 +37,14 @@ FAST = {"epochs": 2, "progress": "quiet", "report": False}
 def _frame() -> pd.DataFrame:
     rng = np.random.default_rng(0)
     x = rng.normal(size=(64, 3))
-    return pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "c": x[:, 2], "y": np.where(x[:, 0] + x[:, 1] > 0, "yes", "no")})
+    return pd.DataFrame(
+        {
+            "a": x[:, 0],
+            "b": x[:, 1],
+            "c": x[:, 2],
+            "y": np.where(x[:, 0] + x[:, 1] > 0, "yes", "no"),
+        }
+    )
 
 
 def _csv(path: str | Path = "data.csv") -> Path:
@@ -80,7 +87,9 @@ def test_out_naming_the_data_folder_is_refused_and_the_data_stays(tmp_path, caps
     assert rc == 2
     assert "`--out` 'proj' holds the data 'proj/data.csv'" in _one_sentence(err)
     assert _snapshot(tmp_path / "proj") == before
-    assert sorted(os.listdir(tmp_path)) == ["proj"]  # no lock file, no temporary folder, no checkpoint
+    assert sorted(os.listdir(tmp_path)) == [
+        "proj"
+    ]  # no lock file, no temporary folder, no checkpoint
 
 
 def test_out_naming_a_folder_of_earlier_runs_is_refused(tmp_path, capsys):
@@ -90,8 +99,10 @@ def test_out_naming_a_folder_of_earlier_runs_is_refused(tmp_path, capsys):
     before = _snapshot(tmp_path / "runs")
     rc, err = _run(["train", "data.csv", *TRAIN, "-o", "runs"], capsys)
     assert rc == 2
-    assert ("`--out` 'runs' is a folder that dlpipe did not write (it holds 2 entries: 'first', 'notes.txt'); "
-            "dlpipe replaces only its own folders, so pass the name of a new or empty folder.") in _one_sentence(err)
+    assert (
+        "`--out` 'runs' is a folder that dlpipe did not write (it holds 2 entries: 'first', 'notes.txt'); "
+        "dlpipe replaces only its own folders, so pass the name of a new or empty folder."
+    ) in _one_sentence(err)
     assert _snapshot(tmp_path / "runs") == before
 
 
@@ -100,8 +111,10 @@ def test_out_naming_a_file_is_refused_and_the_file_is_not_moved(tmp_path, capsys
     (tmp_path / "results.txt").write_text("precious")
     rc, err = _run(["train", "data.csv", *TRAIN, "-o", "results.txt"], capsys)
     assert rc == 2
-    assert ("`--out` 'results.txt' is an existing file, not a folder, and dlpipe never replaces it; "
-            "pass the name of a new folder, such as 'runs/my-run'.") in _one_sentence(err)
+    assert (
+        "`--out` 'results.txt' is an existing file, not a folder, and dlpipe never replaces it; "
+        "pass the name of a new folder, such as 'runs/my-run'."
+    ) in _one_sentence(err)
     assert (tmp_path / "results.txt").read_text() == "precious"
     assert sorted(os.listdir(tmp_path)) == ["data.csv", "results.txt"]  # no .results.txt.old-*
 
@@ -111,7 +124,10 @@ def test_out_naming_here_a_parent_or_the_root_is_a_sentence(tmp_path, capsys, ou
     _csv()
     rc, err = _run(["train", "data.csv", *TRAIN, "-o", out], capsys)
     assert rc == 2
-    assert f"`--out` {out!r} names the current folder, a parent folder or the root, which dlpipe never writes into or replaces" in _one_sentence(err)
+    assert (
+        f"`--out` {out!r} names the current folder, a parent folder or the root, which dlpipe never writes into or replaces"
+        in _one_sentence(err)
+    )
     assert "empty name" not in err
     assert sorted(os.listdir(tmp_path)) == ["data.csv"]
 
@@ -121,7 +137,11 @@ def test_an_empty_folder_is_used(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["train", "data.csv", *TRAIN, "-o", "empty"]) == 0
     assert (tmp_path / "empty" / "metrics.json").is_file()
-    assert read_marker(tmp_path / "empty") == {"format": "dlpipe-folder", "kind": "run", "dlpipe": dl.__version__}
+    assert read_marker(tmp_path / "empty") == {
+        "format": "dlpipe-folder",
+        "kind": "run",
+        "dlpipe": dl.__version__,
+    }
     assert sorted(os.listdir(tmp_path)) == ["data.csv", "empty"]
 
 
@@ -132,8 +152,10 @@ def test_a_finished_run_is_replaced_only_with_overwrite(tmp_path, capsys):
     before = _snapshot(tmp_path / "runs")
     rc, err = _run(["train", "data.csv", *TRAIN, "-o", "runs/x"], capsys)
     assert rc == 2
-    assert ("`--out` 'runs/x' already exists (a dlpipe run folder); pass `--overwrite` "
-            "to replace it, or pick another path.") in _one_sentence(err)
+    assert (
+        "`--out` 'runs/x' already exists (a dlpipe run folder); pass `--overwrite` "
+        "to replace it, or pick another path."
+    ) in _one_sentence(err)
     assert "interrupted" not in err
     assert _snapshot(tmp_path / "runs") == before
     assert main(["train", "data.csv", *TRAIN, "--seed", "3", "-o", "runs/x", "--overwrite"]) == 0
@@ -155,10 +177,14 @@ def test_overwrite_replaces_only_a_folder_of_the_same_kind(tmp_path, capsys):
     _csv()
     assert main(["train", "data.csv", *TRAIN, "-o", "runs/x"]) == 0
     before = _snapshot(tmp_path / "runs")
-    rc, err = _run(["ensemble", "runs/x/bundle", "runs/x/bundle", "-o", "runs/x", "--overwrite"], capsys)
+    rc, err = _run(
+        ["ensemble", "runs/x/bundle", "runs/x/bundle", "-o", "runs/x", "--overwrite"], capsys
+    )
     assert rc == 2
-    assert ("`--out` 'runs/x' is a dlpipe run folder, not an ensemble folder; dlpipe replaces a folder only with one of the same kind, "
-            "so pass another path.") in _one_sentence(err)
+    assert (
+        "`--out` 'runs/x' is a dlpipe run folder, not an ensemble folder; dlpipe replaces a folder only with one of the same kind, "
+        "so pass another path."
+    ) in _one_sentence(err)
     assert _snapshot(tmp_path / "runs") == before
 
 
@@ -167,7 +193,10 @@ def test_a_symbolic_link_is_never_replaced(tmp_path, capsys):
     (tmp_path / "target").mkdir()
     (tmp_path / "link").symlink_to(tmp_path / "target")
     rc, err = _run(["train", "data.csv", *TRAIN, "-o", "link", "--overwrite"], capsys)
-    assert rc == 2 and "`--out` 'link' is a symbolic link, which dlpipe never replaces" in _one_sentence(err)
+    assert (
+        rc == 2
+        and "`--out` 'link' is a symbolic link, which dlpipe never replaces" in _one_sentence(err)
+    )
     assert (tmp_path / "link").is_symlink() and not any((tmp_path / "target").iterdir())
 
 
@@ -179,7 +208,9 @@ def test_the_output_is_checked_before_the_data_is_read_or_trained(tmp_path, monk
         raise AssertionError("the data was read before the output path was checked")
 
     monkeypatch.setattr(sys.modules["dlpipe.pipeline.train"], "resolve_dataset", never)
-    with pytest.raises(OutputExistsError, match=r"^`out` 'mine' is a folder that dlpipe did not write"):
+    with pytest.raises(
+        OutputExistsError, match=r"^`out` 'mine' is a folder that dlpipe did not write"
+    ):
         dl.train(_frame(), "y", out="mine", **FAST)
     with pytest.raises(FileExistsError):  # the error is also the built-in one
         dl.train(_frame(), "y", out="mine", **FAST)
@@ -187,12 +218,17 @@ def test_the_output_is_checked_before_the_data_is_read_or_trained(tmp_path, monk
 
 def test_python_api_overwrite_and_bundle_save(tmp_path):
     run = dl.train(_frame(), "y", out="runs/x", **FAST)
-    with pytest.raises(OutputExistsError, match=r"^`out` 'runs/x' already exists \(a dlpipe run folder\); set `overwrite` to true to replace it"):
+    with pytest.raises(
+        OutputExistsError,
+        match=r"^`out` 'runs/x' already exists \(a dlpipe run folder\); set `overwrite` to true to replace it",
+    ):
         dl.train(_frame(), "y", out="runs/x", **FAST)
     dl.train(_frame(), "y", out="runs/x", overwrite=True, **FAST)
     (tmp_path / "models").mkdir()
     (tmp_path / "models" / "keep.bin").write_bytes(b"\x00\x01")
-    with pytest.raises(OutputExistsError, match=r"^`path` 'models' is a folder that dlpipe did not write"):
+    with pytest.raises(
+        OutputExistsError, match=r"^`path` 'models' is a folder that dlpipe did not write"
+    ):
         run.bundle.save("models")
     assert sorted(os.listdir(tmp_path / "models")) == ["keep.bin"]
 
@@ -208,7 +244,11 @@ def test_ensemble_out_is_protected_and_replaced_with_overwrite(tmp_path, capsys)
     assert sorted(os.listdir(tmp_path / "mine")) == ["x.csv"]
     assert main(["ensemble", "runs/a/bundle", "runs/b/bundle", "-o", "ens"]) == 0
     rc, err = _run(["ensemble", "runs/a/bundle", "runs/b/bundle", "-o", "ens"], capsys)
-    assert rc == 2 and "`--out` 'ens' already exists (a dlpipe ensemble folder); pass `--overwrite`" in _one_sentence(err)
+    assert (
+        rc == 2
+        and "`--out` 'ens' already exists (a dlpipe ensemble folder); pass `--overwrite`"
+        in _one_sentence(err)
+    )
     assert main(["ensemble", "runs/a/bundle", "runs/b/bundle", "-o", "ens", "--overwrite"]) == 0
     assert read_marker(tmp_path / "ens")["kind"] == "ensemble"
 
@@ -218,7 +258,19 @@ def test_tune_out_is_protected_resumes_its_own_folder_and_overwrite_starts_afres
     _csv()
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "x.csv").write_text("1")
-    args = ["tune", "data.csv", "-t", "y", "--trials", "2", "--epochs", "2", "--no-retrain", "--no-report", "-q"]
+    args = [
+        "tune",
+        "data.csv",
+        "-t",
+        "y",
+        "--trials",
+        "2",
+        "--epochs",
+        "2",
+        "--no-retrain",
+        "--no-report",
+        "-q",
+    ]
     rc, err = _run([*args, "-o", "mine"], capsys)
     assert rc == 2 and "`--out` 'mine' is a folder that dlpipe did not write" in _one_sentence(err)
     assert sorted(os.listdir(tmp_path / "mine")) == ["x.csv"]
@@ -237,8 +289,12 @@ def test_keras_save_never_replaces_a_foreign_folder(tmp_path):
     m.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     (tmp_path / "model.keras").mkdir()
     (tmp_path / "model.keras" / "notes.md").write_text("mine")
-    with pytest.raises(OutputExistsError, match=r"^`filepath` 'model.keras' is a folder that dlpipe did not write"):
-        m.save("model.keras")  # Keras's default overwrite=True still never replaces a foreign folder
+    with pytest.raises(
+        OutputExistsError, match=r"^`filepath` 'model.keras' is a folder that dlpipe did not write"
+    ):
+        m.save(
+            "model.keras"
+        )  # Keras's default overwrite=True still never replaces a foreign folder
     m.save("saved")
     m.save("saved")  # its own folder: replaced
     assert (tmp_path / "model.keras" / "notes.md").read_text() == "mine"
@@ -264,49 +320,110 @@ def test_a_writer_is_refused_while_another_holds_the_lock(tmp_path, capsys):
         done.set()
         t.join()
     assert rc == 2
-    assert f"`--out` 'runs/x' is being written by another thread of this process (pid {os.getpid()}); wait for it to finish" in _one_sentence(err)
-    assert sorted(os.listdir(tmp_path / "runs")) == []  # nothing of the refused run, and the lock file is gone
+    assert (
+        f"`--out` 'runs/x' is being written by another thread of this process (pid {os.getpid()}); wait for it to finish"
+        in _one_sentence(err)
+    )
+    assert (
+        sorted(os.listdir(tmp_path / "runs")) == []
+    )  # nothing of the refused run, and the lock file is gone
 
 
 @pytest.mark.service
 def test_two_trainings_of_one_folder_the_second_is_refused_naming_the_first(tmp_path):
     _csv(tmp_path / "data.csv")
-    cmd = [sys.executable, "-m", "dlpipe", "train", "data.csv", "-t", "y", "--epochs", "3000", "--patience", "0",
-           "--batch-size", "8", "--quiet", "--no-report", "-o", "runs/same"]
-    first = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "dlpipe",
+        "train",
+        "data.csv",
+        "-t",
+        "y",
+        "--epochs",
+        "3000",
+        "--patience",
+        "0",
+        "--batch-size",
+        "8",
+        "--quiet",
+        "--no-report",
+        "-o",
+        "runs/same",
+    ]
+    first = subprocess.Popen(
+        cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         deadline = time.monotonic() + 60
-        while not (tmp_path / "runs" / ".same.lock").exists() and time.monotonic() < deadline and first.poll() is None:
+        while (
+            not (tmp_path / "runs" / ".same.lock").exists()
+            and time.monotonic() < deadline
+            and first.poll() is None
+        ):
             time.sleep(0.05)
         second = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120)
         assert first.poll() is None, "the first run ended before the second started: make it longer"
         assert second.returncode == 2, second.stderr
-        assert second.stderr.strip() == (f"error: `--out` 'runs/same' is being written by another dlpipe process (process id {first.pid}); "
-                                         "wait for it to finish, or pick another path.")
+        assert second.stderr.strip() == (
+            f"error: `--out` 'runs/same' is being written by another dlpipe process (process id {first.pid}); "
+            "wait for it to finish, or pick another path."
+        )
         _, err = first.communicate(timeout=240)
     finally:
         if first.poll() is None:
             first.kill()
             first.wait()
     assert first.returncode == 0, err
-    assert sorted(os.listdir(tmp_path / "runs")) == ["same"]  # one partial only, now removed; the lock file too
+    assert sorted(os.listdir(tmp_path / "runs")) == [
+        "same"
+    ]  # one partial only, now removed; the lock file too
 
 
 @pytest.mark.service
 def test_two_tune_workers_of_one_folder_the_second_is_refused_and_trials_are_exact(tmp_path):
     pytest.importorskip("optuna")
     _csv(tmp_path / "data.csv")
-    cmd = [sys.executable, "-m", "dlpipe", "tune", "data.csv", "-t", "y", "--trials", "16", "--epochs", "300", "--pruner", "none",
-           "--no-retrain", "--no-report", "-q", "-o", "same"]
-    first = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "dlpipe",
+        "tune",
+        "data.csv",
+        "-t",
+        "y",
+        "--trials",
+        "16",
+        "--epochs",
+        "300",
+        "--pruner",
+        "none",
+        "--no-retrain",
+        "--no-report",
+        "-q",
+        "-o",
+        "same",
+    ]
+    first = subprocess.Popen(
+        cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         deadline = time.monotonic() + 60
-        while not (tmp_path / ".same.lock").exists() and time.monotonic() < deadline and first.poll() is None:
+        while (
+            not (tmp_path / ".same.lock").exists()
+            and time.monotonic() < deadline
+            and first.poll() is None
+        ):
             time.sleep(0.05)
         second = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120)
-        assert first.poll() is None, "the first worker ended before the second started: make it longer"
+        assert first.poll() is None, (
+            "the first worker ended before the second started: make it longer"
+        )
         assert second.returncode == 2, second.stderr
-        assert f"error: `--out` 'same' is being written by another dlpipe process (process id {first.pid})" in second.stderr
+        assert (
+            f"error: `--out` 'same' is being written by another dlpipe process (process id {first.pid})"
+            in second.stderr
+        )
         assert "IntegrityError" not in second.stderr and "--storage" not in second.stderr
         _, err = first.communicate(timeout=400)
     finally:
@@ -334,48 +451,91 @@ def test_a_shared_study_worker_leaves_a_held_folder_to_its_holder(tmp_path):
     t.start()
     try:
         held.wait(10)
-        with pytest.warns(DlpipeWarning, match=rf"is being written by another worker of this study \(process id {os.getpid()}\); this worker adds trials to the shared study"):
-            r = tune(_frame(), "y", trials=2, epochs=2, storage=f"sqlite:///{tmp_path / 'shared.db'}", heartbeat=0,
-                     out=tmp_path / "t", progress="quiet", retrain=False, report=False)
+        with pytest.warns(
+            DlpipeWarning,
+            match=rf"is being written by another worker of this study \(process id {os.getpid()}\); this worker adds trials to the shared study",
+        ):
+            r = tune(
+                _frame(),
+                "y",
+                trials=2,
+                epochs=2,
+                storage=f"sqlite:///{tmp_path / 'shared.db'}",
+                heartbeat=0,
+                out=tmp_path / "t",
+                progress="quiet",
+                retrain=False,
+                report=False,
+            )
     finally:
         done.set()
         t.join()
     assert not (tmp_path / "t").exists()  # not written by this worker
-    assert r.summary["complete"] + r.summary["pruned"] == 2 and r.summary["folder_written_by_another_worker"]
+    assert (
+        r.summary["complete"] + r.summary["pruned"] == 2
+        and r.summary["folder_written_by_another_worker"]
+    )
 
 
 def test_a_damaged_local_study_file_does_not_blame_storage(tmp_path, capsys):
     pytest.importorskip("optuna")
     _csv()
-    args = ["tune", "data.csv", "-t", "y", "--trials", "1", "--epochs", "2", "--no-retrain", "--no-report", "-q", "-o", "t"]
+    args = [
+        "tune",
+        "data.csv",
+        "-t",
+        "y",
+        "--trials",
+        "1",
+        "--epochs",
+        "2",
+        "--no-retrain",
+        "--no-report",
+        "-q",
+        "-o",
+        "t",
+    ]
     assert main(args) == 0
     (tmp_path / "t" / "study.db").write_bytes(b"this is not a database" * 100)
     rc, err = _run(args, capsys)
     assert rc == 2
-    assert "cannot open the study file" in _one_sentence(err) and "move it away to start a new study" in err
+    assert (
+        "cannot open the study file" in _one_sentence(err)
+        and "move it away to start a new study" in err
+    )
     assert "--storage" not in err
 
 
 # ---------------------------------------------------------------------- item 8: leftovers
 @pytest.mark.service
-def test_kill_9_during_the_run_folder_write_leaves_a_leftover_that_the_next_run_cleans(tmp_path, capsys):
+def test_kill_9_during_the_run_folder_write_leaves_a_leftover_that_the_next_run_cleans(
+    tmp_path, capsys
+):
     _csv(tmp_path / "data.csv")
-    code = ("import time\nfrom dlpipe.core.files import atomic_dir\n"
-            "with atomic_dir('runs/x', kind='run') as tmp:\n"
-            "    (tmp / 'metrics.json').write_text('{}')\n    print('writing', flush=True)\n    time.sleep(120)\n")
-    proc = subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path, stdout=subprocess.PIPE, text=True)
+    code = (
+        "import time\nfrom dlpipe.core.files import atomic_dir\n"
+        "with atomic_dir('runs/x', kind='run') as tmp:\n"
+        "    (tmp / 'metrics.json').write_text('{}')\n    print('writing', flush=True)\n    time.sleep(120)\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], cwd=tmp_path, stdout=subprocess.PIPE, text=True
+    )
     assert proc.stdout is not None and proc.stdout.readline().strip() == "writing"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
     proc.stdout.close()
     left = [p for p in os.listdir(tmp_path / "runs") if p.startswith(".x.tmp-")]
     assert len(left) == 1 and (tmp_path / "runs" / ".x.lock").exists()
-    (tmp_path / "runs" / ".x.tmp-0000beef").mkdir()  # same pattern, not dlpipe's (no marker, not empty): kept
+    (
+        tmp_path / "runs" / ".x.tmp-0000beef"
+    ).mkdir()  # same pattern, not dlpipe's (no marker, not empty): kept
     (tmp_path / "runs" / ".x.tmp-0000beef" / "user.txt").write_text("mine")
     rc, err = _run_warned(["train", "data.csv", *TRAIN, "-o", "runs/x"], capsys)
     assert rc == 0
-    assert (f"warning: removed '{left[0]}' from 'runs': unfinished temporary folder(s) of an earlier write of 'x' that was killed "
-            "(no live process held its lock).\n") in err
+    assert (
+        f"warning: removed '{left[0]}' from 'runs': unfinished temporary folder(s) of an earlier write of 'x' that was killed "
+        "(no live process held its lock).\n"
+    ) in err
     assert sorted(os.listdir(tmp_path / "runs")) == [".x.tmp-0000beef", "x"]
 
 
@@ -394,34 +554,71 @@ class _Stop(Callback):
 
 
 def test_a_failed_run_removes_its_checkpoint_so_a_plain_retry_is_not_blocked(tmp_path):
-    stop = _Stop(RunFailedError("the training loss became nan at epoch 3; lower `learning_rate`."), 3, tmp_path / "runs" / "x.partial")
+    stop = _Stop(
+        RunFailedError("the training loss became nan at epoch 3; lower `learning_rate`."),
+        3,
+        tmp_path / "runs" / "x.partial",
+    )
     with pytest.raises(RunFailedError, match="became nan"):
-        dl.train(_frame(), "y", out="runs/x", checkpoint=True, callbacks=[stop], epochs=10, progress="quiet", report=False)
+        dl.train(
+            _frame(),
+            "y",
+            out="runs/x",
+            checkpoint=True,
+            callbacks=[stop],
+            epochs=10,
+            progress="quiet",
+            report=False,
+        )
     assert stop.had_checkpoint
-    assert not (tmp_path / "runs").exists()  # no .partial, no lock file, and the runs/ it created is gone
+    assert not (
+        tmp_path / "runs"
+    ).exists()  # no .partial, no lock file, and the runs/ it created is gone
     dl.train(_frame(), "y", out="runs/x", checkpoint=True, **FAST)  # the plain retry
 
 
-def test_ctrl_c_keeps_the_checkpoint_for_resume_and_a_plain_retry_says_how_to_go_on(tmp_path, capsys):
+def test_ctrl_c_keeps_the_checkpoint_for_resume_and_a_plain_retry_says_how_to_go_on(
+    tmp_path, capsys
+):
     _csv()
     stop = _Stop(KeyboardInterrupt(), 3, tmp_path / "runs" / "x.partial")
     with pytest.raises(KeyboardInterrupt):
-        dl.train("data.csv", "y", out="runs/x", checkpoint=True, callbacks=[stop], epochs=10, progress="quiet", report=False)
+        dl.train(
+            "data.csv",
+            "y",
+            out="runs/x",
+            checkpoint=True,
+            callbacks=[stop],
+            epochs=10,
+            progress="quiet",
+            report=False,
+        )
     assert stop.had_checkpoint and (tmp_path / "runs" / "x.partial" / CHECKPOINT_FILE).is_file()
     rc, err = _run(["train", "data.csv", *TRAIN, "-o", "runs/x"], capsys)
     assert rc == 2
-    assert ("an interrupted run left a checkpoint in 'runs/x.partial'; resume it by passing 'runs/x.partial' as `--resume`, "
-            "or pass `--overwrite` to discard it and start afresh.") in _one_sentence(err)
+    assert (
+        "an interrupted run left a checkpoint in 'runs/x.partial'; resume it by passing 'runs/x.partial' as `--resume`, "
+        "or pass `--overwrite` to discard it and start afresh."
+    ) in _one_sentence(err)
     rc, err = _run_warned(["train", "data.csv", *TRAIN, "-o", "runs/x", "--overwrite"], capsys)
-    assert rc == 0 and "warning: discarded the checkpoint an interrupted run left in 'runs/x.partial' (`--overwrite` is set).\n" in err
+    assert (
+        rc == 0
+        and "warning: discarded the checkpoint an interrupted run left in 'runs/x.partial' (`--overwrite` is set).\n"
+        in err
+    )
     assert sorted(os.listdir(tmp_path / "runs")) == ["x"]
 
 
 def test_a_checkpoint_folder_without_a_checkpoint_is_cleaned_with_a_warning(tmp_path):
     # what a run killed before its first checkpoint (or the old code's failed run) left: x.partial/meta.json
     (tmp_path / "runs" / "x.partial").mkdir(parents=True)
-    (tmp_path / "runs" / "x.partial" / "meta.json").write_text('{"fingerprint": {}, "out": "runs/x"}')
-    with pytest.warns(DlpipeWarning, match=r"removed 'runs/x.partial', left by a run that was killed before its first checkpoint"):
+    (tmp_path / "runs" / "x.partial" / "meta.json").write_text(
+        '{"fingerprint": {}, "out": "runs/x"}'
+    )
+    with pytest.warns(
+        DlpipeWarning,
+        match=r"removed 'runs/x.partial', left by a run that was killed before its first checkpoint",
+    ):
         dl.train(_frame(), "y", out="runs/x", checkpoint=True, **FAST)
     assert sorted(os.listdir(tmp_path / "runs")) == ["x"]
 
@@ -429,26 +626,56 @@ def test_a_checkpoint_folder_without_a_checkpoint_is_cleaned_with_a_warning(tmp_
 def test_a_foreign_folder_at_the_checkpoint_path_is_never_deleted(tmp_path):
     (tmp_path / "runs" / "x.partial").mkdir(parents=True)
     (tmp_path / "runs" / "x.partial" / "mine.txt").write_text("keep")
-    with pytest.raises(OutputExistsError, match=r"keeps its checkpoints in 'runs/x.partial', which exists but was not written by dlpipe"):
+    with pytest.raises(
+        OutputExistsError,
+        match=r"keeps its checkpoints in 'runs/x.partial', which exists but was not written by dlpipe",
+    ):
         dl.train(_frame(), "y", out="runs/x", checkpoint=True, **FAST)
     assert (tmp_path / "runs" / "x.partial" / "mine.txt").read_text() == "keep"
     assert sorted(os.listdir(tmp_path / "runs")) == ["x.partial"]
 
 
 @pytest.mark.service
-def test_kill_9_during_training_keeps_the_checkpoint_and_a_retry_is_told_to_resume(tmp_path, capsys):
+def test_kill_9_during_training_keeps_the_checkpoint_and_a_retry_is_told_to_resume(
+    tmp_path, capsys
+):
     _csv(tmp_path / "data.csv")
-    cmd = [sys.executable, "-m", "dlpipe", "train", "data.csv", "-t", "y", "--epochs", "3000", "--patience", "0",
-           "--batch-size", "8", "--quiet", "--no-report", "-o", "runs/x"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "dlpipe",
+        "train",
+        "data.csv",
+        "-t",
+        "y",
+        "--epochs",
+        "3000",
+        "--patience",
+        "0",
+        "--batch-size",
+        "8",
+        "--quiet",
+        "--no-report",
+        "-o",
+        "runs/x",
+    ]
     proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
-    while not (tmp_path / "runs" / "x.partial" / CHECKPOINT_FILE).is_file() and time.monotonic() < deadline and proc.poll() is None:
+    while (
+        not (tmp_path / "runs" / "x.partial" / CHECKPOINT_FILE).is_file()
+        and time.monotonic() < deadline
+        and proc.poll() is None
+    ):
         time.sleep(0.02)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
     assert (tmp_path / "runs" / "x.partial" / CHECKPOINT_FILE).is_file()
     rc, err = _run(["train", "data.csv", *TRAIN, "-o", "runs/x"], capsys)
-    assert rc == 2 and "an interrupted run left a checkpoint in 'runs/x.partial'; resume it by passing 'runs/x.partial' as `--resume`" in err
+    assert (
+        rc == 2
+        and "an interrupted run left a checkpoint in 'runs/x.partial'; resume it by passing 'runs/x.partial' as `--resume`"
+        in err
+    )
     assert "being written" not in err  # the kernel released the dead process's lock
 
 
@@ -457,7 +684,16 @@ def _interrupted(tmp_path: Path) -> Path:
     _csv()
     stop = _Stop(KeyboardInterrupt(), 3, tmp_path / "runs" / "x.partial")
     with pytest.raises(KeyboardInterrupt):
-        dl.train("data.csv", "y", out="runs/x", checkpoint=True, callbacks=[stop], epochs=10, progress="quiet", report=False)
+        dl.train(
+            "data.csv",
+            "y",
+            out="runs/x",
+            checkpoint=True,
+            callbacks=[stop],
+            epochs=10,
+            progress="quiet",
+            report=False,
+        )
     return tmp_path / "runs" / "x.partial"
 
 
@@ -468,7 +704,10 @@ def test_a_truncated_checkpoint_on_resume_is_one_sentence_and_is_kept(tmp_path, 
     before = _snapshot(partial)
     rc, err = _run(["train", "data.csv", *TRAIN, "--resume", "runs/x.partial"], capsys)
     assert rc == 2
-    assert "the checkpoint 'runs/x.partial/checkpoint.safetensors' is truncated or damaged (" in _one_sentence(err)
+    assert (
+        "the checkpoint 'runs/x.partial/checkpoint.safetensors' is truncated or damaged ("
+        in _one_sentence(err)
+    )
     assert "so the run cannot be resumed from it; start the run again without `--resume`" in err
     assert _snapshot(partial) == before
 
@@ -477,7 +716,9 @@ def test_a_damaged_checkpoint_meta_on_resume_is_one_sentence(tmp_path, capsys):
     partial = _interrupted(tmp_path)
     (partial / "meta.json").write_text("{not json")
     rc, err = _run(["train", "data.csv", *TRAIN, "--resume", "runs/x.partial"], capsys)
-    assert rc == 2 and "the checkpoint's 'runs/x.partial/meta.json' is damaged (" in _one_sentence(err)
+    assert rc == 2 and "the checkpoint's 'runs/x.partial/meta.json' is damaged (" in _one_sentence(
+        err
+    )
     with pytest.raises(InvalidInputError):
         dl.train("data.csv", "y", resume="runs/x.partial", **FAST)
 
@@ -494,8 +735,13 @@ def test_resume_of_a_tampered_checkpoint_state_is_one_sentence(tmp_path):
     del state["optimizer"]  # same run (fingerprint), but a key the restore needs is gone
     tensors = load_file(str(partial / CHECKPOINT_FILE))
     save_file(tensors, str(partial / CHECKPOINT_FILE), metadata={"state": json.dumps(state)})
-    with pytest.raises(InvalidInputError, match=r"^the checkpoint 'runs/x.partial/checkpoint.safetensors' is truncated or damaged \('optimizer'\)"):
-        dl.train("data.csv", "y", resume="runs/x.partial", epochs=10, progress="quiet", report=False)
+    with pytest.raises(
+        InvalidInputError,
+        match=r"^the checkpoint 'runs/x.partial/checkpoint.safetensors' is truncated or damaged \('optimizer'\)",
+    ):
+        dl.train(
+            "data.csv", "y", resume="runs/x.partial", epochs=10, progress="quiet", report=False
+        )
     assert (partial / CHECKPOINT_FILE).is_file()  # kept: not ours to judge
 
 
@@ -506,27 +752,41 @@ def bundle(tmp_path: Path) -> Path:
     return tmp_path / "runs" / "m" / "bundle"
 
 
-def test_predict_into_an_existing_folder_is_refused_and_leaves_no_temporary_file(tmp_path, capsys, bundle):
+def test_predict_into_an_existing_folder_is_refused_and_leaves_no_temporary_file(
+    tmp_path, capsys, bundle
+):
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "old.csv").write_text("keep")
     before = sorted(os.listdir(tmp_path))
     rc, err = _run(["predict", str(bundle), "data.csv", "-o", "out"], capsys)
     assert rc == 2
-    assert "`--output` 'out' is a folder; pass a file name, such as 'out/predictions.csv'." in _one_sentence(err)
-    assert sorted(os.listdir(tmp_path)) == before and sorted(os.listdir(tmp_path / "out")) == ["old.csv"]
+    assert (
+        "`--output` 'out' is a folder; pass a file name, such as 'out/predictions.csv'."
+        in _one_sentence(err)
+    )
+    assert sorted(os.listdir(tmp_path)) == before and sorted(os.listdir(tmp_path / "out")) == [
+        "old.csv"
+    ]
     assert main(["predict", str(bundle), "data.csv", "-o", "out/p.csv"]) == 0
     assert sorted(os.listdir(tmp_path / "out")) == ["old.csv", "p.csv"]
 
 
 @pytest.mark.parametrize("cmd", ["predict", "evaluate"])
-def test_outputs_into_a_missing_folder_or_under_a_file_are_one_sentence(tmp_path, capsys, bundle, cmd):
+def test_outputs_into_a_missing_folder_or_under_a_file_are_one_sentence(
+    tmp_path, capsys, bundle, cmd
+):
     rc, err = _run([cmd, str(bundle), "data.csv", "-o", "missing/p.csv"], capsys)
     assert rc == 2
-    assert ("cannot write `--output` 'missing/p.csv': its folder 'missing' does not exist (No such file or directory (ENOENT)); "
-            "create the folder first or pick another path.") in _one_sentence(err)
+    assert (
+        "cannot write `--output` 'missing/p.csv': its folder 'missing' does not exist (No such file or directory (ENOENT)); "
+        "create the folder first or pick another path."
+    ) in _one_sentence(err)
     rc, err = _run([cmd, str(bundle), "data.csv", "-o", "data.csv/p.csv"], capsys)
     assert rc == 2
-    assert "cannot write `--output` 'data.csv/p.csv': 'data.csv' is a file, not a folder (Not a directory (ENOTDIR))" in _one_sentence(err)
+    assert (
+        "cannot write `--output` 'data.csv/p.csv': 'data.csv' is a file, not a folder (Not a directory (ENOTDIR))"
+        in _one_sentence(err)
+    )
     assert not (tmp_path / "missing").exists()
 
 
@@ -535,18 +795,29 @@ def test_train_out_under_a_file_is_one_sentence(tmp_path, capsys):
     _csv()
     rc, err = _run(["train", "data.csv", *TRAIN, "-o", "data.csv/run"], capsys)
     assert rc == 2
-    assert "cannot write `--out` 'data.csv/run': 'data.csv' is a file, not a folder (Not a directory (ENOTDIR)); pick a location inside a folder." in _one_sentence(err)
+    assert (
+        "cannot write `--out` 'data.csv/run': 'data.csv' is a file, not a folder (Not a directory (ENOTDIR)); pick a location inside a folder."
+        in _one_sentence(err)
+    )
     rc, err = _run(["train", "data.csv", *TRAIN, "--runs-dir", "data.csv/runs"], capsys)
-    assert rc == 2 and "cannot write `--runs-dir` 'data.csv/runs/run': 'data.csv' is a file, not a folder" in _one_sentence(err)
+    assert (
+        rc == 2
+        and "cannot write `--runs-dir` 'data.csv/runs/run': 'data.csv' is a file, not a folder"
+        in _one_sentence(err)
+    )
     assert sorted(os.listdir(tmp_path)) == ["data.csv"]
 
 
-@pytest.mark.skipif(not Path("/sys/kernel").is_dir(), reason="needs Linux's /sys, which is read-only even for root")
+@pytest.mark.skipif(
+    not Path("/sys/kernel").is_dir(), reason="needs Linux's /sys, which is read-only even for root"
+)
 def test_train_out_on_a_read_only_filesystem_is_one_sentence(tmp_path, capsys):
     _csv()
     rc, err = _run(["train", "data.csv", *TRAIN, "-o", "/sys/dlpipe-run"], capsys)
     assert rc == 2
-    assert "cannot write `--out` '/sys/dlpipe-run': " in _one_sentence(err) and ("(EACCES)" in err or "(EPERM)" in err or "(EROFS)" in err)
+    assert "cannot write `--out` '/sys/dlpipe-run': " in _one_sentence(err) and (
+        "(EACCES)" in err or "(EPERM)" in err or "(EROFS)" in err
+    )
 
 
 def test_lock_and_checks_in_isolation(tmp_path):
@@ -560,7 +831,10 @@ def test_lock_and_checks_in_isolation(tmp_path):
         t.join()
         assert isinstance(holder[0], OutputBusyError)
     assert not (tmp_path / ".x.lock").exists()
-    with pytest.raises(OutputPathError, match="names the current folder"), atomic_dir(tmp_path / ".."):
+    with (
+        pytest.raises(OutputPathError, match="names the current folder"),
+        atomic_dir(tmp_path / ".."),
+    ):
         pass
 
 

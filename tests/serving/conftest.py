@@ -13,13 +13,15 @@ def deploy_frame(n: int = 160, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     age = rng.normal(40, 10, n)
     income = rng.normal(50, 20, n)
-    frame = pd.DataFrame({
-        "age": age,
-        "income": income,
-        "city": rng.choice(["Seoul", "Paris", "Lima"], n),
-        "shop": rng.choice([f"s{i:02d}" for i in range(30)], n),  # > max_onehot: embedded
-        "member": rng.choice([True, False], n),
-    })
+    frame = pd.DataFrame(
+        {
+            "age": age,
+            "income": income,
+            "city": rng.choice(["Seoul", "Paris", "Lima"], n),
+            "shop": rng.choice([f"s{i:02d}" for i in range(30)], n),  # > max_onehot: embedded
+            "member": rng.choice([True, False], n),
+        }
+    )
     frame.loc[::11, "income"] = np.nan
     frame["y"] = np.where(age + np.nan_to_num(income, nan=50) / 2 > 65, "yes", "no")
     return frame

@@ -68,11 +68,19 @@ def test_bad_fields_are_422_naming_the_field(client, rows, change, needle):
 @pytest.mark.parametrize(
     ("kwargs", "status", "needle"),
     [
-        ({"content": b"{not json", "headers": {"content-type": "application/json"}}, 400, "not valid JSON"),
+        (
+            {"content": b"{not json", "headers": {"content-type": "application/json"}},
+            400,
+            "not valid JSON",
+        ),
         ({"json": {"rows": []}}, 422, "`rows` is empty"),
         ({"json": {"rows": "a"}}, 422, "must be a list of objects"),
         ({"json": [1, 2]}, 422, "JSON object"),
-        ({"content": b"age=1", "headers": {"content-type": "application/x-www-form-urlencoded"}}, 415, "not accepted"),
+        (
+            {"content": b"age=1", "headers": {"content-type": "application/x-www-form-urlencoded"}},
+            415,
+            "not accepted",
+        ),
     ],
 )
 def test_malformed_requests(client, kwargs, status, needle):
@@ -94,8 +102,14 @@ def test_api_key(bundle, make_client, rows):
     assert c.get("/health").status_code == 200  # liveness stays open
     r = c.post("/predict", json={"rows": rows[:1]})
     assert r.status_code == 401 and "API key" in r.json()["detail"]
-    assert c.post("/predict", json={"rows": rows[:1]}, headers={"X-API-Key": "wrong"}).status_code == 401
-    assert c.post("/predict", json={"rows": rows[:1]}, headers={"X-API-Key": "s3cret"}).status_code == 200
+    assert (
+        c.post("/predict", json={"rows": rows[:1]}, headers={"X-API-Key": "wrong"}).status_code
+        == 401
+    )
+    assert (
+        c.post("/predict", json={"rows": rows[:1]}, headers={"X-API-Key": "s3cret"}).status_code
+        == 200
+    )
     assert c.get("/metadata", headers={"Authorization": "Bearer s3cret"}).status_code == 200
 
 
@@ -107,7 +121,9 @@ def test_api_key_env_must_be_set(bundle, monkeypatch):
 
 def test_csv_round_trip_and_missing_columns(client, bundle):
     data = io.BytesIO()
-    src = pd.DataFrame([{"age": 41.0, "income": 60.0, "city": "Seoul", "shop": "s01", "member": True}] * 3)
+    src = pd.DataFrame(
+        [{"age": 41.0, "income": 60.0, "city": "Seoul", "shop": "s01", "member": True}] * 3
+    )
     src.to_csv(data, index=False)
     r = client.post("/predict/csv", files={"file": ("new.csv", data.getvalue(), "text/csv")})
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
@@ -129,7 +145,13 @@ def test_health_metadata_docs_page(client):
     assert "torch" in meta["versions"]
     spec = client.get("/openapi.json").json()
     body = spec["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
-    assert body["schema"]["properties"]["rows"]["items"]["required"] == ["age", "income", "city", "shop", "member"]
+    assert body["schema"]["properties"]["rows"]["items"]["required"] == [
+        "age",
+        "income",
+        "city",
+        "shop",
+        "member",
+    ]
     assert client.get("/docs").status_code == 200
     page = client.get("/").text
     for name in ("age", "income", "city", "shop", "member"):

@@ -50,12 +50,17 @@ def test_base64_and_multipart_agree_with_predict(image_app):
 def test_bad_images_are_422_and_the_page_has_an_upload(image_app):
     client, _, png = image_app
     r = client.post("/predict", files={"file": ("x.png", b"not an image", "image/png")})
-    assert r.status_code == 422 and "file 'x.png' is not an image that could be read" in r.json()["detail"]
+    assert (
+        r.status_code == 422
+        and "file 'x.png' is not an image that could be read" in r.json()["detail"]
+    )
     r = client.post("/predict", json={"images": ["%%%"]})
     assert r.status_code == 422 and "not valid base64" in r.json()["detail"]
     r = client.post("/predict", json={"rows": [{"a": 1}]})
     assert r.status_code == 422
-    assert client.post("/predict", files={"file": ("x.png", png, "image/png")}).status_code == 200  # still serving
+    assert (
+        client.post("/predict", files={"file": ("x.png", png, "image/png")}).status_code == 200
+    )  # still serving
     assert 'id="field-image"' in client.get("/").text
 
 
@@ -63,8 +68,19 @@ def test_series_bundle_takes_recent_rows(make_client):
     import pandas as pd
 
     t = np.arange(200)
-    frame = pd.DataFrame({"value": np.sin(t / 10) + 0.1 * np.random.default_rng(0).normal(size=200)})
-    run = dl.train(frame, "value", task="forecast", lookback=12, horizon=3, epochs=1, progress="quiet", save=False)
+    frame = pd.DataFrame(
+        {"value": np.sin(t / 10) + 0.1 * np.random.default_rng(0).normal(size=200)}
+    )
+    run = dl.train(
+        frame,
+        "value",
+        task="forecast",
+        lookback=12,
+        horizon=3,
+        epochs=1,
+        progress="quiet",
+        save=False,
+    )
     client = make_client(create_app(run.bundle))
     rows = frame.tail(20).to_dict("records")
     r = client.post("/predict", json={"rows": rows})

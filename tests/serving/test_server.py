@@ -30,9 +30,24 @@ def server(table_bundle, tmp_path_factory):
     env = dict(os.environ, DLPIPE_TEST_SERVE_KEY=KEY)
     log = open(tmp_path_factory.mktemp("serve") / "server.log", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
-        [sys.executable, "-m", "dlpipe", "serve", str(table_bundle), "--port", str(port), "--workers", "2",
-         "--api-key-env", "DLPIPE_TEST_SERVE_KEY", "--batch-window-ms", "2"],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "dlpipe",
+            "serve",
+            str(table_bundle),
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+            "--api-key-env",
+            "DLPIPE_TEST_SERVE_KEY",
+            "--batch-window-ms",
+            "2",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
@@ -64,17 +79,23 @@ def test_predict_with_and_without_key(server, rows):
         assert c.get("/health").json() == {"status": "ok"}  # open, but says nothing about the model
         r = c.post("/predict", json={"rows": rows}, headers={"X-API-Key": KEY})
         assert r.status_code == 200 and len(r.json()["predictions"]) == len(rows)
-        bad = c.post("/predict", json={"rows": [dict(rows[0], city="Mars")]}, headers={"X-API-Key": KEY})
+        bad = c.post(
+            "/predict", json={"rows": [dict(rows[0], city="Mars")]}, headers={"X-API-Key": KEY}
+        )
         assert bad.status_code == 422 and "'city'" in bad.json()["detail"]
 
 
 def test_50_mb_body_is_refused_and_the_server_keeps_serving(server, rows):
     host, port = server.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as s:
-        s.sendall(f"POST /predict HTTP/1.1\r\nHost: x\r\nX-API-Key: {KEY}\r\nContent-Type: application/json\r\nContent-Length: {50_000_000}\r\n\r\n".encode())
+        s.sendall(
+            f"POST /predict HTTP/1.1\r\nHost: x\r\nX-API-Key: {KEY}\r\nContent-Type: application/json\r\nContent-Length: {50_000_000}\r\n\r\n".encode()
+        )
         s.sendall(b"{" + b" " * 65536)
         data = b""
-        while b"}" not in data.partition(b"\r\n\r\n")[2]:  # headers and body may come in separate packets
+        while (
+            b"}" not in data.partition(b"\r\n\r\n")[2]
+        ):  # headers and body may come in separate packets
             chunk = s.recv(4096)
             if not chunk:
                 break
@@ -83,14 +104,19 @@ def test_50_mb_body_is_refused_and_the_server_keeps_serving(server, rows):
     assert head.startswith("HTTP/1.1 413"), head[:200]
     assert "over the limit of 10 MB" in head
     with httpx.Client(base_url=server, timeout=10) as c:
-        assert c.post("/predict", json={"rows": rows[:1]}, headers={"X-API-Key": KEY}).status_code == 200
+        assert (
+            c.post("/predict", json={"rows": rows[:1]}, headers={"X-API-Key": KEY}).status_code
+            == 200
+        )
 
 
 def test_page_in_headless_chromium(server):
     import importlib.util
     from pathlib import Path
 
-    spec = importlib.util.spec_from_file_location("_dlpipe_serving_browser", Path(__file__).with_name("browser.py"))
+    spec = importlib.util.spec_from_file_location(
+        "_dlpipe_serving_browser", Path(__file__).with_name("browser.py")
+    )
     assert spec is not None and spec.loader is not None
     browser = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(browser)
@@ -100,11 +126,19 @@ def test_page_in_headless_chromium(server):
     # With a key the page itself is behind it: a browser sends it as Basic auth (any user name, the key as
     # password) after its login prompt, and the page's own requests carry it too.
     basic = {"Authorization": "Basic " + base64.b64encode(f"me:{KEY}".encode()).decode()}
-    out = fill_and_submit(server + "/", {"age": "71", "income": "90", "city": "Seoul", "shop": "s03", "member": "true"}, headers=basic)
+    out = fill_and_submit(
+        server + "/",
+        {"age": "71", "income": "90", "city": "Seoul", "shop": "s03", "member": "true"},
+        headers=basic,
+    )
     assert out["exceptions"] == []
     assert out["text"] == "yes", out
     assert "yes" in out["result"] and "%" in out["result"]  # the probability bars
-    wrong = fill_and_submit(server + "/", {}, headers={"Authorization": "Basic " + base64.b64encode(b"me:nope").decode()})
+    wrong = fill_and_submit(
+        server + "/",
+        {},
+        headers={"Authorization": "Basic " + base64.b64encode(b"me:nope").decode()},
+    )
     assert wrong["status"] == 401 and wrong["text"] is None
 
 
@@ -112,7 +146,15 @@ def test_bundle_without_weights_refuses_to_start(table_bundle, tmp_path):
     broken = tmp_path / "broken"
     shutil.copytree(table_bundle, broken)
     (broken / "weights.safetensors").unlink()
-    r = subprocess.run([sys.executable, "-m", "dlpipe", "serve", str(broken), "--port", str(_free_port())],
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "dlpipe", "serve", str(broken), "--port", str(_free_port())],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 2
-    assert r.stderr.startswith("error: ") and "has no weights file" in r.stderr and "Traceback" not in r.stderr
+    assert (
+        r.stderr.startswith("error: ")
+        and "has no weights file" in r.stderr
+        and "Traceback" not in r.stderr
+    )

@@ -9,7 +9,9 @@ from dlpipe.tasks.generative import KLWeight, per_sample_error, reconstruction_l
 
 def test_loss_follows_the_input_kind():
     assert reconstruction_loss_for("image") == "bce"
-    assert reconstruction_loss_for("table") == "mse" and reconstruction_loss_for("sequence") == "mse"
+    assert (
+        reconstruction_loss_for("table") == "mse" and reconstruction_loss_for("sequence") == "mse"
+    )
     with pytest.raises(InvalidConfigError, match=r"input kind 'imag'.*did you mean `image`"):
         reconstruction_loss_for("imag")
 
@@ -38,7 +40,9 @@ def test_kl_annealing_rises_linearly_then_stays_at_one():
 def test_vae_loss_is_reconstruction_plus_weighted_kl():
     latent = 2
     x = torch.zeros(4, 3)
-    out = torch.cat([torch.ones(4, 3), torch.ones(4, latent), torch.zeros(4, latent)], dim=1)  # mu = 1, var = 1
+    out = torch.cat(
+        [torch.ones(4, 3), torch.ones(4, latent), torch.zeros(4, latent)], dim=1
+    )  # mu = 1, var = 1
     beta = KLWeight(2)
     loss_fn, metrics = vae_loss(latent, "mse", beta)
     m = metrics(out, x)

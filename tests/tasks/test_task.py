@@ -49,7 +49,9 @@ def test_loss_is_on_logits():
     t = Task(kind="binary", target="y", classes=[0, 1])
     logits = torch.tensor([[10.0], [-10.0]])
     y = torch.tensor([[1.0], [0.0]])
-    assert t.loss_fn()(logits, y).item() < 1e-3  # BCE-with-logits: a sigmoid before it would be wrong
+    assert (
+        t.loss_fn()(logits, y).item() < 1e-3
+    )  # BCE-with-logits: a sigmoid before it would be wrong
 
 
 def test_regression_scaling_round_trip():

@@ -25,7 +25,14 @@ from dlpipe.tracking.mlflow import TrackingWarning
 def _frame(n: int = 80) -> pd.DataFrame:
     rng = np.random.default_rng(0)
     x = rng.normal(size=(n, 3))
-    return pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "c": rng.choice(["u", "v"], n), "y": np.where(x[:, 0] > 0, "p", "q")})
+    return pd.DataFrame(
+        {
+            "a": x[:, 0],
+            "b": x[:, 1],
+            "c": rng.choice(["u", "v"], n),
+            "y": np.where(x[:, 0] > 0, "p", "q"),
+        }
+    )
 
 
 def _client(uri: str):
@@ -42,13 +49,22 @@ def _check_logged(tracker: MlflowTracker, uri: str, epochs: int) -> None:
         client = _client(uri)
         run = client.get_run(tracker.run_id)
         assert run.info.status == "FINISHED"
-        assert run.data.params["trainer.epochs"] == str(epochs) and "config.train.optimizer" in run.data.params
+        assert (
+            run.data.params["trainer.epochs"] == str(epochs)
+            and "config.train.optimizer" in run.data.params
+        )
         assert len(client.get_metric_history(tracker.run_id, "loss")) == epochs
         assert len(client.get_metric_history(tracker.run_id, "val_loss")) == epochs
-        assert "test_accuracy" in run.data.metrics and "baseline_majority_accuracy" in run.data.metrics
+        assert (
+            "test_accuracy" in run.data.metrics and "baseline_majority_accuracy" in run.data.metrics
+        )
         top = {a.path for a in client.list_artifacts(tracker.run_id)}
         assert {"metrics.json", "history.csv", "config.yaml", "bundle"} <= top
-        assert {a.path for a in client.list_artifacts(tracker.run_id, "bundle")} == {"bundle/.dlpipe", "bundle/manifest.json", "bundle/weights.safetensors"}
+        assert {a.path for a in client.list_artifacts(tracker.run_id, "bundle")} == {
+            "bundle/.dlpipe",
+            "bundle/manifest.json",
+            "bundle/weights.safetensors",
+        }
         version = client.get_model_version("dlpipe-y", "1")
         assert version.run_id == tracker.run_id and version.source.endswith("/bundle")
 
@@ -70,8 +86,15 @@ def test_a_gan_run_logs_both_losses_to_the_local_store(tmp_path):
     os.chdir(tmp_path)
     ds = load_digits_images()
     tracker = MlflowTracker(runs_dir="runs")
-    dl.train(ArrayDataset(ds.x[:200], ds.y[:200], name="digits200"), task="generate", model={"family": "gan", "latent": 4}, epochs=2,
-             progress="quiet", out="runs/gan", callbacks=[tracker])
+    dl.train(
+        ArrayDataset(ds.x[:200], ds.y[:200], name="digits200"),
+        task="generate",
+        model={"family": "gan", "latent": 4},
+        epochs=2,
+        progress="quiet",
+        out="runs/gan",
+        callbacks=[tracker],
+    )
     assert tracker.run_id is not None, "the tracker never saw the GAN's training"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -80,7 +103,10 @@ def test_a_gan_run_logs_both_losses_to_the_local_store(tmp_path):
         assert run.info.status == "FINISHED" and run.data.tags["dlpipe.epochs_run"] == "2"
         for name in ("d_loss", "g_loss", "d_real", "d_fake", "loss"):
             assert [m.step for m in client.get_metric_history(tracker.run_id, name)] == [1, 2], name
-        assert "test_nn_distance" in run.data.metrics and run.data.params["config.model.family"] == "gan"
+        assert (
+            "test_nn_distance" in run.data.metrics
+            and run.data.params["config.model.family"] == "gan"
+        )
 
 
 def test_unreachable_server_warns_once_and_the_run_continues(tmp_path):
@@ -88,8 +114,12 @@ def test_unreachable_server_warns_once_and_the_run_continues(tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed again: nothing listens there
     tracker = tracker_from_flag(f"mlflow:http://127.0.0.1:{port}")
-    with pytest.warns(TrackingWarning, match="the training run continues without tracking") as caught:
-        run = dl.train(_frame(), "y", epochs=2, progress="quiet", out=tmp_path / "r", callbacks=[tracker])
+    with pytest.warns(
+        TrackingWarning, match="the training run continues without tracking"
+    ) as caught:
+        run = dl.train(
+            _frame(), "y", epochs=2, progress="quiet", out=tmp_path / "r", callbacks=[tracker]
+        )
     assert len([w for w in caught if issubclass(w.category, TrackingWarning)]) == 1
     assert run.path is not None and (run.path / "bundle" / "manifest.json").is_file()
     assert tracker.disabled and tracker.run_id is None
@@ -109,16 +139,33 @@ def mlflow_server(tmp_path_factory):
     exe = Path(sys.executable).with_name("mlflow")
     log = open(root / "server.log", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
-        [str(exe), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-         "--backend-store-uri", f"sqlite:///{root / 'server.db'}", "--artifacts-destination", str(root / "artifacts")],
-        cwd=root, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            str(exe),
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--backend-store-uri",
+            f"sqlite:///{root / 'server.db'}",
+            "--artifacts-destination",
+            str(root / "artifacts"),
+        ],
+        cwd=root,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     try:
         while True:
             if proc.poll() is not None:
-                pytest.fail(f"mlflow server exited with {proc.returncode}: {(root / 'server.log').read_text()[-800:]}")
+                pytest.fail(
+                    f"mlflow server exited with {proc.returncode}: {(root / 'server.log').read_text()[-800:]}"
+                )
             try:
                 if httpx.get(url + "/health", timeout=1).status_code == 200:
                     break
@@ -149,7 +196,24 @@ def test_cli_track_against_a_real_mlflow_server(mlflow_server, tmp_path, capsys)
 
     os.chdir(tmp_path)
     _frame().to_csv("data.csv", index=False)
-    assert main(["train", "data.csv", "--target", "y", "--epochs", "3", "-o", "runs/t", "--quiet", "--track", f"mlflow:{mlflow_server}"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "data.csv",
+                "--target",
+                "y",
+                "--epochs",
+                "3",
+                "-o",
+                "runs/t",
+                "--quiet",
+                "--track",
+                f"mlflow:{mlflow_server}",
+            ]
+        )
+        == 0
+    )
     assert "warning" not in capsys.readouterr().err
     client = _client(mlflow_server)
     with warnings.catch_warnings():
@@ -173,13 +237,39 @@ def test_cli_gan_run_sends_its_losses_to_a_real_mlflow_server(mlflow_server, tmp
     ds = load_digits_images()
     np.savez("d.npz", x=(ds.x[:200] * 255).astype(np.uint8), y=ds.y[:200])
     track = ["--track", f"mlflow:{mlflow_server}"]
-    assert main(["train", "d.npz", "--task", "generate", "--model", "gan", "--epochs", "2", "-o", "runs/g", "--quiet", "--no-report", *track]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "d.npz",
+                "--task",
+                "generate",
+                "--model",
+                "gan",
+                "--epochs",
+                "2",
+                "-o",
+                "runs/g",
+                "--quiet",
+                "--no-report",
+                *track,
+            ]
+        )
+        == 0
+    )
     assert "warning" not in capsys.readouterr().err
     client = _client(mlflow_server)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         exp = client.get_experiment_by_name("dlpipe")
-        runs = [r for r in client.search_runs([exp.experiment_id]) if r.data.params.get("config.model.family") == "gan"]
+        runs = [
+            r
+            for r in client.search_runs([exp.experiment_id])
+            if r.data.params.get("config.model.family") == "gan"
+        ]
         assert len(runs) == 1
         for name in ("d_loss", "g_loss"):
-            assert [m.step for m in client.get_metric_history(runs[0].info.run_id, name)] == [1, 2], name
+            assert [m.step for m in client.get_metric_history(runs[0].info.run_id, name)] == [
+                1,
+                2,
+            ], name

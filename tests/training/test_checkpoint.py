@@ -67,9 +67,16 @@ def test_resume_refuses_another_config(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         _fit(tmp_path / "c", resume=False, crash_at=2)
     model = nn.Linear(6, 1)
-    trainer = Trainer(epochs=3, batch_size=16, device="cpu", callbacks=[Checkpoint(tmp_path / "c", {"config": {"a": 2}}, resume=True)])
+    trainer = Trainer(
+        epochs=3,
+        batch_size=16,
+        device="cpu",
+        callbacks=[Checkpoint(tmp_path / "c", {"config": {"a": 2}}, resume=True)],
+    )
     train, _ = _data()
-    with pytest.raises(InvalidConfigError, match=r"another config or data \(`config.a` was 1, now 2\)"):
+    with pytest.raises(
+        InvalidConfigError, match=r"another config or data \(`config.a` was 1, now 2\)"
+    ):
         trainer.fit(model, nn.functional.binary_cross_entropy_with_logits, train)
 
 
@@ -97,8 +104,23 @@ def _weights(bundle: Path) -> dict[str, torch.Tensor]:
     return load_file(str(bundle / "weights.safetensors"))
 
 
-ARGS = ["--target", "y", "--epochs", "30", "--batch-size", "16", "--hidden", "32,32", "--dropout", "0.2",
-        "--patience", "100", "--seed", "7", "--quiet"]
+ARGS = [
+    "--target",
+    "y",
+    "--epochs",
+    "30",
+    "--batch-size",
+    "16",
+    "--hidden",
+    "32,32",
+    "--dropout",
+    "0.2",
+    "--patience",
+    "100",
+    "--seed",
+    "7",
+    "--quiet",
+]
 
 
 @pytest.mark.service
@@ -109,8 +131,13 @@ def test_kill_9_then_resume_matches_an_uninterrupted_run(tmp_path):
     _table(2000).to_csv(tmp_path / "data.csv", index=False)
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     log = open(tmp_path / "stderr.txt", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen([sys.executable, "-m", "dlpipe", "train", "data.csv", *ARGS, "-o", "runs/crash"], cwd=tmp_path, env=env,
-                            stdout=subprocess.DEVNULL, stderr=log)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dlpipe", "train", "data.csv", *ARGS, "-o", "runs/crash"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+    )
     partial = tmp_path / "runs" / "crash.partial"
     killed_at = None
     deadline = time.monotonic() + 240
@@ -131,7 +158,9 @@ def test_kill_9_then_resume_matches_an_uninterrupted_run(tmp_path):
             proc.kill()
         proc.wait(timeout=30)
         log.close()
-    assert killed_at is not None, f"the training finished or failed before it could be killed: {(tmp_path / 'stderr.txt').read_text()[-500:]}"
+    assert killed_at is not None, (
+        f"the training finished or failed before it could be killed: {(tmp_path / 'stderr.txt').read_text()[-500:]}"
+    )
     assert proc.returncode == -signal.SIGKILL
     assert not (tmp_path / "runs" / "crash").exists()
     state = read_checkpoint(partial)[1]
@@ -145,7 +174,10 @@ def test_kill_9_then_resume_matches_an_uninterrupted_run(tmp_path):
     finally:
         os.chdir(cwd)
     assert not partial.exists()
-    a, b = _weights(tmp_path / "runs" / "crash" / "bundle"), _weights(tmp_path / "runs" / "whole" / "bundle")
+    a, b = (
+        _weights(tmp_path / "runs" / "crash" / "bundle"),
+        _weights(tmp_path / "runs" / "whole" / "bundle"),
+    )
     assert a.keys() == b.keys()
     for k in a:
         assert torch.equal(a[k], b[k]), k
@@ -158,9 +190,28 @@ def test_cli_resume_errors(tmp_path, capsys):
     os.chdir(tmp_path)
     (tmp_path / "runs" / "done" / "bundle").mkdir(parents=True)
     (tmp_path / "runs" / "done" / "metrics.json").write_text("{}")
-    assert main(["train", "data.csv", "--target", "y", "--epochs", "2", "--resume", "runs/done", "--quiet"]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "data.csv",
+                "--target",
+                "y",
+                "--epochs",
+                "2",
+                "--resume",
+                "runs/done",
+                "--quiet",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
-    assert err.startswith("error: ") and "finished run folder; there is nothing to resume" in err and "Traceback" not in err
+    assert (
+        err.startswith("error: ")
+        and "finished run folder; there is nothing to resume" in err
+        and "Traceback" not in err
+    )
 
 
 def test_a_checkpoint_of_the_last_epoch_resumes_to_the_same_end(tmp_path):

@@ -25,7 +25,14 @@ def _targets(loss, n, out):
 @pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid", "gelu", "leaky_relu", "silu"])
 @pytest.mark.parametrize(
     "loss",
-    [MSELoss(), HuberLoss(), BCEWithLogitsLoss(), BCEWithLogitsLoss(torch.tensor([2.5])), CrossEntropyLoss(), CrossEntropyLoss(torch.tensor([1.0, 3.0, 0.5]))],
+    [
+        MSELoss(),
+        HuberLoss(),
+        BCEWithLogitsLoss(),
+        BCEWithLogitsLoss(torch.tensor([2.5])),
+        CrossEntropyLoss(),
+        CrossEntropyLoss(torch.tensor([1.0, 3.0, 0.5])),
+    ],
     ids=["mse", "huber", "bce", "bce_pos_weight", "ce", "ce_weighted"],
 )
 def test_gradients_match_autograd(activation, loss):
@@ -33,7 +40,9 @@ def test_gradients_match_autograd(activation, loss):
     torch.manual_seed(0)
     a = MLP(5, out, hidden=(7, 6), activation=activation)
     b = copy.deepcopy(a)
-    FlatOptimizer(a.parameters(), "sgd")  # gives a the persistent .grad views the fast path writes into
+    FlatOptimizer(
+        a.parameters(), "sgd"
+    )  # gives a the persistent .grad views the fast path writes into
     step = make_fast_step(a, loss)
     assert step is not None
     x = torch.randn(9, 5) * 3
@@ -91,7 +100,9 @@ def test_trainer_fast_and_autograd_paths_agree():
         t = Trainer(epochs=3, batch_size=16, device="cpu")
         t.fast_path = fast
         h = t.fit(m, BCEWithLogitsLoss(), TensorData((x,), y))
-        results.append((torch.cat([p.detach().flatten() for p in m.parameters()]), h.records[-1]["loss"]))
+        results.append(
+            (torch.cat([p.detach().flatten() for p in m.parameters()]), h.records[-1]["loss"])
+        )
     torch.testing.assert_close(results[0][0], results[1][0], rtol=1e-4, atol=1e-5)
     assert results[0][1] == pytest.approx(results[1][1], rel=1e-4)
 

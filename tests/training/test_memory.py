@@ -10,7 +10,9 @@ import textwrap
 
 import pytest
 
-glibc_only = pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc's malloc only")
+glibc_only = pytest.mark.skipif(
+    platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc's malloc only"
+)
 
 _FAULTS = textwrap.dedent("""
     import ctypes, os, resource, sys, torch
@@ -32,8 +34,13 @@ _FAULTS = textwrap.dedent("""
 
 
 def _run(env: dict[str, str]) -> tuple[str, float]:
-    out = subprocess.run([sys.executable, "-c", _FAULTS], capture_output=True, text=True, check=True,
-                         env={**os.environ, **env}).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", _FAULTS],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, **env},
+    ).stdout.split()
     return out[0], float(out[1])
 
 
@@ -57,5 +64,7 @@ def test_trainer_turns_it_on_for_cpu_training() -> None:
         Trainer(epochs=1, batch_size=16, device="cpu").fit(torch.nn.Linear(4, 1), torch.nn.functional.mse_loss, TensorData((x,), y))
         print(memory._state)
     """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert "'done': True" in out

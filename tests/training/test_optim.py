@@ -12,7 +12,11 @@ from dlpipe.training.optim import FlatOptimizer
 CASES = [
     ("adam", dict(weight_decay=0.01), lambda p: torch.optim.Adam(p, lr=0.01, weight_decay=0.01)),
     ("adamw", dict(weight_decay=0.01), lambda p: torch.optim.AdamW(p, lr=0.01, weight_decay=0.01)),
-    ("sgd", dict(momentum=0.9, nesterov=True, weight_decay=1e-3), lambda p: torch.optim.SGD(p, lr=0.01, momentum=0.9, nesterov=True, weight_decay=1e-3)),
+    (
+        "sgd",
+        dict(momentum=0.9, nesterov=True, weight_decay=1e-3),
+        lambda p: torch.optim.SGD(p, lr=0.01, momentum=0.9, nesterov=True, weight_decay=1e-3),
+    ),
     ("sgd", dict(), lambda p: torch.optim.SGD(p, lr=0.01)),
     ("rmsprop", dict(momentum=0.5), lambda p: torch.optim.RMSprop(p, lr=0.01, momentum=0.5)),
 ]
@@ -76,17 +80,24 @@ def test_channels_last_weights_keep_their_layout_and_match_torch_optim():
     # A channels_last conv weight made contiguous by the flat buffer would cost a layout conversion
     # in every convolution: the views keep each parameter's strides.
     torch.manual_seed(0)
-    a = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 4, 3)).to(memory_format=torch.channels_last)
+    a = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 4, 3)).to(
+        memory_format=torch.channels_last
+    )
     b = copy.deepcopy(a)
     ours = FlatOptimizer(a.parameters(), "adam", learning_rate=0.01)
     theirs = torch.optim.Adam(b.parameters(), lr=0.01)
-    assert a[0].weight.is_contiguous(memory_format=torch.channels_last) and not a[0].weight.is_contiguous()
+    assert (
+        a[0].weight.is_contiguous(memory_format=torch.channels_last)
+        and not a[0].weight.is_contiguous()
+    )
     x = torch.randn(2, 3, 9, 9).contiguous(memory_format=torch.channels_last)
     for _ in range(3):
         for model, opt in ((a, ours), (b, theirs)):
             opt.zero_grad()
             model(x).square().mean().backward()
             opt.step()
-    assert a[2].weight.grad.data_ptr() >= ours.groups[0].grad.data_ptr()  # still a view of the flat gradient
+    assert (
+        a[2].weight.grad.data_ptr() >= ours.groups[0].grad.data_ptr()
+    )  # still a view of the flat gradient
     for pa, pb in zip(a.parameters(), b.parameters()):
         torch.testing.assert_close(pa, pb, rtol=1e-5, atol=1e-6)

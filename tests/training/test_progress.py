@@ -10,7 +10,9 @@ from dlpipe.training.trainer import TensorData, Trainer
 def _fit(cb: ProgressCallback) -> None:
     x = torch.randn(64, 3)
     data = TensorData((x,), (x[:, :1] > 0).float())
-    Trainer(epochs=2, batch_size=4, device="cpu", callbacks=[cb]).fit(torch.nn.Linear(3, 1), F.binary_cross_entropy_with_logits, data, data)
+    Trainer(epochs=2, batch_size=4, device="cpu", callbacks=[cb]).fit(
+        torch.nn.Linear(3, 1), F.binary_cross_entropy_with_logits, data, data
+    )
 
 
 def test_rich_progress_adds_a_batch_bar_for_long_epochs():

@@ -31,7 +31,9 @@ def _model():
 
 def test_loss_goes_down_and_history_has_val_keys():
     data = _data()
-    h = Trainer(epochs=30, batch_size=16, learning_rate=0.01, device="cpu").fit(_model(), F.binary_cross_entropy_with_logits, data, data)
+    h = Trainer(epochs=30, batch_size=16, learning_rate=0.01, device="cpu").fit(
+        _model(), F.binary_cross_entropy_with_logits, data, data
+    )
     assert h.records[-1]["loss"] < h.records[0]["loss"] * 0.7
     assert {"epoch", "loss", "val_loss", "lr", "time"} <= set(h.records[0])
 
@@ -41,7 +43,9 @@ def test_same_seed_same_weights():
     outs = []
     for _ in range(2):
         m = _model()
-        Trainer(epochs=3, batch_size=8, seed=4, device="cpu").fit(m, F.binary_cross_entropy_with_logits, data)
+        Trainer(epochs=3, batch_size=8, seed=4, device="cpu").fit(
+            m, F.binary_cross_entropy_with_logits, data
+        )
         outs.append(torch.cat([p.detach().flatten() for p in m.parameters()]))
     torch.testing.assert_close(outs[0], outs[1], rtol=0, atol=0)
 
@@ -51,7 +55,15 @@ def test_early_stopping_restores_best_weights():
     stopper = EarlyStopping(patience=2)
     # a huge learning rate makes validation loss get worse after the first epochs
     m = _model()
-    t = Trainer(epochs=50, batch_size=8, learning_rate=0.5, optimizer="sgd", momentum=0.0, callbacks=[stopper], device="cpu")
+    t = Trainer(
+        epochs=50,
+        batch_size=8,
+        learning_rate=0.5,
+        optimizer="sgd",
+        momentum=0.0,
+        callbacks=[stopper],
+        device="cpu",
+    )
     h = t.fit(m, F.binary_cross_entropy_with_logits, data, data)
     assert h.stopped_epoch is not None and len(h) < 50
     best = min(r["val_loss"] for r in h.records)
@@ -62,9 +74,17 @@ def test_early_stopping_restores_best_weights():
 
 def test_reduce_lr_on_plateau_lowers_lr():
     data = _data()
-    t = Trainer(epochs=12, batch_size=64, learning_rate=1e-3, callbacks=[ReduceLROnPlateau(patience=1, min_delta=1.0)], device="cpu")
+    t = Trainer(
+        epochs=12,
+        batch_size=64,
+        learning_rate=1e-3,
+        callbacks=[ReduceLROnPlateau(patience=1, min_delta=1.0)],
+        device="cpu",
+    )
     h = t.fit(_model(), F.binary_cross_entropy_with_logits, data, data)
-    assert h.records[-1]["lr"] < 1e-4  # every epoch "fails" to improve by 1.0, so the rate halves repeatedly
+    assert (
+        h.records[-1]["lr"] < 1e-4
+    )  # every epoch "fails" to improve by 1.0, so the rate halves repeatedly
 
 
 @pytest.mark.parametrize("schedule", [CosineSchedule(), OneCycleSchedule()])
@@ -90,14 +110,18 @@ def test_bad_constructor_arguments_are_collected():
 def test_monitor_that_does_not_exist():
     data = _data()
     with pytest.raises(InvalidConfigError, match="`monitor` is 'val_auc'"):
-        Trainer(epochs=2, callbacks=[EarlyStopping("val_auc")], device="cpu").fit(_model(), F.binary_cross_entropy_with_logits, data, data)
+        Trainer(epochs=2, callbacks=[EarlyStopping("val_auc")], device="cpu").fit(
+            _model(), F.binary_cross_entropy_with_logits, data, data
+        )
 
 
 def test_lr_finder_picks_a_sane_rate_and_leaves_model_alone():
     data = _data(256)
     m = _model()
     before = [p.detach().clone() for p in m.parameters()]
-    res = find_learning_rate(Trainer(batch_size=16, device="cpu"), m, F.binary_cross_entropy_with_logits, data)
+    res = find_learning_rate(
+        Trainer(batch_size=16, device="cpu"), m, F.binary_cross_entropy_with_logits, data
+    )
     assert 1e-5 < res.learning_rate < 1.0 and len(res.lrs) == len(res.losses) > 10
     assert all(torch.equal(a, b) for a, b in zip(before, m.parameters()))
 
@@ -111,7 +135,9 @@ def test_single_thread_for_tiny_models_and_restored_after():
             seen.append(torch.get_num_threads())
 
     data = _data()
-    Trainer(epochs=1, device="cpu", callbacks=[Spy()]).fit(_model(), F.binary_cross_entropy_with_logits, data, data)
+    Trainer(epochs=1, device="cpu", callbacks=[Spy()]).fit(
+        _model(), F.binary_cross_entropy_with_logits, data, data
+    )
     assert seen == [1] and torch.get_num_threads() == before
 
 
@@ -120,7 +146,9 @@ def test_threads_follow_the_work_of_a_step_not_the_parameter_count(monkeypatch):
     from dlpipe.models.registry import build_model
     from dlpipe.training import trainer as trainer_module
 
-    monkeypatch.setattr(trainer_module, "_machine_busy", lambda: False)  # the load of the machine running the tests
+    monkeypatch.setattr(
+        trainer_module, "_machine_busy", lambda: False
+    )  # the load of the machine running the tests
     trainer = Trainer(batch_size=64, device="cpu")
     cnn = build_model(seed_cnn_spec())  # 35k parameters, but ~0.9 GFLOP per step of 64 images
     images = TensorData((torch.zeros(64, 1, 28, 28),), torch.zeros(64, dtype=torch.long))
@@ -130,4 +158,6 @@ def test_threads_follow_the_work_of_a_step_not_the_parameter_count(monkeypatch):
     assert trainer._pick_threads(tiny, small) == 1
     assert Trainer(batch_size=64, device="cpu", threads=3)._pick_threads(cnn, images) == 3
     monkeypatch.setattr(trainer_module, "_machine_busy", lambda: True)
-    assert trainer._pick_threads(cnn, images) == 1  # a busy machine: a second thread would spin-wait
+    assert (
+        trainer._pick_threads(cnn, images) == 1
+    )  # a busy machine: a second thread would spin-wait

@@ -24,20 +24,39 @@ def _study_data(name: str, **flags: Any) -> tuple[Any, RunConfig, Prepared]:
     return ds, cfg, TableRecipe().prepare(ds, cfg)
 
 
-@pytest.mark.parametrize(("flags", "params"), [
-    ({}, {}),
-    ({}, {"hidden": [48, 16], "dropout": 0.3, "activation": "gelu", "batch_norm": True, "learning_rate": 0.01}),
-    ({"model": {"hidden": [24]}}, {"hidden": [], "dropout": 0}),  # n_layers 0: the config's sizes, in the trial and the retrain
-])
+@pytest.mark.parametrize(
+    ("flags", "params"),
+    [
+        ({}, {}),
+        (
+            {},
+            {
+                "hidden": [48, 16],
+                "dropout": 0.3,
+                "activation": "gelu",
+                "batch_norm": True,
+                "learning_rate": 0.01,
+            },
+        ),
+        (
+            {"model": {"hidden": [24]}},
+            {"hidden": [], "dropout": 0},
+        ),  # n_layers 0: the config's sizes, in the trial and the retrain
+    ],
+)
 def test_a_trials_model_is_the_one_the_table_recipe_builds_from_its_config(flags, params):
     _ds, cfg, prepared = _study_data("wine", **flags)
     model, spec = trial_model(cfg, prepared, params)
     # what `dlpipe train` builds from the config the study retrains this trial with
     run_cfg = build_config(_trial_config(cfg, params))
     torch.manual_seed(run_cfg.seed)  # as run_recipe seeds before build
-    expected, expected_spec = TableRecipe().build(RunContext(ds=None, cfg=run_cfg, progress="quiet", prep=prepared))
+    expected, expected_spec = TableRecipe().build(
+        RunContext(ds=None, cfg=run_cfg, progress="quiet", prep=prepared)
+    )
     assert spec == expected_spec
-    assert sum(p.numel() for p in model.parameters()) == sum(p.numel() for p in expected.parameters())
+    assert sum(p.numel() for p in model.parameters()) == sum(
+        p.numel() for p in expected.parameters()
+    )
     assert repr(model) == repr(expected)
     for (name, a), (_, b) in zip(model.state_dict().items(), expected.state_dict().items()):
         assert torch.equal(a, b), name  # the same initial weights
@@ -47,13 +66,26 @@ def test_a_trials_model_is_the_one_the_table_recipe_builds_from_its_config(flags
 def test_a_trial_with_auto_learning_rate_trains_as_dlpipe_train_does():
     optuna = pytest.importorskip("optuna")
     ds, cfg, prepared = _study_data("iris", learning_rate="auto", epochs=3)
-    params = {"hidden": [32, 16], "dropout": 0.2, "batch_size": 16, "optimizer": "sgd", "momentum": 0.8, "weight_decay": 1e-3}
+    params = {
+        "hidden": [32, 16],
+        "dropout": 0.2,
+        "batch_size": 16,
+        "optimizer": "sgd",
+        "momentum": 0.8,
+        "weight_decay": 1e-3,
+    }
     trial = optuna.trial.FixedTrial({})
     val_loss, _score, epochs = train_trial(trial, cfg, prepared, params)
     # `learning_rate: auto` is the range test for a table (pipeline/settings.py), not a fixed fallback rate
-    assert "learning_rate" in trial.user_attrs, "the trial did not run the range test for `learning_rate: auto`"
-    run = dl.train(ds, config=_trial_config(cfg, params), save=False, report=False, progress="quiet")
-    assert trial.user_attrs["learning_rate"] == pytest.approx(run.config["train"]["learning_rate"], rel=1e-12)
+    assert "learning_rate" in trial.user_attrs, (
+        "the trial did not run the range test for `learning_rate: auto`"
+    )
+    run = dl.train(
+        ds, config=_trial_config(cfg, params), save=False, report=False, progress="quiet"
+    )
+    assert trial.user_attrs["learning_rate"] == pytest.approx(
+        run.config["train"]["learning_rate"], rel=1e-12
+    )
     assert run.config["train"]["batch_size"] == 16 and run.config["train"]["epochs"] == 3
     # the same network, settings and engine: the same training, epoch for epoch
     assert epochs == len(run.history)

@@ -9,4 +9,11 @@ from dlpipe.bundle.bundle import (
     register_composite,
 )
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "Bundle", "load_bundle", "make_manifest", "register_composite"]
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "Bundle",
+    "load_bundle",
+    "make_manifest",
+    "register_composite",
+]

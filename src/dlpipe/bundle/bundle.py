@@ -47,8 +47,17 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
-    "Bundle", "load_bundle", "load_checked_state", "read_manifest", "read_weights", "register_composite", "resolve_inside", "sha256_file",
-    "FORMAT", "FORMAT_VERSION", "MAX_MANIFEST_BYTES",
+    "Bundle",
+    "load_bundle",
+    "load_checked_state",
+    "read_manifest",
+    "read_weights",
+    "register_composite",
+    "resolve_inside",
+    "sha256_file",
+    "FORMAT",
+    "FORMAT_VERSION",
+    "MAX_MANIFEST_BYTES",
 ]
 
 FORMAT = "dlpipe-bundle"
@@ -72,7 +81,9 @@ class Bundle:
         self.task = Task.from_dict(manifest["task"])
         # The manifest's "kind" (table, image, series, ...) picks the code that turns raw input
         # into model inputs; its state is JSON, never code.
-        self.preprocessor: InputAdapter = adapter_for(manifest.get("kind", "table")).from_state(manifest["preprocessor"])
+        self.preprocessor: InputAdapter = adapter_for(manifest.get("kind", "table")).from_state(
+            manifest["preprocessor"]
+        )
 
     # ------------------------------------------------------------------ describing
     @property
@@ -98,7 +109,12 @@ class Bundle:
     def outputs(self, inputs: list[np.ndarray]) -> np.ndarray:
         """Model outputs (logits) for already-preprocessed inputs."""
         try:
-            return predict_logits(self.model, [torch.from_numpy(a) for a in inputs]).float().cpu().numpy()
+            return (
+                predict_logits(self.model, [torch.from_numpy(a) for a in inputs])
+                .float()
+                .cpu()
+                .numpy()
+            )
         except RuntimeError as exc:
             text = str(exc)
             if "shape" not in text and "size" not in text:
@@ -168,8 +184,19 @@ class Bundle:
             y_true, output = y.reshape(-1) * self.task.y_std + self.task.y_mean, values
         else:
             y_true, output = y.reshape(-1).astype(np.int64), proba
-        x_base = batch.baseline_features[keep] if batch.baseline_features is not None else np.zeros((int(keep.sum()), 0))
-        return score(self.task.kind, y_true, output, x_base, self.manifest.get("baselines", {}), self.task.classes)
+        x_base = (
+            batch.baseline_features[keep]
+            if batch.baseline_features is not None
+            else np.zeros((int(keep.sum()), 0))
+        )
+        return score(
+            self.task.kind,
+            y_true,
+            output,
+            x_base,
+            self.manifest.get("baselines", {}),
+            self.task.classes,
+        )
 
     # ------------------------------------------------------------------ saving
     def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
@@ -235,7 +262,13 @@ def resolve_inside(root: Path, name: Any, what: str) -> Path:
             f"bundle {str(root)!r} names its {what} as {_show(name)}, which is not a file name; the manifest is damaged, so re-save the bundle with dlpipe."
         )
     rel = PurePath(name)
-    if rel.is_absolute() or rel.anchor or name.startswith(("/", "\\")) or ".." in rel.parts or ".." in name.replace("\\", "/").split("/"):
+    if (
+        rel.is_absolute()
+        or rel.anchor
+        or name.startswith(("/", "\\"))
+        or ".." in rel.parts
+        or ".." in name.replace("\\", "/").split("/")
+    ):
         raise BundleError(
             f"bundle {str(root)!r} names its {what} as {name!r}, a path outside the bundle folder; a bundle may only name files inside "
             "its own folder, so this one is damaged or unsafe and is not loaded."
@@ -259,13 +292,17 @@ def _regular_file(root: Path, name: str, path: Path, what: str) -> None:
     try:
         mode = os.lstat(root / name).st_mode
     except OSError:
-        raise BundleError(f"bundle {str(root)!r} has no {what} {name!r}; the bundle is incomplete, so re-save it.") from None
+        raise BundleError(
+            f"bundle {str(root)!r} has no {what} {name!r}; the bundle is incomplete, so re-save it."
+        ) from None
     if stat.S_ISLNK(mode):
         raise BundleError(
             f"the {what} {name!r} of bundle {str(root)!r} is a symbolic link, which a bundle may not hold; copy the real file into the bundle folder, or re-save the bundle."
         )
     if not stat.S_ISREG(os.stat(path).st_mode):
-        raise BundleError(f"the {what} {name!r} of bundle {str(root)!r} is not a regular file; the bundle is damaged, so re-save it.")
+        raise BundleError(
+            f"the {what} {name!r} of bundle {str(root)!r} is not a regular file; the bundle is damaged, so re-save it."
+        )
 
 
 # What a loader that expects one kind calls it when the manifest declares another.
@@ -294,7 +331,9 @@ def read_manifest(path: str | Path, *, kind: str | None = None) -> tuple[Path, d
     with open(where, "rb") as fh:
         raw = fh.read(MAX_MANIFEST_BYTES + 1)  # bounded even if the file grew since stat
     if len(raw) > MAX_MANIFEST_BYTES:
-        raise BundleError(f"the manifest of bundle {str(root)!r} is larger than {MAX_MANIFEST_BYTES // 2**20} MiB, so it was not read; the bundle is damaged, so re-save it.")
+        raise BundleError(
+            f"the manifest of bundle {str(root)!r} is larger than {MAX_MANIFEST_BYTES // 2**20} MiB, so it was not read; the bundle is damaged, so re-save it."
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -308,9 +347,13 @@ def read_manifest(path: str | Path, *, kind: str | None = None) -> tuple[Path, d
             f"the manifest of bundle {str(root)!r} is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}); the bundle is damaged, so re-save it."
         ) from None
     except RecursionError:
-        raise BundleError(f"the manifest of bundle {str(root)!r} nests its JSON too deeply to be a dlpipe manifest; the bundle is damaged, so re-save it.") from None
+        raise BundleError(
+            f"the manifest of bundle {str(root)!r} nests its JSON too deeply to be a dlpipe manifest; the bundle is damaged, so re-save it."
+        ) from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise BundleError(f"{str(root / MANIFEST)!r} is not a dlpipe bundle manifest; pass a folder written by dlpipe.")
+        raise BundleError(
+            f"{str(root / MANIFEST)!r} is not a dlpipe bundle manifest; pass a folder written by dlpipe."
+        )
     version = manifest.get("format_version")
     if type(version) is not int or version != FORMAT_VERSION:
         raise BundleError(
@@ -342,7 +385,13 @@ def _json_type(value: Any) -> str:
         return "null"
     if isinstance(value, bool):
         return "a boolean"
-    return {dict: "an object", list: "a list", str: "a string", int: "an integer", float: "a number"}.get(type(value), type(value).__name__)
+    return {
+        dict: "an object",
+        list: "a list",
+        str: "a string",
+        int: "an integer",
+        float: "a number",
+    }.get(type(value), type(value).__name__)
 
 
 def _is_number(v: Any) -> bool:
@@ -360,25 +409,48 @@ def _finite_list(v: Any) -> bool:
 _OBJECT = (lambda v: isinstance(v, dict), "an object ({...})")
 _OBJECT_OR_NULL = (lambda v: v is None or isinstance(v, dict), "an object ({...}) or null")
 _STRING = (lambda v: isinstance(v, str), "a string")
-_NAMES = (lambda v: v is None or (isinstance(v, list) and all(isinstance(x, str) for x in v)), "a list of names or null")
+_NAMES = (
+    lambda v: v is None or (isinstance(v, list) and all(isinstance(x, str) for x in v)),
+    "a list of names or null",
+)
 
 _COMMON: dict[str, tuple[Any, str]] = {
-    "kind": _STRING, "versions": _OBJECT, "metrics": _OBJECT_OR_NULL, "config": _OBJECT_OR_NULL, "baselines": _OBJECT_OR_NULL,
-    "reference_statistics": _OBJECT, "feature_names": _NAMES, "generative": _OBJECT,
+    "kind": _STRING,
+    "versions": _OBJECT,
+    "metrics": _OBJECT_OR_NULL,
+    "config": _OBJECT_OR_NULL,
+    "baselines": _OBJECT_OR_NULL,
+    "reference_statistics": _OBJECT,
+    "feature_names": _NAMES,
+    "generative": _OBJECT,
 }
 _TASK: dict[str, tuple[Any, str]] = {
-    "kind": _STRING, "target": _STRING,
+    "kind": _STRING,
+    "target": _STRING,
     "classes": (lambda v: v is None or isinstance(v, list), "a list of class labels or null"),
     "y_mean": (_is_finite, "a finite number"),
     "y_std": (lambda v: _is_finite(v) and v != 0, "a finite non-zero number"),
     "loss": _STRING,
-    "class_counts": (lambda v: isinstance(v, list) and all(isinstance(x, int) and not isinstance(x, bool) for x in v), "a list of integers"),
+    "class_counts": (
+        lambda v: (
+            isinstance(v, list) and all(isinstance(x, int) and not isinstance(x, bool) for x in v)
+        ),
+        "a list of integers",
+    ),
 }
 _WEIGHTS: dict[str, tuple[Any, str]] = {
     "file": _STRING,
-    "sha256": (lambda v: isinstance(v, str) and len(v) == 64 and all(c in "0123456789abcdef" for c in v), "a 64-digit hex SHA-256"),
-    "tensors": (lambda v: isinstance(v, dict) and all(isinstance(x, list) and all(isinstance(d, int) for d in x) for x in v.values()),
-                "an object of tensor names to shapes"),
+    "sha256": (
+        lambda v: isinstance(v, str) and len(v) == 64 and all(c in "0123456789abcdef" for c in v),
+        "a 64-digit hex SHA-256",
+    ),
+    "tensors": (
+        lambda v: (
+            isinstance(v, dict)
+            and all(isinstance(x, list) and all(isinstance(d, int) for d in x) for x in v.values())
+        ),
+        "an object of tensor names to shapes",
+    ),
 }
 
 
@@ -389,12 +461,22 @@ def _refuse(root: Path, key: str, value: Any, expected: str, missing: bool = Fal
     )
 
 
-def _check_keys(root: Path, obj: dict[str, Any], rules: dict[str, tuple[Any, str]], *, prefix: str = "", required: tuple[str, ...] = (),
-                known: tuple[str, ...] | None = None) -> None:
+def _check_keys(
+    root: Path,
+    obj: dict[str, Any],
+    rules: dict[str, tuple[Any, str]],
+    *,
+    prefix: str = "",
+    required: tuple[str, ...] = (),
+    known: tuple[str, ...] | None = None,
+) -> None:
     for key in required:
         if key not in obj:
             raise _refuse(root, prefix + key, None, rules[key][1], missing=True)
-    for key, (ok, expected) in rules.items():  # in the rules' order, so one damage gives one message
+    for key, (
+        ok,
+        expected,
+    ) in rules.items():  # in the rules' order, so one damage gives one message
         if key in obj and not ok(obj[key]):
             raise _refuse(root, prefix + key, obj[key], expected)
     for key in obj:
@@ -415,9 +497,21 @@ def check_manifest(root: Path, manifest: dict[str, Any]) -> None:
         members = manifest.get("members")
         needs |= {
             "method": (lambda v: v in ("soft", "stack"), "'soft' or 'stack'"),
-            "members": (lambda v: isinstance(v, list) and len(v) >= 2 and all(isinstance(x, str) for x in v), "a list of at least 2 member folder names"),
-            "weights": (lambda v: _finite_list(v) and all(x >= 0 for x in v) and sum(v) > 0 and (not isinstance(members, list) or len(v) == len(members)),
-                        "a list of finite non-negative numbers, one per member, with a positive sum"),
+            "members": (
+                lambda v: (
+                    isinstance(v, list) and len(v) >= 2 and all(isinstance(x, str) for x in v)
+                ),
+                "a list of at least 2 member folder names",
+            ),
+            "weights": (
+                lambda v: (
+                    _finite_list(v)
+                    and all(x >= 0 for x in v)
+                    and sum(v) > 0
+                    and (not isinstance(members, list) or len(v) == len(members))
+                ),
+                "a list of finite non-negative numbers, one per member, with a positive sum",
+            ),
         }
         if manifest.get("method") == "stack":
             needs["meta"] = _OBJECT
@@ -427,36 +521,81 @@ def check_manifest(root: Path, manifest: dict[str, Any]) -> None:
         needs |= {"preprocessor": _OBJECT, "model_spec": _OBJECT, "weights": _OBJECT}
     _check_keys(root, manifest, needs, required=tuple(needs))
     if "model_spec" in needs:
-        _check_keys(root, manifest["model_spec"], {"family": _STRING}, prefix="model_spec.", required=("family",))
+        _check_keys(
+            root,
+            manifest["model_spec"],
+            {"family": _STRING},
+            prefix="model_spec.",
+            required=("family",),
+        )
     if "weights" in needs and kind != "ensemble":
-        _check_keys(root, manifest["weights"], _WEIGHTS, prefix="weights.", required=("file", "sha256"))
+        _check_keys(
+            root, manifest["weights"], _WEIGHTS, prefix="weights.", required=("file", "sha256")
+        )
     if "task" in needs:
         fields = tuple(f.name for f in dataclasses.fields(Task))  # Task(**task) takes exactly these
-        _check_keys(root, manifest["task"], _TASK, prefix="task.", required=("kind", "target"), known=fields)
+        _check_keys(
+            root, manifest["task"], _TASK, prefix="task.", required=("kind", "target"), known=fields
+        )
         _check_task_fits(root, manifest["task"], manifest.get("model_spec"))
     if "meta" in needs:
         meta = manifest["meta"]
-        rules = {"coef": (lambda v: isinstance(v, list) and len(v) > 0 and all(_finite_list(r) and r for r in v), "a non-empty list of rows of finite numbers"),
-                 "intercept": (_finite_list, "a list of finite numbers")}
+        rules = {
+            "coef": (
+                lambda v: (
+                    isinstance(v, list) and len(v) > 0 and all(_finite_list(r) and r for r in v)
+                ),
+                "a non-empty list of rows of finite numbers",
+            ),
+            "intercept": (_finite_list, "a list of finite numbers"),
+        }
         _check_keys(root, meta, rules, prefix="meta.", required=("coef", "intercept"))
         widths = {len(r) for r in meta["coef"]}
         if len(widths) != 1 or len(meta["intercept"]) != len(meta["coef"]):
-            raise _refuse(root, "meta.coef", meta["coef"], f"{len(meta['intercept'])} rows of one width (one per `meta.intercept` entry)")
+            raise _refuse(
+                root,
+                "meta.coef",
+                meta["coef"],
+                f"{len(meta['intercept'])} rows of one width (one per `meta.intercept` entry)",
+            )
 
 
 def _check_task_fits(root: Path, task: dict[str, Any], spec: Any) -> None:
     """A classification task has its labels (two for binary), and the model's output width fits the task."""
     kind, classes = task["kind"], task.get("classes")
     if kind in ("binary", "multiclass"):
-        wanted = "a list of exactly 2 class labels" if kind == "binary" else "a list of at least 2 class labels"
-        n = len(classes) if isinstance(classes, list) and all(isinstance(c, (str, int, float, bool)) for c in classes) else 0
+        wanted = (
+            "a list of exactly 2 class labels"
+            if kind == "binary"
+            else "a list of at least 2 class labels"
+        )
+        n = (
+            len(classes)
+            if isinstance(classes, list)
+            and all(isinstance(c, (str, int, float, bool)) for c in classes)
+            else 0
+        )
         if n < 2 or (kind == "binary" and n != 2):
-            raise _refuse(root, "task.classes", classes, f"{wanted} (strings or numbers) for task.kind {kind!r}")
+            raise _refuse(
+                root,
+                "task.classes",
+                classes,
+                f"{wanted} (strings or numbers) for task.kind {kind!r}",
+            )
     n_out = spec.get("n_outputs") if isinstance(spec, dict) else None
-    if kind in ("regression", "binary", "multiclass") and isinstance(n_out, int) and not isinstance(n_out, bool):
+    if (
+        kind in ("regression", "binary", "multiclass")
+        and isinstance(n_out, int)
+        and not isinstance(n_out, bool)
+    ):
         wanted_n = len(classes or ()) if kind == "multiclass" else 1
         if n_out != wanted_n:
-            raise _refuse(root, "model_spec.n_outputs", n_out, f"{wanted_n} for a {kind} task{f' of {wanted_n} classes' if kind == 'multiclass' else ''}")
+            raise _refuse(
+                root,
+                "model_spec.n_outputs",
+                n_out,
+                f"{wanted_n} for a {kind} task{f' of {wanted_n} classes' if kind == 'multiclass' else ''}",
+            )
 
 
 def read_weights(root: Path, manifest: dict[str, Any]) -> dict[str, torch.Tensor]:
@@ -467,15 +606,21 @@ def read_weights(root: Path, manifest: dict[str, Any]) -> dict[str, torch.Tensor
 
     entry = manifest.get("weights")
     name = entry.get("file", WEIGHTS) if isinstance(entry, dict) else WEIGHTS
-    weights = resolve_inside(root, name, "weights file")  # before anything under that name is opened
+    weights = resolve_inside(
+        root, name, "weights file"
+    )  # before anything under that name is opened
     _regular_file(root, name, weights, "weights file")
     expected = entry.get("sha256") if isinstance(entry, dict) else None
     if expected and sha256_file(weights) != expected:
-        raise BundleError(f"the weights of bundle {str(root)!r} do not match their recorded checksum; the file is corrupted, so re-save or retrain.")
+        raise BundleError(
+            f"the weights of bundle {str(root)!r} do not match their recorded checksum; the file is corrupted, so re-save or retrain."
+        )
     try:
         state = load_file(str(weights))
     except (SafetensorError, OSError, ValueError) as exc:
-        raise BundleError(f"the weights of bundle {str(root)!r} could not be read ({exc}); the file is corrupted, so re-save or retrain.") from None
+        raise BundleError(
+            f"the weights of bundle {str(root)!r} could not be read ({exc}); the file is corrupted, so re-save or retrain."
+        ) from None
     for key, tensor in state.items():
         if tensor.is_floating_point() or tensor.is_complex():
             bad = int((~torch.isfinite(tensor)).sum())
@@ -500,7 +645,9 @@ def load_bundle(path: str | Path) -> Bundle:
             fit the model the manifest describes.
     """
     root, manifest = read_manifest(path)
-    if manifest.get("kind") in _COMPOSITE:  # a bundle made of bundles (an ensemble) loads its members itself
+    if (
+        manifest.get("kind") in _COMPOSITE
+    ):  # a bundle made of bundles (an ensemble) loads its members itself
         return load_target(_COMPOSITE[manifest["kind"]])(root, manifest)
     model = _build_checked(root, manifest["model_spec"])
     load_checked_state(model, read_weights(root, manifest), root)
@@ -529,7 +676,9 @@ def _reason(exc: BaseException) -> str:
 def _build_checked(root: Path, spec: dict[str, Any]) -> nn.Module:
     """The model ``spec`` describes, or a BundleError naming `model_spec` when dlpipe cannot build it."""
     try:
-        return build_model(spec, for_training=False)  # its weights must fit in memory (checked on the meta device first)
+        return build_model(
+            spec, for_training=False
+        )  # its weights must fit in memory (checked on the meta device first)
     except (DlpipeError, KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         raise BundleError(
             f"the manifest of bundle {str(root)!r} is damaged: its `model_spec` (family {spec.get('family')!r}) describes no model dlpipe can build "
@@ -542,14 +691,18 @@ def load_checked_state(model: nn.Module, state: dict[str, torch.Tensor], root: P
     own = model.state_dict()
     for key, tensor in own.items():
         if key not in state:
-            raise BundleError(f"bundle {str(root)!r} lacks the weight {key!r} that its model needs; the bundle does not match its manifest.")
+            raise BundleError(
+                f"bundle {str(root)!r} lacks the weight {key!r} that its model needs; the bundle does not match its manifest."
+            )
         if tuple(state[key].shape) != tuple(tensor.shape):
             raise BundleError(
                 f"weight {key!r} in bundle {str(root)!r} has shape {tuple(state[key].shape)} but the model expects {tuple(tensor.shape)}; the bundle does not match its manifest."
             )
     extra = [k for k in state if k not in own]
     if extra:
-        raise BundleError(f"bundle {str(root)!r} holds weights the model does not have, such as {extra[0]!r}; the bundle does not match its manifest.")
+        raise BundleError(
+            f"bundle {str(root)!r} holds weights the model does not have, such as {extra[0]!r}; the bundle does not match its manifest."
+        )
     model.load_state_dict(state)
 
 

@@ -28,21 +28,68 @@ from functools import lru_cache
 from typing import Any
 
 # Python arguments (not config keys) that CLI flags set, by the commands that have them.
-_ARGUMENTS = frozenset({
-    # dl.train / dlpipe train
-    "test", "out", "overwrite", "config", "runs_dir", "report", "checkpoint", "resume", "nproc", "master_port", "track",
-    # dlpipe rl train, evaluate, play
-    "algo", "steps", "eval_episodes", "episodes", "fps",
-    # export, ensemble, drift, anomalies
-    "format", "quantize", "output", "data", "method", "weights", "folds", "level", "contamination", "threshold_percentile",
-    # tune
-    "trials", "timeout", "space", "storage", "study_name", "heartbeat", "pruner", "retrain",
-    # serve: run_server's arguments and ServeConfig's fields
-    "host", "port", "workers", "api_key_env", "batch_window_ms", "max_body_mb", "header_timeout_s", "body_timeout_s",
-    "keep_alive_s", "max_connections", "max_header_kb", "drift_window",
-})
+_ARGUMENTS = frozenset(
+    {
+        # dl.train / dlpipe train
+        "test",
+        "out",
+        "overwrite",
+        "config",
+        "runs_dir",
+        "report",
+        "checkpoint",
+        "resume",
+        "nproc",
+        "master_port",
+        "track",
+        # dlpipe rl train, evaluate, play
+        "algo",
+        "steps",
+        "eval_episodes",
+        "episodes",
+        "fps",
+        # export, ensemble, drift, anomalies
+        "format",
+        "quantize",
+        "output",
+        "data",
+        "method",
+        "weights",
+        "folds",
+        "level",
+        "contamination",
+        "threshold_percentile",
+        # tune
+        "trials",
+        "timeout",
+        "space",
+        "storage",
+        "study_name",
+        "heartbeat",
+        "pruner",
+        "retrain",
+        # serve: run_server's arguments and ServeConfig's fields
+        "host",
+        "port",
+        "workers",
+        "api_key_env",
+        "batch_window_ms",
+        "max_body_mb",
+        "header_timeout_s",
+        "body_timeout_s",
+        "keep_alive_s",
+        "max_connections",
+        "max_header_kb",
+        "drift_window",
+    }
+)
 # A key whose flag has another name -> the CLI parameter that sets it.
-_RENAMED = {"family": "model", "header_timeout_s": "header_timeout", "body_timeout_s": "body_timeout", "keep_alive_s": "keep_alive_timeout"}
+_RENAMED = {
+    "family": "model",
+    "header_timeout_s": "header_timeout",
+    "body_timeout_s": "body_timeout",
+    "keep_alive_s": "keep_alive_timeout",
+}
 
 _SET_BOOL = re.compile(r"\bset `([a-z][a-z0-9_]*)` to (true|false)\b")
 _TOKEN = re.compile(r"(?<![\w`])`([a-z][a-z0-9_]*)`(?!`)")
@@ -61,7 +108,9 @@ def known_keys() -> frozenset[str]:
         out: set[str] = set()
         for name, field in model.model_fields.items():
             kind = field.annotation
-            out |= leaves(kind) if isinstance(kind, type) and issubclass(kind, BaseModel) else {name}
+            out |= (
+                leaves(kind) if isinstance(kind, type) and issubclass(kind, BaseModel) else {name}
+            )
         return out
 
     return frozenset(leaves(RunConfig)) | _ARGUMENTS

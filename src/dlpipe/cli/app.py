@@ -36,7 +36,9 @@ def _csv_ints(text: str | None, flag: str = "--hidden") -> list[int] | None:
     except ValueError:
         from dlpipe.core.errors import InvalidConfigError
 
-        raise InvalidConfigError(f"`{flag}` is {text!r} but must be comma-separated integers such as 64,32.") from None
+        raise InvalidConfigError(
+            f"`{flag}` is {text!r} but must be comma-separated integers such as 64,32."
+        ) from None
 
 
 def _csv_names(text: str | None) -> list[str] | None:
@@ -51,7 +53,9 @@ def _csv_floats(text: str | None, flag: str) -> list[float] | None:
     except ValueError:
         from dlpipe.core.errors import InvalidConfigError
 
-        raise InvalidConfigError(f"`{flag}` is {text!r} but must be comma-separated numbers such as 0.5,0.5,0.5.") from None
+        raise InvalidConfigError(
+            f"`{flag}` is {text!r} but must be comma-separated numbers such as 0.5,0.5,0.5."
+        ) from None
 
 
 def _trackers(track: str | None, runs_dir: Path) -> list[Any] | None:
@@ -75,88 +79,293 @@ def _number_or_auto(text: str | None, flag: str, kind: type) -> Any:
 
 @app.command()
 def train(
-    data: Annotated[str, typer.Argument(help="A CSV/TSV/Parquet file, or a bundled data set name (see `dlpipe datasets`).")],
+    data: Annotated[
+        str,
+        typer.Argument(
+            help="A CSV/TSV/Parquet file, or a bundled data set name (see `dlpipe datasets`)."
+        ),
+    ],
     target: Annotated[str | None, typer.Option("--target", "-t", help="Column to predict.")] = None,
-    task: Annotated[str | None, typer.Option(help="auto, regression, binary, multiclass, forecast or sequence-classification.")] = None,
-    test: Annotated[Path | None, typer.Option(help="A separate test file (then data is split into train/val only).")] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Run folder: a new or empty folder (default runs/<name>-<task>-<time>).")] = None,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --out if it is an earlier dlpipe run folder (never any other folder or file).")] = False,
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML/JSON config; flags override it.")] = None,
+    task: Annotated[
+        str | None,
+        typer.Option(
+            help="auto, regression, binary, multiclass, forecast or sequence-classification."
+        ),
+    ] = None,
+    test: Annotated[
+        Path | None,
+        typer.Option(help="A separate test file (then data is split into train/val only)."),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Run folder: a new or empty folder (default runs/<name>-<task>-<time>).",
+        ),
+    ] = None,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="Replace --out if it is an earlier dlpipe run folder (never any other folder or file).",
+        ),
+    ] = False,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="YAML/JSON config; flags override it.")
+    ] = None,
     model: Annotated[str | None, typer.Option(help="Model family.")] = None,
     hidden: Annotated[str | None, typer.Option(help="Hidden layer sizes, e.g. 64,32.")] = None,
-    latent: Annotated[int | None, typer.Option(help="Generative: code width of an autoencoder, VAE or GAN.")] = None,
-    decoder: Annotated[str | None, typer.Option(help="Conv autoencoder upsampling: transpose or unpool.")] = None,
-    kl_anneal: Annotated[int | None, typer.Option(help="VAE: epochs over which the KL weight rises from 0 to 1.")] = None,
-    activation: Annotated[str | None, typer.Option(help="relu, gelu, tanh, sigmoid, leaky_relu, silu.")] = None,
+    latent: Annotated[
+        int | None, typer.Option(help="Generative: code width of an autoencoder, VAE or GAN.")
+    ] = None,
+    decoder: Annotated[
+        str | None, typer.Option(help="Conv autoencoder upsampling: transpose or unpool.")
+    ] = None,
+    kl_anneal: Annotated[
+        int | None, typer.Option(help="VAE: epochs over which the KL weight rises from 0 to 1.")
+    ] = None,
+    activation: Annotated[
+        str | None, typer.Option(help="relu, gelu, tanh, sigmoid, leaky_relu, silu.")
+    ] = None,
     dropout: Annotated[float | None, typer.Option(help="Dropout after each hidden layer.")] = None,
-    batch_norm: Annotated[bool | None, typer.Option("--batch-norm/--no-batch-norm", help="Batch normalisation.")] = None,
+    batch_norm: Annotated[
+        bool | None, typer.Option("--batch-norm/--no-batch-norm", help="Batch normalisation.")
+    ] = None,
     epochs: Annotated[str | None, typer.Option(help="Maximum epochs or 'auto'.")] = None,
     batch_size: Annotated[str | None, typer.Option(help="Rows per step or 'auto'.")] = None,
-    lr: Annotated[str | None, typer.Option("--lr", "--learning-rate", help="Learning rate or 'auto' (range test).")] = None,
+    lr: Annotated[
+        str | None,
+        typer.Option("--lr", "--learning-rate", help="Learning rate or 'auto' (range test)."),
+    ] = None,
     optimizer: Annotated[str | None, typer.Option(help="adamw, adam, sgd or rmsprop.")] = None,
     momentum: Annotated[float | None, typer.Option(help="Momentum for sgd/rmsprop.")] = None,
-    nesterov: Annotated[bool | None, typer.Option("--nesterov/--no-nesterov", help="Nesterov momentum (sgd).")] = None,
+    nesterov: Annotated[
+        bool | None, typer.Option("--nesterov/--no-nesterov", help="Nesterov momentum (sgd).")
+    ] = None,
     weight_decay: Annotated[float | None, typer.Option(help="Weight decay.")] = None,
     schedule: Annotated[str | None, typer.Option(help="none, plateau, cosine or onecycle.")] = None,
-    patience: Annotated[int | None, typer.Option(help="Early-stopping patience in epochs (0: off).")] = None,
+    patience: Annotated[
+        int | None, typer.Option(help="Early-stopping patience in epochs (0: off).")
+    ] = None,
     monitor: Annotated[str | None, typer.Option(help="Metric early stopping watches.")] = None,
-    clip_grad: Annotated[float | None, typer.Option(help="Clip the gradient norm to this value.")] = None,
+    clip_grad: Annotated[
+        float | None, typer.Option(help="Clip the gradient norm to this value.")
+    ] = None,
     class_weight: Annotated[str | None, typer.Option(help="none or balanced.")] = None,
     scaling: Annotated[str | None, typer.Option(help="standard, minmax, l2 or none.")] = None,
-    val_fraction: Annotated[float | None, typer.Option(help="Share of rows for validation.")] = None,
+    val_fraction: Annotated[
+        float | None, typer.Option(help="Share of rows for validation.")
+    ] = None,
     test_fraction: Annotated[float | None, typer.Option(help="Share of rows for testing.")] = None,
-    seed: Annotated[int | None, typer.Option(help="One seed for split, weights and batch order.")] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="One seed for split, weights and batch order.")
+    ] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or mps.")] = None,
-    deterministic: Annotated[bool | None, typer.Option("--deterministic/--no-deterministic", help="Deterministic kernels (slower).")] = None,
+    deterministic: Annotated[
+        bool | None,
+        typer.Option("--deterministic/--no-deterministic", help="Deterministic kernels (slower)."),
+    ] = None,
     runs_dir: Annotated[Path, typer.Option(help="Where run folders go.")] = Path("runs"),
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
-    time_column: Annotated[str | None, typer.Option(help="Series: the column of timestamps (rows are ordered by it).")] = None,
-    features: Annotated[str | None, typer.Option(help="Series: other input columns, e.g. Open,High,Low,Volume.")] = None,
-    lookback: Annotated[str | None, typer.Option(help="Series: rows each window sees, or 'auto'.")] = None,
+    time_column: Annotated[
+        str | None, typer.Option(help="Series: the column of timestamps (rows are ordered by it).")
+    ] = None,
+    features: Annotated[
+        str | None, typer.Option(help="Series: other input columns, e.g. Open,High,Low,Volume.")
+    ] = None,
+    lookback: Annotated[
+        str | None, typer.Option(help="Series: rows each window sees, or 'auto'.")
+    ] = None,
     horizon: Annotated[int | None, typer.Option(help="Series: steps ahead to forecast.")] = None,
-    stride: Annotated[int | None, typer.Option(help="Series: rows between training windows.")] = None,
-    recursive: Annotated[bool | None, typer.Option("--recursive/--direct", help="Series: recursive one-step or direct multi-output forecasting.")] = None,
-    period: Annotated[int | None, typer.Option(help="Series: season length for the seasonal-naive baseline (default: detected).")] = None,
-    znorm: Annotated[bool | None, typer.Option("--znorm/--no-znorm", help="Sequences: z-normalise each series.")] = None,
-    strict: Annotated[bool | None, typer.Option("--strict/--no-strict", help="Refuse NaNs instead of interpolating them; images: unreadable files are an error, not skipped.")] = None,
-    bidirectional: Annotated[bool | None, typer.Option("--bidirectional/--no-bidirectional", help="Sequence classification: bidirectional RNN layers.")] = None,
-    image_column: Annotated[str | None, typer.Option(help="Images: the CSV column of image paths (relative to the CSV).")] = None,
-    labels: Annotated[str | None, typer.Option(help="Images: the IDX labels file for an IDX images file.")] = None,
-    image_size: Annotated[str | None, typer.Option(help="Images: resize to SIDE or HEIGHT,WIDTH (default: the most common size).")] = None,
-    resize: Annotated[bool | None, typer.Option("--resize/--no-resize", help="Images: resize differing sizes (--no-resize: an error).")] = None,
+    stride: Annotated[
+        int | None, typer.Option(help="Series: rows between training windows.")
+    ] = None,
+    recursive: Annotated[
+        bool | None,
+        typer.Option(
+            "--recursive/--direct",
+            help="Series: recursive one-step or direct multi-output forecasting.",
+        ),
+    ] = None,
+    period: Annotated[
+        int | None,
+        typer.Option(
+            help="Series: season length for the seasonal-naive baseline (default: detected)."
+        ),
+    ] = None,
+    znorm: Annotated[
+        bool | None, typer.Option("--znorm/--no-znorm", help="Sequences: z-normalise each series.")
+    ] = None,
+    strict: Annotated[
+        bool | None,
+        typer.Option(
+            "--strict/--no-strict",
+            help="Refuse NaNs instead of interpolating them; images: unreadable files are an error, not skipped.",
+        ),
+    ] = None,
+    bidirectional: Annotated[
+        bool | None,
+        typer.Option(
+            "--bidirectional/--no-bidirectional",
+            help="Sequence classification: bidirectional RNN layers.",
+        ),
+    ] = None,
+    image_column: Annotated[
+        str | None,
+        typer.Option(help="Images: the CSV column of image paths (relative to the CSV)."),
+    ] = None,
+    labels: Annotated[
+        str | None, typer.Option(help="Images: the IDX labels file for an IDX images file.")
+    ] = None,
+    image_size: Annotated[
+        str | None,
+        typer.Option(
+            help="Images: resize to SIDE or HEIGHT,WIDTH (default: the most common size)."
+        ),
+    ] = None,
+    resize: Annotated[
+        bool | None,
+        typer.Option(
+            "--resize/--no-resize", help="Images: resize differing sizes (--no-resize: an error)."
+        ),
+    ] = None,
     color: Annotated[str | None, typer.Option(help="Images: auto, grey or rgb.")] = None,
-    normalize: Annotated[str | None, typer.Option(help="Images: per-channel mean/std from 'train', 'imagenet' or 'none'.")] = None,
-    augment: Annotated[str | None, typer.Option(help="Images: none, all, or a list of crop,flip,rotate (training batches only).")] = None,
-    pretrained: Annotated[str | None, typer.Option(help="Images: a torchvision-format weight file (.pth or .safetensors) for the model.")] = None,
-    freeze_backbone: Annotated[bool | None, typer.Option("--freeze-backbone/--no-freeze-backbone", help="Images: train only the new head.")] = None,
-    finetune_epochs: Annotated[int | None, typer.Option(help="Images: then unfreeze and train this many epochs at a lower LR.")] = None,
+    normalize: Annotated[
+        str | None,
+        typer.Option(help="Images: per-channel mean/std from 'train', 'imagenet' or 'none'."),
+    ] = None,
+    augment: Annotated[
+        str | None,
+        typer.Option(
+            help="Images: none, all, or a list of crop,flip,rotate (training batches only)."
+        ),
+    ] = None,
+    pretrained: Annotated[
+        str | None,
+        typer.Option(
+            help="Images: a torchvision-format weight file (.pth or .safetensors) for the model."
+        ),
+    ] = None,
+    freeze_backbone: Annotated[
+        bool | None,
+        typer.Option(
+            "--freeze-backbone/--no-freeze-backbone", help="Images: train only the new head."
+        ),
+    ] = None,
+    finetune_epochs: Annotated[
+        int | None,
+        typer.Option(help="Images: then unfreeze and train this many epochs at a lower LR."),
+    ] = None,
     precision: Annotated[str | None, typer.Option(help="Images: fp32 or bf16 (autocast).")] = None,
-    channels_last: Annotated[bool | None, typer.Option("--channels-last/--no-channels-last", help="Images: channels_last memory format (default: measured choice).")] = None,
-    resume: Annotated[Path | None, typer.Option(help="Continue an interrupted run from its runs/<name>.partial folder (same data and flags).")] = None,
-    checkpoint: Annotated[bool, typer.Option("--checkpoint/--no-checkpoint", help="Crash-safe checkpoints every epoch in <run>.partial.")] = True,
-    track: Annotated[str | None, typer.Option(help="mlflow (local SQLite beside the runs folder) or mlflow:URI.")] = None,
-    nproc: Annotated[int, typer.Option(help="Train on N processes of this machine (torch.distributed; gloo on CPU, NCCL on CUDA).")] = 1,
-    master_port: Annotated[int, typer.Option(help="Port of rank 0 for --nproc (127.0.0.1).")] = 29500,
-    report: Annotated[bool, typer.Option("--report/--no-report", help="Build report.html and plots/ in the run folder.")] = True,
-    name: Annotated[str | None, typer.Option(help="A name for the run (its folder is runs/<name>-<task>-<time>).")] = None,
-    max_onehot: Annotated[int | None, typer.Option(help="Categoricals with more levels than this get an embedding, not one-hot.")] = None,
-    categorical: Annotated[str | None, typer.Option(help="Columns to treat as categorical, e.g. zip,store.")] = None,
-    numeric: Annotated[str | None, typer.Option(help="Columns to treat as numeric, e.g. age,income.")] = None,
+    channels_last: Annotated[
+        bool | None,
+        typer.Option(
+            "--channels-last/--no-channels-last",
+            help="Images: channels_last memory format (default: measured choice).",
+        ),
+    ] = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option(
+            help="Continue an interrupted run from its runs/<name>.partial folder (same data and flags)."
+        ),
+    ] = None,
+    checkpoint: Annotated[
+        bool,
+        typer.Option(
+            "--checkpoint/--no-checkpoint",
+            help="Crash-safe checkpoints every epoch in <run>.partial.",
+        ),
+    ] = True,
+    track: Annotated[
+        str | None, typer.Option(help="mlflow (local SQLite beside the runs folder) or mlflow:URI.")
+    ] = None,
+    nproc: Annotated[
+        int,
+        typer.Option(
+            help="Train on N processes of this machine (torch.distributed; gloo on CPU, NCCL on CUDA)."
+        ),
+    ] = 1,
+    master_port: Annotated[
+        int, typer.Option(help="Port of rank 0 for --nproc (127.0.0.1).")
+    ] = 29500,
+    report: Annotated[
+        bool,
+        typer.Option(
+            "--report/--no-report", help="Build report.html and plots/ in the run folder."
+        ),
+    ] = True,
+    name: Annotated[
+        str | None,
+        typer.Option(help="A name for the run (its folder is runs/<name>-<task>-<time>)."),
+    ] = None,
+    max_onehot: Annotated[
+        int | None,
+        typer.Option(help="Categoricals with more levels than this get an embedding, not one-hot."),
+    ] = None,
+    categorical: Annotated[
+        str | None, typer.Option(help="Columns to treat as categorical, e.g. zip,store.")
+    ] = None,
+    numeric: Annotated[
+        str | None, typer.Option(help="Columns to treat as numeric, e.g. age,income.")
+    ] = None,
     drop: Annotated[str | None, typer.Option(help="Columns to leave out, e.g. id,name.")] = None,
-    embedding_dim: Annotated[int | None, typer.Option(help="Width of every categorical embedding (default: from the number of levels).")] = None,
-    min_delta: Annotated[float | None, typer.Option(help="Smallest change of the monitored metric that counts as an improvement.")] = None,
-    restore_best: Annotated[bool | None, typer.Option("--restore-best/--no-restore-best", help="Put back the best epoch's weights when training ends.")] = None,
+    embedding_dim: Annotated[
+        int | None,
+        typer.Option(
+            help="Width of every categorical embedding (default: from the number of levels)."
+        ),
+    ] = None,
+    min_delta: Annotated[
+        float | None,
+        typer.Option(help="Smallest change of the monitored metric that counts as an improvement."),
+    ] = None,
+    restore_best: Annotated[
+        bool | None,
+        typer.Option(
+            "--restore-best/--no-restore-best",
+            help="Put back the best epoch's weights when training ends.",
+        ),
+    ] = None,
     loss: Annotated[str | None, typer.Option(help="Regression loss: auto, mse or huber.")] = None,
-    threads: Annotated[int | None, typer.Option(help="CPU threads for training (default: chosen per step size and load).")] = None,
-    residual: Annotated[bool | None, typer.Option("--residual/--no-residual", help="Series: the model predicts a change from the last value.")] = None,
-    relative: Annotated[bool | None, typer.Option("--relative/--no-relative", help="Series: scale each window by its last value.")] = None,
-    mean: Annotated[str | None, typer.Option(help="Images: per-channel mean for normalisation, e.g. 0.485,0.456,0.406.")] = None,
-    std: Annotated[str | None, typer.Option(help="Images: per-channel std for normalisation, e.g. 0.229,0.224,0.225.")] = None,
-    cache: Annotated[bool | None, typer.Option("--cache/--no-cache", help="Images: keep decoded images in the cache folder.")] = None,
-    channels: Annotated[str | None, typer.Option(help="Images: CNN channels per block, e.g. 32,64.")] = None,
+    threads: Annotated[
+        int | None,
+        typer.Option(help="CPU threads for training (default: chosen per step size and load)."),
+    ] = None,
+    residual: Annotated[
+        bool | None,
+        typer.Option(
+            "--residual/--no-residual",
+            help="Series: the model predicts a change from the last value.",
+        ),
+    ] = None,
+    relative: Annotated[
+        bool | None,
+        typer.Option(
+            "--relative/--no-relative", help="Series: scale each window by its last value."
+        ),
+    ] = None,
+    mean: Annotated[
+        str | None,
+        typer.Option(help="Images: per-channel mean for normalisation, e.g. 0.485,0.456,0.406."),
+    ] = None,
+    std: Annotated[
+        str | None,
+        typer.Option(help="Images: per-channel std for normalisation, e.g. 0.229,0.224,0.225."),
+    ] = None,
+    cache: Annotated[
+        bool | None,
+        typer.Option("--cache/--no-cache", help="Images: keep decoded images in the cache folder."),
+    ] = None,
+    channels: Annotated[
+        str | None, typer.Option(help="Images: CNN channels per block, e.g. 32,64.")
+    ] = None,
     kernel_size: Annotated[int | None, typer.Option(help="Images: CNN kernel size.")] = None,
     padding: Annotated[str | None, typer.Option(help="Images: CNN padding, same or valid.")] = None,
-    finetune_lr_factor: Annotated[float | None, typer.Option(help="Images: learning-rate factor for --finetune-epochs.")] = None,
+    finetune_lr_factor: Annotated[
+        float | None, typer.Option(help="Images: learning-rate factor for --finetune-epochs.")
+    ] = None,
 ) -> None:
     """Train a model on a table; write the run folder with metrics beside baselines and a bundle.
 
@@ -166,7 +375,9 @@ def train(
         from dlpipe.core.files import check_output_dir, check_parent_writable
         from dlpipe.distributed import launch
 
-        if out is not None:  # fail before starting the ranks (rank 0 checks again, holding the lock)
+        if (
+            out is not None
+        ):  # fail before starting the ranks (rank 0 checks again, holding the lock)
             check_parent_writable(out, what="`out`")
             check_output_dir(out, kind="run", overwrite=overwrite, what="`out`")
             if out.parent.is_dir():
@@ -178,35 +389,98 @@ def train(
         return
     import dlpipe as dl
 
-    model_section = {"family": model, "hidden": _csv_ints(hidden), "activation": activation, "dropout": dropout, "batch_norm": batch_norm,
-                     "latent": latent, "decoder": decoder, "kl_anneal": kl_anneal}
+    model_section = {
+        "family": model,
+        "hidden": _csv_ints(hidden),
+        "activation": activation,
+        "dropout": dropout,
+        "batch_norm": batch_norm,
+        "latent": latent,
+        "decoder": decoder,
+        "kl_anneal": kl_anneal,
+    }
     options = {
-        "optimizer": optimizer, "momentum": momentum, "nesterov": nesterov, "weight_decay": weight_decay,
-        "schedule": schedule, "patience": patience, "monitor": monitor, "clip_grad": clip_grad,
-        "class_weight": class_weight, "scaling": scaling, "val_fraction": val_fraction,
-        "test_fraction": test_fraction, "device": device, "deterministic": deterministic,
-        "time_column": time_column, "features": features.split(",") if features else None,
-        "lookback": _number_or_auto(lookback, "--lookback", int), "horizon": horizon, "stride": stride,
-        "recursive": recursive, "period": period, "znorm": znorm, "strict": strict, "bidirectional": bidirectional,
-        "image_column": image_column, "labels": labels, "image_size": _csv_ints(image_size, "--image-size"), "resize": resize,
-        "color": color, "normalize": normalize, "augment": augment, "pretrained": pretrained,
-        "freeze_backbone": freeze_backbone, "finetune_epochs": finetune_epochs, "precision": precision, "channels_last": channels_last,
-        "name": name, "max_onehot": max_onehot, "categorical": _csv_names(categorical), "numeric": _csv_names(numeric),
-        "drop": _csv_names(drop), "embedding_dim": embedding_dim, "min_delta": min_delta, "restore_best": restore_best,
-        "loss": loss, "threads": threads, "residual": residual, "relative": relative, "mean": _csv_floats(mean, "--mean"),
-        "std": _csv_floats(std, "--std"), "cache": cache, "channels": _csv_ints(channels, "--channels"),
-        "kernel_size": kernel_size, "padding": padding, "finetune_lr_factor": finetune_lr_factor,
+        "optimizer": optimizer,
+        "momentum": momentum,
+        "nesterov": nesterov,
+        "weight_decay": weight_decay,
+        "schedule": schedule,
+        "patience": patience,
+        "monitor": monitor,
+        "clip_grad": clip_grad,
+        "class_weight": class_weight,
+        "scaling": scaling,
+        "val_fraction": val_fraction,
+        "test_fraction": test_fraction,
+        "device": device,
+        "deterministic": deterministic,
+        "time_column": time_column,
+        "features": features.split(",") if features else None,
+        "lookback": _number_or_auto(lookback, "--lookback", int),
+        "horizon": horizon,
+        "stride": stride,
+        "recursive": recursive,
+        "period": period,
+        "znorm": znorm,
+        "strict": strict,
+        "bidirectional": bidirectional,
+        "image_column": image_column,
+        "labels": labels,
+        "image_size": _csv_ints(image_size, "--image-size"),
+        "resize": resize,
+        "color": color,
+        "normalize": normalize,
+        "augment": augment,
+        "pretrained": pretrained,
+        "freeze_backbone": freeze_backbone,
+        "finetune_epochs": finetune_epochs,
+        "precision": precision,
+        "channels_last": channels_last,
+        "name": name,
+        "max_onehot": max_onehot,
+        "categorical": _csv_names(categorical),
+        "numeric": _csv_names(numeric),
+        "drop": _csv_names(drop),
+        "embedding_dim": embedding_dim,
+        "min_delta": min_delta,
+        "restore_best": restore_best,
+        "loss": loss,
+        "threads": threads,
+        "residual": residual,
+        "relative": relative,
+        "mean": _csv_floats(mean, "--mean"),
+        "std": _csv_floats(std, "--std"),
+        "cache": cache,
+        "channels": _csv_ints(channels, "--channels"),
+        "kernel_size": kernel_size,
+        "padding": padding,
+        "finetune_lr_factor": finetune_lr_factor,
     }
     from dlpipe.pipeline.train import cli_command
 
-    with cli_command(_STATE.get("argv") or sys.argv[1:]):  # the run records the command line that made it
+    with cli_command(
+        _STATE.get("argv") or sys.argv[1:]
+    ):  # the run records the command line that made it
         run = dl.train(
-            data, target, task=task, test=str(test) if test else None, out=out, config=config,
+            data,
+            target,
+            task=task,
+            test=str(test) if test else None,
+            out=out,
+            config=config,
             model={k: v for k, v in model_section.items() if v is not None} or None,
-            epochs=_number_or_auto(epochs, "--epochs", int), batch_size=_number_or_auto(batch_size, "--batch-size", int),
-            learning_rate=_number_or_auto(lr, "--lr", float), seed=seed, runs_dir=runs_dir,
-            progress="quiet" if quiet else "auto", **{k: v for k, v in options.items() if v is not None},
-            checkpoint=checkpoint, resume=resume, callbacks=_trackers(track, runs_dir), report=report, overwrite=overwrite,
+            epochs=_number_or_auto(epochs, "--epochs", int),
+            batch_size=_number_or_auto(batch_size, "--batch-size", int),
+            learning_rate=_number_or_auto(lr, "--lr", float),
+            seed=seed,
+            runs_dir=runs_dir,
+            progress="quiet" if quiet else "auto",
+            **{k: v for k, v in options.items() if v is not None},
+            checkpoint=checkpoint,
+            resume=resume,
+            callbacks=_trackers(track, runs_dir),
+            report=report,
+            overwrite=overwrite,
         )
     if os.environ.get("RANK", "0") != "0":
         return  # rank 0 reports for the whole job
@@ -215,7 +489,10 @@ def train(
 
         print_generative(run.metrics)
     else:
-        _print_scores(run.metrics["test"], title=f"{run.metrics['task']} · {run.metrics['dataset']} · test split ({run.metrics['rows']['test']} rows)")
+        _print_scores(
+            run.metrics["test"],
+            title=f"{run.metrics['task']} · {run.metrics['dataset']} · test split ({run.metrics['rows']['test']} rows)",
+        )
     typer.echo(f"run folder: {run.path}")
     typer.echo(f"bundle:     {run.path / 'bundle' if run.path else '-'}")
     if run.path is not None and (run.path / "report.html").is_file():
@@ -241,8 +518,12 @@ def _without_launch_flags(argv: list[str]) -> list[str]:
 @app.command()
 def evaluate(
     bundle: Annotated[Path, typer.Argument(help="A bundle folder (runs/<name>/bundle).")],
-    data: Annotated[Path, typer.Argument(help="Labelled rows (CSV/TSV/Parquet) with the target column.")],
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Also write the metrics as JSON here.")] = None,
+    data: Annotated[
+        Path, typer.Argument(help="Labelled rows (CSV/TSV/Parquet) with the target column.")
+    ],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Also write the metrics as JSON here.")
+    ] = None,
 ) -> None:
     """Score a bundle on labelled data, beside the baselines it carries."""
     import dlpipe as dl
@@ -260,8 +541,16 @@ def evaluate(
 @app.command()
 def predict(
     bundle: Annotated[Path, typer.Argument(help="A bundle folder (runs/<name>/bundle).")],
-    data: Annotated[list[Path], typer.Argument(help="Rows to predict (CSV/TSV/Parquet) with the training columns; for image bundles, image files and folders.")],
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write predictions to this CSV (default: print).")] = None,
+    data: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Rows to predict (CSV/TSV/Parquet) with the training columns; for image bundles, image files and folders."
+        ),
+    ],
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write predictions to this CSV (default: print)."),
+    ] = None,
 ) -> None:
     """Predict labels/values (and class probabilities) for raw rows or images."""
     import dlpipe as dl
@@ -279,7 +568,9 @@ def predict(
     elif len(data) != 1:
         from dlpipe.core.errors import InvalidInputError
 
-        raise InvalidInputError(f"a {loaded.kind} bundle predicts one file at a time but {len(data)} were given; pass one file.")
+        raise InvalidInputError(
+            f"a {loaded.kind} bundle predicts one file at a time but {len(data)} were given; pass one file."
+        )
     else:
         preds = loaded.predict(str(data[0]))
     if output is None:
@@ -308,9 +599,14 @@ def quickstart(
     """The main job on a bundled real data set: train, evaluate beside baselines, bundle, predict."""
     import dlpipe as dl
 
-    typer.echo(f"training on the bundled {dataset!r} data set (real data, shipped with scikit-learn)...")
+    typer.echo(
+        f"training on the bundled {dataset!r} data set (real data, shipped with scikit-learn)..."
+    )
     run = dl.train(dataset, runs_dir=runs_dir)
-    _print_scores(run.metrics["test"], title=f"{run.metrics['task']} · {dataset} · test split ({run.metrics['rows']['test']} rows)")
+    _print_scores(
+        run.metrics["test"],
+        title=f"{run.metrics['task']} · {dataset} · test split ({run.metrics['rows']['test']} rows)",
+    )
     ds = dl.datasets.load(dataset)
     sample = ds.frame.drop(columns=[ds.target]).head(3)
     preds = dl.load_bundle(run.path / "bundle").predict(sample)
@@ -329,7 +625,22 @@ def version() -> None:
 
 def _print_scores(scores: dict[str, Any], title: str) -> None:
     metric = scores["primary_metric"]
-    keys = [k for k in ("accuracy", "f1", "f1_macro", "roc_auc", "log_loss", "r2", "mae", "rmse", "smape", "mase") if k in scores["model"]]
+    keys = [
+        k
+        for k in (
+            "accuracy",
+            "f1",
+            "f1_macro",
+            "roc_auc",
+            "log_loss",
+            "r2",
+            "mae",
+            "rmse",
+            "smape",
+            "mase",
+        )
+        if k in scores["model"]
+    ]
     rows = [("model", scores["model"])] + list(scores["baselines"].items())
     if sys.stdout.isatty():
         from rich.console import Console
@@ -350,11 +661,20 @@ def _print_scores(scores: dict[str, Any], title: str) -> None:
     typer.echo(scores["verdict"])
 
 
-def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None, line: str | None = None) -> None:
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
     from dlpipe.core.errors import DlpipeWarning
 
     text = str(message)
-    if issubclass(category, DlpipeWarning):  # dlpipe's own name keys (`overwrite`); show this command's flags
+    if issubclass(
+        category, DlpipeWarning
+    ):  # dlpipe's own name keys (`overwrite`); show this command's flags
         text = _flag_names(text)
     print(f"warning: {text}", file=sys.stderr)
 
@@ -378,20 +698,29 @@ def _click_exceptions() -> tuple[tuple[type[BaseException], ...], ...]:
             modules.append(__import__(name, fromlist=["Exit"]))
         except ImportError:
             continue
-    return tuple(tuple(getattr(m, cls) for m in modules if hasattr(m, cls)) for cls in ("Exit", "ClickException", "Abort"))
+    return tuple(
+        tuple(getattr(m, cls) for m in modules if hasattr(m, cls))
+        for cls in ("Exit", "ClickException", "Abort")
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app; a DlpipeError becomes ``error: <message>`` and exit code 2 (1 for a failed run)."""
     warnings.showwarning = _show_warning  # type: ignore[assignment]
     _STATE["argv"] = list(argv) if argv is not None else sys.argv[1:]
-    debug = "--debug" in (argv if argv is not None else sys.argv[1:]) or os.environ.get("DLPIPE_DEBUG") == "1"
+    debug = (
+        "--debug" in (argv if argv is not None else sys.argv[1:])
+        or os.environ.get("DLPIPE_DEBUG") == "1"
+    )
     try:
         app(args=argv, standalone_mode=False)
     except SystemExit as exc:
         return int(exc.code or 0)
     except KeyboardInterrupt:
-        print("error: interrupted; no run folder was written (a training run can be continued with `--resume runs/<name>.partial`).", file=sys.stderr)
+        print(
+            "error: interrupted; no run folder was written (a training run can be continued with `--resume runs/<name>.partial`).",
+            file=sys.stderr,
+        )
         return 130
     except Exception as exc:  # noqa: BLE001 - the one place where every error becomes one line
         from dlpipe.core.errors import DlpipeError
@@ -410,7 +739,10 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(exc, DlpipeError):
             print(f"error: {_flag_names(str(exc))}", file=sys.stderr)
             return exc.exit_code
-        print(f"error: the run failed with {type(exc).__name__}: {exc} (rerun with --debug for the traceback).", file=sys.stderr)
+        print(
+            f"error: the run failed with {type(exc).__name__}: {exc} (rerun with --debug for the traceback).",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

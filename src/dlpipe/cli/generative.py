@@ -24,15 +24,27 @@ def print_generative(metrics: dict[str, Any]) -> None:
     """A few lines for a generative run: the test figure beside baselines, anomaly and embedding scores."""
     test = metrics["test"]
     metric = test["primary_metric"]
-    typer.echo(f"{metrics['task']} · {metrics['model_family']} · {metrics['dataset']} · {metrics.get('evaluated_on', 'test')} split ({test['rows']} rows)")
-    typer.echo(f"  {metric:<22} model {test['model'][metric]:.4g}  " + "  ".join(f"{k} {v[metric]:.4g}" for k, v in test["baselines"].items()))
+    typer.echo(
+        f"{metrics['task']} · {metrics['model_family']} · {metrics['dataset']} · {metrics.get('evaluated_on', 'test')} split ({test['rows']} rows)"
+    )
+    typer.echo(
+        f"  {metric:<22} model {test['model'][metric]:.4g}  "
+        + "  ".join(f"{k} {v[metric]:.4g}" for k, v in test["baselines"].items())
+    )
     if "anomaly" in metrics:
         a = metrics["anomaly"]
-        typer.echo(f"  anomaly ROC-AUC        model {a['roc_auc']:.4f}  pca {a['baselines']['pca']['roc_auc']:.4f}  (positive: {a['positive']})")
-        typer.echo(f"  at the threshold       precision {a['precision']:.4f}  recall {a['recall']:.4f}")
+        typer.echo(
+            f"  anomaly ROC-AUC        model {a['roc_auc']:.4f}  pca {a['baselines']['pca']['roc_auc']:.4f}  (positive: {a['positive']})"
+        )
+        typer.echo(
+            f"  at the threshold       precision {a['precision']:.4f}  recall {a['recall']:.4f}"
+        )
     if "embedding" in metrics:
         e = metrics["embedding"]
-        typer.echo("  embedding kNN accuracy model {:.4f}  ".format(e["knn_accuracy"]) + "  ".join(f"{k} {v['knn_accuracy']:.4f}" for k, v in e["baselines"].items()))
+        typer.echo(
+            "  embedding kNN accuracy model {:.4f}  ".format(e["knn_accuracy"])
+            + "  ".join(f"{k} {v['knn_accuracy']:.4f}" for k, v in e["baselines"].items())
+        )
     if "stopped_reason" in metrics:
         typer.echo(f"  note: {metrics['stopped_reason']}")
     typer.echo(test["verdict"])
@@ -40,9 +52,21 @@ def print_generative(metrics: dict[str, Any]) -> None:
 
 @app.command()
 def embed(
-    bundle: Annotated[Path, typer.Argument(help="An autoencoder or VAE bundle (runs/<name>/bundle).")],
-    data: Annotated[Path, typer.Argument(help="Rows (CSV/TSV/Parquet) with the training columns, or an .npz of arrays.")],
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the latent vectors to this CSV (default: print).")] = None,
+    bundle: Annotated[
+        Path, typer.Argument(help="An autoencoder or VAE bundle (runs/<name>/bundle).")
+    ],
+    data: Annotated[
+        Path,
+        typer.Argument(
+            help="Rows (CSV/TSV/Parquet) with the training columns, or an .npz of arrays."
+        ),
+    ],
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Write the latent vectors to this CSV (default: print)."
+        ),
+    ] = None,
 ) -> None:
     """Latent vectors (the encoder's output) for each row / image / window."""
     from dlpipe.pipeline.generative import embed as embed_data
@@ -57,16 +81,40 @@ def embed(
 
 @app.command()
 def anomalies(
-    bundle: Annotated[Path, typer.Argument(help="An autoencoder or VAE bundle (runs/<name>/bundle).")],
-    data: Annotated[Path, typer.Argument(help="Rows (CSV/TSV/Parquet) with the training columns, or an .npz of arrays.")],
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write score and anomaly flag per row to this CSV (default: print).")] = None,
-    contamination: Annotated[float | None, typer.Option(help="Expected share of anomalies; sets the threshold at that quantile of the training errors.")] = None,
-    threshold_percentile: Annotated[float | None, typer.Option(help="Threshold at this percentile of the training errors (default 99).")] = None,
+    bundle: Annotated[
+        Path, typer.Argument(help="An autoencoder or VAE bundle (runs/<name>/bundle).")
+    ],
+    data: Annotated[
+        Path,
+        typer.Argument(
+            help="Rows (CSV/TSV/Parquet) with the training columns, or an .npz of arrays."
+        ),
+    ],
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Write score and anomaly flag per row to this CSV (default: print).",
+        ),
+    ] = None,
+    contamination: Annotated[
+        float | None,
+        typer.Option(
+            help="Expected share of anomalies; sets the threshold at that quantile of the training errors."
+        ),
+    ] = None,
+    threshold_percentile: Annotated[
+        float | None,
+        typer.Option(help="Threshold at this percentile of the training errors (default 99)."),
+    ] = None,
 ) -> None:
     """Anomaly scores (reconstruction errors) and flags; ROC-AUC, precision and recall when the data holds the label column."""
     from dlpipe.pipeline.generative import score_anomalies
 
-    scored, summary = score_anomalies(bundle, str(data), contamination=contamination, threshold_percentile=threshold_percentile)
+    scored, summary = score_anomalies(
+        bundle, str(data), contamination=contamination, threshold_percentile=threshold_percentile
+    )
     line = f"{summary['flagged']} of {summary['rows']} rows above the threshold {summary['threshold']:.4g} ({summary['rule']})"
     if "roc_auc" in summary:
         line += f"; ROC-AUC {summary['roc_auc']:.4f}, precision {summary['precision']:.4f}, recall {summary['recall']:.4f} ({summary['positive']})"
@@ -83,7 +131,14 @@ def anomalies(
 def sample(
     bundle: Annotated[Path, typer.Argument(help="A VAE or GAN bundle (runs/<name>/bundle).")],
     n: Annotated[int, typer.Option("-n", "--n", help="How many samples.")] = 64,
-    output: Annotated[Path, typer.Option("--output", "-o", help="A .png grid for images; a .csv for table rows (scaled features).")] = Path("samples.png"),
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            help="A .png grid for images; a .csv for table rows (scaled features).",
+        ),
+    ] = Path("samples.png"),
     seed: Annotated[int, typer.Option(help="Seed of the noise.")] = 0,
 ) -> None:
     """New samples from a generative bundle: an image grid (PNG) or rows (CSV)."""
@@ -96,12 +151,16 @@ def sample(
     x = sample_bundle(bundle, n, seed=seed)
     if output.suffix.lower() == ".png":
         if x.ndim != 4:
-            raise InvalidConfigError(f"this bundle generates table rows, which cannot be drawn as {output.name!r}; pass -o samples.csv.")
+            raise InvalidConfigError(
+                f"this bundle generates table rows, which cannot be drawn as {output.name!r}; pass -o samples.csv."
+            )
         save_image_grid(x, output)
     elif output.suffix.lower() == ".csv":
         import pandas as pd
 
         _write_csv(pd.DataFrame(np.asarray(x).reshape(len(x), -1)), output)
     else:
-        raise InvalidConfigError(f"`--output` is {str(output)!r} but must end in .png (image grid) or .csv (rows).")
+        raise InvalidConfigError(
+            f"`--output` is {str(output)!r} but must end in .png (image grid) or .csv (rows)."
+        )
     typer.echo(f"wrote {n} samples to {output}")

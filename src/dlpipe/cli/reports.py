@@ -14,10 +14,14 @@ from dlpipe.cli.app import app
 @app.command()
 def report(
     run: Annotated[Path, typer.Argument(help="A run folder (runs/<name>).")],
-    open_: Annotated[bool, typer.Option("--open", help="Open the page in the default browser.")] = False,
+    open_: Annotated[
+        bool, typer.Option("--open", help="Open the page in the default browser.")
+    ] = False,
 ) -> None:
     """(Re)build runs/<name>/report.html from the run folder and print its path."""
-    if (run / "tuning.json").is_file():  # a `dlpipe tune` folder: trials table, history, importances
+    if (
+        run / "tuning.json"
+    ).is_file():  # a `dlpipe tune` folder: trials table, history, importances
         from dlpipe.tuning.report import build_tuning_report
 
         typer.echo(f"report: {build_tuning_report(run)}")
@@ -29,7 +33,9 @@ def report(
 
 @app.command()
 def runs(
-    runs_dir: Annotated[Path, typer.Argument(help="The folder that holds run folders.")] = Path("runs"),
+    runs_dir: Annotated[Path, typer.Argument(help="The folder that holds run folders.")] = Path(
+        "runs"
+    ),
 ) -> None:
     """Table of runs: task, model, key metric beside the best baseline by its direction, epochs, time."""
     from dlpipe.reports.compare import list_runs
@@ -45,15 +51,28 @@ def runs(
         r["metric"] += {"max": " ↑", "min": " ↓"}.get(r["direction"] or "", "")
         r["value"] = _fmt(r["value"]) + marks.get(r["vs_baseline"] or "", "")
     cells = [[_fmt(r[c]) for c in cols] for r in rows]
-    _print_table(["run", "task", "model", "metric", "model score", "best baseline", "epochs", "time s"], cells, f"{len(rows)} run{'s' if len(rows) != 1 else ''} in {runs_dir}")
-    typer.echo("✓ beats its best baseline, = ties it (not a win), ✗ loses to it; ↑ higher is better, ↓ lower is better")
+    _print_table(
+        ["run", "task", "model", "metric", "model score", "best baseline", "epochs", "time s"],
+        cells,
+        f"{len(rows)} run{'s' if len(rows) != 1 else ''} in {runs_dir}",
+    )
+    typer.echo(
+        "✓ beats its best baseline, = ties it (not a win), ✗ loses to it; ↑ higher is better, ↓ lower is better"
+    )
 
 
 @app.command()
 def compare(
     runs: Annotated[list[Path], typer.Argument(help="Two or more run folders.")],
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="The HTML file to write (default runs/compare-<a>-vs-<b>.html).")] = None,
-    open_: Annotated[bool, typer.Option("--open", help="Open the page in the default browser.")] = False,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="The HTML file to write (default runs/compare-<a>-vs-<b>.html)."
+        ),
+    ] = None,
+    open_: Annotated[
+        bool, typer.Option("--open", help="Open the page in the default browser.")
+    ] = False,
 ) -> None:
     """Compare runs as an HTML page: test scores, the data each was scored on, overlaid training curves, settings that differ."""
     from dlpipe.cli._flags import with_flags
@@ -61,7 +80,9 @@ def compare(
 
     path = compare_runs(runs, output)
     typer.echo(f"comparison: {path}")
-    for warning in comparison_warnings(runs):  # its advice (`test`) is about how the runs were trained
+    for warning in comparison_warnings(
+        runs
+    ):  # its advice (`test`) is about how the runs were trained
         typer.echo(f"warning: {with_flags(warning, ('train',))}", err=True)
     if open_:
         import webbrowser
@@ -71,15 +92,22 @@ def compare(
 
 @app.command()
 def summary(
-    bundle: Annotated[Path, typer.Argument(help="A bundle folder (runs/<name>/bundle) or a run folder.")],
-    diagram: Annotated[Path | None, typer.Option("--diagram", help="Also draw the network into this PNG file.")] = None,
+    bundle: Annotated[
+        Path, typer.Argument(help="A bundle folder (runs/<name>/bundle) or a run folder.")
+    ],
+    diagram: Annotated[
+        Path | None, typer.Option("--diagram", help="Also draw the network into this PNG file.")
+    ] = None,
 ) -> None:
     """Print the layer table of a saved model: layer, type, output shape, parameters."""
     from dlpipe.reports.summary import model_diagram
     from dlpipe.reports.summary import summary as summarize
 
     s = summarize(bundle)
-    rows = [[r["layer"], r["type"], r["output_shape"], f"{r['params']:,}", f"{r['trainable']:,}"] for r in s.table()]
+    rows = [
+        [r["layer"], r["type"], r["output_shape"], f"{r['params']:,}", f"{r['trainable']:,}"]
+        for r in s.table()
+    ]
     _print_table(["layer", "type", "output shape", "params", "trainable"], rows, s.model_name)
     typer.echo(f"total parameters {s.total_params:,} (trainable {s.trainable_params:,})")
     if s.note:

@@ -28,7 +28,6 @@ __all__ = [
 ]
 
 
-
 class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -141,7 +140,13 @@ class RunConfig(_Frozen):
     name: str | None = None
 
 
-_SECTIONS: dict[str, type[_Frozen]] = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "series": SeriesConfig, "image": ImageConfig}
+_SECTIONS: dict[str, type[_Frozen]] = {
+    "data": DataConfig,
+    "model": ModelConfig,
+    "train": TrainConfig,
+    "series": SeriesConfig,
+    "image": ImageConfig,
+}
 _TOP = ("seed", "name")
 
 

@@ -10,7 +10,15 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 
-__all__ = ["world_size", "rank", "local_rank", "is_main_process", "init_distributed", "shutdown_distributed", "is_launched"]
+__all__ = [
+    "world_size",
+    "rank",
+    "local_rank",
+    "is_main_process",
+    "init_distributed",
+    "shutdown_distributed",
+    "is_launched",
+]
 
 
 def is_launched() -> bool:

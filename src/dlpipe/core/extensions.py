@@ -18,7 +18,13 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["BUNDLE_LOADERS", "INPUT_ADAPTERS", "REPLACED_SECTIONS", "REPORT_SECTIONS", "load_target"]
+__all__ = [
+    "BUNDLE_LOADERS",
+    "INPUT_ADAPTERS",
+    "REPLACED_SECTIONS",
+    "REPORT_SECTIONS",
+    "load_target",
+]
 
 # A value is the object itself or "module:attr", imported when first used.
 # bundle kind -> its InputAdapter class: how bundles of that kind read raw input

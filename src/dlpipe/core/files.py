@@ -76,16 +76,26 @@ def read_marker(folder: str | Path) -> dict[str, Any] | None:
     """The marker of a folder dlpipe wrote, or None (no marker, or not dlpipe's)."""
     f = Path(folder, MARKER)
     try:
-        data = json.loads(f.read_text(encoding="utf-8")) if f.is_file() and not f.is_symlink() else None
+        data = (
+            json.loads(f.read_text(encoding="utf-8"))
+            if f.is_file() and not f.is_symlink()
+            else None
+        )
     except (OSError, ValueError, UnicodeDecodeError):
         return None
-    if isinstance(data, dict) and data.get("format") == "dlpipe-folder" and isinstance(data.get("kind"), str):
+    if (
+        isinstance(data, dict)
+        and data.get("format") == "dlpipe-folder"
+        and isinstance(data.get("kind"), str)
+    ):
         return data
     return None
 
 
 # ---------------------------------------------------------------------- checks
-def _check_name(path: Path, what: str, example: str = "the name of a new folder, such as 'runs/my-run'") -> None:
+def _check_name(
+    path: Path, what: str, example: str = "the name of a new folder, such as 'runs/my-run'"
+) -> None:
     if path.name in ("", ".", ".."):
         raise OutputPathError(
             f"{what} {str(path)!r} names the current folder, a parent folder or the root, which dlpipe never writes into "
@@ -98,10 +108,14 @@ def _os_error(what: str, path: Path, exc: OSError) -> OutputPathError:
     name = errno.errorcode.get(exc.errno or 0, "")
     reason = f"{exc.strerror or exc}{f' ({name})' if name else ''}"
     where = f" at {str(exc.filename)!r}" if exc.filename and str(exc.filename) != str(path) else ""
-    return OutputPathError(f"cannot write {what} {str(path)!r}: {reason}{where}; pick a location you can write to.")
+    return OutputPathError(
+        f"cannot write {what} {str(path)!r}: {reason}{where}; pick a location you can write to."
+    )
 
 
-def check_output_dir(path: str | Path, *, kind: str, overwrite: bool = False, what: str = "`path`") -> Literal["absent", "empty", "replace"]:
+def check_output_dir(
+    path: str | Path, *, kind: str, overwrite: bool = False, what: str = "`path`"
+) -> Literal["absent", "empty", "replace"]:
     """What writing the folder ``path`` would do: create it, fill an empty folder, or replace dlpipe's own folder.
 
     Raises:
@@ -112,7 +126,9 @@ def check_output_dir(path: str | Path, *, kind: str, overwrite: bool = False, wh
     p = Path(path)
     _check_name(p, what)
     if p.is_symlink():
-        raise OutputExistsError(f"{what} {str(p)!r} is a symbolic link, which dlpipe never replaces; pass the name of a new folder.")
+        raise OutputExistsError(
+            f"{what} {str(p)!r} is a symbolic link, which dlpipe never replaces; pass the name of a new folder."
+        )
     try:
         if not p.exists():
             return "absent"
@@ -159,7 +175,9 @@ def check_parent_writable(path: str | Path, what: str = "`path`") -> None:
             f"cannot write {what} {str(p)!r}: {str(parent)!r} is a file, not a folder (Not a directory (ENOTDIR)); pick a location inside a folder."
         )
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise OutputPathError(f"cannot write {what} {str(p)!r}: Permission denied (EACCES) at {str(parent)!r}; pick a location you can write to.")
+        raise OutputPathError(
+            f"cannot write {what} {str(p)!r}: Permission denied (EACCES) at {str(parent)!r}; pick a location you can write to."
+        )
 
 
 def _make_parents(path: Path, what: str) -> list[Path]:
@@ -172,7 +190,9 @@ def _make_parents(path: Path, what: str) -> list[Path]:
     try:
         for d in reversed(missing):
             d.mkdir()
-    except FileExistsError as exc:  # a file where a folder must be (mkdir's own error says "File exists")
+    except (
+        FileExistsError
+    ) as exc:  # a file where a folder must be (mkdir's own error says "File exists")
         raise OutputPathError(
             f"cannot write {what} {str(path)!r}: {str(exc.filename)!r} is a file, not a folder (Not a directory (ENOTDIR)); pick a location inside a folder."
         ) from None
@@ -189,7 +209,11 @@ def _clean_leftovers(path: Path) -> None:
     """Remove ``.<name>.tmp-*``/``.<name>.old-*`` folders beside ``path`` (call with its lock held: their writer is dead)."""
     pattern = re.compile(_LEFTOVER.format(name=re.escape(path.name)))
     try:
-        found = [p for p in path.parent.iterdir() if pattern.fullmatch(p.name) and p.is_dir() and not p.is_symlink()]
+        found = [
+            p
+            for p in path.parent.iterdir()
+            if pattern.fullmatch(p.name) and p.is_dir() and not p.is_symlink()
+        ]
     except OSError:
         return
     removed = []
@@ -199,14 +223,19 @@ def _clean_leftovers(path: Path) -> None:
         shutil.rmtree(p, ignore_errors=True)
         removed.append(p.name)
     if removed:
-        warnings.warn(DlpipeWarning(
-            f"removed {', '.join(map(repr, removed))} from {str(path.parent)!r}: "
-            f"unfinished temporary folder(s) of an earlier write of {path.name!r} that was killed (no live process held its lock)."
-        ), stacklevel=4)
+        warnings.warn(
+            DlpipeWarning(
+                f"removed {', '.join(map(repr, removed))} from {str(path.parent)!r}: "
+                f"unfinished temporary folder(s) of an earlier write of {path.name!r} that was killed (no live process held its lock)."
+            ),
+            stacklevel=4,
+        )
 
 
 @contextmanager
-def claim_output_dir(path: str | Path, *, kind: str, overwrite: bool = False, what: str = "`path`") -> Iterator[str]:
+def claim_output_dir(
+    path: str | Path, *, kind: str, overwrite: bool = False, what: str = "`path`"
+) -> Iterator[str]:
     """Hold ``path``'s lock for the ``with`` block after checking it may be written (fail fast, before long work).
 
     Parents are created; a stale leftover of a killed writer beside ``path`` is removed (with a warning).
@@ -244,7 +273,9 @@ def claim_output_dir(path: str | Path, *, kind: str, overwrite: bool = False, wh
 
 
 @contextmanager
-def atomic_dir(path: str | Path, *, overwrite: bool = False, kind: str = "bundle", what: str = "`path`") -> Iterator[Path]:
+def atomic_dir(
+    path: str | Path, *, overwrite: bool = False, kind: str = "bundle", what: str = "`path`"
+) -> Iterator[Path]:
     """Yield a temporary sibling folder; on success it becomes ``path``, on error it is removed.
 
     An interrupted write therefore never leaves a folder at ``path`` that looks complete. The folder is
@@ -272,7 +303,11 @@ def atomic_dir(path: str | Path, *, overwrite: bool = False, kind: str = "bundle
             _swap(tmp, final, state)
         except BaseException as exc:
             shutil.rmtree(tmp, ignore_errors=True)
-            if isinstance(exc, OSError) and not isinstance(exc, DlpipeError) and exc.errno is not None:
+            if (
+                isinstance(exc, OSError)
+                and not isinstance(exc, DlpipeError)
+                and exc.errno is not None
+            ):
                 raise _os_error(what, final, exc) from exc
             raise
 
@@ -295,7 +330,9 @@ def check_output_file(path: str | Path, what: str = "`path`") -> Path:
     p = Path(path)
     _check_name(p, what, "a file name, such as 'predictions.csv'")
     if p.is_dir():
-        raise OutputExistsError(f"{what} {str(p)!r} is a folder; pass a file name, such as {str(p / 'predictions.csv')!r}.")
+        raise OutputExistsError(
+            f"{what} {str(p)!r} is a folder; pass a file name, such as {str(p / 'predictions.csv')!r}."
+        )
     parent = p.parent
     if not parent.exists():
         raise OutputPathError(
@@ -377,5 +414,9 @@ def report_or_warn(build: Callable[[], object], run_path: Path) -> None:
 
         from dlpipe.core.errors import DlpipeWarning
 
-        warnings.warn(f"the run was saved but its report could not be built ({type(exc).__name__}: {exc}); "
-                      f"rebuild it with `dlpipe report {run_path}`.", DlpipeWarning, stacklevel=3)
+        warnings.warn(
+            f"the run was saved but its report could not be built ({type(exc).__name__}: {exc}); "
+            f"rebuild it with `dlpipe report {run_path}`.",
+            DlpipeWarning,
+            stacklevel=3,
+        )

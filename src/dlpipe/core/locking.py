@@ -62,7 +62,9 @@ class OutputLock:
         True
     """
 
-    def __init__(self, path: str | Path, what: str = "`path`", *, shown: str | Path | None = None) -> None:
+    def __init__(
+        self, path: str | Path, what: str = "`path`", *, shown: str | Path | None = None
+    ) -> None:
         self.path = Path(path)
         self.what = what
         self.shown = str(shown if shown is not None else path)
@@ -71,7 +73,9 @@ class OutputLock:
         self._fd: int | None = None
         self._depth = 0
         self._thread = 0
-        self._outer: OutputLock | None = None  # the lock object that really holds the OS lock (re-entry)
+        self._outer: OutputLock | None = (
+            None  # the lock object that really holds the OS lock (re-entry)
+        )
 
     @property
     def held(self) -> bool:
@@ -88,8 +92,10 @@ class OutputLock:
             holder = _HELD.get(self._key)
             if holder is not None:
                 if holder._thread != me:
-                    busy = OutputBusyError(f"{self.what} {self.shown!r} is being written by another thread of this process "
-                                           f"(pid {os.getpid()}); wait for it to finish, or pick another path.")
+                    busy = OutputBusyError(
+                        f"{self.what} {self.shown!r} is being written by another thread of this process "
+                        f"(pid {os.getpid()}); wait for it to finish, or pick another path."
+                    )
                     busy.owner = f"process id {os.getpid()}"
                     raise busy
                 holder._depth += 1
@@ -151,13 +157,17 @@ def _lock_file(file: Path, lock: OutputLock) -> int:
             same = os.path.samestat(os.fstat(fd), os.stat(file))
         except FileNotFoundError:
             same = False
-        if not same:  # the holder released and deleted the file after we opened it: take the new one
+        if (
+            not same
+        ):  # the holder released and deleted the file after we opened it: take the new one
             os.close(fd)
             continue
         os.ftruncate(fd, 0)
         os.write(fd, json.dumps({"pid": os.getpid()}).encode())
         return fd
-    raise OutputBusyError(f"{lock.what} {lock.shown!r} could not be locked (its lock file {str(file)!r} kept changing); try again.")
+    raise OutputBusyError(
+        f"{lock.what} {lock.shown!r} could not be locked (its lock file {str(file)!r} kept changing); try again."
+    )
 
 
 def _read_owner(fd: int) -> str:

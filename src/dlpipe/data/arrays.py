@@ -19,7 +19,14 @@ from dlpipe.core.errors import InvalidInputError, UnsupportedFileError
 from dlpipe.data.inputs import PreparedBatch
 from dlpipe.data.numbers import check_array
 
-__all__ = ["ArrayDataset", "ArrayAdapter", "load_digits_images", "load_mnist", "read_idx", "load_npz"]
+__all__ = [
+    "ArrayDataset",
+    "ArrayAdapter",
+    "load_digits_images",
+    "load_mnist",
+    "read_idx",
+    "load_npz",
+]
 
 Modality = Literal["image", "sequence"]
 
@@ -58,16 +65,24 @@ class ArrayDataset:
         want = 4 if self.modality == "image" else 3
         if x.ndim != want:
             layout = "(N, C, H, W) or (N, H, W)" if self.modality == "image" else "(N, T, F)"
-            raise InvalidInputError(f"`x` has shape {x.shape} but {self.modality} arrays must be {layout}; reshape the array.")
+            raise InvalidInputError(
+                f"`x` has shape {x.shape} but {self.modality} arrays must be {layout}; reshape the array."
+            )
         if len(x) == 0:
             raise InvalidInputError("`x` holds no samples; pass at least one.")
         if not self.meta.get("allow_nonfinite"):
             check_array(x / self.scale if self.scale != 1.0 and x.dtype.kind == "f" else x)
-        self.x = (x.astype(np.float32) / np.float32(self.scale)) if self.scale != 1.0 else x.astype(np.float32)
+        self.x = (
+            (x.astype(np.float32) / np.float32(self.scale))
+            if self.scale != 1.0
+            else x.astype(np.float32)
+        )
         if self.y is not None:
             self.y = np.asarray(self.y)
             if len(self.y) != len(self.x):
-                raise InvalidInputError(f"`y` has {len(self.y)} labels but `x` has {len(self.x)} samples; pass one label per sample.")
+                raise InvalidInputError(
+                    f"`y` has {len(self.y)} labels but `x` has {len(self.x)} samples; pass one label per sample."
+                )
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
@@ -94,16 +109,22 @@ def read_idx(path: str | Path) -> np.ndarray:
     with opener(p, "rb") as fh:
         raw = fh.read()
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
-        raise UnsupportedFileError(f"{str(p)!r} is not an IDX file of unsigned bytes (bad magic number); pass an MNIST-style .idx or .idx.gz file.")
+        raise UnsupportedFileError(
+            f"{str(p)!r} is not an IDX file of unsigned bytes (bad magic number); pass an MNIST-style .idx or .idx.gz file."
+        )
     ndim = raw[3]
     dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
     data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
     if data.size != int(np.prod(dims)):
-        raise UnsupportedFileError(f"IDX file {str(p)!r} holds {data.size} values but its header says {dims}; the file is truncated.")
+        raise UnsupportedFileError(
+            f"IDX file {str(p)!r} holds {data.size} values but its header says {dims}; the file is truncated."
+        )
     return data.reshape(dims)
 
 
-def load_mnist(folder: str | Path, split: Literal["train", "t10k"] = "train", limit: int | None = None) -> ArrayDataset:
+def load_mnist(
+    folder: str | Path, split: Literal["train", "t10k"] = "train", limit: int | None = None
+) -> ArrayDataset:
     """MNIST images (N, 1, 28, 28) in [0, 1] and labels from ``<folder>/<split>-images-idx3-ubyte.gz``."""
     root = Path(folder)
     x = read_idx(root / f"{split}-images-idx3-ubyte.gz")
@@ -120,10 +141,14 @@ def load_npz(path: str | Path, modality: Modality = "image") -> ArrayDataset:
         raise UnsupportedFileError(f"array file {str(p)!r} does not exist; check the path.")
     with np.load(p, allow_pickle=False) as data:
         if "x" not in data.files:
-            raise InvalidInputError(f"{str(p)!r} holds the arrays {', '.join(data.files) or 'none'} but needs one named 'x' (and optionally 'y'); save it with np.savez(path, x=..., y=...).")
+            raise InvalidInputError(
+                f"{str(p)!r} holds the arrays {', '.join(data.files) or 'none'} but needs one named 'x' (and optionally 'y'); save it with np.savez(path, x=..., y=...)."
+            )
         x = data["x"]
         y = data["y"] if "y" in data.files else None
-    return ArrayDataset(x, y, name=p.stem, modality=modality, scale=255.0 if x.dtype == np.uint8 else 1.0)
+    return ArrayDataset(
+        x, y, name=p.stem, modality=modality, scale=255.0 if x.dtype == np.uint8 else 1.0
+    )
 
 
 class ArrayAdapter:
@@ -156,7 +181,10 @@ class ArrayAdapter:
             x, y = data.x, data.y
         else:
             raw_x = np.asarray(data)
-            check_array(raw_x / self.scale if self.scale != 1.0 and raw_x.dtype.kind == "f" else raw_x, "the input")
+            check_array(
+                raw_x / self.scale if self.scale != 1.0 and raw_x.dtype.kind == "f" else raw_x,
+                "the input",
+            )
             x = raw_x.astype(np.float32) / np.float32(self.scale)
             if x.ndim == len(self.shape) and self.modality == "image":
                 x = x[:, None]
@@ -165,4 +193,8 @@ class ArrayAdapter:
                 f"input samples have shape {tuple(x.shape[1:])} but the model was trained on {tuple(self.shape)}; pass arrays of the training shape."
             )
         targets = pd.Series(y) if with_target and y is not None else None
-        return PreparedBatch(inputs=[np.ascontiguousarray(x, dtype=np.float32)], targets=targets, baseline_features=x.reshape(len(x), -1))
+        return PreparedBatch(
+            inputs=[np.ascontiguousarray(x, dtype=np.float32)],
+            targets=targets,
+            baseline_features=x.reshape(len(x), -1),
+        )

@@ -30,10 +30,14 @@ def parse_augment(value: str | list[str] | None) -> tuple[str, ...]:
         return ()
     if value is True or value == "all":
         return AUGMENTS
-    names = [v.strip() for v in (value.split(",") if isinstance(value, str) else value) if v.strip()]
+    names = [
+        v.strip() for v in (value.split(",") if isinstance(value, str) else value) if v.strip()
+    ]
     bad = [n for n in names if n not in AUGMENTS]
     if bad:
-        raise InvalidConfigError(f"`augment` has {bad[0]!r} but must be 'none', 'all' or a comma list of {', '.join(AUGMENTS)}.")
+        raise InvalidConfigError(
+            f"`augment` has {bad[0]!r} but must be 'none', 'all' or a comma list of {', '.join(AUGMENTS)}."
+        )
     return tuple(n for n in AUGMENTS if n in names)
 
 
@@ -61,7 +65,11 @@ class Augment:
         if not names:
             return None
         pad = max(1, round(min(image_size) / 8)) if "crop" in names else 0
-        return cls(crop_padding=pad, flip="flip" in names, rotate_degrees=10.0 if "rotate" in names else 0.0)
+        return cls(
+            crop_padding=pad,
+            flip="flip" in names,
+            rotate_degrees=10.0 if "rotate" in names else 0.0,
+        )
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         b, _, h, w = x.shape
@@ -74,7 +82,9 @@ class Augment:
         p = self.crop_padding
         tx = (torch.floor(rnd[:, 2] * (2 * p + 1)) - p) * 2 / w if p else torch.zeros(b, device=dev)
         ty = (torch.floor(rnd[:, 3] * (2 * p + 1)) - p) * 2 / h if p else torch.zeros(b, device=dev)
-        theta = torch.stack([torch.stack([cos * sx, -sin, tx], 1), torch.stack([sin * sx, cos, ty], 1)], 1)  # (B, 2, 3)
+        theta = torch.stack(
+            [torch.stack([cos * sx, -sin, tx], 1), torch.stack([sin * sx, cos, ty], 1)], 1
+        )  # (B, 2, 3)
         grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
         mode = "bilinear" if self.rotate_degrees else "nearest"
         return F.grid_sample(x, grid, mode=mode, padding_mode="zeros", align_corners=False)

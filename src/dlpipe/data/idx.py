@@ -13,7 +13,14 @@ from dlpipe.core.errors import DataWarning, InvalidInputError, UnsupportedFileEr
 
 __all__ = ["read_idx", "read_npz_images", "to_nchw", "NPZ_KEYS"]
 
-_IDX_DTYPES: dict[int, Any] = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
+_IDX_DTYPES: dict[int, Any] = {
+    0x08: np.uint8,
+    0x09: np.int8,
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
 
 # (images, labels, test images, test labels) key conventions, first match wins.
 NPZ_KEYS: list[tuple[str, str, str | None, str | None]] = [
@@ -35,13 +42,17 @@ def read_idx(path: str | Path) -> np.ndarray:
     """
     p = Path(path)
     if not p.is_file():
-        raise UnsupportedFileError(f"IDX file {str(p)!r} does not exist; pass the path of e.g. train-images-idx3-ubyte.gz.")
+        raise UnsupportedFileError(
+            f"IDX file {str(p)!r} does not exist; pass the path of e.g. train-images-idx3-ubyte.gz."
+        )
     raw = p.read_bytes()
     if raw[:2] == b"\x1f\x8b":
         try:
             raw = gzip.decompress(raw)
         except (OSError, EOFError) as exc:
-            raise UnsupportedFileError(f"IDX file {str(p)!r} is a damaged gzip file ({exc}); download or copy it again.") from None
+            raise UnsupportedFileError(
+                f"IDX file {str(p)!r} is a damaged gzip file ({exc}); download or copy it again."
+            ) from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES or raw[3] == 0:
         magic = raw[:4].hex() if raw else "(empty file)"
         raise UnsupportedFileError(
@@ -57,23 +68,36 @@ def read_idx(path: str | Path) -> np.ndarray:
         raise UnsupportedFileError(
             f"IDX file {str(p)!r} declares shape {tuple(dims)} ({need} bytes of data) but holds {len(raw) - header}; the file is truncated or damaged."
         )
-    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims).astype(dtype.newbyteorder("="))
+    return (
+        np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims).astype(dtype.newbyteorder("="))
+    )
 
 
-def read_npz_images(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+def read_npz_images(
+    path: str | Path,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
     """(images, labels, test images or None, test labels or None) from an NPZ with known key names."""
     p = Path(path)
     if not p.is_file():
-        raise UnsupportedFileError(f"NPZ file {str(p)!r} does not exist; pass the path of an .npz file.")
+        raise UnsupportedFileError(
+            f"NPZ file {str(p)!r} does not exist; pass the path of an .npz file."
+        )
     try:
         with np.load(p, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
     except (ValueError, OSError) as exc:
-        raise UnsupportedFileError(f"{str(p)!r} could not be read as NPZ without pickle ({exc}); save it with np.savez of plain arrays.") from None
+        raise UnsupportedFileError(
+            f"{str(p)!r} could not be read as NPZ without pickle ({exc}); save it with np.savez of plain arrays."
+        ) from None
     for xk, yk, xtk, ytk in NPZ_KEYS:
         if xk in arrays and yk in arrays:
             has_test = xtk is not None and ytk is not None and xtk in arrays and ytk in arrays
-            return arrays[xk], arrays[yk], arrays[xtk] if has_test else None, arrays[ytk] if has_test else None  # type: ignore[index]
+            return (
+                arrays[xk],
+                arrays[yk],
+                arrays[xtk] if has_test else None,
+                arrays[ytk] if has_test else None,
+            )  # type: ignore[index]
     conventions = "; ".join(f"{a}/{b}" + (f"/{c}/{d}" if c else "") for a, b, c, d in NPZ_KEYS[:5])
     raise InvalidInputError(
         f"NPZ file {str(p)!r} has the keys {format_names(sorted(arrays)) or '(none)'} but no recognisable image/label pair; "
@@ -95,19 +119,28 @@ def to_nchw(images: Any, *, what: str = "images", channels: int | None = None) -
     """
     x = np.asarray(images)
     if x.dtype == object or not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
-        raise InvalidInputError(f"{what} have dtype {x.dtype} but numeric pixel values were expected; pass a numeric array.")
+        raise InvalidInputError(
+            f"{what} have dtype {x.dtype} but numeric pixel values were expected; pass a numeric array."
+        )
     if x.ndim == 2:
         side = int(round(np.sqrt(x.shape[1])))
         if side * side != x.shape[1] or x.shape[1] < 4:
             raise InvalidInputError(
                 f"{what} have shape {x.shape}: flat rows of {x.shape[1]} pixels are not a square image; reshape them to (N, H, W) or (N, H, W, C)."
             )
-        warnings.warn(DataWarning(f"{what} are flat rows of {x.shape[1]} pixels; read as {side}x{side} single-channel images."), stacklevel=2)
+        warnings.warn(
+            DataWarning(
+                f"{what} are flat rows of {x.shape[1]} pixels; read as {side}x{side} single-channel images."
+            ),
+            stacklevel=2,
+        )
         return x.reshape(len(x), 1, side, side)
     if x.ndim == 3:
         return x[:, None]
     if x.ndim != 4:
-        raise InvalidInputError(f"{what} have shape {x.shape} but (N, H, W), (N, H, W, C) or (N, C, H, W) was expected.")
+        raise InvalidInputError(
+            f"{what} have shape {x.shape} but (N, H, W), (N, H, W, C) or (N, C, H, W) was expected."
+        )
     small = (1, 2, 3, 4)
     first, last = x.shape[1] in small, x.shape[3] in small
     if channels is not None and first and last and x.shape[1] != x.shape[3]:

@@ -97,7 +97,12 @@ def is_image_source(data: Any, image_column: str | None = None) -> bool:
     """Is ``data`` something :func:`load_images` reads (a folder of class folders, .npz, IDX, CSV + image column)?"""
     if isinstance(data, ImageDataset):
         return True
-    if isinstance(data, tuple) and len(data) == 2 and all(isinstance(a, np.ndarray) for a in data) and np.asarray(data[0]).ndim >= 3:
+    if (
+        isinstance(data, tuple)
+        and len(data) == 2
+        and all(isinstance(a, np.ndarray) for a in data)
+        and np.asarray(data[0]).ndim >= 3
+    ):
         return True
     if not isinstance(data, (str, Path)):
         return False
@@ -105,9 +110,15 @@ def is_image_source(data: Any, image_column: str | None = None) -> bool:
     if p.is_dir():
         # photos/<class>/*.png: claim folders of folders (an empty one too, to say what is missing)
         entries = [e for e in p.iterdir() if not e.name.startswith(".")]
-        return all(e.is_dir() for e in entries) or any(e.suffix.lower() in IMAGE_SUFFIXES for e in entries)
+        return all(e.is_dir() for e in entries) or any(
+            e.suffix.lower() in IMAGE_SUFFIXES for e in entries
+        )
     name = p.name.lower()
-    if name.endswith(".npz") or "idx" in name and ("ubyte" in name or name.endswith((".idx", ".gz"))):
+    if (
+        name.endswith(".npz")
+        or "idx" in name
+        and ("ubyte" in name or name.endswith((".idx", ".gz")))
+    ):
         return True
     return image_column is not None and name.endswith((".csv", ".tsv"))
 
@@ -115,7 +126,9 @@ def is_image_source(data: Any, image_column: str | None = None) -> bool:
 def detect_image_dataset(data: Any, cfg: Any, test: Any = None) -> ImageDataset | None:
     """The ``dl.train`` detector: an :class:`ImageDataset` when ``data`` is an image source, else None."""
     ic = cfg.image
-    if cfg.data.task not in ("auto", "binary", "multiclass") or not is_image_source(data, ic.image_column):
+    if cfg.data.task not in ("auto", "binary", "multiclass") or not is_image_source(
+        data, ic.image_column
+    ):
         return None
     if isinstance(data, (str, Path)) and str(data).lower().endswith(".npz"):
         try:
@@ -127,8 +140,19 @@ def detect_image_dataset(data: Any, cfg: Any, test: Any = None) -> ImageDataset 
             raise
         if np.asarray(x).ndim < 3:
             return None
-    return load_images(data, labels=ic.labels, image_column=ic.image_column, target=cfg.data.target, image_size=ic.image_size,
-                       color=ic.color, resize=ic.resize, strict=ic.strict, cache=ic.cache, test=test, name=cfg.name)
+    return load_images(
+        data,
+        labels=ic.labels,
+        image_column=ic.image_column,
+        target=cfg.data.target,
+        image_size=ic.image_size,
+        color=ic.color,
+        resize=ic.resize,
+        strict=ic.strict,
+        cache=ic.cache,
+        test=test,
+        name=cfg.name,
+    )
 
 
 def load_images(
@@ -165,22 +189,35 @@ def load_images(
     if isinstance(source, ImageDataset):
         ds = source
     elif isinstance(source, tuple) and len(source) == 2:
-        ds = ImageDataset(_storage(to_nchw(source[0])), np.asarray(source[1]).reshape(-1), name=name or "arrays")
+        ds = ImageDataset(
+            _storage(to_nchw(source[0])), np.asarray(source[1]).reshape(-1), name=name or "arrays"
+        )
     else:
         p = Path(source)
         lower = p.name.lower()
         if p.is_dir():
             ds = load_image_folder(p, **opts)  # type: ignore[arg-type]
         elif not p.exists():
-            raise UnsupportedFileError(f"image source {str(p)!r} does not exist; pass a folder of class folders, an .npz, an IDX file or a CSV.")
+            raise UnsupportedFileError(
+                f"image source {str(p)!r} does not exist; pass a folder of class folders, an .npz, an IDX file or a CSV."
+            )
         elif lower.endswith(".npz"):
             x, y, xt, yt = read_npz_images(p)
-            ds = ImageDataset(_storage(to_nchw(x, what=f"images in {p.name}")), np.asarray(y).reshape(-1), name=p.stem)
+            ds = ImageDataset(
+                _storage(to_nchw(x, what=f"images in {p.name}")),
+                np.asarray(y).reshape(-1),
+                name=p.stem,
+            )
             if xt is not None:
-                ds.test_images, ds.test_labels = _storage(to_nchw(xt, what=f"test images in {p.name}")), np.asarray(yt).reshape(-1)
+                ds.test_images, ds.test_labels = (
+                    _storage(to_nchw(xt, what=f"test images in {p.name}")),
+                    np.asarray(yt).reshape(-1),
+                )
         elif lower.endswith((".csv", ".tsv")):
             if image_column is None:
-                raise InvalidInputError(f"{str(p)!r} is a table; to train on the images it lists, pass `image_column` naming its path column.")
+                raise InvalidInputError(
+                    f"{str(p)!r} is a table; to train on the images it lists, pass `image_column` naming its path column."
+                )
             ds = _load_image_csv(p, image_column, target or "label", **opts)  # type: ignore[arg-type]
         else:
             if labels is None:
@@ -189,22 +226,38 @@ def load_images(
                 )
             x, y = read_idx(p), read_idx(labels)
             if x.ndim < 3:
-                raise InvalidInputError(f"IDX file {str(p)!r} holds an array of shape {x.shape}, not images; pass the images file as the data and the labels file as `labels`.")
+                raise InvalidInputError(
+                    f"IDX file {str(p)!r} holds an array of shape {x.shape}, not images; pass the images file as the data and the labels file as `labels`."
+                )
             if len(x) != len(y):
-                raise InvalidInputError(f"IDX images {str(p)!r} hold {len(x)} images but labels {str(labels)!r} hold {len(y)}; pass the matching labels file.")
-            ds = ImageDataset(_storage(to_nchw(x)), y.reshape(-1), name=p.name.split("-")[0].split(".")[0] or "idx")
+                raise InvalidInputError(
+                    f"IDX images {str(p)!r} hold {len(x)} images but labels {str(labels)!r} hold {len(y)}; pass the matching labels file."
+                )
+            ds = ImageDataset(
+                _storage(to_nchw(x)),
+                y.reshape(-1),
+                name=p.name.split("-")[0].split(".")[0] or "idx",
+            )
     if name:
         ds.name = name
     if len(ds.images) != len(ds.labels):
-        raise InvalidInputError(f"there are {len(ds.images)} images but {len(ds.labels)} labels; pass one label per image.")
+        raise InvalidInputError(
+            f"there are {len(ds.images)} images but {len(ds.labels)} labels; pass one label per image."
+        )
     if test is not None:
-        if isinstance(test, tuple) and len(test) == 2 and all(isinstance(t, (str, Path)) for t in test):
+        if (
+            isinstance(test, tuple)
+            and len(test) == 2
+            and all(isinstance(t, (str, Path)) for t in test)
+        ):
             t = load_images(test[0], labels=test[1])  # (IDX images, IDX labels)
         else:
             t = load_images(test, labels=None, image_column=image_column, target=target, **opts)  # type: ignore[arg-type]
         ds.test_images, ds.test_labels = t.images, t.labels
     if ds.test_images is not None and ds.test_images.shape[1:] != ds.images.shape[1:]:
-        raise InvalidInputError(f"test images have shape {ds.test_images.shape[1:]} but training images {ds.images.shape[1:]}; pass test images of the same size and channels.")
+        raise InvalidInputError(
+            f"test images have shape {ds.test_images.shape[1:]} but training images {ds.images.shape[1:]}; pass test images of the same size and channels."
+        )
     return ds
 
 
@@ -223,7 +276,9 @@ def _size_pair(image_size: int | tuple[int, int] | list[int] | None) -> tuple[in
         return None
     pair = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
     if len(pair) != 2 or not all(isinstance(v, int) and v >= 1 for v in pair):
-        raise InvalidInputError(f"`image_size` is {image_size!r} but must be a positive integer or [height, width] such as [80, 80].")
+        raise InvalidInputError(
+            f"`image_size` is {image_size!r} but must be a positive integer or [height, width] such as [80, 80]."
+        )
     return (int(pair[0]), int(pair[1]))
 
 
@@ -249,7 +304,9 @@ def load_image_folder(
     files: list[Path] = []
     labels: list[str] = []
     for c in classes:
-        found = sorted(f for f in (root / c).rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
+        found = sorted(
+            f for f in (root / c).rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file()
+        )
         files += found
         labels += [c] * len(found)
     used = sorted(set(labels))
@@ -263,8 +320,16 @@ def load_image_folder(
             f"folder {str(root)!r} has images of a single class ({used[0]!r}); a classifier needs at least two class folders, "
             f"so add a folder per class next to {used[0]!r}."
         )
-    return _decode_files(files, np.asarray(labels, dtype=object), name=root.name, size=_size_pair(image_size),
-                         mode=_color_mode(color), resize=resize, strict=strict, cache=cache)
+    return _decode_files(
+        files,
+        np.asarray(labels, dtype=object),
+        name=root.name,
+        size=_size_pair(image_size),
+        mode=_color_mode(color),
+        resize=resize,
+        strict=strict,
+        cache=cache,
+    )
 
 
 def _load_image_csv(path: Path, image_column: str, target: str, **opts: Any) -> ImageDataset:
@@ -273,11 +338,24 @@ def _load_image_csv(path: Path, image_column: str, target: str, **opts: Any) -> 
     frame = pd.read_csv(path, sep="\t" if path.suffix.lower() == ".tsv" else ",")
     for col in (image_column, target):
         if col not in frame.columns:
-            raise InvalidInputError(f"column {col!r} not found in {str(path)!r}; columns are: {format_names(frame.columns)}.")
+            raise InvalidInputError(
+                f"column {col!r} not found in {str(path)!r}; columns are: {format_names(frame.columns)}."
+            )
     frame = frame.dropna(subset=[image_column, target])
-    files = [p if p.is_absolute() else path.parent / p for p in (Path(str(v)) for v in frame[image_column])]
-    ds = _decode_files(files, frame[target].to_numpy(dtype=object), name=path.stem, size=_size_pair(opts["image_size"]),
-                       mode=_color_mode(opts["color"]), resize=opts["resize"], strict=opts["strict"], cache=opts["cache"])
+    files = [
+        p if p.is_absolute() else path.parent / p
+        for p in (Path(str(v)) for v in frame[image_column])
+    ]
+    ds = _decode_files(
+        files,
+        frame[target].to_numpy(dtype=object),
+        name=path.stem,
+        size=_size_pair(opts["image_size"]),
+        mode=_color_mode(opts["color"]),
+        resize=opts["resize"],
+        strict=opts["strict"],
+        cache=opts["cache"],
+    )
     ds.target = target
     return ds
 
@@ -298,8 +376,15 @@ def _cache_key(files: list[Path], labels: np.ndarray, settings: dict[str, Any]) 
 
 
 def _decode_files(
-    files: list[Path], labels: np.ndarray, *, name: str, size: tuple[int, int] | None, mode: str | None,
-    resize: bool, strict: bool, cache: bool,
+    files: list[Path],
+    labels: np.ndarray,
+    *,
+    name: str,
+    size: tuple[int, int] | None,
+    mode: str | None,
+    resize: bool,
+    strict: bool,
+    cache: bool,
 ) -> ImageDataset:
     settings = {"size": size, "mode": mode, "resize": resize}
     cached = _cache_dir() / f"{_cache_key(files, labels, settings)}.npz" if cache else None
@@ -307,7 +392,10 @@ def _decode_files(
         try:
             with np.load(cached, allow_pickle=False) as z:
                 images, keep = z["images"], z["keep"]
-                skipped = [(str(a), str(b)) for a, b in zip(z["skipped_paths"].tolist(), z["skipped_reasons"].tolist())]
+                skipped = [
+                    (str(a), str(b))
+                    for a, b in zip(z["skipped_paths"].tolist(), z["skipped_reasons"].tolist())
+                ]
                 used_mode, resized = str(z["mode"]), int(z["resized"])
         except (OSError, ValueError, KeyError):
             cached_ok = False  # a damaged cache entry is rebuilt below
@@ -315,34 +403,77 @@ def _decode_files(
             cached_ok = True
         if cached_ok:
             _report(skipped, resized, images.shape[2:], strict)
-            return ImageDataset(images, labels[keep], name=name, color=used_mode, paths=[str(files[i]) for i in keep],
-                                resize=resize, meta={"skipped": len(skipped), "resized": resized, "cache": str(cached)})
-    images, keep, skipped, used_mode, resized = decode_paths(files, size=size, mode=mode, resize=resize)
+            return ImageDataset(
+                images,
+                labels[keep],
+                name=name,
+                color=used_mode,
+                paths=[str(files[i]) for i in keep],
+                resize=resize,
+                meta={"skipped": len(skipped), "resized": resized, "cache": str(cached)},
+            )
+    images, keep, skipped, used_mode, resized = decode_paths(
+        files, size=size, mode=mode, resize=resize
+    )
     _report(skipped, resized, images.shape[2:], strict)
     if cached is not None:
         cached.parent.mkdir(parents=True, exist_ok=True)
         tmp = cached.with_name(f".{cached.stem}.{os.getpid()}.tmp.npz")
-        np.savez(tmp, images=images, keep=np.asarray(keep, np.int64), mode=np.asarray(used_mode), resized=np.asarray(resized),
-                 skipped_paths=np.asarray([s[0] for s in skipped], dtype=str), skipped_reasons=np.asarray([s[1] for s in skipped], dtype=str))
+        np.savez(
+            tmp,
+            images=images,
+            keep=np.asarray(keep, np.int64),
+            mode=np.asarray(used_mode),
+            resized=np.asarray(resized),
+            skipped_paths=np.asarray([s[0] for s in skipped], dtype=str),
+            skipped_reasons=np.asarray([s[1] for s in skipped], dtype=str),
+        )
         os.replace(tmp, cached)
-    return ImageDataset(images, labels[np.asarray(keep, np.int64)], name=name, color=used_mode, paths=[str(files[i]) for i in keep],
-                        resize=resize, meta={"skipped": len(skipped), "resized": resized, "cache": str(cached) if cached else None})
+    return ImageDataset(
+        images,
+        labels[np.asarray(keep, np.int64)],
+        name=name,
+        color=used_mode,
+        paths=[str(files[i]) for i in keep],
+        resize=resize,
+        meta={
+            "skipped": len(skipped),
+            "resized": resized,
+            "cache": str(cached) if cached else None,
+        },
+    )
 
 
-def _report(skipped: list[tuple[str, str]], resized: int, size: tuple[int, ...], strict: bool) -> None:
+def _report(
+    skipped: list[tuple[str, str]], resized: int, size: tuple[int, ...], strict: bool
+) -> None:
     if skipped:
         names = format_names([Path(p).name for p, _ in skipped], limit=5)
         if strict:
             raise InvalidInputError(
                 f"{len(skipped)} image file(s) could not be read ({names}; first: {skipped[0][1]}); remove or fix them, or set `strict` to false to skip them."
             )
-        warnings.warn(DataWarning(f"skipped {len(skipped)} unreadable image file(s): {names} (first: {skipped[0][1]})."), stacklevel=3)
+        warnings.warn(
+            DataWarning(
+                f"skipped {len(skipped)} unreadable image file(s): {names} (first: {skipped[0][1]})."
+            ),
+            stacklevel=3,
+        )
     if resized:
-        warnings.warn(DataWarning(f"resized {resized} image(s) of other sizes to {size[0]}x{size[1]} (height x width)."), stacklevel=3)
+        warnings.warn(
+            DataWarning(
+                f"resized {resized} image(s) of other sizes to {size[0]}x{size[1]} (height x width)."
+            ),
+            stacklevel=3,
+        )
 
 
 def decode_paths(
-    files: list[Path], *, size: tuple[int, int] | None, mode: str | None, resize: bool = True,
+    files: list[Path],
+    *,
+    size: tuple[int, int] | None,
+    mode: str | None,
+    resize: bool = True,
 ) -> tuple[np.ndarray, list[int], list[tuple[str, str]], str, int]:
     """Decode files to (N, C, H, W) uint8; returns (images, kept indices, skipped (path, reason), mode, resized count)."""
     from PIL import Image, UnidentifiedImageError
@@ -356,15 +487,20 @@ def decode_paths(
         except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
             skipped.append((str(f), _reason(exc)))
     if not heads:
-        raise InvalidInputError(f"none of the {len(files)} image file(s) could be read (first: {skipped[0][0]}: {skipped[0][1]}); check that they are images.")
+        raise InvalidInputError(
+            f"none of the {len(files)} image file(s) could be read (first: {skipped[0][0]}: {skipped[0][1]}); check that they are images."
+        )
     used_mode = mode or ("L" if all(m in _GREY_MODES for _, m, _ in heads) else "RGB")
     sizes = Counter(s for _, _, s in heads)
     if not resize:
         wanted = size or heads[0][2]
         odd = next((h for h in heads if h[2] != wanted), None)
         if odd is not None:
-            where = (f"{files[heads[0][0]].name!r} is {wanted[0]}x{wanted[1]} and " if heads[0][2] == wanted
-                     else f"`image_size` is {wanted[0]}x{wanted[1]} but ")
+            where = (
+                f"{files[heads[0][0]].name!r} is {wanted[0]}x{wanted[1]} and "
+                if heads[0][2] == wanted
+                else f"`image_size` is {wanted[0]}x{wanted[1]} but "
+            )
             raise InvalidInputError(
                 f"images differ in size but resizing is off: {where}{files[odd[0]].name!r} is {odd[2][0]}x{odd[2][1]}; "
                 "set `resize` to true to resize them to one size."
@@ -388,7 +524,9 @@ def decode_paths(
         out[len(keep)] = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
         keep.append(i)
     if not keep:
-        raise InvalidInputError(f"none of the {len(files)} image file(s) could be decoded (first: {skipped[0][0]}: {skipped[0][1]}); check that they are images.")
+        raise InvalidInputError(
+            f"none of the {len(files)} image file(s) could be decoded (first: {skipped[0][0]}: {skipped[0][1]}); check that they are images."
+        )
     return out[: len(keep)], keep, skipped, used_mode, resized
 
 
@@ -404,14 +542,20 @@ def expand_image_paths(sources: Any) -> list[Path]:
     for item in items:
         p = Path(item)
         if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
+            found = sorted(
+                f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file()
+            )
             if not found:
-                raise InvalidInputError(f"folder {str(p)!r} holds no image files ({', '.join(IMAGE_SUFFIXES[:5])}, ...); pass image files or a folder of them.")
+                raise InvalidInputError(
+                    f"folder {str(p)!r} holds no image files ({', '.join(IMAGE_SUFFIXES[:5])}, ...); pass image files or a folder of them."
+                )
             out += found
         elif p.is_file():
             out.append(p)
         else:
-            raise UnsupportedFileError(f"image {str(p)!r} does not exist; pass image files or folders of them.")
+            raise UnsupportedFileError(
+                f"image {str(p)!r} does not exist; pass image files or folders of them."
+            )
     return out
 
 
@@ -441,8 +585,17 @@ class ImagePreprocessor:
     """
 
     def __init__(
-        self, channels: int, image_size: tuple[int, int] | list[int], mean: list[float], std: list[float], *,
-        color: str | None = None, resize: bool = True, target: str = "label", file_scale: float = 1.0, flatten: bool = False,
+        self,
+        channels: int,
+        image_size: tuple[int, int] | list[int],
+        mean: list[float],
+        std: list[float],
+        *,
+        color: str | None = None,
+        resize: bool = True,
+        target: str = "label",
+        file_scale: float = 1.0,
+        flatten: bool = False,
     ) -> None:
         self.channels = int(channels)
         self.image_size = (int(image_size[0]), int(image_size[1]))
@@ -456,28 +609,54 @@ class ImagePreprocessor:
 
     @classmethod
     def fit(
-        cls, train_images: np.ndarray, *, normalize: str = "train", mean: list[float] | None = None, std: list[float] | None = None,
-        color: str | None = None, resize: bool = True, target: str = "label",
+        cls,
+        train_images: np.ndarray,
+        *,
+        normalize: str = "train",
+        mean: list[float] | None = None,
+        std: list[float] | None = None,
+        color: str | None = None,
+        resize: bool = True,
+        target: str = "label",
     ) -> ImagePreprocessor:
         """Per-channel mean/std from the training images (``normalize="imagenet"``/``"none"``, or given values)."""
         c = int(train_images.shape[1])
-        is_unit = train_images.dtype != np.uint8 and train_images.size > 0 and float(train_images.max()) <= 1.0 + 1e-6
+        is_unit = (
+            train_images.dtype != np.uint8
+            and train_images.size > 0
+            and float(train_images.max()) <= 1.0 + 1e-6
+        )
         file_scale = 1.0 / 255.0 if is_unit else 1.0
         if mean is not None or std is not None:
             if mean is None or std is None or len(mean) != c or len(std) != c:
-                raise InvalidInputError(f"`mean` {mean!r} and `std` {std!r} must both be given with one value per channel ({c}).")
+                raise InvalidInputError(
+                    f"`mean` {mean!r} and `std` {std!r} must both be given with one value per channel ({c})."
+                )
             m, s = list(mean), list(std)
         elif normalize == "imagenet":
             if c != 3:
-                raise InvalidInputError(f"normalize='imagenet' needs 3-channel images but these have {c}; use normalize='train'.")
+                raise InvalidInputError(
+                    f"normalize='imagenet' needs 3-channel images but these have {c}; use normalize='train'."
+                )
             m, s = [v * file_scale for v in IMAGENET_MEAN], [v * file_scale for v in IMAGENET_STD]
         elif normalize == "none":
             m, s = [0.0] * c, [1.0] * c
         elif normalize == "train":
             m, s = _channel_stats(train_images)
         else:
-            raise InvalidInputError(f"`normalize` is {normalize!r} but must be 'train', 'imagenet' or 'none'.")
-        return cls(c, train_images.shape[2:], m, s, color=color, resize=resize, target=target, file_scale=file_scale)
+            raise InvalidInputError(
+                f"`normalize` is {normalize!r} but must be 'train', 'imagenet' or 'none'."
+            )
+        return cls(
+            c,
+            train_images.shape[2:],
+            m,
+            s,
+            color=color,
+            resize=resize,
+            target=target,
+            file_scale=file_scale,
+        )
 
     # -------------------------------------------------------------- adapter protocol
     @property
@@ -485,13 +664,31 @@ class ImagePreprocessor:
         return ["image"]
 
     def state(self) -> dict[str, Any]:
-        return {"channels": self.channels, "image_size": list(self.image_size), "mean": self.mean, "std": self.std,
-                "color": self.color, "resize": self.resize, "target": self.target, "file_scale": self.file_scale, "flatten": self.flatten}
+        return {
+            "channels": self.channels,
+            "image_size": list(self.image_size),
+            "mean": self.mean,
+            "std": self.std,
+            "color": self.color,
+            "resize": self.resize,
+            "target": self.target,
+            "file_scale": self.file_scale,
+            "flatten": self.flatten,
+        }
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> ImagePreprocessor:
-        return cls(state["channels"], state["image_size"], state["mean"], state["std"], color=state.get("color"),
-                   resize=state.get("resize", True), target=state.get("target", "label"), file_scale=state.get("file_scale", 1.0), flatten=state.get("flatten", False))
+        return cls(
+            state["channels"],
+            state["image_size"],
+            state["mean"],
+            state["std"],
+            color=state.get("color"),
+            resize=state.get("resize", True),
+            target=state.get("target", "label"),
+            file_scale=state.get("file_scale", 1.0),
+            flatten=state.get("flatten", False),
+        )
 
     def prepare(self, data: Any, *, with_target: bool = False) -> PreparedBatch:
         targets: pd.Series | None = None
@@ -504,16 +701,32 @@ class ImagePreprocessor:
             elif isinstance(data, tuple) and len(data) == 2:
                 raw, targets = data[0], pd.Series(list(np.asarray(data[1]).reshape(-1)))
             elif isinstance(data, (str, Path)) and Path(data).is_dir():
-                ds = load_image_folder(data, image_size=self.image_size, color="grey" if self.channels == 1 else "rgb", cache=False)
-                raw, targets, index = ds.images.astype(np.float32) * self.file_scale, pd.Series(list(ds.labels)), ds.paths
+                ds = load_image_folder(
+                    data,
+                    image_size=self.image_size,
+                    color="grey" if self.channels == 1 else "rgb",
+                    cache=False,
+                )
+                raw, targets, index = (
+                    ds.images.astype(np.float32) * self.file_scale,
+                    pd.Series(list(ds.labels)),
+                    ds.paths,
+                )
             else:
-                raise InvalidInputError("labelled images must be a folder of class folders, an ImageDataset or an (images, labels) pair.")
+                raise InvalidInputError(
+                    "labelled images must be a folder of class folders, an ImageDataset or an (images, labels) pair."
+                )
             raw = self.load(raw) if not isinstance(data, (str, Path)) else raw
         else:
             raw = self.load(data)
         x = self.normalise(raw)
         model_input = x.reshape(len(x), -1) if self.flatten else x
-        return PreparedBatch(inputs=[model_input], targets=targets, baseline_features=baseline_features(x), index=index)
+        return PreparedBatch(
+            inputs=[model_input],
+            targets=targets,
+            baseline_features=baseline_features(x),
+            index=index,
+        )
 
     # -------------------------------------------------------------- helpers
     def normalise(self, raw: np.ndarray) -> np.ndarray:
@@ -530,7 +743,9 @@ class ImagePreprocessor:
         """Raw input -> (N, C, H, W) float32 in training units, converted and resized to what the model expects."""
         from PIL import Image
 
-        if isinstance(data, np.ndarray) or (hasattr(data, "__array__") and not isinstance(data, Image.Image)):
+        if isinstance(data, np.ndarray) or (
+            hasattr(data, "__array__") and not isinstance(data, Image.Image)
+        ):
             return self._fit_array(np.asarray(data))
         items = [data] if isinstance(data, (str, Path, Image.Image)) else list(data)
         if items and all(isinstance(i, np.ndarray) for i in items):
@@ -545,7 +760,9 @@ class ImagePreprocessor:
                 im = item if isinstance(item, Image.Image) else Image.open(item)
                 im.load()
             except (OSError, ValueError, SyntaxError) as exc:
-                raise InvalidInputError(f"image {str(item)!r} could not be read ({_reason(exc)}); pass a readable image file.") from None
+                raise InvalidInputError(
+                    f"image {str(item)!r} could not be read ({_reason(exc)}); pass a readable image file."
+                ) from None
             if (im.mode in _GREY_MODES) != (mode == "L"):
                 converted += 1
             im = im.convert(mode)
@@ -559,20 +776,36 @@ class ImagePreprocessor:
             arr = np.asarray(im, dtype=np.float32) * self.file_scale
             out.append(arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1))
         if not out:
-            raise InvalidInputError("no images were given to predict; pass image files, folders, PIL images or arrays.")
+            raise InvalidInputError(
+                "no images were given to predict; pass image files, folders, PIL images or arrays."
+            )
         if converted:
-            warnings.warn(DataWarning(f"converted {converted} image(s) to {mode} ({self.channels} channel(s)) as in training."), stacklevel=3)
+            warnings.warn(
+                DataWarning(
+                    f"converted {converted} image(s) to {mode} ({self.channels} channel(s)) as in training."
+                ),
+                stacklevel=3,
+            )
         return np.stack(out)
 
     def _fit_array(self, arr: np.ndarray) -> np.ndarray:
         h, w = self.image_size
         one_chw = arr.ndim == 3 and arr.shape[0] == self.channels and arr.shape[1:] == (h, w)
-        one_hwc = arr.ndim == 3 and arr.shape[2] in (1, 3, 4) and (arr.shape[:2] == (h, w) or arr.shape[2] == self.channels)
+        one_hwc = (
+            arr.ndim == 3
+            and arr.shape[2] in (1, 3, 4)
+            and (arr.shape[:2] == (h, w) or arr.shape[2] == self.channels)
+        )
         if arr.ndim == 2 or one_chw or (one_hwc and arr.shape[0] != self.channels):
             arr = arr[None]  # one image (a 3-D array otherwise is a batch of grey images)
         x = to_nchw(arr, what="images to predict", channels=self.channels).astype(np.float32)
         if x.shape[1] != self.channels:
-            warnings.warn(DataWarning(f"images to predict have {x.shape[1]} channel(s) but the model was trained on {self.channels}; converted."), stacklevel=4)
+            warnings.warn(
+                DataWarning(
+                    f"images to predict have {x.shape[1]} channel(s) but the model was trained on {self.channels}; converted."
+                ),
+                stacklevel=4,
+            )
             if self.channels == 1:
                 weights = np.array([0.299, 0.587, 0.114, 0.0], np.float32)[: x.shape[1]]
                 x = (x * (weights / weights.sum()).reshape(1, -1, 1, 1)).sum(axis=1, keepdims=True)
@@ -580,11 +813,19 @@ class ImagePreprocessor:
                 x = np.repeat(x[:, :1], self.channels, axis=1)
         if x.shape[2:] != (h, w):
             if not self.resize:
-                raise InvalidInputError(f"images to predict are {x.shape[2]}x{x.shape[3]} but the model was trained on {h}x{w} without resizing; resize them first.")
+                raise InvalidInputError(
+                    f"images to predict are {x.shape[2]}x{x.shape[3]} but the model was trained on {h}x{w} without resizing; resize them first."
+                )
             import torch
             import torch.nn.functional as F
 
-            x = F.interpolate(torch.from_numpy(x), size=(h, w), mode="bilinear", antialias=True, align_corners=False).numpy()
+            x = F.interpolate(
+                torch.from_numpy(x),
+                size=(h, w),
+                mode="bilinear",
+                antialias=True,
+                align_corners=False,
+            ).numpy()
         return x
 
 

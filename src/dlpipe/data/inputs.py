@@ -52,12 +52,14 @@ class InputAdapter(Protocol):
 
 
 _ADAPTERS = INPUT_ADAPTERS
-_ADAPTERS.update({
-    "table": "dlpipe.data.preprocessing:TabularPreprocessor",
-    "image": "dlpipe.data.images:ImagePreprocessor",
-    "arrays": "dlpipe.data.arrays:ArrayAdapter",
-    "sequence": "dlpipe.data.sequences:SequenceAdapter",  # sequence-classification bundles
-})
+_ADAPTERS.update(
+    {
+        "table": "dlpipe.data.preprocessing:TabularPreprocessor",
+        "image": "dlpipe.data.images:ImagePreprocessor",
+        "arrays": "dlpipe.data.arrays:ArrayAdapter",
+        "sequence": "dlpipe.data.sequences:SequenceAdapter",  # sequence-classification bundles
+    }
+)
 
 
 def register_adapter(kind: str, target: str | type) -> None:

@@ -26,7 +26,14 @@ import numpy as np
 
 from dlpipe.core.errors import InvalidInputError, NonFiniteOutputError, format_names
 
-__all__ = ["FLOAT32_MAX", "check_array", "check_numbers", "check_outputs", "check_scaled", "row_label"]
+__all__ = [
+    "FLOAT32_MAX",
+    "check_array",
+    "check_numbers",
+    "check_outputs",
+    "check_scaled",
+    "row_label",
+]
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)  # 3.4028235e38
 
@@ -48,7 +55,9 @@ def _where(bad: np.ndarray, index: Any) -> tuple[int, str]:
     return int(rows[0]), f"{row_label(index, int(rows[0]))}{tail}"
 
 
-def check_numbers(values: np.ndarray, name: str, index: Any = None, *, what: str = "column", of: str | None = None) -> None:
+def check_numbers(
+    values: np.ndarray, name: str, index: Any = None, *, what: str = "column", of: str | None = None
+) -> None:
     """Refuse ±inf and values beyond float32's range in one column (NaN passes: it means missing).
 
     Args:
@@ -108,7 +117,11 @@ def check_array(x: np.ndarray, what: str = "`x`") -> None:
         return
     samples = np.flatnonzero(bad.any(axis=1))
     value = float(x.reshape(len(x), -1)[samples[0]][bad[samples[0]]][0])
-    more = f" and {len(samples) - 1} more sample{'s' if len(samples) > 2 else ''}" if len(samples) > 1 else ""
+    more = (
+        f" and {len(samples) - 1} more sample{'s' if len(samples) > 2 else ''}"
+        if len(samples) > 1
+        else ""
+    )
     raise InvalidInputError(
         f"{what} holds {value!r} in sample {int(samples[0]) + 1}{more}, but samples must be numbers within "
         f"±{FLOAT32_MAX:.3g} (a model computes in float32), not NaN or infinite values; clean or drop those samples."

@@ -66,7 +66,11 @@ class TabularPreprocessor:
                 for part, values in parts.items():
                     finite = values[np.isfinite(values)]
                     if len(finite) and finite.std() > 0:
-                        numeric.append(_numeric_stats(f"{col.name}.{part}", "datetime", values, source=col.name, part=part))
+                        numeric.append(
+                            _numeric_stats(
+                                f"{col.name}.{part}", "datetime", values, source=col.name, part=part
+                            )
+                        )
             else:
                 text = s.astype("string")
                 counts = text.dropna().value_counts()
@@ -78,9 +82,11 @@ class TabularPreprocessor:
                     "indicator": bool(text.isna().any()),
                 }
                 (onehot if len(categories) <= self.max_onehot else embed).append(entry)
-        block = np.column_stack(
-            [_impute(_column_values(frame, n), n) for n in numeric]
-        ) if numeric else np.zeros((len(frame), 0))
+        block = (
+            np.column_stack([_impute(_column_values(frame, n), n) for n in numeric])
+            if numeric
+            else np.zeros((len(frame), 0))
+        )
         scale: dict[str, list[float]] = {}
         if self.scaling == "standard" and numeric:
             mean = block.mean(axis=0)
@@ -100,7 +106,9 @@ class TabularPreprocessor:
         return self
 
     # ------------------------------------------------------------------ applying
-    def transform(self, frame: pd.DataFrame, *, warn_unknown: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    def transform(
+        self, frame: pd.DataFrame, *, warn_unknown: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
         state = self._require_state()
         self.check_columns(frame)
         n = len(frame)
@@ -111,11 +119,17 @@ class TabularPreprocessor:
             missing = np.isnan(raw)
             medians = np.array([e["fill"] for e in numeric])
             unscaled = np.where(missing, medians, raw)
-            with np.errstate(over="ignore", invalid="ignore"):  # overflow is refused just below, by column and row
+            with np.errstate(
+                over="ignore", invalid="ignore"
+            ):  # overflow is refused just below, by column and row
                 if state["scaling"] == "standard":
-                    filled = (unscaled - np.asarray(state["scale"]["mean"])) / np.asarray(state["scale"]["std"])
+                    filled = (unscaled - np.asarray(state["scale"]["mean"])) / np.asarray(
+                        state["scale"]["std"]
+                    )
                 elif state["scaling"] == "minmax":
-                    filled = (unscaled - np.asarray(state["scale"]["min"])) / np.asarray(state["scale"]["range"])
+                    filled = (unscaled - np.asarray(state["scale"]["min"])) / np.asarray(
+                        state["scale"]["range"]
+                    )
                 elif state["scaling"] == "l2":
                     norm = np.linalg.norm(unscaled, axis=1, keepdims=True)
                     filled = unscaled / np.where(norm > 0, norm, 1.0)
@@ -152,8 +166,12 @@ class TabularPreprocessor:
                 ),
                 stacklevel=2,
             )
-        x_num = np.column_stack(blocks).astype(np.float32) if blocks else np.zeros((n, 0), np.float32)
-        x_cat = np.column_stack(cat_cols).astype(np.int64) if cat_cols else np.zeros((n, 0), np.int64)
+        x_num = (
+            np.column_stack(blocks).astype(np.float32) if blocks else np.zeros((n, 0), np.float32)
+        )
+        x_cat = (
+            np.column_stack(cat_cols).astype(np.int64) if cat_cols else np.zeros((n, 0), np.int64)
+        )
         return x_num, x_cat
 
     def check_columns(self, frame: pd.DataFrame) -> None:
@@ -167,7 +185,12 @@ class TabularPreprocessor:
         ignored = {self.schema.target, *(c for c, _ in self.schema.dropped)}
         extra = [c for c in frame.columns if c not in expected and c not in ignored]
         if extra:
-            warnings.warn(DataWarning(f"ignored columns the model was not trained on: {format_names(extra)}."), stacklevel=3)
+            warnings.warn(
+                DataWarning(
+                    f"ignored columns the model was not trained on: {format_names(extra)}."
+                ),
+                stacklevel=3,
+            )
 
     # ------------------------------------------------------------------ describing
     @property
@@ -205,13 +228,17 @@ class TabularPreprocessor:
 
         frame = read_table(data, what="input")
         if len(frame) == 0:
-            raise InvalidInputError("input has no rows; pass at least one row with the columns the model was trained on.")
+            raise InvalidInputError(
+                "input has no rows; pass at least one row with the columns the model was trained on."
+            )
         frame.columns = [str(c) for c in frame.columns]
         x_num, x_cat = self.transform(frame)
         inputs = [x_num] + ([x_cat] if x_cat.shape[1] else [])
         target = self.schema.target
         targets = frame[target] if with_target and target in frame.columns else None
-        return PreparedBatch(inputs=inputs, targets=targets, baseline_features=x_num, index=frame.index)
+        return PreparedBatch(
+            inputs=inputs, targets=targets, baseline_features=x_num, index=frame.index
+        )
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> TabularPreprocessor:
@@ -230,13 +257,21 @@ def reference_statistics(frame: pd.DataFrame, schema: Schema, bins: int = 10) ->
     stats: dict[str, Any] = {}
     for col in schema.columns:
         s = frame[col.name]
-        entry: dict[str, Any] = {"kind": col.kind, "count": int(len(s)), "missing": float(s.isna().mean())}
+        entry: dict[str, Any] = {
+            "kind": col.kind,
+            "count": int(len(s)),
+            "missing": float(s.isna().mean()),
+        }
         if col.kind in ("numeric", "boolean"):
             values = _to_float(s, col.name, col.kind)
             values = values[np.isfinite(values)]
             if len(values):
                 edges = np.unique(np.quantile(values, np.linspace(0, 1, bins + 1)))
-                counts = np.histogram(values, bins=edges)[0] if len(edges) > 1 else np.array([len(values)])
+                counts = (
+                    np.histogram(values, bins=edges)[0]
+                    if len(edges) > 1
+                    else np.array([len(values)])
+                )
                 qs = np.quantile(values, [0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99])
                 entry.update(
                     mean=float(values.mean()),
@@ -247,7 +282,12 @@ def reference_statistics(frame: pd.DataFrame, schema: Schema, bins: int = 10) ->
                     bin_edges=[float(e) for e in edges],
                     bin_counts=[int(c) for c in counts],
                     # a bounded, seeded sample for the two-sample KS drift test (dlpipe.monitoring)
-                    sample=[float(f"{v:.6g}") for v in np.random.default_rng(0).choice(values, size=min(len(values), 500), replace=False)],
+                    sample=[
+                        float(f"{v:.6g}")
+                        for v in np.random.default_rng(0).choice(
+                            values, size=min(len(values), 500), replace=False
+                        )
+                    ],
                 )
         elif col.kind == "categorical":
             freq = s.astype("string").fillna("<missing>").value_counts(normalize=True)
@@ -260,7 +300,11 @@ def reference_statistics(frame: pd.DataFrame, schema: Schema, bins: int = 10) ->
 def _to_float(s: pd.Series, name: str, kind: str) -> np.ndarray:
     import pandas as pd
 
-    if kind == "boolean" and not pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+    if (
+        kind == "boolean"
+        and not pd.api.types.is_numeric_dtype(s)
+        and not pd.api.types.is_bool_dtype(s)
+    ):
         lowered = s.astype("string").str.strip().str.lower()
         out = np.full(len(s), np.nan)
         out[lowered.isin(_TRUE).fillna(False).to_numpy(bool)] = 1.0
@@ -283,7 +327,11 @@ def _to_float(s: pd.Series, name: str, kind: str) -> np.ndarray:
 def _date_parts(s: pd.Series) -> dict[str, np.ndarray]:
     import pandas as pd
 
-    d = pd.to_datetime(s, errors="coerce", format="mixed") if not pd.api.types.is_datetime64_any_dtype(s) else s
+    d = (
+        pd.to_datetime(s, errors="coerce", format="mixed")
+        if not pd.api.types.is_datetime64_any_dtype(s)
+        else s
+    )
     return {
         "year": d.dt.year.to_numpy(np.float64, na_value=np.nan),
         "month": d.dt.month.to_numpy(np.float64, na_value=np.nan),
@@ -299,7 +347,13 @@ def _numeric_stats(name: str, kind: str, values: np.ndarray, **extra: str) -> di
         fill = float(np.round(finite.mean()))  # the most frequent of 0/1
     else:
         fill = float(np.median(finite)) if len(finite) else 0.0
-    return {"name": name, "kind": kind, "fill": fill, "indicator": bool(len(finite) < len(values)), **extra}
+    return {
+        "name": name,
+        "kind": kind,
+        "fill": fill,
+        "indicator": bool(len(finite) < len(values)),
+        **extra,
+    }
 
 
 def _column_values(frame: pd.DataFrame, entry: dict[str, Any]) -> np.ndarray:

@@ -117,7 +117,12 @@ def infer_schema(
                 continue
             if is_int and n_unique == 2 and set(non_null.unique()) <= {0, 1}:
                 kind = "boolean"
-            elif is_int and n_unique <= _MAX_INT_CATEGORIES and n_rows >= 4 * n_unique and pd.api.types.is_integer_dtype(s):
+            elif (
+                is_int
+                and n_unique <= _MAX_INT_CATEGORIES
+                and n_rows >= 4 * n_unique
+                and pd.api.types.is_integer_dtype(s)
+            ):
                 kind = "categorical"
             else:
                 kind = "numeric"
@@ -132,17 +137,23 @@ def infer_schema(
                 continue
             else:
                 kind = "categorical"
-        columns.append(ColumnInfo(name=col, kind=kind, dtype=dtype, n_unique=n_unique, missing=missing))
+        columns.append(
+            ColumnInfo(name=col, kind=kind, dtype=dtype, n_unique=n_unique, missing=missing)
+        )
     auto_dropped = [(c, why) for c, why in dropped if why != "asked to drop"]
     if auto_dropped:
         warnings.warn(
-            DataWarning("dropped columns: " + ", ".join(f"{c!r} ({why})" for c, why in auto_dropped) + "."),
+            DataWarning(
+                "dropped columns: " + ", ".join(f"{c!r} ({why})" for c, why in auto_dropped) + "."
+            ),
             stacklevel=2,
         )
     dates = [c.name for c in columns if c.kind == "datetime"]
     if dates:
         warnings.warn(
-            DataWarning(f"datetime columns {format_names(dates)} are turned into numeric parts (year, month, day, weekday, hour)."),
+            DataWarning(
+                f"datetime columns {format_names(dates)} are turned into numeric parts (year, month, day, weekday, hour)."
+            ),
             stacklevel=2,
         )
     _check_numbers(frame, [c.name for c in columns if c.kind == "numeric"], target)
@@ -160,11 +171,15 @@ def _check_numbers(frame: pd.DataFrame, names: list[str], target: str) -> None:
     import pandas as pd
 
     for name in names:
-        values = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        values = pd.to_numeric(frame[name], errors="coerce").to_numpy(
+            dtype=np.float64, na_value=np.nan
+        )
         check_numbers(values, name, frame.index)
     y = frame[target] if target in frame.columns else None  # generative fitters may have no target
     if y is not None and pd.api.types.is_numeric_dtype(y) and not pd.api.types.is_bool_dtype(y):
-        check_numbers(y.to_numpy(dtype=np.float64, na_value=np.nan), target, frame.index, what="target")
+        check_numbers(
+            y.to_numpy(dtype=np.float64, na_value=np.nan), target, frame.index, what="target"
+        )
 
 
 def _looks_like_id(col: str, values: pd.Series, n_rows: int, n_unique: int) -> bool:

@@ -26,7 +26,15 @@ from dlpipe.data.inputs import PreparedBatch
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["SequenceDataset", "SequenceAdapter", "load_sequences", "read_sequences", "pad_sequences", "znormalize", "detect_sequences"]
+__all__ = [
+    "SequenceDataset",
+    "SequenceAdapter",
+    "load_sequences",
+    "read_sequences",
+    "pad_sequences",
+    "znormalize",
+    "detect_sequences",
+]
 
 _SUFFIXES = (".ts", ".tsv", ".txt", ".csv")
 
@@ -73,10 +81,14 @@ def read_sequences(path: str | Path) -> tuple[list[np.ndarray], np.ndarray | Non
     if not p.is_file():
         raise UnsupportedFileError(f"sequence file {str(p)!r} does not exist; check the path.")
     if p.suffix.lower() not in _SUFFIXES:
-        raise UnsupportedFileError(f"sequence file {str(p)!r} has the unsupported type {p.suffix!r}; pass a UCR/UEA file ending in {', '.join(_SUFFIXES)}.")
+        raise UnsupportedFileError(
+            f"sequence file {str(p)!r} has the unsupported type {p.suffix!r}; pass a UCR/UEA file ending in {', '.join(_SUFFIXES)}."
+        )
     text = p.read_text(encoding="utf-8", errors="replace")
     if not text.strip():
-        raise UnsupportedFileError(f"sequence file {str(p)!r} is empty; pass a file with one sequence per line.")
+        raise UnsupportedFileError(
+            f"sequence file {str(p)!r} is empty; pass a file with one sequence per line."
+        )
     if p.suffix.lower() == ".ts":
         return _read_ts(text, str(p))
     return _read_ucr(text, str(p))
@@ -93,13 +105,17 @@ def _read_ts(text: str, where: str) -> tuple[list[np.ndarray], np.ndarray | None
             continue
         if not in_data:
             if not line.startswith("@"):
-                raise UnsupportedFileError(f"line {lineno} of {where!r} is {line[:40]!r} before `@data`; a .ts file starts with `@` header lines, so check the file.")
+                raise UnsupportedFileError(
+                    f"line {lineno} of {where!r} is {line[:40]!r} before `@data`; a .ts file starts with `@` header lines, so check the file."
+                )
             key, _, value = line[1:].partition(" ")
             header[key.lower()] = value.strip()
             if key.lower() == "data":
                 in_data = True
                 if header.get("timestamps", "false").lower() == "true":
-                    raise UnsupportedFileError(f"{where!r} uses `@timeStamps true`, which dlpipe does not read; export the values without timestamps.")
+                    raise UnsupportedFileError(
+                        f"{where!r} uses `@timeStamps true`, which dlpipe does not read; export the values without timestamps."
+                    )
             continue
         has_label = header.get("classlabel", "false").split(" ")[0].lower() == "true"
         parts = line.split(":")
@@ -109,16 +125,29 @@ def _read_ts(text: str, where: str) -> tuple[list[np.ndarray], np.ndarray | None
         dims = []
         for part in parts:
             try:
-                dims.append(np.array([float("nan") if v.strip() == "?" else float(v) for v in part.split(",") if v.strip()], np.float64))
+                dims.append(
+                    np.array(
+                        [
+                            float("nan") if v.strip() == "?" else float(v)
+                            for v in part.split(",")
+                            if v.strip()
+                        ],
+                        np.float64,
+                    )
+                )
             except ValueError:
-                raise UnsupportedFileError(f"line {lineno} of {where!r} holds a value that is not a number; check the file's `@data` section.") from None
+                raise UnsupportedFileError(
+                    f"line {lineno} of {where!r} holds a value that is not a number; check the file's `@data` section."
+                ) from None
         length = max(len(d) for d in dims)
         case = np.full((length, len(dims)), np.nan)
         for c, d in enumerate(dims):
             case[: len(d), c] = d
         seqs.append(case)
     if not seqs:
-        raise UnsupportedFileError(f"{where!r} has no cases after `@data`; pass a .ts file with data lines.")
+        raise UnsupportedFileError(
+            f"{where!r} has no cases after `@data`; pass a .ts file with data lines."
+        )
     return seqs, (np.asarray(labels, dtype=object) if labels else None)
 
 
@@ -149,7 +178,9 @@ def _label_text(value: str) -> str:
         return value
 
 
-def pad_sequences(seqs: list[np.ndarray], length: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def pad_sequences(
+    seqs: list[np.ndarray], length: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """(T_i, C) arrays -> zero-padded (N, T, C) float32 and a (N, T) float32 mask; trailing NaNs count as padding.
 
     Interior NaNs are filled by linear interpolation within the sequence.
@@ -172,7 +203,9 @@ def pad_sequences(seqs: list[np.ndarray], length: int | None = None) -> tuple[np
         trimmed.append(s)
     channels = {s.shape[1] for s in trimmed}
     if len(channels) > 1:
-        raise InvalidInputError(f"the sequences have different numbers of channels ({sorted(channels)}); every case needs the same dimensions.")
+        raise InvalidInputError(
+            f"the sequences have different numbers of channels ({sorted(channels)}); every case needs the same dimensions."
+        )
     longest = max((len(s) for s in trimmed), default=0)
     if longest == 0:
         raise InvalidInputError("every sequence is empty; pass sequences with at least one value.")
@@ -202,16 +235,24 @@ def _as_cases(data: Any, what: str) -> tuple[list[np.ndarray], np.ndarray | None
     if isinstance(data, tuple) and len(data) == 2:
         x, y = data
         seqs = list(x) if not isinstance(x, np.ndarray) else [x[i] for i in range(len(x))]
-        labels = np.asarray([_label_text(str(v)) for v in np.asarray(y, dtype=object).tolist()], dtype=object)
+        labels = np.asarray(
+            [_label_text(str(v)) for v in np.asarray(y, dtype=object).tolist()], dtype=object
+        )
         if len(labels) != len(seqs):
-            raise InvalidInputError(f"{what} has {len(seqs)} sequences but {len(labels)} labels; pass one label per sequence.")
+            raise InvalidInputError(
+                f"{what} has {len(seqs)} sequences but {len(labels)} labels; pass one label per sequence."
+            )
         return [np.asarray(s, np.float64) for s in seqs], labels, "sequences"
     if isinstance(data, (np.ndarray, list)):
         return [np.asarray(s, np.float64) for s in data], None, "sequences"
-    raise InvalidInputError(f"{what} is a {type(data).__name__}, but a .ts/.tsv/.txt path, an (x, labels) tuple or an array of sequences was expected.")
+    raise InvalidInputError(
+        f"{what} is a {type(data).__name__}, but a .ts/.tsv/.txt path, an (x, labels) tuple or an array of sequences was expected."
+    )
 
 
-def load_sequences(data: Any, *, test: Any = None, znorm: bool = False, name: str | None = None) -> SequenceDataset:
+def load_sequences(
+    data: Any, *, test: Any = None, znorm: bool = False, name: str | None = None
+) -> SequenceDataset:
     """Load labelled sequences (UCR/UEA file or ``(x, labels)``), pad them, optionally z-normalise each.
 
     Args:
@@ -222,16 +263,22 @@ def load_sequences(data: Any, *, test: Any = None, znorm: bool = False, name: st
     """
     seqs, labels, stem = _as_cases(data, "data")
     if labels is None:
-        raise InvalidInputError(f"{str(data)!r} has no class labels; sequence classification needs a label per case (`@classLabel true` or a label first on each line).")
+        raise InvalidInputError(
+            f"{str(data)!r} has no class labels; sequence classification needs a label per case (`@classLabel true` or a label first on each line)."
+        )
     x, mask = pad_sequences(seqs)
     test_x = test_mask = test_labels = None
     if test is not None:
         tseqs, test_labels, _ = _as_cases(test, "test")
         if test_labels is None:
-            raise InvalidInputError("the test sequences have no class labels; pass a labelled test file.")
+            raise InvalidInputError(
+                "the test sequences have no class labels; pass a labelled test file."
+            )
         test_x, test_mask = pad_sequences(tseqs, length=x.shape[1])
         if test_x.shape[2] != x.shape[2]:
-            raise InvalidInputError(f"the test sequences have {test_x.shape[2]} channels but the training ones {x.shape[2]}; pass the matching test file.")
+            raise InvalidInputError(
+                f"the test sequences have {test_x.shape[2]} channels but the training ones {x.shape[2]}; pass the matching test file."
+            )
         if test_x.shape[1] > x.shape[1]:
             x = np.pad(x, ((0, 0), (0, test_x.shape[1] - x.shape[1]), (0, 0)))
             mask = np.pad(mask, ((0, 0), (0, test_x.shape[1] - mask.shape[1])))
@@ -239,7 +286,16 @@ def load_sequences(data: Any, *, test: Any = None, znorm: bool = False, name: st
             test_x = znormalize(test_x, test_mask)
     if znorm:
         x = znormalize(x, mask)
-    return SequenceDataset(x=x, mask=mask, labels=labels, name=name or stem, test_x=test_x, test_mask=test_mask, test_labels=test_labels, znorm=znorm)
+    return SequenceDataset(
+        x=x,
+        mask=mask,
+        labels=labels,
+        name=name or stem,
+        test_x=test_x,
+        test_mask=test_mask,
+        test_labels=test_labels,
+        znorm=znorm,
+    )
 
 
 class SequenceAdapter:
@@ -268,11 +324,15 @@ class SequenceAdapter:
         length, channels = int(self._state["length"]), int(self._state["channels"])
         x, mask = pad_sequences(seqs, length=length)
         if x.shape[2] != channels:
-            raise InvalidInputError(f"the input sequences have {x.shape[2]} channels but the model reads {channels}; pass sequences with {channels} channel(s).")
+            raise InvalidInputError(
+                f"the input sequences have {x.shape[2]} channels but the model reads {channels}; pass sequences with {channels} channel(s)."
+            )
         if self._state.get("znorm"):
             x = znormalize(x, mask)
         base = x[:, :length].reshape(len(x), -1).astype(np.float64)
-        targets: pd.Series | None = pd.Series(labels, dtype=object) if (with_target and labels is not None) else None
+        targets: pd.Series | None = (
+            pd.Series(labels, dtype=object) if (with_target and labels is not None) else None
+        )
         return PreparedBatch(inputs=[x, mask], targets=targets, baseline_features=base)
 
 
@@ -280,6 +340,8 @@ def detect_sequences(data: Any, cfg: Any, test: Any) -> SequenceDataset | None:
     """The train-time detector: a .ts file, or ``task="sequence-classification"``."""
     task = cfg.data.task
     is_ts = isinstance(data, (str, Path)) and Path(data).suffix.lower() == ".ts"
-    if task not in ("sequence-classification", "sequence") and not (is_ts and task in ("auto", "binary", "multiclass")):
+    if task not in ("sequence-classification", "sequence") and not (
+        is_ts and task in ("auto", "binary", "multiclass")
+    ):
         return None
     return load_sequences(data, test=test, znorm=cfg.series.znorm)

@@ -121,22 +121,37 @@ def load_series(
     if name is None:
         name = Path(data).stem if isinstance(data, (str, Path)) else "series"
     if len(frame) == 0:
-        raise InvalidInputError(f"series {name!r} has no rows; pass a table with a header row and data rows.")
+        raise InvalidInputError(
+            f"series {name!r} has no rows; pass a table with a header row and data rows."
+        )
     feats = _as_list(features)
     cols = list(frame.columns)
     if target is None:
-        numeric = [c for c in cols if c != time_column and c not in feats and pd.api.types.is_numeric_dtype(frame[c])]
+        numeric = [
+            c
+            for c in cols
+            if c != time_column and c not in feats and pd.api.types.is_numeric_dtype(frame[c])
+        ]
         if not numeric:
-            raise InvalidTargetError(f"series {name!r} has no numeric column to forecast; pass target=... naming a numeric column.")
+            raise InvalidTargetError(
+                f"series {name!r} has no numeric column to forecast; pass target=... naming a numeric column."
+            )
         targets = [numeric[-1]]
         if len(numeric) > 1:
-            warnings.warn(DataWarning(f"no target given; forecasting the last numeric column {targets[0]!r} (pass target=... to choose)."), stacklevel=2)
+            warnings.warn(
+                DataWarning(
+                    f"no target given; forecasting the last numeric column {targets[0]!r} (pass target=... to choose)."
+                ),
+                stacklevel=2,
+            )
     else:
         targets = _as_list(target)
     for role, names in (("target", targets), ("feature", feats)):
         for c in names:
             if c not in cols:
-                raise InvalidInputError(f"{role} column {c!r} not found in {name!r}{suggest(c, cols)}; columns are: {format_names(cols)}.")
+                raise InvalidInputError(
+                    f"{role} column {c!r} not found in {name!r}{suggest(c, cols)}; columns are: {format_names(cols)}."
+                )
     if time_column is not None and time_column not in cols:
         raise InvalidInputError(
             f"time column {time_column!r} not found in {name!r}{suggest(time_column, cols)}; columns are: {format_names(cols)}; pass `time_column` naming a column of dates or numbers, or leave it out to use the row order."
@@ -147,18 +162,36 @@ def load_series(
     if test is not None:
         test_raw = read_table(pd.DataFrame(test) if isinstance(test, dict) else test, what="test")
         test_raw.columns = [str(c) for c in test_raw.columns]
-        missing = [c for c in inputs + ([time_column] if time_column else []) if c not in test_raw.columns]
+        missing = [
+            c for c in inputs + ([time_column] if time_column else []) if c not in test_raw.columns
+        ]
         if missing:
-            raise InvalidInputError(f"the test series lacks the columns {format_names(missing)}; pass a test file with the same columns as the training series.")
-        test_frame, _, _, _ = clean_series(test_raw, inputs, time_column, strict=strict, what="test")
+            raise InvalidInputError(
+                f"the test series lacks the columns {format_names(missing)}; pass a test file with the same columns as the training series."
+            )
+        test_frame, _, _, _ = clean_series(
+            test_raw, inputs, time_column, strict=strict, what="test"
+        )
     return SeriesDataset(
-        frame=frame, targets=targets, features=feats, time_column=time_column, name=name,
-        test_frame=test_frame, freq=freq, step=step, meta={"gaps": gaps},
+        frame=frame,
+        targets=targets,
+        features=feats,
+        time_column=time_column,
+        name=name,
+        test_frame=test_frame,
+        freq=freq,
+        step=step,
+        meta={"gaps": gaps},
     )
 
 
 def clean_series(
-    frame: pd.DataFrame, columns: list[str], time_column: str | None, *, strict: bool = False, what: str = "series"
+    frame: pd.DataFrame,
+    columns: list[str],
+    time_column: str | None,
+    *,
+    strict: bool = False,
+    what: str = "series",
 ) -> tuple[pd.DataFrame, str | None, float | None, int]:
     """Parse and order the time column, refuse duplicates, report gaps, make values numeric, fill NaNs.
 
@@ -178,7 +211,9 @@ def clean_series(
             parsed = pd.to_numeric(raw, errors="coerce")
         else:
             with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # pandas warns when it guesses a date format per element
+                warnings.simplefilter(
+                    "ignore"
+                )  # pandas warns when it guesses a date format per element
                 parsed = pd.to_datetime(raw, errors="coerce")
         bad = parsed.isna()
         if bad.any():
@@ -188,7 +223,12 @@ def clean_series(
             )
         frame[time_column] = parsed
         if not parsed.is_monotonic_increasing:
-            warnings.warn(DataWarning(f"the rows of {what!r} were not in time order; they were sorted by {time_column!r}."), stacklevel=3)
+            warnings.warn(
+                DataWarning(
+                    f"the rows of {what!r} were not in time order; they were sorted by {time_column!r}."
+                ),
+                stacklevel=3,
+            )
             frame = frame.sort_values(time_column, kind="stable").reset_index(drop=True)
         dup = frame[time_column].duplicated()
         if dup.any():
@@ -204,7 +244,9 @@ def clean_series(
         text = num.isna() & col.notna()
         if text.any():
             i = int(np.flatnonzero(text.to_numpy())[0])
-            raise InvalidInputError(f"column {c!r} of {what!r} holds {col.iloc[i]!r} (row {i + 1}), which is not a number; a series needs numeric values, so clean that column.")
+            raise InvalidInputError(
+                f"column {c!r} of {what!r} holds {col.iloc[i]!r} (row {i + 1}), which is not a number; a series needs numeric values, so clean that column."
+            )
         values[c] = num.astype(np.float64)
         check_numbers(values[c].to_numpy(), c, of=what)
     numeric = pd.DataFrame(values)
@@ -218,8 +260,15 @@ def clean_series(
                 f"column {name!r} of {what!r} has a missing value at row {i + 1} ({count} missing in all); `strict` refuses NaNs, so fill them or set `strict` to false to interpolate them."
             )
         if nan.all().any():
-            raise InvalidInputError(f"column {name!r} of {what!r} has no values at all; drop it or fill it in.")
-        warnings.warn(DataWarning(f"{count} missing values in {what!r} (first in {name!r} at row {i + 1}) were filled by linear interpolation; set `strict` to true to refuse them."), stacklevel=3)
+            raise InvalidInputError(
+                f"column {name!r} of {what!r} has no values at all; drop it or fill it in."
+            )
+        warnings.warn(
+            DataWarning(
+                f"{count} missing values in {what!r} (first in {name!r} at row {i + 1}) were filled by linear interpolation; set `strict` to true to refuse them."
+            ),
+            stacklevel=3,
+        )
         numeric = numeric.interpolate(method="linear", limit_direction="both")
     for c in columns:
         frame[c] = numeric[c].to_numpy()
@@ -234,7 +283,9 @@ def _regularity(time: pd.Series, what: str) -> tuple[str | None, float | None, i
         return None, None, 0
     if pd.api.types.is_datetime64_any_dtype(time):
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # pandas 3 announces an offset object instead of a string
+            warnings.simplefilter(
+                "ignore"
+            )  # pandas 3 announces an offset object instead of a string
             found = pd.infer_freq(pd.DatetimeIndex(time))
         freq = getattr(found, "freqstr", found)
         if freq is not None:
@@ -243,8 +294,15 @@ def _regularity(time: pd.Series, what: str) -> tuple[str | None, float | None, i
         typical = diffs.median()
         big = diffs > typical * 1.5
         if big.any() and big.mean() < 0.2:  # mostly regular, with holes
-            first = time.iloc[int(np.flatnonzero(big.to_numpy())[0]) + 1]  # diffs start at the second row
-            warnings.warn(DataWarning(f"{what!r} is a regular series with {int(big.sum())} gaps (the first before {_fmt_time(first)!r}); windows across a gap mix distant times, so fill or resample the series if that matters."), stacklevel=4)
+            first = time.iloc[
+                int(np.flatnonzero(big.to_numpy())[0]) + 1
+            ]  # diffs start at the second row
+            warnings.warn(
+                DataWarning(
+                    f"{what!r} is a regular series with {int(big.sum())} gaps (the first before {_fmt_time(first)!r}); windows across a gap mix distant times, so fill or resample the series if that matters."
+                ),
+                stacklevel=4,
+            )
             return None, None, int(big.sum())
         return None, None, 0
     steps = np.diff(time.to_numpy(np.float64))
@@ -252,7 +310,12 @@ def _regularity(time: pd.Series, what: str) -> tuple[str | None, float | None, i
     holes = steps > step * 1.5
     if holes.any() and holes.mean() < 0.2:
         first = time.iloc[int(np.flatnonzero(holes)[0]) + 1]
-        warnings.warn(DataWarning(f"{what!r} is a regular series with {int(holes.sum())} gaps (the first before {first!r}); windows across a gap mix distant times, so fill the series if that matters."), stacklevel=4)
+        warnings.warn(
+            DataWarning(
+                f"{what!r} is a regular series with {int(holes.sum())} gaps (the first before {first!r}); windows across a gap mix distant times, so fill the series if that matters."
+            ),
+            stacklevel=4,
+        )
     return None, step, int(holes.sum())
 
 
@@ -274,7 +337,9 @@ def auto_lookback(n_rows: int) -> int:
     return int(min(30, max(2, n_rows // 10)))
 
 
-def make_windows(x: np.ndarray, y: np.ndarray, lookback: int, horizon: int, stride: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def make_windows(
+    x: np.ndarray, y: np.ndarray, lookback: int, horizon: int, stride: int = 1
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sliding windows: inputs (N, lookback, F), targets (N, horizon * K) step-major, and each window's start row.
 
     Example:
@@ -285,16 +350,34 @@ def make_windows(x: np.ndarray, y: np.ndarray, lookback: int, horizon: int, stri
     """
     n = len(x) - lookback - horizon + 1
     if n <= 0:
-        return (np.zeros((0, lookback, x.shape[1]), np.float32), np.zeros((0, horizon * y.shape[1]), np.float32), np.zeros(0, np.int64))
+        return (
+            np.zeros((0, lookback, x.shape[1]), np.float32),
+            np.zeros((0, horizon * y.shape[1]), np.float32),
+            np.zeros(0, np.int64),
+        )
     starts = np.arange(0, n, stride, dtype=np.int64)
-    view = np.lib.stride_tricks.sliding_window_view(x, lookback, axis=0)  # (T - L + 1, F, L), no copy
+    view = np.lib.stride_tricks.sliding_window_view(
+        x, lookback, axis=0
+    )  # (T - L + 1, F, L), no copy
     xs = np.ascontiguousarray(view[starts].transpose(0, 2, 1), dtype=np.float32)  # (N, L, F)
-    yv = np.lib.stride_tricks.sliding_window_view(y[lookback:], horizon, axis=0)  # (T - L - H + 1, K, H)
-    ys = np.ascontiguousarray(yv[starts].transpose(0, 2, 1), dtype=np.float32).reshape(len(starts), -1)
+    yv = np.lib.stride_tricks.sliding_window_view(
+        y[lookback:], horizon, axis=0
+    )  # (T - L - H + 1, K, H)
+    ys = np.ascontiguousarray(yv[starts].transpose(0, 2, 1), dtype=np.float32).reshape(
+        len(starts), -1
+    )
     return xs, ys, starts
 
 
-def split_series(n: int, lookback: int, horizon: int, *, val_fraction: float, test_fraction: float, what: str = "series") -> list[tuple[int, int]]:
+def split_series(
+    n: int,
+    lookback: int,
+    horizon: int,
+    *,
+    val_fraction: float,
+    test_fraction: float,
+    what: str = "series",
+) -> list[tuple[int, int]]:
     """Contiguous (start, stop) row spans for train, val and test, in time order.
 
     Each span that is not empty must hold at least ``lookback + horizon`` rows (one window).
@@ -307,9 +390,13 @@ def split_series(n: int, lookback: int, horizon: int, *, val_fraction: float, te
     n_test = int(round(n * test_fraction))
     n_val = int(round(n * val_fraction))
     spans = [(0, n - n_val - n_test), (n - n_val - n_test, n - n_test), (n - n_test, n)]
-    for (a, b), part, frac in zip(spans, ("train", "validation", "test"), (1.0, val_fraction, test_fraction)):
+    for (a, b), part, frac in zip(
+        spans, ("train", "validation", "test"), (1.0, val_fraction, test_fraction)
+    ):
         if (b - a) < need and (frac > 0 or part == "train"):
-            share = min(f for f in (1 - val_fraction - test_fraction, val_fraction, test_fraction) if f > 0)
+            share = min(
+                f for f in (1 - val_fraction - test_fraction, val_fraction, test_fraction) if f > 0
+            )
             rows = math.ceil(need / share)
             raise InvalidInputError(
                 f"the {part} span of {what!r} has {b - a} rows but each span needs at least lookback + horizon = {need} rows, so the series needs about {rows} rows (it has {n}); pass a longer series, a smaller `lookback`/`horizon`, or other `val_fraction`/`test_fraction`."
@@ -329,7 +416,9 @@ class SeriesScaler:
 
     def __init__(self, method: str = "minmax") -> None:
         if method not in ("minmax", "standard", "none"):
-            raise InvalidConfigError(f"`scaling` is {method!r} but a series accepts minmax, standard or none.")
+            raise InvalidConfigError(
+                f"`scaling` is {method!r} but a series accepts minmax, standard or none."
+            )
         self.method = method
         self.offset_: np.ndarray = np.zeros(0)
         self.scale_: np.ndarray = np.ones(0)
@@ -353,12 +442,19 @@ class SeriesScaler:
         return np.asarray(z, np.float64) * self.scale_[columns] + self.offset_[columns]
 
     def state(self) -> dict[str, Any]:
-        return {"method": self.method, "offset": self.offset_.tolist(), "scale": self.scale_.tolist()}
+        return {
+            "method": self.method,
+            "offset": self.offset_.tolist(),
+            "scale": self.scale_.tolist(),
+        }
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> SeriesScaler:
         s = cls(state["method"])
-        s.offset_, s.scale_ = np.asarray(state["offset"], np.float64), np.asarray(state["scale"], np.float64)
+        s.offset_, s.scale_ = (
+            np.asarray(state["offset"], np.float64),
+            np.asarray(state["scale"], np.float64),
+        )
         return s
 
 
@@ -401,8 +497,16 @@ class SeriesAdapter:
         needed = st["input_columns"] + ([st["time_column"]] if st["time_column"] else [])
         missing = [c for c in needed if c not in frame.columns]
         if missing:
-            raise InvalidInputError(f"the input lacks the columns {format_names(missing)} that the model reads; pass rows with the columns {format_names(needed)}.")
-        cleaned, _, _, _ = clean_series(frame, st["input_columns"], st["time_column"], strict=st.get("strict", False), what="input")
+            raise InvalidInputError(
+                f"the input lacks the columns {format_names(missing)} that the model reads; pass rows with the columns {format_names(needed)}."
+            )
+        cleaned, _, _, _ = clean_series(
+            frame,
+            st["input_columns"],
+            st["time_column"],
+            strict=st.get("strict", False),
+            what="input",
+        )
         return cleaned
 
     def prepare(self, data: Any, *, with_target: bool = False) -> PreparedBatch:
@@ -412,7 +516,9 @@ class SeriesAdapter:
             raise InvalidInputError(
                 f"the input has {len(frame)} rows but the model looks back {lookback} rows; pass at least the last {lookback} rows of the series."
             )
-        x = self.scaler.transform(frame[self._state["input_columns"]].to_numpy(np.float64)[-lookback:])
+        x = self.scaler.transform(
+            frame[self._state["input_columns"]].to_numpy(np.float64)[-lookback:]
+        )
         return PreparedBatch(inputs=[x[None]], index=self.future_index(frame))
 
     def predict_bundle(self, bundle: Any, data: Any) -> pd.DataFrame:
@@ -422,7 +528,13 @@ class SeriesAdapter:
         st = self._state
         batch = self.prepare(data)
         tidx = self.target_index
-        z = roll_forecast(lambda a: bundle.outputs([np.ascontiguousarray(a, np.float32)]), batch.inputs[0], int(st["horizon"]), tidx, recursive=bool(st["recursive"]))
+        z = roll_forecast(
+            lambda a: bundle.outputs([np.ascontiguousarray(a, np.float32)]),
+            batch.inputs[0],
+            int(st["horizon"]),
+            tidx,
+            recursive=bool(st["recursive"]),
+        )
         values = self.scaler.inverse(z[0], tidx)  # (H, K)
         out = pd.DataFrame({st["time_column"] or "step": batch.index})
         for k, t in enumerate(st["targets"]):
@@ -449,7 +561,9 @@ class SeriesAdapter:
         return np.arange(1, horizon + 1)
 
 
-def roll_forecast(model_fn: Any, x: np.ndarray, horizon: int, target_index: list[int], *, recursive: bool) -> np.ndarray:
+def roll_forecast(
+    model_fn: Any, x: np.ndarray, horizon: int, target_index: list[int], *, recursive: bool
+) -> np.ndarray:
     """Scaled forecasts (N, horizon, K) from windows x (N, L, F).
 
     Direct: one call, the network outputs every step. Recursive: a one-step network is called
@@ -479,4 +593,12 @@ def detect_series(data: Any, cfg: Any, test: Any) -> SeriesDataset | None:
         return None
     s = cfg.series
     target = cfg.data.target
-    return load_series(data, target, time_column=s.time_column, features=s.features or None, strict=s.strict, test=test, name=cfg.name)
+    return load_series(
+        data,
+        target,
+        time_column=s.time_column,
+        features=s.features or None,
+        strict=s.strict,
+        test=test,
+        name=cfg.name,
+    )

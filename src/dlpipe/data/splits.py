@@ -43,7 +43,11 @@ def split_indices(
         )
         return everything, everything, everything
     rng = np.random.default_rng(seed)
-    groups = [everything] if stratify is None else [np.flatnonzero(stratify == c) for c in np.unique(stratify)]
+    groups = (
+        [everything]
+        if stratify is None
+        else [np.flatnonzero(stratify == c) for c in np.unique(stratify)]
+    )
     train, val, test = [], [], []
     for idx in groups:
         idx = rng.permutation(idx)

@@ -94,7 +94,9 @@ def read_table(source: TableSource, *, what: str = "data") -> pd.DataFrame:
             f"save it as one of {', '.join(sorted(_READERS))}."
         )
     if path.stat().st_size == 0:
-        raise UnsupportedFileError(f"{what} file {str(path)!r} is empty; pass a file with a header row and data rows.")
+        raise UnsupportedFileError(
+            f"{what} file {str(path)!r} is empty; pass a file with a header row and data rows."
+        )
     try:
         if kind == "parquet":
             frame = pd.read_parquet(path)
@@ -163,7 +165,10 @@ def _read_other_separator(path: Path, frame: pd.DataFrame, what: str) -> pd.Data
         return frame
     decimal = ""
     text = [c for c in other.columns if not pd.api.types.is_numeric_dtype(other[c])]
-    if any(other[c].dropna().astype(str).str.match(_DECIMAL_COMMA).all() and other[c].notna().any() for c in text):
+    if any(
+        other[c].dropna().astype(str).str.match(_DECIMAL_COMMA).all() and other[c].notna().any()
+        for c in text
+    ):
         other = pd.read_csv(path, sep=sep, decimal=",")
         decimal = " and ',' as the decimal mark"
     warnings.warn(
@@ -200,12 +205,19 @@ def load_table(
     if name is None:
         name = Path(source).stem if isinstance(source, (str, Path)) else "table"
     if frame.shape[1] == 0 or len(frame) == 0:
-        raise InvalidInputError(f"table {name!r} has no rows; pass a table with a header row and at least one data row.")
+        raise InvalidInputError(
+            f"table {name!r} has no rows; pass a table with a header row and at least one data row."
+        )
     frame.columns = [str(c) for c in frame.columns]
     _check_unique_columns(list(frame.columns), f"table {name!r}")
     if target is None:
         target = str(frame.columns[-1])
-        warnings.warn(DataWarning(f"no target given; using the last column {target!r} (pass target=... to choose)."), stacklevel=2)
+        warnings.warn(
+            DataWarning(
+                f"no target given; using the last column {target!r} (pass target=... to choose)."
+            ),
+            stacklevel=2,
+        )
     _check_target_column(frame, target, name)
     frame = _drop_missing_target(frame, target, name)
     test_frame = None
@@ -239,7 +251,9 @@ def _drop_missing_target(frame: pd.DataFrame, target: str, name: str) -> pd.Data
         )
     if missing.any():
         warnings.warn(
-            DataWarning(f"dropped {int(missing.sum())} rows of {name!r} whose target {target!r} is missing."),
+            DataWarning(
+                f"dropped {int(missing.sum())} rows of {name!r} whose target {target!r} is missing."
+            ),
             stacklevel=3,
         )
         # the index is kept, so that messages about later rows still give their row in the file

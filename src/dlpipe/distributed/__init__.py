@@ -39,7 +39,9 @@ def launch(args: Sequence[str], nproc: int, master_port: int = DEFAULT_MASTER_PO
     cores = os.cpu_count() or 1
     if nproc > cores:
         warnings.warn(
-            DlpipeWarning(f"`nproc` is {nproc}, more than this machine's {cores} CPU cores; the ranks will share cores and run slower."),
+            DlpipeWarning(
+                f"`nproc` is {nproc}, more than this machine's {cores} CPU cores; the ranks will share cores and run slower."
+            ),
             stacklevel=2,
         )
     if not _port_free(master_port):
@@ -68,8 +70,14 @@ def launch(args: Sequence[str], nproc: int, master_port: int = DEFAULT_MASTER_PO
     try:
         elastic_launch(config, entrypoint=sys.executable)("-m", "dlpipe", *args)
     except ChildFailedError as exc:
-        rank, failure = exc.get_first_failure()  # the root cause; later ones were stopped by the agent
-        how = f"was killed by signal {failure.signal_name()}" if failure.exitcode < 0 else f"exited with code {failure.exitcode}"
+        rank, failure = (
+            exc.get_first_failure()
+        )  # the root cause; later ones were stopped by the agent
+        how = (
+            f"was killed by signal {failure.signal_name()}"
+            if failure.exitcode < 0
+            else f"exited with code {failure.exitcode}"
+        )
         raise RunFailedError(
             f"rank {rank} of {nproc} {how}, so the other ranks were stopped and no bundle was written; see the messages above, fix the cause and rerun."
         ) from None

@@ -57,7 +57,12 @@ class EnsembleInputs:
         batches = [m.preprocessor.prepare(data, with_target=with_target) for m in self.members]
         self.counts = [len(b.inputs) for b in batches]
         first = batches[0]
-        return PreparedBatch([a for b in batches for a in b.inputs], first.targets, first.baseline_features, first.index)
+        return PreparedBatch(
+            [a for b in batches for a in b.inputs],
+            first.targets,
+            first.baseline_features,
+            first.index,
+        )
 
 
 class EnsembleBundle(Bundle):
@@ -93,7 +98,9 @@ class EnsembleBundle(Bundle):
         kind = self.task.kind
         if self.method == "stack":
             meta = self.manifest["meta"]
-            z = _meta_features(parts, kind) @ np.asarray(meta["coef"]).T + np.asarray(meta["intercept"])
+            z = _meta_features(parts, kind) @ np.asarray(meta["coef"]).T + np.asarray(
+                meta["intercept"]
+            )
             if kind == "regression":
                 return ((z.reshape(-1) - self.task.y_mean) / self.task.y_std)[:, None]
             return z.reshape(len(z), -1)
@@ -129,7 +136,9 @@ def _meta_features(parts: list[np.ndarray], kind: str) -> np.ndarray:
 
 def _check_members(members: list[Bundle]) -> None:
     if len(members) < 2:
-        raise InvalidConfigError(f"an ensemble needs at least 2 member bundles but got {len(members)}; pass two or more bundle folders.")
+        raise InvalidConfigError(
+            f"an ensemble needs at least 2 member bundles but got {len(members)}; pass two or more bundle folders."
+        )
     first = members[0]
     for i, m in enumerate(members[1:], start=1):
         if m.task.kind != first.task.kind or m.task.target != first.task.target:
@@ -141,7 +150,9 @@ def _check_members(members: list[Bundle]) -> None:
                 f"ensemble members must share one label set, but member 0 has classes {first.task.classes} and member {i} has {m.task.classes}; train them on the same labels."
             )
         if m.kind != first.kind:
-            raise InvalidInputError(f"ensemble members must read the same kind of input, but member 0 reads {first.kind!r} and member {i} reads {m.kind!r}.")
+            raise InvalidInputError(
+                f"ensemble members must read the same kind of input, but member 0 reads {first.kind!r} and member {i} reads {m.kind!r}."
+            )
 
 
 def build_ensemble(
@@ -173,18 +184,27 @@ def build_ensemble(
     else:
         w = [float(x) for x in weights]
         if len(w) != n or any(x < 0 for x in w) or sum(w) <= 0:
-            raise InvalidConfigError(f"`weights` is {list(weights)!r} but must be {n} non-negative numbers (one per member) with a positive sum.")
+            raise InvalidConfigError(
+                f"`weights` is {list(weights)!r} but must be {n} non-negative numbers (one per member) with a positive sum."
+            )
     first = bundles[0]
     manifest = make_manifest(
-        kind="ensemble", method=method, weights=w, task=first.task.to_dict(),
-        members=[f"members/{i}" for i in range(n)], baselines=first.manifest.get("baselines", {}),
+        kind="ensemble",
+        method=method,
+        weights=w,
+        task=first.task.to_dict(),
+        members=[f"members/{i}" for i in range(n)],
+        baselines=first.manifest.get("baselines", {}),
         reference_statistics=first.manifest.get("reference_statistics", {}),
-        feature_names=first.manifest.get("feature_names"), model_spec={"family": "ensemble", "method": method, "members": n},
+        feature_names=first.manifest.get("feature_names"),
+        model_spec={"family": "ensemble", "method": method, "members": n},
         metrics={},
     )
     if method == "stack":
         if data is None:
-            raise InvalidConfigError("method='stack' fits its meta-model on out-of-fold predictions and needs the labelled training table; pass it as `data`.")
+            raise InvalidConfigError(
+                "method='stack' fits its meta-model on out-of-fold predictions and needs the labelled training table; pass it as `data`."
+            )
         manifest["meta"] = _fit_meta(bundles, data, folds, seed)
     return EnsembleBundle(manifest, bundles)
 
@@ -201,7 +221,9 @@ def _fit_meta(bundles: list[Bundle], data: Any, folds: int, seed: int) -> dict[s
     ds = resolve_dataset(data, build_config({}, {"target": task.target}))
     frame = ds.frame.reset_index(drop=True)
     if task.target not in frame.columns:
-        raise InvalidInputError(f"the stacking data has no target column {task.target!r}; pass the labelled table the members were trained on.")
+        raise InvalidInputError(
+            f"the stacking data has no target column {task.target!r}; pass the labelled table the members were trained on."
+        )
     frame = frame[frame[task.target].notna()].reset_index(drop=True)
     y = task.encode(frame[task.target]).reshape(-1)
     if task.kind == "regression":
@@ -214,7 +236,9 @@ def _fit_meta(bundles: list[Bundle], data: Any, folds: int, seed: int) -> dict[s
         held_out = frame.iloc[te]
         for i, b in enumerate(bundles):
             cfg = dict(b.manifest.get("config") or {})
-            run = dl.train(frame.iloc[tr], task.target, config=cfg, test=held_out, save=False, progress="quiet")
+            run = dl.train(
+                frame.iloc[tr], task.target, config=cfg, test=held_out, save=False, progress="quiet"
+            )
             batch = run.bundle.preprocessor.prepare(held_out)
             values, proba = run.bundle.task.decode(run.bundle.outputs(batch.inputs))
             part = proba if proba is not None else values
@@ -224,9 +248,19 @@ def _fit_meta(bundles: list[Bundle], data: Any, folds: int, seed: int) -> dict[s
     X = _meta_features([p for p in oof if p is not None], task.kind)
     if task.kind == "regression":
         ridge = Ridge(alpha=1.0).fit(X, y)
-        return {"model": "ridge", "coef": ridge.coef_.reshape(1, -1).tolist(), "intercept": [float(ridge.intercept_)], "folds": folds}
+        return {
+            "model": "ridge",
+            "coef": ridge.coef_.reshape(1, -1).tolist(),
+            "intercept": [float(ridge.intercept_)],
+            "folds": folds,
+        }
     lr = LogisticRegression(C=1.0, max_iter=1000).fit(X, y.astype(np.int64))
-    return {"model": "logistic", "coef": lr.coef_.tolist(), "intercept": lr.intercept_.tolist(), "folds": folds}
+    return {
+        "model": "logistic",
+        "coef": lr.coef_.tolist(),
+        "intercept": lr.intercept_.tolist(),
+        "folds": folds,
+    }
 
 
 def load_ensemble(root: Path, manifest: dict[str, Any]) -> EnsembleBundle:
@@ -236,14 +270,24 @@ def load_ensemble(root: Path, manifest: dict[str, Any]) -> EnsembleBundle:
     every member path must resolve inside ``root`` (no ``..``, absolute path or symbolic link out), and
     is refused before anything under it is read.
     """
-    paths = [resolve_inside(Path(root), rel, f"member {i}") for i, rel in enumerate(manifest["members"])]
+    paths = [
+        resolve_inside(Path(root), rel, f"member {i}") for i, rel in enumerate(manifest["members"])
+    ]
     members = [load_bundle(p) for p in paths]
-    if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION or len(members) < 2:
-        raise BundleError(f"{str(root)!r} is not a complete ensemble bundle; re-create it with `dlpipe ensemble`.")
+    if (
+        manifest.get("format") != FORMAT
+        or manifest.get("format_version") != FORMAT_VERSION
+        or len(members) < 2
+    ):
+        raise BundleError(
+            f"{str(root)!r} is not a complete ensemble bundle; re-create it with `dlpipe ensemble`."
+        )
     try:
         _check_members(members)
     except (InvalidInputError, InvalidConfigError) as exc:
-        raise BundleError(f"ensemble {str(root)!r} does not hold a working ensemble: {str(exc).rstrip('.')}.") from None
+        raise BundleError(
+            f"ensemble {str(root)!r} does not hold a working ensemble: {str(exc).rstrip('.')}."
+        ) from None
     if manifest["method"] == "stack":  # the meta-model reads one column per member output
         task, n = members[0].task, len(members)
         per = len(task.classes or []) if task.kind == "multiclass" else 1

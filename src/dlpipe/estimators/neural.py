@@ -25,9 +25,19 @@ __all__ = ["NeuralClassifier", "NeuralRegressor"]
 _OPTIMIZERS = ("adamw", "adam", "sgd", "rmsprop")
 # Nested parameters (``optimizer__weight_decay``) route to the flat arguments they name.
 _NESTED = {
-    "optimizer": {"learning_rate": "learning_rate", "lr": "learning_rate", "weight_decay": "weight_decay",
-                  "momentum": "momentum", "nesterov": "nesterov"},
-    "module": {"hidden": "hidden", "activation": "activation", "dropout": "dropout", "batch_norm": "batch_norm"},
+    "optimizer": {
+        "learning_rate": "learning_rate",
+        "lr": "learning_rate",
+        "weight_decay": "weight_decay",
+        "momentum": "momentum",
+        "nesterov": "nesterov",
+    },
+    "module": {
+        "hidden": "hidden",
+        "activation": "activation",
+        "dropout": "dropout",
+        "batch_norm": "batch_norm",
+    },
 }
 
 
@@ -91,12 +101,20 @@ class _NeuralBase(BaseEstimator):
         hidden = self.hidden
         if isinstance(hidden, (int, np.integer)):
             hidden = (int(hidden),)
-        if not isinstance(hidden, (list, tuple)) or any(not isinstance(h, (int, np.integer)) or h < 1 for h in hidden):
-            problems.append(f"`hidden` is {self.hidden!r} but must be a tuple of positive integers such as (64, 32)")
+        if not isinstance(hidden, (list, tuple)) or any(
+            not isinstance(h, (int, np.integer)) or h < 1 for h in hidden
+        ):
+            problems.append(
+                f"`hidden` is {self.hidden!r} but must be a tuple of positive integers such as (64, 32)"
+            )
         if self.activation not in ACTIVATIONS:
-            problems.append(f"`activation` is {self.activation!r}{suggest(str(self.activation), ACTIVATIONS)} but must be one of {', '.join(ACTIVATIONS)}")
+            problems.append(
+                f"`activation` is {self.activation!r}{suggest(str(self.activation), ACTIVATIONS)} but must be one of {', '.join(ACTIVATIONS)}"
+            )
         if self.optimizer not in _OPTIMIZERS:
-            problems.append(f"`optimizer` is {self.optimizer!r}{suggest(str(self.optimizer), _OPTIMIZERS)} but must be one of {', '.join(_OPTIMIZERS)}")
+            problems.append(
+                f"`optimizer` is {self.optimizer!r}{suggest(str(self.optimizer), _OPTIMIZERS)} but must be one of {', '.join(_OPTIMIZERS)}"
+            )
         if not (isinstance(self.dropout, (int, float)) and 0 <= self.dropout < 1):
             problems.append(f"`dropout` is {self.dropout!r} but must be in [0, 1)")
         for name in ("epochs", "batch_size"):
@@ -104,16 +122,26 @@ class _NeuralBase(BaseEstimator):
             if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
                 problems.append(f"`{name}` is {v!r} but must be a positive integer")
         if not (isinstance(self.learning_rate, (int, float)) and self.learning_rate > 0):
-            problems.append(f"`learning_rate` is {self.learning_rate!r} but must be a positive number")
+            problems.append(
+                f"`learning_rate` is {self.learning_rate!r} but must be a positive number"
+            )
         if self.early_stopping and not (0 < self.validation_fraction < 1):
-            problems.append(f"`validation_fraction` is {self.validation_fraction!r} but must be between 0 and 1 with early_stopping=True")
+            problems.append(
+                f"`validation_fraction` is {self.validation_fraction!r} but must be between 0 and 1 with early_stopping=True"
+            )
         if problems:
             raise InvalidConfigError("; ".join(problems) + ".")
         self._hidden = [int(h) for h in hidden]  # type: ignore[union-attr]
 
     # ------------------------------------------------------------------ engine
-    def _fit_tensors(self, x: np.ndarray, y: np.ndarray, n_outputs: int, loss_fn: Callable[..., Any],
-                     strat: np.ndarray | None) -> None:
+    def _fit_tensors(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        n_outputs: int,
+        loss_fn: Callable[..., Any],
+        strat: np.ndarray | None,
+    ) -> None:
         import torch
 
         from dlpipe.models.registry import build_model
@@ -122,8 +150,15 @@ class _NeuralBase(BaseEstimator):
 
         seed = 0 if self.seed is None else int(self.seed)
         torch.manual_seed(seed)
-        spec = {"family": "mlp", "n_numeric": int(x.shape[1]), "n_outputs": n_outputs, "hidden": self._hidden,
-                "activation": self.activation, "dropout": float(self.dropout), "batch_norm": bool(self.batch_norm)}
+        spec = {
+            "family": "mlp",
+            "n_numeric": int(x.shape[1]),
+            "n_outputs": n_outputs,
+            "hidden": self._hidden,
+            "activation": self.activation,
+            "dropout": float(self.dropout),
+            "batch_norm": bool(self.batch_norm),
+        }
         self.model_ = build_model(spec)
         self.model_spec_ = spec
         x_t, y_t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), torch.from_numpy(y)
@@ -140,9 +175,16 @@ class _NeuralBase(BaseEstimator):
         if self.verbose:
             callbacks.append(ProgressCallback("plain"))
         trainer = Trainer(
-            epochs=int(self.epochs), batch_size=int(self.batch_size), learning_rate=float(self.learning_rate),
-            optimizer=self.optimizer, momentum=float(self.momentum), nesterov=bool(self.nesterov),
-            weight_decay=float(self.weight_decay), callbacks=callbacks, seed=seed, device=self.device,
+            epochs=int(self.epochs),
+            batch_size=int(self.batch_size),
+            learning_rate=float(self.learning_rate),
+            optimizer=self.optimizer,
+            momentum=float(self.momentum),
+            nesterov=bool(self.nesterov),
+            weight_decay=float(self.weight_decay),
+            callbacks=callbacks,
+            seed=seed,
+            device=self.device,
         )
         self.history_ = trainer.fit(self.model_, loss_fn, TensorData((x_t,), y_t), val)
         self.n_iter_ = len(self.history_)
@@ -230,10 +272,18 @@ class NeuralClassifier(ClassifierMixin, _NeuralBase):
         binary = len(self.classes_) == 2
         if binary:
             target = codes.astype(np.float32)[:, None]
-            base = (lambda z, t: F.binary_cross_entropy_with_logits(z[:, 0], t, reduction="none")) if sample_weight is not None else F.binary_cross_entropy_with_logits
+            base = (
+                (lambda z, t: F.binary_cross_entropy_with_logits(z[:, 0], t, reduction="none"))
+                if sample_weight is not None
+                else F.binary_cross_entropy_with_logits
+            )
         else:
             target = codes.astype(np.int64)
-            base = (lambda z, t: F.cross_entropy(z, t.long(), reduction="none")) if sample_weight is not None else F.cross_entropy
+            base = (
+                (lambda z, t: F.cross_entropy(z, t.long(), reduction="none"))
+                if sample_weight is not None
+                else F.cross_entropy
+            )
         loss_fn: Callable[..., Any] = base
         if sample_weight is not None:
             w = _check_weights(sample_weight, len(X))
@@ -319,9 +369,15 @@ class NeuralRegressor(RegressorMixin, _NeuralBase):
 def _check_weights(sample_weight: Any, n: int) -> np.ndarray:
     w = np.asarray(sample_weight, dtype=np.float64).reshape(-1)
     if w.shape[0] != n:
-        raise InvalidTargetError(f"`sample_weight` has {w.shape[0]} values but X has {n} rows; pass one weight per row.")
+        raise InvalidTargetError(
+            f"`sample_weight` has {w.shape[0]} values but X has {n} rows; pass one weight per row."
+        )
     if not np.all(np.isfinite(w)) or (w < 0).any():
-        raise InvalidTargetError("`sample_weight` holds negative or non-finite values; pass finite weights >= 0.")
+        raise InvalidTargetError(
+            "`sample_weight` holds negative or non-finite values; pass finite weights >= 0."
+        )
     if w.sum() <= 0:
-        raise InvalidTargetError("`sample_weight` is zero for every row; at least one row needs a positive weight.")
+        raise InvalidTargetError(
+            "`sample_weight` is zero for every row; at least one row needs a positive weight."
+        )
     return w.astype(np.float32)

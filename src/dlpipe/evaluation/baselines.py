@@ -16,7 +16,9 @@ from dlpipe.evaluation.directions import best_score, compare_scores
 __all__ = ["fit_baselines", "predict_baseline", "verdict"]
 
 
-def fit_baselines(kind: str, x_train: np.ndarray, y_train: np.ndarray, n_classes: int = 0, seed: int = 0) -> dict[str, dict[str, Any]]:
+def fit_baselines(
+    kind: str, x_train: np.ndarray, y_train: np.ndarray, n_classes: int = 0, seed: int = 0
+) -> dict[str, dict[str, Any]]:
     """Majority class + logistic regression (classification); mean + ridge regression (regression).
 
     ``y_train`` holds class codes (classification) or values in original units (regression).
@@ -28,7 +30,10 @@ def fit_baselines(kind: str, x_train: np.ndarray, y_train: np.ndarray, n_classes
         ridge = Ridge(alpha=1.0).fit(x_train, y_train)
         return {
             "mean": {"value": float(np.mean(y_train))},
-            "ridge": {"coef": np.ravel(ridge.coef_).tolist(), "intercept": float(np.ravel([ridge.intercept_])[0])},
+            "ridge": {
+                "coef": np.ravel(ridge.coef_).tolist(),
+                "intercept": float(np.ravel([ridge.intercept_])[0]),
+            },
         }
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
@@ -83,7 +88,9 @@ def verdict(metric: str, model_value: float, baselines: dict[str, dict[str, Any]
     if outcome == "better":
         return f"The model beats its best baseline ({best_name}) on {metric}: {model_value:.4f} vs {best:.4f}."
     if outcome == "tie":
-        return f"The model only ties its best baseline ({best_name}) on {metric}: {model_value:.4f}."
+        return (
+            f"The model only ties its best baseline ({best_name}) on {metric}: {model_value:.4f}."
+        )
     return (
         f"The model loses to its best baseline ({best_name}) on {metric}: {model_value:.4f} vs {best:.4f}; "
         "prefer the baseline or tune the model."

@@ -85,7 +85,7 @@ def metric_direction(name: str) -> Direction | None:
     """
     if not isinstance(name, str):
         return None
-    for key in (name, *(name[len(p):] for p in _PREFIXES if name.startswith(p))):
+    for key in (name, *(name[len(p) :] for p in _PREFIXES if name.startswith(p))):
         if key in METRICS:
             return METRICS[key].direction
         if key.endswith(("_loss", "_error", "_mse")):

@@ -16,7 +16,14 @@ import numpy as np
 from dlpipe.core.errors import InvalidInputError
 from dlpipe.data.series import SeriesAdapter, make_windows, roll_forecast
 
-__all__ = ["detect_period", "baseline_forecasts", "forecast_metrics", "score_forecast", "forecast_verdict", "ForecastAdapter"]
+__all__ = [
+    "detect_period",
+    "baseline_forecasts",
+    "forecast_metrics",
+    "score_forecast",
+    "forecast_verdict",
+    "ForecastAdapter",
+]
 
 
 def detect_period(y: np.ndarray, max_period: int | None = None) -> int | None:
@@ -29,7 +36,9 @@ def detect_period(y: np.ndarray, max_period: int | None = None) -> int | None:
     """
     y = np.asarray(y, np.float64).reshape(-1)
     t = np.arange(len(y), dtype=np.float64)
-    d = y - np.polyval(np.polyfit(t, y, 2), t) if len(y) > 3 else y  # remove the trend, keep the season
+    d = (
+        y - np.polyval(np.polyfit(t, y, 2), t) if len(y) > 3 else y
+    )  # remove the trend, keep the season
     n = len(d)
     if n < 8:
         return None
@@ -39,7 +48,11 @@ def detect_period(y: np.ndarray, max_period: int | None = None) -> int | None:
     if denom <= 0 or max_period < 2:
         return None
     acf = np.array([float((d[:-k] * d[k:]).sum()) / denom for k in range(1, max_period + 1)])
-    peaks = [k for k in range(2, max_period + 1) if acf[k - 1] > acf[k - 2] and acf[k - 1] >= (acf[k] if k < len(acf) else -np.inf)]
+    peaks = [
+        k
+        for k in range(2, max_period + 1)
+        if acf[k - 1] > acf[k - 2] and acf[k - 1] >= (acf[k] if k < len(acf) else -np.inf)
+    ]
     strong = [k for k in peaks if acf[k - 1] > 0.3]  # below ~0.3 the "season" is noise
     if not strong:
         return None
@@ -48,7 +61,9 @@ def detect_period(y: np.ndarray, max_period: int | None = None) -> int | None:
     return next(k for k in strong if acf[k - 1] >= 0.9 * top)
 
 
-def baseline_forecasts(history: np.ndarray, origins: np.ndarray, horizon: int, *, period: int | None, window: int) -> dict[str, np.ndarray]:
+def baseline_forecasts(
+    history: np.ndarray, origins: np.ndarray, horizon: int, *, period: int | None, window: int
+) -> dict[str, np.ndarray]:
     """Baseline forecasts (N, H, K) made at each origin (the index of the first forecast row).
 
     ``history`` is the whole target series (T, K) in original units; a forecast at origin ``o``
@@ -69,14 +84,19 @@ def baseline_forecasts(history: np.ndarray, origins: np.ndarray, horizon: int, *
     return out
 
 
-def forecast_metrics(y_true: np.ndarray, y_pred: np.ndarray, naive: np.ndarray, insample_scale: float) -> dict[str, float]:
+def forecast_metrics(
+    y_true: np.ndarray, y_pred: np.ndarray, naive: np.ndarray, insample_scale: float
+) -> dict[str, float]:
     """MAE, RMSE, sMAPE (%), MASE vs the naive forecast on the same windows, in-sample MASE."""
     y_true, y_pred, naive = (np.asarray(a, np.float64) for a in (y_true, y_pred, naive))
     err = y_pred - y_true
     mae = float(np.mean(np.abs(err)))
     naive_mae = float(np.mean(np.abs(naive - y_true)))
     denom = np.abs(y_true) + np.abs(y_pred)
-    smape = float(np.mean(np.where(denom > 0, 2.0 * np.abs(err) / np.where(denom > 0, denom, 1.0), 0.0)) * 100.0)
+    smape = float(
+        np.mean(np.where(denom > 0, 2.0 * np.abs(err) / np.where(denom > 0, denom, 1.0), 0.0))
+        * 100.0
+    )
     return {
         "mae": mae,
         "rmse": float(np.sqrt(np.mean(err**2))),
@@ -93,10 +113,14 @@ def forecast_verdict(model: dict[str, float], baselines: dict[str, dict[str, flo
     best = baselines[best_name]["mae"]
     if model["mae"] < naive:
         tail = (
-            f" and every baseline (best: {best_name}, MAE {best:.4g})." if model["mae"] < best
+            f" and every baseline (best: {best_name}, MAE {best:.4g})."
+            if model["mae"] < best
             else f", but not the {best_name} baseline (MAE {best:.4g}); prefer that baseline or tune the model."
         )
-        return f"The model beats the naive forecast: MASE {model['mase']:.3f} (MAE {model['mae']:.4g} vs {naive:.4g})" + tail
+        return (
+            f"The model beats the naive forecast: MASE {model['mase']:.3f} (MAE {model['mae']:.4g} vs {naive:.4g})"
+            + tail
+        )
     return (
         f"The model does NOT beat the naive forecast (MASE {model['mase']:.3f}: MAE {model['mae']:.4g} vs {naive:.4g} for "
         f"'the next value equals the last one'); use the {best_name} baseline, or try a longer lookback, more data or another model."
@@ -108,9 +132,17 @@ def score_forecast(
 ) -> dict[str, Any]:
     """The test block of metrics.json: model and baselines on the same windows, and the verdict."""
     naive = baselines["naive"]
-    base = {name: forecast_metrics(y_true, b, naive, insample_scale) for name, b in baselines.items()}
+    base = {
+        name: forecast_metrics(y_true, b, naive, insample_scale) for name, b in baselines.items()
+    }
     model = forecast_metrics(y_true, y_pred, naive, insample_scale)
-    return {"rows": int(len(y_true)), "primary_metric": "mase", "model": model, "baselines": base, "verdict": forecast_verdict(model, base)}
+    return {
+        "rows": int(len(y_true)),
+        "primary_metric": "mase",
+        "model": model,
+        "baselines": base,
+        "verdict": forecast_verdict(model, base),
+    }
 
 
 class ForecastAdapter(SeriesAdapter):
@@ -127,10 +159,26 @@ class ForecastAdapter(SeriesAdapter):
             raise InvalidInputError(
                 f"the evaluation series has {len(raw)} rows but one window needs lookback + horizon = {lookback + horizon} rows; pass a longer labelled series."
             )
-        xs, ys, starts = make_windows(self.scaler.transform(raw), raw[:, tidx], lookback, horizon, 1)
-        z = roll_forecast(lambda a: bundle.outputs([np.ascontiguousarray(a, np.float32)]), xs, horizon, tidx, recursive=bool(st["recursive"]))
+        xs, ys, starts = make_windows(
+            self.scaler.transform(raw), raw[:, tidx], lookback, horizon, 1
+        )
+        z = roll_forecast(
+            lambda a: bundle.outputs([np.ascontiguousarray(a, np.float32)]),
+            xs,
+            horizon,
+            tidx,
+            recursive=bool(st["recursive"]),
+        )
         y_pred = self.scaler.inverse(z, tidx)
         y_true = ys.reshape(len(ys), horizon, len(tidx)).astype(np.float64)
         period = st.get("period")
-        bases = baseline_forecasts(raw[:, tidx], starts + lookback, horizon, period=period, window=int(st.get("window") or lookback))
-        return score_forecast(y_true, y_pred, bases, float(st.get("insample_scale") or float("nan")))
+        bases = baseline_forecasts(
+            raw[:, tidx],
+            starts + lookback,
+            horizon,
+            period=period,
+            window=int(st.get("window") or lookback),
+        )
+        return score_forecast(
+            y_true, y_pred, bases, float(st.get("insample_scale") or float("nan"))
+        )

@@ -27,7 +27,9 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, floa
     return out
 
 
-def classification_metrics(y_true: np.ndarray, proba: np.ndarray, classes: list[Any]) -> dict[str, Any]:
+def classification_metrics(
+    y_true: np.ndarray, proba: np.ndarray, classes: list[Any]
+) -> dict[str, Any]:
     """Accuracy, precision/recall/F1 (macro and per class), ROC-AUC, log loss, confusion matrix, report.
 
     ``y_true`` holds class codes 0..C-1; ``proba`` is (N, C).
@@ -52,9 +54,15 @@ def classification_metrics(y_true: np.ndarray, proba: np.ndarray, classes: list[
         out["precision"] = float(precision_score(y_true, y_pred, labels=labels, zero_division=0))
         out["recall"] = float(recall_score(y_true, y_pred, labels=labels, zero_division=0))
         out["f1"] = float(f1_score(y_true, y_pred, labels=labels, zero_division=0))
-    out["precision_macro"] = float(precision_score(y_true, y_pred, labels=labels, average="macro", zero_division=0))
-    out["recall_macro"] = float(recall_score(y_true, y_pred, labels=labels, average="macro", zero_division=0))
-    out["f1_macro"] = float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0))
+    out["precision_macro"] = float(
+        precision_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)
+    )
+    out["recall_macro"] = float(
+        recall_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)
+    )
+    out["f1_macro"] = float(
+        f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)
+    )
     present = np.unique(y_true)
     if len(present) == len(classes):
         if binary:
@@ -64,11 +72,18 @@ def classification_metrics(y_true: np.ndarray, proba: np.ndarray, classes: list[
     else:
         out["roc_auc"] = float("nan")  # undefined when a class is absent from the test split
     clipped = np.clip(proba, 1e-15, 1 - 1e-15)
-    out["log_loss"] = float(log_loss(y_true, clipped / clipped.sum(axis=1, keepdims=True), labels=labels))
+    out["log_loss"] = float(
+        log_loss(y_true, clipped / clipped.sum(axis=1, keepdims=True), labels=labels)
+    )
     out["confusion_matrix"] = confusion_matrix(y_true, y_pred, labels=labels).tolist()
     p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
     out["per_class"] = {
-        str(c): {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
+        str(c): {
+            "precision": float(p[i]),
+            "recall": float(r[i]),
+            "f1": float(f[i]),
+            "support": int(s[i]),
+        }
         for i, c in enumerate(classes)
     }
     return out
@@ -76,4 +91,6 @@ def classification_metrics(y_true: np.ndarray, proba: np.ndarray, classes: list[
 
 def primary_metric(task_kind: str) -> str:
     """The one number a verdict is stated in."""
-    return {"regression": "r2", "binary": "accuracy", "multiclass": "accuracy"}.get(task_kind, "loss")
+    return {"regression": "r2", "binary": "accuracy", "multiclass": "accuracy"}.get(
+        task_kind, "loss"
+    )

@@ -35,11 +35,17 @@ def score(
         )
     if kind == "regression":
         model = regression_metrics(y_true, output)
-        base = {name: regression_metrics(y_true, predict_baseline(name, p, x_baseline)) for name, p in baselines.items()}
+        base = {
+            name: regression_metrics(y_true, predict_baseline(name, p, x_baseline))
+            for name, p in baselines.items()
+        }
     else:
         assert classes is not None
         model = classification_metrics(y_true, output, classes)
-        base = {name: classification_metrics(y_true, predict_baseline(name, p, x_baseline), classes) for name, p in baselines.items()}
+        base = {
+            name: classification_metrics(y_true, predict_baseline(name, p, x_baseline), classes)
+            for name, p in baselines.items()
+        }
     metric = primary_metric(kind)
     return {
         "rows": int(len(y_true)),
@@ -50,12 +56,17 @@ def score(
     }
 
 
-def class_predictions(y_true: np.ndarray, proba: np.ndarray, classes: list[Any] | tuple[Any, ...]) -> dict[str, Any]:
+def class_predictions(
+    y_true: np.ndarray, proba: np.ndarray, classes: list[Any] | tuple[Any, ...]
+) -> dict[str, Any]:
     """The columns of a classifier's predictions.csv: ``y_true``, ``prediction`` (class names) and ``proba_<class>``.
 
     ``y_true``: class codes (N,); ``proba``: (N, K) probabilities in the order of ``classes``.
     """
     names = np.asarray(list(classes), dtype=object)
     codes = np.asarray(y_true).reshape(-1).astype(np.int64)
-    return {"y_true": names[codes], "prediction": names[proba.argmax(axis=1)],
-            **{f"proba_{c}": proba[:, i] for i, c in enumerate(classes)}}
+    return {
+        "y_true": names[codes],
+        "prediction": names[proba.argmax(axis=1)],
+        **{f"proba_{c}": proba[:, i] for i, c in enumerate(classes)},
+    }

@@ -75,7 +75,9 @@ def export_bundle(
     if format not in FORMATS:
         raise InvalidConfigError(f"`format` is {format!r} but must be one of {', '.join(FORMATS)}.")
     if quantize not in (None, "int8"):
-        raise InvalidConfigError(f"`quantize` is {quantize!r} but the only quantisation offered is 'int8'.")
+        raise InvalidConfigError(
+            f"`quantize` is {quantize!r} but the only quantisation offered is 'int8'."
+        )
     if quantize and format != "onnx":
         raise InvalidConfigError(
             f"int8 quantisation is offered for ONNX exports (onnxruntime), not {format!r}: torch's eager quantisation is deprecated in torch 2.13; set `format` to 'onnx'."
@@ -103,14 +105,19 @@ def export_bundle(
         else:
             batch = torch.export.Dim("batch", min=1)
             with _quiet():
-                program = torch.export.export(module, args, dynamic_shapes=tuple({0: batch} for _ in args))
+                program = torch.export.export(
+                    module, args, dynamic_shapes=tuple({0: batch} for _ in args)
+                )
                 torch.export.save(program, str(tmp))
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
     expected = _expected(b, frame)
     got = run_exported(out, format, feeds)
-    parity = {"rows": int(len(frame)), "max_abs_diff": float(np.max(np.abs(got.astype(np.float64) - expected)))}
+    parity = {
+        "rows": int(len(frame)),
+        "max_abs_diff": float(np.max(np.abs(got.astype(np.float64) - expected))),
+    }
     quant = None
     if quantize:
         quant = _quantize(out, b, frame, feeds, expected)
@@ -119,7 +126,9 @@ def export_bundle(
     info["parity"] = parity
     if quant is not None:
         info["quantization"] = quant
-    write_json(sidecar, json.loads(json.dumps(info, default=str)))  # strict JSON: a NaN parity is null
+    write_json(
+        sidecar, json.loads(json.dumps(info, default=str))
+    )  # strict JSON: a NaN parity is null
     return ExportResult(out, sidecar, format, parity, quant)
 
 
@@ -140,28 +149,42 @@ def run_exported(path: str | Path, format: str, feeds: dict[str, np.ndarray]) ->
 
 
 # ---------------------------------------------------------------------- helpers
-def _onnx(module: torch.nn.Module, args: tuple[torch.Tensor, ...], names: list[str], path: Path) -> None:
+def _onnx(
+    module: torch.nn.Module, args: tuple[torch.Tensor, ...], names: list[str], path: Path
+) -> None:
     require("onnx", extra="export")
     batch = torch.export.Dim("batch", min=1)
     with _quiet():
         torch.onnx.export(
-            module, args, str(path), input_names=names, output_names=["output"],
-            dynamic_shapes=tuple({0: batch} for _ in args), external_data=False, verbose=False,
+            module,
+            args,
+            str(path),
+            input_names=names,
+            output_names=["output"],
+            dynamic_shapes=tuple({0: batch} for _ in args),
+            external_data=False,
+            verbose=False,
         )
 
 
-def _quantize(path: Path, b: Any, frame: Any, feeds: dict[str, np.ndarray], expected: np.ndarray) -> dict[str, Any]:
+def _quantize(
+    path: Path, b: Any, frame: Any, feeds: dict[str, np.ndarray], expected: np.ndarray
+) -> dict[str, Any]:
     import onnx
 
     quantization = require("onnxruntime.quantization", extra="export")
     model = onnx.load(str(path))
-    del model.graph.value_info[:]  # the exporter's shape annotations trip onnxruntime's re-inference
+    del model.graph.value_info[
+        :
+    ]  # the exporter's shape annotations trip onnxruntime's re-inference
     plain = path.with_name(f".{path.name}.float")
     onnx.save(model, str(plain))
     tmp = path.with_name(f".{path.name}.int8")
     try:
         with _quiet():
-            quantization.quantize_dynamic(str(plain), str(tmp), weight_type=quantization.QuantType.QInt8)
+            quantization.quantize_dynamic(
+                str(plain), str(tmp), weight_type=quantization.QuantType.QInt8
+            )
         float_size = path.stat().st_size
         os.replace(tmp, path)
     finally:
@@ -180,10 +203,18 @@ def _quantize(path: Path, b: Any, frame: Any, feeds: dict[str, np.ndarray], expe
         y = b.task.encode(frame[target][keep], what="evaluation target").reshape(-1)
         if b.task.kind == "regression":
             y_true = y * b.task.y_std + b.task.y_mean
-            result.update(metric="mae", float=float(np.mean(np.abs(expected[keep] - y_true))), int8=float(np.mean(np.abs(got[keep] - y_true))))
+            result.update(
+                metric="mae",
+                float=float(np.mean(np.abs(expected[keep] - y_true))),
+                int8=float(np.mean(np.abs(got[keep] - y_true))),
+            )
         else:
             y_true = y.astype(np.int64)
-            result.update(metric="accuracy", float=float(np.mean(expected[keep].argmax(1) == y_true)), int8=float(np.mean(got[keep].argmax(1) == y_true)))
+            result.update(
+                metric="accuracy",
+                float=float(np.mean(expected[keep].argmax(1) == y_true)),
+                int8=float(np.mean(got[keep].argmax(1) == y_true)),
+            )
     return result
 
 
@@ -203,7 +234,9 @@ def _rows(b: Any, data: Any) -> Any:
         frame = read_table(data, what="export data")
         frame.columns = [str(c) for c in frame.columns]
         if len(frame) < 2:
-            raise InvalidInputError("export data needs at least 2 rows (the batch axis is traced as dynamic).")
+            raise InvalidInputError(
+                "export data needs at least 2 rows (the batch axis is traced as dynamic)."
+            )
         return frame
     rng = np.random.default_rng(0)
     ref = b.manifest.get("reference_statistics") or {}
@@ -233,7 +266,10 @@ def _rows(b: Any, data: Any) -> Any:
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
     """Keep exporter chatter (deprecations, progress prints, optional-op logs) away from the user."""
-    loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "torch._export", "onnxscript", "root", "")]
+    loggers = [
+        logging.getLogger(n)
+        for n in ("torch.onnx", "torch.export", "torch._export", "onnxscript", "root", "")
+    ]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.setLevel(logging.ERROR)

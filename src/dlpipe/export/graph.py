@@ -35,7 +35,9 @@ class TableGraph(nn.Module):
         numeric = state["numeric"]
         self.n_numeric = len(numeric)
         self.scaling = state["scaling"]
-        self.register_buffer("fill", torch.tensor([e["fill"] for e in numeric], dtype=torch.float32))
+        self.register_buffer(
+            "fill", torch.tensor([e["fill"] for e in numeric], dtype=torch.float32)
+        )
         scale = state["scale"]
         if self.scaling == "standard" and numeric:
             shift, div = scale["mean"], scale["std"]
@@ -45,8 +47,13 @@ class TableGraph(nn.Module):
             shift, div = [0.0] * len(numeric), [1.0] * len(numeric)
         self.register_buffer("shift", torch.tensor(shift, dtype=torch.float32))
         self.register_buffer("div", torch.tensor(div, dtype=torch.float32))
-        self.register_buffer("indicators", torch.tensor([i for i, e in enumerate(numeric) if e["indicator"]], dtype=torch.long))
-        self.onehot = [(len(e["categories"]), _mode_code(e), bool(e["indicator"])) for e in state["onehot"]]
+        self.register_buffer(
+            "indicators",
+            torch.tensor([i for i, e in enumerate(numeric) if e["indicator"]], dtype=torch.long),
+        )
+        self.onehot = [
+            (len(e["categories"]), _mode_code(e), bool(e["indicator"])) for e in state["onehot"]
+        ]
         self.embed_modes = [_mode_code(e) for e in state["embed"]]
         self.n_categorical = len(self.onehot) + len(self.embed_modes)
         for j, (k, _, _) in enumerate(self.onehot):
@@ -73,7 +80,9 @@ class TableGraph(nn.Module):
                 c = categorical[:, j]
                 was_missing = c < 0
                 c = torch.where(was_missing, torch.full_like(c, mode), c)
-                blocks.append((c.unsqueeze(1) == getattr(self, f"codes_{j}")).to(torch.float32))  # (B, K)
+                blocks.append(
+                    (c.unsqueeze(1) == getattr(self, f"codes_{j}")).to(torch.float32)
+                )  # (B, K)
                 if indicator:
                     blocks.append(was_missing.to(torch.float32).unsqueeze(1))
             if self.embed_modes:
@@ -129,7 +138,9 @@ def table_inputs(pre: Any, frame: Any) -> dict[str, np.ndarray]:
     pre.check_columns(frame)
     out: dict[str, np.ndarray] = {}
     if state["numeric"]:
-        out["numeric"] = np.column_stack([_column_values(frame, e) for e in state["numeric"]]).astype(np.float32)
+        out["numeric"] = np.column_stack(
+            [_column_values(frame, e) for e in state["numeric"]]
+        ).astype(np.float32)
     cols = []
     for e in (*state["onehot"], *state["embed"]):
         codes, _, was_missing = _codes(frame[e["name"]], e)
@@ -146,24 +157,58 @@ def sidecar_for(bundle: Any, fmt: str, quantized: bool) -> dict[str, Any]:
     inputs: dict[str, Any] = {}
     if state["numeric"]:
         inputs["numeric"] = {
-            "dtype": "float32", "shape": ["batch", len(state["numeric"])], "missing": "NaN",
-            "columns": [{"name": e["name"], "kind": e["kind"], **({"source": e["source"], "part": e["part"]} if e["kind"] == "datetime" else {})} for e in state["numeric"]],
+            "dtype": "float32",
+            "shape": ["batch", len(state["numeric"])],
+            "missing": "NaN",
+            "columns": [
+                {
+                    "name": e["name"],
+                    "kind": e["kind"],
+                    **(
+                        {"source": e["source"], "part": e["part"]}
+                        if e["kind"] == "datetime"
+                        else {}
+                    ),
+                }
+                for e in state["numeric"]
+            ],
         }
     cats = [*state["onehot"], *state["embed"]]
     if cats:
         inputs["categorical"] = {
-            "dtype": "int64", "shape": ["batch", len(cats)], "missing": -1, "unknown": 0,
-            "columns": [{"name": e["name"], "codes": {c: i + 1 for i, c in enumerate(e["categories"])}} for e in cats],
+            "dtype": "int64",
+            "shape": ["batch", len(cats)],
+            "missing": -1,
+            "unknown": 0,
+            "columns": [
+                {"name": e["name"], "codes": {c: i + 1 for i, c in enumerate(e["categories"])}}
+                for e in cats
+            ],
         }
     task = bundle.task
     output: dict[str, Any]
     if task.kind in ("binary", "multiclass"):
-        output = {"name": "output", "meaning": "class probabilities", "shape": ["batch", len(task.classes)], "classes": list(task.classes)}
+        output = {
+            "name": "output",
+            "meaning": "class probabilities",
+            "shape": ["batch", len(task.classes)],
+            "classes": list(task.classes),
+        }
     else:
-        output = {"name": "output", "meaning": f"predicted {task.target!r} in its own units", "shape": ["batch"]}
+        output = {
+            "name": "output",
+            "meaning": f"predicted {task.target!r} in its own units",
+            "shape": ["batch"],
+        }
     return {
-        "format": fmt, "quantized": "int8" if quantized else None, "kind": bundle.kind, "task": task.kind, "target": task.target,
-        "inputs": inputs, "output": output, "dlpipe_bundle": bundle.manifest.get("versions", {}),
+        "format": fmt,
+        "quantized": "int8" if quantized else None,
+        "kind": bundle.kind,
+        "task": task.kind,
+        "target": task.target,
+        "inputs": inputs,
+        "output": output,
+        "dlpipe_bundle": bundle.manifest.get("versions", {}),
     }
 
 

@@ -12,4 +12,16 @@ from dlpipe.keras import callbacks, layers, losses, metrics, models, optimizers,
 from dlpipe.keras.layers import Input
 from dlpipe.keras.model import History, Model, Sequential
 
-__all__ = ["Sequential", "Model", "Input", "History", "layers", "callbacks", "losses", "metrics", "models", "optimizers", "utils"]
+__all__ = [
+    "Sequential",
+    "Model",
+    "Input",
+    "History",
+    "layers",
+    "callbacks",
+    "losses",
+    "metrics",
+    "models",
+    "optimizers",
+    "utils",
+]

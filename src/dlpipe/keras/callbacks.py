@@ -65,9 +65,22 @@ class KerasHooks(_cb.Callback):
 class EarlyStopping(_cb.EarlyStopping):
     """Keras' EarlyStopping: stop after ``patience`` epochs without improvement of ``monitor``."""
 
-    def __init__(self, monitor: str = "val_loss", min_delta: float = 0.0, patience: int = 0, verbose: int = 0,
-                 mode: str = "auto", restore_best_weights: bool = False, **_: Any) -> None:
-        super().__init__(monitor=monitor, patience=patience, min_delta=abs(min_delta), restore_best_weights=restore_best_weights)
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        min_delta: float = 0.0,
+        patience: int = 0,
+        verbose: int = 0,
+        mode: str = "auto",
+        restore_best_weights: bool = False,
+        **_: Any,
+    ) -> None:
+        super().__init__(
+            monitor=monitor,
+            patience=patience,
+            min_delta=abs(min_delta),
+            restore_best_weights=restore_best_weights,
+        )
         self.mode = _mode(mode)
 
     def on_fit_start(self, trainer: Trainer) -> None:
@@ -78,9 +91,20 @@ class EarlyStopping(_cb.EarlyStopping):
 class ReduceLROnPlateau(_cb.ReduceLROnPlateau):
     """Keras' ReduceLROnPlateau: multiply the rate by ``factor`` after ``patience`` stalled epochs."""
 
-    def __init__(self, monitor: str = "val_loss", factor: float = 0.1, patience: int = 10, verbose: int = 0,
-                 mode: str = "auto", min_delta: float = 1e-4, min_lr: float = 0.0, **_: Any) -> None:
-        super().__init__(monitor=monitor, factor=factor, patience=patience, min_lr=min_lr, min_delta=min_delta)
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        factor: float = 0.1,
+        patience: int = 10,
+        verbose: int = 0,
+        mode: str = "auto",
+        min_delta: float = 1e-4,
+        min_lr: float = 0.0,
+        **_: Any,
+    ) -> None:
+        super().__init__(
+            monitor=monitor, factor=factor, patience=patience, min_lr=min_lr, min_delta=min_delta
+        )
         self.mode = _mode(mode)
 
     def on_fit_start(self, trainer: Trainer) -> None:
@@ -94,8 +118,16 @@ class ModelCheckpoint(_cb.Callback):
     ``filepath`` may hold ``{epoch}`` and log keys, as in Keras: ``"ckpt/e{epoch:02d}"``.
     """
 
-    def __init__(self, filepath: str, monitor: str = "val_loss", verbose: int = 0, save_best_only: bool = False,
-                 mode: str = "auto", save_weights_only: bool = False, **_: Any) -> None:
+    def __init__(
+        self,
+        filepath: str,
+        monitor: str = "val_loss",
+        verbose: int = 0,
+        save_best_only: bool = False,
+        mode: str = "auto",
+        save_weights_only: bool = False,
+        **_: Any,
+    ) -> None:
         self.filepath = str(filepath)
         self.monitor = monitor
         self.save_best_only = save_best_only

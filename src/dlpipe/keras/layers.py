@@ -18,17 +18,43 @@ from torch import nn
 from dlpipe.core.errors import DlpipeError, InvalidConfigError, format_names, suggest
 
 __all__ = [
-    "Layer", "Input", "KerasTensor", "Dense", "Activation", "Dropout", "BatchNormalization", "Flatten",
-    "Conv2D", "MaxPooling2D", "AveragePooling2D", "SimpleRNN", "LSTM", "GRU", "Bidirectional",
-    "Embedding", "ACTIVATIONS", "activation_module", "layer_from_config", "LAYERS",
+    "Layer",
+    "Input",
+    "KerasTensor",
+    "Dense",
+    "Activation",
+    "Dropout",
+    "BatchNormalization",
+    "Flatten",
+    "Conv2D",
+    "MaxPooling2D",
+    "AveragePooling2D",
+    "SimpleRNN",
+    "LSTM",
+    "GRU",
+    "Bidirectional",
+    "Embedding",
+    "ACTIVATIONS",
+    "activation_module",
+    "layer_from_config",
+    "LAYERS",
 ]
 
 Shape = tuple[int, ...]
 
 ACTIVATIONS: dict[str, Any] = {
-    "linear": None, "relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh,
-    "softmax": lambda: nn.Softmax(dim=-1), "gelu": nn.GELU, "elu": nn.ELU, "selu": nn.SELU,
-    "leaky_relu": lambda: nn.LeakyReLU(0.2), "swish": nn.SiLU, "silu": nn.SiLU, "softplus": nn.Softplus,
+    "linear": None,
+    "relu": nn.ReLU,
+    "sigmoid": nn.Sigmoid,
+    "tanh": nn.Tanh,
+    "softmax": lambda: nn.Softmax(dim=-1),
+    "gelu": nn.GELU,
+    "elu": nn.ELU,
+    "selu": nn.SELU,
+    "leaky_relu": lambda: nn.LeakyReLU(0.2),
+    "swish": nn.SiLU,
+    "silu": nn.SiLU,
+    "softplus": nn.Softplus,
 }
 
 
@@ -49,7 +75,9 @@ def activation_module(name: str) -> nn.Module | None:
 class KerasTensor:
     """A symbolic tensor of the functional API: a shape and the layer that produced it."""
 
-    def __init__(self, shape: Shape, layer: Layer | None = None, parent: KerasTensor | None = None) -> None:
+    def __init__(
+        self, shape: Shape, layer: Layer | None = None, parent: KerasTensor | None = None
+    ) -> None:
         self.shape = (None, *shape)
         self.layer = layer
         self.parent = parent
@@ -62,7 +90,9 @@ def Input(shape: tuple[int, ...] | list[int], name: str | None = None) -> KerasT
     """The model's input (without the batch axis), e.g. ``Input(shape=(20,))`` or ``Input(shape=(28, 28, 1))``."""
     dims = tuple(shape) if isinstance(shape, (tuple, list)) else (shape,)
     if not dims or any(not isinstance(d, int) or d < 1 for d in dims):
-        raise InvalidConfigError(f"`Input(shape=...)` is {shape!r} but must be a tuple of positive integers such as (20,) or (28, 28, 1).")
+        raise InvalidConfigError(
+            f"`Input(shape=...)` is {shape!r} but must be a tuple of positive integers such as (20,) or (28, 28, 1)."
+        )
     return KerasTensor(dims)
 
 
@@ -71,11 +101,17 @@ class Layer(abc.ABC):
 
     _counts: dict[str, int] = {}
 
-    def __init__(self, name: str | None = None, input_shape: Any = None, input_dim: int | None = None) -> None:
+    def __init__(
+        self, name: str | None = None, input_shape: Any = None, input_dim: int | None = None
+    ) -> None:
         kind = type(self).__name__
-        base = "".join("_" + c.lower() if c.isupper() and i else c.lower() for i, c in enumerate(kind))
+        base = "".join(
+            "_" + c.lower() if c.isupper() and i else c.lower() for i, c in enumerate(kind)
+        )
         Layer._counts[base] = Layer._counts.get(base, 0) + 1
-        self.name = name or (base if Layer._counts[base] == 1 else f"{base}_{Layer._counts[base] - 1}")
+        self.name = name or (
+            base if Layer._counts[base] == 1 else f"{base}_{Layer._counts[base] - 1}"
+        )
         self.input_shape: Shape | None = None
         if input_shape is not None:
             self.input_shape = tuple(input_shape)
@@ -126,14 +162,21 @@ def _positive(value: Any, what: str) -> int:
 class Dense(Layer):
     """A fully connected layer on the last axis: ``Dense(64, activation="relu")``."""
 
-    def __init__(self, units: int, activation: str | None = None, use_bias: bool = True, **kwargs: Any) -> None:
+    def __init__(
+        self, units: int, activation: str | None = None, use_bias: bool = True, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.units = _positive(units, "`Dense(units=...)`")
         self.activation = check_activation(activation, "Dense")
         self.use_bias = use_bias
 
     def get_config(self) -> dict[str, Any]:
-        return {"name": self.name, "units": self.units, "activation": self.activation, "use_bias": self.use_bias}
+        return {
+            "name": self.name,
+            "units": self.units,
+            "activation": self.activation,
+            "use_bias": self.use_bias,
+        }
 
     def build(self, shape: Shape, *, fold_activation: bool = False) -> tuple[nn.Module, Shape]:
         core = nn.Linear(shape[-1], self.units, bias=self.use_bias)
@@ -182,7 +225,9 @@ class _LastAxisBatchNorm(nn.Module):
             return self.bn(x)
         if self.ndim == 2:
             return self.bn(x.transpose(1, 2)).transpose(1, 2)  # (B, T, F) -> (B, F, T) and back
-        return self.bn(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)  # (B, H, W, C) -> (B, C, H, W) and back
+        return self.bn(x.permute(0, 3, 1, 2)).permute(
+            0, 2, 3, 1
+        )  # (B, H, W, C) -> (B, C, H, W) and back
 
 
 class BatchNormalization(Layer):
@@ -197,7 +242,9 @@ class BatchNormalization(Layer):
 
     def build(self, shape: Shape, *, fold_activation: bool = False) -> tuple[nn.Module, Shape]:
         if len(shape) > 3:
-            raise InvalidConfigError(f"BatchNormalization got input shape {(None, *shape)} but supports 2-D to 4-D inputs.")
+            raise InvalidConfigError(
+                f"BatchNormalization got input shape {(None, *shape)} but supports 2-D to 4-D inputs."
+            )
         return _LastAxisBatchNorm(shape[-1], len(shape), 1.0 - self.momentum, self.epsilon), shape
 
 
@@ -219,7 +266,9 @@ class Flatten(Layer):
 def _pair(v: Any, what: str) -> tuple[int, int]:
     pair = (v, v) if isinstance(v, int) else tuple(v)
     if len(pair) != 2 or any(not isinstance(p, int) or p < 1 for p in pair):
-        raise InvalidConfigError(f"{what} is {v!r} but must be a positive integer or a pair such as (3, 3).")
+        raise InvalidConfigError(
+            f"{what} is {v!r} but must be a positive integer or a pair such as (3, 3)."
+        )
     return pair  # type: ignore[return-value]
 
 
@@ -248,23 +297,42 @@ def _out_len(n: int, k: int, s: int, padding: str) -> int:
 class Conv2D(Layer):
     """A 2-D convolution over channels-last images: ``Conv2D(32, (3, 3), activation="relu")``."""
 
-    def __init__(self, filters: int, kernel_size: Any, strides: Any = (1, 1), padding: str = "valid",
-                 activation: str | None = None, use_bias: bool = True, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        filters: int,
+        kernel_size: Any,
+        strides: Any = (1, 1),
+        padding: str = "valid",
+        activation: str | None = None,
+        use_bias: bool = True,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.filters = _positive(filters, "`Conv2D(filters=...)`")
         self.kernel_size = _pair(kernel_size, "`Conv2D(kernel_size=...)`")
         self.strides = _pair(strides, "`Conv2D(strides=...)`")
         if padding not in ("valid", "same"):
-            raise InvalidConfigError(f"`Conv2D(padding=...)` is {padding!r} but must be 'valid' or 'same'.")
+            raise InvalidConfigError(
+                f"`Conv2D(padding=...)` is {padding!r} but must be 'valid' or 'same'."
+            )
         if padding == "same" and self.strides != (1, 1):
-            raise InvalidConfigError("`Conv2D(padding='same')` is supported with strides=1 only; use padding='valid' or a pooling layer to downsample.")
+            raise InvalidConfigError(
+                "`Conv2D(padding='same')` is supported with strides=1 only; use padding='valid' or a pooling layer to downsample."
+            )
         self.padding = padding
         self.activation = check_activation(activation, "Conv2D")
         self.use_bias = use_bias
 
     def get_config(self) -> dict[str, Any]:
-        return {"name": self.name, "filters": self.filters, "kernel_size": list(self.kernel_size), "strides": list(self.strides),
-                "padding": self.padding, "activation": self.activation, "use_bias": self.use_bias}
+        return {
+            "name": self.name,
+            "filters": self.filters,
+            "kernel_size": list(self.kernel_size),
+            "strides": list(self.strides),
+            "padding": self.padding,
+            "activation": self.activation,
+            "use_bias": self.use_bias,
+        }
 
     def build(self, shape: Shape, *, fold_activation: bool = False) -> tuple[nn.Module, Shape]:
         _image(shape, "Conv2D")
@@ -272,8 +340,17 @@ class Conv2D(Layer):
         (kh, kw), (sh, sw) = self.kernel_size, self.strides
         out = (_out_len(h, kh, sh, self.padding), _out_len(w, kw, sw, self.padding), self.filters)
         if out[0] < 1 or out[1] < 1:
-            raise InvalidConfigError(f"Conv2D {self.name!r} with kernel {self.kernel_size} does not fit its input {(None, *shape)}; use a smaller kernel or padding='same'.")
-        conv = nn.Conv2d(c, self.filters, self.kernel_size, self.strides, padding=self.padding, bias=self.use_bias)
+            raise InvalidConfigError(
+                f"Conv2D {self.name!r} with kernel {self.kernel_size} does not fit its input {(None, *shape)}; use a smaller kernel or padding='same'."
+            )
+        conv = nn.Conv2d(
+            c,
+            self.filters,
+            self.kernel_size,
+            self.strides,
+            padding=self.padding,
+            bias=self.use_bias,
+        )
         _glorot(conv)
         return _with_activation(_ChannelsLast(conv), self.activation, fold_activation), out
 
@@ -281,12 +358,20 @@ class Conv2D(Layer):
 class _Pool(Layer):
     _op: type[nn.Module]
 
-    def __init__(self, pool_size: Any = (2, 2), strides: Any = None, padding: str = "valid", **kwargs: Any) -> None:
+    def __init__(
+        self, pool_size: Any = (2, 2), strides: Any = None, padding: str = "valid", **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.pool_size = _pair(pool_size, f"`{type(self).__name__}(pool_size=...)`")
-        self.strides = _pair(strides, f"`{type(self).__name__}(strides=...)`") if strides is not None else self.pool_size
+        self.strides = (
+            _pair(strides, f"`{type(self).__name__}(strides=...)`")
+            if strides is not None
+            else self.pool_size
+        )
         if padding != "valid":
-            raise InvalidConfigError(f"`{type(self).__name__}(padding=...)` is {padding!r}; only 'valid' is supported.")
+            raise InvalidConfigError(
+                f"`{type(self).__name__}(padding=...)` is {padding!r}; only 'valid' is supported."
+            )
 
     def get_config(self) -> dict[str, Any]:
         return {"name": self.name, "pool_size": list(self.pool_size), "strides": list(self.strides)}
@@ -294,9 +379,15 @@ class _Pool(Layer):
     def build(self, shape: Shape, *, fold_activation: bool = False) -> tuple[nn.Module, Shape]:
         _image(shape, type(self).__name__)
         h, w, c = shape
-        out = (_out_len(h, self.pool_size[0], self.strides[0], "valid"), _out_len(w, self.pool_size[1], self.strides[1], "valid"), c)
+        out = (
+            _out_len(h, self.pool_size[0], self.strides[0], "valid"),
+            _out_len(w, self.pool_size[1], self.strides[1], "valid"),
+            c,
+        )
         if out[0] < 1 or out[1] < 1:
-            raise InvalidConfigError(f"{type(self).__name__} {self.name!r} with pool {self.pool_size} does not fit its input {(None, *shape)}; use a smaller pool_size.")
+            raise InvalidConfigError(
+                f"{type(self).__name__} {self.name!r} with pool {self.pool_size} does not fit its input {(None, *shape)}; use a smaller pool_size."
+            )
         return _ChannelsLast(self._op(self.pool_size, self.strides)), out
 
 
@@ -332,26 +423,45 @@ class _Recurrent(nn.Module):
 class _RNN(Layer):
     _kind = "rnn"
 
-    def __init__(self, units: int, activation: str = "tanh", return_sequences: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self, units: int, activation: str = "tanh", return_sequences: bool = False, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.units = _positive(units, f"`{type(self).__name__}(units=...)`")
         self.rnn_activation = check_activation(activation, type(self).__name__)
         if self._kind == "rnn" and self.rnn_activation not in ("tanh", "relu"):
-            raise InvalidConfigError(f"SimpleRNN supports activation 'tanh' or 'relu', not {activation!r}.")
+            raise InvalidConfigError(
+                f"SimpleRNN supports activation 'tanh' or 'relu', not {activation!r}."
+            )
         if self._kind != "rnn" and self.rnn_activation != "tanh":
-            raise InvalidConfigError(f"{type(self).__name__} supports activation 'tanh' only, not {activation!r}.")
+            raise InvalidConfigError(
+                f"{type(self).__name__} supports activation 'tanh' only, not {activation!r}."
+            )
         self.return_sequences = bool(return_sequences)
 
     def get_config(self) -> dict[str, Any]:
-        return {"name": self.name, "units": self.units, "activation": self.rnn_activation, "return_sequences": self.return_sequences}
+        return {
+            "name": self.name,
+            "units": self.units,
+            "activation": self.rnn_activation,
+            "return_sequences": self.return_sequences,
+        }
 
-    def build(self, shape: Shape, *, fold_activation: bool = False, bidirectional: bool = False) -> tuple[nn.Module, Shape]:
+    def build(
+        self, shape: Shape, *, fold_activation: bool = False, bidirectional: bool = False
+    ) -> tuple[nn.Module, Shape]:
         if len(shape) != 2:
             raise InvalidConfigError(
                 f"{type(self).__name__} needs sequences of shape (None, timesteps, features) but got {(None, *shape)}; reshape the data, e.g. x.reshape(n, timesteps, 1)."
             )
         if self._kind == "rnn":
-            rnn: nn.RNNBase = nn.RNN(shape[1], self.units, nonlinearity=self.rnn_activation, batch_first=True, bidirectional=bidirectional)
+            rnn: nn.RNNBase = nn.RNN(
+                shape[1],
+                self.units,
+                nonlinearity=self.rnn_activation,
+                batch_first=True,
+                bidirectional=bidirectional,
+            )
         elif self._kind == "lstm":
             rnn = nn.LSTM(shape[1], self.units, batch_first=True, bidirectional=bidirectional)
         else:
@@ -392,13 +502,20 @@ class Bidirectional(Layer):
     def __init__(self, layer: _RNN, merge_mode: str = "concat", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if not isinstance(layer, _RNN):
-            raise InvalidConfigError(f"Bidirectional wraps SimpleRNN, LSTM or GRU, not {type(layer).__name__}.")
+            raise InvalidConfigError(
+                f"Bidirectional wraps SimpleRNN, LSTM or GRU, not {type(layer).__name__}."
+            )
         if merge_mode != "concat":
-            raise InvalidConfigError(f"`Bidirectional(merge_mode=...)` is {merge_mode!r}; only 'concat' is supported.")
+            raise InvalidConfigError(
+                f"`Bidirectional(merge_mode=...)` is {merge_mode!r}; only 'concat' is supported."
+            )
         self.layer = layer
 
     def get_config(self) -> dict[str, Any]:
-        return {"name": self.name, "layer": {"class_name": type(self.layer).__name__, "config": self.layer.get_config()}}
+        return {
+            "name": self.name,
+            "layer": {"class_name": type(self.layer).__name__, "config": self.layer.get_config()},
+        }
 
     def build(self, shape: Shape, *, fold_activation: bool = False) -> tuple[nn.Module, Shape]:
         return self.layer.build(shape, bidirectional=True)
@@ -431,8 +548,21 @@ class Embedding(Layer):
 
 LAYERS: dict[str, type[Layer]] = {
     cls.__name__: cls
-    for cls in (Dense, Activation, Dropout, BatchNormalization, Flatten, Conv2D, MaxPooling2D, AveragePooling2D,
-                SimpleRNN, LSTM, GRU, Bidirectional, Embedding)
+    for cls in (
+        Dense,
+        Activation,
+        Dropout,
+        BatchNormalization,
+        Flatten,
+        Conv2D,
+        MaxPooling2D,
+        AveragePooling2D,
+        SimpleRNN,
+        LSTM,
+        GRU,
+        Bidirectional,
+        Embedding,
+    )
 }
 
 
@@ -440,7 +570,9 @@ def layer_from_config(item: dict[str, Any]) -> Layer:
     """Rebuild a layer from ``{"class_name": ..., "config": {...}}`` (data only, never code)."""
     name = item.get("class_name")
     if name not in LAYERS:
-        raise InvalidConfigError(f"unknown layer {name!r}{suggest(str(name), LAYERS)}; known layers are: {format_names(LAYERS)}.")
+        raise InvalidConfigError(
+            f"unknown layer {name!r}{suggest(str(name), LAYERS)}; known layers are: {format_names(LAYERS)}."
+        )
     config = dict(item.get("config", {}))
     if name == "Bidirectional":
         config["layer"] = layer_from_config(config["layer"])

@@ -17,8 +17,17 @@ import torch.nn.functional as F
 
 from dlpipe.core.errors import InvalidConfigError, format_names, suggest
 
-__all__ = ["Loss", "BinaryCrossentropy", "CategoricalCrossentropy", "SparseCategoricalCrossentropy",
-           "MeanSquaredError", "MeanAbsoluteError", "Huber", "resolve_loss", "LOSSES"]
+__all__ = [
+    "Loss",
+    "BinaryCrossentropy",
+    "CategoricalCrossentropy",
+    "SparseCategoricalCrossentropy",
+    "MeanSquaredError",
+    "MeanAbsoluteError",
+    "Huber",
+    "resolve_loss",
+    "LOSSES",
+]
 
 
 @dataclass
@@ -57,13 +66,23 @@ def Huber() -> Loss:  # noqa: N802
 
 
 LOSSES = {
-    "binary_crossentropy": "binary_crossentropy", "bce": "binary_crossentropy",
-    "categorical_crossentropy": "categorical_crossentropy", "cce": "categorical_crossentropy",
+    "binary_crossentropy": "binary_crossentropy",
+    "bce": "binary_crossentropy",
+    "categorical_crossentropy": "categorical_crossentropy",
+    "cce": "categorical_crossentropy",
     "sparse_categorical_crossentropy": "sparse_categorical_crossentropy",
-    "mse": "mse", "mean_squared_error": "mse", "mae": "mae", "mean_absolute_error": "mae",
-    "huber": "huber", "huber_loss": "huber",
+    "mse": "mse",
+    "mean_squared_error": "mse",
+    "mae": "mae",
+    "mean_absolute_error": "mae",
+    "huber": "huber",
+    "huber_loss": "huber",
 }
-_FOLDS = {"binary_crossentropy": "sigmoid", "categorical_crossentropy": "softmax", "sparse_categorical_crossentropy": "softmax"}
+_FOLDS = {
+    "binary_crossentropy": "sigmoid",
+    "categorical_crossentropy": "softmax",
+    "sparse_categorical_crossentropy": "softmax",
+}
 
 
 def resolve_loss(loss: Any) -> Loss:
@@ -73,9 +92,13 @@ def resolve_loss(loss: Any) -> Loss:
     elif isinstance(loss, str):
         key, from_logits = loss.lower(), False
     else:
-        raise InvalidConfigError(f"`loss` is {loss!r} but must be a loss name such as 'binary_crossentropy' or a dlpipe.keras.losses object.")
+        raise InvalidConfigError(
+            f"`loss` is {loss!r} but must be a loss name such as 'binary_crossentropy' or a dlpipe.keras.losses object."
+        )
     if key not in LOSSES:
-        raise InvalidConfigError(f"unknown loss {loss!r}{suggest(key, LOSSES)}; known losses are: {format_names(sorted(set(LOSSES)), limit=20)}.")
+        raise InvalidConfigError(
+            f"unknown loss {loss!r}{suggest(key, LOSSES)}; known losses are: {format_names(sorted(set(LOSSES)), limit=20)}."
+        )
     return Loss(LOSSES[key], from_logits)
 
 
@@ -93,14 +116,22 @@ def folded_activation(loss: Loss, last_activation: str, last_units: int, last_la
     if last_activation == want and not (want == "softmax" and last_units < 2):
         return True
     if loss.name == "binary_crossentropy":
-        hint = ("use loss='categorical_crossentropy' (one-hot labels) or 'sparse_categorical_crossentropy' (integer labels)"
-                if last_activation == "softmax" else "end the model with Dense(1, activation='sigmoid') or pass losses.BinaryCrossentropy(from_logits=True)")
+        hint = (
+            "use loss='categorical_crossentropy' (one-hot labels) or 'sparse_categorical_crossentropy' (integer labels)"
+            if last_activation == "softmax"
+            else "end the model with Dense(1, activation='sigmoid') or pass losses.BinaryCrossentropy(from_logits=True)"
+        )
         expected = "activation='sigmoid' (a probability per output)"
     else:
-        hint = ("use loss='binary_crossentropy' with Dense(1, activation='sigmoid') for two classes"
-                if last_activation == "sigmoid" or last_units < 2 else "end the model with Dense(n_classes, activation='softmax') or pass from_logits=True")
+        hint = (
+            "use loss='binary_crossentropy' with Dense(1, activation='sigmoid') for two classes"
+            if last_activation == "sigmoid" or last_units < 2
+            else "end the model with Dense(n_classes, activation='softmax') or pass from_logits=True"
+        )
         expected = "activation='softmax' over 2 or more units"
-    raise InvalidConfigError(f"loss {loss.name!r} expects a last layer with {expected} but the last layer is {last_layer}; {hint}.")
+    raise InvalidConfigError(
+        f"loss {loss.name!r} expects a last layer with {expected} but the last layer is {last_layer}; {hint}."
+    )
 
 
 def loss_function(loss: Loss) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:

@@ -12,9 +12,18 @@ from dlpipe.core.errors import InvalidConfigError, suggest
 __all__ = ["METRICS", "resolve_metrics"]
 
 METRICS = {
-    "accuracy": "accuracy", "acc": "accuracy", "binary_accuracy": "accuracy", "categorical_accuracy": "accuracy",
-    "sparse_categorical_accuracy": "accuracy", "precision": "precision", "recall": "recall", "auc": "auc",
-    "mae": "mae", "mean_absolute_error": "mae", "mse": "mse", "mean_squared_error": "mse",
+    "accuracy": "accuracy",
+    "acc": "accuracy",
+    "binary_accuracy": "accuracy",
+    "categorical_accuracy": "accuracy",
+    "sparse_categorical_accuracy": "accuracy",
+    "precision": "precision",
+    "recall": "recall",
+    "auc": "auc",
+    "mae": "mae",
+    "mean_absolute_error": "mae",
+    "mse": "mse",
+    "mean_squared_error": "mse",
 }
 MetricFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -36,7 +45,9 @@ def _auc(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return (ranks[t > 0.5].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg).clamp_min(1)
 
 
-def resolve_metrics(metrics: Any, loss: str, folded: bool, output_activation: str) -> dict[str, MetricFn]:
+def resolve_metrics(
+    metrics: Any, loss: str, folded: bool, output_activation: str
+) -> dict[str, MetricFn]:
     """Metric names (Keras' spelling) to on-device functions of the network's outputs."""
     if metrics is None:
         return {}
@@ -59,13 +70,17 @@ def _metric(key: str, loss: str, folded: bool, act: str) -> MetricFn:
         return torch.sigmoid(z) if act == "sigmoid" else torch.softmax(z, dim=-1)
 
     if key in ("mae", "mse"):
+
         def err(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
             d = probs(z) - _labels(loss, y, z.shape[-1]).reshape(z.shape)
             return d.abs().mean() if key == "mae" else (d * d).mean()
+
         return err
     if key == "accuracy":
         if loss == "binary_crossentropy":
-            return lambda z, y: ((probs(z) > 0.5).float() == y.float().reshape(z.shape)).float().mean()
+            return lambda z, y: (
+                ((probs(z) > 0.5).float() == y.float().reshape(z.shape)).float().mean()
+            )
         if loss == "categorical_crossentropy":
             return lambda z, y: (z.argmax(-1) == y.argmax(-1)).float().mean()
         if loss == "sparse_categorical_crossentropy":

@@ -54,12 +54,16 @@ class _Net(nn.Module):
 class History:
     """What ``fit`` returns: ``history`` maps each metric (``loss``, ``val_loss``, ``accuracy``...) to per-epoch values."""
 
-    def __init__(self, records: list[dict[str, float]], params: dict[str, Any], model: Model) -> None:
+    def __init__(
+        self, records: list[dict[str, float]], params: dict[str, Any], model: Model
+    ) -> None:
         skip = {"epoch", "time", "lr"}
         keys: list[str] = []
         for r in records:
             keys.extend(k for k in r if k not in skip and k not in keys)
-        self.history: dict[str, list[float]] = {k: [float(r.get(k, float("nan"))) for r in records] for k in keys}
+        self.history: dict[str, list[float]] = {
+            k: [float(r.get(k, float("nan"))) for r in records] for k in keys
+        }
         self.epoch = list(range(len(records)))
         self.params = params
         self.model = model
@@ -72,32 +76,57 @@ class _KerasTrainer(Trainer):
     """The engine with Keras' optimiser constants (epsilon 1e-7, RMSprop rho)."""
 
     def __init__(self, opt: Optimizer, **kwargs: Any) -> None:
-        super().__init__(learning_rate=opt.learning_rate, optimizer=opt.kind, momentum=opt.momentum,
-                         nesterov=opt.nesterov, weight_decay=opt.weight_decay, **kwargs)
+        super().__init__(
+            learning_rate=opt.learning_rate,
+            optimizer=opt.kind,
+            momentum=opt.momentum,
+            nesterov=opt.nesterov,
+            weight_decay=opt.weight_decay,
+            **kwargs,
+        )
         self.keras_opt = opt
 
     def make_optimizer(self, model: nn.Module) -> FlatOptimizer:
         o = self.keras_opt
-        return FlatOptimizer(model.parameters(), o.kind,  # type: ignore[arg-type]
-                             learning_rate=self.learning_rate, momentum=o.momentum, nesterov=o.nesterov,
-                             weight_decay=o.weight_decay, betas=(o.beta_1, o.beta_2), eps=o.epsilon, alpha=o.rho)
+        return FlatOptimizer(
+            model.parameters(),
+            o.kind,  # type: ignore[arg-type]
+            learning_rate=self.learning_rate,
+            momentum=o.momentum,
+            nesterov=o.nesterov,
+            weight_decay=o.weight_decay,
+            betas=(o.beta_1, o.beta_2),
+            eps=o.epsilon,
+            alpha=o.rho,
+        )
 
 
 class _TrainMetrics(Callback):
     """Keras logs metrics on the training data too: measured at epoch end, in eval mode, on up to 4,096 rows."""
 
-    def __init__(self, data: TensorData, loss_fn: Callable[..., torch.Tensor], metrics_fn: Callable[..., dict[str, torch.Tensor]]) -> None:
+    def __init__(
+        self,
+        data: TensorData,
+        loss_fn: Callable[..., torch.Tensor],
+        metrics_fn: Callable[..., dict[str, torch.Tensor]],
+    ) -> None:
         n = min(len(data), _TRAIN_METRIC_ROWS)
         self.data = TensorData(tuple(t[:n] for t in data.inputs), data.y[:n])
         self.loss_fn, self.metrics_fn = loss_fn, metrics_fn
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
-        values = evaluate_tensors(trainer.model, self.loss_fn, self.data.to(trainer.device), self.metrics_fn)
+        values = evaluate_tensors(
+            trainer.model, self.loss_fn, self.data.to(trainer.device), self.metrics_fn
+        )
         values.pop("loss")
         numbers = torch.stack([v.float() for v in values.values()]).tolist() if values else []
         new = dict(zip(values, numbers))
         # Keras' key order: loss, metrics, val_loss, val_metrics
-        ordered = {k: logs[k] for k in ("epoch", "loss") if k in logs} | new | {k: v for k, v in logs.items() if k not in ("epoch", "loss")}
+        ordered = (
+            {k: logs[k] for k in ("epoch", "loss") if k in logs}
+            | new
+            | {k: v for k, v in logs.items() if k not in ("epoch", "loss")}
+        )
         logs.clear()
         logs.update(ordered)
         trainer.history.records[-1] = dict(ordered)
@@ -108,8 +137,14 @@ class _Printer(Callback):
         self.epochs = epochs
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
-        parts = " - ".join(f"{k}: {v:.4f}" for k, v in logs.items() if k not in ("epoch", "time", "lr"))
-        print(f"Epoch {epoch}/{self.epochs} - {logs.get('time', 0.0):.2f}s - {parts}", file=sys.stdout, flush=True)
+        parts = " - ".join(
+            f"{k}: {v:.4f}" for k, v in logs.items() if k not in ("epoch", "time", "lr")
+        )
+        print(
+            f"Epoch {epoch}/{self.epochs} - {logs.get('time', 0.0):.2f}s - {parts}",
+            file=sys.stdout,
+            flush=True,
+        )
 
 
 class Model:
@@ -123,7 +158,12 @@ class Model:
         49
     """
 
-    def __init__(self, inputs: KerasTensor | None = None, outputs: KerasTensor | None = None, name: str | None = None) -> None:
+    def __init__(
+        self,
+        inputs: KerasTensor | None = None,
+        outputs: KerasTensor | None = None,
+        name: str | None = None,
+    ) -> None:
         self.name = name or ("sequential" if isinstance(self, Sequential) else "functional")
         self.layers: list[Layer] = []
         self.input_shape_: tuple[int, ...] | None = None
@@ -133,9 +173,17 @@ class Model:
         if inputs is None and outputs is None:
             return
         if isinstance(inputs, (list, tuple)) or isinstance(outputs, (list, tuple)):
-            raise InvalidConfigError("this functional API supports one input and one output (a chain of layers); pass Model(inputs, outputs) with single tensors.")
-        if not isinstance(inputs, KerasTensor) or not isinstance(outputs, KerasTensor) or inputs.layer is not None:
-            raise InvalidConfigError("`Model(inputs, outputs)` needs inputs=Input(shape=...) and outputs the result of calling layers on it.")
+            raise InvalidConfigError(
+                "this functional API supports one input and one output (a chain of layers); pass Model(inputs, outputs) with single tensors."
+            )
+        if (
+            not isinstance(inputs, KerasTensor)
+            or not isinstance(outputs, KerasTensor)
+            or inputs.layer is not None
+        ):
+            raise InvalidConfigError(
+                "`Model(inputs, outputs)` needs inputs=Input(shape=...) and outputs the result of calling layers on it."
+            )
         chain: list[Layer] = []
         node: KerasTensor | None = outputs
         while node is not None and node is not inputs:
@@ -143,7 +191,9 @@ class Model:
             chain.append(node.layer)
             node = node.parent
         if node is None:
-            raise InvalidConfigError("`outputs` was not computed from `inputs`; build outputs by calling layers on the Input you pass.")
+            raise InvalidConfigError(
+                "`outputs` was not computed from `inputs`; build outputs by calling layers on the Input you pass."
+            )
         self.layers = chain[::-1]
         self.input_shape_ = tuple(inputs.shape[1:])  # type: ignore[arg-type]
         self._build(self.input_shape_)
@@ -151,7 +201,9 @@ class Model:
     # ------------------------------------------------------------------ building
     def _build(self, shape: tuple[int, ...]) -> None:
         if not self.layers:
-            raise InvalidConfigError("the model has no layers; add layers such as Dense(1) before building it.")
+            raise InvalidConfigError(
+                "the model has no layers; add layers such as Dense(1) before building it."
+            )
         modules: list[nn.Module] = []
         self._shapes: list[tuple[int, ...]] = []
         head = None
@@ -188,11 +240,23 @@ class Model:
             )
 
     # ------------------------------------------------------------------ compile
-    def compile(self, optimizer: Any = "rmsprop", loss: Any = None, metrics: Sequence[str] | str | None = None, **_: Any) -> None:
+    def compile(
+        self,
+        optimizer: Any = "rmsprop",
+        loss: Any = None,
+        metrics: Sequence[str] | str | None = None,
+        **_: Any,
+    ) -> None:
         """Choose optimizer (name or object), loss (Keras name) and metrics (names); checks the loss fits the last layer."""
         if loss is None:
-            raise InvalidConfigError("`loss` is missing; pass a loss such as 'binary_crossentropy', 'sparse_categorical_crossentropy' or 'mse'.")
-        self.compiled = {"optimizer": resolve_optimizer(optimizer), "loss": resolve_loss(loss), "metrics_names": metrics}
+            raise InvalidConfigError(
+                "`loss` is missing; pass a loss such as 'binary_crossentropy', 'sparse_categorical_crossentropy' or 'mse'."
+            )
+        self.compiled = {
+            "optimizer": resolve_optimizer(optimizer),
+            "loss": resolve_loss(loss),
+            "metrics_names": metrics,
+        }
         if self.net is not None:
             self._apply_compile()
         else:  # validate the names now; the loss/last-layer check needs only the layers
@@ -217,7 +281,9 @@ class Model:
         self.net.fold = fold
         loss: Loss = self.compiled["loss"]
         self._loss_fn = loss_function(loss)
-        self._metrics = resolve_metrics(self.compiled["metrics_names"], loss.name, fold, self.layers[-1].activation)
+        self._metrics = resolve_metrics(
+            self.compiled["metrics_names"], loss.name, fold, self.layers[-1].activation
+        )
 
     def _metrics_fn(self) -> Callable[[torch.Tensor, torch.Tensor], dict[str, torch.Tensor]] | None:
         if not self._metrics:
@@ -229,13 +295,21 @@ class Model:
     def _x(self, x: Any, what: str = "x") -> torch.Tensor:
         arr = np.asarray(x)
         if arr.dtype == object or not np.issubdtype(arr.dtype, np.number) and arr.dtype != bool:
-            raise InvalidInputError(f"`{what}` holds {arr.dtype} values but the model needs numbers; encode text and categories first.")
+            raise InvalidInputError(
+                f"`{what}` holds {arr.dtype} values but the model needs numbers; encode text and categories first."
+            )
         if arr.ndim < 2:
-            raise InvalidInputError(f"`{what}` has shape {arr.shape} but the model needs a batch of rows, shape (n, ...); pass x.reshape(-1, 1) for one feature.")
+            raise InvalidInputError(
+                f"`{what}` has shape {arr.shape} but the model needs a batch of rows, shape (n, ...); pass x.reshape(-1, 1) for one feature."
+            )
         self._ensure_built(tuple(arr.shape[1:]))
         if tuple(arr.shape[1:]) != self.input_shape_:
             want = (None, *(self.input_shape_ or ()))
-            hint = " (add the channel axis: x[..., None])" if tuple(arr.shape[1:]) + (1,) == self.input_shape_ else ""
+            hint = (
+                " (add the channel axis: x[..., None])"
+                if tuple(arr.shape[1:]) + (1,) == self.input_shape_
+                else ""
+            )
             raise InvalidInputError(
                 f"`{what}` has shape {arr.shape} but the model's input expects {want}{hint}; pass data of that shape or change Input(shape=...)."
             )
@@ -246,7 +320,9 @@ class Model:
         loss = self.compiled["loss"].name
         arr = np.asarray(y)
         if arr.shape[0] != n:
-            raise InvalidInputError(f"`{what}` has {arr.shape[0]} rows but x has {n}; pass one target per row.")
+            raise InvalidInputError(
+                f"`{what}` has {arr.shape[0]} rows but x has {n}; pass one target per row."
+            )
         out_shape = self.output_shape_
         if loss == "sparse_categorical_crossentropy":
             codes = arr.reshape(n, -1)
@@ -255,11 +331,17 @@ class Model:
                     f"`{what}` has shape {arr.shape} but sparse_categorical_crossentropy expects one integer class per row; for one-hot labels use loss='categorical_crossentropy'."
                 )
             if codes.min() < 0 or codes.max() >= out_shape[-1]:
-                raise InvalidInputError(f"`{what}` holds classes {int(codes.min())}..{int(codes.max())} but the last layer has {out_shape[-1]} units; classes must be 0..{out_shape[-1] - 1}.")
+                raise InvalidInputError(
+                    f"`{what}` holds classes {int(codes.min())}..{int(codes.max())} but the last layer has {out_shape[-1]} units; classes must be 0..{out_shape[-1] - 1}."
+                )
             return torch.from_numpy(codes.reshape(-1).astype(np.int64))
         want = int(np.prod(out_shape))
         if arr.size != n * want:
-            hint = " (integer labels need loss='sparse_categorical_crossentropy', or one-hot them with utils.to_categorical)" if loss == "categorical_crossentropy" else ""
+            hint = (
+                " (integer labels need loss='sparse_categorical_crossentropy', or one-hot them with utils.to_categorical)"
+                if loss == "categorical_crossentropy"
+                else ""
+            )
             raise InvalidInputError(
                 f"`{what}` has shape {arr.shape} but the model outputs {(None, *out_shape)}{hint}; pass targets of the output's shape."
             )
@@ -267,18 +349,33 @@ class Model:
 
     def _require_compiled(self, what: str) -> None:
         if self.compiled is None:
-            raise InvalidConfigError(f"`{what}()` needs a compiled model; call model.compile(optimizer=..., loss=...) first.")
+            raise InvalidConfigError(
+                f"`{what}()` needs a compiled model; call model.compile(optimizer=..., loss=...) first."
+            )
 
     # ------------------------------------------------------------------ fit / evaluate / predict
-    def fit(self, x: Any = None, y: Any = None, batch_size: int | None = None, epochs: int = 1, verbose: Any = "auto",
-            callbacks: Sequence[Any] | None = None, validation_split: float = 0.0, validation_data: Any = None,
-            shuffle: bool = True, seed: int | None = None, **_: Any) -> History:
+    def fit(
+        self,
+        x: Any = None,
+        y: Any = None,
+        batch_size: int | None = None,
+        epochs: int = 1,
+        verbose: Any = "auto",
+        callbacks: Sequence[Any] | None = None,
+        validation_split: float = 0.0,
+        validation_data: Any = None,
+        shuffle: bool = True,
+        seed: int | None = None,
+        **_: Any,
+    ) -> History:
         """Train; returns a :class:`History` (``history.history["val_loss"]``...)."""
         self._require_compiled("fit")
         xt = self._x(x)
         yt = self._y(y, xt.shape[0])
         if not 0 <= validation_split < 1:
-            raise InvalidConfigError(f"`validation_split` is {validation_split!r} but must be in [0, 1).")
+            raise InvalidConfigError(
+                f"`validation_split` is {validation_split!r} but must be in [0, 1)."
+            )
         val = None
         if validation_data is not None:
             xv, yv = validation_data[0], validation_data[1]
@@ -288,7 +385,9 @@ class Model:
             # Keras takes the last rows, before any shuffling
             n_val = int(round(xt.shape[0] * validation_split))
             if n_val < 1 or n_val >= xt.shape[0]:
-                raise InvalidConfigError(f"`validation_split={validation_split}` leaves {n_val} of {xt.shape[0]} rows for validation; use a larger split or pass validation_data.")
+                raise InvalidConfigError(
+                    f"`validation_split={validation_split}` leaves {n_val} of {xt.shape[0]} rows for validation; use a larger split or pass validation_data."
+                )
             val = TensorData((xt[-n_val:],), yt[-n_val:])
             xt, yt = xt[:-n_val], yt[:-n_val]
         train = TensorData((xt,), yt)
@@ -304,18 +403,30 @@ class Model:
             elif isinstance(cb, Callback):
                 hooks.append(cb)
             else:
-                raise InvalidConfigError(f"callback {cb!r} is not a dlpipe.keras.callbacks callback; subclass dlpipe.keras.callbacks.Callback.")
+                raise InvalidConfigError(
+                    f"callback {cb!r} is not a dlpipe.keras.callbacks callback; subclass dlpipe.keras.callbacks.Callback."
+                )
         if verbose == "auto" or (isinstance(verbose, int) and verbose > 0):
             hooks.append(_Printer(epochs))
         run_seed = int(torch.randint(0, 2**31 - 1, (1,)).item()) if seed is None else seed
         assert self.compiled is not None
-        trainer = _KerasTrainer(self.compiled["optimizer"], epochs=int(epochs), batch_size=int(batch_size or 32),
-                                callbacks=hooks, seed=run_seed, device="cpu")
+        trainer = _KerasTrainer(
+            self.compiled["optimizer"],
+            epochs=int(epochs),
+            batch_size=int(batch_size or 32),
+            callbacks=hooks,
+            seed=run_seed,
+            device="cpu",
+        )
         h = trainer.fit(self.net, self._loss_fn, train, val, metrics_fn=self._metrics_fn())
-        self.history = History(h.records, {"epochs": epochs, "steps": len(h), "verbose": verbose}, self)
+        self.history = History(
+            h.records, {"epochs": epochs, "steps": len(h), "verbose": verbose}, self
+        )
         return self.history
 
-    def predict(self, x: Any, batch_size: int | None = None, verbose: Any = 0, **_: Any) -> np.ndarray:
+    def predict(
+        self, x: Any, batch_size: int | None = None, verbose: Any = 0, **_: Any
+    ) -> np.ndarray:
         """Outputs for ``x``: probabilities after a sigmoid/softmax last layer, values otherwise."""
         xt = self._x(x)
         assert self.net is not None
@@ -324,8 +435,15 @@ class Model:
             z = self.net.head(z)
         return z.float().numpy()
 
-    def evaluate(self, x: Any = None, y: Any = None, batch_size: int | None = None, verbose: Any = "auto",
-                 return_dict: bool = False, **_: Any) -> Any:
+    def evaluate(
+        self,
+        x: Any = None,
+        y: Any = None,
+        batch_size: int | None = None,
+        verbose: Any = "auto",
+        return_dict: bool = False,
+        **_: Any,
+    ) -> Any:
         """The loss (and compiled metrics) on ``(x, y)``: a float, or ``[loss, *metrics]`` as Keras returns."""
         self._require_compiled("evaluate")
         xt = self._x(x)
@@ -341,24 +459,49 @@ class Model:
     def summary(self, print_fn: Callable[[str], Any] | None = None) -> None:
         """Print the layers, their output shapes and parameter counts."""
         self._require_built("summary")
-        rows = [(f"{layer.name} ({type(layer).__name__})", str((None, *shape)), f"{n:,}")
-                for layer, shape, n in zip(self.layers, self._shapes, self._param_counts)]
-        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(("Layer (type)", "Output Shape", "Param #"))]
+        rows = [
+            (f"{layer.name} ({type(layer).__name__})", str((None, *shape)), f"{n:,}")
+            for layer, shape, n in zip(self.layers, self._shapes, self._param_counts)
+        ]
+        widths = [
+            max(len(h), *(len(r[i]) for r in rows))
+            for i, h in enumerate(("Layer (type)", "Output Shape", "Param #"))
+        ]
         line = "  ".join("-" * w for w in widths)
-        text = [f'Model: "{self.name}"', line,
-                "  ".join(h.ljust(w) for h, w in zip(("Layer (type)", "Output Shape", "Param #"), widths)), line]
+        text = [
+            f'Model: "{self.name}"',
+            line,
+            "  ".join(
+                h.ljust(w) for h, w in zip(("Layer (type)", "Output Shape", "Param #"), widths)
+            ),
+            line,
+        ]
         text += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
         total = sum(self._param_counts)
-        text += [line, f"Total params: {total:,}", f"Trainable params: {total:,}", "Non-trainable params: 0"]
+        text += [
+            line,
+            f"Total params: {total:,}",
+            f"Trainable params: {total:,}",
+            "Non-trainable params: 0",
+        ]
         (print_fn or print)("\n".join(text))
 
     def get_config(self) -> dict[str, Any]:
         return {
-            "format": FORMAT, "format_version": FORMAT_VERSION, "class_name": type(self).__name__, "name": self.name,
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "class_name": type(self).__name__,
+            "name": self.name,
             "input_shape": list(self.input_shape_) if self.input_shape_ else None,
-            "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()} for layer in self.layers],
-            "compile": None if self.compiled is None else {
-                "optimizer": self.compiled["optimizer"].get_config(), "loss": self.compiled["loss"].get_config(),
+            "layers": [
+                {"class_name": type(layer).__name__, "config": layer.get_config()}
+                for layer in self.layers
+            ],
+            "compile": None
+            if self.compiled is None
+            else {
+                "optimizer": self.compiled["optimizer"].get_config(),
+                "loss": self.compiled["loss"].get_config(),
                 "metrics": self.compiled["metrics_names"],
             },
         }
@@ -401,11 +544,15 @@ class Sequential(Model):
         """Append a layer (or set the input with ``Input(shape=...)`` first)."""
         if isinstance(layer, KerasTensor):
             if self.layers or layer.layer is not None:
-                raise InvalidConfigError("Input(shape=...) must be the first item of a Sequential model.")
+                raise InvalidConfigError(
+                    "Input(shape=...) must be the first item of a Sequential model."
+                )
             self.input_shape_ = tuple(layer.shape[1:])  # type: ignore[arg-type]
             return
         if not isinstance(layer, Layer):
-            raise InvalidConfigError(f"Sequential takes dlpipe.keras layers, not {type(layer).__name__}; use layers.Dense(...), layers.Conv2D(...) and friends.")
+            raise InvalidConfigError(
+                f"Sequential takes dlpipe.keras layers, not {type(layer).__name__}; use layers.Dense(...), layers.Conv2D(...) and friends."
+            )
         if not self.layers and self.input_shape_ is None and layer.input_shape is not None:
             self.input_shape_ = layer.input_shape
         self.layers.append(layer)
@@ -422,12 +569,20 @@ def load_model(filepath: str | Path, compile: bool = True) -> Model:
 
     root = Path(filepath)
     if not (root / "model.json").is_file():
-        raise BundleError(f"{str(root)!r} is not a saved dlpipe.keras model (no model.json); pass the folder model.save() wrote.")
+        raise BundleError(
+            f"{str(root)!r} is not a saved dlpipe.keras model (no model.json); pass the folder model.save() wrote."
+        )
     config = json.loads((root / "model.json").read_text(encoding="utf-8"))
     if config.get("format") != FORMAT or config.get("format_version") != FORMAT_VERSION:
-        raise BundleError(f"{str(root)!r} holds format {config.get('format')!r} version {config.get('format_version')!r}, but this dlpipe reads {FORMAT!r} version {FORMAT_VERSION}.")
+        raise BundleError(
+            f"{str(root)!r} holds format {config.get('format')!r} version {config.get('format_version')!r}, but this dlpipe reads {FORMAT!r} version {FORMAT_VERSION}."
+        )
     layers = [layer_from_config(item) for item in config["layers"]]
-    model: Model = Sequential(name=config.get("name")) if config.get("class_name") == "Sequential" else Model(name=config.get("name"))
+    model: Model = (
+        Sequential(name=config.get("name"))
+        if config.get("class_name") == "Sequential"
+        else Model(name=config.get("name"))
+    )
     model.layers = layers
     model.input_shape_ = tuple(config["input_shape"])
     model._build(model.input_shape_)
@@ -435,9 +590,13 @@ def load_model(filepath: str | Path, compile: bool = True) -> Model:
     state = load_file(str(root / "weights.safetensors"))
     own = model.net.state_dict()
     if set(state) != set(own) or any(tuple(state[k].shape) != tuple(own[k].shape) for k in own):
-        raise BundleError(f"the weights in {str(root)!r} do not match the layers in its model.json; the folder is damaged, so re-save the model.")
+        raise BundleError(
+            f"the weights in {str(root)!r} do not match the layers in its model.json; the folder is damaged, so re-save the model."
+        )
     model.net.load_state_dict(state)
     if compile and config.get("compile"):
         c = config["compile"]
-        model.compile(optimizer=Optimizer(**c["optimizer"]), loss=Loss(**c["loss"]), metrics=c["metrics"])
+        model.compile(
+            optimizer=Optimizer(**c["optimizer"]), loss=Loss(**c["loss"]), metrics=c["metrics"]
+        )
     return model

@@ -13,4 +13,12 @@ from dlpipe.models.mlp import MLP, default_hidden
 from dlpipe.models.registry import build_model, model_families, register_model
 from dlpipe.models.shapes import conv_output_size, pool_output_size
 
-__all__ = ["MLP", "build_model", "conv_output_size", "default_hidden", "model_families", "pool_output_size", "register_model"]
+__all__ = [
+    "MLP",
+    "build_model",
+    "conv_output_size",
+    "default_hidden",
+    "model_families",
+    "pool_output_size",
+    "register_model",
+]

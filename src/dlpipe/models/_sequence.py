@@ -22,12 +22,16 @@ from dlpipe.core.errors import InvalidConfigError
 __all__ = ["SequenceHead", "check_spec", "masked_mean", "relative_inputs"]
 
 
-def check_spec(spec: dict[str, Any], default_hidden: list[int], *, extra: list[str] | None = None) -> list[int]:
+def check_spec(
+    spec: dict[str, Any], default_hidden: list[int], *, extra: list[str] | None = None
+) -> list[int]:
     """Validate the common keys (collecting every problem, raising once); return the hidden sizes."""
     problems = list(extra or [])
     hidden = spec.get("hidden") or default_hidden
     if not isinstance(hidden, list) or any((not isinstance(h, int)) or h < 1 for h in hidden):
-        problems.append(f"`hidden` is {hidden!r} but must be a list of positive integers such as [64]")
+        problems.append(
+            f"`hidden` is {hidden!r} but must be a list of positive integers such as [64]"
+        )
     for key in ("n_features", "n_outputs"):
         value = spec.get(key)
         if not isinstance(value, int) or value < 1:
@@ -66,7 +70,9 @@ class SequenceHead(nn.Module):
         super().__init__()
         self.linear = nn.Linear(width, int(spec["n_outputs"]))
         self.forecast = bool(spec.get("forecast", False))
-        self.residual = self.forecast and bool(spec.get("residual", False)) and bool(spec.get("target_index"))
+        self.residual = (
+            self.forecast and bool(spec.get("residual", False)) and bool(spec.get("target_index"))
+        )
         self.horizon = int(spec.get("horizon", 1))
         self.target_index = [int(i) for i in spec.get("target_index", [])]
 

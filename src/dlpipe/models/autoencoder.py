@@ -19,7 +19,14 @@ from dlpipe.core.errors import DlpipeWarning, InvalidConfigError
 from dlpipe.models.mlp import ACTIVATIONS
 from dlpipe.models.registry import register_model
 
-__all__ = ["DenseAutoencoder", "ConvAutoencoder", "RecurrentAutoencoder", "DECODERS", "CELLS", "default_hidden"]
+__all__ = [
+    "DenseAutoencoder",
+    "ConvAutoencoder",
+    "RecurrentAutoencoder",
+    "DECODERS",
+    "CELLS",
+    "default_hidden",
+]
 
 DECODERS = ("transpose", "unpool")
 CELLS = ("gru", "lstm")
@@ -81,13 +88,23 @@ class DenseAutoencoder(nn.Module):
         (torch.Size([4, 3]), torch.Size([4, 10]))
     """
 
-    def __init__(self, n_inputs: int, latent: int = 8, hidden: tuple[int, ...] | list[int] = (64, 32),
-                 activation: str = "relu", dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        n_inputs: int,
+        latent: int = 8,
+        hidden: tuple[int, ...] | list[int] = (64, 32),
+        activation: str = "relu",
+        dropout: float = 0.0,
+    ) -> None:
         super().__init__()
         sizes = [n_inputs, *hidden]
-        self.encoder = nn.Sequential(*_dense_stack(sizes, activation, dropout), nn.Linear(sizes[-1], latent))
+        self.encoder = nn.Sequential(
+            *_dense_stack(sizes, activation, dropout), nn.Linear(sizes[-1], latent)
+        )
         back = [latent, *reversed(list(hidden))]
-        self.decoder = nn.Sequential(*_dense_stack(back, activation, dropout), nn.Linear(back[-1], n_inputs))
+        self.decoder = nn.Sequential(
+            *_dense_stack(back, activation, dropout), nn.Linear(back[-1], n_inputs)
+        )
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x.flatten(1))  # (B, F) -> (B, L)
@@ -118,8 +135,15 @@ class ConvAutoencoder(nn.Module):
         torch.Size([3, 1, 8, 8])
     """
 
-    def __init__(self, channels: int = 1, size: int = 28, latent: int = 16,
-                 widths: tuple[int, ...] | list[int] = (16, 32), decoder: str = "transpose", dense: int = 0) -> None:
+    def __init__(
+        self,
+        channels: int = 1,
+        size: int = 28,
+        latent: int = 16,
+        widths: tuple[int, ...] | list[int] = (16, 32),
+        decoder: str = "transpose",
+        dense: int = 0,
+    ) -> None:
         super().__init__()
         self.decoder_kind = decoder
         widths = list(widths)
@@ -127,21 +151,30 @@ class ConvAutoencoder(nn.Module):
         self.small = size // 2**self.levels
         self.widths = widths
         self.enc_convs = nn.ModuleList(
-            nn.Conv2d(c_in, c_out, 3, padding=1) for c_in, c_out in zip([channels, *widths[:-1]], widths)
+            nn.Conv2d(c_in, c_out, 3, padding=1)
+            for c_in, c_out in zip([channels, *widths[:-1]], widths)
         )
         self.pool = nn.MaxPool2d(2, return_indices=True)
         flat = widths[-1] * self.small * self.small
         if dense:
-            self.to_latent: nn.Module = nn.Sequential(nn.Linear(flat, dense), nn.ReLU(), nn.Linear(dense, latent))
-            self.from_latent: nn.Module = nn.Sequential(nn.Linear(latent, dense), nn.ReLU(), nn.Linear(dense, flat))
+            self.to_latent: nn.Module = nn.Sequential(
+                nn.Linear(flat, dense), nn.ReLU(), nn.Linear(dense, latent)
+            )
+            self.from_latent: nn.Module = nn.Sequential(
+                nn.Linear(latent, dense), nn.ReLU(), nn.Linear(dense, flat)
+            )
         else:
             self.to_latent, self.from_latent = nn.Linear(flat, latent), nn.Linear(latent, flat)
         outs = [widths[0], *widths[:-1]]  # decoder level i maps widths[i] -> outs[i]
         if decoder == "transpose":
-            self.dec_layers = nn.ModuleList(nn.ConvTranspose2d(widths[i], outs[i], 2, stride=2) for i in range(self.levels))
+            self.dec_layers = nn.ModuleList(
+                nn.ConvTranspose2d(widths[i], outs[i], 2, stride=2) for i in range(self.levels)
+            )
         else:
             self.unpool = nn.MaxUnpool2d(2)
-            self.dec_layers = nn.ModuleList(nn.Conv2d(widths[i], outs[i], 3, padding=1) for i in range(self.levels))
+            self.dec_layers = nn.ModuleList(
+                nn.Conv2d(widths[i], outs[i], 3, padding=1) for i in range(self.levels)
+            )
         self.head = nn.Conv2d(widths[0], channels, 3, padding=1)
         self.act = nn.ReLU()
 
@@ -164,7 +197,9 @@ class ConvAutoencoder(nn.Module):
         for i in reversed(range(self.levels)):
             if self.decoder_kind == "unpool":
                 assert indices is not None
-                x = self.unpool(x, indices[i])  # (B, C, h, w) -> (B, C, 2h, 2w), values back where the max was
+                x = self.unpool(
+                    x, indices[i]
+                )  # (B, C, h, w) -> (B, C, 2h, 2w), values back where the max was
             x = self.act(self.dec_layers[i](x))
         return self.head(x)  # logits (B, C, H, W)
 
@@ -190,7 +225,9 @@ class RecurrentAutoencoder(nn.Module):
         torch.Size([3, 10, 2])
     """
 
-    def __init__(self, n_features: int, seq_len: int, latent: int = 8, hidden: int = 32, cell: str = "gru") -> None:
+    def __init__(
+        self, n_features: int, seq_len: int, latent: int = 8, hidden: int = 32, cell: str = "gru"
+    ) -> None:
         super().__init__()
         rnn = nn.GRU if cell == "gru" else nn.LSTM
         self.seq_len = seq_len
@@ -224,34 +261,74 @@ def _positive(value: Any) -> bool:
 @register_model("autoencoder")
 def _build_dense(spec: dict[str, Any]) -> nn.Module:
     latent = spec.get("latent", 8)
-    hidden = list(spec.get("hidden") or default_hidden(int(spec["n_inputs"]), latent if _positive(latent) else 1))
+    hidden = list(
+        spec.get("hidden")
+        or default_hidden(int(spec["n_inputs"]), latent if _positive(latent) else 1)
+    )
     activation = spec.get("activation", "relu")
-    _check(spec, [
-        (_positive(latent), f"`latent` is {latent!r} but must be a positive integer such as 8"),
-        (all(_positive(h) for h in hidden), f"`hidden` is {hidden!r} but must be a list of positive integers such as [64, 32]"),
-        (activation in ACTIVATIONS, f"`activation` is {activation!r} but must be one of {', '.join(ACTIVATIONS)}"),
-    ])
-    return DenseAutoencoder(int(spec["n_inputs"]), latent, hidden, activation, float(spec.get("dropout", 0.0)))
+    _check(
+        spec,
+        [
+            (_positive(latent), f"`latent` is {latent!r} but must be a positive integer such as 8"),
+            (
+                all(_positive(h) for h in hidden),
+                f"`hidden` is {hidden!r} but must be a list of positive integers such as [64, 32]",
+            ),
+            (
+                activation in ACTIVATIONS,
+                f"`activation` is {activation!r} but must be one of {', '.join(ACTIVATIONS)}",
+            ),
+        ],
+    )
+    return DenseAutoencoder(
+        int(spec["n_inputs"]), latent, hidden, activation, float(spec.get("dropout", 0.0))
+    )
 
 
 @register_model("conv_autoencoder")
 def _build_conv(spec: dict[str, Any]) -> nn.Module:
     widths = list(spec.get("widths") or [16, 32])
-    size, latent, decoder = int(spec["size"]), spec.get("latent", 16), spec.get("decoder", "transpose")
-    _check(spec, [
-        (_positive(latent), f"`latent` is {latent!r} but must be a positive integer such as 16"),
-        (decoder in DECODERS, f"`decoder` is {decoder!r} but must be one of {', '.join(DECODERS)}"),
-        (size % 2 ** len(widths) == 0,
-         f"the image size {size} is not divisible by 2**{len(widths)} (one halving per level of `widths` {widths}); use fewer levels or resize the images"),
-    ])
-    return ConvAutoencoder(int(spec.get("channels", 1)), size, latent, widths, decoder, int(spec.get("dense", 0)))
+    size, latent, decoder = (
+        int(spec["size"]),
+        spec.get("latent", 16),
+        spec.get("decoder", "transpose"),
+    )
+    _check(
+        spec,
+        [
+            (
+                _positive(latent),
+                f"`latent` is {latent!r} but must be a positive integer such as 16",
+            ),
+            (
+                decoder in DECODERS,
+                f"`decoder` is {decoder!r} but must be one of {', '.join(DECODERS)}",
+            ),
+            (
+                size % 2 ** len(widths) == 0,
+                f"the image size {size} is not divisible by 2**{len(widths)} (one halving per level of `widths` {widths}); use fewer levels or resize the images",
+            ),
+        ],
+    )
+    return ConvAutoencoder(
+        int(spec.get("channels", 1)), size, latent, widths, decoder, int(spec.get("dense", 0))
+    )
 
 
 @register_model("recurrent_autoencoder")
 def _build_recurrent(spec: dict[str, Any]) -> nn.Module:
     latent, cell = spec.get("latent", 8), spec.get("cell", "gru")
-    _check(spec, [
-        (_positive(latent), f"`latent` is {latent!r} but must be a positive integer such as 8"),
-        (cell in CELLS, f"`cell` is {cell!r} but must be one of {', '.join(CELLS)}"),
-    ])
-    return RecurrentAutoencoder(int(spec["n_features"]), int(spec["seq_len"]), latent, int(spec.get("hidden_size", 32)), cell)
+    _check(
+        spec,
+        [
+            (_positive(latent), f"`latent` is {latent!r} but must be a positive integer such as 8"),
+            (cell in CELLS, f"`cell` is {cell!r} but must be one of {', '.join(CELLS)}"),
+        ],
+    )
+    return RecurrentAutoencoder(
+        int(spec["n_features"]),
+        int(spec["seq_len"]),
+        latent,
+        int(spec.get("hidden_size", 32)),
+        cell,
+    )

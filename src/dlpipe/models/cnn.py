@@ -61,7 +61,9 @@ class CNN(nn.Module):
         activation: str = "relu",
     ) -> None:
         super().__init__()
-        kernels = [kernel_size] * len(channels) if isinstance(kernel_size, int) else list(kernel_size)
+        kernels = (
+            [kernel_size] * len(channels) if isinstance(kernel_size, int) else list(kernel_size)
+        )
         act = ACTIVATIONS[activation]
         layers: list[nn.Module] = []
         width, (h, w) = in_channels, image_size
@@ -85,7 +87,9 @@ class CNN(nn.Module):
                 h, w = h // pool, w // pool
         self.features = nn.Sequential(*layers)
         with torch.no_grad():
-            self.flat_features = int(self.features(torch.zeros(1, in_channels, *image_size)).numel())
+            self.flat_features = int(
+                self.features(torch.zeros(1, in_channels, *image_size)).numel()
+            )
         head: list[nn.Module] = [nn.Flatten()]
         width = self.flat_features
         for size in dense:
@@ -105,7 +109,9 @@ class CNN(nn.Module):
     def _stem(self) -> bool:
         """True when the first three layers are now conv -> 2x2 max-pool -> ReLU in the form the compiled
         first-block kernel computes (models/fused.py); read from the layers, so a layer swapped in later counts."""
-        return len(self.features) >= 3 and stem_geometry(self.features[0], self.features[1], self.features[2])
+        return len(self.features) >= 3 and stem_geometry(
+            self.features[0], self.features[1], self.features[2]
+        )
 
     def train(self, mode: bool = True) -> CNN:
         super().train(mode)
@@ -117,7 +123,12 @@ class CNN(nn.Module):
         feats = self.features
         # training only; the layers' geometry, dtype and the input are checked on every call (a conv swapped
         # in with reflect padding or stride 2 runs torch's kernels)
-        if self.training and len(feats) >= 3 and isinstance(feats[0], nn.Conv2d) and stem_applies(feats[0], x, feats[1], feats[2]):
+        if (
+            self.training
+            and len(feats) >= 3
+            and isinstance(feats[0], nn.Conv2d)
+            and stem_applies(feats[0], x, feats[1], feats[2])
+        ):
             h = conv_pool_relu(x, feats[0])
             for layer in list(self.features)[3:]:
                 h = layer(h)
@@ -125,22 +136,52 @@ class CNN(nn.Module):
         return self.classifier(self.features(x))  # (B, C, H, W) -> (B, n_outputs)
 
 
-def default_cnn_spec(in_channels: int, image_size: tuple[int, int] | list[int], n_outputs: int) -> dict[str, Any]:
+def default_cnn_spec(
+    in_channels: int, image_size: tuple[int, int] | list[int], n_outputs: int
+) -> dict[str, Any]:
     """dlpipe's default CNN: two conv-BN-ReLU-pool blocks (32, 64), dense 128 with dropout."""
-    return {"family": "cnn", "in_channels": in_channels, "image_size": list(image_size), "n_outputs": n_outputs,
-            "channels": [32, 64], "kernel_size": 3, "padding": "same", "convs_per_block": 1, "batch_norm": True,
-            "pool": 2, "dense": [128], "dropout": 0.25, "activation": "relu"}
+    return {
+        "family": "cnn",
+        "in_channels": in_channels,
+        "image_size": list(image_size),
+        "n_outputs": n_outputs,
+        "channels": [32, 64],
+        "kernel_size": 3,
+        "padding": "same",
+        "convs_per_block": 1,
+        "batch_norm": True,
+        "pool": 2,
+        "dense": [128],
+        "dropout": 0.25,
+        "activation": "relu",
+    }
 
 
-def seed_cnn_spec(in_channels: int = 1, image_size: tuple[int, int] | list[int] = (28, 28), n_outputs: int = 10) -> dict[str, Any]:
+def seed_cnn_spec(
+    in_channels: int = 1, image_size: tuple[int, int] | list[int] = (28, 28), n_outputs: int = 10
+) -> dict[str, Any]:
     """The seed notes' Keras CNN: conv32(3x3)-pool-conv64(3x3)-pool-flatten-dense10, no padding, no BN."""
-    return {"family": "cnn", "in_channels": in_channels, "image_size": list(image_size), "n_outputs": n_outputs,
-            "channels": [32, 64], "kernel_size": 3, "padding": 0, "convs_per_block": 1, "batch_norm": False,
-            "pool": 2, "dense": [], "dropout": 0.0, "activation": "relu"}
+    return {
+        "family": "cnn",
+        "in_channels": in_channels,
+        "image_size": list(image_size),
+        "n_outputs": n_outputs,
+        "channels": [32, 64],
+        "kernel_size": 3,
+        "padding": 0,
+        "convs_per_block": 1,
+        "batch_norm": False,
+        "pool": 2,
+        "dense": [],
+        "dropout": 0.0,
+        "activation": "relu",
+    }
 
 
 def _positive_ints(value: Any) -> bool:
-    return isinstance(value, (list, tuple)) and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value)
+    return isinstance(value, (list, tuple)) and all(
+        isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value
+    )
 
 
 @register_model("cnn")
@@ -148,19 +189,29 @@ def _build_cnn(spec: dict[str, Any]) -> nn.Module:
     problems = []
     channels = spec.get("channels", [32, 64])
     if not _positive_ints(channels) or not channels:
-        problems.append(f"`channels` is {channels!r} but must be a non-empty list of positive integers such as [32, 64]")
+        problems.append(
+            f"`channels` is {channels!r} but must be a non-empty list of positive integers such as [32, 64]"
+        )
     kernel = spec.get("kernel_size", 3)
-    if not (isinstance(kernel, int) and kernel >= 1) and not (_positive_ints(kernel) and len(kernel) == len(channels or [])):
-        problems.append(f"`kernel_size` is {kernel!r} but must be a positive integer or one per block")
+    if not (isinstance(kernel, int) and kernel >= 1) and not (
+        _positive_ints(kernel) and len(kernel) == len(channels or [])
+    ):
+        problems.append(
+            f"`kernel_size` is {kernel!r} but must be a positive integer or one per block"
+        )
     dense = spec.get("dense", [128])
     if not isinstance(dense, (list, tuple)) or (dense and not _positive_ints(dense)):
-        problems.append(f"`dense` is {dense!r} but must be a list of positive integers such as [128] (or [])")
+        problems.append(
+            f"`dense` is {dense!r} but must be a list of positive integers such as [128] (or [])"
+        )
     padding = spec.get("padding", "same")
     if padding != "same" and not (isinstance(padding, int) and padding >= 0):
         problems.append(f"`padding` is {padding!r} but must be 'same' or an integer >= 0")
     activation = spec.get("activation", "relu")
     if activation not in ACTIVATIONS:
-        problems.append(f"`activation` is {activation!r}{suggest(activation, ACTIVATIONS)} but must be one of {', '.join(ACTIVATIONS)}")
+        problems.append(
+            f"`activation` is {activation!r}{suggest(activation, ACTIVATIONS)} but must be one of {', '.join(ACTIVATIONS)}"
+        )
     size: Any = spec.get("image_size")
     if not (_positive_ints(size) and len(size) == 2):
         problems.append(f"`image_size` is {size!r} but must be [height, width]")
@@ -168,10 +219,18 @@ def _build_cnn(spec: dict[str, Any]) -> nn.Module:
         raise InvalidConfigError("; ".join(problems) + ".")
     try:
         return CNN(
-            in_channels=int(spec.get("in_channels", 1)), image_size=tuple(size), n_outputs=int(spec["n_outputs"]),
-            channels=list(channels), kernel_size=kernel, padding=padding,
-            convs_per_block=int(spec.get("convs_per_block", 1)), batch_norm=bool(spec.get("batch_norm", True)),
-            pool=int(spec.get("pool", 2)), dense=list(dense), dropout=float(spec.get("dropout", 0.25)), activation=activation,
+            in_channels=int(spec.get("in_channels", 1)),
+            image_size=tuple(size),
+            n_outputs=int(spec["n_outputs"]),
+            channels=list(channels),
+            kernel_size=kernel,
+            padding=padding,
+            convs_per_block=int(spec.get("convs_per_block", 1)),
+            batch_norm=bool(spec.get("batch_norm", True)),
+            pool=int(spec.get("pool", 2)),
+            dense=list(dense),
+            dropout=float(spec.get("dropout", 0.25)),
+            activation=activation,
         )
     except RuntimeError as exc:  # a kernel larger than what is left of the image
         raise InvalidConfigError(

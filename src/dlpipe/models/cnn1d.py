@@ -34,16 +34,27 @@ class FCN(nn.Module):
     def __init__(self, spec: dict[str, Any]) -> None:
         super().__init__()
         kernels = spec.get("kernel_sizes", [8, 5, 3])
-        extra = [] if isinstance(kernels, list) and kernels and all(isinstance(k, int) and k >= 1 for k in kernels) else [
-            f"`kernel_sizes` is {kernels!r} but must be a list of positive integers such as [8, 5, 3]"
-        ]
+        extra = (
+            []
+            if isinstance(kernels, list)
+            and kernels
+            and all(isinstance(k, int) and k >= 1 for k in kernels)
+            else [
+                f"`kernel_sizes` is {kernels!r} but must be a list of positive integers such as [8, 5, 3]"
+            ]
+        )
         hidden = check_spec(spec, [64, 128, 64], extra=extra)
         widths = [int(spec["n_features"])] + hidden
         layers: list[nn.Module] = []
         for i, c in enumerate(hidden):
             k = kernels[i % len(kernels)]
             # explicit 'same' padding: Conv1d(padding="same") copies the input for even kernels (and warns)
-            layers += [nn.ConstantPad1d(((k - 1) // 2, k // 2), 0.0), nn.Conv1d(widths[i], c, k), nn.BatchNorm1d(c), nn.ReLU()]
+            layers += [
+                nn.ConstantPad1d(((k - 1) // 2, k // 2), 0.0),
+                nn.Conv1d(widths[i], c, k),
+                nn.BatchNorm1d(c),
+                nn.ReLU(),
+            ]
         self.body = nn.Sequential(*layers)
         self.forecast = bool(spec.get("forecast", False))
         self.dropout = nn.Dropout(float(spec.get("dropout", 0.0)))
@@ -53,7 +64,9 @@ class FCN(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         if mask is not None:
             x = x * mask.unsqueeze(-1)  # padding stays zero whatever the scaling did to it
-        h = self.body(relative_inputs(x, self.spec).transpose(1, 2)).transpose(1, 2)  # (B, T, F) -> (B, C, T) for Conv1d -> (B, T, C)
+        h = self.body(relative_inputs(x, self.spec).transpose(1, 2)).transpose(
+            1, 2
+        )  # (B, T, F) -> (B, C, T) for Conv1d -> (B, T, C)
         return self.head(self.dropout(masked_mean(h, mask)), x)
 
 

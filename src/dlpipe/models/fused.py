@@ -43,14 +43,24 @@ from torch import nn
 
 from dlpipe.models.native import load_lstm, load_stem
 
-__all__ = ["conv_pool_relu", "kernels_used", "lstm_applies", "lstm_sequence", "stem_applies", "stem_geometry", "warm_kernels"]
+__all__ = [
+    "conv_pool_relu",
+    "kernels_used",
+    "lstm_applies",
+    "lstm_sequence",
+    "stem_applies",
+    "stem_geometry",
+    "warm_kernels",
+]
 
 _MARK = "_dlpipe_native_kernel"  # set on a module once a compiled kernel has run for it (metrics.json reads it)
 
 
 def _mark(module: nn.Module, kernel: str) -> None:
     if module.__dict__.get(_MARK) != kernel:
-        module.__dict__[_MARK] = kernel  # a plain attribute: not in the state_dict, copied with the module
+        module.__dict__[_MARK] = (
+            kernel  # a plain attribute: not in the state_dict, copied with the module
+        )
 
 
 def kernels_used(model: nn.Module) -> dict[str, bool]:
@@ -65,7 +75,12 @@ def _hooked(*modules: nn.Module) -> bool:
 
 
 def _plain_eager() -> bool:
-    return not (torch.jit.is_scripting() or torch.jit.is_tracing() or torch.onnx.is_in_onnx_export() or torch.compiler.is_compiling())
+    return not (
+        torch.jit.is_scripting()
+        or torch.jit.is_tracing()
+        or torch.onnx.is_in_onnx_export()
+        or torch.compiler.is_compiling()
+    )
 
 
 def _stem_padding(conv: nn.Conv2d) -> int | None:
@@ -89,31 +104,69 @@ def stem_geometry(conv: nn.Module | None, pool: nn.Module | None, act: nn.Module
     if type(conv) is not nn.Conv2d or type(pool) is not nn.MaxPool2d or type(act) is not nn.ReLU:
         return False
     k = conv.kernel_size
-    pk, ps, pp, pd = (v if isinstance(v, tuple) else (v, v) for v in (pool.kernel_size, pool.stride, pool.padding, pool.dilation))
-    return (conv.stride == (1, 1) and conv.dilation == (1, 1) and conv.groups == 1 and k[0] == k[1] and _stem_padding(conv) is not None
-            and conv.weight.dim() == 4 and tuple(conv.weight.shape[2:]) == tuple(k) and conv.weight.shape[1] == conv.in_channels
-            and (conv.bias is None or (conv.bias.dtype == torch.float32 and conv.bias.device.type == "cpu" and tuple(conv.bias.shape) == (conv.out_channels,)))
-            and pk == (2, 2) and ps == (2, 2) and pp == (0, 0) and pd == (1, 1) and not pool.ceil_mode and not pool.return_indices
-            and not _hooked(conv, pool, act))
+    pk, ps, pp, pd = (
+        v if isinstance(v, tuple) else (v, v)
+        for v in (pool.kernel_size, pool.stride, pool.padding, pool.dilation)
+    )
+    return (
+        conv.stride == (1, 1)
+        and conv.dilation == (1, 1)
+        and conv.groups == 1
+        and k[0] == k[1]
+        and _stem_padding(conv) is not None
+        and conv.weight.dim() == 4
+        and tuple(conv.weight.shape[2:]) == tuple(k)
+        and conv.weight.shape[1] == conv.in_channels
+        and (
+            conv.bias is None
+            or (
+                conv.bias.dtype == torch.float32
+                and conv.bias.device.type == "cpu"
+                and tuple(conv.bias.shape) == (conv.out_channels,)
+            )
+        )
+        and pk == (2, 2)
+        and ps == (2, 2)
+        and pp == (0, 0)
+        and pd == (1, 1)
+        and not pool.ceil_mode
+        and not pool.return_indices
+        and not _hooked(conv, pool, act)
+    )
 
 
-def stem_applies(conv: nn.Module, x: torch.Tensor, pool: nn.Module | None = None, act: nn.Module | None = None) -> bool:
+def stem_applies(
+    conv: nn.Module, x: torch.Tensor, pool: nn.Module | None = None, act: nn.Module | None = None
+) -> bool:
     """True when :func:`conv_pool_relu` can stand in for ``conv -> pool -> act`` on ``x`` now (``pool``/``act``:
     the layers that follow; by default a 2x2 ``nn.MaxPool2d`` and ``nn.ReLU``). Checked at call time."""
     if not _plain_eager():
         return False
-    if not (torch.is_grad_enabled() and not x.requires_grad and x.dim() == 4 and x.device.type == "cpu" and x.dtype == torch.float32
-            and not torch.is_autocast_enabled("cpu")):
+    if not (
+        torch.is_grad_enabled()
+        and not x.requires_grad
+        and x.dim() == 4
+        and x.device.type == "cpu"
+        and x.dtype == torch.float32
+        and not torch.is_autocast_enabled("cpu")
+    ):
         return False
-    if not stem_geometry(conv, nn.MaxPool2d(2) if pool is None else pool, nn.ReLU() if act is None else act):
+    if not stem_geometry(
+        conv, nn.MaxPool2d(2) if pool is None else pool, nn.ReLU() if act is None else act
+    ):
         return False
     assert isinstance(conv, nn.Conv2d)
     pad, k = _stem_padding(conv), conv.kernel_size[0]
     assert pad is not None
-    return (conv.weight.dtype == torch.float32 and conv.weight.device.type == "cpu" and conv.out_channels % 16 == 0
-            and x.shape[1] == conv.in_channels and x.shape[0] >= 1
-            and min(x.shape[2], x.shape[3]) + 2 * pad - k + 1 >= 2  # at least one pooled output
-            and load_stem() is not None)
+    return (
+        conv.weight.dtype == torch.float32
+        and conv.weight.device.type == "cpu"
+        and conv.out_channels % 16 == 0
+        and x.shape[1] == conv.in_channels
+        and x.shape[0] >= 1
+        and min(x.shape[2], x.shape[3]) + 2 * pad - k + 1 >= 2  # at least one pooled output
+        and load_stem() is not None
+    )
 
 
 _pool: list[Any] = []
@@ -139,12 +192,16 @@ def _halves(n: int, run: Any) -> None:
 
 def _check(status: int) -> None:
     if status:
-        raise RuntimeError("dlpipe's fused first-block kernel refused its input (a channel count not a multiple of 16)")
+        raise RuntimeError(
+            "dlpipe's fused first-block kernel refused its input (a channel count not a multiple of 16)"
+        )
 
 
 class _ConvPoolReLU(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, padding: int) -> torch.Tensor:
+    def forward(
+        ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, padding: int
+    ) -> torch.Tensor:
         lib = load_stem()
         assert lib is not None
         xp = F.pad(x.detach(), (padding,) * 4) if padding else x.detach()
@@ -154,13 +211,28 @@ class _ConvPoolReLU(torch.autograd.Function):
         Ho, Wo = (Hp - K + 1) // 2, (Wp - K + 1) // 2
         w = weight.detach().permute(1, 2, 3, 0).contiguous()  # (Cin, K, K, C)
         b = bias.detach().contiguous()
-        out = torch.empty((N, C, Ho, Wo), dtype=torch.float32, device="cpu", memory_format=torch.channels_last)
+        out = torch.empty(
+            (N, C, Ho, Wo), dtype=torch.float32, device="cpu", memory_format=torch.channels_last
+        )
         idx = torch.empty((N, Ho, Wo, C), dtype=torch.uint8, device="cpu")
         in_row, out_row = cin * Hp * Wp, Ho * Wo * C  # elements per image
 
         def run(lo: int, hi: int) -> None:
-            _check(lib.dlp_stem_forward(xp.data_ptr() + 4 * lo * in_row, hi - lo, cin, Hp, Wp, w.data_ptr(), b.data_ptr(), C, K,
-                                        out.data_ptr() + 4 * lo * out_row, idx.data_ptr() + lo * out_row))
+            _check(
+                lib.dlp_stem_forward(
+                    xp.data_ptr() + 4 * lo * in_row,
+                    hi - lo,
+                    cin,
+                    Hp,
+                    Wp,
+                    w.data_ptr(),
+                    b.data_ptr(),
+                    C,
+                    K,
+                    out.data_ptr() + 4 * lo * out_row,
+                    idx.data_ptr() + lo * out_row,
+                )
+            )
 
         _halves(N, run)
         ctx.save_for_backward(xp, idx)
@@ -174,9 +246,17 @@ class _ConvPoolReLU(torch.autograd.Function):
         xp, idx = ctx.saved_tensors
         N, cin, Hp, Wp = xp.shape
         C, _, K, _ = ctx.weight_shape
-        g = grad.float().permute(0, 2, 3, 1).contiguous()  # (N, Ho, Wo, C): free for a channels_last gradient
-        f32, cpu = torch.float32, torch.device("cpu")  # the kernels write float32, whatever torch's defaults
-        dw, db = torch.empty(2, cin, K, K, C, dtype=f32, device=cpu), torch.empty(2, C, dtype=f32, device=cpu)  # one partial sum per half
+        g = (
+            grad.float().permute(0, 2, 3, 1).contiguous()
+        )  # (N, Ho, Wo, C): free for a channels_last gradient
+        f32, cpu = (
+            torch.float32,
+            torch.device("cpu"),
+        )  # the kernels write float32, whatever torch's defaults
+        dw, db = (
+            torch.empty(2, cin, K, K, C, dtype=f32, device=cpu),
+            torch.empty(2, C, dtype=f32, device=cpu),
+        )  # one partial sum per half
         Ho, Wo = g.shape[1], g.shape[2]
         in_row, out_row = cin * Hp * Wp, Ho * Wo * C
         parts: list[int] = []
@@ -184,8 +264,21 @@ class _ConvPoolReLU(torch.autograd.Function):
         def run(lo: int, hi: int) -> None:
             k = 0 if lo == 0 else 1
             parts.append(k)
-            _check(lib.dlp_stem_backward(g.data_ptr() + 4 * lo * out_row, xp.data_ptr() + 4 * lo * in_row, idx.data_ptr() + lo * out_row,
-                                         hi - lo, cin, Hp, Wp, C, K, dw[k].data_ptr(), db[k].data_ptr()))
+            _check(
+                lib.dlp_stem_backward(
+                    g.data_ptr() + 4 * lo * out_row,
+                    xp.data_ptr() + 4 * lo * in_row,
+                    idx.data_ptr() + lo * out_row,
+                    hi - lo,
+                    cin,
+                    Hp,
+                    Wp,
+                    C,
+                    K,
+                    dw[k].data_ptr(),
+                    db[k].data_ptr(),
+                )
+            )
 
         _halves(N, run)
         d_w, d_b = (dw[0], db[0]) if len(parts) == 1 else (dw[0] + dw[1], db[0] + db[1])
@@ -196,15 +289,28 @@ def conv_pool_relu(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
     """``relu(max_pool2d(conv(x), 2))`` in one pass (see the module doc); call it only where :func:`stem_applies`."""
     pad = _stem_padding(conv)
     if pad is None or conv.stride != (1, 1) or conv.dilation != (1, 1) or conv.groups != 1:
-        raise ValueError(f"conv_pool_relu needs a stride-1, undilated, evenly zero-padded convolution, not {conv!r}; check stem_applies() first.")
-    bias = conv.bias if conv.bias is not None else torch.zeros(conv.out_channels, dtype=torch.float32, device="cpu")
+        raise ValueError(
+            f"conv_pool_relu needs a stride-1, undilated, evenly zero-padded convolution, not {conv!r}; check stem_applies() first."
+        )
+    bias = (
+        conv.bias
+        if conv.bias is not None
+        else torch.zeros(conv.out_channels, dtype=torch.float32, device="cpu")
+    )
     _mark(conv, "stem")
     return _ConvPoolReLU.apply(x, conv.weight, bias, pad)  # type: ignore[no-any-return]
 
 
 class _LSTMLayer(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, w_ih: torch.Tensor, w_hh: torch.Tensor, b_ih: torch.Tensor, b_hh: torch.Tensor) -> torch.Tensor:
+    def forward(
+        ctx: Any,
+        x: torch.Tensor,
+        w_ih: torch.Tensor,
+        w_hh: torch.Tensor,
+        b_ih: torch.Tensor,
+        b_hh: torch.Tensor,
+    ) -> torch.Tensor:
         lib = load_lstm()
         assert lib is not None
         x = x.detach().contiguous()
@@ -212,12 +318,31 @@ class _LSTMLayer(torch.autograd.Function):
         H = w_hh.shape[1]
         w_ih, w_hh = w_ih.detach().contiguous(), w_hh.detach().contiguous()
         bias = (b_ih.detach() + b_hh.detach()).contiguous()
-        f32, cpu = torch.float32, torch.device("cpu")  # the kernel writes float32, whatever torch's defaults
-        hs, cs = torch.empty(T + 1, B, H, dtype=f32, device=cpu), torch.empty(T + 1, B, H, dtype=f32, device=cpu)
+        f32, cpu = (
+            torch.float32,
+            torch.device("cpu"),
+        )  # the kernel writes float32, whatever torch's defaults
+        hs, cs = (
+            torch.empty(T + 1, B, H, dtype=f32, device=cpu),
+            torch.empty(T + 1, B, H, dtype=f32, device=cpu),
+        )
         acts = torch.empty(T, B, 4 * H, dtype=f32, device=cpu)
-        if lib.dlp_lstm_forward(x.data_ptr(), w_ih.data_ptr(), w_hh.data_ptr(), bias.data_ptr(), B, T, n_in, H,
-                                hs.data_ptr(), cs.data_ptr(), acts.data_ptr()):
-            raise RuntimeError("dlpipe's LSTM kernel failed (out of memory, or a hidden size not a multiple of 16)")
+        if lib.dlp_lstm_forward(
+            x.data_ptr(),
+            w_ih.data_ptr(),
+            w_hh.data_ptr(),
+            bias.data_ptr(),
+            B,
+            T,
+            n_in,
+            H,
+            hs.data_ptr(),
+            cs.data_ptr(),
+            acts.data_ptr(),
+        ):
+            raise RuntimeError(
+                "dlpipe's LSTM kernel failed (out of memory, or a hidden size not a multiple of 16)"
+            )
         ctx.save_for_backward(x, w_ih, w_hh, hs, cs, acts)
         return hs[1:].transpose(0, 1)  # (B, T, H), a view of the states
 
@@ -230,8 +355,19 @@ class _LSTMLayer(torch.autograd.Function):
         H = w_hh.shape[1]
         g = grad.float().contiguous()
         dgates = torch.empty(T, B, 4 * H, dtype=torch.float32, device="cpu")
-        if lib.dlp_lstm_backward(g.data_ptr(), w_hh.data_ptr(), cs.data_ptr(), acts.data_ptr(), B, T, H, dgates.data_ptr()):
-            raise RuntimeError("dlpipe's LSTM kernel failed (out of memory, or a hidden size not a multiple of 16)")
+        if lib.dlp_lstm_backward(
+            g.data_ptr(),
+            w_hh.data_ptr(),
+            cs.data_ptr(),
+            acts.data_ptr(),
+            B,
+            T,
+            H,
+            dgates.data_ptr(),
+        ):
+            raise RuntimeError(
+                "dlpipe's LSTM kernel failed (out of memory, or a hidden size not a multiple of 16)"
+            )
         dg = dgates.view(T * B, 4 * H)
         x_tm = x.transpose(0, 1).reshape(T * B, n_in)  # time-major rows, as dgates
         d_w_ih = dg.t() @ x_tm
@@ -250,26 +386,51 @@ def _lstm_layout(module: nn.Module) -> bool:
     """What ``lstm.c`` assumes of the module itself: a plain ``nn.LSTM`` (not a subclass with its own forward),
     unidirectional, batch-first, with biases and no projection, hidden a multiple of 16 up to
     ``_LSTM_MAX_HIDDEN``, every layer's weights float32 on the CPU in torch's shapes, and no forward hooks."""
-    if type(module) is not nn.LSTM or module.bidirectional or module.proj_size != 0 or not module.bias or not module.batch_first:
+    if (
+        type(module) is not nn.LSTM
+        or module.bidirectional
+        or module.proj_size != 0
+        or not module.bias
+        or not module.batch_first
+    ):
         return False
     H = module.hidden_size
     if H % 16 or H > _LSTM_MAX_HIDDEN or _hooked(module):
         return False
     for layer in range(module.num_layers):
         width = module.input_size if layer == 0 else H
-        shapes = {"weight_ih": (4 * H, width), "weight_hh": (4 * H, H), "bias_ih": (4 * H,), "bias_hh": (4 * H,)}
+        shapes = {
+            "weight_ih": (4 * H, width),
+            "weight_hh": (4 * H, H),
+            "bias_ih": (4 * H,),
+            "bias_hh": (4 * H,),
+        }
         for name, shape in shapes.items():
             w = getattr(module, f"{name}_l{layer}", None)
-            if not isinstance(w, torch.Tensor) or tuple(w.shape) != shape or w.dtype != torch.float32 or w.device.type != "cpu":
+            if (
+                not isinstance(w, torch.Tensor)
+                or tuple(w.shape) != shape
+                or w.dtype != torch.float32
+                or w.device.type != "cpu"
+            ):
                 return False
     return True
 
 
 def lstm_applies(module: nn.Module, x: torch.Tensor) -> bool:
     """True when :func:`lstm_sequence` runs ``module`` through the compiled LSTM kernels on ``x`` now (checked at call time)."""
-    return (_plain_eager() and x.dim() == 3 and x.device.type == "cpu" and x.dtype == torch.float32 and not torch.is_autocast_enabled("cpu")
-            and _lstm_layout(module) and x.shape[2] == module.input_size and x.shape[0] >= 1 and x.shape[1] >= 1
-            and load_lstm() is not None)
+    return (
+        _plain_eager()
+        and x.dim() == 3
+        and x.device.type == "cpu"
+        and x.dtype == torch.float32
+        and not torch.is_autocast_enabled("cpu")
+        and _lstm_layout(module)
+        and x.shape[2] == module.input_size
+        and x.shape[0] >= 1
+        and x.shape[1] >= 1
+        and load_lstm() is not None
+    )
 
 
 def warm_kernels(model: nn.Module) -> list[str]:
@@ -279,7 +440,10 @@ def warm_kernels(model: nn.Module) -> list[str]:
     in its first request. Only the LSTM kernel runs in inference; the first-block kernel is training-only.
     """
     wanted = [m for m in model.modules() if getattr(m, "uses_lstm_kernel", False)]
-    if any(_lstm_layout(lstm) for m in wanted for lstm in m.modules() if isinstance(lstm, nn.LSTM)) and load_lstm() is not None:
+    if (
+        any(_lstm_layout(lstm) for m in wanted for lstm in m.modules() if isinstance(lstm, nn.LSTM))
+        and load_lstm() is not None
+    ):
         return ["lstm"]
     return []
 
@@ -292,6 +456,12 @@ def lstm_sequence(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
     for layer in range(module.num_layers):
         if layer and module.dropout and module.training:  # nn.LSTM's dropout between layers
             h = F.dropout(h, float(module.dropout), training=True)
-        h = _LSTMLayer.apply(h, *(getattr(module, f"{name}_l{layer}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")))
+        h = _LSTMLayer.apply(
+            h,
+            *(
+                getattr(module, f"{name}_l{layer}")
+                for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+            ),
+        )
     _mark(module, "lstm")
     return h  # type: ignore[no-any-return]

@@ -16,7 +16,14 @@ from torch import nn
 from dlpipe.core.errors import InvalidConfigError
 from dlpipe.models.registry import register_model
 
-__all__ = ["DCGANGenerator", "DCGANDiscriminator", "MLPGenerator", "MLPDiscriminator", "GANPair", "ARCHS"]
+__all__ = [
+    "DCGANGenerator",
+    "DCGANDiscriminator",
+    "MLPGenerator",
+    "MLPDiscriminator",
+    "GANPair",
+    "ARCHS",
+]
 
 ARCHS = ("dcgan", "mlp")
 
@@ -32,10 +39,17 @@ class DCGANGenerator(nn.Module):
     def __init__(self, latent: int, channels: int, size: int, width: int = 64) -> None:
         super().__init__()
         self.latent, self.start, self.width = latent, size // 4, width
-        self.project = nn.Sequential(nn.Linear(latent, 2 * width * self.start**2), nn.BatchNorm1d(2 * width * self.start**2), nn.ReLU())
+        self.project = nn.Sequential(
+            nn.Linear(latent, 2 * width * self.start**2),
+            nn.BatchNorm1d(2 * width * self.start**2),
+            nn.ReLU(),
+        )
         self.body = nn.Sequential(
-            nn.ConvTranspose2d(2 * width, width, 4, stride=2, padding=1), nn.BatchNorm2d(width), nn.ReLU(),
-            nn.ConvTranspose2d(width, channels, 4, stride=2, padding=1), nn.Tanh(),
+            nn.ConvTranspose2d(2 * width, width, 4, stride=2, padding=1),
+            nn.BatchNorm2d(width),
+            nn.ReLU(),
+            nn.ConvTranspose2d(width, channels, 4, stride=2, padding=1),
+            nn.Tanh(),
         )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -54,8 +68,12 @@ class DCGANDiscriminator(nn.Module):
         super().__init__()
         s = size // 4
         self.body = nn.Sequential(
-            nn.Conv2d(channels, width, 4, stride=2, padding=1), nn.LeakyReLU(0.2), nn.Dropout(dropout),
-            nn.Conv2d(width, 2 * width, 4, stride=2, padding=1), nn.LeakyReLU(0.2), nn.Dropout(dropout),
+            nn.Conv2d(channels, width, 4, stride=2, padding=1),
+            nn.LeakyReLU(0.2),
+            nn.Dropout(dropout),
+            nn.Conv2d(width, 2 * width, 4, stride=2, padding=1),
+            nn.LeakyReLU(0.2),
+            nn.Dropout(dropout),
             nn.Flatten(),
         )
         self.head = nn.Linear(2 * width * s * s + 1, 1)
@@ -76,7 +94,9 @@ class MLPGenerator(nn.Module):
         torch.Size([3, 6])
     """
 
-    def __init__(self, latent: int, n_features: int, hidden: tuple[int, ...] | list[int] = (64, 64)) -> None:
+    def __init__(
+        self, latent: int, n_features: int, hidden: tuple[int, ...] | list[int] = (64, 64)
+    ) -> None:
         super().__init__()
         self.latent = latent
         layers: list[nn.Module] = []
@@ -125,14 +145,20 @@ class GANPair(nn.Module):
 
 
 def _validate(spec: dict[str, Any]) -> tuple[str, int, list[int]]:
-    arch, latent, shape = spec.get("arch", "dcgan"), spec.get("latent", 32), list(spec.get("shape") or [])
+    arch, latent, shape = (
+        spec.get("arch", "dcgan"),
+        spec.get("latent", 32),
+        list(spec.get("shape") or []),
+    )
     problems = []
     if arch not in ARCHS:
         problems.append(f"`arch` is {arch!r} but must be one of {', '.join(ARCHS)}")
     if not (isinstance(latent, int) and latent >= 1):
         problems.append(f"`latent` is {latent!r} but must be a positive integer such as 32")
     if arch == "dcgan" and (len(shape) != 3 or shape[1] != shape[2] or shape[1] % 4):
-        problems.append(f"a DCGAN needs square images whose side is divisible by 4 as `shape` [C, S, S], got {shape!r}; use arch='mlp' or resize the images")
+        problems.append(
+            f"a DCGAN needs square images whose side is divisible by 4 as `shape` [C, S, S], got {shape!r}; use arch='mlp' or resize the images"
+        )
     if arch == "mlp" and len(shape) < 1:
         problems.append("an MLP GAN needs `shape` [n_features]")
     if problems:
@@ -145,12 +171,16 @@ def _build_generator(spec: dict[str, Any]) -> nn.Module:
     arch, latent, shape = _validate(spec)
     if arch == "dcgan":
         return DCGANGenerator(latent, shape[0], shape[1], int(spec.get("width", 64)))
-    return MLPGenerator(latent, int(torch.tensor(shape).prod()), list(spec.get("hidden") or [64, 64]))
+    return MLPGenerator(
+        latent, int(torch.tensor(shape).prod()), list(spec.get("hidden") or [64, 64])
+    )
 
 
 @register_model("gan_discriminator")
 def _build_discriminator(spec: dict[str, Any]) -> nn.Module:
     arch, _, shape = _validate(spec)
     if arch == "dcgan":
-        return DCGANDiscriminator(shape[0], shape[1], int(spec.get("width", 64)), float(spec.get("dropout", 0.3)))
+        return DCGANDiscriminator(
+            shape[0], shape[1], int(spec.get("width", 64)), float(spec.get("dropout", 0.3))
+        )
     return MLPDiscriminator(int(torch.tensor(shape).prod()), list(spec.get("hidden") or [64, 64]))

@@ -62,7 +62,11 @@ class MLP(nn.Module):
         embedding_dims: tuple[int, ...] | list[int] | None = None,
     ) -> None:
         super().__init__()
-        dims = list(embedding_dims) if embedding_dims is not None else [embedding_dim(k) for k in cardinalities]
+        dims = (
+            list(embedding_dims)
+            if embedding_dims is not None
+            else [embedding_dim(k) for k in cardinalities]
+        )
         self.embeddings = nn.ModuleList(nn.Embedding(k, d) for k, d in zip(cardinalities, dims))
         width = n_numeric + sum(dims)
         layers: list[nn.Module] = []
@@ -84,5 +88,7 @@ class MLP(nn.Module):
     def forward(self, x_num: torch.Tensor, x_cat: torch.Tensor | None = None) -> torch.Tensor:
         if x_cat is not None and len(self.embeddings):
             # (B, F) + C x (B, d_c) -> (B, F + sum d_c)
-            x_num = torch.cat([x_num, *(emb(x_cat[:, i]) for i, emb in enumerate(self.embeddings))], dim=1)
+            x_num = torch.cat(
+                [x_num, *(emb(x_cat[:, i]) for i, emb in enumerate(self.embeddings))], dim=1
+            )
         return self.body(x_num)

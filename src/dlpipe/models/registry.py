@@ -17,12 +17,20 @@ from torch import nn
 from dlpipe.core.errors import DlpipeError, InvalidConfigError, suggest
 from dlpipe.models.mlp import ACTIVATIONS, MLP
 
-__all__ = ["available_memory", "build_model", "check_model_memory", "register_model", "model_families"]
+__all__ = [
+    "available_memory",
+    "build_model",
+    "check_model_memory",
+    "register_model",
+    "model_families",
+]
 
 _BUILDERS: dict[str, Callable[[dict[str, Any]], nn.Module]] = {}
 
 
-def register_model(family: str) -> Callable[[Callable[[dict[str, Any]], nn.Module]], Callable[[dict[str, Any]], nn.Module]]:
+def register_model(
+    family: str,
+) -> Callable[[Callable[[dict[str, Any]], nn.Module]], Callable[[dict[str, Any]], nn.Module]]:
     """Decorator: register a builder ``spec -> nn.Module`` under a family name."""
 
     def deco(fn: Callable[[dict[str, Any]], nn.Module]) -> Callable[[dict[str, Any]], nn.Module]:
@@ -86,7 +94,9 @@ def check_model_memory(spec: dict[str, Any], *, for_training: bool = True) -> No
     if needed <= available:
         return
     n = sum(p.numel() for p in meta.parameters())
-    purpose = "to train (weights, gradients and optimizer state)" if for_training else "for its weights"
+    purpose = (
+        "to train (weights, gradients and optimizer state)" if for_training else "for its weights"
+    )
     sizes = f" with `hidden` {spec['hidden']!r}" if spec.get("hidden") else ""
     raise InvalidConfigError(
         f"the {spec.get('family', 'mlp')} model{sizes} has {n:,} parameters and needs about {_gb(needed)} of memory {purpose}, "
@@ -127,10 +137,14 @@ def _build_mlp(spec: dict[str, Any]) -> nn.Module:
     hidden = spec.get("hidden") or [64, 32]
     problems = []
     if any((not isinstance(h, int)) or h < 1 for h in hidden):
-        problems.append(f"`hidden` is {hidden!r} but must be a list of positive integers such as [64, 32]")
+        problems.append(
+            f"`hidden` is {hidden!r} but must be a list of positive integers such as [64, 32]"
+        )
     activation = spec.get("activation", "relu")
     if activation not in ACTIVATIONS:
-        problems.append(f"`activation` is {activation!r}{suggest(activation, ACTIVATIONS)} but must be one of {', '.join(ACTIVATIONS)}")
+        problems.append(
+            f"`activation` is {activation!r}{suggest(activation, ACTIVATIONS)} but must be one of {', '.join(ACTIVATIONS)}"
+        )
     if problems:
         raise InvalidConfigError("; ".join(problems) + ".")
     return MLP(

@@ -15,7 +15,16 @@ from torch import nn
 from dlpipe.core.errors import InvalidConfigError, InvalidInputError, UnsupportedFileError
 from dlpipe.models.registry import register_model
 
-__all__ = ["ResNet", "BasicBlock", "Bottleneck", "resnet", "load_pretrained", "freeze_backbone", "head_names", "RESNET_LAYERS"]
+__all__ = [
+    "ResNet",
+    "BasicBlock",
+    "Bottleneck",
+    "resnet",
+    "load_pretrained",
+    "freeze_backbone",
+    "head_names",
+    "RESNET_LAYERS",
+]
 
 RESNET_LAYERS: dict[str, tuple[str, list[int]]] = {
     "resnet18": ("basic", [2, 2, 2, 2]),
@@ -35,7 +44,9 @@ def _conv1x1(cin: int, cout: int, stride: int = 1) -> nn.Conv2d:
 class BasicBlock(nn.Module):
     expansion = 1
 
-    def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None) -> None:
+    def __init__(
+        self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None
+    ) -> None:
         super().__init__()
         self.conv1 = _conv3x3(inplanes, planes, stride)
         self.bn1 = nn.BatchNorm2d(planes)
@@ -56,7 +67,9 @@ class Bottleneck(nn.Module):
 
     expansion = 4
 
-    def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None) -> None:
+    def __init__(
+        self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None
+    ) -> None:
         super().__init__()
         self.conv1 = _conv1x1(inplanes, planes)
         self.bn1 = nn.BatchNorm2d(planes)
@@ -111,10 +124,15 @@ class ResNet(nn.Module):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
         self.backbone_frozen = False
 
-    def _stage(self, kind: type[BasicBlock] | type[Bottleneck], planes: int, blocks: int, stride: int = 1) -> nn.Sequential:
+    def _stage(
+        self, kind: type[BasicBlock] | type[Bottleneck], planes: int, blocks: int, stride: int = 1
+    ) -> nn.Sequential:
         downsample = None
         if stride != 1 or self.inplanes != planes * kind.expansion:
-            downsample = nn.Sequential(_conv1x1(self.inplanes, planes * kind.expansion, stride), nn.BatchNorm2d(planes * kind.expansion))
+            downsample = nn.Sequential(
+                _conv1x1(self.inplanes, planes * kind.expansion, stride),
+                nn.BatchNorm2d(planes * kind.expansion),
+            )
         out: list[nn.Module] = [kind(self.inplanes, planes, stride, downsample)]
         self.inplanes = planes * kind.expansion
         out += [kind(self.inplanes, planes) for _ in range(1, blocks)]
@@ -179,7 +197,9 @@ def freeze_backbone(model: nn.Module, frozen: bool = True) -> list[str]:
 def _read_weights(path: str | Path) -> dict[str, torch.Tensor]:
     p = Path(path)
     if not p.is_file():
-        raise UnsupportedFileError(f"pretrained weight file {str(p)!r} does not exist; pass the path of a .pth/.pt or .safetensors file.")
+        raise UnsupportedFileError(
+            f"pretrained weight file {str(p)!r} does not exist; pass the path of a .pth/.pt or .safetensors file."
+        )
     try:
         if p.suffix == ".safetensors":
             from safetensors.torch import load_file
@@ -198,7 +218,9 @@ def _read_weights(path: str | Path) -> dict[str, torch.Tensor]:
             if wrapper in state and isinstance(state[wrapper], dict):
                 state = state[wrapper]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise UnsupportedFileError(f"pretrained weight file {str(p)!r} does not hold a mapping of names to tensors; save model.state_dict().")
+        raise UnsupportedFileError(
+            f"pretrained weight file {str(p)!r} does not hold a mapping of names to tensors; save model.state_dict()."
+        )
     return {k.removeprefix("module."): v for k, v in state.items()}
 
 
@@ -226,7 +248,14 @@ def load_pretrained(model: nn.Module, path: str | Path) -> list[str]:
                 "pass weights of the same architecture with torchvision's key names."
             )
         value = state[key]
-        if key == "conv1.weight" and value.ndim == 4 and tensor.ndim == 4 and value.shape[1] == 3 and tensor.shape[1] == 1 and value.shape[0] == tensor.shape[0]:
+        if (
+            key == "conv1.weight"
+            and value.ndim == 4
+            and tensor.ndim == 4
+            and value.shape[1] == 3
+            and tensor.shape[1] == 1
+            and value.shape[0] == tensor.shape[0]
+        ):
             value = value.sum(dim=1, keepdim=True)  # RGB filters on grey images
         if tuple(value.shape) != tuple(tensor.shape):
             if key.startswith(head):

@@ -39,11 +39,24 @@ class RecurrentNet(nn.Module):
         dropout = float(spec.get("dropout", 0.0))
         dirs = 2 if self.bidirectional else 1
         if len(set(hidden)) == 1:  # one cuDNN-style multi-layer module when sizes agree (faster)
-            self.layers = nn.ModuleList([cell(int(spec["n_features"]), hidden[0], num_layers=len(hidden), batch_first=True,
-                                              dropout=dropout if len(hidden) > 1 else 0.0, bidirectional=self.bidirectional)])
+            self.layers = nn.ModuleList(
+                [
+                    cell(
+                        int(spec["n_features"]),
+                        hidden[0],
+                        num_layers=len(hidden),
+                        batch_first=True,
+                        dropout=dropout if len(hidden) > 1 else 0.0,
+                        bidirectional=self.bidirectional,
+                    )
+                ]
+            )
         else:
             widths = [int(spec["n_features"])] + [h * dirs for h in hidden[:-1]]
-            self.layers = nn.ModuleList(cell(w, h, batch_first=True, bidirectional=self.bidirectional) for w, h in zip(widths, hidden))
+            self.layers = nn.ModuleList(
+                cell(w, h, batch_first=True, bidirectional=self.bidirectional)
+                for w, h in zip(widths, hidden)
+            )
         self.dropout = nn.Dropout(dropout)
         self.spec = {k: spec.get(k) for k in ("forecast", "relative")}
         self.head = SequenceHead(hidden[-1] * dirs, spec)
@@ -55,7 +68,9 @@ class RecurrentNet(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         h = relative_inputs(x, self.spec)  # (B, T, F)
         for i, layer in enumerate(self.layers):
-            h = lstm_sequence(layer, h) if isinstance(layer, nn.LSTM) else layer(h)[0]  # (B, T, D * dirs)
+            h = (
+                lstm_sequence(layer, h) if isinstance(layer, nn.LSTM) else layer(h)[0]
+            )  # (B, T, D * dirs)
             if i < len(self.layers) - 1:
                 h = self.dropout(h)
         feats = h[:, -1] if self.forecast else masked_mean(h, mask)

@@ -9,7 +9,9 @@ from dlpipe.core.errors import InvalidConfigError
 __all__ = ["conv_output_size", "pool_output_size", "summary"]
 
 
-def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> int:
+def conv_output_size(
+    size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1
+) -> int:
     """Output length of a convolution along one axis: floor((size + 2p - d(k-1) - 1) / s) + 1.
 
     Example:
@@ -17,7 +19,13 @@ def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0, 
         (26, 28, 14)
     """
     problems = []
-    for name, value, low in (("size", size, 1), ("kernel", kernel, 1), ("stride", stride, 1), ("padding", padding, 0), ("dilation", dilation, 1)):
+    for name, value, low in (
+        ("size", size, 1),
+        ("kernel", kernel, 1),
+        ("stride", stride, 1),
+        ("padding", padding, 0),
+        ("dilation", dilation, 1),
+    ):
         if not isinstance(value, int) or value < low:
             problems.append(f"`{name}` is {value!r} but must be an integer >= {low}")
     if problems:
@@ -31,7 +39,9 @@ def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0, 
     return int(out)
 
 
-def pool_output_size(size: int, kernel: int, stride: int | None = None, padding: int = 0, dilation: int = 1) -> int:
+def pool_output_size(
+    size: int, kernel: int, stride: int | None = None, padding: int = 0, dilation: int = 1
+) -> int:
     """Output length of max/avg pooling along one axis (``stride`` defaults to ``kernel``, as in torch).
 
     Example:
@@ -45,5 +55,13 @@ def summary(model: Any, input_size: tuple[int, ...], depth: int = 3) -> str:
     """Each layer's output shape and parameter count, as text (torchinfo does the walk)."""
     from torchinfo import summary as _summary
 
-    return str(_summary(model, input_size=input_size, depth=depth, verbose=0,
-                        col_names=("output_size", "num_params"), device="cpu"))
+    return str(
+        _summary(
+            model,
+            input_size=input_size,
+            depth=depth,
+            verbose=0,
+            col_names=("output_size", "num_params"),
+            device="cpu",
+        )
+    )

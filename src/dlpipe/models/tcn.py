@@ -47,17 +47,28 @@ class TCN(nn.Module):
     def __init__(self, spec: dict[str, Any]) -> None:
         super().__init__()
         kernel = spec.get("kernel_size", 3)
-        extra = [] if isinstance(kernel, int) and kernel >= 2 else [f"`kernel_size` is {kernel!r} but must be an integer >= 2"]
+        extra = (
+            []
+            if isinstance(kernel, int) and kernel >= 2
+            else [f"`kernel_size` is {kernel!r} but must be an integer >= 2"]
+        )
         hidden = check_spec(spec, [32, 32, 32, 32], extra=extra)
         widths = [int(spec["n_features"])] + hidden
         dropout = float(spec.get("dropout", 0.0))
-        self.blocks = nn.Sequential(*(_CausalBlock(widths[i], widths[i + 1], kernel, 2**i, dropout) for i in range(len(hidden))))
+        self.blocks = nn.Sequential(
+            *(
+                _CausalBlock(widths[i], widths[i + 1], kernel, 2**i, dropout)
+                for i in range(len(hidden))
+            )
+        )
         self.forecast = bool(spec.get("forecast", False))
         self.spec = {k: spec.get(k) for k in ("forecast", "relative")}
         self.head = SequenceHead(hidden[-1], spec)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        h = self.blocks(relative_inputs(x, self.spec).transpose(1, 2)).transpose(1, 2)  # (B, T, F) -> (B, C, T) for Conv1d -> (B, T, C)
+        h = self.blocks(relative_inputs(x, self.spec).transpose(1, 2)).transpose(
+            1, 2
+        )  # (B, T, F) -> (B, C, T) for Conv1d -> (B, T, C)
         feats = h[:, -1] if self.forecast else masked_mean(h, mask)
         return self.head(feats, x)
 

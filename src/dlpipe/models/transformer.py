@@ -14,10 +14,14 @@ from dlpipe.models.registry import register_model
 __all__ = ["SequenceTransformer", "positional_encoding"]
 
 
-def positional_encoding(length: int, width: int, device: torch.device | None = None) -> torch.Tensor:
+def positional_encoding(
+    length: int, width: int, device: torch.device | None = None
+) -> torch.Tensor:
     """The sinusoidal table of "Attention is all you need": (length, width)."""
     pos = torch.arange(length, device=device, dtype=torch.float32)[:, None]
-    div = torch.exp(torch.arange(0, width, 2, device=device, dtype=torch.float32) * (-math.log(10000.0) / width))
+    div = torch.exp(
+        torch.arange(0, width, 2, device=device, dtype=torch.float32) * (-math.log(10000.0) / width)
+    )
     pe = torch.zeros(length, width, device=device)
     pe[:, 0::2] = torch.sin(pos * div)
     pe[:, 1::2] = torch.cos(pos * div)[:, : width // 2]
@@ -42,19 +46,35 @@ class SequenceTransformer(nn.Module):
         heads = spec.get("heads", 4)
         hidden = spec.get("hidden") or [64, 64]
         extra = []
-        if not isinstance(heads, int) or heads < 1 or (isinstance(hidden, list) and hidden and isinstance(hidden[0], int) and hidden[0] % heads):
-            extra.append(f"`heads` is {heads!r} but must be a positive integer that divides the width {hidden[0] if hidden else '?'}")
+        if (
+            not isinstance(heads, int)
+            or heads < 1
+            or (
+                isinstance(hidden, list)
+                and hidden
+                and isinstance(hidden[0], int)
+                and hidden[0] % heads
+            )
+        ):
+            extra.append(
+                f"`heads` is {heads!r} but must be a positive integer that divides the width {hidden[0] if hidden else '?'}"
+            )
         hidden = check_spec(spec, [64, 64], extra=extra)
         if len(set(hidden)) != 1:
             from dlpipe.core.errors import InvalidConfigError
 
-            raise InvalidConfigError(f"`hidden` is {hidden!r} but a transformer's layers share one width; pass e.g. [64, 64] (width 64, 2 layers).")
+            raise InvalidConfigError(
+                f"`hidden` is {hidden!r} but a transformer's layers share one width; pass e.g. [64, 64] (width 64, 2 layers)."
+            )
         d = hidden[0]
         self.forecast = bool(spec.get("forecast", False))
         self.embed = nn.Linear(int(spec["n_features"]), d)
         dropout = float(spec.get("dropout", 0.0))
         self.layers = nn.ModuleList(
-            nn.TransformerEncoderLayer(d, heads, dim_feedforward=2 * d, dropout=dropout, batch_first=True) for _ in hidden
+            nn.TransformerEncoderLayer(
+                d, heads, dim_feedforward=2 * d, dropout=dropout, batch_first=True
+            )
+            for _ in hidden
         )
         self.spec = {k: spec.get(k) for k in ("forecast", "relative")}
         self.head = SequenceHead(d, spec)

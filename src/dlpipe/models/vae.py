@@ -34,8 +34,13 @@ class VAE(nn.Module):
         (torch.Size([5, 68]), torch.Size([5, 1, 8, 8]))
     """
 
-    def __init__(self, n_inputs: int, latent: int = 8, hidden: tuple[int, ...] | list[int] = (256, 128),
-                 shape: tuple[int, ...] | list[int] | None = None) -> None:
+    def __init__(
+        self,
+        n_inputs: int,
+        latent: int = 8,
+        hidden: tuple[int, ...] | list[int] = (256, 128),
+        shape: tuple[int, ...] | list[int] | None = None,
+    ) -> None:
         super().__init__()
         self.n_inputs, self.latent = n_inputs, latent
         self.shape = tuple(shape) if shape else (n_inputs,)
@@ -44,11 +49,15 @@ class VAE(nn.Module):
         self.mu = nn.Linear(sizes[-1], latent)
         self.logvar = nn.Linear(sizes[-1], latent)
         back = [latent, *reversed(list(hidden))]
-        self.decoder = nn.Sequential(*_dense_stack(back, "relu", 0.0), nn.Linear(back[-1], n_inputs))
+        self.decoder = nn.Sequential(
+            *_dense_stack(back, "relu", 0.0), nn.Linear(back[-1], n_inputs)
+        )
 
     def encode_stats(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.encoder(x.flatten(1))
-        return self.mu(h), self.logvar(h).clamp(-12.0, 12.0)  # (B, L) each; the clamp keeps exp() finite
+        return self.mu(h), self.logvar(h).clamp(
+            -12.0, 12.0
+        )  # (B, L) each; the clamp keeps exp() finite
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """The embedding: the posterior mean."""
@@ -65,7 +74,9 @@ class VAE(nn.Module):
         return torch.cat([self.decoder(z), mu, logvar], dim=1)  # (B, D + 2L)
 
 
-def split_vae_output(out: torch.Tensor, latent: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def split_vae_output(
+    out: torch.Tensor, latent: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(B, D + 2L) -> reconstruction (B, D), mu (B, L), logvar (B, L)."""
     d = out.shape[1] - 2 * latent
     return out[:, :d], out[:, d : d + latent], out[:, d + latent :]
@@ -79,7 +90,9 @@ def _build_vae(spec: dict[str, Any]) -> nn.Module:
     if not (isinstance(latent, int) and latent >= 1):
         problems.append(f"`latent` is {latent!r} but must be a positive integer such as 8")
     if not all(isinstance(h, int) and h >= 1 for h in hidden):
-        problems.append(f"`hidden` is {hidden!r} but must be a list of positive integers such as [256, 128]")
+        problems.append(
+            f"`hidden` is {hidden!r} but must be a list of positive integers such as [256, 128]"
+        )
     if problems:
         raise InvalidConfigError("; ".join(problems) + ".")
     return VAE(int(spec["n_inputs"]), latent, hidden, spec.get("shape"))

@@ -75,7 +75,10 @@ class DriftReport:
             "level": self.level,
             "drifted": self.drifted,
             "skipped": self.skipped,
-            "features": [{k: v for k, v in asdict(f).items() if k not in ("bins", "reference", "new")} for f in self.features],
+            "features": [
+                {k: v for k, v in asdict(f).items() if k not in ("bins", "reference", "new")}
+                for f in self.features
+            ],
         }
 
     def to_frame(self) -> Any:
@@ -84,8 +87,12 @@ class DriftReport:
         return pd.DataFrame(self.to_dict()["features"])
 
     def to_text(self) -> str:
-        lines = [f"drift of {self.rows} new rows against the training inputs (level {self.level:g})"]
-        lines.append(f"{'feature':<24}{'kind':<13}{'test':<7}{'statistic':>10}{'p-value':>10}{'PSI':>8}  drifted")
+        lines = [
+            f"drift of {self.rows} new rows against the training inputs (level {self.level:g})"
+        ]
+        lines.append(
+            f"{'feature':<24}{'kind':<13}{'test':<7}{'statistic':>10}{'p-value':>10}{'PSI':>8}  drifted"
+        )
         for f in self.features:
             lines.append(
                 f"{f.feature[:23]:<24}{f.kind:<13}{f.test:<7}{f.statistic:>10.4f}{f.p_value:>10.4f}{f.psi:>8.3f}  {'YES' if f.drifted else 'no'}"
@@ -94,7 +101,9 @@ class DriftReport:
             lines.append(f"not compared (no reference statistics): {format_names(self.skipped)}")
         n = len(self.drifted)
         lines.append(
-            f"{n} of {len(self.features)} features drifted: {format_names(self.drifted)}." if n else f"no feature drifted at level {self.level:g}."
+            f"{n} of {len(self.features)} features drifted: {format_names(self.drifted)}."
+            if n
+            else f"no feature drifted at level {self.level:g}."
         )
         return "\n".join(lines)
 
@@ -164,7 +173,18 @@ def _numeric(name: str, ref: dict[str, Any], col: Any, level: float) -> FeatureD
     edges = np.asarray(ref["bin_edges"], dtype=np.float64)
     counts = np.asarray(ref["bin_counts"], dtype=np.float64)
     if len(values) == 0:
-        return FeatureDrift(name, "numeric", "ks", math.nan, math.nan, math.nan, False, 0, ref.get("missing", 0.0), missing_new)
+        return FeatureDrift(
+            name,
+            "numeric",
+            "ks",
+            math.nan,
+            math.nan,
+            math.nan,
+            False,
+            0,
+            ref.get("missing", 0.0),
+            missing_new,
+        )
     sample = ref.get("sample")
     if sample:
         res = stats.ks_2samp(np.asarray(sample, dtype=np.float64), values)
@@ -173,17 +193,36 @@ def _numeric(name: str, ref: dict[str, Any], col: Any, level: float) -> FeatureD
         res = stats.kstest(values, lambda x: np.interp(x, cdf_x, cdf_y))
     # PSI over the training quantile bins, the outer bins open-ended
     inner = edges[1:-1]
-    p_ref = counts / counts.sum() if counts.sum() else np.full(len(counts), 1.0 / max(len(counts), 1))
+    p_ref = (
+        counts / counts.sum() if counts.sum() else np.full(len(counts), 1.0 / max(len(counts), 1))
+    )
     if len(edges) > 1:
-        new_counts = np.bincount(np.searchsorted(inner, values, side="right"), minlength=len(counts)).astype(np.float64)
+        new_counts = np.bincount(
+            np.searchsorted(inner, values, side="right"), minlength=len(counts)
+        ).astype(np.float64)
     else:
         new_counts = np.array([float(len(values))])
     p_new = new_counts / new_counts.sum()
-    labels = [f"{a:.4g}..{b:.4g}" for a, b in zip(edges[:-1], edges[1:])] if len(edges) > 1 else [f"{edges[0]:.4g}"]
+    labels = (
+        [f"{a:.4g}..{b:.4g}" for a, b in zip(edges[:-1], edges[1:])]
+        if len(edges) > 1
+        else [f"{edges[0]:.4g}"]
+    )
     p_value = float(res.pvalue)
     return FeatureDrift(
-        name, "numeric", "ks", float(res.statistic), p_value, _psi(p_ref, p_new), bool(p_value < level), int(len(values)),
-        float(ref.get("missing", 0.0)), missing_new, labels, p_ref.tolist(), p_new.tolist(),
+        name,
+        "numeric",
+        "ks",
+        float(res.statistic),
+        p_value,
+        _psi(p_ref, p_new),
+        bool(p_value < level),
+        int(len(values)),
+        float(ref.get("missing", 0.0)),
+        missing_new,
+        labels,
+        p_ref.tolist(),
+        p_new.tolist(),
     )
 
 
@@ -193,19 +232,43 @@ def _boolean(name: str, ref: dict[str, Any], col: Any, level: float) -> FeatureD
     values = values[~np.isnan(values)]
     p1 = float(ref["mean"])
     n_ref = float(ref.get("count", 0)) * (1 - float(ref.get("missing", 0.0)))
-    return _frequencies(name, "boolean", {"false": 1 - p1, "true": p1},
-                        {"false": float(np.sum(values == 0)), "true": float(np.sum(values == 1))}, level, float(ref.get("missing", 0.0)), missing_new, n_ref)
+    return _frequencies(
+        name,
+        "boolean",
+        {"false": 1 - p1, "true": p1},
+        {"false": float(np.sum(values == 0)), "true": float(np.sum(values == 1))},
+        level,
+        float(ref.get("missing", 0.0)),
+        missing_new,
+        n_ref,
+    )
 
 
 def _categorical(name: str, ref: dict[str, Any], col: Any, level: float) -> FeatureDrift:
     text = col.astype("string").fillna("<missing>")
     observed = {str(k): float(v) for k, v in text.value_counts().items()}
     freq = {str(k): float(v) for k, v in ref["frequencies"].items()}
-    return _frequencies(name, "categorical", freq, observed, level, float(freq.get("<missing>", 0.0)), float((col.isna()).mean()), float(ref.get("count", 0)))
+    return _frequencies(
+        name,
+        "categorical",
+        freq,
+        observed,
+        level,
+        float(freq.get("<missing>", 0.0)),
+        float((col.isna()).mean()),
+        float(ref.get("count", 0)),
+    )
 
 
 def _frequencies(
-    name: str, kind: str, freq: dict[str, float], observed: dict[str, float], level: float, miss_ref: float, miss_new: float, n_ref: float
+    name: str,
+    kind: str,
+    freq: dict[str, float],
+    observed: dict[str, float],
+    level: float,
+    miss_ref: float,
+    miss_new: float,
+    n_ref: float,
 ) -> FeatureDrift:
     from scipy import stats
 
@@ -215,13 +278,17 @@ def _frequencies(
     p_ref = np.array([freq[c] for c in cats] + [0.0])
     n = obs.sum()
     if n == 0:
-        return FeatureDrift(name, kind, "chi2", math.nan, math.nan, math.nan, False, 0, miss_ref, miss_new)
+        return FeatureDrift(
+            name, kind, "chi2", math.nan, math.nan, math.nan, False, 0, miss_ref, miss_new
+        )
     keep = (obs > 0) | (p_ref > 0)
     if n_ref > 0:
         # homogeneity: the training counts are a sample too
         table = np.vstack([p_ref[keep] * n_ref, obs[keep]])
         res = stats.chi2_contingency(table, correction=False) if keep.sum() > 1 else None
-        statistic, p_value = (float(res.statistic), float(res.pvalue)) if res is not None else (0.0, 1.0)
+        statistic, p_value = (
+            (float(res.statistic), float(res.pvalue)) if res is not None else (0.0, 1.0)
+        )
     else:
         # goodness of fit; a cell the training data never filled gets a tiny expected share
         p_exp = np.maximum(p_ref, _EPS)[keep]
@@ -231,8 +298,19 @@ def _frequencies(
     p_new = obs / n
     show = [i for i in range(len(labels)) if labels[i] != "<unseen>" or unseen > 0]
     return FeatureDrift(
-        name, kind, "chi2", statistic, p_value, _psi(p_ref, p_new), bool(p_value < level), int(n), miss_ref, miss_new,
-        [labels[i] for i in show], [float(p_ref[i]) for i in show], [float(p_new[i]) for i in show],
+        name,
+        kind,
+        "chi2",
+        statistic,
+        p_value,
+        _psi(p_ref, p_new),
+        bool(p_value < level),
+        int(n),
+        miss_ref,
+        miss_new,
+        [labels[i] for i in show],
+        [float(p_ref[i]) for i in show],
+        [float(p_new[i]) for i in show],
     )
 
 
@@ -299,23 +377,34 @@ _CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 
 
 def _html(report: DriftReport) -> str:
-    def esc(value: Any) -> str:  # every name, category or value from the data: text, and safe inside a quoted attribute
+    def esc(
+        value: Any,
+    ) -> (
+        str
+    ):  # every name, category or value from the data: text, and safe inside a quoted attribute
         return html.escape(str(value), quote=True)
 
     rows = "".join(
-        f"<tr class=\"{'drift' if f.drifted else ''}\"><td>{esc(f.feature)}</td><td>{esc(f.kind)}</td><td>{esc(f.test)}</td>"
+        f'<tr class="{"drift" if f.drifted else ""}"><td>{esc(f.feature)}</td><td>{esc(f.kind)}</td><td>{esc(f.test)}</td>'
         f"<td>{f.statistic:.4f}</td><td>{f.p_value:.4g}</td><td>{f.psi:.3f}</td><td>{f.missing_reference:.1%} / {f.missing_new:.1%}</td>"
         f"<td>{'YES' if f.drifted else 'no'}</td></tr>"
         for f in report.features
     )
     plots = "".join(
-        f'<figure><img alt="distribution of {esc(f.feature)}" src="data:image/png;base64,{_plot(f)}"></figure>' for f in report.features if f.bins
+        f'<figure><img alt="distribution of {esc(f.feature)}" src="data:image/png;base64,{_plot(f)}"></figure>'
+        for f in report.features
+        if f.bins
     )
     summary = (
         f"{len(report.drifted)} of {len(report.features)} features drifted: {esc(format_names(report.drifted))}."
-        if report.drifted else f"No feature drifted at level {report.level:g}."
+        if report.drifted
+        else f"No feature drifted at level {report.level:g}."
     )
-    skipped = f"<p>Not compared (no reference statistics): {esc(format_names(report.skipped))}.</p>" if report.skipped else ""
+    skipped = (
+        f"<p>Not compared (no reference statistics): {esc(format_names(report.skipped))}.</p>"
+        if report.skipped
+        else ""
+    )
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="{_CSP}"><title>dlpipe drift report</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:1100px;margin:2rem auto;padding:0 1rem}}

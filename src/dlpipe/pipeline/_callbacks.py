@@ -26,7 +26,14 @@ from dlpipe.training.trainer import Trainer
 __all__ = ["environment", "standard_callbacks", "training_record", "versions"]
 
 
-def standard_callbacks(tc: TrainConfig, has_val: bool, progress: str, *, plateau_divisor: int = 2, plateau_default: int = 10) -> list[Callback]:
+def standard_callbacks(
+    tc: TrainConfig,
+    has_val: bool,
+    progress: str,
+    *,
+    plateau_divisor: int = 2,
+    plateau_default: int = 10,
+) -> list[Callback]:
     """Early stopping (with a validation split), the configured schedule, then the progress display.
 
     ReduceLROnPlateau waits ``patience // plateau_divisor`` epochs (at least 2), or ``plateau_default``
@@ -50,7 +57,9 @@ def training_record(history: History, model: nn.Module) -> dict[str, Any]:
     """metrics.json's record of the training: epochs run, best and stopping epoch, parameters, best validation scores."""
     best = history.records[history.best_epoch - 1] if history.best_epoch else history.records[-1]
     return {
-        "epochs_run": len(history), "best_epoch": history.best_epoch, "stopped_epoch": history.stopped_epoch,
+        "epochs_run": len(history),
+        "best_epoch": history.best_epoch,
+        "stopped_epoch": history.stopped_epoch,
         "n_parameters": int(sum(p.numel() for p in model.parameters())),
         "val": {k[4:]: v for k, v in best.items() if k.startswith("val_")},
     }
@@ -63,9 +72,14 @@ def environment(trainer: Trainer, cfg: RunConfig) -> dict[str, Any]:
 
     model = getattr(trainer, "model", None)
     return {
-        "device": str(trainer.device), "torch_threads": getattr(trainer, "threads_used", torch.get_num_threads()),
-        "cpu_count": os.cpu_count(), **versions(), "seed": cfg.seed,
-        "native_kernels": kernels_used(model) if isinstance(model, nn.Module) else {"stem": False, "lstm": False},
+        "device": str(trainer.device),
+        "torch_threads": getattr(trainer, "threads_used", torch.get_num_threads()),
+        "cpu_count": os.cpu_count(),
+        **versions(),
+        "seed": cfg.seed,
+        "native_kernels": kernels_used(model)
+        if isinstance(model, nn.Module)
+        else {"stem": False, "lstm": False},
     }
 
 
@@ -75,8 +89,12 @@ def versions() -> dict[str, str | None]:
 
     from dlpipe import __version__
 
-    found: dict[str, str | None] = {"python": platform.python_version(), "torch": torch.__version__, "dlpipe": __version__,
-                                    "numpy": np.__version__}
+    found: dict[str, str | None] = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "dlpipe": __version__,
+        "numpy": np.__version__,
+    }
     for name, dist in (("pandas", "pandas"), ("sklearn", "scikit-learn")):
         try:
             found[name] = importlib.metadata.version(dist)

@@ -44,8 +44,14 @@ class TableRecipe(Recipe):
     def prepare(self, ds: TabularDataset, cfg: RunConfig) -> Prepared:
         prep = prepare_table(ds, cfg)
         splits = prep["splits"]
-        return Prepared(task=prep["task"], train=_tensors(splits["train"]), val=_tensors(splits["val"]), rows=prep["split_rows"],
-                        evaluated_on_training_rows=prep["same_rows"], state=prep)
+        return Prepared(
+            task=prep["task"],
+            train=_tensors(splits["train"]),
+            val=_tensors(splits["val"]),
+            rows=prep["split_rows"],
+            evaluated_on_training_rows=prep["same_rows"],
+            state=prep,
+        )
 
     def build(self, ctx: RunContext) -> tuple[nn.Module, dict[str, Any]]:
         pre, mc = ctx.prep.state["preprocessor"], ctx.cfg.model
@@ -72,7 +78,13 @@ class TableRecipe(Recipe):
             y_train_base = y_tr.reshape(-1) * task.y_std + task.y_mean
         else:
             y_train_base = y_tr.reshape(-1).astype(np.int64)
-        baselines = fit_baselines(task.kind, x_tr, y_train_base, task.n_outputs if task.kind == "multiclass" else 2, cfg.seed)
+        baselines = fit_baselines(
+            task.kind,
+            x_tr,
+            y_train_base,
+            task.n_outputs if task.kind == "multiclass" else 2,
+            cfg.seed,
+        )
         test_inputs = [torch.from_numpy(x_te)] + ([torch.from_numpy(c_te)] if c_te.shape[1] else [])
         logits = predict_logits(ctx.model, test_inputs).float().cpu().numpy()
         values, proba = task.decode(logits)
@@ -82,15 +94,31 @@ class TableRecipe(Recipe):
             y_true, output = y_te.reshape(-1).astype(np.int64), proba
         test_scores = score(task.kind, y_true, output, x_te, baselines, task.classes)
         predictions = {  # the test split's predictions, so the report can be rebuilt from the folder
-            "y_true": y_true if task.kind == "regression" else np.asarray(task.classes, dtype=object)[y_true],
+            "y_true": y_true
+            if task.kind == "regression"
+            else np.asarray(task.classes, dtype=object)[y_true],
             "prediction": values,
-            **({f"proba_{c}": proba[:, i] for i, c in enumerate(task.classes or [])} if proba is not None else {}),
+            **(
+                {f"proba_{c}": proba[:, i] for i, c in enumerate(task.classes or [])}
+                if proba is not None
+                else {}
+            ),
         }
         pre = prep["preprocessor"]
         manifest = {
-            "kind": "table", "task": task.to_dict(), "preprocessor": pre.state(), "model_spec": ctx.spec,
-            "metrics": {"test": {"model": test_scores["model"], "primary_metric": test_scores["primary_metric"]}},
-            "baselines": baselines, "reference_statistics": prep["reference"], "feature_names": pre.feature_names,
+            "kind": "table",
+            "task": task.to_dict(),
+            "preprocessor": pre.state(),
+            "model_spec": ctx.spec,
+            "metrics": {
+                "test": {
+                    "model": test_scores["model"],
+                    "primary_metric": test_scores["primary_metric"],
+                }
+            },
+            "baselines": baselines,
+            "reference_statistics": prep["reference"],
+            "feature_names": pre.feature_names,
         }
         return Evaluation(test=test_scores, manifest=manifest, extras={"predictions": predictions})
 

@@ -71,28 +71,70 @@ def _prepare_table(ds: Any, cfg: RunConfig) -> Prepared:
 
     frame = ds.frame
     label = ds.target if ds.target and ds.target in frame.columns else None
-    schema = infer_schema(frame, label or "", categorical=cfg.data.categorical, numeric=cfg.data.numeric, drop=cfg.data.drop)
+    schema = infer_schema(
+        frame,
+        label or "",
+        categorical=cfg.data.categorical,
+        numeric=cfg.data.numeric,
+        drop=cfg.data.drop,
+    )
     labels = frame[label].to_numpy() if label else None
     test_frac = 0.0 if ds.test_frame is not None else cfg.data.test_fraction
-    tr, va, te = split_indices(len(frame), val_fraction=cfg.data.val_fraction, test_fraction=test_frac, seed=cfg.seed, stratify=_strat(labels))
+    tr, va, te = split_indices(
+        len(frame),
+        val_fraction=cfg.data.val_fraction,
+        test_fraction=test_frac,
+        seed=cfg.seed,
+        stratify=_strat(labels),
+    )
     pre = TabularPreprocessor(schema, cfg.data.scaling, cfg.data.max_onehot).fit(frame.iloc[tr])
     if pre.cardinalities:
         raise InvalidConfigError(
             f"reconstruction needs every categorical column one-hot, but {len(pre.cardinalities)} have more than `max_onehot`={cfg.data.max_onehot} categories; raise `max_onehot` or drop those columns."
         )
-    parts = {"train": frame.iloc[tr], "val": frame.iloc[va], "test": ds.test_frame if ds.test_frame is not None else frame.iloc[te]}
+    parts = {
+        "train": frame.iloc[tr],
+        "val": frame.iloc[va],
+        "test": ds.test_frame if ds.test_frame is not None else frame.iloc[te],
+    }
     x = {k: pre.transform(v, warn_unknown=k != "train")[0] for k, v in parts.items()}
-    y = {k: (v[label].to_numpy() if label and label in v.columns else None) for k, v in parts.items()}
-    return Prepared(x, y, "table", "table", pre.state(), label, pre.feature_names, {k: len(v) for k, v in x.items()})
+    y = {
+        k: (v[label].to_numpy() if label and label in v.columns else None) for k, v in parts.items()
+    }
+    return Prepared(
+        x,
+        y,
+        "table",
+        "table",
+        pre.state(),
+        label,
+        pre.feature_names,
+        {k: len(v) for k, v in x.items()},
+    )
 
 
 def _prepare_arrays(ds: ArrayDataset, cfg: RunConfig) -> Prepared:
-    tr, va, te = split_indices(len(ds.x), val_fraction=cfg.data.val_fraction, test_fraction=cfg.data.test_fraction, seed=cfg.seed, stratify=_strat(ds.y))
+    tr, va, te = split_indices(
+        len(ds.x),
+        val_fraction=cfg.data.val_fraction,
+        test_fraction=cfg.data.test_fraction,
+        seed=cfg.seed,
+        stratify=_strat(ds.y),
+    )
     idx = {"train": tr, "val": va, "test": te}
     x = {k: np.ascontiguousarray(ds.x[v]) for k, v in idx.items()}
     y = {k: (ds.y[v] if ds.y is not None else None) for k, v in idx.items()}
     state = {"shape": list(ds.sample_shape), "modality": ds.modality, "scale": ds.scale}
-    return Prepared(x, y, ds.modality, "arrays", state, ds.target or ("label" if ds.y is not None else None), [], {k: len(v) for k, v in x.items()})
+    return Prepared(
+        x,
+        y,
+        ds.modality,
+        "arrays",
+        state,
+        ds.target or ("label" if ds.y is not None else None),
+        [],
+        {k: len(v) for k, v in x.items()},
+    )
 
 
 def _spec(family: str, prep: Prepared, cfg: RunConfig, task: str) -> dict[str, Any]:
@@ -103,36 +145,80 @@ def _spec(family: str, prep: Prepared, cfg: RunConfig, task: str) -> dict[str, A
         family = "conv_autoencoder" if prep.input_kind == "image" else "recurrent_autoencoder"
     latent = mc.latent
     if family == "gan":
-        arch = "dcgan" if prep.input_kind == "image" and shape[1] == shape[2] and shape[1] % 4 == 0 else "mlp"
+        arch = (
+            "dcgan"
+            if prep.input_kind == "image" and shape[1] == shape[2] and shape[1] % 4 == 0
+            else "mlp"
+        )
         # width 32 up to 32x32 images (MNIST: 0.20 s per step on one thread against 0.47 s at width 64)
-        return {"family": "gan", "arch": arch, "latent": latent or 32, "shape": shape, "width": (32 if shape[1] <= 32 else 64) if arch == "dcgan" else None,
-                "hidden": list(mc.hidden) if mc.hidden else [128, 128]}
+        return {
+            "family": "gan",
+            "arch": arch,
+            "latent": latent or 32,
+            "shape": shape,
+            "width": (32 if shape[1] <= 32 else 64) if arch == "dcgan" else None,
+            "hidden": list(mc.hidden) if mc.hidden else [128, 128],
+        }
     latent = latent or min(8, max(2, n_inputs // 4))
     if family in ("autoencoder", "vae"):
         warn_if_identity(latent, n_inputs)
     if family == "autoencoder":
-        return {"family": family, "n_inputs": n_inputs, "latent": latent, "hidden": list(mc.hidden or default_hidden(n_inputs, latent)), "activation": mc.activation, "dropout": mc.dropout}
+        return {
+            "family": family,
+            "n_inputs": n_inputs,
+            "latent": latent,
+            "hidden": list(mc.hidden or default_hidden(n_inputs, latent)),
+            "activation": mc.activation,
+            "dropout": mc.dropout,
+        }
     if family == "vae":
-        return {"family": family, "n_inputs": n_inputs, "latent": latent, "hidden": list(mc.hidden or ([256, 128] if n_inputs > 100 else [64, 32])), "shape": shape}
+        return {
+            "family": family,
+            "n_inputs": n_inputs,
+            "latent": latent,
+            "hidden": list(mc.hidden or ([256, 128] if n_inputs > 100 else [64, 32])),
+            "shape": shape,
+        }
     if family == "conv_autoencoder":
         levels = 2 if shape[1] % 4 == 0 else 1
         # A narrow code (inputs >= 16 x latent) gets a wider network, as the dense autoencoder does: on
         # digits with latent 2, kNN on the codes 0.69-0.74 with 16-32 maps, 0.78-0.79 adding a dense
         # 256 layer before the code, 0.84 with 32-64 maps and that layer.
         narrow = n_inputs >= 16 * latent
-        return {"family": family, "channels": shape[0], "size": shape[1], "latent": latent, "widths": list(mc.hidden or ([32, 64] if narrow else [16, 32])[:levels]), "decoder": mc.decoder, "dense": 256 if narrow else 0}
-    return {"family": family, "n_features": shape[1], "seq_len": shape[0], "latent": latent, "hidden_size": (mc.hidden or [32])[0], "cell": "gru"}
+        return {
+            "family": family,
+            "channels": shape[0],
+            "size": shape[1],
+            "latent": latent,
+            "widths": list(mc.hidden or ([32, 64] if narrow else [16, 32])[:levels]),
+            "decoder": mc.decoder,
+            "dense": 256 if narrow else 0,
+        }
+    return {
+        "family": family,
+        "n_features": shape[1],
+        "seq_len": shape[0],
+        "latent": latent,
+        "hidden_size": (mc.hidden or [32])[0],
+        "cell": "gru",
+    }
 
 
 def _check_family(family: str, task: str) -> str:
     if family == "mlp":
         family = "autoencoder" if task == "reconstruction" else "vae"
     if family not in GEN_FAMILIES:
-        raise InvalidConfigError(f"task={task!r} needs a generative model family, but `model` is {family!r}; use one of {', '.join(GEN_FAMILIES)}.")
+        raise InvalidConfigError(
+            f"task={task!r} needs a generative model family, but `model` is {family!r}; use one of {', '.join(GEN_FAMILIES)}."
+        )
     if task == "generate" and family in AE_FAMILIES:
-        raise InvalidConfigError(f"task='generate' needs a model that can sample, but {family!r} only reconstructs; use model='vae' or model='gan'.")
+        raise InvalidConfigError(
+            f"task='generate' needs a model that can sample, but {family!r} only reconstructs; use model='vae' or model='gan'."
+        )
     if task == "reconstruction" and family == "gan":
-        raise InvalidConfigError("task='reconstruction' needs an encoder, which a GAN lacks; use model='autoencoder' or 'vae', or task='generate' for a GAN.")
+        raise InvalidConfigError(
+            "task='reconstruction' needs an encoder, which a GAN lacks; use model='autoencoder' or 'vae', or task='generate' for a GAN."
+        )
     return family
 
 
@@ -144,7 +230,9 @@ class _KLCallback(Callback):
         self.weight.set_epoch(0)
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
-        trainer.history.records[-1]["kl_weight"] = self.weight.value  # the weight this epoch trained with
+        trainer.history.records[-1]["kl_weight"] = (
+            self.weight.value
+        )  # the weight this epoch trained with
         self.weight.set_epoch(epoch)
 
 
@@ -153,7 +241,9 @@ class _SampleGrids(Callback):
     progress, like the GAN's per-epoch grids); ``grids[epoch]`` holds (n, *shape) pixels in [0, 1], as
     tensors so a checkpoint keeps them and a resumed run still shows the epochs before the crash."""
 
-    def __init__(self, latent: int, shape: list[int], epochs: int, every: int, seed: int, n: int = 64) -> None:
+    def __init__(
+        self, latent: int, shape: list[int], epochs: int, every: int, seed: int, n: int = 64
+    ) -> None:
         self.z = torch.randn(n, latent, generator=torch.Generator().manual_seed(seed))
         self.shape, self.epochs, self.every = shape, epochs, every
         self.grids: dict[int, torch.Tensor] = {}
@@ -191,24 +281,61 @@ class GANTrainer:
         clip_grad: Clip each network's gradient norm. Defaults to `None`.
     """
 
-    def __init__(self, *, epochs: int = 50, batch_size: int = 64, learning_rate: float = 2e-4, real_label: float = 0.9,
-                 seed: int = 0, callbacks: list[Any] | tuple[Any, ...] = (), grid_every: int = 0, n_grid: int = 64,
-                 threads: int | None = 1, device: str = "cpu", clip_grad: float | None = None) -> None:
-        self.epochs, self.batch_size, self.learning_rate, self.real_label = epochs, batch_size, learning_rate, real_label
-        self.seed, self.callbacks, self.grid_every, self.n_grid = seed, list(callbacks), grid_every, n_grid
+    def __init__(
+        self,
+        *,
+        epochs: int = 50,
+        batch_size: int = 64,
+        learning_rate: float = 2e-4,
+        real_label: float = 0.9,
+        seed: int = 0,
+        callbacks: list[Any] | tuple[Any, ...] = (),
+        grid_every: int = 0,
+        n_grid: int = 64,
+        threads: int | None = 1,
+        device: str = "cpu",
+        clip_grad: float | None = None,
+    ) -> None:
+        self.epochs, self.batch_size, self.learning_rate, self.real_label = (
+            epochs,
+            batch_size,
+            learning_rate,
+            real_label,
+        )
+        self.seed, self.callbacks, self.grid_every, self.n_grid = (
+            seed,
+            list(callbacks),
+            grid_every,
+            n_grid,
+        )
         self.threads, self.device, self.clip_grad = threads, device, clip_grad
         self.history = History()
         self.grids: dict[int, np.ndarray] = {}
         self.stopped_reason: str | None = None
 
-    def fit(self, generator: nn.Module, discriminator: nn.Module, x: torch.Tensor, latent: int) -> History:
+    def fit(
+        self, generator: nn.Module, discriminator: nn.Module, x: torch.Tensor, latent: int
+    ) -> History:
         """Train both networks in place; returns the per-epoch losses (``d_loss``, ``g_loss``, ``d_real``, ``d_fake``, ``loss``)."""
-        step = GANStep(latent, real_label=self.real_label, grid_every=self.grid_every, n_grid=self.n_grid)
+        step = GANStep(
+            latent, real_label=self.real_label, grid_every=self.grid_every, n_grid=self.n_grid
+        )
         callbacks = [cb if isinstance(cb, Callback) else _EpochEndOnly(cb) for cb in self.callbacks]
-        trainer = Trainer(epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate, seed=self.seed,
-                          callbacks=callbacks, device=self.device, threads=self.threads, clip_grad=self.clip_grad, step=step)
+        trainer = Trainer(
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
+            seed=self.seed,
+            callbacks=callbacks,
+            device=self.device,
+            threads=self.threads,
+            clip_grad=self.clip_grad,
+            step=step,
+        )
         # no targets: an empty (N, 0) tensor costs nothing to shuffle
-        self.history = trainer.fit(GANPair(generator, discriminator), None, TensorData((x,), x.new_empty(len(x), 0)))
+        self.history = trainer.fit(
+            GANPair(generator, discriminator), None, TensorData((x,), x.new_empty(len(x), 0))
+        )
         self.grids = {epoch: grid.numpy() for epoch, grid in step.grids.items()}
         self.stopped_reason = step.stopped_reason
         return self.history
@@ -251,7 +378,13 @@ class GenerativeRecipe(Recipe):
     def prepare(self, ds: Any, cfg: RunConfig) -> RunPrepared:
         data = _prepare_arrays(ds, cfg) if isinstance(ds, ArrayDataset) else _prepare_table(ds, cfg)
         task = Task(kind=cfg.data.task, target=data.label or "")  # type: ignore[arg-type]
-        return RunPrepared(task=task, train=self._train_data(data), val=self._val_data(data), rows=data.rows, state={"data": data})
+        return RunPrepared(
+            task=task,
+            train=self._train_data(data),
+            val=self._val_data(data),
+            rows=data.rows,
+            state={"data": data},
+        )
 
     def _train_data(self, data: Prepared) -> TensorData:
         x = torch.from_numpy(data.x["train"])
@@ -263,7 +396,9 @@ class GenerativeRecipe(Recipe):
 
     def build(self, ctx: RunContext) -> tuple[nn.Module, dict[str, Any]]:
         task = ctx.cfg.data.task
-        spec = _spec(_check_family(ctx.cfg.model.family, task), ctx.prep.state["data"], ctx.cfg, task)
+        spec = _spec(
+            _check_family(ctx.cfg.model.family, task), ctx.prep.state["data"], ctx.cfg, task
+        )
         return build_model(spec), spec
 
     def loss(self, ctx: RunContext) -> Any:
@@ -290,30 +425,48 @@ class GenerativeRecipe(Recipe):
         data = ctx.prep.state["data"]
         if ctx.spec["family"] == "vae" and data.input_kind == "image":
             epochs = ctx.trainer.epochs
-            ctx.extras["grids"] = _SampleGrids(ctx.spec["latent"], list(data.x["train"].shape[1:]), epochs, max(1, epochs // 8), ctx.cfg.seed)
+            ctx.extras["grids"] = _SampleGrids(
+                ctx.spec["latent"],
+                list(data.x["train"].shape[1:]),
+                epochs,
+                max(1, epochs // 8),
+                ctx.cfg.seed,
+            )
             callbacks.append(ctx.extras["grids"])
         return callbacks
 
     def sample_grids(self, ctx: RunContext) -> dict[int, np.ndarray]:
         """Pixels in [0, 1] of the samples kept during training, by epoch."""
         grids = ctx.extras.get("grids")
-        return {epoch: pixels.numpy() for epoch, pixels in grids.grids.items()} if grids is not None else {}
+        return (
+            {epoch: pixels.numpy() for epoch, pixels in grids.grids.items()}
+            if grids is not None
+            else {}
+        )
 
     def evaluate(self, ctx: RunContext) -> Evaluation:
         data, spec, family = ctx.prep.state["data"], ctx.spec, ctx.spec["family"]
-        files = {f"plots/samples_epoch_{epoch:04d}.png": ev.image_grid_png(pixels) for epoch, pixels in self.sample_grids(ctx).items()}
+        files = {
+            f"plots/samples_epoch_{epoch:04d}.png": ev.image_grid_png(pixels)
+            for epoch, pixels in self.sample_grids(ctx).items()
+        }
         image = data.input_kind == "image"
         gen_info: dict[str, Any] = {
             "model": "gan" if family == "gan" else ("vae" if family == "vae" else "autoencoder"),
             "input": data.input_kind,
             "loss": reconstruction_loss_for(data.input_kind),
             "latent": spec["latent"],
-            "output": ("tanh" if image else "values") if family == "gan" else ("logits" if image else "values"),
+            "output": ("tanh" if image else "values")
+            if family == "gan"
+            else ("logits" if image else "values"),
             "label": data.label,
             "feature_names": data.feature_names,
         }
         if data.y["train"] is not None:
-            values, counts = np.unique(data.y["train"].astype(object) if data.input_kind == "table" else data.y["train"], return_counts=True)
+            values, counts = np.unique(
+                data.y["train"].astype(object) if data.input_kind == "table" else data.y["train"],
+                return_counts=True,
+            )
             gen_info["train_labels"] = {"values": values.tolist(), "counts": counts.tolist()}
         scores, eval_files = ev.evaluate_generative(ctx.model, gen_info, data, ctx.cfg.seed)
         files.update(eval_files)
@@ -321,8 +474,16 @@ class GenerativeRecipe(Recipe):
         test = scores.pop("test")
         stopped_reason = ctx.extras.get("stopped_reason")
         metrics = {**scores, **({"stopped_reason": stopped_reason} if stopped_reason else {})}
-        manifest = {"kind": data.bundle_kind, "task": ctx.prep.task.to_dict(), "preprocessor": data.preprocessor, "model_spec": spec,
-                    "generative": gen_info, "metrics": {"test": test}, "baselines": {}, "feature_names": data.feature_names}
+        manifest = {
+            "kind": data.bundle_kind,
+            "task": ctx.prep.task.to_dict(),
+            "preprocessor": data.preprocessor,
+            "model_spec": spec,
+            "generative": gen_info,
+            "metrics": {"test": test},
+            "baselines": {},
+            "feature_names": data.feature_names,
+        }
         return Evaluation(test=test, manifest=manifest, metrics=metrics, extras={"files": files})
 
     def record_config(self, ctx: RunContext, resolved: dict[str, Any]) -> None:
@@ -330,8 +491,12 @@ class GenerativeRecipe(Recipe):
         resolved["model"]["latent"] = ctx.spec["latent"]
 
     def base_metrics(self, ctx: RunContext) -> dict[str, Any]:
-        return {"dataset": getattr(ctx.ds, "name", "data"), "task": ctx.cfg.data.task, "target": ctx.prep.state["data"].label,
-                "model_family": ctx.spec["family"]}
+        return {
+            "dataset": getattr(ctx.ds, "name", "data"),
+            "task": ctx.cfg.data.task,
+            "target": ctx.prep.state["data"].label,
+            "model_family": ctx.spec["family"],
+        }
 
 
 class GANRecipe(GenerativeRecipe):
@@ -361,7 +526,9 @@ class GANRecipe(GenerativeRecipe):
         x = torch.from_numpy(data.x["train"])
         if data.input_kind == "image":
             x = x * 2 - 1  # [0, 1] -> [-1, 1], the range of the generator's tanh
-        return TensorData((x,), x.new_empty(len(x), 0))  # no targets: an empty (N, 0) tensor costs nothing to shuffle
+        return TensorData(
+            (x,), x.new_empty(len(x), 0)
+        )  # no targets: an empty (N, 0) tensor costs nothing to shuffle
 
     def _val_data(self, data: Prepared) -> TensorData | None:
         return None  # nothing to watch: no single loss to stop on (the rows still count in `rows`)
@@ -372,11 +539,15 @@ class GANRecipe(GenerativeRecipe):
         return generator, spec
 
     def threads(self, ctx: RunContext) -> int | None:
-        return ctx.cfg.train.threads or 1  # small convolutions: a second thread costs more than it wins
+        return (
+            ctx.cfg.train.threads or 1
+        )  # small convolutions: a second thread costs more than it wins
 
     def step(self, ctx: RunContext) -> TrainStep | None:
         image = ctx.prep.state["data"].input_kind == "image"
-        ctx.extras["step"] = GANStep(ctx.spec["latent"], grid_every=max(1, ctx.settings.epochs // 8) if image else 0)
+        ctx.extras["step"] = GANStep(
+            ctx.spec["latent"], grid_every=max(1, ctx.settings.epochs // 8) if image else 0
+        )
         return ctx.extras["step"]
 
     def fit_model(self, ctx: RunContext) -> nn.Module:
@@ -386,7 +557,9 @@ class GANRecipe(GenerativeRecipe):
         return None  # the step holds both networks' losses
 
     def sample_grids(self, ctx: RunContext) -> dict[int, np.ndarray]:
-        return {epoch: (grid.numpy() + 1) / 2 for epoch, grid in ctx.extras["step"].grids.items()}  # tanh -> [0, 1]
+        return {
+            epoch: (grid.numpy() + 1) / 2 for epoch, grid in ctx.extras["step"].grids.items()
+        }  # tanh -> [0, 1]
 
     def evaluate(self, ctx: RunContext) -> Evaluation:
         ctx.extras["stopped_reason"] = ctx.extras["step"].stopped_reason

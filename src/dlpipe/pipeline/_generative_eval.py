@@ -23,7 +23,15 @@ from dlpipe.tasks.generative import per_sample_error
 if TYPE_CHECKING:
     from dlpipe.pipeline._fit_generative import Prepared
 
-__all__ = ["errors_of", "embed_array", "sample_array", "to_data_space", "image_grid_png", "evaluate_generative", "threshold_from"]
+__all__ = [
+    "errors_of",
+    "embed_array",
+    "sample_array",
+    "to_data_space",
+    "image_grid_png",
+    "evaluate_generative",
+    "threshold_from",
+]
 
 _CHUNK = 4096
 _EPS = 1e-4
@@ -52,7 +60,9 @@ def reconstruct(model: nn.Module, gen: dict[str, Any], x: np.ndarray) -> np.ndar
 def errors_of(model: nn.Module, gen: dict[str, Any], x: np.ndarray) -> np.ndarray:
     """Reconstruction error per row / image / window (the anomaly score)."""
     recon = torch.from_numpy(reconstruct(model, gen, x))
-    return per_sample_error(recon, torch.from_numpy(np.asarray(x, np.float32)).reshape(len(x), -1), gen["loss"]).numpy()
+    return per_sample_error(
+        recon, torch.from_numpy(np.asarray(x, np.float32)).reshape(len(x), -1), gen["loss"]
+    ).numpy()
 
 
 def embed_array(model: nn.Module, gen: dict[str, Any], x: np.ndarray) -> np.ndarray:
@@ -70,7 +80,9 @@ def to_data_space(gen: dict[str, Any], out: np.ndarray) -> np.ndarray:
     return out
 
 
-def sample_array(model: nn.Module, gen: dict[str, Any], n: int, seed: int = 0, temperature: float = 1.0) -> np.ndarray:
+def sample_array(
+    model: nn.Module, gen: dict[str, Any], n: int, seed: int = 0, temperature: float = 1.0
+) -> np.ndarray:
     """``n`` new samples in data space (images in [0, 1], table rows in the scaled feature space)."""
     z = torch.randn(n, gen["latent"], generator=torch.Generator().manual_seed(seed)) * temperature
     model.eval()
@@ -79,7 +91,9 @@ def sample_array(model: nn.Module, gen: dict[str, Any], n: int, seed: int = 0, t
     return to_data_space(gen, out.numpy())
 
 
-def interpolate(model: nn.Module, gen: dict[str, Any], x_a: np.ndarray, x_b: np.ndarray, steps: int = 8) -> np.ndarray:
+def interpolate(
+    model: nn.Module, gen: dict[str, Any], x_a: np.ndarray, x_b: np.ndarray, steps: int = 8
+) -> np.ndarray:
     """Decode evenly spaced points on the segment between the codes of ``x_a`` and ``x_b`` (rows paired)."""
     za, zb = embed_array(model, gen, x_a), embed_array(model, gen, x_b)
     t = np.linspace(0, 1, steps, dtype=np.float32)[None, :, None]
@@ -89,10 +103,16 @@ def interpolate(model: nn.Module, gen: dict[str, Any], x_a: np.ndarray, x_b: np.
     return to_data_space(gen, out.numpy())
 
 
-def threshold_from(quantiles: list[float], *, contamination: float | None = None, percentile: float | None = None) -> float:
+def threshold_from(
+    quantiles: list[float], *, contamination: float | None = None, percentile: float | None = None
+) -> float:
     """A threshold on the score from the training errors' quantiles (0.1% steps)."""
     q = np.asarray(quantiles, dtype=np.float64)
-    pct = 100.0 * (1.0 - contamination) if contamination is not None else (percentile if percentile is not None else 99.0)
+    pct = (
+        100.0 * (1.0 - contamination)
+        if contamination is not None
+        else (percentile if percentile is not None else 99.0)
+    )
     return float(np.interp(pct, np.linspace(0, 100, len(q)), q))
 
 
@@ -110,10 +130,14 @@ def image_grid_png(images: np.ndarray, ncol: int | None = None, scale: int = 0) 
     grid = np.ones((c, nrow * (h + 1) + 1, ncol * (w + 1) + 1), np.float32)
     for i in range(n):
         r, k = divmod(i, ncol)
-        grid[:, 1 + r * (h + 1) : 1 + r * (h + 1) + h, 1 + k * (w + 1) : 1 + k * (w + 1) + w] = imgs[i]
+        grid[:, 1 + r * (h + 1) : 1 + r * (h + 1) + h, 1 + k * (w + 1) : 1 + k * (w + 1) + w] = (
+            imgs[i]
+        )
     arr = (grid * 255).round().astype(np.uint8)
     pil = Image.fromarray(arr[0] if c == 1 else arr[:3].transpose(1, 2, 0))
-    scale = scale or max(1, 640 // max(grid.shape[1:]))  # about 640 px across, so 8x8 digits stay readable
+    scale = scale or max(
+        1, 640 // max(grid.shape[1:])
+    )  # about 640 px across, so 8x8 digits stay readable
     if scale > 1:
         pil = pil.resize((pil.width * scale, pil.height * scale), Image.Resampling.NEAREST)
     buf = io.BytesIO()
@@ -183,26 +207,42 @@ def anomaly_positives(y_train: np.ndarray, y_test: np.ndarray) -> tuple[np.ndarr
     seen = set(np.asarray(y_train).tolist())
     unseen = [v for v in set(np.asarray(y_test).tolist()) if v not in seen]
     if unseen:
-        return np.isin(y_test, unseen), f"labels not seen in training: {', '.join(map(str, sorted(unseen, key=str)))}"
+        return np.isin(
+            y_test, unseen
+        ), f"labels not seen in training: {', '.join(map(str, sorted(unseen, key=str)))}"
     values, counts = np.unique(y_train, return_counts=True)
     rare = values[np.argmin(counts)]
     return np.asarray(y_test) == rare, f"the rarest training label: {rare}"
 
 
-def _baseline_recon(x_train: np.ndarray, x_test: np.ndarray, n_components: int, loss: str) -> dict[str, np.ndarray]:
+def _baseline_recon(
+    x_train: np.ndarray, x_test: np.ndarray, n_components: int, loss: str
+) -> dict[str, np.ndarray]:
     from sklearn.decomposition import PCA
 
     a, b = x_train.reshape(len(x_train), -1), x_test.reshape(len(x_test), -1)
     k = max(1, min(n_components, a.shape[1], len(a)))
     pca = PCA(n_components=k, random_state=0).fit(a)
-    recon = {"mean": np.broadcast_to(a.mean(axis=0), b.shape), "pca": pca.inverse_transform(pca.transform(b))}
-    if loss == "bce":  # the model outputs logits; put the baselines' probabilities on the same footing
-        recon = {k2: np.log(np.clip(v, _EPS, 1 - _EPS) / (1 - np.clip(v, _EPS, 1 - _EPS))) for k2, v in recon.items()}
+    recon = {
+        "mean": np.broadcast_to(a.mean(axis=0), b.shape),
+        "pca": pca.inverse_transform(pca.transform(b)),
+    }
+    if (
+        loss == "bce"
+    ):  # the model outputs logits; put the baselines' probabilities on the same footing
+        recon = {
+            k2: np.log(np.clip(v, _EPS, 1 - _EPS) / (1 - np.clip(v, _EPS, 1 - _EPS)))
+            for k2, v in recon.items()
+        }
     return recon
 
 
 def _err(recon: np.ndarray, x: np.ndarray, loss: str) -> np.ndarray:
-    return per_sample_error(torch.from_numpy(np.ascontiguousarray(recon, dtype=np.float32)), torch.from_numpy(x.reshape(len(x), -1)), loss).numpy()  # type: ignore[arg-type]
+    return per_sample_error(
+        torch.from_numpy(np.ascontiguousarray(recon, dtype=np.float32)),
+        torch.from_numpy(x.reshape(len(x), -1)),
+        loss,
+    ).numpy()  # type: ignore[arg-type]
 
 
 def _knn(train: np.ndarray, y_train: np.ndarray, test: np.ndarray, y_test: np.ndarray) -> float:
@@ -211,13 +251,17 @@ def _knn(train: np.ndarray, y_train: np.ndarray, test: np.ndarray, y_test: np.nd
     return float(KNeighborsClassifier(n_neighbors=5).fit(train, y_train).score(test, y_test))
 
 
-def evaluate_generative(model: nn.Module, gen: dict[str, Any], prep: Prepared, seed: int) -> tuple[dict[str, Any], dict[str, bytes]]:
+def evaluate_generative(
+    model: nn.Module, gen: dict[str, Any], prep: Prepared, seed: int
+) -> tuple[dict[str, Any], dict[str, bytes]]:
     from sklearn.decomposition import PCA
     from sklearn.metrics import precision_score, recall_score, roc_auc_score
 
     files: dict[str, bytes] = {}
     out: dict[str, Any] = {"_bundle": {}}
-    part = "test" if len(prep.x["test"]) else "val"  # test_fraction=0: every row trains or validates
+    part = (
+        "test" if len(prep.x["test"]) else "val"
+    )  # test_fraction=0: every row trains or validates
     out["evaluated_on"] = part
     x_tr, x_te, x_va = prep.x["train"], prep.x[part], prep.x["val"]
     y_tr, y_te = prep.y["train"], prep.y[part]
@@ -227,20 +271,38 @@ def evaluate_generative(model: nn.Module, gen: dict[str, Any], prep: Prepared, s
         err_tr, err_te = errors_of(model, gen, x_tr), errors_of(model, gen, x_te)
         # The threshold comes from normal rows the model did not fit (validation) when there are
         # enough: training errors are optimistically small, so a threshold on them over-flags.
-        err_ref, ref_name = (errors_of(model, gen, x_va), "validation") if len(x_va) >= 20 else (err_tr, "training")
+        err_ref, ref_name = (
+            (errors_of(model, gen, x_va), "validation") if len(x_va) >= 20 else (err_tr, "training")
+        )
         quantiles = np.quantile(err_ref, np.linspace(0, 1, 1001)).tolist()
         threshold = threshold_from(quantiles, percentile=99.0)
-        out["_bundle"].update(error_quantiles=quantiles, threshold=threshold, threshold_percentile=99.0, threshold_from=f"{ref_name} errors")
-        base = {k: _err(v, x_te, gen["loss"]) for k, v in _baseline_recon(x_tr, x_te, gen["latent"], gen["loss"]).items()}
+        out["_bundle"].update(
+            error_quantiles=quantiles,
+            threshold=threshold,
+            threshold_percentile=99.0,
+            threshold_from=f"{ref_name} errors",
+        )
+        base = {
+            k: _err(v, x_te, gen["loss"])
+            for k, v in _baseline_recon(x_tr, x_te, gen["latent"], gen["loss"]).items()
+        }
         model_err = float(err_te.mean())
         base_err = {k: float(v.mean()) for k, v in base.items()}
         best = min(base_err, key=lambda k: base_err[k])
-        verdict = (f"the model reconstructs the test split better than every baseline (error {model_err:.4g} vs {best} {base_err[best]:.4g})"
-                   if model_err < base_err[best] else
-                   f"the model does NOT beat the {best} baseline on reconstruction error ({model_err:.4g} vs {base_err[best]:.4g})")
-        out["test"] = {"rows": len(x_te), "primary_metric": "reconstruction_error", "model": {"reconstruction_error": model_err},
-                       "baselines": {k: {"reconstruction_error": v} for k, v in base_err.items()}, "verdict": verdict,
-                       "threshold": threshold, "train_error_mean": float(err_tr.mean())}
+        verdict = (
+            f"the model reconstructs the test split better than every baseline (error {model_err:.4g} vs {best} {base_err[best]:.4g})"
+            if model_err < base_err[best]
+            else f"the model does NOT beat the {best} baseline on reconstruction error ({model_err:.4g} vs {base_err[best]:.4g})"
+        )
+        out["test"] = {
+            "rows": len(x_te),
+            "primary_metric": "reconstruction_error",
+            "model": {"reconstruction_error": model_err},
+            "baselines": {k: {"reconstruction_error": v} for k, v in base_err.items()},
+            "verdict": verdict,
+            "threshold": threshold,
+            "train_error_mean": float(err_tr.mean()),
+        }
         files["plots/anomaly_scores.png"] = histogram_png(err_te, y_te, threshold)
         if y_tr is not None and y_te is not None and len(y_te):
             positive, rule = anomaly_positives(y_tr, y_te)
@@ -258,18 +320,42 @@ def evaluate_generative(model: nn.Module, gen: dict[str, Any], prep: Prepared, s
                 }
         emb_tr, emb_te = embed_array(model, gen, x_tr), embed_array(model, gen, x_te)
         if len(emb_te) >= 3:
-            pts = PCA(n_components=2, random_state=0).fit(emb_tr).transform(emb_te) if emb_te.shape[1] > 2 else emb_te
-            files["plots/embeddings_pca.png"] = scatter_png(pts, y_te, f"test embeddings (latent {gen['latent']})" + (", 2-D PCA" if emb_te.shape[1] > 2 else ""))
-        if y_tr is not None and y_te is not None and len(y_te) and 2 <= len(set(y_tr.tolist())) <= 50:
+            pts = (
+                PCA(n_components=2, random_state=0).fit(emb_tr).transform(emb_te)
+                if emb_te.shape[1] > 2
+                else emb_te
+            )
+            files["plots/embeddings_pca.png"] = scatter_png(
+                pts,
+                y_te,
+                f"test embeddings (latent {gen['latent']})"
+                + (", 2-D PCA" if emb_te.shape[1] > 2 else ""),
+            )
+        if (
+            y_tr is not None
+            and y_te is not None
+            and len(y_te)
+            and 2 <= len(set(y_tr.tolist())) <= 50
+        ):
             k = min(gen["latent"], flat_tr.shape[1], len(flat_tr))
             pca = PCA(n_components=k, random_state=0).fit(flat_tr)
-            out["embedding"] = {"knn_accuracy": _knn(emb_tr, y_tr, emb_te, y_te),
-                                "baselines": {f"pca{k}": {"knn_accuracy": _knn(pca.transform(flat_tr), y_tr, pca.transform(flat_te), y_te)},
-                                              "raw_inputs": {"knn_accuracy": _knn(flat_tr, y_tr, flat_te, y_te)}}}
+            out["embedding"] = {
+                "knn_accuracy": _knn(emb_tr, y_tr, emb_te, y_te),
+                "baselines": {
+                    f"pca{k}": {
+                        "knn_accuracy": _knn(
+                            pca.transform(flat_tr), y_tr, pca.transform(flat_te), y_te
+                        )
+                    },
+                    "raw_inputs": {"knn_accuracy": _knn(flat_tr, y_tr, flat_te, y_te)},
+                },
+            }
         if is_image and len(x_te):
             m = min(16, len(x_te))
             recon = to_data_space(gen, reconstruct(model, gen, x_te[:m])).reshape(x_te[:m].shape)
-            files["plots/reconstructions.png"] = image_grid_png(np.concatenate([x_te[:m], recon]), ncol=m)
+            files["plots/reconstructions.png"] = image_grid_png(
+                np.concatenate([x_te[:m], recon]), ncol=m
+            )
     if gen["model"] in ("vae", "gan"):
         n = min(1000, max(len(x_te), 100))
         samples = sample_array(model, gen, n, seed=seed).reshape(n, -1)
@@ -278,24 +364,41 @@ def evaluate_generative(model: nn.Module, gen: dict[str, Any], prep: Prepared, s
         noise = rng.normal(ref.mean(axis=0), ref.std(axis=0) + 1e-8, size=(n, ref.shape[1]))
         if is_image:
             noise = np.clip(noise, 0, 1)
-        gen_scores = {"model": _nn_distance(samples, ref), "independent_noise": _nn_distance(noise, ref)}
+        gen_scores = {
+            "model": _nn_distance(samples, ref),
+            "independent_noise": _nn_distance(noise, ref),
+        }
         if len(flat_te):
             gen_scores["held_out_rows"] = _nn_distance(flat_te, ref)
-        out["generation"] = {"metric": "mean distance of a sample to its nearest training row (lower is closer to the data; real held-out rows show the floor)",
-                             **gen_scores}
+        out["generation"] = {
+            "metric": "mean distance of a sample to its nearest training row (lower is closer to the data; real held-out rows show the floor)",
+            **gen_scores,
+        }
         if is_image:
             shape = x_tr.shape[1:]
             files["plots/samples.png"] = image_grid_png(samples[:64].reshape(-1, *shape))
             if gen["model"] == "vae" and len(x_te) >= 2:
                 pairs = min(6, len(x_te) // 2)
                 files["plots/interpolations.png"] = image_grid_png(
-                    interpolate(model, gen, x_te[:pairs], x_te[pairs : 2 * pairs]).reshape(-1, *shape), ncol=8)
+                    interpolate(model, gen, x_te[:pairs], x_te[pairs : 2 * pairs]).reshape(
+                        -1, *shape
+                    ),
+                    ncol=8,
+                )
         if "test" not in out:
-            out["test"] = {"rows": len(x_te), "primary_metric": "nn_distance", "model": {"nn_distance": gen_scores["model"]},
-                           "baselines": {"independent_noise": {"nn_distance": gen_scores["independent_noise"]}},
-                           "verdict": ("samples are closer to the data than independent per-feature noise"
-                                       if gen_scores["model"] < gen_scores["independent_noise"] else
-                                       "samples are NOT closer to the data than independent per-feature noise")}
+            out["test"] = {
+                "rows": len(x_te),
+                "primary_metric": "nn_distance",
+                "model": {"nn_distance": gen_scores["model"]},
+                "baselines": {
+                    "independent_noise": {"nn_distance": gen_scores["independent_noise"]}
+                },
+                "verdict": (
+                    "samples are closer to the data than independent per-feature noise"
+                    if gen_scores["model"] < gen_scores["independent_noise"]
+                    else "samples are NOT closer to the data than independent per-feature noise"
+                ),
+            }
     return out, files
 
 

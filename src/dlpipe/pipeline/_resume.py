@@ -76,13 +76,23 @@ def resume_target(resume: str | Path, out: str | Path | None = None) -> tuple[Pa
 def _base(folder: Path) -> Path:
     """The run folder a checkpoint folder belongs to (``x.partial`` -> ``x``): its lock guards both."""
     name = folder.name
-    return folder.with_name(name[: -len(PARTIAL_SUFFIX)]) if name.endswith(PARTIAL_SUFFIX) and len(name) > len(PARTIAL_SUFFIX) else folder
+    return (
+        folder.with_name(name[: -len(PARTIAL_SUFFIX)])
+        if name.endswith(PARTIAL_SUFFIX) and len(name) > len(PARTIAL_SUFFIX)
+        else folder
+    )
 
 
 @contextmanager
 def checkpointing(
-    ds: Any, cfg: RunConfig, *, out: str | Path | None, runs_dir: str | Path, resume: str | Path | None,
-    overwrite: bool = False, min_interval: float = MIN_INTERVAL_S,
+    ds: Any,
+    cfg: RunConfig,
+    *,
+    out: str | Path | None,
+    runs_dir: str | Path,
+    resume: str | Path | None,
+    overwrite: bool = False,
+    min_interval: float = MIN_INTERVAL_S,
 ) -> Iterator[Checkpoint]:
     """A :class:`Checkpoint` for a new run (``<out>.partial``, or ``runs/<name>-<time>.partial``) or one resuming ``resume``.
 
@@ -107,10 +117,21 @@ def checkpointing(
         if resume is not None:
             folder, meta = resume_target(resume, out)
             stack.enter_context(OutputLock(_base(folder), "`resume`", shown=folder))
-            ckpt = Checkpoint(folder, fingerprint, resume=True, min_interval=min_interval, extra={"out": meta.get("out")})
+            ckpt = Checkpoint(
+                folder,
+                fingerprint,
+                resume=True,
+                min_interval=min_interval,
+                extra={"out": meta.get("out")},
+            )
         else:
             folder = stack.enter_context(_new_folder(out, runs_dir, cfg, ds, overwrite))
-            ckpt = Checkpoint(folder, fingerprint, min_interval=min_interval, extra={"out": str(out) if out is not None else None})
+            ckpt = Checkpoint(
+                folder,
+                fingerprint,
+                min_interval=min_interval,
+                extra={"out": str(out) if out is not None else None},
+            )
         try:
             yield ckpt
         except RunFailedError:
@@ -123,7 +144,9 @@ def checkpointing(
 
 
 @contextmanager
-def _new_folder(out: str | Path | None, runs_dir: str | Path, cfg: RunConfig, ds: Any, overwrite: bool) -> Iterator[Path]:
+def _new_folder(
+    out: str | Path | None, runs_dir: str | Path, cfg: RunConfig, ds: Any, overwrite: bool
+) -> Iterator[Path]:
     """A checkpoint folder no live process uses, with its run-folder lock held; clears a dead run's leftover."""
     if out is not None:
         base = Path(out)
@@ -135,8 +158,15 @@ def _new_folder(out: str | Path | None, runs_dir: str | Path, cfg: RunConfig, ds
     try:
         runs.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputPathError(f"cannot write `runs_dir` {str(runs)!r}: {exc.strerror or exc}; pick a folder you can write to.") from None
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", str(cfg.name or getattr(ds, "name", None) or "run")).strip("-") or "run"
+        raise OutputPathError(
+            f"cannot write `runs_dir` {str(runs)!r}: {exc.strerror or exc}; pick a folder you can write to."
+        ) from None
+    slug = (
+        re.sub(r"[^A-Za-z0-9_.-]+", "-", str(cfg.name or getattr(ds, "name", None) or "run")).strip(
+            "-"
+        )
+        or "run"
+    )
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     for i in range(1, 1000):
         base = runs / (f"{slug}-{stamp}" if i == 1 else f"{slug}-{stamp}-{i}")
@@ -154,7 +184,9 @@ def _new_folder(out: str | Path | None, runs_dir: str | Path, cfg: RunConfig, ds
         finally:
             lock.release()
         return
-    raise OutputPathError(f"no free checkpoint folder name was found in {str(runs)!r} for {slug!r}; pass `out`.")
+    raise OutputPathError(
+        f"no free checkpoint folder name was found in {str(runs)!r} for {slug!r}; pass `out`."
+    )
 
 
 def _clear_leftover(folder: Path, base: Path, overwrite: bool) -> None:
@@ -174,9 +206,17 @@ def _clear_leftover(folder: Path, base: Path, overwrite: bool) -> None:
                 "or set `overwrite` to true to discard it and start afresh."
             )
         leftover.remove()
-        warnings.warn(DlpipeWarning(f"discarded the checkpoint an interrupted run left in {str(folder)!r} (`overwrite` is set)."), stacklevel=5)
+        warnings.warn(
+            DlpipeWarning(
+                f"discarded the checkpoint an interrupted run left in {str(folder)!r} (`overwrite` is set)."
+            ),
+            stacklevel=5,
+        )
     else:
         leftover.remove()
-        warnings.warn(DlpipeWarning(
-            f"removed {str(folder)!r}, left by a run that was killed before its first checkpoint (no live process held its lock)."
-        ), stacklevel=5)
+        warnings.warn(
+            DlpipeWarning(
+                f"removed {str(folder)!r}, left by a run that was killed before its first checkpoint (no live process held its lock)."
+            ),
+            stacklevel=5,
+        )

@@ -24,8 +24,19 @@ from dlpipe.data.series import detect_series
 from dlpipe.pipeline.generative import detect_generative
 from dlpipe.pipeline.recipe import register_recipe
 
-register_recipe("image", "dlpipe.pipeline._fit_images:ImageRecipe", detect=detect_image_dataset, priority=40)
-register_recipe("arrays", "dlpipe.pipeline._fit_generative:GenerativeRecipe", detect=detect_generative, priority=30)
-register_recipe("series", "dlpipe.pipeline._fit_series:SeriesRecipe", detect=detect_series, priority=20)
-register_recipe("sequence", "dlpipe.pipeline._fit_series:SequenceRecipe", detect=detect_sequences, priority=10)
+register_recipe(
+    "image", "dlpipe.pipeline._fit_images:ImageRecipe", detect=detect_image_dataset, priority=40
+)
+register_recipe(
+    "arrays",
+    "dlpipe.pipeline._fit_generative:GenerativeRecipe",
+    detect=detect_generative,
+    priority=30,
+)
+register_recipe(
+    "series", "dlpipe.pipeline._fit_series:SeriesRecipe", detect=detect_series, priority=20
+)
+register_recipe(
+    "sequence", "dlpipe.pipeline._fit_series:SequenceRecipe", detect=detect_sequences, priority=10
+)
 register_recipe("table", "dlpipe.pipeline._fit:TableRecipe", priority=0)

@@ -42,8 +42,17 @@ if TYPE_CHECKING:
     from dlpipe.training.trainer import TensorData, Trainer
 
 __all__ = [
-    "Recipe", "Prepared", "Evaluation", "RunContext", "run_recipe", "register_recipe", "recipe_for", "detect_dataset",
-    "registered_recipes", "range_test", "trainer_from_config",
+    "Recipe",
+    "Prepared",
+    "Evaluation",
+    "RunContext",
+    "run_recipe",
+    "register_recipe",
+    "recipe_for",
+    "detect_dataset",
+    "registered_recipes",
+    "range_test",
+    "trainer_from_config",
 ]
 
 
@@ -96,13 +105,26 @@ class RunContext:
     trainer: Trainer = None  # type: ignore[assignment]
     loss_fn: Any = None
     history: History = None  # type: ignore[assignment]
-    extras: dict[str, Any] = field(default_factory=dict)  # recipe scratch space shared between hooks
+    extras: dict[str, Any] = field(
+        default_factory=dict
+    )  # recipe scratch space shared between hooks
 
-    def make_trainer(self, *, epochs: int | None = None, learning_rate: float | None = None,
-                     callbacks: list[Callback] | None = None) -> Trainer:
+    def make_trainer(
+        self,
+        *,
+        epochs: int | None = None,
+        learning_rate: float | None = None,
+        callbacks: list[Callback] | None = None,
+    ) -> Trainer:
         """A :class:`Trainer` from this run's config and settings (one place builds them all)."""
-        return trainer_from_config(self.cfg, self.settings, epochs=epochs, learning_rate=learning_rate,
-                                   callbacks=callbacks or [], threads=self.recipe_threads)
+        return trainer_from_config(
+            self.cfg,
+            self.settings,
+            epochs=epochs,
+            learning_rate=learning_rate,
+            callbacks=callbacks or [],
+            threads=self.recipe_threads,
+        )
 
     recipe_threads: int | None = None
 
@@ -191,23 +213,45 @@ class Recipe:
     def base_metrics(self, ctx: RunContext) -> dict[str, Any]:
         """metrics.json's identity keys: dataset, task, target, classes."""
         task = ctx.prep.task
-        return {"dataset": getattr(ctx.ds, "name", "data"), "task": getattr(task, "kind", None),
-                "target": getattr(task, "target", None), "classes": getattr(task, "classes", None)}
+        return {
+            "dataset": getattr(ctx.ds, "name", "data"),
+            "task": getattr(task, "kind", None),
+            "target": getattr(task, "target", None),
+            "classes": getattr(task, "classes", None),
+        }
 
 
-def trainer_from_config(cfg: RunConfig, settings: Settings, *, epochs: int | None = None, learning_rate: float | None = None,
-                        callbacks: list[Callback] | None = None, threads: int | None = None, step: TrainStep | None = None,
-                        optimizer: str | None = None, momentum: float | None = None, weight_decay: float | None = None) -> Trainer:
+def trainer_from_config(
+    cfg: RunConfig,
+    settings: Settings,
+    *,
+    epochs: int | None = None,
+    learning_rate: float | None = None,
+    callbacks: list[Callback] | None = None,
+    threads: int | None = None,
+    step: TrainStep | None = None,
+    optimizer: str | None = None,
+    momentum: float | None = None,
+    weight_decay: float | None = None,
+) -> Trainer:
     """The engine from a run's config and resolved settings (the only place a run builds a Trainer)."""
     from dlpipe.training.trainer import Trainer
 
     tc = cfg.train
     return Trainer(
-        epochs=epochs if epochs is not None else settings.epochs, batch_size=settings.batch_size,
+        epochs=epochs if epochs is not None else settings.epochs,
+        batch_size=settings.batch_size,
         learning_rate=learning_rate if learning_rate is not None else settings.learning_rate,
-        optimizer=optimizer or tc.optimizer, momentum=tc.momentum if momentum is None else momentum, nesterov=tc.nesterov,
-        weight_decay=tc.weight_decay if weight_decay is None else weight_decay, clip_grad=tc.clip_grad, seed=cfg.seed,
-        device=tc.device, threads=threads, callbacks=callbacks or [], step=step,
+        optimizer=optimizer or tc.optimizer,
+        momentum=tc.momentum if momentum is None else momentum,
+        nesterov=tc.nesterov,
+        weight_decay=tc.weight_decay if weight_decay is None else weight_decay,
+        clip_grad=tc.clip_grad,
+        seed=cfg.seed,
+        device=tc.device,
+        threads=threads,
+        callbacks=callbacks or [],
+        step=step,
     )
 
 
@@ -217,7 +261,9 @@ def range_test(ctx: RunContext, fit_model: nn.Module, kind: str) -> dict[str, An
     if not ctx.settings.find_learning_rate:
         return None
     if ctx.loss_fn is None:
-        raise InvalidConfigError(f"`learning_rate: auto` needs one loss, which a {kind} run does not have; pass a number.")
+        raise InvalidConfigError(
+            f"`learning_rate: auto` needs one loss, which a {kind} run does not have; pass a number."
+        )
     import torch
 
     from dlpipe.training.lr_finder import find_learning_rate
@@ -232,8 +278,14 @@ def range_test(ctx: RunContext, fit_model: nn.Module, kind: str) -> dict[str, An
     return {"lrs": found.lrs, "losses": found.losses, "chosen": found.learning_rate}
 
 
-def run_recipe(recipe: Recipe, ds: Any, cfg: RunConfig, *, progress: str = "auto",
-               extra_callbacks: list[Callback] | None = None) -> Run:
+def run_recipe(
+    recipe: Recipe,
+    ds: Any,
+    cfg: RunConfig,
+    *,
+    progress: str = "auto",
+    extra_callbacks: list[Callback] | None = None,
+) -> Run:
     """Train, evaluate and bundle ``ds`` with ``recipe``: the one function every run goes through."""
     import torch
 
@@ -252,7 +304,9 @@ def run_recipe(recipe: Recipe, ds: Any, cfg: RunConfig, *, progress: str = "auto
     ctx = RunContext(ds=ds, cfg=cfg, progress=progress, prep=prep)
     torch.manual_seed(cfg.seed)
     ctx.model, ctx.spec = recipe.build(ctx)
-    ctx.settings = resolve_settings(cfg, recipe, prep.n_train if prep.n_train is not None else len(prep.train))
+    ctx.settings = resolve_settings(
+        cfg, recipe, prep.n_train if prep.n_train is not None else len(prep.train)
+    )
     ctx.recipe_threads = recipe.threads(ctx)
     step = recipe.step(ctx)
     trainer = trainer_from_config(cfg, ctx.settings, threads=ctx.recipe_threads, step=step)
@@ -263,17 +317,32 @@ def run_recipe(recipe: Recipe, ds: Any, cfg: RunConfig, *, progress: str = "auto
     has_val = prep.val is not None and len(prep.val) > 0
     tc = cfg.train.model_copy(update={"monitor": recipe.monitor(ctx)})
     callbacks = recipe.callbacks(ctx)
-    callbacks += standard_callbacks(tc, has_val, progress, plateau_divisor=recipe.plateau_divisor,
-                                    plateau_default=recipe.plateau_default)
-    callbacks += list(extra_callbacks or ())  # tracking, then checkpointing (last: it restores state)
+    callbacks += standard_callbacks(
+        tc,
+        has_val,
+        progress,
+        plateau_divisor=recipe.plateau_divisor,
+        plateau_default=recipe.plateau_default,
+    )
+    callbacks += list(
+        extra_callbacks or ()
+    )  # tracking, then checkpointing (last: it restores state)
     trainer.callbacks = callbacks
-    ctx.history = trainer.fit(fit_model, ctx.loss_fn, prep.train, prep.val if has_val else None, metrics_fn=recipe.metrics_fn(ctx))
+    ctx.history = trainer.fit(
+        fit_model,
+        ctx.loss_fn,
+        prep.train,
+        prep.val if has_val else None,
+        metrics_fn=recipe.metrics_fn(ctx),
+    )
     ctx.history = recipe.after_fit(ctx)
     ctx.model.eval()
     evaluation = recipe.evaluate(ctx)
 
     resolved = cfg.model_dump()
-    resolved["train"].update(epochs=trainer.epochs, batch_size=trainer.batch_size, learning_rate=trainer.learning_rate)
+    resolved["train"].update(
+        epochs=trainer.epochs, batch_size=trainer.batch_size, learning_rate=trainer.learning_rate
+    )
     recipe.record_config(ctx, resolved)
     metrics: dict[str, Any] = {
         **recipe.base_metrics(ctx),
@@ -288,7 +357,13 @@ def run_recipe(recipe: Recipe, ds: Any, cfg: RunConfig, *, progress: str = "auto
     extras = dict(evaluation.extras)
     if lr_curve is not None:
         extras["lr_finder"] = lr_curve
-    return Run(config=resolved, history=ctx.history, metrics=metrics, bundle=Bundle(manifest, ctx.model), extras=extras)
+    return Run(
+        config=resolved,
+        history=ctx.history,
+        metrics=metrics,
+        bundle=Bundle(manifest, ctx.model),
+        extras=extras,
+    )
 
 
 # ----------------------------------------------------------------------------------- the table
@@ -298,7 +373,9 @@ Detector = Callable[[Any, RunConfig, Any], Any]
 @dataclass
 class _Entry:
     kind: str
-    recipe: Recipe | str  # an object, or "dlpipe.pipeline.<module>:<attribute>" loaded when first used
+    recipe: (
+        Recipe | str
+    )  # an object, or "dlpipe.pipeline.<module>:<attribute>" loaded when first used
     detect: Detector | None
     priority: int
 
@@ -306,7 +383,9 @@ class _Entry:
 _RECIPES: dict[str, _Entry] = {}
 
 
-def register_recipe(kind: str, recipe: Recipe | str, *, detect: Detector | None = None, priority: int = 0) -> None:
+def register_recipe(
+    kind: str, recipe: Recipe | str, *, detect: Detector | None = None, priority: int = 0
+) -> None:
     """Add (or replace) the recipe of data kind ``kind``.
 
     ``detect(data, cfg, test)`` returns a dataset object (whose ``kind`` is ``kind``) when it recognises
@@ -315,7 +394,9 @@ def register_recipe(kind: str, recipe: Recipe | str, *, detect: Detector | None 
     directly needs no detector: its ``kind`` attribute picks the recipe.
     """
     if isinstance(recipe, str) and not recipe.startswith("dlpipe.pipeline."):
-        raise ValueError(f"a recipe named by string must live in dlpipe.pipeline, not {recipe!r}; pass the Recipe object.")
+        raise ValueError(
+            f"a recipe named by string must live in dlpipe.pipeline, not {recipe!r}; pass the Recipe object."
+        )
     _RECIPES[kind] = _Entry(kind, recipe, detect, priority)
 
 
@@ -345,7 +426,9 @@ def recipe_for(ds: Any, cfg: RunConfig) -> Recipe:
     entry = _RECIPES.get(str(kind))
     if entry is None:
         known = ", ".join(sorted(_RECIPES))
-        raise InvalidConfigError(f"no recipe is registered for data of kind {kind!r}; registered kinds are {known}.")
+        raise InvalidConfigError(
+            f"no recipe is registered for data of kind {kind!r}; registered kinds are {known}."
+        )
     if isinstance(entry.recipe, str):
         module, _, attr = entry.recipe.partition(":")
         entry.recipe = getattr(importlib.import_module(module), attr)()
@@ -360,4 +443,6 @@ def _select(recipe: Recipe, ds: Any, cfg: RunConfig) -> Recipe:
         if chosen is recipe:
             return recipe
         recipe = chosen
-    raise AssertionError(f"Recipe.select keeps handing over ({type(recipe).__name__}); return self from the recipe that trains.")
+    raise AssertionError(
+        f"Recipe.select keeps handing over ({type(recipe).__name__}); return self from the recipe that trains."
+    )

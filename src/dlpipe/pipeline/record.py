@@ -26,11 +26,17 @@ class _Open(BaseModel):
 class TestRecord(_Open):
     """The test part: the model beside its baselines on the same rows, and the verdict in words."""
 
-    primary_metric: str | None = Field(description="the metric the verdict is judged on (its direction: dlpipe.evaluation.METRICS)")
+    primary_metric: str | None = Field(
+        description="the metric the verdict is judged on (its direction: dlpipe.evaluation.METRICS)"
+    )
     rows: int | None = Field(None, description="test rows (windows, images, episodes) scored")
     model: dict[str, Any] = Field(description="the model's scores by metric name")
-    baselines: dict[str, dict[str, Any]] = Field(description="each baseline's scores by metric name")
-    verdict: str = Field(description="one sentence: beats / ties / loses to the best baseline on the primary metric")
+    baselines: dict[str, dict[str, Any]] = Field(
+        description="each baseline's scores by metric name"
+    )
+    verdict: str = Field(
+        description="one sentence: beats / ties / loses to the best baseline on the primary metric"
+    )
 
 
 class DataSource(_Open):
@@ -44,20 +50,34 @@ class DataSource(_Open):
 class RunRecord(_Open):
     """What every run's metrics.json holds (kinds add their own keys beside these)."""
 
-    dataset: str = Field(description="the data set's name (file stem, bundled name, environment id)")
-    task: str = Field(description="regression, binary, multiclass, forecast, reconstruction, generate, reinforcement...")
+    dataset: str = Field(
+        description="the data set's name (file stem, bundled name, environment id)"
+    )
+    task: str = Field(
+        description="regression, binary, multiclass, forecast, reconstruction, generate, reinforcement..."
+    )
     target: str | None = Field(None, description="the predicted column, if any")
-    classes: list[Any] | None = Field(None, description="class labels in the model's output order (classification)")
+    classes: list[Any] | None = Field(
+        None, description="class labels in the model's output order (classification)"
+    )
     rows: dict[str, int] = Field(description="rows (or windows, images, episodes) per split")
-    epochs_run: int | None = Field(None, description="epochs trained (None: a run without epochs, RL)")
+    epochs_run: int | None = Field(
+        None, description="epochs trained (None: a run without epochs, RL)"
+    )
     best_epoch: int | None = None
     stopped_epoch: int | None = None
     n_parameters: int | None = None
     test: TestRecord
-    environment: dict[str, Any] = Field(description="device, threads, versions, seed, native kernels")
-    data_sources: dict[str, DataSource | None] | None = Field(None, description="train/test data as given, rows, sha256")
+    environment: dict[str, Any] = Field(
+        description="device, threads, versions, seed, native kernels"
+    )
+    data_sources: dict[str, DataSource | None] | None = Field(
+        None, description="train/test data as given, rows, sha256"
+    )
     origin: str | None = Field(None, description="cli or python: how the run was made")
-    command: str | None = Field(None, description="the dlpipe command line, for a run made by the CLI")
+    command: str | None = Field(
+        None, description="the dlpipe command line, for a run made by the CLI"
+    )
     wall_time_s: float | None = None
 
 

@@ -64,14 +64,20 @@ class Run:
         import yaml
 
         with atomic_dir(path, overwrite=overwrite, kind="run", what="`out`") as tmp:
-            (tmp / "config.yaml").write_text(yaml.safe_dump(self.config, sort_keys=False), encoding="utf-8")
+            (tmp / "config.yaml").write_text(
+                yaml.safe_dump(self.config, sort_keys=False), encoding="utf-8"
+            )
             self.history.to_csv(tmp / "history.csv")
             write_json(tmp / "metrics.json", self.metrics)
             finder = self.extras.get("lr_finder")
             if finder is not None:
-                lines = ["lr,loss"] + [f"{a!r},{b!r}" for a, b in zip(finder["lrs"], finder["losses"])]
+                lines = ["lr,loss"] + [
+                    f"{a!r},{b!r}" for a, b in zip(finder["lrs"], finder["losses"])
+                ]
                 (tmp / "lr_finder.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-            for rel, content in self.extras.get("files", {}).items():  # e.g. plots/*.png, relative to the run folder
+            for rel, content in self.extras.get(
+                "files", {}
+            ).items():  # e.g. plots/*.png, relative to the run folder
                 (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
                 (tmp / rel).write_bytes(content)
             preds = self.extras.get("predictions")
@@ -115,10 +121,22 @@ def load_run(path: str | Path) -> Run:
         raise InvalidInputError(
             f"{str(root)!r} is not a dlpipe run folder; a run folder holds config.yaml, history.csv, metrics.json and bundle/."
         )
-    config = yaml.safe_load((root / "config.yaml").read_text(encoding="utf-8")) if (root / "config.yaml").is_file() else {}
-    history = History.from_csv(root / "history.csv") if (root / "history.csv").is_file() else History()
+    config = (
+        yaml.safe_load((root / "config.yaml").read_text(encoding="utf-8"))
+        if (root / "config.yaml").is_file()
+        else {}
+    )
+    history = (
+        History.from_csv(root / "history.csv") if (root / "history.csv").is_file() else History()
+    )
     metrics = json.loads((root / "metrics.json").read_text(encoding="utf-8"))
-    return Run(config=config, history=history, metrics=metrics, bundle=load_bundle(root / "bundle"), path=root)
+    return Run(
+        config=config,
+        history=history,
+        metrics=metrics,
+        bundle=load_bundle(root / "bundle"),
+        path=root,
+    )
 
 
 def _number(value: Any) -> float:

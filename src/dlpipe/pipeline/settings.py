@@ -30,7 +30,14 @@ from dlpipe.core.config import RunConfig
 if TYPE_CHECKING:
     from dlpipe.pipeline.recipe import Recipe
 
-__all__ = ["Settings", "resolve_settings", "resolve_lookback", "auto_batch_size", "auto_epochs", "RANGE_TEST"]
+__all__ = [
+    "Settings",
+    "resolve_settings",
+    "resolve_lookback",
+    "auto_batch_size",
+    "auto_epochs",
+    "RANGE_TEST",
+]
 
 RANGE_TEST = "range_test"  # a recipe's auto_learning_rate: run the range test
 
@@ -61,7 +68,9 @@ def auto_epochs(n_train: int, batch_size: int) -> int:
     return int(min(1000, max(50, math.ceil(4000 / steps))))
 
 
-def resolve_settings(cfg: RunConfig, recipe: Recipe, n_train: int, *, overrides: dict[str, Any] | None = None) -> Settings:
+def resolve_settings(
+    cfg: RunConfig, recipe: Recipe, n_train: int, *, overrides: dict[str, Any] | None = None
+) -> Settings:
     """``epochs``, ``batch_size`` and ``learning_rate`` for ``n_train`` training rows (windows, images...).
 
     ``overrides`` (a tuning trial's sampled values) win over the config.
@@ -70,7 +79,9 @@ def resolve_settings(cfg: RunConfig, recipe: Recipe, n_train: int, *, overrides:
     batch = given.get("batch_size", tc.batch_size)
     batch_size = int(recipe.auto_batch_size(n_train) if batch == "auto" else batch)
     epochs_value = given.get("epochs", tc.epochs)
-    epochs = int(recipe.auto_epochs(n_train, batch_size) if epochs_value == "auto" else epochs_value)
+    epochs = int(
+        recipe.auto_epochs(n_train, batch_size) if epochs_value == "auto" else epochs_value
+    )
     lr: Any = given.get("learning_rate", tc.learning_rate)
     set_by_user = "learning_rate" in given or "learning_rate" in tc.model_fields_set
     find = False
@@ -79,8 +90,12 @@ def resolve_settings(cfg: RunConfig, recipe: Recipe, n_train: int, *, overrides:
         find = rule == RANGE_TEST
         lr = recipe.default_learning_rate or 1e-3 if find else float(rule)
     elif not set_by_user and recipe.default_learning_rate is not None:
-        lr = recipe.default_learning_rate  # the kind's own default when none was given (a GAN's 2e-4)
-    return Settings(epochs=epochs, batch_size=batch_size, learning_rate=float(lr), find_learning_rate=find)
+        lr = (
+            recipe.default_learning_rate
+        )  # the kind's own default when none was given (a GAN's 2e-4)
+    return Settings(
+        epochs=epochs, batch_size=batch_size, learning_rate=float(lr), find_learning_rate=find
+    )
 
 
 def resolve_lookback(cfg: RunConfig, n_rows: int) -> int:
@@ -91,5 +106,7 @@ def resolve_lookback(cfg: RunConfig, n_rows: int) -> int:
     value = cfg.series.lookback
     lookback = auto_lookback(n_rows) if value == "auto" else value
     if not isinstance(lookback, int) or lookback < 1:
-        raise InvalidConfigError(f"`lookback` is {lookback!r} but must be a positive integer (rows the model sees) or 'auto'.")
+        raise InvalidConfigError(
+            f"`lookback` is {lookback!r} but must be a positive integer (rows the model sees) or 'auto'."
+        )
     return lookback

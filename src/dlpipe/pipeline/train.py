@@ -64,18 +64,32 @@ def data_sources(data: Any, test: Any, ds: Any) -> dict[str, dict[str, Any] | No
     ``sha256`` hashes a file's bytes, a frame's :func:`pandas.util.hash_pandas_object`, or is None
     (a folder of images, arrays). ``test`` is None when the test split was carved from the data.
     """
-    train_items = next((getattr(ds, a) for a in ("frame", "images", "x") if getattr(ds, a, None) is not None), None)
-    test_items = next((getattr(ds, a) for a in ("test_frame", "test_images", "test_x") if getattr(ds, a, None) is not None), None)
+    train_items = next(
+        (getattr(ds, a) for a in ("frame", "images", "x") if getattr(ds, a, None) is not None), None
+    )
+    test_items = next(
+        (
+            getattr(ds, a)
+            for a in ("test_frame", "test_images", "test_x")
+            if getattr(ds, a, None) is not None
+        ),
+        None,
+    )
     if test is None and isinstance(data, TabularDataset) and data.test_frame is not None:
         test = data.test_frame  # a data set object carrying its own test table
     return {
         "train": _describe_source(data, len(train_items) if train_items is not None else None, ds),
-        "test": None if test is None and test_items is None else _describe_source(
-            test, len(test_items) if test_items is not None else None, ds, bundled_test=test is None),
+        "test": None
+        if test is None and test_items is None
+        else _describe_source(
+            test, len(test_items) if test_items is not None else None, ds, bundled_test=test is None
+        ),
     }
 
 
-def _describe_source(src: Any, rows: int | None, ds: Any, *, bundled_test: bool = False) -> dict[str, Any]:
+def _describe_source(
+    src: Any, rows: int | None, ds: Any, *, bundled_test: bool = False
+) -> dict[str, Any]:
     import pandas as pd
 
     sha: str | None = None
@@ -92,13 +106,19 @@ def _describe_source(src: Any, rows: int | None, ds: Any, *, bundled_test: bool 
             frame = ds.frame if src == getattr(ds, "name", None) else None  # a bundled name
     elif isinstance(src, pd.DataFrame):
         source, frame = "DataFrame", src
-    elif isinstance(src, TabularDataset):  # a bundled data set keeps its name; any other table object is a frame
+    elif isinstance(
+        src, TabularDataset
+    ):  # a bundled data set keeps its name; any other table object is a frame
         source = src.name if src.name in {d.name for d in bundled.list_datasets()} else "DataFrame"
         frame = src.frame
     else:
-        source = f"<{type(src).__name__}>"  # arrays, an image set...: nothing to name on a command line
+        source = (
+            f"<{type(src).__name__}>"  # arrays, an image set...: nothing to name on a command line
+        )
     if frame is not None:
-        sha = hashlib.sha256(pd.util.hash_pandas_object(frame, index=True).to_numpy().tobytes()).hexdigest()
+        sha = hashlib.sha256(
+            pd.util.hash_pandas_object(frame, index=True).to_numpy().tobytes()
+        ).hexdigest()
     return {"source": source, "rows": rows, "sha256": sha}
 
 
@@ -116,14 +136,25 @@ def resolve_dataset(data: Any, cfg: RunConfig, test: Any = None) -> Any:
     if hasattr(data, "kind") and not isinstance(data, (str, Path)):
         if isinstance(data, TabularDataset):
             if target is not None and target != data.target:
-                return load_table(data.frame, target, test=test if test is not None else data.test_frame, name=data.name)
+                return load_table(
+                    data.frame,
+                    target,
+                    test=test if test is not None else data.test_frame,
+                    name=data.name,
+                )
             if test is not None:
                 return load_table(data.frame, data.target, test=test, name=data.name)
         return data
-    found = detect_dataset(data, cfg, test)  # the registered kinds, highest priority first (pipeline/kinds.py)
+    found = detect_dataset(
+        data, cfg, test
+    )  # the registered kinds, highest priority first (pipeline/kinds.py)
     if found is not None:
         return found
-    if isinstance(data, str) and not Path(data).exists() and data in {d.name for d in bundled.list_datasets()}:
+    if (
+        isinstance(data, str)
+        and not Path(data).exists()
+        and data in {d.name for d in bundled.list_datasets()}
+    ):
         ds = bundled.load(data)
         if (target is not None and target != ds.target) or test is not None:
             return load_table(ds.frame, target or ds.target, test=test, name=ds.name)
@@ -194,8 +225,15 @@ def train(
         base = read_config_file(config)
     else:
         base = config or {}
-    flags: dict[str, Any] = {"target": target, "task": task, "epochs": epochs, "batch_size": batch_size,
-                             "learning_rate": learning_rate, "seed": seed, **options}
+    flags: dict[str, Any] = {
+        "target": target,
+        "task": task,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "learning_rate": learning_rate,
+        "seed": seed,
+        **options,
+    }
     if model is not None:
         flags["model"] = dict(model)
     cfg = build_config(base, flags)
@@ -209,13 +247,28 @@ def train(
             out = resume_target(resume)[1].get("out")
         if writes:
             if out is not None:
-                check_parent_writable(out, what="`out`")  # '.', '..', '/' and a file on the way first
+                check_parent_writable(
+                    out, what="`out`"
+                )  # '.', '..', '/' and a file on the way first
                 _check_data_outside(out, data, test)
-                stack.enter_context(claim_output_dir(out, kind="run", overwrite=overwrite, what="`out`"))
+                stack.enter_context(
+                    claim_output_dir(out, kind="run", overwrite=overwrite, what="`out`")
+                )
             else:
                 check_parent_writable(Path(runs_dir) / "run", what="`runs_dir`")
-        run, ds, ckpt = _fit(data, cfg, test, stack, out=out, runs_dir=runs_dir, progress=progress, callbacks=callbacks,
-                             checkpoint=checkpoint and writes, resume=resume, overwrite=overwrite)
+        run, ds, ckpt = _fit(
+            data,
+            cfg,
+            test,
+            stack,
+            out=out,
+            runs_dir=runs_dir,
+            progress=progress,
+            callbacks=callbacks,
+            checkpoint=checkpoint and writes,
+            resume=resume,
+            overwrite=overwrite,
+        )
         run.metrics["wall_time_s"] = round(time.perf_counter() - started, 3)
         if writes:
             if out is not None:
@@ -230,8 +283,20 @@ def train(
     return run
 
 
-def _fit(data: Any, cfg: RunConfig, test: Any, stack: ExitStack, *, out: str | Path | None, runs_dir: str | Path, progress: str,
-         callbacks: list[Any] | None, checkpoint: bool, resume: str | Path | None, overwrite: bool) -> tuple[Run, Any, Any]:
+def _fit(
+    data: Any,
+    cfg: RunConfig,
+    test: Any,
+    stack: ExitStack,
+    *,
+    out: str | Path | None,
+    runs_dir: str | Path,
+    progress: str,
+    callbacks: list[Any] | None,
+    checkpoint: bool,
+    resume: str | Path | None,
+    overwrite: bool,
+) -> tuple[Run, Any, Any]:
     """Resolve the data, pick the recipe, add the checkpoint callback (its folder held by ``stack``) and train."""
     ds = resolve_dataset(data, cfg, test)
     if getattr(ds, "target", None):
@@ -243,16 +308,22 @@ def _fit(data: Any, cfg: RunConfig, test: Any, stack: ExitStack, *, out: str | P
     ckpt = None
     if distributed and resume is not None:
         shutdown_distributed()
-        raise InvalidConfigError("`resume` is not supported with several processes yet; resume the run in a single process.")
+        raise InvalidConfigError(
+            "`resume` is not supported with several processes yet; resume the run in a single process."
+        )
     if (checkpoint or resume is not None) and not distributed:
         # Checkpoints are single-process for now: with --nproc the ranks would need the restored
         # state broadcast, which the engine does not do yet (see docs/distributed.md).
         from dlpipe.pipeline._resume import checkpointing
 
-        ckpt = stack.enter_context(checkpointing(ds, cfg, out=out, runs_dir=runs_dir, resume=resume, overwrite=overwrite))
+        ckpt = stack.enter_context(
+            checkpointing(ds, cfg, out=out, runs_dir=runs_dir, resume=resume, overwrite=overwrite)
+        )
         extra.append(ckpt)  # last: it restores the state the other callbacks reset
     try:
-        run = run_recipe(recipe, ds, cfg, progress=progress if main else "quiet", extra_callbacks=extra)
+        run = run_recipe(
+            recipe, ds, cfg, progress=progress if main else "quiet", extra_callbacks=extra
+        )
         command = _CLI_COMMAND.get()
         if command is not None:  # a run made by `dlpipe train`: the command line as typed
             run.metrics.setdefault("command", command)
@@ -271,7 +342,11 @@ def _check_data_outside(out: str | Path, *sources: Any) -> None:
     """Refuse an ``out`` folder that holds the training or test data (replacing it would delete the data)."""
     root = Path(out).resolve()
     for src in sources:
-        if isinstance(src, (str, Path)) and Path(src).exists() and root in Path(src).resolve().parents:
+        if (
+            isinstance(src, (str, Path))
+            and Path(src).exists()
+            and root in Path(src).resolve().parents
+        ):
             raise OutputExistsError(
                 f"`out` {str(out)!r} holds the data {str(src)!r}, and writing the run folder there could delete it; pass another folder."
             )
@@ -301,22 +376,34 @@ def _unique_run_path(runs_dir: Path, name: str, task: str) -> Path:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     path = runs_dir / f"{slug}-{task}-{stamp}"
     i = 2
-    while path.exists() or lock_path(path).exists():  # a lock file: another run is writing it (or was killed)
+    while (
+        path.exists() or lock_path(path).exists()
+    ):  # a lock file: another run is writing it (or was killed)
         path = runs_dir / f"{slug}-{task}-{stamp}-{i}"
         i += 1
     return path
 
 
-def _split(ds: TabularDataset, cfg: RunConfig, strat: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _split(
+    ds: TabularDataset, cfg: RunConfig, strat: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     n = len(ds.frame)
     if ds.test_frame is not None:
-        tr, va, _ = split_indices(n, val_fraction=cfg.data.val_fraction, test_fraction=0.0, seed=cfg.seed, stratify=strat)
+        tr, va, _ = split_indices(
+            n, val_fraction=cfg.data.val_fraction, test_fraction=0.0, seed=cfg.seed, stratify=strat
+        )
         return tr, va, np.zeros(0, np.int64)
     if cfg.data.val_fraction + cfg.data.test_fraction >= 0.9:
         raise InvalidInputError(
             f"`val_fraction` + `test_fraction` = {cfg.data.val_fraction + cfg.data.test_fraction:g} leaves too little to train on; keep their sum below 0.9."
         )
-    return split_indices(n, val_fraction=cfg.data.val_fraction, test_fraction=cfg.data.test_fraction, seed=cfg.seed, stratify=strat)
+    return split_indices(
+        n,
+        val_fraction=cfg.data.val_fraction,
+        test_fraction=cfg.data.test_fraction,
+        seed=cfg.seed,
+        stratify=strat,
+    )
 
 
 def prepare_table(ds: TabularDataset, cfg: RunConfig) -> dict[str, Any]:
@@ -325,9 +412,19 @@ def prepare_table(ds: TabularDataset, cfg: RunConfig) -> dict[str, Any]:
 
     seed_everything(cfg.seed)
     frame = ds.frame
-    schema = infer_schema(frame, ds.target, categorical=cfg.data.categorical, numeric=cfg.data.numeric, drop=cfg.data.drop)
+    schema = infer_schema(
+        frame,
+        ds.target,
+        categorical=cfg.data.categorical,
+        numeric=cfg.data.numeric,
+        drop=cfg.data.drop,
+    )
     task = infer_task(frame[ds.target], target=ds.target, task=cfg.data.task, loss=cfg.train.loss)
-    strat = task.encode(frame[ds.target]).reshape(-1).astype(np.int64) if task.is_classification else None
+    strat = (
+        task.encode(frame[ds.target]).reshape(-1).astype(np.int64)
+        if task.is_classification
+        else None
+    )
     tr, va, te = _split(ds, cfg, strat)
     test_frame = ds.test_frame if ds.test_frame is not None else frame.iloc[te]
     train_frame = frame.iloc[tr]

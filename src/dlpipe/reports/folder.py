@@ -19,7 +19,14 @@ from dlpipe.core.errors import InvalidInputError
 __all__ = ["RunFolder", "read_run_folder", "is_run_folder", "RUN_FILES"]
 
 # What a run folder holds (any one of the first four makes a folder a run).
-RUN_FILES = ("metrics.json", "history.csv", "config.yaml", "bundle/manifest.json", "predictions.csv", "lr_finder.csv")
+RUN_FILES = (
+    "metrics.json",
+    "history.csv",
+    "config.yaml",
+    "bundle/manifest.json",
+    "predictions.csv",
+    "lr_finder.csv",
+)
 
 
 @dataclass
@@ -46,7 +53,9 @@ class RunFolder:
 
     @property
     def task(self) -> str:
-        return str(self.metrics.get("task") or (self.manifest.get("task") or {}).get("kind") or "unknown")
+        return str(
+            self.metrics.get("task") or (self.manifest.get("task") or {}).get("kind") or "unknown"
+        )
 
     @property
     def classes(self) -> list[Any] | None:
@@ -78,7 +87,11 @@ def read_run_folder(path: str | Path) -> RunFolder:
     """
     root = Path(path)
     if not is_run_folder(root):
-        what = "does not exist" if not root.exists() else ("is a file" if root.is_file() else "holds none of a run's files")
+        what = (
+            "does not exist"
+            if not root.exists()
+            else ("is a file" if root.is_file() else "holds none of a run's files")
+        )
         raise InvalidInputError(
             f"{str(root)!r} {what}, so it is not a dlpipe run folder; a run folder (runs/<name>/, written by "
             "`dlpipe train`) holds metrics.json, history.csv, config.yaml and bundle/; pass one of those folders."
@@ -105,7 +118,10 @@ def read_run_folder(path: str | Path) -> RunFolder:
     if (root / "lr_finder.csv").is_file():
         rows = _read_csv(run, "lr_finder.csv")
         if rows:
-            run.lr_finder = {"lr": [_float(r["lr"]) for r in rows], "loss": [_float(r["loss"]) for r in rows]}
+            run.lr_finder = {
+                "lr": [_float(r["lr"]) for r in rows],
+                "loss": [_float(r["loss"]) for r in rows],
+            }
     return run
 
 

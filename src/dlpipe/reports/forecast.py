@@ -25,8 +25,10 @@ def sections(run: RunFolder) -> list[Section]:
     s = Section("forecast", "Forecast on the test span")
     for target, arrays in list(fc["targets"].items())[:4]:
         s.plot(_span(target, fc.get("time") or [], arrays))
-    s.text("One step ahead: each point is forecast from the window of values just before it; the baselines "
-           "(naive: the last value; seasonal naive: the value one period back) see the same windows.")
+    s.text(
+        "One step ahead: each point is forecast from the window of values just before it; the baselines "
+        "(naive: the last value; seasonal naive: the value one period back) see the same windows."
+    )
     return [s]
 
 
@@ -40,7 +42,9 @@ def _span(target: str, times: list[Any], arrays: dict[str, Any]) -> Plot:
         return Plot(name, title, note="the test span is empty.")
     first = true.reshape(len(true), -1)[:, 0]
     x = np.arange(len(first))
-    with matplotlib.rc_context({"font.size": 9, "axes.grid": True, "grid.alpha": 0.3, "legend.fontsize": 8}):
+    with matplotlib.rc_context(
+        {"font.size": 9, "axes.grid": True, "grid.alpha": 0.3, "legend.fontsize": 8}
+    ):
         fig = new_figure(9.0, 3.4)
         ax = fig.subplots()
         ax.plot(x, first, color="black", linewidth=1.4, label="actual")
@@ -51,7 +55,14 @@ def _span(target: str, times: list[Any], arrays: dict[str, Any]) -> Plot:
         for i, (b, v) in enumerate((k, v) for k, v in arrays.items() if k not in ("true", "pred")):
             arr = np.asarray(v, dtype=float)
             if arr.size == len(first) * (arr.size // max(len(first), 1)) and arr.size:
-                ax.plot(x, arr.reshape(len(arr), -1)[:, 0], color=colours[i % len(colours)], linewidth=0.9, linestyle="--", label=b)
+                ax.plot(
+                    x,
+                    arr.reshape(len(arr), -1)[:, 0],
+                    color=colours[i % len(colours)],
+                    linewidth=0.9,
+                    linestyle="--",
+                    label=b,
+                )
         if times and len(times) == len(first):
             ticks = np.linspace(0, len(first) - 1, min(6, len(first))).astype(int)
             ax.set_xticks(ticks, [short_label(times[t], 19) for t in ticks])

@@ -23,7 +23,9 @@ SAMPLE_FILE = "test_images.npz"
 _MAX_SIDE = 96
 
 
-def image_extras(x_test: np.ndarray, y_true: np.ndarray, proba: np.ndarray, classes: Sequence[Any], n: int = 32) -> dict[str, Any]:
+def image_extras(
+    x_test: np.ndarray, y_true: np.ndarray, proba: np.ndarray, classes: Sequence[Any], n: int = 32
+) -> dict[str, Any]:
     """``Run.extras`` for an image classifier: test predictions and a sample of test images.
 
     ``x_test``: (N, C, H, W) pixels; ``y_true``: class codes; ``proba``: (N, K) probabilities.
@@ -39,8 +41,15 @@ def image_extras(x_test: np.ndarray, y_true: np.ndarray, proba: np.ndarray, clas
     step = max(1, int(np.ceil(max(images.shape[-2:], default=1) / _MAX_SIDE)))
     images = images[..., ::step, ::step]
     buf = io.BytesIO()
-    np.savez_compressed(buf, images=images, y_true=y_true[rows], y_pred=pred[rows],
-                        confidence=proba[rows, pred[rows]], n_first=np.array(len(first)), n_wrong=np.array(len(wrong)))
+    np.savez_compressed(
+        buf,
+        images=images,
+        y_true=y_true[rows],
+        y_pred=pred[rows],
+        confidence=proba[rows, pred[rows]],
+        n_first=np.array(len(first)),
+        n_wrong=np.array(len(wrong)),
+    )
     extras["files"] = {SAMPLE_FILE: buf.getvalue()}
     return extras
 
@@ -49,22 +58,53 @@ def sections(run: RunFolder) -> list[Section]:
     s = Section("images", "Test images")
     path = run.path / SAMPLE_FILE
     if not path.is_file():
-        return [s.note(f"missing: {SAMPLE_FILE} (a sample of test images) is not in the run folder.")]
+        return [
+            s.note(f"missing: {SAMPLE_FILE} (a sample of test images) is not in the run folder.")
+        ]
     with np.load(path, allow_pickle=False) as z:
         images, y_true, y_pred, conf = z["images"], z["y_true"], z["y_pred"], z["confidence"]
         n_first, n_wrong = int(z["n_first"]), int(z["n_wrong"])
-    classes = run.classes or [str(i) for i in range(int(max(y_true.max(initial=0), y_pred.max(initial=0))) + 1)]
-    s.plot(_grid("test_images", f"The first {n_first} test images: true → predicted", images[:n_first], y_true[:n_first], y_pred[:n_first], conf[:n_first], classes))
+    classes = run.classes or [
+        str(i) for i in range(int(max(y_true.max(initial=0), y_pred.max(initial=0))) + 1)
+    ]
+    s.plot(
+        _grid(
+            "test_images",
+            f"The first {n_first} test images: true → predicted",
+            images[:n_first],
+            y_true[:n_first],
+            y_pred[:n_first],
+            conf[:n_first],
+            classes,
+        )
+    )
     if n_wrong == 0:
         s.text("The model classified every test image correctly.")
     else:
         k = len(images) - n_first
-        s.plot(_grid("worst_mistakes", f"The {k} most confident mistakes (of {n_wrong}): true → predicted",
-                     images[n_first:], y_true[n_first:], y_pred[n_first:], conf[n_first:], classes))
+        s.plot(
+            _grid(
+                "worst_mistakes",
+                f"The {k} most confident mistakes (of {n_wrong}): true → predicted",
+                images[n_first:],
+                y_true[n_first:],
+                y_pred[n_first:],
+                conf[n_first:],
+                classes,
+            )
+        )
     return [s]
 
 
-def _grid(name: str, title: str, images: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, conf: np.ndarray, classes: Sequence[Any]) -> Plot:
+def _grid(
+    name: str,
+    title: str,
+    images: np.ndarray,
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    conf: np.ndarray,
+    classes: Sequence[Any],
+) -> Plot:
     import matplotlib
 
     if len(images) == 0:
@@ -73,7 +113,16 @@ def _grid(name: str, title: str, images: np.ndarray, y_true: np.ndarray, y_pred:
     rows = int(np.ceil(len(images) / cols))
     with matplotlib.rc_context({"font.size": 7}):
         height = 1.45 * rows + 0.75
-        fig = new_figure(1.25 * cols + 0.2, height, left=0.1, right=0.1, bottom=0.05, top=0.7, wspace=0.15, hspace=0.45)
+        fig = new_figure(
+            1.25 * cols + 0.2,
+            height,
+            left=0.1,
+            right=0.1,
+            bottom=0.05,
+            top=0.7,
+            wspace=0.15,
+            hspace=0.45,
+        )
         axes = np.atleast_1d(fig.subplots(rows, cols)).reshape(-1)
         for i, ax in enumerate(axes):
             ax.set_axis_off()
@@ -86,7 +135,10 @@ def _grid(name: str, title: str, images: np.ndarray, y_true: np.ndarray, y_pred:
             else:
                 ax.imshow(np.transpose(img[:3], (1, 2, 0)), interpolation="nearest")
             ok = y_true[i] == y_pred[i]
-            ax.set_title(f"{short_label(classes[int(y_true[i])], 9)} → {short_label(classes[int(y_pred[i])], 9)}\n{conf[i]:.0%}",
-                         color="#1a7f37" if ok else "#cf222e", fontsize=7)
+            ax.set_title(
+                f"{short_label(classes[int(y_true[i])], 9)} → {short_label(classes[int(y_pred[i])], 9)}\n{conf[i]:.0%}",
+                color="#1a7f37" if ok else "#cf222e",
+                fontsize=7,
+            )
         fig.suptitle(title, fontsize=9, y=1 - 0.12 / height)
         return Plot(name, title, render(fig))

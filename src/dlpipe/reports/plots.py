@@ -67,8 +67,18 @@ class Plot:
         return self.png is not None
 
 
-def new_figure(width: float, height: float, *, constrained: bool = False, left: float = 0.75, right: float = 0.2,
-               bottom: float = 0.55, top: float = 0.35, wspace: float = 0.3, hspace: float = 0.45) -> Figure:
+def new_figure(
+    width: float,
+    height: float,
+    *,
+    constrained: bool = False,
+    left: float = 0.75,
+    right: float = 0.2,
+    bottom: float = 0.55,
+    top: float = 0.35,
+    wspace: float = 0.3,
+    hspace: float = 0.45,
+) -> Figure:
     """A figure on no GUI backend (the object API never touches pyplot's global state).
 
     Margins are fixed in inches unless ``constrained``: the constrained layout costs a second full
@@ -79,8 +89,14 @@ def new_figure(width: float, height: float, *, constrained: bool = False, left: 
     if constrained:
         return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
     fig = Figure(figsize=(width, height), dpi=DPI)
-    fig.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height, top=1 - top / height,
-                        wspace=wspace, hspace=hspace)
+    fig.subplots_adjust(
+        left=left / width,
+        right=1 - right / width,
+        bottom=bottom / height,
+        top=1 - top / height,
+        wspace=wspace,
+        hspace=hspace,
+    )
     return fig
 
 
@@ -124,10 +140,18 @@ def short_label(value: Any, limit: int = 18) -> str:
 
 
 # ---------------------------------------------------------------------------------------- training
-def history_plots(h: dict[str, np.ndarray], best_epoch: int | None = None, stopped_epoch: int | None = None) -> list[Plot]:
+def history_plots(
+    h: dict[str, np.ndarray], best_epoch: int | None = None, stopped_epoch: int | None = None
+) -> list[Plot]:
     """Loss and each metric per epoch (train vs validation) in one picture, then learning rate and time per epoch."""
     if not h or "loss" not in h and "val_loss" not in h:
-        return [Plot("history", "Loss and metrics per epoch", note="no per-epoch history was recorded (history.csv is missing or empty).")]
+        return [
+            Plot(
+                "history",
+                "Loss and metrics per epoch",
+                note="no per-epoch history was recorded (history.csv is missing or empty).",
+            )
+        ]
     n = len(next(iter(h.values())))
     epochs = h.get("epoch", np.arange(1, n + 1, dtype=float))
     names = ["loss"]
@@ -152,7 +176,7 @@ def history_plots(h: dict[str, np.ndarray], best_epoch: int | None = None, stopp
             integer_epochs(ax)
             _mark_epochs(ax, best_epoch, stopped_epoch)
             ax.legend(loc="best")
-        for ax in axes[len(names):]:
+        for ax in axes[len(names) :]:
             ax.set_axis_off()
         plots.append(Plot("history", "Loss and metrics per epoch", render(fig)))
     if "lr" in h or "time" in h:
@@ -170,12 +194,18 @@ def history_plots(h: dict[str, np.ndarray], best_epoch: int | None = None, stopp
             integer_epochs(ax1)
             integer_epochs(ax2)
             if "time" in h:
-                if n > 30:  # one filled step path instead of hundreds of bar patches (each a draw call)
-                    ax2.fill_between(epochs, h["time"], step="mid", color=TRAIN, alpha=0.85, linewidth=0)
+                if (
+                    n > 30
+                ):  # one filled step path instead of hundreds of bar patches (each a draw call)
+                    ax2.fill_between(
+                        epochs, h["time"], step="mid", color=TRAIN, alpha=0.85, linewidth=0
+                    )
                     ax2.set_ylim(bottom=0)
                 else:
                     ax2.bar(epochs, h["time"], color=TRAIN, width=0.8)
-                ax2.set(title=f"Seconds per epoch (total {np.nansum(h['time']):.2f} s)", xlabel="epoch")
+                ax2.set(
+                    title=f"Seconds per epoch (total {np.nansum(h['time']):.2f} s)", xlabel="epoch"
+                )
             _mark_epochs(ax1, best_epoch, stopped_epoch, legend=False)
             plots.append(Plot("history_lr_time", "Learning rate and time per epoch", render(fig)))
     return plots
@@ -189,9 +219,21 @@ def integer_epochs(ax: Axes) -> None:
 
 def _mark_epochs(ax: Axes, best: int | None, stopped: int | None, legend: bool = True) -> None:
     if best:
-        ax.axvline(best, color=MARK, linestyle="--", linewidth=1, label=f"best epoch {best}" if legend else None)
+        ax.axvline(
+            best,
+            color=MARK,
+            linestyle="--",
+            linewidth=1,
+            label=f"best epoch {best}" if legend else None,
+        )
     if stopped and stopped != best:
-        ax.axvline(stopped, color="grey", linestyle=":", linewidth=1, label=f"early stop at {stopped}" if legend else None)
+        ax.axvline(
+            stopped,
+            color="grey",
+            linestyle=":",
+            linewidth=1,
+            label=f"early stop at {stopped}" if legend else None,
+        )
 
 
 def lr_finder_plot(lrs: Sequence[float], losses: Sequence[float], chosen: float | None) -> Plot:
@@ -211,7 +253,9 @@ def lr_finder_plot(lrs: Sequence[float], losses: Sequence[float], chosen: float 
 
 
 # ---------------------------------------------------------------------------------------- data
-def class_balance_plot(classes: Sequence[Any], counts: Sequence[int] | None, test_counts: Sequence[int] | None) -> Plot:
+def class_balance_plot(
+    classes: Sequence[Any], counts: Sequence[int] | None, test_counts: Sequence[int] | None
+) -> Plot:
     title = "Class balance"
     if not classes or (not counts and not test_counts):
         return Plot("class_balance", title, note="no class counts were recorded for this run.")
@@ -225,9 +269,13 @@ def class_balance_plot(classes: Sequence[Any], counts: Sequence[int] | None, tes
         x = np.arange(k)
         width = 0.4 if counts and test_counts else 0.8
         if counts:
-            ax.bar(x - (width / 2 if test_counts else 0), counts, width, color=TRAIN, label="all rows")
+            ax.bar(
+                x - (width / 2 if test_counts else 0), counts, width, color=TRAIN, label="all rows"
+            )
         if test_counts:
-            ax.bar(x + (width / 2 if counts else 0), test_counts, width, color=VAL, label="test split")
+            ax.bar(
+                x + (width / 2 if counts else 0), test_counts, width, color=VAL, label="test split"
+            )
         ax.set_xticks(x, labels, rotation=45 if tilt else 0, ha="right" if tilt else "center")
         top = max(max(counts or [0]), max(test_counts or [0]))
         ax.set(title=title, ylabel="rows", ylim=(0, top * 1.3 + 1))
@@ -239,13 +287,25 @@ def target_distribution_plot(y: np.ndarray, mean: float | None, std: float | Non
     title = "Target distribution"
     y = y[np.isfinite(y)]
     if len(y) < 2:
-        return Plot("target_distribution", title, note=f"the test split has {len(y)} value(s); too few for a histogram.")
+        return Plot(
+            "target_distribution",
+            title,
+            note=f"the test split has {len(y)} value(s); too few for a histogram.",
+        )
     with _style():
         fig = new_figure(6.0, 3.0)
         ax = fig.subplots()
-        ax.hist(y, bins=min(40, max(5, int(math.sqrt(len(y))))), color=TRAIN, alpha=0.85, label="test split")
+        ax.hist(
+            y,
+            bins=min(40, max(5, int(math.sqrt(len(y))))),
+            color=TRAIN,
+            alpha=0.85,
+            label="test split",
+        )
         if mean is not None and std is not None:
-            ax.axvline(mean, color=MARK, linestyle="--", label=f"train mean {mean:.3g} (std {std:.3g})")
+            ax.axvline(
+                mean, color=MARK, linestyle="--", label=f"train mean {mean:.3g} (std {std:.3g})"
+            )
         ax.set(title=title, xlabel="target", ylabel="rows")
         ax.legend()
         return Plot("target_distribution", title, render(fig))
@@ -267,10 +327,14 @@ def confusion_plot(cm: np.ndarray, classes: Sequence[Any]) -> Plot:
     with _style():
         fig = new_figure(2 * (left + side + bar) + 0.1, bottom + side + 0.4)
         axes = [_axes_at(fig, left + i * (left + side + bar), bottom, side, side) for i in range(2)]
-        for n, (ax, mat, sub, fmt) in enumerate(((axes[0], cm, "counts", "d"), (axes[1], norm, "share of each true class", ".2f"))):
+        for n, (ax, mat, sub, fmt) in enumerate(
+            ((axes[0], cm, "counts", "d"), (axes[1], norm, "share of each true class", ".2f"))
+        ):
             im = ax.imshow(mat, cmap="Blues", vmin=0, vmax=mat.max() if mat.max() > 0 else 1)
             ax.grid(False)
-            ax.set_xticks(range(k), labels, rotation=45 if tilt else 0, ha="right" if tilt else "center")
+            ax.set_xticks(
+                range(k), labels, rotation=45 if tilt else 0, ha="right" if tilt else "center"
+            )
             ax.set_yticks(range(k), labels)
             ax.set(title=f"{title}: {sub}", xlabel="predicted", ylabel="true")
             if k <= 20:
@@ -279,13 +343,25 @@ def confusion_plot(cm: np.ndarray, classes: Sequence[Any]) -> Plot:
                     for j in range(k):
                         if k > 4 and mat[i, j] == 0:
                             continue  # empty cells stay blank so the mistakes stand out
-                        ax.text(j, i, format(mat[i, j], fmt), ha="center", va="center", fontsize=8 if k <= 10 else 6,
-                                color="white" if mat[i, j] > hi else "black")
-            fig.colorbar(im, cax=_axes_at(fig, left + n * (left + side + bar) + side + 0.1, bottom, 0.14, side))
+                        ax.text(
+                            j,
+                            i,
+                            format(mat[i, j], fmt),
+                            ha="center",
+                            va="center",
+                            fontsize=8 if k <= 10 else 6,
+                            color="white" if mat[i, j] > hi else "black",
+                        )
+            fig.colorbar(
+                im,
+                cax=_axes_at(fig, left + n * (left + side + bar) + side + 0.1, bottom, 0.14, side),
+            )
         return Plot("confusion_matrix", title, render(fig))
 
 
-def _curve_targets(y: np.ndarray, proba: np.ndarray, classes: Sequence[Any]) -> tuple[list[tuple[str, np.ndarray, np.ndarray]], list[str]]:
+def _curve_targets(
+    y: np.ndarray, proba: np.ndarray, classes: Sequence[Any]
+) -> tuple[list[tuple[str, np.ndarray, np.ndarray]], list[str]]:
     """(label, is_positive, score) per curve to draw: the positive class for binary, one-vs-rest for multiclass."""
     notes: list[str] = []
     if len(classes) == 2:
@@ -311,8 +387,15 @@ def _two_classes_note(y: np.ndarray, classes: Sequence[Any], what: str) -> str |
     return None
 
 
-def _curve_plot(key: str, title: str, what: str, y: np.ndarray, proba: np.ndarray, classes: Sequence[Any],
-                draw: Callable[[Any, list[tuple[str, np.ndarray, np.ndarray]], list[str]], None]) -> Plot:
+def _curve_plot(
+    key: str,
+    title: str,
+    what: str,
+    y: np.ndarray,
+    proba: np.ndarray,
+    classes: Sequence[Any],
+    draw: Callable[[Any, list[tuple[str, np.ndarray, np.ndarray]], list[str]], None],
+) -> Plot:
     """The shared frame of the ROC and precision-recall figures: one curve per class, ``draw`` adds them."""
     skip = _two_classes_note(y, classes, what)
     if skip:
@@ -335,7 +418,13 @@ def roc_plot(y: np.ndarray, proba: np.ndarray, classes: Sequence[Any]) -> Plot:
             fpr, tpr, _ = roc_curve(pos, s)
             ax.plot(fpr, tpr, label=f"{label} (AUC {auc(fpr, tpr):.3f})")
         ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="chance")
-        ax.set(title=title, xlabel="false positive rate", ylabel="true positive rate", xlim=(0, 1), ylim=(0, 1.02))
+        ax.set(
+            title=title,
+            xlabel="false positive rate",
+            ylabel="true positive rate",
+            xlim=(0, 1),
+            ylim=(0, 1.02),
+        )
         ax.set_aspect("equal")
         ax.legend(**_legend_place(len(curves) > 4))
 
@@ -345,7 +434,11 @@ def roc_plot(y: np.ndarray, proba: np.ndarray, classes: Sequence[Any]) -> Plot:
 def pr_plot(y: np.ndarray, proba: np.ndarray, classes: Sequence[Any]) -> Plot:
     from sklearn.metrics import average_precision_score, precision_recall_curve
 
-    title = "Precision-recall curve" if len(classes) == 2 else "Precision-recall curves (one class vs rest)"
+    title = (
+        "Precision-recall curve"
+        if len(classes) == 2
+        else "Precision-recall curves (one class vs rest)"
+    )
 
     def draw(ax: Any, curves: list[tuple[str, np.ndarray, np.ndarray]], notes: list[str]) -> None:
         for label, pos, s in curves:
@@ -355,8 +448,11 @@ def pr_plot(y: np.ndarray, proba: np.ndarray, classes: Sequence[Any]) -> Plot:
                 ax.axhline(pos.mean(), color=line[0].get_color(), linestyle=":", linewidth=0.8)
         ax.set(title=title, xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02))
         ax.legend(**_legend_place(len(curves) > 4, "lower left"))
-        notes.append("dotted lines: the share of each class (a random model's precision)" if len(curves) <= 3
-                     else "a random model's precision equals each class's share of the rows")
+        notes.append(
+            "dotted lines: the share of each class (a random model's precision)"
+            if len(curves) <= 3
+            else "a random model's precision equals each class's share of the rows"
+        )
 
     return _curve_plot("precision_recall", title, "precision-recall curve", y, proba, classes, draw)
 
@@ -367,16 +463,26 @@ def _legend_place(outside: bool, inside: str = "lower right") -> dict[str, Any]:
     return {"loc": inside, "fontsize": 7}
 
 
-def calibration_plot(y: np.ndarray, proba: np.ndarray, classes: Sequence[Any], bins: int = 10) -> Plot:
+def calibration_plot(
+    y: np.ndarray, proba: np.ndarray, classes: Sequence[Any], bins: int = 10
+) -> Plot:
     """Reliability diagram: predicted probability vs observed frequency (binary: the positive class;
     multiclass: the top class's confidence vs accuracy), with how many rows fall in each bin."""
     title = "Calibration"
     if len(y) < 2:
-        return Plot("calibration", title, note=f"the test split has {len(y)} row(s); a calibration curve needs at least 2.")
+        return Plot(
+            "calibration",
+            title,
+            note=f"the test split has {len(y)} row(s); a calibration curve needs at least 2.",
+        )
     if len(classes) == 2:
         conf, hit, what = proba[:, 1], (y == 1).astype(float), f"P({short_label(classes[1])})"
     else:
-        conf, hit, what = proba.max(axis=1), (proba.argmax(axis=1) == y).astype(float), "confidence of the predicted class"
+        conf, hit, what = (
+            proba.max(axis=1),
+            (proba.argmax(axis=1) == y).astype(float),
+            "confidence of the predicted class",
+        )
     edges = np.linspace(0, 1, bins + 1)
     which = np.clip(np.digitize(conf, edges[1:-1]), 0, bins - 1)
     counts = np.bincount(which, minlength=bins)
@@ -391,9 +497,16 @@ def calibration_plot(y: np.ndarray, proba: np.ndarray, classes: Sequence[Any], b
     with _style():
         fig = new_figure(5.0, 4.6, hspace=0.15)
         ax, hx = fig.subplots(2, 1, height_ratios=[3, 1], sharex=True)
-        ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfectly calibrated")
+        ax.plot(
+            [0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfectly calibrated"
+        )
         ax.plot(mean_conf, freq, marker="o", color=TRAIN, label=f"model (ECE {ece:.3f})")
-        ax.set(title=title, ylabel="observed frequency" if len(classes) == 2 else "accuracy", xlim=(0, 1), ylim=(0, 1.02))
+        ax.set(
+            title=title,
+            ylabel="observed frequency" if len(classes) == 2 else "accuracy",
+            xlim=(0, 1),
+            ylim=(0, 1.02),
+        )
         ax.legend(loc="upper left")
         hx.bar((edges[:-1] + edges[1:]) / 2, counts, width=1 / bins * 0.9, color=TRAIN, alpha=0.7)
         hx.set(xlabel=what, ylabel="rows")
@@ -406,15 +519,40 @@ def actual_vs_predicted_plot(y: np.ndarray, pred: np.ndarray) -> Plot:
     ok = np.isfinite(y) & np.isfinite(pred)
     y, pred = y[ok], pred[ok]
     if len(y) < 1:
-        return Plot("actual_vs_predicted", title, note="the test split has no rows with a finite target and prediction.")
+        return Plot(
+            "actual_vs_predicted",
+            title,
+            note="the test split has no rows with a finite target and prediction.",
+        )
     lo, hi = float(min(y.min(), pred.min())), float(max(y.max(), pred.max()))
     pad = (hi - lo) * 0.05 or 1.0
     with _style():
         fig = new_figure(4.8, 4.4)
         ax = fig.subplots()
-        ax.scatter(y, pred, s=12, alpha=0.6 if len(y) > 200 else 0.8, color=TRAIN, edgecolors="none", label="test rows")
-        ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="grey", linestyle="--", linewidth=1, label="identity (perfect)")
-        ax.set(title=title, xlabel="actual", ylabel="predicted", xlim=(lo - pad, hi + pad), ylim=(lo - pad, hi + pad))
+        ax.scatter(
+            y,
+            pred,
+            s=12,
+            alpha=0.6 if len(y) > 200 else 0.8,
+            color=TRAIN,
+            edgecolors="none",
+            label="test rows",
+        )
+        ax.plot(
+            [lo - pad, hi + pad],
+            [lo - pad, hi + pad],
+            color="grey",
+            linestyle="--",
+            linewidth=1,
+            label="identity (perfect)",
+        )
+        ax.set(
+            title=title,
+            xlabel="actual",
+            ylabel="predicted",
+            xlim=(lo - pad, hi + pad),
+            ylim=(lo - pad, hi + pad),
+        )
         ax.set_aspect("equal")
         ax.legend(loc="upper left")
         return Plot("actual_vs_predicted", title, render(fig))
@@ -425,7 +563,11 @@ def residuals_plot(y: np.ndarray, pred: np.ndarray) -> Plot:
     ok = np.isfinite(y) & np.isfinite(pred)
     y, pred = y[ok], pred[ok]
     if len(y) < 2:
-        return Plot("residuals", title, note=f"the test split has {len(y)} row(s); residual plots need at least 2.")
+        return Plot(
+            "residuals",
+            title,
+            note=f"the test split has {len(y)} row(s); residual plots need at least 2.",
+        )
     res = y - pred
     with _style():
         fig = new_figure(8.5, 3.2)
@@ -435,22 +577,41 @@ def residuals_plot(y: np.ndarray, pred: np.ndarray) -> Plot:
         a1.set(title="Residual vs predicted", xlabel="predicted", ylabel="actual - predicted")
         a2.hist(res, bins=min(40, max(5, int(math.sqrt(len(res))))), color=TRAIN, alpha=0.85)
         a2.axvline(0, color="grey", linestyle="--", linewidth=1)
-        a2.set(title=f"Residual distribution (mean {res.mean():.3g}, std {res.std():.3g})", xlabel="actual - predicted", ylabel="rows")
+        a2.set(
+            title=f"Residual distribution (mean {res.mean():.3g}, std {res.std():.3g})",
+            xlabel="actual - predicted",
+            ylabel="rows",
+        )
         return Plot("residuals", title, render(fig))
 
 
 # ---------------------------------------------------------------------------------------- model
-def first_layer_plot(weight: np.ndarray | None, layer_name: str, feature_names: Sequence[str] | None = None) -> Plot:
+def first_layer_plot(
+    weight: np.ndarray | None, layer_name: str, feature_names: Sequence[str] | None = None
+) -> Plot:
     """Heatmap of a dense layer's weights (units x inputs) or a grid of conv filters."""
     title = "First-layer weights"
     if weight is None:
-        return Plot("first_layer_weights", title, note="the model has no dense or convolutional first layer to draw.")
+        return Plot(
+            "first_layer_weights",
+            title,
+            note="the model has no dense or convolutional first layer to draw.",
+        )
     with _style():
         if weight.ndim == 4:  # conv2d (out, in, kh, kw): one small image per filter
             n = min(64, weight.shape[0])
             cols = min(8, n)
             rows = math.ceil(n / cols)
-            fig = new_figure(min(1.1 * cols + 0.5, 9.5), 1.1 * rows + 0.6, left=0.15, right=0.15, bottom=0.1, top=0.45, wspace=0.1, hspace=0.1)
+            fig = new_figure(
+                min(1.1 * cols + 0.5, 9.5),
+                1.1 * rows + 0.6,
+                left=0.15,
+                right=0.15,
+                bottom=0.1,
+                top=0.45,
+                wspace=0.1,
+                hspace=0.1,
+            )
             axes = np.atleast_1d(fig.subplots(rows, cols)).reshape(-1)
             for i, ax in enumerate(axes):
                 ax.set_axis_off()
@@ -473,11 +634,23 @@ def first_layer_plot(weight: np.ndarray | None, layer_name: str, feature_names: 
         k, units = shown.shape
         named = feature_names is not None and len(feature_names) == k and k <= 80
         fs = 8 if k <= 20 else 7 if k <= 40 else 6
-        left = (_text_inches([short_label(f, 24) for f in feature_names], fs) if named and feature_names is not None else 0.3) + 0.55
-        fig = new_figure(max(5.0, min(12.0, 0.11 * units + 2.0 + left)), max(2.4, min(10.0, (0.2 if k <= 30 else 0.12) * min(k, 300) + 1.2)),
-                         left=left, right=0.7, bottom=0.55, top=0.35)
+        left = (
+            _text_inches([short_label(f, 24) for f in feature_names], fs)
+            if named and feature_names is not None
+            else 0.3
+        ) + 0.55
+        fig = new_figure(
+            max(5.0, min(12.0, 0.11 * units + 2.0 + left)),
+            max(2.4, min(10.0, (0.2 if k <= 30 else 0.12) * min(k, 300) + 1.2)),
+            left=left,
+            right=0.7,
+            bottom=0.55,
+            top=0.35,
+        )
         ax = fig.subplots()
-        im = ax.imshow(shown, cmap="RdBu_r", vmin=-m, vmax=m, aspect="auto", interpolation="nearest")
+        im = ax.imshow(
+            shown, cmap="RdBu_r", vmin=-m, vmax=m, aspect="auto", interpolation="nearest"
+        )
         ax.grid(False)
         if named:
             assert feature_names is not None

@@ -41,7 +41,20 @@ if TYPE_CHECKING:
 
 __all__ = ["build_report", "render_page", "reproduce", "verdict_tone"]
 
-_METRIC_ORDER = ("accuracy", "f1", "f1_macro", "precision", "recall", "roc_auc", "log_loss", "r2", "mae", "rmse", "pearson", "mase")
+_METRIC_ORDER = (
+    "accuracy",
+    "f1",
+    "f1_macro",
+    "precision",
+    "recall",
+    "roc_auc",
+    "log_loss",
+    "r2",
+    "mae",
+    "rmse",
+    "pearson",
+    "mase",
+)
 
 
 def build_report(run: Any, *, bundle: Bundle | None = None, open_browser: bool = False) -> Path:
@@ -59,7 +72,9 @@ def build_report(run: Any, *, bundle: Bundle | None = None, open_browser: bool =
     if path is None:
         from dlpipe.core.errors import InvalidInputError
 
-        raise InvalidInputError("this Run was not saved, so it has no folder to write a report into; call run.save(path) first.")
+        raise InvalidInputError(
+            "this Run was not saved, so it has no folder to write a report into; call run.save(path) first."
+        )
     started = time.perf_counter()
     folder = read_run_folder(path)
     sections = collect_sections(folder, bundle)
@@ -75,7 +90,10 @@ def build_report(run: Any, *, bundle: Bundle | None = None, open_browser: bool =
     )
     out = folder.path / "report.html"
     # sections with ids "pictures..." show files already in plots/: never rewritten (nor deleted) by a report
-    _write_plots(folder.path / "plots", [p for s in sections if not s.id.startswith("pictures") for p in s.plots])
+    _write_plots(
+        folder.path / "plots",
+        [p for s in sections if not s.id.startswith("pictures") for p in s.plots],
+    )
     tmp = out.with_name(f".report.html.tmp-{uuid.uuid4().hex[:6]}")
     tmp.write_text(page, encoding="utf-8")
     os.replace(tmp, out)
@@ -90,12 +108,18 @@ def collect_sections(folder: RunFolder, bundle: Bundle | None = None) -> list[Se
     # A kind's own sections may stand in for standard ones (an RL run has no test split or epochs):
     # those are not built at all, so no per-epoch figure or "no test evaluation" note is drawn for it.
     skip = replaced_sections(folder.kind)
-    builders = [("verdict", lambda: _verdict_section(folder)), ("data", lambda: _data_section(folder)),
-                ("model", lambda: _model_section(folder, bundle)), ("training", lambda: _training_section(folder)),
-                ("evaluation", lambda: _evaluation_section(folder))]
+    builders = [
+        ("verdict", lambda: _verdict_section(folder)),
+        ("data", lambda: _data_section(folder)),
+        ("model", lambda: _model_section(folder, bundle)),
+        ("training", lambda: _training_section(folder)),
+        ("evaluation", lambda: _evaluation_section(folder)),
+    ]
     sections = [build() for sid, build in builders if sid not in skip]
     sections.extend(extra_sections(folder))
-    other = _other_pictures(folder, {p.name for s in sections if s.id.startswith("pictures") for p in s.plots})
+    other = _other_pictures(
+        folder, {p.name for s in sections if s.id.startswith("pictures") for p in s.plots}
+    )
     if other is not None:
         sections.append(other)
     if "environment" not in skip:
@@ -104,8 +128,17 @@ def collect_sections(folder: RunFolder, bundle: Bundle | None = None) -> list[Se
 
 
 # ---------------------------------------------------------------------------------------- page
-def render_page(*, title: str, heading: str, subtitle: str, sections: list[Section], verdict: str = "", tone: str = "neutral",
-                banner: list[str] | None = None, footer: str = "") -> str:
+def render_page(
+    *,
+    title: str,
+    heading: str,
+    subtitle: str,
+    sections: list[Section],
+    verdict: str = "",
+    tone: str = "neutral",
+    banner: list[str] | None = None,
+    footer: str = "",
+) -> str:
     import jinja2
 
     # Autoescape on for every template and string: names, labels, values, paths and messages are the
@@ -119,8 +152,14 @@ def render_page(*, title: str, heading: str, subtitle: str, sections: list[Secti
     env.filters["b64"] = lambda data: base64.b64encode(data).decode("ascii")
     env.filters["cell"] = _cell
     return env.get_template("report.html").render(
-        title=title, heading=heading, subtitle=subtitle, sections=sections, verdict=verdict, tone=tone,
-        banner=banner or [], footer=footer,
+        title=title,
+        heading=heading,
+        subtitle=subtitle,
+        sections=sections,
+        verdict=verdict,
+        tone=tone,
+        banner=banner or [],
+        footer=footer,
     )
 
 
@@ -163,12 +202,18 @@ def _banner(f: RunFolder) -> list[str]:
         expected.append("predictions.csv")
     essential = [m for m in f.missing if m in expected]
     if essential:
-        out.append(f"This run folder lacks {', '.join(essential)}; the parts that depend on them are marked missing below.")
+        out.append(
+            f"This run folder lacks {', '.join(essential)}; the parts that depend on them are marked missing below."
+        )
     if not f.test and f.metrics:
-        out.append("This run has no test evaluation (it may have been interrupted before evaluation).")
+        out.append(
+            "This run has no test evaluation (it may have been interrupted before evaluation)."
+        )
     out.extend(f.problems)
     if f.metrics.get("evaluated_on_training_rows"):
-        out.append("The data set was too small to hold rows out: the scores below were measured on the training rows and are optimistic.")
+        out.append(
+            "The data set was too small to hold rows out: the scores below were measured on the training rows and are optimistic."
+        )
     return out
 
 
@@ -200,8 +245,16 @@ def _other_pictures(f: RunFolder, shown: set[str] | None = None) -> Section | No
     folder = f.path / "plots"
     if not folder.is_dir():
         return None
-    own = set((folder / _OWN).read_text(encoding="utf-8").split()) if (folder / _OWN).is_file() else set()
-    found = sorted(p for p in folder.glob("*.png") if p.name not in own and p.name != "history.png" and p.stem not in (shown or set()))
+    own = (
+        set((folder / _OWN).read_text(encoding="utf-8").split())
+        if (folder / _OWN).is_file()
+        else set()
+    )
+    found = sorted(
+        p
+        for p in folder.glob("*.png")
+        if p.name not in own and p.name != "history.png" and p.stem not in (shown or set())
+    )
     if not found:
         return None
     s = Section("pictures", "More pictures")
@@ -215,18 +268,26 @@ def _verdict_section(f: RunFolder) -> Section:
     s = Section("verdict", "Model vs baselines")
     test = f.test
     if not test.get("model"):
-        return s.note("missing: no test metrics (metrics.json has no `test` part), so the model cannot be compared with its baselines.")
+        return s.note(
+            "missing: no test metrics (metrics.json has no `test` part), so the model cannot be compared with its baselines."
+        )
     s.table(_scores_table(test))
     rows = test.get("rows")
-    s.text(f"Scores on the test split ({rows} rows), which played no part in training or model selection. "
-           f"The primary metric is {test.get('primary_metric', '?')}; the baselines were fitted on the same training rows.")
+    s.text(
+        f"Scores on the test split ({rows} rows), which played no part in training or model selection. "
+        f"The primary metric is {test.get('primary_metric', '?')}; the baselines were fitted on the same training rows."
+    )
     return s
 
 
 def _scores_table(test: dict[str, Any]) -> Table:
     model = test.get("model", {})
     keys = [k for k in _METRIC_ORDER if k in model and not isinstance(model[k], (list, dict))]
-    keys += [k for k, v in model.items() if k not in keys and isinstance(v, (int, float)) and not isinstance(v, bool)]
+    keys += [
+        k
+        for k, v in model.items()
+        if k not in keys and isinstance(v, (int, float)) and not isinstance(v, bool)
+    ]
     primary = test.get("primary_metric")
     cols = [""] + [f"{k} ★" if k == primary else k for k in keys]
     rows = [["model"] + [model.get(k) for k in keys]]
@@ -239,19 +300,37 @@ def _data_section(f: RunFolder) -> Section:
     s = Section("data", "Data")
     split_rows = f.metrics.get("rows")
     if isinstance(split_rows, dict) and split_rows:
-        s.table(Table(["split", "rows"], [[k, v] for k, v in split_rows.items()], caption="rows per split"))
+        s.table(
+            Table(
+                ["split", "rows"], [[k, v] for k, v in split_rows.items()], caption="rows per split"
+            )
+        )
     else:
         s.note("missing: rows per split (metrics.json has no `rows`).")
-    schema = ((f.manifest.get("preprocessor") or {}).get("schema") or {})
+    schema = (f.manifest.get("preprocessor") or {}).get("schema") or {}
     cols = schema.get("columns") or []
     if cols:
-        rows = [[c.get("name"), c.get("kind"), c.get("dtype"), c.get("n_unique"), c.get("missing")] for c in cols]
-        s.table(Table(["column", "kind", "dtype", "unique values", "missing values"], rows,
-                      caption=f"{len(cols)} input columns and their inferred kinds (target {schema.get('target')!r})",
-                      collapsed=len(cols) > 12))
+        rows = [
+            [c.get("name"), c.get("kind"), c.get("dtype"), c.get("n_unique"), c.get("missing")]
+            for c in cols
+        ]
+        s.table(
+            Table(
+                ["column", "kind", "dtype", "unique values", "missing values"],
+                rows,
+                caption=f"{len(cols)} input columns and their inferred kinds (target {schema.get('target')!r})",
+                collapsed=len(cols) > 12,
+            )
+        )
         dropped = schema.get("dropped") or []
         if dropped:
-            s.table(Table(["dropped column", "why"], [list(d) for d in dropped], caption="columns not used"))
+            s.table(
+                Table(
+                    ["dropped column", "why"],
+                    [list(d) for d in dropped],
+                    caption="columns not used",
+                )
+            )
     elif f.kind == "table":
         s.note("missing: the column schema (bundle/manifest.json is absent).")
     task = f.manifest.get("task") or {}
@@ -262,8 +341,10 @@ def _data_section(f: RunFolder) -> Section:
         s.plot(class_balance_plot(classes, task.get("class_counts") or None, test_counts))
         counts = task.get("class_counts")
         if counts and min(counts) > 0 and max(counts) / min(counts) >= 3:
-            s.text(f"The classes are imbalanced ({max(counts) / min(counts):.1f}:1); accuracy alone flatters a model that favours "
-                   "the large class, so read the per-class report and consider class_weight='balanced'.")
+            s.text(
+                f"The classes are imbalanced ({max(counts) / min(counts):.1f}:1); accuracy alone flatters a model that favours "
+                "the large class, so read the per-class report and consider class_weight='balanced'."
+            )
     elif f.task == "regression":
         y, _ = _regression_predictions(f)
         if y is not None:
@@ -283,20 +364,44 @@ def _model_section(f: RunFolder, bundle: Bundle | None) -> Section:
 
             bundle = load_bundle(f.path / "bundle")
         except Exception as exc:  # noqa: BLE001 - a damaged bundle is said in the page
-            return s.note(f"the bundle could not be loaded, so the network cannot be described: {exc}")
+            return s.note(
+                f"the bundle could not be loaded, so the network cannot be described: {exc}"
+            )
     from dlpipe.reports.summary import first_layer_weight, model_diagram, summary
 
     info = summary(bundle)
-    s.text(f"{info.model_name}: {info.total_params:,} parameters ({info.trainable_params:,} trainable)"
-           + (f", about {info.mult_adds // max(info.input_shapes[0][0] if info.input_shapes and info.input_shapes[0] else 1, 1):,} multiply-adds per row." if info.mult_adds else "."))
-    rows = [[r["layer"], r["type"], r["output_shape"], r["params"], r["trainable"]] for r in info.table()]
-    s.table(Table(["layer", "type", "output shape", "parameters", "trainable"], rows, caption="layers (N = batch)", collapsed=len(rows) > 25))
+    s.text(
+        f"{info.model_name}: {info.total_params:,} parameters ({info.trainable_params:,} trainable)"
+        + (
+            f", about {info.mult_adds // max(info.input_shapes[0][0] if info.input_shapes and info.input_shapes[0] else 1, 1):,} multiply-adds per row."
+            if info.mult_adds
+            else "."
+        )
+    )
+    rows = [
+        [r["layer"], r["type"], r["output_shape"], r["params"], r["trainable"]]
+        for r in info.table()
+    ]
+    s.table(
+        Table(
+            ["layer", "type", "output shape", "parameters", "trainable"],
+            rows,
+            caption="layers (N = batch)",
+            collapsed=len(rows) > 25,
+        )
+    )
     if info.note:
         s.note(info.note)
     s.plot(model_diagram(info))
     first = first_layer_weight(bundle.model, info.leaves or None)
     names = bundle.manifest.get("feature_names")
-    s.plot(first_layer_plot(first[1] if first else None, first[0] if first else "", names if isinstance(names, list) else None))
+    s.plot(
+        first_layer_plot(
+            first[1] if first else None,
+            first[0] if first else "",
+            names if isinstance(names, list) else None,
+        )
+    )
     return s
 
 
@@ -308,17 +413,31 @@ def _training_section(f: RunFolder) -> Section:
         ["best epoch", f.metrics.get("best_epoch")],
         ["stopped early at", f.metrics.get("stopped_epoch") or "did not stop early"],
     ]
-    for k in ("epochs", "batch_size", "learning_rate", "optimizer", "schedule", "patience", "weight_decay"):
+    for k in (
+        "epochs",
+        "batch_size",
+        "learning_rate",
+        "optimizer",
+        "schedule",
+        "patience",
+        "weight_decay",
+    ):
         if k in tc:
             facts.append([k.replace("_", " "), tc[k]])
     s.table(Table(["", ""], facts, caption="training settings (resolved)"))
     if not f.history:
-        s.note("missing: history.csv, so there are no per-epoch curves (the run may have stopped before its first epoch ended).")
+        s.note(
+            "missing: history.csv, so there are no per-epoch curves (the run may have stopped before its first epoch ended)."
+        )
     else:
-        for p in history_plots(f.history_series(), f.metrics.get("best_epoch"), f.metrics.get("stopped_epoch")):
+        for p in history_plots(
+            f.history_series(), f.metrics.get("best_epoch"), f.metrics.get("stopped_epoch")
+        ):
             s.plot(p)
     if f.lr_finder:
-        chosen = tc.get("learning_rate") if isinstance(tc.get("learning_rate"), (int, float)) else None
+        chosen = (
+            tc.get("learning_rate") if isinstance(tc.get("learning_rate"), (int, float)) else None
+        )
         s.plot(lr_finder_plot(f.lr_finder["lr"], f.lr_finder["loss"], chosen))
     return s
 
@@ -345,7 +464,9 @@ def _regression_predictions(f: RunFolder) -> tuple[np.ndarray | None, np.ndarray
     pred = f.predictions
     if not pred or "y_true" not in pred or "prediction" not in pred:
         return None, None
-    return np.array([_num(v) for v in pred["y_true"]]), np.array([_num(v) for v in pred["prediction"]])
+    return np.array([_num(v) for v in pred["y_true"]]), np.array(
+        [_num(v) for v in pred["prediction"]]
+    )
 
 
 def _num(v: Any) -> float:
@@ -372,13 +493,27 @@ def _evaluation_section(f: RunFolder) -> Section:
         else:
             s.note("missing: the confusion matrix (no test metrics and no predictions.csv).")
         if y is None or proba is None:
-            s.note("missing: ROC, precision-recall and calibration curves need predictions.csv with class probabilities.")
+            s.note(
+                "missing: ROC, precision-recall and calibration curves need predictions.csv with class probabilities."
+            )
         else:
-            s.plot(roc_plot(y, proba, classes)).plot(pr_plot(y, proba, classes)).plot(calibration_plot(y, proba, classes))
+            s.plot(roc_plot(y, proba, classes)).plot(pr_plot(y, proba, classes)).plot(
+                calibration_plot(y, proba, classes)
+            )
         per_class = model.get("per_class") or {}
         if per_class:
-            rows = [[c, v.get("precision"), v.get("recall"), v.get("f1"), v.get("support")] for c, v in per_class.items()]
-            s.table(Table(["class", "precision", "recall", "F1", "support"], rows, caption="per-class report (test split)", collapsed=len(rows) > 20))
+            rows = [
+                [c, v.get("precision"), v.get("recall"), v.get("f1"), v.get("support")]
+                for c, v in per_class.items()
+            ]
+            s.table(
+                Table(
+                    ["class", "precision", "recall", "F1", "support"],
+                    rows,
+                    caption="per-class report (test split)",
+                    collapsed=len(rows) > 20,
+                )
+            )
     elif f.task == "regression":
         y, pred = _regression_predictions(f)
         if y is None or pred is None:
@@ -414,12 +549,17 @@ def _environment_section(f: RunFolder) -> Section:
         s.code(str(f.metrics["command"]))
     if f.config:
         how, text = reproduce(f.metrics, f.path / "config.yaml")
-        s.text("To reproduce it (config.yaml has every resolved setting written out):" if how == "command" else
-               "This run was made from Python; to reproduce it (config.yaml has every resolved setting written out):")
+        s.text(
+            "To reproduce it (config.yaml has every resolved setting written out):"
+            if how == "command"
+            else "This run was made from Python; to reproduce it (config.yaml has every resolved setting written out):"
+        )
         s.code(text)
         import yaml
 
-        s.code(yaml.safe_dump(f.config, sort_keys=False), folded="the resolved config (config.yaml)")
+        s.code(
+            yaml.safe_dump(f.config, sort_keys=False), folded="the resolved config (config.yaml)"
+        )
     else:
         s.note("missing: config.yaml, so the exact settings of this run are unknown.")
     return s
@@ -430,32 +570,53 @@ def reproduce(metrics: dict[str, Any], config_path: Path) -> tuple[str, str]:
     by the CLI (``dlpipe rl train --config ...`` for an RL run), ``("python", snippet)`` for one made from Python or from objects (a DataFrame cannot be
     named on a command line). Reads metrics.json's ``data_sources`` (older records: ``data_source``).
     """
-    if metrics.get("kind") == "rl":  # an environment is named, never passed as an object: the command always works
-        return "command", " ".join(_quote(p) for p in ["dlpipe", "rl", "train", "--config", str(config_path)])
-    sources = metrics.get("data_sources") or {"train": {"source": metrics.get("data_source")}, "test": None}
+    if (
+        metrics.get("kind") == "rl"
+    ):  # an environment is named, never passed as an object: the command always works
+        return "command", " ".join(
+            _quote(p) for p in ["dlpipe", "rl", "train", "--config", str(config_path)]
+        )
+    sources = metrics.get("data_sources") or {
+        "train": {"source": metrics.get("data_source")},
+        "test": None,
+    }
     train, test = sources.get("train") or {}, sources.get("test")
     train_src = train.get("source")
     test_src = test.get("source") if isinstance(test, dict) else None
     if isinstance(test_src, str) and test_src.endswith(" (test split)"):
-        test, test_src = None, None  # a bundled data set's own test split: naming the data set brings it back
-    objects = [(name, info) for name, info, src in (("train", train, train_src), ("test", test, test_src))
-               if info is not None and _is_object(src)]
+        test, test_src = (
+            None,
+            None,
+        )  # a bundled data set's own test split: naming the data set brings it back
+    objects = [
+        (name, info)
+        for name, info, src in (("train", train, train_src), ("test", test, test_src))
+        if info is not None and _is_object(src)
+    ]
     config = str(config_path)
     made_by_cli = metrics.get("origin", "cli" if metrics.get("command") else "python") == "cli"
     if made_by_cli and not objects:
-        parts = ["dlpipe", "train", str(train_src)] + (["--test", str(test_src)] if test_src else []) + ["--config", config]
+        parts = (
+            ["dlpipe", "train", str(train_src)]
+            + (["--test", str(test_src)] if test_src else [])
+            + ["--config", config]
+        )
         if metrics.get("world_size"):
             parts += ["--nproc", str(metrics["world_size"])]
         return "command", " ".join(_quote(p) for p in parts)
     lines = ["import dlpipe as dl", ""]
     for name, info in objects:
         rows, sha, what = info.get("rows"), info.get("sha256"), info.get("source") or "an object"
-        lines.append(f"# the {name} data was {'a DataFrame' if what == 'DataFrame' else what}"
-                     f"{f' of {rows:,} rows' if isinstance(rows, int) else ''}{f' (sha256 {sha[:16]}...)' if sha else ''}:"
-                     f" pass the same data as {name}_data")
+        lines.append(
+            f"# the {name} data was {'a DataFrame' if what == 'DataFrame' else what}"
+            f"{f' of {rows:,} rows' if isinstance(rows, int) else ''}{f' (sha256 {sha[:16]}...)' if sha else ''}:"
+            f" pass the same data as {name}_data"
+        )
     names = {name for name, _ in objects}
     data = "train_data" if "train" in names else repr(str(train_src))
-    test_arg = ", test=test_data" if "test" in names else (f", test={str(test_src)!r}" if test_src else "")
+    test_arg = (
+        ", test=test_data" if "test" in names else (f", test={str(test_src)!r}" if test_src else "")
+    )
     lines.append(f"run = dl.train({data}{test_arg}, config={config!r})")
     return "python", "\n".join(lines)
 

@@ -80,7 +80,9 @@ _PROVIDERS = REPORT_SECTIONS  # run kind -> providers
 _REPLACED = REPLACED_SECTIONS
 
 
-def register_section(kind: str, provider: str | SectionProvider, *, replaces: Iterable[str] = ()) -> None:
+def register_section(
+    kind: str, provider: str | SectionProvider, *, replaces: Iterable[str] = ()
+) -> None:
     """Add sections to reports of runs of ``kind`` (``"*"``: every run); ``provider`` is a function or ``"module:function"``.
 
     ``replaces`` names standard sections (``"verdict"``, ``"data"``, ``"model"``, ``"training"``,
@@ -95,8 +97,12 @@ def register_section(kind: str, provider: str | SectionProvider, *, replaces: It
 
 # By name, imported only when a report of their kind is built.
 register_section("image", "dlpipe.reports.images:sections")
-register_section("*", "dlpipe.reports.forecast:sections")  # draws only when metrics.json has a test_forecast
-register_section("*", "dlpipe.reports.generative:sections")  # only for reconstruction / generate runs
+register_section(
+    "*", "dlpipe.reports.forecast:sections"
+)  # draws only when metrics.json has a test_forecast
+register_section(
+    "*", "dlpipe.reports.generative:sections"
+)  # only for reconstruction / generate runs
 
 
 def replaced_sections(kind: str) -> frozenset[str]:
@@ -112,8 +118,11 @@ def extra_sections(run: RunFolder) -> list[Section]:
             fn = _load(entry)
             result = fn(run)
         except Exception as exc:  # noqa: BLE001 - one broken provider must not lose the whole report
-            out.append(Section(f"extra-{len(out)}", f"Section from {label}").note(
-                f"this section could not be built ({type(exc).__name__}: {str(exc)[:200]})."))
+            out.append(
+                Section(f"extra-{len(out)}", f"Section from {label}").note(
+                    f"this section could not be built ({type(exc).__name__}: {str(exc)[:200]})."
+                )
+            )
             continue
         if result is None:
             continue

@@ -22,7 +22,15 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-__all__ = ["LayerRow", "ModelSummary", "summary", "plot_model", "model_diagram", "register_example_inputs", "first_layer_weight"]
+__all__ = [
+    "LayerRow",
+    "ModelSummary",
+    "summary",
+    "plot_model",
+    "model_diagram",
+    "register_example_inputs",
+    "first_layer_weight",
+]
 
 ExampleInputs = Callable[[dict[str, Any]], "list[torch.Tensor]"]
 _EXAMPLES: dict[str, ExampleInputs] = {}
@@ -56,8 +64,12 @@ def _zeros(*shape: Any) -> list[torch.Tensor]:
 # The generative families' inputs follow from their specs (the GAN's bundle holds the generator: a latent batch).
 register_example_inputs("autoencoder", lambda spec: _zeros(spec["n_inputs"]))
 register_example_inputs("vae", lambda spec: _zeros(spec["n_inputs"]))
-register_example_inputs("conv_autoencoder", lambda spec: _zeros(spec.get("channels", 1), spec["size"], spec["size"]))
-register_example_inputs("recurrent_autoencoder", lambda spec: _zeros(spec["seq_len"], spec["n_features"]))
+register_example_inputs(
+    "conv_autoencoder", lambda spec: _zeros(spec.get("channels", 1), spec["size"], spec["size"])
+)
+register_example_inputs(
+    "recurrent_autoencoder", lambda spec: _zeros(spec["seq_len"], spec["n_features"])
+)
 register_example_inputs("gan", lambda spec: _zeros(spec.get("latent", 32)))
 
 
@@ -108,13 +120,20 @@ class ModelSummary:
 
     def __str__(self) -> str:
         rows = self.table()
-        w = [max([len(h)] + [len(str(r[k])) for r in rows]) for h, k in (("layer", "layer"), ("type", "type"), ("output shape", "output_shape"))]
+        w = [
+            max([len(h)] + [len(str(r[k])) for r in rows])
+            for h, k in (("layer", "layer"), ("type", "type"), ("output shape", "output_shape"))
+        ]
         head = f"{'layer':<{w[0]}}  {'type':<{w[1]}}  {'output shape':<{w[2]}}  {'params':>10}  trainable"
         lines = [f"{self.model_name}", head, "-" * len(head)]
         for r in rows:
-            lines.append(f"{r['layer']:<{w[0]}}  {r['type']:<{w[1]}}  {r['output_shape']:<{w[2]}}  {r['params']:>10,}  {r['trainable']:,}")
+            lines.append(
+                f"{r['layer']:<{w[0]}}  {r['type']:<{w[1]}}  {r['output_shape']:<{w[2]}}  {r['params']:>10,}  {r['trainable']:,}"
+            )
         lines.append("-" * len(head))
-        lines.append(f"total parameters {self.total_params:,} (trainable {self.trainable_params:,})")
+        lines.append(
+            f"total parameters {self.total_params:,} (trainable {self.trainable_params:,})"
+        )
         if self.note:
             lines.append(self.note)
         return "\n".join(lines)
@@ -151,7 +170,9 @@ def _resolve(model_or_bundle: Any) -> tuple[nn.Module, dict[str, Any]]:
     )
 
 
-def _example_inputs(model: nn.Module, spec: dict[str, Any], manifest: dict[str, Any] | None = None) -> list[torch.Tensor] | None:
+def _example_inputs(
+    model: nn.Module, spec: dict[str, Any], manifest: dict[str, Any] | None = None
+) -> list[torch.Tensor] | None:
     own = getattr(model, "example_inputs", None)
     if callable(own):
         out = own()
@@ -162,21 +183,39 @@ def _example_inputs(model: nn.Module, spec: dict[str, Any], manifest: dict[str, 
             return fn(spec)
         except (KeyError, TypeError, ValueError):
             return None
-    if isinstance(spec.get("in_channels"), int) and isinstance(spec.get("image_size"), list) and len(spec["image_size"]) == 2:
+    if (
+        isinstance(spec.get("in_channels"), int)
+        and isinstance(spec.get("image_size"), list)
+        and len(spec["image_size"]) == 2
+    ):
         import torch
 
-        return [torch.zeros(2, spec["in_channels"], *[int(v) for v in spec["image_size"]])]  # (N, C, H, W)
-    if isinstance(spec.get("n_features"), int):  # sequence models: (N, T, F), T from the bundle's window
+        return [
+            torch.zeros(2, spec["in_channels"], *[int(v) for v in spec["image_size"]])
+        ]  # (N, C, H, W)
+    if isinstance(
+        spec.get("n_features"), int
+    ):  # sequence models: (N, T, F), T from the bundle's window
         import torch
 
         state = (manifest or {}).get("preprocessor") or {}
         steps = state.get("lookback") or state.get("window") or 16
-        return [torch.zeros(2, int(steps) if isinstance(steps, (int, float)) else 16, spec["n_features"])]
+        return [
+            torch.zeros(
+                2, int(steps) if isinstance(steps, (int, float)) else 16, spec["n_features"]
+            )
+        ]
     ref = (manifest or {}).get("reference_statistics") or {}
-    if (manifest or {}).get("kind") == "image" and ref.get("image_size") and ref.get("channel_mean"):
+    if (
+        (manifest or {}).get("kind") == "image"
+        and ref.get("image_size")
+        and ref.get("channel_mean")
+    ):
         import torch
 
-        return [torch.zeros(2, len(ref["channel_mean"]), *[int(v) for v in ref["image_size"]])]  # (N, C, H, W)
+        return [
+            torch.zeros(2, len(ref["channel_mean"]), *[int(v) for v in ref["image_size"]])
+        ]  # (N, C, H, W)
     return None
 
 
@@ -225,7 +264,9 @@ def summary(
     return ModelSummary(name, _module_rows(model), total, trainable, note=note)
 
 
-def _torchinfo_summary(model: nn.Module, inputs: list[torch.Tensor], name: str, total: int, trainable: int) -> ModelSummary:
+def _torchinfo_summary(
+    model: nn.Module, inputs: list[torch.Tensor], name: str, total: int, trainable: int
+) -> ModelSummary:
     import torchinfo
 
     device = next((p.device for p in model.parameters()), None)
@@ -241,21 +282,35 @@ def _torchinfo_summary(model: nn.Module, inputs: list[torch.Tensor], name: str, 
     rows = []
     for info in stats.summary_list:
         module = info.module
-        shape = [int(s) for s in info.output_size] if info.output_size and all(isinstance(s, int) for s in info.output_size) else None
-        rows.append(LayerRow(
-            name=names.get(id(module), info.var_name), type=info.class_name, depth=int(info.depth), output_shape=shape,
-            params=int(info.num_params) if not info.is_recursive else 0,
-            trainable=int(info.trainable_params) if not info.is_recursive else 0,
-            is_leaf=bool(info.is_leaf_layer), residual=_is_residual(module),
-        ))
-    return ModelSummary(name, rows, total, trainable, [list(t.shape) for t in inputs], int(stats.total_mult_adds))
+        shape = (
+            [int(s) for s in info.output_size]
+            if info.output_size and all(isinstance(s, int) for s in info.output_size)
+            else None
+        )
+        rows.append(
+            LayerRow(
+                name=names.get(id(module), info.var_name),
+                type=info.class_name,
+                depth=int(info.depth),
+                output_shape=shape,
+                params=int(info.num_params) if not info.is_recursive else 0,
+                trainable=int(info.trainable_params) if not info.is_recursive else 0,
+                is_leaf=bool(info.is_leaf_layer),
+                residual=_is_residual(module),
+            )
+        )
+    return ModelSummary(
+        name, rows, total, trainable, [list(t.shape) for t in inputs], int(stats.total_mult_adds)
+    )
 
 
 def _is_residual(module: nn.Module) -> bool:
     children = dict(module.named_children())
     if not children:
         return False
-    return bool(_RESIDUAL_NAME.search(type(module).__name__)) or any(k.lower() in _SHORTCUT_CHILD for k in children)
+    return bool(_RESIDUAL_NAME.search(type(module).__name__)) or any(
+        k.lower() in _SHORTCUT_CHILD for k in children
+    )
 
 
 def _module_rows(model: nn.Module) -> list[LayerRow]:
@@ -265,12 +320,24 @@ def _module_rows(model: nn.Module) -> list[LayerRow]:
             continue
         leaf = not any(True for _ in m.children())
         params = sum(p.numel() for p in m.parameters())
-        rows.append(LayerRow(name, type(m).__name__, name.count(".") + 1, None, int(params),
-                             int(sum(p.numel() for p in m.parameters() if p.requires_grad)), leaf, _is_residual(m)))
+        rows.append(
+            LayerRow(
+                name,
+                type(m).__name__,
+                name.count(".") + 1,
+                None,
+                int(params),
+                int(sum(p.numel() for p in m.parameters() if p.requires_grad)),
+                leaf,
+                _is_residual(m),
+            )
+        )
     return rows
 
 
-def first_layer_weight(model: nn.Module, leaves: Sequence[LayerRow] | None = None) -> tuple[str, np.ndarray] | None:
+def first_layer_weight(
+    model: nn.Module, leaves: Sequence[LayerRow] | None = None
+) -> tuple[str, np.ndarray] | None:
     """The first dense or convolutional layer (in execution order when known) and its weights."""
     from torch import nn
 
@@ -280,8 +347,12 @@ def first_layer_weight(model: nn.Module, leaves: Sequence[LayerRow] | None = Non
         m = modules.get(name)
         if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d)):
             return f"{name} ({type(m).__name__})", m.weight.detach().float().cpu().numpy()
-        if m is not None and not any(True for _ in m.children()) and any(True for _ in m.parameters(recurse=False)) \
-                and not isinstance(m, (nn.Embedding, nn.BatchNorm1d, nn.BatchNorm2d, nn.LayerNorm)):
+        if (
+            m is not None
+            and not any(True for _ in m.children())
+            and any(True for _ in m.parameters(recurse=False))
+            and not isinstance(m, (nn.Embedding, nn.BatchNorm1d, nn.BatchNorm2d, nn.LayerNorm))
+        ):
             return None  # the first weighted layer is recurrent/attention/...: no dense or conv heatmap
     return None
 
@@ -290,7 +361,21 @@ def first_layer_weight(model: nn.Module, leaves: Sequence[LayerRow] | None = Non
 _COLOURS = (
     (("Linear", "Bilinear", "LazyLinear"), "#cfe2f3"),
     (("Conv",), "#c9daf8"),
-    (("ReLU", "GELU", "Tanh", "Sigmoid", "SiLU", "LeakyReLU", "ELU", "Softmax", "Mish", "Hardswish"), "#d9ead3"),
+    (
+        (
+            "ReLU",
+            "GELU",
+            "Tanh",
+            "Sigmoid",
+            "SiLU",
+            "LeakyReLU",
+            "ELU",
+            "Softmax",
+            "Mish",
+            "Hardswish",
+        ),
+        "#d9ead3",
+    ),
     (("Norm",), "#fff2cc"),
     (("Dropout",), "#eeeeee"),
     (("Pool", "Flatten", "Unflatten"), "#e6d6f0"),
@@ -322,7 +407,7 @@ def model_diagram(s: ModelSummary, per_column: int = 22) -> Plot:
         if not row.residual:
             continue
         inside = []
-        for r in s.layers[bi + 1:]:
+        for r in s.layers[bi + 1 :]:
             if r.depth <= row.depth:
                 break
             if r.is_leaf:
@@ -331,16 +416,26 @@ def model_diagram(s: ModelSummary, per_column: int = 22) -> Plot:
             blocks.append((min(inside), max(inside)))
     boxes: list[tuple[str, str | None, str]] = []
     if s.input_shapes:
-        boxes.append(("input " + ", ".join(format_shape(sh) for sh in s.input_shapes), None, "#ffffff"))
+        boxes.append(
+            ("input " + ", ".join(format_shape(sh) for sh in s.input_shapes), None, "#ffffff")
+        )
     offset = len(boxes)
     for leaf in leaves:
         label = leaf.type + (f"  {leaf.params:,} p" if leaf.params else "")
-        boxes.append((label, format_shape(leaf.output_shape) if leaf.output_shape else None, _colour(leaf.type)))
+        boxes.append(
+            (
+                label,
+                format_shape(leaf.output_shape) if leaf.output_shape else None,
+                _colour(leaf.type),
+            )
+        )
     n = len(boxes)
     cols = int(np.ceil(n / per_column))
     rows = min(n, per_column)
     step, bh, bw, colw = 1.0, 0.72, 2.6, 3.6
-    fig = new_figure(max(3.8, 3.4 * cols), 0.42 * rows + 0.9, left=0.1, right=0.1, bottom=0.1, top=0.35)
+    fig = new_figure(
+        max(3.8, 3.4 * cols), 0.42 * rows + 0.9, left=0.1, right=0.1, bottom=0.1, top=0.35
+    )
     ax = fig.subplots()
     ax.set_axis_off()
     pos = []
@@ -348,25 +443,60 @@ def model_diagram(s: ModelSummary, per_column: int = 22) -> Plot:
         c, k = divmod(i, per_column)
         x, y = c * colw, -k * step
         pos.append((x, y))
-        ax.add_patch(FancyBboxPatch((x - bw / 2, y - bh / 2), bw, bh, boxstyle="round,pad=0.02,rounding_size=0.08",
-                                    facecolor=colour, edgecolor="#555555", linewidth=0.8))
+        ax.add_patch(
+            FancyBboxPatch(
+                (x - bw / 2, y - bh / 2),
+                bw,
+                bh,
+                boxstyle="round,pad=0.02,rounding_size=0.08",
+                facecolor=colour,
+                edgecolor="#555555",
+                linewidth=0.8,
+            )
+        )
         text = label if shape is None else f"{label}\n{shape}"
         ax.text(x, y, text, ha="center", va="center", fontsize=7.5, linespacing=1.1)
         if i:
             px, py = pos[i - 1]
             if c == divmod(i - 1, per_column)[0]:
-                ax.add_patch(FancyArrowPatch((x, py - bh / 2), (x, y + bh / 2), arrowstyle="-|>", mutation_scale=8, color="#555555"))
+                ax.add_patch(
+                    FancyArrowPatch(
+                        (x, py - bh / 2),
+                        (x, y + bh / 2),
+                        arrowstyle="-|>",
+                        mutation_scale=8,
+                        color="#555555",
+                    )
+                )
             else:  # continue at the top of the next column
-                ax.add_patch(FancyArrowPatch((px + bw / 2, py), (x - bw / 2, y), connectionstyle="arc3,rad=-0.2",
-                                             arrowstyle="-|>", mutation_scale=8, color="#999999", linestyle="--"))
+                ax.add_patch(
+                    FancyArrowPatch(
+                        (px + bw / 2, py),
+                        (x - bw / 2, y),
+                        connectionstyle="arc3,rad=-0.2",
+                        arrowstyle="-|>",
+                        mutation_scale=8,
+                        color="#999999",
+                        linestyle="--",
+                    )
+                )
     for a, b in blocks:
         i, j = a + offset, b + offset
         (x0, y0), (x1, y1) = pos[max(i - 1, 0)], pos[j]
         if divmod(i, per_column)[0] != divmod(j, per_column)[0]:
             continue
         start, end = (x0 + bw / 2, y0), (x1 + bw / 2, y1)
-        ax.add_patch(FancyArrowPatch(start, end, connectionstyle="arc3,rad=-0.5", arrowstyle="-|>", mutation_scale=9,
-                                     color="#cc4125", linewidth=1.2))
+        ax.add_patch(
+            FancyArrowPatch(
+                start,
+                end,
+                connectionstyle="arc3,rad=-0.5",
+                arrowstyle="-|>",
+                mutation_scale=9,
+                color="#cc4125",
+                linewidth=1.2,
+            )
+        )
         ax.text(x1 + bw / 2 + 0.12, y1 + 0.25, "+", color="#cc4125", fontsize=11, fontweight="bold")
     ax.set_xlim(-bw / 2 - 0.2, (cols - 1) * colw + bw / 2 + 0.8)
     ax.set_ylim(-(rows - 1) * step - bh, bh)

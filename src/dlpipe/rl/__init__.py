@@ -16,5 +16,16 @@ from dlpipe.rl.envs import EnvInfo, env_info, make_env
 from dlpipe.rl.rollout import Evaluation, evaluate_policy, random_policy
 from dlpipe.rl.train import ALGORITHMS, RLRun, train_agent
 
-__all__ = ["Agent", "load_agent", "EnvInfo", "env_info", "make_env", "Evaluation", "evaluate_policy", "random_policy",
-           "ALGORITHMS", "RLRun", "train_agent"]
+__all__ = [
+    "Agent",
+    "load_agent",
+    "EnvInfo",
+    "env_info",
+    "make_env",
+    "Evaluation",
+    "evaluate_policy",
+    "random_policy",
+    "ALGORITHMS",
+    "RLRun",
+    "train_agent",
+]

@@ -46,9 +46,25 @@ def train_a2c(
     config: dict[str, Any] = {k: v for k, v in locals().items() if k in _CONFIG_KEYS}
     config["hidden"] = list(hidden)
     continuous = not info.discrete_actions
-    run = ActorCriticSetup.create(info, "a2c", config, seed=seed, n_envs=n_envs, eval_every=eval_every, eval_episodes=eval_episodes)
-    model, optimizers, agent, evaluator, log, pool, low, high = (run.model, run.optimizers, run.agent, run.evaluator, run.log, run.pool,
-                                                                 run.low, run.high)
+    run = ActorCriticSetup.create(
+        info,
+        "a2c",
+        config,
+        seed=seed,
+        n_envs=n_envs,
+        eval_every=eval_every,
+        eval_episodes=eval_episodes,
+    )
+    model, optimizers, agent, evaluator, log, pool, low, high = (
+        run.model,
+        run.optimizers,
+        run.agent,
+        run.evaluator,
+        run.log,
+        run.pool,
+        run.low,
+        run.high,
+    )
     x = torch.from_numpy(pool.observations())
     t, last_loss = 0, float("nan")
     while t < steps:
@@ -58,9 +74,15 @@ def train_a2c(
             with torch.no_grad():
                 a = model.distribution(x).sample()  # (E,) or (E, A)
             a_np = a.numpy()
-            env_a = np.clip(a_np, low, high).reshape(n_envs, *info.action["shape"]) if continuous else a_np
+            env_a = (
+                np.clip(a_np, low, high).reshape(n_envs, *info.action["shape"])
+                if continuous
+                else a_np
+            )
             x_next, r, term, trunc, final, finished = pool.step(env_a)
-            if trunc.any():  # a time limit is not a terminal state: fold V(final state) into the reward
+            if (
+                trunc.any()
+            ):  # a time limit is not a terminal state: fold V(final state) into the reward
                 cut = np.flatnonzero(trunc & ~term)
                 if len(cut):
                     with torch.no_grad():
@@ -92,7 +114,9 @@ def train_a2c(
         adv = ret_b - v.detach()
         if normalize_advantage:
             adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-        loss = -(logp * adv).mean() + value_coef * F.mse_loss(v, ret_b) - entropy_coef * entropy.mean()
+        loss = (
+            -(logp * adv).mean() + value_coef * F.mse_loss(v, ret_b) - entropy_coef * entropy.mean()
+        )
         for opt in optimizers:
             opt.zero_grad()
         loss.backward()
@@ -107,8 +131,23 @@ def train_a2c(
     from dlpipe.rl.dqn import _keep_best
 
     _keep_best(evaluator, model, t)
-    return TrainResult(agent, log, evaluator.records, t, time.perf_counter() - started, evaluator.solved_at)
+    return TrainResult(
+        agent, log, evaluator.records, t, time.perf_counter() - started, evaluator.solved_at
+    )
 
 
-_CONFIG_KEYS = {"steps", "seed", "learning_rate", "gamma", "n_envs", "n_steps", "entropy_coef", "value_coef", "max_grad_norm",
-                "normalize_advantage", "eval_every", "eval_episodes", "stop_when_solved"}
+_CONFIG_KEYS = {
+    "steps",
+    "seed",
+    "learning_rate",
+    "gamma",
+    "n_envs",
+    "n_steps",
+    "entropy_coef",
+    "value_coef",
+    "max_grad_norm",
+    "normalize_advantage",
+    "eval_every",
+    "eval_episodes",
+    "stop_when_solved",
+}

@@ -54,8 +54,16 @@ class Agent(Bundle):
         (array(2), 1.0)
     """
 
-    def __init__(self, info: EnvInfo, algo: str, model_spec: dict[str, Any], model: nn.Module | None = None,
-                 q_table: np.ndarray | None = None, config: dict[str, Any] | None = None, metrics: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        info: EnvInfo,
+        algo: str,
+        model_spec: dict[str, Any],
+        model: nn.Module | None = None,
+        q_table: np.ndarray | None = None,
+        config: dict[str, Any] | None = None,
+        metrics: dict[str, Any] | None = None,
+    ) -> None:
         # Bundle.__init__ is not called: an agent has no table task or preprocessor, its manifest is built from its parts
         self.info = info
         self.algo = algo
@@ -64,7 +72,9 @@ class Agent(Bundle):
         if model is None and q_table is not None:
             model = QTable.from_array(q_table)
         if model is None:
-            raise InvalidConfigError("an Agent needs a `model` (a policy or Q-network) or a `q_table`; pass one of them.")
+            raise InvalidConfigError(
+                "an Agent needs a `model` (a policy or Q-network) or a `q_table`; pass one of them."
+            )
         self.model = model.eval()
         self.config = dict(config or {})
         self.metrics = dict(metrics or {})
@@ -82,8 +92,14 @@ class Agent(Bundle):
 
     @property  # built from the agent's parts, so it is never stale
     def manifest(self) -> dict[str, Any]:  # type: ignore[override]
-        return make_manifest(kind="rl", algo=self.algo, env=self.info.to_dict(), model_spec=self.model_spec,
-                             config=self.config, metrics=self.metrics)
+        return make_manifest(
+            kind="rl",
+            algo=self.algo,
+            env=self.info.to_dict(),
+            model_spec=self.model_spec,
+            config=self.config,
+            metrics=self.metrics,
+        )
 
     @property
     def task(self) -> Any:  # type: ignore[override]
@@ -110,14 +126,20 @@ class Agent(Bundle):
     def act(self, x: np.ndarray) -> np.ndarray:
         """Greedy actions for a batch of encoded observations (B, D)."""
         if self.q_table is not None:
-            return self.q_table[np.asarray(x).argmax(axis=1)].argmax(axis=1)  # one-hot rows -> states
+            return self.q_table[np.asarray(x).argmax(axis=1)].argmax(
+                axis=1
+            )  # one-hot rows -> states
         assert self.model is not None
         with torch.inference_mode():
             out = self.model.greedy(torch.as_tensor(x, dtype=torch.float32))  # type: ignore[operator]
         actions = out.numpy()
         if not self.info.discrete_actions:
             low, high = np.asarray(self.info.action["low"]), np.asarray(self.info.action["high"])
-            return np.clip(actions, low, high).astype(np.float32).reshape(len(x), *self.info.action["shape"])
+            return (
+                np.clip(actions, low, high)
+                .astype(np.float32)
+                .reshape(len(x), *self.info.action["shape"])
+            )
         return actions
 
     def predict(self, observations: Any) -> np.ndarray:  # type: ignore[override]  # observations in, actions out
@@ -135,7 +157,11 @@ class Agent(Bundle):
             one = x.ndim == 1
             actions = self.act(x[None] if one else x)
         except (IndexError, ValueError, RuntimeError) as exc:
-            shape = tuple(self.info.obs["shape"]) if self.info.obs.get("shape") else f"an integer state below {self.info.obs.get('n')}"
+            shape = (
+                tuple(self.info.obs["shape"])
+                if self.info.obs.get("shape")
+                else f"an integer state below {self.info.obs.get('n')}"
+            )
             raise InvalidInputError(
                 f"`observations` of shape {tuple(np.shape(observations))} do not fit {self.info.env_id!r}, whose observations are {shape} "
                 f"({type(exc).__name__}); pass one observation as `env.step` returns it, or a stack of them."
@@ -147,11 +173,18 @@ class Agent(Bundle):
         if isinstance(episodes, (str, Path)) or hasattr(episodes, "columns"):
             self.task  # noqa: B018 - labelled data meant for a model bundle: the one-sentence refusal
         if not isinstance(episodes, int) or episodes < 1:
-            raise InvalidConfigError(f"`episodes` is {episodes!r} but must be a positive integer such as 100.")
+            raise InvalidConfigError(
+                f"`episodes` is {episodes!r} but must be a positive integer such as 100."
+            )
         with one_thread():
             ev = evaluate_policy(self.info, self.act, episodes, seed)
         base = evaluate_policy(self.info, random_policy(self.info, seed), episodes, seed)
-        out: dict[str, Any] = {"env_id": self.info.env_id, "algo": self.algo, **ev.summary(), "random": base.summary()}
+        out: dict[str, Any] = {
+            "env_id": self.info.env_id,
+            "algo": self.algo,
+            **ev.summary(),
+            "random": base.summary(),
+        }
         if self.info.reward_threshold is not None:
             out["reward_threshold"] = self.info.reward_threshold
             out["solved"] = bool(ev.mean_return >= self.info.reward_threshold)
@@ -161,7 +194,14 @@ class Agent(Bundle):
         with one_thread():
             return evaluate_policy(self.info, self.act, episodes, seed)
 
-    def play(self, path: str | Path, episodes: int = 3, seed: int = EVAL_SEED, fps: int = 30, max_frames: int = 1500) -> Path:
+    def play(
+        self,
+        path: str | Path,
+        episodes: int = 3,
+        seed: int = EVAL_SEED,
+        fps: int = 30,
+        max_frames: int = 1500,
+    ) -> Path:
         """Render greedy episodes to an animated GIF (Pillow); returns the path written."""
         from PIL import Image
 
@@ -171,7 +211,9 @@ class Agent(Bundle):
                 f"environment {self.info.env_id!r} cannot render frames (its render modes: {modes}); play needs one with render_mode='rgb_array', so use evaluate instead."
             )
         if not isinstance(episodes, int) or episodes < 1:
-            raise InvalidConfigError(f"`episodes` is {episodes!r} but must be a positive integer such as 3.")
+            raise InvalidConfigError(
+                f"`episodes` is {episodes!r} but must be a positive integer such as 3."
+            )
         # pygame draws the frames off-screen; without these it probes for a display and an audio
         # device and prints "XDG_RUNTIME_DIR is invalid" on machines without them.
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
@@ -193,11 +235,20 @@ class Agent(Bundle):
             env.close()
         images = [Image.fromarray(np.asarray(f, dtype=np.uint8)) for f in frames if f is not None]
         if not images:
-            raise InvalidInputError(f"environment {self.info.env_id!r} returned no frames to draw; play needs one with render_mode='rgb_array'.")
+            raise InvalidInputError(
+                f"environment {self.info.env_id!r} returned no frames to draw; play needs one with render_mode='rgb_array'."
+            )
         out = Path(path)
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(f".{out.name}.tmp")
-        images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
+        images[0].save(
+            tmp,
+            format="GIF",
+            save_all=True,
+            append_images=images[1:],
+            duration=int(1000 / fps),
+            loop=0,
+        )
         tmp.replace(out)
         return out
 
@@ -217,7 +268,11 @@ class Agent(Bundle):
         with atomic_dir(path, overwrite=overwrite, kind="bundle") as tmp:
             save_file(state, str(tmp / WEIGHTS), metadata={"format": FORMAT})
             manifest = self.manifest
-            manifest["weights"] = {"file": WEIGHTS, "sha256": sha256_file(tmp / WEIGHTS), "tensors": {k: list(v.shape) for k, v in state.items()}}
+            manifest["weights"] = {
+                "file": WEIGHTS,
+                "sha256": sha256_file(tmp / WEIGHTS),
+                "tensors": {k: list(v.shape) for k, v in state.items()},
+            }
             write_json(tmp / MANIFEST, manifest)
         return Path(path)
 
@@ -227,9 +282,13 @@ def load_agent(path: str | Path) -> Agent:
     root = Path(path)
     if (root / "bundle" / MANIFEST).is_file() and not (root / MANIFEST).exists():
         root = root / "bundle"  # a run folder written by `dlpipe rl train`
-    root, manifest = read_manifest(root, kind="rl")  # the kind before the keys: a model bundle is not a damaged agent
+    root, manifest = read_manifest(
+        root, kind="rl"
+    )  # the kind before the keys: a model bundle is not a damaged agent
     if manifest.get("kind") != "rl":
-        raise BundleError(f"bundle {str(root)!r} is of kind {manifest.get('kind', 'table')!r}, not an RL agent; load it with dlpipe.load_bundle, or pass a bundle written by `dlpipe rl train`.")
+        raise BundleError(
+            f"bundle {str(root)!r} is of kind {manifest.get('kind', 'table')!r}, not an RL agent; load it with dlpipe.load_bundle, or pass a bundle written by `dlpipe rl train`."
+        )
     return load_rl_bundle(root, manifest)
 
 
@@ -237,21 +296,26 @@ def load_rl_bundle(root: Path, manifest: dict[str, Any]) -> Agent:
     """The agent of an RL bundle whose manifest was read and checked (``dlpipe.load_bundle`` calls this for kind "rl")."""
     for key in ("env", "model_spec", "algo"):
         if not isinstance(manifest.get(key), (dict, str)):
-            raise BundleError(f"the manifest of RL bundle {str(root)!r} lacks its `{key}`; the bundle is damaged or not an agent, so re-save it with `dlpipe rl train`.")
+            raise BundleError(
+                f"the manifest of RL bundle {str(root)!r} lacks its `{key}`; the bundle is damaged or not an agent, so re-save it with `dlpipe rl train`."
+            )
     state = read_weights(root, manifest)
     try:
         info = EnvInfo.from_dict(manifest["env"])
     except (KeyError, TypeError, ValueError) as exc:
-        raise BundleError(f"the manifest of RL bundle {str(root)!r} has a damaged `env` ({type(exc).__name__}: {exc}); re-save the bundle with `dlpipe rl train`.") from None
+        raise BundleError(
+            f"the manifest of RL bundle {str(root)!r} has a damaged `env` ({type(exc).__name__}: {exc}); re-save the bundle with `dlpipe rl train`."
+        ) from None
     spec = manifest["model_spec"]
     common = {"config": manifest.get("config"), "metrics": manifest.get("metrics")}
     if spec.get("family") == "q-table":
         table = state.get("q_table")
         shape = (info.obs_dim, info.n_actions)
         if table is None or tuple(table.shape) != shape:
-            raise BundleError(f"bundle {str(root)!r} has no Q-table of shape {shape}; the bundle does not match its manifest.")
+            raise BundleError(
+                f"bundle {str(root)!r} has no Q-table of shape {shape}; the bundle does not match its manifest."
+            )
         return Agent(info, manifest["algo"], spec, q_table=table.numpy(), **common)
     model = build_network(spec)
     load_checked_state(model, state, root)
     return Agent(info, manifest["algo"], spec, model=model, **common)
-

@@ -36,7 +36,14 @@ class ReplayBuffer:
         self.capacity, self.size, self.pos = capacity, 0, 0
         self.generator = generator
 
-    def add(self, obs: torch.Tensor, action: int, reward: float, next_obs: torch.Tensor, terminated: bool) -> None:
+    def add(
+        self,
+        obs: torch.Tensor,
+        action: int,
+        reward: float,
+        next_obs: torch.Tensor,
+        terminated: bool,
+    ) -> None:
         i = self.pos
         self.obs[i] = obs
         self.next_obs[i] = next_obs
@@ -48,7 +55,13 @@ class ReplayBuffer:
 
     def sample(self, batch_size: int) -> tuple[torch.Tensor, ...]:
         idx = torch.randint(self.size, (batch_size,), generator=self.generator)
-        return self.obs[idx], self.actions[idx], self.rewards[idx], self.next_obs[idx], self.terminated[idx]
+        return (
+            self.obs[idx],
+            self.actions[idx],
+            self.rewards[idx],
+            self.next_obs[idx],
+            self.terminated[idx],
+        )
 
 
 def train_dqn(
@@ -80,7 +93,9 @@ def train_dqn(
             f"DQN picks the action with the highest value among a finite set, but {info.env_id!r} has a continuous (Box) action space; set `algo` to 'a2c', which learns a Gaussian policy."
         )
     if not 0.0 < tau <= 1.0:
-        raise InvalidConfigError(f"`tau` is {tau!r} but must be in (0, 1]; pass 1.0 for hard target updates or e.g. 0.005 for soft ones.")
+        raise InvalidConfigError(
+            f"`tau` is {tau!r} but must be in (0, 1]; pass 1.0 for hard target updates or e.g. 0.005 for soft ones."
+        )
     started = time.perf_counter()
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -92,9 +107,16 @@ def train_dqn(
     epsilon = linear_schedule(epsilon_start, epsilon_end, int(exploration_fraction * steps))
     config = {k: v for k, v in locals().items() if k in _CONFIG_KEYS}
     config["hidden"] = list(hidden)
-    spec = {"family": "rl-q", "obs_dim": info.obs_dim, "n_actions": info.n_actions, "hidden": list(hidden)}
+    spec = {
+        "family": "rl-q",
+        "obs_dim": info.obs_dim,
+        "n_actions": info.n_actions,
+        "hidden": list(hidden),
+    }
     agent = Agent(info, "dqn", spec, model=q, config=config)
-    evaluator = PeriodicEvaluator(info, agent.act, eval_every, episodes=eval_episodes, threshold=info.reward_threshold)
+    evaluator = PeriodicEvaluator(
+        info, agent.act, eval_every, episodes=eval_episodes, threshold=info.reward_threshold
+    )
     log = EpisodeLog()
 
     env = make_env(info.env_id, info.env_kwargs)
@@ -117,7 +139,9 @@ def train_dqn(
         ep_return += float(reward)
         ep_len += 1
         if term or trunc:
-            loss = (loss_sum / n_updates).item() if n_updates else float("nan")  # one sync per episode
+            loss = (
+                (loss_sum / n_updates).item() if n_updates else float("nan")
+            )  # one sync per episode
             log.add(ep_return, ep_len, t, loss=loss, epsilon=round(eps, 4))
             loss_sum, n_updates = torch.zeros(()), 0
             obs, _ = env.reset()
@@ -152,18 +176,41 @@ def train_dqn(
             break
     env.close()
     _keep_best(evaluator, q, t)
-    return TrainResult(agent, log, evaluator.records, t, time.perf_counter() - started, evaluator.solved_at)
+    return TrainResult(
+        agent, log, evaluator.records, t, time.perf_counter() - started, evaluator.solved_at
+    )
 
 
 def _keep_best(evaluator: PeriodicEvaluator, model: torch.nn.Module, t: int) -> None:
     """Score the final weights too, then restore the best weights any evaluation saw."""
-    if evaluator.every and evaluator.solved_at is None and (not evaluator.records or evaluator.records[-1]["steps"] != t):
+    if (
+        evaluator.every
+        and evaluator.solved_at is None
+        and (not evaluator.records or evaluator.records[-1]["steps"] != t)
+    ):
         evaluator.evaluate(t, model.state_dict)
     if evaluator.best_state is not None:
         model.load_state_dict(evaluator.best_state)
     model.eval()
 
 
-_CONFIG_KEYS = {"steps", "seed", "learning_rate", "batch_size", "buffer_size", "learning_starts", "gamma", "train_every", "target_update",
-                "tau", "epsilon_start", "epsilon_end", "exploration_fraction", "double", "max_grad_norm", "eval_every", "eval_episodes",
-                "stop_when_solved"}
+_CONFIG_KEYS = {
+    "steps",
+    "seed",
+    "learning_rate",
+    "batch_size",
+    "buffer_size",
+    "learning_starts",
+    "gamma",
+    "train_every",
+    "target_update",
+    "tau",
+    "epsilon_start",
+    "epsilon_end",
+    "exploration_fraction",
+    "double",
+    "max_grad_norm",
+    "eval_every",
+    "eval_episodes",
+    "stop_when_solved",
+}

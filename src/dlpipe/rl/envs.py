@@ -37,7 +37,11 @@ class EnvInfo:
 
     @property
     def obs_dim(self) -> int:
-        return int(self.obs["n"]) if self.obs["type"] == "discrete" else int(np.prod(self.obs["shape"]))
+        return (
+            int(self.obs["n"])
+            if self.obs["type"] == "discrete"
+            else int(np.prod(self.obs["shape"]))
+        )
 
     @property
     def discrete_actions(self) -> bool:
@@ -46,7 +50,9 @@ class EnvInfo:
     @property
     def n_actions(self) -> int:
         """Number of discrete actions, or the width of a continuous action."""
-        return int(self.action["n"]) if self.discrete_actions else int(np.prod(self.action["shape"]))
+        return (
+            int(self.action["n"]) if self.discrete_actions else int(np.prod(self.action["shape"]))
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -76,7 +82,9 @@ def _gym() -> Any:
     return require("gymnasium", extra="rl")
 
 
-def make_env(env_id: str, env_kwargs: dict[str, Any] | None = None, *, render_mode: str | None = None) -> Any:
+def make_env(
+    env_id: str, env_kwargs: dict[str, Any] | None = None, *, render_mode: str | None = None
+) -> Any:
     """Make a Gymnasium environment by id, with one clear error for an unknown id.
 
     Example:
@@ -91,7 +99,11 @@ def make_env(env_id: str, env_kwargs: dict[str, Any] | None = None, *, render_mo
         if not close:  # "cartpole" should still find "CartPole-v1"
             low = str(env_id).lower().split("-v")[0]
             close = [k for k in known if low and low in k.lower()][:5]
-        hint = f"close matches: {', '.join(close)}" if close else f"{len(known)} ids are registered, e.g. CartPole-v1, FrozenLake-v1, Pendulum-v1"
+        hint = (
+            f"close matches: {', '.join(close)}"
+            if close
+            else f"{len(known)} ids are registered, e.g. CartPole-v1, FrozenLake-v1, Pendulum-v1"
+        )
         raise InvalidConfigError(
             f"unknown environment id {env_id!r}; pass a registered Gymnasium id ({hint})."
         )
@@ -108,7 +120,9 @@ def _space_dict(space: Any, what: str, env_id: str) -> dict[str, Any]:
     spaces = _gym().spaces
     if isinstance(space, spaces.Discrete):
         if int(space.start) != 0:
-            raise InvalidInputError(f"the {what} space of {env_id!r} is Discrete starting at {int(space.start)}; dlpipe's agents need Discrete spaces that start at 0.")
+            raise InvalidInputError(
+                f"the {what} space of {env_id!r} is Discrete starting at {int(space.start)}; dlpipe's agents need Discrete spaces that start at 0."
+            )
         return {"type": "discrete", "n": int(space.n)}
     if isinstance(space, spaces.Box):
         d: dict[str, Any] = {"type": "box", "shape": list(space.shape)}
@@ -129,8 +143,12 @@ def env_info(env: Any, env_id: str, env_kwargs: dict[str, Any] | None = None) ->
         env_kwargs=dict(env_kwargs or {}),
         obs=_space_dict(env.observation_space, "observation", env_id),
         action=_space_dict(env.action_space, "action", env_id),
-        reward_threshold=None if spec is None or spec.reward_threshold is None else float(spec.reward_threshold),
-        max_episode_steps=None if spec is None or spec.max_episode_steps is None else int(spec.max_episode_steps),
+        reward_threshold=None
+        if spec is None or spec.reward_threshold is None
+        else float(spec.reward_threshold),
+        max_episode_steps=None
+        if spec is None or spec.max_episode_steps is None
+        else int(spec.max_episode_steps),
         render_modes=list(env.metadata.get("render_modes", []) or []),
     )
 
@@ -153,7 +171,9 @@ class EnvPool:
     (for bootstrapping truncated ones).
     """
 
-    def __init__(self, env_id: str, n: int, seed: int, env_kwargs: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, env_id: str, n: int, seed: int, env_kwargs: dict[str, Any] | None = None
+    ) -> None:
         self.envs = [make_env(env_id, env_kwargs) for _ in range(n)]
         self.info = env_info(self.envs[0], env_id, env_kwargs)
         self.obs = [env.reset(seed=seed + i)[0] for i, env in enumerate(self.envs)]
@@ -168,7 +188,9 @@ class EnvPool:
     def observations(self) -> np.ndarray:
         return np.stack([encode_obs(o, self.info) for o in self.obs])
 
-    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[tuple[float, int]]]:
+    def step(
+        self, actions: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[tuple[float, int]]]:
         """Step every copy; returns (obs, rewards, terminated, truncated, final_obs, finished episodes)."""
         n = len(self.envs)
         rewards = np.zeros(n, dtype=np.float32)

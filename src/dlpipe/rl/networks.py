@@ -85,7 +85,14 @@ class ActorCritic(nn.Module):
         torch.Size([3])
     """
 
-    def __init__(self, obs_dim: int, n_actions: int, hidden: list[int], continuous: bool = False, log_std_init: float = 0.0) -> None:
+    def __init__(
+        self,
+        obs_dim: int,
+        n_actions: int,
+        hidden: list[int],
+        continuous: bool = False,
+        log_std_init: float = 0.0,
+    ) -> None:
         super().__init__()
         self.obs_dim = obs_dim
         self.continuous = continuous
@@ -97,7 +104,9 @@ class ActorCritic(nn.Module):
     def distribution(self, x: torch.Tensor) -> torch.distributions.Distribution:
         out = self.actor(x)
         if self.continuous:
-            return torch.distributions.Normal(out, self.log_std.clamp(-5.0, 2.0).exp().expand_as(out))
+            return torch.distributions.Normal(
+                out, self.log_std.clamp(-5.0, 2.0).exp().expand_as(out)
+            )
         return torch.distributions.Categorical(logits=out)
 
     def value(self, x: torch.Tensor) -> torch.Tensor:
@@ -128,5 +137,12 @@ def build_network(spec: dict[str, Any]) -> nn.Module:
     if family == "rl-q":
         return QNetwork(int(spec["obs_dim"]), int(spec["n_actions"]), hidden)
     if family == "rl-actor-critic":
-        return ActorCritic(int(spec["obs_dim"]), int(spec["n_actions"]), hidden, continuous=bool(spec.get("continuous", False)))
-    raise BundleError(f"the RL bundle's model family {family!r} is not known to this dlpipe (known: rl-q, rl-actor-critic); load it with the dlpipe version that wrote it.")
+        return ActorCritic(
+            int(spec["obs_dim"]),
+            int(spec["n_actions"]),
+            hidden,
+            continuous=bool(spec.get("continuous", False)),
+        )
+    raise BundleError(
+        f"the RL bundle's model family {family!r} is not known to this dlpipe (known: rl-q, rl-actor-critic); load it with the dlpipe version that wrote it."
+    )

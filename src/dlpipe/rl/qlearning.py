@@ -43,11 +43,28 @@ def train_qlearning(
     n_states, n_actions = info.obs_dim, info.n_actions
     q = np.zeros((n_states, n_actions))
     epsilon = linear_schedule(epsilon_start, epsilon_end, int(exploration_fraction * steps))
-    config = {"steps": steps, "seed": seed, "learning_rate": learning_rate, "gamma": gamma, "epsilon_start": epsilon_start,
-              "epsilon_end": epsilon_end, "exploration_fraction": exploration_fraction, "eval_every": eval_every,
-              "eval_episodes": eval_episodes, "stop_when_solved": stop_when_solved}
-    agent = Agent(info, "qlearning", {"family": "q-table", "n_states": n_states, "n_actions": n_actions}, q_table=q, config=config)
-    evaluator = PeriodicEvaluator(info, agent.act, eval_every, episodes=eval_episodes, threshold=info.reward_threshold)
+    config = {
+        "steps": steps,
+        "seed": seed,
+        "learning_rate": learning_rate,
+        "gamma": gamma,
+        "epsilon_start": epsilon_start,
+        "epsilon_end": epsilon_end,
+        "exploration_fraction": exploration_fraction,
+        "eval_every": eval_every,
+        "eval_episodes": eval_episodes,
+        "stop_when_solved": stop_when_solved,
+    }
+    agent = Agent(
+        info,
+        "qlearning",
+        {"family": "q-table", "n_states": n_states, "n_actions": n_actions},
+        q_table=q,
+        config=config,
+    )
+    evaluator = PeriodicEvaluator(
+        info, agent.act, eval_every, episodes=eval_episodes, threshold=info.reward_threshold
+    )
     log = EpisodeLog()
     env = make_env(info.env_id, info.env_kwargs)
     s, _ = env.reset(seed=seed)
@@ -78,4 +95,6 @@ def train_qlearning(
         evaluator.evaluate(t, lambda: {"q": q.copy()})
     if evaluator.best_state is not None:
         q[:] = evaluator.best_state["q"]
-    return TrainResult(agent, log, evaluator.records, t, time.perf_counter() - started, evaluator.solved_at)
+    return TrainResult(
+        agent, log, evaluator.records, t, time.perf_counter() - started, evaluator.solved_at
+    )

@@ -60,9 +60,25 @@ def train_reinforce(
     torch.manual_seed(seed)
     config: dict[str, Any] = {k: v for k, v in locals().items() if k in _CONFIG_KEYS}
     config["hidden"] = list(hidden)
-    run = ActorCriticSetup.create(info, "reinforce", config, seed=seed, n_envs=n_envs, eval_every=eval_every, eval_episodes=eval_episodes)
-    model, optimizers, agent, evaluator, log, pool, low, high = (run.model, run.optimizers, run.agent, run.evaluator, run.log, run.pool,
-                                                                 run.low, run.high)
+    run = ActorCriticSetup.create(
+        info,
+        "reinforce",
+        config,
+        seed=seed,
+        n_envs=n_envs,
+        eval_every=eval_every,
+        eval_episodes=eval_episodes,
+    )
+    model, optimizers, agent, evaluator, log, pool, low, high = (
+        run.model,
+        run.optimizers,
+        run.agent,
+        run.evaluator,
+        run.log,
+        run.pool,
+        run.low,
+        run.high,
+    )
     # Per running copy: its current episode's observations, actions and rewards.
     traj: list[dict[str, list[Any]]] = [{"x": [], "a": [], "r": []} for _ in range(n_envs)]
     done_eps: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]] = []
@@ -71,7 +87,11 @@ def train_reinforce(
     while t < steps:
         with torch.no_grad():
             actions = model.distribution(torch.from_numpy(x)).sample().numpy()
-        env_actions = np.clip(actions, low, high).reshape(len(x), *info.action["shape"]) if not info.discrete_actions else actions
+        env_actions = (
+            np.clip(actions, low, high).reshape(len(x), *info.action["shape"])
+            if not info.discrete_actions
+            else actions
+        )
         x_next, rewards, term, trunc, final, finished = pool.step(env_actions)
         t += n_envs
         for i in range(n_envs):
@@ -79,13 +99,28 @@ def train_reinforce(
             traj[i]["a"].append(actions[i])
             traj[i]["r"].append(rewards[i])
             if term[i] or trunc[i]:
-                done_eps.append((np.stack(traj[i]["x"]), np.stack(traj[i]["a"]), np.asarray(traj[i]["r"]), final[i] if trunc[i] and not term[i] else None))
+                done_eps.append(
+                    (
+                        np.stack(traj[i]["x"]),
+                        np.stack(traj[i]["a"]),
+                        np.asarray(traj[i]["r"]),
+                        final[i] if trunc[i] and not term[i] else None,
+                    )
+                )
                 traj[i] = {"x": [], "a": [], "r": []}
         for ret, length in finished:
             log.add(ret, length, t, loss=last_loss)
         x = x_next
         if len(done_eps) >= episodes_per_update:
-            last_loss = _update(model, optimizers, done_eps[:episodes_per_update], gamma, entropy_coef, value_coef, max_grad_norm)
+            last_loss = _update(
+                model,
+                optimizers,
+                done_eps[:episodes_per_update],
+                gamma,
+                entropy_coef,
+                value_coef,
+                max_grad_norm,
+            )
             del done_eps[:episodes_per_update]
         if evaluator.due(t) and evaluator.evaluate(t, model.state_dict) and stop_when_solved:
             break
@@ -93,11 +128,20 @@ def train_reinforce(
     from dlpipe.rl.dqn import _keep_best
 
     _keep_best(evaluator, model, t)
-    return TrainResult(agent, log, evaluator.records, t, time.perf_counter() - started, evaluator.solved_at)
+    return TrainResult(
+        agent, log, evaluator.records, t, time.perf_counter() - started, evaluator.solved_at
+    )
 
 
-def _update(model: ActorCritic, optimizers: list[FlatOptimizer], episodes: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]],
-            gamma: float, entropy_coef: float, value_coef: float, max_grad_norm: float) -> float:
+def _update(
+    model: ActorCritic,
+    optimizers: list[FlatOptimizer],
+    episodes: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]],
+    gamma: float,
+    entropy_coef: float,
+    value_coef: float,
+    max_grad_norm: float,
+) -> float:
     finals = [e[3] for e in episodes if e[3] is not None]
     boot: list[float] = []
     if finals:
@@ -106,7 +150,9 @@ def _update(model: ActorCritic, optimizers: list[FlatOptimizer], episodes: list[
     returns = []
     for _, _, rs, fin in episodes:
         returns.append(reward_to_go(rs, gamma, boot.pop(0) if fin is not None else 0.0))
-    x = torch.from_numpy(np.concatenate([e[0] for e in episodes]))  # (N, D): every step of the batch
+    x = torch.from_numpy(
+        np.concatenate([e[0] for e in episodes])
+    )  # (N, D): every step of the batch
     a = torch.from_numpy(np.concatenate([e[1] for e in episodes]))
     g = torch.from_numpy(np.concatenate(returns)).float()  # (N,)
     dist = model.distribution(x)
@@ -127,5 +173,17 @@ def _update(model: ActorCritic, optimizers: list[FlatOptimizer], episodes: list[
     return float(loss.detach())  # one sync per update (several episodes)
 
 
-_CONFIG_KEYS = {"steps", "seed", "learning_rate", "gamma", "n_envs", "episodes_per_update", "entropy_coef", "value_coef", "max_grad_norm",
-                "eval_every", "eval_episodes", "stop_when_solved"}
+_CONFIG_KEYS = {
+    "steps",
+    "seed",
+    "learning_rate",
+    "gamma",
+    "n_envs",
+    "episodes_per_update",
+    "entropy_coef",
+    "value_coef",
+    "max_grad_norm",
+    "eval_every",
+    "eval_episodes",
+    "stop_when_solved",
+}

@@ -32,8 +32,13 @@ def moving_average(x: np.ndarray, window: int) -> np.ndarray:
     return (c[idx] - c[lo]) / (idx - lo)
 
 
-def return_curve_plot(steps: np.ndarray, returns: np.ndarray, threshold: float | None,
-                      evaluations: list[dict[str, float]] | None = None, window: int = 20) -> Plot:
+def return_curve_plot(
+    steps: np.ndarray,
+    returns: np.ndarray,
+    threshold: float | None,
+    evaluations: list[dict[str, float]] | None = None,
+    window: int = 20,
+) -> Plot:
     title = "Episode return"
     if len(returns) == 0:
         return Plot("rl_returns", title, note="the run finished no training episode.")
@@ -41,12 +46,30 @@ def return_curve_plot(steps: np.ndarray, returns: np.ndarray, threshold: float |
         fig = new_figure(7.0, 3.4)
         ax = fig.subplots()
         ax.plot(steps, returns, color="#9ecae1", linewidth=0.8, label="episode return")
-        ax.plot(steps, moving_average(returns, window), color="#08519c", linewidth=1.8, label=f"moving average ({window} episodes)")
+        ax.plot(
+            steps,
+            moving_average(returns, window),
+            color="#08519c",
+            linewidth=1.8,
+            label=f"moving average ({window} episodes)",
+        )
         if evaluations:
-            ax.plot([e["steps"] for e in evaluations], [e["mean_return"] for e in evaluations], "o", color="#e6550d", markersize=4,
-                    label="greedy evaluation")
+            ax.plot(
+                [e["steps"] for e in evaluations],
+                [e["mean_return"] for e in evaluations],
+                "o",
+                color="#e6550d",
+                markersize=4,
+                label="greedy evaluation",
+            )
         if threshold is not None:
-            ax.axhline(threshold, color="#31a354", linestyle="--", linewidth=1.2, label=f"solve threshold {threshold:g}")
+            ax.axhline(
+                threshold,
+                color="#31a354",
+                linestyle="--",
+                linewidth=1.2,
+                label=f"solve threshold {threshold:g}",
+            )
         ax.set(title=title, xlabel="environment steps", ylabel="return")
         ax.legend(loc="best", fontsize=8)
         return Plot("rl_returns", title, render(fig))
@@ -67,7 +90,9 @@ def _series_plot(name: str, title: str, steps: np.ndarray, values: np.ndarray, y
 def _style() -> Any:
     import matplotlib
 
-    return matplotlib.rc_context({"axes.spines.top": False, "axes.spines.right": False, "font.size": 9})
+    return matplotlib.rc_context(
+        {"axes.spines.top": False, "axes.spines.right": False, "font.size": 9}
+    )
 
 
 def _evaluations(run: RunFolder) -> list[dict[str, float]]:
@@ -89,14 +114,28 @@ def sections(run: RunFolder) -> list[Section]:
             section.text(verdict)
         cols = ["policy", "episodes", "mean return ★", "std", "min", "max", "mean length"]
         keys = ("episodes", "mean_return", "std_return", "min_return", "max_return", "mean_length")
-        section.table(Table(cols, [["agent (greedy)", *(ev.get(k) for k in keys)], ["random", *(rnd.get(k) for k in keys)]],
-                            caption=f"{m.get('algo')} on {m.get('env_id')}: evaluation vs a uniformly random policy on the same "
-                                    f"{ev.get('episodes')} episodes (seeds from {ev.get('seed')}); ★ primary metric, higher is better",
-                            highlight=0))
+        section.table(
+            Table(
+                cols,
+                [
+                    ["agent (greedy)", *(ev.get(k) for k in keys)],
+                    ["random", *(rnd.get(k) for k in keys)],
+                ],
+                caption=f"{m.get('algo')} on {m.get('env_id')}: evaluation vs a uniformly random policy on the same "
+                f"{ev.get('episodes')} episodes (seeds from {ev.get('seed')}); ★ primary metric, higher is better",
+                highlight=0,
+            )
+        )
         threshold = m.get("reward_threshold")
         if threshold is not None:
-            when = f"solved at env step {m['solved_at']:,}" if m.get("solved_at") else ("solved" if m.get("solved") else "not solved")
-            section.text(f"Solve threshold {threshold:g}: {when}; {m.get('steps') or 0:,} env steps in {m.get('train_time_s') or 0:.1f} s of training.")
+            when = (
+                f"solved at env step {m['solved_at']:,}"
+                if m.get("solved_at")
+                else ("solved" if m.get("solved") else "not solved")
+            )
+            section.text(
+                f"Solve threshold {threshold:g}: {when}; {m.get('steps') or 0:,} env steps in {m.get('train_time_s') or 0:.1f} s of training."
+            )
     else:
         section.note("metrics.json has no final evaluation.")
     h = run.history_series()
@@ -104,11 +143,19 @@ def sections(run: RunFolder) -> list[Section]:
         section.note("history.csv has no episode returns, so there is no return curve.")
     else:
         steps = h.get("steps", np.arange(1, len(h["return"]) + 1))
-        section.plot(return_curve_plot(steps, h["return"], m.get("reward_threshold"), _evaluations(run)))
+        section.plot(
+            return_curve_plot(steps, h["return"], m.get("reward_threshold"), _evaluations(run))
+        )
         if "loss" in h:
-            section.plot(_series_plot("rl_loss", "Training loss (mean per episode)", steps, h["loss"], "loss"))
+            section.plot(
+                _series_plot(
+                    "rl_loss", "Training loss (mean per episode)", steps, h["loss"], "loss"
+                )
+            )
         if "epsilon" in h:
-            section.plot(_series_plot("rl_epsilon", "Exploration rate", steps, h["epsilon"], "epsilon"))
+            section.plot(
+                _series_plot("rl_epsilon", "Exploration rate", steps, h["epsilon"], "epsilon")
+            )
     env = run.manifest.get("env")
     if isinstance(env, dict):
         section.table(Table(["", ""], _env_rows(env), caption="the environment"))
@@ -119,7 +166,9 @@ def sections(run: RunFolder) -> list[Section]:
     if all(k in cfg for k in ("env_id", "algo", "steps", "seed", "eval_episodes")):
         from dlpipe.rl.train import command_for
 
-        section.text("To rerun it: `dlpipe rl train --config` with this run's config.yaml, or the same settings as flags:")
+        section.text(
+            "To rerun it: `dlpipe rl train --config` with this run's config.yaml, or the same settings as flags:"
+        )
         section.code(command_for(cfg))
     return [section]
 
@@ -133,21 +182,44 @@ def _space(space: Any) -> str:
 
 
 def _env_rows(env: dict[str, Any]) -> list[list[Any]]:
-    rows: list[list[Any]] = [["id", env.get("env_id")], ["observations", _space(env.get("obs"))], ["actions", _space(env.get("action"))]]
+    rows: list[list[Any]] = [
+        ["id", env.get("env_id")],
+        ["observations", _space(env.get("obs"))],
+        ["actions", _space(env.get("action"))],
+    ]
     for k, v in (env.get("env_kwargs") or {}).items():
         rows.append([f"option {k}", str(v)])
-    rows.append(["solve threshold", env.get("reward_threshold") if env.get("reward_threshold") is not None else "none"])
-    rows.append(["episode limit (steps)", env.get("max_episode_steps") if env.get("max_episode_steps") is not None else "none"])
+    rows.append(
+        [
+            "solve threshold",
+            env.get("reward_threshold") if env.get("reward_threshold") is not None else "none",
+        ]
+    )
+    rows.append(
+        [
+            "episode limit (steps)",
+            env.get("max_episode_steps") if env.get("max_episode_steps") is not None else "none",
+        ]
+    )
     return rows
 
 
 def _settings_rows(run: RunFolder) -> list[list[Any]]:
     """From config.yaml (the algorithm's settings under `options`), else the bundle's record of them."""
     cfg = run.config or {}
-    options = cfg.get("options") if isinstance(cfg.get("options"), dict) else run.manifest.get("config")
+    options = (
+        cfg.get("options") if isinstance(cfg.get("options"), dict) else run.manifest.get("config")
+    )
     options = options if isinstance(options, dict) else {}
-    rows: list[list[Any]] = [[k.replace("_", " "), cfg[k]] for k in ("algo", "steps", "seed", "eval_episodes") if k in cfg]
-    rows += [[k.replace("_", " "), str(v) if isinstance(v, (list, dict)) else v] for k, v in options.items()]
+    rows: list[list[Any]] = [
+        [k.replace("_", " "), cfg[k]]
+        for k in ("algo", "steps", "seed", "eval_episodes")
+        if k in cfg
+    ]
+    rows += [
+        [k.replace("_", " "), str(v) if isinstance(v, (list, dict)) else v]
+        for k, v in options.items()
+    ]
     m = run.metrics
     if isinstance(m.get("episodes"), int):
         rows.append(["training episodes run", m["episodes"]])

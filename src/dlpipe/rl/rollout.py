@@ -20,7 +20,18 @@ import numpy as np
 
 from dlpipe.rl.envs import EnvInfo, encode_obs, make_env
 
-__all__ = ["ActFn", "Evaluation", "evaluate_policy", "random_policy", "EpisodeLog", "PeriodicEvaluator", "TrainResult", "EVAL_SEED", "linear_schedule", "one_thread"]
+__all__ = [
+    "ActFn",
+    "Evaluation",
+    "evaluate_policy",
+    "random_policy",
+    "EpisodeLog",
+    "PeriodicEvaluator",
+    "TrainResult",
+    "EVAL_SEED",
+    "linear_schedule",
+    "one_thread",
+]
 
 ActFn = Callable[[np.ndarray], np.ndarray]
 EVAL_SEED = 10_000  # evaluation episodes use seeds EVAL_SEED + k: never the training seeds
@@ -69,7 +80,9 @@ class Evaluation:
         }
 
 
-def evaluate_policy(info: EnvInfo, act: ActFn, episodes: int = 100, seed: int = EVAL_SEED, n_envs: int = 16) -> Evaluation:
+def evaluate_policy(
+    info: EnvInfo, act: ActFn, episodes: int = 100, seed: int = EVAL_SEED, n_envs: int = 16
+) -> Evaluation:
     """Run ``episodes`` episodes with ``act`` (up to ``n_envs`` at once, one batched call per step)."""
     envs = [make_env(info.env_id, info.env_kwargs) for _ in range(min(n_envs, episodes))]
     returns = np.zeros(episodes)
@@ -131,8 +144,16 @@ class EpisodeLog:
     started: float = field(default_factory=time.perf_counter)
 
     def add(self, episode_return: float, length: int, steps: int, **extra: float) -> None:
-        self.rows.append({"episode": len(self.rows) + 1, "return": float(episode_return), "length": int(length), "steps": int(steps),
-                          "time_s": round(time.perf_counter() - self.started, 3), **extra})
+        self.rows.append(
+            {
+                "episode": len(self.rows) + 1,
+                "return": float(episode_return),
+                "length": int(length),
+                "steps": int(steps),
+                "time_s": round(time.perf_counter() - self.started, 3),
+                **extra,
+            }
+        )
 
     def recent_mean(self, n: int = 20) -> float:
         tail = [r["return"] for r in self.rows[-n:]]
@@ -157,9 +178,23 @@ class PeriodicEvaluator:
     can stop. The best weights (by the longest evaluation, then its mean) are restored at the end.
     """
 
-    def __init__(self, info: EnvInfo, act: ActFn, every: int, quick: int = 10, episodes: int = 100,
-                 threshold: float | None = None, seed: int = EVAL_SEED) -> None:
-        self.info, self.act, self.every, self.quick, self.episodes = info, act, max(0, int(every)), quick, episodes
+    def __init__(
+        self,
+        info: EnvInfo,
+        act: ActFn,
+        every: int,
+        quick: int = 10,
+        episodes: int = 100,
+        threshold: float | None = None,
+        seed: int = EVAL_SEED,
+    ) -> None:
+        self.info, self.act, self.every, self.quick, self.episodes = (
+            info,
+            act,
+            max(0, int(every)),
+            quick,
+            episodes,
+        )
         self.threshold = threshold
         self.seed = seed
         self.records: list[dict[str, float]] = []

@@ -35,8 +35,18 @@ from dlpipe.rl.agent import Agent
 from dlpipe.rl.envs import env_info, make_env
 from dlpipe.rl.rollout import EVAL_SEED, EpisodeLog, TrainResult, one_thread
 
-__all__ = ["train_agent", "RLRun", "ALGORITHMS", "DEFAULT_STEPS", "PRIMARY_METRIC", "TASK", "command_for", "read_rl_config",
-           "algorithm_options", "cli_command"]
+__all__ = [
+    "train_agent",
+    "RLRun",
+    "ALGORITHMS",
+    "DEFAULT_STEPS",
+    "PRIMARY_METRIC",
+    "TASK",
+    "command_for",
+    "read_rl_config",
+    "algorithm_options",
+    "cli_command",
+]
 
 PRIMARY_METRIC = "mean_return"  # higher is better (dlpipe.evaluation.directions)
 TASK = "reinforcement"  # metrics.json `task` of every RL run (its `kind` is "rl")
@@ -54,6 +64,7 @@ def cli_command(argv: list[str]) -> Iterator[None]:
         yield
     finally:
         _CLI_COMMAND.reset(token)
+
 
 Algorithm = Literal["dqn", "reinforce", "a2c", "qlearning"]
 ALGORITHMS = ("dqn", "reinforce", "a2c", "qlearning")
@@ -77,7 +88,9 @@ def _algorithm(algo: str) -> Callable[..., TrainResult]:
         from dlpipe.rl.qlearning import train_qlearning
 
         return train_qlearning
-    raise InvalidConfigError(f"`algo` is {algo!r}{suggest(algo, ALGORITHMS)} but must be one of {', '.join(ALGORITHMS)}.")
+    raise InvalidConfigError(
+        f"`algo` is {algo!r}{suggest(algo, ALGORITHMS)} but must be one of {', '.join(ALGORITHMS)}."
+    )
 
 
 @dataclass
@@ -99,7 +112,9 @@ class RLRun:
         import yaml
 
         with atomic_dir(path, overwrite=overwrite, kind="rl", what="`out`") as tmp:
-            (tmp / "config.yaml").write_text(yaml.safe_dump(self.config, sort_keys=False), encoding="utf-8")
+            (tmp / "config.yaml").write_text(
+                yaml.safe_dump(self.config, sort_keys=False), encoding="utf-8"
+            )
             self.history.to_csv(tmp / "history.csv")
             with open(tmp / "evaluations.csv", "w", newline="", encoding="utf-8") as fh:
                 writer = csv.DictWriter(fh, fieldnames=["steps", "episodes", "mean_return"])
@@ -117,7 +132,9 @@ class RLRun:
         from dlpipe.reports.report import build_report
 
         if self.path is None:
-            raise InvalidConfigError("this run was not saved, so it has no folder to write a report into; call run.save(path) first.")
+            raise InvalidConfigError(
+                "this run was not saved, so it has no folder to write a report into; call run.save(path) first."
+            )
         return build_report(self.path, open_browser=open_browser)
 
     @property
@@ -134,7 +151,11 @@ class RLRun:
             f"(random policy: {m['random']['mean_return']:.2f})",
         ]
         if m.get("reward_threshold") is not None:
-            when = f"solved at step {m['solved_at']:,}" if m.get("solved_at") else ("solved" if m["solved"] else "not solved")
+            when = (
+                f"solved at step {m['solved_at']:,}"
+                if m.get("solved_at")
+                else ("solved" if m["solved"] else "not solved")
+            )
             lines.append(f"solve threshold {m['reward_threshold']}: {when}")
         return "\n".join(lines)
 
@@ -183,19 +204,50 @@ def train_agent(
         )
     steps = DEFAULT_STEPS[algo] if steps is None else steps
     if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
-        raise InvalidConfigError(f"`steps` is {steps!r} but must be a positive integer such as {DEFAULT_STEPS[algo]}.")
+        raise InvalidConfigError(
+            f"`steps` is {steps!r} but must be a positive integer such as {DEFAULT_STEPS[algo]}."
+        )
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise InvalidConfigError(f"`seed` is {seed!r} but must be a non-negative integer such as 0.")
+        raise InvalidConfigError(
+            f"`seed` is {seed!r} but must be a non-negative integer such as 0."
+        )
     if not isinstance(eval_episodes, int) or isinstance(eval_episodes, bool) or eval_episodes < 1:
-        raise InvalidConfigError(f"`eval_episodes` is {eval_episodes!r} but must be a positive integer such as 100.")
+        raise InvalidConfigError(
+            f"`eval_episodes` is {eval_episodes!r} but must be a positive integer such as 100."
+        )
     with ExitStack() as stack:
-        if out is not None:  # checked and locked before training, until the folder is renamed into place
+        if (
+            out is not None
+        ):  # checked and locked before training, until the folder is renamed into place
             stack.enter_context(claim_output_dir(out, kind="rl", overwrite=overwrite, what="`out`"))
-        return _train(fn, env_id, algo, steps, seed, env_kwargs, out, eval_episodes, report, overwrite, options)
+        return _train(
+            fn,
+            env_id,
+            algo,
+            steps,
+            seed,
+            env_kwargs,
+            out,
+            eval_episodes,
+            report,
+            overwrite,
+            options,
+        )
 
 
-def _train(fn: Any, env_id: str, algo: str, steps: int, seed: int, env_kwargs: dict[str, Any] | None, out: str | Path | None,
-           eval_episodes: int, report: bool, overwrite: bool, options: dict[str, Any]) -> RLRun:
+def _train(
+    fn: Any,
+    env_id: str,
+    algo: str,
+    steps: int,
+    seed: int,
+    env_kwargs: dict[str, Any] | None,
+    out: str | Path | None,
+    eval_episodes: int,
+    report: bool,
+    overwrite: bool,
+    options: dict[str, Any],
+) -> RLRun:
     allowed = algorithm_options(algo)
     env = make_env(env_id, env_kwargs)
     info = env_info(env, env_id, env_kwargs)
@@ -205,10 +257,20 @@ def _train(fn: Any, env_id: str, algo: str, steps: int, seed: int, env_kwargs: d
     with one_thread():
         result = fn(info, steps=steps, seed=seed, **options)
         final = result.agent.evaluate(eval_episodes, EVAL_SEED)
-    ev = {k: v for k, v in final.items() if k not in ("random", "env_id", "algo", "reward_threshold", "solved")}
-    config = {"env_id": env_id, "env_kwargs": dict(env_kwargs or {}), "algo": algo, "steps": steps, "seed": seed,
-              "eval_episodes": eval_episodes,
-              "options": {k: v for k, v in result.agent.config.items() if k in allowed}}
+    ev = {
+        k: v
+        for k, v in final.items()
+        if k not in ("random", "env_id", "algo", "reward_threshold", "solved")
+    }
+    config = {
+        "env_id": env_id,
+        "env_kwargs": dict(env_kwargs or {}),
+        "algo": algo,
+        "steps": steps,
+        "seed": seed,
+        "eval_episodes": eval_episodes,
+        "options": {k: v for k, v in result.agent.config.items() if k in allowed},
+    }
     metrics = {
         "kind": "rl",
         "task": TASK,
@@ -242,7 +304,11 @@ def algorithm_options(algo: str) -> list[str]:
     """The settings ``algo`` takes as ``**options`` (``learning_rate``, ``gamma``, ...)."""
     fn = _algorithm(algo)
     # `eval_episodes` of train_agent is the final evaluation; the algorithms' periodic checks keep their default
-    return [p for p in inspect.signature(fn).parameters if p not in ("info", "steps", "seed", "eval_episodes")]
+    return [
+        p
+        for p in inspect.signature(fn).parameters
+        if p not in ("info", "steps", "seed", "eval_episodes")
+    ]
 
 
 def _test_record(ev: dict[str, Any], random: dict[str, Any]) -> dict[str, Any]:
@@ -272,8 +338,20 @@ def command_for(config: dict[str, Any]) -> str:
     """
     import json
 
-    parts = ["dlpipe", "rl", "train", config["env_id"], "--algo", config["algo"], "--steps", str(config["steps"]),
-             "--seed", str(config["seed"]), "--eval-episodes", str(config["eval_episodes"])]
+    parts = [
+        "dlpipe",
+        "rl",
+        "train",
+        config["env_id"],
+        "--algo",
+        config["algo"],
+        "--steps",
+        str(config["steps"]),
+        "--seed",
+        str(config["seed"]),
+        "--eval-episodes",
+        str(config["eval_episodes"]),
+    ]
     for flag, key in (("--env-option", "env_kwargs"), ("--option", "options")):
         for k, v in (config.get(key) or {}).items():
             parts += [flag, f"{k}={json.dumps(v, separators=(',', ':'))}"]
@@ -293,13 +371,19 @@ def read_rl_config(path: str | Path) -> dict[str, Any]:
 
     p = Path(path)
     if not p.is_file():
-        raise InvalidConfigError(f"`config` {str(p)!r} is not a file; pass the config.yaml of an RL run folder (runs/<name>/config.yaml).")
+        raise InvalidConfigError(
+            f"`config` {str(p)!r} is not a file; pass the config.yaml of an RL run folder (runs/<name>/config.yaml)."
+        )
     try:
         loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise InvalidConfigError(f"`config` {str(p)!r} is not valid YAML ({type(exc).__name__}); pass the config.yaml an RL run wrote.") from None
+        raise InvalidConfigError(
+            f"`config` {str(p)!r} is not valid YAML ({type(exc).__name__}); pass the config.yaml an RL run wrote."
+        ) from None
     if not isinstance(loaded, dict):
-        raise InvalidConfigError(f"`config` {str(p)!r} holds a {type(loaded).__name__}, not a mapping of settings; pass the config.yaml an RL run wrote.")
+        raise InvalidConfigError(
+            f"`config` {str(p)!r} holds a {type(loaded).__name__}, not a mapping of settings; pass the config.yaml an RL run wrote."
+        )
     unknown = [k for k in loaded if k not in _CONFIG_KEYS]
     if unknown:
         raise InvalidConfigError(
@@ -308,5 +392,7 @@ def read_rl_config(path: str | Path) -> dict[str, Any]:
         )
     for key in ("env_kwargs", "options"):
         if loaded.get(key) is not None and not isinstance(loaded[key], dict):
-            raise InvalidConfigError(f"`{key}` in {str(p)!r} is {loaded[key]!r} but must be a mapping of settings such as {{is_slippery: false}}.")
+            raise InvalidConfigError(
+                f"`{key}` in {str(p)!r} is {loaded[key]!r} but must be a mapping of settings such as {{is_slippery: false}}."
+            )
     return loaded

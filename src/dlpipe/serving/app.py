@@ -95,7 +95,9 @@ class _HTTPError(Exception):
         self.status, self.detail, self.headers = status, detail, headers
 
 
-def create_app(bundle: Bundle | str, config: ServeConfig | None = None, *, api_key: str | None = None) -> FastAPI:
+def create_app(
+    bundle: Bundle | str, config: ServeConfig | None = None, *, api_key: str | None = None
+) -> FastAPI:
     """Build the app for a bundle (object or folder).
 
     Args:
@@ -136,9 +138,13 @@ def create_app(bundle: Bundle | str, config: ServeConfig | None = None, *, api_k
 
     model = b.model.eval()
     # Checked once: a NaN in the weights makes every output NaN, which is the bundle's fault (500), not the request's.
-    weights_finite = all(bool(torch.isfinite(t).all()) for t in model.state_dict().values() if t.is_floating_point())
+    weights_finite = all(
+        bool(torch.isfinite(t).all()) for t in model.state_dict().values() if t.is_floating_point()
+    )
 
-    def run_model(inputs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    def run_model(
+        inputs: list[np.ndarray],
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         # the model stays in eval mode for the worker's life: no per-request mode switching
         with torch.inference_mode():
             logits = model(*(torch.from_numpy(a) for a in inputs))
@@ -147,20 +153,30 @@ def create_app(bundle: Bundle | str, config: ServeConfig | None = None, *, api_k
             return (*b.task.decode(out), None)
         # Rows whose output is not a number are reported to their own request (a micro-batch mixes requests).
         bad = ~np.isfinite(out.reshape(len(out), -1)).all(axis=1)
-        labels, proba = b.task.decode(np.where(bad.reshape(-1, *[1] * (out.ndim - 1)), 0.0, out).astype(out.dtype))
+        labels, proba = b.task.decode(
+            np.where(bad.reshape(-1, *[1] * (out.ndim - 1)), 0.0, out).astype(out.dtype)
+        )
         return labels, proba, bad
 
-    batcher = MicroBatcher(run_model, cfg.batch_window_ms / 1000.0, cfg.max_batch_rows) if cfg.batch_window_ms > 0 else None
+    batcher = (
+        MicroBatcher(run_model, cfg.batch_window_ms / 1000.0, cfg.max_batch_rows)
+        if cfg.batch_window_ms > 0
+        else None
+    )
     classes = [_plain(c) for c in b.classes] if b.classes is not None else None
 
-    def rows_json(labels: np.ndarray, proba: np.ndarray | None, bad: np.ndarray | None) -> list[dict[str, Any]]:
+    def rows_json(
+        labels: np.ndarray, proba: np.ndarray | None, bad: np.ndarray | None
+    ) -> list[dict[str, Any]]:
         if bad is not None and bad.any():
             raise _nonfinite_output(int(np.flatnonzero(bad)[0]), weights_finite)
         values = labels.tolist()
         if proba is None or classes is None:
             return [{"prediction": v} for v in values]
         p = proba.tolist()
-        return [{"prediction": v, "probabilities": dict(zip(classes, ps))} for v, ps in zip(values, p)]
+        return [
+            {"prediction": v, "probabilities": dict(zip(classes, ps))} for v, ps in zip(values, p)
+        ]
 
     app = FastAPI(
         title=f"dlpipe · {b.task.kind} · {b.task.target}",
@@ -212,10 +228,18 @@ def create_app(bundle: Bundle | str, config: ServeConfig | None = None, *, api_k
         if ctype == "multipart/form-data":
             return await _predict_upload(request)
         if ctype not in ("application/json", ""):
-            raise _HTTPError(415, f"content type {ctype[:60]!r} is not accepted here; send JSON (`application/json`) like {{\"rows\": [...]}}" + (", or images as multipart/form-data." if b.kind == "image" else "."))
+            raise _HTTPError(
+                415,
+                f'content type {ctype[:60]!r} is not accepted here; send JSON (`application/json`) like {{"rows": [...]}}'
+                + (", or images as multipart/form-data." if b.kind == "image" else "."),
+            )
         payload = _parse_json(await read_body(request))
         if not isinstance(payload, dict):
-            raise _HTTPError(422, "the request body must be a JSON object with a `rows` list" + (" (or `images`)." if b.kind == "image" else "."))
+            raise _HTTPError(
+                422,
+                "the request body must be a JSON object with a `rows` list"
+                + (" (or `images`)." if b.kind == "image" else "."),
+            )
         if encoder is not None:
             rows = encoder.validate(payload.get("rows"))
             inputs = encoder.encode(rows)
@@ -232,7 +256,9 @@ def create_app(bundle: Bundle | str, config: ServeConfig | None = None, *, api_k
         if "images" in payload:
             images = payload["images"]
             if not isinstance(images, list) or not images:
-                raise InvalidInputError("`images` must be a non-empty list of base64-encoded image files.")
+                raise InvalidInputError(
+                    "`images` must be a non-empty list of base64-encoded image files."
+                )
             data: Any = [_decode_image(_b64(s, i), f"image {i}") for i, s in enumerate(images)]
         elif "rows" in payload:
             data = payload["rows"]
@@ -245,26 +271,51 @@ def create_app(bundle: Bundle | str, config: ServeConfig | None = None, *, api_k
             try:
                 data = _float32(data, "`inputs`")
             except _Ragged:  # sequences of different lengths: one array per case
-                data = [_float32(x, f"case {i} of `inputs`", ragged=False) for i, x in enumerate(data)]
+                data = [
+                    _float32(x, f"case {i} of `inputs`", ragged=False) for i, x in enumerate(data)
+                ]
         else:
-            raise InvalidInputError(f"the request body needs `rows`, `images` or `inputs`; this {b.kind} model takes {_input_hint(b)}.")
+            raise InvalidInputError(
+                f"the request body needs `rows`, `images` or `inputs`; this {b.kind} model takes {_input_hint(b)}."
+            )
         return _frame_json(_quiet_predict(b, data, weights_finite), weights_finite)
 
     async def _predict_upload(request: Request) -> Response:
         if b.kind != "image":
-            raise _HTTPError(415, f"this {b.kind} model takes JSON (`application/json`) like {{\"rows\": [...]}}; for a CSV file use POST /predict/csv.")
+            raise _HTTPError(
+                415,
+                f'this {b.kind} model takes JSON (`application/json`) like {{"rows": [...]}}; for a CSV file use POST /predict/csv.',
+            )
         async with request.form() as form:  # closes the spooled upload files
             files = [v for _, v in form.multi_items() if hasattr(v, "read")]
             if not files:
-                raise InvalidInputError("the multipart upload holds no file; attach one or more image files.")
-            images = [_decode_image(await f.read(), f"file {getattr(f, 'filename', i)!r}") for i, f in enumerate(files)]
+                raise InvalidInputError(
+                    "the multipart upload holds no file; attach one or more image files."
+                )
+            images = [
+                _decode_image(await f.read(), f"file {getattr(f, 'filename', i)!r}")
+                for i, f in enumerate(files)
+            ]
         return _frame_json(_quiet_predict(b, images, weights_finite), weights_finite)
 
     @app.post(
         "/predict/csv",
         summary="Upload a CSV (multipart field `file`, or a text/csv body); get predictions back as CSV",
         response_class=Response,
-        openapi_extra={"requestBody": {"content": {"multipart/form-data": {"schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}, "required": ["file"]}}, "text/csv": {"schema": {"type": "string"}}}}},
+        openapi_extra={
+            "requestBody": {
+                "content": {
+                    "multipart/form-data": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {"file": {"type": "string", "format": "binary"}},
+                            "required": ["file"],
+                        }
+                    },
+                    "text/csv": {"schema": {"type": "string"}},
+                }
+            }
+        },
     )
     async def predict_csv(request: Request) -> Response:
         import pandas as pd
@@ -274,26 +325,40 @@ def create_app(bundle: Bundle | str, config: ServeConfig | None = None, *, api_k
             async with request.form() as form:  # closes the spooled upload files
                 files = [v for _, v in form.multi_items() if hasattr(v, "read")]
                 if not files:
-                    raise InvalidInputError("the multipart upload holds no file; attach the CSV as the field `file`.")
+                    raise InvalidInputError(
+                        "the multipart upload holds no file; attach the CSV as the field `file`."
+                    )
                 raw = await files[0].read()
         elif ctype in ("text/csv", "text/plain", "application/csv"):
             raw = await read_body(request)
         else:
-            raise _HTTPError(415, f"content type {(ctype or 'none')[:60]!r} is not accepted here; upload the CSV as multipart/form-data (field `file`) or send it with `content-type: text/csv`.")
+            raise _HTTPError(
+                415,
+                f"content type {(ctype or 'none')[:60]!r} is not accepted here; upload the CSV as multipart/form-data (field `file`) or send it with `content-type: text/csv`.",
+            )
         try:
             frame = pd.read_csv(io.BytesIO(raw))
         except (ValueError, UnicodeDecodeError, OverflowError, pd.errors.ParserError) as exc:
-            raise InvalidInputError(f"the upload could not be read as CSV ({str(exc).splitlines()[0][:200]}); send a comma-separated file with a header row.") from None
+            raise InvalidInputError(
+                f"the upload could not be read as CSV ({str(exc).splitlines()[0][:200]}); send a comma-separated file with a header row."
+            ) from None
         preds = _quiet_predict(b, frame, weights_finite)
         _check_frame(preds, weights_finite)
-        out = pd.concat([frame.reset_index(drop=True), preds.reset_index(drop=True)], axis=1) if len(preds) == len(frame) else preds
+        out = (
+            pd.concat([frame.reset_index(drop=True), preds.reset_index(drop=True)], axis=1)
+            if len(preds) == len(frame)
+            else preds
+        )
         text = out.to_csv(index=False)
         if encoder is not None:
             known = [c for c in encoder.names if c in frame.columns]
             recent.extend(encoder.typed(frame[known].tail(cfg.drift_window).to_dict("records")))
         return Response(text, media_type="text/csv")
 
-    @app.get("/drift", summary="Drift of the recent inputs against the training inputs (KS, chi-square, PSI)")
+    @app.get(
+        "/drift",
+        summary="Drift of the recent inputs against the training inputs (KS, chi-square, PSI)",
+    )
     async def drift(request: Request) -> Response:
         import pandas as pd
 
@@ -305,10 +370,22 @@ def create_app(bundle: Bundle | str, config: ServeConfig | None = None, *, api_k
         try:
             level = float(text)
         except ValueError:
-            raise _HTTPError(422, f"`level` is {text[:40]!r} but must be a number between 0 and 1, e.g. 0.05.") from None
+            raise _HTTPError(
+                422, f"`level` is {text[:40]!r} but must be a number between 0 and 1, e.g. 0.05."
+            ) from None
         if not recent:
-            return _json_response({"rows": 0, "window": cfg.drift_window, "drifted": [], "features": [], "note": "no rows predicted yet; the check compares the most recent predicted rows with the training inputs."})
-        report = detect_drift(b, pd.DataFrame.from_records(list(recent), columns=encoder.names), level=level)
+            return _json_response(
+                {
+                    "rows": 0,
+                    "window": cfg.drift_window,
+                    "drifted": [],
+                    "features": [],
+                    "note": "no rows predicted yet; the check compares the most recent predicted rows with the training inputs.",
+                }
+            )
+        report = detect_drift(
+            b, pd.DataFrame.from_records(list(recent), columns=encoder.names), level=level
+        )
         return _json_response(_finite({"window": cfg.drift_window, **report.to_dict()}))
 
     page_html = render_page(b, encoder, reference)  # the same for every request
@@ -320,7 +397,11 @@ def create_app(bundle: Bundle | str, config: ServeConfig | None = None, *, api_k
     @app.get("/docs", include_in_schema=False)
     async def docs(request: Request) -> HTMLResponse:
         root = request.scope.get("root_path", "").rstrip("/")
-        return get_swagger_ui_html(openapi_url=root + "/openapi.json", title=f"{page_title} - Swagger UI", oauth2_redirect_url=root + "/docs/oauth2-redirect")
+        return get_swagger_ui_html(
+            openapi_url=root + "/openapi.json",
+            title=f"{page_title} - Swagger UI",
+            oauth2_redirect_url=root + "/docs/oauth2-redirect",
+        )
 
     @app.get("/docs/oauth2-redirect", include_in_schema=False)
     async def docs_redirect() -> HTMLResponse:
@@ -354,9 +435,17 @@ class _Guard:
         if self.key is not None and scope["path"] not in _OPEN_PATHS:
             sent = _sent_key(headers)
             if sent is None or not hmac.compare_digest(sent, self.key):
-                challenge = b'Basic realm="dlpipe", charset="UTF-8"' if scope["path"] in _BROWSER_PATHS else b"Bearer"
-                await _send_json(send, 401, "this server needs an API key; send it in the `X-API-Key` header (or `Authorization: Bearer <key>`, or as the password of a browser's login prompt).",
-                                 [(b"www-authenticate", challenge)])
+                challenge = (
+                    b'Basic realm="dlpipe", charset="UTF-8"'
+                    if scope["path"] in _BROWSER_PATHS
+                    else b"Bearer"
+                )
+                await _send_json(
+                    send,
+                    401,
+                    "this server needs an API key; send it in the `X-API-Key` header (or `Authorization: Bearer <key>`, or as the password of a browser's login prompt).",
+                    [(b"www-authenticate", challenge)],
+                )
                 return
         length = headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.limit:
@@ -379,9 +468,15 @@ class _Guard:
             return
 
 
-async def _send_json(send: Any, status: int, detail: str, extra: list[tuple[bytes, bytes]] | None = None) -> None:
+async def _send_json(
+    send: Any, status: int, detail: str, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
     body = json.dumps({"detail": detail}).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *(extra or [])]
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        *(extra or []),
+    ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
@@ -421,9 +516,13 @@ def _float32(data: Any, what: str, *, ragged: bool = True) -> np.ndarray:
     except ValueError as exc:
         if ragged and ("inhomogeneous" in str(exc) or "sequence" in str(exc)):
             raise _Ragged from None
-        raise InvalidInputError(f"{what} holds something that is not a number; send nested lists of numbers.") from None
+        raise InvalidInputError(
+            f"{what} holds something that is not a number; send nested lists of numbers."
+        ) from None
     except (TypeError, OverflowError):
-        raise InvalidInputError(f"{what} holds something that is not a number (or a number too large for a float); send nested lists of numbers.") from None
+        raise InvalidInputError(
+            f"{what} holds something that is not a number (or a number too large for a float); send nested lists of numbers."
+        ) from None
     fits = np.abs(array) <= _F32_MAX
     if not fits.all():
         where = tuple(int(k) for k in np.argwhere(~fits)[0])
@@ -437,16 +536,30 @@ def _parse_json(body: bytes) -> Any:
     try:
         return json.loads(body)
     except RecursionError:  # json's C parser recurses once per nesting level
-        raise _HTTPError(400, "the request body nests arrays or objects too deeply to be parsed; send rows as a flat list of objects such as {\"rows\": [...]}.") from None
+        raise _HTTPError(
+            400,
+            'the request body nests arrays or objects too deeply to be parsed; send rows as a flat list of objects such as {"rows": [...]}.',
+        ) from None
     except (ValueError, UnicodeDecodeError) as exc:
-        if "integer string conversion" in str(exc):  # Python refuses to parse integers of over 4300 digits
-            raise _HTTPError(400, "the request body holds an integer of over 4300 digits, which is no usable number; send numbers of a plausible size.") from None
-        raise _HTTPError(400, f"the request body is not valid JSON ({str(exc)[:120]}); send an object such as {{\"rows\": [...]}}.") from None
+        if "integer string conversion" in str(
+            exc
+        ):  # Python refuses to parse integers of over 4300 digits
+            raise _HTTPError(
+                400,
+                "the request body holds an integer of over 4300 digits, which is no usable number; send numbers of a plausible size.",
+            ) from None
+        raise _HTTPError(
+            400,
+            f'the request body is not valid JSON ({str(exc)[:120]}); send an object such as {{"rows": [...]}}.',
+        ) from None
 
 
 def _nonfinite_output(row: int, weights_finite: bool) -> _HTTPError | InvalidInputError:
     if not weights_finite:
-        return _HTTPError(500, "the bundle's weights hold NaN or infinite values, so the model cannot give a prediction; retrain it or restore the bundle from a good copy.")
+        return _HTTPError(
+            500,
+            "the bundle's weights hold NaN or infinite values, so the model cannot give a prediction; retrain it or restore the bundle from a good copy.",
+        )
     return InvalidInputError(
         f"the model's output for row {row} is not a finite number, so no prediction is given; that row's values are probably far outside the range seen in training, so check them."
     )
@@ -457,7 +570,10 @@ def _json_bytes(obj: Any) -> bytes:
     try:
         return json.dumps(obj, allow_nan=False, default=str).encode()
     except ValueError:
-        raise _HTTPError(500, "the answer held a number that is not finite (NaN or infinity), so it was not sent; check the bundle (its weights or metrics) and the request's values.") from None
+        raise _HTTPError(
+            500,
+            "the answer held a number that is not finite (NaN or infinity), so it was not sent; check the bundle (its weights or metrics) and the request's values.",
+        ) from None
 
 
 def _json_response(obj: Any) -> Response:
@@ -521,13 +637,17 @@ def _too_large_text(limit: int) -> str:
 
 def _b64(text: Any, i: int) -> bytes:
     if not isinstance(text, str):
-        raise InvalidInputError(f"image {i} is a {type(text).__name__} but must be a base64 string of an image file.")
+        raise InvalidInputError(
+            f"image {i} is a {type(text).__name__} but must be a base64 string of an image file."
+        )
     if "," in text[:100] and text.startswith("data:"):
         text = text.split(",", 1)[1]
     try:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        raise InvalidInputError(f"image {i} is not valid base64; encode the image file's bytes with base64.") from None
+        raise InvalidInputError(
+            f"image {i} is not valid base64; encode the image file's bytes with base64."
+        ) from None
 
 
 def _decode_image(data: bytes, what: str) -> Any:
@@ -538,7 +658,9 @@ def _decode_image(data: bytes, what: str) -> Any:
         im = Image.open(io.BytesIO(data))
         im.load()
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
-        raise InvalidInputError(f"{what} is not an image that could be read ({len(data)} bytes); send a PNG, JPEG, BMP or GIF file.") from None
+        raise InvalidInputError(
+            f"{what} is not an image that could be read ({len(data)} bytes); send a PNG, JPEG, BMP or GIF file."
+        ) from None
     return im
 
 
@@ -571,7 +693,15 @@ def _metadata(b: Bundle, cfg: ServeConfig, encoder: Any) -> dict[str, Any]:
     schema: Any = None
     if encoder is not None:
         schema = [
-            {"name": c["name"], "kind": c["kind"], **({"categories": encoder.categories[c["name"]]} if c["name"] in encoder.categories else {})}
+            {
+                "name": c["name"],
+                "kind": c["kind"],
+                **(
+                    {"categories": encoder.categories[c["name"]]}
+                    if c["name"] in encoder.categories
+                    else {}
+                ),
+            }
             for c in encoder.columns
         ]
     return {
@@ -581,17 +711,33 @@ def _metadata(b: Bundle, cfg: ServeConfig, encoder: Any) -> dict[str, Any]:
         "classes": [_plain(c) for c in b.classes] if b.classes is not None else None,
         "inputs": schema if schema is not None else b.input_columns,
         "metrics": b.metrics,
-        "model": {"family": b.manifest.get("model_spec", {}).get("family"), "n_parameters": int(sum(p.numel() for p in b.model.parameters()))},
+        "model": {
+            "family": b.manifest.get("model_spec", {}).get("family"),
+            "n_parameters": int(sum(p.numel() for p in b.model.parameters())),
+        },
         "versions": b.manifest.get("versions", {}),
-        "server": {"batch_window_ms": cfg.batch_window_ms, "max_body_mb": cfg.max_body_mb, "drift_window": cfg.drift_window},
+        "server": {
+            "batch_window_ms": cfg.batch_window_ms,
+            "max_body_mb": cfg.max_body_mb,
+            "drift_window": cfg.drift_window,
+        },
     }
 
 
 def _request_schema(b: Bundle, encoder: Any, reference: dict[str, Any]) -> dict[str, Any]:
     if encoder is None:
-        content: dict[str, Any] = {"application/json": {"schema": {"type": "object", "description": _input_hint(b)}}}
+        content: dict[str, Any] = {
+            "application/json": {"schema": {"type": "object", "description": _input_hint(b)}}
+        }
         if b.kind == "image":
-            content["multipart/form-data"] = {"schema": {"type": "object", "properties": {"files": {"type": "array", "items": {"type": "string", "format": "binary"}}}}}
+            content["multipart/form-data"] = {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "files": {"type": "array", "items": {"type": "string", "format": "binary"}}
+                    },
+                }
+            }
         return {"required": True, "content": content}
     props: dict[str, Any] = {}
     for c in encoder.columns:
@@ -603,7 +749,22 @@ def _request_schema(b: Bundle, encoder: Any, reference: dict[str, Any]) -> dict[
         elif kind == "datetime":
             props[name] = {"type": ["string", "null"], "format": "date-time"}
         else:
-            props[name] = {"type": ["string", "null"], "enum": [*encoder.categories.get(name, [])[:100], None]}
+            props[name] = {
+                "type": ["string", "null"],
+                "enum": [*encoder.categories.get(name, [])[:100], None],
+            }
     row = {"type": "object", "properties": props, "required": encoder.names}
-    schema = {"type": "object", "required": ["rows"], "properties": {"rows": {"type": "array", "minItems": 1, "items": row}}}
-    return {"required": True, "content": {"application/json": {"schema": schema, "example": {"rows": [_finite(encoder.example_row(reference))]}}}}
+    schema = {
+        "type": "object",
+        "required": ["rows"],
+        "properties": {"rows": {"type": "array", "minItems": 1, "items": row}},
+    }
+    return {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": schema,
+                "example": {"rows": [_finite(encoder.example_row(reference))]},
+            }
+        },
+    }

@@ -70,5 +70,7 @@ class MicroBatcher:
         for inp, fut in pending:
             n = int(inp[0].shape[0])
             if not fut.done():
-                fut.set_result(tuple(a[start : start + n] if a is not None else None for a in outputs))
+                fut.set_result(
+                    tuple(a[start : start + n] if a is not None else None for a in outputs)
+                )
             start += n

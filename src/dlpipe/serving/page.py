@@ -95,19 +95,30 @@ document.getElementById('predict-form').addEventListener('submit', submitForm);
 
 # The script never changes (the data travels beside it), so the policy can name it by hash.
 _CSP = (
-    "default-src 'none'; script-src 'sha256-" + base64.b64encode(hashlib.sha256(_SCRIPT.encode()).digest()).decode() + "'; "
+    "default-src 'none'; script-src 'sha256-"
+    + base64.b64encode(hashlib.sha256(_SCRIPT.encode()).digest()).decode()
+    + "'; "
     "style-src 'unsafe-inline'; connect-src 'self'; img-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'"
 )
 
 
 def page_headers() -> dict[str, str]:
     """Response headers of the page: the Content-Security-Policy that lets only its own script run."""
-    return {"content-security-policy": _CSP, "x-content-type-options": "nosniff", "referrer-policy": "no-referrer"}
+    return {
+        "content-security-policy": _CSP,
+        "x-content-type-options": "nosniff",
+        "referrer-policy": "no-referrer",
+    }
 
 
 def _json_data(obj: Any) -> str:
     """JSON for a ``<script type="application/json">`` block: nothing in it can end the block or open a comment."""
-    return json.dumps(obj, allow_nan=False).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return (
+        json.dumps(obj, allow_nan=False)
+        .replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+    )
 
 
 def render_page(b: Bundle, encoder: Any, reference: dict[str, Any]) -> str:
@@ -126,18 +137,33 @@ def render_page(b: Bundle, encoder: Any, reference: dict[str, Any]) -> str:
             fields.append({"name": str(name), "kind": str(kind)})
             parts.append(f'<label for="{fid}">{esc(name)}</label>')
             if kind == "numeric":
-                parts.append(f'<input type="number" step="any" id="{fid}" name="{esc(name)}" value="{esc(str(example[name]))}">')
+                parts.append(
+                    f'<input type="number" step="any" id="{fid}" name="{esc(name)}" value="{esc(str(example[name]))}">'
+                )
             elif kind == "boolean":
-                parts.append(f'<select id="{fid}" name="{esc(name)}"><option>true</option><option>false</option><option value="">(unknown)</option></select>')
+                parts.append(
+                    f'<select id="{fid}" name="{esc(name)}"><option>true</option><option>false</option><option value="">(unknown)</option></select>'
+                )
             elif kind == "datetime":
-                parts.append(f'<input type="text" id="{fid}" name="{esc(name)}" value="{esc(str(example[name]))}" placeholder="YYYY-MM-DD">')
+                parts.append(
+                    f'<input type="text" id="{fid}" name="{esc(name)}" value="{esc(str(example[name]))}" placeholder="YYYY-MM-DD">'
+                )
             else:
-                options = "".join(f'<option value="{esc(v)}">{esc(v)}</option>' for v in encoder.categories.get(name, []))
-                parts.append(f'<select id="{fid}" name="{esc(name)}">{options}<option value="">(unknown)</option></select>')
+                options = "".join(
+                    f'<option value="{esc(v)}">{esc(v)}</option>'
+                    for v in encoder.categories.get(name, [])
+                )
+                parts.append(
+                    f'<select id="{fid}" name="{esc(name)}">{options}<option value="">(unknown)</option></select>'
+                )
     elif b.kind == "image":
-        parts.append('<label for="field-image">image</label><input type="file" accept="image/*" id="field-image" name="file">')
+        parts.append(
+            '<label for="field-image">image</label><input type="file" accept="image/*" id="field-image" name="file">'
+        )
     else:
-        parts.append(f'<p style="grid-column:1/3">This {esc(b.kind)} model takes arrays: POST them to <code>/predict</code> (see <a href="docs">the API docs</a>).</p>')
+        parts.append(
+            f'<p style="grid-column:1/3">This {esc(b.kind)} model takes arrays: POST them to <code>/predict</code> (see <a href="docs">the API docs</a>).</p>'
+        )
     metrics = b.metrics.get("test", {})
     primary = metrics.get("primary_metric")
     score = metrics.get("model", {}).get(primary) if primary else None
@@ -152,7 +178,7 @@ def render_page(b: Bundle, encoder: Any, reference: dict[str, Any]) -> str:
 <h1>Predict {esc(b.task.target)}</h1>
 <p class="meta">{meta} · <a href="docs">API docs</a> · <a href="metadata">metadata</a></p>
 <form id="predict-form">
-{''.join(parts)}
+{"".join(parts)}
 <button type="submit" id="submit">Predict</button>
 </form>
 <div id="result" aria-live="polite"></div>

@@ -63,8 +63,18 @@ async def _busy(scope: Any, receive: Any, send: Any) -> None:
     """The app a connection over the cap gets: one 503 sentence, then the connection closes."""
     detail = f"the server has {_limits.max_connections} open connections, its limit; retry in a moment (or start it with a larger `--max-connections`)."
     body = json.dumps({"detail": detail}).encode()
-    await send({"type": "http.response.start", "status": 503, "headers": [
-        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), (b"connection", b"close"), (b"retry-after", b"1")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 503,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+                (b"retry-after", b"1"),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -80,8 +90,12 @@ class _Guarded:
     def connection_made(self, transport: Any) -> None:
         self._limits = _limits
         self._timer: asyncio.TimerHandle | None = None
-        self._seen: Any = None  # the newest request cycle whose headers were complete at the last look
-        self._head_bytes = 0  # bytes since the last request or response (head, or a body being thrown away)
+        self._seen: Any = (
+            None  # the newest request cycle whose headers were complete at the last look
+        )
+        self._head_bytes = (
+            0  # bytes since the last request or response (head, or a body being thrown away)
+        )
         self._allowance = self._limits.max_header_bytes
         self._last_read = 0.0
         super().connection_made(transport)  # type: ignore[misc]
@@ -112,7 +126,11 @@ class _Guarded:
             # bytes of the next request's head, or the rest of a body after an early answer
             self._head_bytes += len(data)
             if self._head_bytes > self._allowance:
-                self._close(431, "Request Header Fields Too Large", f"the request's head is over {self._limits.max_header_bytes // 1000} kB; send fewer or shorter headers.")
+                self._close(
+                    431,
+                    "Request Header Fields Too Large",
+                    f"the request's head is over {self._limits.max_header_bytes // 1000} kB; send fewer or shorter headers.",
+                )
         else:
             self._last_read = self.loop.time()  # more of the current body
 
@@ -121,7 +139,9 @@ class _Guarded:
         cycle = self.cycle
         if cycle is not None and cycle.response_complete and not self.transport.is_closing():
             # an answer sent before its body was read (a 413): let the rest of it arrive, up to the body limit
-            self._allowance = self._limits.max_header_bytes + (self._limits.max_body_bytes if cycle.more_body else 0)
+            self._allowance = self._limits.max_header_bytes + (
+                self._limits.max_body_bytes if cycle.more_body else 0
+            )
             self._wait_for_head()
 
     # ------------------------------------------------------------------ timers
@@ -135,7 +155,11 @@ class _Guarded:
         self._timer = None
         if self.cycle is self._seen and not self.transport.is_closing():
             if self._head_bytes and not self._draining():
-                self._close(408, "Request Timeout", f"the request's headers did not arrive within {self._limits.header_timeout:g} s; send the whole request at once.")
+                self._close(
+                    408,
+                    "Request Timeout",
+                    f"the request's headers did not arrive within {self._limits.header_timeout:g} s; send the whole request at once.",
+                )
             else:  # nothing sent (an idle connection), or the rest of an already answered body
                 self.transport.close()
 
@@ -145,18 +169,33 @@ class _Guarded:
     def _check_body(self) -> None:
         self._timer = None
         cycle = self.cycle
-        if cycle is not self._seen or not cycle.more_body or cycle.response_complete or self.transport.is_closing():
+        if (
+            cycle is not self._seen
+            or not cycle.more_body
+            or cycle.response_complete
+            or self.transport.is_closing()
+        ):
             return
         if getattr(getattr(self, "flow", None), "read_paused", False):
-            self._last_read = self.loop.time()  # we stopped reading (the endpoint is behind): not the client's pause
+            self._last_read = (
+                self.loop.time()
+            )  # we stopped reading (the endpoint is behind): not the client's pause
         idle = self.loop.time() - self._last_read
         if idle < self._limits.body_timeout:
             self._timer = self.loop.call_later(self._limits.body_timeout - idle, self._check_body)
             return
         if not cycle.response_started:
             cycle.response_started = True
-            self.transport.write(_response(408, "Request Timeout", f"the request body stopped arriving for {self._limits.body_timeout:g} s; send it without pauses."))
-        cycle.disconnected = True  # the endpoint's next read returns a disconnect; its answer is dropped
+            self.transport.write(
+                _response(
+                    408,
+                    "Request Timeout",
+                    f"the request body stopped arriving for {self._limits.body_timeout:g} s; send it without pauses.",
+                )
+            )
+        cycle.disconnected = (
+            True  # the endpoint's next read returns a disconnect; its answer is dropped
+        )
         cycle.message_event.set()
         self.transport.close()
 

@@ -51,14 +51,19 @@ class RowEncoder:
         self.indicator_idx = [i for i, e in enumerate(self.numeric) if e["indicator"]]
         self.onehot = state["onehot"]
         self.embed = state["embed"]
-        self.lookup = {e["name"]: {c: i + 1 for i, c in enumerate(e["categories"])} for e in (*self.onehot, *self.embed)}
+        self.lookup = {
+            e["name"]: {c: i + 1 for i, c in enumerate(e["categories"])}
+            for e in (*self.onehot, *self.embed)
+        }
         self.categories = {e["name"]: list(e["categories"]) for e in (*self.onehot, *self.embed)}
         self.has_dates = any(e["kind"] == "datetime" for e in self.numeric)
         self.width = preprocessor.n_numeric
         # typed(): per column, how a drift row keeps it
         self._typed_plan: list[tuple[str, str, tuple[dict[str, int], list[str]] | None]] = [
-            (c["name"], c["kind"], None) if c["kind"] in ("numeric", "boolean")
-            else (c["name"], "category", (self.lookup[c["name"]], self.categories[c["name"]])) if c["name"] in self.lookup
+            (c["name"], c["kind"], None)
+            if c["kind"] in ("numeric", "boolean")
+            else (c["name"], "category", (self.lookup[c["name"]], self.categories[c["name"]]))
+            if c["name"] in self.lookup
             else (c["name"], "skip", None)
             for c in self.columns
         ]
@@ -67,20 +72,32 @@ class RowEncoder:
     def validate(self, rows: Any) -> list[dict[str, Any]]:
         """Check the request's rows; raise :class:`InvalidInputError` naming the first bad field."""
         if not isinstance(rows, list):
-            raise InvalidInputError(f"`rows` is a {_json_type(rows)} but must be a list of objects, one per row, e.g. {{\"rows\": [{self.example()}]}}.")
+            raise InvalidInputError(
+                f'`rows` is a {_json_type(rows)} but must be a list of objects, one per row, e.g. {{"rows": [{self.example()}]}}.'
+            )
         if not rows:
-            raise InvalidInputError("`rows` is empty; send at least one row with the fields " + format_names(self.names) + ".")
+            raise InvalidInputError(
+                "`rows` is empty; send at least one row with the fields "
+                + format_names(self.names)
+                + "."
+            )
         needed = self._needed
         for i, row in enumerate(rows):
             if not isinstance(row, dict):
-                raise InvalidInputError(f"row {i} is a {_json_type(row)} but must be an object with the fields {format_names(self.names)}.")
+                raise InvalidInputError(
+                    f"row {i} is a {_json_type(row)} but must be an object with the fields {format_names(self.names)}."
+                )
             if needed <= row.keys():
                 continue
             missing = [n for n in self.names if n not in row]
             if missing:
                 raise InvalidInputError(
                     f"row {i} is missing the field {missing[0]!r}"
-                    + (f" (and {len(missing) - 1} more: {format_names(missing[1:])})" if len(missing) > 1 else "")
+                    + (
+                        f" (and {len(missing) - 1} more: {format_names(missing[1:])})"
+                        if len(missing) > 1
+                        else ""
+                    )
                     + f"; every row needs {format_names(self.names)} (null for an unknown value)."
                 )
         return rows
@@ -131,8 +148,12 @@ class RowEncoder:
                 filled = (filled - self.scale["min"]) / self.scale["range"]
             elif self.scaling == "l2":
                 norm = np.linalg.norm(filled, axis=1, keepdims=True)
-                if not np.isfinite(norm).all():  # the row's length overflows: x / inf would be a silent 0
-                    bad = ~np.isfinite(norm) & (np.abs(filled) == np.abs(filled).max(axis=1, keepdims=True))
+                if not np.isfinite(
+                    norm
+                ).all():  # the row's length overflows: x / inf would be a silent 0
+                    bad = ~np.isfinite(norm) & (
+                        np.abs(filled) == np.abs(filled).max(axis=1, keepdims=True)
+                    )
                     raise InvalidInputError(self._overflow(raw, bad))
                 filled = filled / np.where(norm > 0, norm, 1.0)
             fits = np.abs(filled) <= _F32_MAX  # False for inf/NaN from scaling too
@@ -148,7 +169,9 @@ class RowEncoder:
             blocks.append(onehot)
             if e["indicator"]:
                 blocks.append(was_missing[:, None].astype(np.float64))
-        x_num = np.column_stack(blocks).astype(np.float32) if blocks else np.zeros((n, 0), np.float32)
+        x_num = (
+            np.column_stack(blocks).astype(np.float32) if blocks else np.zeros((n, 0), np.float32)
+        )
         if not self.embed:
             return [x_num]
         x_cat = np.column_stack([self._codes(rows, e)[0] for e in self.embed]).astype(np.int64)
@@ -188,7 +211,9 @@ class RowEncoder:
             f"the ±{_F32_MAX:.3g} a model's float32 inputs can hold; send a value in a plausible range (or null for unknown)."
         )
 
-    def _codes(self, rows: list[dict[str, Any]], entry: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    def _codes(
+        self, rows: list[dict[str, Any]], entry: dict[str, Any]
+    ) -> tuple[np.ndarray, np.ndarray]:
         name = entry["name"]
         lookup = self.lookup[name]
         codes = np.empty(len(rows), dtype=np.int64)
@@ -214,8 +239,14 @@ class RowEncoder:
                     _number(value, name, i, kind)
                 elif kind == "datetime":
                     if value is not None and (not isinstance(value, str) or len(value) > 64):
-                        raise InvalidInputError(f"field {name!r} of row {i} is {_show(value)} but must be a date string such as '2024-01-31' (or null).")
-                elif value is not None and name in self.lookup and _category(value, self.lookup[name]) is None:
+                        raise InvalidInputError(
+                            f"field {name!r} of row {i} is {_show(value)} but must be a date string such as '2024-01-31' (or null)."
+                        )
+                elif (
+                    value is not None
+                    and name in self.lookup
+                    and _category(value, self.lookup[name]) is None
+                ):
                     raise InvalidInputError(self._unknown(name, value, i))
 
     def _unknown(self, name: str, value: Any, i: int) -> str:
@@ -235,13 +266,19 @@ def _number(value: Any, name: str, i: int, kind: str) -> float:
             return float(value)
         if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
             return 1.0 if value.strip().lower() in _TRUE else 0.0
-        raise InvalidInputError(f"field {name!r} of row {i} is {_show(value)} but must be true or false (or null).")
+        raise InvalidInputError(
+            f"field {name!r} of row {i} is {_show(value)} but must be true or false (or null)."
+        )
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise InvalidInputError(f"field {name!r} of row {i} is {_show(value)} ({_json_type(value)}) but must be a number (or null).")
+        raise InvalidInputError(
+            f"field {name!r} of row {i} is {_show(value)} ({_json_type(value)}) but must be a number (or null)."
+        )
     try:
         number = float(value)
     except ValueError:
-        raise InvalidInputError(f"field {name!r} of row {i} is {_show(value)} ({_json_type(value)}) but must be a number (or null).") from None
+        raise InvalidInputError(
+            f"field {name!r} of row {i} is {_show(value)} ({_json_type(value)}) but must be a number (or null)."
+        ) from None
     except OverflowError:  # an integer of hundreds of digits
         raise InvalidInputError(
             f"field {name!r} of row {i} is {_show(value)}, a number too large for a float; send a value in a plausible range (or null for unknown)."
@@ -258,7 +295,11 @@ def _show(value: Any, limit: int = 60) -> str:
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**limit:
         return f"an integer of {len(str(abs(value)))} digits"
     text = repr(value)
-    return text if len(text) <= limit else f"{text[: limit - 5]}...{text[-2:]} ({len(text)} characters)"
+    return (
+        text
+        if len(text) <= limit
+        else f"{text[: limit - 5]}...{text[-2:]} ({len(text)} characters)"
+    )
 
 
 def _category(value: Any, lookup: dict[str, int]) -> int | None:

@@ -24,7 +24,14 @@ __all__ = ["run_server", "app_from_env"]
 _ENV = "DLPIPE_SERVE_CONFIG"
 
 
-def run_server(config: ServeConfig, *, host: str = "127.0.0.1", port: int = 8000, workers: int = 1, log_level: str = "warning") -> None:
+def run_server(
+    config: ServeConfig,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: int = 1,
+    log_level: str = "warning",
+) -> None:
     """Check the bundle and options, then serve with uvicorn (``workers`` processes, each loading the model once).
 
     Raises:
@@ -39,7 +46,11 @@ def run_server(config: ServeConfig, *, host: str = "127.0.0.1", port: int = 8000
 
     _configure(config)
     options = {
-        "host": host, "port": port, "log_level": log_level, "access_log": False, "http": GuardedHTTPProtocol,
+        "host": host,
+        "port": port,
+        "log_level": log_level,
+        "access_log": False,
+        "http": GuardedHTTPProtocol,
         "timeout_keep_alive": config.keep_alive_s,
         # h11 only (httptools has no such knob; GuardedHTTPProtocol caps heads for both)
         "h11_max_incomplete_event_size": int(config.max_header_kb * 1000),
@@ -61,10 +72,15 @@ def app_from_env() -> FastAPI:
 def _configure(config: ServeConfig) -> None:
     from dlpipe.serving.protocol import Limits, configure
 
-    configure(Limits(
-        header_timeout=config.header_timeout_s, body_timeout=config.body_timeout_s, max_header_bytes=int(config.max_header_kb * 1000),
-        max_connections=config.max_connections, max_body_bytes=int(config.max_body_mb * 1e6),
-    ))
+    configure(
+        Limits(
+            header_timeout=config.header_timeout_s,
+            body_timeout=config.body_timeout_s,
+            max_header_bytes=int(config.max_header_kb * 1000),
+            max_connections=config.max_connections,
+            max_body_bytes=int(config.max_body_mb * 1e6),
+        )
+    )
 
 
 def _check(config: ServeConfig, workers: int, port: int) -> None:
@@ -74,8 +90,11 @@ def _check(config: ServeConfig, workers: int, port: int) -> None:
     if not 0 < port < 65536:
         problems.append(f"`port` is {port!r} but must be between 1 and 65535")
     positive = {
-        "max_body_mb": config.max_body_mb, "header_timeout_s": config.header_timeout_s, "body_timeout_s": config.body_timeout_s,
-        "keep_alive_s": config.keep_alive_s, "max_header_kb": config.max_header_kb,
+        "max_body_mb": config.max_body_mb,
+        "header_timeout_s": config.header_timeout_s,
+        "body_timeout_s": config.body_timeout_s,
+        "keep_alive_s": config.keep_alive_s,
+        "max_header_kb": config.max_header_kb,
     }
     for key, value in positive.items():
         if not (math.isfinite(value) and value > 0):
@@ -83,7 +102,9 @@ def _check(config: ServeConfig, workers: int, port: int) -> None:
     if config.max_connections < 1:
         problems.append(f"`max_connections` is {config.max_connections!r} but must be at least 1")
     if not 1 <= config.drift_window <= 100_000:
-        problems.append(f"`drift_window` is {config.drift_window!r} but must be between 1 and 100000")
+        problems.append(
+            f"`drift_window` is {config.drift_window!r} but must be between 1 and 100000"
+        )
     if not (math.isfinite(config.batch_window_ms) and config.batch_window_ms >= 0):
         problems.append(f"`batch_window_ms` is {config.batch_window_ms!r} but must be >= 0")
     if problems:

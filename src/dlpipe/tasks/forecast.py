@@ -44,7 +44,9 @@ class ForecastTask:
 
     def __post_init__(self) -> None:
         if not isinstance(self.horizon, int) or self.horizon < 1:
-            raise InvalidConfigError(f"`horizon` is {self.horizon!r} but must be a positive integer (how many steps ahead to forecast).")
+            raise InvalidConfigError(
+                f"`horizon` is {self.horizon!r} but must be a positive integer (how many steps ahead to forecast)."
+            )
 
     @property
     def model_horizon(self) -> int:
@@ -76,4 +78,12 @@ class ForecastTask:
 
     def to_task_dict(self) -> dict[str, Any]:
         """The bundle's ``task`` entry (read by :class:`dlpipe.tasks.Task`, which keeps kind and target)."""
-        return {"kind": FORECAST, "target": self.targets[0], "classes": None, "y_mean": 0.0, "y_std": 1.0, "loss": "mse", "class_counts": []}
+        return {
+            "kind": FORECAST,
+            "target": self.targets[0],
+            "classes": None,
+            "y_mean": 0.0,
+            "y_std": 1.0,
+            "loss": "mse",
+            "class_counts": [],
+        }

@@ -86,7 +86,9 @@ class KLWeight:
             self.value = min(1.0, finished_epochs / self.anneal_epochs)
 
 
-def vae_loss(latent: int, loss: LossName, beta: KLWeight | None = None) -> tuple[
+def vae_loss(
+    latent: int, loss: LossName, beta: KLWeight | None = None
+) -> tuple[
     Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     Callable[[torch.Tensor, torch.Tensor], dict[str, torch.Tensor]],
 ]:
@@ -95,10 +97,14 @@ def vae_loss(latent: int, loss: LossName, beta: KLWeight | None = None) -> tuple
     weight = beta or KLWeight(0)
 
     def parts(out: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        d = out.shape[1] - 2 * latent  # out is [reconstruction | mu | logvar], see dlpipe.models.vae
+        d = (
+            out.shape[1] - 2 * latent
+        )  # out is [reconstruction | mu | logvar], see dlpipe.models.vae
         recon, mu, logvar = out[:, :d], out[:, d : d + latent], out[:, d + latent :]
         rec = _per_value(recon, x.reshape(x.shape[0], -1), loss).sum(dim=1).mean()
-        kl = (-0.5 * (1 + logvar - mu.square() - logvar.exp()).sum(dim=1)).mean()  # KL(q(z|x) || N(0, I))
+        kl = (
+            -0.5 * (1 + logvar - mu.square() - logvar.exp()).sum(dim=1)
+        ).mean()  # KL(q(z|x) || N(0, I))
         return rec, kl
 
     def loss_fn(out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

@@ -66,7 +66,11 @@ class Task:
         """Labels/values → training targets: (N, 1) float32 for regression/binary, (N,) int64 codes for multiclass."""
         import pandas as pd
 
-        series = y if isinstance(y, pd.Series) else pd.Series(list(np.asarray(y).tolist()) if isinstance(y, np.ndarray) else y)
+        series = (
+            y
+            if isinstance(y, pd.Series)
+            else pd.Series(list(np.asarray(y).tolist()) if isinstance(y, np.ndarray) else y)
+        )
         if self.kind == "regression":
             values = pd.to_numeric(series, errors="coerce").to_numpy(np.float64)
             if np.isnan(values).any():
@@ -112,7 +116,9 @@ class Task:
         return len(codes) / (len(counts) * counts)
 
     # --------------------------------------------------------------- loss
-    def loss_fn(self, class_weights: np.ndarray | None = None, device: torch.device | None = None) -> LogitLoss:
+    def loss_fn(
+        self, class_weights: np.ndarray | None = None, device: torch.device | None = None
+    ) -> LogitLoss:
         """The loss on logits for this task (it also knows its gradient, for the engine's fast path)."""
         import torch
 
@@ -122,12 +128,22 @@ class Task:
             return HuberLoss() if self.loss == "huber" else MSELoss()
         if self.kind == "binary":
             if class_weights is not None:
-                return BCEWithLogitsLoss(torch.tensor([class_weights[1] / class_weights[0]], dtype=torch.float32, device=device))
+                return BCEWithLogitsLoss(
+                    torch.tensor(
+                        [class_weights[1] / class_weights[0]], dtype=torch.float32, device=device
+                    )
+                )
             return BCEWithLogitsLoss()
-        weight = torch.tensor(class_weights, dtype=torch.float32, device=device) if class_weights is not None else None
+        weight = (
+            torch.tensor(class_weights, dtype=torch.float32, device=device)
+            if class_weights is not None
+            else None
+        )
         return CrossEntropyLoss(weight)
 
-    def batch_metrics(self) -> Callable[[torch.Tensor, torch.Tensor], dict[str, torch.Tensor]] | None:
+    def batch_metrics(
+        self,
+    ) -> Callable[[torch.Tensor, torch.Tensor], dict[str, torch.Tensor]] | None:
         """Cheap on-device metrics for the per-epoch log (accuracy for classification)."""
         if self.kind == "binary":
             return lambda logits, y: {"accuracy": ((logits > 0).float() == y).float().mean()}
@@ -186,7 +202,9 @@ def infer_task(y: pd.Series, *, target: str, task: str = "auto", loss: str = "au
     import pandas as pd
 
     if task not in ("auto", *TASK_KINDS):
-        raise InvalidConfigError(f"`task` is {task!r} but must be one of auto, {', '.join(TASK_KINDS)}.")
+        raise InvalidConfigError(
+            f"`task` is {task!r} but must be one of auto, {', '.join(TASK_KINDS)}."
+        )
     values = y.dropna()
     n_unique = int(values.nunique())
     numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)

@@ -44,7 +44,9 @@ def tracker_from_flag(flag: str, runs_dir: str | Path = "runs") -> MlflowTracker
     """``mlflow`` (local SQLite store) or ``mlflow:URI`` -> a tracker; anything else is refused."""
     kind, _, uri = flag.partition(":")
     if kind != "mlflow":
-        raise InvalidConfigError(f"`track` is {flag!r} but must be 'mlflow' or 'mlflow:<tracking URI>', e.g. mlflow:http://127.0.0.1:5000.")
+        raise InvalidConfigError(
+            f"`track` is {flag!r} but must be 'mlflow' or 'mlflow:<tracking URI>', e.g. mlflow:http://127.0.0.1:5000."
+        )
     return MlflowTracker(uri or None, runs_dir=runs_dir)
 
 
@@ -103,7 +105,11 @@ class MlflowTracker(Callback):
             from mlflow.entities import Metric
 
             ts = _now_ms()
-            metrics = [Metric(k, float(v), ts, epoch) for k, v in logs.items() if k not in ("epoch", "time")]
+            metrics = [
+                Metric(k, float(v), ts, epoch)
+                for k, v in logs.items()
+                if k not in ("epoch", "time")
+            ]
             self._client.log_batch(self.run_id, metrics=metrics)
 
         self._safe(log)
@@ -112,7 +118,11 @@ class MlflowTracker(Callback):
         if self.run_id is None:
             return
         h = trainer.history
-        tags = {"dlpipe.epochs_run": str(len(h)), "dlpipe.best_epoch": str(h.best_epoch), "dlpipe.stopped_epoch": str(h.stopped_epoch)}
+        tags = {
+            "dlpipe.epochs_run": str(len(h)),
+            "dlpipe.best_epoch": str(h.best_epoch),
+            "dlpipe.stopped_epoch": str(h.stopped_epoch),
+        }
         self._safe(lambda: [self._client.set_tag(self.run_id, k, v) for k, v in tags.items()])
 
     def on_run_saved(self, run: Any) -> None:
@@ -133,22 +143,33 @@ class MlflowTracker(Callback):
             _probe(self.tracking_uri)
         import logging
 
-        logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)  # "creating tables" chatter
+        logging.getLogger("mlflow.store.db.utils").setLevel(
+            logging.WARNING
+        )  # "creating tables" chatter
         client = MlflowClient(tracking_uri=self.tracking_uri)
         exp = client.get_experiment_by_name(self.experiment)
         if exp is None:
             location = self.artifact_location
             if location is None and self.tracking_uri.startswith("sqlite:///"):
-                location = (Path(self.tracking_uri[len("sqlite:///"):]).parent / "mlartifacts").resolve().as_uri()
+                location = (
+                    (Path(self.tracking_uri[len("sqlite:///") :]).parent / "mlartifacts")
+                    .resolve()
+                    .as_uri()
+                )
             exp_id = client.create_experiment(self.experiment, artifact_location=location)
         else:
             exp_id = exp.experiment_id
         run = client.create_run(exp_id, run_name=self.run_name, tags={"dlpipe": "train"})
         self._client, self.run_id = client, run.info.run_id
         params = {
-            "trainer.epochs": trainer.epochs, "trainer.batch_size": trainer.batch_size, "trainer.learning_rate": trainer.learning_rate,
-            "trainer.optimizer": trainer.optimizer_name, "trainer.weight_decay": trainer.weight_decay, "trainer.seed": trainer.seed,
-            "trainer.device": str(trainer.device), "trainer.callbacks": ",".join(type(c).__name__ for c in trainer.callbacks),
+            "trainer.epochs": trainer.epochs,
+            "trainer.batch_size": trainer.batch_size,
+            "trainer.learning_rate": trainer.learning_rate,
+            "trainer.optimizer": trainer.optimizer_name,
+            "trainer.weight_decay": trainer.weight_decay,
+            "trainer.seed": trainer.seed,
+            "trainer.device": str(trainer.device),
+            "trainer.callbacks": ",".join(type(c).__name__ for c in trainer.callbacks),
             "model.n_parameters": sum(p.numel() for p in trainer.model.parameters()),
         }
         client.log_batch(self.run_id, params=[Param(k, str(v)[:500]) for k, v in params.items()])
@@ -161,9 +182,17 @@ class MlflowTracker(Callback):
         client.log_batch(run_id, params=[Param(k, str(v)[:500]) for k, v in params.items()])
         test = run.metrics.get("test", {})
         ts = _now_ms()
-        metrics = [Metric(f"test_{k}", float(v), ts, 0) for k, v in test.get("model", {}).items() if isinstance(v, (int, float))]
+        metrics = [
+            Metric(f"test_{k}", float(v), ts, 0)
+            for k, v in test.get("model", {}).items()
+            if isinstance(v, (int, float))
+        ]
         for base, values in test.get("baselines", {}).items():
-            metrics += [Metric(f"baseline_{base}_{k}", float(v), ts, 0) for k, v in values.items() if isinstance(v, (int, float))]
+            metrics += [
+                Metric(f"baseline_{base}_{k}", float(v), ts, 0)
+                for k, v in values.items()
+                if isinstance(v, (int, float))
+            ]
         client.log_batch(run_id, metrics=metrics)
         if test.get("verdict"):
             client.set_tag(run_id, "dlpipe.verdict", str(test["verdict"])[:5000])
@@ -176,17 +205,31 @@ class MlflowTracker(Callback):
                     client.log_artifacts(run_id, str(item), item.name)
             client.log_artifacts(run_id, str(root / "bundle"), "bundle")
             client.set_tag(run_id, "dlpipe.run_folder", str(root.resolve()))
-            name = self.register_as if self.register_as is not None else f"dlpipe-{run.metrics.get('target', 'model')}"
+            name = (
+                self.register_as
+                if self.register_as is not None
+                else f"dlpipe-{run.metrics.get('target', 'model')}"
+            )
             if name:
                 from mlflow.exceptions import MlflowException
 
                 try:
-                    client.create_registered_model(name, description="dlpipe bundles (manifest.json + weights.safetensors)")
+                    client.create_registered_model(
+                        name, description="dlpipe bundles (manifest.json + weights.safetensors)"
+                    )
                 except MlflowException as exc:
-                    if "ALREADY_EXISTS" not in str(getattr(exc, "error_code", "")) and "already exists" not in str(exc).lower():
+                    if (
+                        "ALREADY_EXISTS" not in str(getattr(exc, "error_code", ""))
+                        and "already exists" not in str(exc).lower()
+                    ):
                         raise
                 source = client.get_run(run_id).info.artifact_uri.rstrip("/") + "/bundle"
-                version = client.create_model_version(name, source, run_id=run_id, description=f"{run.metrics.get('task')} model of {run.metrics.get('target')!r}")
+                version = client.create_model_version(
+                    name,
+                    source,
+                    run_id=run_id,
+                    description=f"{run.metrics.get('task')} model of {run.metrics.get('target')!r}",
+                )
                 self.model_version = f"{name}/{version.version}"
         client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
 
@@ -195,13 +238,19 @@ class MlflowTracker(Callback):
             return
         try:
             with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # MLflow's own deprecation chatter is not the user's business
+                warnings.simplefilter(
+                    "ignore"
+                )  # MLflow's own deprecation chatter is not the user's business
                 fn()
         except Exception as exc:  # noqa: BLE001 - tracking must never lose a training run
             self.disabled = True
             if not self._warned:
                 self._warned = True
-                first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+                first = (
+                    str(exc).strip().splitlines()[0][:300]
+                    if str(exc).strip()
+                    else type(exc).__name__
+                )
                 warnings.warn(
                     TrackingWarning(
                         f"MLflow tracking at {self.tracking_uri!r} failed ({first}); the training run continues without tracking."

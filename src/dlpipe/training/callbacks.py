@@ -64,7 +64,11 @@ class _Monitor:
                 f"`monitor` is {self.monitor!r} but the training logs hold {', '.join(sorted(logs))}; monitor one of those."
             )
         value = logs[self.monitor]
-        better = value < self.best - self.min_delta if self.mode == "min" else value > self.best + self.min_delta
+        better = (
+            value < self.best - self.min_delta
+            if self.mode == "min"
+            else value > self.best + self.min_delta
+        )
         if better:
             self.best = value
         return better
@@ -84,7 +88,13 @@ class EarlyStopping(Callback):
         5
     """
 
-    def __init__(self, monitor: str = "val_loss", patience: int = 20, min_delta: float = 0.0, restore_best_weights: bool = True) -> None:
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        patience: int = 20,
+        min_delta: float = 0.0,
+        restore_best_weights: bool = True,
+    ) -> None:
         if patience < 0:
             raise InvalidConfigError(f"`patience` is {patience!r} but must be >= 0.")
         self.monitor = monitor
@@ -104,7 +114,9 @@ class EarlyStopping(Callback):
             self.wait = 0
             self.best_epoch = epoch
             if self.restore_best_weights:
-                self.best_state = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
+                self.best_state = {
+                    k: v.detach().clone() for k, v in trainer.model.state_dict().items()
+                }
         else:
             self.wait += 1
             if self.wait >= self.patience:
@@ -121,10 +133,23 @@ class EarlyStopping(Callback):
 class ReduceLROnPlateau(Callback):
     """Multiply the learning rate by ``factor`` after ``patience`` epochs without improvement."""
 
-    def __init__(self, monitor: str = "val_loss", factor: float = 0.5, patience: int = 8, min_lr: float = 1e-6, min_delta: float = 1e-4) -> None:
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        factor: float = 0.5,
+        patience: int = 8,
+        min_lr: float = 1e-6,
+        min_delta: float = 1e-4,
+    ) -> None:
         if not 0 < factor < 1:
             raise InvalidConfigError(f"`factor` is {factor!r} but must be between 0 and 1.")
-        self.monitor, self.factor, self.patience, self.min_lr, self.min_delta = monitor, factor, patience, min_lr, min_delta
+        self.monitor, self.factor, self.patience, self.min_lr, self.min_delta = (
+            monitor,
+            factor,
+            patience,
+            min_lr,
+            min_delta,
+        )
 
     def on_fit_start(self, trainer: Trainer) -> None:
         self._mon = _Monitor(self.monitor, self.min_delta)
@@ -137,7 +162,9 @@ class ReduceLROnPlateau(Callback):
             self.wait += 1
             if self.wait >= self.patience:
                 # never raise the rate: a start below min_lr stays where it is
-                trainer.optimizer.lr = min(trainer.optimizer.lr, max(trainer.optimizer.lr * self.factor, self.min_lr))
+                trainer.optimizer.lr = min(
+                    trainer.optimizer.lr, max(trainer.optimizer.lr * self.factor, self.min_lr)
+                )
                 self.wait = 0
 
 
@@ -153,14 +180,22 @@ class CosineSchedule(Callback):
 
     def on_batch_end(self, trainer: Trainer, step: int) -> None:
         t = min(step / self.total, 1.0)
-        trainer.optimizer.lr = self.base * (self.min_factor + (1 - self.min_factor) * 0.5 * (1 + math.cos(math.pi * t)))
+        trainer.optimizer.lr = self.base * (
+            self.min_factor + (1 - self.min_factor) * 0.5 * (1 + math.cos(math.pi * t))
+        )
 
 
 class OneCycleSchedule(Callback):
     """Smith's one-cycle: warm up to the peak rate for ``pct_start`` of the steps, then anneal (cosine)."""
 
-    def __init__(self, pct_start: float = 0.3, div_factor: float = 25.0, final_div_factor: float = 1e4) -> None:
-        self.pct_start, self.div_factor, self.final_div_factor = pct_start, div_factor, final_div_factor
+    def __init__(
+        self, pct_start: float = 0.3, div_factor: float = 25.0, final_div_factor: float = 1e4
+    ) -> None:
+        self.pct_start, self.div_factor, self.final_div_factor = (
+            pct_start,
+            div_factor,
+            final_div_factor,
+        )
 
     def on_fit_start(self, trainer: Trainer) -> None:
         self.peak = trainer.optimizer.lr
@@ -169,7 +204,10 @@ class OneCycleSchedule(Callback):
 
     def on_batch_end(self, trainer: Trainer, step: int) -> None:
         warm = max(int(self.total * self.pct_start), 1)
-        start, end = self.peak / self.div_factor, self.peak / (self.div_factor * self.final_div_factor)
+        start, end = (
+            self.peak / self.div_factor,
+            self.peak / (self.div_factor * self.final_div_factor),
+        )
         if step <= warm:
             a, b, t = start, self.peak, step / warm
         else:
@@ -193,7 +231,9 @@ class ProgressCallback(Callback):
         self.mode = mode
         self.stream = stream
         self.batch_after_s = batch_after_s
-        if mode == "rich" or (mode == "auto" and getattr(stream or sys.stderr, "isatty", lambda: False)()):
+        if mode == "rich" or (
+            mode == "auto" and getattr(stream or sys.stderr, "isatty", lambda: False)()
+        ):
             self.on_batch_end = self._on_batch
 
     def on_fit_start(self, trainer: Trainer) -> None:
@@ -217,8 +257,13 @@ class ProgressCallback(Callback):
             )
 
             self._progress = Progress(
-                TextColumn("epoch"), MofNCompleteColumn(), BarColumn(), TimeElapsedColumn(), TextColumn("{task.fields[logs]}"),
-                console=Console(file=stream), transient=False,
+                TextColumn("epoch"),
+                MofNCompleteColumn(),
+                BarColumn(),
+                TimeElapsedColumn(),
+                TextColumn("{task.fields[logs]}"),
+                console=Console(file=stream),
+                transient=False,
             )
             self._progress.start()
             self._task = self._progress.add_task("train", total=trainer.epochs, logs="")
@@ -233,11 +278,17 @@ class ProgressCallback(Callback):
         if self._batch_task is None:
             if time.perf_counter() - self._epoch_t0 < self.batch_after_s:
                 return
-            self._batch_task = self._progress.add_task("train", total=self._steps, logs="batches of this epoch")
-        self._progress.update(self._batch_task, completed=min(max(step - self._epoch_step0, 0), self._steps))
+            self._batch_task = self._progress.add_task(
+                "train", total=self._steps, logs="batches of this epoch"
+            )
+        self._progress.update(
+            self._batch_task, completed=min(max(step - self._epoch_step0, 0), self._steps)
+        )
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
-        text = "  ".join(f"{k} {v:.4g}" for k, v in logs.items() if k not in ("epoch", "time", "lr"))
+        text = "  ".join(
+            f"{k} {v:.4g}" for k, v in logs.items() if k not in ("epoch", "time", "lr")
+        )
         self._epoch_t0 = time.perf_counter()
         self._epoch_step0 = epoch * self._steps
         if self._batch_task is not None and self._progress is not None:
@@ -252,5 +303,13 @@ class ProgressCallback(Callback):
             self._progress.stop()
         elif self._mode == "plain":
             h = trainer.history
-            stop = f", stopped early at epoch {h.stopped_epoch} (best {h.best_epoch})" if h.stopped_epoch else ""
-            print(f"trained {len(h)} epochs in {time.perf_counter() - self._t0:.2f} s{stop}", file=self._stream, flush=True)
+            stop = (
+                f", stopped early at epoch {h.stopped_epoch} (best {h.best_epoch})"
+                if h.stopped_epoch
+                else ""
+            )
+            print(
+                f"trained {len(h)} epochs in {time.perf_counter() - self._t0:.2f} s{stop}",
+                file=self._stream,
+                flush=True,
+            )

@@ -33,7 +33,14 @@ from dlpipe.training.callbacks import Callback, ProgressCallback
 if TYPE_CHECKING:
     from dlpipe.training.trainer import Trainer
 
-__all__ = ["Checkpoint", "CHECKPOINT_FILE", "PARTIAL_SUFFIX", "find_checkpoint", "check_checkpoint", "is_checkpoint_folder"]
+__all__ = [
+    "Checkpoint",
+    "CHECKPOINT_FILE",
+    "PARTIAL_SUFFIX",
+    "find_checkpoint",
+    "check_checkpoint",
+    "is_checkpoint_folder",
+]
 
 CHECKPOINT_FILE = "checkpoint.safetensors"
 META_FILE = "meta.json"
@@ -70,7 +77,9 @@ class Checkpoint(Callback):
         extra: dict[str, Any] | None = None,
     ) -> None:
         if min_interval < 0:
-            raise InvalidConfigError(f"`min_interval` is {min_interval!r} but must be >= 0 seconds.")
+            raise InvalidConfigError(
+                f"`min_interval` is {min_interval!r} but must be >= 0 seconds."
+            )
         self.directory = Path(directory)
         self.fingerprint = json.loads(json.dumps(fingerprint, default=str))
         self.resume = resume
@@ -85,7 +94,9 @@ class Checkpoint(Callback):
         self.directory.mkdir(parents=True, exist_ok=True)
         meta = self.directory / META_FILE
         if not meta.exists():
-            _write_atomic(meta, json.dumps({"fingerprint": self.fingerprint, **self.extra}, indent=2).encode())
+            _write_atomic(
+                meta, json.dumps({"fingerprint": self.fingerprint, **self.extra}, indent=2).encode()
+            )
         if self.resume and (self.directory / CHECKPOINT_FILE).is_file():
             self.resumed_epoch = self._restore(trainer)
             trainer.start_epoch = self.resumed_epoch
@@ -101,7 +112,9 @@ class Checkpoint(Callback):
             except OSError as exc:  # a full disk must not end the training itself
                 self._failed = True
                 warnings.warn(
-                    DlpipeWarning(f"checkpoints stopped: writing to {str(self.directory)!r} failed ({exc}); training continues, but cannot be resumed after a crash."),
+                    DlpipeWarning(
+                        f"checkpoints stopped: writing to {str(self.directory)!r} failed ({exc}); training continues, but cannot be resumed after a crash."
+                    ),
                     stacklevel=2,
                 )
             self._last_write = time.monotonic()
@@ -134,13 +147,21 @@ class Checkpoint(Callback):
                 tensors[f"optim/{gi}/{k}"] = v
         tensors["rng/generator"] = trainer.generator.get_state()
         tensors["rng/torch"] = torch.get_rng_state()
-        callbacks = {key: _capture(_state_vars(cb), f"cb/{key}", tensors) for key, cb in self._stateful(trainer)}
+        callbacks = {
+            key: _capture(_state_vars(cb), f"cb/{key}", tensors)
+            for key, cb in self._stateful(trainer)
+        }
         np_state: Any = np.random.get_state()
         py_state = random.getstate()
         state = {
             "epoch": epoch,
             "fingerprint": self.fingerprint,
-            "optimizer": {"kind": opt["kind"], "lr": opt["lr"], "steps": opt["steps"], "groups": len(opt["groups"])},
+            "optimizer": {
+                "kind": opt["kind"],
+                "lr": opt["lr"],
+                "steps": opt["steps"],
+                "groups": len(opt["groups"]),
+            },
             "history": trainer.history.records,
             "best_epoch": trainer.history.best_epoch,
             "stopped_epoch": trainer.history.stopped_epoch,
@@ -151,7 +172,10 @@ class Checkpoint(Callback):
         }
         from safetensors.torch import save
 
-        blob = save({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, metadata={"state": json.dumps(state)})
+        blob = save(
+            {k: v.detach().cpu().contiguous() for k, v in tensors.items()},
+            metadata={"state": json.dumps(state)},
+        )
         _write_atomic(self.directory / CHECKPOINT_FILE, blob)
 
     # ------------------------------------------------------------------ loading
@@ -161,10 +185,18 @@ class Checkpoint(Callback):
             return self._apply_state(trainer, tensors, state)
         except DlpipeError:
             raise
-        except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as exc:  # a checkpoint edited or written by another version
+        except (
+            KeyError,
+            IndexError,
+            TypeError,
+            ValueError,
+            RuntimeError,
+        ) as exc:  # a checkpoint edited or written by another version
             raise InvalidInputError(_damaged(self.directory / CHECKPOINT_FILE, exc)) from None
 
-    def _apply_state(self, trainer: Trainer, tensors: dict[str, torch.Tensor], state: dict[str, Any]) -> int:
+    def _apply_state(
+        self, trainer: Trainer, tensors: dict[str, torch.Tensor], state: dict[str, Any]
+    ) -> int:
         if state.get("fingerprint") != self.fingerprint:
             raise InvalidConfigError(
                 f"the checkpoint in {str(self.directory)!r} belongs to a run with another config or data "
@@ -175,13 +207,16 @@ class Checkpoint(Callback):
             raise InvalidConfigError(
                 f"the checkpoint in {str(self.directory)!r} was written with the callbacks {sorted(state['callbacks'])} but this fit has {sorted(stateful)}; resume with the same flags."
             )
-        model_state = {k[len("model/"):]: v for k, v in tensors.items() if k.startswith("model/")}
+        model_state = {k[len("model/") :]: v for k, v in tensors.items() if k.startswith("model/")}
         trainer.model.load_state_dict(model_state)
         opt = state["optimizer"]
         groups = [
-            {k.split("/", 2)[2]: v for k, v in tensors.items() if k.startswith(f"optim/{gi}/")} for gi in range(opt["groups"])
+            {k.split("/", 2)[2]: v for k, v in tensors.items() if k.startswith(f"optim/{gi}/")}
+            for gi in range(opt["groups"])
         ]
-        trainer.optimizer.load_state_dict({"kind": opt["kind"], "lr": opt["lr"], "steps": opt["steps"], "groups": groups})
+        trainer.optimizer.load_state_dict(
+            {"kind": opt["kind"], "lr": opt["lr"], "steps": opt["steps"], "groups": groups}
+        )
         trainer.generator.set_state(tensors["rng/generator"])
         torch.set_rng_state(tensors["rng/torch"])
         np_state = state["numpy_rng"]
@@ -204,7 +239,11 @@ class Checkpoint(Callback):
         if step is not None:
             out.append((f"step:{type(step).__name__}", step))
         for cb in trainer.callbacks:
-            if cb is self or isinstance(cb, ProgressCallback) or getattr(cb, "checkpoint_state", True) is False:
+            if (
+                cb is self
+                or isinstance(cb, ProgressCallback)
+                or getattr(cb, "checkpoint_state", True) is False
+            ):
                 continue
             name = type(cb).__name__
             seen[name] = seen.get(name, 0) + 1
@@ -212,7 +251,9 @@ class Checkpoint(Callback):
         return out
 
 
-def read_checkpoint(directory: str | Path, *, tensors: bool = True) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def read_checkpoint(
+    directory: str | Path, *, tensors: bool = True
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """The tensors and JSON state of the checkpoint in ``directory`` (``tensors=False``: the state only, a cheap check).
 
     Raises:
@@ -250,8 +291,10 @@ def is_checkpoint_folder(path: str | Path) -> bool:
 
 def _damaged(path: Path, exc: BaseException) -> str:
     detail = " ".join(str(exc).split())[:200] or type(exc).__name__
-    return (f"the checkpoint {str(path)!r} is truncated or damaged ({detail}), so the run cannot be resumed from it; "
-            "start the run again without `resume` (and set `overwrite` to true to discard this checkpoint).")
+    return (
+        f"the checkpoint {str(path)!r} is truncated or damaged ({detail}), so the run cannot be resumed from it; "
+        "start the run again without `resume` (and set `overwrite` to true to discard this checkpoint)."
+    )
 
 
 def find_checkpoint(path: str | Path) -> Path:
@@ -261,7 +304,9 @@ def find_checkpoint(path: str | Path) -> Path:
         InvalidConfigError: the run finished already (nothing to resume) or there is no checkpoint.
     """
     p = Path(path)
-    candidates = [p] if p.name.endswith(PARTIAL_SUFFIX) else [p.with_name(p.name + PARTIAL_SUFFIX), p]
+    candidates = (
+        [p] if p.name.endswith(PARTIAL_SUFFIX) else [p.with_name(p.name + PARTIAL_SUFFIX), p]
+    )
     for c in candidates:
         if (c / CHECKPOINT_FILE).is_file():
             # A checkpoint of the last epoch is still resumable: the crash came before the run
@@ -295,16 +340,26 @@ def _capture(obj: dict[str, Any], prefix: str, tensors: dict[str, torch.Tensor])
         elif isinstance(value, torch.Tensor):
             tensors[name] = value
             out[key] = {"__tensor__": name}
-        elif isinstance(value, dict) and value and all(isinstance(v, torch.Tensor) for v in value.values()):
+        elif (
+            isinstance(value, dict)
+            and value
+            and all(isinstance(v, torch.Tensor) for v in value.values())
+        ):
             for k, v in value.items():
                 tensors[f"{name}/{k}"] = v
             out[key] = {"__tensors__": name, "keys": list(value)}
-        elif hasattr(value, "__dict__") and not callable(value) and type(value).__module__.startswith("dlpipe."):
+        elif (
+            hasattr(value, "__dict__")
+            and not callable(value)
+            and type(value).__module__.startswith("dlpipe.")
+        ):
             out[key] = {"__object__": _capture(vars(value), name, tensors)}
     return out
 
 
-def _apply(target: Any, saved: dict[str, Any], prefix: str, tensors: dict[str, torch.Tensor]) -> None:
+def _apply(
+    target: Any, saved: dict[str, Any], prefix: str, tensors: dict[str, torch.Tensor]
+) -> None:
     for key, value in saved.items():
         name = f"{prefix}/{key}"
         if isinstance(value, dict) and "__float__" in value:

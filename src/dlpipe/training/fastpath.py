@@ -78,7 +78,9 @@ class FastMLPStep:
             nn.Tanh: lambda g, s, m: torch.ops.aten.tanh_backward(g, s),
             nn.Sigmoid: lambda g, s, m: torch.ops.aten.sigmoid_backward(g, s),
             nn.GELU: lambda g, s, m: torch.ops.aten.gelu_backward(g, s),
-            nn.LeakyReLU: lambda g, s, m: torch.ops.aten.leaky_relu_backward(g, s, m.negative_slope, False),
+            nn.LeakyReLU: lambda g, s, m: torch.ops.aten.leaky_relu_backward(
+                g, s, m.negative_slope, False
+            ),
             nn.SiLU: lambda g, s, m: torch.ops.aten.silu_backward(g, s),
             nn.Identity: lambda g, s, m: g,
         }
@@ -89,11 +91,17 @@ class FastMLPStep:
             elif isinstance(m, nn.Dropout):
                 self.plan.append((_DROPOUT, m, None))
             elif isinstance(m, (nn.ReLU, nn.Tanh, nn.Sigmoid)):
-                self.plan.append((_FROM_OUTPUT, m, backward_ops[type(m)]))  # backward from the output
+                self.plan.append(
+                    (_FROM_OUTPUT, m, backward_ops[type(m)])
+                )  # backward from the output
             else:
-                self.plan.append((_FROM_INPUT, m, backward_ops[type(m)]))  # GELU, LeakyReLU, SiLU, Identity
+                self.plan.append(
+                    (_FROM_INPUT, m, backward_ops[type(m)])
+                )  # GELU, LeakyReLU, SiLU, Identity
         self.prefix = layers[:first]  # only activations/dropout before the first Linear: run as is
-        self._rng: np.random.Generator | None = None  # dropout's uniforms on the CPU (see _dropout_mask)
+        self._rng: np.random.Generator | None = (
+            None  # dropout's uniforms on the CPU (see _dropout_mask)
+        )
 
     def _dropout_mask(self, h: torch.Tensor, keep: float) -> torch.Tensor:
         """Inverted-dropout mask: 1/keep with probability ``keep``, else 0.
@@ -106,7 +114,9 @@ class FastMLPStep:
             return torch.empty_like(h).bernoulli_(keep).div_(keep)
         if self._rng is None:
             self._rng = np.random.default_rng(int(torch.randint(0, 2**62, (1,)).item()))
-        return torch.from_numpy(self._rng.random(h.shape, dtype=np.float32)).lt_(keep).mul_(1.0 / keep)
+        return (
+            torch.from_numpy(self._rng.random(h.shape, dtype=np.float32)).lt_(keep).mul_(1.0 / keep)
+        )
 
     def new_epoch(self) -> None:
         """Reseed dropout's generator from torch's at the epoch's first mask, so a run resumed from an
@@ -118,11 +128,15 @@ class FastMLPStep:
         last = next(m for kind, m, _ in reversed(self.plan) if kind == _LINEAR)
         return torch.empty((rows, last.out_features), device=device, dtype=last.weight.dtype)
 
-    def __call__(self, x: torch.Tensor, y: torch.Tensor, logits_out: torch.Tensor | None = None) -> torch.Tensor | None:
+    def __call__(
+        self, x: torch.Tensor, y: torch.Tensor, logits_out: torch.Tensor | None = None
+    ) -> torch.Tensor | None:
         with torch.no_grad():
             return self._step(x, y, logits_out)
 
-    def _step(self, x: torch.Tensor, y: torch.Tensor, logits_out: torch.Tensor | None) -> torch.Tensor | None:
+    def _step(
+        self, x: torch.Tensor, y: torch.Tensor, logits_out: torch.Tensor | None
+    ) -> torch.Tensor | None:
         h = x
         for m in self.prefix:
             h = m(h)
@@ -130,7 +144,11 @@ class FastMLPStep:
         for kind, m, _ in self.plan:  # forward, keeping what each backward needs
             if kind == _LINEAR:
                 saved.append(h)
-                h = torch.addmm(m.bias, h, m.weight.t()) if m.bias is not None else torch.mm(h, m.weight.t())
+                h = (
+                    torch.addmm(m.bias, h, m.weight.t())
+                    if m.bias is not None
+                    else torch.mm(h, m.weight.t())
+                )
             elif kind == _DROPOUT:
                 if m.p > 0:
                     mask = self._dropout_mask(h, 1.0 - m.p)

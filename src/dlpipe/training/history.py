@@ -52,7 +52,9 @@ class History:
     @classmethod
     def from_csv(cls, path: str | Path) -> History:
         with open(path, newline="") as fh:
-            return cls([{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(fh)])
+            return cls(
+                [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(fh)]
+            )
 
     def __repr__(self) -> str:
         last = self.records[-1] if self.records else {}

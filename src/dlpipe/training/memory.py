@@ -30,7 +30,11 @@ def keep_freed_memory() -> bool:
     if "done" in _state:
         return _state["done"]
     _state["done"] = False
-    if os.environ.get("DLPIPE_KEEP_FREED_MEMORY", "1") == "0" or platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+    if (
+        os.environ.get("DLPIPE_KEEP_FREED_MEMORY", "1") == "0"
+        or platform.system() != "Linux"
+        or platform.libc_ver()[0] != "glibc"
+    ):
         return False
     try:
         libc = ctypes.CDLL("libc.so.6")
@@ -38,7 +42,10 @@ def keep_freed_memory() -> bool:
         return False
     # glibc refuses an mmap threshold above half its heap size (32 MiB on 64-bit builds): blocks larger
     # than that still come from mmap, which costs little next to the work on a tensor that size.
-    mmap_ok = libc.mallopt(_M_MMAP_THRESHOLD, 1 << 30) == 1 or libc.mallopt(_M_MMAP_THRESHOLD, 32 << 20) == 1
+    mmap_ok = (
+        libc.mallopt(_M_MMAP_THRESHOLD, 1 << 30) == 1
+        or libc.mallopt(_M_MMAP_THRESHOLD, 32 << 20) == 1
+    )
     trim_ok = libc.mallopt(_M_TRIM_THRESHOLD, (1 << 31) - 1) == 1
     _state["done"] = bool(mmap_ok and trim_ok)
     return _state["done"]

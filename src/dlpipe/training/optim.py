@@ -33,8 +33,11 @@ class _Group:
 
 def _dense(t: torch.Tensor) -> bool:
     """True when ``t`` covers exactly ``numel`` consecutive elements in some dimension order."""
-    return t.is_contiguous() or t.is_contiguous(memory_format=torch.channels_last) or (
-        t.dim() == 5 and t.is_contiguous(memory_format=torch.channels_last_3d))
+    return (
+        t.is_contiguous()
+        or t.is_contiguous(memory_format=torch.channels_last)
+        or (t.dim() == 5 and t.is_contiguous(memory_format=torch.channels_last_3d))
+    )
 
 
 class FlatOptimizer:
@@ -78,7 +81,9 @@ class FlatOptimizer:
                 f"`optimizer` is {kind!r}{suggest(kind, OPTIMIZERS)} but must be one of {', '.join(OPTIMIZERS)}."
             )
         if nesterov and (kind != "sgd" or momentum <= 0):
-            raise InvalidConfigError("`nesterov=True` needs optimizer='sgd' with `momentum` > 0; set momentum=0.9 or drop nesterov.")
+            raise InvalidConfigError(
+                "`nesterov=True` needs optimizer='sgd' with `momentum` > 0; set momentum=0.9 or drop nesterov."
+            )
         self.kind = kind
         self.lr = float(learning_rate)
         self.momentum = float(momentum)
@@ -111,7 +116,9 @@ class FlatOptimizer:
             p.data = view
             p.grad = grad.as_strided(p.shape, stride, offset)
             offset += p.numel()
-        state: dict[str, torch.Tensor] = {"step": torch.zeros((), dtype=torch.float32, device=flat.device)}
+        state: dict[str, torch.Tensor] = {
+            "step": torch.zeros((), dtype=torch.float32, device=flat.device)
+        }
         if self.kind in ("adam", "adamw"):
             state["exp_avg"] = torch.zeros_like(flat)
             state["exp_avg_sq"] = torch.zeros_like(flat)
@@ -134,7 +141,9 @@ class FlatOptimizer:
     def grad_norm_clip_(self, max_norm: float) -> torch.Tensor:
         """Scale gradients so their global L2 norm is at most ``max_norm``; no host sync."""
         device = self.groups[0].grad.device
-        norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.grad).to(device) for g in self.groups]))
+        norm = torch.linalg.vector_norm(
+            torch.stack([torch.linalg.vector_norm(g.grad).to(device) for g in self.groups])
+        )
         scale = torch.clamp(max_norm / (norm + 1e-6), max=1.0)
         for g in self.groups:
             g.grad.mul_(scale.to(g.grad.device))
@@ -150,9 +159,21 @@ class FlatOptimizer:
                 st["step"] += 1
                 if fused:
                     op = torch._fused_adamw_ if self.kind == "adamw" else torch._fused_adam_
-                    op([g.flat], [g.grad], [st["exp_avg"]], [st["exp_avg_sq"]], [], [st["step"]],
-                       lr=self.lr, beta1=self.betas[0], beta2=self.betas[1],
-                       weight_decay=self.weight_decay, eps=self.eps, amsgrad=False, maximize=False)
+                    op(
+                        [g.flat],
+                        [g.grad],
+                        [st["exp_avg"]],
+                        [st["exp_avg_sq"]],
+                        [],
+                        [st["step"]],
+                        lr=self.lr,
+                        beta1=self.betas[0],
+                        beta2=self.betas[1],
+                        weight_decay=self.weight_decay,
+                        eps=self.eps,
+                        amsgrad=False,
+                        maximize=False,
+                    )
                 else:
                     self._adam_plain(g)
             elif self.kind == "sgd":
@@ -175,10 +196,18 @@ class FlatOptimizer:
     def _sgd(self, g: _Group, fused: bool) -> None:
         st = g.state
         if fused:
-            torch._fused_sgd_([g.flat], [g.grad], [st["momentum_buffer"]] if self.momentum > 0 else [],
-                              weight_decay=self.weight_decay, momentum=self.momentum, lr=self.lr,
-                              dampening=0.0, nesterov=self.nesterov, maximize=False,
-                              is_first_step=self.steps == 1)
+            torch._fused_sgd_(
+                [g.flat],
+                [g.grad],
+                [st["momentum_buffer"]] if self.momentum > 0 else [],
+                weight_decay=self.weight_decay,
+                momentum=self.momentum,
+                lr=self.lr,
+                dampening=0.0,
+                nesterov=self.nesterov,
+                maximize=False,
+                is_first_step=self.steps == 1,
+            )
             return
         grad = g.grad.add(g.flat, alpha=self.weight_decay) if self.weight_decay else g.grad
         if self.momentum > 0:

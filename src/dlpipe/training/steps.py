@@ -72,9 +72,13 @@ class OptimizerSet:
 
     def state_dict(self) -> dict[str, Any]:
         states = [opt.state_dict() for opt in self.optimizers]
-        return {"kind": states[0]["kind"], "lr": states[0]["lr"], "steps": states[0]["steps"],
-                "groups": [g for s in states for g in s["groups"]],
-                "each": [{"kind": s["kind"], "lr": s["lr"], "steps": s["steps"]} for s in states]}
+        return {
+            "kind": states[0]["kind"],
+            "lr": states[0]["lr"],
+            "steps": states[0]["steps"],
+            "groups": [g for s in states for g in s["groups"]],
+            "each": [{"kind": s["kind"], "lr": s["lr"], "steps": s["steps"]} for s in states],
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         groups = list(state["groups"])
@@ -112,7 +116,9 @@ class TrainStep:
     def on_epoch_start(self, trainer: Trainer, epoch: int) -> None:
         """After the epoch's batch order was drawn from ``trainer.generator``."""
 
-    def __call__(self, trainer: Trainer, inputs: list[torch.Tensor], y: torch.Tensor) -> dict[str, torch.Tensor]:
+    def __call__(
+        self, trainer: Trainer, inputs: list[torch.Tensor], y: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
@@ -150,43 +156,65 @@ class GANStep(TrainStep):
     drop_last = True
     checkpoint_skip = ("fixed", "_noise", "_good", "_ones", "_zeros", "_b")
 
-    def __init__(self, latent: int, *, real_label: float = 0.9, grid_every: int = 0, n_grid: int = 64) -> None:
-        self.latent, self.real_label, self.grid_every, self.n_grid = latent, real_label, grid_every, n_grid
+    def __init__(
+        self, latent: int, *, real_label: float = 0.9, grid_every: int = 0, n_grid: int = 64
+    ) -> None:
+        self.latent, self.real_label, self.grid_every, self.n_grid = (
+            latent,
+            real_label,
+            grid_every,
+            n_grid,
+        )
         self.grids: dict[int, torch.Tensor] = {}
         self.stopped_reason: str | None = None
 
     def make_optimizer(self, trainer: Trainer, model: nn.Module) -> OptimizerSet:
         lr = trainer.learning_rate
         g, d = _networks(model)
-        return OptimizerSet([FlatOptimizer(g.parameters(), "adam", learning_rate=lr, betas=(0.5, 0.999)),
-                             FlatOptimizer(d.parameters(), "adam", learning_rate=lr, betas=(0.5, 0.999))])
+        return OptimizerSet(
+            [
+                FlatOptimizer(g.parameters(), "adam", learning_rate=lr, betas=(0.5, 0.999)),
+                FlatOptimizer(d.parameters(), "adam", learning_rate=lr, betas=(0.5, 0.999)),
+            ]
+        )
 
     def on_fit_start(self, trainer: Trainer, train: TensorData) -> None:
         # The fixed noise comes first from the batch-order generator (a resumed run draws the same).
         self.fixed = torch.randn(self.n_grid, self.latent, generator=trainer.generator)
         bs = min(trainer.batch_size, len(train))
         device = trainer.device
-        self._ones, self._zeros = torch.full((bs, 1), self.real_label, device=device), torch.zeros(bs, 1, device=device)
+        self._ones, self._zeros = (
+            torch.full((bs, 1), self.real_label, device=device),
+            torch.zeros(bs, 1, device=device),
+        )
         self.grids, self.stopped_reason = {}, None
         self._good: tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]] | None = None
 
     def on_epoch_start(self, trainer: Trainer, epoch: int) -> None:
-        if self._good is None:  # after the callbacks' on_fit_start: a resumed run's restored weights
+        if (
+            self._good is None
+        ):  # after the callbacks' on_fit_start: a resumed run's restored weights
             self._good = self._snapshot(trainer.model)
         steps = max(1, len(trainer.slices))
         bs = len(self._ones)
         # all of the epoch's noise in one call: (steps, 2, B, L), [.., 0] for D's fakes, [.., 1] for G's
-        self._noise = torch.randn(steps, 2, bs, self.latent, generator=trainer.generator).to(trainer.device)
+        self._noise = torch.randn(steps, 2, bs, self.latent, generator=trainer.generator).to(
+            trainer.device
+        )
         self._b = 0
 
-    def __call__(self, trainer: Trainer, inputs: list[torch.Tensor], y: torch.Tensor) -> dict[str, torch.Tensor]:
+    def __call__(
+        self, trainer: Trainer, inputs: list[torch.Tensor], y: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
         g, d = _networks(trainer.model)
         opt_g, opt_d = cast(OptimizerSet, trainer.optimizer).optimizers
         real, noise = inputs[0], self._noise[self._b]
         self._b += 1
         fake = g(noise[0])
         d_real, d_fake = d(real), d(fake.detach())
-        loss_d = F.binary_cross_entropy_with_logits(d_real, self._ones) + F.binary_cross_entropy_with_logits(d_fake, self._zeros)
+        loss_d = F.binary_cross_entropy_with_logits(
+            d_real, self._ones
+        ) + F.binary_cross_entropy_with_logits(d_fake, self._zeros)
         opt_d.zero_grad()
         loss_d.backward()
         if trainer.clip_grad is not None:
@@ -199,12 +227,19 @@ class GANStep(TrainStep):
             opt_g.grad_norm_clip_(trainer.clip_grad)
         opt_g.step()
         loss_g = loss_g.detach()
-        return {"d_loss": loss_d.detach(), "g_loss": loss_g, "d_real": torch.sigmoid(d_real).mean().detach(),
-                "d_fake": torch.sigmoid(d_fake).mean().detach(), "loss": loss_g}
+        return {
+            "d_loss": loss_d.detach(),
+            "g_loss": loss_g,
+            "d_real": torch.sigmoid(d_real).mean().detach(),
+            "d_fake": torch.sigmoid(d_fake).mean().detach(),
+            "loss": loss_g,
+        }
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
         self._good = self._snapshot(trainer.model)
-        if self.grid_every and (epoch % self.grid_every == 0 or epoch == trainer.epochs or epoch == 1):
+        if self.grid_every and (
+            epoch % self.grid_every == 0 or epoch == trainer.epochs or epoch == 1
+        ):
             g = _networks(trainer.model)[0]
             was = g.training
             g.eval()
@@ -230,7 +265,9 @@ class GANStep(TrainStep):
         warnings.warn(DlpipeWarning(self.stopped_reason), stacklevel=2)
 
     def on_fit_end(self, trainer: Trainer) -> None:
-        trainer.history.best_epoch = len(trainer.history)  # no validation split: the last epoch is the one kept
+        trainer.history.best_epoch = len(
+            trainer.history
+        )  # no validation split: the last epoch is the one kept
 
     @staticmethod
     def _snapshot(pair: nn.Module) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:

@@ -80,7 +80,9 @@ class TensorData:
         return int(self.y.shape[0])
 
     def to(self, device: torch.device) -> TensorData:
-        return TensorData(tuple(t.to(device) for t in self.inputs), self.y.to(device), self.transform)
+        return TensorData(
+            tuple(t.to(device) for t in self.inputs), self.y.to(device), self.transform
+        )
 
 
 class Trainer:
@@ -207,7 +209,9 @@ class Trainer:
             loss_fn = _no_loss
         n = len(train)
         if n == 0:
-            raise InvalidConfigError("the training split is empty; pass more rows or lower `val_fraction`/`test_fraction`.")
+            raise InvalidConfigError(
+                "the training split is empty; pass more rows or lower `val_fraction`/`test_fraction`."
+            )
         threads = self._pick_threads(model, train)
         if self.device.type == "cpu":
             keep_freed_memory()  # no page faults for each step's activations (training/memory.py)
@@ -220,7 +224,14 @@ class Trainer:
         finally:
             torch.set_num_threads(saved_threads)
 
-    def _fit(self, model: nn.Module, loss_fn: LossFn, train: TensorData, val: TensorData | None, metrics_fn: MetricsFn | None) -> History:
+    def _fit(
+        self,
+        model: nn.Module,
+        loss_fn: LossFn,
+        train: TensorData,
+        val: TensorData | None,
+        metrics_fn: MetricsFn | None,
+    ) -> History:
         device = self.device
         world, rnk = world_size(), rank()
         custom = self.train_step
@@ -229,9 +240,13 @@ class Trainer:
                 f"a {type(custom).__name__} trains in one process only for now; run it in one process (set `nproc` to 1)."
             )
         self.model = model.to(device)
-        self.optimizer = self.make_optimizer(model) if custom is None else custom.make_optimizer(self, model)
+        self.optimizer = (
+            self.make_optimizer(model) if custom is None else custom.make_optimizer(self, model)
+        )
         if world > 1:
-            _broadcast_state(model, self.optimizer)  # every rank starts from rank 0's weights (as DDP does)
+            _broadcast_state(
+                model, self.optimizer
+            )  # every rank starts from rank 0's weights (as DDP does)
         train = train.to(device)
         val = val.to(device) if val is not None and len(val) else None
         if val is not None and world > 1 and len(val) >= world:
@@ -256,7 +271,9 @@ class Trainer:
         # Each global batch of `bs` rows is split across ranks (DistributedSampler semantics on index
         # slices); the rank's share of the rows weights its gradient, so the all-reduced sum is the
         # global batch's mean gradient: the same step as one process with the same batch.
-        self.slices = slices = [_local_rows(b * bs, min((b + 1) * bs, n), world, rnk) for b in range(steps_per_epoch)]
+        self.slices = slices = [
+            _local_rows(b * bs, min((b + 1) * bs, n), world, rnk) for b in range(steps_per_epoch)
+        ]
         if custom is not None:
             custom.on_fit_start(self, train)
         for cb in self.callbacks:
@@ -288,7 +305,9 @@ class Trainer:
                 xb = [x[lo:hi] for x in xs]
                 loss: torch.Tensor | None
                 if epoch_logits is not None and fast is not None:
-                    fast(xb[0], ys[lo:hi], epoch_logits[lo:hi])  # writes .grad directly: no zero_grad needed
+                    fast(
+                        xb[0], ys[lo:hi], epoch_logits[lo:hi]
+                    )  # writes .grad directly: no zero_grad needed
                     loss = None
                 elif fast is not None:
                     loss = fast(xb[0], ys[lo:hi])
@@ -316,18 +335,34 @@ class Trainer:
             elif custom is None:
                 scalars = {"loss": total / steps_per_epoch}
             if val is not None:
-                scalars.update({f"val_{k}": v for k, v in evaluate_tensors(model, loss_fn, val, metrics_fn).items()})
+                scalars.update(
+                    {
+                        f"val_{k}": v
+                        for k, v in evaluate_tensors(model, loss_fn, val, metrics_fn).items()
+                    }
+                )
             stacked = torch.stack([v.float().to(device) for v in scalars.values()])
             if world > 1:
-                stacked = _all_reduce_epoch(stacked, val, n_val_total=len(val) if val is not None else 0)
+                stacked = _all_reduce_epoch(
+                    stacked, val, n_val_total=len(val) if val is not None else 0
+                )
             values = stacked.tolist()  # the one host sync per epoch
-            logs = {"epoch": float(epoch), **dict(zip(scalars, values)), "lr": opt.lr, "time": time.perf_counter() - t0}
-            if not math.isfinite(logs["loss"]) or (custom is not None and not all(map(math.isfinite, values))):
+            logs = {
+                "epoch": float(epoch),
+                **dict(zip(scalars, values)),
+                "lr": opt.lr,
+                "time": time.perf_counter() - t0,
+            }
+            if not math.isfinite(logs["loss"]) or (
+                custom is not None and not all(map(math.isfinite, values))
+            ):
                 if custom is None:
                     raise RunFailedError(
                         f"the training loss became {logs['loss']} at epoch {epoch}; lower `learning_rate` (now {opt.lr:g}) or set `clip_grad`."
                     )
-                custom.on_nonfinite(self, epoch, logs)  # raises, or restores good weights: stop here
+                custom.on_nonfinite(
+                    self, epoch, logs
+                )  # raises, or restores good weights: stop here
                 self.history.stopped_epoch = epoch
                 break
             self.history.append(logs)
@@ -347,8 +382,16 @@ class Trainer:
         model.eval()
         return self.history
 
-    def _custom_epoch(self, custom: TrainStep, epoch: int, xs: list[torch.Tensor], ys: torch.Tensor, train: TensorData,
-                      step: int, batch_hooks: list[Callback]) -> dict[str, torch.Tensor]:
+    def _custom_epoch(
+        self,
+        custom: TrainStep,
+        epoch: int,
+        xs: list[torch.Tensor],
+        ys: torch.Tensor,
+        train: TensorData,
+        step: int,
+        batch_hooks: list[Callback],
+    ) -> dict[str, torch.Tensor]:
         """One epoch of a custom step: its per-batch values summed on the device, averaged (no host sync)."""
         custom.on_epoch_start(self, epoch)
         total: torch.Tensor | None = None
@@ -407,7 +450,9 @@ def _all_reduce_grads(opt: FlatOptimizer, share: float) -> None:
         dist.all_reduce(g.grad)
 
 
-def _all_reduce_epoch(stacked: torch.Tensor, val: TensorData | None, n_val_total: int) -> torch.Tensor:
+def _all_reduce_epoch(
+    stacked: torch.Tensor, val: TensorData | None, n_val_total: int
+) -> torch.Tensor:
     """Sum the rank-weighted training loss; average validation values weighted by shard size."""
     import torch.distributed as dist
 
@@ -430,7 +475,9 @@ def _broadcast_decision(stop: bool, lr: float, device: torch.device) -> tuple[bo
     return bool(flag[0].item()), float(flag[1].item())
 
 
-def evaluate_tensors(model: nn.Module, loss_fn: LossFn, data: TensorData, metrics_fn: MetricsFn | None = None) -> dict[str, torch.Tensor]:
+def evaluate_tensors(
+    model: nn.Module, loss_fn: LossFn, data: TensorData, metrics_fn: MetricsFn | None = None
+) -> dict[str, torch.Tensor]:
     """Loss (and on-device metrics) over ``data`` in eval mode; values stay tensors (no sync)."""
     logits = predict_logits(model, data.inputs, transform=data.transform)
     y = data.y.to(logits.device)
@@ -441,7 +488,13 @@ def evaluate_tensors(model: nn.Module, loss_fn: LossFn, data: TensorData, metric
     return out
 
 
-def predict_logits(model: nn.Module, inputs: Sequence[torch.Tensor], *, transform: Transform | None = None, chunk: int = _EVAL_CHUNK) -> torch.Tensor:
+def predict_logits(
+    model: nn.Module,
+    inputs: Sequence[torch.Tensor],
+    *,
+    transform: Transform | None = None,
+    chunk: int = _EVAL_CHUNK,
+) -> torch.Tensor:
     """Forward ``inputs`` in eval mode under ``inference_mode``, in chunks; returns logits on the model's device."""
     was_training = model.training
     model.eval()

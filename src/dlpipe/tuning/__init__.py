@@ -5,5 +5,14 @@ from dlpipe.tuning.space import DEFAULT_SPACE, SearchSpace, load_space
 from dlpipe.tuning.study import TuneResult, connect_storage, parse_timeout, tune
 from dlpipe.tuning.trial import PruningCallback
 
-__all__ = ["tune", "TuneResult", "load_space", "SearchSpace", "DEFAULT_SPACE", "PruningCallback", "connect_storage", "parse_timeout",
-           "build_tuning_report"]
+__all__ = [
+    "tune",
+    "TuneResult",
+    "load_space",
+    "SearchSpace",
+    "DEFAULT_SPACE",
+    "PruningCallback",
+    "connect_storage",
+    "parse_timeout",
+    "build_tuning_report",
+]

@@ -29,8 +29,16 @@ DEFAULT_SPACE: dict[str, Any] = {
 }
 # keys a space may hold -> where the value goes ("model"/"train" config section)
 KNOWN = {
-    "n_layers": "model", "units": "model", "dropout": "model", "activation": "model", "batch_norm": "model",
-    "learning_rate": "train", "batch_size": "train", "weight_decay": "train", "optimizer": "train", "momentum": "train",
+    "n_layers": "model",
+    "units": "model",
+    "dropout": "model",
+    "activation": "model",
+    "batch_norm": "model",
+    "learning_rate": "train",
+    "batch_size": "train",
+    "weight_decay": "train",
+    "optimizer": "train",
+    "momentum": "train",
 }
 
 
@@ -61,7 +69,9 @@ class SearchSpace:
             params[name] = self._suggest(trial, name, r)
         if "units" in self.ranges:
             n = int(params.get("n_layers", 2))
-            params["hidden"] = [self._suggest(trial, f"units_{i}", self.ranges["units"]) for i in range(n)]
+            params["hidden"] = [
+                self._suggest(trial, f"units_{i}", self.ranges["units"]) for i in range(n)
+            ]
         return params
 
     @staticmethod
@@ -69,7 +79,9 @@ class SearchSpace:
         if isinstance(r, list):
             return trial.suggest_categorical(name, r)
         if r.integer:
-            return trial.suggest_int(name, int(r.low), int(r.high), step=int(r.step or 1), log=r.log)
+            return trial.suggest_int(
+                name, int(r.low), int(r.high), step=int(r.step or 1), log=r.log
+            )
         return trial.suggest_float(name, r.low, r.high, step=r.step, log=r.log)
 
     def optuna_params(self, config: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -96,7 +108,9 @@ def _fits(r: _Range | list[Any], value: Any) -> bool:
         return value in r
     if not r.contains(value):
         return False
-    return r.step is None or abs(((value - r.low) / r.step) - round((value - r.low) / r.step)) < 1e-9
+    return (
+        r.step is None or abs(((value - r.low) / r.step) - round((value - r.low) / r.step)) < 1e-9
+    )
 
 
 def load_space(space: str | Path | Mapping[str, Any] | None = None) -> SearchSpace:
@@ -110,18 +124,26 @@ def load_space(space: str | Path | Mapping[str, Any] | None = None) -> SearchSpa
 
         path = Path(space)
         if not path.is_file():
-            raise UnsupportedFileError(f"search space file {str(path)!r} does not exist; pass a YAML file such as space.yaml.")
+            raise UnsupportedFileError(
+                f"search space file {str(path)!r} does not exist; pass a YAML file such as space.yaml."
+            )
         try:
             raw = yaml.safe_load(path.read_text(encoding="utf-8"))
         except yaml.YAMLError as exc:
-            raise InvalidConfigError(f"search space {str(path)!r} is not valid YAML ({str(exc).splitlines()[0]}); fix the file.") from None
+            raise InvalidConfigError(
+                f"search space {str(path)!r} is not valid YAML ({str(exc).splitlines()[0]}); fix the file."
+            ) from None
         if not isinstance(raw, dict) or not raw:
-            raise InvalidConfigError(f"search space {str(path)!r} must map names to ranges, e.g. `dropout: {{low: 0.0, high: 0.5}}`.")
+            raise InvalidConfigError(
+                f"search space {str(path)!r} must map names to ranges, e.g. `dropout: {{low: 0.0, high: 0.5}}`."
+            )
     ranges: dict[str, _Range | list[Any]] = {}
     problems: list[str] = []
     for name, value in raw.items():
         if name not in KNOWN:
-            problems.append(f"unknown search-space key {name!r}{suggest(str(name), KNOWN)} (known: {format_names(KNOWN)})")
+            problems.append(
+                f"unknown search-space key {name!r}{suggest(str(name), KNOWN)} (known: {format_names(KNOWN)})"
+            )
             continue
         if isinstance(value, list):
             if not value:
@@ -130,18 +152,29 @@ def load_space(space: str | Path | Mapping[str, Any] | None = None) -> SearchSpa
                 ranges[name] = list(value)
             continue
         if not isinstance(value, Mapping) or "low" not in value or "high" not in value:
-            problems.append(f"`{name}` is {value!r} but must be {{low: ..., high: ...}} (optionally step/log) or a list of choices")
+            problems.append(
+                f"`{name}` is {value!r} but must be {{low: ..., high: ...}} (optionally step/log) or a list of choices"
+            )
             continue
         low, high = value["low"], value["high"]
         if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high)):
             problems.append(f"`{name}` has low={low!r}, high={high!r} but both must be numbers")
             continue
-        integer = name in ("n_layers", "units", "batch_size") or (isinstance(low, int) and isinstance(high, int) and "step" not in value and not value.get("log"))
+        integer = name in ("n_layers", "units", "batch_size") or (
+            isinstance(low, int)
+            and isinstance(high, int)
+            and "step" not in value
+            and not value.get("log")
+        )
         if low > high:
-            problems.append(f"`{name}` has an inverted range: low={low!r} > high={high!r}; swap them")
+            problems.append(
+                f"`{name}` has an inverted range: low={low!r} > high={high!r}; swap them"
+            )
             continue
         if low == high and not integer:
-            problems.append(f"`{name}` has an empty range: low == high == {low!r}; widen it or fix the value in the config instead")
+            problems.append(
+                f"`{name}` has an empty range: low == high == {low!r}; widen it or fix the value in the config instead"
+            )
             continue
         log = bool(value.get("log", False))
         if log and low <= 0:
@@ -153,7 +186,9 @@ def load_space(space: str | Path | Mapping[str, Any] | None = None) -> SearchSpa
             continue
         ranges[name] = _Range(name, low, high, step, log, integer)
     if "units" in ranges and "n_layers" not in ranges:
-        problems.append("`units` needs `n_layers` in the space too (how many hidden layers to size)")
+        problems.append(
+            "`units` needs `n_layers` in the space too (how many hidden layers to size)"
+        )
     if problems:
         raise InvalidConfigError("the search space is invalid: " + "; ".join(problems) + ".")
     return SearchSpace(ranges)

@@ -68,7 +68,9 @@ def parse_timeout(value: str | float | int | None) -> float | None:
     else:
         m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", str(value))
         if not m:
-            raise InvalidConfigError(f"`timeout` is {value!r} but must be a duration such as 90s, 30m or 2h.")
+            raise InvalidConfigError(
+                f"`timeout` is {value!r} but must be a duration such as 90s, 30m or 2h."
+            )
         seconds = float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)]
     if seconds <= 0:
         raise InvalidConfigError(f"`timeout` is {value!r} but must be positive.")
@@ -95,16 +97,25 @@ def connect_storage(url: str, heartbeat: int | None = None, *, local_file: bool 
     """
     optuna = require("optuna", extra="tune")
     if url.startswith("postgresql://") or url.startswith("postgres://"):
-        url = "postgresql+psycopg://" + url.split("://", 1)[1]  # psycopg 3 is what the tune extra installs
+        url = (
+            "postgresql+psycopg://" + url.split("://", 1)[1]
+        )  # psycopg 3 is what the tune extra installs
     kwargs: dict[str, Any] = {}
     if url.startswith("postgresql"):
         kwargs = {"connect_args": {"connect_timeout": 5}, "pool_pre_ping": True}
     beat: dict[str, Any] = {}
     if heartbeat:
-        with warnings.catch_warnings():  # Optuna marks the heartbeat experimental (since 2.8); it is what optimize() uses
+        with (
+            warnings.catch_warnings()
+        ):  # Optuna marks the heartbeat experimental (since 2.8); it is what optimize() uses
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            beat = {"heartbeat_interval": int(heartbeat), "grace_period": 3 * int(heartbeat),
-                    "heartbeat_stale_trial_callback": optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1)}
+            beat = {
+                "heartbeat_interval": int(heartbeat),
+                "grace_period": 3 * int(heartbeat),
+                "heartbeat_stale_trial_callback": optuna.storages.RetryHeartbeatStaleTrialCallback(
+                    max_retry=1
+                ),
+            }
     for attempt in range(4):
         try:
             with warnings.catch_warnings():
@@ -164,17 +175,26 @@ def _run_dir(out: str | Path | None, runs_dir: str | Path, name: str) -> Path:
     return path
 
 
-def _claim_folder(stack: ExitStack, path: Path, *, overwrite: bool, shared: bool) -> tuple[str, str | None]:
+def _claim_folder(
+    stack: ExitStack, path: Path, *, overwrite: bool, shared: bool
+) -> tuple[str, str | None]:
     """Lock the tuning folder for the study: (what is there, None), or ("", the holder) for a worker of a
     shared study whose folder another worker holds. A new, empty or earlier tuning folder is accepted
     (an earlier one resumes its study, or with ``overwrite`` is replaced); anything else is refused."""
     try:
-        return stack.enter_context(claim_output_dir(path, kind="tune", overwrite=True, what="`out`")), None
+        return stack.enter_context(
+            claim_output_dir(path, kind="tune", overwrite=True, what="`out`")
+        ), None
     except OutputBusyError as exc:
         if not shared:
             raise
-        warnings.warn(DlpipeWarning(f"`out` {str(path)!r} is being written by another worker of this study ({exc.owner}); "
-                                    "this worker adds trials to the shared study and leaves the folder to that worker."), stacklevel=3)
+        warnings.warn(
+            DlpipeWarning(
+                f"`out` {str(path)!r} is being written by another worker of this study ({exc.owner}); "
+                "this worker adds trials to the shared study and leaves the folder to that worker."
+            ),
+            stacklevel=3,
+        )
         return "", exc.owner
 
 
@@ -195,7 +215,9 @@ def _trial_config(cfg: RunConfig, params: Mapping[str, Any]) -> dict[str, Any]:
 
     data = cfg.model_dump()
     if data["train"].get("threads") is None:
-        data["train"]["threads"] = 1  # as the trial trained (trial.py), so the retrain reproduces it
+        data["train"]["threads"] = (
+            1  # as the trial trained (trial.py), so the retrain reproduces it
+        )
     for key, value in params.items():
         if key == "hidden":
             if value:  # an empty list (n_layers 0) keeps the config's sizes, as the trial did (trial_config)
@@ -269,14 +291,22 @@ def tune(
         raise InvalidConfigError("; ".join(problems) + ".")
     seconds = parse_timeout(timeout)
     search = load_space(space)
-    base: Mapping[str, Any] = read_config_file(config) if isinstance(config, (str, Path)) else (config or {})
+    base: Mapping[str, Any] = (
+        read_config_file(config) if isinstance(config, (str, Path)) else (config or {})
+    )
     cfg = build_config(base, {"target": target, "seed": seed, **options})
     ds = resolve_dataset(data, cfg)
     if getattr(ds, "kind", "table") != "table":
-        raise InvalidInputError(f"tuning supports tables for now, but the data is of kind {ds.kind!r}; pass a CSV/Parquet table.")
+        raise InvalidInputError(
+            f"tuning supports tables for now, but the data is of kind {ds.kind!r}; pass a CSV/Parquet table."
+        )
     cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"target": ds.target})})
-    if heartbeat is not None and (not isinstance(heartbeat, int) or isinstance(heartbeat, bool) or heartbeat < 0):
-        raise InvalidConfigError(f"`heartbeat` is {heartbeat!r} but must be a whole number of seconds (0 turns it off).")
+    if heartbeat is not None and (
+        not isinstance(heartbeat, int) or isinstance(heartbeat, bool) or heartbeat < 0
+    ):
+        raise InvalidConfigError(
+            f"`heartbeat` is {heartbeat!r} but must be a whole number of seconds (0 turns it off)."
+        )
     path = _run_dir(out, runs_dir, ds.name)
     local = storage is None
     url = storage or f"sqlite:///{(path / 'study.db').resolve()}"
@@ -288,16 +318,26 @@ def tune(
         recipe = TableRecipe()
         prepared = recipe.prepare(ds, cfg)  # once per study: every trial trains on the same tensors
         if prepared.rows["val"] == 0:
-            raise InvalidInputError("tuning needs validation rows but `val_fraction` is 0; set val_fraction to 0.1 or more.")
+            raise InvalidInputError(
+                "tuning needs validation rows but `val_fraction` is 0; set val_fraction to 0.1 or more."
+            )
         if local:
-            _open_folder(path, replace=found == "replace" and overwrite)  # the SQLite file lives in it
-        beat = heartbeat if not local and heartbeat else None  # one worker in memory needs no heartbeat
-        rdb = connect_storage(url, heartbeat=beat, local_file=local)  # a shared storage is checked before anything is written to disk
+            _open_folder(
+                path, replace=found == "replace" and overwrite
+            )  # the SQLite file lives in it
+        beat = (
+            heartbeat if not local and heartbeat else None
+        )  # one worker in memory needs no heartbeat
+        rdb = connect_storage(
+            url, heartbeat=beat, local_file=local
+        )  # a shared storage is checked before anything is written to disk
         if not local and busy is None:
             _open_folder(path, replace=found == "replace" and overwrite)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         # the default config: its settings as `dlpipe train` resolves them, and the network it builds
-        defaults = resolve_settings(cfg, recipe, prepared.n_train if prepared.n_train is not None else len(prepared.train))
+        defaults = resolve_settings(
+            cfg, recipe, prepared.n_train if prepared.n_train is not None else len(prepared.train)
+        )
         default_model, default_spec = trial_model(cfg, prepared, {})
         # no trial trains longer than the default config may (its epoch budget), and Hyperband's largest
         # bracket is that budget; the pruners act on the validation loss reported after every epoch
@@ -309,14 +349,22 @@ def tune(
         cost_unit = model_cost(default_model) / _TENTHS if pruner == "hyperband" else None
         pruner_obj = {
             "median": optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=5),
-            "hyperband": optuna.pruners.HyperbandPruner(min_resource=_TENTHS, max_resource=_TENTHS * max_epochs, reduction_factor=3),
+            "hyperband": optuna.pruners.HyperbandPruner(
+                min_resource=_TENTHS, max_resource=_TENTHS * max_epochs, reduction_factor=3
+            ),
             "none": optuna.pruners.NopPruner(),
         }[pruner]
         # one worker: a seeded sampler (reproducible); several workers: unseeded, so they do not propose the same points
         sampler = optuna.samplers.TPESampler(seed=seed if local else None, n_startup_trials=10)
         name = study_name or f"dlpipe-{ds.name}"
-        study = optuna.create_study(storage=rdb, sampler=sampler, pruner=pruner_obj, study_name=name,
-                                    direction="minimize", load_if_exists=True)
+        study = optuna.create_study(
+            storage=rdb,
+            sampler=sampler,
+            pruner=pruner_obj,
+            study_name=name,
+            direction="minimize",
+            load_if_exists=True,
+        )
         durable = None
         if local:
             # nobody else uses this file: RUNNING trials were left by a killed earlier run of this folder
@@ -325,23 +373,42 @@ def tune(
             # One worker: the study runs in memory (Optuna's sampler and pruner read every trial each
             # epoch, ~15 ms a time through SQLAlchemy on SQLite) and each finished trial is copied to the
             # SQLite file at once, so the file stays the resumable record.
-            durable, study = study, optuna.create_study(sampler=sampler, pruner=pruner_obj, study_name=name, direction="minimize")
+            durable, study = (
+                study,
+                optuna.create_study(
+                    sampler=sampler, pruner=pruner_obj, study_name=name, direction="minimize"
+                ),
+            )
             study.add_trials(durable.get_trials(deepcopy=False))
         # a rate the range test will choose is no point of the space: then the default config is not enqueued
-        default_cfg = {"hidden": list(default_spec["hidden"]), "n_layers": len(default_spec["hidden"]),
-                       "dropout": cfg.model.dropout, "learning_rate": None if defaults.find_learning_rate else defaults.learning_rate,
-                       "batch_size": defaults.batch_size,
-                       "weight_decay": cfg.train.weight_decay, "optimizer": cfg.train.optimizer,
-                       "activation": cfg.model.activation, "batch_norm": cfg.model.batch_norm, "momentum": cfg.train.momentum}
+        default_cfg = {
+            "hidden": list(default_spec["hidden"]),
+            "n_layers": len(default_spec["hidden"]),
+            "dropout": cfg.model.dropout,
+            "learning_rate": None if defaults.find_learning_rate else defaults.learning_rate,
+            "batch_size": defaults.batch_size,
+            "weight_decay": cfg.train.weight_decay,
+            "optimizer": cfg.train.optimizer,
+            "activation": cfg.model.activation,
+            "batch_norm": cfg.model.batch_norm,
+            "momentum": cfg.train.momentum,
+        }
         if not study.trials:
             default_params = search.optuna_params(default_cfg)
             if default_params is not None:
                 study.enqueue_trial(default_params, user_attrs={"default_config": True})
 
-        counted = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.RUNNING)
+        counted = (
+            optuna.trial.TrialState.COMPLETE,
+            optuna.trial.TrialState.PRUNED,
+            optuna.trial.TrialState.RUNNING,
+        )
         started = time.monotonic()
         ran = 0
-        waiting: tuple[tuple[int, ...], float] = ((), 0.0)  # (live trial numbers, since when) while waiting for other workers
+        waiting: tuple[tuple[int, ...], float] = (
+            (),
+            0.0,
+        )  # (live trial numbers, since when) while waiting for other workers
         while True:
             if seconds is not None and time.monotonic() - started >= seconds:
                 break
@@ -362,10 +429,17 @@ def tune(
                 time.sleep(min(beat, 1.0))
                 continue
             with warnings.catch_warnings():  # Optuna warns that heartbeats are meant for optimize(): this loop beats and fails stale trials itself
-                warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
+                warnings.filterwarnings(
+                    "ignore",
+                    message="Heartbeat of storage is supposed to be used with Study.optimize",
+                )
                 trial = study.ask()
             # trial numbers are unique across workers: only the first `trials` live ones may run
-            ahead = [t for t in study.get_trials(deepcopy=False, states=counted) if t.number < trial.number]
+            ahead = [
+                t
+                for t in study.get_trials(deepcopy=False, states=counted)
+                if t.number < trial.number
+            ]
             if len(ahead) >= trials:
                 trial.set_user_attr("surplus", True)
                 study.tell(trial, state=optuna.trial.TrialState.FAIL)
@@ -391,43 +465,90 @@ def tune(
                 done = len(study.get_trials(deepcopy=False, states=counted[:2]))
                 best = _best_value(study)
                 state = study.get_trials(deepcopy=False)[trial.number].state.name.lower()
-                print(f"trial {trial.number}: {state}  (finished {done}/{trials}, best val_loss {best:.4g})", flush=True)
+                print(
+                    f"trial {trial.number}: {state}  (finished {done}/{trials}, best val_loss {best:.4g})",
+                    flush=True,
+                )
 
         complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
         if not complete:
             rdb.engine.dispose()
-            raise RunFailedError(f"no trial of study {name!r} completed (all were pruned or failed); widen the search space or raise `trials`.")
+            raise RunFailedError(
+                f"no trial of study {name!r} completed (all were pruned or failed); widen the search space or raise `trials`."
+            )
         best = study.best_trial
         best_params = dict(best.user_attrs.get("config", best.params))
         default_trials = [t for t in complete if t.user_attrs.get("default_config")]
         default_value = default_trials[0].value if default_trials else None
         states = [t.state.name for t in study.get_trials(deepcopy=False)]
         summary = {
-            "study": name, "storage": _masked(url), "trials_requested": trials, "trials_run_here": ran,
-            "complete": states.count("COMPLETE"), "pruned": states.count("PRUNED"), "failed": states.count("FAIL"),
-            "best_trial": best.number, "best_val_loss": best.value, "best_val_score": best.user_attrs.get("val_score"),
+            "study": name,
+            "storage": _masked(url),
+            "trials_requested": trials,
+            "trials_run_here": ran,
+            "complete": states.count("COMPLETE"),
+            "pruned": states.count("PRUNED"),
+            "failed": states.count("FAIL"),
+            "best_trial": best.number,
+            "best_val_loss": best.value,
+            "best_val_score": best.user_attrs.get("val_score"),
             "default_val_loss": default_value,
-            "default_val_score": default_trials[0].user_attrs.get("val_score") if default_trials else None,
-            "best_params": best_params, "tuning_time_s": round(time.monotonic() - started, 3),
-            "pruner": pruner, "pruner_step": "tenths of a default-config epoch of compute" if cost_unit else "epoch", "search_space": {k: (v if isinstance(v, list) else {"low": v.low, "high": v.high, "step": v.step, "log": v.log}) for k, v in search.ranges.items()},
+            "default_val_score": default_trials[0].user_attrs.get("val_score")
+            if default_trials
+            else None,
+            "best_params": best_params,
+            "tuning_time_s": round(time.monotonic() - started, 3),
+            "pruner": pruner,
+            "pruner_step": "tenths of a default-config epoch of compute" if cost_unit else "epoch",
+            "search_space": {
+                k: (
+                    v
+                    if isinstance(v, list)
+                    else {"low": v.low, "high": v.high, "step": v.step, "log": v.log}
+                )
+                for k, v in search.ranges.items()
+            },
         }
-        if busy is not None:  # another worker writes the folder: this one only added trials to the study
+        if (
+            busy is not None
+        ):  # another worker writes the folder: this one only added trials to the study
             rdb.engine.dispose()
             summary["folder_written_by_another_worker"] = busy
-            return TuneResult(study=study, best_params=best_params, best_value=float(best.value), default_value=default_value,
-                              path=path, summary=summary)
+            return TuneResult(
+                study=study,
+                best_params=best_params,
+                best_value=float(best.value),
+                default_value=default_value,
+                path=path,
+                summary=summary,
+            )
         _write_reports(study, path, summary)
         rdb.engine.dispose()  # close the pooled connections (a later read of result.study reconnects)
-        summary["search_s"] = round(time.monotonic() - begun, 3)  # everything before the retrain: data, study, trials, tables
+        summary["search_s"] = round(
+            time.monotonic() - begun, 3
+        )  # everything before the retrain: data, study, trials, tables
         write_json(path / "tuning.json", summary)
-        result = TuneResult(study=study, best_params=best_params, best_value=float(best.value), default_value=default_value, path=path, summary=summary)
+        result = TuneResult(
+            study=study,
+            best_params=best_params,
+            best_value=float(best.value),
+            default_value=default_value,
+            path=path,
+            summary=summary,
+        )
         if retrain:
             import dlpipe as dl
 
             retrain_started = time.monotonic()
             # best/ is this tuning folder's own run folder: replaced on each (resumed) study
-            result.best_run = dl.train(ds, config=_trial_config(cfg, best_params), out=path / "best", report=report,
-                                       progress="quiet" if progress == "quiet" else "auto", overwrite=True)
+            result.best_run = dl.train(
+                ds,
+                config=_trial_config(cfg, best_params),
+                out=path / "best",
+                report=report,
+                progress="quiet" if progress == "quiet" else "auto",
+                overwrite=True,
+            )
             summary["best_run_test"] = result.best_run.metrics["test"]["model"]
             summary["retrain_s"] = round(time.monotonic() - retrain_started, 3)
             write_json(path / "tuning.json", summary)
@@ -451,7 +572,9 @@ def _heartbeat(storage: Any, trial_id: int, interval: int | None) -> Iterator[No
     if not interval:
         yield
         return
-    storage.record_heartbeat(trial_id)  # at once: a worker that dies from here on leaves a trial others can fail
+    storage.record_heartbeat(
+        trial_id
+    )  # at once: a worker that dies from here on leaves a trial others can fail
     stop = threading.Event()
 
     def beat() -> None:
@@ -485,14 +608,22 @@ def _best_value(study: Any) -> float:
         return float("nan")
 
 
-def _objective(trial: Any, search: SearchSpace, cfg: RunConfig, prepared: Prepared, max_epochs: int,
-               cost_unit: float | None = None) -> float:
+def _objective(
+    trial: Any,
+    search: SearchSpace,
+    cfg: RunConfig,
+    prepared: Prepared,
+    max_epochs: int,
+    cost_unit: float | None = None,
+) -> float:
     from dlpipe.tuning.trial import train_trial
 
     params = search.sample(trial)
     params.pop("n_layers", None)
     trial.set_user_attr("config", params)
-    val_loss, val_score, epochs = train_trial(trial, cfg, prepared, params, max_epochs=max_epochs, cost_unit=cost_unit)
+    val_loss, val_score, epochs = train_trial(
+        trial, cfg, prepared, params, max_epochs=max_epochs, cost_unit=cost_unit
+    )
     trial.set_user_attr("val_score", val_score)
     trial.set_user_attr("epochs_run", epochs)
     return val_loss
@@ -507,32 +638,52 @@ def _write_reports(study: Any, path: Path, summary: dict[str, Any]) -> None:
     for t in study.get_trials(deepcopy=False):
         if t.state == optuna.trial.TrialState.COMPLETE and t.value is not None:
             best = min(best, t.value)
-        rows.append({"number": t.number, "state": t.state.name.lower(), "val_loss": t.value,
-                     "val_score": t.user_attrs.get("val_score"), "epochs": t.user_attrs.get("epochs_run", len(t.intermediate_values)),
-                     "seconds": (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete and t.datetime_start else None,
-                     "best_so_far": None if not np.isfinite(best) else best,
-                     "default_config": bool(t.user_attrs.get("default_config", False)),
-                     **{f"param_{k}": v for k, v in t.params.items()}})
+        rows.append(
+            {
+                "number": t.number,
+                "state": t.state.name.lower(),
+                "val_loss": t.value,
+                "val_score": t.user_attrs.get("val_score"),
+                "epochs": t.user_attrs.get("epochs_run", len(t.intermediate_values)),
+                "seconds": (t.datetime_complete - t.datetime_start).total_seconds()
+                if t.datetime_complete and t.datetime_start
+                else None,
+                "best_so_far": None if not np.isfinite(best) else best,
+                "default_config": bool(t.user_attrs.get("default_config", False)),
+                **{f"param_{k}": v for k, v in t.params.items()},
+            }
+        )
         # one report per epoch; the step is the epoch, or the compute spent so far (Hyperband's resource)
-        curves.extend({"number": t.number, "epoch": i + 1, "step": step, "val_loss": v}
-                      for i, (step, v) in enumerate(sorted(t.intermediate_values.items())))
+        curves.extend(
+            {"number": t.number, "epoch": i + 1, "step": step, "val_loss": v}
+            for i, (step, v) in enumerate(sorted(t.intermediate_values.items()))
+        )
     import pandas as pd
 
     pd.DataFrame(rows).to_csv(path / "trials.csv", index=False)
-    pd.DataFrame(curves, columns=["number", "epoch", "step", "val_loss"]).to_csv(path / "intermediate.csv", index=False)
+    pd.DataFrame(curves, columns=["number", "epoch", "step", "val_loss"]).to_csv(
+        path / "intermediate.csv", index=False
+    )
     summary.pop("importances", None)
     summary.pop("importances_note", None)
     n_complete = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
     if n_complete < 2:
-        summary["importances_note"] = (f"parameter importances need at least 2 complete trials and this study has {n_complete}; "
-                                       "run more trials (`trials`) to see them.")
+        summary["importances_note"] = (
+            f"parameter importances need at least 2 complete trials and this study has {n_complete}; "
+            "run more trials (`trials`) to see them."
+        )
     else:
         try:
             import warnings
 
             with warnings.catch_warnings():  # "few trials per regime" chatter: importances on few trials are rough, and said so in the report
                 warnings.simplefilter("ignore")
-                summary["importances"] = {k: float(v) for k, v in optuna.importance.get_param_importances(study).items()}
-        except (RuntimeError, ValueError) as exc:  # e.g. every complete trial had the same parameters
+                summary["importances"] = {
+                    k: float(v) for k, v in optuna.importance.get_param_importances(study).items()
+                }
+        except (
+            RuntimeError,
+            ValueError,
+        ) as exc:  # e.g. every complete trial had the same parameters
             summary["importances_note"] = f"parameter importances could not be computed ({exc})."
     write_json(path / "tuning.json", summary)

@@ -37,14 +37,20 @@ class PruningCallback(Callback):
     compares trials at equal steps compares them at equal cost.
     """
 
-    def __init__(self, trial: Any, monitor: str = "val_loss", cost_per_epoch: float | None = None) -> None:
+    def __init__(
+        self, trial: Any, monitor: str = "val_loss", cost_per_epoch: float | None = None
+    ) -> None:
         self.trial, self.monitor, self.cost_per_epoch = trial, monitor, cost_per_epoch
         self.step = 0
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
         optuna = require("optuna", extra="tune")
         value = logs[self.monitor]
-        self.step = epoch if self.cost_per_epoch is None else max(self.step + 1, round(epoch * self.cost_per_epoch))
+        self.step = (
+            epoch
+            if self.cost_per_epoch is None
+            else max(self.step + 1, round(epoch * self.cost_per_epoch))
+        )
         self.trial.report(value if np.isfinite(value) else float("inf"), self.step)
         if self.trial.should_prune():
             raise optuna.TrialPruned(f"pruned at epoch {epoch} ({self.monitor} {value:.4g})")
@@ -75,12 +81,16 @@ def _context(cfg: RunConfig, prepared: Prepared, params: Mapping[str, Any]) -> R
     from dlpipe.pipeline.recipe import RunContext
 
     ctx = RunContext(ds=None, cfg=trial_config(cfg, params), progress="quiet", prep=prepared)
-    torch.manual_seed(cfg.seed)  # as run_recipe does, so the retrained best trial starts from these weights
+    torch.manual_seed(
+        cfg.seed
+    )  # as run_recipe does, so the retrained best trial starts from these weights
     ctx.model, ctx.spec = TableRecipe().build(ctx)
     return ctx
 
 
-def trial_model(cfg: RunConfig, prepared: Prepared, params: Mapping[str, Any]) -> tuple[torch.nn.Module, dict[str, Any]]:
+def trial_model(
+    cfg: RunConfig, prepared: Prepared, params: Mapping[str, Any]
+) -> tuple[torch.nn.Module, dict[str, Any]]:
     """The network a trial trains and its spec: what the table recipe builds from ``cfg`` with the trial's sizes.
 
     With the default space it is a plain Linear/activation/Dropout stack, which the engine trains on
@@ -92,11 +102,24 @@ def trial_model(cfg: RunConfig, prepared: Prepared, params: Mapping[str, Any]) -
 
 def model_cost(model: torch.nn.Module) -> int:
     """Multiply-adds per row of the model's dense layers (what an epoch of a table MLP costs, up to a constant)."""
-    return int(sum(m.in_features * m.out_features for m in model.modules() if isinstance(m, torch.nn.Linear)))
+    return int(
+        sum(
+            m.in_features * m.out_features
+            for m in model.modules()
+            if isinstance(m, torch.nn.Linear)
+        )
+    )
 
 
-def train_trial(trial: Any, cfg: RunConfig, prepared: Prepared, params: Mapping[str, Any], *,
-                max_epochs: int | None = None, cost_unit: float | None = None) -> tuple[float, float | None, int]:
+def train_trial(
+    trial: Any,
+    cfg: RunConfig,
+    prepared: Prepared,
+    params: Mapping[str, Any],
+    *,
+    max_epochs: int | None = None,
+    cost_unit: float | None = None,
+) -> tuple[float, float | None, int]:
     """Train one configuration on the prepared split; returns (best val_loss, val score at that epoch, epochs run).
 
     ``max_epochs`` caps the trial's epochs (the study passes the default config's budget, so no
@@ -122,22 +145,36 @@ def train_trial(trial: Any, cfg: RunConfig, prepared: Prepared, params: Mapping[
     tc = ctx.cfg.train
     epochs = ctx.settings.epochs if max_epochs is None else min(ctx.settings.epochs, max_epochs)
     trainer = trainer_from_config(
-        ctx.cfg, ctx.settings, epochs=epochs, threads=tc.threads if tc.threads is not None else 1,
-        optimizer=params.get("optimizer"), momentum=float(params["momentum"]) if "momentum" in params else None,
+        ctx.cfg,
+        ctx.settings,
+        epochs=epochs,
+        threads=tc.threads if tc.threads is not None else 1,
+        optimizer=params.get("optimizer"),
+        momentum=float(params["momentum"]) if "momentum" in params else None,
         weight_decay=float(params["weight_decay"]) if "weight_decay" in params else None,
     )
     ctx.trainer = trainer
     ctx.loss_fn = recipe.loss(ctx)
     model = recipe.fit_model(ctx)
-    if range_test(ctx, model, recipe.kind) is not None:  # learning_rate: auto, as dlpipe train runs it
+    if (
+        range_test(ctx, model, recipe.kind) is not None
+    ):  # learning_rate: auto, as dlpipe train runs it
         trial.set_user_attr("learning_rate", trainer.learning_rate)
     monitored = tc.model_copy(update={"monitor": recipe.monitor(ctx)})
     trainer.callbacks = [
         *recipe.callbacks(ctx),
-        *standard_callbacks(monitored, True, "quiet", plateau_divisor=recipe.plateau_divisor, plateau_default=recipe.plateau_default),
+        *standard_callbacks(
+            monitored,
+            True,
+            "quiet",
+            plateau_divisor=recipe.plateau_divisor,
+            plateau_default=recipe.plateau_default,
+        ),
         PruningCallback(trial, "val_loss", cost_per_epoch),
     ]
-    history = trainer.fit(model, ctx.loss_fn, prepared.train, prepared.val, metrics_fn=recipe.metrics_fn(ctx))
+    history = trainer.fit(
+        model, ctx.loss_fn, prepared.train, prepared.val, metrics_fn=recipe.metrics_fn(ctx)
+    )
     losses = [r["val_loss"] for r in history.records]
     best = int(np.nanargmin(losses))
     score = history.records[best].get("val_accuracy")

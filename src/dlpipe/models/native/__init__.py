@@ -38,7 +38,18 @@ _lock = threading.Lock()
 _libs: dict[str, ctypes.CDLL | None] = {}
 _KEY_SYMBOL = "dlp_build_key"
 # /proc/cpuinfo fields that decide what -march=native / -mcpu=native compile for (x86: vendor_id..flags; Arm: CPU *, Features)
-_CPU_FIELDS = ("vendor_id", "cpu family", "model", "flags", "Features", "CPU implementer", "CPU architecture", "CPU variant", "CPU part", "isa")
+_CPU_FIELDS = (
+    "vendor_id",
+    "cpu family",
+    "model",
+    "flags",
+    "Features",
+    "CPU implementer",
+    "CPU architecture",
+    "CPU variant",
+    "CPU part",
+    "isa",
+)
 
 
 def cpu_identity() -> str | None:
@@ -59,7 +70,11 @@ def cpu_identity() -> str | None:
             name, _, value = line.partition(":")
             name = name.strip()
             if name in _CPU_FIELDS:
-                fields[name] = " ".join(sorted(value.split())) if name in ("flags", "Features") else value.strip()
+                fields[name] = (
+                    " ".join(sorted(value.split()))
+                    if name in ("flags", "Features")
+                    else value.strip()
+                )
         if "flags" in fields or "Features" in fields:
             seen.add(";".join(f"{k}={v}" for k, v in sorted(fields.items())))
     if len(seen) != 1:
@@ -68,10 +83,21 @@ def cpu_identity() -> str | None:
 
 
 def _flag_sets(cpu: str | None) -> list[list[str]]:
-    base = ["-O3", "-shared", "-fPIC", "-ffp-contract=fast", "-fno-math-errno", "-fno-trapping-math"]
+    base = [
+        "-O3",
+        "-shared",
+        "-fPIC",
+        "-ffp-contract=fast",
+        "-fno-math-errno",
+        "-fno-trapping-math",
+    ]
     if cpu is None:
         return [base]  # an unidentified CPU: never -march=native, whose output could not be keyed
-    native = ["-march=native", "-mprefer-vector-width=512"] if platform.machine() in ("x86_64", "AMD64") else ["-mcpu=native"]
+    native = (
+        ["-march=native", "-mprefer-vector-width=512"]
+        if platform.machine() in ("x86_64", "AMD64")
+        else ["-mcpu=native"]
+    )
     return [base + native, base]  # the portable set when the compiler refuses the native flags
 
 
@@ -80,14 +106,23 @@ def _verified(target: Path, key: str) -> bool:
     and its bytes hold the key. Reads only; nothing is loaded."""
     sidecar = target.with_suffix(".json")
     try:
-        if target.is_symlink() or not target.is_file() or sidecar.is_symlink() or not sidecar.is_file():
+        if (
+            target.is_symlink()
+            or not target.is_file()
+            or sidecar.is_symlink()
+            or not sidecar.is_file()
+        ):
             return False
         info = json.loads(sidecar.read_text(encoding="utf-8"))
         data = target.read_bytes()
     except (OSError, ValueError, UnicodeDecodeError):
         return False
-    return (isinstance(info, dict) and info.get("key") == key and info.get("sha256") == hashlib.sha256(data).hexdigest()
-            and key.encode() in data)
+    return (
+        isinstance(info, dict)
+        and info.get("key") == key
+        and info.get("sha256") == hashlib.sha256(data).hexdigest()
+        and key.encode() in data
+    )
 
 
 def _compile(source: Path) -> tuple[Path, str] | None:
@@ -96,13 +131,19 @@ def _compile(source: Path) -> tuple[Path, str] | None:
     if cc is None:
         return None
     try:
-        version = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=10).stdout
+        version = subprocess.run(
+            [cc, "--version"], capture_output=True, text=True, timeout=10
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return None
     cpu = cpu_identity()
     folder = cache_dir("native")
     for flags in _flag_sets(cpu):
-        key = hashlib.sha256("\n".join([source.read_text(), cc, version, *flags, platform.machine(), cpu or "portable"]).encode()).hexdigest()
+        key = hashlib.sha256(
+            "\n".join(
+                [source.read_text(), cc, version, *flags, platform.machine(), cpu or "portable"]
+            ).encode()
+        ).hexdigest()
         target = folder / f"{source.stem}-{key[:16]}.so"
         if _verified(target, key):
             return target, key
@@ -110,11 +151,26 @@ def _compile(source: Path) -> tuple[Path, str] | None:
             folder.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryDirectory(dir=folder) as tmp:
                 built = Path(tmp) / target.name
-                done = subprocess.run([cc, *flags, f'-D{_KEY_SYMBOL.upper()}="{key}"', "-o", str(built), str(source)], capture_output=True, timeout=60)
+                done = subprocess.run(
+                    [cc, *flags, f'-D{_KEY_SYMBOL.upper()}="{key}"', "-o", str(built), str(source)],
+                    capture_output=True,
+                    timeout=60,
+                )
                 if done.returncode == 0 and built.is_file():
                     sidecar = Path(tmp) / f"{target.stem}.json"
-                    sidecar.write_text(json.dumps({"key": key, "sha256": hashlib.sha256(built.read_bytes()).hexdigest(), "cpu": cpu,
-                                                   "cc": cc, "cc_version": version.splitlines()[0] if version else "", "flags": flags}) + "\n")
+                    sidecar.write_text(
+                        json.dumps(
+                            {
+                                "key": key,
+                                "sha256": hashlib.sha256(built.read_bytes()).hexdigest(),
+                                "cpu": cpu,
+                                "cc": cc,
+                                "cc_version": version.splitlines()[0] if version else "",
+                                "flags": flags,
+                            }
+                        )
+                        + "\n"
+                    )
                     # atomic each: a concurrent reader sees a whole file or none; one that sees the new library
                     # before its sidecar finds them disagree and builds its own, never loads a stranger's
                     os.replace(built, target)
@@ -142,8 +198,12 @@ _SIGNATURES: dict[str, dict[str, list[type]]] = {
 def _open(path: Path, key: str, name: str) -> ctypes.CDLL | None:
     lib = ctypes.CDLL(str(path))
     # the key compiled into the library (a data symbol: reading it runs none of the library's code)
-    embedded = (ctypes.c_char * (len(key) + 1)).in_dll(lib, _KEY_SYMBOL).value.decode("ascii", "replace")
-    if embedded != key:  # the file changed between the check and the load: use torch's kernels, call nothing
+    embedded = (
+        (ctypes.c_char * (len(key) + 1)).in_dll(lib, _KEY_SYMBOL).value.decode("ascii", "replace")
+    )
+    if (
+        embedded != key
+    ):  # the file changed between the check and the load: use torch's kernels, call nothing
         return None
     for fn, argtypes in _SIGNATURES[name].items():
         getattr(lib, fn).argtypes = argtypes
@@ -159,7 +219,11 @@ def _load(name: str) -> ctypes.CDLL | None:
                 built = _compile(_HERE / f"{name}.c")
                 try:
                     lib = _open(*built, name) if built is not None else None
-                except (OSError, AttributeError, ValueError):  # not loadable, or a build without a function or the key
+                except (
+                    OSError,
+                    AttributeError,
+                    ValueError,
+                ):  # not loadable, or a build without a function or the key
                     lib = None
             _libs[name] = lib
         return _libs[name]
