@@ -102,8 +102,12 @@ def export(
     from dlpipe.export import export_bundle
 
     result = export_bundle(
-        bundle, output, format=format, quantize=quantize, data=str(data) if data else None
-    )  # type: ignore[arg-type]
+        bundle,
+        output,
+        format=format,  # type: ignore[arg-type]  # typer checked it against the choices
+        quantize=quantize,  # type: ignore[arg-type]
+        data=str(data) if data else None,
+    )
     typer.echo(
         f"wrote {result.path} ({result.path.stat().st_size / 1e3:.1f} kB) and {result.sidecar}"
     )

@@ -117,7 +117,7 @@ def train(
     with cli_command(list(argv)):
         run = train_agent(
             env_id,
-            algo,
+            algo,  # type: ignore[arg-type]
             steps=steps if steps is not None else cfg.get("steps"),  # type: ignore[arg-type]
             seed=seed if seed is not None else cfg.get("seed", 0),
             env_kwargs=env_kwargs,

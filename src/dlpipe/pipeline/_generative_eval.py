@@ -241,8 +241,8 @@ def _err(recon: np.ndarray, x: np.ndarray, loss: str) -> np.ndarray:
     return per_sample_error(
         torch.from_numpy(np.ascontiguousarray(recon, dtype=np.float32)),
         torch.from_numpy(x.reshape(len(x), -1)),
-        loss,
-    ).numpy()  # type: ignore[arg-type]
+        loss,  # type: ignore[arg-type]
+    ).numpy()
 
 
 def _knn(train: np.ndarray, y_train: np.ndarray, test: np.ndarray, y_test: np.ndarray) -> float:
