@@ -179,8 +179,6 @@ class PolarRecipe(Recipe):
             "kind": KIND,
             "task": task.to_dict(),
             "preprocessor": st["adapter"].state(),
-            "model_spec": ctx.spec,
-            "metrics": {"test": {"model": test["model"], "primary_metric": test["primary_metric"]}},
             "baselines": baselines,
             "feature_names": ["x", "y"],
         }

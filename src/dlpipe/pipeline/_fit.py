@@ -109,13 +109,6 @@ class TableRecipe(Recipe):
             "kind": "table",
             "task": task.to_dict(),
             "preprocessor": pre.state(),
-            "model_spec": ctx.spec,
-            "metrics": {
-                "test": {
-                    "model": test_scores["model"],
-                    "primary_metric": test_scores["primary_metric"],
-                }
-            },
             "baselines": baselines,
             "reference_statistics": prep["reference"],
             "feature_names": pre.feature_names,

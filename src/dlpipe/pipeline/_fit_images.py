@@ -393,13 +393,6 @@ class ImageRecipe(Recipe):
             "kind": "image",
             "task": task.to_dict(),
             "preprocessor": pre.state(),
-            "model_spec": ctx.spec,
-            "metrics": {
-                "test": {
-                    "model": test_scores["model"],
-                    "primary_metric": test_scores["primary_metric"],
-                }
-            },
             "baselines": baselines,
             "reference_statistics": {
                 "channel_mean": pre.mean,

@@ -232,8 +232,6 @@ class SeriesRecipe(Recipe):
             "kind": "series",
             "task": task.to_task_dict(),
             "preprocessor": preprocessor,
-            "model_spec": ctx.spec,
-            "metrics": {"test": {"model": test_scores["model"], "primary_metric": "mase"}},
             "baselines": {
                 "naive": {},
                 "seasonal_naive": {"period": period},
@@ -398,8 +396,6 @@ class SequenceRecipe(Recipe):
             "kind": "sequence",
             "task": task.to_dict(),
             "preprocessor": {"length": length, "channels": ds.channels, "znorm": ds.znorm},
-            "model_spec": ctx.spec,
-            "metrics": {"test": {"model": test_scores["model"], "primary_metric": "accuracy"}},
             "baselines": baselines,
             "reference_statistics": {},
             "feature_names": ["x", "mask"],

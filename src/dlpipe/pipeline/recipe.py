@@ -80,7 +80,8 @@ class Evaluation:
 
     ``test``: metrics.json's ``test`` (model, baselines, primary_metric, verdict); ``manifest``: the
     keyword arguments of :func:`~dlpipe.bundle.bundle.make_manifest` besides ``config`` (kind, task,
-    preprocessor, model_spec, baselines, ...); ``metrics``: further metrics.json keys of this kind;
+    preprocessor, baselines, ...; ``model_spec`` defaults to the built spec and ``metrics`` to the test
+    part's model scores and primary metric); ``metrics``: further metrics.json keys of this kind;
     ``extras``: :class:`~dlpipe.pipeline.run.Run` extras (predictions, files).
     """
 
@@ -353,7 +354,13 @@ def run_recipe(
         **evaluation.metrics,
         "environment": environment(trainer, cfg),
     }
-    manifest = make_manifest(config=resolved, **evaluation.manifest)
+    parts = dict(evaluation.manifest)
+    parts.setdefault("model_spec", ctx.spec)  # the spec build_model rebuilds the network from
+    test = evaluation.test
+    parts.setdefault(
+        "metrics", {"test": {"model": test["model"], "primary_metric": test["primary_metric"]}}
+    )
+    manifest = make_manifest(config=resolved, **parts)
     extras = dict(evaluation.extras)
     if lr_curve is not None:
         extras["lr_finder"] = lr_curve
