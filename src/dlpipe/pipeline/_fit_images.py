@@ -276,9 +276,7 @@ class ImageRecipe(Recipe):
         model = ctx.model
         if ctx.prep.state["channels_last"]:
             model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-        fit_model: nn.Module = Autocast(model) if ctx.cfg.image.precision == "bf16" else model
-        ctx.extras["fit_model"] = fit_model  # the fine-tuning phase trains the same wrapper
-        return fit_model
+        return Autocast(model) if ctx.cfg.image.precision == "bf16" else model
 
     def callbacks(self, ctx: RunContext) -> list[Callback]:
         start = _FirstPhaseStart(ctx.prep.state["generator"], ctx.cfg.seed + 1)
@@ -304,7 +302,7 @@ class ImageRecipe(Recipe):
         )
         ft = ctx.make_trainer(epochs=ic.finetune_epochs, learning_rate=ft_lr, callbacks=callbacks)
         ft_hist = ft.fit(
-            ctx.extras["fit_model"],
+            ctx.fitted,  # the fine-tuning phase trains the same wrapper
             ctx.loss_fn,
             ctx.prep.train,
             val,

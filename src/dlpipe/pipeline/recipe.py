@@ -105,6 +105,7 @@ class RunContext:
     settings: Settings = None  # type: ignore[assignment]
     trainer: Trainer = None  # type: ignore[assignment]
     loss_fn: Any = None
+    fitted: nn.Module = None  # type: ignore[assignment]  # what the trainer fits: the model or a wrapper (recipe.fit_model)
     history: History = None  # type: ignore[assignment]
     extras: dict[str, Any] = field(
         default_factory=dict
@@ -313,7 +314,7 @@ def run_recipe(
     trainer = trainer_from_config(cfg, ctx.settings, threads=ctx.recipe_threads, step=step)
     ctx.trainer = trainer
     ctx.loss_fn = None if step is not None else recipe.loss(ctx)
-    fit_model = recipe.fit_model(ctx)
+    fit_model = ctx.fitted = recipe.fit_model(ctx)
     lr_curve = range_test(ctx, fit_model, recipe.kind)
     has_val = prep.val is not None and len(prep.val) > 0
     tc = cfg.train.model_copy(update={"monitor": recipe.monitor(ctx)})
