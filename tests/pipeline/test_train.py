@@ -115,6 +115,15 @@ def test_option_combinations_train(binary_frame, opts):
     assert np.isfinite(run.history.records[-1]["loss"])
 
 
+def test_a_deterministic_run_leaves_torch_as_it_found_it(binary_frame):
+    import torch
+
+    assert not torch.are_deterministic_algorithms_enabled()
+    dl.train(binary_frame, "y", save=False, deterministic=True, **FAST)
+    # later runs in the same process (an unpooling autoencoder has no deterministic kernel) are unaffected
+    assert not torch.are_deterministic_algorithms_enabled()
+
+
 def test_bundled_dataset_by_name():
     run = dl.train("iris", save=False, **FAST)
     assert run.metrics["task"] == "multiclass" and run.metrics["classes"] == [

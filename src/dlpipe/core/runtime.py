@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib
 import os
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import ModuleType
 from typing import TYPE_CHECKING
 
@@ -15,7 +17,13 @@ from dlpipe.core.errors import InvalidConfigError, MissingDependencyError
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["seed_everything", "resolve_device", "require", "set_deterministic"]
+__all__ = [
+    "seed_everything",
+    "resolve_device",
+    "require",
+    "set_deterministic",
+    "deterministic_mode",
+]
 
 _DEVICES = ("auto", "cpu", "cuda", "mps")
 
@@ -38,6 +46,28 @@ def set_deterministic(enabled: bool) -> None:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(enabled, warn_only=False)
     torch.backends.cudnn.benchmark = not enabled
+
+
+@contextmanager
+def deterministic_mode(enabled: bool) -> Iterator[None]:
+    """Deterministic kernels inside the block when ``enabled``; torch's previous setting is put back after,
+    so one ``deterministic`` run does not change the runs that follow it in the same process."""
+    import torch
+
+    if not enabled:
+        yield
+        return
+    before = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+        torch.backends.cudnn.benchmark,
+    )
+    set_deterministic(True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+        torch.backends.cudnn.benchmark = before[2]
 
 
 def resolve_device(device: str = "auto") -> torch.device:

@@ -289,10 +289,25 @@ def run_recipe(
     extra_callbacks: list[Callback] | None = None,
 ) -> Run:
     """Train, evaluate and bundle ``ds`` with ``recipe``: the one function every run goes through."""
+    from dlpipe.core.runtime import deterministic_mode
+
+    with deterministic_mode(
+        cfg.train.deterministic
+    ):  # put back afterwards: later runs are not affected
+        return _run(recipe, ds, cfg, progress, extra_callbacks)
+
+
+def _run(
+    recipe: Recipe,
+    ds: Any,
+    cfg: RunConfig,
+    progress: str,
+    extra_callbacks: list[Callback] | None,
+) -> Run:
     import torch
 
     from dlpipe.bundle.bundle import Bundle, make_manifest
-    from dlpipe.core.runtime import seed_everything, set_deterministic
+    from dlpipe.core.runtime import seed_everything
     from dlpipe.pipeline._callbacks import environment, standard_callbacks, training_record
     from dlpipe.pipeline.run import Run
     from dlpipe.pipeline.settings import resolve_settings
@@ -300,8 +315,6 @@ def run_recipe(
     recipe = _select(recipe, ds, cfg)
     recipe.check(ds, cfg)
     seed_everything(cfg.seed)
-    if cfg.train.deterministic:
-        set_deterministic(True)
     prep = recipe.prepare(ds, cfg)
     ctx = RunContext(ds=ds, cfg=cfg, progress=progress, prep=prep)
     torch.manual_seed(cfg.seed)
