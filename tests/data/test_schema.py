@@ -1,9 +1,11 @@
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from dlpipe.core.errors import DataWarning, InvalidInputError
-from dlpipe.data.schema import infer_schema
+from dlpipe.data.schema import Schema, infer_schema
 
 
 def test_kinds_and_dropped_columns():
@@ -26,7 +28,7 @@ def test_kinds_and_dropped_columns():
     kinds = {c.name: c.kind for c in schema.columns}
     assert kinds == {
         "price": "numeric",
-        "rooms": "categorical",
+        "rooms": "numeric",  # integers stay numeric; codes are listed under `categorical`
         "flag": "boolean",
         "city": "categorical",
         "when": "datetime",
@@ -58,3 +60,56 @@ def test_no_usable_columns():
         pytest.warns(DataWarning),
     ):
         infer_schema(pd.DataFrame({"c": [1, 1, 1], "y": [0, 1, 0]}), "y")
+
+
+def _penguin_like(n: int = 48) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "id": np.arange(n),
+            "year": np.tile([2007, 2008, 2009], n // 3),
+            "species": np.tile(["Adelie", "Gentoo", "Chinstrap"], n // 3),
+            "mass": np.linspace(3000, 6000, n),
+            "male": np.tile([0, 1], n // 2),
+            "y": np.tile([0, 1], n // 2),
+        }
+    )
+
+
+def test_every_column_has_a_reason_from_the_inference():
+    with pytest.warns(DataWarning, match="ID-like"):
+        schema = infer_schema(_penguin_like(), "y")
+    assert schema.describe() == [
+        ("year", "numeric", "integers, 3 distinct values over 48 rows"),
+        ("species", "categorical", "text, 3 values"),
+        ("mass", "numeric", "numbers, 48 distinct values over 48 rows"),
+        ("male", "boolean", "0/1 values"),
+        ("id", "dropped", "ID-like (one value per row)"),
+    ]
+
+
+def test_a_year_like_integer_column_is_numeric_unless_listed_as_categorical():
+    frame = _penguin_like().drop(columns="id")
+    assert {c.name: c.kind for c in infer_schema(frame, "y").columns}["year"] == "numeric"
+    schema = infer_schema(frame, "y", categorical=["year"])
+    info = {c.name: c for c in schema.columns}["year"]
+    assert info.kind == "categorical"
+    assert info.reason == "listed under `categorical`, 3 distinct values"
+
+
+def test_missing_values_are_in_the_reason():
+    frame = _penguin_like().drop(columns="id")
+    frame.loc[:4, "species"] = None
+    info = {c.name: c for c in infer_schema(frame, "y").columns}["species"]
+    assert info.reason == "text, 3 values; 5 missing"
+
+
+def test_reasons_survive_json_and_old_schemas_without_them_still_load():
+    schema = infer_schema(_penguin_like().drop(columns="id"), "y")
+    again = Schema.from_dict(json.loads(json.dumps(schema.to_dict())))
+    assert again == schema
+    old = schema.to_dict()
+    for c in old["columns"]:
+        del c["reason"]  # a bundle saved before reasons were recorded
+    loaded = Schema.from_dict(old)
+    assert loaded.names == schema.names
+    assert {r for _, _, r in loaded.describe()} == {""}

@@ -1,4 +1,13 @@
-"""Column kinds of a table: numeric, boolean, categorical, datetime; ID-like and constant columns dropped."""
+"""Column kinds of a table: numeric, boolean, categorical, datetime; ID-like and constant columns dropped.
+
+Each column's kind comes with a short reason (``ColumnInfo.reason``; ``Schema.dropped`` holds the
+reasons for dropped columns), so ``dlpipe train`` and the report can show why. The rules, in order:
+a user's ``categorical``/``numeric``/``drop`` lists; one value (or none) -> dropped; bool dtype ->
+boolean; datetime dtype or ISO-date text -> datetime; numbers: a unique-per-row integer range or an
+ID-named column -> dropped, 0/1 -> boolean, anything else numeric (integers included: a year or a
+count keeps its order and later values still make sense; list integer codes under ``categorical``);
+text: all numbers -> numeric, unique per row -> dropped, otherwise categorical.
+"""
 
 from __future__ import annotations
 
@@ -18,18 +27,21 @@ __all__ = ["ColumnInfo", "Schema", "infer_schema"]
 Kind = Literal["numeric", "boolean", "categorical", "datetime"]
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2})?)?")
 _ID_NAME_RE = re.compile(r"(^|_)(id|uuid|index|key)$|^id_|^unnamed: ?0$", re.IGNORECASE)
-_MAX_INT_CATEGORIES = 10
 
 
 @dataclass(frozen=True)
 class ColumnInfo:
-    """One input column: its name, inferred kind and the dtype it arrived with."""
+    """One input column: its name, inferred kind, the dtype it arrived with and why it got that kind.
+
+    ``reason`` is empty for schemas saved before reasons were recorded.
+    """
 
     name: str
     kind: Kind
     dtype: str
     n_unique: int
     missing: int
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -54,10 +66,19 @@ class Schema:
             "dropped": [list(d) for d in self.dropped],
         }
 
+    def describe(self) -> list[tuple[str, str, str]]:
+        """``(column, kind, reason)`` for every feature column, dropped ones last with kind ``"dropped"``."""
+        rows = [(c.name, str(c.kind), c.reason) for c in self.columns]
+        return rows + [(name, "dropped", why) for name, why in self.dropped]
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Schema:
+        fields = set(ColumnInfo.__dataclass_fields__)
         return cls(
-            columns=tuple(ColumnInfo(**c) for c in data["columns"]),
+            # keys a newer version may add are ignored; a missing `reason` (older bundles) is ""
+            columns=tuple(
+                ColumnInfo(**{k: v for k, v in c.items() if k in fields}) for c in data["columns"]
+            ),
             target=data["target"],
             dropped=tuple((a, b) for a, b in data.get("dropped", [])),
         )
@@ -100,45 +121,48 @@ def infer_schema(
         if n_unique <= 1 and col not in categorical and col not in numeric:
             dropped.append((col, "constant" if n_unique == 1 else "empty"))
             continue
+        values = _plural(n_unique, "distinct value")
         if col in categorical:
             kind: Kind = "categorical"
+            reason = f"listed under `categorical`, {values}"
         elif col in numeric:
             if not pd.api.types.is_numeric_dtype(s):
                 _check_mostly_numeric(col, non_null, force=True)
             kind = "numeric"
+            reason = "listed under `numeric`"
         elif pd.api.types.is_bool_dtype(s):
-            kind = "boolean"
+            kind, reason = "boolean", "true/false values"
         elif pd.api.types.is_datetime64_any_dtype(s):
-            kind = "datetime"
+            kind, reason = "datetime", "dates"
         elif pd.api.types.is_numeric_dtype(s):
             is_int = pd.api.types.is_integer_dtype(s) or bool((non_null == non_null.round()).all())
             if is_int and _looks_like_id(col, non_null, n_rows, n_unique):
                 dropped.append((col, "ID-like (one value per row)"))
                 continue
             if is_int and n_unique == 2 and set(non_null.unique()) <= {0, 1}:
-                kind = "boolean"
-            elif (
-                is_int
-                and n_unique <= _MAX_INT_CATEGORIES
-                and n_rows >= 4 * n_unique
-                and pd.api.types.is_integer_dtype(s)
-            ):
-                kind = "categorical"
+                kind, reason = "boolean", "0/1 values"
             else:
+                # Integers stay numeric (years, counts, ratings keep their order, and a later year is
+                # still a number); integer codes are categorical only when the user lists them.
                 kind = "numeric"
+                reason = f"{'integers' if is_int else 'numbers'}, {values} over {n_rows} rows"
         else:
             text = non_null.astype(str)
             if _check_mostly_numeric(col, text):
-                kind = "numeric"
+                kind, reason = "numeric", f"numbers written as text, {values}"
             elif len(text) and text.head(50).str.match(_DATE_RE).mean() >= 0.9:
-                kind = "datetime"
+                kind, reason = "datetime", "text holding dates (YYYY-MM-DD)"
             elif n_unique == n_rows and n_rows >= 20:
                 dropped.append((col, "ID-like (one value per row)"))
                 continue
             else:
-                kind = "categorical"
+                kind, reason = "categorical", f"text, {_plural(n_unique, 'value')}"
+        if missing:
+            reason += f"; {missing} missing"
         columns.append(
-            ColumnInfo(name=col, kind=kind, dtype=dtype, n_unique=n_unique, missing=missing)
+            ColumnInfo(
+                name=col, kind=kind, dtype=dtype, n_unique=n_unique, missing=missing, reason=reason
+            )
         )
     auto_dropped = [(c, why) for c, why in dropped if why != "asked to drop"]
     if auto_dropped:
@@ -162,6 +186,10 @@ def infer_schema(
             f"no usable feature columns are left (dropped: {format_names(c for c, _ in dropped) or 'none'}); the table needs at least one informative column besides the target."
         )
     return Schema(columns=tuple(columns), target=target, dropped=tuple(dropped))
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _check_numbers(frame: pd.DataFrame, names: list[str], target: str) -> None:
