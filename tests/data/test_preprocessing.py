@@ -33,7 +33,7 @@ def test_statistics_come_from_training_rows_only():
 def test_unknown_category_warns_with_count_and_maps_to_zero():
     frame = _frame()
     pre = TabularPreprocessor(infer_schema(frame, "y")).fit(frame.iloc[:4])
-    with pytest.warns(DataWarning, match=r"'c' \(2 rows\)"):
+    with pytest.warns(DataWarning, match=r"treated as unknown.*'c' \(2 rows, e.g. 'z'\)"):
         x_num, x_cat = pre.transform(frame.iloc[4:])
     names = pre.feature_names
     onehot = x_num[:, [names.index("c=a"), names.index("c=b")]]

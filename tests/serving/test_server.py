@@ -80,9 +80,14 @@ def test_predict_with_and_without_key(server, rows):
         r = c.post("/predict", json={"rows": rows}, headers={"X-API-Key": KEY})
         assert r.status_code == 200 and len(r.json()["predictions"]) == len(rows)
         bad = c.post(
+            "/predict", json={"rows": [dict(rows[0], age="forty")]}, headers={"X-API-Key": KEY}
+        )
+        assert bad.status_code == 422 and "'age'" in bad.json()["detail"]
+        # a category never seen in training is the unknown category, with a warning (not a 422)
+        new = c.post(
             "/predict", json={"rows": [dict(rows[0], city="Mars")]}, headers={"X-API-Key": KEY}
         )
-        assert bad.status_code == 422 and "'city'" in bad.json()["detail"]
+        assert new.status_code == 200 and "'city' (1 row, e.g. 'Mars')" in new.json()["warnings"][0]
 
 
 def test_50_mb_body_is_refused_and_the_server_keeps_serving(server, rows):

@@ -21,7 +21,7 @@ from dlpipe.data.schema import Schema
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["TabularPreprocessor"]
+__all__ = ["TabularPreprocessor", "unseen_categories_message"]
 
 _TRUE = {"true", "t", "yes", "y", "1", "1.0"}
 _FALSE = {"false", "f", "no", "n", "0", "0.0"}
@@ -140,13 +140,13 @@ class TabularPreprocessor:
             ind = [i for i, e in enumerate(numeric) if e["indicator"]]
             if ind:
                 blocks.append(missing[:, ind].astype(np.float64))
-        unknown: dict[str, int] = {}
+        unknown: dict[str, tuple[int, Any]] = {}
         for entry in state["onehot"]:
             codes, n_unknown, was_missing = _codes(frame[entry["name"]], entry)
             if n_unknown:
-                unknown[entry["name"]] = n_unknown
+                unknown[entry["name"]] = (n_unknown, _first_unseen(frame[entry["name"]], codes))
             onehot = np.zeros((n, len(entry["categories"])))
-            known = codes > 0
+            known = codes > 0  # an unseen category sets none of the column's one-hot inputs
             onehot[np.nonzero(known)[0], codes[known] - 1] = 1.0
             blocks.append(onehot)
             if entry["indicator"]:
@@ -155,17 +155,10 @@ class TabularPreprocessor:
         for entry in state["embed"]:
             codes, n_unknown, _ = _codes(frame[entry["name"]], entry)
             if n_unknown:
-                unknown[entry["name"]] = n_unknown
-            cat_cols.append(codes)
+                unknown[entry["name"]] = (n_unknown, _first_unseen(frame[entry["name"]], codes))
+            cat_cols.append(codes)  # code 0: the embedding's "unknown" row
         if unknown and warn_unknown:
-            warnings.warn(
-                DataWarning(
-                    "categories not seen in training were mapped to 'unknown': "
-                    + ", ".join(f"{c!r} ({k} rows)" for c, k in unknown.items())
-                    + "."
-                ),
-                stacklevel=2,
-            )
+            warnings.warn(DataWarning(unseen_categories_message(unknown)), stacklevel=2)
         x_num = (
             np.column_stack(blocks).astype(np.float32) if blocks else np.zeros((n, 0), np.float32)
         )
@@ -367,6 +360,30 @@ def _column_values(frame: pd.DataFrame, entry: dict[str, Any]) -> np.ndarray:
 
 def _impute(values: np.ndarray, entry: dict[str, Any]) -> np.ndarray:
     return np.where(np.isnan(values), entry["fill"], values)
+
+
+def unseen_categories_message(unseen: dict[str, tuple[int, Any]]) -> str:
+    """The one warning for categories a model never saw in training, shared by ``dlpipe predict``,
+    ``Bundle.predict`` and the server: ``{column: (rows, an example value)}`` -> one sentence."""
+    parts = [
+        f"{name!r} ({rows} row{'' if rows == 1 else 's'}, e.g. {_short(value)})"
+        for name, (rows, value) in unseen.items()
+    ]
+    return (
+        "categories not seen in training were treated as unknown (no one-hot column set, or the "
+        "embedding's unknown row): " + ", ".join(parts) + "."
+    )
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    """``repr`` cut short: a request's value may be megabytes long."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 5]}...{text[-2:]}"
+
+
+def _first_unseen(s: pd.Series, codes: np.ndarray) -> Any:
+    """The first value that got code 0 (unseen; missing values never do), as the row holds it."""
+    return s.iloc[int(np.flatnonzero(codes == 0)[0])]
 
 
 def _codes(s: pd.Series, entry: dict[str, Any]) -> tuple[np.ndarray, int, np.ndarray]:

@@ -242,12 +242,16 @@ def create_app(
             )
         if encoder is not None:
             rows = encoder.validate(payload.get("rows"))
-            inputs = encoder.encode(rows)
+            notes: list[str] = []  # e.g. categories never seen in training, encoded as unknown
+            inputs = encoder.encode(rows, notes)
             if batcher is not None and len(rows) == 1:
                 labels, proba, bad = await batcher.submit(inputs)
             else:
                 labels, proba, bad = run_model(inputs)
-            body = _json_bytes({"predictions": rows_json(labels, proba, bad)})
+            answer: dict[str, Any] = {"predictions": rows_json(labels, proba, bad)}
+            if notes:
+                answer["warnings"] = notes
+            body = _json_bytes(answer)
             recent.extend(encoder.typed(rows[-recent.maxlen :] if recent.maxlen else rows))
             return Response(body, media_type="application/json")
         return _generic(payload)
@@ -342,7 +346,8 @@ def create_app(
             raise InvalidInputError(
                 f"the upload could not be read as CSV ({str(exc).splitlines()[0][:200]}); send a comma-separated file with a header row."
             ) from None
-        preds = _quiet_predict(b, frame, weights_finite)
+        notes: list[str] = []
+        preds = _quiet_predict(b, frame, weights_finite, notes)
         _check_frame(preds, weights_finite)
         out = (
             pd.concat([frame.reset_index(drop=True), preds.reset_index(drop=True)], axis=1)
@@ -353,7 +358,7 @@ def create_app(
         if encoder is not None:
             known = [c for c in encoder.names if c in frame.columns]
             recent.extend(encoder.typed(frame[known].tail(cfg.drift_window).to_dict("records")))
-        return Response(text, media_type="text/csv")
+        return Response(text, media_type="text/csv", headers=_warnings_header(notes))
 
     @app.get(
         "/drift",
@@ -601,15 +606,36 @@ def _check_frame(frame: Any, weights_finite: bool) -> None:
         raise _nonfinite_output(row, weights_finite)
 
 
-def _quiet_predict(b: Bundle, data: Any, weights_finite: bool = True) -> Any:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DataWarning)
+def _quiet_predict(
+    b: Bundle, data: Any, weights_finite: bool = True, notes: list[str] | None = None
+) -> Any:
+    """``b.predict`` with its data warnings kept out of the server's log; they go to ``notes`` if given."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DataWarning)
         try:
-            return b.predict(data)
+            preds = b.predict(data)
         except NonFiniteOutputError:
             if weights_finite:
                 raise  # the rows' fault: a 422 naming them
             raise _nonfinite_output(0, weights_finite) from None
+    for w in caught:
+        if issubclass(w.category, DataWarning):
+            if notes is not None:
+                notes.append(str(w.message))
+        else:  # not ours to keep quiet
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return preds
+
+
+def _warnings_header(notes: list[str]) -> dict[str, str] | None:
+    """A CSV answer's warnings as one header: a JSON list, ASCII-escaped (header-safe whatever the
+    category values hold) and cut to 4 kB."""
+    if not notes:
+        return None
+    text = json.dumps(notes)
+    if len(text) > 4096:
+        text = json.dumps([n[:1000] for n in notes[:3]])
+    return {"X-Dlpipe-Warnings": text}
 
 
 def _frame_json(frame: Any, weights_finite: bool) -> Any:

@@ -8,19 +8,24 @@ Tables with date columns fall back to the preprocessor itself after validation.
 
 Numbers must be finite and, once scaled, fit a float32 (the model's type): ``1e308`` fits a float64
 but becomes inf in the model and NaN in its output, so it is refused naming the field and row, as are
-NaN and infinities (``null`` is the way to say "unknown"). :meth:`RowEncoder.typed` keeps only the
-bundle's columns as plain numbers and training categories: what ``GET /drift`` stores, never a raw row.
+NaN and infinities (``null`` is the way to say "unknown"). A category never seen in training is not
+refused: it gets the same input as in ``bundle.predict`` (no one-hot column set, or the embedding's
+unknown row) and :meth:`RowEncoder.encode` adds the same warning sentence to ``notes``, which the app
+returns as the response's ``warnings``. :meth:`RowEncoder.typed` keeps only the bundle's columns as
+plain numbers and training categories: what ``GET /drift`` stores, never a raw row.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
-from dlpipe.core.errors import InvalidInputError, format_names
+from dlpipe.core.errors import DataWarning, InvalidInputError, format_names
+from dlpipe.data.preprocessing import unseen_categories_message
 
 __all__ = ["RowEncoder"]
 
@@ -127,11 +132,29 @@ class RowEncoder:
         return row
 
     # ------------------------------------------------------------------ encoding
-    def encode(self, rows: list[dict[str, Any]]) -> list[np.ndarray]:
-        """Validated rows -> model inputs ``[x_num]`` or ``[x_num, x_cat]`` exactly as the preprocessor makes them."""
+    def encode(
+        self, rows: list[dict[str, Any]], notes: list[str] | None = None
+    ) -> list[np.ndarray]:
+        """Validated rows -> model inputs ``[x_num]`` or ``[x_num, x_cat]`` exactly as the preprocessor makes them.
+
+        Categories never seen in training are encoded as unknown; one sentence saying so (the
+        preprocessor's warning) is appended to ``notes`` when it is given.
+        """
+        unseen: dict[str, tuple[int, Any]] = {}
         if self.has_dates:
-            self._check_values(rows)
-            return list(self.pre.prepare(rows).inputs)
+            self._check_values(rows, unseen)
+            with warnings.catch_warnings():  # said once, in `notes`
+                warnings.simplefilter("ignore", DataWarning)
+                inputs = list(self.pre.prepare(rows).inputs)
+        else:
+            inputs = self._encode(rows, unseen)
+        if unseen and notes is not None:
+            notes.append(unseen_categories_message(unseen))
+        return inputs
+
+    def _encode(
+        self, rows: list[dict[str, Any]], unseen: dict[str, tuple[int, Any]]
+    ) -> list[np.ndarray]:
         n = len(rows)
         blocks: list[np.ndarray] = []
         if self.numeric:
@@ -163,9 +186,10 @@ class RowEncoder:
             if self.indicator_idx:
                 blocks.append(missing[:, self.indicator_idx].astype(np.float64))
         for e in self.onehot:
-            codes, was_missing = self._codes(rows, e)
+            codes, was_missing = self._codes(rows, e, unseen)
             onehot = np.zeros((n, len(e["categories"])))
-            onehot[np.arange(n), codes - 1] = 1.0
+            known = codes > 0  # an unseen category (code 0) sets none of the column's inputs
+            onehot[np.flatnonzero(known), codes[known] - 1] = 1.0
             blocks.append(onehot)
             if e["indicator"]:
                 blocks.append(was_missing[:, None].astype(np.float64))
@@ -174,7 +198,9 @@ class RowEncoder:
         )
         if not self.embed:
             return [x_num]
-        x_cat = np.column_stack([self._codes(rows, e)[0] for e in self.embed]).astype(np.int64)
+        x_cat = np.column_stack([self._codes(rows, e, unseen)[0] for e in self.embed]).astype(
+            np.int64
+        )
         return [x_num, x_cat]
 
     def typed(self, rows: Iterable[dict[Any, Any]]) -> list[tuple[Any, ...]]:
@@ -212,7 +238,10 @@ class RowEncoder:
         )
 
     def _codes(
-        self, rows: list[dict[str, Any]], entry: dict[str, Any]
+        self,
+        rows: list[dict[str, Any]],
+        entry: dict[str, Any],
+        unseen: dict[str, tuple[int, Any]],
     ) -> tuple[np.ndarray, np.ndarray]:
         name = entry["name"]
         lookup = self.lookup[name]
@@ -226,11 +255,14 @@ class RowEncoder:
                 continue
             code = _category(value, lookup)
             if code is None:
-                raise InvalidInputError(self._unknown(name, value, i))
+                if isinstance(value, (dict, list)):
+                    raise InvalidInputError(_not_a_category(name, value, i))
+                _count_unseen(unseen, name, value)
+                code = 0  # the unknown category, as TabularPreprocessor.transform gives it
             codes[i] = code
         return codes, was_missing
 
-    def _check_values(self, rows: list[dict[str, Any]]) -> None:
+    def _check_values(self, rows: list[dict[str, Any]], unseen: dict[str, tuple[int, Any]]) -> None:
         for c in self.columns:
             name, kind = c["name"], c["kind"]
             for i, row in enumerate(rows):
@@ -247,13 +279,18 @@ class RowEncoder:
                     and name in self.lookup
                     and _category(value, self.lookup[name]) is None
                 ):
-                    raise InvalidInputError(self._unknown(name, value, i))
+                    if isinstance(value, (dict, list)):  # the preprocessor would read its repr
+                        raise InvalidInputError(_not_a_category(name, value, i))
+                    _count_unseen(unseen, name, value)
 
-    def _unknown(self, name: str, value: Any, i: int) -> str:
-        return (
-            f"field {name!r} of row {i} is {_show(value)}, a category the model never saw in training; "
-            f"use one of {format_names(self.categories[name], limit=10)} (or null for unknown)."
-        )
+
+def _not_a_category(name: str, value: Any, i: int) -> str:
+    return f"field {name!r} of row {i} is {_show(value)} ({_json_type(value)}) but must be a category: a string, a number or null."
+
+
+def _count_unseen(unseen: dict[str, tuple[int, Any]], name: str, value: Any) -> None:
+    rows, first = unseen.get(name, (0, value))
+    unseen[name] = (rows + 1, first if isinstance(first, str) else str(first))
 
 
 def _number(value: Any, name: str, i: int, kind: str) -> float:
