@@ -484,6 +484,9 @@ def train(
         )
     if os.environ.get("RANK", "0") != "0":
         return  # rank 0 reports for the whole job
+    from dlpipe.cli._schema import print_schema
+
+    print_schema(run)  # each column's kind and why
     if run.metrics["task"] in ("reconstruction", "generate"):
         from dlpipe.cli.generative import print_generative
 

@@ -310,27 +310,30 @@ def _data_section(f: RunFolder) -> Section:
     schema = (f.manifest.get("preprocessor") or {}).get("schema") or {}
     cols = schema.get("columns") or []
     if cols:
+        # the table `dlpipe train` prints, with the dtype and counts beside; dropped columns last
         rows = [
-            [c.get("name"), c.get("kind"), c.get("dtype"), c.get("n_unique"), c.get("missing")]
+            [
+                c.get("name"),
+                c.get("kind"),
+                c.get("reason") or "-",  # bundles before reasons were recorded have none
+                c.get("dtype"),
+                c.get("n_unique"),
+                c.get("missing"),
+            ]
             for c in cols
         ]
+        dropped = [d for d in schema.get("dropped") or [] if isinstance(d, list) and len(d) == 2]
+        rows += [[name, "dropped", why, None, None, None] for name, why in dropped]
         s.table(
             Table(
-                ["column", "kind", "dtype", "unique values", "missing values"],
+                ["column", "kind", "why", "dtype", "unique values", "missing values"],
                 rows,
-                caption=f"{len(cols)} input columns and their inferred kinds (target {schema.get('target')!r})",
-                collapsed=len(cols) > 12,
+                caption=f"{len(cols)} input columns and their inferred kinds"
+                + (f", {len(dropped)} dropped" if dropped else "")
+                + f" (target {schema.get('target')!r})",
+                collapsed=len(rows) > 12,
             )
         )
-        dropped = schema.get("dropped") or []
-        if dropped:
-            s.table(
-                Table(
-                    ["dropped column", "why"],
-                    [list(d) for d in dropped],
-                    caption="columns not used",
-                )
-            )
     elif f.kind == "table":
         s.note("missing: the column schema (bundle/manifest.json is absent).")
     task = f.manifest.get("task") or {}
