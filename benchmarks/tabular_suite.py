@@ -1,0 +1,337 @@
+"""The table suite of issue #17: dlpipe's default beside three classic models on 10 tables.
+
+For each table, dlpipe's default (``dl.train(train, target, test=test, save=False, seed=s)``) over
+several seeds beside logistic/ridge, HistGradientBoosting and a random forest fitted on the same
+training rows with library defaults (one-hot categoricals, median impute, scaling for the linear
+model). Test rows are scored here, outside dlpipe, from ``run.bundle.predict`` on the test frame,
+on TabArena's primary metric (ROC-AUC binary, log loss multiclass, RMSE regression) plus accuracy
+or MAE, with wall seconds for each fit.
+
+Run: ``.venv/bin/python benchmarks/tabular_suite.py [--tables a,b] [--seeds 0,1,2] [--out results.json]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "tabular"
+
+# name -> (task, target); "csv" tables carry their own split column
+TABLES: dict[str, tuple[str, str]] = {
+    "breast_cancer": ("binary", "target"),
+    "wine": ("multiclass", "target"),
+    "diabetes": ("regression", "target"),
+    "digits": ("multiclass", "target"),
+    "make_classification": ("binary", "target"),
+    "caravan": ("binary", "Purchase"),
+    "default": ("binary", "default"),
+    "oj": ("binary", "Purchase"),
+    "bikeshare": ("regression", "bikers"),
+    "boston": ("regression", "medv"),
+}
+# development tables (not reported as the suite): where default choices are tried first
+DEV_TABLES: dict[str, tuple[str, str]] = {
+    "iris": ("multiclass", "target"),
+    "friedman1": ("regression", "target"),
+    "hastie": ("binary", "target"),
+}
+SUITE = list(TABLES)
+TABLES.update(DEV_TABLES)
+PRIMARY = {"binary": "roc_auc", "multiclass": "log_loss", "regression": "rmse"}
+SECONDARY = {"binary": "accuracy", "multiclass": "accuracy", "regression": "mae"}
+HIGHER_BETTER = {"roc_auc": True, "log_loss": False, "rmse": False, "accuracy": True, "mae": False}
+
+
+def load_table(name: str) -> tuple[pd.DataFrame, pd.DataFrame, str, str]:
+    """(train, test, target, task); sklearn sets get a stratified 80/20 split with seed 0."""
+    task, target = TABLES[name]
+    if (DATA / f"{name}.csv").is_file():
+        df = pd.read_csv(DATA / f"{name}.csv")
+        train = df[df["split"] == "train"].drop(columns="split").reset_index(drop=True)
+        test = df[df["split"] == "test"].drop(columns="split").reset_index(drop=True)
+        return train, test, target, task
+    from sklearn import datasets
+    from sklearn.model_selection import train_test_split
+
+    if name in ("friedman1", "hastie"):
+        make = datasets.make_friedman1 if name == "friedman1" else datasets.make_hastie_10_2
+        x, y = (
+            make(n_samples=1000, random_state=0)
+            if name == "friedman1"
+            else make(n_samples=2000, random_state=0)
+        )
+        if name == "hastie":
+            y = (y > 0).astype(int)
+        frame = pd.DataFrame(x, columns=[f"x{i}" for i in range(x.shape[1])])
+        frame[target] = y
+    elif name == "make_classification":
+        # the seed notes' call (tests/keras/test_seed_snippets.py)
+        x, y = datasets.make_classification(
+            n_samples=1000, n_features=20, n_informative=10, random_state=42
+        )
+        frame = pd.DataFrame(x, columns=[f"x{i}" for i in range(x.shape[1])])
+        frame[target] = y
+    else:
+        frame = getattr(datasets, f"load_{name}")(as_frame=True).frame
+    strat = frame[target] if task != "regression" else None
+    train, test = train_test_split(frame, test_size=0.2, random_state=0, stratify=strat)
+    return train.reset_index(drop=True), test.reset_index(drop=True), target, task
+
+
+def score(
+    task: str, y_true: np.ndarray, pred: np.ndarray, proba: np.ndarray | None, classes: list[Any]
+) -> dict[str, float]:
+    from sklearn import metrics
+
+    if task == "regression":
+        y, p = y_true.astype(float), pred.astype(float)
+        return {
+            "rmse": math.sqrt(metrics.mean_squared_error(y, p)),
+            "mae": metrics.mean_absolute_error(y, p),
+        }
+    assert proba is not None
+    out = {"accuracy": metrics.accuracy_score(y_true.astype(str), pred.astype(str))}
+    labels = [str(c) for c in classes]
+    y = y_true.astype(str)
+    if task == "binary":
+        out["roc_auc"] = metrics.roc_auc_score(y == labels[1], proba[:, 1])
+    else:
+        p = np.clip(proba, 1e-15, 1.0)
+        out["log_loss"] = metrics.log_loss(y, p / p.sum(axis=1, keepdims=True), labels=labels)
+    return out
+
+
+def classic_models(task: str, seed: int) -> dict[str, Any]:
+    from sklearn.ensemble import (
+        HistGradientBoostingClassifier,
+        HistGradientBoostingRegressor,
+        RandomForestClassifier,
+        RandomForestRegressor,
+    )
+    from sklearn.linear_model import LogisticRegression, Ridge
+
+    if task == "regression":
+        return {
+            "linear": Ridge(),
+            "hgb": HistGradientBoostingRegressor(random_state=seed),
+            "rf": RandomForestRegressor(random_state=seed, n_jobs=1),
+        }
+    return {
+        "linear": LogisticRegression(max_iter=5000),
+        "hgb": HistGradientBoostingClassifier(random_state=seed),
+        "rf": RandomForestClassifier(random_state=seed, n_jobs=1),
+    }
+
+
+def run_classic(
+    name: str,
+    model: Any,
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    target: str,
+    task: str,
+    classes: list[Any],
+) -> dict[str, float]:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    x_tr, x_te = train.drop(columns=target), test.drop(columns=target)
+    cats = [c for c in x_tr.columns if not pd.api.types.is_numeric_dtype(x_tr[c])]
+    nums = [c for c in x_tr.columns if c not in cats]
+    num_steps = [SimpleImputer(strategy="median")] + (
+        [StandardScaler()] if name == "linear" else []
+    )
+    pre = ColumnTransformer(
+        [
+            ("num", make_pipeline(*num_steps), nums),
+            ("cat", OneHotEncoder(handle_unknown="ignore", sparse_output=False), cats),
+        ]
+    )
+    pipe = make_pipeline(pre, model)
+    y_tr = train[target].to_numpy()
+    if task != "regression":
+        y_tr = y_tr.astype(str)
+    start = time.perf_counter()
+    pipe.fit(x_tr, y_tr)
+    if task == "regression":
+        pred, proba = pipe.predict(x_te), None
+    else:
+        proba_raw = pipe.predict_proba(x_te)
+        order = [list(pipe.classes_).index(str(c)) for c in classes]
+        proba = proba_raw[:, order]
+        pred = np.asarray([str(c) for c in classes])[proba.argmax(axis=1)]
+    seconds = time.perf_counter() - start
+    return {**score(task, test[target].to_numpy(), pred, proba, classes), "seconds": seconds}
+
+
+def run_dlpipe(
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    target: str,
+    task: str,
+    classes: list[Any],
+    seed: int,
+    options: dict[str, Any],
+) -> dict[str, float]:
+    import dlpipe as dl
+
+    start = time.perf_counter()
+    run = dl.train(
+        train, target, test=test, save=False, report=False, progress="quiet", seed=seed, **options
+    )
+    seconds = time.perf_counter() - start
+    out = run.bundle.predict(test.drop(columns=target))
+    proba = None
+    if task != "regression":
+        cols = {str(c)[len("proba_") :]: c for c in out.columns if str(c).startswith("proba_")}
+        proba = np.column_stack([out[cols[str(c)]].to_numpy(dtype=float) for c in classes])
+    epochs = (
+        len(run.history["epoch"])
+        if hasattr(run, "history") and "epoch" in getattr(run.history, "columns", [])
+        else None
+    )
+    pred = out["prediction"].to_numpy()
+    res = {**score(task, test[target].to_numpy(), pred, proba, classes), "seconds": seconds}
+    if epochs is not None:
+        res["epochs"] = float(epochs)
+    return res
+
+
+def run_keras_boston(
+    train: pd.DataFrame, test: pd.DataFrame, target: str, seed: int
+) -> dict[str, float]:
+    """Chollet ch. 4: features standardised on the training rows, 64-64-1, rmsprop, MAE loss, 130 epochs, batch 16."""
+    from dlpipe.keras import Sequential, layers, utils
+
+    utils.set_random_seed(seed)
+    x_tr = train.drop(columns=target).to_numpy(dtype=np.float32)
+    x_te = test.drop(columns=target).to_numpy(dtype=np.float32)
+    mean, std = x_tr.mean(axis=0), x_tr.std(axis=0)
+    x_tr, x_te = (x_tr - mean) / std, (x_te - mean) / std
+    y_tr = train[target].to_numpy(dtype=np.float32)
+    start = time.perf_counter()
+    model = Sequential(
+        [
+            layers.Input(shape=(x_tr.shape[1],)),
+            layers.Dense(64, activation="relu"),
+            layers.Dense(64, activation="relu"),
+            layers.Dense(1),
+        ]
+    )
+    model.compile(optimizer="rmsprop", loss="mae", metrics=["mae"])
+    model.fit(x_tr, y_tr, epochs=130, batch_size=16, verbose=0)
+    pred = model.predict(x_te).ravel()
+    seconds = time.perf_counter() - start
+    return {**score("regression", test[target].to_numpy(), pred, None, []), "seconds": seconds}
+
+
+def summarise(values: list[float]) -> tuple[float, float]:
+    arr = np.asarray(values, dtype=float)
+    return float(arr.mean()), float(arr.std(ddof=1)) if len(arr) > 1 else 0.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument(
+        "--tables",
+        default=",".join(SUITE),
+        help=f"comma-separated; development tables: {', '.join(DEV_TABLES)}",
+    )
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--out", default=None)
+    ap.add_argument("--no-classic", action="store_true", help="dlpipe only (for tuning)")
+    ap.add_argument("--options", default="{}", help="JSON of extra dl.train arguments (for tuning)")
+    args = ap.parse_args(argv)
+    warnings.filterwarnings("ignore")
+    os.environ.setdefault("PYTHONWARNINGS", "ignore")
+    seeds = [int(s) for s in args.seeds.split(",")]
+    options = json.loads(args.options)
+    results: dict[str, Any] = {
+        "seeds": seeds,
+        "load": os.getloadavg(),
+        "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "options": options,
+        "tables": {},
+    }
+    for name in args.tables.split(","):
+        train, test, target, task = load_table(name)
+        classes = sorted(train[target].astype(str).unique()) if task != "regression" else []
+        entry: dict[str, Any] = {"task": task, "rows": [len(train), len(test)], "dlpipe": []}
+        for s in seeds:
+            entry["dlpipe"].append(run_dlpipe(train, test, target, task, classes, s, options))
+        if not args.no_classic:
+            for label, model in classic_models(task, 0).items():
+                entry[label] = run_classic(label, model, train, test, target, task, classes)
+            if name == "boston":
+                entry["keras"] = [run_keras_boston(train, test, target, s) for s in seeds]
+        results["tables"][name] = entry
+        print(f"done {name}", file=sys.stderr, flush=True)
+        if args.out:  # after each table, so a long run that fails keeps what it measured
+            Path(args.out).write_text(json.dumps(results, indent=1, default=float))
+    results["load_end"] = os.getloadavg()
+    print(markdown(results))
+    if args.out:
+        Path(args.out).write_text(json.dumps(results, indent=1, default=float))
+    return 0
+
+
+def markdown(results: dict[str, Any]) -> str:
+    lines = [
+        "| table | metric | dlpipe (mean ± sd) | linear | HGB | RF | dlpipe s | HGB s | RF s | 2nd metric: dlpipe | best classic | verdict |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    wins = 0
+    for name, e in results["tables"].items():
+        m, m2 = PRIMARY[e["task"]], SECONDARY[e["task"]]
+        mean, sd = summarise([r[m] for r in e["dlpipe"]])
+        mean2, _ = summarise([r[m2] for r in e["dlpipe"]])
+        secs, _ = summarise([r["seconds"] for r in e["dlpipe"]])
+        classic = {k: e[k] for k in ("linear", "hgb", "rf") if k in e}
+        row = f"| {name} | {m} | {mean:.4f} ± {sd:.4f} |"
+        if classic:
+            hb = HIGHER_BETTER[m]
+            best_name = (max if hb else min)(classic, key=lambda k: classic[k][m])
+            best, best2 = classic[best_name][m], classic[best_name][m2]
+            ok = mean >= best if hb else mean <= best
+            wins += ok
+            if m2 == "accuracy":
+                gap = f"{100 * (mean2 - best2):+.1f} pt acc"
+            else:
+                gap = f"{100 * (mean2 / best2 - 1):+.1f}% MAE"
+            row += " " + " | ".join(f"{classic[k][m]:.4f}" for k in ("linear", "hgb", "rf"))
+            row += (
+                f" | {secs:.1f} | {classic['hgb']['seconds']:.1f} | {classic['rf']['seconds']:.1f}"
+            )
+            row += f" | {mean2:.4f} | {best2:.4f} ({best_name}) | {'≥ best' if ok else 'below ' + best_name}, {gap} |"
+        else:
+            row += f" | | | | {secs:.1f} | | | {mean2:.4f} | | |"
+        lines.append(row)
+        if "keras" in e:
+            km, ksd = summarise([r["mae"] for r in e["keras"]])
+            lines.append(
+                f"| {name}: Keras 64-64-1 rmsprop MAE loss | mae | {km:.4f} ± {ksd:.4f} | | | | {summarise([r['seconds'] for r in e['keras']])[0]:.1f} | | | dlpipe MAE {mean2:.4f} | | |"
+            )
+    if any(k in e for e in results["tables"].values() for k in ("hgb",)):
+        lines.append(
+            f"\ndlpipe at least as good as the best classic model on the primary metric: {wins} of {len(results['tables'])}"
+        )
+    lines.append(f"load average at start {results['load']}, at end {results.get('load_end')}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
