@@ -23,7 +23,12 @@ def test_run_folder_contents(binary_frame, tmp_path):
         "predictions.csv",
     ]  # FAST: report=False
     metrics = json.loads((run.path / "metrics.json").read_text())
-    assert set(metrics["test"]["baselines"]) == {"majority", "logistic"}
+    assert set(metrics["test"]["baselines"]) == {
+        "majority",
+        "logistic",
+        "hist_gradient_boosting",
+        "random_forest",
+    }
     assert "accuracy" in metrics["test"]["model"] and metrics["test"]["verdict"]
     config = yaml.safe_load((run.path / "config.yaml").read_text())
     assert (
@@ -37,7 +42,13 @@ def test_run_folder_contents(binary_frame, tmp_path):
 def test_default_run_name_under_runs(regression_frame):
     run = dl.train(regression_frame, "y", **FAST)
     assert run.path.parent.name == "runs" and run.path.name.startswith("table-regression-")
-    assert set(run.metrics["test"]["baselines"]) == {"mean", "ridge"}
+    assert set(run.metrics["test"]["baselines"]) == {
+        "mean",
+        "ridge",
+        "hist_gradient_boosting",
+        "random_forest",
+    }
+    assert run.metrics["test"]["primary_metric"] == "rmse"
 
 
 def test_given_test_file(binary_frame, tmp_path):

@@ -38,6 +38,7 @@ from dlpipe.core.errors import BundleError, DlpipeError, InvalidInputError
 from dlpipe.core.extensions import BUNDLE_LOADERS, load_target
 from dlpipe.core.files import atomic_dir, write_json
 from dlpipe.data.inputs import InputAdapter, adapter_for
+from dlpipe.evaluation.metrics import SCORED_METRICS
 from dlpipe.evaluation.scoring import score
 from dlpipe.models.registry import build_model
 from dlpipe.tasks.task import Task
@@ -196,7 +197,13 @@ class Bundle:
             x_base,
             self.manifest.get("baselines", {}),
             self.task.classes,
+            metric=self._primary_metric(),
         )
+
+    def _primary_metric(self) -> str | None:
+        """The metric the run was judged on (so a bundle keeps its verdict's metric); None: the task's default."""
+        stored = ((self.manifest.get("metrics") or {}).get("test") or {}).get("primary_metric")
+        return stored if stored in SCORED_METRICS.get(self.task.kind, ()) else None
 
     # ------------------------------------------------------------------ saving
     def save(self, path: str | Path, *, overwrite: bool = False) -> Path:

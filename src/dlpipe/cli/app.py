@@ -92,6 +92,12 @@ def train(
             help="auto, regression, binary, multiclass, forecast or sequence-classification."
         ),
     ] = None,
+    metric: Annotated[
+        str | None,
+        typer.Option(
+            help="Primary metric of the verdict; auto: roc_auc (binary), log_loss (multiclass), rmse (regression), accuracy (images, sequences)."
+        ),
+    ] = None,
     test: Annotated[
         Path | None,
         typer.Option(help="A separate test file (then data is split into train/val only)."),
@@ -409,6 +415,7 @@ def train(
         "monitor": monitor,
         "clip_grad": clip_grad,
         "class_weight": class_weight,
+        "metric": metric,
         "scaling": scaling,
         "val_fraction": val_fraction,
         "test_fraction": test_fraction,
@@ -536,6 +543,11 @@ def evaluate(
         check_output_file(output, "`--output`")  # before any work
     scores = dl.evaluate(bundle, str(data))
     _print_scores(scores, title=f"{data} ({scores['rows']} rows)")
+    if {"ridge", "logistic"} & set(scores.get("baselines", {})):
+        typer.echo(
+            "note: the HistGradientBoosting and random-forest baselines are scored in the training run only "
+            "(its metrics.json and report.html): a bundle keeps baselines as plain numbers and never a pickled model."
+        )
     if output is not None:
         with atomic_file(output, "`--output`") as tmp:
             write_json(tmp, scores)
@@ -658,9 +670,12 @@ def _print_scores(scores: dict[str, Any], title: str) -> None:
         Console().print(table)
     else:
         typer.echo(title)
-        typer.echo(f"{'':<16}" + "".join(f"{k:>10}" for k in keys))
+        width = max(16, *(len(name) + 2 for name, _ in rows))
+        typer.echo(f"{'':<{width}}" + "".join(f"{k:>10}" for k in keys))
         for name, m in rows:
-            typer.echo(f"{name:<16}" + "".join(f"{m.get(k, float('nan')):>10.4f}" for k in keys))
+            typer.echo(
+                f"{name:<{width}}" + "".join(f"{m.get(k, float('nan')):>10.4f}" for k in keys)
+            )
     typer.echo(scores["verdict"])
 
 

@@ -38,6 +38,9 @@ class DataConfig(_Frozen):
     target: str | None = None
     # Validated where tasks are known (dlpipe.tasks); new input kinds add their own task names.
     task: str = "auto"
+    # The primary metric the verdict is judged on; `auto`: ROC-AUC (binary), log loss (multiclass),
+    # RMSE (regression), accuracy for images and sequences. Checked against the task (dlpipe.evaluation).
+    metric: str = "auto"
     val_fraction: float = Field(0.2, ge=0.0, lt=0.9)
     test_fraction: float = Field(0.2, ge=0.0, lt=0.9)
     scaling: Literal["standard", "minmax", "l2", "none"] = "standard"

@@ -6,7 +6,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["regression_metrics", "classification_metrics", "primary_metric"]
+from dlpipe.core.errors import InvalidConfigError, suggest
+
+__all__ = ["SCORED_METRICS", "regression_metrics", "classification_metrics", "primary_metric"]
 
 
 def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
@@ -89,8 +91,54 @@ def classification_metrics(
     return out
 
 
-def primary_metric(task_kind: str) -> str:
-    """The one number a verdict is stated in."""
-    return {"regression": "r2", "binary": "accuracy", "multiclass": "accuracy"}.get(
-        task_kind, "loss"
-    )
+# The metrics `score` computes for each task kind, so a chosen `metric` can be checked before training.
+SCORED_METRICS: dict[str, tuple[str, ...]] = {
+    "regression": ("rmse", "mae", "r2", "pearson"),
+    "binary": (
+        "roc_auc",
+        "log_loss",
+        "accuracy",
+        "precision",
+        "recall",
+        "f1",
+        "precision_macro",
+        "recall_macro",
+        "f1_macro",
+    ),
+    "multiclass": (
+        "log_loss",
+        "accuracy",
+        "roc_auc",
+        "precision_macro",
+        "recall_macro",
+        "f1_macro",
+    ),
+}
+
+# As TabArena scores tabular tasks: ROC-AUC (binary), log loss (multiclass), RMSE (regression).
+_DEFAULT_PRIMARY = {"regression": "rmse", "binary": "roc_auc", "multiclass": "log_loss"}
+
+
+def primary_metric(task_kind: str, metric: str | None = None) -> str:
+    """The metric a verdict is judged on: ``metric`` when given (not ``"auto"``), else the task's default.
+
+    The defaults are TabArena's: ``roc_auc`` for binary, ``log_loss`` for multiclass, ``rmse`` for
+    regression (``"loss"`` for any other kind).
+
+    Raises:
+        InvalidConfigError: ``metric`` is not one of the metrics scored for ``task_kind``.
+
+    Example:
+        >>> primary_metric("binary"), primary_metric("multiclass"), primary_metric("regression", "mae")
+        ('roc_auc', 'log_loss', 'mae')
+    """
+    if metric is None or metric == "auto":
+        return _DEFAULT_PRIMARY.get(task_kind, "loss")
+    allowed = SCORED_METRICS.get(task_kind)
+    if allowed is None or metric not in allowed:
+        choices = ", ".join(allowed) if allowed else "none (only `auto`)"
+        raise InvalidConfigError(
+            f"`metric` is {metric!r} but a {task_kind} task is scored on {choices}"
+            f"{suggest(metric, allowed or ())}; pass one of them or `auto`."
+        )
+    return metric

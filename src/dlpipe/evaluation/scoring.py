@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -20,14 +21,22 @@ def score(
     x_baseline: np.ndarray,
     baselines: dict[str, dict[str, Any]],
     classes: list[Any] | None = None,
+    *,
+    metric: str | None = None,
+    run_only: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """Metrics of the model (``output``: values or (N, C) probabilities) and of each baseline.
 
     ``y_true`` holds class codes (classification) or values in original units (regression).
+    ``metric`` is the primary metric (``None``/``"auto"``: the task's default, :func:`primary_metric`);
+    ``run_only`` holds outputs of baselines that were scored on these rows but are not stored
+    (:func:`~dlpipe.evaluation.baselines.fit_tree_baselines`), scored after the stored ones.
 
     Raises:
+        InvalidConfigError: ``metric`` is not scored for this kind of task.
         InvalidInputError: there are no rows to score (every target cell was empty).
     """
+    metric = primary_metric(kind, metric)
     if len(y_true) == 0:
         raise InvalidInputError(
             "there are no labelled rows to score: the target is empty in every row; "
@@ -39,6 +48,9 @@ def score(
             name: regression_metrics(y_true, predict_baseline(name, p, x_baseline))
             for name, p in baselines.items()
         }
+        base.update(
+            {name: regression_metrics(y_true, out) for name, out in (run_only or {}).items()}
+        )
     else:
         assert classes is not None
         model = classification_metrics(y_true, output, classes)
@@ -46,13 +58,18 @@ def score(
             name: classification_metrics(y_true, predict_baseline(name, p, x_baseline), classes)
             for name, p in baselines.items()
         }
-    metric = primary_metric(kind)
+        base.update(
+            {
+                name: classification_metrics(y_true, out, classes)
+                for name, out in (run_only or {}).items()
+            }
+        )
     return {
         "rows": int(len(y_true)),
         "primary_metric": metric,
         "model": model,
         "baselines": base,
-        "verdict": verdict(metric, model[metric], base),
+        "verdict": verdict(metric, model, base),
     }
 
 

@@ -10,14 +10,13 @@ from torch import nn
 
 from dlpipe.core.config import RunConfig
 from dlpipe.data.tabular import TabularDataset
-from dlpipe.evaluation.baselines import fit_baselines
-from dlpipe.evaluation.scoring import score
 from dlpipe.models.mlp import default_hidden, embedding_dim
 from dlpipe.models.registry import build_model
+from dlpipe.pipeline._table_eval import evaluate_table
 from dlpipe.pipeline.recipe import Evaluation, Prepared, Recipe, RunContext
 from dlpipe.pipeline.train import prepare_table
 from dlpipe.tasks.generative import is_generative_task
-from dlpipe.training.trainer import TensorData, predict_logits
+from dlpipe.training.trainer import TensorData
 
 __all__ = ["TableRecipe"]
 
@@ -30,7 +29,7 @@ def _tensors(split: tuple[np.ndarray, np.ndarray, np.ndarray]) -> TensorData:
 
 class TableRecipe(Recipe):
     """Schema and task from the data, a preprocessor fitted on the training rows, an MLP with embeddings for
-    wide categories, scored beside the majority/mean and a logistic/ridge model."""
+    wide categories, scored beside the majority/mean, logistic/ridge, HistGradientBoosting and a random forest."""
 
     kind = "table"
 
@@ -70,50 +69,7 @@ class TableRecipe(Recipe):
         return build_model(spec), spec
 
     def evaluate(self, ctx: RunContext) -> Evaluation:
-        prep, task, cfg = ctx.prep.state, ctx.prep.task, ctx.cfg
-        splits = prep["splits"]
-        x_tr, _, y_tr = splits["train"]
-        x_te, c_te, y_te = splits["test"]
-        if task.kind == "regression":
-            y_train_base = y_tr.reshape(-1) * task.y_std + task.y_mean
-        else:
-            y_train_base = y_tr.reshape(-1).astype(np.int64)
-        baselines = fit_baselines(
-            task.kind,
-            x_tr,
-            y_train_base,
-            task.n_outputs if task.kind == "multiclass" else 2,
-            cfg.seed,
-        )
-        test_inputs = [torch.from_numpy(x_te)] + ([torch.from_numpy(c_te)] if c_te.shape[1] else [])
-        logits = predict_logits(ctx.model, test_inputs).float().cpu().numpy()
-        values, proba = task.decode(logits)
-        if task.kind == "regression":
-            y_true, output = y_te.reshape(-1) * task.y_std + task.y_mean, values
-        else:
-            y_true, output = y_te.reshape(-1).astype(np.int64), proba
-        test_scores = score(task.kind, y_true, output, x_te, baselines, task.classes)
-        predictions = {  # the test split's predictions, so the report can be rebuilt from the folder
-            "y_true": y_true
-            if task.kind == "regression"
-            else np.asarray(task.classes, dtype=object)[y_true],
-            "prediction": values,
-            **(
-                {f"proba_{c}": proba[:, i] for i, c in enumerate(task.classes or [])}
-                if proba is not None
-                else {}
-            ),
-        }
-        pre = prep["preprocessor"]
-        manifest = {
-            "kind": "table",
-            "task": task.to_dict(),
-            "preprocessor": pre.state(),
-            "baselines": baselines,
-            "reference_statistics": prep["reference"],
-            "feature_names": pre.feature_names,
-        }
-        return Evaluation(test=test_scores, manifest=manifest, extras={"predictions": predictions})
+        return evaluate_table(ctx)  # beside majority/mean, logistic/ridge and two tree ensembles
 
     def record_config(self, ctx: RunContext, resolved: dict[str, Any]) -> None:
         resolved["model"]["hidden"] = ctx.spec["hidden"]

@@ -366,6 +366,8 @@ class ImageRecipe(Recipe):
             x_base_test,
             baselines,
             task.classes,
+            # images keep accuracy as their default; `metric` may choose another
+            metric="accuracy" if cfg.data.metric == "auto" else cfg.data.metric,
         )
 
         c, h, w = ctx.ds.image_shape

@@ -378,7 +378,10 @@ class SequenceRecipe(Recipe):
         _, proba = task.decode(logits)
         assert proba is not None and task.classes is not None
         y_true = st["y_te"].reshape(-1).astype(np.int64)
-        test_scores = score(task.kind, y_true, proba, flat_te, baselines, task.classes)
+        metric = "accuracy" if ctx.cfg.data.metric == "auto" else ctx.cfg.data.metric
+        test_scores = score(
+            task.kind, y_true, proba, flat_te, baselines, task.classes, metric=metric
+        )  # sequences keep accuracy as their default; `metric` may choose another
         nn_idx = (
             ((flat_te[:, None, :] - flat_tr[None, :, :]) ** 2).sum(axis=2).argmin(axis=1)
         )  # (N_test,) nearest training case
@@ -387,7 +390,7 @@ class SequenceRecipe(Recipe):
             y_true, nn_proba, task.classes
         )
         test_scores["verdict"] = verdict(
-            "accuracy", test_scores["model"]["accuracy"], test_scores["baselines"]
+            test_scores["primary_metric"], test_scores["model"], test_scores["baselines"]
         )
         samples = {
             str(c): np.flatnonzero(y_true == i)[:3].tolist() for i, c in enumerate(task.classes)

@@ -316,6 +316,10 @@ def _run(
     recipe.check(ds, cfg)
     seed_everything(cfg.seed)
     prep = recipe.prepare(ds, cfg)
+    if cfg.data.metric != "auto":  # a metric the task does not score is refused before training
+        from dlpipe.evaluation.metrics import primary_metric
+
+        primary_metric(str(getattr(prep.task, "kind", "")), cfg.data.metric)
     ctx = RunContext(ds=ds, cfg=cfg, progress=progress, prep=prep)
     torch.manual_seed(cfg.seed)
     ctx.model, ctx.spec = recipe.build(ctx)
