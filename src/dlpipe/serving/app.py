@@ -775,9 +775,11 @@ def _request_schema(b: Bundle, encoder: Any, reference: dict[str, Any]) -> dict[
         elif kind == "datetime":
             props[name] = {"type": ["string", "null"], "format": "date-time"}
         else:
+            # the training categories as examples, not an enum: an unseen one is accepted (as unknown, with a warning)
             props[name] = {
                 "type": ["string", "null"],
-                "enum": [*encoder.categories.get(name, [])[:100], None],
+                "examples": encoder.categories.get(name, [])[:100],
+                "description": "a category seen in training; any other value is treated as unknown",
             }
     row = {"type": "object", "properties": props, "required": encoder.names}
     schema = {
