@@ -1,11 +1,17 @@
-"""The multilayer perceptron for tables, with embeddings for high-cardinality categoricals."""
+"""The multilayer perceptron for tables, with embeddings for high-cardinality categoricals.
+
+Its optional first layer (``numeric_input="robust_clip"``) is RealMLP-TD's input treatment
+(Holzmüller et al. 2024): numeric columns robust-scaled with statistics fitted on the training rows
+(stored as buffers, so they travel in ``weights.safetensors``), smoothly clipped to about ±3, then
+multiplied by a learnable per-feature scale.
+"""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-__all__ = ["MLP", "ACTIVATIONS", "default_hidden"]
+__all__ = ["MLP", "ACTIVATIONS", "NumericInput", "default_hidden"]
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
@@ -31,6 +37,51 @@ def embedding_dim(cardinality: int) -> int:
     return int(min(50, max(2, round(1.6 * cardinality**0.56))))
 
 
+class NumericInput(nn.Module):
+    """Robust scaling, smooth clipping ``z / sqrt(1 + (z / 3) ** 2)`` and a learnable per-feature scale.
+
+    ``center`` and ``inv_scale`` are buffers set by :meth:`fit` from the training rows (median and
+    1 / interquartile range; 2 / range for a column whose quartiles coincide, such as a rare one-hot
+    column; 1 for a constant one); they are saved with the weights.
+
+    Args:
+        n_features: Number of numeric input columns.
+
+    Example:
+        >>> layer = NumericInput(3).fit(torch.randn(100, 3))
+        >>> layer(torch.zeros(4, 3)).shape
+        torch.Size([4, 3])
+    """
+
+    center: torch.Tensor
+    inv_scale: torch.Tensor
+
+    def __init__(self, n_features: int) -> None:
+        super().__init__()
+        self.register_buffer("center", torch.zeros(n_features))
+        self.register_buffer("inv_scale", torch.ones(n_features))
+        self.weight = nn.Parameter(torch.ones(n_features))
+
+    @torch.no_grad()
+    def fit(self, x: torch.Tensor) -> NumericInput:
+        """Set the statistics from training rows ``x`` (N, F)."""
+        x = x.float()
+        if x.shape[0] == 0:
+            return self
+        q = torch.quantile(x, torch.tensor([0.25, 0.5, 0.75]), dim=0)  # (3, F)
+        iqr = q[2] - q[0]
+        spread = x.amax(dim=0) - x.amin(dim=0)
+        inv = torch.where(iqr > 1e-9, 1.0 / iqr.clamp_min(1e-9), 2.0 / spread.clamp_min(1e-9))
+        self.center.copy_(q[1])
+        self.inv_scale.copy_(torch.where(spread > 1e-9, inv, torch.ones_like(inv)))
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = (x - self.center) * self.inv_scale  # (B, F)
+        z = z * torch.rsqrt(1.0 + (z / 3.0) ** 2)  # smooth clip to (-3, 3)
+        return z * self.weight
+
+
 class MLP(nn.Module):
     """Dense layers [Linear -> (BatchNorm) -> activation -> (Dropout)] x len(hidden) -> Linear(n_outputs).
 
@@ -43,6 +94,9 @@ class MLP(nn.Module):
         batch_norm: Batch normalisation before each activation. Defaults to `False`.
         cardinalities: Embedding table sizes for the categorical codes. Defaults to `()`.
         embedding_dims: Embedding widths (one per table). Defaults to a rule of thumb.
+        numeric_input: ``"robust_clip"`` puts a :class:`NumericInput` before the dense stack (its
+            statistics set by ``model.numeric_input.fit(x_train)``); ``"none"`` feeds the numeric
+            block as it comes. Defaults to `"none"`.
 
     Example:
         >>> m = MLP(20, 1, hidden=(64, 32))
@@ -60,8 +114,14 @@ class MLP(nn.Module):
         batch_norm: bool = False,
         cardinalities: tuple[int, ...] | list[int] = (),
         embedding_dims: tuple[int, ...] | list[int] | None = None,
+        numeric_input: str = "none",
     ) -> None:
         super().__init__()
+        if numeric_input not in ("none", "robust_clip"):
+            raise ValueError(
+                f"`numeric_input` is {numeric_input!r} but must be 'none' or 'robust_clip'; pass one of them."
+            )
+        self.numeric_input = NumericInput(n_numeric) if numeric_input == "robust_clip" else None
         dims = (
             list(embedding_dims)
             if embedding_dims is not None
@@ -83,9 +143,11 @@ class MLP(nn.Module):
 
     def fast_path_layers(self) -> nn.Sequential | None:
         """The dense stack, when forward is nothing but it (no embeddings): the engine's fast path."""
-        return None if len(self.embeddings) else self.body
+        return None if len(self.embeddings) or self.numeric_input is not None else self.body
 
     def forward(self, x_num: torch.Tensor, x_cat: torch.Tensor | None = None) -> torch.Tensor:
+        if self.numeric_input is not None:
+            x_num = self.numeric_input(x_num)
         if x_cat is not None and len(self.embeddings):
             # (B, F) + C x (B, d_c) -> (B, F + sum d_c)
             x_num = torch.cat(

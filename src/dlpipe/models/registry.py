@@ -145,6 +145,9 @@ def _build_mlp(spec: dict[str, Any]) -> nn.Module:
         problems.append(
             f"`activation` is {activation!r}{suggest(activation, ACTIVATIONS)} but must be one of {', '.join(ACTIVATIONS)}"
         )
+    numeric_input = spec.get("numeric_input", "none")
+    if numeric_input not in ("none", "robust_clip"):
+        problems.append(f"`numeric_input` is {numeric_input!r} but must be 'none' or 'robust_clip'")
     if problems:
         raise InvalidConfigError("; ".join(problems) + ".")
     return MLP(
@@ -156,4 +159,5 @@ def _build_mlp(spec: dict[str, Any]) -> nn.Module:
         batch_norm=bool(spec.get("batch_norm", False)),
         cardinalities=list(spec.get("cardinalities", [])),
         embedding_dims=spec.get("embedding_dims"),
+        numeric_input=numeric_input,
     )

@@ -20,6 +20,10 @@ from dlpipe.training.trainer import TensorData
 
 __all__ = ["TableRecipe"]
 
+# The default table model's choices beyond ModelConfig (issue #17; chosen on the development tables
+# named in benchmarks/RESULTS.md, measured with benchmarks/tabular_suite.py).
+TABLE_MODEL_DEFAULTS: dict[str, Any] = {"numeric_input": "robust_clip"}
+
 
 def _tensors(split: tuple[np.ndarray, np.ndarray, np.ndarray]) -> TensorData:
     x_num, x_cat, y = split
@@ -59,14 +63,26 @@ class TableRecipe(Recipe):
             "family": mc.family,
             "n_numeric": pre.n_numeric,
             "n_outputs": ctx.prep.task.n_outputs,
-            "hidden": list(mc.hidden) if mc.hidden else default_hidden(ctx.prep.rows["train"]),
+            "hidden": list(mc.hidden) if mc.hidden else self.default_hidden(ctx.prep.rows["train"]),
             "activation": mc.activation,
             "dropout": mc.dropout,
             "batch_norm": mc.batch_norm,
             "cardinalities": cards,
             "embedding_dims": [mc.embedding_dim or embedding_dim(k) for k in cards],
         }
-        return build_model(spec), spec
+        if mc.family == "mlp":
+            spec["numeric_input"] = TABLE_MODEL_DEFAULTS["numeric_input"]
+        model = build_model(spec)
+        # the input layer's statistics come from the training rows only and are saved with the weights
+        numeric_input = getattr(model, "numeric_input", None)
+        if numeric_input is not None:
+            numeric_input.fit(ctx.prep.train.inputs[0])
+        return model, spec
+
+    def default_hidden(self, n_train: int) -> list[int]:
+        """Hidden sizes when the config gives none."""
+        fixed = TABLE_MODEL_DEFAULTS.get("hidden")
+        return list(fixed) if fixed else default_hidden(n_train)
 
     def evaluate(self, ctx: RunContext) -> Evaluation:
         return evaluate_table(ctx)  # beside majority/mean, logistic/ridge and two tree ensembles
