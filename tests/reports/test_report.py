@@ -215,3 +215,20 @@ def test_forecast_span_from_metrics_alone(tmp_path):
     assert "Forecast on the test span" in page and (tmp_path / "plots" / "forecast_y.png").is_file()
     assert "lacks predictions.csv" not in page  # a forecast run has no predictions.csv to miss
     assert ">Evaluation on the test split<" not in page  # empty sections are left out
+
+
+def test_verdict_section_shows_cost_and_says_tree_baselines_are_run_only():
+    from dlpipe.reports.report import _scores_table, verdict_tone
+
+    test = {
+        "primary_metric": "roc_auc",
+        "model": {"roc_auc": 0.9, "accuracy": 0.8},
+        "baselines": {"logistic": {"roc_auc": 0.85, "accuracy": 0.82}},
+        "cost_s": {"model": 1.5, "logistic": 0.01},
+    }
+    table = _scores_table(test)
+    assert table.columns[-1] == "cost (s)" and table.columns[1] == "roc_auc ★"
+    assert table.rows[0][-1] == 1.5 and table.rows[1][-1] == 0.01
+    # the tone follows the primary metric's outcome, said first
+    assert verdict_tone("The model beats x on roc_auc; but it loses to x on accuracy.") == "good"
+    assert verdict_tone("The model loses to x on roc_auc; but it beats x on accuracy.") == "bad"

@@ -102,9 +102,11 @@ class Run:
         test = self.metrics.get("test", {})
         metric = test.get("primary_metric", "")
         lines = [f"{self.metrics.get('task')} on {self.metrics.get('dataset')}: test {metric}"]
-        lines.append(f"  model       {_number(test.get('model', {}).get(metric)):.4f}")
-        for name, m in test.get("baselines", {}).items():
-            lines.append(f"  {name:<11} {_number(m.get(metric)):.4f}")
+        baselines = test.get("baselines", {})
+        width = max([11, *(len(str(name)) for name in baselines)])
+        lines.append(f"  {'model':<{width}} {_number(test.get('model', {}).get(metric)):.4f}")
+        for name, m in baselines.items():
+            lines.append(f"  {name:<{width}} {_number(m.get(metric)):.4f}")
         lines.append(self.verdict)
         return "\n".join(lines)
 

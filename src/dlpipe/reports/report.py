@@ -177,13 +177,13 @@ def _cell(value: Any) -> str:
 
 
 def verdict_tone(verdict: str) -> str:
-    if "beats" in verdict:
-        return "good"
-    if "loses" in verdict:
-        return "bad"
-    if "ties" in verdict:
-        return "warn"
-    return "neutral"
+    """The tone of the verdict's first outcome word (the primary metric's; later clauses name other metrics)."""
+    found = {
+        tone: verdict.find(word)
+        for word, tone in (("beats", "good"), ("loses", "bad"), ("ties", "warn"))
+    }
+    first = [(i, tone) for tone, i in found.items() if i >= 0]
+    return min(first)[1] if first else "neutral"
 
 
 def _subtitle(f: RunFolder) -> str:
@@ -277,6 +277,13 @@ def _verdict_section(f: RunFolder) -> Section:
         f"Scores on the test split ({rows} rows), which played no part in training or model selection. "
         f"The primary metric is {test.get('primary_metric', '?')}; the baselines were fitted on the same training rows."
     )
+    run_only = [str(n) for n in test.get("run_only_baselines") or []]
+    if run_only:
+        s.note(
+            f"{', '.join(run_only)}: scikit-learn defaults, scored in this run only. The bundle keeps the baselines "
+            "that are plain numbers (majority/mean, logistic/ridge), so `dlpipe evaluate` on new data shows those; "
+            "a tree ensemble has no JSON form and a bundle never holds a pickle."
+        )
     return s
 
 
@@ -289,11 +296,20 @@ def _scores_table(test: dict[str, Any]) -> Table:
         if k not in keys and isinstance(v, (int, float)) and not isinstance(v, bool)
     ]
     primary = test.get("primary_metric")
-    cols = [""] + [f"{k} ★" if k == primary else k for k in keys]
-    rows = [["model"] + [model.get(k) for k in keys]]
+    if primary in keys:  # the primary metric's column first
+        keys.insert(0, keys.pop(keys.index(primary)))
+    cost = test.get("cost_s") if isinstance(test.get("cost_s"), dict) else None
+    cols = [""] + [f"{k} ★" if k == primary else k for k in keys] + (["cost (s)"] if cost else [])
+    tail = (lambda name: [cost.get(name)]) if cost else (lambda name: [])
+    rows = [["model"] + [model.get(k) for k in keys] + tail("model")]
     for name, m in (test.get("baselines") or {}).items():
-        rows.append([f"baseline: {name}"] + [m.get(k) for k in keys])
-    return Table(cols, rows, caption="★ primary metric", highlight=0)
+        rows.append([f"baseline: {name}"] + [m.get(k) for k in keys] + tail(name))
+    caption = "★ primary metric"
+    if cost:
+        caption += (
+            "; cost: seconds to fit and predict the test rows (the model: its training epochs)"
+        )
+    return Table(cols, rows, caption=caption, highlight=0)
 
 
 def _data_section(f: RunFolder) -> Section:
