@@ -64,6 +64,8 @@ def test_cli_metric_flag_and_evaluate_note(binary_frame, tmp_path, capsys):
     assert main([*args, "--no-report"]) == 0
     out = capsys.readouterr().out
     assert "hist_gradient_boosting" in out and "random_forest" in out and "on f1:" in out
+    header = next(line for line in out.splitlines() if "cost s" in line)
+    assert header.split()[0] == "f1"  # the chosen primary metric's column first, the cost last
     assert main(["evaluate", str(tmp_path / "r" / "bundle"), str(csv)]) == 0
     out = capsys.readouterr().out
     assert "on f1:" in out and "training run only" in out

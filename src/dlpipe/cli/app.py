@@ -654,28 +654,37 @@ def _print_scores(scores: dict[str, Any], title: str) -> None:
             "smape",
             "mase",
         )
-        if k in scores["model"]
+        if k in scores["model"] and k != metric
     ]
+    if (
+        metric in scores["model"]
+    ):  # the primary metric's column first, even one chosen with --metric
+        keys.insert(0, metric)
+    cost = scores.get("cost_s") or {}  # a table run: seconds to fit and predict
+    columns = keys + (["cost s"] if cost else [])
     rows = [("model", scores["model"])] + list(scores["baselines"].items())
+
+    def cells(name: str, m: dict[str, Any]) -> list[str]:
+        values = [f"{m.get(k, float('nan')):.4f}" for k in keys]
+        return values + ([f"{cost.get(name, float('nan')):.2f}"] if cost else [])
+
     if sys.stdout.isatty():
         from rich.console import Console
         from rich.table import Table
 
         table = Table(title=title)
         table.add_column("")
-        for k in keys:
+        for k in columns:
             table.add_column(k, justify="right", style="bold" if k == metric else None)
         for name, m in rows:
-            table.add_row(name, *(f"{m.get(k, float('nan')):.4f}" for k in keys))
+            table.add_row(name, *cells(name, m))
         Console().print(table)
     else:
         typer.echo(title)
         width = max(16, *(len(name) + 2 for name, _ in rows))
-        typer.echo(f"{'':<{width}}" + "".join(f"{k:>10}" for k in keys))
+        typer.echo(f"{'':<{width}}" + "".join(f"{k:>10}" for k in columns))
         for name, m in rows:
-            typer.echo(
-                f"{name:<{width}}" + "".join(f"{m.get(k, float('nan')):>10.4f}" for k in keys)
-            )
+            typer.echo(f"{name:<{width}}" + "".join(f"{c:>10}" for c in cells(name, m)))
     typer.echo(scores["verdict"])
 
 

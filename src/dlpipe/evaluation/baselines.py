@@ -110,8 +110,8 @@ def fit_tree_baselines(
 
     ``categorical`` marks the columns of ``x_train`` holding category codes (0..254), which
     HistGradientBoosting splits as categories. Only ``random_state`` (the run's seed) and the threads
-    are set: every core, or one when the load average is at or above the core count. Classification with a single class in the training rows gets none.
-    Returns each baseline's test output (values in original units, or (N, C) probabilities over
+    are set: every core, or one when the load average is at or above the core count. Empty rows, or
+    classification with a single class in the training rows, get none. Returns each baseline's test output (values in original units, or (N, C) probabilities over
     ``n_classes``) and its seconds to fit and predict.
     """
     from sklearn.ensemble import (
@@ -122,6 +122,8 @@ def fit_tree_baselines(
     )
     from threadpoolctl import threadpool_limits  # a scikit-learn dependency
 
+    if len(x_test) == 0 or len(x_train) == 0:
+        return {}  # nothing to fit or score (`score` says so for the model's empty test split)
     mask = list(categorical) if categorical is not None and any(categorical) else None
     # On a busy machine (load >= cores) spin-waiting OpenMP threads made HistGradientBoosting ~4x slower
     # (breast_cancer: 2.0 s on 2 threads vs 0.5 s on 1), as the training engine found for torch.
@@ -234,23 +236,30 @@ def verdict(
     value = float(scores[metric])
     head = f"The model {_WORDS[outcome]} its best baseline ({best_name}) on {metric}: "
     head += f"{value:.4f}" if outcome == "tie" else f"{value:.4f} vs {best:.4f}"
-    same, differ = [], []
+    same: list[str] = []
+    differ: list[tuple[str, str]] = []
     for m in others:
-        theirs = baselines[best_name].get(m)
-        mine = scores.get(m)
-        result = compare_scores(m, mine, theirs) if is_score(mine) and is_score(theirs) else None
+        theirs, mine = baselines[best_name].get(m), scores.get(m)
+        if not (is_score(mine) and is_score(theirs)):
+            continue
+        result = compare_scores(m, mine, theirs)
         if result is None:
             continue
-        text = f"{m} ({float(mine):.4f} vs {float(theirs):.4f})"
-        (same if result == outcome else differ).append((result, text))
+        text = f"{m} ({mine:.4f} vs {theirs:.4f})"
+        if result == outcome:
+            same.append(text)
+        else:
+            differ.append((result, text))
     if same:
-        head += ", and on " + _join(t for _, t in same)
-    parts = [head]
-    for result in ("better", "tie", "worse"):
-        names = [t for r, t in differ if r == result]
+        head += ", and on " + _join(same)
+    turns: list[str] = []  # "beats ridge on r2 (...)", then "only ties it on mae (...)"
+    for kind in ("better", "tie", "worse"):
+        names = [t for r, t in differ if r == kind]
         if names:
-            parts.append(f"but it {_WORDS[result]} {best_name} on {_join(names)}")
-    text = prefix + "; ".join(parts) + "."
+            turns.append(f"{_WORDS[kind]} {'it' if turns else best_name} on {_join(names)}")
+    if turns:
+        head += "; but it " + " and ".join(turns)
+    text = prefix + head + "."
     if outcome == "worse":
         text += " Prefer the baseline or tune the model."
     return text
@@ -267,6 +276,5 @@ def _judge(
     return None if outcome is None else (best_of[0], best_of[1], outcome)
 
 
-def _join(items: Any) -> str:
-    items = list(items)
+def _join(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]

@@ -35,7 +35,16 @@ class TestRecord(_Open):
         description="each baseline's scores by metric name"
     )
     verdict: str = Field(
-        description="one sentence: beats / ties / loses to the best baseline on the primary metric"
+        description="a short paragraph: beats / ties / loses to the best baseline on the primary metric, "
+        "and every other headline metric where the model and that baseline disagree"
+    )
+    cost_s: dict[str, float] | None = Field(
+        None,
+        description="tables: seconds per entry (the model's training epochs + test prediction; "
+        "each baseline's fit + test prediction)",
+    )
+    run_only_baselines: list[str] | None = Field(
+        None, description="tables: baselines scored in the run but not stored in the bundle (trees)"
     )
 
 
