@@ -167,6 +167,23 @@ def test_regression_run_ranked_by_mae(trained, runs_dir):
     )
 
 
+def test_default_regression_run_is_listed_by_rmse_lower_is_better(trained, runs_dir, capsys):
+    # issue #17: a table regression run's primary metric is RMSE; its best baseline may be a tree ensemble
+    assert (
+        json.loads((trained["regression"] / "metrics.json").read_text())["test"]["primary_metric"]
+        == "rmse"
+    )
+    trees = {"ridge": {"rmse": 0.6}, "hist_gradient_boosting": {"rmse": 0.4}}
+    _copy(trained["regression"], runs_dir, "good", _set_test("rmse", {"rmse": 0.3}, trees))
+    _copy(trained["regression"], runs_dir, "bad", _set_test("rmse", {"rmse": 0.5}, trees))
+    rows = _rows(runs_dir)
+    assert rows["good"]["baseline"] == "hist_gradient_boosting 0.4000"
+    assert rows["good"]["vs_baseline"] == "better" and rows["bad"]["vs_baseline"] == "worse"
+    assert main(["runs", str(runs_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "rmse ↓" in out and "0.3000 ✓" in out and "0.5000 ✗" in out
+
+
 def test_regression_run_by_r2_is_higher_is_better(trained, runs_dir):
     _copy(
         trained["regression"],
