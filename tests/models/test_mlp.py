@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 
 import dlpipe as dl
@@ -51,7 +52,10 @@ def test_spec_round_trip_keeps_statistics():
     assert torch.allclose(model(x), again(x))
 
 
-def test_default_table_run_fits_statistics_on_training_rows(tmp_path):
+def test_table_run_with_the_input_layer_fits_statistics_on_training_rows(tmp_path, monkeypatch):
+    from dlpipe.pipeline import _fit
+
+    monkeypatch.setitem(_fit.TABLE_MODEL_DEFAULTS, "numeric_input", "robust_clip")
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"a": rng.normal(50, 10, 60), "b": rng.normal(size=60)})
     frame["y"] = np.where(frame["a"] > 50, "hi", "lo")
@@ -66,3 +70,38 @@ def test_default_table_run_fits_statistics_on_training_rows(tmp_path):
     pd.testing.assert_frame_equal(
         loaded.predict(frame.drop(columns="y")), run.bundle.predict(frame.drop(columns="y"))
     )
+
+
+def test_piecewise_linear_bins_widen_the_input():
+    layer = NumericInput(3, bins=4).fit(torch.randn(200, 3))
+    out = layer(torch.randn(5, 3))
+    assert out.shape == (5, 3 * 5) and layer.out_features == 15
+    assert out[:, 3:].min() >= 0.0 and out[:, 3:].max() <= 1.0  # each interval's share in [0, 1]
+    model = build_model(
+        {
+            "family": "mlp",
+            "n_numeric": 3,
+            "n_outputs": 1,
+            "hidden": [8],
+            "numeric_input": "robust_clip",
+            "bins": 4,
+        }
+    )
+    assert model(torch.zeros(2, 3)).shape == (2, 1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
+def test_the_input_layer_exports(tmp_path, monkeypatch, fmt):
+    from dlpipe.export import export_bundle
+    from dlpipe.pipeline import _fit
+
+    monkeypatch.setitem(_fit.TABLE_MODEL_DEFAULTS, "numeric_input", "robust_clip")
+    monkeypatch.setitem(_fit.TABLE_MODEL_DEFAULTS, "bins", 4)
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(50, 10, 80), "b": rng.standard_cauchy(80)})
+    frame["y"] = np.where(frame["a"] > 50, "hi", "lo")
+    bundle = dl.train(frame, "y", epochs=2, progress="quiet", save=False).bundle
+    assert bundle.model.numeric_input.bins == 4
+    res = export_bundle(bundle, tmp_path / f"m.{fmt}", format=fmt, data=frame)
+    assert res.parity["max_abs_diff"] <= 1e-4

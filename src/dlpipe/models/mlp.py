@@ -24,7 +24,11 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
 
 
 def default_hidden(n_rows: int) -> list[int]:
-    """A size that fits the data: small tables get a small network (less to overfit)."""
+    """A size that fits the data: small tables get a small network (less to overfit).
+
+    RealMLP-TD's 3 x 256 for every size was measured against this rule in issue #17
+    (benchmarks/RESULTS.md) and not made the default.
+    """
     if n_rows < 2_000:
         return [64, 32]
     if n_rows < 20_000:
@@ -44,8 +48,12 @@ class NumericInput(nn.Module):
     1 / interquartile range; 2 / range for a column whose quartiles coincide, such as a rare one-hot
     column; 1 for a constant one); they are saved with the weights.
 
+    With ``bins > 0`` each clipped value is also encoded piecewise-linearly (Gorishniy et al. 2022)
+    over ``bins`` intervals between training quantiles: (B, F) -> (B, F * (1 + bins)).
+
     Args:
         n_features: Number of numeric input columns.
+        bins: Piecewise-linear intervals per column (0: none). Defaults to `0`.
 
     Example:
         >>> layer = NumericInput(3).fit(torch.randn(100, 3))
@@ -55,12 +63,20 @@ class NumericInput(nn.Module):
 
     center: torch.Tensor
     inv_scale: torch.Tensor
+    edges: torch.Tensor
 
-    def __init__(self, n_features: int) -> None:
+    def __init__(self, n_features: int, bins: int = 0) -> None:
         super().__init__()
+        self.bins = bins
         self.register_buffer("center", torch.zeros(n_features))
         self.register_buffer("inv_scale", torch.ones(n_features))
+        # (F, bins + 1) interval edges of the clipped values; evenly spaced until fitted
+        self.register_buffer("edges", torch.linspace(-3.0, 3.0, bins + 1).repeat(n_features, 1))
         self.weight = nn.Parameter(torch.ones(n_features))
+
+    @property
+    def out_features(self) -> int:
+        return int(self.center.shape[0]) * (1 + self.bins)
 
     @torch.no_grad()
     def fit(self, x: torch.Tensor) -> NumericInput:
@@ -74,12 +90,23 @@ class NumericInput(nn.Module):
         inv = torch.where(iqr > 1e-9, 1.0 / iqr.clamp_min(1e-9), 2.0 / spread.clamp_min(1e-9))
         self.center.copy_(q[1])
         self.inv_scale.copy_(torch.where(spread > 1e-9, inv, torch.ones_like(inv)))
+        if self.bins:
+            z = self._clipped(x)
+            levels = torch.linspace(0.0, 1.0, self.bins + 1)
+            self.edges.copy_(torch.quantile(z, levels, dim=0).T)  # (F, bins + 1)
         return self
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def _clipped(self, x: torch.Tensor) -> torch.Tensor:
         z = (x - self.center) * self.inv_scale  # (B, F)
-        z = z * torch.rsqrt(1.0 + (z / 3.0) ** 2)  # smooth clip to (-3, 3)
-        return z * self.weight
+        return z * torch.rsqrt(1.0 + (z / 3.0) ** 2)  # smooth clip to (-3, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = self._clipped(x)
+        if not self.bins:
+            return z * self.weight
+        lo, width = self.edges[:, :-1], (self.edges[:, 1:] - self.edges[:, :-1]).clamp_min(1e-6)
+        ple = ((z.unsqueeze(-1) - lo) / width).clamp(0.0, 1.0)  # (B, F, bins)
+        return torch.cat([z * self.weight, ple.flatten(1)], dim=1)  # (B, F * (1 + bins))
 
 
 class MLP(nn.Module):
@@ -97,6 +124,7 @@ class MLP(nn.Module):
         numeric_input: ``"robust_clip"`` puts a :class:`NumericInput` before the dense stack (its
             statistics set by ``model.numeric_input.fit(x_train)``); ``"none"`` feeds the numeric
             block as it comes. Defaults to `"none"`.
+        bins: Piecewise-linear encoding intervals of the numeric input layer. Defaults to `0`.
 
     Example:
         >>> m = MLP(20, 1, hidden=(64, 32))
@@ -115,20 +143,23 @@ class MLP(nn.Module):
         cardinalities: tuple[int, ...] | list[int] = (),
         embedding_dims: tuple[int, ...] | list[int] | None = None,
         numeric_input: str = "none",
+        bins: int = 0,
     ) -> None:
         super().__init__()
         if numeric_input not in ("none", "robust_clip"):
             raise ValueError(
                 f"`numeric_input` is {numeric_input!r} but must be 'none' or 'robust_clip'; pass one of them."
             )
-        self.numeric_input = NumericInput(n_numeric) if numeric_input == "robust_clip" else None
+        self.numeric_input = (
+            NumericInput(n_numeric, bins=bins) if numeric_input == "robust_clip" else None
+        )
         dims = (
             list(embedding_dims)
             if embedding_dims is not None
             else [embedding_dim(k) for k in cardinalities]
         )
         self.embeddings = nn.ModuleList(nn.Embedding(k, d) for k, d in zip(cardinalities, dims))
-        width = n_numeric + sum(dims)
+        width = (self.numeric_input.out_features if self.numeric_input else n_numeric) + sum(dims)
         layers: list[nn.Module] = []
         for size in hidden:
             layers.append(nn.Linear(width, size))

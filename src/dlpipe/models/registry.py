@@ -160,4 +160,5 @@ def _build_mlp(spec: dict[str, Any]) -> nn.Module:
         cardinalities=list(spec.get("cardinalities", [])),
         embedding_dims=spec.get("embedding_dims"),
         numeric_input=numeric_input,
+        bins=int(spec.get("bins", 0)),
     )
