@@ -94,3 +94,15 @@ def test_score_takes_a_chosen_metric():
         metric="accuracy",
     )
     assert out["primary_metric"] == "accuracy" and out["verdict"].startswith("The model beats")
+
+
+def test_a_forest_too_costly_for_the_run_is_skipped_and_said_so():
+    from dlpipe.evaluation.baselines import forest_skip_reason
+
+    assert forest_skip_reason("binary", 6000, 100) is None  # 10 features tried per split
+    reason = forest_skip_reason("regression", 6000, 100)  # all 100: measured 91 s on one busy core
+    assert reason and reason.startswith("random_forest was not fitted: 6,000 training rows x 100")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3001, 101))
+    trees = fit_tree_baselines("regression", x[:3000], x[:3000, 0], x[3000:])
+    assert set(trees) == {"hist_gradient_boosting"}

@@ -69,3 +69,13 @@ def test_cli_metric_flag_and_evaluate_note(binary_frame, tmp_path, capsys):
     assert main(["evaluate", str(tmp_path / "r" / "bundle"), str(csv)]) == 0
     out = capsys.readouterr().out
     assert "on f1:" in out and "training run only" in out
+
+
+def test_a_skipped_forest_is_noted_in_the_run(regression_frame, monkeypatch, tmp_path):
+    monkeypatch.setattr("dlpipe.evaluation.baselines.FOREST_MAX_WORK", 1)
+    run = dl.train(regression_frame, "y", out=tmp_path / "r", **FAST)
+    test = run.metrics["test"]
+    assert (
+        "random_forest" not in test["baselines"] and "hist_gradient_boosting" in test["baselines"]
+    )
+    assert test["baseline_notes"][0].startswith("random_forest was not fitted")

@@ -686,6 +686,8 @@ def _print_scores(scores: dict[str, Any], title: str) -> None:
         for name, m in rows:
             typer.echo(f"{name:<{width}}" + "".join(f"{c:>10}" for c in cells(name, m)))
     typer.echo(scores["verdict"])
+    for note in scores.get("baseline_notes") or []:
+        typer.echo(f"note: {note}.")
 
 
 def _show_warning(

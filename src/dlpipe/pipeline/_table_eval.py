@@ -23,7 +23,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from dlpipe.evaluation.baselines import fit_baselines, fit_tree_baselines, predict_baseline
+from dlpipe.evaluation.baselines import (
+    fit_baselines,
+    fit_tree_baselines,
+    forest_skip_reason,
+    predict_baseline,
+)
 from dlpipe.evaluation.scoring import score
 from dlpipe.pipeline.recipe import Evaluation, RunContext
 from dlpipe.training.trainer import predict_logits
@@ -62,6 +67,7 @@ def evaluate_table(ctx: RunContext) -> Evaluation:
         categorical=[False] * x_tr.shape[1] + [k - 1 <= _MAX_CATEGORY_CODE for k in cards],
     )
     cost.update({name: t.seconds for name, t in trees.items()})
+    skipped = forest_skip_reason(task.kind, len(x_tr), x_tr.shape[1] + c_tr.shape[1])
 
     t0 = time.perf_counter()
     test_inputs = [torch.from_numpy(x_te)] + ([torch.from_numpy(c_te)] if c_te.shape[1] else [])
@@ -88,6 +94,8 @@ def evaluate_table(ctx: RunContext) -> Evaluation:
         **{name: round(cost[name], 4) for name in test_scores["baselines"] if name in cost},
     }
     test_scores["run_only_baselines"] = list(trees)
+    if skipped and len(y_true):
+        test_scores["baseline_notes"] = [skipped]
     predictions = {  # the test split's predictions, so the report can be rebuilt from the folder
         "y_true": y_true
         if task.kind == "regression"

@@ -277,6 +277,8 @@ def _verdict_section(f: RunFolder) -> Section:
         f"Scores on the test split ({rows} rows), which played no part in training or model selection. "
         f"The primary metric is {test.get('primary_metric', '?')}; the baselines were fitted on the same training rows."
     )
+    for note in test.get("baseline_notes") or []:
+        s.note(str(note) + ".")
     run_only = [str(n) for n in test.get("run_only_baselines") or []]
     if run_only:
         s.note(
