@@ -46,6 +46,9 @@ class TestRecord(_Open):
     run_only_baselines: list[str] | None = Field(
         None, description="tables: baselines scored in the run but not stored in the bundle (trees)"
     )
+    baseline_notes: list[str] | None = Field(
+        None, description="tables: a baseline not fitted, and why (a forest too costly for the run)"
+    )
 
 
 class DataSource(_Open):
