@@ -23,13 +23,13 @@ tries the highest priority first, so which kind a file is never depends on impor
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from dlpipe.core.config import RunConfig
 from dlpipe.core.errors import InvalidConfigError
+from dlpipe.core.extensions import load_target
 
 if TYPE_CHECKING:
     from torch import nn
@@ -455,8 +455,7 @@ def recipe_for(ds: Any, cfg: RunConfig) -> Recipe:
             f"no recipe is registered for data of kind {kind!r}; registered kinds are {known}."
         )
     if isinstance(entry.recipe, str):
-        module, _, attr = entry.recipe.partition(":")
-        entry.recipe = getattr(importlib.import_module(module), attr)()
+        entry.recipe = load_target(entry.recipe)()
     assert isinstance(entry.recipe, Recipe)
     return _select(entry.recipe, ds, cfg)
 
