@@ -37,6 +37,6 @@ register_recipe(
     "series", "dlpipe.pipeline._fit_series:SeriesRecipe", detect=detect_series, priority=20
 )
 register_recipe(
-    "sequence", "dlpipe.pipeline._fit_series:SequenceRecipe", detect=detect_sequences, priority=10
+    "sequence", "dlpipe.pipeline._fit_sequences:SequenceRecipe", detect=detect_sequences, priority=10
 )
 register_recipe("table", "dlpipe.pipeline._fit:TableRecipe", priority=0)
