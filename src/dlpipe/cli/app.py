@@ -352,6 +352,19 @@ def train(
             "--relative/--no-relative", help="Series: scale each window by its last value."
         ),
     ] = None,
+    series_column: Annotated[
+        str | None,
+        typer.Option(
+            help="Series: the column naming each series of a long table (one global model)."
+        ),
+    ] = None,
+    refit: Annotated[
+        bool | None,
+        typer.Option(
+            "--refit/--no-refit",
+            help="Series: refit on the whole series with the chosen epochs before forecasting the future.",
+        ),
+    ] = None,
     mean: Annotated[
         str | None,
         typer.Option(help="Images: per-channel mean for normalisation, e.g. 0.485,0.456,0.406."),
@@ -455,6 +468,8 @@ def train(
         "threads": threads,
         "residual": residual,
         "relative": relative,
+        "series_column": series_column,
+        "refit": refit,
         "mean": _csv_floats(mean, "--mean"),
         "std": _csv_floats(std, "--std"),
         "cache": cache,

@@ -104,6 +104,10 @@ class SeriesConfig(_Frozen):
     bidirectional: bool = False
     residual: bool = True
     relative: bool = True
+    # Many series in one long table: the column naming each series (one global model); docs/series.md.
+    series_column: str | None = None
+    # Refit on the whole series with the chosen epochs before forecasting the future (docs/series.md).
+    refit: bool = True
 
 
 class ImageConfig(_Frozen):
