@@ -13,6 +13,13 @@ Baselines, all fitted on the model's training rows:
 
 ``test.cost_s`` holds seconds per entry: the model's training epochs plus its test prediction, each
 baseline's fit plus test prediction.
+
+Then what a user needs to trust a prediction (issue #20, docs/trust.md), in :func:`_trust`:
+a classifier's temperature fitted on the validation rows (kept when it lowers their log loss; the
+test scores above are the calibrated model's), a regression's split-conformal intervals from the
+validation residuals with their test coverage, permutation importance of every input column on the
+test rows (the run's primary metric) and integrated-gradients attributions on a few test rows. Their
+cost is ``explanations.seconds`` in metrics.json.
 """
 
 from __future__ import annotations
@@ -29,6 +36,22 @@ from dlpipe.evaluation.baselines import (
     forest_skip_reason,
     predict_baseline,
 )
+from dlpipe.evaluation.calibration import calibration_record
+from dlpipe.evaluation.conformal import (
+    LEVELS,
+    conformal_half_widths,
+    interval_columns,
+    interval_coverage,
+)
+from dlpipe.evaluation.directions import metric_direction
+from dlpipe.evaluation.explain import (
+    feature_groups,
+    group_attributions,
+    integrated_gradients,
+    metric_scorer,
+    model_output,
+    permutation_importance,
+)
 from dlpipe.evaluation.scoring import score
 from dlpipe.pipeline.recipe import Evaluation, RunContext
 from dlpipe.training.trainer import predict_logits
@@ -36,6 +59,9 @@ from dlpipe.training.trainer import predict_logits
 __all__ = ["evaluate_table"]
 
 _MAX_CATEGORY_CODE = 254  # HistGradientBoosting's categories must be codes below max_bins (255)
+# Explanations' caps, so every table run pays a fraction of a second (docs/trust.md has the figures)
+PERMUTATION_ROWS, PERMUTATION_REPEATS = 1000, 5
+IG_ROWS, IG_STEPS = 200, 64
 
 
 def evaluate_table(ctx: RunContext) -> Evaluation:
@@ -70,11 +96,12 @@ def evaluate_table(ctx: RunContext) -> Evaluation:
     skipped = forest_skip_reason(task.kind, len(x_tr), x_tr.shape[1] + c_tr.shape[1])
 
     t0 = time.perf_counter()
-    test_inputs = [torch.from_numpy(x_te)] + ([torch.from_numpy(c_te)] if c_te.shape[1] else [])
-    logits = predict_logits(ctx.model, test_inputs).float().cpu().numpy()
-    values, proba = task.decode(logits)
+    logits = _logits(ctx.model, x_te, c_te)
     train_seconds = sum(float(r.get("time", 0.0)) for r in ctx.history.records)
     model_cost = train_seconds + time.perf_counter() - t0
+    t_trust = time.perf_counter()
+    calibration = _calibrate(ctx, logits)  # sets task.temperature before anything is decoded
+    values, proba = task.decode(logits)
     if task.kind == "regression":
         y_true, output = y_te.reshape(-1) * task.y_std + task.y_mean, values
     else:
@@ -96,6 +123,8 @@ def evaluate_table(ctx: RunContext) -> Evaluation:
     test_scores["run_only_baselines"] = list(trees)
     if skipped and len(y_true):
         test_scores["baseline_notes"] = [skipped]
+    trust = _trust(ctx, values, y_true, test_scores["primary_metric"], calibration)
+    trust["explanations"]["seconds"] = round(time.perf_counter() - t_trust, 4)
     predictions = {  # the test split's predictions, so the report can be rebuilt from the folder
         "y_true": y_true
         if task.kind == "regression"
@@ -106,6 +135,7 @@ def evaluate_table(ctx: RunContext) -> Evaluation:
             if proba is not None
             else {}
         ),
+        **interval_columns(values, trust.get("intervals") or {}),
     }
     manifest: dict[str, Any] = {
         "kind": "table",
@@ -114,5 +144,152 @@ def evaluate_table(ctx: RunContext) -> Evaluation:
         "baselines": baselines,  # the stored (JSON) ones only
         "reference_statistics": prep["reference"],
         "feature_names": pre.feature_names,
+        # integrated gradients' baseline: the training rows' mean preprocessed inputs
+        "explain": {"baseline": [float(v) for v in x_tr.astype(np.float64).mean(axis=0)]}
+        if len(x_tr)
+        else {"baseline": [0.0] * x_tr.shape[1]},
     }
-    return Evaluation(test=test_scores, manifest=manifest, extras={"predictions": predictions})
+    if trust.get("intervals"):
+        manifest["intervals"] = {
+            k: trust["intervals"][k] for k in ("method", "levels", "half_widths", "validation_rows")
+        }
+    return Evaluation(
+        test=test_scores, manifest=manifest, metrics=trust, extras={"predictions": predictions}
+    )
+
+
+def _logits(model: torch.nn.Module, x_num: np.ndarray, x_cat: np.ndarray) -> np.ndarray:
+    inputs = [torch.from_numpy(x_num)] + ([torch.from_numpy(x_cat)] if x_cat.shape[1] else [])
+    return predict_logits(model, inputs).float().cpu().numpy()  # type: ignore[no-any-return]
+
+
+def _calibrate(ctx: RunContext, test_logits: np.ndarray) -> dict[str, Any] | None:
+    """A classifier's temperature from the validation rows (None for regression)."""
+    task, prep = ctx.prep.task, ctx.prep.state
+    if not task.is_classification:
+        return None
+    x_va, c_va, y_va = prep["splits"]["val"]
+    y_te = prep["splits"]["test"][2]
+    same = bool(prep["same_rows"]) or len(y_va) == 0
+    record = calibration_record(
+        _logits(ctx.model, x_va, c_va) if len(y_va) else test_logits[:0],
+        y_va.reshape(-1).astype(np.int64),
+        test_logits,
+        y_te.reshape(-1).astype(np.int64),
+        enabled=not same,
+        reason="not fitted: the validation rows are the training rows (a table too small to hold rows out)"
+        if same
+        else "",
+    )
+    task.temperature = float(record["temperature"])
+    return record
+
+
+def _trust(
+    ctx: RunContext,
+    values: np.ndarray,
+    y_true: np.ndarray,
+    metric: str,
+    calibration: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """metrics.json's ``calibration``, ``intervals`` and ``explanations`` (see the module docstring)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(
+        1
+    )  # a table model's forward passes here are small: threads cost more than they win
+    try:
+        return _trust_one_thread(ctx, values, y_true, metric, calibration)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _trust_one_thread(
+    ctx: RunContext,
+    values: np.ndarray,
+    y_true: np.ndarray,
+    metric: str,
+    calibration: dict[str, Any] | None,
+) -> dict[str, Any]:
+    task, prep = ctx.prep.task, ctx.prep.state
+    splits = prep["splits"]
+    x_tr = splits["train"][0]
+    x_te, c_te, _ = splits["test"]
+    out: dict[str, Any] = {}
+    if calibration is not None:
+        out["calibration"] = calibration
+    if task.kind == "regression":
+        x_va, c_va, y_va = splits["val"]
+        if prep["same_rows"] or len(y_va) == 0:
+            out["intervals"] = {
+                "method": "split-conformal",
+                "note": "no intervals: the validation rows are the training rows (a table too small to hold rows out)",
+            }
+        else:
+            val_pred, _ = task.decode(_logits(ctx.model, x_va, c_va))
+            y_val = y_va.reshape(-1) * task.y_std + task.y_mean
+            widths = conformal_half_widths(y_val - val_pred, LEVELS)
+            out["intervals"] = {
+                "method": "split-conformal",
+                "levels": list(LEVELS),
+                "half_widths": widths,
+                "validation_rows": int(len(y_val)),
+                "test_coverage": interval_coverage(y_true, values, widths),
+            }
+    model = ctx.model.eval()
+    groups = feature_groups(prep["preprocessor"].state())
+
+    def predict(xn: np.ndarray, xc: np.ndarray) -> np.ndarray:
+        v, p = task.decode(_logits(model, xn.astype(np.float32), xc))
+        return v.astype(np.float64) if p is None else p
+
+    explanations: dict[str, Any] = {"columns": [g.name for g in groups]}
+    y_score = (
+        y_true
+        if task.kind == "regression"
+        else np.asarray(splits["test"][2]).reshape(-1).astype(np.int64)
+    )
+    if len(y_score) >= 2 and groups:
+        try:
+            explanations["permutation"] = {
+                "metric": metric,
+                **permutation_importance(
+                    predict,
+                    x_te,
+                    c_te,
+                    y_score,
+                    groups,
+                    metric_scorer(metric, task.kind),
+                    higher_is_better=metric_direction(metric) == "max",
+                    repeats=PERMUTATION_REPEATS,
+                    max_rows=PERMUTATION_ROWS,
+                    seed=ctx.cfg.seed,
+                ),
+            }
+        except ValueError as exc:  # e.g. ROC-AUC on a subsample holding one class
+            explanations["permutation"] = {"metric": metric, "note": f"not computed: {exc}"}
+    if len(x_te) and groups:
+        rows = x_te[:IG_ROWS]
+        cats = c_te[:IG_ROWS] if c_te.shape[1] else None
+        targets = None
+        if task.kind == "multiclass":
+            targets = _logits(model, rows, c_te[:IG_ROWS]).argmax(axis=1)
+        fn = model_output(model, task.kind, y_std=task.y_std, temperature=task.temperature)
+        baseline = x_tr.mean(axis=0) if len(x_tr) else np.zeros(x_tr.shape[1])
+        attr, o_x, o_b = integrated_gradients(fn, rows, baseline, cats, targets, steps=IG_STEPS)
+        per_column = group_attributions(attr, groups)
+        gap = np.abs(attr.sum(axis=1) - (o_x - o_b))
+        explanations["integrated_gradients"] = {
+            "rows": int(len(rows)),
+            "steps": IG_STEPS,
+            "baseline": "training mean",
+            "output": {
+                "regression": "prediction (target units)",
+                "binary": "log-odds (calibrated)",
+            }.get(task.kind, "logit of the predicted class (calibrated)"),
+            "mean_abs": {
+                g.name: float(np.abs(per_column[:, k]).mean()) for k, g in enumerate(groups)
+            },
+            "completeness_error": float(gap.max() / max(float(np.abs(o_x - o_b).max()), 1e-12)),
+        }
+    out["explanations"] = explanations
+    return out

@@ -52,6 +52,10 @@ class Task:
     y_std: float = 1.0
     loss: Literal["auto", "mse", "huber"] = "auto"
     class_counts: list[int] = field(default_factory=list)
+    # Temperature scaling of the logits (issue #20): fitted on the validation rows when it lowers their
+    # log loss (dlpipe.evaluation.calibration); 1.0 = uncalibrated. Applied in `decode`, so predict,
+    # evaluate and the server all give the calibrated probabilities; labels never change.
+    temperature: float = 1.0
 
     @property
     def is_classification(self) -> bool:
@@ -162,6 +166,8 @@ class Task:
         if self.kind == "regression":
             return logits.reshape(-1).astype(np.float64) * self.y_std + self.y_mean, None
         assert self.classes is not None
+        if self.temperature != 1.0:
+            logits = logits.astype(np.float64) / self.temperature
         if self.kind == "binary":
             p1 = 1.0 / (1.0 + np.exp(-logits.reshape(-1).astype(np.float64)))
             proba = np.column_stack([1.0 - p1, p1])
