@@ -34,6 +34,8 @@ _EXPORTS = {
     "load_run": "dlpipe.pipeline.run",
     "Bundle": "dlpipe.bundle.bundle",
     "load_bundle": "dlpipe.bundle.bundle",
+    "explain": "dlpipe.bundle.explain",
+    "Explanation": "dlpipe.bundle.explain",
     "Trainer": "dlpipe.training.trainer",
     "TensorData": "dlpipe.training.trainer",
     "EarlyStopping": "dlpipe.training.callbacks",

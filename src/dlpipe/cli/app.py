@@ -792,6 +792,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 from dlpipe.cli import deploy as _deploy  # noqa: E402,F401 - registers serve, export, drift
+from dlpipe.cli import explain as _explain  # noqa: E402,F401 - registers explain
 from dlpipe.cli import generative as _generative  # noqa: E402,F401 - registers embed, anomalies, sample
 from dlpipe.cli import reports as _reports  # noqa: E402,F401 - registers report, runs, compare, summary
 from dlpipe.cli import tuning as _tuning  # noqa: E402,F401 - registers tune, ensemble
