@@ -139,13 +139,43 @@ class Bundle:
         if custom is not None:  # kinds whose output is not one row per input row (forecasts)
             return custom(self, data)  # type: ignore[no-any-return]
         self._require_predictive("predict")
+        flags = None
+        if self.kind == "table":  # read once: the range checks need the raw values
+            from dlpipe.data.ranges import flag_frame
+            from dlpipe.data.tabular import read_table
+
+            data = read_table(data, what="input")
+            flags = flag_frame(
+                data, self.input_columns, self.manifest.get("reference_statistics") or {}
+            )
         batch = self._prepare(data)
         labels, proba = self.task.decode(self.outputs(batch.inputs))
         out = pd.DataFrame({"prediction": labels})
         if proba is not None and self.task.classes is not None:
             for i, c in enumerate(self.task.classes):
                 out[f"proba_{c}"] = proba[:, i]
+        intervals = self.manifest.get("intervals")
+        if proba is None and isinstance(intervals, dict):
+            from dlpipe.evaluation.conformal import interval_columns
+
+            for name, values in interval_columns(labels, intervals).items():
+                out[name] = values
+        if flags is not None and flags.any:
+            import warnings
+
+            from dlpipe.core.errors import DataWarning
+            from dlpipe.data.ranges import describe_flags
+
+            out["warnings"] = flags.column()
+            warnings.warn(DataWarning(describe_flags(flags)), stacklevel=2)
         return out
+
+    def explain(self, data: Any, **options: Any) -> Any:
+        """Permutation importance (when ``data`` holds the target) and integrated-gradients attributions
+        for table rows; see :func:`dlpipe.explain` for the options and what is returned."""
+        from dlpipe.bundle.explain import explain
+
+        return explain(self, data, **options)
 
     def _prepare(self, data: Any, *, with_target: bool = False) -> Any:
         """The preprocessor's batch; a raw error from its state (a key missing or of another type in an edited
@@ -430,6 +460,18 @@ _COMMON: dict[str, tuple[Any, str]] = {
     "reference_statistics": _OBJECT,
     "feature_names": _NAMES,
     "generative": _OBJECT,
+    "explain": _OBJECT,
+    "intervals": (
+        lambda v: (
+            isinstance(v, dict)
+            and isinstance(v.get("levels"), list)
+            and isinstance(v.get("half_widths"), list)
+            and len(v["levels"]) == len(v["half_widths"])
+            and all(_is_finite(x) and 0 < x < 1 for x in v["levels"])
+            and all(x is None or (_is_finite(x) and x >= 0) for x in v["half_widths"])
+        ),
+        "an object with `levels` (numbers between 0 and 1) and as many `half_widths` (non-negative numbers or null)",
+    ),
 }
 _TASK: dict[str, tuple[Any, str]] = {
     "kind": _STRING,
@@ -438,6 +480,7 @@ _TASK: dict[str, tuple[Any, str]] = {
     "y_mean": (_is_finite, "a finite number"),
     "y_std": (lambda v: _is_finite(v) and v != 0, "a finite non-zero number"),
     "loss": _STRING,
+    "temperature": (lambda v: _is_finite(v) and v > 0, "a finite positive number"),
     "class_counts": (
         lambda v: (
             isinstance(v, list) and all(isinstance(x, int) and not isinstance(x, bool) for x in v)
