@@ -182,7 +182,7 @@ def test_the_built_in_kinds_are_registered_without_importing_their_code():
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == [
-        "['ensemble', 'rl'] dlpipe.evaluation.forecast_baselines:ForecastAdapter ['dlpipe.rl.report:sections'] ['data', 'evaluation', 'training', 'verdict']",
+        "['ensemble', 'keras', 'rl'] dlpipe.evaluation.forecast_baselines:ForecastAdapter ['dlpipe.rl.report:sections'] ['data', 'evaluation', 'training', 'verdict']",
         "[]",
     ]
 

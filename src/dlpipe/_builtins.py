@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dlpipe.core.extensions import (
     BUNDLE_LOADERS,
+    BUNDLE_MODELS,
     INPUT_ADAPTERS,
     REPLACED_SECTIONS,
     REPORT_SECTIONS,
@@ -24,6 +25,11 @@ INPUT_ADAPTERS["series"] = "dlpipe.evaluation.forecast_baselines:ForecastAdapter
 # bundles that load themselves: an ensemble holds member bundles, an RL agent a policy network or a Q-table
 BUNDLE_LOADERS["ensemble"] = "dlpipe.ensembles.ensemble:load_ensemble"
 BUNDLE_LOADERS["rl"] = "dlpipe.rl.agent:load_rl_bundle"
+
+# a model saved by the Keras-style facade: its network is rebuilt by dlpipe.keras' layers from the JSON
+# spec; one with several inputs or outputs (no task to feed it with) is refused with a sentence
+BUNDLE_MODELS["keras"] = "dlpipe.keras._bundle:build_network"
+BUNDLE_LOADERS["keras"] = "dlpipe.keras._bundle:load_graph_bundle"
 
 # an RL run's report: the return curve, environment and settings in place of the sections of a run
 # with a test split, a table and epochs

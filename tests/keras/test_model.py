@@ -143,5 +143,5 @@ def test_input_shape_mismatch_and_bad_targets():
         m.fit(np.zeros((5, 8, 8)), np.zeros(5))
     with pytest.raises(InvalidInputError, match="classes 0..7 but the last layer has 3 units"):
         m.fit(np.zeros((5, 8, 8, 1)), np.arange(5) * 7 // 4)
-    with pytest.raises(BundleError, match="not a saved dlpipe.keras model"):
+    with pytest.raises(BundleError, match="not a dlpipe bundle"):
         load_model("nowhere")

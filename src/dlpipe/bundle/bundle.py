@@ -35,7 +35,7 @@ from torch import nn
 
 from dlpipe import __version__
 from dlpipe.core.errors import BundleError, DlpipeError, InvalidInputError
-from dlpipe.core.extensions import BUNDLE_LOADERS, load_target
+from dlpipe.core.extensions import BUNDLE_LOADERS, BUNDLE_MODELS, load_target
 from dlpipe.core.files import atomic_dir, write_json
 from dlpipe.data.inputs import InputAdapter, adapter_for
 from dlpipe.evaluation.metrics import SCORED_METRICS
@@ -726,6 +726,9 @@ def _reason(exc: BaseException) -> str:
 def _build_checked(root: Path, spec: dict[str, Any]) -> nn.Module:
     """The model ``spec`` describes, or a BundleError naming `model_spec` when dlpipe cannot build it."""
     try:
+        family = spec.get("family")
+        if family in BUNDLE_MODELS:  # a family built by a package above this layer (dlpipe.keras)
+            return load_target(BUNDLE_MODELS[family])(spec)  # type: ignore[no-any-return]
         return build_model(
             spec, for_training=False
         )  # its weights must fit in memory (checked on the meta device first)

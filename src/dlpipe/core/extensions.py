@@ -20,6 +20,7 @@ from typing import Any
 
 __all__ = [
     "BUNDLE_LOADERS",
+    "BUNDLE_MODELS",
     "INPUT_ADAPTERS",
     "REPLACED_SECTIONS",
     "REPORT_SECTIONS",
@@ -31,6 +32,9 @@ __all__ = [
 INPUT_ADAPTERS: dict[str, object] = {}
 # bundle kind -> loader(root, manifest) -> Bundle, for bundles that load themselves (ensembles, RL agents)
 BUNDLE_LOADERS: dict[str, object] = {}
+# model family -> builder(spec) -> nn.Module, for bundles whose network is built by code above the models
+# layer (a dlpipe.keras model: its layers are the facade's); dlpipe.models' own families are not here
+BUNDLE_MODELS: dict[str, object] = {}
 # run kind ("*": every run) -> providers sections(run) -> list[Section] | Section | None, in order
 REPORT_SECTIONS: dict[str, list[object]] = {}
 # run kind -> ids of the standard report sections that its own sections stand in for

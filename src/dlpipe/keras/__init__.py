@@ -5,10 +5,21 @@ Change the import lines of a Keras program and it runs here::
     from dlpipe.keras import Sequential, layers, callbacks
 
 A final ``sigmoid``/``softmax`` is folded into a logits-based loss (no double activation), image
-inputs are channels-last as in Keras, and ``model.save`` writes JSON + safetensors (never pickle).
+inputs are channels-last as in Keras, and ``model.save`` writes a dlpipe bundle (JSON + safetensors,
+never pickle) that ``dlpipe predict/evaluate/serve/export/drift`` accept.
 """
 
-from dlpipe.keras import callbacks, layers, losses, metrics, models, optimizers, utils
+from dlpipe.keras import (
+    callbacks,
+    datasets,
+    layers,
+    losses,
+    metrics,
+    models,
+    optimizers,
+    regularizers,
+    utils,
+)
 from dlpipe.keras.layers import Input
 from dlpipe.keras.model import History, Model, Sequential
 
@@ -23,5 +34,7 @@ __all__ = [
     "metrics",
     "models",
     "optimizers",
+    "regularizers",
+    "datasets",
     "utils",
 ]

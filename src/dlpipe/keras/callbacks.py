@@ -12,7 +12,20 @@ if TYPE_CHECKING:
     from dlpipe.keras.model import Model
     from dlpipe.training.trainer import Trainer
 
-__all__ = ["Callback", "EarlyStopping", "ReduceLROnPlateau", "ModelCheckpoint"]
+__all__ = [
+    "Callback",
+    "EarlyStopping",
+    "ReduceLROnPlateau",
+    "ModelCheckpoint",
+    "LearningRateScheduler",
+]
+
+
+def _reject(where: str, unknown: dict[str, Any], known: list[str]) -> None:
+    if unknown:
+        from dlpipe.keras.layers import unknown_keywords
+
+        raise unknown_keywords(where, unknown, known)
 
 
 def _mode(mode: str) -> str:
@@ -72,9 +85,29 @@ class EarlyStopping(_cb.EarlyStopping):
         patience: int = 0,
         verbose: int = 0,
         mode: str = "auto",
+        baseline: float | None = None,
         restore_best_weights: bool = False,
-        **_: Any,
+        start_from_epoch: int = 0,
+        **unknown: Any,
     ) -> None:
+        _reject(
+            "`EarlyStopping`",
+            unknown,
+            [
+                "monitor",
+                "min_delta",
+                "patience",
+                "verbose",
+                "mode",
+                "baseline",
+                "restore_best_weights",
+                "start_from_epoch",
+            ],
+        )
+        if baseline is not None or start_from_epoch != 0:
+            raise InvalidConfigError(
+                "`EarlyStopping(baseline=..., start_from_epoch=...)` are not supported by dlpipe.keras; leave them out."
+            )
         super().__init__(
             monitor=monitor,
             patience=patience,
@@ -99,9 +132,19 @@ class ReduceLROnPlateau(_cb.ReduceLROnPlateau):
         verbose: int = 0,
         mode: str = "auto",
         min_delta: float = 1e-4,
+        cooldown: int = 0,
         min_lr: float = 0.0,
-        **_: Any,
+        **unknown: Any,
     ) -> None:
+        _reject(
+            "`ReduceLROnPlateau`",
+            unknown,
+            ["monitor", "factor", "patience", "verbose", "mode", "min_delta", "cooldown", "min_lr"],
+        )
+        if cooldown != 0:
+            raise InvalidConfigError(
+                "`ReduceLROnPlateau(cooldown=...)` is not supported by dlpipe.keras; leave it out."
+            )
         super().__init__(
             monitor=monitor, factor=factor, patience=patience, min_lr=min_lr, min_delta=min_delta
         )
@@ -126,8 +169,28 @@ class ModelCheckpoint(_cb.Callback):
         save_best_only: bool = False,
         mode: str = "auto",
         save_weights_only: bool = False,
-        **_: Any,
+        save_freq: Any = "epoch",
+        initial_value_threshold: float | None = None,
+        **unknown: Any,
     ) -> None:
+        _reject(
+            "`ModelCheckpoint`",
+            unknown,
+            [
+                "filepath",
+                "monitor",
+                "verbose",
+                "save_best_only",
+                "mode",
+                "save_weights_only",
+                "save_freq",
+                "initial_value_threshold",
+            ],
+        )
+        if save_freq != "epoch" or initial_value_threshold is not None:
+            raise InvalidConfigError(
+                "`ModelCheckpoint` saves once per epoch here; leave `save_freq` and `initial_value_threshold` out."
+            )
         self.filepath = str(filepath)
         self.monitor = monitor
         self.save_best_only = save_best_only
@@ -149,3 +212,33 @@ class ModelCheckpoint(_cb.Callback):
         path = self.filepath.format(**{**logs, "epoch": epoch})
         self.model.save(path)
         self.saved.append(path)
+
+
+class LearningRateScheduler(_cb.Callback):
+    """Keras' LearningRateScheduler: ``schedule(epoch, lr) -> new lr`` before each epoch (epochs from 0).
+
+    Its rate of each epoch is in ``history.history["lr"]``.
+    """
+
+    def __init__(self, schedule: Any, verbose: int = 0, **unknown: Any) -> None:
+        _reject("`LearningRateScheduler`", unknown, ["schedule", "verbose"])
+        if not callable(schedule):
+            raise InvalidConfigError(
+                f"`LearningRateScheduler(schedule=...)` is {schedule!r} but must be a function (epoch, lr) -> lr."
+            )
+        self.schedule = schedule
+
+    def _set(self, trainer: Trainer, epoch: int) -> None:
+        lr = self.schedule(epoch, trainer.optimizer.lr)
+        if not isinstance(lr, (int, float)) or isinstance(lr, bool) or not lr > 0:
+            raise InvalidConfigError(
+                f"the learning-rate schedule returned {lr!r} for epoch {epoch}; it must return a positive number."
+            )
+        trainer.optimizer.lr = float(lr)
+
+    def on_fit_start(self, trainer: Trainer) -> None:
+        self._set(trainer, 0)
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
+        if epoch < trainer.epochs:
+            self._set(trainer, epoch)  # the trainer counts from 1: this sets epoch `epoch` (from 0)

@@ -1,15 +1,15 @@
 """``Sequential`` and ``Model``: Keras' compile / fit / evaluate / predict / summary / save over dlpipe's engine.
 
-The network is built from the layer list for a known input shape (``Input(shape=...)``, a first
-layer's ``input_shape=``, or the first data seen). ``compile`` checks that the loss fits the last
-layer and folds a final ``sigmoid``/``softmax`` into a logits-based loss. ``fit`` trains with
-dlpipe's :class:`~dlpipe.training.Trainer` (in-memory tensors, index-sliced batches, one fused
-optimiser step) and returns a :class:`History` whose ``.history`` is Keras' dict.
+The network is built from the layers for a known input shape (``Input(shape=...)``, a first layer's
+``input_shape=``, or the first data seen). ``compile`` checks that each output's loss fits its last
+layer and folds a final ``sigmoid``/``softmax`` into a logits-based loss. ``fit`` trains with dlpipe's
+:class:`~dlpipe.training.Trainer` (in-memory tensors, index-sliced batches, one fused optimiser step)
+and returns a :class:`History` whose ``.history`` is Keras' dict. ``save`` writes a dlpipe bundle.
 """
 
 from __future__ import annotations
 
-import json
+import math
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -19,43 +19,44 @@ import numpy as np
 import torch
 from torch import nn
 
-from dlpipe.core.errors import BundleError, InvalidConfigError, InvalidInputError
+from dlpipe.core.errors import InvalidConfigError, InvalidInputError
 from dlpipe.keras import callbacks as kcb
-from dlpipe.keras.layers import KerasTensor, Layer, activation_module, layer_from_config
-from dlpipe.keras.losses import Loss, folded_activation, loss_function, resolve_loss
+from dlpipe.keras._graph import KerasNet, Plan, consumers, plan_from_tensors
+from dlpipe.keras._objective import Objective, Output, class_weights
+from dlpipe.keras.layers import KerasTensor, Layer, activation_module, unknown_keywords
+from dlpipe.keras.losses import folded_activation, resolve_loss
 from dlpipe.keras.metrics import resolve_metrics
 from dlpipe.keras.optimizers import Optimizer, resolve_optimizer
+from dlpipe.keras.regularizers import Regularizer
+from dlpipe.training import callbacks as tcb
 from dlpipe.training.callbacks import Callback
 from dlpipe.training.optim import FlatOptimizer
 from dlpipe.training.trainer import TensorData, Trainer, evaluate_tensors, predict_logits
 
 __all__ = ["Model", "Sequential", "History", "load_model"]
 
-FORMAT = "dlpipe-keras"
-FORMAT_VERSION = 1
 _TRAIN_METRIC_ROWS = 4096
-
-
-class _Net(nn.Module):
-    """The built layers; the last layer's activation is kept apart so a loss can fold it."""
-
-    def __init__(self, modules: list[nn.Module], head: nn.Module | None) -> None:
-        super().__init__()
-        self.layers = nn.ModuleList(modules)
-        self.head = head if head is not None else nn.Identity()
-        self.fold = False
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for m in self.layers:
-            x = m(x)
-        return x if self.fold else self.head(x)
+_LR_CALLBACKS = (
+    tcb.ReduceLROnPlateau,
+    tcb.CosineSchedule,
+    tcb.OneCycleSchedule,
+    kcb.LearningRateScheduler,
+)
 
 
 class History:
-    """What ``fit`` returns: ``history`` maps each metric (``loss``, ``val_loss``, ``accuracy``...) to per-epoch values."""
+    """What ``fit`` returns: ``history`` maps each metric (``loss``, ``val_loss``, ``accuracy``...) to per-epoch values.
+
+    When a callback changes the learning rate (``ReduceLROnPlateau``, ``LearningRateScheduler``),
+    ``history["lr"]`` (and Keras 3's ``history["learning_rate"]``) holds the rate of each epoch.
+    """
 
     def __init__(
-        self, records: list[dict[str, float]], params: dict[str, Any], model: Model
+        self,
+        records: list[dict[str, float]],
+        params: dict[str, Any],
+        model: Model,
+        with_lr: bool = False,
     ) -> None:
         skip = {"epoch", "time", "lr"}
         keys: list[str] = []
@@ -64,6 +65,10 @@ class History:
         self.history: dict[str, list[float]] = {
             k: [float(r.get(k, float("nan"))) for r in records] for k in keys
         }
+        if with_lr:
+            lrs = [float(r.get("lr", float("nan"))) for r in records]
+            self.history["lr"] = lrs
+            self.history["learning_rate"] = list(lrs)
         self.epoch = list(range(len(records)))
         self.params = params
         self.model = model
@@ -104,19 +109,14 @@ class _KerasTrainer(Trainer):
 class _TrainMetrics(Callback):
     """Keras logs metrics on the training data too: measured at epoch end, in eval mode, on up to 4,096 rows."""
 
-    def __init__(
-        self,
-        data: TensorData,
-        loss_fn: Callable[..., torch.Tensor],
-        metrics_fn: Callable[..., dict[str, torch.Tensor]],
-    ) -> None:
+    def __init__(self, data: TensorData, objective: Objective) -> None:
         n = min(len(data), _TRAIN_METRIC_ROWS)
         self.data = TensorData(tuple(t[:n] for t in data.inputs), data.y[:n])
-        self.loss_fn, self.metrics_fn = loss_fn, metrics_fn
+        self.objective = objective
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
         values = evaluate_tensors(
-            trainer.model, self.loss_fn, self.data.to(trainer.device), self.metrics_fn
+            trainer.model, self.objective, self.data.to(trainer.device), self.objective.metrics
         )
         values.pop("loss")
         numbers = torch.stack([v.float() for v in values.values()]).tolist() if values else []
@@ -147,8 +147,12 @@ class _Printer(Callback):
         )
 
 
+def _as_list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
 class Model:
-    """A Keras-style model from the functional API: ``Model(inputs, outputs)`` over a chain of layers.
+    """A Keras-style model from the functional API: ``Model(inputs, outputs)``, one or several of each.
 
     Example:
         >>> from dlpipe.keras import Input, layers
@@ -160,70 +164,106 @@ class Model:
 
     def __init__(
         self,
-        inputs: KerasTensor | None = None,
-        outputs: KerasTensor | None = None,
+        inputs: KerasTensor | Sequence[KerasTensor] | None = None,
+        outputs: KerasTensor | Sequence[KerasTensor] | dict[str, KerasTensor] | None = None,
         name: str | None = None,
+        **unknown: Any,
     ) -> None:
+        if unknown:
+            raise unknown_keywords("`Model`", unknown, ["inputs", "outputs", "name"])
         self.name = name or ("sequential" if isinstance(self, Sequential) else "functional")
         self.layers: list[Layer] = []
-        self.input_shape_: tuple[int, ...] | None = None
-        self.net: _Net | None = None
+        self._inputs: list[tuple[str, tuple[int, ...]]] = []
+        self._plan: Plan = []
+        self._output_names: list[str] = []
+        self.net: KerasNet | None = None
         self.compiled: dict[str, Any] | None = None
         self.history: History | None = None
+        self.feature_names_: list[str] | None = None
+        self.target_name_: str | None = None
+        self._fit_sample: np.ndarray | None = None
         if inputs is None and outputs is None:
             return
-        if isinstance(inputs, (list, tuple)) or isinstance(outputs, (list, tuple)):
-            raise InvalidConfigError(
-                "this functional API supports one input and one output (a chain of layers); pass Model(inputs, outputs) with single tensors."
-            )
+        if isinstance(outputs, dict):
+            outputs = list(outputs.values())
+        ins, outs = _as_list(inputs), _as_list(outputs)
         if (
-            not isinstance(inputs, KerasTensor)
-            or not isinstance(outputs, KerasTensor)
-            or inputs.layer is not None
+            not ins
+            or not outs
+            or not all(isinstance(t, KerasTensor) and t.layer is None for t in ins)
+            or not all(isinstance(t, KerasTensor) for t in outs)
         ):
             raise InvalidConfigError(
-                "`Model(inputs, outputs)` needs inputs=Input(shape=...) and outputs the result of calling layers on it."
+                "`Model(inputs, outputs)` needs inputs=Input(shape=...) (or a list of them) and outputs the result of calling layers on them (or a list)."
             )
-        chain: list[Layer] = []
-        node: KerasTensor | None = outputs
-        while node is not None and node is not inputs:
-            assert node.layer is not None
-            chain.append(node.layer)
-            node = node.parent
-        if node is None:
+        if any(t.layer is None for t in outs):
             raise InvalidConfigError(
-                "`outputs` was not computed from `inputs`; build outputs by calling layers on the Input you pass."
+                "an output of `Model(inputs, outputs)` is an Input itself; outputs must come from layers called on the inputs."
             )
-        self.layers = chain[::-1]
-        self.input_shape_ = tuple(inputs.shape[1:])  # type: ignore[arg-type]
-        self._build(self.input_shape_)
+        self.layers, self._plan = plan_from_tensors(ins, outs)
+        self._inputs = [(str(t.name), tuple(t.shape[1:])) for t in ins]  # type: ignore[misc]
+        self._output_names = [str(t.name) for t in outs]
+        self._build()
 
     # ------------------------------------------------------------------ building
-    def _build(self, shape: tuple[int, ...]) -> None:
+    @property
+    def input_shape_(self) -> tuple[int, ...] | None:
+        return self._inputs[0][1] if self._inputs else None
+
+    @property
+    def input_names(self) -> list[str]:
+        return [n for n, _ in self._inputs]
+
+    @property
+    def output_names(self) -> list[str]:
+        return list(self._output_names)
+
+    def _build(self) -> None:
         if not self.layers:
             raise InvalidConfigError(
                 "the model has no layers; add layers such as Dense(1) before building it."
             )
+        by_name = {layer.name: layer for layer in self.layers}
+        readers = consumers(self._plan)
+        shapes: dict[str, Any] = dict(self._inputs)
         modules: list[nn.Module] = []
-        self._shapes: list[tuple[int, ...]] = []
-        head = None
-        for i, layer in enumerate(self.layers):
-            last = i == len(self.layers) - 1
-            module, shape = layer.build(shape, fold_activation=last)
+        self._param_counts: list[int] = []
+        folded: set[str] = set()
+        activity: dict[int, Regularizer] = {}
+        for i, (key, sources) in enumerate(self._plan):
+            layer = by_name[key]
+            fold = key in self._output_names and readers.get(key, 0) == 0
+            arg = [shapes[s] for s in sources] if layer.n_inputs != 1 else shapes[sources[0]]
+            module, shape = layer.build(arg, fold_activation=fold)
+            layer.module = module
+            if fold:
+                folded.add(key)
+            if layer.activity_regularizer is not None:
+                activity[i] = layer.activity_regularizer
             modules.append(module)
-            self._shapes.append(shape)
-            if last:
-                head = activation_module(layer.activation)
-        self.net = _Net(modules, head)
-        self.output_shape_ = shape
-        self._param_counts = [sum(p.numel() for p in m.parameters()) for m in modules]
+            shapes[key] = shape
+            self._param_counts.append(sum(p.numel() for p in module.parameters()))
+        heads = [
+            activation_module(by_name[k].activation) if k in folded else None
+            for k in self._output_names
+        ]
+        self._shapes = shapes
+        self.output_shapes_ = [shapes[k] for k in self._output_names]
+        self.output_shape_ = self.output_shapes_[0]
+        self.net = KerasNet(
+            modules, self._plan, self.input_names, self._output_names, heads, activity
+        )
+        self._foldable = [k in folded for k in self._output_names]
 
-    def _ensure_built(self, x_shape: tuple[int, ...]) -> None:
+    def _ensure_built(self, shapes: list[tuple[int, ...]]) -> None:
         if self.net is None:
-            self.input_shape_ = x_shape
-            self._build(x_shape)
+            self._set_sequential_input(shapes[0])
+            self._build()
             if self.compiled is not None:
                 self._apply_compile()
+
+    def _set_sequential_input(self, shape: tuple[int, ...]) -> None:
+        raise InvalidConfigError("this model has no input shape")  # Sequential overrides
 
     @property
     def built(self) -> bool:
@@ -239,119 +279,317 @@ class Model:
                 f"`{what}()` needs a built model; start it with Input(shape=...) (or input_shape= on the first layer), or call fit() first."
             )
 
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
+        """A layer by ``name`` or position (``index``)."""
+        if index is not None:
+            if not -len(self.layers) <= index < len(self.layers):
+                raise InvalidConfigError(
+                    f"`index` is {index} but the model has {len(self.layers)} layers."
+                )
+            return self.layers[index]
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        from dlpipe.core.errors import suggest
+
+        names = [layer.name for layer in self.layers]
+        raise InvalidConfigError(
+            f"no layer named {name!r}{suggest(str(name), names)}; the layers are: {', '.join(names)}."
+        )
+
+    def get_weights(self) -> list[np.ndarray]:
+        """Every layer's weights in Keras' layout, layer after layer."""
+        self._require_built("get_weights")
+        return [w for layer in self.layers for w in layer.get_weights()]
+
+    def set_weights(self, weights: list[Any]) -> None:
+        """Set every layer's weights from a list shaped as :meth:`get_weights` returns it."""
+        self._require_built("set_weights")
+        counts = [len(layer.get_weights()) for layer in self.layers]
+        if len(weights) != sum(counts):
+            raise InvalidConfigError(
+                f"`set_weights()` got {len(weights)} arrays but the model has {sum(counts)}; pass the list model.get_weights() returns."
+            )
+        at = 0
+        for layer, n in zip(self.layers, counts):
+            layer.set_weights(list(weights[at : at + n]))
+            at += n
+
     # ------------------------------------------------------------------ compile
     def compile(
         self,
         optimizer: Any = "rmsprop",
         loss: Any = None,
-        metrics: Sequence[str] | str | None = None,
-        **_: Any,
+        loss_weights: Any = None,
+        metrics: Any = None,
+        weighted_metrics: Any = None,
+        run_eagerly: bool = False,
+        steps_per_execution: int = 1,
+        jit_compile: Any = "auto",
+        auto_scale_loss: bool = True,
+        **unknown: Any,
     ) -> None:
-        """Choose optimizer (name or object), loss (Keras name) and metrics (names); checks the loss fits the last layer."""
+        """Choose optimizer (name or object), loss (Keras name; one per output as a list or dict) and metrics.
+
+        ``run_eagerly``, ``steps_per_execution``, ``jit_compile`` and ``auto_scale_loss`` change how Keras
+        runs, not what it computes; they are accepted and have no effect here.
+        """
+        if unknown:
+            raise unknown_keywords(
+                "`compile`",
+                unknown,
+                [
+                    "optimizer",
+                    "loss",
+                    "loss_weights",
+                    "metrics",
+                    "weighted_metrics",
+                    "run_eagerly",
+                    "steps_per_execution",
+                    "jit_compile",
+                    "auto_scale_loss",
+                ],
+            )
         if loss is None:
             raise InvalidConfigError(
                 "`loss` is missing; pass a loss such as 'binary_crossentropy', 'sparse_categorical_crossentropy' or 'mse'."
             )
+        if weighted_metrics is not None:
+            raise InvalidConfigError(
+                "`weighted_metrics` is not supported by dlpipe.keras (metrics are unweighted); pass them as `metrics`."
+            )
+        if isinstance(loss, dict):
+            losses: Any = {k: resolve_loss(v) for k, v in loss.items()}
+        elif isinstance(loss, (list, tuple)):
+            losses = [resolve_loss(v) for v in loss]
+        else:
+            losses = resolve_loss(loss)
         self.compiled = {
             "optimizer": resolve_optimizer(optimizer),
-            "loss": resolve_loss(loss),
+            "loss": losses,
+            "loss_weights": loss_weights,
             "metrics_names": metrics,
         }
         if self.net is not None:
             self._apply_compile()
-        else:  # validate the names now; the loss/last-layer check needs only the layers
-            self._check_loss()
-            resolve_metrics(metrics, self.compiled["loss"].name, False, "linear")
+        elif isinstance(self, Sequential) and self.layers:
+            # validate the names now; the loss/last-layer check needs only the layers
+            last = self.layers[-1]
+            units = getattr(last, "units", getattr(last, "filters", 0))
+            folded_activation(
+                self._per_output(losses, "loss")[0], last.activation, int(units), repr(last)
+            )
+            resolve_metrics(metrics, self._per_output(losses, "loss")[0].name, False, "linear")
 
-    def _last(self) -> tuple[str, int, str]:
-        last = self.layers[-1]
-        units = getattr(last, "units", getattr(last, "filters", 0))
-        if self.net is not None:
-            units = self.output_shape_[-1]
-        return last.activation, int(units), repr(last)
-
-    def _check_loss(self) -> bool:
-        assert self.compiled is not None
-        act, units, desc = self._last()
-        return folded_activation(self.compiled["loss"], act, units, desc)
+    def _per_output(self, spec: Any, what: str, default: Any = None) -> list[Any]:
+        """A compile argument given once, as a list (one per output) or a dict by output name -> one per output."""
+        names = self._output_names or ["output"]
+        if isinstance(spec, dict):
+            unknown = [k for k in spec if k not in names]
+            if unknown:
+                raise InvalidConfigError(
+                    f"`{what}` names the outputs {unknown} but the model's outputs are {names}; use the output layers' names."
+                )
+            return [spec.get(n, default) for n in names]
+        if (
+            isinstance(spec, list)
+            and what != "metrics"
+            or (what == "metrics" and isinstance(spec, list) and spec and isinstance(spec[0], list))
+        ):
+            if len(spec) != len(names):
+                raise InvalidConfigError(
+                    f"`{what}` lists {len(spec)} entries but the model has {len(names)} outputs {names}; pass one per output, or a dict by output name."
+                )
+            return list(spec)
+        return [spec] * len(names)
 
     def _apply_compile(self) -> None:
         assert self.compiled is not None and self.net is not None
-        fold = self._check_loss()
-        self.net.fold = fold
-        loss: Loss = self.compiled["loss"]
-        self._loss_fn = loss_function(loss)
-        self._metrics = resolve_metrics(
-            self.compiled["metrics_names"], loss.name, fold, self.layers[-1].activation
+        losses = self._per_output(self.compiled["loss"], "loss")
+        if any(loss is None for loss in losses):
+            missing = [n for n, loss in zip(self._output_names, losses) if loss is None]
+            raise InvalidConfigError(
+                f"`loss` gives no loss for the outputs {missing}; pass a loss for every output."
+            )
+        weights = self._per_output(self.compiled["loss_weights"], "loss_weights", 1.0)
+        metric_names = self._per_output(self.compiled["metrics_names"], "metrics")
+        by_name = {layer.name: layer for layer in self.layers}
+        outputs: list[Output] = []
+        for j, name in enumerate(self._output_names):
+            layer, shape, loss = by_name[name], self.output_shapes_[j], losses[j]
+            fold = folded_activation(loss, layer.activation, int(shape[-1]), repr(layer))
+            if fold and not self._foldable[j]:
+                raise InvalidConfigError(
+                    f"output {name!r} also feeds other layers, so its {layer.activation} cannot be folded into {loss.name!r}; end that branch with a separate output layer."
+                )
+            self.net.fold[j] = fold
+            w = 1.0 if weights[j] is None else weights[j]
+            if not isinstance(w, (int, float)) or isinstance(w, bool) or not math.isfinite(w):
+                raise InvalidConfigError(
+                    f"`loss_weights` holds {w!r} for output {name!r} but must hold finite numbers."
+                )
+            outputs.append(
+                Output(
+                    name,
+                    tuple(shape),
+                    loss,
+                    fold,
+                    layer.activation,
+                    float(w),
+                    resolve_metrics(metric_names[j], loss.name, fold, layer.activation),
+                )
+            )
+        net = self.net
+        layers = self.layers
+        self.objective = Objective(
+            outputs,
+            lambda: [t for layer in layers for t in layer.penalty_terms()],
+            net.take_activity,
         )
-
-    def _metrics_fn(self) -> Callable[[torch.Tensor, torch.Tensor], dict[str, torch.Tensor]] | None:
-        if not self._metrics:
-            return None
-        metrics = self._metrics
-        return lambda z, y: {k: fn(z, y) for k, fn in metrics.items()}
-
-    # ------------------------------------------------------------------ data
-    def _x(self, x: Any, what: str = "x") -> torch.Tensor:
-        arr = np.asarray(x)
-        if arr.dtype == object or not np.issubdtype(arr.dtype, np.number) and arr.dtype != bool:
-            raise InvalidInputError(
-                f"`{what}` holds {arr.dtype} values but the model needs numbers; encode text and categories first."
-            )
-        if arr.ndim < 2:
-            raise InvalidInputError(
-                f"`{what}` has shape {arr.shape} but the model needs a batch of rows, shape (n, ...); pass x.reshape(-1, 1) for one feature."
-            )
-        self._ensure_built(tuple(arr.shape[1:]))
-        if tuple(arr.shape[1:]) != self.input_shape_:
-            want = (None, *(self.input_shape_ or ()))
-            hint = (
-                " (add the channel axis: x[..., None])"
-                if tuple(arr.shape[1:]) + (1,) == self.input_shape_
-                else ""
-            )
-            raise InvalidInputError(
-                f"`{what}` has shape {arr.shape} but the model's input expects {want}{hint}; pass data of that shape or change Input(shape=...)."
-            )
-        return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
-
-    def _y(self, y: Any, n: int, what: str = "y") -> torch.Tensor:
-        assert self.compiled is not None
-        loss = self.compiled["loss"].name
-        arr = np.asarray(y)
-        if arr.shape[0] != n:
-            raise InvalidInputError(
-                f"`{what}` has {arr.shape[0]} rows but x has {n}; pass one target per row."
-            )
-        out_shape = self.output_shape_
-        if loss == "sparse_categorical_crossentropy":
-            codes = arr.reshape(n, -1)
-            if codes.shape[1] != 1 or not np.all(np.equal(np.mod(codes, 1), 0)):
-                raise InvalidInputError(
-                    f"`{what}` has shape {arr.shape} but sparse_categorical_crossentropy expects one integer class per row; for one-hot labels use loss='categorical_crossentropy'."
-                )
-            if codes.min() < 0 or codes.max() >= out_shape[-1]:
-                raise InvalidInputError(
-                    f"`{what}` holds classes {int(codes.min())}..{int(codes.max())} but the last layer has {out_shape[-1]} units; classes must be 0..{out_shape[-1] - 1}."
-                )
-            return torch.from_numpy(codes.reshape(-1).astype(np.int64))
-        want = int(np.prod(out_shape))
-        if arr.size != n * want:
-            hint = (
-                " (integer labels need loss='sparse_categorical_crossentropy', or one-hot them with utils.to_categorical)"
-                if loss == "categorical_crossentropy"
-                else ""
-            )
-            raise InvalidInputError(
-                f"`{what}` has shape {arr.shape} but the model outputs {(None, *out_shape)}{hint}; pass targets of the output's shape."
-            )
-        return torch.from_numpy(np.ascontiguousarray(arr.reshape(n, *out_shape), dtype=np.float32))
 
     def _require_compiled(self, what: str) -> None:
         if self.compiled is None:
             raise InvalidConfigError(
                 f"`{what}()` needs a compiled model; call model.compile(optimizer=..., loss=...) first."
             )
+
+    # ------------------------------------------------------------------ data
+    def _inputs_of(self, x: Any, what: str = "x") -> list[torch.Tensor]:
+        """Model inputs from an array (one input), a list (in order) or a dict by Input name."""
+        if isinstance(x, dict):
+            if self.net is None or not self._inputs:
+                raise InvalidInputError(
+                    f"`{what}` is a dict but the model has no named inputs yet; pass an array."
+                )
+            missing = [n for n in self.input_names if n not in x]
+            if missing:
+                raise InvalidInputError(
+                    f"`{what}` lacks the inputs {missing}; pass a dict with the keys {self.input_names}."
+                )
+            items = [x[n] for n in self.input_names]
+        elif isinstance(x, (list, tuple)) and len(self._inputs) > 1:
+            items = list(x)
+        else:
+            items = [x]
+        if self._inputs and len(items) != len(self._inputs):
+            raise InvalidInputError(
+                f"`{what}` holds {len(items)} arrays but the model has {len(self._inputs)} inputs {self.input_names}; pass one array per input, in order or as a dict."
+            )
+        arrays = []
+        for i, item in enumerate(items):
+            if hasattr(item, "columns") and len(items) == 1 and what == "x":
+                self.feature_names_ = [str(c) for c in item.columns]
+            arr = np.asarray(item)
+            label = what if len(items) == 1 else f"{what}[{i}]"
+            if arr.dtype == object or not np.issubdtype(arr.dtype, np.number) and arr.dtype != bool:
+                raise InvalidInputError(
+                    f"`{label}` holds {arr.dtype} values but the model needs numbers; encode text and categories first."
+                )
+            if arr.ndim < 2:
+                raise InvalidInputError(
+                    f"`{label}` has shape {arr.shape} but the model needs a batch of rows, shape (n, ...); pass x.reshape(-1, 1) for one feature."
+                )
+            arrays.append(arr)
+        self._ensure_built([tuple(a.shape[1:]) for a in arrays])
+        n = arrays[0].shape[0]
+        out = []
+        for arr, (name, shape) in zip(arrays, self._inputs):
+            label = what if len(arrays) == 1 else f"{what} for input {name!r}"
+            if tuple(arr.shape[1:]) != shape:
+                hint = (
+                    " (add the channel axis: x[..., None])"
+                    if tuple(arr.shape[1:]) + (1,) == shape
+                    else ""
+                )
+                raise InvalidInputError(
+                    f"`{label}` has shape {arr.shape} but the model's input expects {(None, *shape)}{hint}; pass data of that shape or change Input(shape=...)."
+                )
+            if arr.shape[0] != n:
+                raise InvalidInputError(
+                    f"the input arrays of `{what}` have {[a.shape[0] for a in arrays]} rows; pass the same rows to every input."
+                )
+            out.append(torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32)))
+        return out
+
+    def _targets(self, y: Any, n: int, what: str = "y") -> list[np.ndarray]:
+        """Each output's targets, checked against its shape and loss."""
+        outputs = self.objective.outputs
+        if isinstance(y, dict):
+            missing = [o.name for o in outputs if o.name not in y]
+            if missing:
+                raise InvalidInputError(
+                    f"`{what}` lacks targets for the outputs {missing}; pass a dict with the keys {[o.name for o in outputs]}."
+                )
+            items = [y[o.name] for o in outputs]
+        elif isinstance(y, (list, tuple)) and len(outputs) > 1:
+            items = list(y)
+        else:
+            items = [y]
+        if len(items) != len(outputs):
+            raise InvalidInputError(
+                f"`{what}` holds {len(items)} target arrays but the model has {len(outputs)} outputs {[o.name for o in outputs]}; pass one per output, in order or as a dict."
+            )
+        if (
+            hasattr(items[0], "name")
+            and len(items) == 1
+            and what == "y"
+            and isinstance(getattr(items[0], "name", None), str)
+        ):
+            self.target_name_ = items[0].name
+        arrays = []
+        for o, item in zip(outputs, items):
+            label = what if len(outputs) == 1 else f"{what} for output {o.name!r}"
+            arr = np.asarray(item)
+            if arr.shape[0:1] != (n,):
+                raise InvalidInputError(
+                    f"`{label}` has {arr.shape[0] if arr.ndim else 0} rows but x has {n}; pass one target per row."
+                )
+            if o.sparse:
+                codes = arr.reshape(n, -1)
+                if codes.shape[1] != o.target_width or not np.all(np.equal(np.mod(codes, 1), 0)):
+                    raise InvalidInputError(
+                        f"`{label}` has shape {arr.shape} but sparse_categorical_crossentropy expects one integer class per row; for one-hot labels use loss='categorical_crossentropy'."
+                    )
+                if codes.min() < 0 or codes.max() >= o.shape[-1]:
+                    raise InvalidInputError(
+                        f"`{label}` holds classes {int(codes.min())}..{int(codes.max())} but the last layer has {o.shape[-1]} units; classes must be 0..{o.shape[-1] - 1}."
+                    )
+                arrays.append(codes.astype(np.float32))
+                continue
+            if arr.size != n * o.width:
+                hint = (
+                    " (integer labels need loss='sparse_categorical_crossentropy', or one-hot them with utils.to_categorical)"
+                    if o.loss.name == "categorical_crossentropy"
+                    else ""
+                )
+                raise InvalidInputError(
+                    f"`{label}` has shape {arr.shape} but the model outputs {(None, *o.shape)}{hint}; pass targets of the output's shape."
+                )
+            if not np.issubdtype(arr.dtype, np.number) and arr.dtype != bool:
+                raise InvalidInputError(
+                    f"`{label}` holds {arr.dtype} values but targets must be numbers; encode the labels first."
+                )
+            arrays.append(arr.reshape(n, -1).astype(np.float32))
+        return arrays
+
+    def _weights(
+        self, sample_weight: Any, n: int, what: str = "sample_weight"
+    ) -> np.ndarray | None:
+        if sample_weight is None:
+            return None
+        w = np.asarray(sample_weight, dtype=np.float64)
+        if w.shape not in ((n,), (n, 1)) or not np.all(np.isfinite(w)) or (w < 0).any():
+            raise InvalidInputError(
+                f"`{what}` has shape {w.shape} but must hold one finite weight >= 0 per row, shape ({n},)."
+            )
+        return w.reshape(n).astype(np.float32)
+
+    def _data(self, x: Any, y: Any, sample_weight: Any, what: str = "") -> TensorData:
+        xs = self._inputs_of(x, f"{what}x" if not what else f"{what}[0]")
+        n = int(xs[0].shape[0])
+        ys = self._targets(y, n, "y" if not what else f"{what}[1]")
+        w = self._weights(sample_weight, n, "sample_weight" if not what else f"{what}[2]")
+        return TensorData(tuple(xs), self.objective.pack(ys, w, n))
 
     # ------------------------------------------------------------------ fit / evaluate / predict
     def fit(
@@ -365,39 +603,92 @@ class Model:
         validation_split: float = 0.0,
         validation_data: Any = None,
         shuffle: bool = True,
+        class_weight: dict[int, float] | None = None,
+        sample_weight: Any = None,
+        initial_epoch: int = 0,
+        steps_per_epoch: int | None = None,
+        validation_steps: int | None = None,
+        validation_batch_size: int | None = None,
+        validation_freq: int = 1,
         seed: int | None = None,
-        **_: Any,
+        **unknown: Any,
     ) -> History:
-        """Train; returns a :class:`History` (``history.history["val_loss"]``...)."""
+        """Train; returns a :class:`History` (``history.history["val_loss"]``...).
+
+        ``class_weight`` ({class index: weight}) and ``sample_weight`` (one weight per row) scale each
+        row's loss as in Keras (both given: multiplied); validation rows keep their sample weights.
+        """
+        if unknown:
+            raise unknown_keywords("`fit`", unknown, _FIT_ARGS)
+        for arg, value, default in (
+            ("initial_epoch", initial_epoch, 0),
+            ("steps_per_epoch", steps_per_epoch, None),
+            ("validation_steps", validation_steps, None),
+            ("validation_freq", validation_freq, 1),
+        ):
+            if value != default:
+                raise InvalidConfigError(
+                    f"`fit({arg}=...)` is {value!r}, which dlpipe.keras does not support (every epoch passes over all rows and is validated); leave it out."
+                )
         self._require_compiled("fit")
-        xt = self._x(x)
-        yt = self._y(y, xt.shape[0])
+        if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
+            raise InvalidConfigError(f"`epochs` is {epochs!r} but must be a positive integer.")
         if not 0 <= validation_split < 1:
             raise InvalidConfigError(
                 f"`validation_split` is {validation_split!r} but must be in [0, 1)."
             )
+        xs = self._inputs_of(x)
+        n = int(xs[0].shape[0])
+        ys = self._targets(y, n)
+        w = self._weights(sample_weight, n)
+        if class_weight is not None:
+            if len(self.objective.outputs) > 1:
+                raise InvalidConfigError(
+                    "`class_weight` applies to a model with one output; for several outputs pass `sample_weight`."
+                )
+            cw = class_weights(class_weight, ys[0], self.objective.outputs[0])
+        else:
+            cw = None
         val = None
         if validation_data is not None:
-            xv, yv = validation_data[0], validation_data[1]
-            xvt = self._x(xv, "validation_data[0]")
-            val = TensorData((xvt,), self._y(yv, xvt.shape[0], "validation_data[1]"))
+            if not isinstance(validation_data, (list, tuple)) or len(validation_data) not in (2, 3):
+                raise InvalidInputError(
+                    "`validation_data` must be a tuple (x_val, y_val) or (x_val, y_val, sample_weight_val)."
+                )
+            vw = validation_data[2] if len(validation_data) == 3 else None
+            val = self._data(validation_data[0], validation_data[1], vw, "validation_data")
         elif validation_split > 0:
             # Keras takes the last rows, before any shuffling
-            n_val = int(round(xt.shape[0] * validation_split))
-            if n_val < 1 or n_val >= xt.shape[0]:
+            n_val = int(round(n * validation_split))
+            if n_val < 1 or n_val >= n:
                 raise InvalidConfigError(
-                    f"`validation_split={validation_split}` leaves {n_val} of {xt.shape[0]} rows for validation; use a larger split or pass validation_data."
+                    f"`validation_split={validation_split}` leaves {n_val} of {n} rows for validation; use a larger split or pass validation_data."
                 )
-            val = TensorData((xt[-n_val:],), yt[-n_val:])
-            xt, yt = xt[:-n_val], yt[:-n_val]
-        train = TensorData((xt,), yt)
-        assert self.net is not None
+            cut = n - n_val
+            val = TensorData(
+                tuple(t[cut:] for t in xs),
+                self.objective.pack([a[cut:] for a in ys], None if w is None else w[cut:], n_val),
+            )
+            xs, ys, n = [t[:cut] for t in xs], [a[:cut] for a in ys], cut
+            w = None if w is None else w[:cut]
+            cw = None if cw is None else cw[:cut]
+        if cw is not None:
+            w = cw if w is None else w * cw
+        train = TensorData(tuple(xs), self.objective.pack(ys, w, n))
+        if len(xs) == 1 and xs[0].dim() == 2:
+            self._fit_sample = xs[0][:10_000].numpy().copy()  # the bundle's drift reference
         hooks: list[Callback] = []
-        if self._metrics:
-            hooks.append(_TrainMetrics(train, self._loss_fn, self._metrics_fn()))  # type: ignore[arg-type]
+        if self.objective.has_metrics:
+            hooks.append(_TrainMetrics(train, self.objective))
+        with_lr = False
+        trackers = []
         for cb in callbacks or ():
             if hasattr(cb, "set_model"):
                 cb.set_model(self)
+            if isinstance(cb, _LR_CALLBACKS):
+                with_lr = True
+            if hasattr(cb, "on_run_saved"):
+                trackers.append(cb)
             if isinstance(cb, kcb.Callback):
                 hooks.append(kcb.KerasHooks(cb))
             elif isinstance(cb, Callback):
@@ -409,7 +700,7 @@ class Model:
         if verbose == "auto" or (isinstance(verbose, int) and verbose > 0):
             hooks.append(_Printer(epochs))
         run_seed = int(torch.randint(0, 2**31 - 1, (1,)).item()) if seed is None else seed
-        assert self.compiled is not None
+        assert self.compiled is not None and self.net is not None
         trainer = _KerasTrainer(
             self.compiled["optimizer"],
             epochs=int(epochs),
@@ -418,22 +709,58 @@ class Model:
             seed=run_seed,
             device="cpu",
         )
-        h = trainer.fit(self.net, self._loss_fn, train, val, metrics_fn=self._metrics_fn())
+        metrics_fn = self.objective.metrics if self.objective.has_metrics else None
+        self.net.record_activity = True
+        try:
+            h = trainer.fit(self.net, self.objective, train, val, metrics_fn=metrics_fn)
+        finally:
+            self.net.record_activity = False
+            self.net.activity_terms = []
         self.history = History(
-            h.records, {"epochs": epochs, "steps": len(h), "verbose": verbose}, self
+            h.records, {"epochs": epochs, "steps": len(h), "verbose": verbose}, self, with_lr
         )
+        if trackers:
+            from dlpipe.keras._bundle import report_to_trackers
+
+            report_to_trackers(self, trackers)
         return self.history
 
-    def predict(
-        self, x: Any, batch_size: int | None = None, verbose: Any = 0, **_: Any
-    ) -> np.ndarray:
-        """Outputs for ``x``: probabilities after a sigmoid/softmax last layer, values otherwise."""
-        xt = self._x(x)
+    def _outputs(self, z: torch.Tensor) -> list[np.ndarray]:
+        """The network's output split per output, with each folded activation applied."""
         assert self.net is not None
-        z = predict_logits(self.net, [xt])
-        if self.net.fold:
-            z = self.net.head(z)
-        return z.float().numpy()
+        outs = []
+        at = 0
+        n = z.shape[0]
+        for j, shape in enumerate(self.output_shapes_):
+            if len(self.output_shapes_) > 1:
+                width = math.prod(shape)
+                zj = z[:, at : at + width].reshape(n, *shape)
+                at += width
+            else:
+                zj = z
+            if self.net.fold[j]:
+                zj = self.net.heads[j](zj)
+            outs.append(zj.float().numpy())
+        return outs
+
+    def predict(
+        self,
+        x: Any,
+        batch_size: int | None = None,
+        verbose: Any = "auto",
+        steps: int | None = None,
+        callbacks: Any = None,
+        **unknown: Any,
+    ) -> Any:
+        """Outputs for ``x``: probabilities after a sigmoid/softmax last layer, values otherwise (a list for several outputs)."""
+        if unknown:
+            raise unknown_keywords(
+                "`predict`", unknown, ["x", "batch_size", "verbose", "steps", "callbacks"]
+            )
+        xs = self._inputs_of(x)
+        assert self.net is not None
+        outs = self._outputs(predict_logits(self.net, xs))
+        return outs[0] if len(outs) == 1 else outs
 
     def evaluate(
         self,
@@ -441,39 +768,78 @@ class Model:
         y: Any = None,
         batch_size: int | None = None,
         verbose: Any = "auto",
+        sample_weight: Any = None,
+        steps: int | None = None,
+        callbacks: Any = None,
         return_dict: bool = False,
-        **_: Any,
+        **unknown: Any,
     ) -> Any:
         """The loss (and compiled metrics) on ``(x, y)``: a float, or ``[loss, *metrics]`` as Keras returns."""
+        if unknown:
+            raise unknown_keywords(
+                "`evaluate`",
+                unknown,
+                [
+                    "x",
+                    "y",
+                    "batch_size",
+                    "verbose",
+                    "sample_weight",
+                    "steps",
+                    "callbacks",
+                    "return_dict",
+                ],
+            )
         self._require_compiled("evaluate")
-        xt = self._x(x)
-        data = TensorData((xt,), self._y(y, xt.shape[0]))
+        xs = self._inputs_of(x)
+        n = int(xs[0].shape[0])
+        data = TensorData(
+            tuple(xs), self.objective.pack(self._targets(y, n), self._weights(sample_weight, n), n)
+        )
         assert self.net is not None
-        values = evaluate_tensors(self.net, self._loss_fn, data, self._metrics_fn())
+        metrics_fn = self.objective.metrics if self.objective.has_metrics else None
+        self.net.record_activity = True
+        try:
+            values = evaluate_tensors(self.net, self.objective, data, metrics_fn)
+        finally:
+            self.net.record_activity = False
+            self.net.activity_terms = []
         out = dict(zip(values, torch.stack([v.float() for v in values.values()]).tolist()))
         if return_dict:
             return out
         return out["loss"] if len(out) == 1 else list(out.values())
 
     # ------------------------------------------------------------------ describe / save
-    def summary(self, print_fn: Callable[[str], Any] | None = None) -> None:
+    def summary(self, print_fn: Callable[[str], Any] | None = None, **_: Any) -> None:
         """Print the layers, their output shapes and parameter counts."""
         self._require_built("summary")
-        rows = [
-            (f"{layer.name} ({type(layer).__name__})", str((None, *shape)), f"{n:,}")
-            for layer, shape, n in zip(self.layers, self._shapes, self._param_counts)
-        ]
-        widths = [
-            max(len(h), *(len(r[i]) for r in rows))
-            for i, h in enumerate(("Layer (type)", "Output Shape", "Param #"))
-        ]
+        header = ("Layer (type)", "Output Shape", "Param #") + (
+            ("Connected to",) if len(self._inputs) > 1 or len(self._output_names) > 1 else ()
+        )
+        rows = (
+            [
+                (f"{n} (InputLayer)", str((None, *s)), "0", "-")[: len(header)]
+                for n, s in self._inputs
+            ]
+            if len(header) == 4
+            else []
+        )
+        by_name = {layer.name: layer for layer in self.layers}
+        for (key, sources), count in zip(self._plan, self._param_counts):
+            layer = by_name[key]
+            row = (
+                f"{layer.name} ({type(layer).__name__})",
+                str((None, *self._shapes[key])),
+                f"{count:,}",
+                ", ".join(sources),
+            )
+            rows.append(row[: len(header)])
+        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
         line = "  ".join("-" * w for w in widths)
         text = [
             f'Model: "{self.name}"',
             line,
-            "  ".join(
-                h.ljust(w) for h, w in zip(("Layer (type)", "Output Shape", "Param #"), widths)
-            ),
+            "  ".join(h.ljust(w) for h, w in zip(header, widths)),
             line,
         ]
         text += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
@@ -487,41 +853,61 @@ class Model:
         (print_fn or print)("\n".join(text))
 
     def get_config(self) -> dict[str, Any]:
-        return {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "class_name": type(self).__name__,
-            "name": self.name,
-            "input_shape": list(self.input_shape_) if self.input_shape_ else None,
-            "layers": [
-                {"class_name": type(layer).__name__, "config": layer.get_config()}
-                for layer in self.layers
-            ],
-            "compile": None
-            if self.compiled is None
-            else {
-                "optimizer": self.compiled["optimizer"].get_config(),
-                "loss": self.compiled["loss"].get_config(),
-                "metrics": self.compiled["metrics_names"],
-            },
-        }
+        """The model as JSON: inputs, layers with their wiring, outputs and compile settings."""
+        from dlpipe.keras._bundle import model_config
 
-    def save(self, filepath: str | Path, overwrite: bool = True, **_: Any) -> None:
-        """Write a folder: ``model.json`` (layers, compile settings) + ``weights.safetensors``; never pickle."""
-        from safetensors.torch import save_file
+        return model_config(self)
 
-        from dlpipe.core.files import atomic_dir, write_json
+    def save(
+        self,
+        filepath: str | Path,
+        overwrite: bool = True,
+        *,
+        feature_names: Sequence[str] | None = None,
+        target: str | None = None,
+        **unknown: Any,
+    ) -> None:
+        """Write a dlpipe bundle folder (manifest.json + weights.safetensors, never pickle).
+
+        ``dlpipe predict/evaluate/serve/export/drift`` and :func:`dlpipe.load_bundle` read it like any
+        bundle, and :func:`load_model` turns it back into this Keras model. A model on flat rows is a
+        table bundle: its columns are ``feature_names`` (from a DataFrame given to ``fit``, else
+        ``x0``, ``x1``...) and its target column ``target`` (a Series' name, else ``"y"``).
+        """
+        if unknown:
+            raise unknown_keywords(
+                "`save`", unknown, ["filepath", "overwrite", "feature_names", "target"]
+            )
+        from dlpipe.keras._bundle import save_bundle
 
         self._require_built("save")
-        assert self.net is not None
-        state = {k: v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}
-        # an existing folder is replaced only if it is an earlier dlpipe.keras model (its .dlpipe marker)
-        with atomic_dir(filepath, overwrite=overwrite, kind="keras", what="`filepath`") as tmp:
-            save_file(state, str(tmp / "weights.safetensors"), metadata={"format": FORMAT})
-            write_json(tmp / "model.json", self.get_config())
+        save_bundle(
+            self, Path(filepath), overwrite=overwrite, feature_names=feature_names, target=target
+        )
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r} layers={len(self.layers)}>"
+
+
+_FIT_ARGS = [
+    "x",
+    "y",
+    "batch_size",
+    "epochs",
+    "verbose",
+    "callbacks",
+    "validation_split",
+    "validation_data",
+    "shuffle",
+    "class_weight",
+    "sample_weight",
+    "initial_epoch",
+    "steps_per_epoch",
+    "validation_steps",
+    "validation_batch_size",
+    "validation_freq",
+    "seed",
+]
 
 
 class Sequential(Model):
@@ -535,10 +921,30 @@ class Sequential(Model):
         (4, 2)
     """
 
-    def __init__(self, layers: Sequence[Any] | None = None, name: str | None = None) -> None:
+    def __init__(
+        self, layers: Sequence[Any] | None = None, name: str | None = None, **unknown: Any
+    ) -> None:
+        if unknown:
+            raise unknown_keywords("`Sequential`", unknown, ["layers", "name"])
         super().__init__(name=name)
+        self._input_name = "input_layer"
         for item in layers or ():
             self.add(item)
+
+    def _set_sequential_input(self, shape: tuple[int, ...]) -> None:
+        self._inputs = [(self._input_name, tuple(shape))]
+        self._plan = []
+        prev = self._input_name
+        for layer in self.layers:
+            self._plan.append((layer.name, [prev]))
+            prev = layer.name
+        self._output_names = [prev] if self.layers else []
+        names = [self._input_name] + [layer.name for layer in self.layers]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise InvalidConfigError(
+                f"the names {dup} are used by more than one layer; give each layer a unique `name`."
+            )
 
     def add(self, layer: Any) -> None:
         """Append a layer (or set the input with ``Input(shape=...)`` first)."""
@@ -547,56 +953,32 @@ class Sequential(Model):
                 raise InvalidConfigError(
                     "Input(shape=...) must be the first item of a Sequential model."
                 )
-            self.input_shape_ = tuple(layer.shape[1:])  # type: ignore[arg-type]
+            self._input_name = str(layer.name)
+            self._inputs = [(self._input_name, tuple(layer.shape[1:]))]  # type: ignore[arg-type]
             return
         if not isinstance(layer, Layer):
             raise InvalidConfigError(
                 f"Sequential takes dlpipe.keras layers, not {type(layer).__name__}; use layers.Dense(...), layers.Conv2D(...) and friends."
             )
-        if not self.layers and self.input_shape_ is None and layer.input_shape is not None:
-            self.input_shape_ = layer.input_shape
+        if layer.n_inputs != 1:
+            raise InvalidConfigError(
+                f"{type(layer).__name__} merges several tensors, so it belongs in a functional Model, not a Sequential stack."
+            )
+        if not self.layers and not self._inputs and layer.input_shape is not None:
+            self._inputs = [(self._input_name, tuple(layer.input_shape))]
         self.layers.append(layer)
         self.net = None
-        if self.input_shape_ is not None:
-            self._build(self.input_shape_)
+        if self._inputs:
+            self._set_sequential_input(self._inputs[0][1])
+            self._build()
             if self.compiled is not None:
                 self._apply_compile()
 
 
-def load_model(filepath: str | Path, compile: bool = True) -> Model:
-    """Rebuild a model saved by :meth:`Model.save` from its JSON layer list and safetensors weights."""
-    from safetensors.torch import load_file
+def load_model(filepath: str | Path, compile: bool = True, **unknown: Any) -> Model:
+    """Rebuild a model saved by :meth:`Model.save` (a dlpipe bundle) from its JSON and safetensors weights."""
+    if unknown:
+        raise unknown_keywords("`load_model`", unknown, ["filepath", "compile"])
+    from dlpipe.keras._bundle import load_keras_model
 
-    root = Path(filepath)
-    if not (root / "model.json").is_file():
-        raise BundleError(
-            f"{str(root)!r} is not a saved dlpipe.keras model (no model.json); pass the folder model.save() wrote."
-        )
-    config = json.loads((root / "model.json").read_text(encoding="utf-8"))
-    if config.get("format") != FORMAT or config.get("format_version") != FORMAT_VERSION:
-        raise BundleError(
-            f"{str(root)!r} holds format {config.get('format')!r} version {config.get('format_version')!r}, but this dlpipe reads {FORMAT!r} version {FORMAT_VERSION}."
-        )
-    layers = [layer_from_config(item) for item in config["layers"]]
-    model: Model = (
-        Sequential(name=config.get("name"))
-        if config.get("class_name") == "Sequential"
-        else Model(name=config.get("name"))
-    )
-    model.layers = layers
-    model.input_shape_ = tuple(config["input_shape"])
-    model._build(model.input_shape_)
-    assert model.net is not None
-    state = load_file(str(root / "weights.safetensors"))
-    own = model.net.state_dict()
-    if set(state) != set(own) or any(tuple(state[k].shape) != tuple(own[k].shape) for k in own):
-        raise BundleError(
-            f"the weights in {str(root)!r} do not match the layers in its model.json; the folder is damaged, so re-save the model."
-        )
-    model.net.load_state_dict(state)
-    if compile and config.get("compile"):
-        c = config["compile"]
-        model.compile(
-            optimizer=Optimizer(**c["optimizer"]), loss=Loss(**c["loss"]), metrics=c["metrics"]
-        )
-    return model
+    return load_keras_model(Path(filepath), compile=compile)
