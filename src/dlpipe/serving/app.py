@@ -116,6 +116,8 @@ def create_app(
 
     from dlpipe.bundle.bundle import Bundle, load_bundle
     from dlpipe.serving.batching import MicroBatcher
+    from dlpipe.data.ranges import flag_rows, summarize_flags
+    from dlpipe.evaluation.conformal import interval_columns
     from dlpipe.serving.page import page_headers, render_page
     from dlpipe.serving.rows import RowEncoder
 
@@ -164,6 +166,7 @@ def create_app(
         else None
     )
     classes = [_plain(c) for c in b.classes] if b.classes is not None else None
+    intervals = b.manifest.get("intervals") if b.task.kind == "regression" else None
 
     def rows_json(
         labels: np.ndarray, proba: np.ndarray | None, bad: np.ndarray | None
@@ -171,6 +174,19 @@ def create_app(
         if bad is not None and bad.any():
             raise _nonfinite_output(int(np.flatnonzero(bad)[0]), weights_finite)
         values = labels.tolist()
+        if proba is None and intervals:  # regression: split-conformal intervals (issue #20)
+            bands = interval_columns(labels, intervals)
+            pcts = [k[len("lower_") :] for k in bands if k.startswith("lower_")]
+            return [
+                {
+                    "prediction": v,
+                    "intervals": {
+                        p: [float(bands[f"lower_{p}"][i]), float(bands[f"upper_{p}"][i])]
+                        for p in pcts
+                    },
+                }
+                for i, v in enumerate(values)
+            ]
         if proba is None or classes is None:
             return [{"prediction": v} for v in values]
         p = proba.tolist()
@@ -244,6 +260,11 @@ def create_app(
             rows = encoder.validate(payload.get("rows"))
             notes: list[str] = []  # e.g. categories never seen in training, encoded as unknown
             inputs = encoder.encode(rows, notes)
+            # values far outside training and empty rows: one sentence per row (data/ranges.py)
+            flags = flag_rows(
+                {n: [r.get(n) for r in rows] for n in encoder.names}, reference, len(rows)
+            )
+            notes.extend(summarize_flags(flags))
             if batcher is not None and len(rows) == 1:
                 labels, proba, bad = await batcher.submit(inputs)
             else:
