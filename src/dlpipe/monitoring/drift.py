@@ -64,6 +64,10 @@ class DriftReport:
     level: float
     rows: int
     skipped: list[str] = field(default_factory=list)
+    # rows the model cannot vouch for (dlpipe.data.ranges): a value far outside the training range,
+    # or every input missing
+    out_of_range_rows: int = 0
+    all_missing_rows: int = 0
 
     @property
     def drifted(self) -> list[str]:
@@ -75,6 +79,8 @@ class DriftReport:
             "level": self.level,
             "drifted": self.drifted,
             "skipped": self.skipped,
+            "out_of_range_rows": self.out_of_range_rows,
+            "all_missing_rows": self.all_missing_rows,
             "features": [
                 {k: v for k, v in asdict(f).items() if k not in ("bins", "reference", "new")}
                 for f in self.features
@@ -99,6 +105,12 @@ class DriftReport:
             )
         if self.skipped:
             lines.append(f"not compared (no reference statistics): {format_names(self.skipped)}")
+        if self.out_of_range_rows or self.all_missing_rows:
+            lines.append(
+                f"{self.out_of_range_rows} row(s) hold values far outside the training range and "
+                f"{self.all_missing_rows} row(s) have every input missing: the model's answers for them "
+                "are not backed by training data."
+            )
         n = len(self.drifted)
         lines.append(
             f"{n} of {len(self.features)} features drifted: {format_names(self.drifted)}."
@@ -159,7 +171,17 @@ def detect_drift(reference: Any, data: Any, *, level: float = 0.05) -> DriftRepo
             results.append(_categorical(name, ref, col, level))
         else:
             skipped.append(name)
-    return DriftReport(results, level, int(len(frame)), skipped)
+    from dlpipe.data.ranges import flag_frame
+
+    flags = flag_frame(frame, list(stats), stats)
+    return DriftReport(
+        results,
+        level,
+        int(len(frame)),
+        skipped,
+        out_of_range_rows=flags.out_of_range,
+        all_missing_rows=flags.all_missing,
+    )
 
 
 # ---------------------------------------------------------------------- per kind
