@@ -1,0 +1,146 @@
+"""Issue #22: a model built and saved with the facade is a dlpipe bundle, as the notes' deployment chapter needs.
+
+The notes save the trained Keras model, load it back, serve it behind POST /predict, track the run in
+MLflow and check new data for drift; with only the imports changed, each step here runs on the
+folder ``model.save`` wrote, through dlpipe's own commands.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dlpipe.cli import main
+from dlpipe.keras import Sequential, layers
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    from sklearn.datasets import make_classification
+
+    root = tmp_path_factory.mktemp("keras_bundle")
+    X, y = make_classification(n_samples=200, n_features=6, random_state=0)
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(6)])
+    model = Sequential(
+        [
+            layers.Input(shape=(6,)),
+            layers.Dense(16, activation="relu"),
+            layers.Dense(1, activation="sigmoid"),
+        ]
+    )
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    model.fit(frame, pd.Series(y, name="label"), epochs=5, verbose=0)
+    model.save(root / "model")
+    data = frame.assign(label=y)
+    data.to_csv(root / "rows.csv", index=False)
+    (frame + 2.0).to_csv(root / "shifted.csv", index=False)
+    return root, model, frame, y
+
+
+def test_save_writes_a_bundle_that_load_model_and_load_bundle_read(saved):
+    import dlpipe
+    from dlpipe.keras.models import load_model
+
+    root, model, frame, y = saved
+    assert sorted(p.name for p in (root / "model").iterdir() if not p.name.startswith(".")) == [
+        "manifest.json",
+        "weights.safetensors",
+    ]
+    bundle = dlpipe.load_bundle(root / "model")
+    assert (
+        bundle.kind == "table"
+        and bundle.task.kind == "binary"
+        and bundle.input_columns == list(frame.columns)
+    )
+    proba = bundle.predict(frame.head(10))["proba_1"].to_numpy()
+    np.testing.assert_allclose(proba, model.predict(frame.head(10)).ravel(), atol=1e-6)
+    again = load_model(root / "model")
+    np.testing.assert_allclose(
+        again.predict(frame.to_numpy()), model.predict(frame.to_numpy()), atol=1e-6
+    )
+    assert again.evaluate(frame.to_numpy(), y, verbose=0) == pytest.approx(
+        model.evaluate(frame.to_numpy(), y, verbose=0), rel=1e-5
+    )
+
+
+def test_dlpipe_predict_evaluate_export_drift_accept_it(saved, capsys):
+    root, _, _, _ = saved
+    bundle = str(root / "model")
+    assert main(["predict", bundle, str(root / "rows.csv"), "-o", str(root / "pred.csv")]) == 0
+    assert len(pd.read_csv(root / "pred.csv")) == 200
+    assert main(["evaluate", bundle, str(root / "rows.csv")]) == 0
+    assert "roc_auc" in capsys.readouterr().out
+    assert main(["drift", bundle, str(root / "shifted.csv")]) == 0
+    assert "6 of 6 features drifted" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_dlpipe_export_writes_onnx_with_parity(saved, capsys):
+    root, _, _, _ = saved
+    assert main(["export", str(root / "model"), "-o", str(root / "m.onnx")]) == 0
+    assert "parity with PyTorch" in capsys.readouterr().out and (root / "m.onnx").is_file()
+
+
+def test_serve_answers_predict(saved):
+    from fastapi.testclient import TestClient
+
+    from dlpipe.serving.app import create_app
+
+    root, model, frame, _ = saved
+    with TestClient(create_app(str(root / "model"))) as client:
+        r = client.post("/predict", json={"rows": frame.head(3).to_dict(orient="records")})
+    assert r.status_code == 200, r.text
+    got = [p["probabilities"]["1"] for p in r.json()["predictions"]]
+    np.testing.assert_allclose(got, model.predict(frame.head(3)).ravel(), atol=1e-5)
+
+
+def test_image_model_is_an_arrays_bundle(tmp_path):
+    import dlpipe
+
+    rng = np.random.default_rng(0)
+    x = rng.random((32, 8, 8, 1)).astype("float32")
+    y = rng.integers(0, 3, 32)
+    model = Sequential(
+        [
+            layers.Input(shape=(8, 8, 1)),
+            layers.Conv2D(4, 3, activation="relu"),
+            layers.Flatten(),
+            layers.Dense(3, activation="softmax"),
+        ]
+    )
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=1, verbose=0)
+    model.save(tmp_path / "cnn")
+    bundle = dlpipe.load_bundle(tmp_path / "cnn")
+    assert bundle.kind == "arrays" and bundle.classes == [0, 1, 2]
+    probs = bundle.predict(x[:4])[["proba_0", "proba_1", "proba_2"]].to_numpy()
+    np.testing.assert_allclose(probs, model.predict(x[:4]), atol=1e-5)
+
+
+@pytest.mark.slow
+def test_mlflow_tracker_with_the_facade_finishes_the_run_with_the_model(tmp_path):
+    from dlpipe.tracking import MlflowTracker
+
+    os.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 4)).astype("float32")
+    y = (X[:, 0] > 0).astype("float32")
+    model = Sequential([layers.Input(shape=(4,)), layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    tracker = MlflowTracker(runs_dir="runs")
+    model.fit(X, y, epochs=2, verbose=0, callbacks=[tracker])
+    assert not tracker.disabled and tracker.model_version == "dlpipe-y/1"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient(tracking_uri=tracker.tracking_uri)
+        run = client.get_run(tracker.run_id)
+        assert run.info.status == "FINISHED"
+        assert [m.step for m in client.get_metric_history(tracker.run_id, "loss")] == [1, 2]
+        names = {a.path for a in client.list_artifacts(tracker.run_id, "bundle")}
+        assert {"bundle/manifest.json", "bundle/weights.safetensors"} <= names
