@@ -137,6 +137,15 @@ SPECS = {
         "hidden": [4, 8],
         "_input": [7, 2],
     },
+    # fixed features (buffers) and a linear head; tests/models/test_minirocket.py covers fitting
+    "minirocket": {
+        "family": "minirocket",
+        "n_features": 2,
+        "length": 20,
+        "n_outputs": 3,
+        "num_features": 168,
+        "_input": [20, 2],
+    },
 }
 
 

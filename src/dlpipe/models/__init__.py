@@ -4,6 +4,7 @@ from dlpipe.models import autoencoder as _ae  # noqa: F401  (registers the famil
 from dlpipe.models import cnn as _cnn  # noqa: F401  (registers the family)
 from dlpipe.models import cnn1d as _cnn1d  # noqa: F401  (registers the family)
 from dlpipe.models import gan as _gan  # noqa: F401  (registers the family)
+from dlpipe.models import minirocket as _minirocket  # noqa: F401  (registers the family)
 from dlpipe.models import nbeats as _nbeats  # noqa: F401  (registers the family)
 from dlpipe.models import resnet as _resnet  # noqa: F401  (registers the family)
 from dlpipe.models import rnn as _rnn  # noqa: F401  (registers the family)

@@ -1,8 +1,15 @@
 """The recipe for labelled sequences (sequence classification).
 
 Runs through :func:`~dlpipe.pipeline.recipe.run_recipe`: classes from the labels -> a stratified split
-(or every case, with an official test set) -> a sequence classifier -> scores beside majority,
-logistic and 1-NN Euclidean.
+-> a sequence classifier -> scores beside majority, logistic and 1-NN Euclidean.
+
+The default classifier is MiniRocket (:mod:`dlpipe.models.minirocket`): fixed random-convolution
+features and a ridge head whose penalty is chosen by leave-one-out cross-validation, fitted in closed
+form in one "epoch" by :class:`MiniRocketStep`. It needs no validation split, so every training case
+(the whole official training file, or everything but the test share) fits it. The networks
+(``model.family``: cnn1d, fcn, lstm, ...) stay as options; they train with a validation split they
+watch (early stopping with the best epoch's weights, the plateau schedule), carved from the training
+cases when only an official train/test pair is given, never the last epoch blindly.
 """
 
 from __future__ import annotations
@@ -14,25 +21,56 @@ import torch
 from torch import nn
 
 from dlpipe.core.config import RunConfig
+from dlpipe.core.errors import InvalidConfigError
 from dlpipe.data.sequences import SequenceDataset
 from dlpipe.data.splits import split_indices
 from dlpipe.evaluation.baselines import fit_baselines, verdict
 from dlpipe.evaluation.metrics import classification_metrics
 from dlpipe.evaluation.scoring import class_predictions, score
 from dlpipe.models.registry import build_model
-from dlpipe.pipeline._fit_series import _family, _record_model
+from dlpipe.pipeline._fit_series import SEQUENCE_FAMILIES, _record_model
 from dlpipe.pipeline.recipe import Evaluation, Prepared, Recipe, RunContext
-from dlpipe.training.trainer import TensorData, predict_logits
+from dlpipe.training.steps import TrainStep
+from dlpipe.training.trainer import TensorData, Trainer, predict_logits
 
-__all__ = ["SequenceRecipe", "DEFAULT_SEQUENCE_MODEL"]
+__all__ = ["SequenceRecipe", "MiniRocketRecipe", "MiniRocketStep", "DEFAULT_SEQUENCE_MODEL"]
 
-DEFAULT_SEQUENCE_MODEL = "cnn1d"
+# Measured on GunPoint and ItalyPowerDemand (benchmarks/ucr_suite.py, docs/series.md): at least the
+# networks' accuracy in about a second instead of minutes.
+DEFAULT_SEQUENCE_MODEL = "minirocket"
+CLASSIFIER_FAMILIES = ("minirocket", *SEQUENCE_FAMILIES)
+# The validation share a network holds out of an official training file when none was asked for.
+NETWORK_VAL_FRACTION = 0.2
+
+
+def sequence_family(cfg: RunConfig) -> str:
+    """The classifier family for sequences: as asked, or the default when the table default (mlp) is left."""
+    family = cfg.model.family
+    if family == "mlp":
+        return DEFAULT_SEQUENCE_MODEL
+    if family not in CLASSIFIER_FAMILIES:
+        raise InvalidConfigError(
+            f"model family {family!r} cannot classify sequences; choose one of {', '.join(CLASSIFIER_FAMILIES)}."
+        )
+    return family
 
 
 class SequenceRecipe(Recipe):
-    """A sequence classifier (default: the 1-D CNN) scored beside majority, logistic and 1-NN Euclidean."""
+    """A sequence classifier (default: MiniRocket) scored beside majority, logistic and 1-NN Euclidean."""
 
     kind = "sequence"
+
+    def select(self, ds: Any, cfg: RunConfig) -> Recipe:
+        if sequence_family(cfg) == "minirocket":
+            return _MINIROCKET
+        return self
+
+    def _val_fraction(self, cfg: RunConfig, official_test: bool) -> float:
+        """The share of training cases watched while training: as asked; else with an official test set
+        :data:`NETWORK_VAL_FRACTION` (the plateau schedule and early stopping need something to watch)."""
+        if "val_fraction" in cfg.data.model_fields_set or not official_test:
+            return cfg.data.val_fraction
+        return NETWORK_VAL_FRACTION
 
     def prepare(self, ds: SequenceDataset, cfg: RunConfig) -> Prepared:
         import pandas as pd
@@ -47,15 +85,10 @@ class SequenceRecipe(Recipe):
             )
         codes = task.encode(pd.Series(ds.labels, dtype=object))
         strat = codes.reshape(-1).astype(np.int64)
-        family = _family(cfg, DEFAULT_SEQUENCE_MODEL)
+        family = sequence_family(cfg)
         n = len(ds.x)
+        val_fraction = self._val_fraction(cfg, ds.test_x is not None)
         if ds.test_x is not None:
-            # With an official test set, train on every training case unless a validation share is asked
-            # for: UCR training sets are tiny (50 GunPoint cases), and early stopping on a handful of
-            # validation cases costs more accuracy than it saves (measured: ItalyPowerDemand 0.945 -> 0.963).
-            val_fraction = (
-                cfg.data.val_fraction if "val_fraction" in cfg.data.model_fields_set else 0.0
-            )
             tr, va, _ = split_indices(
                 n, val_fraction=val_fraction, test_fraction=0.0, seed=cfg.seed, stratify=strat
             )
@@ -65,7 +98,7 @@ class SequenceRecipe(Recipe):
         else:
             tr, va, te = split_indices(
                 n,
-                val_fraction=cfg.data.val_fraction,
+                val_fraction=val_fraction,
                 test_fraction=cfg.data.test_fraction,
                 seed=cfg.seed,
                 stratify=strat,
@@ -186,3 +219,99 @@ class SequenceRecipe(Recipe):
             "classes": task.classes,
             "sequence": {"length": ds.length, "channels": ds.channels, "znorm": ds.znorm},
         }
+
+
+class MiniRocketStep(TrainStep):
+    """Fits a :class:`~dlpipe.models.minirocket.MiniRocket` in closed form when training starts.
+
+    ``on_fit_start`` sees the whole training set: it draws the biases, computes the features once and
+    fits the ridge head (penalty by leave-one-out) and its temperature. The epoch then only reports
+    the fitted model's training loss, so the engine's loop, history, progress and records are those of
+    any run. ``info`` keeps what the fit chose (``alpha``, ``temperature``, ``loo_accuracy``,
+    ``fit_seconds``).
+    """
+
+    checkpoint_skip = ("info", "_loss")
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self.info: dict[str, float] = {}
+        self._loss = torch.zeros(())
+
+    def on_fit_start(self, trainer: Trainer, train: TensorData) -> None:
+        import time
+
+        from dlpipe.models.minirocket import MiniRocket
+
+        model = trainer.model
+        assert isinstance(model, MiniRocket)
+        x, mask = train.inputs
+        t0 = time.perf_counter()
+        info = model.fit(x, mask, train.y, seed=self.seed)
+        info["fit_seconds"] = time.perf_counter() - t0
+        self.info = info
+        self._loss = torch.tensor(info["loss"], device=x.device)
+
+    def __call__(
+        self, trainer: Trainer, inputs: list[torch.Tensor], y: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        return {"loss": self._loss}
+
+
+class MiniRocketRecipe(SequenceRecipe):
+    """MiniRocket on labelled sequences: features fixed at build, the head fitted in one closed-form step.
+
+    One epoch of one batch (``auto``); no validation split (the ridge penalty is chosen by leave-one-out
+    on the training cases, so every one of them fits it) and no learning rate to search.
+    """
+
+    auto_learning_rate = 1e-3  # never used: nothing descends a gradient
+
+    def select(self, ds: Any, cfg: RunConfig) -> Recipe:
+        return self
+
+    def check(self, ds: Any, cfg: RunConfig) -> None:
+        if cfg.train.class_weight == "balanced":
+            raise InvalidConfigError(
+                "`class_weight: balanced` is not supported by the minirocket family (its ridge head weighs "
+                "every case alike); drop it, or choose a network with `model.family` (cnn1d, fcn, lstm, ...)."
+            )
+
+    def _val_fraction(self, cfg: RunConfig, official_test: bool) -> float:
+        return 0.0
+
+    def auto_batch_size(self, n_train: int) -> int:
+        return max(1, n_train)
+
+    def auto_epochs(self, n_train: int, batch_size: int) -> int:
+        return 1
+
+    def build(self, ctx: RunContext) -> tuple[nn.Module, dict[str, Any]]:
+        spec = {
+            "family": "minirocket",
+            "n_features": ctx.ds.channels,
+            "length": ctx.ds.length,
+            "n_outputs": ctx.prep.task.n_outputs,
+            "num_features": 10_000,
+            "max_dilations": 32,
+            "hidden": None,
+        }
+        return build_model(spec), spec
+
+    def step(self, ctx: RunContext) -> TrainStep | None:
+        step = MiniRocketStep(ctx.cfg.seed)
+        ctx.extras["minirocket_step"] = step
+        return step
+
+    def evaluate(self, ctx: RunContext) -> Evaluation:
+        ev = super().evaluate(ctx)
+        step = ctx.extras.get("minirocket_step")
+        if step is not None and step.info:
+            ev.metrics["minirocket"] = {
+                "features": int(getattr(ctx.model, "n_out_features", 0)),
+                **{k: float(v) for k, v in step.info.items() if k != "loss"},
+            }
+        return ev
+
+
+_MINIROCKET = MiniRocketRecipe()

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from dlpipe.core.files import cache_dir
 
-__all__ = ["cpu_identity", "load_lstm", "load_stem"]
+__all__ = ["cpu_identity", "load_lstm", "load_minirocket", "load_stem"]
 
 _HERE = Path(__file__).resolve().parent
 _P, _I = ctypes.c_void_p, ctypes.c_int
@@ -192,6 +192,10 @@ _SIGNATURES: dict[str, dict[str, list[type]]] = {
         "dlp_lstm_forward": [_P, _P, _P, _P, _I, _I, _I, _I, _P, _P, _P],
         "dlp_lstm_backward": [_P, _P, _P, _P, _I, _I, _I, _P],
     },
+    "minirocket": {
+        "dlp_minirocket_ppv": [_P, _P, _I, _I, _I, _P, _I, _I, _I, _P],
+        "dlp_minirocket_features": [_P, _P, _I, _I, _I, _P, _I, _P, _I, _I, _P, _P],
+    },
 }
 
 
@@ -237,3 +241,8 @@ def load_stem() -> ctypes.CDLL | None:
 def load_lstm() -> ctypes.CDLL | None:
     """The LSTM layer kernels (lstm.c), or None when they cannot be built here."""
     return _load("lstm")
+
+
+def load_minirocket() -> ctypes.CDLL | None:
+    """MiniRocket's PPV pooling (minirocket.c), or None when it cannot be built here."""
+    return _load("minirocket")
