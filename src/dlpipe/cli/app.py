@@ -12,7 +12,11 @@ import typer
 
 app = typer.Typer(
     name="dlpipe",
-    help="A table to a trained, evaluated, saved and served neural network.",
+    help=(
+        "Data to a trained, evaluated, saved and served neural network: tables (CSV/TSV/Parquet), "
+        "series (a table with a time column, Monash .tsf), labelled sequences (UCR/UEA .ts/.tsv), "
+        "image folders, .npz arrays and IDX (MNIST) files."
+    ),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -82,7 +86,12 @@ def train(
     data: Annotated[
         str,
         typer.Argument(
-            help="A CSV/TSV/Parquet file, or a bundled data set name (see `dlpipe datasets`)."
+            help=(
+                "A table (CSV/TSV/Parquet; with --task forecast --time-column: a series), a Monash .tsf "
+                "series file, a UCR/UEA .ts/.tsv sequence file (--test: its TEST file), an image folder "
+                "(one subfolder per class) or a CSV of image paths, an .npz of arrays, an IDX images "
+                "file (--labels: its labels file), or a bundled data set name (see `dlpipe datasets`)."
+            )
         ),
     ],
     target: Annotated[str | None, typer.Option("--target", "-t", help="Column to predict.")] = None,
@@ -386,7 +395,7 @@ def train(
         float | None, typer.Option(help="Images: learning-rate factor for --finetune-epochs.")
     ] = None,
 ) -> None:
-    """Train a model on a table; write the run folder with metrics beside baselines and a bundle.
+    """Train a model on a table, series, sequences or images; write the run folder with metrics beside baselines and a bundle.
 
     Every config key has a flag of the same name (``restore_best`` -> ``--restore-best``); flags override ``--config``.
     """
@@ -574,18 +583,25 @@ def predict(
     data: Annotated[
         list[Path],
         typer.Argument(
-            help="Rows to predict (CSV/TSV/Parquet) with the training columns; for image bundles, image files and folders."
+            help=(
+                "Rows to predict (CSV/TSV/Parquet) with the training columns; image bundles: image files "
+                "and folders; sequence bundles: a .ts/.tsv file; forecast bundles: the series table or .tsf."
+            )
         ),
     ],
     output: Annotated[
         Path | None,
-        typer.Option("--output", "-o", help="Write predictions to this CSV (default: print)."),
+        typer.Option(
+            "--output", "-o", help="Write predictions to this CSV; '-' or no flag: print them."
+        ),
     ] = None,
 ) -> None:
     """Predict labels/values (and class probabilities) for raw rows or images."""
     import dlpipe as dl
     from dlpipe.core.files import atomic_file, check_output_file
 
+    if output is not None and str(output) == "-":  # the Unix convention: standard output
+        output = None
     if output is not None:
         check_output_file(output, "`--output`")  # before any work
     loaded = dl.load_bundle(bundle)
