@@ -4,7 +4,6 @@ A section is a title and an ordered list of items: plots, tables, paragraphs and
 what is missing or skipped, and why). Another kind of run (images, series, RL...) adds sections with
 
     register_section("image", "dlpipe.reports.images:sections")
-register_section("table", "dlpipe.reports.trust:sections")  # explanations, calibration, intervals
 
 where ``sections(run: RunFolder) -> list[Section]`` reads what it needs from the run folder. The
 function is imported only when a report for that kind is built; a failing provider becomes a note in
