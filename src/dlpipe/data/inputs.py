@@ -58,6 +58,7 @@ _ADAPTERS.update(
         "image": "dlpipe.data.images:ImagePreprocessor",
         "arrays": "dlpipe.data.arrays:ArrayAdapter",
         "sequence": "dlpipe.data.sequences:SequenceAdapter",  # sequence-classification bundles
+        "text": "dlpipe.data.text:TextAdapter",  # documents: token ids from the stored tokenizer
     }
 )
 

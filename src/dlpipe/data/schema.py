@@ -22,9 +22,11 @@ from dlpipe.data.numbers import check_numbers
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["ColumnInfo", "Schema", "infer_schema"]
+__all__ = ["ColumnInfo", "Schema", "infer_schema", "free_text_reason"]
 
-Kind = Literal["numeric", "boolean", "categorical", "datetime"]
+# `text` is given only by the text kind (dlpipe.data.text), which claims tables holding free text
+# (free_text_reason) before they reach the table recipe; infer_schema never returns it.
+Kind = Literal["numeric", "boolean", "categorical", "datetime", "text"]
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2})?)?")
 _ID_NAME_RE = re.compile(r"(^|_)(id|uuid|index|key)$|^id_|^unnamed: ?0$", re.IGNORECASE)
 
@@ -186,6 +188,28 @@ def infer_schema(
             f"no usable feature columns are left (dropped: {format_names(c for c, _ in dropped) or 'none'}); the table needs at least one informative column besides the target."
         )
     return Schema(columns=tuple(columns), target=target, dropped=tuple(dropped))
+
+
+def free_text_reason(values: pd.Series) -> str | None:
+    """Why a column holds free text (long, mostly unique strings), or None when it does not.
+
+    The rule: strings (not numbers) whose median length is at least 5 words and 30 characters, and at
+    least half of them distinct (categories repeat; documents, reviews and messages rarely do).
+    """
+    import pandas as pd
+
+    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        return None
+    non_null = values.dropna()
+    if len(non_null) < 2 or not all(isinstance(v, str) for v in non_null.head(200)):
+        return None
+    text = non_null.astype(str)
+    chars = float(text.str.len().median())
+    words = float(text.str.count(r"\S+").median())
+    distinct = int(text.nunique()) / len(text)
+    if words < 5 or chars < 30 or distinct < 0.5:
+        return None
+    return f"free text: median {words:.0f} words, {distinct:.0%} of {len(text):,} values distinct"
 
 
 def _plural(n: int, noun: str) -> str:

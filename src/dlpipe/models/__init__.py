@@ -9,6 +9,7 @@ from dlpipe.models import nbeats as _nbeats  # noqa: F401  (registers the family
 from dlpipe.models import resnet as _resnet  # noqa: F401  (registers the family)
 from dlpipe.models import rnn as _rnn  # noqa: F401  (registers the family)
 from dlpipe.models import tcn as _tcn  # noqa: F401  (registers the family)
+from dlpipe.models import text as _text  # noqa: F401  (registers the text families)
 from dlpipe.models import transformer as _transformer  # noqa: F401  (registers the family)
 from dlpipe.models import vae as _vae  # noqa: F401  (registers the family)
 from dlpipe.models.mlp import MLP, default_hidden

@@ -97,6 +97,7 @@ def register_section(
 
 # By name, imported only when a report of their kind is built.
 register_section("image", "dlpipe.reports.images:sections")
+register_section("text", "dlpipe.reports.text:sections")
 register_section("table", "dlpipe.reports.trust:sections")  # explanations, calibration, intervals
 register_section(
     "*", "dlpipe.reports.forecast:sections"

@@ -1,7 +1,7 @@
 """The HTML page at ``/``: a form generated from the bundle's input schema, showing the prediction.
 
 Tables get one field per column (a number box prefilled with the training median, a list of the
-training categories, true/false for booleans); image models get a file upload. The script posts to
+training categories, true/false for booleans); image models get a file upload, text models a textarea. The script posts to
 ``/predict`` and draws the class probabilities as bars. Everything is inline: no external assets.
 
 Names, categories and values come from the training data, so they are never spliced into code: the
@@ -29,7 +29,7 @@ _STYLE = """
 body{font-family:system-ui,sans-serif;max-width:760px;margin:2rem auto;padding:0 1rem;color:#222}
 h1{font-size:1.4rem} .meta{color:#666;font-size:.9rem}
 form{display:grid;grid-template-columns:max-content 1fr;gap:.4rem .8rem;align-items:center;margin:1rem 0}
-label{font-weight:600} input,select{padding:.3rem;font-size:1rem}
+label{font-weight:600} input,select,textarea{padding:.3rem;font-size:1rem}
 button{grid-column:1/3;padding:.5rem;font-size:1rem;cursor:pointer}
 #result{margin-top:1rem;padding:1rem;border:1px solid #ddd;border-radius:6px;min-height:2rem}
 .bar{display:flex;align-items:center;gap:.5rem;margin:.2rem 0} .bar span.fill{background:#4a7bd0;height:.9rem;display:inline-block}
@@ -156,6 +156,13 @@ def render_page(b: Bundle, encoder: Any, reference: dict[str, Any]) -> str:
                 parts.append(
                     f'<select id="{fid}" name="{esc(name)}">{options}<option value="">(unknown)</option></select>'
                 )
+    elif b.kind == "text":
+        for name in b.input_columns:  # a textarea per text column; the script sends its value as is
+            fid = f"field-{esc(name)}"
+            fields.append({"name": str(name), "kind": "text"})
+            parts.append(
+                f'<label for="{fid}">{esc(name)}</label><textarea id="{fid}" name="{esc(name)}" rows="8" placeholder="paste a document"></textarea>'
+            )
     elif b.kind == "image":
         parts.append(
             '<label for="field-image">image</label><input type="file" accept="image/*" id="field-image" name="file">'

@@ -1,0 +1,545 @@
+"""Text for classification: tables with a free-text column, folders of ``.txt`` files per class, and
+the word-level tokenizer (Hugging Face ``tokenizers``) a text bundle stores as JSON.
+
+Sources:
+
+- a CSV / TSV / Parquet / ``.csv.gz`` file or a DataFrame with a free-text column (long, mostly unique
+  strings: :func:`~dlpipe.data.schema.free_text_reason`) and a label column (``target``, else
+  ``label``, else the last column);
+- a folder of class folders, ``docs/<label>/*.txt`` (UTF-8), like image folders.
+
+Text is read as UTF-8 (strictly: a file with other bytes is refused, naming the byte and its offset),
+normalised with Unicode NFKC and lowercased by the tokenizer. Every document must hold some text and
+be at most :data:`MAX_DOCUMENT_CHARS` characters; anything else is one sentence naming the row or file.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from dlpipe.core.errors import DataWarning, InvalidInputError, UnsupportedFileError, format_names
+from dlpipe.data.inputs import PreparedBatch
+from dlpipe.data.schema import ColumnInfo, Schema, free_text_reason
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "TextDataset",
+    "TextAdapter",
+    "load_text",
+    "detect_text",
+    "find_text_columns",
+    "read_text_folder",
+    "fit_tokenizer",
+    "encode_texts",
+    "MAX_DOCUMENT_CHARS",
+    "PAD",
+    "UNK",
+]
+
+MAX_DOCUMENT_CHARS = (
+    1_000_000  # ~150k words: far beyond what a model reads (it keeps `max_length` tokens)
+)
+PAD, UNK = "[PAD]", "[UNK]"  # ids 0 and 1 in every vocabulary dlpipe trains
+_TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq", ".csv.gz", ".tsv.gz")
+_PEEK_ROWS = 2000  # rows read to decide whether a CSV holds free text
+
+
+@dataclass
+class TextDataset:
+    """Documents and their labels (and an optional separate test set).
+
+    Example:
+        >>> ds = load_text((["a long enough first document", "another one"], ["x", "y"]))
+        >>> ds.kind, len(ds.texts)
+        ('text', 2)
+    """
+
+    texts: list[str]
+    labels: list[str]
+    name: str = "text"
+    target: str = "label"
+    text_columns: list[str] = field(default_factory=lambda: ["text"])
+    test_texts: list[str] | None = None
+    test_labels: list[str] | None = None
+    schema: Schema | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    kind = "text"
+
+    def __repr__(self) -> str:
+        test = f", test={len(self.test_texts)}" if self.test_texts is not None else ""
+        return f"TextDataset(name={self.name!r}, documents={len(self.texts)}, classes={len(set(self.labels))}{test})"
+
+
+# ----------------------------------------------------------------------------------- reading
+def _is_table_path(p: Path) -> bool:
+    return p.name.lower().endswith(_TABLE_SUFFIXES)
+
+
+def _read_frame(source: Any, *, what: str, nrows: int | None = None) -> pd.DataFrame:
+    """A table path (CSV/TSV/Parquet, optionally gzip-compressed CSV/TSV) or a DataFrame -> DataFrame."""
+    import pandas as pd
+
+    from dlpipe.data.tabular import read_table
+
+    if isinstance(source, pd.DataFrame):
+        return source.copy()
+    p = Path(source)
+    if not p.name.lower().endswith(".gz") and nrows is None:
+        return read_table(p, what=what)
+    if not p.is_file():
+        raise UnsupportedFileError(f"{what} file {str(p)!r} does not exist; check the path.")
+    if p.stat().st_size == 0:
+        raise UnsupportedFileError(
+            f"{what} file {str(p)!r} is empty; pass a file with a header row and data rows."
+        )
+    if p.name.lower().endswith((".parquet", ".pq")):
+        return read_table(p, what=what)
+    sep = "\t" if p.name.lower().endswith((".tsv", ".tsv.gz")) else ","
+    try:
+        return pd.read_csv(p, sep=sep, nrows=nrows, encoding="utf-8", compression="infer")
+    except UnicodeDecodeError as exc:
+        raise UnsupportedFileError(
+            f"{what} file {str(p)!r} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start} of the decoded stream); "
+            "save it as UTF-8 (for example `iconv -f latin1 -t utf-8`)."
+        ) from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, OSError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UnsupportedFileError(
+            f"{what} file {str(p)!r} could not be read as CSV ({first}); check that it is a valid (gzip) CSV file."
+        ) from None
+
+
+def find_text_columns(frame: pd.DataFrame, target: str | None) -> dict[str, str]:
+    """``{column: reason}`` for the columns holding free text (long, mostly unique strings)."""
+    found = {}
+    for col in frame.columns:
+        if str(col) == target:
+            continue
+        reason = free_text_reason(frame[col])
+        if reason is not None:
+            found[str(col)] = reason
+    return found
+
+
+def _pick_target(frame: pd.DataFrame, target: str | None, text_cols: list[str], where: str) -> str:
+    if target is not None:
+        if target not in frame.columns:
+            raise InvalidInputError(
+                f"the target {target!r} is not a column of {where}; its columns are {format_names(map(str, frame.columns))}."
+            )
+        return target
+    if "label" in frame.columns and "label" not in text_cols:
+        return "label"
+    rest = [str(c) for c in frame.columns if str(c) not in text_cols]
+    if not rest:
+        raise InvalidInputError(
+            f"{where} holds only text columns ({format_names(text_cols)}); add a label column and pass `target`."
+        )
+    warnings.warn(
+        DataWarning(f"no target given; using the column {rest[-1]!r} (pass target=... to choose)."),
+        stacklevel=3,
+    )
+    return rest[-1]
+
+
+def _check_documents(texts: list[Any], where: list[str]) -> list[str]:
+    """Every document is a non-empty string of at most MAX_DOCUMENT_CHARS characters (one sentence otherwise)."""
+    out = []
+    for i, t in enumerate(texts):
+        if t is None or (isinstance(t, float) and np.isnan(t)):
+            t = ""
+        if not isinstance(t, str):
+            t = str(t)
+        if not t.strip():
+            raise InvalidInputError(
+                f"{where[i]} is an empty text; every document needs some words, so remove that row/file or fill it in."
+            )
+        if len(t) > MAX_DOCUMENT_CHARS:
+            raise InvalidInputError(
+                f"{where[i]} is {len(t):,} characters long, more than the {MAX_DOCUMENT_CHARS:,} dlpipe reads per document; "
+                "split it into smaller documents or cut it (the model reads only its first tokens anyway)."
+            )
+        out.append(t)
+    return out
+
+
+def _row_names(n: int, col: str, source: str) -> list[str]:
+    # row numbers as a spreadsheet shows them: the header is row 1
+    return [f"row {i + 2} of {source} (column {col!r})" for i in range(n)]
+
+
+def _frame_texts(frame: pd.DataFrame, text_cols: list[str], source: str) -> list[str]:
+    """The document of each row: the text columns joined by a newline."""
+    cols = []
+    for col in text_cols:
+        cols.append(_check_documents(frame[col].tolist(), _row_names(len(frame), col, source)))
+    if len(cols) == 1:
+        return cols[0]
+    return ["\n".join(parts) for parts in zip(*cols, strict=True)]
+
+
+def read_text_folder(
+    folder: str | Path, *, labelled: bool = True
+) -> tuple[list[str], list[str] | None, list[str]]:
+    """``folder/<label>/*.txt`` (or ``folder/*.txt`` when not ``labelled``) -> texts, labels, file names.
+
+    Files are decoded as strict UTF-8; a file with other bytes, an empty one or one beyond
+    :data:`MAX_DOCUMENT_CHARS` is refused with one sentence naming it.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise UnsupportedFileError(f"text folder {str(root)!r} does not exist; check the path.")
+    if labelled:
+        classes = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+        files = [(f, d.name) for d in classes for f in sorted(d.glob("*.txt")) if f.is_file()]
+    else:
+        files = [(f, "") for f in sorted(root.glob("*.txt")) if f.is_file()]
+    if not files:
+        layout = "<label>/*.txt" if labelled else "*.txt"
+        raise UnsupportedFileError(
+            f"text folder {str(root)!r} holds no .txt files; lay it out as {str(root)}/{layout}."
+        )
+    texts, names = [], []
+    for f, _ in files:
+        size = f.stat().st_size
+        if (
+            size > 4 * MAX_DOCUMENT_CHARS
+        ):  # refuse before reading it all (UTF-8: at most 4 bytes a character)
+            raise InvalidInputError(
+                f"file {str(f)!r} is {size / 1e6:.1f} MB, more than the {MAX_DOCUMENT_CHARS:,} characters dlpipe reads per document; "
+                "split it into smaller documents or cut it."
+            )
+        data = f.read_bytes()
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise UnsupportedFileError(
+                f"file {str(f)!r} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+                "save it as UTF-8 (for example `iconv -f latin1 -t utf-8`)."
+            ) from None
+        texts.append(text)
+        names.append(str(f))
+    texts = _check_documents(texts, [f"file {n!r}" for n in names])
+    labels = [lab for _, lab in files] if labelled else None
+    return texts, labels, names
+
+
+def _is_text_folder(p: Path) -> bool:
+    if not p.is_dir():
+        return False
+    return any(d.is_dir() and any(d.glob("*.txt")) for d in p.iterdir())
+
+
+def load_text(
+    source: Any,
+    *,
+    target: str | None = None,
+    test: Any = None,
+    name: str | None = None,
+) -> TextDataset:
+    """Read labelled documents.
+
+    Args:
+        source: A folder ``docs/<label>/*.txt``, a CSV/TSV/Parquet/``.csv.gz`` path or DataFrame with a
+            free-text column, or a ``(texts, labels)`` tuple.
+        target: The label column of a table. Defaults to ``label`` when present, else the last column.
+        test: A separate labelled test set in the same form. Defaults to `None` (held out from ``source``).
+        name: A short name for run folders. Defaults to the file or folder name.
+    """
+    import pandas as pd
+
+    if isinstance(source, tuple) and len(source) == 2:
+        texts_in, labels_in = list(source[0]), [str(v) for v in source[1]]
+        if len(texts_in) != len(labels_in):
+            raise InvalidInputError(
+                f"`data` has {len(texts_in)} texts but {len(labels_in)} labels; pass one label per text."
+            )
+        texts = _check_documents(texts_in, [f"text {i}" for i in range(len(texts_in))])
+        ds = TextDataset(texts=texts, labels=labels_in, name=name or "text")
+        ds.schema = Schema(
+            columns=(
+                ColumnInfo("text", "text", "object", len(set(texts)), 0, "documents as given"),
+            ),
+            target="label",
+        )
+    elif isinstance(source, (str, Path)) and Path(source).is_dir():
+        texts, labels, files = read_text_folder(source)
+        assert labels is not None
+        ds = TextDataset(texts=texts, labels=labels, name=name or Path(source).name)
+        ds.meta["files"] = len(files)
+        ds.schema = Schema(
+            columns=(
+                ColumnInfo(
+                    "text",
+                    "text",
+                    "file",
+                    len(set(texts)),
+                    0,
+                    f"one .txt file per document, {len(files)} files in {len(set(labels))} class folders",
+                ),
+            ),
+            target="label",
+        )
+    else:
+        where = (
+            f"{str(source)!r}"
+            if isinstance(source, (str, Path))
+            else f"the {type(source).__name__}"
+        )
+        if not isinstance(source, (str, Path, pd.DataFrame)):
+            raise InvalidInputError(
+                f"`data` is a {type(source).__name__}, but a text folder, a CSV/Parquet path, a DataFrame or (texts, labels) was expected."
+            )
+        frame = _read_frame(source, what="data")
+        frame.columns = [str(c) for c in frame.columns]
+        found = find_text_columns(frame, target)
+        if not found:
+            raise InvalidInputError(
+                f"{where} has no free-text column (long, mostly unique strings); its columns are "
+                f"{format_names(list(frame.columns))}."
+            )
+        text_cols = list(found)
+        target = _pick_target(frame, target, text_cols, where)
+        frame = frame[frame[target].notna()].reset_index(drop=True)
+        texts = _frame_texts(frame, text_cols, where)
+        labels = [str(v) for v in frame[target].tolist()]
+        stem = Path(source).name.split(".")[0] if isinstance(source, (str, Path)) else "text"
+        ds = TextDataset(
+            texts=texts, labels=labels, name=name or stem, target=target, text_columns=text_cols
+        )
+        columns = [
+            ColumnInfo(
+                c,
+                "text",
+                str(frame[c].dtype),
+                int(frame[c].nunique()),
+                int(frame[c].isna().sum()),
+                why,
+            )
+            for c, why in found.items()
+        ]
+        ignored = [c for c in frame.columns if c not in found and c != target]
+        ds.schema = Schema(
+            columns=tuple(columns),
+            target=target,
+            dropped=tuple(
+                (c, "not used: a text run reads its text column(s) only") for c in ignored
+            ),
+        )
+        if ignored:
+            warnings.warn(
+                DataWarning(
+                    f"a text run reads only the text column(s) {format_names(text_cols)}; the columns "
+                    f"{format_names(ignored)} are not used."
+                ),
+                stacklevel=2,
+            )
+    if len(set(ds.labels)) < 2:
+        only = ds.labels[0] if ds.labels else None
+        raise InvalidInputError(
+            f"the label {ds.target!r} has one class ({only!r}) in {len(ds.labels)} documents; "
+            "text classification needs at least two classes, so add documents of another class."
+        )
+    if test is not None:
+        tds = (
+            load_text(test, target=ds.target, name="test")
+            if not isinstance(test, (str, Path))
+            or Path(test).is_dir()
+            or _is_table_path(Path(test))
+            else None
+        )
+        if tds is None:
+            raise UnsupportedFileError(
+                f"`test` {str(test)!r} is neither a text folder nor a table file; pass the same form as the data."
+            )
+        ds.test_texts, ds.test_labels = tds.texts, tds.labels
+    return ds
+
+
+def detect_text(data: Any, cfg: Any, test: Any = None) -> TextDataset | None:
+    """The ``dl.train`` detector: a folder of class folders of .txt files, or a table with a free-text column."""
+    import pandas as pd
+
+    if cfg.data.task not in ("auto", "binary", "multiclass") or cfg.image.image_column:
+        return None  # an image CSV (its `image_column` named) is the image kind's, captions or not
+    target = cfg.data.target
+    if isinstance(data, tuple) and len(data) == 2 and all(isinstance(t, str) for t in data[0]):
+        return load_text(data, test=test, name=cfg.name)
+    if isinstance(data, (str, Path)):
+        p = Path(data)
+        if _is_text_folder(p):
+            return load_text(p, test=test, name=cfg.name)
+        if not (p.is_file() and _is_table_path(p)):
+            return None
+        peek = _read_frame(
+            p, what="data", nrows=None if p.suffix in (".parquet", ".pq") else _PEEK_ROWS
+        )
+    elif isinstance(data, pd.DataFrame):
+        peek = data
+    else:
+        return None
+    peek.columns = [str(c) for c in peek.columns]
+    if not find_text_columns(peek, target):
+        return None
+    return load_text(data, target=target, test=test, name=cfg.name)
+
+
+# ----------------------------------------------------------------------------------- tokenizing
+def fit_tokenizer(texts: list[str], *, vocab_size: int, min_frequency: int = 2) -> Any:
+    """A word-level tokenizer trained on ``texts`` (the training split only): NFKC + lowercase, words and
+    punctuation runs as tokens (``\\w+|[^\\w\\s]+``), ``[PAD]`` = 0 and ``[UNK]`` = 1, the ``vocab_size``
+    most frequent words seen at least ``min_frequency`` times. Offline: nothing is downloaded."""
+    from dlpipe.core.runtime import require
+
+    tk = require("tokenizers", extra="text")
+    tok = tk.Tokenizer(tk.models.WordLevel(unk_token=UNK))
+    tok.normalizer = tk.normalizers.Sequence([tk.normalizers.NFKC(), tk.normalizers.Lowercase()])
+    tok.pre_tokenizer = tk.pre_tokenizers.Whitespace()
+    trainer = tk.trainers.WordLevelTrainer(
+        vocab_size=vocab_size,
+        min_frequency=min_frequency,
+        special_tokens=[PAD, UNK],
+        show_progress=False,
+    )
+    tok.train_from_iterator(texts, trainer=trainer, length=len(texts))
+    return tok
+
+
+def load_tokenizer(spec: str) -> Any:
+    """A tokenizer from its JSON (as stored in a bundle)."""
+    from dlpipe.core.runtime import require
+
+    tk = require("tokenizers", extra="text")
+    return tk.Tokenizer.from_str(spec)
+
+
+def encode_texts(
+    tokenizer: Any, texts: list[str], max_length: int, *, pad_id: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Token ids (N, T) int64, padded with ``pad_id`` to the longest document (at most ``max_length``),
+    and each document's token count before truncation (N,)."""
+    encode = getattr(tokenizer, "encode_batch_fast", tokenizer.encode_batch)  # no offsets: faster
+    encs = encode(texts, add_special_tokens=False)
+    lengths = np.fromiter((len(e.ids) for e in encs), np.int64, count=len(encs))
+    width = int(max(1, min(max_length, int(lengths.max()) if len(lengths) else 1)))
+    ids = np.full((len(encs), width), pad_id, np.int64)
+    for i, e in enumerate(encs):
+        row = e.ids[:width]
+        ids[i, : len(row)] = row
+    return ids, lengths
+
+
+# ----------------------------------------------------------------------------------- bundles
+class TextAdapter:
+    """How a text bundle reads raw input: strings, rows, a table with the text column(s), a folder of
+    ``.txt`` files (flat, or ``<label>/*.txt`` with labels) -> token ids.
+
+    State (JSON): ``tokenizer`` (its JSON), ``max_length``, ``text_columns``, ``target``, ``schema``,
+    and ``encoder`` for pretrained-encoder bundles (the tokenizer is then the encoder's own).
+    """
+
+    def __init__(self, state: dict[str, Any]) -> None:
+        self._state = dict(state)
+        self._tok: Any = None
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> TextAdapter:
+        return cls(state)
+
+    def state(self) -> dict[str, Any]:
+        return dict(self._state)
+
+    @property
+    def input_names(self) -> list[str]:
+        return list(self._state.get("text_columns") or ["text"])
+
+    @property
+    def tokenizer(self) -> Any:
+        if self._tok is None:
+            self._tok = load_tokenizer(self._state["tokenizer"])
+        return self._tok
+
+    def texts_of(
+        self, data: Any, *, with_target: bool = False
+    ) -> tuple[list[str], list[Any] | None]:
+        """Documents (and labels when present and asked for) from any accepted input form."""
+        import pandas as pd
+
+        cols, target = self.input_names, str(self._state.get("target", "label"))
+        if isinstance(data, str) and not _looks_like_path(data):
+            data = [data]
+        if isinstance(data, (str, Path)):
+            p = Path(data)
+            if p.is_dir():
+                labelled = _is_text_folder(p)
+                texts, folder_labels, _ = read_text_folder(p, labelled=labelled)
+                return texts, folder_labels if with_target else None
+            data = _read_frame(p, what="input")
+        if isinstance(data, list) and all(isinstance(t, str) for t in data):
+            return _check_documents(data, [f"text {i}" for i in range(len(data))]), None
+        if isinstance(data, dict):
+            data = [data]
+        if isinstance(data, list):
+            if not all(isinstance(r, dict) for r in data):
+                raise InvalidInputError(
+                    "the input is a list that is neither all strings nor all row dicts; pass texts, or rows holding "
+                    f"the text column(s) {format_names(cols)}."
+                )
+            data = pd.DataFrame(data)
+        if not isinstance(data, pd.DataFrame):
+            raise InvalidInputError(
+                f"the input is a {type(data).__name__}, but texts, rows, a table or a folder of .txt files was expected."
+            )
+        missing = [c for c in cols if c not in data.columns]
+        if missing:
+            raise InvalidInputError(
+                f"the input has no text column {', '.join(map(repr, missing))}; the model reads the column(s) "
+                f"{', '.join(map(repr, cols))}, so pass rows or a table with that column."
+            )
+        for c in cols:
+            bad = [
+                i
+                for i, v in enumerate(data[c].tolist())
+                if v is not None
+                and not isinstance(v, str)
+                and not (isinstance(v, float) and np.isnan(v))
+            ]
+            if bad:
+                raise InvalidInputError(
+                    f"row {bad[0]} of the input holds a {type(data[c].iloc[bad[0]]).__name__} in the text column {c!r}; pass text."
+                )
+        texts = _frame_texts(data.reset_index(drop=True), cols, "the input")
+        labels: list[Any] | None = (
+            [None if pd.isna(v) else str(v) for v in data[target].tolist()]
+            if with_target and target in data.columns
+            else None
+        )
+        return texts, labels
+
+    def prepare(self, data: Any, *, with_target: bool = False) -> PreparedBatch:
+        import pandas as pd
+
+        texts, labels = self.texts_of(data, with_target=with_target)
+        ids, _ = encode_texts(self.tokenizer, texts, int(self._state["max_length"]))
+        targets = pd.Series(labels, dtype=object) if labels is not None else None
+        return PreparedBatch(
+            inputs=[ids], targets=targets, baseline_features=np.zeros((len(texts), 0))
+        )
+
+
+def _looks_like_path(s: str) -> bool:
+    """A string that names an existing file or folder is read from there; any other string is a document."""
+    if len(s) > 4096 or "\n" in s:
+        return False
+    try:
+        return Path(s).exists()
+    except OSError:
+        return False
