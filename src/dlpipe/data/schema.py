@@ -86,6 +86,29 @@ class Schema:
         )
 
 
+def _time_column(frame: pd.DataFrame, target: str, dropped: list[str]) -> str | None:
+    """The dropped column that holds dates when the target is numeric (a series read as a table), else None."""
+    import pandas as pd
+
+    if target not in frame.columns or not pd.api.types.is_numeric_dtype(frame[target]):
+        return None
+    for col in dropped:
+        s = frame[col].dropna()
+        if len(s) < 2:
+            continue
+        if pd.api.types.is_datetime64_any_dtype(s):
+            return col
+        if pd.api.types.is_numeric_dtype(s) or not all(isinstance(v, str) for v in s.head(50)):
+            continue
+        sample = s.head(200).astype(str)
+        if not sample.str.contains(r"\d").all():
+            continue
+        parsed = pd.to_datetime(sample, errors="coerce", format="mixed")
+        if parsed.notna().mean() >= 0.9:
+            return col
+    return None
+
+
 def infer_schema(
     frame: pd.DataFrame,
     target: str,
@@ -184,6 +207,12 @@ def infer_schema(
         )
     _check_numbers(frame, [c.name for c in columns if c.kind == "numeric"], target)
     if not columns:
+        time_column = _time_column(frame, target, [c for c, _ in dropped])
+        if time_column is not None:
+            raise InvalidInputError(
+                f"no usable feature columns are left (dropped: {format_names(c for c, _ in dropped)}), but {time_column!r} holds dates and {target!r} numbers, which is a series: "
+                f"pass `--task forecast --time-column {time_column}` (Python: task='forecast', time_column={time_column!r}) to forecast it, or add informative columns besides the target."
+            )
         raise InvalidInputError(
             f"no usable feature columns are left (dropped: {format_names(c for c, _ in dropped) or 'none'}); the table needs at least one informative column besides the target."
         )
