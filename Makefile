@@ -8,7 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 TORCH  := torch==2.13.0
 # Extras the test suite needs (later issues add serve, tune, track, export, rl, ...).
-TEST_EXTRAS := dev,serve,tune,track,export,rl,bench,text
+TEST_EXTRAS := dev,serve,tune,track,export,rl,bench,text,forecast
 STAMP  := $(VENV)/.installed
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
