@@ -283,6 +283,10 @@ def test_plot_model_get_weights_and_keras_layer_names(tmp_path):
     ]
     out = plot_model(model, to_file=str(tmp_path / "model.png"), show_shapes=True)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 2000
+    import dlpipe as dl
+
+    assert dl.plot_model(model, tmp_path / "dl.png").read_bytes()[:4] == b"\x89PNG"
+    assert [r.output_shape for r in dl.summary(model).leaves][-1] == [2, 3]
     kernel, bias = model.layers[0].get_weights()
     assert kernel.shape == (3, 3, 1, 4) and bias.shape == (4,)  # Keras' (kh, kw, in, out)
     w = model.get_layer("dense").get_weights()[0]

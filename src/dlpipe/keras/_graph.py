@@ -33,8 +33,10 @@ class KerasNet(nn.Module):
         output_names: list[str],
         heads: list[nn.Module | None],
         activity: dict[int, Regularizer] | None = None,
+        input_shapes: list[tuple[int, ...]] | None = None,
     ) -> None:
         super().__init__()
+        self.input_shapes = input_shapes or []
         self.layers = nn.ModuleList(modules)
         self.heads = nn.ModuleList([h if h is not None else nn.Identity() for h in heads])
         self.plan = plan
@@ -44,6 +46,10 @@ class KerasNet(nn.Module):
         self.activity = activity or {}
         self.record_activity = False  # on while fit/evaluate run: the loss reads the terms
         self.activity_terms: list[torch.Tensor] = []
+
+    def example_inputs(self) -> list[torch.Tensor]:
+        """A 2-row batch of zeros per input (``dlpipe summary`` and ``dl.plot_model`` draw shapes with it)."""
+        return [torch.zeros(2, *shape) for shape in self.input_shapes]
 
     @property
     def head(self) -> nn.Module:

@@ -251,7 +251,13 @@ class Model:
         self.output_shapes_ = [shapes[k] for k in self._output_names]
         self.output_shape_ = self.output_shapes_[0]
         self.net = KerasNet(
-            modules, self._plan, self.input_names, self._output_names, heads, activity
+            modules,
+            self._plan,
+            self.input_names,
+            self._output_names,
+            heads,
+            activity,
+            [s for _, s in self._inputs],
         )
         self._foldable = [k in folded for k in self._output_names]
 

@@ -156,6 +156,9 @@ def _resolve(model_or_bundle: Any) -> tuple[nn.Module, dict[str, Any]]:
         return model_or_bundle, {}
     if isinstance(model_or_bundle, Bundle):
         return model_or_bundle.model, model_or_bundle.manifest
+    net = getattr(model_or_bundle, "net", None)  # a dlpipe.keras model: its built network
+    if isinstance(net, nn.Module):
+        return net, {}
     bundle = getattr(model_or_bundle, "bundle", None)  # a Run
     if isinstance(bundle, Bundle):
         return bundle.model, bundle.manifest
