@@ -46,6 +46,11 @@ DEV_TABLES: dict[str, tuple[str, str]] = {
     "iris": ("multiclass", "target"),
     "friedman1": ("regression", "target"),
     "hastie": ("binary", "target"),
+    # statsmodels' shipped data: extramarital affairs (any, binary), RAND health insurance doctor
+    # visits (counts, 8,000 of 20,190 rows), 1996 US election survey party identification (7 classes)
+    "fair": ("binary", "affair"),
+    "randhie": ("regression", "mdvis"),
+    "anes96": ("multiclass", "PID"),
 }
 SUITE = list(TABLES)
 TABLES.update(DEV_TABLES)
@@ -65,7 +70,17 @@ def load_table(name: str) -> tuple[pd.DataFrame, pd.DataFrame, str, str]:
     from sklearn import datasets
     from sklearn.model_selection import train_test_split
 
-    if name in ("friedman1", "hastie"):
+    if name in ("fair", "randhie", "anes96"):
+        import statsmodels.api as sm
+
+        frame = getattr(sm.datasets, name).load_pandas().data
+        if name == "fair":
+            frame = frame.assign(affair=(frame.pop("affairs") > 0).astype(int))
+        elif name == "randhie":
+            frame = frame.sample(n=8000, random_state=0)
+        else:
+            frame = frame.assign(PID=frame["PID"].astype(int))
+    elif name in ("friedman1", "hastie"):
         make = datasets.make_friedman1 if name == "friedman1" else datasets.make_hastie_10_2
         x, y = (
             make(n_samples=1000, random_state=0)

@@ -105,3 +105,81 @@ def test_the_input_layer_exports(tmp_path, monkeypatch, fmt):
     assert bundle.model.numeric_input.bins == 4
     res = export_bundle(bundle, tmp_path / f"m.{fmt}", format=fmt, data=frame)
     assert res.parity["max_abs_diff"] <= 1e-4
+
+
+# ---------------------------------------------------------------------------- members (TabM-mini)
+def _members_spec(average: str, n_outputs: int) -> dict:
+    return {
+        "family": "mlp",
+        "n_numeric": 4,
+        "n_outputs": n_outputs,
+        "hidden": [8],
+        "members": 5,
+        "average": average,
+    }
+
+
+@pytest.mark.parametrize(("average", "n_outputs"), [("mean", 1), ("sigmoid", 1), ("softmax", 3)])
+def test_members_train_apart_and_predict_their_average(average, n_outputs):
+    model = build_model(_members_spec(average, n_outputs))
+    x = torch.randn(6, 4)
+    model.train()
+    each = model(x)
+    assert each.shape == (5, 6, n_outputs)  # one output per member in training
+    model.eval()
+    out = model(x)
+    assert out.shape == (6, n_outputs)
+    if average == "mean":
+        assert torch.allclose(out, each.mean(0), atol=1e-6)
+    elif average == "sigmoid":
+        assert torch.allclose(torch.sigmoid(out), torch.sigmoid(each).mean(0), atol=1e-5)
+    else:
+        assert torch.allclose(out.softmax(-1), each.softmax(-1).mean(0), atol=1e-5)
+    # members differ (own signs and heads), so the average is not one member's output
+    assert not torch.allclose(each[0], each[1])
+
+
+def test_losses_average_the_members_losses():
+    from dlpipe.tasks.losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
+
+    k, b = 4, 7
+    z1, y1 = torch.randn(k, b, 1), torch.randn(b, 1)
+    assert torch.allclose(MSELoss()(z1, y1), torch.stack([MSELoss()(z, y1) for z in z1]).mean())
+    yb = torch.randint(0, 2, (b, 1)).float()
+    bce = BCEWithLogitsLoss()
+    assert torch.allclose(bce(z1, yb), torch.stack([bce(z, yb) for z in z1]).mean())
+    z3, yc = torch.randn(k, b, 3), torch.randint(0, 3, (b,))
+    ce = CrossEntropyLoss()
+    assert torch.allclose(ce(z3, yc), torch.stack([ce(z, yc) for z in z3]).mean())
+    # a plain (B, C) batch is unchanged
+    assert torch.allclose(ce(z3[0], yc), torch.nn.functional.cross_entropy(z3[0], yc))
+
+
+def test_members_spec_is_checked():
+    from dlpipe.core.errors import InvalidConfigError
+
+    with pytest.raises(InvalidConfigError, match="`members` is 0"):
+        build_model({**_members_spec("mean", 1), "members": 0})
+    with pytest.raises(InvalidConfigError, match="`average` is 'median'"):
+        build_model({**_members_spec("mean", 1), "average": "median"})
+
+
+def test_a_members_bundle_round_trips(tmp_path, monkeypatch):
+    from dlpipe.pipeline import _fit
+
+    monkeypatch.setitem(_fit.TABLE_MODEL_DEFAULTS, "members", 4)
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {"a": rng.normal(size=80), "b": rng.normal(size=80), "c": rng.choice(list("xyz"), 80)}
+    )
+    frame["y"] = np.where(frame["a"] + (frame["c"] == "x") > 0.3, "hi", "lo")
+    run = dl.train(frame, "y", epochs=3, progress="quiet", save=False)
+    spec = run.bundle.manifest["model_spec"]
+    assert spec["members"] == 4 and spec["average"] == "sigmoid"
+    path = run.bundle.save(tmp_path / "b")
+    loaded = load_bundle(path)
+    assert torch.equal(loaded.model.member_signs, run.bundle.model.member_signs)
+    got = loaded.predict(frame.drop(columns="y"))
+    pd.testing.assert_frame_equal(got, run.bundle.predict(frame.drop(columns="y")))
+    p = got["proba_hi"].to_numpy()
+    assert ((p > 0) & (p < 1)).all()

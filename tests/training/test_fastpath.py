@@ -55,6 +55,34 @@ def test_gradients_match_autograd(activation, loss):
         torch.testing.assert_close(pa.grad, pb.grad, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize(
+    "loss",
+    [
+        MSELoss(),
+        BCEWithLogitsLoss(torch.tensor([2.5])),
+        CrossEntropyLoss(torch.tensor([1.0, 3.0, 0.5])),
+    ],
+    ids=["mse", "bce_pos_weight", "ce_weighted"],
+)
+def test_an_ensemble_of_members_gets_autograds_gradients(loss):
+    out = 3 if isinstance(loss, CrossEntropyLoss) else 1
+    torch.manual_seed(0)
+    a = MLP(5, out, hidden=(7, 6), members=4, average="mean")
+    b = copy.deepcopy(a)
+    FlatOptimizer(a.parameters(), "sgd")
+    step = make_fast_step(a, loss)
+    assert step is not None and step.logits_buffer(9, torch.device("cpu")) is None
+    x = torch.randn(9, 5) * 3
+    y = _targets(loss, 9, out)
+    value = step(x, y)
+    b.train()
+    ref = loss(b(x), y)  # (members, B, out): the mean of the members' losses
+    ref.backward()
+    torch.testing.assert_close(value, ref.detach())
+    for (name, pa), pb in zip(a.named_parameters(), b.parameters()):
+        torch.testing.assert_close(pa.grad, pb.grad, rtol=1e-5, atol=1e-6, msg=name)
+
+
 def test_dropout_uses_the_same_mask_forward_and_backward():
     torch.manual_seed(0)
     a = MLP(4, 1, hidden=(16,), dropout=0.5)

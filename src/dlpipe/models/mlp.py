@@ -11,7 +11,37 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["MLP", "ACTIVATIONS", "NumericInput", "default_hidden"]
+__all__ = [
+    "MLP",
+    "ACTIVATIONS",
+    "MEMBER_AVERAGES",
+    "NumericInput",
+    "default_hidden",
+    "average_members",
+]
+
+# How an ensemble's members are averaged into one output: probabilities for classification (the
+# result is returned as logits again), values for regression.
+MEMBER_AVERAGES = ("mean", "sigmoid", "softmax")
+
+
+def average_members(out: torch.Tensor, how: str) -> torch.Tensor:
+    """Average member outputs ``(k, B, C)`` to ``(B, C)`` logits.
+
+    ``"mean"`` averages values (regression); ``"sigmoid"`` averages probabilities and returns their
+    logit; ``"softmax"`` averages class probabilities and returns their log (softmax of the result
+    gives the averaged probabilities back).
+    """
+    k = out.shape[0]
+    if how == "sigmoid":
+        p = torch.sigmoid(out).mean(dim=0).clamp(1e-7, 1.0 - 1e-7)
+        return torch.log(p) - torch.log1p(-p)
+    if how == "softmax":
+        return torch.logsumexp(torch.log_softmax(out, dim=-1), dim=0) - torch.log(
+            torch.tensor(float(k), dtype=out.dtype, device=out.device)
+        )
+    return out.mean(dim=0)
+
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
@@ -125,6 +155,13 @@ class MLP(nn.Module):
             statistics set by ``model.numeric_input.fit(x_train)``); ``"none"`` feeds the numeric
             block as it comes. Defaults to `"none"`.
         bins: Piecewise-linear encoding intervals of the numeric input layer. Defaults to `0`.
+        members: Ensemble members sharing the hidden layers (TabM-mini, Gorishniy et al. 2025):
+            each member multiplies the input by its own fixed random signs and has its own output
+            layer. In training mode the forward returns every member's output ``(members, B,
+            n_outputs)`` (each member is trained on its own loss); in eval mode their average.
+            ``1`` is a plain MLP. Defaults to `1`.
+        average: How members are averaged in eval mode: ``"mean"`` (regression), ``"sigmoid"``
+            (binary logits) or ``"softmax"`` (class logits). Defaults to `"mean"`.
 
     Example:
         >>> m = MLP(20, 1, hidden=(64, 32))
@@ -144,8 +181,12 @@ class MLP(nn.Module):
         embedding_dims: tuple[int, ...] | list[int] | None = None,
         numeric_input: str = "none",
         bins: int = 0,
+        members: int = 1,
+        average: str = "mean",
     ) -> None:
         super().__init__()
+        self.members, self.average = int(members), average
+        self.member_signs: torch.Tensor
         if numeric_input not in ("none", "robust_clip"):
             raise ValueError(
                 f"`numeric_input` is {numeric_input!r} but must be 'none' or 'robust_clip'; pass one of them."
@@ -169,12 +210,34 @@ class MLP(nn.Module):
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
             width = size
-        layers.append(nn.Linear(width, n_outputs))
+        if self.members == 1:
+            layers.append(nn.Linear(width, n_outputs))
+        else:
+            in_width = (self.numeric_input.out_features if self.numeric_input else n_numeric) + sum(
+                dims
+            )
+            # fixed +-1 per member and input (a buffer: saved, not trained), as TabM-mini's adapter
+            signs = torch.randint(0, 2, (self.members, 1, in_width)).float().mul_(2).sub_(1)
+            self.register_buffer("member_signs", signs)
+            bound = 1.0 / width**0.5
+            self.head_weight = nn.Parameter(
+                torch.empty(self.members, width, n_outputs).uniform_(-bound, bound)
+            )
+            self.head_bias = nn.Parameter(
+                torch.empty(self.members, 1, n_outputs).uniform_(-bound, bound)
+            )
         self.body = nn.Sequential(*layers)
 
     def fast_path_layers(self) -> nn.Sequential | None:
-        """The dense stack, when forward is nothing but it (no embeddings): the engine's fast path."""
-        return None if len(self.embeddings) or self.numeric_input is not None else self.body
+        """The dense stack, when forward is nothing but it (and the members' heads): the engine's fast path."""
+        plain = not len(self.embeddings) and self.numeric_input is None
+        return self.body if plain else None
+
+    def fast_path_members(self) -> tuple[torch.Tensor, nn.Parameter, nn.Parameter] | None:
+        """``(signs (k, 1, F), head weight (k, H, C), head bias (k, 1, C))`` of an ensemble, else None."""
+        if self.members == 1:
+            return None
+        return self.member_signs, self.head_weight, self.head_bias
 
     def forward(self, x_num: torch.Tensor, x_cat: torch.Tensor | None = None) -> torch.Tensor:
         if self.numeric_input is not None:
@@ -184,4 +247,10 @@ class MLP(nn.Module):
             x_num = torch.cat(
                 [x_num, *(emb(x_cat[:, i]) for i, emb in enumerate(self.embeddings))], dim=1
             )
-        return self.body(x_num)
+        if self.members == 1:
+            return self.body(x_num)
+        k, b = self.members, x_num.shape[0]
+        h = (x_num.unsqueeze(0) * self.member_signs).reshape(k * b, -1)  # (k * B, F)
+        h = self.body(h).reshape(k, b, -1)  # shared hidden layers
+        out = torch.baddbmm(self.head_bias, h, self.head_weight)  # (k, B, n_outputs)
+        return out if self.training else average_members(out, self.average)

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from dlpipe.core.errors import DlpipeError, InvalidConfigError, suggest
-from dlpipe.models.mlp import ACTIVATIONS, MLP
+from dlpipe.models.mlp import ACTIVATIONS, MEMBER_AVERAGES, MLP
 
 __all__ = [
     "available_memory",
@@ -148,6 +148,12 @@ def _build_mlp(spec: dict[str, Any]) -> nn.Module:
     numeric_input = spec.get("numeric_input", "none")
     if numeric_input not in ("none", "robust_clip"):
         problems.append(f"`numeric_input` is {numeric_input!r} but must be 'none' or 'robust_clip'")
+    members = spec.get("members", 1)
+    if not isinstance(members, int) or isinstance(members, bool) or not 1 <= members <= 256:
+        problems.append(f"`members` is {members!r} but must be an integer from 1 to 256")
+    average = spec.get("average", "mean")
+    if average not in MEMBER_AVERAGES:
+        problems.append(f"`average` is {average!r} but must be one of {', '.join(MEMBER_AVERAGES)}")
     if problems:
         raise InvalidConfigError("; ".join(problems) + ".")
     return MLP(
@@ -161,4 +167,6 @@ def _build_mlp(spec: dict[str, Any]) -> nn.Module:
         embedding_dims=spec.get("embedding_dims"),
         numeric_input=numeric_input,
         bins=int(spec.get("bins", 0)),
+        members=members,
+        average=average,
     )

@@ -73,6 +73,12 @@ class TableRecipe(Recipe):
             "cardinalities": cards,
             "embedding_dims": [mc.embedding_dim or embedding_dim(k) for k in cards],
         }
+        members = int(TABLE_MODEL_DEFAULTS.get("members", 1))
+        if mc.family == "mlp" and members > 1:
+            spec["members"] = members
+            spec["average"] = {"binary": "sigmoid", "multiclass": "softmax"}.get(
+                ctx.prep.task.kind, "mean"
+            )
         if mc.family == "mlp" and TABLE_MODEL_DEFAULTS["numeric_input"] != "none":
             spec["numeric_input"] = TABLE_MODEL_DEFAULTS["numeric_input"]
             if TABLE_MODEL_DEFAULTS.get("bins"):

@@ -4,6 +4,9 @@ Each is a plain callable ``loss(logits, y) -> scalar`` (what autograd uses), plu
 ``grad_logits(logits, y) -> dL/dlogits`` so the engine's MLP fast path can skip autograd
 (see ``dlpipe.training.fastpath``). The formulas match ``torch.nn.functional`` with
 ``reduction="mean"``; tests check them against autograd.
+
+An ensemble in training mode (``MLP(members=k)``) returns one output per member, ``(k, B, ...)``:
+each loss then is the mean of the members' losses (every member learns on its own, as in TabM).
 """
 
 from __future__ import annotations
@@ -14,6 +17,16 @@ import torch
 import torch.nn.functional as F
 
 __all__ = ["LogitLoss", "MSELoss", "HuberLoss", "BCEWithLogitsLoss", "CrossEntropyLoss"]
+
+
+def _members(
+    logits: torch.Tensor, y: torch.Tensor, class_dim: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Members' outputs ``(k, B, ...)`` stacked as ``(k * B, ...)`` beside ``y`` repeated k times."""
+    if logits.dim() - y.dim() - class_dim != 1:
+        return logits, y
+    k = logits.shape[0]
+    return logits.flatten(0, 1), y.repeat(k, *([1] * (y.dim() - 1)))
 
 
 class LogitLoss(abc.ABC):
@@ -35,7 +48,7 @@ class MSELoss(LogitLoss):
     name = "mse"
 
     def __call__(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return F.mse_loss(logits, y)
+        return F.mse_loss(*_members(logits, y, 0))
 
     def grad_logits(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return (logits - y).mul_(2.0 / logits.numel())
@@ -45,7 +58,7 @@ class HuberLoss(LogitLoss):
     name = "huber"
 
     def __call__(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return F.huber_loss(logits, y)
+        return F.huber_loss(*_members(logits, y, 0))
 
     def grad_logits(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return (logits - y).clamp_(-1.0, 1.0).div_(logits.numel())
@@ -58,7 +71,9 @@ class BCEWithLogitsLoss(LogitLoss):
         self.pos_weight = pos_weight
 
     def __call__(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return F.binary_cross_entropy_with_logits(logits, y, pos_weight=self.pos_weight)
+        return F.binary_cross_entropy_with_logits(
+            *_members(logits, y, 0), pos_weight=self.pos_weight
+        )
 
     def grad_logits(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         p = torch.sigmoid(logits)
@@ -76,7 +91,7 @@ class CrossEntropyLoss(LogitLoss):
         self.weight = weight
 
     def __call__(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(logits, y, weight=self.weight)
+        return F.cross_entropy(*_members(logits, y, 1), weight=self.weight)
 
     def grad_logits(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         g = torch.softmax(logits, dim=1)  # (B, C)

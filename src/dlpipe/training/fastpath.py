@@ -55,7 +55,9 @@ def make_fast_step(model: nn.Module, loss_fn: Any) -> FastMLPStep | None:
     params = list(model.parameters())
     if any(p.grad is None for p in params) or any(not p.is_contiguous() for p in params):
         return None  # needs FlatOptimizer's persistent .grad views
-    return FastMLPStep(layers, loss_fn)
+    getter = getattr(model, "fast_path_members", None)
+    members = getter() if callable(getter) else None
+    return FastMLPStep(layers, loss_fn, members=members)
 
 
 _LINEAR, _DROPOUT, _FROM_OUTPUT, _FROM_INPUT = range(4)
@@ -69,8 +71,16 @@ class FastMLPStep:
     row-weighted mean (Keras' definition) at the cost of one copy per step instead of a loss op.
     """
 
-    def __init__(self, layers: list[nn.Module], loss_fn: Any) -> None:
+    def __init__(
+        self,
+        layers: list[nn.Module],
+        loss_fn: Any,
+        members: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
+    ) -> None:
         self.loss_fn = loss_fn
+        # An ensemble (MLP(members=k)): the input times each member's signs runs through the shared
+        # stack as (k * B, F) rows, then each member's own head (a batched matmul).
+        self.members = members
         first = next(i for i, m in enumerate(layers) if isinstance(m, nn.Linear))
         # A compiled plan: (kind, module, backward op) per layer, so the step does no isinstance walks.
         backward_ops: dict[type, Callable[..., torch.Tensor]] = {
@@ -123,8 +133,10 @@ class FastMLPStep:
         epoch checkpoint (which restores torch's RNG state) draws the same masks as an uninterrupted one."""
         self._rng = None
 
-    def logits_buffer(self, rows: int, device: torch.device) -> torch.Tensor:
-        """An epoch's worth of logits, (rows, outputs)."""
+    def logits_buffer(self, rows: int, device: torch.device) -> torch.Tensor | None:
+        """An epoch's worth of logits, (rows, outputs); None for an ensemble (its loss is per step)."""
+        if self.members is not None:
+            return None
         last = next(m for kind, m, _ in reversed(self.plan) if kind == _LINEAR)
         return torch.empty((rows, last.out_features), device=device, dtype=last.weight.dtype)
 
@@ -138,6 +150,10 @@ class FastMLPStep:
         self, x: torch.Tensor, y: torch.Tensor, logits_out: torch.Tensor | None
     ) -> torch.Tensor | None:
         h = x
+        if self.members is not None:
+            signs, head_w, head_b = self.members
+            k, b = signs.shape[0], x.shape[0]
+            h = (x.unsqueeze(0) * signs).reshape(k * b, -1)
         for m in self.prefix:
             h = m(h)
         saved: list[Any] = []
@@ -162,12 +178,22 @@ class FastMLPStep:
             else:
                 saved.append(h)
                 h = m(h)
-        if logits_out is None:
+        if self.members is not None:  # each member's head, then its loss (the mean over members)
+            h3 = h.view(k, b, -1)
+            out = torch.baddbmm(head_b, h3, head_w)  # (k, B, out)
+            loss = self.loss_fn(out, y)
+            y_rep = y.repeat(k, *([1] * (y.dim() - 1)))
+            g3 = self.loss_fn.grad_logits(out.reshape(k * b, -1), y_rep).view(k, b, -1)
+            torch.bmm(h3.transpose(1, 2), g3, out=head_w.grad)  # (k, H, B) @ (k, B, out)
+            torch.sum(g3, dim=1, keepdim=True, out=head_b.grad)
+            g = torch.bmm(g3, head_w.transpose(1, 2)).reshape(k * b, -1)  # (k * B, H)
+        elif logits_out is None:
             loss = self.loss_fn(h, y)
+            g = self.loss_fn.grad_logits(h, y)  # (B, out)
         else:
             logits_out.copy_(h)
             loss = None
-        g = self.loss_fn.grad_logits(h, y)  # (B, out)
+            g = self.loss_fn.grad_logits(h, y)  # (B, out)
         for i in range(len(self.plan) - 1, -1, -1):
             kind, m, op = self.plan[i]
             s = saved[i]
