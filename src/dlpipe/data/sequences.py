@@ -9,6 +9,10 @@ Readers:
 
 Sequences of different lengths are padded with zeros at the end to the longest one, and a mask
 (1 = real step, 0 = padding) travels beside them so pooling ignores the padding.
+
+Windows of one series (:func:`load_windows`) are labelled sequences too: a table ordered by its time
+column becomes every window of ``lookback`` rows, labelled by a column at the window's last row or by
+the direction of the target's next value (``up``/``down``); the recipe then splits them in time order.
 """
 
 from __future__ import annotations
@@ -34,7 +38,13 @@ __all__ = [
     "pad_sequences",
     "znormalize",
     "detect_sequences",
+    "load_windows",
+    "WindowAdapter",
 ]
+
+_MAX_LABEL_VALUES = (
+    20  # an integer column with at most this many values is a label column, not a series
+)
 
 _SUFFIXES = (".ts", ".tsv", ".txt", ".csv")
 
@@ -306,6 +316,8 @@ class SequenceAdapter:
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> SequenceAdapter:
+        if "windows" in state:
+            return WindowAdapter(state)
         return cls(state)
 
     def state(self) -> dict[str, Any]:
@@ -337,11 +349,306 @@ class SequenceAdapter:
 
 
 def detect_sequences(data: Any, cfg: Any, test: Any) -> SequenceDataset | None:
-    """The train-time detector: a .ts file, or ``task="sequence-classification"``."""
+    """The train-time detector: a .ts file, or ``task="sequence-classification"``; and windows of a series:
+    ``task`` binary/multiclass on a table with a ``time_column`` or a ``lookback`` given."""
     task = cfg.data.task
     is_ts = isinstance(data, (str, Path)) and Path(data).suffix.lower() == ".ts"
+    s = cfg.series
+    windows_asked = s.time_column is not None or "lookback" in s.model_fields_set
+    if task in ("binary", "multiclass") and windows_asked and not is_ts and _is_table(data):
+        return load_windows(
+            data,
+            target=cfg.data.target,
+            time_column=s.time_column,
+            lookback=s.lookback,
+            features=s.features or None,
+            test=test,
+            task=task,
+            strict=s.strict,
+            name=cfg.name,
+        )
     if task not in ("sequence-classification", "sequence") and not (
         is_ts and task in ("auto", "binary", "multiclass")
     ):
         return None
     return load_sequences(data, test=test, znorm=cfg.series.znorm)
+
+
+# ------------------------------------------------------------------------------ windows of a series
+def _is_table(data: Any) -> bool:
+    import pandas as pd
+
+    if isinstance(data, pd.DataFrame):
+        return True
+    return isinstance(data, (str, Path)) and Path(data).suffix.lower() in (
+        ".csv",
+        ".tsv",
+        ".txt",
+        ".parquet",
+        ".pq",
+    )
+
+
+def _sorted_table(data: Any, time_column: str | None, what: str) -> pd.DataFrame:
+    """The table read and put in time order (stable; the time column is parsed and checked later)."""
+    import warnings
+
+    import pandas as pd
+
+    from dlpipe.data.tabular import read_table
+
+    frame = read_table(data, what=what)
+    frame.columns = [str(c) for c in frame.columns]
+    if time_column is None or time_column not in frame.columns:
+        return frame.reset_index(drop=True)
+    raw = frame[time_column]
+    if pd.api.types.is_numeric_dtype(raw):
+        parsed = pd.to_numeric(raw, errors="coerce")
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter(
+                "ignore"
+            )  # pandas warns when it guesses a date format per element
+            parsed = pd.to_datetime(raw, errors="coerce")
+    order = np.argsort(parsed.to_numpy(), kind="stable")
+    return frame.iloc[order].reset_index(drop=True)
+
+
+def _window_plan(
+    frame: pd.DataFrame,
+    target: str | None,
+    time_column: str | None,
+    features: list[str] | None,
+    task: str,
+    name: str,
+) -> dict[str, Any]:
+    """Which columns the windows read and how each window is labelled (a column, or the next value's direction)."""
+    import pandas as pd
+
+    from dlpipe.core.errors import InvalidTargetError, suggest
+
+    cols = [c for c in frame.columns if c != time_column]
+    numeric = [c for c in cols if pd.api.types.is_numeric_dtype(frame[c])]
+    if target is None:
+        if not numeric:
+            raise InvalidTargetError(
+                f"{name!r} has no numeric column whose next value's direction could be the label; pass `target` naming a label column or a numeric column."
+            )
+        target = numeric[-1]
+    if target not in frame.columns:
+        raise InvalidInputError(
+            f"target column {target!r} not found in {name!r}{suggest(target, list(frame.columns))}; columns are: {', '.join(map(repr, frame.columns))}."
+        )
+    col = frame[target]
+    values = col.dropna()
+    is_label = not pd.api.types.is_numeric_dtype(col) or (
+        bool(np.all(np.mod(values.to_numpy(np.float64), 1) == 0))
+        and values.nunique() <= _MAX_LABEL_VALUES
+    )
+    if not is_label and task == "multiclass":
+        raise InvalidTargetError(
+            f"`task='multiclass'` on windows of {name!r} needs a label column, but {target!r} holds {values.nunique()} distinct numbers; pass `target` naming a column of classes, or task='binary' for the direction (up/down) of {target!r}'s next value."
+        )
+    mode = "column" if is_label else "direction"
+    if features:
+        inputs = list(features) + (
+            [target] if mode == "direction" and target not in features else []
+        )
+    else:
+        inputs = [c for c in numeric if c != target or mode == "direction"]
+    for c in inputs:
+        if c not in frame.columns:
+            raise InvalidInputError(
+                f"feature column {c!r} not found in {name!r}{suggest(c, list(frame.columns))}; columns are: {', '.join(map(repr, frame.columns))}."
+            )
+    if not inputs:
+        raise InvalidInputError(
+            f"windows of {name!r} have no numeric input column besides the label {target!r}; add numeric columns or pass `features`."
+        )
+    return {"time_column": time_column, "inputs": inputs, "label": {"mode": mode, "column": target}}
+
+
+def _windows_of(
+    frame: pd.DataFrame,
+    plan: dict[str, Any],
+    lookback: int,
+    *,
+    strict: bool,
+    what: str,
+    labelled: bool,
+) -> tuple[np.ndarray, np.ndarray | None, list[Any], int]:
+    """(N, lookback, F) windows ending at each row from ``lookback - 1`` on, their labels (None when the
+    table cannot label them) and end times; the last count says how many windows have a label."""
+    from dlpipe.data.series import clean_series
+
+    time_column, inputs, label = plan["time_column"], plan["inputs"], plan["label"]
+    cleaned, _, _, _ = clean_series(frame, inputs, time_column, strict=strict, what=what)
+    values = cleaned[inputs].to_numpy(np.float32)  # (T, F)
+    n_rows = len(values)
+    if n_rows < lookback + (1 if label["mode"] == "direction" and labelled else 0):
+        raise InvalidInputError(
+            f"{what!r} has {n_rows} rows but a window needs `lookback` = {lookback} rows"
+            + (
+                " and one more for the next value's direction"
+                if label["mode"] == "direction" and labelled
+                else ""
+            )
+            + "; pass a longer series or a smaller `lookback`."
+        )
+    starts = np.arange(n_rows - lookback + 1)
+    x = values[starts[:, None] + np.arange(lookback)[None, :]]  # (N, lookback, F)
+    ends = starts + lookback - 1
+    times = cleaned[time_column].iloc[ends].tolist() if time_column is not None else ends.tolist()
+    labels: np.ndarray | None = None
+    n_labelled = 0
+    if labelled:
+        if label["mode"] == "column":
+            if label["column"] not in frame.columns:
+                raise InvalidInputError(
+                    f"{what!r} has no label column {label['column']!r}; pass a table with the training columns."
+                )
+            raw = frame[label["column"]].iloc[ends].tolist()
+            labels = np.asarray([_label_text(str(v)) for v in raw], dtype=object)
+            n_labelled = len(labels)
+        else:
+            target = cleaned[label["column"]].to_numpy(np.float64)
+            nxt = ends[:-1]
+            labels = np.asarray(np.where(target[nxt + 1] > target[nxt], "up", "down"), dtype=object)
+            n_labelled = len(labels)  # the last window's next value is not known yet
+    return x, labels, times, n_labelled
+
+
+def load_windows(
+    data: Any,
+    *,
+    target: str | None = None,
+    time_column: str | None = None,
+    lookback: int | str = "auto",
+    features: list[str] | None = None,
+    test: Any = None,
+    task: str = "binary",
+    strict: bool = False,
+    name: str | None = None,
+) -> SequenceDataset:
+    """Windows of one series, labelled, as a :class:`SequenceDataset` the recipe splits in time order.
+
+    Args:
+        data: A table (CSV/TSV/Parquet path or DataFrame), ordered by ``time_column``.
+        target: The label: a column of classes (the label of the window ending at that row), or a numeric
+            column whose next value's direction (``up`` if it rises, else ``down``) labels each window.
+            Defaults to the last numeric column (its direction).
+        time_column: Column of dates or numbers ordering the rows. Defaults to the row order.
+        lookback: Rows per window, or ``"auto"`` (a tenth of the series, 2 to 30).
+        features: Input columns. Defaults to every numeric column but a label column (with a direction
+            label, the target's own history is an input).
+        test: A later stretch of the same series, windowed the same way. Defaults to `None`.
+        task: ``binary`` or ``multiclass``. Defaults to `"binary"`.
+        strict: Refuse NaNs instead of interpolating them. Defaults to `False`.
+        name: For run folders. Defaults to the file stem.
+
+    Example:
+        >>> import pandas as pd
+        >>> t = pd.DataFrame({"day": range(40), "price": [float((i * 7) % 11) for i in range(40)]})
+        >>> ds = load_windows(t, time_column="day", lookback=5)
+        >>> ds.x.shape, ds.labels[:3].tolist(), ds.meta["windows"]["label"]
+        ((35, 5, 1), ['down', 'up', 'down'], {'mode': 'direction', 'column': 'price'})
+    """
+    from dlpipe.data.series import auto_lookback
+
+    stem = Path(data).stem if isinstance(data, (str, Path)) else "series"
+    name = name or stem
+    frame = _sorted_table(data, time_column, "data")
+    if time_column is not None and time_column not in frame.columns:
+        from dlpipe.core.errors import suggest
+
+        raise InvalidInputError(
+            f"time column {time_column!r} not found in {name!r}{suggest(time_column, list(frame.columns))}; columns are: {', '.join(map(repr, frame.columns))}."
+        )
+    plan = _window_plan(frame, target, time_column, features, task, name)
+    size = auto_lookback(len(frame)) if lookback == "auto" else lookback
+    if not isinstance(size, int) or size < 1:
+        raise InvalidInputError(
+            f"`lookback` is {lookback!r} but must be a positive integer (rows per window) or 'auto'."
+        )
+    x, labels, times, n = _windows_of(frame, plan, size, strict=strict, what=name, labelled=True)
+    assert labels is not None
+    x, times = x[:n], times[:n]
+    test_x = test_mask = test_labels = None
+    test_times: list[Any] = []
+    if test is not None:
+        tframe = _sorted_table(test, time_column, "test")
+        tx, tl, test_times, tn = _windows_of(
+            tframe, plan, size, strict=strict, what="test", labelled=True
+        )
+        assert tl is not None
+        test_x, test_labels, test_times = tx[:tn], tl, test_times[:tn]
+        test_mask = np.ones(test_x.shape[:2], np.float32)
+    plan["lookback"] = size
+    return SequenceDataset(
+        x=x,
+        mask=np.ones(x.shape[:2], np.float32),
+        labels=labels,
+        name=name,
+        test_x=test_x,
+        test_mask=test_mask,
+        test_labels=test_labels,
+        meta={"windows": plan, "times": times, "test_times": test_times},
+    )
+
+
+class WindowAdapter(SequenceAdapter):
+    """How a bundle trained on windows of a series reads a table: every window of ``lookback`` rows,
+    scaled with the training statistics; ``predict`` gives one row per window, with its last time."""
+
+    def _read(self, data: Any, labelled: bool) -> tuple[np.ndarray, np.ndarray | None, list[Any]]:
+        import pandas as pd
+
+        plan = self._state["windows"]
+        if isinstance(data, list) and data and isinstance(data[0], dict):
+            data = pd.DataFrame(data)
+        frame = _sorted_table(data, plan["time_column"], "input")
+        missing = [
+            c
+            for c in plan["inputs"] + ([plan["time_column"]] if plan["time_column"] else [])
+            if c not in frame.columns
+        ]
+        if missing:
+            raise InvalidInputError(
+                f"the input table lacks the columns {', '.join(map(repr, missing))}; pass rows with the training columns {', '.join(map(repr, plan['inputs']))}."
+            )
+        x, labels, times, n = _windows_of(
+            frame, plan, int(plan["lookback"]), strict=False, what="input", labelled=labelled
+        )
+        mean = np.asarray(self._state["mean"], np.float32)
+        std = np.asarray(self._state["std"], np.float32)
+        x = (x - mean) / std
+        if labelled and labels is not None:
+            return x[:n], labels, times[:n]
+        return x, None, times
+
+    def prepare(self, data: Any, *, with_target: bool = False) -> PreparedBatch:
+        import pandas as pd
+
+        x, labels, times = self._read(data, with_target)
+        mask = np.ones(x.shape[:2], np.float32)
+        targets = pd.Series(labels, dtype=object) if labels is not None else None
+        return PreparedBatch(
+            inputs=[x, mask],
+            targets=targets,
+            baseline_features=x.reshape(len(x), -1).astype(np.float64),
+            index=times,
+        )
+
+    def predict_bundle(self, bundle: Any, data: Any) -> pd.DataFrame:
+        """One row per window: its last time, the predicted label (for a direction: of the next value) and
+        class probabilities."""
+        import pandas as pd
+
+        batch = self.prepare(data)
+        labels, proba = bundle.task.decode(bundle.outputs(batch.inputs))
+        plan = self._state["windows"]
+        out = pd.DataFrame({plan["time_column"] or "row": batch.index, "prediction": labels})
+        if proba is not None and bundle.task.classes is not None:
+            for i, c in enumerate(bundle.task.classes):
+                out[f"proba_{c}"] = proba[:, i]
+        return out

@@ -43,6 +43,31 @@ CLASSIFIER_FAMILIES = ("minirocket", *SEQUENCE_FAMILIES)
 NETWORK_VAL_FRACTION = 0.2
 
 
+def time_ordered_split(
+    n: int, val_fraction: float, test_fraction: float, *, gap: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Windows 0..n-1 in time order -> (train, val, test): the last ``test_fraction`` tests, the
+    ``val_fraction`` before it validates; ``gap`` windows before each later split are dropped, so no
+    training label reads a value the next split's windows end on.
+
+    Example:
+        >>> [len(p) for p in time_ordered_split(100, 0.2, 0.2, gap=1)]
+        [59, 19, 20]
+    """
+    n_test = int(round(n * test_fraction))
+    n_val = int(round(n * val_fraction))
+    if n - n_test - n_val - (gap if n_val else 0) - (gap if n_test else 0) < 1:
+        raise InvalidConfigError(
+            f"{n} windows cannot be split into training, validation ({val_fraction:g}) and test ({test_fraction:g}) spans in time order; pass a longer series, a smaller `lookback`, or smaller `val_fraction`/`test_fraction`."
+        )
+    idx = np.arange(n)
+    te = idx[n - n_test :] if n_test else idx[:0]
+    rest = n - n_test - (gap if n_test else 0)
+    va = idx[rest - n_val : rest] if n_val else idx[:0]
+    tr = idx[: rest - n_val - (gap if n_val else 0)]
+    return tr, va, te
+
+
 def sequence_family(cfg: RunConfig) -> str:
     """The classifier family for sequences: as asked, or the default when the table default (mlp) is left."""
     family = cfg.model.family
@@ -88,13 +113,42 @@ class SequenceRecipe(Recipe):
         family = sequence_family(cfg)
         n = len(ds.x)
         val_fraction = self._val_fraction(cfg, ds.test_x is not None)
-        if ds.test_x is not None:
+        windows = ds.meta.get("windows")
+        x_all = ds.x
+        if windows is not None:
+            # Windows of one series: split in time order (a shuffled split would test on windows that
+            # overlap training ones), then scale with the training windows' statistics only.
+            test_fraction = 0.0 if ds.test_x is not None else cfg.data.test_fraction
+            gap = 1 if windows["label"]["mode"] == "direction" else 0
+            tr, va, te = time_ordered_split(n, val_fraction, test_fraction, gap=gap)
+            stats = ds.x[tr].reshape(-1, ds.channels).astype(np.float64)
+            mean = stats.mean(0).astype(np.float32)
+            std = stats.std(0).astype(np.float32)
+            std = np.where(std > 1e-8, std, 1.0).astype(np.float32)
+            x_all = ((ds.x - mean) / std).astype(np.float32)
+            if ds.test_x is not None:
+                x_te = ((ds.test_x - mean) / std).astype(np.float32)
+                m_te = ds.test_mask
+                assert m_te is not None and ds.test_labels is not None
+                y_te = task.encode(pd.Series(ds.test_labels, dtype=object), what="test label")
+                te_times = list(ds.meta.get("test_times", []))
+            else:
+                x_te, m_te, y_te = x_all[te], ds.mask[te], codes[te]
+                te_times = [ds.meta["times"][i] for i in te]
+            window_state = {
+                "windows": {k: v for k, v in windows.items()},
+                "mean": mean.tolist(),
+                "std": std.tolist(),
+                "test_times": te_times,
+            }
+        elif ds.test_x is not None:
             tr, va, _ = split_indices(
                 n, val_fraction=val_fraction, test_fraction=0.0, seed=cfg.seed, stratify=strat
             )
             x_te, m_te = ds.test_x, ds.test_mask
             assert m_te is not None and ds.test_labels is not None
             y_te = task.encode(pd.Series(ds.test_labels, dtype=object), what="test label")
+            window_state = None
         else:
             tr, va, te = split_indices(
                 n,
@@ -104,10 +158,11 @@ class SequenceRecipe(Recipe):
                 stratify=strat,
             )
             x_te, m_te, y_te = ds.x[te], ds.mask[te], codes[te]
+            window_state = None
 
         def tensors(idx: np.ndarray) -> TensorData:
             return TensorData(
-                (torch.from_numpy(ds.x[idx]), torch.from_numpy(ds.mask[idx])),
+                (torch.from_numpy(x_all[idx]), torch.from_numpy(ds.mask[idx])),
                 torch.from_numpy(codes[idx]),
             )
 
@@ -121,6 +176,8 @@ class SequenceRecipe(Recipe):
             "x_te": x_te,
             "m_te": m_te,
             "y_te": y_te,
+            "x_train": x_all[tr],
+            "windows": window_state,
         }
         return Prepared(
             task=task,
@@ -149,7 +206,7 @@ class SequenceRecipe(Recipe):
         st, ds, task, seed = ctx.prep.state, ctx.ds, ctx.prep.task, ctx.cfg.seed
         tr, x_te, m_te = st["tr"], st["x_te"], st["m_te"]
         length = ds.length
-        flat_tr = ds.x[tr].reshape(len(tr), -1).astype(np.float64)
+        flat_tr = st["x_train"].reshape(len(tr), -1).astype(np.float64)
         flat_te = x_te[:, :length].reshape(len(x_te), -1).astype(np.float64)
         y_tr_codes = st["codes"][tr].reshape(-1).astype(np.int64)
         baselines = fit_baselines(
@@ -185,10 +242,27 @@ class SequenceRecipe(Recipe):
         samples = {
             str(c): np.flatnonzero(y_true == i)[:3].tolist() for i, c in enumerate(task.classes)
         }
+        preprocessor: dict[str, Any] = {
+            "length": length,
+            "channels": ds.channels,
+            "znorm": ds.znorm,
+        }
+        more: dict[str, Any] = {}
+        if st.get("windows") is not None:
+            ws = st["windows"]
+            preprocessor.update(windows=ws["windows"], mean=ws["mean"], std=ws["std"])
+            times = ws["test_times"]
+            more["windows"] = {
+                **{k: v for k, v in ws["windows"].items() if k != "inputs"},
+                "inputs": list(ws["windows"]["inputs"]),
+                "split": "time-ordered",
+                "test_from": str(times[0]) if times else None,
+                "test_to": str(times[-1]) if times else None,
+            }
         manifest = {
             "kind": "sequence",
             "task": task.to_dict(),
-            "preprocessor": {"length": length, "channels": ds.channels, "znorm": ds.znorm},
+            "preprocessor": preprocessor,
             "baselines": baselines,
             "reference_statistics": {},
             "feature_names": ["x", "mask"],
@@ -197,10 +271,11 @@ class SequenceRecipe(Recipe):
             test=test_scores,
             manifest=manifest,
             metrics={
+                **more,
                 "test_samples": {
                     "index": samples,
                     "x": {k: x_te[v, :, 0].tolist() for k, v in samples.items()},
-                }
+                },
             },
             extras={
                 "predictions": class_predictions(y_true, proba, task.classes)

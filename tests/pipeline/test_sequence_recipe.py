@@ -1,0 +1,137 @@
+"""Sequence classification (issue #18, items 6 and 7): MiniRocket by default, networks watching a
+validation split carved from an official training file, and windows of a series split in time order."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import dlpipe as dl
+from dlpipe.core.errors import InvalidConfigError, InvalidTargetError
+from dlpipe.data.sequences import load_sequences
+from dlpipe.pipeline._fit_sequences import time_ordered_split
+
+
+def _bumps(n, seed, length=30):
+    rng = np.random.default_rng(seed)
+    x = 0.3 * rng.normal(size=(n, length))
+    labels = np.array(["early", "late"] * (n // 2))
+    for i, lab in enumerate(labels):
+        at = 5 if lab == "early" else 20
+        x[i, at : at + 4] += 2.0
+    return x, labels
+
+
+def test_minirocket_is_the_default_and_its_bundle_predicts_the_same(tmp_path):
+    ds = load_sequences(_bumps(24, 0), test=_bumps(20, 1))
+    run = dl.train(ds, progress="quiet", out="seq", report=False)
+    m = run.metrics
+    assert run.bundle.manifest["model_spec"]["family"] == "minirocket"
+    assert m["rows"] == {"train": 24, "val": 0, "test": 20} and m["epochs_run"] == 1
+    assert m["minirocket"]["features"] == 9996 and m["minirocket"]["loo_accuracy"] == 1.0
+    assert m["test"]["model"]["accuracy"] == 1.0
+    files = sorted(p.name for p in Path("seq/bundle").iterdir() if not p.name.startswith("."))
+    assert files == ["manifest.json", "weights.safetensors"]  # no pickle anywhere
+    b = dl.load_bundle("seq/bundle")
+    x_te, y_te = _bumps(20, 1)
+    pred = b.predict(x_te)
+    assert pred["prediction"].tolist() == y_te.tolist()
+    saved = pd.read_csv("seq/predictions.csv")
+    np.testing.assert_allclose(pred["proba_late"], saved["proba_late"], atol=1e-6)
+
+
+def test_minirocket_refuses_balanced_class_weights():
+    ds = load_sequences(_bumps(24, 0))
+    with pytest.raises(InvalidConfigError, match="class_weight: balanced.*minirocket"):
+        dl.train(ds, class_weight="balanced", progress="quiet", out="r", report=False)
+
+
+def test_a_network_on_an_official_split_watches_a_validation_share():
+    # Before: every training case trained and the plateau schedule and early stopping had nothing to
+    # watch, so the last epoch's weights were kept whatever they were.
+    ds = load_sequences(_bumps(30, 0), test=_bumps(10, 1))
+    run = dl.train(
+        ds,
+        model={"family": "cnn1d", "hidden": [4]},
+        epochs=3,
+        progress="quiet",
+        out="net",
+        report=False,
+    )
+    m = run.metrics
+    assert m["rows"]["val"] == 6 and m["rows"]["train"] == 24 and m["rows"]["test"] == 10
+    assert "val_loss" in run.history.records[-1] and m["best_epoch"] is not None
+
+
+def test_time_ordered_split_keeps_order_and_gaps():
+    tr, va, te = time_ordered_split(20, 0.2, 0.25, gap=1)
+    assert tr.max() < va.min() - 1 and va.max() < te.min() - 1 and te[-1] == 19
+    with pytest.raises(InvalidConfigError, match="cannot be split"):
+        time_ordered_split(3, 0.4, 0.4, gap=1)
+
+
+def _prices(n=120, seed=0):
+    rng = np.random.default_rng(seed)
+    price = 100 + np.cumsum(rng.normal(size=n))
+    frame = pd.DataFrame(
+        {
+            "date": pd.date_range("2021-01-01", periods=n, freq="D").strftime("%Y-%m-%d"),
+            "close": price,
+            "volume": rng.random(n),
+        }
+    )
+    return frame.sample(frac=1, random_state=1).reset_index(
+        drop=True
+    )  # the time column orders them
+
+
+def test_windows_of_a_series_train_in_time_order_and_predict_per_window():
+    frame = _prices()
+    run = dl.train(
+        frame,
+        task="binary",
+        time_column="date",
+        lookback=8,
+        target="close",
+        progress="quiet",
+        out="win",
+        report=False,
+    )
+    m = run.metrics
+    # 120 rows -> 113 windows, the last without a next value: 112 labelled; 20% test, 1 dropped as a gap
+    assert m["windows"]["split"] == "time-ordered" and m["windows"]["lookback"] == 8
+    assert m["windows"]["label"] == {"mode": "direction", "column": "close"}
+    assert m["rows"] == {"train": 89, "val": 0, "test": 22}
+    assert m["windows"]["test_from"].startswith("2021-04-0") and m["windows"]["test_to"].startswith(
+        "2021-04-29"
+    )
+    assert set(m["classes"]) == {"down", "up"}
+    b = dl.load_bundle("win/bundle")
+    pred = b.predict(frame)
+    assert len(pred) == 113 and list(pred.columns)[:2] == ["date", "prediction"]
+    assert pred["date"].is_monotonic_increasing  # the last window predicts the step after the data
+    ev = b.evaluate(frame.iloc[:60])
+    assert ev["rows"] == 52  # 60 rows -> 53 windows, the last has no next value to score
+
+
+def test_windows_with_a_label_column_and_refusals():
+    frame = _prices(90)
+    frame["regime"] = np.where(frame["volume"] > 0.5, "high", "low")
+    run = dl.train(
+        frame,
+        task="multiclass",
+        time_column="date",
+        lookback=5,
+        target="regime",
+        model={"family": "minirocket"},
+        progress="quiet",
+        out="lab",
+        report=False,
+    )
+    assert run.metrics["windows"]["label"] == {"mode": "column", "column": "regime"}
+    assert run.metrics["windows"]["inputs"] == ["close", "volume"]
+    with pytest.raises(InvalidTargetError, match="multiclass.*needs a label column.*task='binary'"):
+        dl.train(
+            frame, task="multiclass", time_column="date", target="close", out="x", report=False
+        )
