@@ -637,6 +637,17 @@ class Model:
                     f"`fit({arg}=...)` is {value!r}, which dlpipe.keras does not support (every epoch passes over all rows and is validated); leave it out."
                 )
         self._require_compiled("fit")
+        if shuffle is not True:
+            import warnings
+
+            from dlpipe.core.errors import DlpipeWarning
+
+            warnings.warn(
+                DlpipeWarning(
+                    f"`fit(shuffle={shuffle!r})` has no effect: dlpipe's engine draws a new order of the rows every epoch."
+                ),
+                stacklevel=2,
+            )
         if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
             raise InvalidConfigError(f"`epochs` is {epochs!r} but must be a positive integer.")
         if not 0 <= validation_split < 1:
@@ -682,7 +693,9 @@ class Model:
             w = cw if w is None else w * cw
         train = TensorData(tuple(xs), self.objective.pack(ys, w, n))
         if len(xs) == 1 and xs[0].dim() == 2:
-            self._fit_sample = xs[0][:10_000].numpy().copy()  # the bundle's drift reference
+            # the bundle's drift reference: up to 10,000 rows (fewer for wide inputs)
+            keep = max(200, min(10_000, 200_000 // max(1, int(xs[0].shape[1]))))
+            self._fit_sample = xs[0][:keep].numpy().copy()
         hooks: list[Callback] = []
         if self.objective.has_metrics:
             hooks.append(_TrainMetrics(train, self.objective))
