@@ -1,0 +1,130 @@
+"""A text bundle over HTTP (TestClient and a real uvicorn on 127.0.0.1), the form page's textarea, ONNX."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+import warnings
+
+import numpy as np
+import pytest
+
+import dlpipe as dl
+from dlpipe.cli.app import main
+
+
+@pytest.fixture(scope="module")
+def client(text_run):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+    from dlpipe.serving import create_app
+
+    _, out = text_run
+    return TestClient(create_app(str(out / "bundle")))
+
+
+def test_predict_takes_text_rows_and_refuses_bad_text(client):
+    r = client.post("/predict", json={"rows": [{"text": "the coach and the team score a goal"}]})
+    assert r.status_code == 200
+    p = r.json()["predictions"][0]
+    assert p["prediction"] == "sport" and set(p["probabilities"]) == {"food", "money", "sport"}
+    empty = client.post("/predict", json={"rows": [{"text": ""}]})
+    assert empty.status_code == 422 and "is an empty text" in empty.json()["detail"]
+    csv = "text\nbread and cheese soup\n".encode("latin-1") + "caf\xe9\n".encode("latin-1")
+    bad = client.post("/predict/csv", content=csv, headers={"content-type": "text/csv"})
+    assert bad.status_code == 422 and "could not be read as CSV" in bad.json()["detail"]
+
+
+def test_form_page_has_a_textarea(client):
+    page = client.get("/").text
+    assert '<textarea id="field-text" name="text"' in page
+    assert '"kind": "text"' in page
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.service
+def test_serves_over_a_real_uvicorn_server(text_run):
+    import uvicorn
+
+    from dlpipe.serving import create_app
+
+    _, out = text_run
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(str(out / "bundle")), host="127.0.0.1", port=port, log_level="warning"
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert server.started
+        body = json.dumps({"rows": [{"text": "stock price of the bank"}, {"text": "apple salad"}]})
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{port}/predict",
+            data=body.encode(),
+            headers={"content-type": "application/json"},
+        )
+        with urllib.request.urlopen(req, timeout=10) as r:
+            preds = json.loads(r.read())["predictions"]
+        assert [p["prediction"] for p in preds] == ["money", "food"]
+        big = json.dumps({"rows": [{"text": "word " * 1_000_000}]}).encode()  # a 5 MB document
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{port}/predict",
+            data=big,
+            headers={"content-type": "application/json"},
+        )
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(req, timeout=30)
+        assert err.value.code in (413, 422)
+        detail = json.loads(err.value.read())["detail"]
+        assert "5,000,000 characters long" in detail or "larger than" in detail
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def test_export_command_refuses_with_a_sentence(text_run, capsys):
+    _, out = text_run
+    assert main(["export", str(out / "bundle"), "--output", "m.onnx"]) == 2
+    err = capsys.readouterr().err
+    assert "export covers table bundles for now (this one is a 'text' bundle)" in err
+
+
+@pytest.mark.slow
+def test_the_network_exports_to_onnx_and_matches(text_run):
+    ort = pytest.importorskip("onnxruntime")
+    import torch
+
+    _, out = text_run
+    bundle = dl.load_bundle(out / "bundle")
+    ids = bundle.preprocessor.prepare(["goal team", "bank stock price market share"]).inputs[0]
+    batch, length = torch.export.Dim("batch", min=1), torch.export.Dim("length", min=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            bundle.model,
+            (torch.from_numpy(ids),),
+            "text.onnx",
+            input_names=["ids"],
+            dynamic_shapes={"ids": {0: batch, 1: length}},
+            external_data=False,
+        )
+    new = bundle.preprocessor.prepare(
+        ["cheese", "the coach and the team and the ball", "profit"]
+    ).inputs[0]
+    got = ort.InferenceSession("text.onnx").run(None, {"ids": new})[0]
+    np.testing.assert_allclose(got, bundle.outputs([new]), atol=1e-5)
