@@ -10,7 +10,6 @@ import pytest
 import dlpipe as dl
 from dlpipe.core.errors import InvalidConfigError, InvalidTargetError
 from dlpipe.data.sequences import load_sequences
-from dlpipe.pipeline._fit_sequences import time_ordered_split
 
 
 def _bumps(n, seed, length=30):
@@ -65,6 +64,8 @@ def test_a_network_on_an_official_split_watches_a_validation_share():
 
 
 def test_time_ordered_split_keeps_order_and_gaps():
+    from dlpipe.pipeline._fit_sequences import time_ordered_split
+
     tr, va, te = time_ordered_split(20, 0.2, 0.25, gap=1)
     assert tr.max() < va.min() - 1 and va.max() < te.min() - 1 and te[-1] == 19
     with pytest.raises(InvalidConfigError, match="cannot be split"):
