@@ -24,7 +24,12 @@ def test_train_evaluate_play(tmp_path, capsys):
         ]
     )
     out = capsys.readouterr().out
-    assert code == 0 and "greedy mean return 1.00" in out and "solved at step" in out
+    assert code == 0 and "selected on 100 greedy episodes (seeds 10000-10099)" in out
+    assert (
+        "reported on 100 fresh greedy episodes (seeds 20000-20099), never used to select: mean return 1.00"
+        in out
+    )
+    assert "solved on the fresh episodes; the selection check passed at env step" in out
     assert (tmp_path / "run" / "bundle" / "weights.safetensors").is_file()
 
     assert (

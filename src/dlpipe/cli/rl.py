@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 rl_app = typer.Typer(
-    help="Reinforcement learning on Gymnasium environments (DQN, REINFORCE, A2C, Q-learning).",
+    help="Reinforcement learning on Gymnasium environments (DQN, PPO, REINFORCE, A2C, Q-learning, value iteration).",
     no_args_is_help=True,
 )
 
@@ -51,12 +51,16 @@ def train(
         ),
     ] = None,
     algo: Annotated[
-        str | None, typer.Option(help="dqn, reinforce, a2c or qlearning (default dqn).")
+        str | None,
+        typer.Option(
+            help="dqn, ppo, reinforce, a2c, qlearning or value_iteration (a known MDP such as FrozenLake; default dqn)."
+        ),
     ] = None,
     steps: Annotated[
         int | None,
         typer.Option(
-            help="Environment steps at most (default: 100k dqn, 300k reinforce/a2c, 50k qlearning)."
+            help="Environment steps at most (default: 100k dqn, 300k ppo/reinforce/a2c, 50k qlearning); "
+            "for value_iteration the sweeps at most (default 1000)."
         ),
     ] = None,
     seed: Annotated[
@@ -81,7 +85,11 @@ def train(
         ),
     ] = None,
     eval_episodes: Annotated[
-        int | None, typer.Option(help="Greedy episodes of the final evaluation (default 100).")
+        int | None,
+        typer.Option(
+            help="Greedy episodes of the reported evaluation, on fresh seeds 20000, 20001, ... that never "
+            "chose the weights (default 100)."
+        ),
     ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Print only the run folder.")
@@ -93,7 +101,11 @@ def train(
         ),
     ] = False,
 ) -> None:
-    """Train an agent, evaluate it greedily on fixed seeds, save the run folder with its bundle."""
+    """Train an agent, evaluate it greedily on fixed seeds, save the run folder with its bundle.
+
+    Periodic checks (which stop training and pick the kept weights) play episodes seeded 10000, 10001, ...;
+    the reported figure is played on fresh episodes seeded 20000, 20001, ...; the output names both.
+    """
     from dlpipe.cli.app import _STATE
     from dlpipe.core.errors import InvalidConfigError
     from dlpipe.rl import train_agent
@@ -141,8 +153,13 @@ def evaluate(
             help="An RL run folder (runs/<name>) or its bundle folder (runs/<name>/bundle)."
         ),
     ],
-    episodes: Annotated[int, typer.Option(help="Greedy episodes, seeded 10000, 10001, ...")] = 100,
-    seed: Annotated[int, typer.Option(help="Seed of the first episode.")] = 10_000,
+    episodes: Annotated[int, typer.Option(help="Greedy episodes, seeded 20000, 20001, ...")] = 100,
+    seed: Annotated[
+        int,
+        typer.Option(
+            help="Seed of the first episode (default: the reporting block 20000, never used by training's checks)."
+        ),
+    ] = 20_000,  # dlpipe.rl.rollout.EVAL_SEED (not imported: this module loads without torch)
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Run greedy episodes with fixed seeds, beside a random policy on the same seeds."""
@@ -152,7 +169,9 @@ def evaluate(
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return
-    typer.echo(f"{result['algo']} on {result['env_id']}, {result['episodes']} greedy episodes")
+    typer.echo(
+        f"{result['algo']} on {result['env_id']}, {result['episodes']} greedy episodes (seeds {seed}-{seed + result['episodes'] - 1})"
+    )
     typer.echo(f"{'policy':<8}{'mean':>10}{'std':>10}{'min':>10}{'max':>10}{'length':>10}")
     for name, r in (("agent", result), ("random", result["random"])):
         typer.echo(
@@ -180,7 +199,7 @@ def play(
     output: Annotated[Path, typer.Option("--output", "-o", help="The GIF to write.")] = Path(
         "play.gif"
     ),
-    seed: Annotated[int, typer.Option(help="Seed of the first episode.")] = 10_000,
+    seed: Annotated[int, typer.Option(help="Seed of the first episode.")] = 20_000,
     fps: Annotated[int, typer.Option(help="Frames per second of the GIF.")] = 30,
 ) -> None:
     """Render greedy episodes to an animated GIF."""

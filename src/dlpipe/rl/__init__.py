@@ -1,4 +1,4 @@
-"""Reinforcement learning on Gymnasium environments: tabular Q-learning, DQN, REINFORCE and A2C.
+"""Reinforcement learning on Gymnasium environments: Q-learning, value iteration, DQN, PPO, REINFORCE, A2C.
 
 Gymnasium is optional (``pip install 'dlpipe[rl]'``) and imported only when an environment is made.
 

@@ -132,7 +132,13 @@ def train_a2c(
 
     _keep_best(evaluator, model, t)
     return TrainResult(
-        agent, log, evaluator.records, t, time.perf_counter() - started, evaluator.solved_at
+        agent,
+        log,
+        evaluator.records,
+        t,
+        time.perf_counter() - started,
+        evaluator.solved_at,
+        evaluator.selection(),
     )
 
 

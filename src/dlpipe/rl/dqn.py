@@ -177,7 +177,13 @@ def train_dqn(
     env.close()
     _keep_best(evaluator, q, t)
     return TrainResult(
-        agent, log, evaluator.records, t, time.perf_counter() - started, evaluator.solved_at
+        agent,
+        log,
+        evaluator.records,
+        t,
+        time.perf_counter() - started,
+        evaluator.solved_at,
+        evaluator.selection(),
     )
 
 

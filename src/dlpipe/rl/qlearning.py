@@ -96,5 +96,11 @@ def train_qlearning(
     if evaluator.best_state is not None:
         q[:] = evaluator.best_state["q"]
     return TrainResult(
-        agent, log, evaluator.records, t, time.perf_counter() - started, evaluator.solved_at
+        agent,
+        log,
+        evaluator.records,
+        t,
+        time.perf_counter() - started,
+        evaluator.solved_at,
+        evaluator.selection(),
     )

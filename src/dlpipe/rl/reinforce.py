@@ -129,7 +129,13 @@ def train_reinforce(
 
     _keep_best(evaluator, model, t)
     return TrainResult(
-        agent, log, evaluator.records, t, time.perf_counter() - started, evaluator.solved_at
+        agent,
+        log,
+        evaluator.records,
+        t,
+        time.perf_counter() - started,
+        evaluator.solved_at,
+        evaluator.selection(),
     )
 
 

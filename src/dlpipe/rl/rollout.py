@@ -29,12 +29,21 @@ __all__ = [
     "PeriodicEvaluator",
     "TrainResult",
     "EVAL_SEED",
+    "SELECTION_SEED",
+    "seed_block",
     "linear_schedule",
     "one_thread",
 ]
 
 ActFn = Callable[[np.ndarray], np.ndarray]
-EVAL_SEED = 10_000  # evaluation episodes use seeds EVAL_SEED + k: never the training seeds
+# Two disjoint blocks of episode seeds (issue #21): the periodic checks that stop training and pick
+# the kept weights play episodes SELECTION_SEED + k; the figure a run reports is played on fresh
+# episodes EVAL_SEED + k, never used to select. Neither block is a training seed below 10,000.
+SELECTION_SEED = 10_000
+EVAL_SEED = 20_000
+_BLOCK = (
+    EVAL_SEED - SELECTION_SEED
+)  # the most episodes a selection block can hold before it would overlap
 _MAX_STEPS = 10_000  # per episode, for environments registered without a time limit
 
 
@@ -173,9 +182,11 @@ class EpisodeLog:
 class PeriodicEvaluator:
     """Every ``every`` env steps (0: never), evaluate greedily on ``quick`` episodes; keep the best weights.
 
-    When a quick check reaches the solve threshold, the full ``episodes``-episode evaluation
-    (the acceptance protocol) decides; passing it marks the run solved at that step, so training
-    can stop. The best weights (by the longest evaluation, then its mean) are restored at the end.
+    When a quick check reaches the solve threshold, the full ``episodes``-episode evaluation decides;
+    passing it marks the run solved at that step, so training can stop. The best weights (by the
+    longest evaluation, then its mean) are restored at the end. Every check plays the *selection*
+    block of episode seeds (``seed`` = SELECTION_SEED by default); a run reports its figure on
+    another block (EVAL_SEED), so the episodes that chose the weights never score them.
     """
 
     def __init__(
@@ -186,8 +197,15 @@ class PeriodicEvaluator:
         quick: int = 10,
         episodes: int = 100,
         threshold: float | None = None,
-        seed: int = EVAL_SEED,
+        seed: int = SELECTION_SEED,
     ) -> None:
+        if max(quick, episodes) > _BLOCK and seed == SELECTION_SEED:
+            from dlpipe.core.errors import InvalidConfigError
+
+            raise InvalidConfigError(
+                f"`eval_episodes` of the periodic checks is {episodes!r}, but the selection block holds at most {_BLOCK:,} "
+                f"episodes (seeds {SELECTION_SEED}-{EVAL_SEED - 1}) before it would overlap the reporting block; pass fewer."
+            )
         self.info, self.act, self.every, self.quick, self.episodes = (
             info,
             act,
@@ -199,6 +217,7 @@ class PeriodicEvaluator:
         self.seed = seed
         self.records: list[dict[str, float]] = []
         self.best_score: tuple[int, float] = (-1, -np.inf)
+        self.best_steps: int | None = None
         self.best_state: dict[str, Any] | None = None
         self.solved_at: int | None = None
         self._next = self.every
@@ -218,11 +237,35 @@ class PeriodicEvaluator:
         self.records.append({"steps": steps, "episodes": n, "mean_return": mean})
         if (n, mean) > self.best_score:  # a longer evaluation outranks a shorter one
             self.best_score = (n, mean)
+            self.best_steps = steps
             self.best_state = copy.deepcopy(state())
         if self.threshold is not None and n == self.episodes and mean >= self.threshold:
             self.solved_at = steps
             return True
         return False
+
+    def selection(self) -> dict[str, Any] | None:
+        """The check that chose the kept weights (None when no check ran), for metrics.json."""
+        if self.best_steps is None:
+            return None
+        n, mean = self.best_score
+        return {
+            "steps": self.best_steps,
+            "episodes": n,
+            "mean_return": float(mean),
+            "seed": self.seed,
+            "seeds": seed_block(self.seed, n),
+        }
+
+
+def seed_block(seed: int, episodes: int) -> str:
+    """The episode seeds ``seed`` .. ``seed + episodes - 1`` as text.
+
+    Example:
+        >>> seed_block(20_000, 100)
+        '20000-20099'
+    """
+    return f"{seed}-{seed + episodes - 1}" if episodes > 1 else str(seed)
 
 
 def linear_schedule(start: float, end: float, duration: int) -> Callable[[int], float]:
@@ -241,3 +284,9 @@ class TrainResult:
     steps: int
     wall_time_s: float
     solved_at: int | None = None
+    selection: dict[str, Any] | None = (
+        None  # PeriodicEvaluator.selection(): the check that kept the weights
+    )
+    extra: dict[str, Any] = field(
+        default_factory=dict
+    )  # algorithm-specific metrics (value iteration: sweeps)

@@ -1,4 +1,4 @@
-"""``train_agent``: one entry point over the four algorithms, and ``RLRun``, its run folder.
+"""``train_agent``: one entry point over the algorithms, and ``RLRun``, its run folder.
 
 An RL run folder is a run folder like any other (``dlpipe runs``, ``dlpipe report`` and
 ``dlpipe.load_bundle`` read it):
@@ -33,7 +33,14 @@ from dlpipe.core.files import atomic_dir, claim_output_dir, report_or_warn, writ
 from dlpipe.core.runtime import seed_everything
 from dlpipe.rl.agent import Agent
 from dlpipe.rl.envs import env_info, make_env
-from dlpipe.rl.rollout import EVAL_SEED, EpisodeLog, TrainResult, one_thread
+from dlpipe.rl.rollout import (
+    EVAL_SEED,
+    SELECTION_SEED,
+    EpisodeLog,
+    TrainResult,
+    one_thread,
+    seed_block,
+)
 
 __all__ = [
     "train_agent",
@@ -66,9 +73,17 @@ def cli_command(argv: list[str]) -> Iterator[None]:
         _CLI_COMMAND.reset(token)
 
 
-Algorithm = Literal["dqn", "reinforce", "a2c", "qlearning"]
-ALGORITHMS = ("dqn", "reinforce", "a2c", "qlearning")
-DEFAULT_STEPS = {"dqn": 100_000, "reinforce": 300_000, "a2c": 300_000, "qlearning": 50_000}
+Algorithm = Literal["dqn", "ppo", "reinforce", "a2c", "qlearning", "value_iteration"]
+ALGORITHMS = ("dqn", "ppo", "reinforce", "a2c", "qlearning", "value_iteration")
+# Environment steps at most; for value_iteration (which plays no episodes) the sweeps over the states.
+DEFAULT_STEPS = {
+    "dqn": 100_000,
+    "ppo": 300_000,
+    "reinforce": 300_000,
+    "a2c": 300_000,
+    "qlearning": 50_000,
+    "value_iteration": 1_000,
+}
 
 
 def _algorithm(algo: str) -> Callable[..., TrainResult]:
@@ -88,6 +103,14 @@ def _algorithm(algo: str) -> Callable[..., TrainResult]:
         from dlpipe.rl.qlearning import train_qlearning
 
         return train_qlearning
+    if algo == "ppo":
+        from dlpipe.rl.ppo import train_ppo
+
+        return train_ppo
+    if algo == "value_iteration":
+        from dlpipe.rl.value_iteration import train_value_iteration
+
+        return train_value_iteration
     raise InvalidConfigError(
         f"`algo` is {algo!r}{suggest(algo, ALGORITHMS)} but must be one of {', '.join(ALGORITHMS)}."
     )
@@ -146,17 +169,36 @@ class RLRun:
         m = self.metrics
         ev = m["evaluation"]
         lines = [
-            f"{m['algo']} on {m['env_id']}: {m['steps']:,} env steps in {m['wall_time_s']:.1f} s",
-            f"greedy mean return {ev['mean_return']:.2f} +/- {ev['std_return']:.2f} over {ev['episodes']} episodes "
-            f"(random policy: {m['random']['mean_return']:.2f})",
+            f"{m['algo']} on {m['env_id']}: {m['steps']:,} env steps in {m['wall_time_s']:.1f} s"
         ]
-        if m.get("reward_threshold") is not None:
-            when = (
-                f"solved at step {m['solved_at']:,}"
-                if m.get("solved_at")
-                else ("solved" if m["solved"] else "not solved")
+        sel = m.get("selection")
+        if "sweeps" in m:  # value iteration plans on the known model: no episodes, nothing selected
+            lines[0] = (
+                f"{m['algo']} on {m['env_id']}: {m['sweeps']:,} sweeps of the known model "
+                f"({'converged' if m.get('converged') else 'not converged'}, no env steps) in {m['wall_time_s']:.1f} s"
             )
-            lines.append(f"solve threshold {m['reward_threshold']}: {when}")
+        elif sel:
+            lines.append(
+                f"selected on {sel['episodes']} greedy episodes (seeds {sel['seeds']}): mean return "
+                f"{sel['mean_return']:.2f}, weights of env step {sel['steps']:,} kept"
+            )
+        else:
+            lines.append("no periodic checks (eval_every=0): the last weights are kept")
+        lines.append(
+            f"reported on {ev['episodes']} fresh greedy episodes (seeds {ev.get('seeds', ev.get('seed'))}), "
+            f"never used to select: mean return {ev['mean_return']:.2f} +/- {ev['std_return']:.2f} "
+            f"(random policy: {m['random']['mean_return']:.2f})"
+        )
+        if m.get("reward_threshold") is not None:
+            verdict = "solved" if m["solved"] else "not solved"
+            when = (
+                f"; the selection check passed at env step {m['solved_at']:,}"
+                if m.get("solved_at")
+                else ""
+            )
+            lines.append(
+                f"solve threshold {m['reward_threshold']:g}: {verdict} on the fresh episodes{when}"
+            )
         return "\n".join(lines)
 
 
@@ -173,14 +215,20 @@ def train_agent(
     overwrite: bool = False,
     **options: Any,
 ) -> RLRun:
-    """Train an agent on a Gymnasium environment and evaluate it greedily on fixed seeds.
+    """Train an agent on a Gymnasium environment and evaluate it greedily on fresh fixed seeds.
+
+    Two disjoint blocks of episode seeds: the periodic checks (which stop training and pick the
+    kept weights) play episodes seeded 10000, 10001, ...; the reported figure (``metrics["evaluation"]``,
+    ``metrics["test"]``, ``metrics["solved"]``) is played on episodes seeded 20000, 20001, ..., which
+    selection never saw. ``metrics["protocol"]`` records both.
 
     Args:
         env_id: A registered Gymnasium id such as ``"CartPole-v1"``.
-        algo: ``"dqn"``, ``"reinforce"``, ``"a2c"`` or ``"qlearning"``. Defaults to `"dqn"`.
+        algo: ``"dqn"``, ``"ppo"``, ``"reinforce"``, ``"a2c"``, ``"qlearning"`` or ``"value_iteration"``
+            (planning on the environment's known model, e.g. FrozenLake). Defaults to `"dqn"`.
         steps: Environment steps to train for at most (training stops once the periodic
-            evaluation solves the environment). Defaults to 100,000 (DQN), 300,000 (REINFORCE,
-            A2C) or 50,000 (Q-learning).
+            evaluation solves the environment); for value iteration, the sweeps at most.
+            Defaults to 100,000 (DQN), 300,000 (PPO, REINFORCE, A2C), 50,000 (Q-learning) or 1,000 sweeps.
         seed: Seeds the environments, action sampling and torch. Defaults to `0`.
         env_kwargs: Options for ``gymnasium.make`` such as ``{"is_slippery": False}``. Defaults to `None`.
         out: Save the run folder there: a new or empty folder (checked and locked before training).
@@ -262,6 +310,7 @@ def _train(
         for k, v in final.items()
         if k not in ("random", "env_id", "algo", "reward_threshold", "solved")
     }
+    ev["seeds"] = seed_block(EVAL_SEED, eval_episodes)
     config = {
         "env_id": env_id,
         "env_kwargs": dict(env_kwargs or {}),
@@ -286,10 +335,13 @@ def _train(
         "solved_at": result.solved_at,
         "solved": bool(final.get("solved", False)),
         "evaluation": ev,
+        "selection": result.selection,
+        "protocol": _protocol(result.selection, ev, result.agent.config),
         "random": final["random"],
         "test": _test_record(ev, final["random"]),
         "environment": {"seed": seed, "device": "cpu", "torch_threads": 1},
         "origin": "python" if _CLI_COMMAND.get() is None else "cli",
+        **result.extra,
     }
     if _CLI_COMMAND.get() is not None:
         metrics["command"] = _CLI_COMMAND.get()
@@ -298,6 +350,30 @@ def _train(
     if out is not None:
         run.save(out, report=report, overwrite=overwrite)
     return run
+
+
+def _protocol(
+    selection: dict[str, Any] | None, ev: dict[str, Any], options: dict[str, Any]
+) -> dict[str, Any]:
+    """metrics.json `protocol`: which episode seeds chose the weights and which ones scored them (disjoint)."""
+    every = options.get("eval_every")
+    checks = int(options.get("eval_episodes", 100) or 0) if every else 0
+    return {
+        "selection": {
+            "seeds": seed_block(SELECTION_SEED, checks) if checks else None,
+            "episodes": checks,
+            "every": every,
+            "used_for": "the periodic greedy checks: when to stop training and which weights to keep"
+            if every
+            else "nothing: no periodic checks ran (eval_every=0, or value iteration, which plays no episodes); "
+            "the final weights are kept",
+        },
+        "report": {
+            "seeds": ev["seeds"],
+            "episodes": ev["episodes"],
+            "used_for": "the reported figure (`evaluation`, `test`, `solved`) only; never seen by selection",
+        },
+    }
 
 
 def algorithm_options(algo: str) -> list[str]:
