@@ -192,3 +192,45 @@ def test_not_an_image_is_one_sentence():
 
     with pytest.raises(InvalidInputError, match="is not an image that could be read"):
         _decode_image(b"GIF89a but not really", "file 'x.gif'")
+
+
+def test_openapi_answers_have_schemas_and_examples(client, bundle):
+    """The 200 of POST /predict says what a prediction holds (was `{}`), with the model's own answer
+    for the request example as its example; errors are `{"detail": one sentence}`."""
+    spec = client.get("/openapi.json").json()
+    post = spec["paths"]["/predict"]["post"]
+    ok = post["responses"]["200"]["content"]["application/json"]
+    item = ok["schema"]["properties"]["predictions"]["items"]
+    assert item["properties"]["prediction"]["enum"] == ["no", "yes"]
+    assert set(item["properties"]["probabilities"]["properties"]) == {"no", "yes"}
+    example_row = post["requestBody"]["content"]["application/json"]["example"]["rows"][0]
+    answer = client.post("/predict", json={"rows": [example_row]}).json()
+    assert ok["example"]["predictions"][0]["prediction"] == answer["predictions"][0]["prediction"]
+    bad = post["responses"]["422"]["content"]["application/json"]
+    assert bad["schema"]["required"] == ["detail"] and bad["example"]["detail"].endswith(".")
+    csv = spec["paths"]["/predict/csv"]["post"]["responses"]["200"]["content"]["text/csv"]
+    assert csv["example"].splitlines()[0].endswith("prediction,proba_no,proba_yes")
+    for path in ("/health", "/metadata"):
+        assert spec["paths"][path]["get"]["responses"]["200"]["content"]["application/json"][
+            "example"
+        ]
+
+
+def test_docs_pages_load_their_files_from_this_server(client):
+    docs, redoc = client.get("/docs").text, client.get("/redoc").text
+    assert 'src="/docs/assets/swagger-ui-bundle.js"' in docs and "cdn" not in docs
+    assert 'src="/docs/assets/redoc.standalone.js"' in redoc and "cdn" not in redoc
+    js = client.get("/docs/assets/swagger-ui-bundle.js")
+    assert js.status_code == 200 and js.headers["content-type"].startswith("text/javascript")
+    assert b"SwaggerUIBundle" in js.content
+    assert client.get("/docs/assets/redoc.standalone.js").status_code == 200
+    assert client.get("/docs/assets/swagger-ui.css").headers["content-type"].startswith("text/css")
+    assert client.get("/docs/assets/app.py").status_code == 404  # only the listed files
+    assert client.get("/docs/assets/..%2Fapp.py").status_code == 404
+
+
+def test_docs_assets_need_the_key_like_the_pages(bundle, make_client):
+    c = make_client(create_app(bundle, api_key="k"))
+    r = c.get("/docs/assets/swagger-ui.css")
+    assert r.status_code == 401 and r.headers["www-authenticate"].startswith("Basic")
+    assert c.get("/docs/assets/swagger-ui.css", headers={"X-API-Key": "k"}).status_code == 200

@@ -147,6 +147,65 @@ def test_page_in_headless_chromium(server):
     assert wrong["status"] == 401 and wrong["text"] is None
 
 
+def _browser():
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "_dlpipe_serving_browser", Path(__file__).with_name("browser.py")
+    )
+    assert spec is not None and spec.loader is not None
+    browser = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(browser)
+    if not browser.chromium.chromium_path():
+        pytest.skip("chromium is not installed; scripts/test-services.sh installs it")
+    return browser
+
+
+def _requested(page) -> list[str]:
+    """URLs the page asked for, less those its Content-Security-Policy stopped inside the browser."""
+    blocked = {
+        e["params"]["requestId"]
+        for e in page.cdp.events
+        if e.get("method") == "Network.loadingFailed" and e["params"].get("blockedReason") == "csp"
+    }
+    return [
+        e["params"]["request"]["url"]
+        for e in page.cdp.events
+        if e.get("method") == "Network.requestWillBeSent"
+        and e["params"]["requestId"] not in blocked
+    ]
+
+
+def test_docs_and_redoc_render_offline_in_chromium(server):
+    """Every host but 127.0.0.1 is unresolvable in this browser (browser.Page): the viewers' files
+    must come from the server itself (the serve extra installs them), or the pages stay blank."""
+    browser = _browser()
+    basic = {"Authorization": "Basic " + base64.b64encode(f"me:{KEY}".encode()).decode()}
+    with browser.Page(server + "/docs", headers=basic) as page:
+        title = page.wait_for(".swagger-ui .info .title", timeout=30)
+        assert title is not None and "dlpipe" in title, page.exceptions
+        assert page.wait_for("#operations-default-predict_predict_post .opblock-summary-path")
+        # open POST /predict: the 200 answer's example (the model's own answer for one row) is shown
+        page.js(
+            "document.querySelector('#operations-default-predict_predict_post .opblock-summary-control').click(); true"
+        )
+        shown = page.wait_for(".responses-table tr.response[data-code='200'] pre")
+        assert shown is not None and "predictions" in shown and "probabilities" in shown, shown
+        assert page.exceptions == []
+        urls = _requested(page)
+        assert any(u.endswith("/docs/assets/swagger-ui-bundle.js") for u in urls)
+        assert [u for u in urls if u.startswith("http") and not u.startswith(server)] == []
+    with browser.Page(server + "/redoc", headers=basic) as page:
+        heading = page.wait_for(".api-info h1", timeout=30)
+        assert heading is not None and "dlpipe" in heading, page.exceptions
+        assert page.wait_for("[data-section-id]") is not None
+        assert page.exceptions == []
+        urls = _requested(page)
+        assert any(u.endswith("/docs/assets/redoc.standalone.js") for u in urls)
+        assert [u for u in urls if u.startswith("http") and not u.startswith(server)] == []
+
+
 def test_bundle_without_weights_refuses_to_start(table_bundle, tmp_path):
     broken = tmp_path / "broken"
     shutil.copytree(table_bundle, broken)

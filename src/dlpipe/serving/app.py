@@ -37,6 +37,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.requests import ClientDisconnect
 
 from dlpipe.core.errors import DataWarning, DlpipeError, InvalidInputError, NonFiniteOutputError
+from dlpipe.serving.docs import ASSET_PREFIX
 
 if TYPE_CHECKING:
     from dlpipe.bundle.bundle import Bundle
@@ -115,9 +116,10 @@ def create_app(
     )
 
     from dlpipe.bundle.bundle import Bundle, load_bundle
-    from dlpipe.serving.batching import MicroBatcher
     from dlpipe.data.ranges import flag_rows, summarize_flags
     from dlpipe.evaluation.conformal import interval_columns
+    from dlpipe.serving import docs as api_docs
+    from dlpipe.serving.batching import MicroBatcher
     from dlpipe.serving.page import page_headers, render_page
     from dlpipe.serving.rows import RowEncoder
 
@@ -194,6 +196,9 @@ def create_app(
             {"prediction": v, "probabilities": dict(zip(classes, ps))} for v, ps in zip(values, p)
         ]
 
+    api_docs.check_assets()
+    example = _example_answer(b, encoder, reference, run_model, rows_json, classes)
+
     app = FastAPI(
         title=f"dlpipe · {b.task.kind} · {b.task.target}",
         version=str(b.manifest.get("versions", {}).get("dlpipe", "")),
@@ -224,13 +229,27 @@ def create_app(
         return bytes(body)
 
     # ------------------------------------------------------------------ endpoints
-    @app.get("/health", summary="Liveness: the model is loaded and answering")
+    @app.get(
+        "/health",
+        summary="Liveness: the model is loaded and answering",
+        responses=api_docs.simple_response(
+            "The server is up (with an API key, only the status)",
+            {"status": "ok", "kind": b.kind, "task": b.task.kind, "target": b.task.target},
+        ),
+    )
     async def health() -> dict[str, Any]:
         if api_key is not None:  # open to anyone: it says nothing about the model
             return {"status": "ok"}
         return {"status": "ok", "kind": b.kind, "task": b.task.kind, "target": b.task.target}
 
-    @app.get("/metadata", summary="Task, input schema, labels, metrics, versions")
+    @app.get(
+        "/metadata",
+        summary="Task, input schema, labels, metrics, versions",
+        responses=api_docs.simple_response(
+            "What the model takes and returns, and how it scored",
+            _finite(_metadata(b, cfg, encoder)),
+        ),
+    )
     async def metadata() -> Response:
         return _json_response(_finite(_metadata(b, cfg, encoder)))
 
@@ -238,6 +257,7 @@ def create_app(
         "/predict",
         summary="Predict for JSON rows (tables), base64 images or arrays; multipart image upload",
         openapi_extra={"requestBody": _request_schema(b, encoder, reference)},
+        responses=api_docs.predict_responses(b.task.kind, classes, example),
     )
     async def predict(request: Request) -> Response:
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -327,6 +347,7 @@ def create_app(
         "/predict/csv",
         summary="Upload a CSV (multipart field `file`, or a text/csv body); get predictions back as CSV",
         response_class=Response,
+        responses=api_docs.csv_responses(*_csv_example(b, encoder, reference, example)),
         openapi_extra={
             "requestBody": {
                 "content": {
@@ -423,10 +444,14 @@ def create_app(
     @app.get("/docs", include_in_schema=False)
     async def docs(request: Request) -> HTMLResponse:
         root = request.scope.get("root_path", "").rstrip("/")
+        urls = api_docs.asset_urls(root)
         return get_swagger_ui_html(
             openapi_url=root + "/openapi.json",
             title=f"{page_title} - Swagger UI",
             oauth2_redirect_url=root + "/docs/oauth2-redirect",
+            swagger_js_url=urls["swagger_js_url"],
+            swagger_css_url=urls["swagger_css_url"],
+            swagger_favicon_url=urls["swagger_favicon_url"],
         )
 
     @app.get("/docs/oauth2-redirect", include_in_schema=False)
@@ -436,7 +461,26 @@ def create_app(
     @app.get("/redoc", include_in_schema=False)
     async def redoc(request: Request) -> HTMLResponse:
         root = request.scope.get("root_path", "").rstrip("/")
-        return get_redoc_html(openapi_url=root + "/openapi.json", title=f"{page_title} - ReDoc")
+        urls = api_docs.asset_urls(root)
+        answer = get_redoc_html(
+            openapi_url=root + "/openapi.json",
+            title=f"{page_title} - ReDoc",
+            redoc_js_url=urls["redoc_js_url"],
+            redoc_favicon_url=urls["redoc_favicon_url"],
+            with_google_fonts=False,
+        )
+        # ReDoc's own logo comes from its CDN (it drops the image when that fails): not fetched at all
+        answer.headers["Content-Security-Policy"] = "img-src 'self' data: blob:"
+        return answer
+
+    @app.get(ASSET_PREFIX + "{name}", include_in_schema=False)
+    async def docs_asset(name: str) -> Response:
+        found = api_docs.asset(name)
+        if found is None:
+            raise _HTTPError(404, f"there is no docs asset named {name[:60]!r}.")
+        return Response(
+            found[0], media_type=found[1], headers={"Cache-Control": "public, max-age=86400"}
+        )
 
     return app
 
@@ -463,7 +507,7 @@ class _Guard:
             if sent is None or not hmac.compare_digest(sent, self.key):
                 challenge = (
                     b'Basic realm="dlpipe", charset="UTF-8"'
-                    if scope["path"] in _BROWSER_PATHS
+                    if scope["path"] in _BROWSER_PATHS or scope["path"].startswith(ASSET_PREFIX)
                     else b"Bearer"
                 )
                 await _send_json(
@@ -709,6 +753,49 @@ def _decode_image(data: bytes, what: str) -> Any:
             f"{what} is not an image that could be read ({len(data)} bytes); send a PNG, JPEG, BMP or GIF file."
         ) from None
     return im
+
+
+def _example_answer(
+    b: Bundle, encoder: Any, reference: dict[str, Any], run_model: Any, rows_json: Any, classes: Any
+) -> dict[str, Any] | None:
+    """The docs' example of a 200 from POST /predict: for a table, the model's own answer for the
+    request example's row; otherwise an answer of the right shape (first class, even probabilities)."""
+    if encoder is not None:
+        try:
+            preds = rows_json(*run_model(encoder.encode([encoder.example_row(reference)])))
+        except (DlpipeError, ValueError):  # an example is not worth refusing to start over
+            return None
+        return {"predictions": _finite(preds)}
+    if classes:
+        share = round(1.0 / len(classes), 4)
+        return {
+            "predictions": [
+                {"prediction": classes[0], "probabilities": {str(c): share for c in classes}}
+            ]
+        }
+    return None
+
+
+def _csv_example(
+    b: Bundle, encoder: Any, reference: dict[str, Any], example: dict[str, Any] | None
+) -> tuple[list[str], str | None]:
+    """Prediction columns a CSV answer adds, and (for a table) an example CSV answer of one row."""
+    classes = [_plain(c) for c in b.classes] if b.classes is not None else None
+    added = ["prediction", *(f"proba_{c}" for c in classes or [])]
+    if encoder is None or not example:
+        return added, None
+    row = dict(encoder.example_row(reference))
+    first = example["predictions"][0]
+    row["prediction"] = first["prediction"]
+    for c, p in (first.get("probabilities") or {}).items():
+        row[f"proba_{c}"] = p
+    header = ",".join(_csv_cell(k) for k in row)
+    return added, header + "\n" + ",".join(_csv_cell(v) for v in row.values()) + "\n"
+
+
+def _csv_cell(value: Any) -> str:
+    text = "" if value is None else str(value)
+    return '"' + text.replace('"', '""') + '"' if any(ch in text for ch in ',"\n\r') else text
 
 
 def _input_hint(b: Bundle) -> str:
