@@ -127,17 +127,17 @@ def test_fused_and_unrolled_lstm_agree_and_dropout_masks_whole_sequences():
 
 
 def test_bidirectional_lstm_with_dropout_and_return_sequences():
-    X, y = _windows(64, 8)
+    X, y = _windows(32, 6)
     model = Sequential(
         [
-            layers.Input(shape=(8, 1)),
+            layers.Input(shape=(6, 1)),
             layers.Bidirectional(layers.LSTM(16, return_sequences=True, dropout=0.2)),
-            layers.Bidirectional(layers.LSTM(8, dropout=0.2, recurrent_dropout=0.1)),
+            layers.Bidirectional(layers.LSTM(4, dropout=0.2, recurrent_dropout=0.1)),
             layers.Dense(1),
         ]
     )
     model.compile(optimizer="adam", loss="mse")
-    model.fit(X, y, epochs=2, batch_size=16, verbose=0)
+    model.fit(X, y, epochs=1, batch_size=16, verbose=0)
     assert model.layers[0].get_weights()[0].shape == (1, 64)  # forward kernel (F, 4 * units)
     assert len(model.layers[1].get_weights()) == 6  # forward and backward: kernel, recurrent, bias
     np.testing.assert_array_equal(
