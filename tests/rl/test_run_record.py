@@ -85,6 +85,9 @@ def test_report_has_the_rl_section_and_no_false_banners(lake):
         and "evaluation vs a uniformly random policy on the same 5 episodes" in page
     )
     assert (lake / "plots" / "rl_returns.png").is_file()
+    assert "Selected on 100 greedy episodes seeded 10000-10099" in page
+    assert "reported on 5 fresh episodes seeded 20000-20004, which selection never played" in page
+    assert "solved on the fresh episodes (the selection check passed at env step" in page
     assert (
         "QTable (q-table): 64 parameters" in page
     )  # the Model section describes the agent's table

@@ -126,12 +126,20 @@ def sections(run: RunFolder) -> list[Section]:
                 highlight=0,
             )
         )
+        sel = m.get("selection")
+        if sel:
+            section.text(
+                f"Selected on {sel.get('episodes')} greedy episodes seeded {sel.get('seeds')} (the periodic checks, which "
+                f"stopped training and kept the weights of env step {sel.get('steps'):,}: mean return {sel.get('mean_return'):.2f}); "
+                f"reported on {ev.get('episodes')} fresh episodes seeded {ev.get('seeds', ev.get('seed'))}, which selection never played."
+            )
         threshold = m.get("reward_threshold")
         if threshold is not None:
+            verdict = "solved" if m.get("solved") else "not solved"
             when = (
-                f"solved at env step {m['solved_at']:,}"
+                f"{verdict} on the fresh episodes (the selection check passed at env step {m['solved_at']:,})"
                 if m.get("solved_at")
-                else ("solved" if m.get("solved") else "not solved")
+                else f"{verdict} on the fresh episodes"
             )
             section.text(
                 f"Solve threshold {threshold:g}: {when}; {m.get('steps') or 0:,} env steps in {m.get('train_time_s') or 0:.1f} s of training."
