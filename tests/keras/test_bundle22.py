@@ -144,3 +144,25 @@ def test_mlflow_tracker_with_the_facade_finishes_the_run_with_the_model(tmp_path
         assert [m.step for m in client.get_metric_history(tracker.run_id, "loss")] == [1, 2]
         names = {a.path for a in client.list_artifacts(tracker.run_id, "bundle")}
         assert {"bundle/manifest.json", "bundle/weights.safetensors"} <= names
+
+
+def test_bad_input_to_save_and_load_is_one_sentence(tmp_path):
+    from dlpipe.core.errors import BundleError, DlpipeWarning, InvalidConfigError
+    from dlpipe.keras.datasets import boston_housing
+    from dlpipe.keras.models import load_model
+
+    m = Sequential([layers.Input(shape=(3,)), layers.Dense(1)])
+    m.compile(optimizer="adam", loss="mse")
+    with pytest.raises(InvalidConfigError, match="`feature_names` must be 3 distinct column names"):
+        m.save(tmp_path / "m", feature_names=["a", "a", "b"])
+    with pytest.raises(InvalidConfigError, match="did you mean `feature_names`"):
+        m.save(tmp_path / "m", feature_name=["a", "b", "c"])
+    assert not (tmp_path / "m").exists()  # nothing half-written
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "model.json").write_text("{}")
+    with pytest.raises(BundleError, match="saved by an earlier dlpipe.keras"):
+        load_model(tmp_path / "old")
+    with pytest.warns(DlpipeWarning, match="no effect"):
+        m.fit(np.zeros((8, 3)), np.zeros(8), epochs=1, verbose=0, shuffle=False)
+    with pytest.raises(Exception, match="dlpipe never downloads data"):
+        boston_housing.load_data(path=tmp_path / "nothing.npz")

@@ -307,6 +307,11 @@ def load_keras_model(path: Path, *, compile: bool = True) -> Model:
     """Rebuild the Keras-style model from a bundle ``model.save`` wrote (weights checked against their checksum)."""
     from dlpipe.bundle.bundle import load_checked_state, read_manifest, read_weights
 
+    if (path / "model.json").is_file() and not (path / "manifest.json").exists():
+        raise BundleError(
+            f"{str(path)!r} was saved by an earlier dlpipe.keras (model.json), before saved models became bundles; "
+            "load it with that dlpipe version and save it again, or retrain."
+        )
     root, manifest = read_manifest(path)
     spec = manifest.get("model_spec") or {}
     if spec.get("family") != FAMILY:

@@ -115,15 +115,18 @@ class RecurrentModule(nn.Module):
             c = x.new_zeros(b, u)
             for t in range(t_len):
                 hh = h * rec_mask if rec_mask is not None else h
-                gates = xp[:, t] + hh @ w_hh.t()  # (B, 4u): gates i, f, g, o (Keras' i, f, c, o)
-                i, f, g, o = gates.chunk(4, 1)
-                c = self.ract(f) * c + self.ract(i) * self.act(g)
-                h = self.ract(o) * self.act(c)
+                gates = torch.addmm(
+                    xp[:, t], hh, w_hh.t()
+                )  # (B, 4u): i, f, g, o (Keras' i, f, c, o)
+                s = self.ract(gates)  # one op for the three gates (g's share is unused)
+                g = self.act(gates[:, 2 * u : 3 * u])
+                c = torch.addcmul(s[:, u : 2 * u] * c, s[:, :u], g)
+                h = s[:, 3 * u :] * self.act(c)
                 outs.append(h)
             return torch.stack(outs, 1)
         for t in range(t_len):
             hh = h * rec_mask if rec_mask is not None else h
-            h = self.act(xp[:, t] + hh @ w_hh.t())
+            h = self.act(torch.addmm(xp[:, t], hh, w_hh.t()))
             outs.append(h)
         return torch.stack(outs, 1)
 

@@ -460,7 +460,7 @@ class Model:
             )
 
     # ------------------------------------------------------------------ data
-    def _inputs_of(self, x: Any, what: str = "x") -> list[torch.Tensor]:
+    def _inputs_of(self, x: Any, what: str = "x", record: bool = False) -> list[torch.Tensor]:
         """Model inputs from an array (one input), a list (in order) or a dict by Input name."""
         if isinstance(x, dict):
             if self.net is None or not self._inputs:
@@ -483,7 +483,7 @@ class Model:
             )
         arrays = []
         for i, item in enumerate(items):
-            if hasattr(item, "columns") and len(items) == 1 and what == "x":
+            if hasattr(item, "columns") and len(items) == 1 and record:
                 self.feature_names_ = [str(c) for c in item.columns]
             arr = np.asarray(item)
             label = what if len(items) == 1 else f"{what}[{i}]"
@@ -517,7 +517,7 @@ class Model:
             out.append(torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32)))
         return out
 
-    def _targets(self, y: Any, n: int, what: str = "y") -> list[np.ndarray]:
+    def _targets(self, y: Any, n: int, what: str = "y", record: bool = False) -> list[np.ndarray]:
         """Each output's targets, checked against its shape and loss."""
         outputs = self.objective.outputs
         if isinstance(y, dict):
@@ -535,12 +535,7 @@ class Model:
             raise InvalidInputError(
                 f"`{what}` holds {len(items)} target arrays but the model has {len(outputs)} outputs {[o.name for o in outputs]}; pass one per output, in order or as a dict."
             )
-        if (
-            hasattr(items[0], "name")
-            and len(items) == 1
-            and what == "y"
-            and isinstance(getattr(items[0], "name", None), str)
-        ):
+        if len(items) == 1 and record and isinstance(getattr(items[0], "name", None), str):
             self.target_name_ = items[0].name
         arrays = []
         for o, item in zip(outputs, items):
@@ -654,9 +649,9 @@ class Model:
             raise InvalidConfigError(
                 f"`validation_split` is {validation_split!r} but must be in [0, 1)."
             )
-        xs = self._inputs_of(x)
+        xs = self._inputs_of(x, record=True)
         n = int(xs[0].shape[0])
-        ys = self._targets(y, n)
+        ys = self._targets(y, n, record=True)
         w = self._weights(sample_weight, n)
         if class_weight is not None:
             if len(self.objective.outputs) > 1:
