@@ -30,7 +30,7 @@ class Explanation:
     ``attribution`` (mean absolute integrated-gradients attribution). ``attributions``: one row per
     input row, one column per input column, plus ``output`` and ``baseline_output``: each row's
     attributions add up to ``output - baseline_output`` (completeness) within ``completeness_error``
-    (the largest gap relative to the largest ``|output - baseline_output|``).
+    (the largest per-row gap relative to that row's ``|output - baseline_output|``).
     """
 
     importance: pd.DataFrame
@@ -85,10 +85,12 @@ def explain(
         >>> print(e.to_text())  # doctest: +SKIP
     """
     import pandas as pd
+    import torch
 
     from dlpipe.bundle.bundle import load_bundle
     from dlpipe.evaluation.directions import metric_direction
     from dlpipe.evaluation.explain import (
+        completeness_error,
         feature_groups,
         group_attributions,
         integrated_gradients,
@@ -144,6 +146,12 @@ def explain(
                 v, p = task.decode(logits(xn, xc))
                 return v.astype(np.float64) if p is None else p
 
+            if task.is_classification and len(np.unique(y)) < 2 and metric == "roc_auc":
+                raise InvalidInputError(
+                    f"permutation importance is scored on roc_auc, but the {len(y)} labelled rows hold one class only "
+                    f"({(task.classes or [])[int(y[0])]!r}); pass rows of both classes, or rows without the target column "
+                    "for attributions alone."
+                )
             perm = permutation_importance(
                 predict,
                 x_num[keep],
@@ -167,11 +175,16 @@ def explain(
     targets = logits(x_num, x_cat).argmax(axis=1) if task.kind == "multiclass" else None
     fn = model_output(model, task.kind, y_std=task.y_std, temperature=task.temperature)
     attr, o_x, o_b = integrated_gradients(
-        fn, x_num, baseline, x_cat if x_cat.shape[1] else None, targets, steps=steps
+        fn,
+        x_num,
+        baseline,
+        x_cat if x_cat.shape[1] else None,
+        targets,
+        steps=steps,
+        dtype=torch.float64,
     )
     per_column = group_attributions(attr, groups)
-    gap = np.abs(attr.sum(axis=1) - (o_x - o_b))
-    scale = max(float(np.abs(o_x - o_b).max()) if len(o_x) else 0.0, 1e-12)
+    gap_error = completeness_error(attr, o_x, o_b)
     if (
         task.kind == "regression"
     ):  # the model's output is scaled; attribute the prediction in target units
@@ -203,6 +216,6 @@ def explain(
         attributions=attributions,
         metric=metric,
         output=output,
-        completeness_error=float(gap.max() / scale) if len(gap) else 0.0,
+        completeness_error=gap_error,
         rows=int(len(x_num)),
     )

@@ -45,6 +45,7 @@ from dlpipe.evaluation.conformal import (
 )
 from dlpipe.evaluation.directions import metric_direction
 from dlpipe.evaluation.explain import (
+    completeness_error,
     feature_groups,
     group_attributions,
     integrated_gradients,
@@ -61,6 +62,7 @@ __all__ = ["evaluate_table"]
 _MAX_CATEGORY_CODE = 254  # HistGradientBoosting's categories must be codes below max_bins (255)
 # Explanations' caps, so every table run pays a fraction of a second (docs/trust.md has the figures)
 PERMUTATION_ROWS, PERMUTATION_REPEATS = 1000, 5
+PERMUTATION_BUDGET = 200_000  # shuffled rows in all: a wide table gets fewer rows (at least 200)
 IG_ROWS, IG_STEPS = 200, 64
 
 
@@ -264,7 +266,10 @@ def _trust_one_thread(
                     metric_scorer(metric, task.kind),
                     higher_is_better=metric_direction(metric) == "max",
                     repeats=PERMUTATION_REPEATS,
-                    max_rows=PERMUTATION_ROWS,
+                    max_rows=min(
+                        PERMUTATION_ROWS,
+                        max(200, PERMUTATION_BUDGET // (len(groups) * PERMUTATION_REPEATS)),
+                    ),
                     seed=ctx.cfg.seed,
                 ),
             }
@@ -278,9 +283,10 @@ def _trust_one_thread(
             targets = _logits(model, rows, c_te[:IG_ROWS]).argmax(axis=1)
         fn = model_output(model, task.kind, y_std=task.y_std, temperature=task.temperature)
         baseline = x_tr.mean(axis=0) if len(x_tr) else np.zeros(x_tr.shape[1])
-        attr, o_x, o_b = integrated_gradients(fn, rows, baseline, cats, targets, steps=IG_STEPS)
+        attr, o_x, o_b = integrated_gradients(
+            fn, rows, baseline, cats, targets, steps=IG_STEPS, dtype=torch.float64
+        )
         per_column = group_attributions(attr, groups)
-        gap = np.abs(attr.sum(axis=1) - (o_x - o_b))
         explanations["integrated_gradients"] = {
             "rows": int(len(rows)),
             "steps": IG_STEPS,
@@ -292,7 +298,7 @@ def _trust_one_thread(
             "mean_abs": {
                 g.name: float(np.abs(per_column[:, k]).mean()) for k, g in enumerate(groups)
             },
-            "completeness_error": float(gap.max() / max(float(np.abs(o_x - o_b).max()), 1e-12)),
+            "completeness_error": completeness_error(attr, o_x, o_b),
         }
     out["explanations"] = explanations
     return out
