@@ -166,3 +166,50 @@ def test_bad_input_to_save_and_load_is_one_sentence(tmp_path):
         m.fit(np.zeros((8, 3)), np.zeros(8), epochs=1, verbose=0, shuffle=False)
     with pytest.raises(Exception, match="dlpipe never downloads data"):
         boston_housing.load_data(path=tmp_path / "nothing.npz")
+
+
+def test_every_layer_survives_save_and_load_model(tmp_path):
+    from dlpipe.keras import Input, Model, regularizers
+    from dlpipe.keras.models import load_model
+
+    rng = np.random.default_rng(0)
+    seq_in = Input(shape=(5, 3), name="seq")
+    img_in = Input(shape=(6, 6, 2), name="img")
+    r = layers.SimpleRNN(4, activation="relu", return_sequences=True, dropout=0.1)(seq_in)
+    r = layers.GRU(
+        4, activation="relu", recurrent_activation="hard_sigmoid", return_sequences=True
+    )(r)
+    r = layers.Bidirectional(layers.LSTM(3, activation="relu", recurrent_dropout=0.2))(r)
+    c = layers.Conv2D(
+        3, 3, padding="same", activation="elu", kernel_regularizer=regularizers.l2(0.01)
+    )(img_in)
+    c = layers.AveragePooling2D()(layers.MaxPooling2D(1)(c))
+    c = layers.Flatten()(layers.BatchNormalization()(c))
+    merged = layers.concatenate([r, layers.Dense(6, activity_regularizer="l1")(c)])
+    merged = layers.average(
+        [layers.Dense(5)(merged), layers.Dense(5, bias_regularizer="l1_l2")(merged)]
+    )
+    out = layers.Dense(3, activation="softmax")(
+        layers.Dropout(0.3)(layers.Activation("gelu")(merged))
+    )
+    model = Model([seq_in, img_in], out)
+    model.compile(optimizer="rmsprop", loss="categorical_crossentropy", metrics=["accuracy"])
+    xs = [rng.random((16, 5, 3)).astype("float32"), rng.random((16, 6, 6, 2)).astype("float32")]
+    y = np.eye(3)[rng.integers(0, 3, 16)]
+    model.fit(xs, y, epochs=1, verbose=0)
+    model.save(tmp_path / "all")
+    again = load_model(tmp_path / "all")
+    np.testing.assert_allclose(again.predict(xs), model.predict(xs), atol=1e-5)
+    assert again.evaluate(xs, y, verbose=0)[0] == pytest.approx(
+        model.evaluate(xs, y, verbose=0)[0], rel=1e-5
+    )
+    assert [layer.name for layer in again.layers] == [layer.name for layer in model.layers]
+    emb = Sequential(
+        [layers.Input(shape=(4,)), layers.Embedding(10, 3), layers.Flatten(), layers.Dense(1)]
+    )
+    emb.compile(optimizer="sgd", loss="mae")
+    ids = rng.integers(0, 10, (8, 4))
+    emb.save(tmp_path / "emb")
+    np.testing.assert_allclose(
+        load_model(tmp_path / "emb").predict(ids), emb.predict(ids), atol=1e-6
+    )
