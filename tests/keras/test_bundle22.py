@@ -213,3 +213,25 @@ def test_every_layer_survives_save_and_load_model(tmp_path):
     np.testing.assert_allclose(
         load_model(tmp_path / "emb").predict(ids), emb.predict(ids), atol=1e-6
     )
+
+
+def test_a_damaged_keras_spec_is_refused_before_allocating(tmp_path):
+    import json
+
+    import dlpipe
+    from dlpipe.core.errors import BundleError
+
+    m = Sequential([layers.Input(shape=(3,)), layers.Dense(4), layers.Dense(1)])
+    m.compile(optimizer="adam", loss="mse")
+    m.save(tmp_path / "m")
+    path = tmp_path / "m" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    for item in manifest["model_spec"]["config"]["layers"]:
+        item["config"]["units"] = 10**6  # 4 TB of weights
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="needs about 4,000.0 GB for its weights"):
+        dlpipe.load_bundle(tmp_path / "m")
+    manifest["model_spec"]["config"]["layers"][0]["config"] = {"units": 4, "code": "import os"}
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="unknown keyword argument `code`"):
+        dlpipe.load_bundle(tmp_path / "m")

@@ -131,6 +131,7 @@ def model_from_config(config: dict[str, Any]) -> Model:
 
 def build_network(spec: dict[str, Any]) -> nn.Module:
     """The model family ``keras`` of :func:`dlpipe.models.build_model`: the network a bundle's spec describes."""
+    _check_memory(spec["config"])
     model = model_from_config(spec["config"])
     net = model.net
     assert net is not None
@@ -147,6 +148,30 @@ def build_network(spec: dict[str, Any]) -> nn.Module:
         )
     net.fold = list(fold)
     return net
+
+
+def _check_memory(config: dict[str, Any]) -> None:
+    """Refuse, before allocating, a spec whose weights do not fit in memory (counted on torch's meta device)."""
+    import torch
+
+    from dlpipe.models.registry import available_memory
+
+    available = available_memory()
+    if available is None:
+        return
+    try:
+        with torch.device("meta"):
+            net = model_from_config(config).net
+        assert net is not None
+        needed = sum(t.numel() * t.element_size() for t in [*net.parameters(), *net.buffers()])
+    except DlpipeError:
+        raise
+    except Exception:  # noqa: BLE001 - an init that needs real tensors: built (and checked by loading) as before
+        return
+    if needed > available:
+        raise InvalidConfigError(
+            f"the Keras-style model needs about {needed / 1e9:,.1f} GB for its weights but only {available / 1e9:,.1f} GB is available."
+        )
 
 
 # ---------------------------------------------------------------------- the task a model has
