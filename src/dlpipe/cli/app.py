@@ -684,6 +684,7 @@ def _print_scores(scores: dict[str, Any], title: str) -> None:
             "rmse",
             "smape",
             "mase",
+            "windows",
         )
         if k in scores["model"] and k != metric
     ]
@@ -696,7 +697,9 @@ def _print_scores(scores: dict[str, Any], title: str) -> None:
     rows = [("model", scores["model"])] + list(scores["baselines"].items())
 
     def cells(name: str, m: dict[str, Any]) -> list[str]:
-        values = [f"{m.get(k, float('nan')):.4f}" for k in keys]
+        values = [
+            f"{m.get(k, 0):d}" if k == "windows" else f"{m.get(k, float('nan')):.4f}" for k in keys
+        ]  # a forecast's score rests on `windows` windows
         return values + ([f"{cost.get(name, float('nan')):.2f}"] if cost else [])
 
     if sys.stdout.isatty():
