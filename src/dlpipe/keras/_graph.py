@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from dlpipe.core.errors import InvalidConfigError
-from dlpipe.keras.layers import KerasTensor, Layer
+from dlpipe.keras._layer import KerasTensor, Layer
 from dlpipe.keras.regularizers import Regularizer
 
 __all__ = ["KerasNet", "Plan", "plan_from_tensors"]

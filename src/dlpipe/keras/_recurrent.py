@@ -19,8 +19,26 @@ import torch
 from torch import nn
 
 from dlpipe.core.errors import InvalidConfigError
+from dlpipe.keras._layer import (
+    Layer,
+    Shape,
+    _find,
+    _positive,
+    _Regularized,
+    activation_module,
+    check_activation,
+)
+from dlpipe.keras.regularizers import Regularizer, resolve_regularizer
 
-__all__ = ["RecurrentModule", "rnn_keras_weights", "set_rnn_keras_weights"]
+__all__ = [
+    "SimpleRNN",
+    "LSTM",
+    "GRU",
+    "Bidirectional",
+    "RecurrentModule",
+    "rnn_keras_weights",
+    "set_rnn_keras_weights",
+]
 
 
 def _rate(value: Any, what: str) -> float:
@@ -177,3 +195,222 @@ def set_rnn_keras_weights(rnn: nn.RNNBase, kind: str, arrays: list[np.ndarray]) 
             ):
                 p = getattr(rnn, name + suffix)
                 p.copy_(torch.as_tensor(np.ascontiguousarray(value), dtype=p.dtype))
+
+
+# ---------------------------------------------------------------------- the layers
+class _RNN(_Regularized):
+    _kind = "rnn"
+
+    def __init__(
+        self,
+        units: int,
+        activation: str | None = "tanh",
+        recurrent_activation: str | None = "sigmoid",
+        use_bias: bool = True,
+        dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        return_sequences: bool = False,
+        kernel_regularizer: Any = None,
+        recurrent_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        kind = type(self).__name__
+        self.units = _positive(units, f"`{kind}(units=...)`")
+        self.rnn_activation = check_activation(activation, kind)
+        self.recurrent_activation = check_activation(recurrent_activation, kind)
+        if use_bias is not True:
+            raise InvalidConfigError(
+                f"`{kind}(use_bias=...)` is {use_bias!r}; dlpipe.keras' recurrent layers always have a bias."
+            )
+        self.dropout = check_rate(dropout, f"`{kind}(dropout=...)`")
+        self.recurrent_dropout = check_rate(recurrent_dropout, f"`{kind}(recurrent_dropout=...)`")
+        self.return_sequences = bool(return_sequences)
+        self._init_regularizers(kernel_regularizer, bias_regularizer)
+        self.recurrent_regularizer = resolve_regularizer(
+            recurrent_regularizer, f"{kind}(recurrent_regularizer=...)"
+        )
+
+    def get_config(self) -> dict[str, Any]:
+        cfg = {
+            **self._base_config(),
+            "units": self.units,
+            "activation": self.rnn_activation,
+            "return_sequences": self.return_sequences,
+            "dropout": self.dropout,
+            "recurrent_dropout": self.recurrent_dropout,
+            **self._regularizer_config(),
+        }
+        if self._kind != "rnn":
+            cfg["recurrent_activation"] = self.recurrent_activation
+        return cfg
+
+    def _fused(self) -> bool:
+        """Whether torch's fused kernel computes exactly this layer (Keras' default activations)."""
+        if self.recurrent_dropout > 0:
+            return False
+        if self._kind == "rnn":
+            return self.rnn_activation in ("tanh", "relu")
+        return self.rnn_activation == "tanh" and self.recurrent_activation == "sigmoid"
+
+    def build(
+        self, shape: Shape, *, fold_activation: bool = False, bidirectional: bool = False
+    ) -> tuple[nn.Module, Shape]:
+        if len(shape) != 2:
+            raise InvalidConfigError(
+                f"{type(self).__name__} needs sequences of shape (None, timesteps, features) but got {(None, *shape)}; reshape the data, e.g. x.reshape(n, timesteps, 1)."
+            )
+        if self._kind == "rnn":
+            nonlinearity = self.rnn_activation if self.rnn_activation == "relu" else "tanh"
+            rnn: nn.RNNBase = nn.RNN(
+                shape[1],
+                self.units,
+                nonlinearity=nonlinearity,
+                batch_first=True,
+                bidirectional=bidirectional,
+            )
+        elif self._kind == "lstm":
+            rnn = nn.LSTM(shape[1], self.units, batch_first=True, bidirectional=bidirectional)
+        else:
+            rnn = nn.GRU(shape[1], self.units, batch_first=True, bidirectional=bidirectional)
+        for name, p in rnn.named_parameters():
+            if name.startswith("weight_ih"):
+                nn.init.xavier_uniform_(p)
+            elif name.startswith("weight_hh"):
+                nn.init.orthogonal_(p)
+            else:
+                nn.init.zeros_(p)
+                if self._kind == "lstm" and name.startswith("bias_ih"):
+                    p.data[self.units : 2 * self.units] = 1.0  # Keras' unit_forget_bias
+        width = self.units * (2 if bidirectional else 1)
+        out = (shape[0], width) if self.return_sequences else (width,)
+        module = RecurrentModule(
+            rnn,
+            self._kind,
+            self.return_sequences,
+            activation_module(self.rnn_activation),
+            activation_module(self.recurrent_activation),
+            fused=self._fused(),
+            dropout=self.dropout,
+            recurrent_dropout=self.recurrent_dropout,
+        )
+        return module, out
+
+    def _rnn(self, module: nn.Module) -> nn.RNNBase:
+        return _find(module, nn.RNNBase)  # type: ignore[no-any-return]
+
+    def _kernel_and_bias(self, module: nn.Module) -> tuple[torch.Tensor, torch.Tensor | None]:
+        rnn: Any = self._rnn(module)
+        return rnn.weight_ih_l0, rnn.bias_ih_l0 + rnn.bias_hh_l0
+
+    def penalty_terms(self) -> list[tuple[Regularizer, torch.Tensor]]:
+        if self.module is None:
+            return []
+        rnn = self._rnn(self.module)
+        suffixes = ("", "_reverse") if rnn.bidirectional else ("",)
+        terms = []
+        for s in suffixes:
+            parts = {
+                "kernel_regularizer": getattr(rnn, f"weight_ih_l0{s}"),
+                "recurrent_regularizer": getattr(rnn, f"weight_hh_l0{s}"),
+                "bias_regularizer": getattr(rnn, f"bias_ih_l0{s}") + getattr(rnn, f"bias_hh_l0{s}"),
+            }
+            terms += [
+                (getattr(self, k), t) for k, t in parts.items() if getattr(self, k) is not None
+            ]
+        return terms
+
+    def _keras_weights(self, module: nn.Module) -> list[np.ndarray]:
+        return rnn_keras_weights(self._rnn(module), self._kind)
+
+    def _set_keras_weights(self, module: nn.Module, arrays: list[np.ndarray]) -> None:
+        set_rnn_keras_weights(self._rnn(module), self._kind, arrays)
+
+
+class SimpleRNN(_RNN):
+    """A fully connected recurrent layer: ``SimpleRNN(32, activation="relu")`` over (None, timesteps, features)."""
+
+    def __init__(
+        self,
+        units: int,
+        activation: str | None = "tanh",
+        use_bias: bool = True,
+        dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        return_sequences: bool = False,
+        kernel_regularizer: Any = None,
+        recurrent_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            units,
+            activation=activation,
+            use_bias=use_bias,
+            dropout=dropout,
+            recurrent_dropout=recurrent_dropout,
+            return_sequences=return_sequences,
+            kernel_regularizer=kernel_regularizer,
+            recurrent_regularizer=recurrent_regularizer,
+            bias_regularizer=bias_regularizer,
+            **kwargs,
+        )
+
+
+class LSTM(_RNN):
+    """Long short-term memory: ``LSTM(50, activation="relu", return_sequences=True, dropout=0.2)``."""
+
+    _kind = "lstm"
+
+
+class GRU(_RNN):
+    """Gated recurrent unit (Keras' reset_after=True form, which is PyTorch's)."""
+
+    _kind = "gru"
+
+    def __init__(self, units: int, reset_after: bool = True, **kwargs: Any) -> None:
+        if reset_after is not True:
+            raise InvalidConfigError(
+                "`GRU(reset_after=False)` is not supported; dlpipe.keras' GRU is Keras' default reset_after=True form."
+            )
+        super().__init__(units, **kwargs)
+
+    @classmethod
+    def _known_keywords(cls) -> list[str]:
+        return [*_RNN._known_keywords(), "reset_after"]
+
+
+class Bidirectional(Layer):
+    """Run a recurrent layer both ways and concatenate: ``Bidirectional(LSTM(32, dropout=0.2))``."""
+
+    def __init__(self, layer: _RNN, merge_mode: str = "concat", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if not isinstance(layer, _RNN):
+            raise InvalidConfigError(
+                f"Bidirectional wraps SimpleRNN, LSTM or GRU, not {type(layer).__name__}."
+            )
+        if merge_mode != "concat":
+            raise InvalidConfigError(
+                f"`Bidirectional(merge_mode=...)` is {merge_mode!r}; only 'concat' is supported."
+            )
+        self.layer = layer
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **self._base_config(),
+            "layer": {"class_name": type(self.layer).__name__, "config": self.layer.get_config()},
+        }
+
+    def build(self, shape: Shape, *, fold_activation: bool = False) -> tuple[nn.Module, Shape]:
+        return self.layer.build(shape, bidirectional=True)
+
+    def penalty_terms(self) -> list[tuple[Regularizer, torch.Tensor]]:
+        self.layer.module = self.module
+        return self.layer.penalty_terms()
+
+    def _keras_weights(self, module: nn.Module) -> list[np.ndarray]:
+        return self.layer._keras_weights(module)
+
+    def _set_keras_weights(self, module: nn.Module, arrays: list[np.ndarray]) -> None:
+        self.layer._set_keras_weights(module, arrays)

@@ -23,7 +23,7 @@ __all__ = [
 
 def _reject(where: str, unknown: dict[str, Any], known: list[str]) -> None:
     if unknown:
-        from dlpipe.keras.layers import unknown_keywords
+        from dlpipe.keras._layer import unknown_keywords
 
         raise unknown_keywords(where, unknown, known)
 

@@ -10,7 +10,6 @@ and returns a :class:`History` whose ``.history`` is Keras' dict. ``save`` write
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,137 +20,26 @@ from torch import nn
 
 from dlpipe.core.errors import InvalidConfigError, InvalidInputError
 from dlpipe.keras import callbacks as kcb
+from dlpipe.keras._data import DataMixin
 from dlpipe.keras._graph import KerasNet, Plan, consumers, plan_from_tensors
+from dlpipe.keras._layer import KerasTensor, Layer, activation_module, unknown_keywords
 from dlpipe.keras._objective import Objective, Output, class_weights
-from dlpipe.keras.layers import KerasTensor, Layer, activation_module, unknown_keywords
+from dlpipe.keras._training import LR_CALLBACKS, History, KerasTrainer, Printer, TrainMetrics
 from dlpipe.keras.losses import folded_activation, resolve_loss
 from dlpipe.keras.metrics import resolve_metrics
-from dlpipe.keras.optimizers import Optimizer, resolve_optimizer
+from dlpipe.keras.optimizers import resolve_optimizer
 from dlpipe.keras.regularizers import Regularizer
-from dlpipe.training import callbacks as tcb
 from dlpipe.training.callbacks import Callback
-from dlpipe.training.optim import FlatOptimizer
-from dlpipe.training.trainer import TensorData, Trainer, evaluate_tensors, predict_logits
+from dlpipe.training.trainer import TensorData, evaluate_tensors, predict_logits
 
 __all__ = ["Model", "Sequential", "History", "load_model"]
-
-_TRAIN_METRIC_ROWS = 4096
-_LR_CALLBACKS = (
-    tcb.ReduceLROnPlateau,
-    tcb.CosineSchedule,
-    tcb.OneCycleSchedule,
-    kcb.LearningRateScheduler,
-)
-
-
-class History:
-    """What ``fit`` returns: ``history`` maps each metric (``loss``, ``val_loss``, ``accuracy``...) to per-epoch values.
-
-    When a callback changes the learning rate (``ReduceLROnPlateau``, ``LearningRateScheduler``),
-    ``history["lr"]`` (and Keras 3's ``history["learning_rate"]``) holds the rate of each epoch.
-    """
-
-    def __init__(
-        self,
-        records: list[dict[str, float]],
-        params: dict[str, Any],
-        model: Model,
-        with_lr: bool = False,
-    ) -> None:
-        skip = {"epoch", "time", "lr"}
-        keys: list[str] = []
-        for r in records:
-            keys.extend(k for k in r if k not in skip and k not in keys)
-        self.history: dict[str, list[float]] = {
-            k: [float(r.get(k, float("nan"))) for r in records] for k in keys
-        }
-        if with_lr:
-            lrs = [float(r.get("lr", float("nan"))) for r in records]
-            self.history["lr"] = lrs
-            self.history["learning_rate"] = list(lrs)
-        self.epoch = list(range(len(records)))
-        self.params = params
-        self.model = model
-
-    def __repr__(self) -> str:
-        return f"History(epochs={len(self.epoch)}, keys={list(self.history)})"
-
-
-class _KerasTrainer(Trainer):
-    """The engine with Keras' optimiser constants (epsilon 1e-7, RMSprop rho)."""
-
-    def __init__(self, opt: Optimizer, **kwargs: Any) -> None:
-        super().__init__(
-            learning_rate=opt.learning_rate,
-            optimizer=opt.kind,
-            momentum=opt.momentum,
-            nesterov=opt.nesterov,
-            weight_decay=opt.weight_decay,
-            **kwargs,
-        )
-        self.keras_opt = opt
-
-    def make_optimizer(self, model: nn.Module) -> FlatOptimizer:
-        o = self.keras_opt
-        return FlatOptimizer(
-            model.parameters(),
-            o.kind,  # type: ignore[arg-type]
-            learning_rate=self.learning_rate,
-            momentum=o.momentum,
-            nesterov=o.nesterov,
-            weight_decay=o.weight_decay,
-            betas=(o.beta_1, o.beta_2),
-            eps=o.epsilon,
-            alpha=o.rho,
-        )
-
-
-class _TrainMetrics(Callback):
-    """Keras logs metrics on the training data too: measured at epoch end, in eval mode, on up to 4,096 rows."""
-
-    def __init__(self, data: TensorData, objective: Objective) -> None:
-        n = min(len(data), _TRAIN_METRIC_ROWS)
-        self.data = TensorData(tuple(t[:n] for t in data.inputs), data.y[:n])
-        self.objective = objective
-
-    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
-        values = evaluate_tensors(
-            trainer.model, self.objective, self.data.to(trainer.device), self.objective.metrics
-        )
-        values.pop("loss")
-        numbers = torch.stack([v.float() for v in values.values()]).tolist() if values else []
-        new = dict(zip(values, numbers))
-        # Keras' key order: loss, metrics, val_loss, val_metrics
-        ordered = (
-            {k: logs[k] for k in ("epoch", "loss") if k in logs}
-            | new
-            | {k: v for k, v in logs.items() if k not in ("epoch", "loss")}
-        )
-        logs.clear()
-        logs.update(ordered)
-        trainer.history.records[-1] = dict(ordered)
-
-
-class _Printer(Callback):
-    def __init__(self, epochs: int) -> None:
-        self.epochs = epochs
-
-    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
-        parts = " - ".join(
-            f"{k}: {v:.4f}" for k, v in logs.items() if k not in ("epoch", "time", "lr")
-        )
-        print(
-            f"Epoch {epoch}/{self.epochs} - {logs.get('time', 0.0):.2f}s - {parts}",
-            file=sys.stdout,
-            flush=True,
-        )
 
 
 def _as_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
-class Model:
+class Model(DataMixin):
     """A Keras-style model from the functional API: ``Model(inputs, outputs)``, one or several of each.
 
     Example:
@@ -209,10 +97,6 @@ class Model:
     @property
     def input_shape_(self) -> tuple[int, ...] | None:
         return self._inputs[0][1] if self._inputs else None
-
-    @property
-    def input_names(self) -> list[str]:
-        return [n for n, _ in self._inputs]
 
     @property
     def output_names(self) -> list[str]:
@@ -460,139 +344,6 @@ class Model:
             )
 
     # ------------------------------------------------------------------ data
-    def _inputs_of(self, x: Any, what: str = "x", record: bool = False) -> list[torch.Tensor]:
-        """Model inputs from an array (one input), a list (in order) or a dict by Input name."""
-        if isinstance(x, dict):
-            if self.net is None or not self._inputs:
-                raise InvalidInputError(
-                    f"`{what}` is a dict but the model has no named inputs yet; pass an array."
-                )
-            missing = [n for n in self.input_names if n not in x]
-            if missing:
-                raise InvalidInputError(
-                    f"`{what}` lacks the inputs {missing}; pass a dict with the keys {self.input_names}."
-                )
-            items = [x[n] for n in self.input_names]
-        elif isinstance(x, (list, tuple)) and len(self._inputs) > 1:
-            items = list(x)
-        else:
-            items = [x]
-        if self._inputs and len(items) != len(self._inputs):
-            raise InvalidInputError(
-                f"`{what}` holds {len(items)} arrays but the model has {len(self._inputs)} inputs {self.input_names}; pass one array per input, in order or as a dict."
-            )
-        arrays = []
-        for i, item in enumerate(items):
-            if hasattr(item, "columns") and len(items) == 1 and record:
-                self.feature_names_ = [str(c) for c in item.columns]
-            arr = np.asarray(item)
-            label = what if len(items) == 1 else f"{what}[{i}]"
-            if arr.dtype == object or not np.issubdtype(arr.dtype, np.number) and arr.dtype != bool:
-                raise InvalidInputError(
-                    f"`{label}` holds {arr.dtype} values but the model needs numbers; encode text and categories first."
-                )
-            if arr.ndim < 2:
-                raise InvalidInputError(
-                    f"`{label}` has shape {arr.shape} but the model needs a batch of rows, shape (n, ...); pass x.reshape(-1, 1) for one feature."
-                )
-            arrays.append(arr)
-        self._ensure_built([tuple(a.shape[1:]) for a in arrays])
-        n = arrays[0].shape[0]
-        out = []
-        for arr, (name, shape) in zip(arrays, self._inputs):
-            label = what if len(arrays) == 1 else f"{what} for input {name!r}"
-            if tuple(arr.shape[1:]) != shape:
-                hint = (
-                    " (add the channel axis: x[..., None])"
-                    if tuple(arr.shape[1:]) + (1,) == shape
-                    else ""
-                )
-                raise InvalidInputError(
-                    f"`{label}` has shape {arr.shape} but the model's input expects {(None, *shape)}{hint}; pass data of that shape or change Input(shape=...)."
-                )
-            if arr.shape[0] != n:
-                raise InvalidInputError(
-                    f"the input arrays of `{what}` have {[a.shape[0] for a in arrays]} rows; pass the same rows to every input."
-                )
-            out.append(torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32)))
-        return out
-
-    def _targets(self, y: Any, n: int, what: str = "y", record: bool = False) -> list[np.ndarray]:
-        """Each output's targets, checked against its shape and loss."""
-        outputs = self.objective.outputs
-        if isinstance(y, dict):
-            missing = [o.name for o in outputs if o.name not in y]
-            if missing:
-                raise InvalidInputError(
-                    f"`{what}` lacks targets for the outputs {missing}; pass a dict with the keys {[o.name for o in outputs]}."
-                )
-            items = [y[o.name] for o in outputs]
-        elif isinstance(y, (list, tuple)) and len(outputs) > 1:
-            items = list(y)
-        else:
-            items = [y]
-        if len(items) != len(outputs):
-            raise InvalidInputError(
-                f"`{what}` holds {len(items)} target arrays but the model has {len(outputs)} outputs {[o.name for o in outputs]}; pass one per output, in order or as a dict."
-            )
-        if len(items) == 1 and record and isinstance(getattr(items[0], "name", None), str):
-            self.target_name_ = items[0].name
-        arrays = []
-        for o, item in zip(outputs, items):
-            label = what if len(outputs) == 1 else f"{what} for output {o.name!r}"
-            arr = np.asarray(item)
-            if arr.shape[0:1] != (n,):
-                raise InvalidInputError(
-                    f"`{label}` has {arr.shape[0] if arr.ndim else 0} rows but x has {n}; pass one target per row."
-                )
-            if o.sparse:
-                codes = arr.reshape(n, -1)
-                if codes.shape[1] != o.target_width or not np.all(np.equal(np.mod(codes, 1), 0)):
-                    raise InvalidInputError(
-                        f"`{label}` has shape {arr.shape} but sparse_categorical_crossentropy expects one integer class per row; for one-hot labels use loss='categorical_crossentropy'."
-                    )
-                if codes.min() < 0 or codes.max() >= o.shape[-1]:
-                    raise InvalidInputError(
-                        f"`{label}` holds classes {int(codes.min())}..{int(codes.max())} but the last layer has {o.shape[-1]} units; classes must be 0..{o.shape[-1] - 1}."
-                    )
-                arrays.append(codes.astype(np.float32))
-                continue
-            if arr.size != n * o.width:
-                hint = (
-                    " (integer labels need loss='sparse_categorical_crossentropy', or one-hot them with utils.to_categorical)"
-                    if o.loss.name == "categorical_crossentropy"
-                    else ""
-                )
-                raise InvalidInputError(
-                    f"`{label}` has shape {arr.shape} but the model outputs {(None, *o.shape)}{hint}; pass targets of the output's shape."
-                )
-            if not np.issubdtype(arr.dtype, np.number) and arr.dtype != bool:
-                raise InvalidInputError(
-                    f"`{label}` holds {arr.dtype} values but targets must be numbers; encode the labels first."
-                )
-            arrays.append(arr.reshape(n, -1).astype(np.float32))
-        return arrays
-
-    def _weights(
-        self, sample_weight: Any, n: int, what: str = "sample_weight"
-    ) -> np.ndarray | None:
-        if sample_weight is None:
-            return None
-        w = np.asarray(sample_weight, dtype=np.float64)
-        if w.shape not in ((n,), (n, 1)) or not np.all(np.isfinite(w)) or (w < 0).any():
-            raise InvalidInputError(
-                f"`{what}` has shape {w.shape} but must hold one finite weight >= 0 per row, shape ({n},)."
-            )
-        return w.reshape(n).astype(np.float32)
-
-    def _data(self, x: Any, y: Any, sample_weight: Any, what: str = "") -> TensorData:
-        xs = self._inputs_of(x, f"{what}x" if not what else f"{what}[0]")
-        n = int(xs[0].shape[0])
-        ys = self._targets(y, n, "y" if not what else f"{what}[1]")
-        w = self._weights(sample_weight, n, "sample_weight" if not what else f"{what}[2]")
-        return TensorData(tuple(xs), self.objective.pack(ys, w, n))
-
-    # ------------------------------------------------------------------ fit / evaluate / predict
     def fit(
         self,
         x: Any = None,
@@ -693,13 +444,13 @@ class Model:
             self._fit_sample = xs[0][:keep].numpy().copy()
         hooks: list[Callback] = []
         if self.objective.has_metrics:
-            hooks.append(_TrainMetrics(train, self.objective))
+            hooks.append(TrainMetrics(train, self.objective))
         with_lr = False
         trackers = []
         for cb in callbacks or ():
             if hasattr(cb, "set_model"):
                 cb.set_model(self)
-            if isinstance(cb, _LR_CALLBACKS):
+            if isinstance(cb, LR_CALLBACKS):
                 with_lr = True
             if hasattr(cb, "on_run_saved"):
                 trackers.append(cb)
@@ -712,10 +463,10 @@ class Model:
                     f"callback {cb!r} is not a dlpipe.keras.callbacks callback; subclass dlpipe.keras.callbacks.Callback."
                 )
         if verbose == "auto" or (isinstance(verbose, int) and verbose > 0):
-            hooks.append(_Printer(epochs))
+            hooks.append(Printer(epochs))
         run_seed = int(torch.randint(0, 2**31 - 1, (1,)).item()) if seed is None else seed
         assert self.compiled is not None and self.net is not None
-        trainer = _KerasTrainer(
+        trainer = KerasTrainer(
             self.compiled["optimizer"],
             epochs=int(epochs),
             batch_size=int(batch_size or 32),

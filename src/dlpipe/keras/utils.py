@@ -37,7 +37,7 @@ def set_random_seed(seed: int) -> None:
 
 def clear_session() -> None:
     """Restart Keras' layer-name counters (the next ``Dense`` is ``dense`` again), as ``keras.backend.clear_session``."""
-    from dlpipe.keras.layers import clear_names
+    from dlpipe.keras._layer import clear_names
 
     clear_names()
 
@@ -60,7 +60,7 @@ def plot_model(
     Each box is one layer (``name (Type)``, with its output shape when ``show_shapes``); arrows follow
     the data, top to bottom (``rankdir="TB"``) or left to right (``"LR"``). Returns the file's path.
     """
-    from dlpipe.keras.layers import unknown_keywords
+    from dlpipe.keras._layer import unknown_keywords
 
     if unknown:
         raise unknown_keywords(
