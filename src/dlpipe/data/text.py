@@ -422,15 +422,20 @@ def load_tokenizer(spec: str) -> Any:
 
 
 def encode_texts(
-    tokenizer: Any, texts: list[str], max_length: int, *, pad_id: int = 0
+    tokenizer: Any, texts: list[str], max_length: int, *, special_tokens: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Token ids (N, T) int64, padded with ``pad_id`` to the longest document (at most ``max_length``),
-    and each document's token count before truncation (N,)."""
+    """Token ids (N, T) int64, padded with 0 to the longest document (at most ``max_length``), and each
+    document's token count (N,): before truncation for dlpipe's word tokenizers; for a pretrained
+    encoder's (``special_tokens``: [CLS] ... [SEP], truncated by the tokenizer so [SEP] stays last)
+    the count after it, so a document at the limit counts as truncated."""
+    if special_tokens:
+        tokenizer.no_padding()
+        tokenizer.enable_truncation(max_length)
     encode = getattr(tokenizer, "encode_batch_fast", tokenizer.encode_batch)  # no offsets: faster
-    encs = encode(texts, add_special_tokens=False)
+    encs = encode(texts, add_special_tokens=special_tokens)
     lengths = np.fromiter((len(e.ids) for e in encs), np.int64, count=len(encs))
     width = int(max(1, min(max_length, int(lengths.max()) if len(lengths) else 1)))
-    ids = np.full((len(encs), width), pad_id, np.int64)
+    ids = np.zeros((len(encs), width), np.int64)
     for i, e in enumerate(encs):
         row = e.ids[:width]
         ids[i, : len(row)] = row
@@ -528,7 +533,12 @@ class TextAdapter:
         import pandas as pd
 
         texts, labels = self.texts_of(data, with_target=with_target)
-        ids, _ = encode_texts(self.tokenizer, texts, int(self._state["max_length"]))
+        ids, _ = encode_texts(
+            self.tokenizer,
+            texts,
+            int(self._state["max_length"]),
+            special_tokens=bool(self._state.get("special_tokens", False)),
+        )
         targets = pd.Series(labels, dtype=object) if labels is not None else None
         return PreparedBatch(
             inputs=[ids], targets=targets, baseline_features=np.zeros((len(texts), 0))

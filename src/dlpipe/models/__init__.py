@@ -3,6 +3,7 @@
 from dlpipe.models import autoencoder as _ae  # noqa: F401  (registers the family)
 from dlpipe.models import cnn as _cnn  # noqa: F401  (registers the family)
 from dlpipe.models import cnn1d as _cnn1d  # noqa: F401  (registers the family)
+from dlpipe.models import encoders as _encoders  # noqa: F401  (registers text_encoder, text_static)
 from dlpipe.models import gan as _gan  # noqa: F401  (registers the family)
 from dlpipe.models import minirocket as _minirocket  # noqa: F401  (registers the family)
 from dlpipe.models import nbeats as _nbeats  # noqa: F401  (registers the family)

