@@ -136,3 +136,20 @@ def test_windows_with_a_label_column_and_refusals():
         dl.train(
             frame, task="multiclass", time_column="date", target="close", out="x", report=False
         )
+
+
+def test_cli_windows_train_and_predict_to_stdout(tmp_path, capsys):
+    from dlpipe.cli import main
+
+    _prices(80).to_csv(tmp_path / "prices.csv", index=False)
+    args = ["train", str(tmp_path / "prices.csv"), "--task", "binary", "--time-column", "date"]
+    args += ["--lookback", "6", "-t", "close", "--out", str(tmp_path / "r"), "-q", "--no-report"]
+    assert main(args) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    assert (
+        main(["predict", str(tmp_path / "r" / "bundle"), str(tmp_path / "prices.csv"), "-o", "-"])
+        == 0
+    )
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0] == "date,prediction,proba_down,proba_up" and len(lines) == 1 + 75
+    assert lines[-1].startswith("2021-03-21")
