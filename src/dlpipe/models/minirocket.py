@@ -189,6 +189,10 @@ class MiniRocket(nn.Module):
             feats.append(ppv.reshape(b, N_KERNELS * n_f))
         return torch.cat(feats, dim=1)
 
+    def example_inputs(self) -> list[torch.Tensor]:
+        """A 2-case batch for the layer table: series (2, length, channels) and their mask."""
+        return [torch.zeros(2, self.length, self.channels), torch.ones(2, self.length)]
+
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         z = (self.transform(x, mask) - self.mean) / self.scale
         return self.head(z)
