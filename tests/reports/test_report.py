@@ -212,7 +212,7 @@ def test_forecast_span_from_metrics_alone(tmp_path):
     }
     (tmp_path / "metrics.json").write_text(json.dumps(metrics))
     page = build_report(tmp_path).read_text(encoding="utf-8")
-    assert "Forecast on the test span" in page and (tmp_path / "plots" / "forecast_y.png").is_file()
+    assert "Forecast: the series" in page and (tmp_path / "plots" / "forecast_y.png").is_file()
     assert "lacks predictions.csv" not in page  # a forecast run has no predictions.csv to miss
     assert ">Evaluation on the test split<" not in page  # empty sections are left out
 

@@ -69,8 +69,19 @@ class SeriesDataset:
     freq: str | None = None
     step: float | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    series_column: str | None = None
+    period: int | None = None  # the season length when the source says it (a .tsf file's frequency)
 
     kind = "series"
+
+    def groups(self) -> list[tuple[str | None, pd.DataFrame]]:
+        """``(name, rows)`` per series, in order of first appearance; one ``(None, frame)`` for a single series."""
+        if self.series_column is None:
+            return [(None, self.frame)]
+        return [
+            (str(k), g.reset_index(drop=True))
+            for k, g in self.frame.groupby(self.series_column, sort=False)
+        ]
 
     @property
     def target(self) -> str:
@@ -81,7 +92,8 @@ class SeriesDataset:
         return list(self.features) + [t for t in self.targets if t not in self.features]
 
     def __repr__(self) -> str:
-        return f"SeriesDataset(name={self.name!r}, rows={len(self.frame)}, targets={self.targets}, features={self.features}, time_column={self.time_column!r})"
+        many = f", series={self.frame[self.series_column].nunique()}" if self.series_column else ""
+        return f"SeriesDataset(name={self.name!r}, rows={len(self.frame)}{many}, targets={self.targets}, features={self.features}, time_column={self.time_column!r})"
 
 
 # ---------------------------------------------------------------------------- loading and cleaning
@@ -94,8 +106,13 @@ def load_series(
     strict: bool = False,
     test: Any = None,
     name: str | None = None,
+    series_column: str | None = None,
 ) -> SeriesDataset:
-    """Read a series (CSV/TSV/Parquet path, DataFrame, dict of columns or 1-D array) and clean it.
+    """Read a series (CSV/TSV/Parquet/.tsf path, DataFrame, dict of columns or 1-D array) and clean it.
+
+    A long table of many series names each series in ``series_column`` (each is cleaned and ordered on
+    its own); a Monash ``.tsf`` file is read as such a table with the columns ``series``, ``time`` and
+    ``value``, its frequency giving the season length and its ``@horizon`` the default horizon.
 
     Args:
         data: The series. A 1-D array becomes one column named ``"y"``.
@@ -105,6 +122,7 @@ def load_series(
         strict: Refuse NaNs instead of interpolating them. Defaults to `False`.
         test: An optional separate test series with the same columns. Defaults to `None`.
         name: Name for run folders. Defaults to the file stem or `"series"`.
+        series_column: The column naming each series of a long table. Defaults to `None` (one series).
 
     Raises:
         InvalidInputError: missing or unparseable time column, duplicated timestamps, non-numeric
@@ -112,14 +130,24 @@ def load_series(
     """
     import pandas as pd
 
+    meta: dict[str, Any] = {}
+    period: int | None = None
+    if name is None:
+        name = Path(data).stem if isinstance(data, (str, Path)) else "series"
+    if isinstance(data, (str, Path)) and str(data).lower().endswith(".tsf"):
+        from dlpipe.data.tsf import read_tsf
+
+        tsf = read_tsf(data)
+        data, period = tsf.frame, tsf.period
+        meta.update(horizon=tsf.horizon, frequency=tsf.frequency)
+        series_column, time_column = series_column or "series", time_column or "time"
+        target = target or "value"
     if isinstance(data, np.ndarray) and data.ndim == 1:
         data = pd.DataFrame({"y": data})
     elif isinstance(data, dict):
         data = pd.DataFrame(data)
     frame = read_table(data)
     frame.columns = [str(c) for c in frame.columns]
-    if name is None:
-        name = Path(data).stem if isinstance(data, (str, Path)) else "series"
     if len(frame) == 0:
         raise InvalidInputError(
             f"series {name!r} has no rows; pass a table with a header row and data rows."
@@ -130,7 +158,9 @@ def load_series(
         numeric = [
             c
             for c in cols
-            if c != time_column and c not in feats and pd.api.types.is_numeric_dtype(frame[c])
+            if c not in (time_column, series_column)
+            and c not in feats
+            and pd.api.types.is_numeric_dtype(frame[c])
         ]
         if not numeric:
             raise InvalidTargetError(
@@ -156,8 +186,27 @@ def load_series(
         raise InvalidInputError(
             f"time column {time_column!r} not found in {name!r}{suggest(time_column, cols)}; columns are: {format_names(cols)}; pass `time_column` naming a column of dates or numbers, or leave it out to use the row order."
         )
+    if series_column is not None and series_column not in cols:
+        raise InvalidInputError(
+            f"series column {series_column!r} not found in {name!r}{suggest(series_column, cols)}; columns are: {format_names(cols)}; pass `series_column` naming the column that says which series a row belongs to."
+        )
     inputs = feats + [t for t in targets if t not in feats]
-    frame, freq, step, gaps = clean_series(frame, inputs, time_column, strict=strict, what=name)
+    if series_column is None:
+        frame, freq, step, gaps = clean_series(frame, inputs, time_column, strict=strict, what=name)
+    else:
+        if test is not None:
+            raise InvalidInputError(
+                f"a separate `test` file is not used with many series (`series_column` {series_column!r}); leave `test` out: the last rows of every series are held out instead."
+            )
+        parts, freq, step, gaps = [], None, None, 0
+        for key, rows in frame.groupby(series_column, sort=False):
+            cleaned, freq, step, g = clean_series(
+                rows, inputs, time_column, strict=strict, what=f"{name}[{key}]"
+            )
+            cleaned.insert(0, series_column, key)
+            parts.append(cleaned)
+            gaps += g
+        frame = pd.concat(parts, ignore_index=True)
     test_frame = None
     if test is not None:
         test_raw = read_table(pd.DataFrame(test) if isinstance(test, dict) else test, what="test")
@@ -181,7 +230,9 @@ def load_series(
         test_frame=test_frame,
         freq=freq,
         step=step,
-        meta={"gaps": gaps},
+        meta={"gaps": gaps, **meta},
+        series_column=series_column,
+        period=period,
     )
 
 
@@ -486,60 +537,141 @@ class SeriesAdapter:
         return [cols.index(t) for t in self._state["targets"]]
 
     def read(self, data: Any, *, with_target: bool = False) -> pd.DataFrame:
-        """Raw rows -> a cleaned, time-ordered frame with the input columns."""
+        """Raw rows -> a cleaned, time-ordered frame with the input columns (each series on its own)."""
         import pandas as pd
 
         st = self._state
+        sc = st.get("series_column")
+        if isinstance(data, (str, Path)) and str(data).lower().endswith(".tsf"):
+            from dlpipe.data.tsf import read_tsf
+
+            data = read_tsf(data).frame.rename(
+                columns={
+                    "series": sc or "series",
+                    "time": st["time_column"] or "time",
+                    "value": st["targets"][0],
+                }
+            )
         if isinstance(data, np.ndarray) and data.ndim == 1 and len(st["input_columns"]) == 1:
             data = pd.DataFrame({st["input_columns"][0]: data})
         frame = read_table(pd.DataFrame(data) if isinstance(data, dict) else data, what="input")
         frame.columns = [str(c) for c in frame.columns]
-        needed = st["input_columns"] + ([st["time_column"]] if st["time_column"] else [])
+        needed = (
+            ([sc] if sc else [])
+            + st["input_columns"]
+            + ([st["time_column"]] if st["time_column"] else [])
+        )
         missing = [c for c in needed if c not in frame.columns]
         if missing:
             raise InvalidInputError(
                 f"the input lacks the columns {format_names(missing)} that the model reads; pass rows with the columns {format_names(needed)}."
             )
-        cleaned, _, _, _ = clean_series(
-            frame,
-            st["input_columns"],
-            st["time_column"],
-            strict=st.get("strict", False),
-            what="input",
-        )
-        return cleaned
+        if not sc:
+            cleaned, _, _, _ = clean_series(
+                frame,
+                st["input_columns"],
+                st["time_column"],
+                strict=st.get("strict", False),
+                what="input",
+            )
+            return cleaned
+        parts = []
+        for key, rows in frame.groupby(sc, sort=False):
+            cleaned, _, _, _ = clean_series(
+                rows,
+                st["input_columns"],
+                st["time_column"],
+                strict=st.get("strict", False),
+                what=f"input[{key}]",
+            )
+            cleaned.insert(0, sc, key)
+            parts.append(cleaned)
+        return pd.concat(parts, ignore_index=True)
+
+    def _window(self, frame: pd.DataFrame, scaler: SeriesScaler) -> np.ndarray:
+        """The last ``lookback`` rows scaled, (1, L, F); a shorter history is padded with its first row."""
+        from dlpipe.data.backtest import window_arrays
+
+        raw = frame[self._state["input_columns"]].to_numpy(np.float64)
+        z = scaler.transform(raw)
+        x, _ = window_arrays(z, z, np.array([len(z)]), int(self._state["lookback"]), 0)
+        return x
 
     def prepare(self, data: Any, *, with_target: bool = False) -> PreparedBatch:
         frame = self.read(data)
         lookback = int(self._state["lookback"])
+        if self._state.get("series_column"):
+            xs = [self._window(g, self._series_scaler(g)) for _, g in self._groups(frame)]
+            return PreparedBatch(inputs=[np.concatenate(xs)], index=None)
         if len(frame) < lookback:
             raise InvalidInputError(
                 f"the input has {len(frame)} rows but the model looks back {lookback} rows; pass at least the last {lookback} rows of the series."
             )
-        x = self.scaler.transform(
-            frame[self._state["input_columns"]].to_numpy(np.float64)[-lookback:]
+        return PreparedBatch(
+            inputs=[self._window(frame, self.scaler)], index=self.future_index(frame)
         )
-        return PreparedBatch(inputs=[x[None]], index=self.future_index(frame))
+
+    def _groups(self, frame: pd.DataFrame) -> list[tuple[Any, pd.DataFrame]]:
+        sc = self._state["series_column"]
+        return [(k, g.reset_index(drop=True)) for k, g in frame.groupby(sc, sort=False)]
+
+    def _series_scaler(self, rows: pd.DataFrame) -> SeriesScaler:
+        """Many series: each is scaled by its own history as given (as at training, per series)."""
+        method = self._state.get("scaling") or self._state["scaler"]["method"]
+        return SeriesScaler(method).fit(rows[self._state["input_columns"]].to_numpy(np.float64))
 
     def predict_bundle(self, bundle: Any, data: Any) -> pd.DataFrame:
-        """The next ``horizon`` values after the input's last row, in original units, with timestamps."""
+        """The next ``horizon`` values after the input's last row (of every series), in original units,
+        with timestamps and the 80%/95% prediction intervals (``lower_80``, ``upper_80``, ...)."""
         import pandas as pd
 
         st = self._state
-        batch = self.prepare(data)
+        frame = self.read(data)
+        sc = st.get("series_column")
+        groups = self._groups(frame) if sc else [(None, frame)]
         tidx = self.target_index
-        z = roll_forecast(
-            lambda a: bundle.outputs([np.ascontiguousarray(a, np.float32)]),
-            batch.inputs[0],
-            int(st["horizon"]),
-            tidx,
-            recursive=bool(st["recursive"]),
-        )
-        values = self.scaler.inverse(z[0], tidx)  # (H, K)
-        out = pd.DataFrame({st["time_column"] or "step": batch.index})
-        for k, t in enumerate(st["targets"]):
-            out[t] = values[:, k]
-        return out
+        lookback = int(st["lookback"])
+        pieces = []
+        for key, rows in groups:
+            if not sc and len(rows) < lookback:
+                raise InvalidInputError(
+                    f"the input has {len(rows)} rows but the model looks back {lookback} rows; pass at least the last {lookback} rows of the series."
+                )
+            scaler = self._series_scaler(rows) if sc else self.scaler
+            z = roll_forecast(
+                lambda a: bundle.outputs([np.ascontiguousarray(a, np.float32)]),
+                self._window(rows, scaler),
+                int(st["horizon"]),
+                tidx,
+                recursive=bool(st["recursive"]),
+            )
+            values = scaler.inverse(z[0], tidx)  # (H, K)
+            out = pd.DataFrame({st["time_column"] or "step": self.future_index(rows)})
+            if sc:
+                out.insert(0, sc, key)
+            half = self._half_widths(rows)
+            for k, t in enumerate(st["targets"]):
+                out[t] = values[:, k]
+                prefix = "" if len(st["targets"]) == 1 else f"{t}_"
+                for level, h in half.items():
+                    out[f"{prefix}lower_{level}"] = values[:, k] - h[:, k]
+                    out[f"{prefix}upper_{level}"] = values[:, k] + h[:, k]
+            pieces.append(out)
+        return pd.concat(pieces, ignore_index=True)
+
+    def _half_widths(self, rows: pd.DataFrame) -> dict[str, np.ndarray]:
+        """Interval half-widths (H, K) per level: the stored conformal quantiles x the recent scale."""
+        st = self._state
+        quantiles = st.get("interval_quantiles") or {}
+        if not quantiles:
+            return {}
+        # the scale of the recent steps, as at training (``local_scale``: the last lookback rows)
+        window = int(st.get("interval_window") or st["lookback"])
+        recent = rows[st["targets"]].to_numpy(np.float64)[-(window + 1) :]
+        steps = np.abs(np.diff(recent, axis=0))
+        scale = steps.mean(axis=0) if len(steps) else np.full(recent.shape[1], np.nan)
+        scale = np.where(scale > 0, scale, np.nan)
+        return {level: np.asarray(q, np.float64) * scale[None, :] for level, q in quantiles.items()}
 
     def future_index(self, frame: pd.DataFrame) -> Any:
         """The timestamps of the next ``horizon`` rows (frequency inferred at training), or steps 1..H."""
@@ -589,7 +721,8 @@ def roll_forecast(
 
 def detect_series(data: Any, cfg: Any, test: Any) -> SeriesDataset | None:
     """The train-time detector: ``task="forecast"`` turns a table into a :class:`SeriesDataset`."""
-    if cfg.data.task != "forecast":
+    tsf = isinstance(data, (str, Path)) and str(data).lower().endswith(".tsf")
+    if cfg.data.task != "forecast" and not (tsf and cfg.data.task == "auto"):
         return None
     s = cfg.series
     target = cfg.data.target
@@ -601,4 +734,5 @@ def detect_series(data: Any, cfg: Any, test: Any) -> SeriesDataset | None:
         strict=s.strict,
         test=test,
         name=cfg.name,
+        series_column=s.series_column,
     )

@@ -1,29 +1,47 @@
-"""Forecast baselines and metrics: naive, seasonal naive, moving average; MAE, RMSE, sMAPE, MASE.
+"""Forecast baselines and metrics: naive, seasonal naive, drift, ETS; MAE, RMSE, sMAPE, MASE as in M4.
 
-Every forecast is scored beside the naive forecast ("the next value equals the last one"), the
-seasonal naive ("equals the value one period earlier", period given or detected from the training
-span's autocorrelation) and a moving average of the last values. ``mase`` is the model's MAE
-divided by the naive forecast's MAE on the same test windows, so ``mase < 1`` means the model beats
-naive; ``mase_insample`` is Hyndman's scaling by the training span's one-step naive MAE.
+Every forecast window is scored beside the **naive** forecast ("the next values equal the last one"),
+the **seasonal naive** ("equal the value one period earlier", when the period is known or detected),
+**drift** (the line from the series' first value to its last, extended) and **ETS** (statsmodels'
+exponential smoothing, the trend — none, additive or damped — and season chosen by AICc, refitted at
+every origin). Each baseline sees only the rows before the window's origin.
+
+``mase`` is the M4 competition's: a window's MAE divided by the in-sample MAE of the seasonal-naive
+forecast (lag ``m``: the period, or 1) on the series' history before the origin, averaged over
+windows (over series and windows for many series). ``relative_mae`` is the model's MAE over the
+naive forecast's MAE on the same windows. ``windows`` says how many forecast windows a score rests on.
 """
 
 from __future__ import annotations
 
+import math
+import warnings
 from typing import Any
 
 import numpy as np
 
 from dlpipe.core.errors import InvalidInputError
-from dlpipe.data.series import SeriesAdapter, make_windows, roll_forecast
+from dlpipe.data.series import SeriesAdapter, roll_forecast
 
 __all__ = [
     "detect_period",
     "baseline_forecasts",
+    "ets_forecasts",
+    "mase_scale",
+    "local_scale",
     "forecast_metrics",
     "score_forecast",
     "forecast_verdict",
+    "conformal_quantiles",
+    "interval_coverage",
+    "LEVELS",
+    "ETS_MAX_FITS",
     "ForecastAdapter",
 ]
+
+LEVELS = (80, 95)  # prediction interval levels (%)
+# Series x targets whose ETS is fitted per run (0.1-10 s each on a busy core); beyond, it is left out.
+ETS_MAX_FITS = 400
 
 
 def detect_period(y: np.ndarray, max_period: int | None = None) -> int | None:
@@ -62,33 +80,160 @@ def detect_period(y: np.ndarray, max_period: int | None = None) -> int | None:
 
 
 def baseline_forecasts(
-    history: np.ndarray, origins: np.ndarray, horizon: int, *, period: int | None, window: int
+    history: np.ndarray, origins: np.ndarray, horizon: int, *, period: int | None
 ) -> dict[str, np.ndarray]:
-    """Baseline forecasts (N, H, K) made at each origin (the index of the first forecast row).
+    """Naive, seasonal-naive (when every origin has a period behind it) and drift forecasts (N, H, K).
 
     ``history`` is the whole target series (T, K) in original units; a forecast at origin ``o``
-    uses only rows before ``o``.
+    uses only rows before ``o`` (``o >= 1``).
+
+    Example:
+        >>> y = np.array([[1.0], [2.0], [3.0], [4.0]])
+        >>> b = baseline_forecasts(y, np.array([3]), 2, period=None)
+        >>> b["naive"][0, :, 0].tolist(), b["drift"][0, :, 0].tolist()
+        ([3.0, 3.0], [4.0, 5.0])
     """
+    history = np.asarray(history, np.float64)
     h = np.arange(horizon)
     last = history[origins - 1]  # (N, K)
     out = {"naive": np.repeat(last[:, None, :], horizon, axis=1)}
-    if period is not None and np.all(origins - period >= 0):
-        # value one (or more) periods before each target step, never after the origin
-        back = period * (h // period + 1)  # (H,)
+    if period is not None and len(origins) and np.all(origins - period >= 0):
+        back = period * (h // period + 1)  # (H,): one or more periods back, never after the origin
         idx = origins[:, None] + h[None, :] - back[None, :]  # (N, H)
         out["seasonal_naive"] = history[idx]
-    lo = np.maximum(origins - window, 0)
-    csum = np.vstack([np.zeros((1, history.shape[1])), np.cumsum(history, axis=0)])
-    mean = (csum[origins] - csum[lo]) / (origins - lo)[:, None]
-    out["moving_average"] = np.repeat(mean[:, None, :], horizon, axis=1)
+    steps = np.maximum(origins - 1, 1)[:, None]  # (N, 1)
+    slope = (last - history[0][None, :]) / steps  # (N, K): first value to last value
+    out["drift"] = last[:, None, :] + (h + 1)[None, :, None] * slope[:, None, :]
     return out
 
 
+def _ets_configs(n: int, period: int | None) -> list[dict[str, Any]]:
+    configs: list[dict[str, Any]] = [{"trend": None}]
+    if n >= 6:  # a trend needs a few points to be estimated at all
+        configs += [{"trend": "add"}, {"trend": "add", "damped_trend": True}]
+    if period and n >= 2 * period + 2:
+        configs += [{**c, "seasonal": "add", "seasonal_periods": period} for c in configs]
+    return configs
+
+
+def _ets_select(y: np.ndarray, period: int | None) -> tuple[dict[str, Any], Any] | None:
+    """The ETS configuration of lowest AICc on ``y`` and its fitted parameters (None: nothing fitted)."""
+    from statsmodels.tsa.exponential_smoothing.ets import ETSModel
+
+    if len(y) < 4 or np.ptp(y) == 0:
+        return None
+    best, best_ic = None, math.inf
+    for c in _ets_configs(len(y), period):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # convergence chatter on short series
+                res = ETSModel(y, error="add", **c).fit(disp=False)
+            ic = float(res.aicc)
+        except (ValueError, np.linalg.LinAlgError, ZeroDivisionError):
+            continue
+        if math.isfinite(ic) and ic < best_ic:
+            best, best_ic = (c, res.params), ic
+    return best
+
+
+def ets_forecasts(
+    history: np.ndarray, origins: np.ndarray, horizon: int, *, period: int | None
+) -> np.ndarray:
+    """ETS forecasts (N, H, K) in the M4 way for one series: the model (trend none, additive or damped;
+    additive season when a period is known) chosen by AICc and fitted on the rows before the first
+    origin, then run over the rows before each later origin with those parameters (statsmodels)."""
+    from statsmodels.tsa.exponential_smoothing.ets import ETSModel
+
+    history = np.asarray(history, np.float64)
+    out = np.empty((len(origins), horizon, history.shape[1]))
+    for k in range(history.shape[1]):
+        chosen = _ets_select(history[: origins[0], k], period) if len(origins) else None
+        for i, o in enumerate(origins):
+            y = history[:o, k]
+            out[i, :, k] = y[-1]  # naive where ETS cannot run
+            if chosen is None:
+                continue
+            config, params = chosen
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    fc = np.asarray(
+                        ETSModel(y, error="add", **config).smooth(params).forecast(horizon),
+                        np.float64,
+                    )
+            except (ValueError, np.linalg.LinAlgError, ZeroDivisionError):
+                continue
+            if np.all(np.isfinite(fc)):
+                out[i, :, k] = fc
+    return out
+
+
+def mase_scale(history: np.ndarray, origins: np.ndarray, period: int | None) -> np.ndarray:
+    """M4's MASE denominator per window (N, K): mean |y_t - y_{t-m}| over the rows before each origin.
+
+    NaN where the history is not longer than ``m`` or is constant (MASE undefined there).
+
+    Example:
+        >>> mase_scale(np.array([[1.0], [3.0], [4.0], [10.0]]), np.array([3, 4]), None).ravel().tolist()
+        [1.5, 3.0]
+    """
+    history = np.asarray(history, np.float64)
+    m = period or 1
+    diffs = np.abs(history[m:] - history[:-m]) if len(history) > m else history[:0]
+    csum = np.vstack([np.zeros((1, history.shape[1])), np.cumsum(diffs, axis=0)])
+    count = (origins - m)[:, None].astype(np.float64)  # diffs available before each origin
+    idx = np.clip(origins - m, 0, len(diffs))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scale = csum[idx] / count
+    return np.where((count > 0) & (scale > 0), scale, np.nan)
+
+
+def local_scale(history: np.ndarray, origins: np.ndarray, window: int) -> np.ndarray:
+    """The intervals' scale per window (N, K): mean |y_t - y_{t-1}| over the ``window`` rows before each
+    origin (a series that grows has larger errors later than its whole-history average suggests).
+
+    NaN where fewer than two rows precede the origin or the recent rows are constant.
+
+    Example:
+        >>> local_scale(np.array([[1.0], [3.0], [4.0], [10.0]]), np.array([4]), 2).ravel().tolist()
+        [3.5]
+    """
+    history = np.asarray(history, np.float64)
+    diffs = np.abs(np.diff(history, axis=0))  # (T - 1, K); diffs[t - 1] = |y_t - y_{t-1}|
+    csum = np.vstack([np.zeros((1, history.shape[1])), np.cumsum(diffs, axis=0)])
+    stop = np.clip(origins - 1, 0, len(diffs))
+    start = np.clip(origins - window - 1, 0, stop)
+    count = (stop - start)[:, None].astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scale = (csum[stop] - csum[start]) / count
+    return np.where((count > 0) & (scale > 0), scale, np.nan)
+
+
+def _nanmean(a: np.ndarray) -> float:
+    a = np.asarray(a, np.float64)
+    a = a[np.isfinite(a)]
+    return float(a.mean()) if a.size else float("nan")
+
+
 def forecast_metrics(
-    y_true: np.ndarray, y_pred: np.ndarray, naive: np.ndarray, insample_scale: float
+    y_true: np.ndarray, y_pred: np.ndarray, naive: np.ndarray, scale: np.ndarray
 ) -> dict[str, float]:
-    """MAE, RMSE, sMAPE (%), MASE vs the naive forecast on the same windows, in-sample MASE."""
+    """MAE, RMSE, sMAPE (%), M4 MASE (mean over windows and targets), relative MAE vs naive, windows.
+
+    Arrays are (N, H, K); ``scale`` is :func:`mase_scale`'s (N, K).
+    """
     y_true, y_pred, naive = (np.asarray(a, np.float64) for a in (y_true, y_pred, naive))
+    n = int(len(y_true))
+    if n == 0:
+        nan = float("nan")
+        return {
+            "mae": nan,
+            "rmse": nan,
+            "smape": nan,
+            "mase": nan,
+            "relative_mae": nan,
+            "windows": 0,
+        }
     err = y_pred - y_true
     mae = float(np.mean(np.abs(err)))
     naive_mae = float(np.mean(np.abs(naive - y_true)))
@@ -97,52 +242,110 @@ def forecast_metrics(
         np.mean(np.where(denom > 0, 2.0 * np.abs(err) / np.where(denom > 0, denom, 1.0), 0.0))
         * 100.0
     )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_window = np.mean(np.abs(err), axis=1) / scale  # (N, K)
     return {
         "mae": mae,
         "rmse": float(np.sqrt(np.mean(err**2))),
         "smape": smape,
-        "mase": mae / naive_mae if naive_mae > 0 else float("nan"),
-        "mase_insample": mae / insample_scale if insample_scale > 0 else float("nan"),
+        "mase": _nanmean(per_window),
+        "relative_mae": mae / naive_mae if naive_mae > 0 else float("nan"),
+        "windows": n,
     }
 
 
 def forecast_verdict(model: dict[str, float], baselines: dict[str, dict[str, float]]) -> str:
-    """One plain sentence on whether the model beats naive (and the best baseline), by MAE."""
-    naive = baselines["naive"]["mae"]
-    best_name = min(baselines, key=lambda k: baselines[k]["mae"])
-    best = baselines[best_name]["mae"]
-    if model["mae"] < naive:
+    """One plain sentence on whether the model beats naive (and the best baseline), by MASE."""
+    windows = int(model.get("windows", 0))
+    if windows == 0:
+        return "There is no test window, so the model was not tested; pass a `test_fraction` above 0 to score it."
+    key = "mase" if np.isfinite(model.get("mase", np.nan)) else "mae"
+    on = f" on {windows} test window{'s' if windows != 1 else ''}"
+    naive = baselines["naive"][key]
+    ranked = {k: v[key] for k, v in baselines.items() if np.isfinite(v.get(key, np.nan))}
+    best_name = min(ranked, key=ranked.__getitem__)
+    best = ranked[best_name]
+    label = key.upper()
+    if model[key] < naive:
         tail = (
-            f" and every baseline (best: {best_name}, MAE {best:.4g})."
-            if model["mae"] < best
-            else f", but not the {best_name} baseline (MAE {best:.4g}); prefer that baseline or tune the model."
+            f" and every baseline (best: {best_name}, {label} {best:.4g})."
+            if model[key] < best
+            else f", but not the {best_name} baseline ({label} {best:.4g}); prefer that baseline or tune the model."
         )
         return (
-            f"The model beats the naive forecast: MASE {model['mase']:.3f} (MAE {model['mae']:.4g} vs {naive:.4g})"
+            f"The model beats the naive forecast{on}: {label} {model[key]:.4g} vs {naive:.4g}"
             + tail
         )
     return (
-        f"The model does NOT beat the naive forecast (MASE {model['mase']:.3f}: MAE {model['mae']:.4g} vs {naive:.4g} for "
-        f"'the next value equals the last one'); use the {best_name} baseline, or try a longer lookback, more data or another model."
+        f"The model does NOT beat the naive forecast{on} ({label} {model[key]:.4g} vs {naive:.4g} for "
+        f"'the next values equal the last one'); use the {best_name} baseline, or try a longer lookback, more data or another model."
     )
 
 
 def score_forecast(
-    y_true: np.ndarray, y_pred: np.ndarray, baselines: dict[str, np.ndarray], insample_scale: float
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    baselines: dict[str, np.ndarray],
+    scale: np.ndarray,
+    *,
+    notes: list[str] | None = None,
 ) -> dict[str, Any]:
     """The test block of metrics.json: model and baselines on the same windows, and the verdict."""
     naive = baselines["naive"]
-    base = {
-        name: forecast_metrics(y_true, b, naive, insample_scale) for name, b in baselines.items()
-    }
-    model = forecast_metrics(y_true, y_pred, naive, insample_scale)
+    base = {name: forecast_metrics(y_true, b, naive, scale) for name, b in baselines.items()}
+    model = forecast_metrics(y_true, y_pred, naive, scale)
     return {
         "rows": int(len(y_true)),
+        "windows": int(len(y_true)),
         "primary_metric": "mase",
         "model": model,
         "baselines": base,
         "verdict": forecast_verdict(model, base),
+        "baseline_notes": list(notes or []),
     }
+
+
+# ---------------------------------------------------------------------------- intervals
+def conformal_quantiles(residuals: np.ndarray) -> tuple[dict[str, list[list[float]]], list[str]]:
+    """Split-conformal half-widths per horizon step from out-of-sample residuals (N, H, K) in scale units.
+
+    For level ``a`` the half-width is the ``ceil((n + 1) a)``-th smallest absolute residual of that
+    step (n residuals), which covers a new residual with probability >= a when they are exchangeable;
+    with too few residuals for that rank the largest is used, with a note.
+
+    Example:
+        >>> q, _ = conformal_quantiles(np.arange(1.0, 21.0).reshape(20, 1, 1))
+        >>> q["80"], q["95"]
+        ([[17.0]], [[20.0]])
+    """
+    r = np.sort(np.abs(np.asarray(residuals, np.float64)), axis=0)  # (N, H, K)
+    n = len(r)
+    notes: list[str] = []
+    out: dict[str, list[list[float]]] = {}
+    if n == 0:
+        return out, ["no out-of-sample residuals, so no prediction intervals"]
+    for level in LEVELS:
+        rank = math.ceil((n + 1) * level / 100.0)
+        if rank > n:
+            notes.append(
+                f"the {level}% interval rests on {n} residuals per step (it needs {math.ceil(100 / (100 - level)) - 1} for its rank), so it is the largest residual seen and may be too narrow"
+            )
+            rank = n
+        out[str(level)] = r[rank - 1].tolist()  # (H, K)
+    return out, notes
+
+
+def interval_coverage(
+    y_true: np.ndarray, y_pred: np.ndarray, scale: np.ndarray, quantiles: dict[str, Any]
+) -> dict[str, float]:
+    """Share of test points inside each interval (N, H, K arrays; ``scale`` (N, K))."""
+    cover: dict[str, float] = {}
+    for level, q in quantiles.items():
+        half = np.asarray(q, np.float64)[None, :, :] * scale[:, None, :]  # (N, H, K)
+        ok = np.isfinite(half)
+        inside = np.abs(np.asarray(y_true) - np.asarray(y_pred)) <= half
+        cover[level] = float(inside[ok].mean()) if ok.any() else float("nan")
+    return cover
 
 
 class ForecastAdapter(SeriesAdapter):
@@ -150,35 +353,46 @@ class ForecastAdapter(SeriesAdapter):
     :class:`SeriesAdapter` plus scoring every window of a labelled series beside the baselines."""
 
     def evaluate_bundle(self, bundle: Any, data: Any) -> dict[str, Any]:
-        """Score every window of a labelled series (the rows themselves) beside the naive baselines."""
+        """Score every forecast origin of a labelled series (of every series) beside the baselines."""
+        from dlpipe.data.backtest import window_arrays
+
         st = self._state
         frame = self.read(data)
         lookback, horizon, tidx = int(st["lookback"]), int(st["horizon"]), self.target_index
-        raw = frame[st["input_columns"]].to_numpy(np.float64)
-        if len(raw) < lookback + horizon:
-            raise InvalidInputError(
-                f"the evaluation series has {len(raw)} rows but one window needs lookback + horizon = {lookback + horizon} rows; pass a longer labelled series."
-            )
-        xs, ys, starts = make_windows(
-            self.scaler.transform(raw), raw[:, tidx], lookback, horizon, 1
-        )
-        z = roll_forecast(
-            lambda a: bundle.outputs([np.ascontiguousarray(a, np.float32)]),
-            xs,
-            horizon,
-            tidx,
-            recursive=bool(st["recursive"]),
-        )
-        y_pred = self.scaler.inverse(z, tidx)
-        y_true = ys.reshape(len(ys), horizon, len(tidx)).astype(np.float64)
+        sc = st.get("series_column")
+        groups = self._groups(frame) if sc else [(None, frame)]
         period = st.get("period")
-        bases = baseline_forecasts(
-            raw[:, tidx],
-            starts + lookback,
-            horizon,
-            period=period,
-            window=int(st.get("window") or lookback),
-        )
+        trues, preds, scales, bases = [], [], [], {}  # type: ignore[var-annotated]
+        for _, rows in groups:
+            raw = rows[st["input_columns"]].to_numpy(np.float64)
+            first = lookback if len(raw) >= lookback + horizon else 1
+            origins = np.arange(first, len(raw) - horizon + 1)
+            if not len(origins):
+                continue
+            scaler = self._series_scaler(rows) if sc else self.scaler
+            z = scaler.transform(raw)
+            xs, _ = window_arrays(z, z[:, tidx], origins, lookback, horizon)
+            zp = roll_forecast(
+                lambda a: bundle.outputs([np.ascontiguousarray(a, np.float32)]),
+                xs,
+                horizon,
+                tidx,
+                recursive=bool(st["recursive"]),
+            )
+            history = raw[:, tidx]
+            preds.append(scaler.inverse(zp, tidx))
+            trues.append(history[origins[:, None] + np.arange(horizon)[None, :]])
+            scales.append(mase_scale(history, origins, period))
+            for name, b in baseline_forecasts(history, origins, horizon, period=period).items():
+                bases.setdefault(name, []).append(b)
+        if not trues:
+            raise InvalidInputError(
+                f"the evaluation series has {len(frame)} rows but one window needs at least 1 + horizon = {horizon + 1} rows; pass a longer labelled series."
+            )
+        n = len(trues)
         return score_forecast(
-            y_true, y_pred, bases, float(st.get("insample_scale") or float("nan"))
+            np.concatenate(trues),
+            np.concatenate(preds),
+            {k: np.concatenate(v) for k, v in bases.items() if len(v) == n},
+            np.concatenate(scales),
         )

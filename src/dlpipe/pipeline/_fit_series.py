@@ -1,14 +1,23 @@
 """The recipe for time series (forecast); labelled sequences are in ``_fit_sequences``.
 
-It runs through :func:`~dlpipe.pipeline.recipe.run_recipe`. A series: a task from the config ->
-contiguous train/val/test spans -> a scaler fitted on the training span only -> windows precomputed
-as one (N, lookback, F) tensor (batches are index slices) -> a recurrent/convolutional forecaster ->
-a rolled forecast of the test span beside the naive, seasonal-naive and moving-average forecasts, in
-original units.
+It runs through :func:`~dlpipe.pipeline.recipe.run_recipe`. One series or many (a long table with a
+``series_column``, a ``.tsf`` file): a rolling-origin backtest (``dlpipe.data.backtest``: every
+origin that fits, targets inside one span) in three fits of the same settings:
+
+1. training windows, early stopping on the validation windows -> the epoch count and the
+   validation residuals (which calibrate the prediction intervals);
+2. refit on training + validation windows for that many epochs -> the test windows' forecasts,
+   scored beside naive, seasonal naive, drift and ETS, with the intervals' coverage;
+3. refit on every window -> the bundle, which forecasts the future (``refit: false`` skips 2 and 3:
+   the first model is scored and saved, as before).
+
+Each series has its own scaler, fitted on the rows before the fit's cut-off.
 """
 
 from __future__ import annotations
 
+import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -16,25 +25,32 @@ import torch
 from torch import nn
 
 from dlpipe.core.config import RunConfig
-from dlpipe.core.errors import InvalidConfigError
-from dlpipe.data.series import (
-    SeriesDataset,
-    SeriesScaler,
-    make_windows,
-    roll_forecast,
-    split_series,
+from dlpipe.core.errors import DataWarning, InvalidConfigError
+from dlpipe.data.backtest import SeriesPlan, few_windows_note, plan_backtest, window_arrays
+from dlpipe.data.series import SeriesDataset, SeriesScaler, roll_forecast
+from dlpipe.evaluation.forecast_baselines import (
+    ETS_MAX_FITS,
+    baseline_forecasts,
+    conformal_quantiles,
+    detect_period,
+    ets_forecasts,
+    interval_coverage,
+    local_scale,
+    mase_scale,
+    score_forecast,
 )
-from dlpipe.evaluation.forecast_baselines import baseline_forecasts, detect_period, score_forecast
 from dlpipe.models.registry import build_model
 from dlpipe.pipeline.recipe import Evaluation, Prepared, Recipe, RunContext
 from dlpipe.pipeline.settings import resolve_lookback
 from dlpipe.tasks.forecast import ForecastTask
 from dlpipe.training.trainer import TensorData, predict_logits
 
-__all__ = ["SeriesRecipe", "DEFAULT_FORECAST_MODEL", "SEQUENCE_FAMILIES"]
+__all__ = ["SeriesRecipe", "DEFAULT_FORECAST_MODEL", "DEFAULT_GLOBAL_MODEL", "SEQUENCE_FAMILIES"]
 
 DEFAULT_FORECAST_MODEL = "lstm"
-SEQUENCE_FAMILIES = ("rnn", "lstm", "gru", "transformer", "tcn", "cnn1d", "fcn")
+DEFAULT_GLOBAL_MODEL = "nbeats"  # many series: one N-BEATS-style MLP across all of them
+SEQUENCE_FAMILIES = ("rnn", "lstm", "gru", "transformer", "tcn", "cnn1d", "fcn", "nbeats")
+_PLOT_SERIES = 4  # series whose whole history and future metrics.json keeps for the report
 
 
 def _family(cfg: RunConfig, default: str) -> str:
@@ -48,12 +64,12 @@ def _family(cfg: RunConfig, default: str) -> str:
     return family
 
 
-def _json_times(index: Any) -> list[Any]:
+def _json_times(values: Any) -> list[Any]:
     return [
         v.isoformat()
         if hasattr(v, "isoformat")
         else (float(v) if isinstance(v, (float, np.floating)) else int(v))
-        for v in index
+        for v in values
     ]
 
 
@@ -61,12 +77,21 @@ def _record_model(ctx: RunContext, resolved: dict[str, Any]) -> None:
     resolved["model"].update(family=ctx.spec["family"], hidden=ctx.spec["hidden"])
 
 
-# ---------------------------------------------------------------------------- forecasting
+@dataclass
+class _One:
+    """One series of the run: its raw input columns (T, F), time stamps and backtest plan."""
+
+    name: str | None
+    raw: np.ndarray
+    times: Any
+    plan: SeriesPlan
+
+
 class SeriesRecipe(Recipe):
-    """A forecaster on a :class:`SeriesDataset`, scored on the test span beside naive baselines.
+    """A forecaster on a :class:`SeriesDataset`, backtested on rolling origins beside its baselines.
 
     ``auto`` epochs and batch size count training windows; ``lookback: auto`` comes from the series
-    length (:func:`~dlpipe.pipeline.settings.resolve_lookback`).
+    length (:func:`~dlpipe.pipeline.settings.resolve_lookback`), or three horizons for many series.
     """
 
     kind = "series"
@@ -74,72 +99,114 @@ class SeriesRecipe(Recipe):
     def prepare(self, ds: SeriesDataset, cfg: RunConfig) -> Prepared:
         s = cfg.series
         inputs, targets = ds.input_columns, ds.targets
-        task = ForecastTask(targets=targets, horizon=s.horizon, recursive=s.recursive)
+        horizon = s.horizon
+        if "horizon" not in s.model_fields_set and ds.meta.get("horizon"):
+            horizon = int(ds.meta["horizon"])  # a .tsf file's own horizon
+        task = ForecastTask(targets=targets, horizon=horizon, recursive=s.recursive)
         task.check_recursive(inputs)
-        n = len(ds.frame)
-        lookback = resolve_lookback(cfg, n)
+        panel = ds.series_column is not None
+        groups = ds.groups()
+        if ds.test_frame is not None:  # a separate test file continues the one series
+            import pandas as pd
+
+            groups = [(None, pd.concat([ds.frame, ds.test_frame], ignore_index=True))]
+        lengths = [len(g) for _, g in groups]
+        if panel and s.lookback == "auto":
+            lookback = max(2, min(3 * horizon, int(np.median(lengths))))
+        else:
+            lookback = resolve_lookback(cfg, max(lengths))
         scaling = cfg.data.scaling if "scaling" in cfg.data.model_fields_set else "minmax"
         if scaling == "l2":
             raise InvalidConfigError(
                 "`scaling='l2'` does not apply to a series; pass minmax (the default), standard or none."
             )
-        family = _family(cfg, DEFAULT_FORECAST_MODEL)
-        test_fraction = 0.0 if ds.test_frame is not None else cfg.data.test_fraction
-        spans = split_series(
-            n,
+        family = _family(cfg, DEFAULT_GLOBAL_MODEL if panel else DEFAULT_FORECAST_MODEL)
+        tsf = (
+            ds.meta.get("frequency") is not None
+            and "test_fraction" not in cfg.data.model_fields_set
+        )
+        test_rows = (
+            len(ds.test_frame)
+            if ds.test_frame is not None
+            else (horizon if tsf else None)  # the Monash convention: the last horizon held out
+        )
+        val_fraction = cfg.data.val_fraction
+        plans, notes = plan_backtest(
+            lengths,
+            task.horizon,
             lookback,
-            s.horizon,
-            val_fraction=cfg.data.val_fraction,
-            test_fraction=test_fraction,
+            val_fraction=val_fraction,
+            test_fraction=cfg.data.test_fraction,
+            test_rows=test_rows,
             what=ds.name,
         )
-        raw = ds.frame[inputs].to_numpy(np.float64)  # (T, F)
+        for note in notes:
+            warnings.warn(DataWarning(note), stacklevel=2)
         tidx = [inputs.index(t) for t in targets]
-        (a_tr, b_tr), (a_va, b_va), (a_te, b_te) = spans
-        scaler = SeriesScaler(scaling).fit(raw[a_tr:b_tr])
-        z = scaler.transform(raw)
-
-        def windows(zs: np.ndarray, stride: int) -> TensorData:
-            xs, ys, _ = make_windows(zs, zs[:, tidx], lookback, task.model_horizon, stride)
-            return TensorData((torch.from_numpy(xs),), torch.from_numpy(ys))
-
-        train, val = windows(z[a_tr:b_tr], s.stride), windows(z[a_va:b_va], 1)
-        if ds.test_frame is not None:
-            raw_te = ds.test_frame[inputs].to_numpy(np.float64)
-            history_y, offset, times = (
-                raw_te[:, tidx],
-                0,
-                (ds.test_frame[ds.time_column] if ds.time_column else None),
+        series = [
+            _One(
+                name,
+                g[inputs].to_numpy(np.float64),
+                (g[ds.time_column].reset_index(drop=True) if ds.time_column else None),
+                plan,
             )
-        else:
-            raw_te = raw[a_te:b_te]
-            history_y, offset, times = (
-                raw[:, tidx],
-                a_te,
-                (ds.frame[ds.time_column] if ds.time_column else None),
-            )
-        # The baselines' statistics come from the training span only, like the scaler.
-        train_y = raw[a_tr:b_tr][:, tidx]
-        period = s.period or detect_period(train_y[:, 0])
+            for (name, g), plan in zip(groups, plans)
+        ]
+        period = s.period or ds.period
+        if period is None and not panel:
+            first = series[0]
+            period = detect_period(first.raw[: max(first.plan.train_end, 1), tidx[0]])
         state = {
             "family": family,
             "scaling": scaling,
             "lookback": lookback,
             "tidx": tidx,
-            "scaler": scaler,
-            "raw_te": raw_te,
-            "history_y": history_y,
-            "offset": offset,
-            "times": times,
+            "series": series,
             "period": period,
-            "val_windows": len(val),
-            "window": min(lookback, period) if period else lookback,
-            "insample": float(np.mean(np.abs(np.diff(train_y, axis=0))))
-            if len(train_y) > 1
-            else float("nan"),
+            "panel": panel,
+            "notes": notes,
         }
-        rows = {"train": int(b_tr - a_tr), "val": int(b_va - a_va), "test": int(len(raw_te))}
-        return Prepared(task=task, train=train, val=val, rows=rows, n_train=len(train), state=state)
+        train = self.windows(state, "train", "train", task.model_horizon, s.stride)
+        val = self.windows(state, "val", "train", task.model_horizon, 1)
+        state["val_windows"] = len(val)
+        rows = {
+            "train": int(sum(o.plan.train_end for o in series)),
+            "val": int(sum(o.plan.val_end - o.plan.train_end for o in series)),
+            "test": int(sum(o.plan.n - o.plan.val_end for o in series)),
+        }
+        return Prepared(
+            task=task,
+            train=train,
+            val=val if len(val) else None,
+            rows=rows,
+            n_train=len(train),
+            state=state,
+        )
+
+    # ---- windows
+    @staticmethod
+    def _scaler(st: dict[str, Any], one: _One, cut: str) -> SeriesScaler:
+        stop = {"train": one.plan.train_end, "fit": one.plan.val_end, "all": one.plan.n}[cut]
+        return SeriesScaler(st["scaling"]).fit(one.raw[: max(stop, 1)])
+
+    def windows(
+        self, st: dict[str, Any], part: str, cut: str, horizon: int, stride: int
+    ) -> TensorData:
+        """Windows of every series for the origins of ``part``, scaled by each series' scaler fitted
+        on the rows before ``cut`` (train, fit = train + val, all)."""
+        xs, ys = [], []
+        for one in st["series"]:
+            origins = one.plan.origins(part, horizon, stride)
+            if not len(origins):
+                continue
+            z = self._scaler(st, one, cut).transform(one.raw)
+            x, y = window_arrays(z, z[:, st["tidx"]], origins, st["lookback"], horizon)
+            xs.append(x)
+            ys.append(y)
+        f, k = st["series"][0].raw.shape[1], len(st["tidx"])
+        x = np.concatenate(xs) if xs else np.zeros((0, st["lookback"], f), np.float32)
+        y = np.concatenate(ys) if ys else np.zeros((0, horizon * k), np.float32)
+        return TensorData((torch.from_numpy(x),), torch.from_numpy(y))
 
     def build(self, ctx: RunContext) -> tuple[nn.Module, dict[str, Any]]:
         st, s, mc, task = ctx.prep.state, ctx.cfg.series, ctx.cfg.model, ctx.prep.task
@@ -156,53 +223,204 @@ class SeriesRecipe(Recipe):
             "residual": s.residual,
             "relative": s.relative,
         }
+        if st["family"] == "nbeats":
+            spec.update(
+                lookback=st["lookback"],
+                dropout=0.0 if "dropout" not in mc.model_fields_set else mc.dropout,
+            )
         return build_model(spec), spec
 
     def loss(self, ctx: RunContext) -> Any:
         return ctx.prep.task.loss_fn()  # MSE on scaled values: no class weights
 
-    def evaluate(self, ctx: RunContext) -> Evaluation:
-        """The test span rolled forward, beside the naive baselines, in original units."""
-        st, s, ds, task = ctx.prep.state, ctx.cfg.series, ctx.ds, ctx.prep.task
-        tidx, lookback, scaler, raw_te, model = (
-            st["tidx"],
-            st["lookback"],
-            st["scaler"],
-            st["raw_te"],
-            ctx.model,
-        )
-        x_te, y_te, starts = make_windows(
-            scaler.transform(raw_te), raw_te[:, tidx], lookback, s.horizon, 1
-        )
+    # ---- forecasts
+    def forecasts(self, ctx: RunContext, model: nn.Module, part: str, cut: str) -> dict[str, Any]:
+        """Forecasts of every window of ``part`` in original units, with truth, baselines and MASE scales."""
+        st, task = ctx.prep.state, ctx.prep.task
+        horizon, tidx, lookback = task.horizon, st["tidx"], st["lookback"]
 
         def model_fn(batch: np.ndarray) -> np.ndarray:
-            return (
-                predict_logits(model, [torch.from_numpy(np.ascontiguousarray(batch, np.float32))])
-                .float()
-                .cpu()
-                .numpy()
-            )
+            out = predict_logits(model, [torch.from_numpy(np.ascontiguousarray(batch, np.float32))])
+            return out.float().cpu().numpy()
 
-        z_pred = roll_forecast(
-            model_fn, x_te, s.horizon, tidx, recursive=s.recursive
-        )  # (N, H, K) scaled
-        y_pred = scaler.inverse(z_pred, tidx)
-        y_true = y_te.reshape(len(y_te), s.horizon, len(tidx)).astype(np.float64)
-        origins = st["offset"] + starts + lookback
-        period, window = st["period"], st["window"]
-        bases = baseline_forecasts(
-            st["history_y"], origins, s.horizon, period=period, window=window
+        parts: dict[str, list[Any]] = {
+            "iscale": [],
+            "true": [],
+            "pred": [],
+            "scale": [],
+            "names": [],
+            "origins": [],
+            "times": [],
+        }
+        bases: dict[str, list[np.ndarray]] = {}
+        for one in st["series"]:
+            origins = one.plan.origins(part, horizon)
+            if not len(origins):
+                continue
+            scaler = self._scaler(st, one, cut)
+            z = scaler.transform(one.raw)
+            x, _ = window_arrays(z, z[:, tidx], origins, lookback, horizon)
+            zp = roll_forecast(model_fn, x, horizon, tidx, recursive=task.recursive)
+            history = one.raw[:, tidx]
+            steps = origins[:, None] + np.arange(horizon)[None, :]
+            parts["pred"].append(scaler.inverse(zp, tidx))
+            parts["true"].append(history[steps])  # (N, H, K)
+            parts["scale"].append(mase_scale(history, origins, st["period"]))
+            parts["iscale"].append(local_scale(history, origins, lookback))
+            parts["names"] += [one.name] * len(origins)
+            parts["origins"].append(origins)
+            if one.times is not None:
+                parts["times"] += _json_times(one.times.iloc[origins].tolist())
+            else:
+                parts["times"] += origins.tolist()
+            for name, b in baseline_forecasts(
+                history, origins, horizon, period=st["period"]
+            ).items():
+                bases.setdefault(name, []).append(b)
+        n_series = sum(1 for one in st["series"] if len(one.plan.origins(part, horizon)))
+        out: dict[str, Any] = {
+            k: (np.concatenate(v) if v else np.zeros((0, horizon, len(tidx))))
+            for k, v in parts.items()
+            if k in ("true", "pred")
+        }
+        for key in ("scale", "iscale"):
+            out[key] = np.concatenate(parts[key]) if parts[key] else np.zeros((0, len(tidx)))
+        out["names"], out["times"] = parts["names"], parts["times"]
+        # a baseline missing for some series (seasonal naive near the start) is left out everywhere
+        out["baselines"] = {
+            k: np.concatenate(v) for k, v in bases.items() if len(v) == n_series and v
+        }
+        return out
+
+    def _ets(self, ctx: RunContext, part: str) -> tuple[np.ndarray | None, str | None]:
+        st, task = ctx.prep.state, ctx.prep.task
+        scored = [o for o in st["series"] if len(o.plan.origins(part, task.horizon))]
+        fits = len(scored) * len(st["tidx"])
+        if fits > ETS_MAX_FITS:
+            return None, (
+                f"ETS was not fitted: {len(scored)} series x {len(st['tidx'])} targets would each need their own fit (the limit is {ETS_MAX_FITS})"
+            )
+        try:
+            import statsmodels  # noqa: F401
+        except ImportError:
+            return (
+                None,
+                "ETS was not fitted: it needs statsmodels; run `pip install 'dlpipe[forecast]'`",
+            )
+        pieces = []
+        for one in st["series"]:
+            origins = one.plan.origins(part, task.horizon)
+            if len(origins):
+                pieces.append(
+                    ets_forecasts(
+                        one.raw[:, st["tidx"]], origins, task.horizon, period=st["period"]
+                    )
+                )
+        return (np.concatenate(pieces) if pieces else None), None
+
+    def _refit(self, ctx: RunContext, part: str, cut: str, epochs: int) -> nn.Module:
+        """A fresh model of the same spec trained on ``part``'s windows for ``epochs`` (no early stopping)."""
+        torch.manual_seed(ctx.cfg.seed)
+        model = build_model(ctx.spec)
+        data = self.windows(
+            ctx.prep.state, part, cut, ctx.prep.task.model_horizon, ctx.cfg.series.stride
         )
-        test_scores = score_forecast(y_true, y_pred, bases, st["insample"])
-        times = st["times"]
-        target_times = (
-            _json_times(times.iloc[origins].tolist()) if times is not None else origins.tolist()
+        trainer = ctx.make_trainer(epochs=max(1, epochs))
+        trainer.fit(model, ctx.loss_fn, data, None)
+        model.eval()
+        return model
+
+    def evaluate(self, ctx: RunContext) -> Evaluation:
+        """Validation residuals -> refit -> test windows beside the baselines with intervals -> refit on all."""
+        st, s, ds, task = ctx.prep.state, ctx.cfg.series, ctx.ds, ctx.prep.task
+        horizon = task.horizon
+        refit = s.refit
+        epochs = int(ctx.history.best_epoch or len(ctx.history))
+        first = ctx.model
+        val = self.forecasts(ctx, first, "val", "train")
+        n_val, n_test = (
+            len(val["true"]),
+            sum(len(o.plan.origins("test", horizon)) for o in st["series"]),
         )
+        # where the model is scored: the test windows, else the validation ones, else the training ones
+        scored_on = "test" if n_test else ("val" if n_val else "train")
+        if scored_on == "test":
+            tested = self._refit(ctx, "fit", "fit", epochs) if (refit and n_val) else first
+            test = self.forecasts(ctx, tested, "test", "fit" if (refit and n_val) else "train")
+        elif scored_on == "val":
+            test = val
+        else:
+            test = self.forecasts(ctx, first, "train", "train")
+        notes = [n.rstrip(".") for n in st["notes"]]
+        note = few_windows_note(
+            {"test": "test", "val": "validation", "train": "training"}[scored_on], len(test["true"])
+        )
+        if note:
+            warnings.warn(DataWarning(note), stacklevel=2)
+            notes.append(note.rstrip("."))
+        if scored_on == "val":
+            notes.append(
+                f"`test_fraction` is 0, so these scores are on the {n_val} validation windows, which also chose the epoch (slightly optimistic)"
+            )
+        elif scored_on == "train":
+            notes.append(
+                "there is no validation or test window, so these scores are on the training windows (optimistic)"
+            )
+        ets, ets_note = self._ets(ctx, scored_on)
+        bases = dict(test["baselines"])
+        if ets is not None:
+            bases["ets"] = ets
+        if ets_note:
+            notes.append(ets_note)
+        test_scores = score_forecast(test["true"], test["pred"], bases, test["scale"], notes=notes)
+        test_scores["scored_on"] = scored_on
+
+        # intervals: calibrated on the validation residuals, checked on the test windows
+        def resid(block: dict[str, Any]) -> np.ndarray:
+            return (block["true"] - block["pred"]) / block["iscale"][:, None, :]
+
+        intervals: dict[str, Any] = {"levels": [80, 95]}
+        q_val: dict[str, Any] = {}
+        if n_val and scored_on == "test":
+            q_val, q_notes = conformal_quantiles(_finite(resid(val)))
+            intervals["calibration_windows"] = n_val
+            intervals["coverage"] = interval_coverage(
+                test["true"], test["pred"], test["iscale"], q_val
+            )
+            intervals["test_windows"] = len(test["true"])
+            intervals["notes"] = q_notes
+            test_scores["coverage"] = intervals["coverage"]
+            for level, share in intervals["coverage"].items():  # a column of the report's table
+                test_scores["model"][f"coverage_{level}"] = share
+        else:
+            intervals["notes"] = [
+                "coverage not measured: it needs validation windows (to calibrate) and test windows (to check)"
+            ]
+        pool = [resid(b) for b, ok in ((val, n_val), (test, scored_on == "test")) if ok]
+        q_future, _ = conformal_quantiles(_finite(np.concatenate(pool))) if pool else ({}, [])
+
+        # the bundle: refit on every window with the chosen epochs
+        if refit and (n_val or n_test):
+            ctx.model = self._refit(ctx, "all", "all", epochs)
+            cut = "all"
+        else:
+            cut = "train"
+        future = self.future(ctx, ctx.model, cut, q_future)
+        one = st["series"][0]
+        final_scaler = self._scaler(st, one, cut)
         arrays = {
             t: {
-                "true": y_true[:, :, k].tolist(),
-                "pred": y_pred[:, :, k].tolist(),
+                "true": test["true"][:, :, k].tolist(),
+                "pred": test["pred"][:, :, k].tolist(),
                 **{b: v[:, :, k].tolist() for b, v in bases.items()},
+                **{
+                    f"{side}{lvl}": (
+                        test["pred"][:, :, k]
+                        + sign * np.asarray(q_val[lvl])[None, :, k] * test["iscale"][:, k : k + 1]
+                    ).tolist()
+                    for lvl in q_val
+                    for side, sign in (("lo", -1.0), ("hi", 1.0))
+                },
             }
             for k, t in enumerate(task.targets)
         }
@@ -210,16 +428,18 @@ class SeriesRecipe(Recipe):
             "input_columns": ds.input_columns,
             "targets": task.targets,
             "time_column": ds.time_column,
-            "lookback": lookback,
-            "horizon": s.horizon,
+            "series_column": ds.series_column,
+            "lookback": st["lookback"],
+            "horizon": horizon,
             "recursive": s.recursive,
-            "scaler": scaler.state(),
+            "scaler": final_scaler.state(),
+            "scaling": st["scaling"],
             "freq": ds.freq,
             "step": ds.step,
             "strict": s.strict,
-            "period": period,
-            "window": window,
-            "insample_scale": st["insample"],
+            "period": st["period"],
+            "interval_quantiles": q_future,
+            "interval_window": st["lookback"],
         }
         manifest = {
             "kind": "series",
@@ -227,8 +447,8 @@ class SeriesRecipe(Recipe):
             "preprocessor": preprocessor,
             "baselines": {
                 "naive": {},
-                "seasonal_naive": {"period": period},
-                "moving_average": {"window": window},
+                "seasonal_naive": {"period": st["period"]},
+                "drift": {},
             },
             "reference_statistics": {},
             "feature_names": ds.input_columns,
@@ -236,18 +456,86 @@ class SeriesRecipe(Recipe):
         metrics = {
             "windows": {
                 "train": len(ctx.prep.train),
-                "val": st["val_windows"],
-                "test": int(len(y_te)),
+                "val": n_val,
+                "test": n_test,
+            },
+            "series": len(st["series"]),
+            "refit": {
+                "enabled": bool(refit),
+                "epochs": epochs,
+                "bundle_trained_on": "all" if cut == "all" else "train",
             },
             "gaps": int(ds.meta.get("gaps", 0)),
-            "test_forecast": {"time": target_times, "targets": arrays},
+            "intervals": intervals,
+            "test_forecast": {
+                "time": test["times"],
+                "series": test["names"] if st["panel"] else None,
+                "scored_on": scored_on,
+                "targets": arrays,
+            },
+            "series_plot": self.history_for_plot(st, ds),
+            "future": future,
         }
         return Evaluation(test=test_scores, manifest=manifest, metrics=metrics)
+
+    def future(
+        self, ctx: RunContext, model: nn.Module, cut: str, quantiles: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        """The next ``horizon`` values after the end of the first few series, with their intervals."""
+        st, task = ctx.prep.state, ctx.prep.task
+        out = []
+        for one in st["series"][:_PLOT_SERIES]:
+            scaler = self._scaler(st, one, cut)
+            z = scaler.transform(one.raw)
+            x, _ = window_arrays(z, z[:, st["tidx"]], np.array([one.plan.n]), st["lookback"], 0)
+
+            def model_fn(batch: np.ndarray) -> np.ndarray:
+                return (
+                    predict_logits(
+                        model, [torch.from_numpy(np.ascontiguousarray(batch, np.float32))]
+                    )
+                    .float()
+                    .cpu()
+                    .numpy()
+                )
+
+            zp = roll_forecast(model_fn, x, task.horizon, st["tidx"], recursive=task.recursive)
+            pred = scaler.inverse(zp, st["tidx"])[0]  # (H, K)
+            scale = local_scale(one.raw[:, st["tidx"]], np.array([one.plan.n]), st["lookback"])[0]
+            entry: dict[str, Any] = {"series": one.name, "pred": pred.tolist()}
+            for lvl, q in quantiles.items():
+                half = np.asarray(q) * scale[None, :]
+                entry[f"lo{lvl}"] = (pred - half).tolist()
+                entry[f"hi{lvl}"] = (pred + half).tolist()
+            out.append(entry)
+        return out
+
+    @staticmethod
+    def history_for_plot(st: dict[str, Any], ds: SeriesDataset) -> list[dict[str, Any]]:
+        """The whole history of the first few series and their span boundaries, for the report."""
+        out = []
+        for one in st["series"][:_PLOT_SERIES]:
+            times = (
+                _json_times(one.times.tolist())
+                if one.times is not None
+                else list(range(one.plan.n))
+            )
+            out.append(
+                {
+                    "series": one.name,
+                    "time": times,
+                    "values": one.raw[:, st["tidx"]].T.tolist(),
+                    "train_end": one.plan.train_end,
+                    "val_end": one.plan.val_end,
+                }
+            )
+        return out
 
     def record_config(self, ctx: RunContext, resolved: dict[str, Any]) -> None:
         _record_model(ctx, resolved)
         resolved["data"]["scaling"] = ctx.prep.state["scaling"]
         resolved["series"]["lookback"] = ctx.prep.state["lookback"]
+        resolved["series"]["horizon"] = ctx.prep.task.horizon
 
     def base_metrics(self, ctx: RunContext) -> dict[str, Any]:
         s, task = ctx.cfg.series, ctx.prep.task
@@ -258,7 +546,13 @@ class SeriesRecipe(Recipe):
             "targets": task.targets,
             "inputs": ctx.ds.input_columns,
             "lookback": ctx.prep.state["lookback"],
-            "horizon": s.horizon,
+            "horizon": task.horizon,
             "recursive": s.recursive,
             "period": ctx.prep.state["period"],
         }
+
+
+def _finite(r: np.ndarray) -> np.ndarray:
+    """Residual windows whose scale was defined (a constant history has no MASE scale)."""
+    ok = np.all(np.isfinite(r), axis=(1, 2))
+    return r[ok]
