@@ -51,7 +51,8 @@ METRICS: dict[str, MetricInfo] = {
     "mape": MetricInfo("min", "MAPE (%)"),
     # forecasting
     "smape": MetricInfo("min", "sMAPE (%)"),
-    "mase": MetricInfo("min", "MASE (vs naive on the same windows)"),
+    "mase": MetricInfo("min", "MASE (M4: over the in-sample seasonal-naive MAE)"),
+    "relative_mae": MetricInfo("min", "MAE relative to the naive forecast's on the same windows"),
     "mase_insample": MetricInfo("min", "MASE (in-sample scale)"),
     # generative and embeddings
     "reconstruction_error": MetricInfo("min", "reconstruction error"),
