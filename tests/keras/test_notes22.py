@@ -387,3 +387,28 @@ def test_mnist_load_data_reads_the_idx_files_and_never_downloads(tmp_path, monke
         mnist.load_data()
     with pytest.raises(Exception, match="extract the binary version"):
         cifar10.load_data()
+
+
+def test_kernel_initializers_draw_as_keras_does():
+    from dlpipe.keras import utils
+
+    utils.set_random_seed(0)
+    m = Sequential(
+        [
+            layers.Input(shape=(400,)),
+            layers.Dense(300, kernel_initializer="he_normal", bias_initializer="ones"),
+            layers.Dense(200, kernel_initializer="glorot_uniform"),
+        ]
+    )
+    kernel, bias = m.layers[0].get_weights()
+    std = np.sqrt(2 / 400)  # he_normal: truncated normal with variance 2 / fan_in
+    assert (
+        kernel.std() == pytest.approx(std, rel=0.05)
+        and np.abs(kernel).max() <= 2 * std / 0.8796 + 1e-6
+    )
+    assert (bias == 1).all()
+    limit = np.sqrt(6 / (300 + 200))
+    w = m.layers[1].get_weights()[0]
+    assert np.abs(w).max() <= limit and np.abs(w).max() > 0.95 * limit
+    with pytest.raises(InvalidConfigError, match="did you mean `he_normal`"):
+        layers.Dense(3, kernel_initializer="he_norml")

@@ -284,12 +284,60 @@ def _find(module: nn.Module, kind: type[nn.Module]) -> Any:
     return next(m for m in module.modules() if isinstance(m, kind))
 
 
-def _glorot(m: nn.Module) -> None:
+# Keras' initializers by name: (distribution, scale, fan) as its VarianceScaling draws them, or a constant.
+INITIALIZERS: dict[str, tuple[str, float, str]] = {
+    "glorot_uniform": ("uniform", 1.0, "avg"),
+    "glorot_normal": ("truncated", 1.0, "avg"),
+    "he_uniform": ("uniform", 2.0, "in"),
+    "he_normal": ("truncated", 2.0, "in"),
+    "lecun_uniform": ("uniform", 1.0, "in"),
+    "lecun_normal": ("truncated", 1.0, "in"),
+    "random_normal": ("normal", 0.05, "none"),
+    "random_uniform": ("uniform_abs", 0.05, "none"),
+    "zeros": ("constant", 0.0, "none"),
+    "ones": ("constant", 1.0, "none"),
+}
+
+
+def check_initializer(value: Any, where: str) -> str:
+    if not isinstance(value, str) or value.lower() not in INITIALIZERS:
+        raise InvalidConfigError(
+            f"{where} is {value!r}{suggest(str(value).lower(), INITIALIZERS)} but must be one of: {', '.join(INITIALIZERS)}."
+        )
+    return value.lower()
+
+
+def initialize(p: torch.Tensor, name: str) -> None:
+    """Fill ``p`` as Keras' initializer ``name`` does (fans of a torch weight: dim 1 x receptive field in, dim 0 out)."""
+    kind, scale, fan = INITIALIZERS[name]
+    with torch.no_grad():
+        if kind == "constant":
+            p.fill_(scale)
+            return
+        if kind == "normal":
+            p.normal_(0.0, scale)
+            return
+        if kind == "uniform_abs":
+            p.uniform_(-scale, scale)
+            return
+        receptive = int(np.prod(p.shape[2:])) if p.dim() > 2 else 1
+        fan_in = p.shape[1] * receptive if p.dim() >= 2 else p.shape[0]
+        fan_out = p.shape[0] * receptive
+        n = (fan_in + fan_out) / 2 if fan == "avg" else fan_in
+        if kind == "uniform":
+            limit = float(np.sqrt(3.0 * scale / n))
+            p.uniform_(-limit, limit)
+        else:  # Keras' truncated normal: cut at 2 std, std corrected for the cut
+            std = float(np.sqrt(scale / n)) / 0.87962566103423978
+            nn.init.trunc_normal_(p, 0.0, std, -2 * std, 2 * std)
+
+
+def _glorot(m: nn.Module, kernel: str = "glorot_uniform", bias: str = "zeros") -> None:
     for name, p in m.named_parameters():
         if "bias" in name:
-            nn.init.zeros_(p)
+            initialize(p, bias)
         elif p.dim() >= 2:
-            nn.init.xavier_uniform_(p)
+            initialize(p, kernel)
 
 
 def _positive(value: Any, what: str) -> int:
@@ -311,8 +359,19 @@ class _Regularized(Layer):
         self.kernel_regularizer = resolve_regularizer(kernel, f"{kind}(kernel_regularizer=...)")
         self.bias_regularizer = resolve_regularizer(bias, f"{kind}(bias_regularizer=...)")
 
+    def _init_initializers(self, kernel: Any, bias: Any) -> None:
+        kind = type(self).__name__
+        self.kernel_initializer = check_initializer(kernel, f"`{kind}(kernel_initializer=...)`")
+        self.bias_initializer = check_initializer(bias, f"`{kind}(bias_initializer=...)`")
+
     def _regularizer_config(self) -> dict[str, Any]:
-        out = {}
+        out: dict[str, Any] = {}
+        for key in ("kernel_initializer", "bias_initializer"):
+            value = getattr(self, key, None)
+            if value is not None and value != (
+                "zeros" if key.startswith("bias") else "glorot_uniform"
+            ):
+                out[key] = value
         for key in ("kernel_regularizer", "bias_regularizer", "recurrent_regularizer"):
             reg = getattr(self, key, None)
             if reg is not None:

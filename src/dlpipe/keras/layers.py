@@ -89,11 +89,14 @@ class Dense(_Regularized):
         units: int,
         activation: str | None = None,
         use_bias: bool = True,
+        kernel_initializer: str = "glorot_uniform",
+        bias_initializer: str = "zeros",
         kernel_regularizer: Any = None,
         bias_regularizer: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self._init_initializers(kernel_initializer, bias_initializer)
         self.units = _positive(units, "`Dense(units=...)`")
         self.activation = check_activation(activation, "Dense")
         self.use_bias = bool(use_bias)
@@ -110,7 +113,7 @@ class Dense(_Regularized):
 
     def build(self, shape: Shape, *, fold_activation: bool = False) -> tuple[nn.Module, Shape]:
         core = nn.Linear(shape[-1], self.units, bias=self.use_bias)
-        _glorot(core)
+        _glorot(core, self.kernel_initializer, self.bias_initializer)
         return _with_activation(core, self.activation, fold_activation), (*shape[:-1], self.units)
 
     def _kernel_and_bias(self, module: nn.Module) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -260,11 +263,14 @@ class Conv2D(_Regularized):
         padding: str = "valid",
         activation: str | None = None,
         use_bias: bool = True,
+        kernel_initializer: str = "glorot_uniform",
+        bias_initializer: str = "zeros",
         kernel_regularizer: Any = None,
         bias_regularizer: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self._init_initializers(kernel_initializer, bias_initializer)
         self.filters = _positive(filters, "`Conv2D(filters=...)`")
         self.kernel_size = _pair(kernel_size, "`Conv2D(kernel_size=...)`")
         self.strides = _pair(strides, "`Conv2D(strides=...)`")
@@ -310,7 +316,7 @@ class Conv2D(_Regularized):
             padding=self.padding,
             bias=self.use_bias,
         )
-        _glorot(conv)
+        _glorot(conv, self.kernel_initializer, self.bias_initializer)
         return _with_activation(_ChannelsLast(conv), self.activation, fold_activation), out
 
     def _kernel_and_bias(self, module: nn.Module) -> tuple[torch.Tensor, torch.Tensor | None]:
