@@ -235,3 +235,31 @@ def test_a_damaged_keras_spec_is_refused_before_allocating(tmp_path):
     path.write_text(json.dumps(manifest))
     with pytest.raises(BundleError, match="unknown keyword argument `code`"):
         dlpipe.load_bundle(tmp_path / "m")
+
+
+def test_json_architecture_and_weights_files(tmp_path):
+    from dlpipe.core.errors import InvalidConfigError, InvalidInputError
+    from dlpipe.keras.models import model_from_json
+
+    model = Sequential(
+        [
+            layers.Input(shape=(4,)),
+            layers.Dense(3, activation="relu"),
+            layers.Dense(2, activation="softmax"),
+        ]
+    )
+    assert model.input_shape == (None, 4) and model.output_shape == (None, 2)
+    x = np.random.default_rng(0).random((5, 4)).astype("float32")
+    twin = model_from_json(model.to_json())
+    assert [layer.name for layer in twin.layers] == [layer.name for layer in model.layers]
+    assert not np.allclose(twin.predict(x), model.predict(x))  # architecture only: fresh weights
+    model.save_weights(tmp_path / "w.weights.h5")
+    twin.load_weights(tmp_path / "w.weights.h5")
+    np.testing.assert_allclose(twin.predict(x), model.predict(x), atol=1e-6)
+    other = Sequential([layers.Input(shape=(4,)), layers.Dense(5)])
+    with pytest.raises(InvalidInputError, match="do not fit this model"):
+        other.load_weights(tmp_path / "w.weights.h5")
+    with pytest.raises(InvalidConfigError, match="not JSON"):
+        model_from_json("{")
+    with pytest.raises(InvalidConfigError, match="exists"):
+        model.save_weights(tmp_path / "w.weights.h5", overwrite=False)

@@ -32,7 +32,7 @@ from dlpipe.keras.regularizers import Regularizer
 from dlpipe.training.callbacks import Callback
 from dlpipe.training.trainer import TensorData, evaluate_tensors, predict_logits
 
-__all__ = ["Model", "Sequential", "History", "load_model"]
+__all__ = ["Model", "Sequential", "History", "load_model", "model_from_json"]
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -97,6 +97,20 @@ class Model(DataMixin):
     @property
     def input_shape_(self) -> tuple[int, ...] | None:
         return self._inputs[0][1] if self._inputs else None
+
+    @property
+    def input_shape(self) -> Any:
+        """Keras' ``(None, *shape)`` of the input (a list of them for several inputs)."""
+        self._require_built("input_shape")
+        shapes = [(None, *s) for _, s in self._inputs]
+        return shapes[0] if len(shapes) == 1 else shapes
+
+    @property
+    def output_shape(self) -> Any:
+        """Keras' ``(None, *shape)`` of the output (a list of them for several outputs)."""
+        self._require_built("output_shape")
+        shapes = [(None, *s) for s in self.output_shapes_]
+        return shapes[0] if len(shapes) == 1 else shapes
 
     @property
     def output_names(self) -> list[str]:
@@ -650,6 +664,52 @@ class Model(DataMixin):
             self, Path(filepath), overwrite=overwrite, feature_names=feature_names, target=target
         )
 
+    def to_json(self, **_: Any) -> str:
+        """The model's architecture (and compile settings) as JSON; :func:`model_from_json` rebuilds it."""
+        import json
+
+        return json.dumps(self.get_config())
+
+    def save_weights(self, filepath: str | Path, overwrite: bool = True) -> None:
+        """Write the weights alone to a safetensors file (whatever its suffix; never pickle)."""
+        from safetensors.torch import save_file
+
+        self._require_built("save_weights")
+        assert self.net is not None
+        path = Path(filepath)
+        if path.exists() and (not overwrite or not path.is_file()):
+            raise InvalidConfigError(
+                f"`filepath` {str(path)!r} exists{' and is not a file' if path.exists() and not path.is_file() else ''}; pass overwrite=True to replace a weights file, or another path."
+            )
+        state = {k: v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}
+        tmp = path.with_name(f".{path.name}.tmp")
+        try:
+            save_file(state, str(tmp), metadata={"format": "dlpipe-keras-weights"})
+            tmp.replace(path)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def load_weights(self, filepath: str | Path) -> None:
+        """Read weights written by :meth:`save_weights` into this model (names and shapes must match)."""
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        self._require_built("load_weights")
+        assert self.net is not None
+        try:
+            state = load_file(str(filepath))
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise InvalidInputError(
+                f"{str(filepath)!r} could not be read as a weights file ({exc}); pass a file model.save_weights() wrote."
+            ) from None
+        own = self.net.state_dict()
+        wrong = [k for k in own if k not in state or tuple(state[k].shape) != tuple(own[k].shape)]
+        if wrong or set(state) - set(own):
+            raise InvalidInputError(
+                f"the weights in {str(filepath)!r} do not fit this model (first mismatch: {(wrong or sorted(set(state) - set(own)))[0]!r}); load them into a model with the same layers."
+            )
+        self.net.load_state_dict(state)
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r} layers={len(self.layers)}>"
 
@@ -738,6 +798,30 @@ class Sequential(Model):
             self._build()
             if self.compiled is not None:
                 self._apply_compile()
+
+
+def model_from_json(json_string: str) -> Model:
+    """Rebuild a model from :meth:`Model.to_json` (architecture only, fresh weights; compile it again)."""
+    import json
+
+    from dlpipe.keras._bundle import model_from_config
+
+    try:
+        config = json.loads(json_string)
+    except (TypeError, ValueError) as exc:
+        raise InvalidConfigError(
+            f"`json_string` is not JSON ({exc}); pass what model.to_json() returned."
+        ) from None
+    if not isinstance(config, dict):
+        raise InvalidConfigError(
+            "`json_string` does not hold a model; pass what model.to_json() returned."
+        )
+    try:
+        return model_from_config(config)
+    except (KeyError, TypeError, IndexError) as exc:
+        raise InvalidConfigError(
+            f"`json_string` is not a complete model description ({type(exc).__name__}: {exc}); pass what model.to_json() returned."
+        ) from None
 
 
 def load_model(filepath: str | Path, compile: bool = True, **unknown: Any) -> Model:
