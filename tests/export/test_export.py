@@ -49,25 +49,24 @@ def test_onnx_parity_and_raw_inputs(binary_bundle, tmp_path):
     assert [c["name"] for c in side["inputs"]["categorical"]["columns"]] == ["city", "shop"]
     assert side["output"]["classes"] == ["no", "yes"]
 
-    # the documented way to call it: raw numbers (NaN = missing), category codes from the sidecar
+    # the documented way to call it: raw numbers (NaN = missing), raw category strings ("" = missing)
     import onnxruntime as ort
 
-    codes = {c["name"]: c["codes"] for c in side["inputs"]["categorical"]["columns"]}
-    row = frame.iloc[[1, 9]]
+    cat = side["inputs"]["categorical"]
+    assert cat["dtype"] == "string" and cat["missing"] == ""
+    row = frame.iloc[[1, 9, 13]]
     numeric = row[["a", "b", "member"]].astype("float32").to_numpy()
     cats = np.array(
-        [
-            [codes["city"].get(str(v), 0) if isinstance(v, str) else -1 for v in row["city"]],
-            [codes["shop"][v] for v in row["shop"]],
-        ],
-        dtype=np.int64,
+        [[v if isinstance(v, str) else "" for v in row["city"]], list(row["shop"])], dtype=object
     ).T
     session = ort.InferenceSession(str(res.path))
     proba = session.run(None, {"numeric": numeric, "categorical": cats})[0]
     want = binary_bundle.predict(row)[["proba_no", "proba_yes"]].to_numpy()
     assert np.abs(proba - want).max() <= 1e-4
     # any batch size, including one row
-    one = {k: v[:1] for k, v in table_inputs(binary_bundle.preprocessor, frame).items()}
+    one = {
+        k: v[:1] for k, v in table_inputs(binary_bundle.preprocessor, frame, strings=True).items()
+    }
     assert run_exported(res.path, "onnx", one).shape == (1, 2)
 
 
@@ -77,7 +76,7 @@ def test_regression_onnx_returns_target_units(tmp_path):
     bundle = dl.train(frame, "y", epochs=2, progress="quiet", save=False).bundle
     res = export_bundle(bundle, tmp_path / "r.onnx", data=frame)
     assert res.parity["max_abs_diff"] <= 1e-4
-    got = run_exported(res.path, "onnx", table_inputs(bundle.preprocessor, frame))
+    got = run_exported(res.path, "onnx", table_inputs(bundle.preprocessor, frame, strings=True))
     assert got.shape == (len(frame),)
     assert np.allclose(got, bundle.predict(frame)["prediction"], atol=1e-4)
 

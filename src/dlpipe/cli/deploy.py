@@ -95,7 +95,9 @@ def export(
     ] = None,
     data: Annotated[
         Path | None,
-        typer.Option(help="Labelled rows: report the accuracy change of --quantize on them."),
+        typer.Option(
+            help="Rows (tables: CSV/TSV/Parquet; images: files or a folder; sequences/series: their files) for the parity check, and with labels the metric change of --quantize; default: cases synthesised from the training statistics."
+        ),
     ] = None,
 ) -> None:
     """Export a bundle to ONNX / TorchScript / torch.export; table preprocessing is folded into the graph."""
@@ -117,9 +119,15 @@ def export(
         )
     if result.quantization is not None:
         q = result.quantization
-        typer.echo(
-            f"int8: {q['metric']} {q['float']:.4f} -> {q['int8']:.4f} (change {q['int8'] - q['float']:+.4f}) on {q['rows']} rows"
-        )
+        size = f"{q['bytes_float'] / 1e3:.1f} kB -> {q['bytes_int8'] / 1e3:.1f} kB"
+        if "metric" in q:
+            typer.echo(
+                f"int8: {q['metric']} {q['float']:.4f} -> {q['int8']:.4f} (change {q['int8'] - q['float']:+.4f}) on {q['rows']} rows; {size}"
+            )
+        else:  # no labelled rows: the outputs' change only
+            typer.echo(
+                f"int8: max abs diff from the float model {q['max_abs_diff']:.2e} on {q['rows']} {'synthesised ' if data is None else ''}cases; {size}; pass labelled rows with --data for the metric's change"
+            )
 
 
 @app.command()

@@ -27,13 +27,16 @@ import numpy as np
 import torch
 
 from dlpipe.core.errors import InvalidConfigError, InvalidInputError
-from dlpipe.core.files import write_json
+from dlpipe.core.files import check_output_file, write_json
 from dlpipe.core.runtime import require
-from dlpipe.export.graph import TableGraph, sidecar_for, table_inputs, wrap
+from dlpipe.export.graph import TableGraph, network_sidecar, sidecar_for, table_inputs, wrap
+from dlpipe.export.networks import EXPORTABLE_KINDS, network_inputs, wrap_network
+from dlpipe.export.strings import encode_categories_in_graph
 
 __all__ = ["export_bundle", "ExportResult", "FORMATS"]
 
 FORMATS = ("onnx", "torchscript", "pt2")
+_TASKS = ("binary", "multiclass", "regression", "forecast")
 _PARITY_ROWS = 256
 
 
@@ -83,21 +86,44 @@ def export_bundle(
             f"int8 quantisation is offered for ONNX exports (onnxruntime), not {format!r}: torch's eager quantisation is deprecated in torch 2.13; set `format` to 'onnx'."
         )
     b = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
-    if b.kind != "table":
+    if b.kind not in EXPORTABLE_KINDS:
         raise InvalidInputError(
-            f"export covers table bundles for now (this one is a {b.kind!r} bundle); its network alone can be exported with torch.onnx.export(bundle.model, ...)."
+            f"export covers {', '.join(EXPORTABLE_KINDS)} bundles; this one is a {b.kind!r} bundle, whose network alone can be exported with torch.onnx.export(bundle.model, ...)."
         )
-    out = Path(output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    frame = _rows(b, data)
-    feeds = table_inputs(b.preprocessor, frame)
-    module = wrap(TableGraph(b.model.eval(), b.preprocessor.state(), b.task))
-    args = tuple(torch.from_numpy(feeds[k]) for k in ("numeric", "categorical") if k in feeds)
-    names: list[str] = [k for k in ("numeric", "categorical") if k in feeds]
+    if b.task.kind not in _TASKS:
+        raise InvalidInputError(
+            f"export covers predictive bundles (classification, regression, forecasts); this {b.kind} bundle's task is {b.task.kind!r}; export its network with torch.onnx.export(bundle.model, ...)."
+        )
+    out = check_output_file(output, "`output`")
+    if b.kind == "table":
+        frame = _rows(b, data)
+        feeds = table_inputs(b.preprocessor, frame)  # what torch traces: category codes
+        names: list[str] = [k for k in ("numeric", "categorical") if k in feeds]
+        module = wrap(TableGraph(b.model.eval(), b.preprocessor.state(), b.task))
+        cats = [*b.preprocessor.state()["onehot"], *b.preprocessor.state()["embed"]]
+        # ONNX takes the raw category strings (encoded inside the graph): its parity feeds are raw too
+        run_feeds = table_inputs(b.preprocessor, frame, strings=True) if format == "onnx" else feeds
+        expected = _expected(b, frame)
+        n_rows = len(frame)
+    else:
+        raw, prepared = network_inputs(b, data)
+        names = _input_names(b, len(raw))
+        feeds = dict(zip(names, raw))
+        run_feeds = feeds
+        module = wrap_network(b, len(raw))
+        cats = []
+        frame = None
+        expected = _network_expected(b, prepared)
+        n_rows = len(raw[0])
+    args = tuple(torch.from_numpy(np.ascontiguousarray(feeds[k])) for k in names)
     tmp = out.with_name(f".{out.name}.tmp")
+    sidecar = out.with_name(out.name + ".json")
+    side_tmp = sidecar.with_name(f".{sidecar.name}.tmp")
     try:
         if format == "onnx":
             _onnx(module, args, names, tmp)
+            if cats:
+                encode_categories_in_graph(tmp, cats)
         elif format == "torchscript":
             with _quiet():
                 traced = torch.jit.trace(module, args, check_trace=False)
@@ -109,39 +135,39 @@ def export_bundle(
                     module, args, dynamic_shapes=tuple({0: batch} for _ in args)
                 )
                 torch.export.save(program, str(tmp))
-        os.replace(tmp, out)
+        got = run_exported(tmp, format, run_feeds)
+        parity = {"rows": int(n_rows), "max_abs_diff": _max_diff(got, expected)}
+        quant = None
+        if quantize:
+            quant = _quantize(tmp, b, frame, run_feeds, expected)
+        info = (
+            sidecar_for(b, format, bool(quantize))
+            if b.kind == "table"
+            else network_sidecar(b, format, bool(quantize), names)
+        )
+        info["parity"] = parity
+        if quant is not None:
+            info["quantization"] = quant
+        write_json(side_tmp, json.loads(json.dumps(info, default=str)))  # strict JSON: NaN -> null
+        os.replace(tmp, out)  # both files complete: only now do they take their names
+        os.replace(side_tmp, sidecar)
     finally:
         tmp.unlink(missing_ok=True)
-    expected = _expected(b, frame)
-    got = run_exported(out, format, feeds)
-    parity = {
-        "rows": int(len(frame)),
-        "max_abs_diff": float(np.max(np.abs(got.astype(np.float64) - expected))),
-    }
-    quant = None
-    if quantize:
-        quant = _quantize(out, b, frame, feeds, expected)
-    sidecar = out.with_name(out.name + ".json")
-    info = sidecar_for(b, format, bool(quantize))
-    info["parity"] = parity
-    if quant is not None:
-        info["quantization"] = quant
-    write_json(
-        sidecar, json.loads(json.dumps(info, default=str))
-    )  # strict JSON: a NaN parity is null
+        side_tmp.unlink(missing_ok=True)
     return ExportResult(out, sidecar, format, parity, quant)
 
 
 def run_exported(path: str | Path, format: str, feeds: dict[str, np.ndarray]) -> np.ndarray:
-    """Run an exported file on prepared inputs (``numeric`` / ``categorical`` arrays)."""
+    """Run an exported file on its inputs, by name (tables: ``numeric`` and ``categorical``: raw
+    strings for ONNX, codes for TorchScript/pt2; other kinds: the sidecar's input names)."""
     if format == "onnx":
         ort = require("onnxruntime", extra="export")
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
         session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        wanted = {i.name for i in session.get_inputs()}
-        return np.asarray(session.run(None, {k: v for k, v in feeds.items() if k in wanted})[0])
-    args = tuple(torch.from_numpy(feeds[k]) for k in ("numeric", "categorical") if k in feeds)
+        wanted = [i.name for i in session.get_inputs()]
+        return np.asarray(session.run(None, {k: feeds[k] for k in wanted})[0])
+    args = tuple(torch.from_numpy(np.ascontiguousarray(v)) for v in feeds.values())
     with _quiet(), torch.inference_mode():
         if format == "torchscript":
             return torch.jit.load(str(path))(*args).numpy()
@@ -192,13 +218,13 @@ def _quantize(
         tmp.unlink(missing_ok=True)
     got = run_exported(path, "onnx", feeds)
     result: dict[str, Any] = {
-        "rows": int(len(frame)),
-        "max_abs_diff": float(np.max(np.abs(got.astype(np.float64) - expected))),
+        "rows": int(len(expected)),
+        "max_abs_diff": _max_diff(got, expected),
         "bytes_float": int(float_size),
         "bytes_int8": int(path.stat().st_size),
     }
     target = b.task.target
-    if target in frame.columns:
+    if frame is not None and target in frame.columns:
         keep = frame[target].notna().to_numpy()
         y = b.task.encode(frame[target][keep], what="evaluation target").reshape(-1)
         if b.task.kind == "regression":
@@ -216,6 +242,23 @@ def _quantize(
                 int8=float(np.mean(got[keep].argmax(1) == y_true)),
             )
     return result
+
+
+def _max_diff(got: np.ndarray, expected: np.ndarray) -> float:
+    return float(np.max(np.abs(got.astype(np.float64).reshape(expected.shape) - expected)))
+
+
+def _input_names(b: Any, n: int) -> list[str]:
+    return ["image"] if b.kind == "image" else ["x", "mask"][:n]
+
+
+def _network_expected(b: Any, prepared: list[np.ndarray]) -> np.ndarray:
+    """The bundle's own answer: ``decode(bundle.outputs(...))`` (a forecast: its scaled outputs)."""
+    logits = b.outputs(prepared)
+    if b.task.kind not in ("binary", "multiclass", "regression"):
+        return np.asarray(logits, dtype=np.float64)
+    values, proba = b.task.decode(logits)
+    return np.asarray(proba if proba is not None else values, dtype=np.float64)
 
 
 def _expected(b: Any, frame: Any) -> np.ndarray:

@@ -6,8 +6,10 @@ blocks are folded into the graph, so the exported model needs no Python preproce
 - ``numeric``: (B, N) float32, the raw numeric columns in the sidecar's order (booleans as 0/1, date
   columns as their parts), NaN for a missing value;
 - ``categorical``: (B, C) int64, each category column as the code the sidecar lists
-  (1..K for the training categories, 0 for an unseen one, -1 for a missing value);
-- ``output``: class probabilities (B, K) for classification, values in the target's units (B,) for regression.
+  (1..K for the training categories, 0 for an unseen one, -1 for a missing value); in an ONNX file
+  this input is rewritten to take the raw category *strings* (``export/strings.py``);
+- ``output``: class probabilities (B, K) for classification (the bundle's temperature included),
+  values in the target's units (B,) for regression.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["TableGraph", "table_inputs", "sidecar_for"]
+__all__ = ["TableGraph", "table_inputs", "sidecar_for", "network_sidecar"]
 
 
 class TableGraph(nn.Module):
@@ -60,6 +62,7 @@ class TableGraph(nn.Module):
             self.register_buffer(f"codes_{j}", torch.arange(1, k + 1, dtype=torch.long))
         self.kind = task.kind
         self.y_mean, self.y_std = float(task.y_mean), float(task.y_std)
+        self.temperature = float(getattr(task, "temperature", 1.0) or 1.0)
 
     def core(self, numeric: torch.Tensor | None, categorical: torch.Tensor | None) -> torch.Tensor:
         blocks: list[torch.Tensor] = []
@@ -95,10 +98,10 @@ class TableGraph(nn.Module):
         x_num = torch.cat(blocks, dim=1)
         logits = self.model(x_num, x_cat) if x_cat is not None else self.model(x_num)
         if self.kind == "binary":
-            p1 = torch.sigmoid(logits.reshape(-1, 1))
+            p1 = torch.sigmoid(logits.reshape(-1, 1) / self.temperature)
             return torch.cat([1 - p1, p1], dim=1)
         if self.kind in ("multiclass",):
-            return torch.softmax(logits, dim=1)
+            return torch.softmax(logits / self.temperature, dim=1)
         return logits.reshape(-1) * self.y_std + self.y_mean
 
 
@@ -130,9 +133,12 @@ def wrap(graph: TableGraph) -> nn.Module:
     return _CategoricalOnly(graph).eval()
 
 
-def table_inputs(pre: Any, frame: Any) -> dict[str, np.ndarray]:
-    """Raw rows -> the exported model's inputs (``numeric`` float32 with NaN, ``categorical`` int64 codes)."""
+def table_inputs(pre: Any, frame: Any, *, strings: bool = False) -> dict[str, np.ndarray]:
+    """Raw rows -> the exported model's inputs: ``numeric`` float32 with NaN, and ``categorical`` as
+    int64 codes (TorchScript, pt2) or, with ``strings=True``, the raw values as text (ONNX; ``""``
+    for a missing value)."""
     from dlpipe.data.preprocessing import _codes, _column_values
+    from dlpipe.export.strings import string_categories
 
     state = pre.state()
     pre.check_columns(frame)
@@ -141,8 +147,12 @@ def table_inputs(pre: Any, frame: Any) -> dict[str, np.ndarray]:
         out["numeric"] = np.column_stack(
             [_column_values(frame, e) for e in state["numeric"]]
         ).astype(np.float32)
+    entries = [*state["onehot"], *state["embed"]]
+    if strings and entries:
+        out["categorical"] = string_categories(frame, entries)
+        return out
     cols = []
-    for e in (*state["onehot"], *state["embed"]):
+    for e in entries:
         codes, _, was_missing = _codes(frame[e["name"]], e)
         codes[was_missing] = -1
         cols.append(codes)
@@ -174,7 +184,25 @@ def sidecar_for(bundle: Any, fmt: str, quantized: bool) -> dict[str, Any]:
             ],
         }
     cats = [*state["onehot"], *state["embed"]]
-    if cats:
+    if cats and fmt == "onnx":
+        from dlpipe.export.strings import category_keys
+
+        inputs["categorical"] = {
+            "dtype": "string",
+            "shape": ["batch", len(cats)],
+            "missing": "",
+            "unknown": "any other value (encoded as the unknown category, without a warning)",
+            "encoding": "inside the graph (ai.onnx.ml LabelEncoder): pass each value as text, str(value)",
+            "columns": [
+                {
+                    "name": e["name"],
+                    "categories": [str(c) for c in e["categories"]],
+                    "codes": category_keys(list(e["categories"])),
+                }
+                for e in cats
+            ],
+        }
+    elif cats:
         inputs["categorical"] = {
             "dtype": "int64",
             "shape": ["batch", len(cats)],
@@ -207,6 +235,47 @@ def sidecar_for(bundle: Any, fmt: str, quantized: bool) -> dict[str, Any]:
         "task": task.kind,
         "target": task.target,
         "inputs": inputs,
+        "output": output,
+        "dlpipe_bundle": bundle.manifest.get("versions", {}),
+    }
+
+
+def network_sidecar(bundle: Any, fmt: str, quantized: bool, names: list[str]) -> dict[str, Any]:
+    """The sidecar of an image, array, sequence or series export (see ``export/networks.py``)."""
+    state = bundle.preprocessor.state()
+    meaning = {
+        "image": "(batch, channels, height, width) float32 pixels in the stored units (0..255 for image files), resized to `adapter.image_size`; normalisation is in the graph",
+        "arrays": "the trained shape, float32, times `adapter.scale`",
+        "sequence": "x: (batch, steps, features) float32; mask: (batch, steps), 1 for a step, 0 for padding",
+        "series": "(batch, lookback, features) float32: the last `adapter.lookback` rows of `adapter.input_columns`, scaled by `adapter.scaler`",
+    }.get(bundle.kind, "")
+    task = bundle.task
+    if task.kind in ("binary", "multiclass"):
+        output: dict[str, Any] = {
+            "name": "output",
+            "meaning": "class probabilities",
+            "shape": ["batch", len(task.classes)],
+            "classes": list(task.classes),
+        }
+    elif task.kind == "regression":
+        output = {
+            "name": "output",
+            "meaning": f"predicted {task.target!r} in its own units",
+            "shape": ["batch"],
+        }
+    else:
+        output = {
+            "name": "output",
+            "meaning": "the network's forecast in the scaled units of `adapter.scaler` (a recursive model: one step; feed it back for the horizon)",
+        }
+    return {
+        "format": fmt,
+        "quantized": "int8" if quantized else None,
+        "kind": bundle.kind,
+        "task": task.kind,
+        "target": task.target,
+        "inputs": {"names": names, "meaning": meaning},
+        "adapter": state,
         "output": output,
         "dlpipe_bundle": bundle.manifest.get("versions", {}),
     }
