@@ -34,6 +34,9 @@ def test_108_months_36_ahead_is_forecast_with_a_warning_not_refused():
     assert any("rests on 1 window" in n for n in test["baseline_notes"])
     assert set(test["baselines"]) == {"naive", "drift", "ets"}  # no season in this series
     assert len(run.bundle.predict(_monthly(108))) == 36
+    # the recurrent layer is in the layer table with its parameters (already so before issue #18)
+    table = str(dl.summary(run.bundle))
+    assert "GRU" in table and f"total parameters {run.metrics['n_parameters']:,}" in table
 
 
 @pytest.mark.slow
@@ -56,6 +59,16 @@ def test_backtest_scores_many_windows_and_the_bundle_is_refit_on_the_whole_serie
     assert list(pred.columns) == ["time", "y", "lower_80", "upper_80", "lower_95", "upper_95"]
     assert (pred["lower_95"] <= pred["lower_80"]).all() and (pred["lower_80"] < pred["y"]).all()
     assert (pred["upper_95"] >= pred["upper_80"]).all()
+    from fastapi.testclient import TestClient
+
+    from dlpipe.serving import create_app
+
+    with TestClient(create_app(run.bundle)) as client:
+        rows = frame.assign(time=frame["time"].astype(str)).to_dict("records")
+        r = client.post("/predict", json={"rows": rows})
+    assert r.status_code == 200, r.text
+    served = r.json()["predictions"]
+    assert len(served) == 12 and served[0]["lower_80"] == pytest.approx(pred["lower_80"].iloc[0])
     no_refit = dl.train(
         frame,
         "y",

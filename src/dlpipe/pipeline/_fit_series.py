@@ -49,7 +49,11 @@ __all__ = ["SeriesRecipe", "DEFAULT_FORECAST_MODEL", "DEFAULT_GLOBAL_MODEL", "SE
 
 DEFAULT_FORECAST_MODEL = "lstm"
 DEFAULT_GLOBAL_MODEL = "nbeats"  # many series: one N-BEATS-style MLP across all of them
-SEQUENCE_FAMILIES = ("rnn", "lstm", "gru", "transformer", "tcn", "cnn1d", "fcn", "nbeats")
+SEQUENCE_FAMILIES = ("rnn", "lstm", "gru", "transformer", "tcn", "cnn1d", "fcn")
+FORECAST_FAMILIES = (
+    *SEQUENCE_FAMILIES,
+    "nbeats",
+)  # nbeats reads fixed-length windows: forecasting only
 _PLOT_SERIES = 4  # series whose whole history and future metrics.json keeps for the report
 
 
@@ -57,9 +61,9 @@ def _family(cfg: RunConfig, default: str) -> str:
     family = cfg.model.family
     if family == "mlp":  # the table default: not chosen for a series, so use the series default
         return default
-    if family not in SEQUENCE_FAMILIES:
+    if family not in FORECAST_FAMILIES:
         raise InvalidConfigError(
-            f"model family {family!r} cannot read sequences; choose one of {', '.join(SEQUENCE_FAMILIES)}."
+            f"model family {family!r} cannot forecast a series; choose one of {', '.join(FORECAST_FAMILIES)}."
         )
     return family
 
