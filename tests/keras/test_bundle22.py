@@ -263,3 +263,15 @@ def test_json_architecture_and_weights_files(tmp_path):
         model_from_json("{")
     with pytest.raises(InvalidConfigError, match="exists"):
         model.save_weights(tmp_path / "w.weights.h5", overwrite=False)
+    model.save_weights(tmp_path / "w.weights.h5")  # its own file: replaced
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(InvalidConfigError, match="not a weights file"):
+        model.save_weights(tmp_path / "notes.txt")
+    from dlpipe.keras.utils import plot_model
+
+    (tmp_path / "x.png").write_text("mine")
+    with pytest.raises(InvalidInputError, match="not a PNG image"):
+        plot_model(model, to_file=tmp_path / "x.png")
+    assert (tmp_path / "notes.txt").read_text() == "mine" and (
+        tmp_path / "x.png"
+    ).read_text() == "mine"

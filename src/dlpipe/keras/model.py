@@ -677,10 +677,12 @@ class Model(DataMixin):
         self._require_built("save_weights")
         assert self.net is not None
         path = Path(filepath)
-        if path.exists() and (not overwrite or not path.is_file()):
-            raise InvalidConfigError(
-                f"`filepath` {str(path)!r} exists{' and is not a file' if path.exists() and not path.is_file() else ''}; pass overwrite=True to replace a weights file, or another path."
-            )
+        if path.exists() or path.is_symlink():
+            if not overwrite or not _is_weights_file(path):
+                raise InvalidConfigError(
+                    f"`filepath` {str(path)!r} exists and {'may not be replaced (overwrite=False)' if overwrite is False else 'is not a weights file save_weights() wrote'}; "
+                    "pass another path (dlpipe replaces only its own weights files)."
+                )
         state = {k: v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}
         tmp = path.with_name(f".{path.name}.tmp")
         try:
@@ -798,6 +800,19 @@ class Sequential(Model):
             self._build()
             if self.compiled is not None:
                 self._apply_compile()
+
+
+def _is_weights_file(path: Path) -> bool:
+    """Whether ``path`` is a regular file that :meth:`Model.save_weights` wrote (its safetensors metadata says so)."""
+    from safetensors import safe_open
+
+    if path.is_symlink() or not path.is_file():
+        return False
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            return (fh.metadata() or {}).get("format") == "dlpipe-keras-weights"
+    except Exception:  # noqa: BLE001 - anything unreadable is not ours
+        return False
 
 
 def model_from_json(json_string: str) -> Model:

@@ -95,6 +95,18 @@ def plot_model(
         )
     if out.suffix == "":
         out = out.with_suffix(".png")
+    if out.exists() or out.is_symlink():
+        ours = False
+        if out.is_file() and not out.is_symlink():
+            try:
+                with out.open("rb") as fh:
+                    ours = fh.read(8) == b"\x89PNG\r\n\x1a\n"
+            except OSError:
+                ours = False
+        if not ours:
+            raise InvalidInputError(
+                f"`to_file` {str(out)!r} exists and is not a PNG image; plot_model replaces only PNG files, so pass another path."
+            )
     import matplotlib
 
     matplotlib.use("Agg", force=False)
