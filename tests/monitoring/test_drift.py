@@ -113,3 +113,33 @@ def test_cli_table_and_html(bundle, tmp_path, capsys):
     )
     page = (tmp_path / "drift.html").read_text()
     assert page.count("<img") == 4 and "data:image/png;base64," in page
+
+
+def test_psi_above_the_large_shift_line_is_drift_even_when_the_test_is_not_significant(bundle):
+    """Issue #20: 'no feature drifted' was printed beside PSI 0.32 and 0.27, above the page's own
+    'large shift' line (0.25)."""
+    report = detect_drift(bundle, _frame(30, shift=0.4, seed=2))
+    x = next(f for f in report.features if f.feature == "x")
+    assert x.p_value > 0.05 and x.psi > 0.25  # KS cannot tell from 30 rows; PSI says large
+    assert x.drifted and x.reason == "psi"
+    assert all(f.drifted for f in report.features if f.psi > 0.25)
+    text = report.to_text()
+    assert "no feature drifted" not in text and "x" in report.drifted and "YES (psi)" in text
+
+
+def test_too_small_a_sample_is_said(bundle, tmp_path, capsys):
+    from dlpipe.cli import main
+
+    small = detect_drift(bundle, _frame(30, seed=5))
+    assert small.small_sample and small.rows_needed == 90
+    note = small.small_sample_note()
+    assert note is not None and note.startswith("30 rows are too few to judge drift")
+    assert note in small.to_text() and small.to_dict()["small_sample"] is True
+    assert "too few to judge" in small.to_html()
+    big = detect_drift(bundle, _frame(300, seed=1))
+    assert not big.small_sample and big.small_sample_note() is None
+    assert "too few" not in big.to_text() and big.to_dict()["note"] is None
+    bundle.save(tmp_path / "b")
+    _frame(30, seed=5).to_csv(tmp_path / "few.csv", index=False)
+    assert main(["drift", str(tmp_path / "b"), str(tmp_path / "few.csv")]) == 0
+    assert "compare at least 90 rows" in capsys.readouterr().out

@@ -11,9 +11,15 @@ and summary numbers; per categorical column, the category frequencies. For each 
   accounted for (categories never seen in training form one extra cell);
 - both: the population stability index (PSI) over the training bins / categories.
 
-A feature *drifted* when its test's p-value is below ``level``. PSI is reported beside it with the
-usual reading (< 0.1 stable, 0.1-0.25 moderate, > 0.25 large shift): with thousands of rows a tiny,
-harmless shift is "significant", and PSI says how large it is.
+A feature *drifted* when its test's p-value is below ``level`` or its PSI is above the usual "large
+shift" line (PSI < 0.1 stable, 0.1-0.25 moderate, > 0.25 large): with thousands of rows a tiny,
+harmless shift is "significant", and PSI says how large it is; with few rows a large shift may not be
+significant, and PSI still says it is large. ``reason`` names which rule flagged it.
+
+PSI has a floor from sampling alone: about ``(bins - 1) / rows`` (the chi-square approximation of
+the noise in the new rows' proportions). When that floor is above 0.1 ("moderate" from noise alone),
+the sample is too small to judge: the feature's ``small_sample`` is set and the report says so,
+naming how many rows would be needed, whatever it flagged.
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ from dlpipe.core.errors import InvalidConfigError, InvalidInputError, format_nam
 __all__ = ["FeatureDrift", "DriftReport", "detect_drift"]
 
 _EPS = 1e-4
+PSI_MODERATE = 0.1
+PSI_LARGE = 0.25  # the "large shift" line: above it a feature drifted, whatever the test says
 _TRUE = {"true", "t", "yes", "y", "1", "1.0"}
 _FALSE = {"false", "f", "no", "n", "0", "0.0"}
 
@@ -54,6 +62,23 @@ class FeatureDrift:
     bins: list[str] = field(default_factory=list)
     reference: list[float] = field(default_factory=list)
     new: list[float] = field(default_factory=list)
+    reason: str = ""  # "test", "psi" or "test, psi": which rule flagged it
+    psi_noise: float = math.nan  # PSI expected from sampling alone: (bins - 1) / rows
+    small_sample: bool = False  # psi_noise above the "moderate" line: too few rows to judge
+
+    def __post_init__(self) -> None:
+        cells = max(len(self.bins), 2)
+        self.psi_noise = (cells - 1) / self.rows if self.rows else math.inf
+        self.small_sample = bool(self.psi_noise > PSI_MODERATE)
+        by_test = bool(self.drifted)
+        by_psi = bool(np.isfinite(self.psi) and self.psi > PSI_LARGE)
+        self.reason = ", ".join(r for r, on in (("test", by_test), ("psi", by_psi)) if on)
+        self.drifted = by_test or by_psi
+
+    @property
+    def rows_needed(self) -> int:
+        """Rows for which sampling alone keeps PSI under the "moderate" line."""
+        return int(math.ceil((max(len(self.bins), 2) - 1) / PSI_MODERATE))
 
 
 @dataclass
@@ -73,6 +98,25 @@ class DriftReport:
     def drifted(self) -> list[str]:
         return [f.feature for f in self.features if f.drifted]
 
+    @property
+    def small_sample(self) -> bool:
+        """Too few rows to judge some feature's PSI (sampling noise alone near the "moderate" line)."""
+        return any(f.small_sample for f in self.features)
+
+    @property
+    def rows_needed(self) -> int:
+        return max((f.rows_needed for f in self.features), default=0)
+
+    def small_sample_note(self) -> str | None:
+        if not self.small_sample:
+            return None
+        worst = max(self.features, key=lambda f: f.psi_noise)
+        return (
+            f"{self.rows} rows are too few to judge drift: sampling alone gives a PSI of about "
+            f"{worst.psi_noise:.2f} for {worst.feature!r} ({len(worst.bins)} bins), and the tests "
+            f"detect only large shifts; compare at least {self.rows_needed} rows."
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "rows": self.rows,
@@ -81,6 +125,9 @@ class DriftReport:
             "skipped": self.skipped,
             "out_of_range_rows": self.out_of_range_rows,
             "all_missing_rows": self.all_missing_rows,
+            "psi_large": PSI_LARGE,
+            "small_sample": self.small_sample,
+            "note": self.small_sample_note(),
             "features": [
                 {k: v for k, v in asdict(f).items() if k not in ("bins", "reference", "new")}
                 for f in self.features
@@ -94,14 +141,15 @@ class DriftReport:
 
     def to_text(self) -> str:
         lines = [
-            f"drift of {self.rows} new rows against the training inputs (level {self.level:g})"
+            f"drift of {self.rows} new rows against the training inputs (level {self.level:g}; "
+            f"PSI < {PSI_MODERATE:g} stable, {PSI_MODERATE:g}-{PSI_LARGE:g} moderate, > {PSI_LARGE:g} large: drifted)"
         ]
         lines.append(
             f"{'feature':<24}{'kind':<13}{'test':<7}{'statistic':>10}{'p-value':>10}{'PSI':>8}  drifted"
         )
         for f in self.features:
             lines.append(
-                f"{f.feature[:23]:<24}{f.kind:<13}{f.test:<7}{f.statistic:>10.4f}{f.p_value:>10.4f}{f.psi:>8.3f}  {'YES' if f.drifted else 'no'}"
+                f"{f.feature[:23]:<24}{f.kind:<13}{f.test:<7}{f.statistic:>10.4f}{f.p_value:>10.4f}{f.psi:>8.3f}  {'YES (' + f.reason + ')' if f.drifted else 'no'}"
             )
         if self.skipped:
             lines.append(f"not compared (no reference statistics): {format_names(self.skipped)}")
@@ -115,8 +163,11 @@ class DriftReport:
         lines.append(
             f"{n} of {len(self.features)} features drifted: {format_names(self.drifted)}."
             if n
-            else f"no feature drifted at level {self.level:g}."
+            else f"no feature drifted at level {self.level:g} or above PSI {PSI_LARGE:g}."
         )
+        note = self.small_sample_note()
+        if note:
+            lines.append(note)
         return "\n".join(lines)
 
     def to_html(self, path: str | Path | None = None) -> str:
@@ -409,7 +460,7 @@ def _html(report: DriftReport) -> str:
     rows = "".join(
         f'<tr class="{"drift" if f.drifted else ""}"><td>{esc(f.feature)}</td><td>{esc(f.kind)}</td><td>{esc(f.test)}</td>'
         f"<td>{f.statistic:.4f}</td><td>{f.p_value:.4g}</td><td>{f.psi:.3f}</td><td>{f.missing_reference:.1%} / {f.missing_new:.1%}</td>"
-        f"<td>{'YES' if f.drifted else 'no'}</td></tr>"
+        f"<td>{'YES (' + esc(f.reason) + ')' if f.drifted else 'no'}</td></tr>"
         for f in report.features
     )
     plots = "".join(
@@ -420,8 +471,11 @@ def _html(report: DriftReport) -> str:
     summary = (
         f"{len(report.drifted)} of {len(report.features)} features drifted: {esc(format_names(report.drifted))}."
         if report.drifted
-        else f"No feature drifted at level {report.level:g}."
+        else f"No feature drifted at level {report.level:g} or above PSI {PSI_LARGE:g}."
     )
+    note = report.small_sample_note()
+    if note:
+        summary += f"</strong></p><p><strong>{esc(note)}"
     skipped = (
         f"<p>Not compared (no reference statistics): {esc(format_names(report.skipped))}.</p>"
         if report.skipped
@@ -433,7 +487,7 @@ def _html(report: DriftReport) -> str:
 table{{border-collapse:collapse}}td,th{{border:1px solid #ddd;padding:.3rem .6rem;text-align:right}}td:first-child{{text-align:left}}
 tr.drift{{background:#fde8e0}} figure{{display:inline-block;margin:.4rem}}</style></head><body>
 <h1>Drift report</h1><p>{int(report.rows)} new rows against the training inputs; tests at level {float(report.level):g}
-(KS for numeric, chi-square for categorical and boolean); PSI: &lt; 0.1 stable, 0.1-0.25 moderate, &gt; 0.25 large.</p>
+(KS for numeric, chi-square for categorical and boolean); PSI: &lt; 0.1 stable, 0.1-0.25 moderate, &gt; 0.25 large (drifted).</p>
 <p><strong>{summary}</strong></p>{skipped}
 <table><tr><th>feature</th><th>kind</th><th>test</th><th>statistic</th><th>p-value</th><th>PSI</th><th>missing (train / new)</th><th>drifted</th></tr>{rows}</table>
 <h2>Distributions (training vs new)</h2>{plots}</body></html>
