@@ -264,6 +264,13 @@ def test_json_architecture_and_weights_files(tmp_path):
     with pytest.raises(InvalidConfigError, match="exists"):
         model.save_weights(tmp_path / "w.weights.h5", overwrite=False)
     model.save_weights(tmp_path / "w.weights.h5")  # its own file: replaced
+    from dlpipe.keras import callbacks
+
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    ckpt = callbacks.ModelCheckpoint(str(tmp_path / "e{epoch}.weights.h5"), save_weights_only=True)
+    model.fit(x, np.zeros(5), epochs=2, verbose=0, callbacks=[ckpt])
+    twin.load_weights(tmp_path / "e2.weights.h5")
+    np.testing.assert_allclose(twin.predict(x), model.predict(x), atol=1e-6)
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(InvalidConfigError, match="not a weights file"):
         model.save_weights(tmp_path / "notes.txt")

@@ -156,7 +156,7 @@ class ReduceLROnPlateau(_cb.ReduceLROnPlateau):
 
 
 class ModelCheckpoint(_cb.Callback):
-    """Save the model (safe format) after each epoch, or only when ``monitor`` improves.
+    """Save the model (a bundle; with ``save_weights_only`` a weights file) after each epoch, or only when ``monitor`` improves.
 
     ``filepath`` may hold ``{epoch}`` and log keys, as in Keras: ``"ckpt/e{epoch:02d}"``.
     """
@@ -194,6 +194,7 @@ class ModelCheckpoint(_cb.Callback):
         self.filepath = str(filepath)
         self.monitor = monitor
         self.save_best_only = save_best_only
+        self.save_weights_only = bool(save_weights_only)
         self.mode = _mode(mode)
         self.model: Model | None = None
 
@@ -210,7 +211,10 @@ class ModelCheckpoint(_cb.Callback):
             return
         assert self.model is not None, "fit() sets the model"
         path = self.filepath.format(**{**logs, "epoch": epoch})
-        self.model.save(path)
+        if self.save_weights_only:
+            self.model.save_weights(path)
+        else:
+            self.model.save(path)
         self.saved.append(path)
 
 
