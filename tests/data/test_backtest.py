@@ -12,7 +12,7 @@ from dlpipe.evaluation.forecast_baselines import (
     baseline_forecasts,
     conformal_quantiles,
     forecast_metrics,
-    local_scale,
+    interval_scale,
     mase_scale,
 )
 from tests.pipeline.test_series_backtest import _TSF
@@ -84,7 +84,8 @@ def test_tsf_files_are_read_as_a_long_table_with_their_horizon(tmp_path):
         read_tsf(bad)
 
 
-def test_local_scale_follows_the_recent_steps():
-    y = np.concatenate([np.arange(10.0), 10 + 10 * np.arange(5.0)])[:, None]
-    assert local_scale(y, np.array([15]), 3)[0, 0] == pytest.approx(10.0)
-    assert mase_scale(y, np.array([15]), None)[0, 0] < 5.0
+def test_interval_scale_is_the_level_or_the_step_size_near_zero():
+    y = np.array([100.0, 102.0, 101.0, 0.0, 0.0, 2.0])[:, None]
+    scale = interval_scale(y, np.array([3, 5]), None)[:, 0]
+    assert scale[0] == pytest.approx(101.0)  # far from zero: relative to the level
+    assert scale[1] == pytest.approx((2 + 1 + 101 + 0) / 4)  # at zero: the in-sample step size

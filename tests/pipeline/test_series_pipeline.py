@@ -292,7 +292,8 @@ def test_cli_forecast_train_and_predict(tmp_path, capsys):
     code = main(["predict", str(tmp_path / "r" / "bundle"), str(tmp_path / "s.csv")])
     out, err = capsys.readouterr()
     assert code == 0, err
-    assert out.splitlines()[0] == "Date,y" and out.splitlines()[1].startswith("2030-01-01")
+    assert out.splitlines()[0] == "Date,y,lower_80,upper_80,lower_95,upper_95"
+    assert out.splitlines()[1].startswith("2030-01-01")
     short = pd.read_csv(tmp_path / "s.csv").iloc[:5]
     short.to_csv(tmp_path / "short.csv", index=False)
     code = main(["predict", str(tmp_path / "r" / "bundle"), str(tmp_path / "short.csv")])

@@ -660,16 +660,17 @@ class SeriesAdapter:
         return pd.concat(pieces, ignore_index=True)
 
     def _half_widths(self, rows: pd.DataFrame) -> dict[str, np.ndarray]:
-        """Interval half-widths (H, K) per level: the stored conformal quantiles x the recent scale."""
+        """Interval half-widths (H, K) per level: the stored conformal quantiles x the series' scale."""
         st = self._state
         quantiles = st.get("interval_quantiles") or {}
         if not quantiles:
             return {}
-        # the scale of the recent steps, as at training (``local_scale``: the last lookback rows)
-        window = int(st.get("interval_window") or st["lookback"])
-        recent = rows[st["targets"]].to_numpy(np.float64)[-(window + 1) :]
-        steps = np.abs(np.diff(recent, axis=0))
-        scale = steps.mean(axis=0) if len(steps) else np.full(recent.shape[1], np.nan)
+        # as at training (``interval_scale``): the larger of |last value| and the mean step of lag m
+        raw = rows[st["targets"]].to_numpy(np.float64)
+        m = int(st.get("period") or 1)
+        steps = np.abs(raw[m:] - raw[:-m]) if len(raw) > m else np.zeros((0, raw.shape[1]))
+        mean_step = steps.mean(axis=0) if len(steps) else np.zeros(raw.shape[1])
+        scale = np.maximum(np.abs(raw[-1]), mean_step)
         scale = np.where(scale > 0, scale, np.nan)
         return {level: np.asarray(q, np.float64) * scale[None, :] for level, q in quantiles.items()}
 

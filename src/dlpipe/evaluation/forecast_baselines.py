@@ -28,7 +28,7 @@ __all__ = [
     "baseline_forecasts",
     "ets_forecasts",
     "mase_scale",
-    "local_scale",
+    "interval_scale",
     "forecast_metrics",
     "score_forecast",
     "forecast_verdict",
@@ -188,25 +188,21 @@ def mase_scale(history: np.ndarray, origins: np.ndarray, period: int | None) -> 
     return np.where((count > 0) & (scale > 0), scale, np.nan)
 
 
-def local_scale(history: np.ndarray, origins: np.ndarray, window: int) -> np.ndarray:
-    """The intervals' scale per window (N, K): mean |y_t - y_{t-1}| over the ``window`` rows before each
-    origin (a series that grows has larger errors later than its whole-history average suggests).
+def interval_scale(history: np.ndarray, origins: np.ndarray, period: int | None) -> np.ndarray:
+    """The intervals' scale per window (N, K): the larger of |last value| and the M4 MASE scale.
 
-    NaN where fewer than two rows precede the origin or the recent rows are constant.
+    Errors of series far from zero grow with their level (relative errors pool across series of any
+    size); near zero the in-sample step size takes over. NaN where both are 0 or undefined.
 
     Example:
-        >>> local_scale(np.array([[1.0], [3.0], [4.0], [10.0]]), np.array([4]), 2).ravel().tolist()
-        [3.5]
+        >>> interval_scale(np.array([[100.0], [102.0], [0.5]]), np.array([2, 3]), None).ravel().tolist()
+        [102.0, 51.75]
     """
     history = np.asarray(history, np.float64)
-    diffs = np.abs(np.diff(history, axis=0))  # (T - 1, K); diffs[t - 1] = |y_t - y_{t-1}|
-    csum = np.vstack([np.zeros((1, history.shape[1])), np.cumsum(diffs, axis=0)])
-    stop = np.clip(origins - 1, 0, len(diffs))
-    start = np.clip(origins - window - 1, 0, stop)
-    count = (stop - start)[:, None].astype(np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        scale = (csum[stop] - csum[start]) / count
-    return np.where((count > 0) & (scale > 0), scale, np.nan)
+    last = np.abs(history[origins - 1])  # (N, K)
+    mase = mase_scale(history, origins, period)
+    scale = np.fmax(last, mase)  # fmax: a NaN MASE scale leaves |last|
+    return np.where(scale > 0, scale, np.nan)
 
 
 def _nanmean(a: np.ndarray) -> float:

@@ -35,7 +35,7 @@ from dlpipe.evaluation.forecast_baselines import (
     detect_period,
     ets_forecasts,
     interval_coverage,
-    local_scale,
+    interval_scale,
     mase_scale,
     score_forecast,
 )
@@ -270,7 +270,7 @@ class SeriesRecipe(Recipe):
             parts["pred"].append(scaler.inverse(zp, tidx))
             parts["true"].append(history[steps])  # (N, H, K)
             parts["scale"].append(mase_scale(history, origins, st["period"]))
-            parts["iscale"].append(local_scale(history, origins, lookback))
+            parts["iscale"].append(interval_scale(history, origins, st["period"]))
             parts["names"] += [one.name] * len(origins)
             parts["origins"].append(origins)
             if one.times is not None:
@@ -443,7 +443,6 @@ class SeriesRecipe(Recipe):
             "strict": s.strict,
             "period": st["period"],
             "interval_quantiles": q_future,
-            "interval_window": st["lookback"],
         }
         manifest = {
             "kind": "series",
@@ -505,7 +504,7 @@ class SeriesRecipe(Recipe):
 
             zp = roll_forecast(model_fn, x, task.horizon, st["tidx"], recursive=task.recursive)
             pred = scaler.inverse(zp, st["tidx"])[0]  # (H, K)
-            scale = local_scale(one.raw[:, st["tidx"]], np.array([one.plan.n]), st["lookback"])[0]
+            scale = interval_scale(one.raw[:, st["tidx"]], np.array([one.plan.n]), st["period"])[0]
             entry: dict[str, Any] = {"series": one.name, "pred": pred.tolist()}
             for lvl, q in quantiles.items():
                 half = np.asarray(q) * scale[None, :]
