@@ -126,7 +126,7 @@ class SeriesRecipe(Recipe):
             )
         family = _family(cfg, DEFAULT_GLOBAL_MODEL if panel else DEFAULT_FORECAST_MODEL)
         tsf = (
-            ds.meta.get("frequency") is not None
+            "frequency" in ds.meta  # read from a .tsf file (its frequency may be unknown)
             and "test_fraction" not in cfg.data.model_fields_set
         )
         test_rows = (
