@@ -153,3 +153,18 @@ def test_cli_windows_train_and_predict_to_stdout(tmp_path, capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0] == "date,prediction,proba_down,proba_up" and len(lines) == 1 + 75
     assert lines[-1].startswith("2021-03-21")
+
+
+@pytest.mark.slow
+def test_default_reaches_minirocket_accuracy_on_ucr():
+    from tests.conftest import shared_data
+
+    for name, reference in (("GunPoint", 0.9933), ("ItalyPowerDemand", 0.9631)):
+        run = dl.train(
+            str(shared_data("ucr", f"{name}_TRAIN.ts")),
+            test=str(shared_data("ucr", f"{name}_TEST.ts")),
+            progress="quiet",
+            out=name,
+            report=False,
+        )
+        assert run.metrics["test"]["model"]["accuracy"] >= reference - 1e-4, name
