@@ -89,3 +89,43 @@ def test_interval_scale_is_the_level_or_the_step_size_near_zero():
     scale = interval_scale(y, np.array([3, 5]), None)[:, 0]
     assert scale[0] == pytest.approx(101.0)  # far from zero: relative to the level
     assert scale[1] == pytest.approx((2 + 1 + 101 + 0) / 4)  # at zero: the in-sample step size
+
+
+def test_bad_many_series_input_is_one_sentence(tmp_path):
+    frame = pd.DataFrame({"id": ["a"] * 5 + ["b"] * 5, "y": np.arange(10.0)})
+    with pytest.raises(
+        InvalidInputError, match=r"series column 'ids' not found .*did you mean `id`"
+    ):
+        dl.load_series(frame, "y", series_column="ids")
+    with pytest.raises(
+        InvalidInputError, match=r"a separate `test` file is not used with many series"
+    ):
+        dl.load_series(frame, "y", series_column="id", test=frame)
+    empty = tmp_path / "empty.tsf"
+    empty.write_text("@relation x\n@attribute series_name string\n")
+    with pytest.raises(InvalidInputError, match=r"no '@data' line was found"):
+        read_tsf(empty)
+
+
+def test_cli_unknown_series_column_exits_2_and_writes_nothing(tmp_path, capsys):
+    from dlpipe.cli.app import main
+
+    pd.DataFrame({"id": ["a"] * 30, "y": np.arange(30.0)}).to_csv(tmp_path / "s.csv", index=False)
+    code = main(
+        [
+            "train",
+            str(tmp_path / "s.csv"),
+            "--task",
+            "forecast",
+            "-t",
+            "y",
+            "--series-column",
+            "idd",
+            "--out",
+            str(tmp_path / "r"),
+            "-q",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and "series column 'idd' not found" in err and "Traceback" not in err
+    assert not (tmp_path / "r").exists()
