@@ -297,32 +297,39 @@ class SequenceRecipe(Recipe):
 
 
 class MiniRocketStep(TrainStep):
-    """Fits a :class:`~dlpipe.models.minirocket.MiniRocket` in closed form when training starts.
+    """Fits a :class:`~dlpipe.models.minirocket.MiniRocket` in closed form in the first epoch.
 
-    ``on_fit_start`` sees the whole training set: it draws the biases, computes the features once and
-    fits the ridge head (penalty by leave-one-out) and its temperature. The epoch then only reports
-    the fitted model's training loss, so the engine's loop, history, progress and records are those of
+    ``on_fit_start`` keeps the whole training set; the first epoch's start draws the biases, computes
+    the features once and fits the ridge head (penalty by leave-one-out) and its temperature. The
+    steps then only report the fitted model's training loss, so the engine's loop, history, progress and records are those of
     any run. ``info`` keeps what the fit chose (``alpha``, ``temperature``, ``loo_accuracy``,
     ``fit_seconds``).
     """
 
-    checkpoint_skip = ("info", "_loss")
+    checkpoint_skip = ("info", "_loss", "_train")
 
     def __init__(self, seed: int) -> None:
         self.seed = seed
         self.info: dict[str, float] = {}
         self._loss = torch.zeros(())
+        self._train: TensorData | None = None
 
     def on_fit_start(self, trainer: Trainer, train: TensorData) -> None:
+        self._train, self.info = train, {}
+
+    def on_epoch_start(self, trainer: Trainer, epoch: int) -> None:
+        # Fitted in the first epoch (not in on_fit_start), so the epoch's time is the fit's.
+        if self.info or self._train is None:
+            return
         import time
 
         from dlpipe.models.minirocket import MiniRocket
 
         model = trainer.model
         assert isinstance(model, MiniRocket)
-        x, mask = train.inputs
+        x, mask = self._train.inputs
         t0 = time.perf_counter()
-        info = model.fit(x, mask, train.y, seed=self.seed)
+        info = model.fit(x, mask, self._train.y, seed=self.seed)
         info["fit_seconds"] = time.perf_counter() - t0
         self.info = info
         self._loss = torch.tensor(info["loss"], device=x.device)
