@@ -257,7 +257,7 @@ def create_app(
         "/predict",
         summary="Predict for JSON rows (tables), base64 images or arrays; multipart image upload",
         openapi_extra={"requestBody": _request_schema(b, encoder, reference)},
-        responses=api_docs.predict_responses(b.task.kind, classes, example),
+        responses=api_docs.predict_responses(b.task.kind, classes, example, _too_large_text(limit)),
     )
     async def predict(request: Request) -> Response:
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -347,7 +347,9 @@ def create_app(
         "/predict/csv",
         summary="Upload a CSV (multipart field `file`, or a text/csv body); get predictions back as CSV",
         response_class=Response,
-        responses=api_docs.csv_responses(*_csv_example(b, encoder, reference, example)),
+        responses=api_docs.csv_responses(
+            *_csv_example(b, encoder, reference, example), _too_large_text(limit)
+        ),
         openapi_extra={
             "requestBody": {
                 "content": {

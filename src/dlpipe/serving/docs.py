@@ -85,12 +85,8 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         'the request body is not valid JSON (Expecting value: line 1 column 9 (char 8)); send an object such as {"rows": [...]}.',
     ),
     401: _error(
-        "This server needs an API key (started with --api-key-env)",
+        "This server needs an API key",
         "this server needs an API key; send it in the `X-API-Key` header (or `Authorization: Bearer <key>`, or as the password of a browser's login prompt).",
-    ),
-    413: _error(
-        "The body is over the size limit",
-        "the request body is over the limit of 10 MB; send fewer rows per request or start the server with a larger `--max-body-mb`.",
     ),
     415: _error(
         "Unsupported content type",
@@ -117,7 +113,7 @@ def _prediction_schema(task: str, classes: list[Any] | None) -> dict[str, Any]:
 
 
 def predict_responses(
-    task: str, classes: list[Any] | None, example: dict[str, Any] | None
+    task: str, classes: list[Any] | None, example: dict[str, Any] | None, too_large: str
 ) -> dict[int | str, dict[str, Any]]:
     """``responses=`` for POST /predict: the 200's schema (by task) with an example, and the errors."""
     item: dict[str, Any] = {
@@ -156,10 +152,13 @@ def predict_responses(
             "content": {"application/json": ok},
         },
         **_ERRORS,
+        413: _error("The body is over the size limit", too_large),
     }
 
 
-def csv_responses(columns: list[str], example: str | None) -> dict[int | str, dict[str, Any]]:
+def csv_responses(
+    columns: list[str], example: str | None, too_large: str
+) -> dict[int | str, dict[str, Any]]:
     """``responses=`` for POST /predict/csv: the uploaded columns followed by the prediction columns."""
     ok: dict[str, Any] = {
         "schema": {
@@ -177,6 +176,7 @@ def csv_responses(columns: list[str], example: str | None) -> dict[int | str, di
             "content": {"text/csv": ok},
         },
         **{k: v for k, v in _ERRORS.items() if k != 400},
+        413: _error("The body is over the size limit", too_large),
     }
 
 
