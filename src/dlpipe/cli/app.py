@@ -595,6 +595,13 @@ def predict(
             "--output", "-o", help="Write predictions to this CSV; '-' or no flag: print them."
         ),
     ] = None,
+    keep_columns: Annotated[
+        bool,
+        typer.Option(
+            "--keep-columns",
+            help="Write the input's columns (ids and inputs) before each row's predictions.",
+        ),
+    ] = False,
 ) -> None:
     """Predict labels/values (and class probabilities) for raw rows or images."""
     import dlpipe as dl
@@ -617,6 +624,13 @@ def predict(
         raise InvalidInputError(
             f"a {loaded.kind} bundle predicts one file at a time but {len(data)} were given; pass one file."
         )
+    elif keep_columns:
+        from dlpipe.cli._columns import check_keepable, keep_input_columns
+        from dlpipe.data.tabular import read_table
+
+        check_keepable(loaded.kind)
+        frame = read_table(str(data[0]), what="input")  # read once: predicted and kept
+        preds = keep_input_columns(loaded.predict(frame), frame, command="predict", kind="table")
     else:
         preds = loaded.predict(str(data[0]))
     if output is None:

@@ -108,13 +108,37 @@ def anomalies(
         float | None,
         typer.Option(help="Threshold at this percentile of the training errors (default 99)."),
     ] = None,
+    keep_columns: Annotated[
+        bool,
+        typer.Option(
+            "--keep-columns",
+            help="Write the input's columns (ids and inputs) before each row's score and flag (CSV/TSV/Parquet input).",
+        ),
+    ] = False,
 ) -> None:
     """Anomaly scores (reconstruction errors) and flags; ROC-AUC, precision and recall when the data holds the label column."""
     from dlpipe.pipeline.generative import score_anomalies
 
+    frame = None
+    if keep_columns:
+        from dlpipe.core.errors import InvalidInputError
+        from dlpipe.data.tabular import read_table
+
+        if data.suffix.lower() == ".npz":
+            raise InvalidInputError(
+                f"`--keep-columns` keeps a table's columns, but {str(data)!r} is an .npz of arrays; pass a CSV/TSV/Parquet file or run without it."
+            )
+        frame = read_table(str(data), what="input")  # read once: scored and kept
     scored, summary = score_anomalies(
-        bundle, str(data), contamination=contamination, threshold_percentile=threshold_percentile
+        bundle,
+        frame if frame is not None else str(data),
+        contamination=contamination,
+        threshold_percentile=threshold_percentile,
     )
+    if frame is not None:
+        from dlpipe.cli._columns import keep_input_columns
+
+        scored = keep_input_columns(scored, frame, command="anomalies", kind="autoencoder")
     line = f"{summary['flagged']} of {summary['rows']} rows above the threshold {summary['threshold']:.4g} ({summary['rule']})"
     if "roc_auc" in summary:
         line += f"; ROC-AUC {summary['roc_auc']:.4f}, precision {summary['precision']:.4f}, recall {summary['recall']:.4f} ({summary['positive']})"
