@@ -234,3 +234,17 @@ def test_docs_assets_need_the_key_like_the_pages(bundle, make_client):
     r = c.get("/docs/assets/swagger-ui.css")
     assert r.status_code == 401 and r.headers["www-authenticate"].startswith("Basic")
     assert c.get("/docs/assets/swagger-ui.css", headers={"X-API-Key": "k"}).status_code == 200
+
+
+@pytest.mark.slow
+def test_regression_answer_schema_names_the_value_and_its_intervals(make_client):
+    from tests.serving.conftest import deploy_frame
+
+    frame = deploy_frame().drop(columns="y")
+    run = dl.train(frame, "age", epochs=1, progress="quiet", save=False)
+    spec = make_client(create_app(run.bundle)).get("/openapi.json").json()
+    ok = spec["paths"]["/predict"]["post"]["responses"]["200"]["content"]["application/json"]
+    props = ok["schema"]["properties"]["predictions"]["items"]["properties"]
+    assert props["prediction"]["type"] == "number" and "intervals" in props
+    assert "probabilities" not in props
+    assert isinstance(ok["example"]["predictions"][0]["prediction"], float)

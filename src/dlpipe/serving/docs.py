@@ -127,6 +127,17 @@ def predict_responses(
             "description": "each class's probability (they sum to 1)",
             "properties": {str(c): {"type": "number", "minimum": 0, "maximum": 1} for c in classes},
         }
+    if task == "regression":
+        item["properties"]["intervals"] = {
+            "type": "object",
+            "description": 'split-conformal prediction intervals by level ("80", "95"): [lower, upper] in the target\'s units (bundles that store them)',
+            "additionalProperties": {
+                "type": "array",
+                "items": {"type": "number"},
+                "minItems": 2,
+                "maxItems": 2,
+            },
+        }
     schema = {
         "type": "object",
         "required": ["predictions"],
