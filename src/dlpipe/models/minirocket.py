@@ -165,7 +165,7 @@ class MiniRocket(nn.Module):
             start += N_KERNELS * n_f
             if fused and x1 is not None and work is not None and mask_i is not None:
                 ppv = torch.empty(b, N_KERNELS, n_f)
-                bias_c = bias.contiguous()
+                bias_c = bias.float().contiguous()  # the kernel reads float32
                 status = lib.dlp_minirocket_features(
                     x1.data_ptr(), mask_i.data_ptr(), b, t, d, _INDICES_I32.data_ptr(), N_KERNELS,
                     bias_c.data_ptr(), n_f, di % 2, work.data_ptr(), ppv.data_ptr(),
@@ -177,7 +177,7 @@ class MiniRocket(nn.Module):
             conv = self._conv(xc, di).contiguous()  # (B, 84, T)
             if lib is not None and mask_i is not None:
                 ppv = torch.empty(b, N_KERNELS, n_f)
-                bias_c = bias.contiguous()
+                bias_c = bias.float().contiguous()  # the kernel reads float32
                 status = lib.dlp_minirocket_ppv(
                     conv.data_ptr(), mask_i.data_ptr(), b, N_KERNELS, t,
                     bias_c.data_ptr(), n_f, pad, di % 2, ppv.data_ptr(),
