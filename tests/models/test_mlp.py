@@ -164,22 +164,33 @@ def test_members_spec_is_checked():
         build_model({**_members_spec("mean", 1), "average": "median"})
 
 
-def test_a_members_bundle_round_trips(tmp_path, monkeypatch):
-    from dlpipe.pipeline import _fit
-
-    monkeypatch.setitem(_fit.TABLE_MODEL_DEFAULTS, "members", 4)
+def test_a_members_bundle_round_trips(tmp_path):
     rng = np.random.default_rng(0)
     frame = pd.DataFrame(
         {"a": rng.normal(size=80), "b": rng.normal(size=80), "c": rng.choice(list("xyz"), 80)}
     )
     frame["y"] = np.where(frame["a"] + (frame["c"] == "x") > 0.3, "hi", "lo")
-    run = dl.train(frame, "y", epochs=3, progress="quiet", save=False)
+    run = dl.train(frame, "y", epochs=3, progress="quiet", save=False, model={"members": 4})
     spec = run.bundle.manifest["model_spec"]
     assert spec["members"] == 4 and spec["average"] == "sigmoid"
     path = run.bundle.save(tmp_path / "b")
     loaded = load_bundle(path)
-    assert torch.equal(loaded.model.member_signs, run.bundle.model.member_signs)
+    assert torch.equal(loaded.model.member_input.signs, run.bundle.model.member_input.signs)
     got = loaded.predict(frame.drop(columns="y"))
     pd.testing.assert_frame_equal(got, run.bundle.predict(frame.drop(columns="y")))
     p = got["proba_hi"].to_numpy()
     assert ((p > 0) & (p < 1)).all()
+
+
+def test_members_default_by_rows_and_a_plain_mlp_on_request():
+    from dlpipe.models.mlp import default_members
+
+    assert [default_members(n) for n in (100, 5_000, 50_000)] == [32, 16, 8]
+    frame = pd.DataFrame({"a": np.random.default_rng(0).normal(size=60), "y": np.arange(60) % 2})
+    run = dl.train(frame, "y", epochs=1, progress="quiet", save=False)
+    assert run.bundle.manifest["model_spec"]["members"] == 32
+    assert run.config["model"]["members"] == 32
+    plain = dl.train(frame, "y", epochs=1, progress="quiet", save=False, model={"members": 1})
+    assert plain.bundle.model.fast_path_members() is None
+    with pytest.raises(dl.DlpipeError, match="`members` is 0"):
+        dl.train(frame, "y", epochs=1, progress="quiet", save=False, model={"members": 0})

@@ -3,6 +3,7 @@ import torch
 from torch import nn
 
 import dlpipe as dl
+from dlpipe.bundle import load_bundle
 from dlpipe.cli import main
 from dlpipe.core.errors import InvalidInputError
 from dlpipe.reports.summary import (
@@ -86,7 +87,15 @@ def test_summary_rejects_other_objects():
 def test_bundle_summary_plot_model_and_cli(make_run, tmp_path, capsys):
     path = make_run("binary", report=False)
     s = dl.summary(path / "bundle")
-    assert s.leaves[0].type == "Linear" and s.leaves[-1].output_shape == [2, 1]
+    # the default table model is an ensemble: members' input copies, shared layers, their heads, the average
+    types = [r.type for r in s.leaves]
+    assert (
+        types[0] == "MemberInput"
+        and "Linear" in types
+        and types[-2:] == ["MemberHeads", "MemberAverage"]
+    )
+    assert s.leaves[-1].output_shape == [2, 1]
+    assert s.total_params == sum(p.numel() for p in load_bundle(path / "bundle").model.parameters())
     out = dl.plot_model(path / "bundle", tmp_path / "model.png")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main(["summary", str(path / "bundle"), "--diagram", str(tmp_path / "d.png")]) == 0

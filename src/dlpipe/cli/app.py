@@ -332,6 +332,14 @@ def train(
             help="Width of every categorical embedding (default: from the number of levels)."
         ),
     ] = None,
+    members: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=256,
+            help="Table MLP: ensemble members sharing the hidden layers (default: 32, 16 or 8 by rows; 1: a plain MLP).",
+        ),
+    ] = None,
     min_delta: Annotated[
         float | None,
         typer.Option(help="Smallest change of the monitored metric that counts as an improvement."),
@@ -471,6 +479,7 @@ def train(
         "numeric": _csv_names(numeric),
         "drop": _csv_names(drop),
         "embedding_dim": embedding_dim,
+        "members": members,
         "min_delta": min_delta,
         "restore_best": restore_best,
         "loss": loss,

@@ -60,6 +60,9 @@ class ModelConfig(_Frozen):
     dropout: float = Field(0.1, ge=0.0, lt=1.0)
     batch_norm: bool = False
     embedding_dim: int | None = Field(None, ge=1, le=512)
+    # Table MLPs: ensemble members sharing the hidden layers (TabM-mini); `auto`: from the row count
+    # (dlpipe.models.mlp.default_members), 1: a plain MLP.
+    members: int | Literal["auto"] = "auto"
     # Generative models (dlpipe.models.autoencoder/vae/gan): code width, decoder upsampling, KL warm-up.
     latent: int | None = Field(None, ge=1, le=4096)
     decoder: Literal["transpose", "unpool"] = "transpose"

@@ -66,6 +66,19 @@ def default_hidden(n_rows: int) -> list[int]:
     return [256, 128]
 
 
+def default_members(n_rows: int) -> int:
+    """Ensemble members of the default table MLP: TabM's 32 on small tables, fewer as rows grow.
+
+    Each member costs about one MLP's arithmetic per row, so the count falls with the rows to keep
+    a default run on 10,000 x 100 well under a minute (issue #17, benchmarks/RESULTS.md).
+    """
+    if n_rows < 2_000:
+        return 32
+    if n_rows < 20_000:
+        return 16
+    return 8
+
+
 def embedding_dim(cardinality: int) -> int:
     """fast.ai's rule of thumb, capped: min(50, round(1.6 * K ** 0.56))."""
     return int(min(50, max(2, round(1.6 * cardinality**0.56))))
@@ -139,6 +152,49 @@ class NumericInput(nn.Module):
         return torch.cat([z * self.weight, ple.flatten(1)], dim=1)  # (B, F * (1 + bins))
 
 
+class MemberInput(nn.Module):
+    """(B, F) -> (k, B, F): each member's copy of the input times its fixed random signs (TabM-mini).
+
+    The signs are a buffer drawn at construction (saved with the weights, not trained).
+    """
+
+    signs: torch.Tensor
+
+    def __init__(self, members: int, n_features: int) -> None:
+        super().__init__()
+        signs = torch.randint(0, 2, (members, 1, n_features)).float().mul_(2).sub_(1)
+        self.register_buffer("signs", signs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.unsqueeze(0) * self.signs
+
+
+class MemberHeads(nn.Module):
+    """(k, B, H) -> (k, B, C): one output layer per member (a batched matmul)."""
+
+    def __init__(self, members: int, in_features: int, out_features: int) -> None:
+        super().__init__()
+        bound = 1.0 / in_features**0.5  # nn.Linear's default range
+        self.weight = nn.Parameter(
+            torch.empty(members, in_features, out_features).uniform_(-bound, bound)
+        )
+        self.bias = nn.Parameter(torch.empty(members, 1, out_features).uniform_(-bound, bound))
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return torch.baddbmm(self.bias, h, self.weight)
+
+
+class MemberAverage(nn.Module):
+    """(k, B, C) -> (B, C): the members' average as logits (see :func:`average_members`)."""
+
+    def __init__(self, how: str) -> None:
+        super().__init__()
+        self.how = how
+
+    def forward(self, out: torch.Tensor) -> torch.Tensor:
+        return average_members(out, self.how)
+
+
 class MLP(nn.Module):
     """Dense layers [Linear -> (BatchNorm) -> activation -> (Dropout)] x len(hidden) -> Linear(n_outputs).
 
@@ -186,7 +242,6 @@ class MLP(nn.Module):
     ) -> None:
         super().__init__()
         self.members, self.average = int(members), average
-        self.member_signs: torch.Tensor
         if numeric_input not in ("none", "robust_clip"):
             raise ValueError(
                 f"`numeric_input` is {numeric_input!r} but must be 'none' or 'robust_clip'; pass one of them."
@@ -216,16 +271,9 @@ class MLP(nn.Module):
             in_width = (self.numeric_input.out_features if self.numeric_input else n_numeric) + sum(
                 dims
             )
-            # fixed +-1 per member and input (a buffer: saved, not trained), as TabM-mini's adapter
-            signs = torch.randint(0, 2, (self.members, 1, in_width)).float().mul_(2).sub_(1)
-            self.register_buffer("member_signs", signs)
-            bound = 1.0 / width**0.5
-            self.head_weight = nn.Parameter(
-                torch.empty(self.members, width, n_outputs).uniform_(-bound, bound)
-            )
-            self.head_bias = nn.Parameter(
-                torch.empty(self.members, 1, n_outputs).uniform_(-bound, bound)
-            )
+            self.member_input = MemberInput(self.members, in_width)
+            self.head = MemberHeads(self.members, width, n_outputs)
+            self.member_average = MemberAverage(average)
         self.body = nn.Sequential(*layers)
 
     def fast_path_layers(self) -> nn.Sequential | None:
@@ -237,7 +285,7 @@ class MLP(nn.Module):
         """``(signs (k, 1, F), head weight (k, H, C), head bias (k, 1, C))`` of an ensemble, else None."""
         if self.members == 1:
             return None
-        return self.member_signs, self.head_weight, self.head_bias
+        return self.member_input.signs, self.head.weight, self.head.bias
 
     def forward(self, x_num: torch.Tensor, x_cat: torch.Tensor | None = None) -> torch.Tensor:
         if self.numeric_input is not None:
@@ -249,8 +297,8 @@ class MLP(nn.Module):
             )
         if self.members == 1:
             return self.body(x_num)
-        k, b = self.members, x_num.shape[0]
-        h = (x_num.unsqueeze(0) * self.member_signs).reshape(k * b, -1)  # (k * B, F)
-        h = self.body(h).reshape(k, b, -1)  # shared hidden layers
-        out = torch.baddbmm(self.head_bias, h, self.head_weight)  # (k, B, n_outputs)
-        return out if self.training else average_members(out, self.average)
+        h = self.member_input(x_num)  # (k, B, F)
+        k, b = h.shape[:2]
+        h = self.body(h.reshape(k * b, -1)).reshape(k, b, -1)  # the shared hidden layers
+        out = self.head(h)  # (k, B, n_outputs)
+        return out if self.training else self.member_average(out)

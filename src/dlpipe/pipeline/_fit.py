@@ -10,7 +10,7 @@ from torch import nn
 
 from dlpipe.core.config import RunConfig
 from dlpipe.data.tabular import TabularDataset
-from dlpipe.models.mlp import default_hidden, embedding_dim
+from dlpipe.models.mlp import default_hidden, default_members, embedding_dim
 from dlpipe.models.registry import build_model
 from dlpipe.pipeline._table_eval import evaluate_table
 from dlpipe.pipeline.recipe import Evaluation, Prepared, Recipe, RunContext
@@ -24,7 +24,7 @@ __all__ = ["TableRecipe"]
 # RealMLP-style numeric input layer ("robust_clip"), 3 x 256 layers and piecewise-linear encodings
 # ("bins") were measured with benchmarks/tabular_suite.py and are not the default: they lowered
 # breast_cancer (tests/pipeline/test_acceptance.py) and make_classification accuracy. Set these
-# (and "hidden") here to try them.
+# (and "hidden") here to try them. The ensemble (`members`) is a config key.
 TABLE_MODEL_DEFAULTS: dict[str, Any] = {"numeric_input": "none", "bins": 0}
 
 
@@ -73,8 +73,8 @@ class TableRecipe(Recipe):
             "cardinalities": cards,
             "embedding_dims": [mc.embedding_dim or embedding_dim(k) for k in cards],
         }
-        members = int(TABLE_MODEL_DEFAULTS.get("members", 1))
-        if mc.family == "mlp" and members > 1:
+        members = mc.members if mc.members != "auto" else default_members(ctx.prep.rows["train"])
+        if mc.family == "mlp":  # checked by build_model (1 to 256)
             spec["members"] = members
             spec["average"] = {"binary": "sigmoid", "multiclass": "softmax"}.get(
                 ctx.prep.task.kind, "mean"
@@ -100,3 +100,5 @@ class TableRecipe(Recipe):
 
     def record_config(self, ctx: RunContext, resolved: dict[str, Any]) -> None:
         resolved["model"]["hidden"] = ctx.spec["hidden"]
+        if ctx.spec["family"] == "mlp":
+            resolved["model"]["members"] = ctx.spec.get("members", 1)
