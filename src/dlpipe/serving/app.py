@@ -765,8 +765,8 @@ def _example_answer(
     if encoder is not None:
         try:
             preds = rows_json(*run_model(encoder.encode([encoder.example_row(reference)])))
-        except (DlpipeError, ValueError):  # an example is not worth refusing to start over
-            return None
+        except (DlpipeError, ValueError, _HTTPError):
+            return None  # not worth refusing to start over (NaN weights: the 500s say so)
         return {"predictions": _finite(preds)}
     if classes:
         share = round(1.0 / len(classes), 4)
