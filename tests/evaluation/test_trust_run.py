@@ -149,3 +149,19 @@ def test_classifier_bundle_carries_its_temperature_and_the_report_shows_it(binar
         BundleError, match="`task.temperature` holds -1.0 .* but must be a finite positive number"
     ):
         dl.load_bundle(tmp_path / "clf" / "bundle")
+
+
+def test_an_image_run_is_calibrated_on_its_validation_images(tmp_path, monkeypatch):
+    monkeypatch.setenv("DLPIPE_CACHE_DIR", str(tmp_path / "cache"))
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 90)
+    x = rng.integers(0, 80, (90, 16, 16, 3)).astype(np.uint8)
+    x[np.arange(90), :, :, y] += 120  # the class is the dominant colour
+    run = dl.train((x, y), epochs=2, progress="quiet", save=False)
+    cal = run.metrics["calibration"]
+    assert cal["validation_rows"] == run.metrics["rows"]["val"] and cal["temperature"] > 0
+    assert run.bundle.task.temperature == cal["temperature"]
+    proba = run.bundle.predict(x[:3])[[f"proba_{c}" for c in run.bundle.classes]].to_numpy()
+    logits = run.bundle.outputs(run.bundle._prepare(x[:3]).inputs) / cal["temperature"]
+    want = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    assert proba == pytest.approx(want, rel=1e-5)

@@ -23,6 +23,7 @@ from dlpipe.data.augment import Augment, parse_augment
 from dlpipe.data.images import ImageDataset, ImagePreprocessor, baseline_features
 from dlpipe.data.splits import split_indices
 from dlpipe.evaluation.baselines import fit_baselines
+from dlpipe.evaluation.calibration import calibration_record
 from dlpipe.evaluation.scoring import score
 from dlpipe.models.cnn import default_cnn_spec
 from dlpipe.models.registry import build_model
@@ -356,6 +357,28 @@ class ImageRecipe(Recipe):
             .cpu()
             .numpy()
         )
+        # issue #20: a temperature fitted on the validation images (one more forward pass over them),
+        # kept when it lowers their log loss; the bundle's task applies it (docs/trust.md)
+        calibration = None
+        val = ctx.prep.val
+        if val is not None and len(val):
+            val_logits = (
+                predict_logits(ctx.model, list(val.inputs), transform=eval_transform, chunk=1024)
+                .float()
+                .cpu()
+                .numpy()
+            )
+            calibration = calibration_record(
+                val_logits,
+                val.y.cpu().numpy().reshape(-1).astype(np.int64),
+                logits,
+                y_test.reshape(-1).astype(np.int64),
+                enabled=not ctx.prep.evaluated_on_training_rows,
+                reason="not fitted: the validation images are the training images"
+                if ctx.prep.evaluated_on_training_rows
+                else "",
+            )
+            task.temperature = float(calibration["temperature"])
         _, proba = task.decode(logits)
         assert proba is not None  # image tasks are classification
         x_base_test = baseline_features(pre.normalise(np.asarray(x_test)))
@@ -405,9 +428,10 @@ class ImageRecipe(Recipe):
         extras = image_extras(
             x_test, y_test.reshape(-1).astype(np.int64), proba, task.classes or []
         )
-        return Evaluation(
-            test=test_scores, manifest=manifest, metrics={"image": image}, extras=extras
-        )
+        metrics: dict[str, Any] = {"image": image}
+        if calibration is not None:
+            metrics["calibration"] = calibration
+        return Evaluation(test=test_scores, manifest=manifest, metrics=metrics, extras=extras)
 
     def record_config(self, ctx: RunContext, resolved: dict[str, Any]) -> None:
         spec, family = ctx.spec, _family(ctx.cfg)
