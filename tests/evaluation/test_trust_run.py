@@ -165,3 +165,15 @@ def test_an_image_run_is_calibrated_on_its_validation_images(tmp_path, monkeypat
     logits = run.bundle.outputs(run.bundle._prepare(x[:3]).inputs) / cal["temperature"]
     want = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     assert proba == pytest.approx(want, rel=1e-5)
+
+
+def test_a_sequence_network_is_calibrated_on_its_validation_cases():
+    from dlpipe.data.sequences import load_sequences
+    from tests.pipeline.test_sequence_recipe import _bumps
+
+    ds = load_sequences(_bumps(30, 0), test=_bumps(10, 1))
+    run = dl.train(
+        ds, model={"family": "cnn1d", "hidden": [4]}, epochs=3, progress="quiet", save=False
+    )
+    cal = run.metrics["calibration"]
+    assert cal["validation_rows"] == 6 and run.bundle.task.temperature == cal["temperature"]

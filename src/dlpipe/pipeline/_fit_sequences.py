@@ -25,6 +25,7 @@ from dlpipe.core.errors import InvalidConfigError
 from dlpipe.data.sequences import SequenceDataset
 from dlpipe.data.splits import split_indices
 from dlpipe.evaluation.baselines import fit_baselines, verdict
+from dlpipe.evaluation.calibration import calibration_record
 from dlpipe.evaluation.metrics import classification_metrics
 from dlpipe.evaluation.scoring import class_predictions, score
 from dlpipe.models.registry import build_model
@@ -222,9 +223,22 @@ class SequenceRecipe(Recipe):
             .cpu()
             .numpy()
         )
+        y_true = st["y_te"].reshape(-1).astype(np.int64)
+        more: dict[str, Any] = {}
+        val = ctx.prep.val  # issue #20: a temperature from the validation cases (docs/trust.md)
+        if val is not None and len(val):
+            same = ctx.prep.evaluated_on_training_rows
+            more["calibration"] = calibration_record(
+                predict_logits(ctx.model, list(val.inputs)).float().cpu().numpy(),
+                val.y.cpu().numpy().reshape(-1).astype(np.int64),
+                logits,
+                y_true,
+                enabled=not same,
+                reason="not fitted: the validation cases are the training cases" if same else "",
+            )
+            task.temperature = float(more["calibration"]["temperature"])
         _, proba = task.decode(logits)
         assert proba is not None and task.classes is not None
-        y_true = st["y_te"].reshape(-1).astype(np.int64)
         metric = "accuracy" if ctx.cfg.data.metric == "auto" else ctx.cfg.data.metric
         test_scores = score(
             task.kind, y_true, proba, flat_te, baselines, task.classes, metric=metric
@@ -247,7 +261,6 @@ class SequenceRecipe(Recipe):
             "channels": ds.channels,
             "znorm": ds.znorm,
         }
-        more: dict[str, Any] = {}
         if st.get("windows") is not None:
             ws = st["windows"]
             preprocessor.update(windows=ws["windows"], mean=ws["mean"], std=ws["std"])
