@@ -99,6 +99,7 @@ def register_section(
 register_section("image", "dlpipe.reports.images:sections")
 register_section("text", "dlpipe.reports.text:sections")
 register_section("image", "dlpipe.reports.trust:sections")  # calibration
+register_section("sequence", "dlpipe.reports.trust:sections")  # calibration
 register_section("table", "dlpipe.reports.trust:sections")  # explanations, calibration, intervals
 register_section(
     "*", "dlpipe.reports.forecast:sections"
