@@ -151,6 +151,7 @@ def test_classifier_bundle_carries_its_temperature_and_the_report_shows_it(binar
         dl.load_bundle(tmp_path / "clf" / "bundle")
 
 
+@pytest.mark.slow
 def test_an_image_run_is_calibrated_on_its_validation_images(tmp_path, monkeypatch):
     monkeypatch.setenv("DLPIPE_CACHE_DIR", str(tmp_path / "cache"))
     rng = np.random.default_rng(0)
@@ -167,6 +168,7 @@ def test_an_image_run_is_calibrated_on_its_validation_images(tmp_path, monkeypat
     assert proba == pytest.approx(want, rel=1e-5)
 
 
+@pytest.mark.slow
 def test_a_sequence_network_is_calibrated_on_its_validation_cases():
     from dlpipe.data.sequences import load_sequences
     from tests.pipeline.test_sequence_recipe import _bumps
