@@ -54,6 +54,7 @@ FORECAST_FAMILIES = (
     *SEQUENCE_FAMILIES,
     "nbeats",
 )  # nbeats reads fixed-length windows: forecasting only
+_ETS_MAX_WINDOWS = 2000  # ETS forecasts per run at most (~0.01-0.2 s each)
 _PLOT_SERIES = 4  # series whose whole history and future metrics.json keeps for the report
 
 
@@ -303,6 +304,11 @@ class SeriesRecipe(Recipe):
         if fits > ETS_MAX_FITS:
             return None, (
                 f"ETS was not fitted: {len(scored)} series x {len(st['tidx'])} targets would each need their own fit (the limit is {ETS_MAX_FITS})"
+            )
+        windows = sum(len(o.plan.origins(part, task.horizon)) for o in scored)
+        if windows > _ETS_MAX_WINDOWS:  # each window re-runs the fitted model over its history
+            return None, (
+                f"ETS was not run: {windows} windows would each re-run it over their history (the limit is {_ETS_MAX_WINDOWS}); pass a smaller `test_fraction` to get it"
             )
         try:
             import statsmodels  # noqa: F401
