@@ -131,3 +131,30 @@ def test_nothing_is_written_when_the_export_fails(penguins, tmp_path, capsys):
     missing = tmp_path / "no" / "m.onnx"
     assert main(["export", str(bundle), "-o", str(missing)]) == 2
     assert "does not exist" in capsys.readouterr().err and not (tmp_path / "no").exists()
+
+
+@pytest.mark.slow
+def test_a_year_read_as_float_is_not_unseen_in_predict_or_onnx(penguins, tmp_path, capsys):
+    """A gap in an integer category column makes pandas read it as float ('2008.0'): `dlpipe predict`
+    called every year unseen; the ONNX graph and the server match the twin, and so does predict now."""
+    import onnxruntime as ort
+
+    root, bundle = penguins
+    new = pd.read_csv(root / "new.csv").head(12)
+    new.loc[0, "year"] = np.nan
+    new.to_csv(tmp_path / "gap.csv", index=False)
+    assert (
+        main(["predict", str(bundle), str(tmp_path / "gap.csv"), "-o", str(tmp_path / "p.csv")])
+        == 0
+    )
+    err = capsys.readouterr().err
+    assert "not seen in training" not in err
+    assert main(["export", str(bundle), "-o", str(tmp_path / "m.onnx")]) == 0
+    side = json.loads((tmp_path / "m.onnx.json").read_text())
+    numeric, categorical, cat = _raw_feeds(tmp_path / "gap.csv", side)
+    assert categorical[1, cat.index("year")].endswith(".0")
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    proba = session.run(None, {"numeric": numeric, "categorical": categorical})[0]
+    cli = pd.read_csv(tmp_path / "p.csv")
+    want = cli[[f"proba_{c}" for c in side["output"]["classes"]]].to_numpy()
+    assert np.abs(proba - want).max() <= 1e-5

@@ -8,6 +8,7 @@ one-hot blocks — and ``x_cat`` (N, C) int64 codes for high-cardinality columns
 
 from __future__ import annotations
 
+import re
 import warnings
 from typing import TYPE_CHECKING, Any
 
@@ -381,14 +382,29 @@ def _short(value: Any, limit: int = 40) -> str:
     return text if len(text) <= limit else f"{text[: limit - 5]}...{text[-2:]}"
 
 
+_INT_TEXT = re.compile(r"-?\d+")
+_INT_FLOAT_TEXT = re.compile(r"(-?\d+)\.0+")
+
+
 def _first_unseen(s: pd.Series, codes: np.ndarray) -> Any:
     """The first value that got code 0 (unseen; missing values never do), as the row holds it."""
     return s.iloc[int(np.flatnonzero(codes == 0)[0])]
 
 
 def _codes(s: pd.Series, entry: dict[str, Any]) -> tuple[np.ndarray, int, np.ndarray]:
-    """Codes 1..K for known categories, 0 for unknown; missing values take the training mode."""
+    """Codes 1..K for known categories, 0 for unknown; missing values take the training mode.
+
+    An integer-looking category also matches its twin (``"2008"`` / ``"2008.0"``): a column of
+    integers read as float because of a gap must not turn every value into "unseen" (the server's
+    row encoder and the ONNX graph match the same way).
+    """
     lookup = {c: i + 1 for i, c in enumerate(entry["categories"])}
+    for c, code in list(lookup.items()):
+        text_c = str(c)
+        if _INT_TEXT.fullmatch(text_c):
+            lookup.setdefault(text_c + ".0", code)
+        elif (m := _INT_FLOAT_TEXT.fullmatch(text_c)) is not None:
+            lookup.setdefault(m.group(1), code)
     text = s.astype("string")
     was_missing = text.isna().to_numpy(bool)
     text = text.fillna(entry["mode"])
