@@ -110,7 +110,7 @@ def _importance_plot(names: list[str], feats: dict[str, Any], metric: str) -> Pl
     labels = [short_label(n, 28) for n in names]
     means = np.array([float(feats[n]["mean"]) for n in names])
     stds = np.array([float(feats[n]["std"]) for n in names])
-    with matplotlib.rc_context(_STYLE):
+    with matplotlib.rc_context(_STYLE):  # type: ignore[arg-type]
         height = 1.2 + 0.32 * len(names)
         left = 0.3 + 0.075 * max((len(t) for t in labels), default=4)
         fig = new_figure(11.0, height, left=left, bottom=0.7, top=0.45)
@@ -172,7 +172,7 @@ def _reliability_plot(rel: dict[str, Any], applied: bool) -> Plot:
     before, after = rel.get("before") or {}, rel.get("after") or {}
     if not before.get("confidence"):
         return Plot("reliability", title, note="the test split has no rows to draw.")
-    with matplotlib.rc_context(_STYLE):
+    with matplotlib.rc_context(_STYLE):  # type: ignore[arg-type]
         fig = new_figure(11.0, 4.6, left=0.9, right=3.0, bottom=0.7)
         ax = fig.subplots()
         ax.plot(
