@@ -122,6 +122,7 @@ def test_a_value_within_half_a_range_of_training_is_not_flagged():
     assert (flags.out_of_range, flags.all_missing) == (2, 1)
 
 
+@pytest.mark.slow
 def test_classifier_bundle_carries_its_temperature_and_the_report_shows_it(binary_frame, tmp_path):
     frame = pd.concat([binary_frame] * 2, ignore_index=True)
     dl.train(frame, "y", out=tmp_path / "clf", seed=0, epochs=2, progress="quiet", report=True)
