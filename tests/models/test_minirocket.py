@@ -120,3 +120,12 @@ def test_spec_errors_are_collected_in_one_sentence():
                 "num_features": 10,
             }
         )
+
+
+def test_loading_builds_the_kernel_before_the_first_prediction():
+    from dlpipe.models.fused import warm_kernels
+
+    if mr._native(torch.zeros(1)) is None:
+        pytest.skip("no C compiler here: only torch's path runs")
+    m = mr.MiniRocket({"n_features": 1, "length": 20, "n_outputs": 2, "num_features": 168})
+    assert warm_kernels(m) == ["minirocket"]

@@ -437,15 +437,22 @@ def warm_kernels(model: nn.Module) -> list[str]:
     """Build (or load from the cache) the kernels ``model`` would call when it predicts, and return their names.
 
     Called when a bundle is loaded, so a server pays the compile (~0.2 s, once per CPU) at start-up, not
-    in its first request. Only the LSTM kernel runs in inference; the first-block kernel is training-only.
+    in its first request. The LSTM and MiniRocket kernels run in inference; the first-block kernel is
+    training-only.
     """
+    from dlpipe.models.minirocket import MiniRocket
+    from dlpipe.models.native import load_minirocket
+
+    built = []
     wanted = [m for m in model.modules() if getattr(m, "uses_lstm_kernel", False)]
     if (
         any(_lstm_layout(lstm) for m in wanted for lstm in m.modules() if isinstance(lstm, nn.LSTM))
         and load_lstm() is not None
     ):
-        return ["lstm"]
-    return []
+        built.append("lstm")
+    if any(isinstance(m, MiniRocket) for m in model.modules()) and load_minirocket() is not None:
+        built.append("minirocket")
+    return built
 
 
 def lstm_sequence(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
