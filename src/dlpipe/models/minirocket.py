@@ -226,12 +226,13 @@ class MiniRocket(nn.Module):
         mask = mask.float()
         self._fit_channels(gen)
         self._fit_biases(x.transpose(1, 2), mask, gen)
-        feats = self.transform(x, mask).double()  # (N, F)
-        codes = y.reshape(-1).long()
+        # The ridge fit runs on the CPU in float64 whatever the device (MPS has no float64; N x N is small)
+        feats = self.transform(x, mask).cpu().double()  # (N, F)
+        codes = y.reshape(-1).long().cpu()
         one_output = self.head.out_features == 1 if binary is None else binary
         n_classes = 2 if one_output else self.head.out_features
-        targets = -torch.ones(len(codes), n_classes, dtype=torch.float64, device=x.device)
-        targets[torch.arange(len(codes), device=x.device), codes] = 1.0
+        targets = -torch.ones(len(codes), n_classes, dtype=torch.float64)
+        targets[torch.arange(len(codes)), codes] = 1.0
         if one_output:
             targets = targets[:, 1:]  # +1 for class 1, -1 for class 0
         mean = feats.mean(0)
