@@ -360,7 +360,7 @@ def detect_sequences(data: Any, cfg: Any, test: Any) -> SequenceDataset | None:
             data,
             target=cfg.data.target,
             time_column=s.time_column,
-            lookback=s.lookback,
+            lookback=s.lookback if isinstance(s.lookback, int) else None,  # None: `auto`
             features=s.features or None,
             test=test,
             task=task,
@@ -523,7 +523,7 @@ def load_windows(
     *,
     target: str | None = None,
     time_column: str | None = None,
-    lookback: int | str = "auto",
+    lookback: int | None = None,
     features: list[str] | None = None,
     test: Any = None,
     task: str = "binary",
@@ -538,7 +538,8 @@ def load_windows(
             column whose next value's direction (``up`` if it rises, else ``down``) labels each window.
             Defaults to the last numeric column (its direction).
         time_column: Column of dates or numbers ordering the rows. Defaults to the row order.
-        lookback: Rows per window, or ``"auto"`` (a tenth of the series, 2 to 30).
+        lookback: Rows per window. Defaults to `None`: the series rule of ``lookback: auto``
+            (:func:`~dlpipe.data.series.auto_lookback`, a tenth of the series, 2 to 30).
         features: Input columns. Defaults to every numeric column but a label column (with a direction
             label, the target's own history is an input).
         test: A later stretch of the same series, windowed the same way. Defaults to `None`.
@@ -565,8 +566,8 @@ def load_windows(
             f"time column {time_column!r} not found in {name!r}{suggest(time_column, list(frame.columns))}; columns are: {', '.join(map(repr, frame.columns))}."
         )
     plan = _window_plan(frame, target, time_column, features, task, name)
-    size = auto_lookback(len(frame)) if lookback == "auto" else lookback
-    if not isinstance(size, int) or size < 1:
+    size = auto_lookback(len(frame)) if lookback is None else lookback
+    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
         raise InvalidInputError(
             f"`lookback` is {lookback!r} but must be a positive integer (rows per window) or 'auto'."
         )
