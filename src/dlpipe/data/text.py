@@ -337,8 +337,8 @@ def load_text(
         if ignored:
             warnings.warn(
                 DataWarning(
-                    f"a text run reads only the text column(s) {format_names(text_cols)}; the columns "
-                    f"{format_names(ignored)} are not used."
+                    f"a text run reads only its text column(s) ({', '.join(map(repr, text_cols))}); "
+                    f"not used: {', '.join(map(repr, ignored))}."
                 ),
                 stacklevel=2,
             )

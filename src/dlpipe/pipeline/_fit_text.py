@@ -365,7 +365,7 @@ class TextRecipe(Recipe):
         test_scores["baseline_seconds"] = {"tfidf_linear_svc": round(svc_seconds, 3)}
         test_scores["baseline_notes"] = [
             "tfidf_linear_svc: TF-IDF (1-2 grams, sublinear) + LinearSVC fitted on the training and validation "
-            "documents; run-only (not stored in the bundle); its probabilities are a softmax of decision values."
+            "documents; run-only (not stored in the bundle); its probabilities are a softmax of decision values"
         ]
         test_scores["verdict"] = verdict(
             test_scores["primary_metric"], test_scores["model"], test_scores["baselines"]
