@@ -168,3 +168,19 @@ def test_default_reaches_minirocket_accuracy_on_ucr():
             report=False,
         )
         assert run.metrics["test"]["model"]["accuracy"] >= reference - 1e-4, name
+
+
+def test_which_numeric_column_is_a_label_and_which_a_series():
+    from dlpipe.data.sequences import load_windows
+
+    t = pd.DataFrame({"day": range(40), "price": [float((i * 7) % 11) for i in range(40)]})
+    ds = load_windows(t, time_column="day", lookback=5)  # 11 integer values: a series for binary
+    assert ds.meta["windows"]["label"] == {"mode": "direction", "column": "price"}
+    assert ds.x.shape == (35, 5, 1) and ds.labels[:3].tolist() == ["down", "up", "down"]
+    t["flag"] = np.arange(40) % 2  # two values: a binary label column, not an input
+    ds = load_windows(t, time_column="day", lookback=5, target="flag")
+    assert ds.meta["windows"]["label"]["mode"] == "column" and ds.meta["windows"]["inputs"] == [
+        "price"
+    ]
+    ds = load_windows(t, time_column="day", lookback=5, target="price", task="multiclass")
+    assert ds.meta["windows"]["label"]["mode"] == "column" and len(set(ds.labels)) == 11

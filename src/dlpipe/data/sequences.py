@@ -441,8 +441,13 @@ def _window_plan(
         )
     col = frame[target]
     values = col.dropna()
+    # A numeric column is a label column when it could hold the task's classes: two values for binary,
+    # at most _MAX_LABEL_VALUES integers for multiclass; any other numeric column is a series whose
+    # next value's direction is the label.
     is_label = not pd.api.types.is_numeric_dtype(col) or (
-        bool(np.all(np.mod(values.to_numpy(np.float64), 1) == 0))
+        values.nunique() <= 2
+        if task == "binary"
+        else bool(np.all(np.mod(values.to_numpy(np.float64), 1) == 0))
         and values.nunique() <= _MAX_LABEL_VALUES
     )
     if not is_label and task == "multiclass":

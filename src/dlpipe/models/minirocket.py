@@ -51,7 +51,7 @@ def fit_dilations(
 
     Example:
         >>> fit_dilations(24, 10_000)
-        ([1, 2], [68, 51])
+        ([1, 2], [79, 40])
     """
     per_kernel = max(1, num_features // N_KERNELS)
     true_max = min(per_kernel, max_dilations)

@@ -53,7 +53,7 @@ def time_ordered_split(
 
     Example:
         >>> [len(p) for p in time_ordered_split(100, 0.2, 0.2, gap=1)]
-        [59, 19, 20]
+        [58, 20, 20]
     """
     n_test = int(round(n * test_fraction))
     n_val = int(round(n * val_fraction))
