@@ -62,7 +62,7 @@ def test_integrated_gradients_are_complete_within_one_percent(kind):
     x = rng.normal(size=(12, 6)).astype(np.float32)
     cats = rng.integers(0, 5, size=(12, 1))
     targets = rng.integers(0, 3, 12) if kind == "multiclass" else None
-    fn = model_output(model, kind, y_std=2.0, temperature=1.5)
+    fn = model_output(model, kind, y_std=2.0, temperature=1.5, double=True)
     attr, out_x, out_b = integrated_gradients(
         fn, x, np.zeros(6), cats, targets, steps=32, dtype=torch.float64
     )

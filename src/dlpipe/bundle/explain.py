@@ -173,7 +173,7 @@ def explain(
         else np.zeros(x_num.shape[1], np.float32)  # bundles from before issue #20: zeros
     )
     targets = logits(x_num, x_cat).argmax(axis=1) if task.kind == "multiclass" else None
-    fn = model_output(model, task.kind, y_std=task.y_std, temperature=task.temperature)
+    fn = model_output(model, task.kind, y_std=task.y_std, temperature=task.temperature, double=True)
     attr, o_x, o_b = integrated_gradients(
         fn,
         x_num,

@@ -292,13 +292,20 @@ def group_attributions(attr: np.ndarray, groups: Sequence[FeatureGroup]) -> np.n
 
 
 def model_output(
-    model: nn.Module, kind: str, *, y_std: float = 1.0, temperature: float = 1.0
+    model: nn.Module,
+    kind: str,
+    *,
+    y_std: float = 1.0,
+    temperature: float = 1.0,
+    double: bool = False,
 ) -> Callable[[torch.Tensor, torch.Tensor | None, torch.Tensor | None], torch.Tensor]:
     """The scalar per row that :func:`integrated_gradients` attributes, from a table model's logits
-    (multiclass: the logit of each row's target class), computed in float64 on a copy of the model."""
+    (multiclass: the logit of each row's target class). With ``double``, on a float64 copy of the model."""
     import copy
 
-    model = copy.deepcopy(model).double().eval()  # a table MLP: kilobytes to megabytes
+    if double:
+        model = copy.deepcopy(model).double()  # a table MLP: kilobytes to megabytes
+    model = model.eval()
 
     def output(
         x: torch.Tensor, cats: torch.Tensor | None, target: torch.Tensor | None
