@@ -284,7 +284,7 @@ def _trust_one_thread(
         fn = model_output(model, task.kind, y_std=task.y_std, temperature=task.temperature)
         baseline = x_tr.mean(axis=0) if len(x_tr) else np.zeros(x_tr.shape[1])
         attr, o_x, o_b = integrated_gradients(
-            fn, rows, baseline, cats, targets, steps=IG_STEPS, max_steps=1024
+            fn, rows, baseline, cats, targets, steps=IG_STEPS, max_steps=256
         )  # float32 here (a summary; dl.explain works in float64)
         per_column = group_attributions(attr, groups)
         explanations["integrated_gradients"] = {
