@@ -121,9 +121,11 @@ def describe_flags(flags: RowFlags) -> str:
         parts.append(
             f"{flags.all_missing} row{'s have' if flags.all_missing != 1 else ' has'} every input missing"
         )
+    one = sum(1 for r in flags.reasons if r) == 1
     return (
         " and ".join(parts)
-        + "; their predictions are not backed by training data (see the `warnings` column)."
+        + ("; its prediction is" if one else "; their predictions are")
+        + " not backed by training data (see the `warnings` column)."
     )
 
 
