@@ -337,7 +337,7 @@ def train(
         typer.Option(
             min=1,
             max=256,
-            help="Table MLP: ensemble members sharing the hidden layers (default: 32, 16 or 8 by rows; 1: a plain MLP).",
+            help="Table MLP: ensemble members sharing the hidden layers (default: 32, 16 or 8 by rows for classification, 1 = a plain MLP for regression).",
         ),
     ] = None,
     min_delta: Annotated[

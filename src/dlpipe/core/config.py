@@ -61,7 +61,7 @@ class ModelConfig(_Frozen):
     batch_norm: bool = False
     embedding_dim: int | None = Field(None, ge=1, le=512)
     # Table MLPs: ensemble members sharing the hidden layers (TabM-mini); `auto`: from the row count
-    # (dlpipe.models.mlp.default_members), 1: a plain MLP.
+    # and task (dlpipe.models.mlp.default_members), 1: a plain MLP.
     members: int | Literal["auto"] = "auto"
     # Generative models (dlpipe.models.autoencoder/vae/gan): code width, decoder upsampling, KL warm-up.
     latent: int | None = Field(None, ge=1, le=4096)

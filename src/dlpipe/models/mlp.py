@@ -66,12 +66,16 @@ def default_hidden(n_rows: int) -> list[int]:
     return [256, 128]
 
 
-def default_members(n_rows: int) -> int:
+def default_members(n_rows: int, task: str = "binary") -> int:
     """Ensemble members of the default table MLP: TabM's 32 on small tables, fewer as rows grow.
 
     Each member costs about one MLP's arithmetic per row, so the count falls with the rows to keep
-    a default run on 10,000 x 100 well under a minute (issue #17, benchmarks/RESULTS.md).
+    a default run on 10,000 x 100 well under a minute. Regression keeps one (a plain MLP): the
+    ensemble was mixed there (friedman1 better, randhie level, boston and bikeshare worse) while
+    it helped every classification table measured (issue #17, benchmarks/RESULTS.md).
     """
+    if task == "regression":
+        return 1
     if n_rows < 2_000:
         return 32
     if n_rows < 20_000:

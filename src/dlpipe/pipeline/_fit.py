@@ -73,7 +73,11 @@ class TableRecipe(Recipe):
             "cardinalities": cards,
             "embedding_dims": [mc.embedding_dim or embedding_dim(k) for k in cards],
         }
-        members = mc.members if mc.members != "auto" else default_members(ctx.prep.rows["train"])
+        members = (
+            mc.members
+            if mc.members != "auto"
+            else default_members(ctx.prep.rows["train"], ctx.prep.task.kind)
+        )
         if mc.family == "mlp":  # checked by build_model (1 to 256)
             spec["members"] = members
             spec["average"] = {"binary": "sigmoid", "multiclass": "softmax"}.get(
