@@ -290,7 +290,7 @@ def test_evaluate_with_an_all_missing_target_is_one_sentence(bundle, capsys):
 
 
 def test_a_model_that_cannot_fit_in_memory_is_refused_before_allocating(capsys, monkeypatch):
-    """`--hidden 100000,100000`: 1e10 parameters. Available memory is pinned so the sentence is exact,
+    """`--hidden 100000,100000`: 1e10 parameters (the default ensemble: 32 heads). Available memory is pinned so the sentence is exact,
     and the model small enough that the old code (which has no check) trains it instead of allocating 40 GB."""
     import dlpipe.models.registry as registry
 
@@ -302,7 +302,7 @@ def test_a_model_that_cannot_fit_in_memory_is_refused_before_allocating(capsys, 
     )
     assert rc == 2
     assert _one_error_line(err) == (
-        "error: the mlp model with `--hidden` [1000, 1000] has 1,005,001 parameters and needs about 16 MB of memory "
+        "error: the mlp model with `--hidden` [1000, 1000] has 1,036,032 parameters and needs about 17 MB of memory "
         "to train (weights, gradients and optimizer state), but only 10 MB is available; "
         "use a smaller model (fewer or narrower layers) or a machine with more memory."
     )

@@ -303,6 +303,7 @@ class MLP(nn.Module):
             return self.body(x_num)
         h = self.member_input(x_num)  # (k, B, F)
         k, b = h.shape[:2]
-        h = self.body(h.reshape(k * b, -1)).reshape(k, b, -1)  # the shared hidden layers
+        h = self.body(h.reshape(k * b, h.shape[-1]))  # the shared hidden layers (0 rows too)
+        h = h.reshape(k, b, h.shape[-1])
         out = self.head(h)  # (k, B, n_outputs)
         return out if self.training else self.member_average(out)
