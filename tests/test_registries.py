@@ -191,9 +191,6 @@ def test_the_built_in_kinds_are_registered_without_importing_their_code():
 @pytest.fixture(scope="module")
 def bundles(tmp_path_factory):
     """An RL agent's bundle and an ensemble's bundle, saved by this process."""
-    pytest.importorskip(
-        "gymnasium", reason="the RL bundle needs gymnasium: pip install 'dlpipe[rl]'"
-    )
     import numpy as np
     import pandas as pd
 

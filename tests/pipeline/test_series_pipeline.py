@@ -306,7 +306,8 @@ def test_cli_forecast_train_and_predict(tmp_path, capsys):
 @pytest.mark.slow
 def test_seed_multi_feature_forecaster_on_a_shipped_series():
     """The stock exercise's shape (four input columns + the target's history -> the target, lookback 30) on statsmodels' macrodata."""
-    sm = pytest.importorskip("statsmodels.api")
+    import statsmodels.api as sm
+
     d = sm.datasets.macrodata.load_pandas().data
     d["date"] = pd.PeriodIndex.from_fields(
         year=d["year"].astype(int), quarter=d["quarter"].astype(int), freq="Q"

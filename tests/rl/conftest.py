@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import gymnasium  # noqa: F401  (installed by `make test`; a missing install fails, it is not skipped)
 import numpy as np
 import pytest
-
-pytest.importorskip("gymnasium", reason="RL tests need gymnasium: pip install 'dlpipe[rl]'")
 
 
 class NoRenderEnv:

@@ -212,7 +212,6 @@ def test_commands_for_model_bundles_refuse_an_agent_in_one_sentence(lake, tmp_pa
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert err.startswith(f"error: {sentence}") and "Traceback" not in err
-    pytest.importorskip("fastapi")
     from dlpipe.core.errors import BundleError
     from dlpipe.serving.app import create_app
 

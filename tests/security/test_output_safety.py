@@ -254,7 +254,6 @@ def test_ensemble_out_is_protected_and_replaced_with_overwrite(tmp_path, capsys)
 
 
 def test_tune_out_is_protected_resumes_its_own_folder_and_overwrite_starts_afresh(tmp_path, capsys):
-    pytest.importorskip("optuna")
     _csv()
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "x.csv").write_text("1")
@@ -382,7 +381,6 @@ def test_two_trainings_of_one_folder_the_second_is_refused_naming_the_first(tmp_
 
 @pytest.mark.service
 def test_two_tune_workers_of_one_folder_the_second_is_refused_and_trials_are_exact(tmp_path):
-    pytest.importorskip("optuna")
     _csv(tmp_path / "data.csv")
     cmd = [
         sys.executable,
@@ -437,7 +435,6 @@ def test_two_tune_workers_of_one_folder_the_second_is_refused_and_trials_are_exa
 
 def test_a_shared_study_worker_leaves_a_held_folder_to_its_holder(tmp_path):
     # the supported multi-worker mode (--storage): the folder's holder writes it, other workers only add trials
-    pytest.importorskip("optuna")
     from dlpipe.tuning import tune
 
     held, done = threading.Event(), threading.Event()
@@ -478,7 +475,6 @@ def test_a_shared_study_worker_leaves_a_held_folder_to_its_holder(tmp_path):
 
 
 def test_a_damaged_local_study_file_does_not_blame_storage(tmp_path, capsys):
-    pytest.importorskip("optuna")
     _csv()
     args = [
         "tune",

@@ -64,7 +64,8 @@ def test_a_trials_model_is_the_one_the_table_recipe_builds_from_its_config(flags
 
 @pytest.mark.slow  # trains twice (a trial, then dl.train) and runs the range test twice
 def test_a_trial_with_auto_learning_rate_trains_as_dlpipe_train_does():
-    optuna = pytest.importorskip("optuna")
+    import optuna
+
     ds, cfg, prepared = _study_data("iris", learning_rate="auto", epochs=3)
     params = {
         "hidden": [32, 16],

@@ -10,7 +10,6 @@ import time
 
 import pandas as pd
 import pytest
-import torch
 
 from dlpipe.cli.app import main
 from dlpipe.core.errors import InvalidConfigError
@@ -92,7 +91,8 @@ def test_unreachable_storage_names_the_url_and_the_driver_error(binary_frame, tm
 @pytest.mark.service
 @pytest.mark.slow
 def test_two_workers_share_one_study_on_postgresql(postgres_url, binary_frame, tmp_path):
-    optuna = pytest.importorskip("optuna")
+    import optuna
+
     binary_frame.to_csv(tmp_path / "data.csv", index=False)
     (tmp_path / "space.yaml").write_text(json.dumps(SMALL))  # JSON is YAML
     # trials long enough (40 epochs) that one worker cannot finish the study while the other starts up:
@@ -159,8 +159,9 @@ def test_two_workers_share_one_study_on_postgresql(postgres_url, binary_frame, t
 def test_a_dead_workers_trial_is_failed_by_its_heartbeat_and_rerun(
     postgres_url, binary_frame, tmp_path
 ):
-    optuna = pytest.importorskip("optuna")
-    sqlalchemy = pytest.importorskip("sqlalchemy")
+    import optuna
+    import sqlalchemy
+
     binary_frame.to_csv(tmp_path / "data.csv", index=False)
     (tmp_path / "space.yaml").write_text(json.dumps(SMALL))
     (tmp_path / "forever.yaml").write_text(
@@ -273,7 +274,8 @@ def test_a_dead_workers_trial_is_failed_by_its_heartbeat_and_rerun(
 
 
 def test_trials_of_the_default_space_train_on_the_engines_fast_path():
-    optuna = pytest.importorskip("optuna")
+    import optuna
+
     from dlpipe.core.config import build_config
     from dlpipe.pipeline._fit import TableRecipe
     from dlpipe.pipeline.train import resolve_dataset
@@ -302,7 +304,8 @@ def test_trials_of_the_default_space_train_on_the_engines_fast_path():
 
 
 def test_hyperband_steps_are_training_compute_so_trials_compare_at_equal_cost():
-    optuna = pytest.importorskip("optuna")
+    import optuna
+
     from dlpipe.tuning.trial import PruningCallback
 
     study = optuna.create_study(pruner=optuna.pruners.NopPruner())
