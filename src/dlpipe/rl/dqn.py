@@ -176,15 +176,7 @@ def train_dqn(
             break
     env.close()
     _keep_best(evaluator, q, t)
-    return TrainResult(
-        agent,
-        log,
-        evaluator.records,
-        t,
-        time.perf_counter() - started,
-        evaluator.solved_at,
-        evaluator.selection(),
-    )
+    return TrainResult.finished(agent, log, evaluator, t, started)
 
 
 def _keep_best(evaluator: PeriodicEvaluator, model: torch.nn.Module, t: int) -> None:

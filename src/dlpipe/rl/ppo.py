@@ -227,15 +227,7 @@ def train_ppo(
     from dlpipe.rl.dqn import _keep_best
 
     _keep_best(evaluator, model, t)
-    return TrainResult(
-        run.agent,
-        log,
-        evaluator.records,
-        t,
-        time.perf_counter() - started,
-        evaluator.solved_at,
-        evaluator.selection(),
-    )
+    return TrainResult.finished(run.agent, log, evaluator, t, started)
 
 
 def _update(

@@ -95,12 +95,4 @@ def train_qlearning(
         evaluator.evaluate(t, lambda: {"q": q.copy()})
     if evaluator.best_state is not None:
         q[:] = evaluator.best_state["q"]
-    return TrainResult(
-        agent,
-        log,
-        evaluator.records,
-        t,
-        time.perf_counter() - started,
-        evaluator.solved_at,
-        evaluator.selection(),
-    )
+    return TrainResult.finished(agent, log, evaluator, t, started)

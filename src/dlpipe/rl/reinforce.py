@@ -128,15 +128,7 @@ def train_reinforce(
     from dlpipe.rl.dqn import _keep_best
 
     _keep_best(evaluator, model, t)
-    return TrainResult(
-        agent,
-        log,
-        evaluator.records,
-        t,
-        time.perf_counter() - started,
-        evaluator.solved_at,
-        evaluator.selection(),
-    )
+    return TrainResult.finished(agent, log, evaluator, t, started)
 
 
 def _update(

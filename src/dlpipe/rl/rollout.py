@@ -290,3 +290,18 @@ class TrainResult:
     extra: dict[str, Any] = field(
         default_factory=dict
     )  # algorithm-specific metrics (value iteration: sweeps)
+
+    @classmethod
+    def finished(
+        cls, agent: Any, log: EpisodeLog, evaluator: PeriodicEvaluator, steps: int, started: float
+    ) -> TrainResult:
+        """The result of a training loop that ran for ``steps`` since ``started`` (perf_counter)."""
+        return cls(
+            agent,
+            log,
+            evaluator.records,
+            steps,
+            time.perf_counter() - started,
+            evaluator.solved_at,
+            evaluator.selection(),
+        )
