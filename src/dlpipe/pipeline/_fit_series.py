@@ -116,10 +116,9 @@ class SeriesRecipe(Recipe):
 
             groups = [(None, pd.concat([ds.frame, ds.test_frame], ignore_index=True))]
         lengths = [len(g) for _, g in groups]
-        if panel and s.lookback == "auto":
-            lookback = max(2, min(3 * horizon, int(np.median(lengths))))
-        else:
-            lookback = resolve_lookback(cfg, max(lengths))
+        lookback = resolve_lookback(
+            cfg, max(lengths), lengths=lengths if panel else None, horizon=horizon
+        )
         scaling = cfg.data.scaling if "scaling" in cfg.data.model_fields_set else "minmax"
         if scaling == "l2":
             raise InvalidConfigError(

@@ -22,6 +22,7 @@ may name its own default for when the user gave none (a GAN: 2e-4).
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -98,13 +99,22 @@ def resolve_settings(
     )
 
 
-def resolve_lookback(cfg: RunConfig, n_rows: int) -> int:
-    """``series.lookback``: as given, or from the series length."""
+def resolve_lookback(
+    cfg: RunConfig, n_rows: int, *, lengths: list[int] | None = None, horizon: int = 1
+) -> int:
+    """``series.lookback``: as given, or from the series length.
+
+    With many series (``lengths``, one global model) ``auto`` is 3 x the horizon, at most the
+    median series length (at least 2); one series: a tenth of it, 2 to 30 rows.
+    """
     from dlpipe.core.errors import InvalidConfigError
     from dlpipe.data.series import auto_lookback
 
     value = cfg.series.lookback
-    lookback = auto_lookback(n_rows) if value == "auto" else value
+    if value == "auto" and lengths:
+        lookback: Any = max(2, min(3 * horizon, int(statistics.median(lengths))))
+    else:
+        lookback = auto_lookback(n_rows) if value == "auto" else value
     if not isinstance(lookback, int) or lookback < 1:
         raise InvalidConfigError(
             f"`lookback` is {lookback!r} but must be a positive integer (rows the model sees) or 'auto'."
