@@ -29,7 +29,9 @@ def test_a_date_and_a_number_suggest_forecasting(tmp_path, capsys):
     code = main(["train", str(tmp_path / "airline.csv"), "--out", str(tmp_path / "r"), "-q"])
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err
-    assert "`--task forecast --time-column time`" in err and "'passengers'" in err
+    assert (
+        "set `--task` to 'forecast' and `--time-column` to 'time'" in err and "'passengers'" in err
+    )
     assert not (tmp_path / "r").exists()
 
 

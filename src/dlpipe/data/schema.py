@@ -211,7 +211,7 @@ def infer_schema(
         if time_column is not None:
             raise InvalidInputError(
                 f"no usable feature columns are left (dropped: {format_names(c for c, _ in dropped)}), but {time_column!r} holds dates and {target!r} numbers, which is a series: "
-                f"pass `--task forecast --time-column {time_column}` (Python: task='forecast', time_column={time_column!r}) to forecast it, or add informative columns besides the target."
+                f"set `task` to 'forecast' and `time_column` to {time_column!r} to forecast it, or add informative columns besides the target."
             )
         raise InvalidInputError(
             f"no usable feature columns are left (dropped: {format_names(c for c, _ in dropped) or 'none'}); the table needs at least one informative column besides the target."
