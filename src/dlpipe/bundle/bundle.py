@@ -236,7 +236,7 @@ class Bundle:
         return stored if stored in SCORED_METRICS.get(self.task.kind, ()) else None
 
     # ------------------------------------------------------------------ saving
-    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
+    def save(self, path: str | Path, *, overwrite: bool = False, what: str = "`path`") -> Path:
         """Write the bundle folder atomically (a temporary name, renamed when complete).
 
         An existing ``path`` is replaced only when it is a bundle dlpipe wrote and ``overwrite`` is true.
@@ -244,7 +244,9 @@ class Bundle:
         from safetensors.torch import save_file
 
         state = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
-        with atomic_dir(path, overwrite=overwrite) as tmp:
+        with atomic_dir(
+            path, overwrite=overwrite, what=what
+        ) as tmp:  # `what`: the caller's name for it
             save_file(state, str(tmp / WEIGHTS), metadata={"format": FORMAT})
             manifest = dict(self.manifest)
             manifest["weights"] = {

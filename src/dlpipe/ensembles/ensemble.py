@@ -113,13 +113,13 @@ class EnsembleBundle(Bundle):
             return np.log(p[:, 1] / p[:, 0])[:, None]
         return np.log(p)
 
-    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
+    def save(self, path: str | Path, *, overwrite: bool = False, what: str = "`out`") -> Path:
         """Write the ensemble folder (members embedded) atomically.
 
         An existing ``path`` is replaced only if it is an earlier dlpipe ensemble folder and ``overwrite``
         is True; anything else there is refused and left untouched.
         """
-        with atomic_dir(path, overwrite=overwrite, kind="ensemble", what="`out`") as tmp:
+        with atomic_dir(path, overwrite=overwrite, kind="ensemble", what=what) as tmp:
             for i, m in enumerate(self.members):
                 m.save(tmp / "members" / str(i))
             write_json(tmp / "manifest.json", self.manifest)

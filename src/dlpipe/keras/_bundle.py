@@ -322,7 +322,7 @@ def save_bundle(
     bundle.model = model.net
     was_training = model.net.training
     try:
-        bundle.save(path, overwrite=overwrite)
+        bundle.save(path, overwrite=overwrite, what="`filepath`")  # Keras' name for it
     finally:
         model.net.train(was_training)
 

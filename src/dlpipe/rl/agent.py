@@ -259,13 +259,13 @@ class Agent(Bundle):
         assert self.model is not None
         return {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
 
-    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
+    def save(self, path: str | Path, *, overwrite: bool = False, what: str = "`path`") -> Path:
         """Write the bundle folder atomically (manifest.json + weights.safetensors); an existing ``path`` is
         replaced only if it is an earlier dlpipe bundle and ``overwrite`` is True."""
         from safetensors.torch import save_file
 
         state = self.state_tensors()
-        with atomic_dir(path, overwrite=overwrite, kind="bundle") as tmp:
+        with atomic_dir(path, overwrite=overwrite, kind="bundle", what=what) as tmp:
             save_file(state, str(tmp / WEIGHTS), metadata={"format": FORMAT})
             manifest = self.manifest
             manifest["weights"] = {
