@@ -72,6 +72,9 @@ class EnsembleBundle(Bundle):
         self.manifest = manifest
         self.members = list(members)
         self.task = Task.from_dict(manifest["task"])
+        # each member's probabilities are already calibrated by its own temperature (member_outputs);
+        # the combined output is not scaled again (the task dict may carry the first member's)
+        self.task.temperature = 1.0
         self.model = self.members[0].model
         self.preprocessor: EnsembleInputs = EnsembleInputs(self.members)  # type: ignore[assignment]
 
