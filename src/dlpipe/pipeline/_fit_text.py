@@ -83,7 +83,7 @@ def tfidf_linear_baseline(
     if z.ndim == 1:  # two classes: one decision value for the larger code
         z = np.column_stack([-z, z])
     full = np.full((len(test_texts), n_classes), -1e3)
-    full[:, svc.classes_] = z
+    full[:, np.asarray(svc.classes_).astype(np.int64)] = z  # binary codes arrive as floats
     e = np.exp(full - full.max(axis=1, keepdims=True))
     return e / e.sum(axis=1, keepdims=True)  # type: ignore[no-any-return]
 
