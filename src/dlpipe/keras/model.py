@@ -674,6 +674,8 @@ class Model(DataMixin):
         """Write the weights alone to a safetensors file (whatever its suffix; never pickle)."""
         from safetensors.torch import save_file
 
+        from dlpipe.core.files import atomic_file
+
         self._require_built("save_weights")
         assert self.net is not None
         path = Path(filepath)
@@ -684,12 +686,8 @@ class Model(DataMixin):
                     "pass another path (dlpipe replaces only its own weights files)."
                 )
         state = {k: v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}
-        tmp = path.with_name(f".{path.name}.tmp")
-        try:
+        with atomic_file(path, "`filepath`") as tmp:  # a fresh temporary name, renamed when written
             save_file(state, str(tmp), metadata={"format": "dlpipe-keras-weights"})
-            tmp.replace(path)
-        finally:
-            tmp.unlink(missing_ok=True)
 
     def load_weights(self, filepath: str | Path) -> None:
         """Read weights written by :meth:`save_weights` into this model (names and shapes must match)."""
