@@ -340,7 +340,7 @@ def test_two_trainings_of_one_folder_the_second_is_refused_naming_the_first(tmp_
         "-t",
         "y",
         "--epochs",
-        "3000",
+        "1000",  # long enough to hold the folder while the second run starts and is refused (~8 s)
         "--patience",
         "0",
         "--batch-size",
@@ -391,9 +391,9 @@ def test_two_tune_workers_of_one_folder_the_second_is_refused_and_trials_are_exa
         "-t",
         "y",
         "--trials",
-        "16",
+        "8",
         "--epochs",
-        "300",
+        "100",  # 8 trials of the default ensemble: ~25 s, the second worker is refused in ~3 s
         "--pruner",
         "none",
         "--no-retrain",
@@ -430,7 +430,7 @@ def test_two_tune_workers_of_one_folder_the_second_is_refused_and_trials_are_exa
             first.wait()
     assert first.returncode == 0, err
     trials = pd.read_csv(tmp_path / "same" / "trials.csv")
-    assert trials["state"].isin(["complete", "pruned"]).sum() == 16 and len(trials) == 16
+    assert trials["state"].isin(["complete", "pruned"]).sum() == 8 and len(trials) == 8
 
 
 def test_a_shared_study_worker_leaves_a_held_folder_to_its_holder(tmp_path):
@@ -645,7 +645,7 @@ def test_kill_9_during_training_keeps_the_checkpoint_and_a_retry_is_told_to_resu
         "-t",
         "y",
         "--epochs",
-        "3000",
+        "1000",  # long enough to hold the folder while the second run starts and is refused (~8 s)
         "--patience",
         "0",
         "--batch-size",
