@@ -26,7 +26,14 @@ from dlpipe.reports.plots import Plot
 if TYPE_CHECKING:
     from dlpipe.reports.folder import RunFolder
 
-__all__ = ["Section", "Table", "register_section", "extra_sections", "replaced_sections"]
+__all__ = [
+    "Section",
+    "Table",
+    "TokenText",
+    "register_section",
+    "extra_sections",
+    "replaced_sections",
+]
 
 
 @dataclass
@@ -38,6 +45,17 @@ class Table:
     caption: str = ""
     highlight: int | None = None
     collapsed: bool = False
+
+
+@dataclass
+class TokenText:
+    """A document shown token by token, each on its own background colour (token attributions).
+
+    ``tokens``: ``(text, css_colour)`` pairs; the text is escaped when rendered, the colour is one the
+    caller computed (``rgba(...)``), never user input."""
+
+    caption: str
+    tokens: list[tuple[str, str]]
 
 
 @dataclass
@@ -61,6 +79,11 @@ class Section:
     def note(self, text: str) -> Section:
         """Something missing or skipped, said in one sentence (shown in a muted box)."""
         self.items.append(("note", text))
+        return self
+
+    def tokens(self, document: TokenText) -> Section:
+        """A document with a colour behind each token (escaped text, our own colours)."""
+        self.items.append(("tokens", document))
         return self
 
     def code(self, text: str, folded: str | None = None) -> Section:
