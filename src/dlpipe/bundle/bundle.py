@@ -742,7 +742,14 @@ def _build_checked(root: Path, spec: dict[str, Any]) -> nn.Module:
 
 
 def load_checked_state(model: nn.Module, state: dict[str, torch.Tensor], root: Path) -> None:
-    """Load ``state`` into ``model`` after checking that names and shapes match exactly (one clear sentence if not)."""
+    """Load ``state`` into ``model`` after checking that names and shapes match exactly (one clear sentence if not).
+
+    A model with an ``upgrade_state(state)`` method first maps a state saved by an earlier version
+    of its family onto its own keys (nbeats: the last block's dropped backcast layer).
+    """
+    upgrade = getattr(model, "upgrade_state", None)
+    if callable(upgrade):
+        state = upgrade(state)
     own = model.state_dict()
     for key, tensor in own.items():
         if key not in state:

@@ -1,7 +1,7 @@
 """N-BEATS-style forecaster (Oreshkin et al., 2020, the "generic" architecture): an MLP on the window.
 
-Blocks of fully connected layers read the flattened window; each block emits a *backcast*
-(subtracted from what the next block reads) and a *forecast* (summed over blocks). Before the first
+Blocks of fully connected layers read the flattened window; each block emits a *forecast* (summed
+over blocks) and, except the last, a *backcast* (subtracted from what the next block reads). Before the first
 block each window is made level- and scale-free: its last row is subtracted and it is divided by its
 mean absolute step-to-step change (per column), and the forecast is scaled back, so one network
 serves series of any level and size (a global model across many series). The network predicts the
@@ -27,7 +27,9 @@ __all__ = ["NBeatsNet"]
 
 
 class _Block(nn.Module):
-    def __init__(self, n_in: int, hidden: list[int], n_out: int, dropout: float) -> None:
+    def __init__(
+        self, n_in: int, hidden: list[int], n_out: int, dropout: float, *, backcast: bool = True
+    ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         width = n_in
@@ -37,12 +39,13 @@ class _Block(nn.Module):
                 layers.append(nn.Dropout(dropout))
             width = h
         self.body = nn.Sequential(*layers)
-        self.backcast = nn.Linear(width, n_in)
+        # the last block's backcast would feed nothing, so it has none
+        self.backcast = nn.Linear(width, n_in) if backcast else None
         self.forecast = nn.Linear(width, n_out)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
         h = self.body(x)
-        return self.backcast(h), self.forecast(h)
+        return (self.backcast(h) if self.backcast is not None else None), self.forecast(h)
 
 
 class NBeatsNet(nn.Module):
@@ -77,10 +80,23 @@ class NBeatsNet(nn.Module):
             )
         self.steps = int(spec["n_outputs"]) // k
         n_in = self.lookback * self.n_features
+        n = int(blocks)
         self.blocks = nn.ModuleList(
-            _Block(n_in, hidden, int(spec["n_outputs"]), float(spec.get("dropout", 0.0)))
-            for _ in range(int(blocks))
+            _Block(
+                n_in,
+                hidden,
+                int(spec["n_outputs"]),
+                float(spec.get("dropout", 0.0)),
+                backcast=i < n - 1,
+            )
+            for i in range(n)
         )
+
+    def upgrade_state(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """A saved state without the keys this version no longer has: bundles saved before the last
+        block lost its (unused) backcast layer still load, with the same forecasts."""
+        stale = f"blocks.{len(self.blocks) - 1}.backcast."
+        return {k: v for k, v in state.items() if not k.startswith(stale)}
 
     def example_inputs(self) -> list[torch.Tensor]:
         return [torch.zeros(2, self.lookback, self.n_features)]
@@ -98,7 +114,8 @@ class NBeatsNet(nn.Module):
         )
         for block in self.blocks:
             back, fore = block(residual)
-            residual = residual - back
+            if back is not None:
+                residual = residual - back
             forecast = forecast + fore
         out = forecast.reshape(b, self.steps, -1)  # (B, H, K)
         t_scale = scale[:, :, self.target_index]  # (B, 1, K)
