@@ -324,6 +324,7 @@ class ImageRecipe(Recipe):
         return merged
 
     def evaluate(self, ctx: RunContext) -> Evaluation:
+        from dlpipe.pipeline._attribute import attribute_images
         from dlpipe.reports.images import image_extras
 
         train_seconds = time.perf_counter() - ctx.extras["clock"].started
@@ -431,6 +432,17 @@ class ImageRecipe(Recipe):
         metrics: dict[str, Any] = {"image": image}
         if calibration is not None:
             metrics["calibration"] = calibration
+        # issue #20: integrated-gradients saliency of a few test images across classes (the report's overlays)
+        metrics["attributions"], saliency = attribute_images(
+            ctx.model.inner if isinstance(ctx.model, Autocast) else ctx.model,
+            x_test,
+            y_test.reshape(-1).astype(np.int64),
+            proba,
+            eval_transform,
+            temperature=task.temperature,
+            seed=cfg.seed,
+        )
+        extras["files"].update(saliency)
         return Evaluation(test=test_scores, manifest=manifest, metrics=metrics, extras=extras)
 
     def record_config(self, ctx: RunContext, resolved: dict[str, Any]) -> None:

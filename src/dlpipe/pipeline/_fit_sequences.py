@@ -29,6 +29,7 @@ from dlpipe.evaluation.calibration import calibration_record
 from dlpipe.evaluation.metrics import classification_metrics
 from dlpipe.evaluation.scoring import class_predictions, score
 from dlpipe.models.registry import build_model
+from dlpipe.pipeline._attribute import attribute_sequences
 from dlpipe.pipeline._fit_series import SEQUENCE_FAMILIES, _record_model
 from dlpipe.pipeline.recipe import Evaluation, Prepared, Recipe, RunContext
 from dlpipe.training.steps import TrainStep
@@ -272,6 +273,17 @@ class SequenceRecipe(Recipe):
                 "test_from": str(times[0]) if times else None,
                 "test_to": str(times[-1]) if times else None,
             }
+        # issue #20: attributions over the steps of a few test cases across classes (for the report)
+        more["attributions"], step_files = attribute_sequences(
+            ctx.model,
+            x_te,
+            m_te,
+            y_true,
+            proba,
+            temperature=task.temperature,
+            seed=seed,
+            occlusion=st["family"] == "minirocket",  # its features count signs: no gradient
+        )
         manifest = {
             "kind": "sequence",
             "task": task.to_dict(),
@@ -291,8 +303,9 @@ class SequenceRecipe(Recipe):
                 },
             },
             extras={
-                "predictions": class_predictions(y_true, proba, task.classes)
-            },  # for the report's ROC/PR curves
+                "predictions": class_predictions(y_true, proba, task.classes),  # ROC/PR curves
+                "files": step_files,
+            },
         )
 
     def record_config(self, ctx: RunContext, resolved: dict[str, Any]) -> None:

@@ -23,6 +23,7 @@ from dlpipe.data.text import TextDataset, encode_texts, fit_tokenizer
 from dlpipe.evaluation.baselines import fit_baselines, verdict
 from dlpipe.evaluation.scoring import class_predictions, score
 from dlpipe.models.registry import build_model
+from dlpipe.pipeline._attribute import attribute_texts
 from dlpipe.pipeline.recipe import Evaluation, Prepared, Recipe, RunContext
 from dlpipe.training.callbacks import Callback
 from dlpipe.training.trainer import TensorData, Trainer, predict_logits
@@ -410,10 +411,30 @@ class TextRecipe(Recipe):
         if spec_out is not None:
             manifest["model_spec"] = spec_out
         files = {MISTAKES_FILE: _mistakes(st["test_texts"], y_true, proba, classes)}
+        # issue #19 item 5: per-token attributions of a few test documents across classes (the report)
+        if st["encoder"] is None:
+            attributions, token_files = attribute_texts(
+                ctx.model,
+                st["test_inputs"],
+                st["test_texts"],
+                st["tokenizer"],
+                y_true,
+                proba,
+                classes,
+                temperature=task.temperature,
+                seed=cfg.seed,
+                special_tokens=False,
+            )
+            files.update(token_files)
+        else:  # ~65 passes of the 22.7 M-parameter encoder per document: on request only
+            attributions = {
+                "skipped": "the MiniLM encoder's token attributions take about 65 encoder passes per document; "
+                "run `dlpipe explain BUNDLE docs.csv` for the documents you choose"
+            }
         return Evaluation(
             test=test_scores,
             manifest=manifest,
-            metrics={"kind": "text", "text": text},
+            metrics={"kind": "text", "text": text, "attributions": attributions},
             extras={"predictions": class_predictions(y_true, proba, classes), "files": files},
         )
 

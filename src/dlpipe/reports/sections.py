@@ -124,6 +124,10 @@ register_section("text", "dlpipe.reports.text:sections")
 register_section("image", "dlpipe.reports.trust:sections")  # calibration
 register_section("sequence", "dlpipe.reports.trust:sections")  # calibration
 register_section("table", "dlpipe.reports.trust:sections")  # explanations, calibration, intervals
+# attributions of a few test inputs (saliency overlays, steps, tokens): one section function per kind
+register_section("image", "dlpipe.reports.attributions:image_section")
+register_section("sequence", "dlpipe.reports.attributions:sequence_section")
+register_section("text", "dlpipe.reports.attributions:text_section")
 register_section(
     "*", "dlpipe.reports.forecast:sections"
 )  # draws only when metrics.json has a test_forecast
