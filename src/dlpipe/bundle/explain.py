@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from dlpipe.bundle.attributions import KINDS as INPUT_KINDS
+from dlpipe.bundle.attributions import InputExplanation, explain_inputs
 from dlpipe.core.errors import InvalidInputError
 
 if TYPE_CHECKING:
@@ -18,7 +20,7 @@ if TYPE_CHECKING:
 
     from dlpipe.bundle.bundle import Bundle
 
-__all__ = ["Explanation", "explain"]
+__all__ = ["Explanation", "InputExplanation", "explain"]
 
 
 @dataclass
@@ -64,20 +66,25 @@ def explain(
     max_rows: int = 1000,
     steps: int = 64,
     seed: int = 0,
-) -> Explanation:
-    """Permutation importance and integrated-gradients attributions of a table bundle on ``data``.
+) -> Explanation | InputExplanation:
+    """Permutation importance and integrated-gradients attributions of a table bundle on ``data``; for an
+    image, sequence or text classifier, attributions of each input's predicted class to its pixels, time
+    steps or tokens (an :class:`InputExplanation`; docs/trust.md).
 
     Args:
         bundle: A :class:`~dlpipe.Bundle` or its folder.
         data: Rows with the training columns (DataFrame, list of dicts, CSV/Parquet path). With the
-            target column too, permutation importance is computed on the run's primary metric.
+            target column too, permutation importance is computed on the run's primary metric. For other
+            kinds, what ``predict`` takes: image files or a folder, sequences, documents.
         repeats: Shuffles per column for permutation importance. Defaults to `5`.
-        max_rows: Rows used for permutation importance (a seeded sample when there are more). Defaults to `1000`.
+        max_rows: Rows used for permutation importance (a seeded sample when there are more); for images,
+            sequences and text, the first inputs explained. Defaults to `1000`.
         steps: Trapezoid intervals along each integrated-gradients path. Defaults to `64`.
         seed: Seeds the shuffles and the sample. Defaults to `0`.
 
     Raises:
-        InvalidInputError: the bundle is not a table classifier or regressor, or an option is out of range.
+        InvalidInputError: the bundle is not a table classifier or regressor nor an image, sequence or text
+            classifier, or an option is out of range.
 
     Example:
         >>> import dlpipe as dl  # doctest: +SKIP
@@ -113,10 +120,12 @@ def explain(
         raise InvalidInputError("; ".join(bad) + "; pass a whole number in range.")
     b = bundle if not isinstance(bundle, str) else load_bundle(bundle)
     task = b.task
+    if b.kind in INPUT_KINDS:  # images, sequences, text: attributions per pixel, step or token
+        return explain_inputs(b, data, steps=steps, max_rows=max_rows, seed=seed)
     if b.kind != "table" or task.kind not in ("regression", "binary", "multiclass"):
         raise InvalidInputError(
-            f"explanations are computed for table classifiers and regressors, but this bundle is a {b.kind} "
-            f"{task.kind} model; pass a bundle trained on a table with `dlpipe train data.csv -t <target>`."
+            f"explanations are computed for table classifiers and regressors and for image, sequence and text "
+            f"classifiers, but this bundle is a {b.kind} {task.kind} model; pass a bundle trained on one of those."
         )
     batch = b._prepare(data, with_target=True)
     x_num = batch.inputs[0]

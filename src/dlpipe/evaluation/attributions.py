@@ -25,6 +25,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -40,6 +41,8 @@ __all__ = [
     "sequence_attributions",
     "token_attributions",
     "overlay_image",
+    "token_strings",
+    "token_colour",
 ]
 
 
@@ -322,6 +325,35 @@ def _occlude_tokens(
             out[i] = y[0]
             values[i, real] = y[0] - y[1:]
     return Attributions(values, out, np.full(n, np.nan), targets, "occlusion", float("nan"), 0)
+
+
+def token_strings(
+    tokenizer: Any, texts: list[str], width: int, *, special_tokens: bool = False
+) -> list[list[str]]:
+    """Each document's first ``width`` tokens as they appear in its text (original case; a special token by its name)."""
+    out = []
+    for text, enc in zip(
+        texts, tokenizer.encode_batch(texts, add_special_tokens=special_tokens), strict=True
+    ):
+        toks = [
+            text[a:b] if b > a else tok
+            for tok, (a, b) in zip(enc.tokens[:width], enc.offsets[:width], strict=True)
+        ]
+        out.append(toks)
+    return out
+
+
+def token_colour(value: float, scale: float) -> str:
+    """A CSS background for one token: red for a positive attribution, blue for a negative one, opacity by size.
+
+    Example:
+        >>> token_colour(0.5, 1.0), token_colour(-1.0, 1.0), token_colour(0.0, 0.0)
+        ('rgba(207,34,46,0.350)', 'rgba(9,105,218,0.700)', 'rgba(0,0,0,0)')
+    """
+    if not scale or not np.isfinite(value) or value == 0:
+        return "rgba(0,0,0,0)"
+    alpha = min(1.0, abs(value) / scale) * 0.7
+    return f"rgba(207,34,46,{alpha:.3f})" if value > 0 else f"rgba(9,105,218,{alpha:.3f})"
 
 
 def overlay_image(image: np.ndarray, attr: np.ndarray, *, alpha: float = 0.6) -> np.ndarray:

@@ -23,13 +23,13 @@ from dlpipe.evaluation.attributions import (
     pick_across_classes,
     sequence_attributions,
     token_attributions,
+    token_strings,
 )
 
 __all__ = [
     "attribute_images",
     "attribute_sequences",
     "attribute_texts",
-    "token_strings",
     "N_IMAGES",
     "N_CASES",
     "N_DOCUMENTS",
@@ -38,7 +38,9 @@ __all__ = [
 N_IMAGES = 8
 N_CASES = 6
 N_DOCUMENTS = 6
-_RUN_MAX_STEPS = 4096  # the refinement cap (a ReLU CNN on 8x8 digits needed over 1024 steps for one image)
+_RUN_MAX_STEPS = (
+    4096  # the refinement cap (a ReLU CNN on 8x8 digits needed over 1024 steps for one image)
+)
 
 
 def _record(a: Attributions, seconds: float, **more: Any) -> dict[str, Any]:
@@ -148,22 +150,6 @@ def attribute_sequences(
         return info, {SEQUENCE_FILE: data}
 
     return _guarded("sequence", run)
-
-
-def token_strings(
-    tokenizer: Any, texts: list[str], width: int, *, special_tokens: bool = False
-) -> list[list[str]]:
-    """Each document's first ``width`` tokens as they appear in its text (original case; a special token by its name)."""
-    out = []
-    for text, enc in zip(
-        texts, tokenizer.encode_batch(texts, add_special_tokens=special_tokens), strict=True
-    ):
-        toks = [
-            text[a:b] if b > a else tok
-            for tok, (a, b) in zip(enc.tokens[:width], enc.offsets[:width], strict=True)
-        ]
-        out.append(toks)
-    return out
 
 
 def attribute_texts(

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from dlpipe.evaluation.attributions import token_colour
 from dlpipe.reports.plots import TRAIN, Plot, new_figure, render, short_label
 from dlpipe.reports.sections import Section, TokenText
 
@@ -31,7 +32,6 @@ __all__ = [
     "image_section",
     "sequence_section",
     "text_section",
-    "token_colour",
 ]
 
 IMAGE_FILE = "saliency.npz"
@@ -294,19 +294,6 @@ def _step_plot(
 
 
 # ---------------------------------------------------------------------- text
-def token_colour(value: float, scale: float) -> str:
-    """A CSS background for one token: red for a positive attribution, blue for a negative one, opacity by size.
-
-    Example:
-        >>> token_colour(0.5, 1.0), token_colour(-1.0, 1.0), token_colour(0.0, 0.0)
-        ('rgba(207,34,46,0.350)', 'rgba(9,105,218,0.700)', 'rgba(0,0,0,0)')
-    """
-    if not scale or not np.isfinite(value) or value == 0:
-        return "rgba(0,0,0,0)"
-    alpha = min(1.0, abs(value) / scale) * 0.7
-    return f"rgba(207,34,46,{alpha:.3f})" if value > 0 else f"rgba(9,105,218,{alpha:.3f})"
-
-
 def text_section(run: RunFolder) -> list[Section]:
     """Per-token attributions of a few test documents across classes, each token on its colour (escaped)."""
     info = _info(run)
