@@ -145,10 +145,15 @@ class Chromium:
         shutil.rmtree(self.profile, ignore_errors=True)
 
     def inspect(
-        self, page: Path, screenshot: Path | None = None, width: int = 1280
+        self,
+        page: Path,
+        screenshot: Path | None = None,
+        width: int = 1280,
+        measure: str | None = None,
     ) -> dict[str, Any]:
         """Load ``page`` (a file) in a new tab and return {'console_errors', 'exceptions', 'requests',
-        'off_machine', 'failed', 'broken_images', 'images', 'title', 'height'}; write a full-page PNG."""
+        'off_machine', 'failed', 'broken_images', 'images', 'title', 'height'}; write a full-page PNG.
+        ``measure``: a JavaScript expression evaluated in the page; its JSON value is 'measured'."""
         cdp = self.cdp
         target = cdp.send("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = cdp.send("Target.attachToTarget", {"targetId": target, "flatten": True})[
@@ -178,6 +183,10 @@ class Chromium:
             session=session,
         )
         info = json.loads(probe["result"]["value"])
+        if measure is not None:
+            info["measured"] = cdp.send(
+                "Runtime.evaluate", {"returnByValue": True, "expression": measure}, session=session
+            )["result"].get("value")
         if screenshot is not None:
             shot = cdp.send(
                 "Page.captureScreenshot",
@@ -224,6 +233,7 @@ class Chromium:
             "images": info["images"],
             "title": info["title"],
             "height": info["height"],
+            "measured": info.get("measured"),
         }
 
 

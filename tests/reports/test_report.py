@@ -180,7 +180,10 @@ def test_image_run_report_shows_test_images_and_mistakes(tmp_path):
     np.savez(tmp_path / "stripes.npz", images=images, labels=labels)
     run = dl.train(str(tmp_path / "stripes.npz"), epochs=2, progress="quiet", out=tmp_path / "run")
     page = (run.path / "report.html").read_text(encoding="utf-8")
-    assert "Test images" in page and 'alt="The first' in page
+    assert "Test images" in page and "test images, the classes in turn" in page
+    with np.load(run.path / "test_images.npz") as z:  # the grid takes the classes in turn
+        shown = z["y_true"][: int(z["n_first"])]
+    assert sorted(shown[:3].tolist()) == [0, 1, 2] and len(set(shown.tolist())) == 3
     assert (run.path / "plots" / "test_images.png").is_file() and (
         run.path / "plots" / "roc.png"
     ).is_file()

@@ -158,9 +158,93 @@ def evaluate_table(ctx: RunContext) -> Evaluation:
         manifest["intervals"] = {
             k: trust["intervals"][k] for k in ("method", "levels", "half_widths", "validation_rows")
         }
+    files = {WORST_ERRORS_FILE: worst_errors(prep, task, y_true, values, proba)}
     return Evaluation(
-        test=test_scores, manifest=manifest, metrics=trust, extras={"predictions": predictions}
+        test=test_scores,
+        manifest=manifest,
+        metrics=trust,
+        extras={"predictions": predictions, "files": files},
     )
+
+
+WORST_ERRORS_FILE = "worst_errors.json"
+_WORST = 20
+
+
+def worst_errors(
+    prep: dict[str, Any],
+    task: Any,
+    y_true: np.ndarray,
+    values: np.ndarray,
+    proba: np.ndarray | None,
+) -> bytes:
+    """The test rows the model got most wrong, with their inputs as given (the report's worst-errors table).
+
+    Classification: the misclassified rows, lowest probability given to the true class first;
+    regression: the largest absolute errors in target units. JSON (``columns`` and ``rows`` of
+    ``row``, ``truth``, ``prediction``, ``score``, ``inputs``), so a column named ``prediction``
+    cannot collide with ours.
+    """
+    import json
+
+    frame = prep.get("test_frame")
+    schema = prep["schema"]
+    columns = [c.name for c in schema.columns] if frame is not None else []
+    if task.kind == "regression":
+        err = np.abs(np.asarray(values, dtype=np.float64).reshape(-1) - y_true)
+        order = np.argsort(-np.nan_to_num(err, nan=-1.0), kind="stable")[:_WORST]
+        score, truth, pred = err, y_true.astype(np.float64), np.asarray(values).reshape(-1)
+        what = "absolute error (target units)"
+    else:
+        assert proba is not None
+        p_true = proba[np.arange(len(y_true)), y_true]
+        wrong = np.flatnonzero(proba.argmax(axis=1) != y_true)
+        order = wrong[np.argsort(p_true[wrong], kind="stable")][:_WORST]  # mistakes only
+        names = np.asarray(task.classes, dtype=object)
+        score, truth, pred = p_true, names[y_true], names[proba.argmax(axis=1)]
+        what = "probability given to the true class"
+    rows = []
+    for i in order.tolist():
+        inputs = frame.iloc[i][columns].tolist() if frame is not None else []
+        rows.append(
+            {
+                "row": int(i),
+                "truth": _plain(truth[i]),
+                "prediction": _plain(pred[i]),
+                "score": _plain(score[i]),
+                "inputs": [_plain(v) for v in inputs],
+            }
+        )
+    doc = {
+        "score": what,
+        "test_rows": int(len(y_true)),
+        "errors": int(len(wrong)) if task.kind != "regression" else int(len(y_true)),
+        "columns": columns,
+        "rows": rows,
+    }
+    return json.dumps(doc, allow_nan=False).encode("utf-8")
+
+
+def _plain(value: Any) -> Any:
+    """A JSON value: numpy scalars as Python ones, NaN and missing as None, anything else as text."""
+    if value is None:
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if np.isfinite(value) else None
+    if isinstance(value, str):
+        return value
+    try:
+        import pandas as pd
+
+        if pd.isna(value):
+            return None
+    except (TypeError, ValueError):
+        pass
+    return str(value)
 
 
 def _logits(model: torch.nn.Module, x_num: np.ndarray, x_cat: np.ndarray) -> np.ndarray:

@@ -442,6 +442,7 @@ def prepare_table(ds: TabularDataset, cfg: RunConfig) -> dict[str, Any]:
         "task": task,
         "preprocessor": pre,
         "splits": splits,
+        "test_frame": test_frame,  # the test rows as given: the report's worst-errors table shows them
         "reference": reference_statistics(train_frame, schema),
         "split_rows": {k: int(len(v[2])) for k, v in splits.items()},
         "same_rows": len(tr) == len(frame) and len(va) == len(frame),

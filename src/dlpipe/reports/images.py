@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dlpipe.evaluation.scoring import class_predictions
-from dlpipe.reports.plots import Plot, new_figure, render, short_label
+from dlpipe.reports.plots import PAGE_WIDTH, Plot, new_figure, render, short_label
 from dlpipe.reports.sections import Section
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ def image_extras(
     y_true = np.asarray(y_true).reshape(-1).astype(np.int64)
     pred = proba.argmax(axis=1)
     extras: dict[str, Any] = {"predictions": class_predictions(y_true, proba, list(classes))}
-    first = np.arange(min(n, len(y_true)))
+    first = across_classes(y_true, n)
     wrong = np.flatnonzero(pred != y_true)
     worst = wrong[np.argsort(-proba[wrong, pred[wrong]])][:n]  # confidently wrong first
     rows = np.concatenate([first, worst]).astype(np.int64)
@@ -54,6 +54,18 @@ def image_extras(
     return extras
 
 
+def across_classes(y_true: np.ndarray, n: int) -> np.ndarray:
+    """Up to ``n`` test rows taking the classes in turn (the first row of each class, then the second...),
+    so the grid shows every class rather than the first rows of a folder-ordered split."""
+    y = np.asarray(y_true).reshape(-1)
+    rank = np.zeros(len(y), dtype=np.int64)
+    for c in np.unique(y):
+        at = np.flatnonzero(y == c)
+        rank[at] = np.arange(len(at))
+    order = np.lexsort((y, rank))  # by rank within the class, then by class
+    return order[:n].astype(np.int64)
+
+
 def sections(run: RunFolder) -> list[Section]:
     s = Section("images", "Test images")
     path = run.path / SAMPLE_FILE
@@ -70,7 +82,7 @@ def sections(run: RunFolder) -> list[Section]:
     s.plot(
         _grid(
             "test_images",
-            f"The first {n_first} test images: true → predicted",
+            f"{n_first} test images, the classes in turn: true → predicted",
             images[:n_first],
             y_true[:n_first],
             y_pred[:n_first],
@@ -111,10 +123,10 @@ def _grid(
         return Plot(name, title, note="no images to show.")
     cols = min(8, len(images))
     rows = int(np.ceil(len(images) / cols))
-    with matplotlib.rc_context({"font.size": 7}):
-        height = 1.45 * rows + 0.75
+    with matplotlib.rc_context({"font.size": 9}):
+        height = 1.6 * rows + 0.8
         fig = new_figure(
-            1.25 * cols + 0.2,
+            max(1.35 * cols + 0.2, 0.8 * PAGE_WIDTH),
             height,
             left=0.1,
             right=0.1,
@@ -138,7 +150,7 @@ def _grid(
             ax.set_title(
                 f"{short_label(classes[int(y_true[i])], 9)} → {short_label(classes[int(y_pred[i])], 9)}\n{conf[i]:.0%}",
                 color="#1a7f37" if ok else "#cf222e",
-                fontsize=7,
+                fontsize=9,
             )
-        fig.suptitle(title, fontsize=9, y=1 - 0.12 / height)
+        fig.suptitle(title, fontsize=11, y=1 - 0.12 / height)
         return Plot(name, title, render(fig))

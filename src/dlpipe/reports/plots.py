@@ -39,15 +39,20 @@ __all__ = [
 ]
 
 DPI = 90
+# Figures are drawn at the page's width and shown at their own pixel size (no browser scaling, so the
+# fonts keep their size): 11 in at 90 dpi is 990 px, 81% of the 1,224-px content column a 1280-px
+# window gives the report. No figure of a table run is narrower than PAGE_WIDTH * 0.85 (the browser
+# test checks every figure is at least 60% of the content width).
+PAGE_WIDTH = 11.0
 TRAIN, VAL, MARK = "#1f77b4", "#ff7f0e", "#2ca02c"
 _STYLE: dict[str, Any] = {
-    "font.size": 9,
-    "axes.titlesize": 10,
+    "font.size": 11,
+    "axes.titlesize": 12,
     "axes.grid": True,
     "grid.alpha": 0.3,
     "axes.spines.top": False,
     "axes.spines.right": False,
-    "legend.fontsize": 8,
+    "legend.fontsize": 10,
     "legend.frameon": False,
 }
 _SKIP_KEYS = {"epoch", "loss", "val_loss", "lr", "time"}
@@ -111,10 +116,68 @@ def render(fig: Figure) -> bytes:
 
     for text in fig.findobj(Text):
         text.set_parse_math(False)
+    move_legends_off_data(fig)
     buf = io.BytesIO()
     with matplotlib.rc_context({"text.parse_math": False}):  # tick labels made while drawing
         fig.savefig(buf, format="png", dpi=DPI)
     return buf.getvalue()
+
+
+def legend_covers(ax: Axes) -> int:
+    """How many of ``ax``'s data points (scatter points, line vertices, bar tops) its legend's box covers.
+
+    Reference lines (an identity diagonal, a chance line, an epoch marker) are given ``gid="reference"``
+    by the functions here and are not data. Measured in display pixels from the figure's own layout
+    (the legend's ``loc="best"`` placement included), so no draw is needed.
+    """
+    from matplotlib.collections import PathCollection
+    from matplotlib.patches import Rectangle
+
+    legend = ax.get_legend()
+    if legend is None or not legend.get_visible():
+        return 0
+    fig = ax.get_figure(root=True)
+    assert fig is not None
+    if not hasattr(fig.canvas, "get_renderer"):  # a bare Figure: the Agg canvas savefig uses
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        FigureCanvasAgg(fig)
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    box = legend.get_window_extent(renderer)
+    points: list[np.ndarray] = []
+    for line in ax.get_lines():
+        if line.get_gid() != "reference" and line.get_visible():
+            xy = np.asarray(line.get_xydata(), dtype=float)
+            points.append(line.get_transform().transform(xy[np.isfinite(xy).all(axis=1)]))
+    for coll in ax.collections:
+        if isinstance(coll, PathCollection) and coll.get_gid() != "reference":
+            xy = np.asarray(coll.get_offsets(), dtype=float)
+            points.append(coll.get_offset_transform().transform(xy[np.isfinite(xy).all(axis=1)]))
+    for patch in ax.patches:
+        if isinstance(patch, Rectangle) and patch.get_gid() != "reference":
+            b = patch.get_window_extent(renderer)
+            points.append(np.array([[b.x0, b.y1], [b.x1, b.y1], [(b.x0 + b.x1) / 2, b.y1]]))
+    if not points:
+        return 0
+    xy = np.concatenate([p.reshape(-1, 2) for p in points])
+    inside = (
+        (xy[:, 0] >= box.x0) & (xy[:, 0] <= box.x1) & (xy[:, 1] >= box.y0) & (xy[:, 1] <= box.y1)
+    )
+    return int(inside.sum())
+
+
+def move_legends_off_data(fig: Figure) -> None:
+    """A legend drawn inside its axes that covers data points moves outside, to the axes' right.
+
+    Called by :func:`render` for every figure, so a legend placed by hand or by ``loc="best"`` never
+    hides a point; the functions here leave room on the right where their data can fill the axes.
+    """
+    for ax in fig.axes:
+        legend = ax.get_legend()
+        if legend is None or legend.get_bbox_to_anchor() != ax.bbox or not legend_covers(ax):
+            continue  # no legend, one anchored outside already, or one on empty space
+        legend.set_loc("upper left")
+        legend.set_bbox_to_anchor((1.01, 1.0), transform=ax.transAxes)
 
 
 def _style() -> Any:
@@ -141,9 +204,16 @@ def short_label(value: Any, limit: int = 18) -> str:
 
 # ---------------------------------------------------------------------------------------- training
 def history_plots(
-    h: dict[str, np.ndarray], best_epoch: int | None = None, stopped_epoch: int | None = None
+    h: dict[str, np.ndarray],
+    best_epoch: int | None = None,
+    stopped_epoch: int | None = None,
+    loss_unit: str = "",
 ) -> list[Plot]:
-    """Loss and each metric per epoch (train vs validation) in one picture, then learning rate and time per epoch."""
+    """Loss and each metric per epoch (train vs validation) in one picture, then learning rate and time per epoch.
+
+    ``loss_unit`` labels the loss axis (a regression's loss is on the standardised target, not in
+    target units).
+    """
     if not h or "loss" not in h and "val_loss" not in h:
         return [
             Plot(
@@ -163,7 +233,7 @@ def history_plots(
     with _style():
         cols = min(3, len(names))
         rows = math.ceil(len(names) / cols)
-        fig = new_figure(4.6 * cols if cols > 1 else 6.0, 3.1 * rows, wspace=0.28)
+        fig = new_figure(PAGE_WIDTH if cols <= 2 else 13.4, 3.4 * rows, left=0.9, wspace=0.28)
         axes = np.atleast_1d(fig.subplots(rows, cols)).reshape(-1)
         marker = "o" if n <= 3 else None
         for ax, m in zip(axes, names):
@@ -173,6 +243,8 @@ def history_plots(
             if val is not None and np.isfinite(val).any():
                 ax.plot(epochs, val, color=VAL, label="validation", marker=marker)
             ax.set(title=f"{m} per epoch", xlabel="epoch")
+            if m == "loss" and loss_unit:
+                ax.set_ylabel(loss_unit)
             integer_epochs(ax)
             _mark_epochs(ax, best_epoch, stopped_epoch)
             ax.legend(loc="best")
@@ -181,7 +253,7 @@ def history_plots(
         plots.append(Plot("history", "Loss and metrics per epoch", render(fig)))
     if "lr" in h or "time" in h:
         with _style():
-            fig = new_figure(9.2, 2.8, left=0.8)
+            fig = new_figure(PAGE_WIDTH, 3.0, left=0.9)
             ax1, ax2 = fig.subplots(1, 2)
             if "lr" in h:
                 ax1.plot(epochs, h["lr"], color=TRAIN)
@@ -225,6 +297,7 @@ def _mark_epochs(ax: Axes, best: int | None, stopped: int | None, legend: bool =
             linestyle="--",
             linewidth=1,
             label=f"best epoch {best}" if legend else None,
+            gid="reference",
         )
     if stopped and stopped != best:
         ax.axvline(
@@ -233,6 +306,7 @@ def _mark_epochs(ax: Axes, best: int | None, stopped: int | None, legend: bool =
             linestyle=":",
             linewidth=1,
             label=f"early stop at {stopped}" if legend else None,
+            gid="reference",
         )
 
 
@@ -241,12 +315,14 @@ def lr_finder_plot(lrs: Sequence[float], losses: Sequence[float], chosen: float 
     if len(lrs) < 2:
         return Plot("lr_finder", title, note="the range test recorded fewer than 2 points.")
     with _style():
-        fig = new_figure(6.0, 3.2)
+        fig = new_figure(PAGE_WIDTH, 3.4)
         ax = fig.subplots()
         ax.plot(lrs, losses, color=TRAIN)
         ax.set_xscale("log")
         if chosen:
-            ax.axvline(chosen, color=MARK, linestyle="--", label=f"chosen {chosen:.2g}")
+            ax.axvline(
+                chosen, color=MARK, linestyle="--", label=f"chosen {chosen:.2g}", gid="reference"
+            )
             ax.legend()
         ax.set(title=title, xlabel="learning rate (log)", ylabel="smoothed loss")
         return Plot("lr_finder", title, render(fig))
@@ -254,8 +330,13 @@ def lr_finder_plot(lrs: Sequence[float], losses: Sequence[float], chosen: float 
 
 # ---------------------------------------------------------------------------------------- data
 def class_balance_plot(
-    classes: Sequence[Any], counts: Sequence[int] | None, test_counts: Sequence[int] | None
+    classes: Sequence[Any],
+    counts: Sequence[int] | None,
+    test_counts: Sequence[int] | None,
+    counts_label: str = "training data",
 ) -> Plot:
+    """Rows per class: ``counts`` (what the task was inferred from, named by ``counts_label``) beside the
+    test split's."""
     title = "Class balance"
     if not classes or (not counts and not test_counts):
         return Plot("class_balance", title, note="no class counts were recorded for this run.")
@@ -263,14 +344,20 @@ def class_balance_plot(
     labels = [short_label(c) for c in classes]
     with _style():
         tilt = sum(len(t) for t in labels) > 60 or max(map(len, labels)) * k > 70
-        bottom = 0.5 + (0.72 * _text_inches(labels, 9) if tilt else 0.1)
-        fig = new_figure(max(5.0, min(14.0, 0.45 * k + 3)), 2.7 + bottom, bottom=bottom)
+        bottom = 0.55 + (0.72 * _text_inches(labels, 11) if tilt else 0.15)
+        fig = new_figure(
+            max(PAGE_WIDTH, min(13.4, 0.45 * k + 3)), 3.0 + bottom, left=0.9, bottom=bottom
+        )
         ax = fig.subplots()
         x = np.arange(k)
         width = 0.4 if counts and test_counts else 0.8
         if counts:
             ax.bar(
-                x - (width / 2 if test_counts else 0), counts, width, color=TRAIN, label="all rows"
+                x - (width / 2 if test_counts else 0),
+                counts,
+                width,
+                color=TRAIN,
+                label=counts_label,
             )
         if test_counts:
             ax.bar(
@@ -283,7 +370,9 @@ def class_balance_plot(
         return Plot("class_balance", title, render(fig))
 
 
-def target_distribution_plot(y: np.ndarray, mean: float | None, std: float | None) -> Plot:
+def target_distribution_plot(
+    y: np.ndarray, mean: float | None, std: float | None, target: str = "target"
+) -> Plot:
     title = "Target distribution"
     y = y[np.isfinite(y)]
     if len(y) < 2:
@@ -293,7 +382,7 @@ def target_distribution_plot(y: np.ndarray, mean: float | None, std: float | Non
             note=f"the test split has {len(y)} value(s); too few for a histogram.",
         )
     with _style():
-        fig = new_figure(6.0, 3.0)
+        fig = new_figure(PAGE_WIDTH, 3.4, left=0.9)
         ax = fig.subplots()
         ax.hist(
             y,
@@ -304,9 +393,13 @@ def target_distribution_plot(y: np.ndarray, mean: float | None, std: float | Non
         )
         if mean is not None and std is not None:
             ax.axvline(
-                mean, color=MARK, linestyle="--", label=f"train mean {mean:.3g} (std {std:.3g})"
+                mean,
+                color=MARK,
+                linestyle="--",
+                label=f"train mean {mean:.3g} (std {std:.3g})",
+                gid="reference",
             )
-        ax.set(title=title, xlabel="target", ylabel="rows")
+        ax.set(title=title, xlabel=f"{short_label(target, 40)} (target units)", ylabel="test rows")
         ax.legend()
         return Plot("target_distribution", title, render(fig))
 
@@ -322,11 +415,16 @@ def confusion_plot(cm: np.ndarray, classes: Sequence[Any]) -> Plot:
     rows = cm.sum(axis=1, keepdims=True)
     norm = np.divide(cm, rows, out=np.zeros_like(cm, dtype=float), where=rows > 0)
     tilt = max(map(len, labels)) > 3 and (k > 3 or max(map(len, labels)) > 6)
-    text = _text_inches(labels, 9)
-    left, bottom, bar = text + 0.45, (0.72 * text if tilt else 0.2) + 0.45, 0.75
+    text = _text_inches(labels, 11)
+    left, bottom, bar = text + 0.55, (0.72 * text if tilt else 0.2) + 0.5, 0.8
+    natural = 2 * (left + side + bar) + 0.1
+    width = max(PAGE_WIDTH, natural)
+    x0 = (width - natural) / 2  # a small matrix is centred on a page-wide canvas
     with _style():
-        fig = new_figure(2 * (left + side + bar) + 0.1, bottom + side + 0.4)
-        axes = [_axes_at(fig, left + i * (left + side + bar), bottom, side, side) for i in range(2)]
+        fig = new_figure(width, bottom + side + 0.45)
+        axes = [
+            _axes_at(fig, x0 + left + i * (left + side + bar), bottom, side, side) for i in range(2)
+        ]
         for n, (ax, mat, sub, fmt) in enumerate(
             ((axes[0], cm, "counts", "d"), (axes[1], norm, "share of each true class", ".2f"))
         ):
@@ -349,12 +447,14 @@ def confusion_plot(cm: np.ndarray, classes: Sequence[Any]) -> Plot:
                             format(mat[i, j], fmt),
                             ha="center",
                             va="center",
-                            fontsize=8 if k <= 10 else 6,
+                            fontsize=10 if k <= 10 else 7,
                             color="white" if mat[i, j] > hi else "black",
                         )
             fig.colorbar(
                 im,
-                cax=_axes_at(fig, left + n * (left + side + bar) + side + 0.1, bottom, 0.14, side),
+                cax=_axes_at(
+                    fig, x0 + left + n * (left + side + bar) + side + 0.1, bottom, 0.14, side
+                ),
             )
         return Plot("confusion_matrix", title, render(fig))
 
@@ -402,9 +502,9 @@ def _curve_plot(
         return Plot(key, title, note=skip)
     curves, notes = _curve_targets(y, proba, classes)
     with _style():
-        many = len(curves) > 4
-        fig = new_figure(6.6 if many else 5.0, 4.2, right=1.8 if many else 0.2)
-        draw(fig.subplots(), curves, notes)
+        # square axes on the left, the legend to their right: a curve can pass through any corner
+        fig = new_figure(PAGE_WIDTH, 4.6)
+        draw(_axes_at(fig, 0.9, 0.65, 3.6, 3.6), curves, notes)
         return Plot(key, title, render(fig), note="; ".join(notes))
 
 
@@ -417,7 +517,15 @@ def roc_plot(y: np.ndarray, proba: np.ndarray, classes: Sequence[Any]) -> Plot:
         for label, pos, s in curves:
             fpr, tpr, _ = roc_curve(pos, s)
             ax.plot(fpr, tpr, label=f"{label} (AUC {auc(fpr, tpr):.3f})")
-        ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="chance")
+        ax.plot(
+            [0, 1],
+            [0, 1],
+            color="grey",
+            linestyle="--",
+            linewidth=1,
+            label="chance",
+            gid="reference",
+        )
         ax.set(
             title=title,
             xlabel="false positive rate",
@@ -426,7 +534,7 @@ def roc_plot(y: np.ndarray, proba: np.ndarray, classes: Sequence[Any]) -> Plot:
             ylim=(0, 1.02),
         )
         ax.set_aspect("equal")
-        ax.legend(**_legend_place(len(curves) > 4))
+        ax.legend(**_LEGEND_RIGHT)
 
     return _curve_plot("roc", title, "ROC curve", y, proba, classes, draw)
 
@@ -445,9 +553,15 @@ def pr_plot(y: np.ndarray, proba: np.ndarray, classes: Sequence[Any]) -> Plot:
             p, r, _ = precision_recall_curve(pos, s)
             line = ax.plot(r, p, label=f"{label} (AP {average_precision_score(pos, s):.3f})")
             if len(curves) <= 3:
-                ax.axhline(pos.mean(), color=line[0].get_color(), linestyle=":", linewidth=0.8)
+                ax.axhline(
+                    pos.mean(),
+                    color=line[0].get_color(),
+                    linestyle=":",
+                    linewidth=0.8,
+                    gid="reference",
+                )
         ax.set(title=title, xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02))
-        ax.legend(**_legend_place(len(curves) > 4, "lower left"))
+        ax.legend(**_LEGEND_RIGHT)
         notes.append(
             "dotted lines: the share of each class (a random model's precision)"
             if len(curves) <= 3
@@ -457,10 +571,8 @@ def pr_plot(y: np.ndarray, proba: np.ndarray, classes: Sequence[Any]) -> Plot:
     return _curve_plot("precision_recall", title, "precision-recall curve", y, proba, classes, draw)
 
 
-def _legend_place(outside: bool, inside: str = "lower right") -> dict[str, Any]:
-    if outside:
-        return {"loc": "center left", "bbox_to_anchor": (1.02, 0.5), "fontsize": 7}
-    return {"loc": inside, "fontsize": 7}
+# beside the axes, never on them: a curve or a point can lie anywhere inside
+_LEGEND_RIGHT: dict[str, Any] = {"loc": "upper left", "bbox_to_anchor": (1.04, 1.0)}
 
 
 def calibration_plot(
@@ -495,26 +607,37 @@ def calibration_plot(
     ece = float(np.sum(np.abs(freq - mean_conf) * counts[used]) / max(int(counts[used].sum()), 1))
     hidden = int((counts > 0).sum() - used.sum())
     with _style():
-        fig = new_figure(5.0, 4.6, hspace=0.15)
-        ax, hx = fig.subplots(2, 1, height_ratios=[3, 1], sharex=True)
+        # the curve (square), its legend beside it, then how many rows each bin holds
+        fig = new_figure(PAGE_WIDTH, 4.6)
+        ax = _axes_at(fig, 0.9, 0.65, 3.6, 3.6)
+        hx = _axes_at(fig, 7.0, 0.65, 3.7, 3.6)
         ax.plot(
-            [0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfectly calibrated"
+            [0, 1],
+            [0, 1],
+            color="grey",
+            linestyle="--",
+            linewidth=1,
+            label="perfectly calibrated",
+            gid="reference",
         )
         ax.plot(mean_conf, freq, marker="o", color=TRAIN, label=f"model (ECE {ece:.3f})")
         ax.set(
             title=title,
+            xlabel=what,
             ylabel="observed frequency" if len(classes) == 2 else "accuracy",
             xlim=(0, 1),
             ylim=(0, 1.02),
         )
-        ax.legend(loc="upper left")
+        ax.legend(**_LEGEND_RIGHT)
         hx.bar((edges[:-1] + edges[1:]) / 2, counts, width=1 / bins * 0.9, color=TRAIN, alpha=0.7)
-        hx.set(xlabel=what, ylabel="rows")
+        hx.set(title="Test rows per bin", xlabel=what, ylabel="test rows", xlim=(0, 1))
         note = f"{hidden} bin(s) with fewer than {thin} rows are not drawn" if hidden else ""
         return Plot("calibration", title, render(fig), note=note)
 
 
-def actual_vs_predicted_plot(y: np.ndarray, pred: np.ndarray) -> Plot:
+def actual_vs_predicted_plot(y: np.ndarray, pred: np.ndarray, target: str = "target") -> Plot:
+    """Test rows' prediction against their truth, in target units; the legend and the errors' summary
+    sit beside the square axes, never on the points."""
     title = "Actual vs predicted"
     ok = np.isfinite(y) & np.isfinite(pred)
     y, pred = y[ok], pred[ok]
@@ -527,8 +650,8 @@ def actual_vs_predicted_plot(y: np.ndarray, pred: np.ndarray) -> Plot:
     lo, hi = float(min(y.min(), pred.min())), float(max(y.max(), pred.max()))
     pad = (hi - lo) * 0.05 or 1.0
     with _style():
-        fig = new_figure(4.8, 4.4)
-        ax = fig.subplots()
+        fig = new_figure(PAGE_WIDTH, 5.0)
+        ax = _axes_at(fig, 0.95, 0.65, 4.0, 4.0)
         ax.scatter(
             y,
             pred,
@@ -545,16 +668,29 @@ def actual_vs_predicted_plot(y: np.ndarray, pred: np.ndarray) -> Plot:
             linestyle="--",
             linewidth=1,
             label="identity (perfect)",
+            gid="reference",
         )
+        name = short_label(target, 30)
         ax.set(
             title=title,
-            xlabel="actual",
-            ylabel="predicted",
+            xlabel=f"actual {name} (target units)",
+            ylabel=f"predicted {name}",
             xlim=(lo - pad, hi + pad),
             ylim=(lo - pad, hi + pad),
         )
         ax.set_aspect("equal")
-        ax.legend(loc="upper left")
+        ax.legend(**_LEGEND_RIGHT)
+        err = pred - y
+        ss = float(((y - y.mean()) ** 2).sum())
+        facts = [
+            f"{len(y):,} test rows",
+            f"MAE  {np.abs(err).mean():.4g}",
+            f"RMSE {math.sqrt(float((err**2).mean())):.4g}",
+            f"R²   {1 - float((err**2).sum()) / ss:.3f}" if ss > 0 else "R²   n/a",
+            f"largest error {np.abs(err).max():.4g}",
+            "(errors in target units)",
+        ]
+        ax.text(1.06, 0.62, "\n".join(facts), transform=ax.transAxes, va="top", family="monospace")
         return Plot("actual_vs_predicted", title, render(fig))
 
 
@@ -570,17 +706,21 @@ def residuals_plot(y: np.ndarray, pred: np.ndarray) -> Plot:
         )
     res = y - pred
     with _style():
-        fig = new_figure(8.5, 3.2)
+        fig = new_figure(PAGE_WIDTH, 3.6, left=0.9)
         a1, a2 = fig.subplots(1, 2)
         a1.scatter(pred, res, s=12, alpha=0.7, color=TRAIN, edgecolors="none")
-        a1.axhline(0, color="grey", linestyle="--", linewidth=1)
-        a1.set(title="Residual vs predicted", xlabel="predicted", ylabel="actual - predicted")
+        a1.axhline(0, color="grey", linestyle="--", linewidth=1, gid="reference")
+        a1.set(
+            title="Residual vs predicted",
+            xlabel="predicted (target units)",
+            ylabel="actual - predicted",
+        )
         a2.hist(res, bins=min(40, max(5, int(math.sqrt(len(res))))), color=TRAIN, alpha=0.85)
-        a2.axvline(0, color="grey", linestyle="--", linewidth=1)
+        a2.axvline(0, color="grey", linestyle="--", linewidth=1, gid="reference")
         a2.set(
             title=f"Residual distribution (mean {res.mean():.3g}, std {res.std():.3g})",
-            xlabel="actual - predicted",
-            ylabel="rows",
+            xlabel="actual - predicted (target units)",
+            ylabel="test rows",
         )
         return Plot("residuals", title, render(fig))
 
@@ -603,7 +743,7 @@ def first_layer_plot(
             cols = min(8, n)
             rows = math.ceil(n / cols)
             fig = new_figure(
-                min(1.1 * cols + 0.5, 9.5),
+                max(PAGE_WIDTH * 0.9, min(1.1 * cols + 0.5, 9.5)),
                 1.1 * rows + 0.6,
                 left=0.15,
                 right=0.15,
@@ -633,14 +773,14 @@ def first_layer_plot(
         m = float(np.abs(shown).max()) or 1.0
         k, units = shown.shape
         named = feature_names is not None and len(feature_names) == k and k <= 80
-        fs = 8 if k <= 20 else 7 if k <= 40 else 6
+        fs = 10 if k <= 20 else 8 if k <= 40 else 6
         left = (
             _text_inches([short_label(f, 24) for f in feature_names], fs)
             if named and feature_names is not None
             else 0.3
         ) + 0.55
         fig = new_figure(
-            max(5.0, min(12.0, 0.11 * units + 2.0 + left)),
+            max(PAGE_WIDTH, min(13.4, 0.11 * units + 2.0 + left)),
             max(2.4, min(10.0, (0.2 if k <= 30 else 0.12) * min(k, 300) + 1.2)),
             left=left,
             right=0.7,

@@ -21,6 +21,7 @@ import numpy as np
 
 from dlpipe.reports.folder import RunFolder, read_run_folder
 from dlpipe.reports.plots import (
+    PAGE_WIDTH,
     Plot,
     actual_vs_predicted_plot,
     calibration_plot,
@@ -108,15 +109,18 @@ def collect_sections(folder: RunFolder, bundle: Bundle | None = None) -> list[Se
     # A kind's own sections may stand in for standard ones (an RL run has no test split or epochs):
     # those are not built at all, so no per-epoch figure or "no test evaluation" note is drawn for it.
     skip = replaced_sections(folder.kind)
+    appendix = Section("appendix", "Appendix: pictures that say little about this run")
     builders = [
         ("verdict", lambda: _verdict_section(folder)),
         ("data", lambda: _data_section(folder)),
-        ("model", lambda: _model_section(folder, bundle)),
-        ("training", lambda: _training_section(folder)),
-        ("evaluation", lambda: _evaluation_section(folder)),
+        ("model", lambda: _model_section(folder, bundle, appendix)),
+        ("training", lambda: _training_section(folder, appendix)),
+        ("evaluation", lambda: _evaluation_section(folder, appendix)),
     ]
     sections = [build() for sid, build in builders if sid not in skip]
     sections.extend(extra_sections(folder))
+    if appendix.items:
+        sections.append(appendix)
     other = _other_pictures(
         folder, {p.name for s in sections if s.id.startswith("pictures") for p in s.plots}
     )
@@ -151,6 +155,7 @@ def render_page(
     )
     env.filters["b64"] = lambda data: base64.b64encode(data).decode("ascii")
     env.filters["cell"] = _cell
+    env.filters["figwidth"] = figure_width
     return env.get_template("report.html").render(
         title=title,
         heading=heading,
@@ -161,6 +166,19 @@ def render_page(
         banner=banner or [],
         footer=footer,
     )
+
+
+# The content column at a 1280-px window: main's max-width 1280 minus 2 x 28 px padding.
+CONTENT_PX = 1224
+MIN_FIGURE_SHARE = 0.62  # no figure narrower than this share of the content column
+
+
+def figure_width(png: bytes) -> float:
+    """A figure's width on the page, in % of the content column: its own pixel width (so its fonts keep
+    their size), at least 62% (a narrow picture from any part of dlpipe is widened), at most 100%."""
+    width = int.from_bytes(png[16:20], "big") if png[:8] == b"\x89PNG\r\n\x1a\n" else 0
+    share = min(1.0, max(MIN_FIGURE_SHARE, width / CONTENT_PX))
+    return round(100 * share, 1)
 
 
 def _cell(value: Any) -> str:
@@ -359,7 +377,14 @@ def _data_section(f: RunFolder) -> Section:
     if classes:
         y, _, note = _classification_predictions(f)
         test_counts = np.bincount(y, minlength=len(classes)).tolist() if y is not None else None
-        s.plot(class_balance_plot(classes, task.get("class_counts") or None, test_counts))
+        s.plot(
+            class_balance_plot(
+                classes,
+                task.get("class_counts") or None,
+                test_counts,
+                counts_label=_counts_label(f),
+            )
+        )
         counts = task.get("class_counts")
         if counts and min(counts) > 0 and max(counts) / min(counts) >= 3:
             s.text(
@@ -369,13 +394,29 @@ def _data_section(f: RunFolder) -> Section:
     elif f.task == "regression":
         y, _ = _regression_predictions(f)
         if y is not None:
-            s.plot(target_distribution_plot(y, task.get("y_mean"), task.get("y_std")))
+            s.plot(
+                target_distribution_plot(
+                    y,
+                    task.get("y_mean"),
+                    task.get("y_std"),
+                    str(f.metrics.get("target") or "target"),
+                )
+            )
         else:
             s.note("missing: the target distribution (predictions.csv is absent).")
     return s
 
 
-def _model_section(f: RunFolder, bundle: Bundle | None) -> Section:
+def _counts_label(f: RunFolder) -> str:
+    """What the task's class counts were taken from: the training data as given, before the split
+    (it holds the test rows too unless a separate test file was passed)."""
+    sources = f.metrics.get("data_sources") or {}
+    if isinstance(sources, dict) and sources.get("test"):
+        return "training file (train + validation rows)"
+    return "all rows given to train (before the split)"
+
+
+def _model_section(f: RunFolder, bundle: Bundle | None, appendix: Section) -> Section:
     s = Section("model", "Model")
     if bundle is None:
         if not (f.path / "bundle" / "manifest.json").is_file():
@@ -413,10 +454,12 @@ def _model_section(f: RunFolder, bundle: Bundle | None) -> Section:
     )
     if info.note:
         s.note(info.note)
-    s.plot(model_diagram(info))
+    # the layer table above says the same in less room
+    appendix.plot(model_diagram(info, min_width=PAGE_WIDTH))
     first = first_layer_weight(bundle.model, info.leaves or None)
     names = bundle.manifest.get("feature_names")
-    s.plot(
+    # raw weights say little to a data scientist (the explanations section says which columns matter)
+    appendix.plot(
         first_layer_plot(
             first[1] if first else None,
             first[0] if first else "",
@@ -426,7 +469,24 @@ def _model_section(f: RunFolder, bundle: Bundle | None) -> Section:
     return s
 
 
-def _training_section(f: RunFolder) -> Section:
+def _loss_unit(f: RunFolder) -> tuple[str, str]:
+    """The loss axis' unit and a sentence under the figure: a regression's loss is on the standardised
+    target, not in target units."""
+    loss = str((f.config.get("train") or {}).get("loss") or "loss")
+    if f.task == "regression":
+        y_std = (f.manifest.get("task") or {}).get("y_std")
+        if not isinstance(y_std, (int, float)):
+            return "standardised units", ""
+        return "standardised units", (
+            f"The loss ({loss}) is measured on the standardised target, (target - mean) / {y_std:.4g}: "
+            f"for the squared error, RMSE in target units = {y_std:.4g} x the square root of the loss."
+        )
+    if f.task in ("binary", "multiclass"):
+        return "nats per row", "The loss is the cross-entropy in nats per row (0 is perfect)."
+    return "", ""
+
+
+def _training_section(f: RunFolder, appendix: Section) -> Section:
     s = Section("training", "Training")
     tc = f.config.get("train") or {}
     facts = [
@@ -451,10 +511,17 @@ def _training_section(f: RunFolder) -> Section:
             "missing: history.csv, so there are no per-epoch curves (the run may have stopped before its first epoch ended)."
         )
     else:
+        unit, unit_note = _loss_unit(f)
         for p in history_plots(
-            f.history_series(), f.metrics.get("best_epoch"), f.metrics.get("stopped_epoch")
+            f.history_series(),
+            f.metrics.get("best_epoch"),
+            f.metrics.get("stopped_epoch"),
+            loss_unit=unit,
         ):
-            s.plot(p)
+            if p.name == "history" and unit_note and p.ok:
+                p.note = unit_note
+            # the learning rate and seconds per epoch are the machine's story, not the model's
+            (appendix if p.name == "history_lr_time" else s).plot(p)
     if f.lr_finder:
         chosen = (
             tc.get("learning_rate") if isinstance(tc.get("learning_rate"), (int, float)) else None
@@ -497,7 +564,7 @@ def _num(v: Any) -> float:
         return float("nan")
 
 
-def _evaluation_section(f: RunFolder) -> Section:
+def _evaluation_section(f: RunFolder, appendix: Section) -> Section:
     s = Section("evaluation", "Evaluation on the test split")
     model = f.test.get("model") or {}
     if f.task in ("binary", "multiclass") and f.classes:
@@ -518,7 +585,15 @@ def _evaluation_section(f: RunFolder) -> Section:
                 "missing: ROC, precision-recall and calibration curves need predictions.csv with class probabilities."
             )
         else:
-            s.plot(roc_plot(y, proba, classes)).plot(pr_plot(y, proba, classes)).plot(
+            accuracy = model.get("accuracy")
+            near_perfect = isinstance(accuracy, (int, float)) and accuracy >= _NEAR_PERFECT
+            where = appendix if near_perfect else s
+            if near_perfect:
+                s.note(
+                    f"At {accuracy:.1%} test accuracy the ROC, precision-recall and calibration curves hug "
+                    "their corners and say little; they are in the appendix."
+                )
+            where.plot(roc_plot(y, proba, classes)).plot(pr_plot(y, proba, classes)).plot(
                 calibration_plot(y, proba, classes)
             )
         per_class = model.get("per_class") or {}
@@ -540,12 +615,61 @@ def _evaluation_section(f: RunFolder) -> Section:
         if y is None or pred is None:
             s.note("missing: actual-vs-predicted and residual plots need predictions.csv.")
         else:
-            s.plot(actual_vs_predicted_plot(y, pred)).plot(residuals_plot(y, pred))
+            target = str(f.metrics.get("target") or "target")
+            s.plot(actual_vs_predicted_plot(y, pred, target)).plot(residuals_plot(y, pred))
     elif not model:
         s.note(f"missing: no test evaluation was recorded for this {f.task} run.")
     if not model and f.task in ("binary", "multiclass", "regression"):
         s.note("missing: test metrics (the run may have been interrupted before evaluation).")
+    worst = worst_errors_table(f)
+    if worst is not None:
+        s.table(worst)
     return s
+
+
+_NEAR_PERFECT = 0.99  # test accuracy from which the ROC/PR/calibration curves move to the appendix
+_WORST_INPUTS = 8  # input columns shown beside each worst error (the most important first)
+
+
+def worst_errors_table(f: RunFolder) -> Table | None:
+    """The test rows the model got most wrong, with their inputs as given (``worst_errors.json``, written
+    by a table run): truth, prediction, the score that ranks them, and the most important input columns."""
+    import json
+
+    path = f.path / "worst_errors.json"
+    if not path.is_file():
+        return None
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        columns, rows = list(doc["columns"]), list(doc["rows"])
+    except (ValueError, KeyError, TypeError):
+        return None
+    if not rows:
+        return Table([""], [["The model got every test row right."]], caption="worst errors")
+    perm = ((f.metrics.get("explanations") or {}).get("permutation") or {}).get("features") or {}
+    ranked = sorted(
+        range(len(columns)), key=lambda i: -float((perm.get(columns[i]) or {}).get("mean", 0.0))
+    )[:_WORST_INPUTS]
+    header = ["test row", "truth", "prediction", str(doc.get("score", "score"))]
+    header += [str(columns[i]) for i in ranked]
+    body = [
+        [r.get("row"), r.get("truth"), r.get("prediction"), r.get("score")]
+        + [(r.get("inputs") or [None] * len(columns))[i] for i in ranked]
+        for r in rows
+    ]
+    shown = (
+        f"; {len(ranked)} of {len(columns)} input columns, the most important first"
+        if len(columns) > len(ranked)
+        else ""
+    )
+    return Table(
+        header,
+        body,
+        caption=f"The {len(rows)} worst errors ({doc.get('errors', '?')} wrong of {doc.get('test_rows', '?')} test rows), inputs as given{shown}"
+        if f.task != "regression"
+        else f"The {len(rows)} largest errors of {doc.get('test_rows', '?')} test rows, inputs as given{shown}",
+        collapsed=False,
+    )
 
 
 def _environment_section(f: RunFolder) -> Section:

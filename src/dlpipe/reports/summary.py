@@ -394,9 +394,10 @@ def _colour(kind: str) -> str:
     return "#ffffff"
 
 
-def model_diagram(s: ModelSummary, per_column: int = 22) -> Plot:
+def model_diagram(s: ModelSummary, per_column: int = 22, min_width: float = 0.0) -> Plot:
     """Boxes (layer type + output shape) top to bottom in execution order; an arc with "+" beside
-    each residual block; long networks continue in further columns."""
+    each residual block; long networks continue in further columns. ``min_width`` (inches) centres
+    a narrow diagram on a wider canvas (the report's figures are page-wide)."""
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
     title = "Model diagram"
@@ -436,8 +437,9 @@ def model_diagram(s: ModelSummary, per_column: int = 22) -> Plot:
     cols = int(np.ceil(n / per_column))
     rows = min(n, per_column)
     step, bh, bw, colw = 1.0, 0.72, 2.6, 3.6
+    width = max(3.8, 3.4 * cols)
     fig = new_figure(
-        max(3.8, 3.4 * cols), 0.42 * rows + 0.9, left=0.1, right=0.1, bottom=0.1, top=0.35
+        max(width, min_width), 0.42 * rows + 0.9, left=0.1, right=0.1, bottom=0.1, top=0.35
     )
     ax = fig.subplots()
     ax.set_axis_off()
@@ -501,7 +503,11 @@ def model_diagram(s: ModelSummary, per_column: int = 22) -> Plot:
             )
         )
         ax.text(x1 + bw / 2 + 0.12, y1 + 0.25, "+", color="#cc4125", fontsize=11, fontweight="bold")
-    ax.set_xlim(-bw / 2 - 0.2, (cols - 1) * colw + bw / 2 + 0.8)
+    x0, x1 = -bw / 2 - 0.2, (cols - 1) * colw + bw / 2 + 0.8
+    if min_width > width:  # the same data units per inch as the natural size, centred
+        extra = (x1 - x0) * (min_width / width - 1) / 2
+        x0, x1 = x0 - extra, x1 + extra
+    ax.set_xlim(x0, x1)
     ax.set_ylim(-(rows - 1) * step - bh, bh)
     ax.set_title(f"{s.model_name}: {s.total_params:,} parameters", fontsize=9)
     return Plot("model_diagram", title, render(fig))

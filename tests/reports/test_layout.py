@@ -1,0 +1,105 @@
+"""Figures at page width, legends off the data, the worst-errors table and the appendix (issue #20, item 5)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from dlpipe.reports.plots import (
+    PAGE_WIDTH,
+    actual_vs_predicted_plot,
+    legend_covers,
+    move_legends_off_data,
+    new_figure,
+    render,
+)
+from dlpipe.reports.report import CONTENT_PX, figure_width
+
+
+def _corners(n: int = 200) -> tuple[np.ndarray, np.ndarray]:
+    """Points in every corner, the worst one top-left where the old legend sat."""
+    rng = np.random.default_rng(0)
+    y = rng.uniform(0, 100, n)
+    pred = y + rng.normal(0, 10, n)
+    y[:4], pred[:4] = [0, 0, 100, 100], [100, 0, 0, 100]
+    return y, pred
+
+
+def _axes_of(plot_fn, *args):
+    """The figure a plot function draws, captured before it is rendered to PNG bytes."""
+    import dlpipe.reports.plots as plots
+
+    seen = []
+    real = plots.render
+
+    def keep(fig):
+        seen.append(fig)
+        return real(fig)
+
+    plots.render = keep
+    try:
+        out = plot_fn(*args)
+    finally:
+        plots.render = real
+    return out, seen[0]
+
+
+def test_the_check_sees_a_legend_on_points_and_the_renderer_moves_it():
+    fig = new_figure(6.0, 4.0)
+    ax = fig.subplots()
+    ax.scatter([0.05, 0.5], [0.95, 0.5], label="rows")
+    ax.set(xlim=(0, 1), ylim=(0, 1))
+    ax.legend(loc="upper left")
+    assert legend_covers(ax) == 1  # the top-left point is under the legend
+    move_legends_off_data(fig)
+    assert legend_covers(ax) == 0
+    render(fig)  # and the picture is still drawn
+    # a reference line (identity, chance) is not data: a legend over it stays
+    fig = new_figure(6.0, 4.0)
+    ax = fig.subplots()
+    ax.plot([0, 1], [0, 1], gid="reference", label="identity")
+    ax.set(xlim=(0, 1), ylim=(0, 1))
+    ax.legend(loc="upper left")
+    assert legend_covers(ax) == 0
+
+
+def test_actual_vs_predicted_legend_never_covers_a_point():
+    y, pred = _corners()
+    plot, fig = _axes_of(actual_vs_predicted_plot, y, pred, "price")
+    assert plot.ok
+    ax = fig.axes[0]
+    assert legend_covers(ax) == 0
+    legend_box = ax.get_legend().get_window_extent(fig.canvas.get_renderer())
+    assert legend_box.x0 > ax.get_window_extent().x1  # beside the axes, not on them
+    assert ax.get_xlabel() == "actual price (target units)"
+    assert fig.get_size_inches()[0] == PAGE_WIDTH
+
+
+def test_figures_are_at_least_sixty_percent_of_the_content_width():
+    narrow = render(new_figure(3.0, 2.0))
+    wide = render(new_figure(PAGE_WIDTH, 2.0))
+    assert figure_width(narrow) == 62.0  # widened
+    assert figure_width(wide) == pytest.approx(100 * PAGE_WIDTH * 90 / CONTENT_PX, abs=0.1)
+
+
+@pytest.mark.slow
+def test_report_has_worst_errors_and_an_appendix(make_run):
+    path = make_run("regression")
+    doc = json.loads((path / "worst_errors.json").read_text())
+    assert doc["columns"] == ["a", "b", "c", "d"] and 0 < len(doc["rows"]) <= 20
+    errors = [r["score"] for r in doc["rows"]]
+    assert errors == sorted(errors, reverse=True)
+    assert all(len(r["inputs"]) == 4 for r in doc["rows"])
+    page = (path / "report.html").read_text(encoding="utf-8")
+    assert "largest errors of" in page and ">Appendix: pictures that say little" in page
+    appendix = page[page.index('id="appendix"') :]
+    assert (
+        'alt="First-layer weights"' in appendix
+        and 'alt="Learning rate and time per epoch"' in appendix
+    )
+    assert "standardised target" in page  # the loss curve's unit
+    binary = make_run("binary")
+    doc = json.loads((binary / "worst_errors.json").read_text())
+    assert all(r["truth"] != r["prediction"] for r in doc["rows"])  # mistakes only
