@@ -30,6 +30,10 @@ def test_a_long_horizon_drops_validation_then_refuses_only_when_nothing_can_trai
     (plan,), notes = plan_backtest([108], 36, 10, val_fraction=0.2, test_fraction=0.2)
     assert plan.val_end == plan.train_end == 72 and len(plan.origins("test", 36)) == 1
     assert "no validation span" in notes[0]
+    # the other refusals: a 100-year series 14 ahead, a 221-point one 67 ahead (auto lookbacks)
+    for n, horizon, lookback in ((100, 14, 10), (221, 67, 22)):
+        (plan,), _ = plan_backtest([n], horizon, lookback, val_fraction=0.2, test_fraction=0.2)
+        assert len(plan.origins("train", horizon)) >= 1 and len(plan.origins("test", horizon)) >= 1
     with pytest.raises(InvalidInputError, match=r"has 8 rows .* needs at least 11 rows"):
         plan_backtest([8], 5, 4, val_fraction=0.2, test_fraction=0.2)
 
