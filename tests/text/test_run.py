@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import dlpipe as dl
@@ -92,8 +93,75 @@ def test_other_families_train(tmp_path: Path):
         assert run.metrics["text"]["family"] == family and run.bundle.predict(
             ["ball goal"]
         ).shape == (1, 4)
+        info = run.metrics["attributions"]  # integrated gradients on the token embeddings add up
+        assert info["method"] == "integrated_gradients" and info["completeness_error"] <= 0.01
 
 
 def test_a_table_family_is_refused():
     with pytest.raises(InvalidConfigError, match="`family` is 'mlp', which does not read text"):
         dl.train(documents(30), model={"family": "mlp"}, epochs=1, save=False, progress="quiet")
+
+
+def test_report_shows_token_attributions_across_classes_escaped(text_run, tmp_path: Path):
+    import shutil
+
+    from dlpipe.reports import read_run_folder
+    from dlpipe.reports.attributions import text_section
+    from dlpipe.reports.report import render_page
+
+    run, out = text_run
+    info = run.metrics["attributions"]
+    assert info["method"] == "occlusion" and info["rows"] == 6  # the bag has no per-token tensor
+    docs = json.loads((out / "token_attributions.json").read_text())["documents"]
+    assert {d["true"] for d in docs} == {
+        "food",
+        "money",
+        "sport",
+    }  # across classes, not the first rows
+    assert all(
+        len(d["tokens"]) >= 8 and all(isinstance(v, float) for _, v in d["tokens"]) for d in docs
+    )
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert 'id="token-attributions"' in page and page.count('<div class="tokens">') == 6
+    copy = tmp_path / "run"
+    shutil.copytree(out, copy)
+    docs[0]["tokens"][0] = ["<script>alert(1)</script>", 0.5]  # a token as a document could hold it
+    (copy / "token_attributions.json").write_text(json.dumps({"documents": docs}))
+    page = render_page(
+        title="t", heading="h", subtitle="s", sections=text_section(read_run_folder(copy))
+    )
+    assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_explain_scores_each_token_of_new_documents(text_run, tmp_path: Path, capsys):
+    _, out = text_run
+    e = dl.explain(out / "bundle", ["the goal of the <b>team</b>", "bank stock price"])
+    assert (
+        e.kind == "text"
+        and e.method == "occlusion"
+        and list(e.items["predicted"]) == ["sport", "money"]
+    )
+    assert e.tokens[0] == ["the", "goal", "of", "the", "<", "b", ">", "team", "</", "b", ">"]
+    goal = e.attributions[0][1]
+    assert goal > e.attributions[0][0]  # the topic word counts more for 'sport' than 'the'
+    assert len(e.attributions[0]) == len(e.tokens[0]) and np.isnan(e.completeness_error)
+    page = e.to_html()
+    assert (
+        "<b>" not in page and ">&lt;</span>" in page
+    )  # the tokenizer splits "<b>" into "<", "b", ">"
+    assert main(["explain", str(out / "bundle"), str(tmp_path / "none.csv")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    documents(4, seed=7).to_csv(tmp_path / "new.csv", index=False)
+    assert (
+        main(
+            ["explain", str(out / "bundle"), str(tmp_path / "new.csv"), "-o", str(tmp_path / "ex")]
+        )
+        == 0
+    )
+    assert sorted(p.name for p in (tmp_path / "ex").iterdir()) == [
+        ".dlpipe",
+        "items.csv",
+        "tokens.csv",
+        "tokens.html",
+    ]
+    assert "for:" in capsys.readouterr().out

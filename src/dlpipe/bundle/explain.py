@@ -7,6 +7,7 @@ bundle's preprocessor and returns an :class:`Explanation`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -59,7 +60,7 @@ class Explanation:
 
 
 def explain(
-    bundle: Bundle | str,
+    bundle: Bundle | str | Path,
     data: Any,
     *,
     repeats: int = 5,
@@ -118,7 +119,7 @@ def explain(
     ]
     if bad:
         raise InvalidInputError("; ".join(bad) + "; pass a whole number in range.")
-    b = bundle if not isinstance(bundle, str) else load_bundle(bundle)
+    b = load_bundle(bundle) if isinstance(bundle, (str, Path)) else bundle
     task = b.task
     if b.kind in INPUT_KINDS:  # images, sequences, text: attributions per pixel, step or token
         return explain_inputs(b, data, steps=steps, max_rows=max_rows, seed=seed)
