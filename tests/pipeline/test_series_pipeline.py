@@ -30,7 +30,13 @@ def _dated_csv(path, n=120):
 @pytest.mark.slow
 @pytest.mark.parametrize("family", ["rnn", "lstm"])
 def test_seed_toy_windows_predict_100(family):
-    """The seed notes' exercise: np.arange(0, 100), windows of 10, default settings: the value after 90..99 is 100 ± 3."""
+    """The seed notes' exercise: np.arange(0, 100), windows of 10, default settings: the value after 90..99.
+
+    The notes ask for 100 ± 3, which the naive forecast (99) meets without learning anything. On a
+    ramp the naive forecast is always exactly one step behind, so the model must beat it by a margin:
+    measured test MAE 0.20 (rnn) and 0.008 (lstm) against naive's 1.0 on seed 0 (0.12-0.42 and
+    0.008-0.10 over seeds 0-2), and 99.92 for the next value.
+    """
     run = dl.train(
         {"y": np.arange(0, 100.0)},
         "y",
@@ -40,10 +46,13 @@ def test_seed_toy_windows_predict_100(family):
         progress="quiet",
         out="run",
     )
-    assert run.metrics["test"]["model"]["mase"] < 1.0
+    test = run.metrics["test"]
+    assert test["baselines"]["naive"]["mae"] == pytest.approx(1.0)  # the ramp's step
+    assert test["model"]["mae"] <= 0.5 * test["baselines"]["naive"]["mae"], test
+    assert test["model"]["relative_mae"] <= 0.5
     pred = dl.load_bundle("run/bundle").predict({"y": np.arange(0, 100.0)})
     assert list(pred.columns)[:2] == ["step", "y"]
-    assert abs(pred["y"].iloc[0] - 100.0) <= 3.0
+    assert abs(pred["y"].iloc[0] - 100.0) <= 0.5, pred  # naive says 99: one full step off
 
 
 @pytest.mark.slow
