@@ -38,6 +38,12 @@ def test_minirocket_is_the_default_and_its_bundle_predicts_the_same(tmp_path):
     assert pred["prediction"].tolist() == y_te.tolist()
     saved = pd.read_csv("seq/predictions.csv")
     np.testing.assert_allclose(pred["proba_late"], saved["proba_late"], atol=1e-6)
+    # MiniRocket counts signs (no gradient): its steps are scored by occlusion, and the bump decides
+    assert m["attributions"]["method"] == "occlusion" and m["attributions"]["rows"] == 6
+    e = dl.explain(b, x_te[:2])
+    assert e.method == "occlusion" and list(e.items["predicted"]) == ["early", "late"]
+    assert 4 <= int(np.argmax(e.attributions[0].sum(axis=1))) <= 9  # the bump at steps 5-8
+    assert 19 <= int(np.argmax(e.attributions[1].sum(axis=1))) <= 24  # at steps 20-23
 
 
 def test_minirocket_refuses_balanced_class_weights():
@@ -61,6 +67,14 @@ def test_a_network_on_an_official_split_watches_a_validation_share():
     m = run.metrics
     assert m["rows"]["val"] == 6 and m["rows"]["train"] == 24 and m["rows"]["test"] == 10
     assert "val_loss" in run.history.records[-1] and m["best_epoch"] is not None
+    att = m["attributions"]  # a network: integrated gradients over the steps, which add up
+    assert att["method"] == "integrated_gradients" and att["completeness_error"] <= 0.01
+    e = dl.explain("net/bundle", _bumps(2, 3)[0])
+    assert e.method == "integrated_gradients" and e.completeness_error <= 0.01
+    files = e.save("net-explained")
+    assert [f.name for f in files] == ["items.csv", "attributions.csv"]
+    steps = pd.read_csv(files[1])
+    assert list(steps.columns) == ["name", "step", "attribution", "channel_0"] and len(steps) == 60
 
 
 def test_time_ordered_split_keeps_order_and_gaps():
