@@ -6,13 +6,12 @@ import pytest
 
 import dlpipe as dl
 from dlpipe.core.errors import InvalidInputError
-from dlpipe.data.backtest import plan_backtest, window_arrays
+from dlpipe.data.backtest import interval_scale, plan_backtest, window_arrays
 from dlpipe.data.tsf import read_tsf
 from dlpipe.evaluation.forecast_baselines import (
     baseline_forecasts,
     conformal_quantiles,
     forecast_metrics,
-    interval_scale,
     mase_scale,
 )
 from tests.pipeline.test_series_backtest import _TSF
@@ -88,11 +87,13 @@ def test_tsf_files_are_read_as_a_long_table_with_their_horizon(tmp_path):
         read_tsf(bad)
 
 
-def test_interval_scale_is_the_level_or_the_step_size_near_zero():
-    y = np.array([100.0, 102.0, 101.0, 0.0, 0.0, 2.0])[:, None]
-    scale = interval_scale(y, np.array([3, 5]), None)[:, 0]
-    assert scale[0] == pytest.approx(101.0)  # far from zero: relative to the level
-    assert scale[1] == pytest.approx((2 + 1 + 101 + 0) / 4)  # at zero: the in-sample step size
+def test_interval_scale_is_the_recent_step_size_then_the_whole_history():
+    y = np.array([100.0, 102.0, 101.0, 0.0, 0.0, 0.0, 0.0, 5.0])[:, None]
+    scale = interval_scale(y, np.array([3, 7, 8, 1]), lookback=3)[:, 0]
+    assert scale[0] == pytest.approx((2 + 1) / 2)  # the steps inside the last 3 rows, not the level
+    assert scale[1] == pytest.approx((2 + 1 + 101 + 0 + 0 + 0) / 6)  # a flat window: every step
+    assert scale[2] == pytest.approx(5 / 2)
+    assert np.isnan(scale[3])  # one row: no step to measure
 
 
 def test_bad_many_series_input_is_one_sentence(tmp_path):

@@ -22,7 +22,14 @@ import numpy as np
 
 from dlpipe.core.errors import InvalidInputError
 
-__all__ = ["FEW_WINDOWS", "SeriesPlan", "plan_backtest", "window_arrays", "few_windows_note"]
+__all__ = [
+    "FEW_WINDOWS",
+    "SeriesPlan",
+    "plan_backtest",
+    "window_arrays",
+    "few_windows_note",
+    "interval_scale",
+]
 
 # Below this many windows a score is reported with a warning: with overlapping windows a handful of
 # them is close to one observation of the forecast error.
@@ -159,3 +166,30 @@ def few_windows_note(part: str, windows: int, threshold: int = FEW_WINDOWS) -> s
         "overlapping windows of one series are close to a single observation of the error, so read it as indicative "
         "and prefer a longer series, a shorter `horizon` or a larger `test_fraction`."
     )
+
+
+def interval_scale(history: np.ndarray, origins: np.ndarray, lookback: int) -> np.ndarray:
+    """The prediction intervals' scale per window (N, K): the mean absolute step over the ``lookback``
+    rows before each origin (the window a forecaster reads), else over all rows before it when those
+    are flat; NaN for a constant history.
+
+    Errors divided by it pool across series of any size. Chosen over the larger of |last value| and
+    the M4 MASE scale, the MASE scale alone and |last value| by the coverage of a default run's
+    intervals on development data (M1 yearly without the points reported on;
+    ``benchmarks/interval_scale_dev.py``, docs/series.md).
+
+    Example:
+        >>> y = np.array([[0.0], [0.0], [0.0], [1.0], [3.0], [3.0], [3.0]])
+        >>> interval_scale(y, np.array([5, 7]), lookback=3).ravel().tolist()
+        [1.5, 0.5]
+    """
+    history = np.asarray(history, np.float64)  # (T, K)
+    steps = np.abs(np.diff(history, axis=0))  # (T - 1, K): steps[i] = |y[i + 1] - y[i]|
+    csum = np.vstack([np.zeros((1, history.shape[1])), np.cumsum(steps, axis=0)])
+    hi = np.clip(np.asarray(origins) - 1, 0, len(steps))  # steps whose both rows precede the origin
+    lo = np.minimum(np.clip(np.asarray(origins) - lookback, 0, None), hi)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        recent = (csum[hi] - csum[lo]) / (hi - lo)[:, None]
+        whole = csum[hi] / hi[:, None]
+    scale = np.where(recent > 0, recent, whole)
+    return np.where(scale > 0, scale, np.nan)

@@ -27,6 +27,7 @@ from dlpipe.core.errors import (
     format_names,
     suggest,
 )
+from dlpipe.data.backtest import interval_scale
 from dlpipe.data.inputs import PreparedBatch
 from dlpipe.data.numbers import check_numbers, check_outputs
 from dlpipe.data.tabular import read_table
@@ -665,13 +666,15 @@ class SeriesAdapter:
         quantiles = st.get("interval_quantiles") or {}
         if not quantiles:
             return {}
-        # as at training (``interval_scale``): the larger of |last value| and the mean step of lag m
         raw = rows[st["targets"]].to_numpy(np.float64)
-        m = int(st.get("period") or 1)
-        steps = np.abs(raw[m:] - raw[:-m]) if len(raw) > m else np.zeros((0, raw.shape[1]))
-        mean_step = steps.mean(axis=0) if len(steps) else np.zeros(raw.shape[1])
-        scale = np.maximum(np.abs(raw[-1]), mean_step)
-        scale = np.where(scale > 0, scale, np.nan)
+        if st.get("interval_scale") == "window_step":  # as at training (``interval_scale``)
+            scale = interval_scale(raw, np.array([len(raw)]), int(st["lookback"]))[0]
+        else:  # bundles saved before: the larger of |last value| and the mean step of lag m
+            m = int(st.get("period") or 1)
+            steps = np.abs(raw[m:] - raw[:-m]) if len(raw) > m else np.zeros((0, raw.shape[1]))
+            mean_step = steps.mean(axis=0) if len(steps) else np.zeros(raw.shape[1])
+            scale = np.maximum(np.abs(raw[-1]), mean_step)
+            scale = np.where(scale > 0, scale, np.nan)
         return {level: np.asarray(q, np.float64) * scale[None, :] for level, q in quantiles.items()}
 
     def future_index(self, frame: pd.DataFrame) -> Any:

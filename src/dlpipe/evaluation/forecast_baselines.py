@@ -28,7 +28,6 @@ __all__ = [
     "baseline_forecasts",
     "ets_forecasts",
     "mase_scale",
-    "interval_scale",
     "forecast_metrics",
     "score_forecast",
     "forecast_verdict",
@@ -186,23 +185,6 @@ def mase_scale(history: np.ndarray, origins: np.ndarray, period: int | None) -> 
     with np.errstate(invalid="ignore", divide="ignore"):
         scale = csum[idx] / count
     return np.where((count > 0) & (scale > 0), scale, np.nan)
-
-
-def interval_scale(history: np.ndarray, origins: np.ndarray, period: int | None) -> np.ndarray:
-    """The intervals' scale per window (N, K): the larger of |last value| and the M4 MASE scale.
-
-    Errors of series far from zero grow with their level (relative errors pool across series of any
-    size); near zero the in-sample step size takes over. NaN where both are 0 or undefined.
-
-    Example:
-        >>> interval_scale(np.array([[100.0], [102.0], [0.5]]), np.array([2, 3]), None).ravel().tolist()
-        [102.0, 51.75]
-    """
-    history = np.asarray(history, np.float64)
-    last = np.abs(history[origins - 1])  # (N, K)
-    mase = mase_scale(history, origins, period)
-    scale = np.fmax(last, mase)  # fmax: a NaN MASE scale leaves |last|
-    return np.where(scale > 0, scale, np.nan)
 
 
 def _nanmean(a: np.ndarray) -> float:

@@ -26,7 +26,13 @@ from torch import nn
 
 from dlpipe.core.config import RunConfig
 from dlpipe.core.errors import DataWarning, InvalidConfigError
-from dlpipe.data.backtest import SeriesPlan, few_windows_note, plan_backtest, window_arrays
+from dlpipe.data.backtest import (
+    SeriesPlan,
+    few_windows_note,
+    interval_scale,
+    plan_backtest,
+    window_arrays,
+)
 from dlpipe.data.series import SeriesDataset, SeriesScaler, roll_forecast
 from dlpipe.evaluation.forecast_baselines import (
     ETS_MAX_FITS,
@@ -35,7 +41,6 @@ from dlpipe.evaluation.forecast_baselines import (
     detect_period,
     ets_forecasts,
     interval_coverage,
-    interval_scale,
     mase_scale,
     score_forecast,
 )
@@ -270,7 +275,7 @@ class SeriesRecipe(Recipe):
             parts["pred"].append(scaler.inverse(zp, tidx))
             parts["true"].append(history[steps])  # (N, H, K)
             parts["scale"].append(mase_scale(history, origins, st["period"]))
-            parts["iscale"].append(interval_scale(history, origins, st["period"]))
+            parts["iscale"].append(interval_scale(history, origins, lookback))
             parts["names"] += [one.name] * len(origins)
             parts["origins"].append(origins)
             if one.times is not None:
@@ -290,6 +295,9 @@ class SeriesRecipe(Recipe):
         for key in ("scale", "iscale"):
             out[key] = np.concatenate(parts[key]) if parts[key] else np.zeros((0, len(tidx)))
         out["names"], out["times"] = parts["names"], parts["times"]
+        out["origins"] = (
+            np.concatenate(parts["origins"]) if parts["origins"] else np.zeros(0, np.int64)
+        )
         # a baseline missing for some series (seasonal naive near the start) is left out everywhere
         out["baselines"] = {
             k: np.concatenate(v) for k, v in bases.items() if len(v) == n_series and v
@@ -448,6 +456,7 @@ class SeriesRecipe(Recipe):
             "strict": s.strict,
             "period": st["period"],
             "interval_quantiles": q_future,
+            "interval_scale": "window_step",  # bundles without it: the larger of |last| and the MASE scale
         }
         manifest = {
             "kind": "series",
@@ -509,7 +518,9 @@ class SeriesRecipe(Recipe):
 
             zp = roll_forecast(model_fn, x, task.horizon, st["tidx"], recursive=task.recursive)
             pred = scaler.inverse(zp, st["tidx"])[0]  # (H, K)
-            scale = interval_scale(one.raw[:, st["tidx"]], np.array([one.plan.n]), st["period"])[0]
+            scale = interval_scale(one.raw[:, st["tidx"]], np.array([one.plan.n]), st["lookback"])[
+                0
+            ]
             entry: dict[str, Any] = {"series": one.name, "pred": pred.tolist()}
             for lvl, q in quantiles.items():
                 half = np.asarray(q) * scale[None, :]
