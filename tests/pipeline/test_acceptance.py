@@ -1,6 +1,7 @@
 """Issue #2's accuracy figures with default settings (seed 0): real data sets shipped with scikit-learn,
 and issue #17's make_classification figure on the seed notes' own call and split."""
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -14,7 +15,6 @@ import dlpipe as dl
         ("breast_cancer", "accuracy", 0.95),
         ("diabetes", "r2", 0.45),
         ("wine", "accuracy", 0.95),
-        ("xor", "accuracy", 1.0),
     ],
 )
 def test_default_settings_reach_the_figures(name, metric, floor):
@@ -24,6 +24,35 @@ def test_default_settings_reach_the_figures(name, metric, floor):
     test = run.metrics["test"]
     assert test["model"][metric] >= floor, run.summary()
     assert test["baselines"], "every evaluation shows baselines"
+
+
+@pytest.mark.slow
+def test_xor_is_fitted_and_holds_on_points_it_was_not_trained_on():
+    """XOR's four rows are too few to hold any out, so its run scores the rows it trained on (and says
+    so): that figure claims only that the default network fits a function no linear model can (the
+    logistic baseline scores 0.5). What it learned is checked on rows not used for training: 144 points
+    within 0.25 of the four corners, each labelled as its corner (1.0 measured on seed 0)."""
+    run = dl.train("xor", save=False, progress="quiet")
+    m = run.metrics
+    assert m["evaluated_on_training_rows"] is True and m["test"]["rows"] == 4
+    assert m["test"]["model"]["accuracy"] == 1.0
+    assert m["test"]["baselines"]["logistic"]["accuracy"] <= 0.75
+    offsets = np.linspace(-0.25, 0.25, 6)
+    near = pd.DataFrame(
+        [
+            (a + da, b + db, a ^ b)
+            for a in (0, 1)
+            for b in (0, 1)
+            for da in offsets
+            for db in offsets
+        ],
+        columns=["x1", "x2", "y"],
+    )
+    pred = run.bundle.predict(near[["x1", "x2"]])
+    wrong = near[pred["prediction"].astype(int).to_numpy() != near["y"].to_numpy()]
+    assert wrong.empty, (
+        f"{len(wrong)} of {len(near)} points near the corners misclassified:\n{wrong}"
+    )
 
 
 @pytest.mark.slow
