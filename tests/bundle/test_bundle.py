@@ -28,9 +28,10 @@ def test_round_trip_predicts_the_same(bundle_dir, binary_frame):
 def test_bundle_holds_only_json_and_safetensors(bundle_dir):
     assert sorted(p.name for p in Path(bundle_dir).iterdir()) == [
         ".dlpipe",
+        "MODEL_CARD.md",
         "manifest.json",
         "weights.safetensors",
-    ]  # .dlpipe: JSON marker
+    ]  # .dlpipe: JSON marker; MODEL_CARD.md: text for people, never read by a loader
     manifest = json.loads((bundle_dir / "manifest.json").read_text())
     for key in (
         "format_version",

@@ -31,7 +31,7 @@ def test_minirocket_is_the_default_and_its_bundle_predicts_the_same(tmp_path):
     assert m["minirocket"]["features"] == 9996 and m["minirocket"]["loo_accuracy"] == 1.0
     assert m["test"]["model"]["accuracy"] == 1.0
     files = sorted(p.name for p in Path("seq/bundle").iterdir() if not p.name.startswith("."))
-    assert files == ["manifest.json", "weights.safetensors"]  # no pickle anywhere
+    assert files == ["MODEL_CARD.md", "manifest.json", "weights.safetensors"]  # no pickle anywhere
     b = dl.load_bundle("seq/bundle")
     x_te, y_te = _bumps(20, 1)
     pred = b.predict(x_te)

@@ -21,6 +21,7 @@ def test_run_folder_contents(binary_frame, tmp_path):
         "history.csv",
         "metrics.json",
         "predictions.csv",
+        "worst_errors.json",
     ]  # FAST: report=False
     metrics = json.loads((run.path / "metrics.json").read_text())
     assert set(metrics["test"]["baselines"]) == {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -103,3 +104,32 @@ def test_report_has_worst_errors_and_an_appendix(make_run):
     binary = make_run("binary")
     doc = json.loads((binary / "worst_errors.json").read_text())
     assert all(r["truth"] != r["prediction"] for r in doc["rows"])  # mistakes only
+
+
+@pytest.mark.slow
+def test_saved_bundles_carry_a_model_card_that_loading_never_reads(make_run):
+    from dlpipe.bundle.bundle import load_bundle
+    from dlpipe.bundle.card import MODEL_CARD
+
+    from .conftest import _frame
+
+    binary = make_run("binary") / "bundle"
+    card = (binary / MODEL_CARD).read_text(encoding="utf-8")
+    for heading in (
+        "## Data",
+        "## Metrics on the test split, beside the baselines",
+        "## Calibration",
+    ):
+        assert heading in card
+    assert "**roc_auc** (primary)" in card and "baseline: logistic" in card
+    assert "Test ECE (top label, 15 bins)" in card
+    path = make_run("regression") / "bundle"
+    card = (path / MODEL_CARD).read_text(encoding="utf-8")
+    assert "## Intended use" in card and "## Limitations" in card
+    assert re.search(r"\| 90% \| [0-9.]+ \| [0-9.]+ \|", card)  # interval width and test coverage
+    rows = _frame("regression").head(5)
+    before = load_bundle(path).predict(rows)["prediction"].to_numpy()
+    (path / MODEL_CARD).write_bytes(b"\xff\xfe not text {{ }} <script>")
+    assert np.allclose(load_bundle(path).predict(rows)["prediction"].to_numpy(), before)
+    (path / MODEL_CARD).unlink()
+    assert np.allclose(load_bundle(path).predict(rows)["prediction"].to_numpy(), before)

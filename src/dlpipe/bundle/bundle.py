@@ -4,6 +4,8 @@
       manifest.json        format version, task, schema + preprocessor state, label map, model spec,
                            metrics, baselines, reference statistics, versions, weight checksums
       weights.safetensors  the model's state_dict
+      MODEL_CARD.md        data, scores beside baselines, calibration, coverage, use, limitations
+                           (bundle/card.py; written for people, never read by a loader)
 
 No pickle anywhere: loading reads JSON and raw tensors and rebuilds the network from the spec with
 dlpipe's own code, so a bundle can never run code of its own.
@@ -34,6 +36,7 @@ import torch
 from torch import nn
 
 from dlpipe import __version__
+from dlpipe.bundle.card import write_model_card
 from dlpipe.core.errors import BundleError, DlpipeError, InvalidInputError
 from dlpipe.core.extensions import BUNDLE_LOADERS, BUNDLE_MODELS, load_target
 from dlpipe.core.files import atomic_dir, write_json
@@ -255,6 +258,7 @@ class Bundle:
                 "tensors": {k: list(v.shape) for k, v in state.items()},
             }
             write_json(tmp / MANIFEST, manifest)
+            write_model_card(tmp, manifest)  # documentation only: loading never opens it
         self.manifest = manifest
         return Path(path)
 

@@ -28,6 +28,7 @@ from dlpipe.bundle.bundle import (
     make_manifest,
     resolve_inside,
 )
+from dlpipe.bundle.card import write_model_card
 from dlpipe.core.errors import BundleError, InvalidConfigError, InvalidInputError
 from dlpipe.core.files import atomic_dir, write_json
 from dlpipe.data.inputs import PreparedBatch
@@ -126,6 +127,7 @@ class EnsembleBundle(Bundle):
             for i, m in enumerate(self.members):
                 m.save(tmp / "members" / str(i))
             write_json(tmp / "manifest.json", self.manifest)
+            write_model_card(tmp, self.manifest)
         return Path(path)
 
 

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from dlpipe.bundle.card import card_facts
 from dlpipe.evaluation.baselines import (
     fit_baselines,
     fit_tree_baselines,
@@ -158,6 +159,8 @@ def evaluate_table(ctx: RunContext) -> Evaluation:
         manifest["intervals"] = {
             k: trust["intervals"][k] for k in ("method", "levels", "half_widths", "validation_rows")
         }
+    # MODEL_CARD.md's figures (bundle/card.py): only this evaluation knows the baselines' scores
+    manifest["card"] = card_facts(test_scores, trust, prep["split_rows"])
     files = {WORST_ERRORS_FILE: worst_errors(prep, task, y_true, values, proba)}
     return Evaluation(
         test=test_scores,

@@ -30,6 +30,7 @@ from dlpipe.bundle.bundle import (
     read_weights,
     sha256_file,
 )
+from dlpipe.bundle.card import write_model_card
 from dlpipe.core.errors import BundleError, InvalidConfigError, InvalidInputError
 from dlpipe.core.files import atomic_dir, write_json
 from dlpipe.rl.envs import EnvInfo, encode_obs, make_env
@@ -274,6 +275,7 @@ class Agent(Bundle):
                 "tensors": {k: list(v.shape) for k, v in state.items()},
             }
             write_json(tmp / MANIFEST, manifest)
+            write_model_card(tmp, manifest)
         return Path(path)
 
 
