@@ -184,6 +184,24 @@ def test_image_folder_binary_through_the_cli(digits, tmp_path, capsys):
     assert (preds["prediction"].iloc[1:] == "one").mean() > 0.9
     scores = dl.evaluate(tmp_path / "run" / "bundle", str(root))
     assert scores["model"]["accuracy"] > 0.9 and "logistic" in scores["baselines"]
+    # issue #20: saliency of test images across both classes (integrated gradients that add up), in the report
+    att = metrics["attributions"]
+    assert att["method"] == "integrated_gradients" and att["completeness_error"] <= 0.01
+    with np.load(tmp_path / "run" / "saliency.npz") as z:
+        assert set(z["y_true"].tolist()) == {0, 1} and z["attributions"].shape == (8, 16, 16)
+    assert 'id="saliency"' in (tmp_path / "run" / "report.html").read_text(encoding="utf-8")
+    capsys.readouterr()
+    out = tmp_path / "why"
+    args = ["explain", str(tmp_path / "run" / "bundle"), str(root / "one"), "-o", str(out)]
+    args += ["--max-rows", "2"]  # each image costs 65-4097 passes of the model
+    assert main(args) == 0
+    pngs = sorted(p.name for p in out.glob("*.png"))
+    assert len(pngs) == 2 and (out / "items.csv").is_file()
+    with Image.open(out / pngs[0]) as overlay:
+        assert overlay.size == (16, 16)
+    assert "attributions add up" in capsys.readouterr().out
+    assert main(args) == 2 and "--overwrite" in capsys.readouterr().err  # never replaced silently
+    assert main([*args, "--overwrite"]) == 0
 
 
 @pytest.mark.slow
