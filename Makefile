@@ -38,8 +38,8 @@ services:
 ## Formatting and lint first (seconds), then the whole suite (slow and service-backed tests
 ## included), then types and import layers.
 test: install services
-	$(BIN)/ruff format --check src tests benchmarks
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks examples
+	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/python -m pytest -q
 	$(BIN)/mypy src/dlpipe
 	$(BIN)/lint-imports
@@ -49,8 +49,8 @@ test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow and not service"
 
 lint: install
-	$(BIN)/ruff format --check src tests benchmarks
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks examples
+	$(BIN)/ruff check src tests benchmarks examples
 
 benchmarks: install
 	$(BIN)/python benchmarks/engine_vs_dataloader.py
