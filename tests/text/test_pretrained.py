@@ -75,3 +75,13 @@ def test_glove_run_uses_the_static_vectors():
     )  # [PAD], [UNK]: everything else is English
     weight = run.bundle.model.embed.weight
     assert not weight.requires_grad and float(weight[0].abs().sum()) == 0.0
+    head = run.metrics["text"]["head"]  # refitted as a logistic regression on all 30 documents
+    assert head["documents"] == 24 and head["weight_decay"] in (
+        0.1,
+        0.03,
+        0.01,
+        0.003,
+        0.001,
+        3e-4,
+        1e-4,
+    )

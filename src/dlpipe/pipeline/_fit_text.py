@@ -237,6 +237,7 @@ class TextRecipe(Recipe):
                 "tr": tr,
                 "va": va,
                 "codes": codes,
+                "inputs": inputs,
                 "test_inputs": test_inputs,
                 "test_texts": test_texts,
                 "y_te": y_te,
@@ -325,6 +326,44 @@ class TextRecipe(Recipe):
         clock = _Clock()
         ctx.extras["clock"] = clock
         return [clock]
+
+    def after_fit(self, ctx: RunContext) -> Any:
+        """A frozen encoder's linear head is refitted as a logistic regression on every document the
+        run saw (standardised features, L2 chosen by cross-validated log loss: training/linear_head.py);
+        the engine's epochs before it only warm up the run record."""
+        st = ctx.prep.state
+        family = st["text"]["family"]
+        if family not in ("minilm", "glove") or ctx.spec.get("hidden"):
+            return ctx.history
+        from dlpipe.training.linear_head import fit_logistic_head
+
+        seen = np.unique(np.concatenate([st["tr"], st["va"]]))
+        head = ctx.model if family == "minilm" else ctx.model.head
+        if family == "minilm":
+            features = np.asarray(st["inputs"][seen], np.float64)
+        else:  # the mean GloVe vector of each document
+            with torch.no_grad():
+                ids = torch.from_numpy(st["inputs"][seen])
+                features = (
+                    torch.cat(
+                        [ctx.model.embed(ids[i : i + 512]) for i in range(0, len(ids), 512)]  # type: ignore[operator]
+                    )
+                    .double()
+                    .numpy()
+                )
+        t0 = time.perf_counter()
+        codes = st["codes"][seen].reshape(-1).astype(np.int64)
+        fit = fit_logistic_head(features, codes, ctx.prep.task.n_outputs, seed=ctx.cfg.seed)
+        linear: Any = head.net[-1]  # type: ignore[index,union-attr]
+        with torch.no_grad():
+            linear.weight.copy_(torch.from_numpy(fit.weight).float())
+            linear.bias.copy_(torch.from_numpy(fit.bias).float())
+        st["text"]["head"] = {
+            **fit.info(),
+            "documents": int(len(seen)),
+            "seconds": round(time.perf_counter() - t0, 3),
+        }
+        return ctx.history
 
     def evaluate(self, ctx: RunContext) -> Evaluation:
         train_seconds = time.perf_counter() - ctx.extras["clock"].started
