@@ -15,10 +15,10 @@ from dlpipe.models import native
 from dlpipe.models.cnn import seed_cnn_spec
 from dlpipe.models.fused import conv_pool_relu, stem_applies
 from dlpipe.models.registry import build_model
+from tests.native_kernels import lstm_kernel, stem_kernel  # noqa: F401 - fixtures
 
-needs_kernel = pytest.mark.skipif(
-    native.load_stem() is None, reason="no C compiler here: torch's kernels are used"
-)
+# skipped only without a compiler; a compiler that fails to build the kernel fails the test
+needs_kernel = pytest.mark.usefixtures("stem_kernel")
 
 
 @needs_kernel
@@ -144,9 +144,7 @@ def test_digits_without_batch_norm_train_as_well_fused_as_unfused(
     assert abs(runs["fused"] - runs["torch"]) <= 0.02, runs
 
 
-needs_lstm_kernel = pytest.mark.skipif(
-    native.load_lstm() is None, reason="no C compiler here: torch's LSTM is used"
-)
+needs_lstm_kernel = pytest.mark.usefixtures("lstm_kernel")
 
 
 @needs_lstm_kernel

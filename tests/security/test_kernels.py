@@ -18,13 +18,11 @@ from torch import nn
 
 from dlpipe.models import native
 from dlpipe.models.registry import build_model
+from tests.native_kernels import lstm_kernel, stem_kernel  # noqa: F401 - fixtures
 
-needs_stem = pytest.mark.skipif(
-    native.load_stem() is None, reason="no C compiler here: torch's kernels are used"
-)
-needs_lstm = pytest.mark.skipif(
-    native.load_lstm() is None, reason="no C compiler here: torch's LSTM is used"
-)
+# skipped only without a compiler; a compiler that fails to build the kernel fails the test
+needs_stem = pytest.mark.usefixtures("stem_kernel")
+needs_lstm = pytest.mark.usefixtures("lstm_kernel")
 STEM = Path(native.__file__).parent / "stem.c"
 
 

@@ -11,7 +11,8 @@ read (data, no code runs) and compared once more. Anything else is rebuilt, neve
 CPU cannot be identified the portable flag set is used (no ``-march=native``).
 
 Without a working compiler, or with ``DLPIPE_NATIVE=0``, the loaders return None and callers use
-torch's own kernels: the C path is an optimisation only. The only code compiled and loaded is the
+torch's own kernels: the C path is an optimisation only. :func:`build_error` says why a kernel is
+not available (the tests fail, rather than skip, when a compiler is present and the build fails). The only code compiled and loaded is the
 source shipped in this folder.
 """
 
@@ -30,12 +31,14 @@ from pathlib import Path
 
 from dlpipe.core.files import cache_dir
 
-__all__ = ["cpu_identity", "load_lstm", "load_minirocket", "load_stem"]
+__all__ = ["build_error", "compiler", "cpu_identity", "load_lstm", "load_minirocket", "load_stem"]
 
 _HERE = Path(__file__).resolve().parent
 _P, _I = ctypes.c_void_p, ctypes.c_int
 _lock = threading.Lock()
 _libs: dict[str, ctypes.CDLL | None] = {}
+# why a kernel is not available: the compiler's error lines, or the failure (build_error)
+_errors: dict[str, str] = {}
 _KEY_SYMBOL = "dlp_build_key"
 # /proc/cpuinfo fields that decide what -march=native / -mcpu=native compile for (x86: vendor_id..flags; Arm: CPU *, Features)
 _CPU_FIELDS = (
@@ -125,16 +128,31 @@ def _verified(target: Path, key: str) -> bool:
     )
 
 
+def compiler() -> str | None:
+    """The C compiler the kernels are built with: ``$CC``, else ``cc``, ``gcc`` or ``clang`` on the PATH."""
+    return (
+        os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    )
+
+
+def build_error(name: str) -> str | None:
+    """Why kernel ``name`` (``"stem"``, ``"lstm"``, ``"minirocket"``) did not build or load in this
+    process (the compiler's error lines, or the failure), or None when it loaded or was not tried."""
+    return _errors.get(name)
+
+
 def _compile(source: Path) -> tuple[Path, str] | None:
     """The library built from ``source`` for this CPU and compiler (built now unless a verified one is cached), with its key."""
-    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    cc = compiler()
     if cc is None:
+        _errors[source.stem] = "no C compiler (set CC, or install cc, gcc or clang)"
         return None
     try:
         version = subprocess.run(
             [cc, "--version"], capture_output=True, text=True, timeout=10
         ).stdout
-    except (OSError, subprocess.SubprocessError):
+    except (OSError, subprocess.SubprocessError) as exc:
+        _errors[source.stem] = f"{cc} --version failed: {exc}"
         return None
     cpu = cpu_identity()
     folder = cache_dir("native")
@@ -156,6 +174,13 @@ def _compile(source: Path) -> tuple[Path, str] | None:
                     capture_output=True,
                     timeout=60,
                 )
+                if done.returncode != 0 or not built.is_file():
+                    lines = done.stderr.decode("utf-8", "replace").strip().splitlines()
+                    message = [ln for ln in lines if "error" in ln][:3] or lines[-3:]
+                    _errors[source.stem] = (
+                        f"{cc} {' '.join(flags)} exited with {done.returncode}: "
+                        + " | ".join(message)
+                    )
                 if done.returncode == 0 and built.is_file():
                     sidecar = Path(tmp) / f"{target.stem}.json"
                     sidecar.write_text(
@@ -177,7 +202,8 @@ def _compile(source: Path) -> tuple[Path, str] | None:
                     os.replace(sidecar, target.with_suffix(".json"))
                     if _verified(target, key):
                         return target, key
-        except (OSError, subprocess.SubprocessError):
+        except (OSError, subprocess.SubprocessError) as exc:
+            _errors[source.stem] = f"building with {cc} failed: {exc}"
             return None
     return None
 
@@ -227,8 +253,15 @@ def _load(name: str) -> ctypes.CDLL | None:
                     OSError,
                     AttributeError,
                     ValueError,
-                ):  # not loadable, or a build without a function or the key
+                ) as exc:  # not loadable, or a build without a function or the key
+                    _errors[name] = f"the built library did not load: {exc}"
                     lib = None
+            else:
+                _errors[name] = "DLPIPE_NATIVE=0 turns the compiled kernels off"
+            if lib is not None:
+                _errors.pop(name, None)
+            elif name not in _errors:
+                _errors[name] = "the built library failed its build-key check"
             _libs[name] = lib
         return _libs[name]
 
