@@ -14,8 +14,9 @@ from dlpipe.evaluation.attributions import (
     token_attributions,
 )
 from dlpipe.models.cnn1d import FCN
+from dlpipe.models.encoders import MiniLM, TextEncoderClassifier
 from dlpipe.models.rnn import RecurrentNet
-from dlpipe.models.text import TextBag, TextRNN, TextTransformer
+from dlpipe.models.text import TextBag, TextRNN, TextTransformer, TextVectors
 
 
 def _complete(a, rel=0.01):
@@ -88,14 +89,19 @@ def test_sequence_occlusion_finds_the_window_a_model_reads():
     assert a.values[0, 10, 0] == pytest.approx(1.0)  # removing 2 of output 2, shared by 2 steps
 
 
-@pytest.mark.parametrize("kind", ["rnn", "transformer"])
+@pytest.mark.parametrize("kind", ["rnn", "transformer", "minilm"])
 def test_token_integrated_gradients_on_the_embeddings_are_complete(kind):
     torch.manual_seed(0)
-    model = (
-        TextRNN(40, 3, dim=8, hidden=8)
-        if kind == "rnn"
-        else TextTransformer(40, 3, dim=8, heads=2, layers=1, max_length=16)
-    )
+    if (
+        kind == "minilm"
+    ):  # the pretrained encoder's architecture, tiny: its hook is on `encoder.word`
+        model = TextEncoderClassifier(
+            MiniLM(vocab=40, dim=8, layers=1, heads=2, ffn=16, positions=16), TextVectors(8, 3)
+        )
+    elif kind == "rnn":
+        model = TextRNN(40, 3, dim=8, hidden=8)
+    else:
+        model = TextTransformer(40, 3, dim=8, heads=2, layers=1, max_length=16)
     ids = np.random.default_rng(2).integers(2, 40, size=(3, 12))
     ids[1, 7:] = 0
     a = token_attributions(model, ids)

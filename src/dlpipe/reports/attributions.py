@@ -282,6 +282,7 @@ def _step_plot(
             ax.set_zorder(twin.get_zorder() + 1)
             ax.patch.set_visible(False)
             ax.set_xlabel("time step")
+            ax.set_ylabel("value (scaled)", fontsize=9)
             ok = y_true[i] == y_pred[i]
             ax.set_title(
                 f"{short_label(_class_name(classes, int(y_true[i])), 18)} → "
