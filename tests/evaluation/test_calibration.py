@@ -38,6 +38,17 @@ def test_temperature_stays_one_when_every_validation_row_is_right():
     assert t == 1.0 and before == after
 
 
+def test_temperature_stays_one_on_too_few_validation_rows():
+    logits, y = _overconfident(150, 3.0, seed=2)  # clearly overconfident, but 150 rows
+    t, before, after = fit_temperature(logits, y)
+    assert t == 1.0 and before == after
+    assert 2.0 < fit_temperature(logits, y, min_rows=0)[0] < 4.5  # the guard, not the fit, said no
+    rec = calibration_record(logits, y, logits, y)
+    assert not rec["applied"] and rec["note"].startswith(
+        "not fitted: 150 validation rows are too few"
+    )
+
+
 def test_temperature_never_sharpens_below_one_half():
     logits, y = _overconfident(3000, 0.2, seed=1)  # underconfident by 5x
     t, _, _ = fit_temperature(logits, y)
