@@ -6,6 +6,8 @@ for training and applied at predict).
 
     python examples/01_xor.py            # 1,000 epochs
     python examples/01_xor.py --quick    # 300 epochs (or DLPIPE_EXAMPLE_QUICK=1)
+
+Full run (seed 4): accuracy 1.0, probabilities 0.001 / 1.000 / 1.000 / 0.000.
 """
 
 import os

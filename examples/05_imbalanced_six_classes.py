@@ -8,6 +8,9 @@ classes; balanced accuracy (the mean of the per-class recalls) does not.
 
     python examples/05_imbalanced_six_classes.py           # 15 epochs per model
     python examples/05_imbalanced_six_classes.py --quick   # 3 epochs (or DLPIPE_EXAMPLE_QUICK=1)
+
+Full run (seed 0): balanced accuracy 0.93 plain (recall of the two rarest classes 0.86, 0.75) vs
+1.00 with class weights; quick run: 0.37 vs 0.90.
 """
 
 import os

@@ -12,6 +12,9 @@ same held-out test rows beside a linear regression, the baseline a network must 
 
     python examples/06_regression_l2.py           # 300 epochs per model
     python examples/06_regression_l2.py --quick   # 20 epochs (or DLPIPE_EXAMPLE_QUICK=1)
+
+Full run (seed 0, Boston): without regularisation train MAE 0.78 vs validation 2.32, test 2.43;
+with L2 + dropout train 1.61 vs validation 2.15, test 2.15; linear regression test MAE 3.11.
 """
 
 import os

@@ -13,6 +13,9 @@ price model has to beat.
     python examples/07_stock_lstm.py                    # 20 epochs
     python examples/07_stock_lstm.py --quick            # the first 400 values, 1 epoch
     python examples/07_stock_lstm.py --csv prices.csv   # your own Date,Close file
+
+Full run (seed 0, CO2): LSTM test RMSE 0.720 ppm vs 0.513 for "tomorrow = today": the LSTM loses
+to the naive forecast, as it usually does on a smooth series, and the script says so.
 """
 
 import argparse

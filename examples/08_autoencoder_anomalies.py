@@ -11,6 +11,9 @@ the linear baseline.
 
     python examples/08_autoencoder_anomalies.py           # 200 epochs
     python examples/08_autoencoder_anomalies.py --quick   # 20 epochs (or DLPIPE_EXAMPLE_QUICK=1)
+
+Full run (seed 0): ROC-AUC 0.924 vs PCA 0.920 (a tie: on 30 measurements a linear code does as
+well); precision 0.97, recall 0.69 at the threshold.
 """
 
 import os

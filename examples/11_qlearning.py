@@ -1,8 +1,8 @@
 """Q-learning on FrozenLake: a table of action values learnt from play, beside value iteration (dlpipe's API).
 
 The environment: Gymnasium's FrozenLake-v1, a 4x4 frozen lake (S start, F ice, H hole, G goal). The
-ice is slippery: the agent moves where it meant to only a third of the time, so the best policy
-reaches the goal about three times in four, never every time.
+ice is slippery: the agent moves where it meant to only a third of the time, so even the best
+policy falls into a hole about one time in three.
 
 What it shows: `train_agent(env, "qlearning")` learns a Q-table from episodes (epsilon-greedy,
 one-step TD update Q(s, a) += alpha * (r + gamma * max Q(s', .) - Q(s, a))), and
@@ -13,6 +13,9 @@ policy, and their policies are printed as arrows. The Q-learning run is saved as
 
     python examples/11_qlearning.py           # 200,000 steps of Q-learning
     python examples/11_qlearning.py --quick   # 5,000 steps, 20 evaluation episodes
+
+Full run (seed 0): Q-learning finds value iteration's policy (the same arrows); both reach the goal
+in 0.67 of 100 fresh episodes, the random policy in 0.03.
 """
 
 import os
