@@ -179,7 +179,10 @@ def train(
     device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or mps.")] = None,
     deterministic: Annotated[
         bool | None,
-        typer.Option("--deterministic/--no-deterministic", help="Deterministic kernels (slower)."),
+        typer.Option(
+            "--deterministic/--no-deterministic",
+            help="Deterministic kernels and one CPU thread whatever the load (slower).",
+        ),
     ] = None,
     runs_dir: Annotated[Path, typer.Option(help="Where run folders go.")] = Path("runs"),
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,

@@ -100,7 +100,9 @@ class Trainer:
         callbacks: Hooks such as :class:`EarlyStopping`. Defaults to `()`.
         seed: Seeds the batch order. Defaults to `0`.
         device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"mps"``. Defaults to `"auto"`.
-        threads: CPU threads; ``None`` picks 1 for small models (measured faster) else torch's default. Defaults to `None`.
+        threads: CPU threads; ``None`` picks 1 for small models (measured faster), on a busy machine
+            (load average >= cores) or when torch's deterministic algorithms are on (``deterministic=True``:
+            the same count on every run), else torch's default. Defaults to `None`.
         step: What one batch does, for models the supervised step does not cover (e.g.
             :class:`~dlpipe.training.steps.GANStep`); ``None`` is ``loss_fn(model(x), y)``. Defaults to `None`.
 
@@ -178,6 +180,11 @@ class Trainer:
             return None
         if self.threads is not None:
             return self.threads
+        if torch.are_deterministic_algorithms_enabled():
+            # `deterministic=True` (or torch.use_deterministic_algorithms): the count must not follow
+            # the load average or the process's current setting, since reductions split across threads
+            # sum in another order (a batch-norm MLP's weights moved by up to 3e-3 in 2 epochs).
+            return 1
         if _machine_busy():
             # Intra-op threads spin-wait on peers that the OS has descheduled: on a machine already
             # running as many jobs as it has cores, a second thread was measured 3-25x slower here.
