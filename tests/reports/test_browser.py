@@ -59,3 +59,49 @@ def test_the_checker_sees_broken_images_and_script_errors(tmp_path, browser):
     result = browser.inspect(page)
     assert result["broken_images"] == ["gone"]
     assert any("boom" in e for e in result["console_errors"]) and result["exceptions"]
+
+
+_FIGURES = """JSON.stringify((() => {
+  const main = document.querySelector('main'), cs = getComputedStyle(main);
+  const content = main.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight);
+  return {content, figures: [...document.querySelectorAll('figure img')].map(
+    i => ({alt: i.alt, width: i.getBoundingClientRect().width, natural: i.naturalWidth}))};
+})())"""
+
+
+def test_report_figures_are_page_wide_at_1280_px_and_legends_stay_off_the_points(make_run, browser):
+    """Issue #20's check: at 1280 px no figure is narrower than 60% of the content column, and the
+    actual-vs-predicted legend covers none of the real run's points."""
+    import csv
+    import json
+
+    import numpy as np
+
+    from .test_layout import _axes_of
+
+    for kind in ("regression", "binary", "multiclass"):
+        path = make_run(kind)
+        shot = ARTIFACTS / f"report-1280-{kind}.png"
+        result = browser.inspect(path / "report.html", shot, width=1280, measure=_FIGURES)
+        _assert_clean(result, min_images=5)
+        page = json.loads(result["measured"])
+        assert 1100 < page["content"] <= 1224
+        narrow = [
+            (f["alt"], round(f["width"]))
+            for f in page["figures"]
+            if f["width"] < 0.6 * page["content"]
+        ]
+        assert page["figures"] and narrow == []
+        # shown at their own pixel size (fonts as drawn), unless a figure had to be widened
+        assert (
+            sum(abs(f["width"] - f["natural"]) < 2 for f in page["figures"])
+            >= len(page["figures"]) - 1
+        )
+    from dlpipe.reports.plots import actual_vs_predicted_plot, legend_covers
+
+    with (make_run("regression") / "predictions.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    y = np.array([float(r["y_true"]) for r in rows])
+    pred = np.array([float(r["prediction"]) for r in rows])
+    _, fig = _axes_of(actual_vs_predicted_plot, y, pred, "y")
+    assert legend_covers(fig.axes[0]) == 0
