@@ -69,6 +69,17 @@ def test_backtest_scores_many_windows_and_the_bundle_is_refit_on_the_whole_serie
     assert list(pred.columns) == ["time", "y", "lower_80", "upper_80", "lower_95", "upper_95"]
     assert (pred["lower_95"] <= pred["lower_80"]).all() and (pred["lower_80"] < pred["y"]).all()
     assert (pred["upper_95"] >= pred["upper_80"]).all()
+    # predict scales the stored quantiles as training did: the mean step over the last lookback rows
+    from dlpipe.data.backtest import interval_scale
+
+    pre = run.bundle.manifest["preprocessor"]
+    assert pre["interval_scale"] == "window_step"
+    scale = interval_scale(frame[["y"]].to_numpy(), np.array([len(frame)]), pre["lookback"])[0, 0]
+    half = np.asarray(pre["interval_quantiles"]["80"])[:, 0] * scale
+    np.testing.assert_allclose(pred["upper_80"] - pred["y"], half, rtol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(m["future"][0]["hi80"])[:, 0], pred["upper_80"], rtol=1e-5
+    )
     from fastapi.testclient import TestClient
 
     from dlpipe.serving import create_app
