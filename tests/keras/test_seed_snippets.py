@@ -11,6 +11,9 @@ from dlpipe.keras.models import load_model
 
 @pytest.mark.slow
 def test_xor_dense4_relu_sigmoid():
+    """The notes' program scores the four rows it trained on, as the notes do: what this claims is that
+    the program runs with only its imports changed and fits XOR. XOR on points it was not trained on is
+    checked in tests/pipeline/test_acceptance.py."""
     utils.set_random_seed(
         4
     )  # 4 ReLU units can die on XOR (as in Keras); this seed is one that trains
