@@ -191,9 +191,10 @@ def _overlay_grid(
     groups = int(np.ceil(len(images) / cols))
     with matplotlib.rc_context({"font.size": 10}):
         cell = 11.0 / cols
-        height = groups * 2 * (cell + 0.35) + 0.6
+        height = groups * (2 * cell + 0.75) + 0.5
+        # each pair of rows (image, overlay) sits close; a group's titles need room above it
         fig = new_figure(
-            11.0, height, left=0.1, right=0.1, bottom=0.1, top=0.6, wspace=0.08, hspace=0.3
+            11.0, height, left=0.1, right=0.1, bottom=0.1, top=0.85, wspace=0.08, hspace=0.06
         )
         axes = np.atleast_2d(fig.subplots(2 * groups, cols))
         for ax in axes.reshape(-1):
