@@ -39,7 +39,11 @@ def explain(
     ] = False,
     repeats: Annotated[int, typer.Option(help="Shuffles per column (permutation importance).")] = 5,
     max_rows: Annotated[
-        int, typer.Option(help="Rows used for permutation importance (a seeded sample if more).")
+        int,
+        typer.Option(
+            help="Tables: rows used for permutation importance (a seeded sample if more); images, sequences, "
+            "text: the first inputs explained."
+        ),
     ] = 1000,
     steps: Annotated[
         int, typer.Option(help="Trapezoid steps along each integrated-gradients path.")
