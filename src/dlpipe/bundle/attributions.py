@@ -194,6 +194,11 @@ def explain_inputs(
             f"{task.kind!r}; pass a bundle trained to classify."
         )
     batch = b._prepare(data)
+    if b.kind == "text" and len(batch.inputs) > 1:
+        raise InvalidInputError(
+            "token attributions are computed for text models that read the text alone, but this bundle's model "
+            "also reads table columns; use `dlpipe predict`, or train on the text column alone to explain it."
+        )
     inputs = [np.asarray(a)[:max_rows] for a in batch.inputs]
     n = len(inputs[0])
     logits = b.outputs(inputs)
