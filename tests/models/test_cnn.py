@@ -52,6 +52,46 @@ def test_default_cnn_on_small_and_rgb_images():
     assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 10) and model.flat_features == 64 * 4 * 4
 
 
+def test_default_cnn_normalises_after_the_pool_and_old_specs_keep_their_layout():
+    new = build_model(default_cnn_spec(1, (28, 28), 10))
+    kinds = [type(m).__name__ for m in new.features]
+    assert kinds == ["Conv2d", "MaxPool2d", "BatchNorm2d", "ReLU"] * 2
+    # a spec saved before norm_after_pool existed (no key) rebuilds conv-BN-pool-ReLU: its weights load
+    old_spec = {
+        k: v for k, v in default_cnn_spec(1, (28, 28), 10).items() if k != "norm_after_pool"
+    }
+    old = build_model(old_spec)
+    assert [type(m).__name__ for m in old.features] == [
+        "Conv2d",
+        "BatchNorm2d",
+        "MaxPool2d",
+        "ReLU",
+    ] * 2
+    assert old.load_state_dict(build_model(old_spec).state_dict()) is not None
+    assert new.flat_features == old.flat_features == 3136
+    # the batch norm sees the pooled map: in training its output has per-channel mean 0 on 14x14
+    captured = {}
+    new.features[2].register_forward_hook(lambda m, i, o: captured.setdefault("bn", o))
+    new.train()(torch.randn(4, 1, 28, 28))
+    assert captured["bn"].shape == (4, 32, 14, 14)
+    assert captured["bn"].mean((0, 2, 3)).abs().max() < 1e-5
+    # tanh never decreases: pool, BN, tanh; GELU does not, so conv-BN-GELU-pool stays as it was
+    tanh = CNN(1, (28, 28), 10, activation="tanh", norm_after_pool=True)
+    assert [type(m).__name__ for m in tanh.features][:4] == [
+        "Conv2d",
+        "MaxPool2d",
+        "BatchNorm2d",
+        "Tanh",
+    ]
+    gelu = CNN(1, (28, 28), 10, activation="gelu", norm_after_pool=True)
+    assert [type(m).__name__ for m in gelu.features][:4] == [
+        "Conv2d",
+        "BatchNorm2d",
+        "GELU",
+        "MaxPool2d",
+    ]
+
+
 def test_bad_cnn_specs():
     with pytest.raises(InvalidConfigError, match=r"`channels` is \[\].*`activation` is 'rellu'"):
         build_model(

@@ -19,6 +19,7 @@ TINY = dict(
     batch_size=16,
     threads=1,
     progress="quiet",
+    schedule="plateau",  # a constant rate within an epoch: the records show the rate chosen
 )
 
 
@@ -119,6 +120,14 @@ def test_pretrained_weights_load_into_the_default_cnn_without_naming_it(digits, 
         )
 
 
+def test_auto_image_epochs_is_one_cycle_of_about_1500_steps():
+    from dlpipe.pipeline._fit_images import auto_image_epochs
+
+    assert auto_image_epochs(48_000, 128) == 4  # MNIST's training split at the auto batch size
+    assert auto_image_epochs(1_078, 32) == 45  # sklearn's digits (0.6 of 1,797)
+    assert auto_image_epochs(80, 32) == 60 and auto_image_epochs(1_000_000, 256) == 4
+
+
 def test_config_yaml_records_the_default_cnn_as_built(digits, tmp_path):
     run = dl.train(digits, epochs=1, threads=1, progress="quiet", out=tmp_path / "r", report=False)
     config = yaml.safe_load((run.path / "config.yaml").read_text())
@@ -133,6 +142,18 @@ def test_config_yaml_records_the_default_cnn_as_built(digits, tmp_path):
     )
     assert config["image"]["channels_last"] is True
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in run.bundle.model.modules())
-    plain = dl.train(digits, epochs=1, batch_norm=False, threads=1, progress="quiet", save=False)
+    # the image defaults: one-cycle to 3e-3 unless the user names a schedule or a rate
+    assert config["train"]["schedule"] == "onecycle" and config["train"]["learning_rate"] == 3e-3
+    assert run.bundle.manifest["model_spec"]["norm_after_pool"] is True
+    plain = dl.train(
+        digits,
+        epochs=1,
+        batch_norm=False,
+        schedule="plateau",
+        threads=1,
+        progress="quiet",
+        save=False,
+    )
+    assert plain.config["train"]["schedule"] == "plateau"
     assert plain.config["model"]["batch_norm"] is False
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in plain.bundle.model.modules())

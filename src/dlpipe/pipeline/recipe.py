@@ -136,14 +136,22 @@ class Recipe:
 
     Class attributes with per-kind rules (see :mod:`dlpipe.pipeline.settings`): ``auto_learning_rate``
     (``"range_test"`` or a number), ``default_learning_rate`` (used when the user gave none; None: the
+    config's), ``default_schedule`` (the learning-rate schedule when the user named none; None: the
     config's), ``plateau_divisor``/``plateau_default`` (the plateau schedule's wait).
     """
 
     kind: str = ""
     auto_learning_rate: str | float = "range_test"
     default_learning_rate: float | None = None
+    default_schedule: str | None = None
     plateau_divisor: int = 2
     plateau_default: int = 10
+
+    def schedule(self, cfg: RunConfig) -> str:
+        """The schedule this run uses: the user's when given, else the recipe's default, else the config's."""
+        if "schedule" in cfg.train.model_fields_set or self.default_schedule is None:
+            return cfg.train.schedule
+        return self.default_schedule
 
     # ---- settings
     def auto_batch_size(self, n_train: int) -> int:
@@ -334,7 +342,9 @@ def _run(
     fit_model = ctx.fitted = recipe.fit_model(ctx)
     lr_curve = range_test(ctx, fit_model, recipe.kind)
     has_val = prep.val is not None and len(prep.val) > 0
-    tc = cfg.train.model_copy(update={"monitor": recipe.monitor(ctx)})
+    tc = cfg.train.model_copy(
+        update={"monitor": recipe.monitor(ctx), "schedule": recipe.schedule(cfg)}
+    )
     callbacks = recipe.callbacks(ctx)
     callbacks += standard_callbacks(
         tc,
@@ -360,7 +370,10 @@ def _run(
 
     resolved = cfg.model_dump()
     resolved["train"].update(
-        epochs=trainer.epochs, batch_size=trainer.batch_size, learning_rate=trainer.learning_rate
+        epochs=trainer.epochs,
+        batch_size=trainer.batch_size,
+        learning_rate=trainer.learning_rate,
+        schedule=tc.schedule,
     )
     recipe.record_config(ctx, resolved)
     metrics: dict[str, Any] = {

@@ -9,7 +9,7 @@ key                ``auto`` means
 ``batch_size``     from the training rows: 32 below 2,000, 64 below 10,000, 128 below 50,000, else 256
                    (a recipe may fix its own: a GAN trains on 64)
 ``epochs``         enough for ~4,000 steps, between 50 and 1,000 (early stopping usually ends sooner);
-                   images: ~4,000 steps between 8 and 60; a GAN: 100
+                   images: ~1,500 steps (one one-cycle schedule) between 4 and 60; a GAN: 100
 ``learning_rate``  Smith's range test on a throw-away copy of the model for every kind trained on one loss;
                    a GAN (two networks, no single loss): DCGAN's 2e-4
 ``lookback``       series: the rows the model sees, from the series length (:func:`auto_lookback`)

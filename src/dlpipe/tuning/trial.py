@@ -160,7 +160,9 @@ def train_trial(
         range_test(ctx, model, recipe.kind) is not None
     ):  # learning_rate: auto, as dlpipe train runs it
         trial.set_user_attr("learning_rate", trainer.learning_rate)
-    monitored = tc.model_copy(update={"monitor": recipe.monitor(ctx)})
+    monitored = tc.model_copy(
+        update={"monitor": recipe.monitor(ctx), "schedule": recipe.schedule(ctx.cfg)}
+    )
     trainer.callbacks = [
         *recipe.callbacks(ctx),
         *standard_callbacks(
