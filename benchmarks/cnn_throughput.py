@@ -16,11 +16,24 @@ on this shared machine hurts every mode alike):
   kernels for that block (as without a C compiler), NCHW, and bf16 autocast on CPU
   (``--precision bf16``, which runs torch's kernels).
 
+The same for **dlpipe's default CNN** (what ``dl.train`` builds for images: conv32-pool-BN-ReLU,
+conv64-pool-BN-ReLU, dense 128, dropout 0.25) at batch 128 (``dl.train``'s batch for 10,000-50,000
+images), whose first block has batch norm and so never takes the compiled kernel:
+
+- ``seed loop``: the same network as a user writes it in plain PyTorch (conv-BN-ReLU-pool, NCHW),
+  in the seed notes' loop (DataLoader, Adam, ``loss.item()`` every step);
+- ``expert plain PyTorch``: dlpipe's default network module in plain PyTorch as an expert writes the
+  loop: float32 tensors in memory, one ``randperm`` gather per epoch and index slices as batches,
+  channels_last, ``torch.optim.AdamW(fused=True)``, the loss summed on the device and read once.
+
+Both plain-PyTorch loops (and the seed CNN's expert row) run in the separate process, each at 1
+thread and at torch's default; the ratios are against the better of the two.
+
 Also: the model's FLOPs per image (torch's FlopCounterMode), the achieved GFLOP/s, and this CPU's
 measured peak on the model's 32->64 3x3 convolution forward+backward; and the test accuracy of fp32
 vs bf16 training of the default CNN on sklearn's digits (same seed).
 
-Run:  .venv/bin/python benchmarks/cnn_throughput.py [--images 8192] [--rounds 5]
+Run:  .venv/bin/python benchmarks/cnn_throughput.py [--images 8192] [--rounds 5] [--skip-seed-cnn] [--skip-default-cnn]
 """
 
 from __future__ import annotations
@@ -35,13 +48,14 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from dlpipe.data.images import ImageDataset, ImagePreprocessor
-from dlpipe.models.cnn import seed_cnn_spec
+from dlpipe.models.cnn import default_cnn_spec, seed_cnn_spec
 from dlpipe.models.registry import build_model
 from dlpipe.pipeline._fit_images import Autocast, image_transform
 from dlpipe.training.optim import FlatOptimizer
 from dlpipe.training.trainer import TensorData, Trainer
 
 BATCH = 64
+DEFAULT_BATCH = 128  # dl.train's auto batch size for 10,000-50,000 training images (MNIST's 48,000)
 
 
 def _model(channels_last: bool = True) -> torch.nn.Module:
@@ -67,12 +81,47 @@ def _seed_network() -> torch.nn.Module:
     )
 
 
-def seed_loop(x_float: torch.Tensor, y: torch.Tensor) -> float:
+def _default_network_plain() -> torch.nn.Module:
+    """dlpipe's default CNN as a user writes it in plain PyTorch: conv-BN-ReLU-pool blocks, NCHW."""
+    from torch import nn
+
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(1, 32, 3, padding=1, bias=False),
+        nn.BatchNorm2d(32),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1, bias=False),
+        nn.BatchNorm2d(64),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Dropout(0.25),
+        nn.Linear(3136, 128),
+        nn.ReLU(),
+        nn.Dropout(0.25),
+        nn.Linear(128, 10),
+    )
+
+
+def _default_model(channels_last: bool = True) -> torch.nn.Module:
+    """dlpipe's default CNN for 28x28x1 images, exactly as dl.train builds it."""
+    torch.manual_seed(0)
+    m = build_model(default_cnn_spec(1, (28, 28), 10))
+    return m.to(memory_format=torch.channels_last) if channels_last else m
+
+
+def seed_loop(
+    x_float: torch.Tensor,
+    y: torch.Tensor,
+    model: torch.nn.Module | None = None,
+    batch: int = BATCH,
+) -> float:
     from torch.utils.data import DataLoader, TensorDataset
 
-    model = _seed_network()
+    model = _seed_network() if model is None else model
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    loader = DataLoader(TensorDataset(x_float, y), batch_size=BATCH, shuffle=True)
+    loader = DataLoader(TensorDataset(x_float, y), batch_size=batch, shuffle=True)
     model.train()
     t0 = time.perf_counter()
     n = 0
@@ -84,6 +133,32 @@ def seed_loop(x_float: torch.Tensor, y: torch.Tensor) -> float:
         _ = loss.item()  # the seed notes log every step
         n += len(xb)
     return n / (time.perf_counter() - t0)
+
+
+def expert_loop(
+    x_float: torch.Tensor, y: torch.Tensor, model: torch.nn.Module, batch: int
+) -> float:
+    """Plain PyTorch as an expert writes it: in-memory tensors, one gather per epoch, index slices,
+    channels_last, fused AdamW, no per-step host sync (the loss summed on the device, read once)."""
+    model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-4, fused=True)
+    g = torch.Generator().manual_seed(0)
+    steps = len(y) // batch
+    model.train()
+    t0 = time.perf_counter()
+    perm = torch.randperm(len(y), generator=g)
+    xs, ys = x_float[perm].contiguous(memory_format=torch.channels_last), y[perm]
+    total = torch.zeros(())
+    for s in range(steps):
+        loss = F.cross_entropy(
+            model(xs[s * batch : (s + 1) * batch]), ys[s * batch : (s + 1) * batch]
+        )
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        total += loss.detach()
+    _ = float(total)  # the one read of the epoch's loss
+    return steps * batch / (time.perf_counter() - t0)
 
 
 def bare_steps(x_float: torch.Tensor, y: torch.Tensor) -> float:
@@ -110,15 +185,19 @@ def engine(
     channels_last: bool = True,
     bf16: bool = False,
     threads: int | None = None,
+    default_network: bool = False,
 ) -> float:
-    model: torch.nn.Module = _model(channels_last)
+    model: torch.nn.Module = (
+        _default_model(channels_last) if default_network else _model(channels_last)
+    )
     if bf16:
         model = Autocast(model)
+    batch = DEFAULT_BATCH if default_network else BATCH
     data = TensorData((x_uint8,), y, image_transform(pre, channels_last=channels_last))
-    trainer = Trainer(epochs=1, batch_size=BATCH, device="cpu", threads=threads)
+    trainer = Trainer(epochs=1, batch_size=batch, device="cpu", threads=threads, weight_decay=1e-4)
     t0 = time.perf_counter()
     trainer.fit(model, F.cross_entropy, data)
-    return (len(y) // BATCH) * BATCH / (time.perf_counter() - t0)
+    return (len(y) // batch) * batch / (time.perf_counter() - t0)
 
 
 def _torch_kernels(fn, *args):  # type: ignore[no-untyped-def]
@@ -202,11 +281,20 @@ def _data(images: int) -> tuple[torch.Tensor, torch.Tensor, ImagePreprocessor, t
 
 
 def _seed_worker(conn, images: int) -> None:  # type: ignore[no-untyped-def]
-    """The seed loop in its own process: nothing dlpipe does to this process reaches it."""
+    """The plain-PyTorch loops in their own process: nothing dlpipe's engine does to a process
+    (malloc settings, thread counts) reaches them."""
     _, y, _, x_float = _data(images)
-    while (threads := conn.recv()) is not None:
+    while (job := conn.recv()) is not None:
+        loop, threads = job
         torch.set_num_threads(threads)
-        conn.send(seed_loop(x_float, y))
+        if loop == "seed":
+            conn.send(seed_loop(x_float, y))
+        elif loop == "seed-expert":
+            conn.send(expert_loop(x_float, y, _seed_network(), BATCH))
+        elif loop == "default-seed":
+            conn.send(seed_loop(x_float, y, _default_network_plain(), DEFAULT_BATCH))
+        else:  # "default-expert"
+            conn.send(expert_loop(x_float, y, _default_model(False), DEFAULT_BATCH))
 
 
 def main() -> None:
@@ -214,6 +302,8 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=8192)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--skip-accuracy", action="store_true")
+    parser.add_argument("--skip-seed-cnn", action="store_true", help="only the default CNN's rows")
+    parser.add_argument("--skip-default-cnn", action="store_true", help="only the seed CNN's rows")
     args = parser.parse_args()
     x_uint8, y, pre, x_float = _data(args.images)
     import multiprocessing as mp
@@ -224,14 +314,16 @@ def main() -> None:
     )
     worker.start()
 
-    def run_seed(threads: int) -> float:
-        conn.send(threads)
+    def run_seed(threads: int, loop: str = "seed") -> float:
+        conn.send((loop, threads))
         return float(conn.recv())
 
     default_threads = torch.get_num_threads()
     modes = {
         "seed loop (DataLoader, Adam, .item() per step)": lambda: run_seed(default_threads),
         "seed loop, 1 thread": lambda: run_seed(1),
+        "expert plain PyTorch": lambda: run_seed(default_threads, "seed-expert"),
+        "expert plain PyTorch, 1 thread": lambda: run_seed(1, "seed-expert"),
         "bare f+b+step (pre-made float batches)": lambda: bare_steps(x_float, y),
         "bare f+b+step, 1 thread": lambda: _one_thread(bare_steps, x_float, y),
         "dlpipe engine (as dl.train: uint8, channels_last)": lambda: engine(x_uint8, y, pre),
@@ -244,12 +336,32 @@ def main() -> None:
             x_uint8, y, pre, bf16=True
         ),
     }
-    for fn in modes.values():  # warm-up: allocator, kernels, the first torch.optim import
+    default_modes = {
+        "seed loop (DataLoader, Adam, .item() per step)": lambda: run_seed(
+            default_threads, "default-seed"
+        ),
+        "seed loop, 1 thread": lambda: run_seed(1, "default-seed"),
+        "expert plain PyTorch": lambda: run_seed(default_threads, "default-expert"),
+        "expert plain PyTorch, 1 thread": lambda: run_seed(1, "default-expert"),
+        "dlpipe engine (as dl.train)": lambda: engine(x_uint8, y, pre, default_network=True),
+        "dlpipe engine, 1 thread": lambda: engine(x_uint8, y, pre, default_network=True, threads=1),
+    }
+    if args.skip_seed_cnn:
+        modes = {}
+    if args.skip_default_cnn:
+        default_modes = {}
+    every = {
+        **{("seed", k): v for k, v in modes.items()},
+        **{("default", k): v for k, v in default_modes.items()},
+    }
+    for fn in every.values():  # warm-up: allocator, kernels, the first torch.optim import
         fn()
-    rates: dict[str, list[float]] = {k: [] for k in modes}
-    for _ in range(args.rounds):
-        for name, fn in modes.items():
-            rates[name].append(fn())
+    all_rates: dict[tuple[str, str], list[float]] = {k: [] for k in every}
+    for _ in range(args.rounds):  # interleaved: a burst of load hits every mode of a round
+        for key, fn in every.items():
+            all_rates[key].append(fn())
+    rates = {k: v for (net, k), v in all_rates.items() if net == "seed"}
+    default_rates = {k: v for (net, k), v in all_rates.items() if net == "default"}
     conn.send(None)
     worker.join()
     flops = flops_per_image()
@@ -264,8 +376,41 @@ def main() -> None:
     print(
         f"seed CNN: {flops / 1e6:.2f} MFLOP per image forward+backward (FlopCounterMode); conv 32->64 peak here: {peak:.0f} GFLOP/s"
     )
+    if rates:
+        _seed_table(rates, flops, peak)
+    if default_rates:
+        _default_table(default_rates, args.rounds)
+    if not args.skip_accuracy:
+        acc = bf16_accuracy()
+        print("digits, default CNN, 15 epochs, onecycle 3e-3, seed 0:")
+        for k, v in acc.items():
+            print(
+                f"  {k}: test accuracy {v['test_accuracy']:.4f}, train {v['train_seconds']:.1f} s"
+            )
+
+
+def _default_table(rates: dict[str, list[float]], rounds: int) -> None:
+    """The default CNN's rows: median and range over rounds, ratios of medians against the seed loop
+    (and the expert loop) at their better thread count."""
+    med = {k: statistics.median(v) for k, v in rates.items()}
+    seed = max(med["seed loop (DataLoader, Adam, .item() per step)"], med["seed loop, 1 thread"])
+    expert = max(med["expert plain PyTorch"], med["expert plain PyTorch, 1 thread"])
+    print(
+        f"default CNN (conv32-pool-BN-ReLU, conv64-pool-BN-ReLU, dense 128), batch {DEFAULT_BATCH}, "
+        f"{rounds} rounds: median img/s [range], ratios of medians"
+    )
+    print(f"{'mode':<52}{'median':>9}{'range':>17}{'vs seed':>9}{'vs expert':>11}")
+    for name, values in rates.items():
+        rng = f"[{min(values):.0f}-{max(values):.0f}]"
+        print(
+            f"{name:<52}{med[name]:>9.0f}{rng:>17}{med[name] / seed:>8.2f}x{med[name] / expert:>10.2f}x"
+        )
+
+
+def _seed_table(rates: dict[str, list[float]], flops: float, peak: float) -> None:
+    modes = list(rates)
     seed = max(
-        max(rates[next(iter(modes))]), max(rates["seed loop, 1 thread"])
+        max(rates[modes[0]]), max(rates["seed loop, 1 thread"])
     )  # the seed loop at its better thread count
     bare = max(
         max(rates["bare f+b+step (pre-made float batches)"]), max(rates["bare f+b+step, 1 thread"])
@@ -279,13 +424,6 @@ def main() -> None:
         print(
             f"{name:<52}{best:>11.0f}{statistics.median(values):>9.0f}{gf:>9.1f}{100 * gf / peak:>7.0f}%{best / seed:>8.2f}x{best / bare:>8.2f}x"
         )
-    if not args.skip_accuracy:
-        acc = bf16_accuracy()
-        print("digits, default CNN, 15 epochs, onecycle 3e-3, seed 0:")
-        for k, v in acc.items():
-            print(
-                f"  {k}: test accuracy {v['test_accuracy']:.4f}, train {v['train_seconds']:.1f} s"
-            )
 
 
 if __name__ == "__main__":
