@@ -1,17 +1,28 @@
-"""Serving load on loopback: dlpipe's server beside the seed notes' Flask endpoint, in one run.
+"""Serving load on loopback: dlpipe's server beside Flask deployments, in interleaved rounds.
 
-    .venv/bin/python benchmarks/serving_load.py [--seconds 4] [--json out.json]
+    .venv/bin/python benchmarks/serving_load.py [--seconds 4] [--rounds 3] [--json out.json]
 
 What is measured (every server on 127.0.0.1, a fresh free port each):
 - single-row tabular predictions at 1, 8 and 32 concurrent keep-alive clients: requests/s, p50, p99;
 - rows/s for 1,000-row requests;
-- servers: ``dlpipe serve --workers 2``; the same with ``--batch-window-ms 2`` (micro-batching);
-  the seed-style Flask app (``model.predict`` on a one-row DataFrame per request, Flask's threaded
-  server, as the seed notes deploy it).
+- servers:
+  - ``dlpipe serve --workers 2`` (uvicorn, torch at 1 thread per worker); the same with
+    ``--batch-window-ms 2`` (micro-batching);
+  - Flask under gunicorn, 2 workers, torch at 1 thread, keep-alive (``-k gthread --threads 4
+    --keep-alive 5``; gunicorn's default sync worker closes every connection), two apps:
+    ``model.predict`` on a one-row DataFrame per request (the seed notes' endpoint), and the same
+    encoder path dlpipe's server runs (``RowEncoder`` validate + encode, the range flags, one
+    eval-mode forward pass, the task's decode), so the web stack is the only difference;
+  - the seed notes' deployment: the first app on Flask's threaded development server in one
+    process, torch threads unpinned, HTTP/1.0 (a new connection per request).
 
-The load generator is one asyncio process speaking HTTP/1.1 over raw sockets (an HTTP client
-library would cost more CPU than the servers it measures); it shares the 2 cores with the servers,
-so the figures are a floor. Bounded: each level runs ``--seconds`` seconds or 20,000 requests.
+Protocol: every server is started once and warmed up; then ``--rounds`` rounds, each running every
+server's levels in turn (interleaved, so a change in the machine's load hits all of them alike);
+the median over rounds with the range. The load average is recorded at the start, after each
+round and at the end. The load generator is one asyncio process speaking HTTP/1.1 over raw sockets
+(an HTTP client library would cost more CPU than the servers it measures); it shares the 2 cores
+with the servers, so the figures are a floor. Bounded: each level runs ``--seconds`` seconds or
+20,000 requests.
 """
 
 from __future__ import annotations
@@ -48,7 +59,62 @@ def predict():
     out = model.predict(pd.DataFrame(rows))          # model.predict per request, as in the seed notes
     return jsonify(out.to_dict("records"))
 
-app.run(host="127.0.0.1", port=int(sys.argv[2]), threaded=True)
+if __name__ == "__main__":
+    app.run(host="127.0.0.1", port=int(sys.argv[2]), threaded=True)
+"""
+
+# The same app for gunicorn: the bundle from the environment, torch at one thread per worker.
+FLASK_GUNICORN_APP = """
+import os, warnings
+warnings.simplefilter("ignore")
+import pandas as pd
+import torch
+from flask import Flask, jsonify, request
+import dlpipe as dl
+torch.set_num_threads(1)
+model = dl.load_bundle(os.environ["BENCH_BUNDLE"])
+app = Flask(__name__)
+
+@app.route("/predict", methods=["POST"])
+def predict():
+    rows = request.get_json()["rows"]
+    out = model.predict(pd.DataFrame(rows))
+    return jsonify(out.to_dict("records"))
+"""
+
+# Flask calling the path dlpipe's /predict runs for a table (serving/app.py): validate and encode the
+# rows without pandas, flag values far outside training, one forward pass, decode, the same JSON.
+FLASK_ENCODER_APP = """
+import json, os, warnings
+warnings.simplefilter("ignore")
+import numpy as np
+import torch
+from flask import Flask, Response, request
+import dlpipe as dl
+from dlpipe.data.ranges import flag_rows, summarize_flags
+from dlpipe.serving.rows import RowEncoder
+torch.set_num_threads(1)
+b = dl.load_bundle(os.environ["BENCH_BUNDLE"])
+encoder = RowEncoder(b.preprocessor)
+reference = b.manifest.get("reference_statistics") or {}
+model = b.model.eval()
+classes = [c.item() if hasattr(c, "item") else c for c in b.classes]
+app = Flask(__name__)
+
+@app.route("/predict", methods=["POST"])
+def predict():
+    rows = encoder.validate(request.get_json()["rows"])
+    notes = []
+    inputs = encoder.encode(rows, notes)
+    notes.extend(summarize_flags(flag_rows({n: [r.get(n) for r in rows] for n in encoder.names}, reference, len(rows))))
+    with torch.inference_mode():
+        out = model(*(torch.from_numpy(a) for a in inputs)).float().numpy()
+    labels, proba = b.task.decode(out)
+    answer = {"predictions": [{"prediction": v, "probabilities": dict(zip(classes, p))}
+                              for v, p in zip(labels.tolist(), proba.tolist())]}
+    if notes:
+        answer["warnings"] = notes
+    return Response(json.dumps(answer), mimetype="application/json")
 """
 
 
@@ -75,13 +141,18 @@ def make_bundle(folder: Path) -> tuple[Path, list[dict]]:
     return run.path / "bundle", rows
 
 
-def start(cmd: list[str], port: int, env: dict | None = None) -> subprocess.Popen:
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    deadline = time.monotonic() + 120
+def launch(cmd: list[str], env: dict | None = None, log: Path | None = None) -> subprocess.Popen:
+    err = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115 (the child holds it)
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, env=env)
+
+
+def wait_ready(proc: subprocess.Popen, port: int, what: str, timeout: float = 1200) -> None:
+    """Until the server answers a request (imports take minutes on a busy machine)."""
+    deadline = time.monotonic() + timeout
     body = b'{"rows": []}'
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"{cmd[:4]} exited with {proc.returncode}")
+            raise RuntimeError(f"{what} exited with {proc.returncode}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
                 s.sendall(
@@ -89,11 +160,11 @@ def start(cmd: list[str], port: int, env: dict | None = None) -> subprocess.Pope
                     % (len(body), body)
                 )
                 if s.recv(100).startswith(b"HTTP/1."):
-                    return proc
+                    return
         except OSError:
             time.sleep(0.3)
     proc.kill()
-    raise RuntimeError("server did not start")
+    raise RuntimeError(f"{what} did not answer within {timeout:.0f} s")
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -243,9 +314,46 @@ def rows_per_s(port: int, body: bytes, n_rows: int, repeats: int = 10) -> dict:
     return {"rows": n_rows, "median_ms": round(med * 1000, 1), "rows_per_s": round(n_rows / med)}
 
 
+SEED_DEPLOYMENT = "the seed notes' deployment (Flask dev server, model.predict per request)"
+GUNICORN_PREDICT = "Flask + gunicorn, 2 workers, model.predict per request"
+GUNICORN_ENCODER = "Flask + gunicorn, 2 workers, dlpipe's encoder path"
+DLPIPE = "dlpipe serve, 2 workers"
+
+
+def servers(py: str, bundle: Path, tmp: Path) -> dict[str, tuple[list[str], dict | None]]:
+    """name -> (command without the port, environment); the port is added by ``command``."""
+    (tmp / "flask_app.py").write_text(FLASK_APP)
+    (tmp / "flask_gunicorn.py").write_text(FLASK_GUNICORN_APP)
+    (tmp / "flask_encoder.py").write_text(FLASK_ENCODER_APP)
+    env = {**os.environ, "BENCH_BUNDLE": str(bundle)}
+    gunicorn = [py, "-m", "gunicorn", "--chdir", str(tmp), "-w", "2", "-k", "gthread"]
+    gunicorn += ["--threads", "4", "--keep-alive", "5", "--log-level", "warning"]
+    serve = [py, "-m", "dlpipe", "serve", str(bundle), "--workers", "2"]
+    return {
+        DLPIPE: (serve, None),
+        "dlpipe serve, 2 workers, --batch-window-ms 2": ([*serve, "--batch-window-ms", "2"], None),
+        GUNICORN_ENCODER: ([*gunicorn, "flask_encoder:app"], env),
+        GUNICORN_PREDICT: ([*gunicorn, "flask_gunicorn:app"], env),
+        SEED_DEPLOYMENT: ([py, str(tmp / "flask_app.py"), str(bundle)], None),
+    }
+
+
+def command(name: str, cmd: list[str], port: int) -> list[str]:
+    if name.startswith("dlpipe"):
+        return [*cmd, "--port", str(port)]
+    if "gunicorn" in name:
+        return [*cmd[:-1], "-b", f"127.0.0.1:{port}", cmd[-1]]
+    return [*cmd, str(port)]
+
+
+def _median_range(values: list[float]) -> tuple[float, float, float]:
+    return float(np.median(values)), min(values), max(values)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=4.0)
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--json", type=Path)
     ap.add_argument(
         "--only", help="run only the servers whose name contains this text (e.g. flask)"
@@ -255,69 +363,99 @@ def main() -> None:
     bundle, rows = make_bundle(tmp)
     singles = [json.dumps({"rows": [r]}).encode() for r in rows[:200]]
     big = json.dumps({"rows": rows[:1000]}).encode()
-    py = sys.executable
-    servers = {
-        "dlpipe (2 workers)": [py, "-m", "dlpipe", "serve", str(bundle), "--workers", "2"],
-        "dlpipe (2 workers, --batch-window-ms 2)": [
-            py,
-            "-m",
-            "dlpipe",
-            "serve",
-            str(bundle),
-            "--workers",
-            "2",
-            "--batch-window-ms",
-            "2",
-        ],
-        "seed-style Flask (model.predict per request)": [
-            py,
-            str(tmp / "flask_app.py"),
-            str(bundle),
-        ],
+    chosen = {
+        k: v
+        for k, v in servers(sys.executable, bundle, tmp).items()
+        if not args.only or args.only.lower() in k.lower()
     }
-    (tmp / "flask_app.py").write_text(FLASK_APP)
     results: dict = {
         "machine": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
             "load_avg_at_start": os.getloadavg(),
+            "load_avg_after_round": [],
         },
-        "servers": {},
+        "protocol": f"{args.rounds} interleaved rounds, {args.seconds} s per level",
+        "servers": {k: {"rounds": []} for k in chosen},
     }
-    for name, cmd in servers.items():
-        if args.only and args.only.lower() not in name.lower():
-            continue
-        port = free_port()
-        full = [*cmd, "--port", str(port)] if "dlpipe" in name else [*cmd, str(port)]
-        proc = start(full, port)
-        try:
+    procs: dict[str, tuple[subprocess.Popen, int]] = {}
+    try:
+        for name, (cmd, env) in chosen.items():  # started together: their imports overlap
+            port = free_port()
+            log = tmp / f"server-{len(procs)}.log"
+            procs[name] = (launch(command(name, cmd, port), env, log), port)
+        for name, (proc, port) in procs.items():
+            wait_ready(proc, port, f"{name} (stderr: {tmp})")
             load(port, singles, 8, 1.0)  # warm-up
-            levels = [load(port, singles, c, args.seconds, proc.pid) for c in (1, 8, 32)]
-            big_res = rows_per_s(port, big, 1000)
-        finally:
+        for r in range(args.rounds):
+            for name, (proc, port) in procs.items():
+                levels = [load(port, singles, c, args.seconds, proc.pid) for c in (1, 8, 32)]
+                big_res = rows_per_s(port, big, 1000)
+                results["servers"][name]["rounds"].append(
+                    {"single_row": levels, "batch_1000": big_res}
+                )
+            results["machine"]["load_avg_after_round"].append(os.getloadavg())
+            print(f"round {r + 1}/{args.rounds} done, load average {os.getloadavg()}", flush=True)
+    finally:
+        for proc, _ in procs.values():
             stop(proc)
-        results["servers"][name] = {"single_row": levels, "batch_1000": big_res}
-        print(f"\n{name}")
-        print(
-            f"  {'clients':>7} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'server CPU ms/req':>18} {'client CPU ms/req':>18}"
-        )
-        for lv in levels:
-            print(
-                f"  {lv['clients']:>7} {lv['req_per_s']:>9.1f} {lv['p50_ms']:>8.2f} {lv['p99_ms']:>8.2f}"
-                f" {lv.get('server_cpu_ms_per_req', float('nan')):>18.3f} {lv.get('client_cpu_ms_per_req', float('nan')):>18.3f}"
-            )
-        print(
-            f"  1,000-row request: median {big_res['median_ms']} ms, {big_res['rows_per_s']:,} rows/s"
-        )
     results["machine"]["load_avg_at_end"] = os.getloadavg()
-    if len(results["servers"]) == len(servers):
-        d = results["servers"]["dlpipe (2 workers)"]["single_row"][1]["req_per_s"]
-        f = results["servers"]["seed-style Flask (model.predict per request)"]["single_row"][1][
-            "req_per_s"
-        ]
-        print(f"\nat 8 clients: dlpipe {d:.0f} req/s vs Flask {f:.0f} req/s ({d / f:.1f}x)")
+
     print(
-        f"load average (1, 5, 15 min) at start {results['machine']['load_avg_at_start']}, at end {results['machine']['load_avg_at_end']}"
+        f"\nmedian over {args.rounds} interleaved rounds (range over rounds); single-row requests"
+    )
+    print(
+        f"  {'server':<70} {'clients':>7} {'req/s':>7} {'range':>13} {'p50 ms':>7} {'p99 ms':>7}"
+        f" {'srv CPU ms/req':>14}"
+    )
+    summary: dict = {}
+    for name, res in results["servers"].items():
+        summary[name] = {}
+        for i, clients in enumerate((1, 8, 32)):
+            lv = [rd["single_row"][i] for rd in res["rounds"]]
+            rps = _median_range([x["req_per_s"] for x in lv])
+            p50 = float(np.median([x["p50_ms"] for x in lv]))
+            p99 = float(np.median([x["p99_ms"] for x in lv]))
+            cpu = float(np.median([x.get("server_cpu_ms_per_req", np.nan) for x in lv]))
+            summary[name][clients] = {"req_per_s": rps, "p50_ms": p50, "p99_ms": p99, "cpu": cpu}
+            print(
+                f"  {name:<70} {clients:>7} {rps[0]:>7.0f} {f'{rps[1]:.0f}-{rps[2]:.0f}':>13}"
+                f" {p50:>7.2f} {p99:>7.2f} {cpu:>14.3f}"
+            )
+        big_rates = _median_range([rd["batch_1000"]["rows_per_s"] for rd in res["rounds"]])
+        summary[name]["rows_per_s_1000"] = big_rates
+        print(
+            f"  {name:<70} 1,000-row requests: {big_rates[0]:,.0f} rows/s"
+            f" ({big_rates[1]:,.0f}-{big_rates[2]:,.0f})"
+        )
+    results["summary"] = summary
+    if DLPIPE in summary:
+        for other in (GUNICORN_ENCODER, GUNICORN_PREDICT, SEED_DEPLOYMENT):
+            if other not in summary:
+                continue
+            for clients in (8, 32):
+                per_round = [
+                    a["single_row"][(1, 8, 32).index(clients)]["req_per_s"]
+                    / b["single_row"][(1, 8, 32).index(clients)]["req_per_s"]
+                    for a, b in zip(
+                        results["servers"][DLPIPE]["rounds"], results["servers"][other]["rounds"]
+                    )
+                ]
+                med, lo, hi = _median_range(per_round)
+                print(
+                    f"at {clients} clients: dlpipe / {other}: {med:.2f}x (rounds {lo:.2f}-{hi:.2f}x)"
+                )
+            per_round = [
+                a["batch_1000"]["rows_per_s"] / b["batch_1000"]["rows_per_s"]
+                for a, b in zip(
+                    results["servers"][DLPIPE]["rounds"], results["servers"][other]["rounds"]
+                )
+            ]
+            med, lo, hi = _median_range(per_round)
+            print(f"1,000-row requests: dlpipe / {other}: {med:.2f}x (rounds {lo:.2f}-{hi:.2f}x)")
+    print(
+        f"load average (1, 5, 15 min) at start {results['machine']['load_avg_at_start']},"
+        f" at end {results['machine']['load_avg_at_end']}"
     )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
