@@ -197,6 +197,7 @@ ELSEWHERE = {
     "text_vectors": "tests/text",
     "text_encoder": "tests/text",
     "text_static": "tests/text",
+    "text_tabular": "tests/text",
 }
 
 

@@ -32,15 +32,14 @@ def test_free_text_rule_separates_documents_from_categories():
 
 def test_csv_with_a_text_column_is_claimed_and_listed_as_text(tmp_path: Path):
     frame = documents(30)
-    frame["city"] = ["a", "b"] * 15  # a categorical column beside the text: listed as not used
+    frame["city"] = ["a", "b"] * 15  # a categorical column beside the text: read beside it
     frame.to_csv("d.csv", index=False)
-    with pytest.warns(Warning, match="not used"):
-        ds = detect_text("d.csv", build_config(), None)
+    ds = detect_text("d.csv", build_config(), None)
     assert ds is not None and ds.kind == "text" and len(ds.texts) == 30 and ds.target == "label"
     assert ds.schema is not None
     rows = ds.schema.describe()
     assert rows[0][:2] == ("text", "text") and "free text" in rows[0][2]
-    assert rows[1][:2] == ("city", "dropped")
+    assert rows[1][:2] == ("city", "categorical")
     numeric = pd.DataFrame({"a": range(30), "y": [0, 1] * 15})
     numeric.to_csv("n.csv", index=False)
     assert detect_text("n.csv", build_config(), None) is None  # an ordinary table stays a table

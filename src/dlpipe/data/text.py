@@ -5,7 +5,8 @@ Sources:
 
 - a CSV / TSV / Parquet / ``.csv.gz`` file or a DataFrame with a free-text column (long, mostly unique
   strings: :func:`~dlpipe.data.schema.free_text_reason`) and a label column (``target``, else
-  ``label``, else the last column);
+  ``label``, else the last column); its other columns (numbers, categories, dates) are read as a table
+  beside the text (``table_schema``: inferred as for any table), so one network reads both;
 - a folder of class folders, ``docs/<label>/*.txt`` (UTF-8), like image folders.
 
 Text is read as UTF-8 (strictly: a file with other bytes is refused, naming the byte and its offset),
@@ -15,6 +16,7 @@ be at most :data:`MAX_DOCUMENT_CHARS` characters; anything else is one sentence 
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +41,7 @@ __all__ = [
     "fit_tokenizer",
     "encode_texts",
     "MAX_DOCUMENT_CHARS",
+    "TEXT_FAMILIES",
     "PAD",
     "UNK",
 ]
@@ -47,6 +50,8 @@ MAX_DOCUMENT_CHARS = (
     1_000_000  # ~150k words: far beyond what a model reads (it keeps `max_length` tokens)
 )
 PAD, UNK = "[PAD]", "[UNK]"  # ids 0 and 1 in every vocabulary dlpipe trains
+# the model families that read text: three trained from scratch, two pretrained (optional packages)
+TEXT_FAMILIES = ("text_bag", "text_rnn", "text_transformer", "minilm", "glove")
 _TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq", ".csv.gz", ".tsv.gz")
 _PEEK_ROWS = 2000  # rows read to decide whether a CSV holds free text
 
@@ -70,12 +75,17 @@ class TextDataset:
     test_labels: list[str] | None = None
     schema: Schema | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    # table columns beside the text (rows aligned with `texts`), their inferred kinds, and the test rows'
+    frame: pd.DataFrame | None = None
+    table_schema: Schema | None = None
+    test_frame: pd.DataFrame | None = None
 
     kind = "text"
 
     def __repr__(self) -> str:
         test = f", test={len(self.test_texts)}" if self.test_texts is not None else ""
-        return f"TextDataset(name={self.name!r}, documents={len(self.texts)}, classes={len(set(self.labels))}{test})"
+        cols = f", columns={self.table_schema.names}" if self.table_schema is not None else ""
+        return f"TextDataset(name={self.name!r}, documents={len(self.texts)}, classes={len(set(self.labels))}{cols}{test})"
 
 
 # ----------------------------------------------------------------------------------- reading
@@ -127,6 +137,53 @@ def find_text_columns(frame: pd.DataFrame, target: str | None) -> dict[str, str]
         if reason is not None:
             found[str(col)] = reason
     return found
+
+
+def no_text_column_message(frame: pd.DataFrame, where: str, target: str | None, fix: str) -> str:
+    """The sentence for a table read as text data that holds no free-text column, naming what its
+    string columns look like against the rule (:func:`~dlpipe.data.schema.free_text_reason`)."""
+    import pandas as pd
+
+    seen = []
+    label = target if target is not None else "label"  # the target's values are not documents
+    for col in frame.columns:
+        values = frame[col].dropna()
+        if str(col) == label or pd.api.types.is_numeric_dtype(values) or not len(values):
+            continue
+        text = values.astype(str)
+        words = float(text.str.count(r"\S+").median())
+        distinct = int(text.nunique()) / len(text)
+        seen.append(f"{str(col)!r} median {words:.0f} words, {distinct:.0%} distinct")
+    looks = f" (string columns: {'; '.join(seen[:5])})" if seen else " (it has no string column)"
+    return (
+        f"{where} has no free-text column{looks}: text data needs a column of documents, strings of a median "
+        f"of at least 5 words and 30 characters, at least half of them distinct; its columns are "
+        f"{format_names(map(str, frame.columns))}, so {fix}."
+    )
+
+
+def _table_schema(
+    frame: pd.DataFrame, columns: list[str], target: str, lists: dict[str, Any]
+) -> tuple[Schema | None, tuple[tuple[str, str], ...]]:
+    """The kinds of the table columns beside the text (as for any table), or None when none is usable."""
+    from dlpipe.data.schema import infer_schema
+
+    if not columns:
+        return None, ()
+    picked = {
+        k: [c for c in lists.get(k) or () if c in columns]
+        for k in ("categorical", "numeric", "drop")
+    }
+    try:
+        schema = infer_schema(frame[[*columns, target]], target, **picked)
+    except InvalidInputError as exc:
+        # infer_schema's refusal when every column was dropped (constant, empty, one value per row):
+        # beside text that is no error, the text alone is read. Any other refusal stands.
+        if not str(exc).startswith("no usable feature columns"):
+            raise
+        why = "not informative (constant, empty or one value per row)"
+        return None, tuple((c, why) for c in columns)
+    return schema, schema.dropped
 
 
 def _pick_target(frame: pd.DataFrame, target: str | None, text_cols: list[str], where: str) -> str:
@@ -244,8 +301,10 @@ def load_text(
     target: str | None = None,
     test: Any = None,
     name: str | None = None,
+    columns: dict[str, Any] | None = None,
+    fix: str = "add a column of documents, or pass a table with one",
 ) -> TextDataset:
-    """Read labelled documents.
+    """Read labelled documents (and the table columns beside them).
 
     Args:
         source: A folder ``docs/<label>/*.txt``, a CSV/TSV/Parquet/``.csv.gz`` path or DataFrame with a
@@ -253,6 +312,9 @@ def load_text(
         target: The label column of a table. Defaults to ``label`` when present, else the last column.
         test: A separate labelled test set in the same form. Defaults to `None` (held out from ``source``).
         name: A short name for run folders. Defaults to the file or folder name.
+        columns: ``categorical`` / ``numeric`` / ``drop`` lists for the table columns beside the text (as
+            for a table). Defaults to `None` (kinds inferred).
+        fix: The end of the sentence refusing a table without a free-text column (how to fix it).
     """
     import pandas as pd
 
@@ -300,12 +362,12 @@ def load_text(
             )
         frame = _read_frame(source, what="data")
         frame.columns = [str(c) for c in frame.columns]
-        found = find_text_columns(frame, target)
+        dropped_cols = set((columns or {}).get("drop") or ())
+        found = {
+            c: why for c, why in find_text_columns(frame, target).items() if c not in dropped_cols
+        }
         if not found:
-            raise InvalidInputError(
-                f"{where} has no free-text column (long, mostly unique strings); its columns are "
-                f"{format_names(list(frame.columns))}."
-            )
+            raise InvalidInputError(no_text_column_message(frame, where, target, fix))
         text_cols = list(found)
         target = _pick_target(frame, target, text_cols, where)
         frame = frame[frame[target].notna()].reset_index(drop=True)
@@ -315,7 +377,7 @@ def load_text(
         ds = TextDataset(
             texts=texts, labels=labels, name=name or stem, target=target, text_columns=text_cols
         )
-        columns = [
+        columns_info = [
             ColumnInfo(
                 c,
                 "text",
@@ -326,22 +388,18 @@ def load_text(
             )
             for c, why in found.items()
         ]
-        ignored = [c for c in frame.columns if c not in found and c != target]
+        others = [c for c in frame.columns if c not in found and c != target]
+        table_schema, dropped = _table_schema(frame, others, target, columns or {})
+        if table_schema is not None:  # the table part's input check leaves the text column(s) alone
+            read = tuple((c, "read by the text branch") for c in text_cols)
+            table_schema = dataclasses.replace(table_schema, dropped=table_schema.dropped + read)
+        ds.frame = frame[others].reset_index(drop=True)
+        ds.table_schema = table_schema
         ds.schema = Schema(
-            columns=tuple(columns),
+            columns=tuple(columns_info) + (table_schema.columns if table_schema else ()),
             target=target,
-            dropped=tuple(
-                (c, "not used: a text run reads its text column(s) only") for c in ignored
-            ),
+            dropped=dropped,
         )
-        if ignored:
-            warnings.warn(
-                DataWarning(
-                    f"a text run reads only its text column(s) ({', '.join(map(repr, text_cols))}); "
-                    f"not used: {', '.join(map(repr, ignored))}."
-                ),
-                stacklevel=2,
-            )
     if len(set(ds.labels)) < 2:
         only = ds.labels[0] if ds.labels else None
         raise InvalidInputError(
@@ -350,7 +408,13 @@ def load_text(
         )
     if test is not None:
         tds = (
-            load_text(test, target=ds.target, name="test")
+            load_text(
+                test,
+                target=ds.target,
+                name="test",
+                columns={"drop": list(ds.frame.columns) if ds.frame is not None else []},
+                fix=fix,
+            )
             if not isinstance(test, (str, Path))
             or Path(test).is_dir()
             or _is_table_path(Path(test))
@@ -361,6 +425,16 @@ def load_text(
                 f"`test` {str(test)!r} is neither a text folder nor a table file; pass the same form as the data."
             )
         ds.test_texts, ds.test_labels = tds.texts, tds.labels
+        ds.test_frame = tds.frame
+        if ds.table_schema is not None:
+            missing = [
+                c for c in ds.table_schema.names if tds.frame is None or c not in tds.frame.columns
+            ]
+            if missing:
+                raise InvalidInputError(
+                    f"the test data lacks the column(s) {format_names(missing)} that the training data holds "
+                    "beside its text; pass a test table with the same columns."
+                )
     return ds
 
 
@@ -371,25 +445,41 @@ def detect_text(data: Any, cfg: Any, test: Any = None) -> TextDataset | None:
     if cfg.data.task not in ("auto", "binary", "multiclass") or cfg.image.image_column:
         return None  # an image CSV (its `image_column` named) is the image kind's, captions or not
     target = cfg.data.target
+    family = cfg.model.family if "family" in cfg.model.model_fields_set else None
+    asked = family in TEXT_FAMILIES  # `--model text_bag` etc.: the data must hold text
     if isinstance(data, tuple) and len(data) == 2 and all(isinstance(t, str) for t in data[0]):
         return load_text(data, test=test, name=cfg.name)
+    gz = False
     if isinstance(data, (str, Path)):
         p = Path(data)
         if _is_text_folder(p):
             return load_text(p, test=test, name=cfg.name)
         if not (p.is_file() and _is_table_path(p)):
             return None
+        gz = p.name.lower().endswith(".gz")  # only text runs read gzip tables
         peek = _read_frame(
             p, what="data", nrows=None if p.suffix in (".parquet", ".pq") else _PEEK_ROWS
         )
+        where = f"data file {str(p)!r}"
     elif isinstance(data, pd.DataFrame):
         peek = data
+        where = "the DataFrame"
     else:
         return None
     peek.columns = [str(c) for c in peek.columns]
-    if not find_text_columns(peek, target):
+    if asked:
+        fix = (
+            f"pass a table with a column of documents, or leave `family` unset (not {family!r}) "
+            "to train on these columns as a table"
+        )
+    else:
+        fix = "add a column of documents, or decompress it (`gunzip`) to train on its columns as a table"
+    lists = {k: list(getattr(cfg.data, k)) for k in ("categorical", "numeric", "drop")}
+    if not {c: w for c, w in find_text_columns(peek, target).items() if c not in lists["drop"]}:
+        if asked or gz:
+            raise InvalidInputError(no_text_column_message(peek, where, target, fix))
         return None
-    return load_text(data, target=target, test=test, name=cfg.name)
+    return load_text(data, target=target, test=test, name=cfg.name, columns=lists, fix=fix)
 
 
 # ----------------------------------------------------------------------------------- tokenizing
@@ -448,12 +538,15 @@ class TextAdapter:
     ``.txt`` files (flat, or ``<label>/*.txt`` with labels) -> token ids.
 
     State (JSON): ``tokenizer`` (its JSON), ``max_length``, ``text_columns``, ``target``, ``schema``,
-    and ``encoder`` for pretrained-encoder bundles (the tokenizer is then the encoder's own).
+    ``special_tokens`` for pretrained-encoder bundles (the tokenizer is then the encoder's own), and
+    ``table`` (the table preprocessor's state) when the model also reads table columns: its inputs
+    are then the token ids, ``x_num`` and (wide categoricals) ``x_cat``, and input must be rows.
     """
 
     def __init__(self, state: dict[str, Any]) -> None:
         self._state = dict(state)
         self._tok: Any = None
+        self._table: Any = None
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> TextAdapter:
@@ -463,8 +556,22 @@ class TextAdapter:
         return dict(self._state)
 
     @property
-    def input_names(self) -> list[str]:
+    def text_columns(self) -> list[str]:
         return list(self._state.get("text_columns") or ["text"])
+
+    @property
+    def table(self) -> Any:
+        """The table preprocessor of the columns beside the text, or None (text alone)."""
+        if self._table is None and self._state.get("table") is not None:
+            from dlpipe.data.preprocessing import TabularPreprocessor
+
+            self._table = TabularPreprocessor.from_state(self._state["table"])
+        return self._table
+
+    @property
+    def input_names(self) -> list[str]:
+        table = self.table
+        return self.text_columns + (list(table.input_names) if table is not None else [])
 
     @property
     def tokenizer(self) -> Any:
@@ -478,7 +585,7 @@ class TextAdapter:
         """Documents (and labels when present and asked for) from any accepted input form."""
         import pandas as pd
 
-        cols, target = self.input_names, str(self._state.get("target", "label"))
+        cols, target = self.text_columns, str(self._state.get("target", "label"))
         if isinstance(data, str) and not _looks_like_path(data):
             data = [data]
         if isinstance(data, (str, Path)):
@@ -529,9 +636,39 @@ class TextAdapter:
         )
         return texts, labels
 
+    def _rows(self, data: Any) -> pd.DataFrame:
+        """Input for a model that reads table columns too: rows (a table, a path to one, dicts) only."""
+        import pandas as pd
+
+        if isinstance(data, (str, Path)) and not (
+            isinstance(data, str) and not _looks_like_path(data)
+        ):
+            if not Path(data).is_dir():
+                return _read_frame(Path(data), what="input")
+        if isinstance(data, dict):
+            data = [data]
+        if isinstance(data, list) and data and all(isinstance(r, dict) for r in data):
+            return pd.DataFrame(data)
+        if isinstance(data, pd.DataFrame):
+            return data
+        raise InvalidInputError(
+            f"this model reads the text column(s) {format_names(self.text_columns)} together with the columns "
+            f"{format_names(self.table.input_names)}, so texts alone or a folder of .txt files cannot be read; "
+            "pass rows or a table holding all of them."
+        )
+
     def prepare(self, data: Any, *, with_target: bool = False) -> PreparedBatch:
         import pandas as pd
 
+        columns: list[np.ndarray] = []
+        if self.table is not None:
+            data = self._rows(data).reset_index(drop=True)
+            if len(data) == 0:
+                raise InvalidInputError(
+                    "input has no rows; pass at least one row with the text and the columns the model was trained on."
+                )
+            x_num, x_cat = self.table.transform(data)
+            columns = [x_num] + ([x_cat] if x_cat.shape[1] else [])
         texts, labels = self.texts_of(data, with_target=with_target)
         ids, _ = encode_texts(
             self.tokenizer,
@@ -541,7 +678,9 @@ class TextAdapter:
         )
         targets = pd.Series(labels, dtype=object) if labels is not None else None
         return PreparedBatch(
-            inputs=[ids], targets=targets, baseline_features=np.zeros((len(texts), 0))
+            inputs=[ids, *columns],
+            targets=targets,
+            baseline_features=columns[0] if columns else np.zeros((len(texts), 0)),
         )
 
 

@@ -248,6 +248,7 @@ def network_sidecar(bundle: Any, fmt: str, quantized: bool, names: list[str]) ->
         "arrays": "the trained shape, float32, times `adapter.scale`",
         "sequence": "x: (batch, steps, features) float32; mask: (batch, steps), 1 for a step, 0 for padding",
         "series": "(batch, lookback, features) float32: the last `adapter.lookback` rows of `adapter.input_columns`, scaled by `adapter.scaler`",
+        "text": "ids: (batch, length >= 3) int64 token ids from the tokenizer in `adapter.tokenizer` (Hugging Face tokenizers JSON; `adapter.special_tokens`: [CLS] ... [SEP]), 0 = padding, at most `adapter.max_length` read; x_num / x_cat (when `adapter.table` is set): that table preprocessor's outputs for the other columns",
     }.get(bundle.kind, "")
     task = bundle.task
     if task.kind in ("binary", "multiclass"):

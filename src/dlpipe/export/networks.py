@@ -9,6 +9,10 @@
 - ``series``: input ``x`` (B, lookback, F): the last ``lookback`` rows, scaled as the sidecar's
   ``adapter.scaler`` says; the output is the network's next step(s) in those scaled units (one step
   for a recursive model: feed it back for the whole horizon, as ``dlpipe predict`` does).
+- ``text``: input ``ids`` (B, T) int64 token ids, 0 = padding, T >= 3 (both axes dynamic): the
+  tokenizer stays outside the graph (its JSON is the sidecar's ``adapter.tokenizer``; pad to at
+  least 3 columns); with table columns beside the text also ``x_num`` (B, F) float32 and, for wide
+  categoricals, ``x_cat`` (B, C) int64 codes, as ``adapter.table`` (the table preprocessor) gives them.
 
 Output: class probabilities (B, K) for classification (temperature included), values in the target's
 units (B,) for regression.
@@ -24,9 +28,10 @@ from torch import nn
 
 from dlpipe.core.errors import InvalidInputError
 
-__all__ = ["NetworkGraph", "network_inputs", "EXPORTABLE_KINDS"]
+__all__ = ["NetworkGraph", "network_inputs", "text_inputs", "EXPORTABLE_KINDS", "TEXT_INPUTS"]
 
-EXPORTABLE_KINDS = ("table", "image", "arrays", "sequence", "series")
+EXPORTABLE_KINDS = ("table", "image", "arrays", "sequence", "series", "text")
+TEXT_INPUTS = ("ids", "x_num", "x_cat")
 
 
 class NetworkGraph(nn.Module):
@@ -82,9 +87,43 @@ class _Two(_One):
         return self.net.decode(self.net.model(x, mask))
 
 
+class _Text(_One):
+    def forward(  # type: ignore[override]
+        self,
+        ids: torch.Tensor,
+        x_num: torch.Tensor | None = None,
+        x_cat: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        columns = [t for t in (x_num, x_cat) if t is not None]
+        return self.net.decode(self.net.model(ids, *columns))
+
+
 def wrap_network(bundle: Any, n_inputs: int) -> nn.Module:
     graph = NetworkGraph(bundle)
+    if bundle.kind == "text":
+        return _Text(graph).eval()
     return (_Two(graph) if n_inputs == 2 else _One(graph)).eval()
+
+
+def text_inputs(bundle: Any, n: int, length: int, seed: int) -> list[np.ndarray]:
+    """Made-up inputs of a text bundle: token ids of random lengths (1..``length``), and table columns."""
+    pre = bundle.preprocessor
+    rng = np.random.default_rng(seed)
+    vocab = int(pre.tokenizer.get_vocab_size())
+    ids = rng.integers(2, max(3, vocab), size=(n, length), dtype=np.int64)
+    lengths = rng.integers(1, length + 1, size=n)
+    lengths[0] = length  # one document fills the width
+    ids[np.arange(length)[None, :] >= lengths[:, None]] = 0
+    out = [ids]
+    table = pre.table
+    if table is not None:
+        out.append(rng.standard_normal((n, table.n_numeric)).astype(np.float32))
+        cards = table.cardinalities
+        if cards:
+            out.append(
+                np.stack([rng.integers(0, c, size=n) for c in cards], axis=1).astype(np.int64)
+            )
+    return out
 
 
 def network_inputs(
@@ -108,6 +147,9 @@ def network_inputs(
         )
         x = pre.normalise(raw)
         return [raw.astype(np.float32)], [x.reshape(len(x), -1) if pre.flatten else x]
+    if kind == "text" and data is None:
+        x = text_inputs(bundle, n, 24, 0)
+        return x, x
     if data is not None:
         inputs = [np.ascontiguousarray(a) for a in pre.prepare(data).inputs]
         if len(inputs[0]) < 1:

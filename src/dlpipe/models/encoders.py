@@ -177,14 +177,15 @@ def glove_vectors() -> tuple[list[str], np.ndarray]:
 
 
 class TextEncoderClassifier(nn.Module):
-    """A frozen pretrained sentence encoder followed by a trained head: token ids -> logits."""
+    """A frozen pretrained sentence encoder followed by a trained head: token ids (and, for a head that
+    reads table columns too, their inputs) -> logits."""
 
     def __init__(self, encoder: nn.Module, head: nn.Module) -> None:
         super().__init__()
         self.encoder, self.head = encoder, head
 
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        return self.head(self.encoder(ids))  # type: ignore[no-any-return]
+    def forward(self, ids: torch.Tensor, *columns: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder(ids), *columns)  # type: ignore[no-any-return]
 
 
 class StaticVectorsClassifier(nn.Module):
@@ -205,12 +206,24 @@ class StaticVectorsClassifier(nn.Module):
         self.embed.weight.requires_grad_(False)  # the pretrained vectors stay as they are
         self.head = TextVectors(dim, n_outputs, hidden=hidden, dropout=dropout)
 
+    @property
+    def feature_dim(self) -> int:
+        return int(self.embed.embedding_dim)
+
+    def features(self, ids: torch.Tensor) -> torch.Tensor:
+        """The mean word vector of each document (B, dim)."""
+        return self.embed(ids)  # type: ignore[no-any-return]
+
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        return self.head(self.embed(ids))  # type: ignore[no-any-return]
+        return self.head(self.features(ids))  # type: ignore[no-any-return]
 
 
 @register_model("text_encoder")
 def _build_encoder(spec: dict[str, Any]) -> nn.Module:
+    if isinstance(spec.get("head"), dict):  # a head that also reads table columns (text_tabular)
+        from dlpipe.models.registry import build_model
+
+        return TextEncoderClassifier(MiniLM(**_MINILM), build_model(spec["head"]))
     head = TextVectors(
         _MINILM["dim"],
         int(spec["n_outputs"]),

@@ -7,6 +7,8 @@
 - ``text_transformer``: embeddings + learned positions -> a small Transformer encoder -> masked mean -> linear.
 - ``text_vectors``: fixed input vectors (a pretrained encoder's sentence embeddings, computed
   outside) -> linear (or one hidden layer); what the pretrained option trains on.
+- ``text_tabular``: any of the above as a text branch (its document vector), joined with table
+  columns (the table preprocessor's ``x_num`` and ``x_cat``) before the output layer.
 
 Every family reads its padding from id 0, so a batch may be padded to any width.
 """
@@ -21,7 +23,7 @@ from torch import nn
 from dlpipe.core.errors import InvalidConfigError
 from dlpipe.models.registry import register_model
 
-__all__ = ["TextBag", "TextRNN", "TextTransformer", "TextVectors", "BIGRAM_PRIME"]
+__all__ = ["TextBag", "TextRNN", "TextTransformer", "TextVectors", "TextTabular", "BIGRAM_PRIME"]
 
 BIGRAM_PRIME = 1_000_003  # bigram (a, b) -> (a * P + b) mod buckets: the hashing trick
 
@@ -80,6 +82,7 @@ class TextBag(nn.Module):
     ) -> None:
         super().__init__()
         self.vocab_size, self.buckets, self.use_idf = vocab_size, buckets, idf
+        self.feature_dim = dim
         self.embed = nn.EmbeddingBag(
             vocab_size + buckets,
             dim,
@@ -114,8 +117,12 @@ class TextBag(nn.Module):
         offsets = torch.cumsum(counts, 0) - counts
         return self.embed(tokens[keep], offsets, per_sample_weights=w[keep])  # type: ignore[no-any-return]
 
+    def features(self, ids: torch.Tensor) -> torch.Tensor:
+        """The document vector before the head (B, dim): what a text branch beside table columns gives."""
+        return self.drop(self.bag(ids))  # type: ignore[no-any-return]
+
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        return self.head(self.drop(self.bag(ids)))  # type: ignore[no-any-return]
+        return self.head(self.features(ids))  # type: ignore[no-any-return]
 
 
 def _masked_pool(h: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
@@ -153,12 +160,16 @@ class TextRNN(nn.Module):
         rnn = nn.GRU if cell == "gru" else nn.LSTM
         self.rnn = rnn(dim, hidden, batch_first=True, bidirectional=bidirectional)
         self.drop = nn.Dropout(dropout)
-        self.out = nn.Linear(2 * hidden * (2 if bidirectional else 1), n_outputs)
+        self.feature_dim = 2 * hidden * (2 if bidirectional else 1)
+        self.out = nn.Linear(self.feature_dim, n_outputs)
 
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+    def features(self, ids: torch.Tensor) -> torch.Tensor:
         real = ids != 0  # (B, T)
         h, _ = self.rnn(self.drop(self.embed(ids)))  # (B, T, H*dirs)
-        return self.out(self.drop(_masked_pool(h, real)))  # type: ignore[no-any-return]
+        return self.drop(_masked_pool(h, real))  # type: ignore[no-any-return]
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.out(self.features(ids))  # type: ignore[no-any-return]
 
 
 class TextTransformer(nn.Module):
@@ -191,17 +202,20 @@ class TextTransformer(nn.Module):
         )
         self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(dim)
+        self.feature_dim = dim
         self.out = nn.Linear(dim, n_outputs)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.out(self.features(ids))  # type: ignore[no-any-return]
+
+    def features(self, ids: torch.Tensor) -> torch.Tensor:
         ids = ids[:, : self.pos.num_embeddings]
         real = ids != 0  # (B, T)
         positions = torch.arange(ids.shape[1], device=ids.device)
         h = self.embed(ids) + self.pos(positions)  # (B, T, D)
         h = self.norm(self.encoder(h, src_key_padding_mask=~real))
         m = real.unsqueeze(-1).to(h.dtype)
-        pooled = (h * m).sum(1) / m.sum(1).clamp_min(1.0)  # (B, D)
-        return self.out(pooled)  # type: ignore[no-any-return]
+        return (h * m).sum(1) / m.sum(1).clamp_min(1.0)  # (B, D)
 
 
 class TextVectors(nn.Module):
@@ -216,14 +230,74 @@ class TextVectors(nn.Module):
         self, n_inputs: int, n_outputs: int, *, hidden: int = 0, dropout: float = 0.1
     ) -> None:
         super().__init__()
+        self.feature_dim = n_inputs
         layers: list[nn.Module] = [nn.Dropout(dropout)]
         if hidden:
             layers += [nn.Linear(n_inputs, hidden), nn.ReLU(), nn.Dropout(dropout)]
         layers.append(nn.Linear(hidden or n_inputs, n_outputs))
         self.net = nn.Sequential(*layers)
 
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)  # type: ignore[no-any-return]
+
+
+class TextTabular(nn.Module):
+    """A text branch's document vector joined with table columns -> logits.
+
+    The branch is any text family with ``features(ids)`` (its own output layer is dropped); the table
+    part reads the table preprocessor's outputs: ``x_num`` (B, F) scaled numbers and one-hot blocks,
+    ``x_cat`` (B, C) codes of wide categoricals (embedded). The columns go through one hidden layer,
+    then the document vector and that layer's output meet in the linear output layer.
+
+    Args:
+        text: The text branch (a built text family).
+        n_numeric: Width of ``x_num``.
+        n_outputs: Logits.
+        cardinalities: Table sizes of the embedded categoricals. Defaults to none.
+        embedding_dims: Their widths. Defaults to none.
+        hidden: The table part's width. Defaults to `64`.
+        dropout: On the joined vector. Defaults to `0.1`.
+
+    Example:
+        >>> m = TextTabular(TextBag(10, 1, dim=4, buckets=5), 2, 3, cardinalities=[4], embedding_dims=[2])
+        >>> m(torch.tensor([[2, 3, 0], [4, 0, 0]]), torch.zeros(2, 2), torch.tensor([[1], [0]])).shape
+        torch.Size([2, 3])
+    """
+
+    def __init__(
+        self,
+        text: nn.Module,
+        n_numeric: int,
+        n_outputs: int,
+        *,
+        cardinalities: list[int] | None = None,
+        embedding_dims: list[int] | None = None,
+        hidden: int = 64,
+        dropout: float = 0.1,
+    ) -> None:
+        super().__init__()
+        for name in ("head", "out", "net"):  # the branch's own output layer: not used here
+            if isinstance(getattr(text, name, None), nn.Module):
+                setattr(text, name, nn.Identity())
+        self.text = text
+        cards, dims = list(cardinalities or []), list(embedding_dims or [])
+        self.embeds = nn.ModuleList(nn.Embedding(c, d) for c, d in zip(cards, dims, strict=True))
+        self.table = nn.Sequential(nn.Linear(n_numeric + sum(dims), hidden), nn.ReLU())
+        self.drop = nn.Dropout(dropout)
+        self.out = nn.Linear(int(text.feature_dim) + hidden, n_outputs)  # type: ignore[arg-type]
+
+    def forward(
+        self, ids: torch.Tensor, x_num: torch.Tensor, x_cat: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        parts = [x_num]
+        if x_cat is not None:
+            parts += [emb(x_cat[:, i]) for i, emb in enumerate(self.embeds)]  # (B, d_i)
+        h = self.table(torch.cat(parts, dim=1))  # (B, hidden)
+        t = self.text.features(ids)  # type: ignore[operator]  # (B, D)
+        return self.out(self.drop(torch.cat([t, h], dim=1)))  # type: ignore[no-any-return]
 
 
 @register_model("text_bag")
@@ -275,5 +349,26 @@ def _build_vectors(spec: dict[str, Any]) -> nn.Module:
         spec["n_inputs"],
         spec["n_outputs"],
         hidden=int(spec.get("hidden") or 0),
+        dropout=float(spec.get("dropout", 0.1)),
+    )
+
+
+@register_model("text_tabular")
+def _build_text_tabular(spec: dict[str, Any]) -> nn.Module:
+    from dlpipe.models.registry import build_model
+
+    _check(spec, ("n_outputs",))
+    text = spec.get("text")
+    if not isinstance(text, dict):
+        raise InvalidConfigError(
+            f"model spec of family 'text_tabular' needs `text`, the text branch's spec (a dict); got {text!r}."
+        )
+    return TextTabular(
+        build_model(text),
+        int(spec.get("n_numeric") or 0),
+        spec["n_outputs"],
+        cardinalities=[int(c) for c in spec.get("cardinalities") or []],
+        embedding_dims=[int(d) for d in spec.get("embedding_dims") or []],
+        hidden=int(spec.get("hidden") or 64),
         dropout=float(spec.get("dropout", 0.1)),
     )

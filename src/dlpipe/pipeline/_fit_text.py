@@ -19,7 +19,7 @@ from torch import nn
 from dlpipe.core.config import RunConfig
 from dlpipe.core.errors import InvalidConfigError
 from dlpipe.data.splits import split_indices
-from dlpipe.data.text import TextDataset, encode_texts, fit_tokenizer
+from dlpipe.data.text import TEXT_FAMILIES, TextDataset, encode_texts, fit_tokenizer
 from dlpipe.evaluation.baselines import fit_baselines, verdict
 from dlpipe.evaluation.scoring import class_predictions, score
 from dlpipe.models.registry import build_model
@@ -37,8 +37,8 @@ __all__ = [
 ]
 
 DEFAULT_TEXT_MODEL = "text_bag"
-# what `family` may name in a text run: three trained from scratch, two pretrained (optional packages)
-TEXT_FAMILIES = ("text_bag", "text_rnn", "text_transformer", "minilm", "glove")
+# the width of the hidden layer the table columns beside the text go through (text_tabular)
+TABLE_HIDDEN = 64
 MAX_LENGTH = {  # tokens read per document
     "text_bag": 2000,
     "text_rnn": 400,
@@ -134,6 +134,7 @@ class TextRecipe(Recipe):
         n = len(ds.texts)
         given = "val_fraction" in cfg.data.model_fields_set
         val_fraction = cfg.data.val_fraction if given else DEFAULT_VAL_FRACTION
+        te = None
         if ds.test_texts is not None:
             tr, va, _ = split_indices(
                 n, val_fraction=val_fraction, test_fraction=0.0, seed=cfg.seed, stratify=strat
@@ -215,13 +216,33 @@ class TextRecipe(Recipe):
         if family == "glove":
             text_info["glove"] = {}
 
+        # Table columns beside the text: the table preprocessor, fitted on the training rows only
+        table = None
+        extra: list[np.ndarray] = []
+        test_extra: list[np.ndarray] = []
+        if ds.table_schema is not None and ds.frame is not None:
+            from dlpipe.data.preprocessing import TabularPreprocessor
+
+            table = TabularPreprocessor(ds.table_schema, cfg.data.scaling, cfg.data.max_onehot).fit(
+                ds.frame.iloc[tr].reset_index(drop=True)
+            )
+            # unseen categories of validation/test rows are expected here (code 0): no warning
+            x_num, x_cat = table.transform(ds.frame, warn_unknown=False)
+            extra = [x_num] + ([x_cat] if x_cat.shape[1] else [])
+            test_frame = ds.test_frame if te is None else ds.frame.iloc[te]
+            assert test_frame is not None
+            t_num, t_cat = table.transform(test_frame.reset_index(drop=True), warn_unknown=False)
+            test_extra = [t_num] + ([t_cat] if t_cat.shape[1] else [])
+            text_info["table_columns"] = list(ds.table_schema.names)
+
         def tensors(idx: np.ndarray) -> TensorData:
             x = inputs[idx]
             if x.dtype == np.int64:
                 width = max(1, int((x != 0).sum(axis=1).max()))  # drop columns of padding only
                 x = x[:, :width]
+            cols = tuple(torch.from_numpy(np.ascontiguousarray(a[idx])) for a in extra)
             return TensorData(
-                (torch.from_numpy(np.ascontiguousarray(x)),), torch.from_numpy(codes[idx])
+                (torch.from_numpy(np.ascontiguousarray(x)), *cols), torch.from_numpy(codes[idx])
             )
 
         return Prepared(
@@ -239,6 +260,9 @@ class TextRecipe(Recipe):
                 "codes": codes,
                 "inputs": inputs,
                 "test_inputs": test_inputs,
+                "table": table,
+                "extra": extra,
+                "test_extra": test_extra,
                 "test_texts": test_texts,
                 "y_te": y_te,
                 "text": text_info,
@@ -303,23 +327,40 @@ class TextRecipe(Recipe):
                 "max_length": st["text"]["max_length"],
                 "dropout": mc.dropout,
             }
+        table = st["table"]
+        # with table columns, the text family becomes the text branch of a network that reads both
+        if table is not None:
+            from dlpipe.models.mlp import embedding_dim
+
+            cards = table.cardinalities
+            spec = {
+                "family": "text_tabular",
+                "text": {**spec, "n_outputs": 1},
+                "n_numeric": table.n_numeric,
+                "cardinalities": cards,
+                "embedding_dims": [mc.embedding_dim or embedding_dim(k) for k in cards],
+                "hidden": TABLE_HIDDEN,
+                "n_outputs": n_out,
+                "dropout": mc.dropout,
+            }
         model = build_model(spec)
+        branch: Any = model.text if table is not None else model
         if family == "text_bag":
             with torch.no_grad():
-                model.idf.copy_(torch.from_numpy(st["idf"]).float())  # type: ignore[operator]
+                branch.idf.copy_(torch.from_numpy(st["idf"]).float())
         if family == "glove":  # each vocabulary word's GloVe vector (zeros for words GloVe lacks)
             index = {w: i for i, w in enumerate(words)}
             vocab_words = st["tokenizer"].get_vocab()
-            table = np.zeros((vocab, vectors.shape[1]), np.float32)
+            vectors_table = np.zeros((vocab, vectors.shape[1]), np.float32)
             found = 0
             for w, i in vocab_words.items():
                 row = index.get(w)
                 if row is not None and i != 0:
-                    table[i] = vectors[row]
+                    vectors_table[i] = vectors[row]
                     found += 1
             st["text"]["glove"] = {"words_found": found, "vocabulary": len(vocab_words)}
             with torch.no_grad():
-                model.embed.weight.copy_(torch.from_numpy(table))  # type: ignore[operator,union-attr]
+                branch.embed.weight.copy_(torch.from_numpy(vectors_table))
         return model, spec
 
     def callbacks(self, ctx: RunContext) -> list[Callback]:
@@ -333,8 +374,8 @@ class TextRecipe(Recipe):
         the engine's epochs before it only warm up the run record."""
         st = ctx.prep.state
         family = st["text"]["family"]
-        if family not in ("minilm", "glove") or ctx.spec.get("hidden"):
-            return ctx.history
+        if family not in ("minilm", "glove") or ctx.spec.get("hidden") or st["table"] is not None:
+            return ctx.history  # a hidden layer or table columns: the engine's fit stands
         from dlpipe.training.linear_head import fit_logistic_head
 
         seen = np.unique(np.concatenate([st["tr"], st["va"]]))
@@ -372,14 +413,14 @@ class TextRecipe(Recipe):
         classes = list(task.classes or [])
         k = len(classes)
         y_tr = codes[tr].reshape(-1).astype(np.int64)
-        baselines = fit_baselines(task.kind, np.zeros((len(tr), 0)), y_tr, max(k, 2), cfg.seed)
+        table = st["table"]
+        # with table columns, the stored logistic baseline reads them alone (TF-IDF reads the text alone)
+        x_base = st["extra"][0][tr] if table is not None else np.zeros((len(tr), 0))
+        x_base_test = st["test_extra"][0] if table is not None else None
+        baselines = fit_baselines(task.kind, x_base, y_tr, max(k, 2), cfg.seed)
         t0 = time.perf_counter()
-        logits = (
-            predict_logits(ctx.model, [torch.from_numpy(st["test_inputs"])], chunk=512)
-            .float()
-            .cpu()
-            .numpy()
-        )
+        test_inputs = [torch.from_numpy(a) for a in (st["test_inputs"], *st["test_extra"])]
+        logits = predict_logits(ctx.model, test_inputs, chunk=512).float().cpu().numpy()
         predict_seconds = time.perf_counter() - t0
         _, proba = task.decode(logits)
         assert proba is not None
@@ -396,7 +437,7 @@ class TextRecipe(Recipe):
             task.kind,
             y_true,
             proba,
-            np.zeros((len(y_true), 0)),
+            x_base_test if x_base_test is not None else np.zeros((len(y_true), 0)),
             baselines,
             classes,
             metric=metric,
@@ -407,6 +448,10 @@ class TextRecipe(Recipe):
             "tfidf_linear_svc: TF-IDF (1-2 grams, sublinear) + LinearSVC fitted on the training and validation "
             "documents; run-only (not stored in the bundle); its probabilities are a softmax of decision values"
         ]
+        if table is not None:
+            test_scores["baseline_notes"].append(
+                "tfidf_linear_svc reads the text alone; logistic reads the table columns alone"
+            )
         test_scores["verdict"] = verdict(
             test_scores["primary_metric"], test_scores["model"], test_scores["baselines"]
         )
@@ -429,9 +474,11 @@ class TextRecipe(Recipe):
                 "family": "text_encoder",
                 "encoder": "all-MiniLM-L6-v2",
                 "n_outputs": ctx.spec["n_outputs"],
-                "hidden": ctx.spec["hidden"],
+                "hidden": ctx.spec.get("hidden"),
                 "dropout": ctx.spec["dropout"],
             }
+            if table is not None:  # the head is the joint network (sentence vector + columns)
+                spec_out["head"] = ctx.spec
         manifest = {
             "kind": "text",
             "task": task.to_dict(),
@@ -442,16 +489,22 @@ class TextRecipe(Recipe):
                 "text_columns": list(ds.text_columns),
                 "target": ds.target,
                 "schema": ds.schema.to_dict() if ds.schema is not None else None,
+                **({"table": table.state()} if table is not None else {}),
             },
             "baselines": baselines,
             "reference_statistics": {},
-            "feature_names": list(ds.text_columns),
+            "feature_names": list(ds.text_columns)
+            + (list(ds.table_schema.names) if ds.table_schema is not None else []),
         }
         if spec_out is not None:
             manifest["model_spec"] = spec_out
         files = {MISTAKES_FILE: _mistakes(st["test_texts"], y_true, proba, classes)}
         # issue #19 item 5: per-token attributions of a few test documents across classes (the report)
-        if st["encoder"] is None:
+        if table is not None:  # the attribution code feeds token ids alone
+            attributions = {
+                "skipped": "token attributions are not computed for a model that reads table columns beside its text"
+            }
+        elif st["encoder"] is None:
             attributions, token_files = attribute_texts(
                 ctx.model,
                 st["test_inputs"],

@@ -157,12 +157,37 @@ def render_page(b: Bundle, encoder: Any, reference: dict[str, Any]) -> str:
                     f'<select id="{fid}" name="{esc(name)}">{options}<option value="">(unknown)</option></select>'
                 )
     elif b.kind == "text":
-        for name in b.input_columns:  # a textarea per text column; the script sends its value as is
+        for name in getattr(
+            b.preprocessor, "text_columns", b.input_columns
+        ):  # textareas, sent as is
             fid = f"field-{esc(name)}"
             fields.append({"name": str(name), "kind": "text"})
             parts.append(
                 f'<label for="{fid}">{esc(name)}</label><textarea id="{fid}" name="{esc(name)}" rows="8" placeholder="paste a document"></textarea>'
             )
+        table = getattr(b.preprocessor, "table", None)  # columns read beside the text
+        if table is not None:
+            state = table.state()
+            cats = {e["name"]: e["categories"] for e in (*state["onehot"], *state["embed"])}
+            for c in table.schema.columns:
+                name, kind, fid = c.name, c.kind, f"field-{esc(c.name)}"
+                fields.append({"name": str(name), "kind": str(kind)})
+                parts.append(f'<label for="{fid}">{esc(name)}</label>')
+                if kind == "numeric":
+                    parts.append(f'<input type="number" step="any" id="{fid}" name="{esc(name)}">')
+                elif kind == "boolean":
+                    parts.append(
+                        f'<select id="{fid}" name="{esc(name)}"><option>true</option><option>false</option><option value="">(unknown)</option></select>'
+                    )
+                elif name in cats:
+                    options = "".join(
+                        f'<option value="{esc(v)}">{esc(v)}</option>' for v in cats[name]
+                    )
+                    parts.append(
+                        f'<select id="{fid}" name="{esc(name)}">{options}<option value="">(unknown)</option></select>'
+                    )
+                else:  # dates
+                    parts.append(f'<input type="text" id="{fid}" name="{esc(name)}">')
     elif b.kind == "image":
         parts.append(
             '<label for="field-image">image</label><input type="file" accept="image/*" id="field-image" name="file">'
