@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 __all__ = ["run_server", "app_from_env"]
 
 _ENV = "DLPIPE_SERVE_CONFIG"
+_WORKER_PING_S = 60
 
 
 def run_server(
@@ -59,7 +60,17 @@ def run_server(
         uvicorn.run(app, **options)
         return
     os.environ[_ENV] = config.to_env()
-    uvicorn.run("dlpipe.serving.server:app_from_env", factory=True, workers=workers, **options)
+    # uvicorn kills a worker that does not answer its supervisor's ping within this many seconds, and
+    # the ping thread starts only after the worker's imports: with its default (5 s) a worker on a
+    # busy machine was killed and respawned every ~6 s and the server never answered (load ~28 on
+    # 2 cores, 2026-12-07). A hung worker is now replaced after a minute instead.
+    uvicorn.run(
+        "dlpipe.serving.server:app_from_env",
+        factory=True,
+        workers=workers,
+        timeout_worker_healthcheck=_WORKER_PING_S,
+        **options,
+    )
 
 
 def app_from_env() -> FastAPI:
