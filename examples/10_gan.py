@@ -12,6 +12,10 @@ epoch, and the run keeps a grid drawn from one fixed noise vector every few epoc
 
     python examples/10_gan.py           # 100 epochs
     python examples/10_gan.py --quick   # 2 epochs (or DLPIPE_EXAMPLE_QUICK=1)
+
+Full run (seed 0, 100 epochs, 47 CPU-seconds): the players stay balanced (last epoch d_real 0.46,
+d_fake 0.45); samples lie 1.70 from their nearest training image, against 1.99 for per-pixel noise
+and 1.10 for real held-out digits: sharper strokes than the VAE's, further from real digits.
 """
 
 import os
