@@ -11,6 +11,7 @@ import pytest
 import dlpipe as dl
 from dlpipe.cli.app import main
 from dlpipe.core.errors import InvalidConfigError, InvalidInputError
+from dlpipe.export import export_bundle
 
 from .conftest import documents, write_folder
 
@@ -81,8 +82,9 @@ def test_cli_predict_on_a_folder_and_a_csv(text_run, tmp_path: Path, capsys):
 
 def test_other_families_train(tmp_path: Path):
     frame = documents(45)
+    runs = {}
     for family in ("text_rnn", "text_transformer"):
-        run = dl.train(
+        run = runs[family] = dl.train(
             frame,
             model={"family": family, "hidden": [8]},
             embedding_dim=8,
@@ -95,6 +97,13 @@ def test_other_families_train(tmp_path: Path):
         ).shape == (1, 4)
         info = run.metrics["attributions"]  # integrated gradients on the token embeddings add up
         assert info["method"] == "integrated_gradients" and info["completeness_error"] <= 0.01
+    rnn = runs["text_rnn"]
+    # torch.export fixes the GRU's length: refused before anything is written (ONNX/TorchScript work)
+    with pytest.raises(
+        InvalidInputError, match="a text_rnn bundle exports to ONNX or TorchScript but not 'pt2'"
+    ):
+        export_bundle(rnn.bundle, tmp_path / "m.pt2", format="pt2")
+    assert not list(tmp_path.iterdir())
 
 
 def test_a_table_family_is_refused():

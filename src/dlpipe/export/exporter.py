@@ -100,6 +100,11 @@ def export_bundle(
         raise InvalidInputError(
             f"export covers predictive bundles (classification, regression, forecasts); this {b.kind} bundle's task is {b.task.kind!r}; export its network with torch.onnx.export(bundle.model, ...)."
         )
+    if format == "pt2" and b.kind == "text" and _has_gru(b.manifest.get("model_spec") or {}):
+        raise InvalidInputError(
+            "torch.export fixes a GRU's sequence length to the traced documents' length, so a text_rnn bundle "
+            "exports to ONNX or TorchScript but not 'pt2'; set `format` to 'onnx' or 'torchscript'."
+        )
     out = check_output_file(output, "`output`")
     if b.kind == "table":
         frame = _rows(b, data)
@@ -184,6 +189,12 @@ def run_exported(path: str | Path, format: str, feeds: dict[str, np.ndarray]) ->
 
 
 # ---------------------------------------------------------------------- helpers
+def _has_gru(spec: dict[str, Any]) -> bool:
+    """Whether a text bundle's network (or its text branch, beside table columns) is the GRU/LSTM."""
+    inner = spec.get("text") if spec.get("family") == "text_tabular" else spec
+    return isinstance(inner, dict) and inner.get("family") == "text_rnn"
+
+
 def _dynamic_shapes(b: Any, names: list[str]) -> tuple[dict[int, Any], ...]:
     """The batch axis of every input is dynamic; a text run's token ids also have a dynamic length
     (3 to the bundle's `max_length`: the bag of embeddings specialises lengths 1 and 2, its word pairs,
