@@ -57,6 +57,17 @@ def test_the_check_sees_a_legend_on_points_and_the_renderer_moves_it():
     move_legends_off_data(fig)
     assert legend_covers(ax) == 0
     render(fig)  # and the picture is still drawn
+    # points in every corner and both sides: no room inside, so the legend goes beside the axes
+    fig = new_figure(6.0, 4.0)
+    ax = fig.subplots()
+    edge = [0.03, 0.5, 0.97]
+    ax.scatter([x for x in edge for _ in edge], edge * 3, label="rows")
+    ax.set(xlim=(0, 1), ylim=(0, 1))
+    ax.legend(loc="upper left")
+    move_legends_off_data(fig)
+    assert legend_covers(ax) == 0
+    renderer = fig.canvas.get_renderer()
+    assert ax.get_legend().get_window_extent(renderer).x0 > ax.get_window_extent().x1
     # a reference line (identity, chance) is not data: a legend over it stays
     fig = new_figure(6.0, 4.0)
     ax = fig.subplots()

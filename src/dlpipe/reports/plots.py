@@ -167,17 +167,33 @@ def legend_covers(ax: Axes) -> int:
 
 
 def move_legends_off_data(fig: Figure) -> None:
-    """A legend drawn inside its axes that covers data points moves outside, to the axes' right.
+    """A legend drawn inside its axes that covers data points moves where it covers none.
 
     Called by :func:`render` for every figure, so a legend placed by hand or by ``loc="best"`` never
-    hides a point; the functions here leave room on the right where their data can fill the axes.
+    hides a point: it goes to the first inside corner that covers none, else beside the axes (the
+    functions here leave room on the right where their data can fill the axes).
     """
     for ax in fig.axes:
         legend = ax.get_legend()
         if legend is None or legend.get_bbox_to_anchor() != ax.bbox or not legend_covers(ax):
             continue  # no legend, one anchored outside already, or one on empty space
-        legend.set_loc("upper left")
-        legend.set_bbox_to_anchor((1.01, 1.0), transform=ax.transAxes)
+        for corner in _CORNERS:  # an empty corner inside first (there is room for it there)
+            legend.set_loc(corner)
+            if not legend_covers(ax):
+                break
+        else:
+            legend.set_loc("upper left")
+            legend.set_bbox_to_anchor((1.01, 1.0), transform=ax.transAxes)
+
+
+_CORNERS: tuple[Any, ...] = (  # Any: matplotlib types the names as a Literal
+    "upper right",
+    "upper left",
+    "lower right",
+    "lower left",
+    "center right",
+    "center left",
+)
 
 
 def _style() -> Any:
