@@ -25,3 +25,30 @@ def test_seed_everything_repeats_draws():
 def test_require_names_the_extra():
     with pytest.raises(MissingDependencyError, match=r"pip install 'dlpipe\[tune\]'"):
         require("surely_not_installed_pkg", extra="tune")
+
+
+def test_threads_for_load_uses_one_thread_when_busy_or_pinned_and_puts_the_count_back(monkeypatch):
+    import os
+
+    import torch
+
+    from dlpipe.core.runtime import machine_busy, threads_for_load
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        cores = os.cpu_count() or 1
+        monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+        assert not machine_busy()
+        with threads_for_load() as n:
+            assert n == 2 and torch.get_num_threads() == 2
+        with threads_for_load(pin=True) as n:  # a deterministic run: one count whatever the load
+            assert n == 1 and torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+        monkeypatch.setattr(os, "getloadavg", lambda: (float(cores), 0.0, 0.0))
+        assert machine_busy()
+        with threads_for_load() as n:
+            assert n == 1 and torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

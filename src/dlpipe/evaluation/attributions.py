@@ -21,9 +21,6 @@ Occlusion does not add up to anything (no completeness), and says so in ``method
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from dlpipe.core.runtime import threads_for_load
 from dlpipe.evaluation.explain import completeness_error, integrated_gradients
 
 __all__ = [
@@ -98,21 +96,6 @@ def _predicted(model: nn.Module, *inputs: torch.Tensor) -> np.ndarray:
     if logits.shape[1] == 1:
         return (logits[:, 0] > 0).long().numpy()  # type: ignore[no-any-return]
     return logits.argmax(dim=1).numpy()  # type: ignore[no-any-return]
-
-
-@contextmanager
-def _threads() -> Iterator[None]:
-    """One intra-op thread while the load average is at or above the core count (the engine's rule: spin-waiting
-    threads on a busy machine were measured 3-25x slower; a GRU's attributions here: 5.9 s on 2 threads, 0.17 s on 1)."""
-    before = torch.get_num_threads()
-    busy = hasattr(os, "getloadavg") and os.getloadavg()[0] >= (os.cpu_count() or 1)
-    if busy:
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        if busy:
-            torch.set_num_threads(before)
 
 
 def _chunk_rows(features: int) -> int:
@@ -394,7 +377,7 @@ def image_attributions(
     ``model`` takes (N, C, H, W), or (N, C*H*W) when it is an MLP: pass ``x`` shaped as the model takes it
     and ``baseline`` of one row's shape. ``targets``: classes to attribute (default: the predicted ones).
     """
-    with _threads():
+    with threads_for_load():
         return _image_attributions(
             model,
             x,
@@ -424,7 +407,7 @@ def sequence_attributions(
     Integrated gradients, or with ``occlusion`` (a model without gradients: MiniRocket) the output minus
     the output with a window of ``max(1, T // 32)`` steps set to 0, shared equally by the window's steps.
     """
-    with _threads():
+    with threads_for_load():
         return _sequence_attributions(
             model,
             x,
@@ -450,7 +433,7 @@ def token_attributions(
 ) -> Attributions:
     """Per-token attributions of token ids (N, T) (0 = padding): integrated gradients on the token
     embeddings when the model has an ``nn.Embedding`` (``embed`` or MiniLM's ``word``), else occlusion."""
-    with _threads():
+    with threads_for_load():
         return _token_attributions(
             model,
             ids,

@@ -13,7 +13,6 @@ Two sorts:
 
 from __future__ import annotations
 
-import os
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -21,6 +20,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from dlpipe.core.runtime import machine_busy
 from dlpipe.evaluation.directions import best_score, compare_scores, is_score
 
 __all__ = [
@@ -145,7 +145,7 @@ def fit_tree_baselines(
     mask = list(categorical) if categorical is not None and any(categorical) else None
     # On a busy machine (load >= cores) spin-waiting OpenMP threads made HistGradientBoosting ~4x slower
     # (breast_cancer: 2.0 s on 2 threads vs 0.5 s on 1), as the training engine found for torch.
-    busy = hasattr(os, "getloadavg") and os.getloadavg()[0] >= (os.cpu_count() or 1)
+    busy = machine_busy()
     jobs = 1 if busy else -1
     if kind == "regression":
         models: dict[str, Any] = {

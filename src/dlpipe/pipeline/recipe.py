@@ -297,11 +297,11 @@ def run_recipe(
     extra_callbacks: list[Callback] | None = None,
 ) -> Run:
     """Train, evaluate and bundle ``ds`` with ``recipe``: the one function every run goes through."""
-    from dlpipe.core.runtime import deterministic_mode
+    from dlpipe.core.runtime import deterministic_mode, threads_for_load
 
-    with deterministic_mode(
-        cfg.train.deterministic
-    ):  # put back afterwards: later runs are not affected
+    # Both put back afterwards, so later runs are not affected. One torch thread on a busy machine (or a
+    # deterministic run) for the whole run, evaluation and attributions included; the engine picks its own.
+    with deterministic_mode(cfg.train.deterministic), threads_for_load(cfg.train.deterministic):
         return _run(recipe, ds, cfg, progress, extra_callbacks)
 
 

@@ -13,7 +13,6 @@ progress are the same either way.
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from torch import nn
 
 from dlpipe.core.distributed import rank, world_size
 from dlpipe.core.errors import InvalidConfigError, RunFailedError
-from dlpipe.core.runtime import resolve_device
+from dlpipe.core.runtime import machine_busy, resolve_device
 from dlpipe.training.callbacks import Callback
 from dlpipe.training.fastpath import FastMLPStep, make_fast_step
 from dlpipe.training.history import History
@@ -40,11 +39,6 @@ Transform = Callable[[list[torch.Tensor], bool], list[torch.Tensor]]
 # Below this many multiply-adds per step, extra threads cost more in hand-off than they win.
 _ONE_THREAD_FLOPS = 2e7
 _EVAL_CHUNK = 8192
-
-
-def _machine_busy() -> bool:
-    """True when the 1-minute load average is at or above the number of cores."""
-    return hasattr(os, "getloadavg") and os.getloadavg()[0] >= (os.cpu_count() or 1)
 
 
 def _forward_flops(model: nn.Module, data: TensorData) -> int:
@@ -185,7 +179,7 @@ class Trainer:
             # the load average or the process's current setting, since reductions split across threads
             # sum in another order (a batch-norm MLP's weights moved by up to 3e-3 in 2 epochs).
             return 1
-        if _machine_busy():
+        if machine_busy():
             # Intra-op threads spin-wait on peers that the OS has descheduled: on a machine already
             # running as many jobs as it has cores, a second thread was measured 3-25x slower here.
             return 1
