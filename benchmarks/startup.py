@@ -7,7 +7,8 @@
     and the same with --no-report (the issue's list: train, evaluate, baselines, bundle);
 (c) `dlpipe --help`.
 
-Each is a fresh process (what a user waits for), alternated, median of --repeats.
+Each is a fresh process (what a user waits for), alternated, median of --repeats with the range;
+the load average at the start and the end.
 
     .venv/bin/python benchmarks/startup.py [--repeats 5]
 """
@@ -15,6 +16,7 @@ Each is a fresh process (what a user waits for), alternated, median of --repeats
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -36,6 +38,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args()
+    load_start = os.getloadavg()
     cmds = {
         "seed script (breast_cancer)": [sys.executable, str(HERE / "seed_breast_cancer.py")],
         "dlpipe train breast_cancer": [str(BIN / "dlpipe"), "train", "breast_cancer", "-q"],
@@ -56,10 +59,11 @@ def main() -> None:
             for name, cmd in cmds.items():
                 times[name].append(wall(cmd, tmp))
     seed = statistics.median(times["seed script (breast_cancer)"])
-    print(f"{'command':<32}{'median s':>10}{'min s':>8}{'vs seed':>9}")
+    print(f"{'command':<32}{'median s':>10}{'min s':>8}{'max s':>8}{'vs seed':>9}")
     for name, ts in times.items():
         med = statistics.median(ts)
-        print(f"{name:<32}{med:>10.2f}{min(ts):>8.2f}{med / seed:>9.2f}")
+        print(f"{name:<32}{med:>10.2f}{min(ts):>8.2f}{max(ts):>8.2f}{med / seed:>9.2f}")
+    print(f"load average (1, 5, 15 min) at start {load_start}, at end {os.getloadavg()}")
 
 
 if __name__ == "__main__":
