@@ -47,16 +47,12 @@ def _png_folder(root, images, labels, names):
 @pytest.mark.slow
 def test_digits_default_cnn_reaches_098(digits):
     x, y = digits
+    # the image defaults as they are (issue #21): one-cycle to 3e-3 over ~1,500 steps, batch 32 here
+    # (45 epochs for 1,078 training images); no tuning arguments, one thread: the same sums everywhere
     run = dl.train(
-        ImageDataset(x[:, None], y, name="digits"),
-        epochs=15,
-        batch_size=64,
-        learning_rate=3e-3,
-        schedule="onecycle",
-        threads=1,
-        progress="quiet",
-        save=False,
-    )  # one thread: the same sums everywhere
+        ImageDataset(x[:, None], y, name="digits"), threads=1, progress="quiet", save=False
+    )
+    assert run.config["train"]["schedule"] == "onecycle" and run.metrics["epochs_run"] <= 45
     test = run.metrics["test"]
     assert (
         run.metrics["task"] == "multiclass" and run.bundle.manifest["model_spec"]["family"] == "cnn"
