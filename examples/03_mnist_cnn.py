@@ -12,6 +12,10 @@ report 0.9905).
 
 The MNIST files: `--data`, else the project's `../shared/data/mnist`, else dlpipe's cache folder
 (`$DLPIPE_DATASETS/mnist`, see docs/keras.md "Data sets").
+
+Full runs (10 epochs, seeds 0, 1, 2, run together under `nice -n 5` on the shared 2-core machine,
+load average 25 falling to 10): test accuracy 0.9915, 0.9905, 0.9923; ~3,650 s of training each
+(146-600 s per epoch, depending on the load). Quick run: 0.635 after one epoch on 2,000 images.
 """
 
 import argparse

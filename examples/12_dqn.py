@@ -12,6 +12,9 @@ the return curve, a bundle) and the agent is loaded back to act.
 
     python examples/12_dqn.py           # up to 100,000 steps (stops when solved)
     python examples/12_dqn.py --quick   # 2,000 steps, 10 evaluation episodes, no periodic checks
+
+Full run (seed 0): solved at 55,000 env steps (116 CPU-seconds); mean return 500 on the 100 fresh
+episodes (random policy 22.8), and the loaded agent's own episode returns 500.
 """
 
 import os
