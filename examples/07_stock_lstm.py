@@ -11,7 +11,7 @@ scaling, and compare the test RMSE with the naive forecast "tomorrow = today", t
 price model has to beat.
 
     python examples/07_stock_lstm.py                    # 20 epochs
-    python examples/07_stock_lstm.py --quick            # the first 400 values, 1 epoch
+    python examples/07_stock_lstm.py --quick            # the first 300 values, 1 epoch
     python examples/07_stock_lstm.py --csv prices.csv   # your own Date,Close file
 
 Full run (seed 0, CO2): LSTM test RMSE 0.720 ppm vs 0.513 for "tomorrow = today": the LSTM loses
@@ -49,7 +49,7 @@ prices = pd.read_csv(csv, parse_dates=[0])
 prices = prices.sort_values(prices.columns[0])  # oldest first: windows run forward in time
 close = prices["Close"].to_numpy("float32").reshape(-1, 1)
 if quick:
-    close = close[:400]
+    close = close[:300]
 print(f"{len(close)} values from {csv}")
 
 # 2. Split by time, then scale with the training span's min and max only.

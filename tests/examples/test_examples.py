@@ -79,7 +79,7 @@ def check_regression(out, folder):
 
 def check_lstm(out, folder):
     forecast = pd.read_csv(folder / "lstm_forecast.csv")
-    assert len(forecast) == 80 and forecast["lstm"].notna().all()  # the last 20% of 400 values
+    assert len(forecast) == 60 and forecast["lstm"].notna().all()  # the last 20% of 300 values
     rmse = _figure(out, "LSTM test RMSE")
     assert math.isfinite(rmse) and rmse < forecast["actual"].max() - forecast["actual"].min()
 
