@@ -180,6 +180,7 @@ def main() -> None:
     if args.minirocket:
         minirocket_transform(args.repeats)
         return
+    load_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     s = series()
     assert len(s) - LOOKBACK == N_WINDOWS
     default_threads = torch.get_num_threads()
@@ -212,15 +213,21 @@ def main() -> None:
     worker.join()
     names = list(modes)
     seed_best = max(max(rates[names[0]]), max(rates[names[1]]))
+    # the one protocol (issue #21): medians over the interleaved rounds, the seed at its better count
+    seed_med = max(statistics.median(rates[names[0]]), statistics.median(rates[names[1]]))
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(
         f"LSTM(1->32)+Linear, lookback {LOOKBACK}, batch {BATCH}, {N_WINDOWS} windows, {args.epochs} epoch(s) x {args.repeats} rounds, "
-        f"load average {load:.1f}"
+        f"load average {load_start:.1f} at start, {load:.1f} at end"
     )
-    print(f"{'mode':<64}{'best w/s':>10}{'median':>10}{'vs seed':>9}")
+    print(
+        f"{'mode':<64}{'best w/s':>10}{'median':>10}{'range':>17}{'vs seed (best)':>15}{'vs seed (medians)':>18}"
+    )
     for name, values in rates.items():
         print(
-            f"{name:<64}{max(values):>10,.0f}{statistics.median(values):>10,.0f}{max(values) / seed_best:>8.2f}x"
+            f"{name:<64}{max(values):>10,.0f}{statistics.median(values):>10,.0f}"
+            f"{f'{min(values):,.0f}-{max(values):,.0f}':>17}{max(values) / seed_best:>14.2f}x"
+            f"{statistics.median(values) / seed_med:>17.2f}x"
         )
 
 
