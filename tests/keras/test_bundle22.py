@@ -47,6 +47,7 @@ def test_save_writes_a_bundle_that_load_model_and_load_bundle_read(saved):
 
     root, model, frame, y = saved
     assert sorted(p.name for p in (root / "model").iterdir() if not p.name.startswith(".")) == [
+        "MODEL_CARD.md",
         "manifest.json",
         "weights.safetensors",
     ]

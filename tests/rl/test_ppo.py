@@ -63,6 +63,7 @@ def test_ppo_bundle_round_trip_gives_the_same_actions(tmp_path):
     assert agent.config["clip_range"] == 0.2 and agent.config["gae_lambda"] == 0.8
     saved = [p.name for p in (tmp_path / "cp" / "bundle").iterdir() if not p.name.startswith(".")]
     assert sorted(saved) == [
+        "MODEL_CARD.md",
         "manifest.json",
         "weights.safetensors",
     ]  # JSON + safetensors, no pickle

@@ -62,6 +62,7 @@ def _check_logged(tracker: MlflowTracker, uri: str, epochs: int) -> None:
         assert {"metrics.json", "history.csv", "config.yaml", "bundle"} <= top
         assert {a.path for a in client.list_artifacts(tracker.run_id, "bundle")} == {
             "bundle/.dlpipe",
+            "bundle/MODEL_CARD.md",
             "bundle/manifest.json",
             "bundle/weights.safetensors",
         }

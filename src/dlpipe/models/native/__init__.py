@@ -152,7 +152,7 @@ def _compile(source: Path) -> tuple[Path, str] | None:
             [cc, "--version"], capture_output=True, text=True, timeout=10
         ).stdout
     except (OSError, subprocess.SubprocessError) as exc:
-        _errors[source.stem] = f"{cc} --version failed: {exc}"
+        _errors[source.stem] = f"asking the C compiler {cc} for its version failed: {exc}"
         return None
     cpu = cpu_identity()
     folder = cache_dir("native")
