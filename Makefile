@@ -36,17 +36,18 @@ services:
 	bash scripts/test-services.sh
 
 ## Formatting and lint first (seconds), then the whole suite (slow and service-backed tests
-## included), then types and import layers.
+## included) on every core, one test file per worker at a time (--dist loadfile: a file's
+## servers and fixtures start once), then types and import layers.
 test: install services
 	$(BIN)/ruff format --check src tests benchmarks examples
 	$(BIN)/ruff check src tests benchmarks examples
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --maxprocesses 4 --dist loadfile
 	$(BIN)/mypy src/dlpipe
 	$(BIN)/lint-imports
 
 ## The inner loop: skips slow and service-backed tests.
 test-fast: install
-	$(BIN)/python -m pytest -q -m "not slow and not service"
+	$(BIN)/python -m pytest -q -n auto --maxprocesses 4 --dist loadfile -m "not slow and not service"
 
 lint: install
 	$(BIN)/ruff format --check src tests benchmarks examples
