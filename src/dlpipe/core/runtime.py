@@ -121,7 +121,8 @@ def threads_for_load(pin: bool = False) -> Iterator[int]:
     one count whatever the load), else on torch's count; the previous count is put back after.
 
     Yields the count in force. The training engine picks its own count inside (``Trainer``); this covers
-    the rest of a run: evaluation, baselines, attributions, reports.
+    the rest of a run: evaluation, baselines, attributions, reports. Also a decorator:
+    ``@threads_for_load()`` runs each call of the function this way.
     """
     import torch
 

@@ -104,7 +104,8 @@ def _chunk_rows(features: int) -> int:
     return max(1, 4_000_000 // (65 * max(1, features)))
 
 
-def _image_attributions(
+@threads_for_load()  # one torch thread on a busy machine (core.runtime)
+def image_attributions(
     model: nn.Module,
     x: np.ndarray,
     baseline: np.ndarray,
@@ -115,6 +116,11 @@ def _image_attributions(
     max_steps: int = 4096,
     tolerance: float = 0.01,
 ) -> Attributions:
+    """Integrated gradients of normalised images ``x`` (N, C, H, W) from ``baseline`` (C, H, W).
+
+    ``model`` takes (N, C, H, W), or (N, C*H*W) when it is an MLP: pass ``x`` shaped as the model takes it
+    and ``baseline`` of one row's shape. ``targets``: classes to attribute (default: the predicted ones).
+    """
     model = model.eval()
     shape = x.shape[1:]
     flat = np.ascontiguousarray(x.reshape(len(x), -1), dtype=np.float32)
@@ -147,7 +153,8 @@ def _image_attributions(
     )
 
 
-def _sequence_attributions(
+@threads_for_load()  # one torch thread on a busy machine (core.runtime)
+def sequence_attributions(
     model: nn.Module,
     x: np.ndarray,
     mask: np.ndarray,
@@ -159,6 +166,11 @@ def _sequence_attributions(
     tolerance: float = 0.01,
     occlusion: bool = False,
 ) -> Attributions:
+    """Attributions over the steps of sequences ``x`` (N, T, C) with ``mask`` (N, T), from a zero baseline.
+
+    Integrated gradients, or with ``occlusion`` (a model without gradients: MiniRocket) the output minus
+    the output with a window of ``max(1, T // 32)`` steps set to 0, shared equally by the window's steps.
+    """
     model = model.eval()
     x = np.ascontiguousarray(x, np.float32)
     mask_t = torch.from_numpy(np.ascontiguousarray(mask))
@@ -227,16 +239,19 @@ def _token_embedding(model: nn.Module) -> nn.Embedding | None:
     return None
 
 
-def _token_attributions(
+@threads_for_load()  # one torch thread on a busy machine (core.runtime)
+def token_attributions(
     model: nn.Module,
     ids: np.ndarray,
     targets: np.ndarray | None = None,
     *,
     temperature: float = 1.0,
     steps: int = 64,
-    max_steps: int = 1024,
+    max_steps: int = 4096,
     tolerance: float = 0.01,
 ) -> Attributions:
+    """Per-token attributions of token ids (N, T) (0 = padding): integrated gradients on the token
+    embeddings when the model has an ``nn.Embedding`` (``embed`` or MiniLM's ``word``), else occlusion."""
     model = model.eval()
     ids = np.ascontiguousarray(ids, np.int64)
     ids_t = torch.from_numpy(ids)
@@ -359,87 +374,3 @@ def overlay_image(image: np.ndarray, attr: np.ndarray, *, alpha: float = 0.6) ->
     colour = np.where((s >= 0)[..., None], red, blue)
     rgb = (1 - w) * rgb + w * colour
     return (np.clip(rgb, 0, 1) * 255).round().astype(np.uint8)  # type: ignore[no-any-return]
-
-
-def image_attributions(
-    model: nn.Module,
-    x: np.ndarray,
-    baseline: np.ndarray,
-    targets: np.ndarray | None = None,
-    *,
-    temperature: float = 1.0,
-    steps: int = 64,
-    max_steps: int = 4096,
-    tolerance: float = 0.01,
-) -> Attributions:
-    """Integrated gradients of normalised images ``x`` (N, C, H, W) from ``baseline`` (C, H, W).
-
-    ``model`` takes (N, C, H, W), or (N, C*H*W) when it is an MLP: pass ``x`` shaped as the model takes it
-    and ``baseline`` of one row's shape. ``targets``: classes to attribute (default: the predicted ones).
-    """
-    with threads_for_load():
-        return _image_attributions(
-            model,
-            x,
-            baseline,
-            targets,
-            temperature=temperature,
-            steps=steps,
-            max_steps=max_steps,
-            tolerance=tolerance,
-        )
-
-
-def sequence_attributions(
-    model: nn.Module,
-    x: np.ndarray,
-    mask: np.ndarray,
-    targets: np.ndarray | None = None,
-    *,
-    temperature: float = 1.0,
-    steps: int = 64,
-    max_steps: int = 4096,
-    tolerance: float = 0.01,
-    occlusion: bool = False,
-) -> Attributions:
-    """Attributions over the steps of sequences ``x`` (N, T, C) with ``mask`` (N, T), from a zero baseline.
-
-    Integrated gradients, or with ``occlusion`` (a model without gradients: MiniRocket) the output minus
-    the output with a window of ``max(1, T // 32)`` steps set to 0, shared equally by the window's steps.
-    """
-    with threads_for_load():
-        return _sequence_attributions(
-            model,
-            x,
-            mask,
-            targets,
-            temperature=temperature,
-            steps=steps,
-            max_steps=max_steps,
-            tolerance=tolerance,
-            occlusion=occlusion,
-        )
-
-
-def token_attributions(
-    model: nn.Module,
-    ids: np.ndarray,
-    targets: np.ndarray | None = None,
-    *,
-    temperature: float = 1.0,
-    steps: int = 64,
-    max_steps: int = 4096,
-    tolerance: float = 0.01,
-) -> Attributions:
-    """Per-token attributions of token ids (N, T) (0 = padding): integrated gradients on the token
-    embeddings when the model has an ``nn.Embedding`` (``embed`` or MiniLM's ``word``), else occlusion."""
-    with threads_for_load():
-        return _token_attributions(
-            model,
-            ids,
-            targets,
-            temperature=temperature,
-            steps=steps,
-            max_steps=max_steps,
-            tolerance=tolerance,
-        )
