@@ -147,7 +147,7 @@ def test_threads_follow_the_work_of_a_step_not_the_parameter_count(monkeypatch):
     from dlpipe.training import trainer as trainer_module
 
     monkeypatch.setattr(
-        trainer_module, "_machine_busy", lambda: False
+        trainer_module, "machine_busy", lambda: False
     )  # the load of the machine running the tests
     trainer = Trainer(batch_size=64, device="cpu")
     cnn = build_model(seed_cnn_spec())  # 35k parameters, but ~0.9 GFLOP per step of 64 images
@@ -157,7 +157,7 @@ def test_threads_follow_the_work_of_a_step_not_the_parameter_count(monkeypatch):
     small = TensorData((torch.zeros(64, 1, 4, 4),), torch.zeros(64, dtype=torch.long))
     assert trainer._pick_threads(tiny, small) == 1
     assert Trainer(batch_size=64, device="cpu", threads=3)._pick_threads(cnn, images) == 3
-    monkeypatch.setattr(trainer_module, "_machine_busy", lambda: True)
+    monkeypatch.setattr(trainer_module, "machine_busy", lambda: True)
     assert (
         trainer._pick_threads(cnn, images) == 1
     )  # a busy machine: a second thread would spin-wait
