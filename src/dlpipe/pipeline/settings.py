@@ -89,7 +89,7 @@ def resolve_settings(
     if lr == "auto":
         rule = recipe.auto_learning_rate
         find = rule == RANGE_TEST
-        lr = recipe.default_learning_rate or 1e-3 if find else float(rule)
+        lr = (recipe.default_learning_rate or 1e-3) if find else float(rule)
     elif not set_by_user and recipe.default_learning_rate is not None:
         lr = (
             recipe.default_learning_rate
