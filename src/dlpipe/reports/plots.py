@@ -524,6 +524,12 @@ def _curve_plot(
         return Plot(key, title, render(fig), note="; ".join(notes))
 
 
+def _unit_diagonal(ax: Any, label: str) -> None:
+    """The dashed grey diagonal of a unit square (a ROC curve's chance, a calibration curve's ideal),
+    marked as a reference line so the legend placement ignores it."""
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label=label, gid="reference")
+
+
 def roc_plot(y: np.ndarray, proba: np.ndarray, classes: Sequence[Any]) -> Plot:
     from sklearn.metrics import auc, roc_curve
 
@@ -533,15 +539,7 @@ def roc_plot(y: np.ndarray, proba: np.ndarray, classes: Sequence[Any]) -> Plot:
         for label, pos, s in curves:
             fpr, tpr, _ = roc_curve(pos, s)
             ax.plot(fpr, tpr, label=f"{label} (AUC {auc(fpr, tpr):.3f})")
-        ax.plot(
-            [0, 1],
-            [0, 1],
-            color="grey",
-            linestyle="--",
-            linewidth=1,
-            label="chance",
-            gid="reference",
-        )
+        _unit_diagonal(ax, "chance")
         ax.set(
             title=title,
             xlabel="false positive rate",
@@ -627,15 +625,7 @@ def calibration_plot(
         fig = new_figure(PAGE_WIDTH, 4.6)
         ax = _axes_at(fig, 0.9, 0.65, 3.6, 3.6)
         hx = _axes_at(fig, 7.0, 0.65, 3.7, 3.6)
-        ax.plot(
-            [0, 1],
-            [0, 1],
-            color="grey",
-            linestyle="--",
-            linewidth=1,
-            label="perfectly calibrated",
-            gid="reference",
-        )
+        _unit_diagonal(ax, "perfectly calibrated")
         ax.plot(mean_conf, freq, marker="o", color=TRAIN, label=f"model (ECE {ece:.3f})")
         ax.set(
             title=title,
