@@ -12,8 +12,9 @@ round to the next, so compare figures from one run only).
 (a) seed style:  a Dataset whose __getitem__ slices one window, DataLoader(shuffle=True),
                  torch.optim.Adam, loss.item() every batch
 (b) dlpipe:      make_windows (one (N, 30, 1) tensor) + Trainer (index-sliced batches, flat fused
-                 Adam, one host sync per epoch) + the compiled LSTM layer (models/native/lstm.c);
-                 also with torch's nn.LSTM kernel instead, as on a machine without a C compiler
+                 Adam, one host sync per epoch) + the LSTM layer as this CPU's default picks it
+                 (the compiled models/native/lstm.c only with AVX-512, else torch's nn.LSTM); also
+                 with each of the two forced (DLPIPE_LSTM_KERNEL=1 / 0)
 
     .venv/bin/python benchmarks/sequence_throughput.py [--epochs 1] [--repeats 5]
 
@@ -26,6 +27,7 @@ thread, best and median of --repeats rounds, interleaved.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -91,15 +93,18 @@ def seed_loop(s: np.ndarray, epochs: int) -> float:
     return N_WINDOWS * epochs / (time.perf_counter() - t0)
 
 
-def _torch_lstm(s: np.ndarray, epochs: int) -> float:
-    from dlpipe.models import native
-
-    saved = native.load_lstm()
-    native._libs["lstm"] = None  # as on a machine without a C compiler
+def _forced_kernel(s: np.ndarray, epochs: int, setting: str) -> float:
+    """dlpipe's loop with the compiled LSTM forced on ("1") or off ("0") whatever this CPU's default
+    (models/fused.py: lstm_kernel_wanted, on by default only with AVX-512)."""
+    saved = os.environ.get("DLPIPE_LSTM_KERNEL")
+    os.environ["DLPIPE_LSTM_KERNEL"] = setting
     try:
         return dlpipe_loop(s, epochs, None)
     finally:
-        native._libs["lstm"] = saved
+        if saved is None:
+            del os.environ["DLPIPE_LSTM_KERNEL"]
+        else:
+            os.environ["DLPIPE_LSTM_KERNEL"] = saved
 
 
 def dlpipe_loop(s: np.ndarray, epochs: int, threads: int | None) -> float:
@@ -201,7 +206,12 @@ def main() -> None:
         "dlpipe windows + Trainer (threads as the engine picks)": lambda: dlpipe_loop(
             s, args.epochs, None
         ),
-        "dlpipe with torch's nn.LSTM kernel (DLPIPE_NATIVE=0)": lambda: _torch_lstm(s, args.epochs),
+        "dlpipe, compiled LSTM forced on (DLPIPE_LSTM_KERNEL=1)": lambda: _forced_kernel(
+            s, args.epochs, "1"
+        ),
+        "dlpipe, torch's nn.LSTM forced (DLPIPE_LSTM_KERNEL=0)": lambda: _forced_kernel(
+            s, args.epochs, "0"
+        ),
     }
     for fn in modes.values():  # warm-up
         fn()

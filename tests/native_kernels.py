@@ -42,7 +42,9 @@ def stem_kernel() -> ctypes.CDLL:
 
 
 @pytest.fixture
-def lstm_kernel() -> ctypes.CDLL:
+def lstm_kernel(monkeypatch: pytest.MonkeyPatch) -> ctypes.CDLL:
+    """The LSTM kernel, turned on for the test whatever this CPU's default (``lstm_kernel_wanted``)."""
+    monkeypatch.setenv("DLPIPE_LSTM_KERNEL", "1")
     return require_kernel("lstm")
 
 

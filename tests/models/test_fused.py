@@ -236,3 +236,24 @@ def test_the_kernel_thread_pool_survives_a_fork(monkeypatch: pytest.MonkeyPatch)
         time.sleep(0.05)
     os.kill(pid, 9)
     pytest.fail("the forked child waited forever on the parent's kernel thread")
+
+
+def test_lstm_kernel_runs_by_default_only_on_avx512_cpus(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dlpipe.models import fused, native
+
+    lstm, x = torch.nn.LSTM(3, 32, batch_first=True), torch.randn(2, 5, 3)
+    monkeypatch.delenv("DLPIPE_LSTM_KERNEL", raising=False)
+    monkeypatch.setattr(fused, "cpu_flags", lambda: frozenset({"avx", "avx2", "fma"}))
+    assert (
+        not fused.lstm_kernel_wanted()
+    )  # AVX2: oneDNN was 2.4-4x faster (the kernel's vectors spill)
+    assert not fused.lstm_applies(lstm, x)
+    monkeypatch.setattr(fused, "cpu_flags", lambda: frozenset({"avx2", "avx512f"}))
+    assert fused.lstm_kernel_wanted()
+    monkeypatch.setenv("DLPIPE_LSTM_KERNEL", "0")
+    assert not fused.lstm_kernel_wanted()
+    monkeypatch.setenv("DLPIPE_LSTM_KERNEL", "1")
+    monkeypatch.setattr(fused, "cpu_flags", lambda: frozenset())
+    assert fused.lstm_kernel_wanted()
+    assert fused.lstm_applies(lstm, x) == (native.load_lstm() is not None)
+    assert isinstance(native.cpu_flags(), frozenset)  # the real reader: this machine's flags

@@ -14,7 +14,8 @@ every call that its first three layers are still what the kernel computes (:func
 stride 1, zero padding even on all sides, no dilation or groups, a square kernel, a 2x2 stride-2
 max-pool, ReLU, no hooks); a layer swapped in later (reflect padding, stride 2) runs torch's kernels.
 
-**An LSTM layer** (unidirectional, zero initial state, hidden size a multiple of 16 up to 64): oneDNN's
+**An LSTM layer** (unidirectional, zero initial state, hidden size a multiple of 16 up to 64; by default
+only on CPUs with AVX-512, see :func:`lstm_kernel_wanted`): oneDNN's
 LSTM costs ~0.3 ms forward / ~1.2 ms forward+backward per call before any work, which at
 forecasting sizes (hidden 32-64, lookback 30, batch 32) is most of a step. ``lstm.c`` runs the
 recurrence in one call each way (gates of two batch rows per weight load, a rational tanh);
@@ -41,12 +42,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dlpipe.models.native import load_lstm, load_stem
+from dlpipe.models.native import cpu_flags, load_lstm, load_stem
 
 __all__ = [
     "conv_pool_relu",
     "kernels_used",
     "lstm_applies",
+    "lstm_kernel_wanted",
     "lstm_sequence",
     "stem_applies",
     "stem_geometry",
@@ -417,6 +419,23 @@ def _lstm_layout(module: nn.Module) -> bool:
     return True
 
 
+def lstm_kernel_wanted() -> bool:
+    """Whether ``RecurrentNet`` runs its LSTM layers through ``lstm.c`` here: ``DLPIPE_LSTM_KERNEL=1`` / ``0``
+    forces it on / off; by default (``auto``) only on x86 CPUs with AVX-512.
+
+    The kernel keeps 16-wide vectors in registers. With AVX-512's 32 registers it was 1.6x oneDNN's
+    step at hidden 32 (2026-11-22); on the AVX2 machine of 2026-12-07 (AMD EPYC, 16 registers, so its
+    accumulators spill) it was 2.4-4x *slower* than oneDNN (hidden 32: 15.2 vs 3.9 ms forward+backward,
+    batch 32, 30 steps, one thread), and the forecasting loop 0.68x the seed loop against 1.24x with torch's
+    kernel (benchmarks/RESULTS.md). ``DLPIPE_NATIVE=0`` turns every kernel off."""
+    setting = os.environ.get("DLPIPE_LSTM_KERNEL", "auto").strip().lower()
+    if setting in ("1", "on", "true"):
+        return True
+    if setting in ("0", "off", "false"):
+        return False
+    return "avx512f" in cpu_flags()
+
+
 def lstm_applies(module: nn.Module, x: torch.Tensor) -> bool:
     """True when :func:`lstm_sequence` runs ``module`` through the compiled LSTM kernels on ``x`` now (checked at call time)."""
     return (
@@ -429,6 +448,7 @@ def lstm_applies(module: nn.Module, x: torch.Tensor) -> bool:
         and x.shape[2] == module.input_size
         and x.shape[0] >= 1
         and x.shape[1] >= 1
+        and lstm_kernel_wanted()
         and load_lstm() is not None
     )
 
@@ -447,6 +467,7 @@ def warm_kernels(model: nn.Module) -> list[str]:
     wanted = [m for m in model.modules() if getattr(m, "uses_lstm_kernel", False)]
     if (
         any(_lstm_layout(lstm) for m in wanted for lstm in m.modules() if isinstance(lstm, nn.LSTM))
+        and lstm_kernel_wanted()
         and load_lstm() is not None
     ):
         built.append("lstm")

@@ -19,6 +19,7 @@ source shipped in this folder.
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
 import json
 import os
@@ -31,7 +32,15 @@ from pathlib import Path
 
 from dlpipe.core.files import cache_dir
 
-__all__ = ["build_error", "compiler", "cpu_identity", "load_lstm", "load_minirocket", "load_stem"]
+__all__ = [
+    "build_error",
+    "compiler",
+    "cpu_flags",
+    "cpu_identity",
+    "load_lstm",
+    "load_minirocket",
+    "load_stem",
+]
 
 _HERE = Path(__file__).resolve().parent
 _P, _I = ctypes.c_void_p, ctypes.c_int
@@ -53,6 +62,21 @@ _CPU_FIELDS = (
     "CPU part",
     "isa",
 )
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_flags() -> frozenset[str]:
+    """The instruction-set flags /proc/cpuinfo lists for this machine's first processor (x86 ``flags``, Arm
+    ``Features``); empty where it is unreadable."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return frozenset()
+    for line in text.splitlines():
+        name, _, value = line.partition(":")
+        if name.strip() in ("flags", "Features"):
+            return frozenset(value.split())
+    return frozenset()
 
 
 def cpu_identity() -> str | None:
