@@ -840,3 +840,18 @@ def _try_lock(path: Path, out: list[BaseException]) -> None:
             pass
     except OutputBusyError as exc:
         out.append(exc)
+
+
+def test_single_file_writers_never_touch_a_users_dot_tmp_file(tmp_path: Path) -> None:
+    """The image grid, drift page, exports, GIFs and diagrams write to a private temporary name
+    (``core.files.private_tmp``), not a fixed ``.<name>.tmp`` a user's file (or a second writer) may hold."""
+    from dlpipe.core.files import private_tmp
+    from dlpipe.pipeline.generative import save_image_grid
+
+    users = tmp_path / ".grid.png.tmp"
+    users.write_text("the user's notes", encoding="utf-8")
+    save_image_grid(np.random.default_rng(0).random((4, 1, 8, 8)), tmp_path / "grid.png")
+    assert users.read_text(encoding="utf-8") == "the user's notes"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".grid.png.tmp", "grid.png"]
+    a, b = private_tmp(tmp_path / "x.onnx"), private_tmp(tmp_path / "x.onnx")
+    assert a != b and a.parent == tmp_path and a.name.startswith(".x.onnx.tmp-")

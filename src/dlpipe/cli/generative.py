@@ -9,13 +9,14 @@ from typing import Annotated, Any
 import typer
 
 from dlpipe.cli.app import app
+from dlpipe.core.files import private_tmp
 
 __all__: list[str] = []
 
 
 def _write_csv(frame: Any, output: Path) -> None:
     output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(f".{output.name}.tmp")
+    tmp = private_tmp(output)
     frame.to_csv(tmp, index=False)
     os.replace(tmp, output)
 

@@ -290,7 +290,7 @@ def atomic_dir(
     """
     final = Path(path)
     with claim_output_dir(final, kind=kind, overwrite=overwrite, what=what):
-        tmp = final.parent / f".{final.name}.tmp-{uuid.uuid4().hex[:8]}"
+        tmp = private_tmp(final)
         try:
             tmp.mkdir()
             write_marker(tmp, kind)
@@ -346,11 +346,18 @@ def check_output_file(path: str | Path, what: str = "`path`") -> Path:
     return p
 
 
+def private_tmp(path: str | Path) -> Path:
+    """A temporary name beside ``path`` that no other writer (another process, a user's own file) has:
+    ``.<name>.tmp-<8 hex>``. Write there, then ``os.replace`` it onto ``path``."""
+    p = Path(path)
+    return p.with_name(f".{p.name}.tmp-{uuid.uuid4().hex[:8]}")
+
+
 @contextmanager
 def atomic_file(path: str | Path, what: str = "`path`") -> Iterator[Path]:
     """Yield a temporary file name beside ``path``; on success it replaces ``path``, on error it is removed."""
     final = check_output_file(path, what)
-    tmp = final.parent / f".{final.name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp = private_tmp(final)
     try:
         yield tmp
         os.replace(tmp, final)

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from dlpipe.core.errors import InvalidConfigError, InvalidInputError
-from dlpipe.core.files import check_output_file, write_json
+from dlpipe.core.files import check_output_file, private_tmp, write_json
 from dlpipe.core.runtime import require
 from dlpipe.export.graph import TableGraph, network_sidecar, sidecar_for, table_inputs, wrap
 from dlpipe.export.networks import (
@@ -132,9 +132,9 @@ def export_bundle(
         expected = _network_expected(b, prepared)
         n_rows = len(prepared[0])
     args = tuple(torch.from_numpy(np.ascontiguousarray(feeds[k])) for k in names)
-    tmp = out.with_name(f".{out.name}.tmp")
+    tmp = private_tmp(out)
     sidecar = out.with_name(out.name + ".json")
-    side_tmp = sidecar.with_name(f".{sidecar.name}.tmp")
+    side_tmp = private_tmp(sidecar)
     try:
         dynamic = _dynamic_shapes(b, names)
         if format == "onnx":

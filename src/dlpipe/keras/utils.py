@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from dlpipe.core.errors import InvalidInputError
+from dlpipe.core.files import private_tmp
 
 __all__ = ["to_categorical", "set_random_seed", "clear_session", "plot_model"]
 
@@ -168,7 +169,7 @@ def plot_model(
     ax.set_xlim(min(xs) - bw, max(xs) + bw)
     ax.set_ylim(min(ys) - bh, max(ys) + bh)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
+    tmp = private_tmp(out)
     try:
         fig.savefig(tmp, dpi=min(int(dpi), 300), bbox_inches="tight", format="png")
         tmp.replace(out)

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from dlpipe.core.errors import InvalidConfigError, InvalidInputError, format_names
+from dlpipe.core.files import private_tmp
 
 __all__ = ["FeatureDrift", "DriftReport", "detect_drift"]
 
@@ -175,7 +176,7 @@ class DriftReport:
         page = _html(self)
         if path is not None:
             p = Path(path)
-            tmp = p.with_name(f".{p.name}.tmp")
+            tmp = private_tmp(p)
             tmp.write_text(page, encoding="utf-8")
             tmp.replace(p)
         return page

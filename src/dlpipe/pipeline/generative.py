@@ -20,6 +20,7 @@ import numpy as np
 from dlpipe.bundle.bundle import Bundle, load_bundle
 from dlpipe.core.config import RunConfig
 from dlpipe.core.errors import BundleError, InvalidConfigError, InvalidInputError
+from dlpipe.core.files import private_tmp
 from dlpipe.tasks.generative import is_generative_task
 
 if TYPE_CHECKING:
@@ -243,7 +244,7 @@ def save_image_grid(images: np.ndarray, path: str | Path, ncol: int | None = Non
         )
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.tmp")
+    tmp = private_tmp(p)
     tmp.write_bytes(image_grid_png(arr, ncol=ncol))
     os.replace(tmp, p)
     return p

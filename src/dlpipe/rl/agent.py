@@ -32,7 +32,7 @@ from dlpipe.bundle.bundle import (
 )
 from dlpipe.bundle.card import write_model_card
 from dlpipe.core.errors import BundleError, InvalidConfigError, InvalidInputError
-from dlpipe.core.files import atomic_dir, write_json
+from dlpipe.core.files import atomic_dir, private_tmp, write_json
 from dlpipe.rl.envs import EnvInfo, encode_obs, make_env
 from dlpipe.rl.networks import QTable, build_network
 from dlpipe.rl.rollout import EVAL_SEED, Evaluation, evaluate_policy, one_thread, random_policy
@@ -241,7 +241,7 @@ class Agent(Bundle):
             )
         out = Path(path)
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.tmp")
+        tmp = private_tmp(out)
         images[0].save(
             tmp,
             format="GIF",
