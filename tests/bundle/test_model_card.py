@@ -58,3 +58,19 @@ def test_a_bare_manifest_still_gives_a_card():
     card = model_card({"kind": "rl", "versions": {"dlpipe": "0"}})
     assert "No test scores were recorded" in card and "## Limitations" in card
     assert "Not applicable" in card
+
+
+def test_a_forecast_card_gives_its_intervals_and_their_coverage():
+    manifest = {
+        "kind": "series",
+        "task": {"kind": "forecast", "target": "y"},
+        "preprocessor": {
+            "interval_quantiles": {"80": [[2.1], [2.7]], "95": [[2.6], [3.1]]},
+            "interval_scale": "window_step",
+        },
+        "metrics": {"test": {"model": {"coverage_80": 0.79, "coverage_95": 0.94, "windows": 12}}},
+    }
+    text = model_card(manifest)
+    section = text.split("## Prediction intervals")[1].split("## Intended use")[0]
+    assert "| 80% | 0.79 |" in section and "| 95% | 0.94 |" in section
+    assert "12 test windows" in section and "Not applicable" not in section

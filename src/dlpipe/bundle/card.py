@@ -203,9 +203,33 @@ def _calibration(task: dict[str, Any], facts: dict[str, Any]) -> list[str]:
     return out
 
 
+def _forecast_intervals(manifest: dict[str, Any]) -> list[str]:
+    pre = _dict(manifest.get("preprocessor"))
+    quantiles = _dict(pre.get("interval_quantiles"))
+    if not quantiles:
+        return ["None: the run had no backtest windows to measure its errors on."]
+    model = _dict(_dict(_dict(manifest.get("metrics")).get("test")).get("model"))
+    out = ["| level | share of the test windows' points inside |", "|---|---|"]
+    for level in quantiles:
+        if str(
+            level
+        ).isdigit():  # the manifest's own keys ("80", "95"); anything else is not a level
+            out.append(f"| {int(level)}% | {_num(model.get(f'coverage_{level}'))} |")
+    windows = model.get("windows")
+    return out + [
+        "",
+        "Split conformal per horizon step, from the backtest windows' errors, each scaled by its "
+        f"window's recent movement ({_code(pre.get('interval_scale', '?'))}); `dlpipe predict` returns "
+        "`lower_<level>` and `upper_<level>` beside every forecast"
+        + (f"; coverage measured on {windows} test windows." if _number(windows) else "."),
+    ]
+
+
 def _intervals(kind: str, facts: dict[str, Any], manifest: dict[str, Any]) -> list[str]:
+    if kind == "forecast" or _dict(_dict(manifest.get("preprocessor")).get("interval_quantiles")):
+        return _forecast_intervals(manifest)
     if kind != "regression":
-        return ["Not applicable: intervals are given for regression only."]
+        return ["Not applicable: intervals are given for regression and forecasts only."]
     iv = _dict(facts.get("intervals")) or _dict(manifest.get("intervals"))
     levels = iv.get("levels") or []
     if not levels:
