@@ -39,6 +39,9 @@ def test_top_level_entry_points():
         "Run",
         "Bundle",
         "Trainer",
+        "explain",
+        "Explanation",
+        "InputExplanation",  # what dl.explain returns for images, sequences and text
     ):
         assert attr in dlpipe.__all__
     with pytest.raises(AttributeError):

@@ -36,6 +36,7 @@ _EXPORTS = {
     "load_bundle": "dlpipe.bundle.bundle",
     "explain": "dlpipe.bundle.explain",
     "Explanation": "dlpipe.bundle.explain",
+    "InputExplanation": "dlpipe.bundle.attributions",
     "Trainer": "dlpipe.training.trainer",
     "TensorData": "dlpipe.training.trainer",
     "EarlyStopping": "dlpipe.training.callbacks",
