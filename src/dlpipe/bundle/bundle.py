@@ -174,8 +174,10 @@ class Bundle:
         return out
 
     def explain(self, data: Any, **options: Any) -> Any:
-        """Permutation importance (when ``data`` holds the target) and integrated-gradients attributions
-        for table rows; see :func:`dlpipe.explain` for the options and what is returned."""
+        """Why the model predicts what it does on ``data``: for table rows, permutation importance (when
+        ``data`` holds the target) and integrated-gradients attributions (an ``Explanation``); for images,
+        sequences and text, attributions per pixel, time step or token (an ``InputExplanation``). See
+        :func:`dlpipe.explain` for the options and what is returned."""
         from dlpipe.bundle.explain import explain
 
         return explain(self, data, **options)
