@@ -37,11 +37,12 @@ services:
 
 ## Formatting and lint first (seconds), then the whole suite (slow and service-backed tests
 ## included) on every core, one test file per worker at a time (--dist loadfile: a file's
-## servers and fixtures start once), then types and import layers.
+## servers and fixtures start once; the 25 slowest steps are listed, to keep the suite under 10
+## minutes on 2 cores), then types and import layers.
 test: install services
 	$(BIN)/ruff format --check src tests benchmarks examples
 	$(BIN)/ruff check src tests benchmarks examples
-	$(BIN)/python -m pytest -q -n auto --maxprocesses 4 --dist loadfile
+	$(BIN)/python -m pytest -q -n auto --maxprocesses 4 --dist loadfile --durations=25
 	$(BIN)/mypy src/dlpipe
 	$(BIN)/lint-imports
 
