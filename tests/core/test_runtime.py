@@ -1,3 +1,5 @@
+import time
+
 import pytest
 import torch
 
@@ -32,8 +34,10 @@ def test_threads_for_load_uses_one_thread_when_busy_or_pinned_and_puts_the_count
 
     import torch
 
+    from dlpipe.core import runtime
     from dlpipe.core.runtime import machine_busy, threads_for_load
 
+    monkeypatch.setattr(runtime, "_own_load", lambda: 0.0)  # this process idle until now
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
@@ -52,3 +56,24 @@ def test_threads_for_load_uses_one_thread_when_busy_or_pinned_and_puts_the_count
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_process_does_not_read_its_own_recent_work_as_a_busy_machine(monkeypatch):
+    """The load average still holds the run that just finished in this process; only other processes' part
+    counts (a benchmark's next seed must not drop to one thread because of the seed before it)."""
+    import os
+
+    from dlpipe.core import runtime
+
+    cores = os.cpu_count() or 1
+    runtime._own_load()  # a sample now
+    t0 = time.process_time()
+    x = 0.0
+    while time.process_time() - t0 < 1.5:  # 1.5 s of this process's CPU
+        x += sum(i * i for i in range(2000)) * 1e-12
+    own = runtime._own_load()
+    assert own >= 1.4 / 60  # ~1.5 s of one core, folded into a one-minute average
+    monkeypatch.setattr(os, "getloadavg", lambda: (cores + own / 2, 0.0, 0.0))
+    assert not runtime.machine_busy()  # the load is at the core count only because of our own part
+    monkeypatch.setattr(os, "getloadavg", lambda: (cores + 2 * own + 0.01, 0.0, 0.0))
+    assert runtime.machine_busy()  # other processes' part alone fills the cores

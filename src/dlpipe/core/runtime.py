@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import importlib
+import math
 import os
 import random
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import ModuleType
@@ -106,13 +109,39 @@ def require(module: str, extra: str) -> ModuleType:
         ) from exc
 
 
+# This process's own share of the 1-minute load average (see _own_load): the last sample and the estimate.
+_own_lock = threading.Lock()
+_own = {"t": time.monotonic(), "cpu": time.process_time(), "load": 0.0}
+
+
+def _own_load() -> float:
+    """This process's part of the 1-minute load average: its CPU use (every thread) since the last call,
+    folded into an average that decays as the kernel's does (a 60-second time constant).
+
+    A run that just finished keeps the load average up for a minute; without this, the next run in the
+    same process (a benchmark's next seed, a notebook's next cell) read its own past work as another
+    job's and dropped to one thread (MNIST seed 2: 109 s of training against 69-77 s, 2026-12-07).
+    """
+    with _own_lock:
+        now, cpu = time.monotonic(), time.process_time()
+        dt = now - _own["t"]
+        if dt > 0:
+            decay = math.exp(-dt / 60.0)
+            rate = max(0.0, (cpu - _own["cpu"]) / dt)
+            _own.update(t=now, cpu=cpu, load=_own["load"] * decay + rate * (1.0 - decay))
+        return _own["load"]
+
+
 def machine_busy() -> bool:
-    """True when the 1-minute load average is at or above the number of cores.
+    """True when the 1-minute load average, less this process's own recent part of it, is at or above the
+    number of cores: other processes then keep the cores busy.
 
     On such a machine torch's spin-waiting intra-op threads fight the other processes for the cores: the
     engine measured steps 3-25x slower on two threads than on one, an evaluation pass 19.6 of a 20.8 s run.
     """
-    return hasattr(os, "getloadavg") and os.getloadavg()[0] >= (os.cpu_count() or 1)
+    if not hasattr(os, "getloadavg"):
+        return False
+    return os.getloadavg()[0] - _own_load() >= (os.cpu_count() or 1)
 
 
 @contextmanager
