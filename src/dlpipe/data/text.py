@@ -50,8 +50,8 @@ MAX_DOCUMENT_CHARS = (
     1_000_000  # ~150k words: far beyond what a model reads (it keeps `max_length` tokens)
 )
 PAD, UNK = "[PAD]", "[UNK]"  # ids 0 and 1 in every vocabulary dlpipe trains
-# the model families that read text: three trained from scratch, two pretrained (optional packages)
-TEXT_FAMILIES = ("text_bag", "text_rnn", "text_transformer", "minilm", "glove")
+# the model families that read text: four trained from scratch, two pretrained (optional packages)
+TEXT_FAMILIES = ("text_bag", "text_tfidf", "text_rnn", "text_transformer", "minilm", "glove")
 _TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq", ".csv.gz", ".tsv.gz")
 _PEEK_ROWS = 2000  # rows read to decide whether a CSV holds free text
 

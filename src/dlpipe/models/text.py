@@ -23,7 +23,16 @@ from torch import nn
 from dlpipe.core.errors import InvalidConfigError
 from dlpipe.models.registry import register_model
 
-__all__ = ["TextBag", "TextRNN", "TextTransformer", "TextVectors", "TextTabular", "BIGRAM_PRIME"]
+__all__ = [
+    "TextBag",
+    "TextRNN",
+    "TextTransformer",
+    "TextTfidf",
+    "TextVectors",
+    "TextTabular",
+    "BIGRAM_PRIME",
+    "ngram_vocabulary",
+]
 
 BIGRAM_PRIME = 1_000_003  # bigram (a, b) -> (a * P + b) mod buckets: the hashing trick
 
@@ -371,4 +380,231 @@ def _build_text_tabular(spec: dict[str, Any]) -> nn.Module:
         embedding_dims=[int(d) for d in spec.get("embedding_dims") or []],
         hidden=int(spec.get("hidden") or 64),
         dropout=float(spec.get("dropout", 0.1)),
+    )
+
+
+# ------------------------------------------------------------------------- TF-IDF n-gram network
+def ngram_vocabulary(
+    ids: Any, vocab_size: int, *, min_df: int = 2, max_bigrams: int = 200_000
+) -> dict[str, Any]:
+    """The n-gram vocabulary of :class:`TextTfidf` from the training documents' token ids (N, T), 0 = padding.
+
+    Features: every word id seen in at least ``min_df`` documents, and the ``max_bigrams`` word pairs
+    (adjacent real tokens) seen in the most documents (at least ``min_df``); feature 0 is "none". Each
+    feature's smooth IDF (scikit-learn's: ``ln((1 + N) / (1 + df)) + 1``). Word pairs are found by two
+    hash tables of coprime sizes (a pair's key ``a * vocab_size + b`` is stored in the first table whose
+    slot is free; lookups compare keys, so a pair is never mistaken for another).
+
+    Returns numpy arrays: ``word_feature`` (vocab_size,), ``idf`` (F,), ``keys1``/``feat1`` and
+    ``keys2``/``feat2`` (the two tables), and counts ``n_words``, ``n_bigrams``, ``dropped``.
+    """
+    import numpy as np
+
+    ids = np.asarray(ids, np.int64)
+    n = len(ids)
+    word_df = np.zeros(vocab_size, np.int64)
+    pair_keys = []
+    for row in ids:
+        row = row[row != 0]
+        word_df[np.unique(row)] += 1
+        if len(row) > 1:
+            pair_keys.append(np.unique(row[:-1] * vocab_size + row[1:]))
+    word_df[0] = 0
+    words = np.flatnonzero(word_df >= min_df)
+    keys, df = (
+        np.unique(np.concatenate(pair_keys), return_counts=True)
+        if pair_keys
+        else (np.zeros(0, np.int64), np.zeros(0, np.int64))
+    )
+    ok = df >= min_df
+    keys, df = keys[ok], df[ok]
+    order = np.argsort(-df, kind="stable")[:max_bigrams]
+    keys, df = keys[order], df[order]
+    word_feature = np.zeros(vocab_size, np.int64)
+    word_feature[words] = np.arange(1, len(words) + 1)
+    m1 = max(1024, 2 * len(keys) + 1) | 1  # odd
+    m2 = m1 + 2  # two odd numbers 2 apart: coprime
+    keys1, feat1 = np.full(m1, -1, np.int64), np.zeros(m1, np.int64)
+    keys2, feat2 = np.full(m2, -1, np.int64), np.zeros(m2, np.int64)
+    first = 1 + len(words)
+    kept_df: list[int] = []
+    dropped = 0
+    for key, d in zip(keys.tolist(), df.tolist(), strict=True):
+        f = first + len(kept_df)
+        s1, s2 = key % m1, key % m2
+        if keys1[s1] < 0:
+            keys1[s1], feat1[s1] = key, f
+        elif keys2[s2] < 0:
+            keys2[s2], feat2[s2] = key, f
+        else:
+            dropped += 1
+            continue
+        kept_df.append(d)
+    all_df = np.concatenate([[0], word_df[words], np.asarray(kept_df, np.int64)]).astype(np.float64)
+    idf = np.log((1 + n) / (1 + all_df)) + 1.0
+    idf[0] = 0.0
+    return {
+        "word_feature": word_feature,
+        "idf": idf,
+        "keys1": keys1,
+        "feat1": feat1,
+        "keys2": keys2,
+        "feat2": feat2,
+        "n_words": int(len(words)),
+        "n_bigrams": int(len(kept_df)),
+        "dropped": int(dropped),
+    }
+
+
+class TextTfidf(nn.Module):
+    """A network on TF-IDF-weighted word 1-2 grams, computed from token ids inside the model.
+
+    Each document's features (words and adjacent word pairs of the n-gram vocabulary fitted on the
+    training split, :func:`ngram_vocabulary`) get sublinear tf x idf weights, ``(1 + ln tf) * idf``,
+    and the vector is L2-normalised (as scikit-learn's ``TfidfVectorizer(sublinear_tf=True)``); it
+    enters the first layer as the weights of a sum ``EmbeddingBag`` (only the document's own
+    features are read), then a ReLU hidden layer with dropout and a linear output (``hidden=0``: the
+    first layer is the output, a linear model). Only the first layer's rows of a batch's n-grams get
+    gradients (``sparse``): the text recipe trains it with a lazy Adam. The vocabulary lives in buffers (saved with the
+    weights as safetensors), so token ids in, logits out.
+
+    Args:
+        vocab_size: Token ids of the tokenizer (0 is padding).
+        n_outputs: Logits.
+        n_features: N-gram features including feature 0 ("none").
+        table_sizes: The sizes of the two word-pair hash tables.
+        hidden: The hidden layer's width (0: linear). Defaults to `256`.
+        dropout: Before the output layer. Defaults to `0.5`.
+
+    Example:
+        >>> m = TextTfidf(10, 3, n_features=6, table_sizes=(5, 7), hidden=4)
+        >>> m(torch.tensor([[2, 3, 0], [4, 0, 0]])).shape
+        torch.Size([2, 3])
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        n_outputs: int,
+        *,
+        n_features: int,
+        table_sizes: tuple[int, int],
+        hidden: int = 256,
+        dropout: float = 0.5,
+    ) -> None:
+        super().__init__()
+        self.vocab_size = vocab_size
+        self.word_feature: torch.Tensor
+        self.keys1: torch.Tensor
+        self.feat1: torch.Tensor
+        self.keys2: torch.Tensor
+        self.feat2: torch.Tensor
+        m1, m2 = table_sizes
+        for name, size, fill in (
+            ("word_feature", vocab_size, 0),
+            ("keys1", m1, -1),
+            ("feat1", m1, 0),
+            ("keys2", m2, -1),
+            ("feat2", m2, 0),
+        ):
+            self.register_buffer(name, torch.full((size,), fill, dtype=torch.int64))
+        self.idf: torch.Tensor
+        self.register_buffer("idf", torch.ones(n_features))
+        width = hidden or n_outputs
+        self.feature_dim = width
+        # sparse gradients: a step updates only the rows of the batch's n-grams (the text recipe's
+        # optimiser, pipeline/_fit_text.py; every other parameter goes to the engine's)
+        self.embed = nn.EmbeddingBag(
+            n_features, width, mode="sum", sparse=True, _weight=_init(n_features, width)
+        )
+        self.bias = nn.Parameter(torch.zeros(width))
+        self.hidden = hidden
+        layers: list[nn.Module] = []
+        if hidden:
+            layers += [nn.Dropout(dropout), nn.Linear(hidden, n_outputs)]
+        self.head = nn.Sequential(*layers) if layers else nn.Identity()
+
+    def ngrams(self, ids: torch.Tensor) -> torch.Tensor:
+        """Each token's word feature and each adjacent pair's feature: (B, T) -> (B, 2T - 1), 0 = none."""
+        if not (torch.jit.is_tracing() or torch.compiler.is_compiling()) and ids.shape[1] > 1:
+            # documents are padded at the end: cut the batch to its longest document (the engine pads
+            # every batch to the longest training document; sorting padding costs up to 10x here)
+            ids = ids[:, : max(1, int((ids != 0).sum(1).max()))]
+        words = self.word_feature[ids]  # padding (id 0) maps to 0
+        if ids.shape[1] < 2:
+            return words  # type: ignore[no-any-return]
+        a, b = ids[:, :-1], ids[:, 1:]
+        key = a * self.vocab_size + b
+        pair = (a != 0) & (b != 0)
+        s1 = key % self.keys1.shape[0]
+        s2 = key % self.keys2.shape[0]
+        f = torch.where(self.keys1[s1] == key, self.feat1[s1], 0) + torch.where(
+            self.keys2[s2] == key, self.feat2[s2], 0
+        )
+        return torch.cat([words, f * pair], dim=1)
+
+    def features(self, ids: torch.Tensor) -> torch.Tensor:
+        """The hidden layer (B, hidden) after its ReLU (with ``hidden=0``: the logits): what a text branch
+        beside table columns gives."""
+        f, _ = self.ngrams(ids).sort(dim=1)  # equal features side by side (0 = none first)
+        n, length = f.shape
+        start = torch.ones_like(f, dtype=torch.bool)
+        start[:, 1:] = f[:, 1:] != f[:, :-1]
+        run = (
+            start.long().cumsum(1) - 1
+        )  # (B, L): the index of each position's run of equal features
+        run_len = torch.zeros(n, length, dtype=torch.float32, device=f.device).scatter_add(
+            1, run, torch.ones(n, length, dtype=torch.float32, device=f.device)
+        )
+        tf = run_len.gather(1, run)  # (B, L): each position's feature count in its document
+        real = f != 0
+        value = self.idf[f] * (1.0 + torch.log(tf))  # a feature's sublinear tf x idf
+        norm = ((value * value / tf) * real).sum(1, keepdim=True).sqrt().clamp_min(1e-6)
+        w = value / tf / norm  # per occurrence: the tf occurrences sum to the feature's value
+        keep = real
+        counts = keep.sum(dim=1)
+        offsets = torch.cumsum(counts, 0) - counts
+        h = self.embed(f[keep], offsets, per_sample_weights=w[keep]) + self.bias
+        return torch.relu(h) if self.hidden else h
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(ids))  # type: ignore[no-any-return]
+
+    def load_vocabulary(self, vocab: dict[str, Any]) -> None:
+        """Fill the buffers from :func:`ngram_vocabulary`'s arrays."""
+        with torch.no_grad():
+            for name in ("word_feature", "keys1", "feat1", "keys2", "feat2"):
+                getattr(self, name).copy_(torch.from_numpy(vocab[name]))
+            self.idf.copy_(torch.from_numpy(vocab["idf"]).float())
+
+
+def _init(rows: int, width: int) -> torch.Tensor:
+    """The first layer's weights: U(-1/sqrt(k), 1/sqrt(k)) with k ~ 100 features per document (a
+    TF-IDF vector has unit norm, so a unit's input scale is that of a linear layer's over ~k inputs)."""
+    weight = torch.empty(rows, width)
+    if weight.device.type != "meta":
+        with torch.no_grad():
+            weight.uniform_(-0.1, 0.1)
+    return weight
+
+
+@register_model("text_tfidf")
+def _build_tfidf(spec: dict[str, Any]) -> nn.Module:
+    _check(spec, ("vocab_size", "n_outputs", "n_features"))
+    sizes = spec.get("table_sizes")
+    if not (
+        isinstance(sizes, list | tuple)
+        and len(sizes) == 2
+        and all(isinstance(s, int) and s > 0 for s in sizes)
+    ):
+        raise InvalidConfigError(
+            f"model spec of family 'text_tfidf' needs `table_sizes`, two positive integers; got {sizes!r}."
+        )
+    return TextTfidf(
+        spec["vocab_size"],
+        spec["n_outputs"],
+        n_features=spec["n_features"],
+        table_sizes=(int(sizes[0]), int(sizes[1])),
+        hidden=int(spec.get("hidden") or 0),
+        dropout=float(spec.get("dropout", 0.5)),
     )

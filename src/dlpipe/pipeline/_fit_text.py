@@ -45,6 +45,7 @@ MAX_LENGTH = {  # tokens read per document
     "text_transformer": 256,
     "minilm": 256,  # what all-MiniLM-L6-v2 was trained with
     "glove": 2000,
+    "text_tfidf": 2000,
 }
 VOCAB_SIZE = 100_000
 # A tenth of the training documents watch for early stopping (the baseline sees them all): a fifth, the
@@ -52,6 +53,10 @@ VOCAB_SIZE = 100_000
 DEFAULT_VAL_FRACTION = 0.1
 # text_bag's sizes: every step updates the whole table (dense Adam), so (words + buckets) x dim is the cost
 BAG_DIM, BAG_BUCKETS = 64, 100_000
+# text_tfidf: word pairs kept (those in the most training documents), features seen in fewer documents
+# dropped, the hidden layer's width, its dropout, and the engine's settings (docs/text.md: how chosen)
+TFIDF_MAX_BIGRAMS, TFIDF_MIN_DF, TFIDF_HIDDEN, TFIDF_DROPOUT = 200_000, 2, 256, 0.5
+TFIDF_LEARNING_RATE, TFIDF_BATCH, TFIDF_EPOCHS = 3e-3, 64, 6
 MISTAKES_FILE = "text_mistakes.json"
 _N_MISTAKES = 10
 _SHOWN_CHARS = 600  # characters of a mistaken document kept for the report
@@ -118,6 +123,10 @@ class TextRecipe(Recipe):
 
     def check(self, ds: TextDataset, cfg: RunConfig) -> None:
         _family(cfg)
+
+    def select(self, ds: Any, cfg: RunConfig) -> Recipe:
+        # the TF-IDF network has its own engine settings and optimiser (sparse first layer)
+        return TfidfTextRecipe() if _family(cfg) == "text_tfidf" else self
 
     def prepare(self, ds: TextDataset, cfg: RunConfig) -> Prepared:
         import pandas as pd
@@ -215,6 +224,20 @@ class TextRecipe(Recipe):
             }
         if family == "glove":
             text_info["glove"] = {}
+        ngrams = None
+        if family == "text_tfidf":  # the n-gram vocabulary and IDF: training split only
+            from dlpipe.models.text import ngram_vocabulary
+
+            ngrams = ngram_vocabulary(
+                all_ids[tr], vocab, min_df=TFIDF_MIN_DF, max_bigrams=TFIDF_MAX_BIGRAMS
+            )
+            text_info["ngrams"] = {
+                "words": ngrams["n_words"],
+                "word_pairs": ngrams["n_bigrams"],
+                "min_df": TFIDF_MIN_DF,
+                "max_word_pairs": TFIDF_MAX_BIGRAMS,
+                "dropped_by_hash_tables": ngrams["dropped"],
+            }
 
         # Table columns beside the text: the table preprocessor, fitted on the training rows only
         table = None
@@ -255,6 +278,7 @@ class TextRecipe(Recipe):
                 "tokenizer": tokenizer,
                 "encoder": encoder,
                 "idf": idf,
+                "ngrams": ngrams,
                 "tr": tr,
                 "va": va,
                 "codes": codes,
@@ -297,6 +321,17 @@ class TextRecipe(Recipe):
                 "cell": "gru",
                 "bidirectional": True,
                 "dropout": mc.dropout if "dropout" in given else 0.2,
+            }
+        elif family == "text_tfidf":
+            ng = st["ngrams"]
+            spec = {
+                "family": family,
+                "vocab_size": vocab,
+                "n_outputs": n_out,
+                "n_features": int(len(ng["idf"])),
+                "table_sizes": [int(len(ng["keys1"])), int(len(ng["keys2"]))],
+                "hidden": (mc.hidden or [TFIDF_HIDDEN])[0] if "hidden" in given else TFIDF_HIDDEN,
+                "dropout": mc.dropout if "dropout" in given else TFIDF_DROPOUT,
             }
         elif family == "minilm":  # the head trains on cached sentence vectors
             spec = {
@@ -348,6 +383,8 @@ class TextRecipe(Recipe):
         if family == "text_bag":
             with torch.no_grad():
                 branch.idf.copy_(torch.from_numpy(st["idf"]).float())
+        if family == "text_tfidf":
+            branch.load_vocabulary(st["ngrams"])
         if family == "glove":  # each vocabulary word's GloVe vector (zeros for words GloVe lacks)
             index = {w: i for i, w in enumerate(words)}
             vocab_words = st["tokenizer"].get_vocab()
@@ -603,3 +640,119 @@ def _cached_vectors(encoder: nn.Module, ids: np.ndarray) -> tuple[np.ndarray, bo
         np.save(fh, vectors, allow_pickle=False)
     os.replace(tmp, path)
     return vectors, False, time.perf_counter() - t0
+
+
+class TfidfTextRecipe(TextRecipe):
+    """The text recipe for ``text_tfidf``: its own learning rate, batch and epochs (chosen on a validation
+    split of the training documents, docs/text.md), and an optimiser that updates only the first
+    layer's rows of a batch's n-grams (lazy Adam) beside the engine's for the other parameters."""
+
+    default_learning_rate = TFIDF_LEARNING_RATE
+    auto_learning_rate = TFIDF_LEARNING_RATE
+
+    def auto_epochs(self, n_train: int, batch_size: int) -> int:
+        return TFIDF_EPOCHS
+
+    def auto_batch_size(self, n_train: int) -> int:
+        return max(8, min(TFIDF_BATCH, n_train // 8))  # a small set still gets 8 steps an epoch
+
+    def select(self, ds: Any, cfg: RunConfig) -> Recipe:
+        return self
+
+    def fit_model(self, ctx: RunContext) -> nn.Module:
+        trainer = ctx.trainer
+        # The engine builds its optimiser when fit starts: this trainer builds the two-part one instead
+        trainer.make_optimizer = lambda model: NgramOptimizer(trainer, model)  # type: ignore[method-assign,assignment,return-value]
+        return ctx.model
+
+
+class NgramOptimizer:
+    """The engine's optimiser (:class:`~dlpipe.training.optim.FlatOptimizer`, the run's settings) over
+    the dense parameters, and lazy Adam over each ``text_tfidf`` first layer, whose gradients are
+    sparse: only the rows of the batch's n-grams move, their moments updated when they are seen (as
+    ``torch.optim.SparseAdam``). Schedules set ``lr`` on both; checkpoints hold both states; gradient
+    clipping (``clip_grad``) acts on the dense part only."""
+
+    def __init__(
+        self,
+        trainer: Trainer,
+        model: nn.Module,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+    ) -> None:
+        from dlpipe.models.text import TextTfidf
+        from dlpipe.training.optim import FlatOptimizer
+
+        self.sparse = [m.embed.weight for m in model.modules() if isinstance(m, TextTfidf)]
+        ids = {id(p) for p in self.sparse}
+        name = trainer.optimizer_name
+        self.dense = FlatOptimizer(
+            [p for p in model.parameters() if id(p) not in ids],
+            name,  # type: ignore[arg-type]
+            learning_rate=trainer.learning_rate,
+            momentum=trainer.momentum if name in ("sgd", "rmsprop") else 0.0,
+            nesterov=trainer.nesterov,
+            weight_decay=trainer.weight_decay,
+        )
+        self.betas, self.eps = betas, eps
+        self.moments = [
+            {
+                "exp_avg": torch.zeros_like(p, memory_format=torch.contiguous_format),
+                "exp_avg_sq": torch.zeros_like(p, memory_format=torch.contiguous_format),
+                "step": torch.zeros((), dtype=torch.float32),
+            }
+            for p in self.sparse
+        ]
+
+    @property
+    def lr(self) -> float:
+        return self.dense.lr
+
+    @lr.setter
+    def lr(self, value: float) -> None:
+        self.dense.lr = value
+
+    @property
+    def steps(self) -> int:
+        return self.dense.steps
+
+    @property
+    def groups(self) -> list[Any]:
+        return list(self.dense.groups)
+
+    def zero_grad(self) -> None:
+        self.dense.zero_grad()
+        for p in self.sparse:
+            p.grad = None
+
+    def grad_norm_clip_(self, max_norm: float) -> Any:
+        return self.dense.grad_norm_clip_(max_norm)
+
+    @torch.no_grad()
+    def step(self) -> None:
+        self.dense.step()
+        b1, b2 = self.betas
+        for p, st in zip(self.sparse, self.moments, strict=True):
+            if p.grad is None:
+                continue
+            g = p.grad.coalesce()
+            rows, values = g.indices()[0], g.values()
+            st["step"] += 1
+            t = float(st["step"])
+            m = st["exp_avg"][rows].mul_(b1).add_(values, alpha=1 - b1)
+            v = st["exp_avg_sq"][rows].mul_(b2).addcmul_(values, values, value=1 - b2)
+            st["exp_avg"][rows] = m
+            st["exp_avg_sq"][rows] = v
+            denom = (v / (1 - b2**t)).sqrt_().add_(self.eps)
+            p.index_add_(0, rows, m.div_(denom), alpha=-self.lr / (1 - b1**t))
+
+    def state_dict(self) -> dict[str, Any]:
+        state = self.dense.state_dict()
+        return {**state, "groups": list(state["groups"]) + [dict(st) for st in self.moments]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        n = len(self.dense.groups)
+        self.dense.load_state_dict({**state, "groups": list(state["groups"])[:n]})
+        for st, saved in zip(self.moments, list(state["groups"])[n:], strict=True):
+            for k, v in saved.items():
+                st[k].copy_(v)

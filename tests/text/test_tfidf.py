@@ -1,0 +1,142 @@
+"""The TF-IDF n-gram network (`text_tfidf`): its TF-IDF vector is scikit-learn's, only the batch's n-gram
+rows move in a step, and a run trains, saves, reloads and exports it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import dlpipe as dl
+from dlpipe.export import export_bundle
+from dlpipe.models.text import TextTfidf, ngram_vocabulary
+
+from .conftest import documents
+
+
+def _model(ids: np.ndarray, vocab_size: int, **kw) -> tuple[TextTfidf, dict]:
+    vocab = ngram_vocabulary(ids, vocab_size, min_df=1, **kw)
+    n = len(vocab["idf"])
+    m = TextTfidf(
+        vocab_size,
+        2,
+        n_features=n,
+        table_sizes=(len(vocab["keys1"]), len(vocab["keys2"])),
+        hidden=0,
+    )
+    m.load_vocabulary(vocab)
+    return m, vocab
+
+
+def test_the_document_vector_is_scikit_learns_sublinear_tfidf():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    rng = np.random.default_rng(0)
+    vocab_size = 12
+    ids = np.zeros((40, 30), np.int64)  # padded at the end, words 1..11 (1 = unknown word)
+    for i in range(len(ids)):
+        n = int(rng.integers(2, 30))
+        ids[i, :n] = rng.integers(1, vocab_size, n)
+    m, vocab = _model(ids, vocab_size)
+    n_feat = len(vocab["idf"])
+    # first layer = identity: the layer's output is the TF-IDF vector itself
+    m.embed = torch.nn.EmbeddingBag(n_feat, n_feat, mode="sum", _weight=torch.eye(n_feat))
+    m.bias = torch.nn.Parameter(torch.zeros(n_feat))
+    with torch.no_grad():
+        ours = m.features(torch.from_numpy(ids)).numpy()[:, 1:]
+
+    def grams(row: np.ndarray) -> list[str]:  # the same features, as scikit-learn's analyzer
+        row = row[row != 0].tolist()
+        return [str(w) for w in row] + [f"{a}_{b}" for a, b in zip(row, row[1:], strict=False)]
+
+    names = {str(w): f for w, f in enumerate(vocab["word_feature"]) if f}
+    names.update(
+        {
+            f"{k // vocab_size}_{k % vocab_size}": f
+            for keys, feats in (("keys1", "feat1"), ("keys2", "feat2"))
+            for k, f in zip(vocab[keys], vocab[feats], strict=True)
+            if k >= 0
+        }
+    )
+    assert vocab["dropped"] == 0 and len(names) == n_feat - 1
+    vec = TfidfVectorizer(
+        analyzer=grams, sublinear_tf=True, vocabulary={k: f - 1 for k, f in names.items()}
+    )
+    theirs = vec.fit_transform(list(ids)).toarray()
+    np.testing.assert_allclose(ours, theirs, atol=1e-6)
+    # a word pair outside the vocabulary is no feature (the hash tables compare keys)
+    unseen = torch.tensor([[vocab_size - 1, vocab_size - 1, vocab_size - 1]])
+    pairs = m.ngrams(unseen)[0, 3:]
+    seen_pair = (vocab_size - 1) * vocab_size + vocab_size - 1 in set(vocab["keys1"]) | set(
+        vocab["keys2"]
+    )
+    assert bool((pairs != 0).all()) == seen_pair
+
+
+def test_a_step_moves_only_the_rows_of_the_batchs_ngrams():
+    from dlpipe.pipeline._fit_text import NgramOptimizer
+    from dlpipe.training.trainer import Trainer
+
+    ids = np.array([[2, 3, 4, 0], [5, 6, 0, 0], [7, 8, 9, 2]], np.int64)
+    m, vocab = _model(ids, 10)
+    before = m.embed.weight.detach().clone()
+    opt = NgramOptimizer(Trainer(learning_rate=0.1, optimizer="adam"), m)
+    x = torch.from_numpy(ids[:1])
+    loss = m(x).sum()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    moved = (m.embed.weight.detach() != before).any(dim=1).nonzero().flatten().tolist()
+    used = sorted(set(m.ngrams(x)[0].tolist()) - {0})
+    assert moved == used and len(used) == 5  # 3 words and 2 pairs of the first document
+    state = opt.state_dict()  # a checkpoint holds the lazy moments beside the engine's groups
+    assert len(state["groups"]) == len(opt.dense.groups) + 1
+
+
+def test_a_run_trains_reloads_and_exports(tmp_path: Path):
+    run = dl.train(
+        documents(60),
+        model={"family": "text_tfidf"},
+        out=tmp_path / "run",
+        epochs=4,
+        progress="quiet",
+        seed=0,
+    )
+    text = run.metrics["text"]
+    assert text["family"] == "text_tfidf" and text["ngrams"]["words"] > 20
+    assert run.metrics["test"]["model"]["accuracy"] >= 0.9
+    assert run.metrics["attributions"]["method"] == "occlusion"
+    docs = ["cheese soup and bread", "the coach and the team and the ball", "profit and loss"]
+    bundle = dl.load_bundle(tmp_path / "run" / "bundle")
+    again = bundle.predict(docs)
+    assert again["prediction"].tolist() == ["food", "sport", "money"]
+    np.testing.assert_allclose(
+        again.filter(like="proba_").to_numpy(),
+        run.bundle.predict(docs).filter(like="proba_").to_numpy(),
+        atol=1e-6,
+    )
+    out = export_bundle(bundle, tmp_path / "m.pt", format="torchscript")
+    assert out.parity["max_abs_diff"] < 1e-5
+
+
+def test_text_tfidf_beside_table_columns(tmp_path: Path):
+    frame = documents(48)
+    frame["region"] = ["north", "south"] * (len(frame) // 2)
+    run = dl.train(
+        frame, model={"family": "text_tfidf"}, epochs=2, save=False, progress="quiet", seed=0
+    )
+    assert run.metrics["text"]["family"] == "text_tfidf"
+    assert run.metrics["text"]["table_columns"] == ["region"]
+    assert run.bundle.predict(frame.head(3)).shape[0] == 3
+
+
+@pytest.mark.parametrize("bad", [{"table_sizes": [5]}, {"table_sizes": None}])
+def test_a_spec_without_two_table_sizes_is_refused(bad):
+    from dlpipe.core.errors import InvalidConfigError
+    from dlpipe.models.registry import build_model
+
+    spec = {"family": "text_tfidf", "vocab_size": 10, "n_outputs": 2, "n_features": 5, **bad}
+    with pytest.raises(InvalidConfigError, match="needs `table_sizes`, two positive integers"):
+        build_model(spec)
