@@ -51,6 +51,10 @@ DEV_TABLES: dict[str, tuple[str, str]] = {
     "fair": ("binary", "affair"),
     "randhie": ("regression", "mdvis"),
     "anes96": ("multiclass", "PID"),
+    # small regression tables (statsmodels): California schools' share of pupils above the national
+    # maths median (303 rows), Grunfeld's firm investment (220 rows, `firm` a category)
+    "star98": ("regression", "above"),
+    "grunfeld": ("regression", "invest"),
 }
 SUITE = list(TABLES)
 TABLES.update(DEV_TABLES)
@@ -70,7 +74,7 @@ def load_table(name: str) -> tuple[pd.DataFrame, pd.DataFrame, str, str]:
     from sklearn import datasets
     from sklearn.model_selection import train_test_split
 
-    if name in ("fair", "randhie", "anes96"):
+    if name in ("fair", "randhie", "anes96", "star98", "grunfeld"):
         import statsmodels.api as sm
 
         frame = getattr(sm.datasets, name).load_pandas().data
@@ -78,7 +82,10 @@ def load_table(name: str) -> tuple[pd.DataFrame, pd.DataFrame, str, str]:
             frame = frame.assign(affair=(frame.pop("affairs") > 0).astype(int))
         elif name == "randhie":
             frame = frame.sample(n=8000, random_state=0)
-        else:
+        elif name == "star98":
+            above = frame.pop("NABOVE")
+            frame = frame.assign(above=above / (above + frame.pop("NBELOW")))
+        elif name == "anes96":
             frame = frame.assign(PID=frame["PID"].astype(int))
     elif name in ("friedman1", "hastie"):
         make = datasets.make_friedman1 if name == "friedman1" else datasets.make_hastie_10_2
