@@ -192,6 +192,7 @@ def _inputs(spec):
 # Families whose input cannot be made up generically here, and the test file that holds their contract.
 ELSEWHERE = {
     "text_bag": "tests/text",
+    "text_tfidf": "tests/text",
     "text_rnn": "tests/text",
     "text_transformer": "tests/text",
     "text_vectors": "tests/text",

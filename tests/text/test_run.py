@@ -27,7 +27,9 @@ def test_run_record_baselines_and_truncation(text_run):
     assert set(m["test"]["baselines"]) == {"majority", "tfidf_linear_svc"}
     assert m["test"]["model"]["accuracy"] > 0.5  # three topics with disjoint words
     text = m["text"]
-    assert text["family"] == "text_bag" and text["truncated_train"] == 0 and text["vocab_size"] > 30
+    assert (
+        text["family"] == "text_tfidf" and text["truncated_train"] == 0 and text["vocab_size"] > 30
+    )
     assert text["documents_per_second"] > 0
     manifest = json.loads((out / "bundle" / "manifest.json").read_text())
     assert manifest["kind"] == "text"
