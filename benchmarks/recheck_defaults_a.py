@@ -43,12 +43,23 @@ def load() -> str:
     return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-def split_runs(ucr_dir: Path, names: list[str], epochs: int | None) -> None:
+# the arms of ``split``: the run's keyword arguments beside the data
+ARMS: dict[str, dict[str, object]] = {
+    "default": {},  # whatever the current default is
+    "val0.2": {"val_fraction": 0.2},  # the 2026-12-06 default: 20% watched, early stopping, plateau
+    "no-validation": {
+        "val_fraction": 0.0
+    },  # the earlier rule: every case trains, the last epoch kept
+    "no-validation+cosine": {"val_fraction": 0.0, "schedule": "cosine"},  # ... decaying to the end
+}
+
+
+def split_runs(ucr_dir: Path, names: list[str], epochs: int | None, arms: list[str]) -> None:
     import dlpipe as dl
 
     for name in names:
         train, test = ucr_dir / name / f"{name}_TRAIN.ts", ucr_dir / name / f"{name}_TEST.ts"
-        for label, extra in (("default (val 0.2)", {}), ("no validation", {"val_fraction": 0.0})):
+        for label, extra in [(a, ARMS[a]) for a in arms]:
             accs = []
             for seed in SEEDS:
                 with tempfile.TemporaryDirectory() as tmp:
@@ -137,6 +148,9 @@ def main() -> None:
     ap.add_argument("part", choices=["split", "ae"])
     ap.add_argument("--ucr-dir", type=Path, help="folder with <Name>/<Name>_{TRAIN,TEST}.ts")
     ap.add_argument("--sets", default="ArrowHead,BasicMotions")
+    ap.add_argument(
+        "--arms", default="val0.2,no-validation", help=f"split: any of {', '.join(ARMS)}"
+    )
     ap.add_argument("--epochs", type=int, default=None, help="split: cap (default: auto)")
     ap.add_argument("--ae-sets", default="wine,caravan")
     ap.add_argument("--ae-epochs", type=int, default=100)
@@ -145,7 +159,7 @@ def main() -> None:
     if args.part == "split":
         if args.ucr_dir is None:
             ap.error("split needs --ucr-dir (a folder holding aeon's UCR .ts files)")
-        split_runs(args.ucr_dir, args.sets.split(","), args.epochs)
+        split_runs(args.ucr_dir, args.sets.split(","), args.epochs, args.arms.split(","))
     else:
         ae_runs(args.ae_epochs, args.ae_sets.split(","))
     print(f"uptime load at end: {load()}")

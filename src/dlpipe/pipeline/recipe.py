@@ -147,8 +147,9 @@ class Recipe:
     plateau_divisor: int = 2
     plateau_default: int = 10
 
-    def schedule(self, cfg: RunConfig) -> str:
-        """The schedule this run uses: the user's when given, else the recipe's default, else the config's."""
+    def schedule(self, cfg: RunConfig, has_val: bool = True) -> str:
+        """The schedule this run uses: the user's when given, else the recipe's default, else the config's
+        (``has_val``: whether the run watches a validation split; a recipe may pick another default without)."""
         if "schedule" in cfg.train.model_fields_set or self.default_schedule is None:
             return cfg.train.schedule
         return self.default_schedule
@@ -343,7 +344,7 @@ def _run(
     lr_curve = range_test(ctx, fit_model, recipe.kind)
     has_val = prep.val is not None and len(prep.val) > 0
     tc = cfg.train.model_copy(
-        update={"monitor": recipe.monitor(ctx), "schedule": recipe.schedule(cfg)}
+        update={"monitor": recipe.monitor(ctx), "schedule": recipe.schedule(cfg, has_val)}
     )
     callbacks = recipe.callbacks(ctx)
     callbacks += standard_callbacks(
