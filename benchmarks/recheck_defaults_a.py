@@ -18,10 +18,17 @@
    split, the test split scored, ``Yes`` the anomaly) against
    128-64 and 256-128, seeds 0-2, on the anomaly ROC-AUC of ``score_anomalies``.
 
+   ``--arms`` picks what is compared (``val0.2``, ``no-validation``, ``no-validation+cosine``,
+   ``default``); ``no-validation+cosine`` (every case, a cosine decay to the last of the auto epochs)
+   became the rule below 250 training cases on 2026-12-07, chosen on ArrowHead, BasicMotions and
+   ItalyPowerDemand, checked on GunPoint and PickupGestureWiimoteZ.
+
 Usage (run from the project root, nice'd; the UCR folder is any folder holding aeon's
 ``<Name>/<Name>_{TRAIN,TEST}.ts`` files)::
 
     nice -n 5 .venv/bin/python benchmarks/recheck_defaults_a.py split --epochs 150 --ucr-dir <aeon>/datasets/data
+    nice -n 5 .venv/bin/python benchmarks/recheck_defaults_a.py split --ucr-dir <aeon>/datasets/data \
+        --sets ArrowHead,BasicMotions,ItalyPowerDemand --arms val0.2,no-validation+cosine
     nice -n 5 .venv/bin/python benchmarks/recheck_defaults_a.py ae
 """
 

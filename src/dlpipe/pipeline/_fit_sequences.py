@@ -7,9 +7,10 @@ The default classifier is MiniRocket (:mod:`dlpipe.models.minirocket`): fixed ra
 features and a ridge head whose penalty is chosen by leave-one-out cross-validation, fitted in closed
 form in one "epoch" by :class:`MiniRocketStep`. It needs no validation split, so every training case
 (the whole official training file, or everything but the test share) fits it. The networks
-(``model.family``: cnn1d, fcn, lstm, ...) stay as options; they train with a validation split they
-watch (early stopping with the best epoch's weights, the plateau schedule), carved from the training
-cases when only an official train/test pair is given, never the last epoch blindly.
+(``model.family``: cnn1d, fcn, lstm, ...) stay as options. Given an official train/test pair they watch
+a validation split carved from the training cases (early stopping with the best epoch's weights, the
+plateau schedule) when it holds at least 50 cases; with fewer training cases every case trains under a
+cosine decay to the last epoch (a handful of held-out cases decided early stopping by chance).
 """
 
 from __future__ import annotations
