@@ -6,8 +6,9 @@ refit on training + validation windows before the test origin), over seeds. MASE
 the in-sample naive MAE, m = 1 for yearly data), averaged over the 181 series; the same run scores
 naive, drift and ETS (statsmodels, AICc over none/additive/damped trends) on the same windows, so
 the ETS figure is measured here. Coverage: the share of the 181 x 6 held-out points inside the 80% and
-95% conformal intervals, whose scale (``dlpipe.data.backtest.interval_scale``) was chosen on the
-development span before these points (``benchmarks/interval_scale_dev.py``), never on them.
+95% conformal intervals, whose scale (``dlpipe.data.backtest.interval_scale``) and calibration errors
+(validation + four refits cut before the test span) were chosen on development spans before these
+points (``benchmarks/interval_scale_dev.py``, ``benchmarks/interval_errors_dev.py``), never on them.
 
 Published on the same protocol (Nixtla's statsforecast / Chronos papers): AutoETS 3.950,
 Chronos-Bolt-base (zero-shot) 4.405, AutoCES 3.394, naive 4.894, random walk with drift 3.489.

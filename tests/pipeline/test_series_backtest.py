@@ -136,6 +136,28 @@ def _long_table(n_series=4, seed=0):
     return pd.concat(rows, ignore_index=True)
 
 
+def test_many_series_intervals_calibrate_on_validation_and_refits_cut_before_the_test_span():
+    # 4 series of 20, 23, 26, 29 rows, horizon 3: 2 + 3 + 3 + 4 validation windows (all the old rule
+    # calibrated on); refits cut 1..4 horizons before each test span forecast the origins after
+    # their cut whose targets precede the test span: 1 + 3 + 3 + 3 more windows per series
+    kw = dict(task="forecast", series_column="id", time_column="year", horizon=3, lookback=6)
+    run = dl.train(_long_table(), "value", save=False, **kw, **TINY)
+    iv = run.metrics["intervals"]
+    assert run.metrics["windows"]["val"] == 12
+    assert iv["calibration_windows"] == 12 + 4 * 10
+    assert "and errors of 4 refits" in iv["calibration"]
+    # the bands drawn around the test forecasts are the calibrated half-widths, wider at 95%
+    arr = run.metrics["test_forecast"]["targets"]["value"]
+    lo80, hi80, lo95 = (np.asarray(arr[k]) for k in ("lo80", "hi80", "lo95"))
+    assert (lo95 <= lo80).all() and (hi80 > np.asarray(arr["pred"])).all()
+    # without refits the test forecasts come from the early-stopped model: its validation errors
+    kept = dl.train(_long_table(), "value", save=False, refit=False, **kw, **TINY)
+    assert kept.metrics["intervals"]["calibration_windows"] == 12
+    assert (
+        kept.metrics["intervals"]["calibration"] == "validation errors of the early-stopped model"
+    )
+
+
 @pytest.mark.slow
 def test_many_series_train_one_global_model_and_predict_every_series(tmp_path):
     table = _long_table()

@@ -5,7 +5,9 @@ It runs through :func:`~dlpipe.pipeline.recipe.run_recipe`. One series or many (
 origin that fits, targets inside one span) in three fits of the same settings:
 
 1. training windows, early stopping on the validation windows -> the epoch count and the
-   validation residuals (which calibrate the prediction intervals);
+   validation errors; for many series with refit on, four more fits of that many epochs cut 1..4
+   horizons before the test span add their errors on the windows just after their cut; together
+   they calibrate the prediction intervals (``_cut_errors``);
 2. refit on training + validation windows for that many epochs -> the test windows' forecasts,
    scored beside naive, seasonal naive, drift and ETS, with the intervals' coverage;
 3. refit on every window -> the bundle, which forecasts the future (``refit: false`` skips 2 and 3:
@@ -17,7 +19,7 @@ Each series has its own scaler, fitted on the rows before the fit's cut-off.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -61,6 +63,10 @@ FORECAST_FAMILIES = (
 )  # nbeats reads fixed-length windows: forecasting only
 _ETS_MAX_WINDOWS = 2000  # ETS forecasts per run at most (~0.01-0.2 s each)
 _PLOT_SERIES = 4  # series whose whole history and future metrics.json keeps for the report
+# The prediction intervals calibrate on the validation errors pooled with the errors of refits cut
+# 1 .. INTERVAL_CUTS horizons before the test span (each forecasting the windows after its cut),
+# chosen on development spans of M1 yearly (benchmarks/interval_errors_dev.py, docs/series.md).
+INTERVAL_CUTS = 4
 
 
 def _family(cfg: RunConfig, default: str) -> str:
@@ -199,12 +205,18 @@ class SeriesRecipe(Recipe):
         return SeriesScaler(st["scaling"]).fit(one.raw[: max(stop, 1)])
 
     def windows(
-        self, st: dict[str, Any], part: str, cut: str, horizon: int, stride: int
+        self,
+        st: dict[str, Any],
+        part: str,
+        cut: str,
+        horizon: int,
+        stride: int,
+        series: list[_One] | None = None,
     ) -> TensorData:
-        """Windows of every series for the origins of ``part``, scaled by each series' scaler fitted
-        on the rows before ``cut`` (train, fit = train + val, all)."""
+        """Windows of every series (or of ``series``) for the origins of ``part``, scaled by each
+        series' scaler fitted on the rows before ``cut`` (train, fit = train + val, all)."""
         xs, ys = [], []
-        for one in st["series"]:
+        for one in st["series"] if series is None else series:
             origins = one.plan.origins(part, horizon, stride)
             if not len(origins):
                 continue
@@ -243,9 +255,18 @@ class SeriesRecipe(Recipe):
         return ctx.prep.task.loss_fn()  # MSE on scaled values: no class weights
 
     # ---- forecasts
-    def forecasts(self, ctx: RunContext, model: nn.Module, part: str, cut: str) -> dict[str, Any]:
-        """Forecasts of every window of ``part`` in original units, with truth, baselines and MASE scales."""
+    def forecasts(
+        self,
+        ctx: RunContext,
+        model: nn.Module,
+        part: str,
+        cut: str,
+        series: list[_One] | None = None,
+    ) -> dict[str, Any]:
+        """Forecasts of every window of ``part`` (of every series, or of ``series``) in original units,
+        with truth, baselines and MASE scales."""
         st, task = ctx.prep.state, ctx.prep.task
+        chosen = st["series"] if series is None else series
         horizon, tidx, lookback = task.horizon, st["tidx"], st["lookback"]
 
         def model_fn(batch: np.ndarray) -> np.ndarray:
@@ -262,7 +283,7 @@ class SeriesRecipe(Recipe):
             "times": [],
         }
         bases: dict[str, list[np.ndarray]] = {}
-        for one in st["series"]:
+        for one in chosen:
             origins = one.plan.origins(part, horizon)
             if not len(origins):
                 continue
@@ -286,7 +307,7 @@ class SeriesRecipe(Recipe):
                 history, origins, horizon, period=st["period"]
             ).items():
                 bases.setdefault(name, []).append(b)
-        n_series = sum(1 for one in st["series"] if len(one.plan.origins(part, horizon)))
+        n_series = sum(1 for one in chosen if len(one.plan.origins(part, horizon)))
         out: dict[str, Any] = {
             k: (np.concatenate(v) if v else np.zeros((0, horizon, len(tidx))))
             for k, v in parts.items()
@@ -335,17 +356,49 @@ class SeriesRecipe(Recipe):
                 )
         return (np.concatenate(pieces) if pieces else None), None
 
-    def _refit(self, ctx: RunContext, part: str, cut: str, epochs: int) -> nn.Module:
+    def _refit(
+        self,
+        ctx: RunContext,
+        part: str,
+        cut: str,
+        epochs: int,
+        series: list[_One] | None = None,
+    ) -> nn.Module:
         """A fresh model of the same spec trained on ``part``'s windows for ``epochs`` (no early stopping)."""
         torch.manual_seed(ctx.cfg.seed)
         model = build_model(ctx.spec)
         data = self.windows(
-            ctx.prep.state, part, cut, ctx.prep.task.model_horizon, ctx.cfg.series.stride
+            ctx.prep.state, part, cut, ctx.prep.task.model_horizon, ctx.cfg.series.stride, series
         )
         trainer = ctx.make_trainer(epochs=max(1, epochs))
         trainer.fit(model, ctx.loss_fn, data, None)
         model.eval()
         return model
+
+    def _cut_errors(self, ctx: RunContext, epochs: int) -> list[dict[str, Any]]:
+        """Forecasts of refits cut ``j`` horizons before the test span (j = 1 .. INTERVAL_CUTS): each is
+        trained for ``epochs`` on the windows whose targets precede its cut ``c`` and forecasts the
+        origins ``c .. c + horizon - 1`` whose targets precede the test span, as the test refit does
+        after its own cut. Their errors were not used to choose anything (unlike the early-stopped
+        model's validation errors). Series with fewer than 3 rows before a cut sit that cut out."""
+        st, h = ctx.prep.state, ctx.prep.task.horizon
+        blocks = []
+        for j in range(1, INTERVAL_CUTS + 1):
+            chosen = []
+            for one in st["series"]:
+                c = one.plan.val_end - j * h
+                if c < 3:
+                    continue
+                n = min(one.plan.val_end, c + 2 * h - 1)
+                plan = SeriesPlan(n=n, train_end=c, val_end=n, first=one.plan.first)
+                chosen.append(replace(one, plan=plan))
+            if not chosen or not any(
+                len(o.plan.origins("train", ctx.prep.task.model_horizon)) for o in chosen
+            ):
+                continue
+            model = self._refit(ctx, "train", "train", epochs, chosen)
+            blocks.append(self.forecasts(ctx, model, "val", "train", chosen))
+        return blocks
 
     def evaluate(self, ctx: RunContext) -> Evaluation:
         """Validation residuals -> refit -> test windows beside the baselines with intervals -> refit on all."""
@@ -392,15 +445,27 @@ class SeriesRecipe(Recipe):
         test_scores = score_forecast(test["true"], test["pred"], bases, test["scale"], notes=notes)
         test_scores["scored_on"] = scored_on
 
-        # intervals: calibrated on the validation residuals, checked on the test windows
+        # intervals: calibrated on the validation errors (and, for many series, those of refits cut
+        # before the test span), checked on the test windows
         def resid(block: dict[str, Any]) -> np.ndarray:
             return (block["true"] - block["pred"]) / block["iscale"][:, None, :]
 
+        # the refits only for many series (where the rule was chosen; on one series it was not
+        # measured, and it would double the run's training time)
+        cuts = self._cut_errors(ctx, epochs) if (refit and n_val and st["panel"]) else []
+        calib = [resid(val)] if n_val else []
         intervals: dict[str, Any] = {"levels": [80, 95]}
+        intervals["calibration"] = "validation errors of the early-stopped model"
+        if any(len(b["true"]) for b in cuts):
+            calib += [resid(b) for b in cuts if len(b["true"])]
+            intervals["calibration"] += (
+                f" and errors of {sum(1 for b in cuts if len(b['true']))} refits ({epochs} epochs) "
+                "cut whole horizons before the test span, on the windows after their cut"
+            )
         q_val: dict[str, Any] = {}
-        if n_val and scored_on == "test":
-            q_val, q_notes = conformal_quantiles(_finite(resid(val)))
-            intervals["calibration_windows"] = n_val
+        if calib and scored_on == "test":
+            q_val, q_notes = conformal_quantiles(_finite(np.concatenate(calib)))
+            intervals["calibration_windows"] = int(sum(len(r) for r in calib))
             intervals["coverage"] = interval_coverage(
                 test["true"], test["pred"], test["iscale"], q_val
             )
@@ -413,7 +478,7 @@ class SeriesRecipe(Recipe):
             intervals["notes"] = [
                 "coverage not measured: it needs validation windows (to calibrate) and test windows (to check)"
             ]
-        pool = [resid(b) for b, ok in ((val, n_val), (test, scored_on == "test")) if ok]
+        pool = calib + ([resid(test)] if scored_on == "test" else [])
         q_future, _ = conformal_quantiles(_finite(np.concatenate(pool))) if pool else ({}, [])
 
         # the bundle: refit on every window with the chosen epochs

@@ -43,11 +43,12 @@ def sections(run: RunFolder) -> list[Section]:
     for target, arrays in list(fc["targets"].items())[:2]:
         s.plot(_paths(target, fc, arrays, where))
         s.plot(_by_step(target, arrays, where))
+    calibration = (run.metrics.get("intervals") or {}).get("calibration") or "validation errors"
     s.text(
         f"Each {where} window is forecast from the rows before its origin, every step of the horizon at once; "
         "the baselines (naive: the last value; seasonal naive: one period back; drift: the line from the first "
-        "value to the last; ETS) see the same rows. The band is the 80%/95% conformal interval from the "
-        "validation windows' errors."
+        "value to the last; ETS) see the same rows. The band is the 80%/95% conformal interval calibrated "
+        f"on the {calibration}."
     )
     return [s]
 
