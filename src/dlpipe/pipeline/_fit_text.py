@@ -662,6 +662,13 @@ class TfidfTextRecipe(TextRecipe):
         return self
 
     def fit_model(self, ctx: RunContext) -> nn.Module:
+        from dlpipe.core.distributed import world_size
+
+        if world_size() > 1:
+            raise InvalidConfigError(
+                "`text_tfidf` trains in one process only (its first layer's sparse gradients are not "
+                "averaged across processes); run it with one process, or pick another text family."
+            )
         trainer = ctx.trainer
         # The engine builds its optimiser when fit starts: this trainer builds the two-part one instead
         trainer.make_optimizer = lambda model: NgramOptimizer(trainer, model)  # type: ignore[method-assign,assignment,return-value]
