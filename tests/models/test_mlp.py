@@ -185,7 +185,7 @@ def test_a_members_bundle_round_trips(tmp_path):
 def test_members_default_by_rows_and_a_plain_mlp_on_request():
     from dlpipe.models.mlp import default_members
 
-    assert [default_members(n) for n in (100, 5_000, 50_000)] == [32, 16, 8]
+    assert [default_members(n) for n in (100, 5_000, 50_000)] == [32, 8, 8]
     assert default_members(100, "regression") == 1
     frame = pd.DataFrame({"a": np.random.default_rng(0).normal(size=60), "y": np.arange(60) % 2})
     run = dl.train(frame, "y", epochs=1, progress="quiet", save=False)

@@ -340,7 +340,7 @@ def train(
         typer.Option(
             min=1,
             max=256,
-            help="Table MLP: ensemble members sharing the hidden layers (default: 32, 16 or 8 by rows for classification, 1 = a plain MLP for regression).",
+            help="Table MLP: ensemble members sharing the hidden layers (default: 32 below 2,000 training rows, else 8, for classification; 1 = a plain MLP for regression).",
         ),
     ] = None,
     min_delta: Annotated[

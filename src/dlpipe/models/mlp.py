@@ -67,19 +67,20 @@ def default_hidden(n_rows: int) -> list[int]:
 
 
 def default_members(n_rows: int, task: str = "binary") -> int:
-    """Ensemble members of the default table MLP: TabM's 32 on small tables, fewer as rows grow.
+    """Ensemble members of the default table MLP: TabM's 32 on small tables, 8 from 2,000 rows.
 
     Each member costs about one MLP's arithmetic per row, so the count falls with the rows to keep
-    a default run on 10,000 x 100 well under a minute. Regression keeps one (a plain MLP): the
-    ensemble was mixed there (friedman1 better, randhie level, boston and bikeshare worse) while
-    it helped every classification table measured (issue #17, benchmarks/RESULTS.md).
+    a default run on 10,000 x 100 under a minute: with 16 members it took 72-83 s under load 6.5-7
+    (40 s CPU), with 8 members 38 s (25 s CPU); on the development table in that range (fair,
+    4,074 training rows) 8 members scored ROC-AUC 0.7267 against 16 members' 0.7272 (issue #17,
+    docs/tables.md). Regression keeps one (a plain MLP): the ensemble was mixed there (friedman1
+    better, randhie level, boston and bikeshare worse) while it helped every classification table
+    measured (issue #17, benchmarks/RESULTS.md).
     """
     if task == "regression":
         return 1
     if n_rows < 2_000:
         return 32
-    if n_rows < 20_000:
-        return 16
     return 8
 
 
