@@ -229,7 +229,9 @@ def test_a_layer_swapped_in_after_construction_gives_torchs_outputs_and_gradient
     SWAPS[swap](model)
     model.classifier = nn.Flatten()  # compare the block's own output, whatever its shape now
     cin = model.features[0].in_channels
-    x = torch.randn(6, cin, 12, 12).contiguous(memory_format=torch.channels_last)
+    x = torch.randn(
+        6, cin, 12, 12
+    )  # NCHW: channels_last tensors run torch's kernels (faster there)
 
     def forward() -> tuple[torch.Tensor, list[torch.Tensor]]:
         out = model(x)
@@ -324,12 +326,20 @@ def test_metrics_json_records_which_kernels_ran(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     images = rng.integers(0, 255, size=(48, 1, 12, 12), dtype=np.uint8)
     ds = ImageDataset(images, np.arange(48) % 2, name="tiny")
-    run = dl.train(
-        ds, batch_norm=False, epochs=1, batch_size=16, progress="quiet", out=tmp_path / "img"
+    run = dl.train(  # NCHW: the fused first block runs (channels_last, the default, leaves it to torch)
+        ds,
+        batch_norm=False,
+        channels_last=False,
+        epochs=1,
+        batch_size=16,
+        progress="quiet",
+        out=tmp_path / "img",
     )
     env = json.loads((tmp_path / "img" / "metrics.json").read_text())["environment"]
     assert env["native_kernels"] == {"stem": True, "lstm": False}
     assert run.metrics["environment"]["native_kernels"]["stem"] is True
+    default = dl.train(ds, batch_norm=False, epochs=1, batch_size=16, progress="quiet", save=False)
+    assert default.metrics["environment"]["native_kernels"]["stem"] is False
 
 
 @needs_lstm

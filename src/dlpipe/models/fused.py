@@ -9,7 +9,8 @@ computes each pooled output from the image directly, keeps one winner index per 
 the weight and bias gradients from the pooled gradient alone (only a window's winner has one): no
 full-size map in either direction. Forward+backward of the seed CNN's block: 1.1-1.6 ms on one
 thread against 5.5 ms for torch's three kernels on two. ``CNN.forward`` uses it while training
-(float32 CPU, gradients on, an input that needs none, channels a multiple of 16), after checking on
+(float32 CPU, NCHW tensors — channels_last runs torch's faster kernels —, gradients on, an input that
+needs none, channels a multiple of 16), after checking on
 every call that its first three layers are still what the kernel computes (:func:`stem_geometry`:
 stride 1, zero padding even on all sides, no dilation or groups, a square kernel, a 2x2 stride-2
 max-pool, ReLU, no hooks); a layer swapped in later (reflect padding, stride 2) runs torch's kernels.
@@ -137,6 +138,16 @@ def stem_geometry(conv: nn.Module | None, pool: nn.Module | None, act: nn.Module
     )
 
 
+def _nchw(t: torch.Tensor) -> bool:
+    """True when ``t`` has row-major (NCHW) strides, not channels_last ones: torch picks its channels_last
+    convolution path from the input's or the weight's strides."""
+    want, acc = [], 1
+    for size in reversed(t.shape):
+        want.append(acc)
+        acc *= size
+    return tuple(t.stride()) == tuple(reversed(want))
+
+
 def stem_applies(
     conv: nn.Module, x: torch.Tensor, pool: nn.Module | None = None, act: nn.Module | None = None
 ) -> bool:
@@ -163,6 +174,11 @@ def stem_applies(
     return (
         conv.weight.dtype == torch.float32
         and conv.weight.device.type == "cpu"
+        # channels_last (dl.train's image default): torch's channels_last kernels beat this one here
+        # (seed CNN block at batch 64, one thread: 7.5 vs 12.2 ms forward+backward; whole step 1,136 vs
+        # 824 images/s, benchmarks/cnn_throughput.py), while on NCHW tensors it beats torch's 22.8 ms
+        and _nchw(x)
+        and _nchw(conv.weight)
         and conv.out_channels % 16 == 0
         and x.shape[1] == conv.in_channels
         and x.shape[0] >= 1
