@@ -408,21 +408,22 @@ def _default_table(rates: dict[str, list[float]], rounds: int) -> None:
 
 
 def _seed_table(rates: dict[str, list[float]], flops: float, peak: float) -> None:
+    """The seed CNN's rows under the one protocol (benchmarks/RESULTS.md): median and range over the
+    interleaved rounds, ratios of medians against the seed loop at its better thread count and against
+    the bare forward+backward+step at its better count; GFLOP/s from the median."""
+    med = {k: statistics.median(v) for k, v in rates.items()}
     modes = list(rates)
-    seed = max(
-        max(rates[modes[0]]), max(rates["seed loop, 1 thread"])
-    )  # the seed loop at its better thread count
-    bare = max(
-        max(rates["bare f+b+step (pre-made float batches)"]), max(rates["bare f+b+step, 1 thread"])
-    )
+    seed = max(med[modes[0]], med["seed loop, 1 thread"])
+    bare = max(med["bare f+b+step (pre-made float batches)"], med["bare f+b+step, 1 thread"])
     print(
-        f"{'mode':<52}{'best img/s':>11}{'median':>9}{'GFLOP/s':>9}{'% peak':>8}{'vs seed':>9}{'vs bare':>9}"
+        f"{'mode':<52}{'median':>9}{'range':>15}{'GFLOP/s':>9}{'% peak':>8}{'vs seed':>9}{'vs bare':>9}"
     )
     for name, values in rates.items():
-        best = max(values)
-        gf = best * flops / 1e9
+        gf = med[name] * flops / 1e9
+        rng = f"{min(values):.0f}-{max(values):.0f}"
         print(
-            f"{name:<52}{best:>11.0f}{statistics.median(values):>9.0f}{gf:>9.1f}{100 * gf / peak:>7.0f}%{best / seed:>8.2f}x{best / bare:>8.2f}x"
+            f"{name:<52}{med[name]:>9.0f}{rng:>15}{gf:>9.1f}{100 * gf / peak:>7.0f}%"
+            f"{med[name] / seed:>8.2f}x{med[name] / bare:>8.2f}x"
         )
 
 
