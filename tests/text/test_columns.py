@@ -4,6 +4,7 @@ schema lists the text column as text; predict, serve and export take such rows; 
 from __future__ import annotations
 
 import gzip
+import json
 import warnings
 from pathlib import Path
 
@@ -116,13 +117,25 @@ def test_export_with_columns_matches_the_bundle(joint_run, tmp_path: Path):
     assert '"x_num"' in side and '"tokenizer"' in side
 
 
-def test_text_data_without_a_text_column_is_one_sentence(tmp_path: Path, capsys):
-    frame = made(30).assign(note=lambda f: f["note"].str.split().str[0])  # one word each
+def test_a_gzip_table_without_text_trains_as_a_table(tmp_path: Path, capsys):
+    # Before: a .csv.gz was read only as text, so a gzipped table was refused ("decompress it").
+    frame = made(30).assign(note=lambda f: f["note"].str.split().str[0])  # one word each: no text
     with gzip.open("short.csv.gz", "wt", encoding="utf-8") as fh:
         frame.to_csv(fh, index=False)
+    assert (
+        main(["train", "short.csv.gz", "--out", "run", "-q", "--epochs", "1", "--no-report"]) == 0
+    )
+    metrics = json.loads(Path("run/metrics.json").read_text())
+    manifest = json.loads(Path("run/bundle/manifest.json").read_text())
+    assert manifest["kind"] == "table" and metrics["dataset"] == "short"
+    assert main(["predict", "run/bundle", "short.csv.gz", "-o", "p.csv"]) == 0
+    assert len(pd.read_csv("p.csv")) == 30
+
+
+def test_text_data_without_a_text_column_is_one_sentence(tmp_path: Path, capsys):
+    frame = made(30).assign(note=lambda f: f["note"].str.split().str[0])  # one word each
     frame.to_csv("short.csv", index=False)
     for argv, fix in (
-        (["short.csv.gz"], "decompress it (`gunzip`)"),
         (["short.csv", "--model", "text_bag"], "leave `--model` unset (not 'text_bag')"),
     ):
         assert main(["train", *argv, "--out", "run", "-q", "--epochs", "1"]) == 2

@@ -87,11 +87,12 @@ def read_table(source: TableSource, *, what: str = "data") -> pd.DataFrame:
         raise UnsupportedFileError(
             f"{what} {str(path)!r} is a folder, but a table file (.csv, .tsv, .parquet) was expected."
         )
-    kind = _READERS.get(path.suffix.lower())
-    if kind is None:
+    suffix = _table_suffix(path)
+    kind = _READERS.get(suffix)
+    if kind is None or (kind == "parquet" and path.name.lower().endswith(".gz")):
         raise UnsupportedFileError(
-            f"{what} file {str(path)!r} has the unsupported type {path.suffix or '(no suffix)'!r}; "
-            f"save it as one of {', '.join(sorted(_READERS))}."
+            f"{what} file {str(path)!r} has the unsupported type {suffix or '(no suffix)'!r}; "
+            f"save it as one of {', '.join(sorted(_READERS))} (CSV and TSV may be gzip-compressed: .csv.gz)."
         )
     if path.stat().st_size == 0:
         raise UnsupportedFileError(
@@ -121,11 +122,22 @@ def read_table(source: TableSource, *, what: str = "data") -> pd.DataFrame:
     return frame
 
 
+def _table_suffix(path: Path) -> str:
+    """The table type's suffix: ``.csv`` for ``data.csv`` and for gzip-compressed ``data.csv.gz``."""
+    suffixes = [x.lower() for x in path.suffixes]
+    if len(suffixes) >= 2 and suffixes[-1] == ".gz":
+        return suffixes[-2]
+    return path.suffix.lower()
+
+
 def _check_header(path: Path, sep: str, what: str) -> None:
     """Refuse duplicate names in a CSV header: pandas would silently rename the second ``a`` to ``a.1``."""
     import csv
+    import gzip
 
-    with open(path, newline="", encoding="utf-8-sig", errors="replace") as fh:
+    gz = path.name.lower().endswith(".gz")
+    opener = gzip.open if gz else open
+    with opener(path, "rt", newline="", encoding="utf-8-sig", errors="replace") as fh:
         header = next(csv.reader(fh, delimiter=sep), [])
     _check_unique_columns(header, f"{what} file {str(path)!r}")
 
@@ -203,7 +215,13 @@ def load_table(
     """
     frame = read_table(source)
     if name is None:
-        name = Path(source).stem if isinstance(source, (str, Path)) else "table"
+        name = (
+            Path(source).name[: -len(_table_suffix(Path(source))) - 3]
+            if isinstance(source, (str, Path)) and str(source).lower().endswith(".gz")
+            else Path(source).stem
+            if isinstance(source, (str, Path))
+            else "table"
+        )  # data.csv.gz -> data
     if frame.shape[1] == 0 or len(frame) == 0:
         raise InvalidInputError(
             f"table {name!r} has no rows; pass a table with a header row and at least one data row."

@@ -449,14 +449,12 @@ def detect_text(data: Any, cfg: Any, test: Any = None) -> TextDataset | None:
     asked = family in TEXT_FAMILIES  # `--model text_bag` etc.: the data must hold text
     if isinstance(data, tuple) and len(data) == 2 and all(isinstance(t, str) for t in data[0]):
         return load_text(data, test=test, name=cfg.name)
-    gz = False
     if isinstance(data, (str, Path)):
         p = Path(data)
         if _is_text_folder(p):
             return load_text(p, test=test, name=cfg.name)
         if not (p.is_file() and _is_table_path(p)):
             return None
-        gz = p.name.lower().endswith(".gz")  # only text runs read gzip tables
         peek = _read_frame(
             p, what="data", nrows=None if p.suffix in (".parquet", ".pq") else _PEEK_ROWS
         )
@@ -473,10 +471,10 @@ def detect_text(data: Any, cfg: Any, test: Any = None) -> TextDataset | None:
             "to train on these columns as a table"
         )
     else:
-        fix = "add a column of documents, or decompress it (`gunzip`) to train on its columns as a table"
+        fix = "add a column of documents"
     lists = {k: list(getattr(cfg.data, k)) for k in ("categorical", "numeric", "drop")}
     if not {c: w for c, w in find_text_columns(peek, target).items() if c not in lists["drop"]}:
-        if asked or gz:
+        if asked:
             raise InvalidInputError(no_text_column_message(peek, where, target, fix))
         return None
     return load_text(data, target=target, test=test, name=cfg.name, columns=lists, fix=fix)
