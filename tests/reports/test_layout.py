@@ -144,3 +144,24 @@ def test_saved_bundles_carry_a_model_card_that_loading_never_reads(make_run):
     assert np.allclose(load_bundle(path).predict(rows)["prediction"].to_numpy(), before)
     (path / MODEL_CARD).unlink()
     assert np.allclose(load_bundle(path).predict(rows)["prediction"].to_numpy(), before)
+
+
+def test_a_report_removes_only_its_own_pngs_from_plots(tmp_path) -> None:
+    """plots/.report-plots lists the PNGs the last report wrote; an edited list naming anything else
+    (a path outside plots/, a user's data file) removes nothing."""
+    from dlpipe.reports.plots import Plot
+    from dlpipe.reports.report import _write_plots
+
+    run = tmp_path / "run"
+    plots = run / "plots"
+    plots.mkdir(parents=True)
+    victim, mine, users = tmp_path / "data.csv", plots / "roc.png", plots / "my_notes.png"
+    victim.write_text("a,b\n1,2\n", encoding="utf-8")
+    users.write_bytes(b"the user's picture")
+    mine.write_bytes(b"old")
+    (plots / ".report-plots").write_text(f"roc.png\n../../data.csv\n{victim}\n", encoding="utf-8")
+    _write_plots(plots, [Plot(name="loss", title="Loss", png=b"new")])
+    assert victim.read_text(encoding="utf-8") == "a,b\n1,2\n"  # outside plots/: untouched
+    assert users.read_bytes() == b"the user's picture"  # not in the list: untouched
+    assert not mine.exists() and (plots / "loss.png").read_bytes() == b"new"
+    assert (plots / ".report-plots").read_text(encoding="utf-8").split() == ["loss.png"]

@@ -244,7 +244,9 @@ def _write_plots(folder: Path, plots: list[Plot]) -> None:
     own = folder / _OWN
     if own.is_file():
         for name in own.read_text(encoding="utf-8").split():
-            (folder / name).unlink(missing_ok=True)
+            # only a plain PNG name inside plots/: an edited list ("../data.csv", "/home/...") removes nothing
+            if Path(name).name == name and name.endswith(".png") and not name.startswith("."):
+                (folder / name).unlink(missing_ok=True)
     seen: dict[str, int] = {}
     written = []
     for p in plots:
