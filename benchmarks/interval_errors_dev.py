@@ -41,40 +41,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from interval_scale_dev import HORIZON, M1  # this folder's sibling script
+from interval_scale_dev import truncated_m1 as _truncated_m1
 
 import dlpipe as dl
 from dlpipe.data.backtest import SeriesPlan
 from dlpipe.pipeline._fit_series import SeriesRecipe
 
-M1 = (
-    Path(__file__).resolve().parents[2]
-    / "shared"
-    / "data"
-    / "forecasting"
-    / "m1_yearly_dataset.tsf"
-)
-HORIZON = 6
-
 
 def truncated_m1(path: Path, drop: int, min_left: int = 2 * HORIZON + 1) -> tuple[str, int]:
-    """The .tsf text of M1 yearly without the last ``drop`` points of each series (short ones left out)."""
+    """The .tsf text of M1 yearly without the last ``drop`` points of each series (short ones left out);
+    M1 itself when ``drop`` is 0."""
     if drop == 0:
         return str(M1), 181
-    out, kept, data = [], 0, False
-    for line in M1.read_text().splitlines():
-        if not data:
-            out.append(line)
-            data = line.strip().lower() == "@data"
-            continue
-        if not line.strip():
-            continue
-        name, start, values = line.split(":", 2)
-        vals = values.split(",")[:-drop]
-        if len(vals) >= min_left:
-            out.append(f"{name}:{start}:{','.join(vals)}")
-            kept += 1
-    path.write_text("\n".join(out) + "\n")
-    return str(path), kept
+    return _truncated_m1(path, drop, min_left)
 
 
 def _block(b: dict[str, Any]) -> dict[str, Any]:
