@@ -143,3 +143,12 @@ def test_text_data_without_a_text_column_is_one_sentence(tmp_path: Path, capsys)
         assert "has no free-text column (string columns: 'note' median 1 words" in err, err
         assert fix in err and "Traceback" not in err and err.count("\n") == 1
         assert not Path("run").exists() and not list(Path(".").glob(".run*"))
+
+
+def test_predict_on_a_missing_file_is_one_sentence_not_a_document(joint_run, tmp_path, capsys):
+    # Before: a text bundle read the name 'missing.csv' as one document and wrote 1 prediction.
+    _, root = joint_run
+    assert main(["predict", str(root / "bundle"), "missing.csv", "-o", "out.csv"]) == 2
+    err = capsys.readouterr().err
+    assert "input 'missing.csv' does not exist; check the path" in err and "Traceback" not in err
+    assert not Path("out.csv").exists()

@@ -636,6 +636,19 @@ def predict(
         raise InvalidInputError(
             f"a {loaded.kind} bundle predicts one file at a time but {len(data)} were given; pass one file."
         )
+    elif not data[
+        0
+    ].exists():  # the argument is a path: a text bundle would read the name as a document
+        from dlpipe.core.errors import UnsupportedFileError
+
+        raise UnsupportedFileError(
+            f"input {str(data[0])!r} does not exist; check the path (a {loaded.kind} bundle reads "
+            + (
+                "a CSV/TSV/Parquet file or a folder of .txt files)."
+                if loaded.kind == "text"
+                else "a file)."
+            )
+        )
     elif keep_columns:
         from dlpipe.cli._columns import check_keepable, keep_input_columns
         from dlpipe.data.tabular import read_table
