@@ -636,9 +636,8 @@ def predict(
         raise InvalidInputError(
             f"a {loaded.kind} bundle predicts one file at a time but {len(data)} were given; pass one file."
         )
-    elif not data[
-        0
-    ].exists():  # the argument is a path: a text bundle would read the name as a document
+    elif not data[0].exists():
+        # the argument is a path, never a document: a text bundle would read the name as one
         from dlpipe.core.errors import UnsupportedFileError
 
         raise UnsupportedFileError(

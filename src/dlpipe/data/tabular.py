@@ -215,13 +215,13 @@ def load_table(
     """
     frame = read_table(source)
     if name is None:
-        name = (
-            Path(source).name[: -len(_table_suffix(Path(source))) - 3]
-            if isinstance(source, (str, Path)) and str(source).lower().endswith(".gz")
-            else Path(source).stem
-            if isinstance(source, (str, Path))
-            else "table"
-        )  # data.csv.gz -> data
+        if isinstance(source, (str, Path)):
+            stem = Path(source).stem
+            name = (
+                Path(stem).stem if str(source).lower().endswith(".gz") else stem
+            )  # data.csv.gz -> data
+        else:
+            name = "table"
     if frame.shape[1] == 0 or len(frame) == 0:
         raise InvalidInputError(
             f"table {name!r} has no rows; pass a table with a header row and at least one data row."

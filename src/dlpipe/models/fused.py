@@ -439,9 +439,9 @@ def lstm_kernel_wanted() -> bool:
     """Whether ``RecurrentNet`` runs its LSTM layers through ``lstm.c`` here: ``DLPIPE_LSTM_KERNEL=1`` / ``0``
     forces it on / off; by default (``auto``) only on x86 CPUs with AVX-512.
 
-    The kernel keeps 16-wide vectors in registers. With AVX-512's 32 registers it was 1.6x oneDNN's
-    step at hidden 32 (2026-11-22); on the AVX2 machine of 2026-12-07 (AMD EPYC, 16 registers, so its
-    accumulators spill) it was 2.4-4x *slower* than oneDNN (hidden 32: 15.2 vs 3.9 ms forward+backward,
+    The kernel keeps 16-wide vectors in registers, which AVX-512's 32 registers hold. It was 1.6x
+    oneDNN's step at hidden 32 on the machine of 2026-11-22 (its CPU was not recorded); on the AVX2
+    machine of 2026-12-07 (AMD EPYC, 16 registers, so its accumulators spill) it was 2.4-4x *slower* than oneDNN (hidden 32: 15.2 vs 3.9 ms forward+backward,
     batch 32, 30 steps, one thread), and the forecasting loop 0.68x the seed loop against 1.24x with torch's
     kernel (benchmarks/RESULTS.md). ``DLPIPE_NATIVE=0`` turns every kernel off."""
     setting = os.environ.get("DLPIPE_LSTM_KERNEL", "auto").strip().lower()
