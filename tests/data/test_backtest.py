@@ -70,6 +70,13 @@ def test_conformal_quantiles_need_enough_residuals_for_their_rank():
     assert q["95"] == [[5.0]] and "rests on 5 residuals" in notes[0]
 
 
+def test_conformal_quantiles_take_the_rank_of_the_level_they_are_told():
+    r = np.arange(1.0, 21.0).reshape(20, 1, 1)
+    assert conformal_quantiles(r)[0]["80"] == [[17.0]]  # ceil(21 * 0.80) = 17
+    assert conformal_quantiles(r, {80: 90.0})[0]["80"] == [[19.0]]  # ceil(21 * 0.90) = 19
+    assert conformal_quantiles(r, {80: 90.0})[0]["95"] == [[20.0]]  # levels not named: unchanged
+
+
 def test_tsf_files_are_read_as_a_long_table_with_their_horizon(tmp_path):
     path = tmp_path / "toy.tsf"
     path.write_text(_TSF)

@@ -146,6 +146,8 @@ def test_many_series_intervals_calibrate_on_validation_and_refits_cut_before_the
     assert run.metrics["windows"]["val"] == 12
     assert iv["calibration_windows"] == 12 + 4 * 10
     assert "and errors of 4 refits" in iv["calibration"]
+    # with the refits' errors pooled, the 80% interval takes the 83% rank (chosen on M1's spans)
+    assert iv["rank_levels"] == {"80": 83.0, "95": 95.0} and "83% rank" in iv["calibration"]
     # the bands drawn around the test forecasts are the calibrated half-widths, wider at 95%
     arr = run.metrics["test_forecast"]["targets"]["value"]
     lo80, hi80, lo95 = (np.asarray(arr[k]) for k in ("lo80", "hi80", "lo95"))
@@ -153,6 +155,7 @@ def test_many_series_intervals_calibrate_on_validation_and_refits_cut_before_the
     # without refits the test forecasts come from the early-stopped model: its validation errors
     kept = dl.train(_long_table(), "value", save=False, refit=False, **kw, **TINY)
     assert kept.metrics["intervals"]["calibration_windows"] == 12
+    assert "rank_levels" not in kept.metrics["intervals"]
     assert (
         kept.metrics["intervals"]["calibration"] == "validation errors of the early-stopped model"
     )

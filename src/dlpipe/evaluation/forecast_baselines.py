@@ -284,12 +284,16 @@ def score_forecast(
 
 
 # ---------------------------------------------------------------------------- intervals
-def conformal_quantiles(residuals: np.ndarray) -> tuple[dict[str, list[list[float]]], list[str]]:
+def conformal_quantiles(
+    residuals: np.ndarray, rank_levels: dict[int, float] | None = None
+) -> tuple[dict[str, list[list[float]]], list[str]]:
     """Split-conformal half-widths per horizon step from out-of-sample residuals (N, H, K) in scale units.
 
     For level ``a`` the half-width is the ``ceil((n + 1) a)``-th smallest absolute residual of that
     step (n residuals), which covers a new residual with probability >= a when they are exchangeable;
-    with too few residuals for that rank the largest is used, with a note.
+    with too few residuals for that rank the largest is used, with a note. ``rank_levels`` maps a
+    nominal level (80) to the level whose rank is taken (83), for errors known not to be exchangeable
+    with the future ones (earlier years forecast more easily than later ones).
 
     Example:
         >>> q, _ = conformal_quantiles(np.arange(1.0, 21.0).reshape(20, 1, 1))
@@ -303,7 +307,7 @@ def conformal_quantiles(residuals: np.ndarray) -> tuple[dict[str, list[list[floa
     if n == 0:
         return out, ["no out-of-sample residuals, so no prediction intervals"]
     for level in LEVELS:
-        rank = math.ceil((n + 1) * level / 100.0)
+        rank = math.ceil((n + 1) * (rank_levels or {}).get(level, level) / 100.0)
         if rank > n:
             notes.append(
                 f"the {level}% interval rests on {n} residuals per step (it needs {math.ceil(100 / (100 - level)) - 1} for its rank), so it is the largest residual seen and may be too narrow"
