@@ -391,9 +391,9 @@ def test_two_tune_workers_of_one_folder_the_second_is_refused_and_trials_are_exa
         "-t",
         "y",
         "--trials",
-        "8",
+        "4",
         "--epochs",
-        "100",  # 8 trials of the default ensemble: ~25 s, the second worker is refused in ~3 s
+        "30",  # 4 trials of the default ensemble: ~13 s, the second worker is refused in ~3 s
         "--pruner",
         "none",
         "--no-retrain",
@@ -430,7 +430,7 @@ def test_two_tune_workers_of_one_folder_the_second_is_refused_and_trials_are_exa
             first.wait()
     assert first.returncode == 0, err
     trials = pd.read_csv(tmp_path / "same" / "trials.csv")
-    assert trials["state"].isin(["complete", "pruned"]).sum() == 8 and len(trials) == 8
+    assert trials["state"].isin(["complete", "pruned"]).sum() == 4 and len(trials) == 4
 
 
 def test_a_shared_study_worker_leaves_a_held_folder_to_its_holder(tmp_path):
