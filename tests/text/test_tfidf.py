@@ -66,6 +66,10 @@ def test_the_document_vector_is_scikit_learns_sublinear_tfidf():
     )
     theirs = vec.fit_transform(list(ids)).toarray()
     np.testing.assert_allclose(ours, theirs, atol=1e-6)
+    # the sparse matrix the joint head of `minilm` fits on is the same vector
+    from dlpipe.pipeline._fit_text import _tfidf_matrix
+
+    np.testing.assert_allclose(_tfidf_matrix(m, ids).toarray()[:, 1:], theirs, atol=1e-6)
     # a word pair outside the vocabulary is no feature (the hash tables compare keys)
     unseen = torch.tensor([[vocab_size - 1, vocab_size - 1, vocab_size - 1]])
     pairs = m.ngrams(unseen)[0, 3:]

@@ -7,7 +7,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from dlpipe.training.linear_head import fit_logistic_head
+from dlpipe.training.linear_head import fit_joint_head, fit_logistic_head
 
 
 def _blobs(n: int, noise: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -38,3 +38,24 @@ def test_noisier_features_get_a_stronger_penalty_and_binary_has_one_logit():
     two = fit_logistic_head(x, (y == 1).astype(int), 1)
     assert two.weight.shape == (1, 12) and two.bias.shape == (1,)
     assert ((x @ two.weight.T + two.bias)[:, 0] > 0).mean() > 0.2
+
+
+def test_joint_head_folds_both_parts_and_learns_from_the_sparse_one():
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(0)
+    n = 120
+    y = np.arange(n) % 3
+    dense = rng.normal(size=(n, 8)) * np.geomspace(0.01, 100, 8)  # noise: the label is not in it
+    words = rng.integers(0, 20, size=(n, 6))
+    words[:, 0] = 20 + y  # one word per class: the label is in the sparse part only
+    rows = np.repeat(np.arange(n), 6)
+    sparse = sp.csr_matrix((np.full(n * 6, 0.4), (rows, words.ravel())), shape=(n, 23))
+    fit = fit_joint_head(dense, sparse, y, 3, weight_decay=1e-3)
+    logits = dense @ fit.weight.T + sparse @ fit.sparse_weight.T + fit.bias
+    scale = dense.std(axis=0) * np.sqrt(8)
+    joint = sp.hstack([sp.csr_matrix((dense - dense.mean(axis=0)) / scale), sparse]).tocsr()
+    ref = LogisticRegression(C=1.0 / (1e-3 * n), max_iter=3000).fit(joint, y)
+    np.testing.assert_allclose(logits, ref.decision_function(joint), atol=1e-3)
+    assert (logits.argmax(axis=1) == y).mean() == 1.0
+    assert fit.info()["sparse_features"] == 23

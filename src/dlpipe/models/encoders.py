@@ -178,14 +178,22 @@ def glove_vectors() -> tuple[list[str], np.ndarray]:
 
 class TextEncoderClassifier(nn.Module):
     """A frozen pretrained sentence encoder followed by a trained head: token ids (and, for a head that
-    reads table columns too, their inputs) -> logits."""
+    reads table columns too, their inputs) -> logits. ``ngrams``, a linear model on the TF-IDF vector
+    of the same token ids (:class:`~dlpipe.models.text.TextTfidf` with ``hidden=0``), adds its logits
+    (the joint logistic head of the ``minilm`` family)."""
 
-    def __init__(self, encoder: nn.Module, head: nn.Module) -> None:
+    def __init__(
+        self, encoder: nn.Module, head: nn.Module, ngrams: nn.Module | None = None
+    ) -> None:
         super().__init__()
         self.encoder, self.head = encoder, head
+        self.ngrams = ngrams
 
     def forward(self, ids: torch.Tensor, *columns: torch.Tensor) -> torch.Tensor:
-        return self.head(self.encoder(ids), *columns)  # type: ignore[no-any-return]
+        logits = self.head(self.encoder(ids), *columns)
+        if self.ngrams is not None:
+            logits = logits + self.ngrams(ids)
+        return logits  # type: ignore[no-any-return]
 
 
 class StaticVectorsClassifier(nn.Module):
@@ -230,7 +238,12 @@ def _build_encoder(spec: dict[str, Any]) -> nn.Module:
         hidden=int(spec.get("hidden") or 0),
         dropout=float(spec.get("dropout", 0.1)),
     )
-    return TextEncoderClassifier(MiniLM(**_MINILM), head)
+    ngrams = None
+    if isinstance(spec.get("ngrams"), dict):  # the joint head's TF-IDF part (a text_tfidf spec)
+        from dlpipe.models.registry import build_model
+
+        ngrams = build_model(spec["ngrams"])
+    return TextEncoderClassifier(MiniLM(**_MINILM), head, ngrams)
 
 
 @register_model("text_static")

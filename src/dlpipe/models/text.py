@@ -543,9 +543,9 @@ class TextTfidf(nn.Module):
         )
         return torch.cat([words, f * pair], dim=1)
 
-    def features(self, ids: torch.Tensor) -> torch.Tensor:
-        """The hidden layer (B, hidden) after its ReLU (with ``hidden=0``: the logits): what a text branch
-        beside table columns gives."""
+    def occurrences(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Each document's feature occurrences and their weights: ``(feature, weight, real)``, each (B, L);
+        a feature's weights in a document sum to its sublinear tf x idf value over the L2 norm."""
         f, _ = self.ngrams(ids).sort(dim=1)  # equal features side by side (0 = none first)
         n, length = f.shape
         start = torch.ones_like(f, dtype=torch.bool)
@@ -561,7 +561,12 @@ class TextTfidf(nn.Module):
         value = self.idf[f] * (1.0 + torch.log(tf))  # a feature's sublinear tf x idf
         norm = ((value * value / tf) * real).sum(1, keepdim=True).sqrt().clamp_min(1e-6)
         w = value / tf / norm  # per occurrence: the tf occurrences sum to the feature's value
-        keep = real
+        return f, w, real
+
+    def features(self, ids: torch.Tensor) -> torch.Tensor:
+        """The hidden layer (B, hidden) after its ReLU (with ``hidden=0``: the logits): what a text branch
+        beside table columns gives."""
+        f, w, keep = self.occurrences(ids)
         counts = keep.sum(dim=1)
         offsets = torch.cumsum(counts, 0) - counts
         h = self.embed(f[keep], offsets, per_sample_weights=w[keep]) + self.bias

@@ -58,6 +58,9 @@ BAG_DIM, BAG_BUCKETS = 64, 100_000
 # dropped, the hidden layer's width, its dropout, and the engine's settings (docs/text.md: how chosen)
 TFIDF_MAX_BIGRAMS, TFIDF_MIN_DF, TFIDF_HIDDEN, TFIDF_DROPOUT = 200_000, 2, 256, 0.5
 TFIDF_LEARNING_RATE, TFIDF_BATCH, TFIDF_EPOCHS = 3e-3, 64, 6
+# minilm: its linear head is one logistic regression on the sentence vector beside the TF-IDF vector
+# of the word pieces (1-2 grams) the encoder reads (docs/text.md: chosen on R8 training documents)
+MINILM_NGRAMS = True
 MISTAKES_FILE = "text_mistakes.json"
 _N_MISTAKES = 10
 _SHOWN_CHARS = 600  # characters of a mistaken document kept for the report
@@ -227,11 +230,18 @@ class TextRecipe(Recipe):
         if family == "glove":
             text_info["glove"] = {}
         ngrams = None
-        if family == "text_tfidf":  # the n-gram vocabulary and IDF: training split only
+        # the n-gram vocabulary and IDF (training split only) of text_tfidf, and of the TF-IDF part of
+        # MiniLM's joint head (its word pieces: the same ids the encoder reads)
+        if family == "text_tfidf" or (
+            family == "minilm" and MINILM_NGRAMS and ds.table_schema is None
+        ):
             from dlpipe.models.text import ngram_vocabulary
 
+            # minilm's joint head is fitted on every document the run saw (no validation use): its
+            # vocabulary too; text_tfidf's validation documents stay out of it
+            fit_rows = np.union1d(tr, va) if family == "minilm" else tr
             ngrams = ngram_vocabulary(
-                all_ids[tr], vocab, min_df=TFIDF_MIN_DF, max_bigrams=TFIDF_MAX_BIGRAMS
+                all_ids[fit_rows], vocab, min_df=TFIDF_MIN_DF, max_bigrams=TFIDF_MAX_BIGRAMS
             )
             text_info["ngrams"] = {
                 "words": ngrams["n_words"],
@@ -286,6 +296,8 @@ class TextRecipe(Recipe):
                 "codes": codes,
                 "inputs": inputs,
                 "test_inputs": test_inputs,
+                "ids": all_ids,
+                "test_ids": test_ids,
                 "table": table,
                 "extra": extra,
                 "test_extra": test_extra,
@@ -433,13 +445,42 @@ class TextRecipe(Recipe):
                 )
         t0 = time.perf_counter()
         codes = st["codes"][seen].reshape(-1).astype(np.int64)
-        fit = fit_logistic_head(features, codes, ctx.prep.task.n_outputs, seed=ctx.cfg.seed)
+        n_out = ctx.prep.task.n_outputs
+        ngram_info: dict[str, Any] = {}
+        if family == "minilm" and st["ngrams"] is not None:
+            # one logistic regression on the sentence vector beside the TF-IDF vector of its word pieces
+            from dlpipe.training.linear_head import fit_joint_head
+
+            ng = st["ngrams"]
+            spec = {
+                "family": "text_tfidf",
+                "vocab_size": st["text"]["vocab_size"],
+                "n_outputs": n_out,
+                "n_features": int(len(ng["idf"])),
+                "table_sizes": [int(len(ng["keys1"])), int(len(ng["keys2"]))],
+                "hidden": 0,
+                "dropout": 0.0,
+            }
+            ngram_model: Any = build_model(spec)
+            ngram_model.load_vocabulary(ng)
+            fit = fit_joint_head(
+                features, _tfidf_matrix(ngram_model, st["ids"][seen]), codes, n_out
+            )
+            assert fit.sparse_weight is not None
+            with torch.no_grad():
+                ngram_model.embed.weight.copy_(torch.from_numpy(fit.sparse_weight.T).float())
+                ngram_model.bias.zero_()
+            st["ngram_head"], st["ngram_spec"] = ngram_model.eval(), spec
+            ngram_info = {"ngrams": {"words": ng["n_words"], "word_pairs": ng["n_bigrams"]}}
+        else:
+            fit = fit_logistic_head(features, codes, n_out, seed=ctx.cfg.seed)
         linear: Any = head.net[-1]  # type: ignore[index,union-attr]
         with torch.no_grad():
             linear.weight.copy_(torch.from_numpy(fit.weight).float())
             linear.bias.copy_(torch.from_numpy(fit.bias).float())
         st["text"]["head"] = {
             **fit.info(),
+            **ngram_info,
             "documents": int(len(seen)),
             "seconds": round(time.perf_counter() - t0, 3),
         }
@@ -460,6 +501,10 @@ class TextRecipe(Recipe):
         t0 = time.perf_counter()
         test_inputs = [torch.from_numpy(a) for a in (st["test_inputs"], *st["test_extra"])]
         logits = predict_logits(ctx.model, test_inputs, chunk=512).float().cpu().numpy()
+        ngram_head = st.get("ngram_head")
+        if ngram_head is not None:  # the joint head's TF-IDF part reads the test token ids
+            ids_te = [torch.from_numpy(st["test_ids"])]
+            logits = logits + predict_logits(ngram_head, ids_te, chunk=512).float().cpu().numpy()
         predict_seconds = time.perf_counter() - t0
         _, proba = task.decode(logits)
         assert proba is not None
@@ -508,7 +553,7 @@ class TextRecipe(Recipe):
         ):  # the bundle holds the encoder and the trained head: text in, logits out
             from dlpipe.models.encoders import TextEncoderClassifier
 
-            ctx.model = TextEncoderClassifier(st["encoder"], ctx.model).eval()
+            ctx.model = TextEncoderClassifier(st["encoder"], ctx.model, ngram_head).eval()
             spec_out = {
                 "family": "text_encoder",
                 "encoder": "all-MiniLM-L6-v2",
@@ -516,6 +561,8 @@ class TextRecipe(Recipe):
                 "hidden": ctx.spec.get("hidden"),
                 "dropout": ctx.spec["dropout"],
             }
+            if ngram_head is not None:
+                spec_out["ngrams"] = st["ngram_spec"]
             if table is not None:  # the head is the joint network (sentence vector + columns)
                 spec_out["head"] = ctx.spec
         manifest = {
@@ -603,6 +650,26 @@ def _mistakes(texts: list[str], y_true: np.ndarray, proba: np.ndarray, classes: 
     return json.dumps(
         {"n_wrong": int(len(wrong)), "n_test": int(len(y_true)), "mistakes": rows}
     ).encode()
+
+
+def _tfidf_matrix(model: Any, ids: np.ndarray) -> Any:
+    """The TF-IDF vectors a ``text_tfidf`` model computes for ``ids`` (N, T), as a scipy CSR matrix."""
+    import scipy.sparse as sp
+
+    width = model.embed.num_embeddings
+    parts = []
+    with torch.no_grad():
+        for lo in range(0, len(ids), 512):
+            f, w, real = model.occurrences(torch.from_numpy(ids[lo : lo + 512]))  # (B, L) each
+            rows = torch.arange(f.shape[0])[:, None].expand_as(f)
+            # a feature's occurrences are summed into its value (CSR sums duplicate entries)
+            parts.append(
+                sp.csr_matrix(
+                    (w[real].double().numpy(), (rows[real].numpy(), f[real].numpy())),
+                    shape=(f.shape[0], width),
+                )
+            )
+    return sp.vstack(parts).tocsr() if parts else sp.csr_matrix((0, width))
 
 
 def _glove() -> tuple[list[str], np.ndarray]:
