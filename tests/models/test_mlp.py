@@ -186,12 +186,56 @@ def test_members_default_by_rows_and_a_plain_mlp_on_request():
     from dlpipe.models.mlp import default_members
 
     assert [default_members(n) for n in (100, 5_000, 50_000)] == [32, 8, 8]
-    assert default_members(100, "regression") == 1
+    # regression (the old default encoded 1 at every size): 8 below 2,000 rows, then a plain MLP
+    assert [default_members(n, "regression") for n in (100, 1_999, 2_000)] == [8, 8, 1]
     frame = pd.DataFrame({"a": np.random.default_rng(0).normal(size=60), "y": np.arange(60) % 2})
     run = dl.train(frame, "y", epochs=1, progress="quiet", save=False)
     assert run.bundle.manifest["model_spec"]["members"] == 32
     assert run.config["model"]["members"] == 32
+    # an ensemble's default dropout is 0; one the user sets is kept
+    assert (
+        run.bundle.manifest["model_spec"]["dropout"] == 0.0 and run.config["model"]["dropout"] == 0
+    )
+    given = dl.train(frame, "y", epochs=1, progress="quiet", save=False, dropout=0.1)
+    assert given.bundle.manifest["model_spec"]["dropout"] == 0.1
     plain = dl.train(frame, "y", epochs=1, progress="quiet", save=False, model={"members": 1})
     assert plain.bundle.model.fast_path_members() is None
     with pytest.raises(dl.DlpipeError, match="`members` is 0"):
         dl.train(frame, "y", epochs=1, progress="quiet", save=False, model={"members": 0})
+
+
+# ------------------------------------------------------------------ the linear skip path (wide & deep)
+@pytest.mark.parametrize("members", [1, 3])
+def test_the_skip_path_starts_at_zero_and_adds_a_linear_function(members):
+    torch.manual_seed(0)
+    model = build_model(
+        {"family": "mlp", "n_numeric": 4, "n_outputs": 1, "hidden": [8], "members": members}
+    )
+    torch.manual_seed(0)
+    skipped = build_model(
+        {
+            "family": "mlp",
+            "n_numeric": 4,
+            "n_outputs": 1,
+            "hidden": [8],
+            "members": members,
+            "skip": True,
+        }
+    )
+    x = torch.randn(6, 4)
+    model.eval()
+    skipped.eval()
+    # zero-initialised: the same network as without it until it learns
+    assert torch.allclose(skipped(x), model(x), atol=1e-6)
+    with torch.no_grad():
+        skipped.skip.weight.copy_(torch.tensor([[1.0, -2.0, 0.0, 0.5]]))
+        skipped.skip.bias.fill_(3.0)
+    linear = x @ torch.tensor([1.0, -2.0, 0.0, 0.5]).unsqueeze(1) + 3.0
+    assert torch.allclose(skipped(x), model(x) + linear, atol=1e-5)
+
+
+def test_default_skip_is_for_small_regression_tables_only():
+    from dlpipe.models.mlp import default_skip
+
+    assert default_skip(1_999, "regression") and not default_skip(2_000, "regression")
+    assert not default_skip(300, "binary") and not default_skip(300, "multiclass")

@@ -159,3 +159,39 @@ def test_datetime_and_missing_values_table(tmp_path):
     run = dl.train(frame, "price", save=False, **FAST)
     names = run.bundle.preprocessor.feature_names
     assert "when.year" in names and "size.missing" in names and "city.missing" in names
+
+
+def test_a_small_table_is_refitted_on_train_and_validation_rows(
+    regression_frame, binary_frame, monkeypatch
+):
+    from dlpipe.pipeline import _table_eval
+
+    seen, fit = [], _table_eval.fit_baselines
+    monkeypatch.setattr(
+        _table_eval,
+        "fit_baselines",
+        lambda kind, x, *a, **k: seen.append(len(x)) or fit(kind, x, *a, **k),
+    )
+    run = dl.train(regression_frame, "y", save=False, **FAST)
+    rows = run.metrics["rows"]
+    refit = run.metrics["refit"]
+    assert refit["rows"] == rows["train"] + rows["val"]
+    assert 1 <= refit["epochs"] <= 3 and len(run.history) == 3  # the history is the first fit's
+    # the default regression model below 2,000 rows has the linear path; classification has none
+    assert run.bundle.manifest["model_spec"]["skip"] is True
+    assert run.bundle.model.skip is not None and run.bundle.model.skip.weight.abs().sum() > 0
+    # intervals are placed from the first fit's validation errors (rows the refit trained on)
+    assert run.metrics["intervals"]["validation_rows"] == rows["val"]
+    assert seen == [rows["train"] + rows["val"]]  # the baselines fit on the refitted model's rows
+    cls = dl.train(binary_frame, "y", save=False, **FAST)
+    assert "skip" not in cls.bundle.manifest["model_spec"] and cls.metrics["refit"]["epochs"] >= 1
+    plain = dl.train(regression_frame, "y", save=False, model={"members": 1}, **FAST)
+    assert "skip" not in plain.bundle.manifest["model_spec"]
+
+
+def test_no_refit_from_the_row_threshold(regression_frame, monkeypatch):
+    from dlpipe.pipeline import _fit
+
+    monkeypatch.setitem(_fit.TABLE_MODEL_DEFAULTS, "refit_below", 10)
+    run = dl.train(regression_frame, "y", save=False, **FAST)
+    assert "refit" not in run.metrics

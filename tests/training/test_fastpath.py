@@ -83,6 +83,33 @@ def test_an_ensemble_of_members_gets_autograds_gradients(loss):
         torch.testing.assert_close(pa.grad, pb.grad, rtol=1e-5, atol=1e-6, msg=name)
 
 
+@pytest.mark.parametrize("members", [1, 4])
+@pytest.mark.parametrize(
+    "loss", [MSELoss(), BCEWithLogitsLoss(), CrossEntropyLoss()], ids=["mse", "bce", "ce"]
+)
+def test_the_linear_skip_path_gets_autograds_gradients(members, loss):
+    out = 3 if isinstance(loss, CrossEntropyLoss) else 1
+    torch.manual_seed(0)
+    average = "softmax" if isinstance(loss, CrossEntropyLoss) else "mean"
+    a = MLP(5, out, hidden=(7, 6), members=members, average=average, skip=True)
+    with torch.no_grad():  # away from its zero start, so a wrong gradient would show
+        a.skip.weight.normal_()
+        a.skip.bias.normal_()
+    b = copy.deepcopy(a).train()
+    FlatOptimizer(a.parameters(), "sgd")
+    step = make_fast_step(a, loss)
+    assert step is not None
+    x = torch.randn(9, 5) * 3
+    y = _targets(loss, 9, out)
+    value = step(x, y)
+    ref = loss(b(x), y)
+    ref.backward()
+    torch.testing.assert_close(value, ref.detach())
+    assert b.skip.weight.grad.abs().sum() > 0
+    for (name, pa), pb in zip(a.named_parameters(), b.parameters()):
+        torch.testing.assert_close(pa.grad, pb.grad, rtol=1e-5, atol=1e-6, msg=name)
+
+
 def test_dropout_uses_the_same_mask_forward_and_backward():
     torch.manual_seed(0)
     a = MLP(4, 1, hidden=(16,), dropout=0.5)

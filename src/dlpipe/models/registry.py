@@ -169,4 +169,5 @@ def _build_mlp(spec: dict[str, Any]) -> nn.Module:
         bins=int(spec.get("bins", 0)),
         members=members,
         average=average,
+        skip=bool(spec.get("skip", False)),
     )

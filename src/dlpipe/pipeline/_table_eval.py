@@ -73,6 +73,10 @@ def evaluate_table(ctx: RunContext) -> Evaluation:
     splits = prep["splits"]
     x_tr, c_tr, y_tr = splits["train"]
     x_te, c_te, y_te = splits["test"]
+    if prep.get("refit"):  # the model was refitted on train + validation rows: so are the baselines
+        x_va, c_va, y_va = splits["val"]
+        x_tr, c_tr = np.vstack([x_tr, x_va]), np.vstack([c_tr, c_va])
+        y_tr = np.concatenate([y_tr, y_va])
     if task.kind == "regression":
         y_train_base = y_tr.reshape(-1) * task.y_std + task.y_mean
     else:
@@ -131,6 +135,10 @@ def evaluate_table(ctx: RunContext) -> Evaluation:
     trust = _trust(ctx, values, y_true, test_scores["primary_metric"], calibration)
     # what issue #20 adds to a table run: calibration, intervals, permutation importance, IG
     trust["explanations"]["seconds"] = round(trust_seconds + time.perf_counter() - t_trust, 4)
+    if prep.get(
+        "refit"
+    ):  # TableRecipe.after_fit: the model was refitted on train + validation rows
+        trust["refit"] = prep["refit"]
     predictions = {  # the test split's predictions, so the report can be rebuilt from the folder
         "y_true": y_true
         if task.kind == "regression"
@@ -255,6 +263,18 @@ def _logits(model: torch.nn.Module, x_num: np.ndarray, x_cat: np.ndarray) -> np.
     return predict_logits(model, inputs).float().cpu().numpy()  # type: ignore[no-any-return]
 
 
+def held_out_logits(model: torch.nn.Module, x_num: np.ndarray, x_cat: np.ndarray) -> np.ndarray:
+    """The model's logits on rows it did not train on (the validation rows, before a refit)."""
+    return _logits(model, x_num, x_cat)
+
+
+def _val_logits(ctx: RunContext, x_va: np.ndarray, c_va: np.ndarray) -> np.ndarray:
+    """Validation logits from a model that did not train on them: the first fit's when the model was
+    refitted on train + validation rows (``TableRecipe.after_fit``)."""
+    kept = ctx.prep.state.get("val_logits_first_fit")
+    return kept if kept is not None else _logits(ctx.model, x_va, c_va)
+
+
 def _calibrate(ctx: RunContext, test_logits: np.ndarray) -> dict[str, Any] | None:
     """A classifier's temperature from the validation rows (None for regression)."""
     task, prep = ctx.prep.task, ctx.prep.state
@@ -264,7 +284,7 @@ def _calibrate(ctx: RunContext, test_logits: np.ndarray) -> dict[str, Any] | Non
     y_te = prep["splits"]["test"][2]
     same = bool(prep["same_rows"]) or len(y_va) == 0
     record = calibration_record(
-        _logits(ctx.model, x_va, c_va) if len(y_va) else test_logits[:0],
+        _val_logits(ctx, x_va, c_va) if len(y_va) else test_logits[:0],
         y_va.reshape(-1).astype(np.int64),
         test_logits,
         y_te.reshape(-1).astype(np.int64),
@@ -317,7 +337,7 @@ def _trust_one_thread(
                 "note": "no intervals: the validation rows are the training rows (a table too small to hold rows out)",
             }
         else:
-            val_pred, _ = task.decode(_logits(ctx.model, x_va, c_va))
+            val_pred, _ = task.decode(_val_logits(ctx, x_va, c_va))
             y_val = y_va.reshape(-1) * task.y_std + task.y_mean
             widths = conformal_half_widths(y_val - val_pred, LEVELS)
             out["intervals"] = {

@@ -57,7 +57,9 @@ def make_fast_step(model: nn.Module, loss_fn: Any) -> FastMLPStep | None:
         return None  # needs FlatOptimizer's persistent .grad views
     getter = getattr(model, "fast_path_members", None)
     members = getter() if callable(getter) else None
-    return FastMLPStep(layers, loss_fn, members=members)
+    getter = getattr(model, "fast_path_skip", None)
+    skip = getter() if callable(getter) else None
+    return FastMLPStep(layers, loss_fn, members=members, skip=skip)
 
 
 _LINEAR, _DROPOUT, _FROM_OUTPUT, _FROM_INPUT = range(4)
@@ -76,8 +78,11 @@ class FastMLPStep:
         layers: list[nn.Module],
         loss_fn: Any,
         members: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
+        skip: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> None:
         self.loss_fn = loss_fn
+        # MLP(skip=True): a linear path from the input straight to the logits, added after the stack.
+        self.skip = skip
         # An ensemble (MLP(members=k)): the input times each member's signs runs through the shared
         # stack as (k * B, F) rows, then each member's own head (a batched matmul).
         self.members = members
@@ -112,6 +117,13 @@ class FastMLPStep:
         self._rng: np.random.Generator | None = (
             None  # dropout's uniforms on the CPU (see _dropout_mask)
         )
+
+    def _skip_grad(self, g: torch.Tensor, x: torch.Tensor) -> None:
+        """Gradients of the linear input-to-output path from the logits' gradient ``g`` (B, out)."""
+        assert self.skip is not None
+        weight, bias = self.skip
+        torch.mm(g.t(), x, out=weight.grad)  # (out, B) @ (B, in)
+        torch.sum(g, dim=0, out=bias.grad)
 
     def _dropout_mask(self, h: torch.Tensor, keep: float) -> torch.Tensor:
         """Inverted-dropout mask: 1/keep with probability ``keep``, else 0.
@@ -181,19 +193,27 @@ class FastMLPStep:
         if self.members is not None:  # each member's head, then its loss (the mean over members)
             h3 = h.view(k, b, -1)
             out = torch.baddbmm(head_b, h3, head_w)  # (k, B, out)
+            if self.skip is not None:
+                out = out + torch.addmm(self.skip[1], x, self.skip[0].t())  # + (B, out)
             loss = self.loss_fn(out, y)
             y_rep = y.repeat(k, *([1] * (y.dim() - 1)))
             g3 = self.loss_fn.grad_logits(out.reshape(k * b, -1), y_rep).view(k, b, -1)
             torch.bmm(h3.transpose(1, 2), g3, out=head_w.grad)  # (k, H, B) @ (k, B, out)
             torch.sum(g3, dim=1, keepdim=True, out=head_b.grad)
+            if self.skip is not None:
+                self._skip_grad(g3.sum(dim=0), x)  # the members share it: their gradients add
             g = torch.bmm(g3, head_w.transpose(1, 2)).reshape(k * b, -1)  # (k * B, H)
-        elif logits_out is None:
-            loss = self.loss_fn(h, y)
-            g = self.loss_fn.grad_logits(h, y)  # (B, out)
         else:
-            logits_out.copy_(h)
-            loss = None
+            if self.skip is not None:
+                h = torch.addmm(self.skip[1], x, self.skip[0].t()).add_(h)
+            if logits_out is None:
+                loss = self.loss_fn(h, y)
+            else:
+                logits_out.copy_(h)
+                loss = None
             g = self.loss_fn.grad_logits(h, y)  # (B, out)
+            if self.skip is not None:
+                self._skip_grad(g, x)
         for i in range(len(self.plan) - 1, -1, -1):
             kind, m, op = self.plan[i]
             s = saved[i]

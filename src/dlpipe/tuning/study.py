@@ -214,6 +214,9 @@ def _trial_config(cfg: RunConfig, params: Mapping[str, Any]) -> dict[str, Any]:
     from dlpipe.tuning.space import KNOWN
 
     data = cfg.model_dump()
+    if "dropout" not in cfg.model.model_fields_set:
+        # unset, the table recipe picks it (0 for an ensemble): the retrain must pick it the same way
+        del data["model"]["dropout"]
     if data["train"].get("threads") is None:
         data["train"]["threads"] = (
             1  # as the trial trained (trial.py), so the retrain reproduces it
