@@ -354,7 +354,9 @@ def train(
             help="Put back the best epoch's weights when training ends.",
         ),
     ] = None,
-    loss: Annotated[str | None, typer.Option(help="Regression loss: auto, mse or huber.")] = None,
+    loss: Annotated[
+        str | None, typer.Option(help="Regression and forecast loss: auto, mse, mae or huber.")
+    ] = None,
     threads: Annotated[
         int | None,
         typer.Option(help="CPU threads for training (default: chosen per step size and load)."),

@@ -86,7 +86,7 @@ class TrainConfig(_Frozen):
     restore_best: bool = True
     clip_grad: float | None = Field(None, gt=0.0)
     class_weight: Literal["none", "balanced"] = "none"
-    loss: Literal["auto", "mse", "huber"] = "auto"
+    loss: Literal["auto", "mse", "mae", "huber"] = "auto"
     deterministic: bool = False
     device: str = "auto"
     threads: int | None = Field(None, ge=1, le=256)

@@ -147,6 +147,10 @@ class Recipe:
     plateau_divisor: int = 2
     plateau_default: int = 10
 
+    def learning_rate_for(self, prep: Prepared | None) -> float | None:
+        """The kind's own rate when the user gave none (None: the config's); ``prep``: the prepared data."""
+        return self.default_learning_rate
+
     def schedule(self, cfg: RunConfig, has_val: bool = True) -> str:
         """The schedule this run uses: the user's when given, else the recipe's default, else the config's
         (``has_val``: whether the run watches a validation split; a recipe may pick another default without)."""
@@ -333,7 +337,7 @@ def _run(
     torch.manual_seed(cfg.seed)
     ctx.model, ctx.spec = recipe.build(ctx)
     ctx.settings = resolve_settings(
-        cfg, recipe, prep.n_train if prep.n_train is not None else len(prep.train)
+        cfg, recipe, prep.n_train if prep.n_train is not None else len(prep.train), prep=prep
     )
     ctx.recipe_threads = recipe.threads(ctx)
     step = recipe.step(ctx)

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from dlpipe.core.config import RunConfig
 
 if TYPE_CHECKING:
-    from dlpipe.pipeline.recipe import Recipe
+    from dlpipe.pipeline.recipe import Prepared, Recipe
 
 __all__ = [
     "Settings",
@@ -70,11 +70,17 @@ def auto_epochs(n_train: int, batch_size: int) -> int:
 
 
 def resolve_settings(
-    cfg: RunConfig, recipe: Recipe, n_train: int, *, overrides: dict[str, Any] | None = None
+    cfg: RunConfig,
+    recipe: Recipe,
+    n_train: int,
+    *,
+    overrides: dict[str, Any] | None = None,
+    prep: Prepared | None = None,
 ) -> Settings:
     """``epochs``, ``batch_size`` and ``learning_rate`` for ``n_train`` training rows (windows, images...).
 
-    ``overrides`` (a tuning trial's sampled values) win over the config.
+    ``overrides`` (a tuning trial's sampled values) win over the config; ``prep`` (the prepared data)
+    lets a kind pick its own default rate from it (many series: :meth:`SeriesRecipe.learning_rate_for`).
     """
     tc, given = cfg.train, dict(overrides or {})
     batch = given.get("batch_size", tc.batch_size)
@@ -86,14 +92,13 @@ def resolve_settings(
     lr: Any = given.get("learning_rate", tc.learning_rate)
     set_by_user = "learning_rate" in given or "learning_rate" in tc.model_fields_set
     find = False
+    own = recipe.learning_rate_for(prep)
     if lr == "auto":
         rule = recipe.auto_learning_rate
         find = rule == RANGE_TEST
-        lr = (recipe.default_learning_rate or 1e-3) if find else float(rule)
-    elif not set_by_user and recipe.default_learning_rate is not None:
-        lr = (
-            recipe.default_learning_rate
-        )  # the kind's own default when none was given (a GAN's 2e-4)
+        lr = (own or 1e-3) if find else float(rule)
+    elif not set_by_user and own is not None:
+        lr = own  # the kind's own default when none was given (a GAN's 2e-4)
     return Settings(
         epochs=epochs, batch_size=batch_size, learning_rate=float(lr), find_learning_rate=find
     )

@@ -1,8 +1,11 @@
-"""The forecast task: a Linear(horizon x targets) head trained with MSE on scaled values.
+"""The forecast task: a Linear(horizon x targets) head trained on scaled values.
 
-| task     | output layer          | loss | at predict                                   |
-|----------|-----------------------|------|----------------------------------------------|
-| forecast | Linear(horizon * K)   | MSE  | reshape (N, horizon, K), inverse the scaler  |
+| task     | output layer          | loss             | at predict                                   |
+|----------|-----------------------|------------------|----------------------------------------------|
+| forecast | Linear(horizon * K)   | MSE, MAE, Huber  | reshape (N, horizon, K), inverse the scaler  |
+
+The loss is the run's ``loss``; ``auto`` is MAE for many series (one global model; chosen on
+development spans of M1 yearly, docs/series.md) and MSE for one series.
 
 Direct multi-output forecasting predicts all ``horizon`` steps at once; recursive forecasting
 trains a one-step model and feeds each prediction back as the newest input row (only possible when
@@ -39,6 +42,7 @@ class ForecastTask:
     targets: list[str]
     horizon: int = 1
     recursive: bool = False
+    loss: str = "mse"  # mse, mae or huber
 
     kind = FORECAST
 
@@ -65,9 +69,9 @@ class ForecastTask:
             )
 
     def loss_fn(self) -> LogitLoss:
-        from dlpipe.tasks.losses import MSELoss
+        from dlpipe.tasks.losses import HuberLoss, MAELoss, MSELoss
 
-        return MSELoss()
+        return {"mae": MAELoss, "huber": HuberLoss}.get(self.loss, MSELoss)()
 
     def reshape(self, outputs: np.ndarray) -> np.ndarray:
         """(N, H * K) step-major network outputs -> (N, H, K); NaN or inf outputs are refused (check_outputs)."""
@@ -84,6 +88,6 @@ class ForecastTask:
             "classes": None,
             "y_mean": 0.0,
             "y_std": 1.0,
-            "loss": "mse",
+            "loss": self.loss,
             "class_counts": [],
         }

@@ -16,7 +16,14 @@ import abc
 import torch
 import torch.nn.functional as F
 
-__all__ = ["LogitLoss", "MSELoss", "HuberLoss", "BCEWithLogitsLoss", "CrossEntropyLoss"]
+__all__ = [
+    "LogitLoss",
+    "MSELoss",
+    "MAELoss",
+    "HuberLoss",
+    "BCEWithLogitsLoss",
+    "CrossEntropyLoss",
+]
 
 
 def _members(
@@ -52,6 +59,18 @@ class MSELoss(LogitLoss):
 
     def grad_logits(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return (logits - y).mul_(2.0 / logits.numel())
+
+
+class MAELoss(LogitLoss):
+    """Mean absolute error: what MASE averages, so forecasters judged on it train on it."""
+
+    name = "mae"
+
+    def __call__(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return F.l1_loss(*_members(logits, y, 0))
+
+    def grad_logits(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return (logits - y).sign_().div_(logits.numel())
 
 
 class HuberLoss(LogitLoss):

@@ -50,7 +50,7 @@ class Task:
     classes: list[Any] | None = None
     y_mean: float = 0.0
     y_std: float = 1.0
-    loss: Literal["auto", "mse", "huber"] = "auto"
+    loss: Literal["auto", "mse", "mae", "huber"] = "auto"
     class_counts: list[int] = field(default_factory=list)
     # Temperature scaling of the logits (issue #20): fitted on the validation rows when it lowers their
     # log loss (dlpipe.evaluation.calibration); 1.0 = uncalibrated. Applied in `decode`, so predict,
@@ -126,10 +126,16 @@ class Task:
         """The loss on logits for this task (it also knows its gradient, for the engine's fast path)."""
         import torch
 
-        from dlpipe.tasks.losses import BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, MSELoss
+        from dlpipe.tasks.losses import (
+            BCEWithLogitsLoss,
+            CrossEntropyLoss,
+            HuberLoss,
+            MAELoss,
+            MSELoss,
+        )
 
         if self.kind == "regression":
-            return HuberLoss() if self.loss == "huber" else MSELoss()
+            return {"huber": HuberLoss, "mae": MAELoss}.get(self.loss, MSELoss)()
         if self.kind == "binary":
             if class_weights is not None:
                 return BCEWithLogitsLoss(

@@ -338,9 +338,8 @@ def tune(
             _open_folder(path, replace=found == "replace" and overwrite)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         # the default config: its settings as `dlpipe train` resolves them, and the network it builds
-        defaults = resolve_settings(
-            cfg, recipe, prepared.n_train if prepared.n_train is not None else len(prepared.train)
-        )
+        n_train = prepared.n_train if prepared.n_train is not None else len(prepared.train)
+        defaults = resolve_settings(cfg, recipe, n_train, prep=prepared)
         default_model, default_spec = trial_model(cfg, prepared, {})
         # no trial trains longer than the default config may (its epoch budget), and Hyperband's largest
         # bracket is that budget; the pruners act on the validation loss reported after every epoch

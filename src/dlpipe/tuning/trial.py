@@ -141,7 +141,7 @@ def train_trial(
         trial.set_user_attr("cost_per_epoch", cost_per_epoch)
     n_train = prepared.n_train if prepared.n_train is not None else len(prepared.train)
     overrides = {k: params[k] for k in ("learning_rate", "batch_size") if k in params}
-    ctx.settings = resolve_settings(ctx.cfg, recipe, n_train, overrides=overrides)
+    ctx.settings = resolve_settings(ctx.cfg, recipe, n_train, overrides=overrides, prep=prepared)
     tc = ctx.cfg.train
     epochs = ctx.settings.epochs if max_epochs is None else min(ctx.settings.epochs, max_epochs)
     trainer = trainer_from_config(
