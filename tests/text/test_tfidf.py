@@ -111,6 +111,12 @@ def test_a_run_trains_reloads_and_exports(tmp_path: Path):
     text = run.metrics["text"]
     assert text["family"] == "text_tfidf" and text["ngrams"]["words"] > 20
     assert run.metrics["test"]["model"]["accuracy"] >= 0.9
+    # every training document trains for the fixed epochs: no validation split, no early stopping,
+    # and the recorded schedule is the constant rate the run had (nothing to watch for a plateau)
+    assert run.metrics["rows"]["val"] == 0 and run.metrics["epochs_run"] == 4
+    assert run.metrics["best_epoch"] is None and run.metrics["val"] == {}
+    resolved = run.bundle.manifest["config"]
+    assert resolved["data"]["val_fraction"] == 0.0 and resolved["train"]["schedule"] == "none"
     assert run.metrics["attributions"]["method"] == "occlusion"
     docs = ["cheese soup and bread", "the coach and the team and the ball", "profit and loss"]
     bundle = dl.load_bundle(tmp_path / "run" / "bundle")
@@ -123,6 +129,26 @@ def test_a_run_trains_reloads_and_exports(tmp_path: Path):
     )
     out = export_bundle(bundle, tmp_path / "m.pt", format="torchscript")
     assert out.parity["max_abs_diff"] < 1e-5
+
+
+def test_val_fraction_brings_back_early_stopping_and_words_skip_punctuation():
+    frame = documents(60)
+    frame.loc[0, "text"] = "a goal, the <b>team</b>! " + frame.loc[0, "text"]
+    run = dl.train(
+        frame,
+        model={"family": "text_tfidf"},
+        epochs=3,
+        val_fraction=0.2,
+        save=False,
+        progress="quiet",
+        seed=0,
+    )
+    m = run.metrics
+    assert m["rows"]["val"] > 0 and m["best_epoch"] in (1, 2, 3) and "loss" in m["val"]
+    assert run.bundle.manifest["config"]["train"]["schedule"] == "plateau"
+    # tokens are runs of 2+ word characters (scikit-learn's token pattern): no punctuation, no "a"
+    tok = run.bundle.preprocessor.tokenizer
+    assert tok.encode("A goal, the <b>team</b>!").tokens == ["goal", "the", "team"]
 
 
 def test_text_tfidf_beside_table_columns(tmp_path: Path):

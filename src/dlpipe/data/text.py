@@ -481,16 +481,25 @@ def detect_text(data: Any, cfg: Any, test: Any = None) -> TextDataset | None:
 
 
 # ----------------------------------------------------------------------------------- tokenizing
-def fit_tokenizer(texts: list[str], *, vocab_size: int, min_frequency: int = 2) -> Any:
+def fit_tokenizer(
+    texts: list[str], *, vocab_size: int, min_frequency: int = 2, words_only: bool = False
+) -> Any:
     """A word-level tokenizer trained on ``texts`` (the training split only): NFKC + lowercase, words and
     punctuation runs as tokens (``\\w+|[^\\w\\s]+``), ``[PAD]`` = 0 and ``[UNK]`` = 1, the ``vocab_size``
-    most frequent words seen at least ``min_frequency`` times. Offline: nothing is downloaded."""
+    most frequent words seen at least ``min_frequency`` times. ``words_only``: runs of two or more word
+    characters only (scikit-learn's default ``token_pattern``, ``\\b\\w\\w+\\b``): punctuation and
+    one-character words are dropped, so word pairs form across them. Offline: nothing is downloaded."""
     from dlpipe.core.runtime import require
 
     tk = require("tokenizers", extra="text")
     tok = tk.Tokenizer(tk.models.WordLevel(unk_token=UNK))
     tok.normalizer = tk.normalizers.Sequence([tk.normalizers.NFKC(), tk.normalizers.Lowercase()])
-    tok.pre_tokenizer = tk.pre_tokenizers.Whitespace()
+    if (
+        words_only
+    ):  # what lies between the words is removed: runs of non-word characters and 1-letter words
+        tok.pre_tokenizer = tk.pre_tokenizers.Split(tk.Regex(r"(?:\W|\b\w\b)+"), behavior="removed")
+    else:
+        tok.pre_tokenizer = tk.pre_tokenizers.Whitespace()
     trainer = tk.trainers.WordLevelTrainer(
         vocab_size=vocab_size,
         min_frequency=min_frequency,

@@ -1,0 +1,151 @@
+"""Settings of ``text_tfidf`` (the default text family, issue #19) compared on training documents only.
+
+For each split seed ``s``, R8's (or 20 Newsgroups') *training* file is cut in two, stratified
+(``train_test_split(test_size=0.2, random_state=s)``): a run trains on the 80% (``dl.train(part,
+test=rest, seed=s)``) and is scored on the 20% it never saw. The test split is not read. Every variant
+of a split sees the same documents, so variants are compared split by split; TF-IDF + LinearSVC (C=1)
+fitted in the same run on the same documents is the reference.
+
+A variant is ``name=key:value,key:value`` with keys ``words`` (1: tokens are runs of 2+ word
+characters, ``TFIDF_WORDS_ONLY``; 0: words and punctuation runs), ``val`` (``val_fraction``; with 0
+every training document trains for the fixed epochs), ``epochs``, ``hidden``, ``dropout``,
+``lr``, ``cos`` (1: a cosine decay of the rate to the last epoch) and ``members`` (that many runs, seeds ``s``, ``s + 100``, ..., their probabilities averaged).
+
+Run: ``nice -n 5 .venv/bin/python benchmarks/text_tfidf_dev.py --set r8 --splits 0,1,2
+--variants "new=words:1,val:0" "old=words:0,val:0.1"``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "text"
+SETS = {"r8": "reuters_r8", "20ng": "20newsgroups"}
+
+
+def _load() -> str:
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+def parse_variant(text: str) -> tuple[str, dict[str, float]]:
+    name, _, body = text.partition("=")
+    out = {}
+    for part in filter(None, body.split(",")):
+        k, _, v = part.partition(":")
+        out[k] = float(v)
+    return name, out
+
+
+def run_variant(
+    name: str, opts: dict[str, float], part: Path, rest: pd.DataFrame, split: int, work: Path
+) -> dict[str, Any]:
+    import dlpipe as dl
+    from dlpipe.pipeline import _fit_text
+
+    _fit_text.TFIDF_WORDS_ONLY = bool(opts.get("words", 1))
+    kw: dict[str, Any] = {}
+    if "val" in opts:
+        kw["val_fraction"] = opts["val"]
+    if "epochs" in opts:
+        kw["epochs"] = int(opts["epochs"])
+    if "lr" in opts:
+        kw["learning_rate"] = opts["lr"]
+    if "dropout" in opts:
+        kw["dropout"] = opts["dropout"]
+    if opts.get("cos"):
+        kw["schedule"] = "cosine"
+    model: dict[str, Any] = {"family": "text_tfidf"}
+    if "hidden" in opts:
+        model["hidden"] = [int(opts["hidden"])]
+    texts = rest["text"].tolist()
+    t0 = time.perf_counter()
+    probas, members = [], []
+    for k in range(int(opts.get("members", 1))):
+        run = dl.train(
+            str(part),
+            test=str(work / "rest.csv"),
+            seed=split + 100 * k,
+            model=model,
+            save=False,
+            progress="quiet",
+            **kw,
+        )
+        m = run.metrics
+        members.append(
+            {
+                "accuracy": m["test"]["model"]["accuracy"],
+                "epochs_run": m["epochs_run"],
+                "best_epoch": m["best_epoch"],
+            }
+        )
+        pred = run.bundle.predict(texts)
+        cols = [c for c in pred.columns if c.startswith("proba_")]
+        probas.append(pred[cols].to_numpy())
+        classes = [c[len("proba_") :] for c in cols]
+    mean = np.mean(probas, axis=0)
+    acc = float((np.asarray(classes)[mean.argmax(axis=1)] == rest["label"].astype(str)).mean())
+    return {
+        "variant": name,
+        **opts,
+        "split": split,
+        "accuracy": round(acc, 4),
+        "members": members,
+        "tfidf_linear_svc": m["test"]["baselines"]["tfidf_linear_svc"]["accuracy"],
+        "train_documents": m["rows"]["train"],
+        "val_documents": m["rows"]["val"],
+        "held_out": len(rest),
+        "vocab_size": m["text"]["vocab_size"],
+        "word_pairs": m["text"]["ngrams"]["word_pairs"],
+        "wall_seconds": round(time.perf_counter() - t0, 1),
+        "load": _load(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    from sklearn.model_selection import train_test_split
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--set", default="r8", choices=sorted(SETS))
+    p.add_argument("--splits", default="0,1,2")
+    p.add_argument("--variants", nargs="+", default=["new=words:1,val:0", "old=words:0,val:0.1"])
+    p.add_argument("--out", default=None, help="append every row as a JSON line here")
+    args = p.parse_args(argv)
+    train = pd.read_csv(DATA / f"{SETS[args.set]}_train.csv.gz")
+    variants = [parse_variant(v) for v in args.variants]
+    rows = []
+    for split in [int(s) for s in args.splits.split(",")]:
+        part, rest = train_test_split(
+            train, test_size=0.2, stratify=train["label"], random_state=split
+        )
+        work = Path(tempfile.mkdtemp(prefix="tfidf-dev-"))
+        part.to_csv(work / "part.csv", index=False)
+        rest.to_csv(work / "rest.csv", index=False)
+        for name, opts in variants:
+            row = {"set": args.set, **run_variant(name, opts, work / "part.csv", rest, split, work)}
+            print(json.dumps(row), flush=True)
+            rows.append(row)
+            if args.out:
+                with open(args.out, "a", encoding="utf-8") as fh:
+                    fh.write(json.dumps(row) + "\n")
+    for name, _ in variants:
+        acc = [r["accuracy"] for r in rows if r["variant"] == name]
+        svc = [r["tfidf_linear_svc"] for r in rows if r["variant"] == name]
+        print(
+            f"{name}: {np.mean(acc):.4f} over {len(acc)} splits ({', '.join(f'{a:.4f}' for a in acc)}); "
+            f"TF-IDF + LinearSVC {np.mean(svc):.4f}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
