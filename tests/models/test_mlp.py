@@ -186,8 +186,8 @@ def test_members_default_by_rows_and_a_plain_mlp_on_request():
     from dlpipe.models.mlp import default_members
 
     assert [default_members(n) for n in (100, 5_000, 50_000)] == [32, 8, 8]
-    # regression (the old default encoded 1 at every size): 8 below 2,000 rows, then a plain MLP
-    assert [default_members(n, "regression") for n in (100, 1_999, 2_000)] == [8, 8, 1]
+    # regression: 8 at every size (a plain MLP from 2,000 rows until the encodings of default_bins)
+    assert [default_members(n, "regression") for n in (100, 1_999, 2_000)] == [8, 8, 8]
     frame = pd.DataFrame({"a": np.random.default_rng(0).normal(size=60), "y": np.arange(60) % 2})
     run = dl.train(frame, "y", epochs=1, progress="quiet", save=False)
     assert run.bundle.manifest["model_spec"]["members"] == 32
@@ -239,3 +239,24 @@ def test_default_skip_is_for_small_regression_tables_only():
 
     assert default_skip(1_999, "regression") and not default_skip(2_000, "regression")
     assert not default_skip(300, "binary") and not default_skip(300, "multiclass")
+
+
+def test_default_bins_from_2000_rows_on_narrow_numeric_blocks():
+    from dlpipe.models.mlp import default_bins
+
+    assert [default_bins(n, "binary", 10) for n in (1_999, 2_000)] == [0, 8]
+    assert default_bins(5_000, "regression", 32) == 8 and default_bins(5_000, "regression", 33) == 0
+
+
+def test_the_default_model_encodes_numbers_piecewise_from_2000_rows(tmp_path):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=3_400), "b": rng.uniform(size=3_400)})
+    frame["y"] = (frame["a"] > 0.3).astype(int)
+    run = dl.train(frame, "y", epochs=1, progress="quiet", out=tmp_path / "run", report=False)
+    spec = run.bundle.manifest["model_spec"]
+    assert (spec["numeric_input"], spec["bins"], spec["members"]) == ("robust_clip", 8, 8)
+    # the fitted quantile edges travel with the weights: a reloaded bundle predicts the same
+    got = dl.load_bundle(tmp_path / "run" / "bundle").predict(frame.drop(columns="y").head(50))
+    pd.testing.assert_frame_equal(got, run.bundle.predict(frame.drop(columns="y").head(50)))
+    plain = dl.train(frame, "y", epochs=1, progress="quiet", save=False, model={"members": 8})
+    assert plain.bundle.manifest["model_spec"].get("numeric_input", "none") == "none"

@@ -340,7 +340,7 @@ def train(
         typer.Option(
             min=1,
             max=256,
-            help="Table MLP: ensemble members sharing the hidden layers (default: 32 below 2,000 training rows, else 8, for classification; 8 below 2,000, else 1, for regression; 1 = a plain MLP).",
+            help="Table MLP: ensemble members sharing the hidden layers (default: 32 below 2,000 training rows, else 8, for classification; 8 for regression; from 2,000 rows the default also encodes numbers piecewise-linearly; 1 = a plain MLP).",
         ),
     ] = None,
     min_delta: Annotated[

@@ -10,7 +10,13 @@ from torch import nn
 
 from dlpipe.core.config import RunConfig
 from dlpipe.data.tabular import TabularDataset
-from dlpipe.models.mlp import default_hidden, default_members, default_skip, embedding_dim
+from dlpipe.models.mlp import (
+    default_bins,
+    default_hidden,
+    default_members,
+    default_skip,
+    embedding_dim,
+)
 from dlpipe.models.registry import build_model
 from dlpipe.pipeline._table_eval import evaluate_table, held_out_logits
 from dlpipe.pipeline.recipe import Evaluation, Prepared, Recipe, RunContext, trainer_from_config
@@ -23,9 +29,10 @@ __all__ = ["TableRecipe"]
 
 # The default table model's choices beyond ModelConfig (issue #17, benchmarks/RESULTS.md): the
 # RealMLP-style numeric input layer ("robust_clip"), 3 x 256 layers and piecewise-linear encodings
-# ("bins") were measured with benchmarks/tabular_suite.py and are not the default: they lowered
-# breast_cancer (tests/pipeline/test_acceptance.py) and make_classification accuracy. Set these
-# (and "hidden") here to try them. The ensemble (`members`) is a config key.
+# ("bins") at every size were measured with benchmarks/tabular_suite.py and are not the default: they
+# lowered breast_cancer (tests/pipeline/test_acceptance.py) and make_classification accuracy (the
+# layer with 8 intervals is the `auto` model's from 2,000 rows: default_bins). Set these (and
+# "hidden") here to try them at every size. The ensemble (`members`) is a config key.
 # "refit_below": below this many training rows the model is refitted on the training and validation
 # rows for the epochs early stopping kept (after_fit); chosen on development tables (docs/tables.md):
 # better on 5 of 6 below 2,000 rows, level on fair (4,074 rows) at twice the time.
@@ -101,6 +108,12 @@ class TableRecipe(Recipe):
             spec["numeric_input"] = TABLE_MODEL_DEFAULTS["numeric_input"]
             if TABLE_MODEL_DEFAULTS.get("bins"):
                 spec["bins"] = TABLE_MODEL_DEFAULTS["bins"]
+        elif mc.family == "mlp" and mc.members == "auto" and pre.n_numeric:
+            # piecewise-linear numeric encodings from 2,000 training rows (default_bins; the `auto`
+            # model's, as the linear path: `members: 1` or any number stays without them)
+            bins = default_bins(ctx.prep.rows["train"], ctx.prep.task.kind, pre.n_numeric)
+            if bins:
+                spec["numeric_input"], spec["bins"] = "robust_clip", bins
         model = build_model(spec)
         # the input layer's statistics come from the training rows only and are saved with the weights
         numeric_input = getattr(model, "numeric_input", None)
