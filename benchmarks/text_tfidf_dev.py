@@ -9,7 +9,8 @@ fitted in the same run on the same documents is the reference.
 A variant is ``name=key:value,key:value`` with keys ``words`` (1: tokens are runs of 2+ word
 characters, ``TFIDF_WORDS_ONLY``; 0: words and punctuation runs), ``val`` (``val_fraction``; with 0
 every training document trains for the fixed epochs), ``epochs``, ``hidden``, ``dropout``,
-``lr``, ``cos`` (1: a cosine decay of the rate to the last epoch) and ``members`` (that many runs, seeds ``s``, ``s + 100``, ..., their probabilities averaged).
+``mindf`` (``TFIDF_MIN_DF``: documents a word or pair must be in), ``pairs``
+(``TFIDF_MAX_BIGRAMS``), ``tokmin`` (the tokenizer's ``min_frequency``), ``lr``, ``cos`` (1: a cosine decay of the rate to the last epoch) and ``members`` (that many runs, seeds ``s``, ``s + 100``, ..., their probabilities averaged).
 
 Run: ``nice -n 5 .venv/bin/python benchmarks/text_tfidf_dev.py --set r8 --splits 0,1,2
 --variants "new=words:1,val:0" "old=words:0,val:0.1"``
@@ -18,6 +19,7 @@ Run: ``nice -n 5 .venv/bin/python benchmarks/text_tfidf_dev.py --set r8 --splits
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -31,6 +33,7 @@ import pandas as pd
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "text"
 SETS = {"r8": "reuters_r8", "20ng": "20newsgroups"}
+DEFAULTS: dict[str, int] = {}
 
 
 def _load() -> str:
@@ -50,9 +53,19 @@ def run_variant(
     name: str, opts: dict[str, float], part: Path, rest: pd.DataFrame, split: int, work: Path
 ) -> dict[str, Any]:
     import dlpipe as dl
+    from dlpipe.data.text import fit_tokenizer
     from dlpipe.pipeline import _fit_text
 
+    DEFAULTS.setdefault("min_df", _fit_text.TFIDF_MIN_DF)
+    DEFAULTS.setdefault("max_bigrams", _fit_text.TFIDF_MAX_BIGRAMS)
+
     _fit_text.TFIDF_WORDS_ONLY = bool(opts.get("words", 1))
+    _fit_text.TFIDF_MIN_DF = int(opts.get("mindf", DEFAULTS["min_df"]))
+    _fit_text.TFIDF_MAX_BIGRAMS = int(opts.get("pairs", DEFAULTS["max_bigrams"]))
+    # the word tokenizer's min_frequency (2: a word seen once is [UNK])
+    _fit_text.fit_tokenizer = functools.partial(
+        fit_tokenizer, min_frequency=int(opts.get("tokmin", 2))
+    )
     kw: dict[str, Any] = {}
     if "val" in opts:
         kw["val_fraction"] = opts["val"]
