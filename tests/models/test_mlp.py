@@ -244,8 +244,10 @@ def test_default_skip_is_for_small_regression_tables_only():
 def test_default_bins_from_2000_rows_on_narrow_numeric_blocks():
     from dlpipe.models.mlp import default_bins
 
-    assert [default_bins(n, "binary", 10) for n in (1_999, 2_000)] == [0, 8]
-    assert default_bins(5_000, "regression", 32) == 8 and default_bins(5_000, "regression", 33) == 0
+    assert [default_bins(n, "binary", 10) for n in (1_999, 2_000)] == [0, 16]
+    assert (
+        default_bins(5_000, "regression", 32) == 16 and default_bins(5_000, "regression", 33) == 0
+    )
 
 
 def test_the_default_model_encodes_numbers_piecewise_from_2000_rows(tmp_path):
@@ -254,7 +256,7 @@ def test_the_default_model_encodes_numbers_piecewise_from_2000_rows(tmp_path):
     frame["y"] = (frame["a"] > 0.3).astype(int)
     run = dl.train(frame, "y", epochs=1, progress="quiet", out=tmp_path / "run", report=False)
     spec = run.bundle.manifest["model_spec"]
-    assert (spec["numeric_input"], spec["bins"], spec["members"]) == ("robust_clip", 8, 8)
+    assert (spec["numeric_input"], spec["bins"], spec["members"]) == ("robust_clip", 16, 8)
     # the fitted quantile edges travel with the weights: a reloaded bundle predicts the same
     got = dl.load_bundle(tmp_path / "run" / "bundle").predict(frame.drop(columns="y").head(50))
     pd.testing.assert_frame_equal(got, run.bundle.predict(frame.drop(columns="y").head(50)))

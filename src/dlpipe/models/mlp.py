@@ -79,7 +79,7 @@ def default_members(n_rows: int, task: str = "binary") -> int:
     docs/tables.md). Regression: 8. With the refit on train + validation rows, no dropout and the
     linear skip path, 8 members lowered the development RMSE of friedman1 (0.679 -> 0.236) and star98
     (0.0842 -> 0.0823), grunfeld rose (37.8 -> 39.2); 16 and 32 members did better on friedman1 but
-    worse on grunfeld (42.2, 44.6). From 2,000 rows, with the piecewise-linear encodings
+    worse on grunfeld (42.2, 44.6). From 2,000 rows, with 8 piecewise-linear intervals
     (:func:`default_bins`), 8 members lowered flights' RMSE (2.77 -> 2.67) and were level on randhie
     (4.011 -> 4.013); without the encodings they were worse on randhie (4.018 vs 4.004; issue #17,
     docs/tables.md), so until 2026-12-07 regression from 2,000 rows was a plain MLP.
@@ -104,19 +104,21 @@ def default_skip(n_rows: int, task: str = "binary") -> bool:
 
 
 def default_bins(n_rows: int, task: str = "binary", n_numeric: int = 0) -> int:
-    """Piecewise-linear numeric encodings of the default table MLP: 8 intervals from 2,000 rows, else 0.
+    """Piecewise-linear numeric encodings of the default table MLP: 16 intervals from 2,000 rows, else 0.
 
     From 2,000 training rows the default model puts a :class:`NumericInput` (robust scaling, smooth
     clipping, a learnable scale) with ``bins`` piecewise-linear intervals over training quantiles
     before the dense stack. Chosen on development tables (issue #17, docs/tables.md): from 2,000 rows
-    it helped where trees lead (flights RMSE 3.41 -> 2.67 with 8 regression members, churn ROC-AUC
-    0.896 -> 0.926, fair 0.728 -> 0.733) and was level on randhie (4.004 -> 4.013); below 2,000 rows it
-    was mixed (better on iris and hmda, worse on hastie, anes96 and mnist8), so small tables keep none.
-    The encodings widen the first layer ninefold and move training off the engine's fast path: on
-    10,000 x 100 the default run took 137 s under load 4-6 (20.7 s without them), so a numeric block
-    wider than 32 columns (one-hot columns included) keeps none.
+    8 intervals helped where trees lead (flights RMSE 3.41 -> 2.67 with 8 regression members, churn
+    ROC-AUC 0.896 -> 0.926, fair 0.728 -> 0.733) and were level on randhie (4.004 -> 4.013); 16 did
+    better on flights (2.37) and were level elsewhere (randhie 4.013, churn 0.928, fair 0.733); 32
+    better still on flights (2.25) at twice the width. Below 2,000 rows 8 intervals were mixed (better
+    on iris and hmda, worse on hastie, anes96 and mnist8), so small tables keep none. The encodings
+    widen the first layer (1 + bins)-fold and move training off the engine's fast path: on 10,000 x 100
+    the default run took 137 s with 8 under load 4-6 (12.7 s without them at load 2.8), so a numeric
+    block wider than 32 columns (one-hot columns included) keeps none.
     """
-    return 8 if n_rows >= 2_000 and n_numeric <= 32 else 0
+    return 16 if n_rows >= 2_000 and n_numeric <= 32 else 0
 
 
 def embedding_dim(cardinality: int) -> int:
