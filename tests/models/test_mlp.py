@@ -262,3 +262,18 @@ def test_the_default_model_encodes_numbers_piecewise_from_2000_rows(tmp_path):
     pd.testing.assert_frame_equal(got, run.bundle.predict(frame.drop(columns="y").head(50)))
     plain = dl.train(frame, "y", epochs=1, progress="quiet", save=False, model={"members": 8})
     assert plain.bundle.manifest["model_spec"].get("numeric_input", "none") == "none"
+
+
+def test_a_rerun_from_config_yaml_keeps_the_auto_models_linear_path(tmp_path):
+    # config.yaml records `members: auto` when the auto model added parts a number would drop
+    frame = pd.DataFrame({"a": np.arange(60.0), "b": np.arange(60.0) % 7})
+    frame["y"] = 2 * frame["a"] + frame["b"]
+    run = dl.train(frame, "y", epochs=2, progress="quiet", out=tmp_path / "r1", report=False)
+    assert run.bundle.manifest["model_spec"]["skip"] and run.config["model"]["members"] == "auto"
+    again = dl.train(
+        frame, "y", config=tmp_path / "r1" / "config.yaml", progress="quiet", save=False
+    )
+    assert again.bundle.manifest["model_spec"] == run.bundle.manifest["model_spec"]
+    assert again.metrics["test"]["model"]["rmse"] == pytest.approx(
+        run.metrics["test"]["model"]["rmse"]
+    )

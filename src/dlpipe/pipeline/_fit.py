@@ -146,7 +146,11 @@ class TableRecipe(Recipe):
         resolved["model"]["hidden"] = ctx.spec["hidden"]
         resolved["model"]["dropout"] = ctx.spec["dropout"]
         if ctx.spec["family"] == "mlp":
-            resolved["model"]["members"] = ctx.spec.get("members", 1)
+            # the `auto` model's linear path and encodings come only with `members: auto` (a number
+            # asks for the plain ensemble), so a run that has them records `auto` to rerun the same
+            extras = ctx.spec.get("skip") or ctx.spec.get("bins")
+            auto = ctx.cfg.model.members == "auto" and extras
+            resolved["model"]["members"] = "auto" if auto else ctx.spec.get("members", 1)
 
 
 class _ReplayRates(Callback):
