@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from dlpipe.models.mlp import MLP
-from dlpipe.tasks.losses import BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, MSELoss
+from dlpipe.tasks.losses import BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, MAELoss, MSELoss
 from dlpipe.training import TensorData, Trainer
 from dlpipe.training.fastpath import make_fast_step
 from dlpipe.training.optim import FlatOptimizer
@@ -22,24 +22,9 @@ def _targets(loss, n, out):
     return torch.randn(n, out)
 
 
-@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid", "gelu", "leaky_relu", "silu"])
-@pytest.mark.parametrize(
-    "loss",
-    [
-        MSELoss(),
-        HuberLoss(),
-        BCEWithLogitsLoss(),
-        BCEWithLogitsLoss(torch.tensor([2.5])),
-        CrossEntropyLoss(),
-        CrossEntropyLoss(torch.tensor([1.0, 3.0, 0.5])),
-    ],
-    ids=["mse", "huber", "bce", "bce_pos_weight", "ce", "ce_weighted"],
-)
-def test_gradients_match_autograd(activation, loss):
-    out = 3 if isinstance(loss, CrossEntropyLoss) else 1
-    torch.manual_seed(0)
-    a = MLP(5, out, hidden=(7, 6), activation=activation)
-    b = copy.deepcopy(a)
+def _assert_fast_step_matches_autograd(a, loss, out):
+    """One fast-path step of ``a`` and autograd on a copy give the same loss and gradients."""
+    b = copy.deepcopy(a).train()
     FlatOptimizer(
         a.parameters(), "sgd"
     )  # gives a the persistent .grad views the fast path writes into
@@ -48,11 +33,32 @@ def test_gradients_match_autograd(activation, loss):
     x = torch.randn(9, 5) * 3
     y = _targets(loss, 9, out)
     value = step(x, y)
-    ref = loss(b(x), y)
+    ref = loss(b(x), y)  # an ensemble's (members, B, out): the mean of the members' losses
     ref.backward()
     torch.testing.assert_close(value, ref.detach())
-    for pa, pb in zip(a.parameters(), b.parameters()):
-        torch.testing.assert_close(pa.grad, pb.grad, rtol=1e-5, atol=1e-6)
+    for (name, pa), pb in zip(a.named_parameters(), b.parameters()):
+        torch.testing.assert_close(pa.grad, pb.grad, rtol=1e-5, atol=1e-6, msg=name)
+    return step, b
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid", "gelu", "leaky_relu", "silu"])
+@pytest.mark.parametrize(
+    "loss",
+    [
+        MSELoss(),
+        HuberLoss(),
+        MAELoss(),
+        BCEWithLogitsLoss(),
+        BCEWithLogitsLoss(torch.tensor([2.5])),
+        CrossEntropyLoss(),
+        CrossEntropyLoss(torch.tensor([1.0, 3.0, 0.5])),
+    ],
+    ids=["mse", "huber", "mae", "bce", "bce_pos_weight", "ce", "ce_weighted"],
+)
+def test_gradients_match_autograd(activation, loss):
+    out = 3 if isinstance(loss, CrossEntropyLoss) else 1
+    torch.manual_seed(0)
+    _assert_fast_step_matches_autograd(MLP(5, out, hidden=(7, 6), activation=activation), loss, out)
 
 
 @pytest.mark.parametrize(
@@ -68,19 +74,8 @@ def test_an_ensemble_of_members_gets_autograds_gradients(loss):
     out = 3 if isinstance(loss, CrossEntropyLoss) else 1
     torch.manual_seed(0)
     a = MLP(5, out, hidden=(7, 6), members=4, average="mean")
-    b = copy.deepcopy(a)
-    FlatOptimizer(a.parameters(), "sgd")
-    step = make_fast_step(a, loss)
-    assert step is not None and step.logits_buffer(9, torch.device("cpu")) is None
-    x = torch.randn(9, 5) * 3
-    y = _targets(loss, 9, out)
-    value = step(x, y)
-    b.train()
-    ref = loss(b(x), y)  # (members, B, out): the mean of the members' losses
-    ref.backward()
-    torch.testing.assert_close(value, ref.detach())
-    for (name, pa), pb in zip(a.named_parameters(), b.parameters()):
-        torch.testing.assert_close(pa.grad, pb.grad, rtol=1e-5, atol=1e-6, msg=name)
+    step, _ = _assert_fast_step_matches_autograd(a, loss, out)
+    assert step.logits_buffer(9, torch.device("cpu")) is None
 
 
 @pytest.mark.parametrize("members", [1, 4])
@@ -95,19 +90,8 @@ def test_the_linear_skip_path_gets_autograds_gradients(members, loss):
     with torch.no_grad():  # away from its zero start, so a wrong gradient would show
         a.skip.weight.normal_()
         a.skip.bias.normal_()
-    b = copy.deepcopy(a).train()
-    FlatOptimizer(a.parameters(), "sgd")
-    step = make_fast_step(a, loss)
-    assert step is not None
-    x = torch.randn(9, 5) * 3
-    y = _targets(loss, 9, out)
-    value = step(x, y)
-    ref = loss(b(x), y)
-    ref.backward()
-    torch.testing.assert_close(value, ref.detach())
+    _, b = _assert_fast_step_matches_autograd(a, loss, out)
     assert b.skip.weight.grad.abs().sum() > 0
-    for (name, pa), pb in zip(a.named_parameters(), b.parameters()):
-        torch.testing.assert_close(pa.grad, pb.grad, rtol=1e-5, atol=1e-6, msg=name)
 
 
 def test_dropout_uses_the_same_mask_forward_and_backward():
