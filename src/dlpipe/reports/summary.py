@@ -73,6 +73,28 @@ register_example_inputs(
 register_example_inputs("gan", lambda spec: _zeros(spec.get("latent", 32)))
 
 
+def _token_ids(spec: dict[str, Any]) -> list[torch.Tensor] | None:
+    """Two documents of 16 token ids (id 1, the unknown word; fewer when the model reads fewer)."""
+    import torch
+
+    if isinstance(spec.get("head"), dict) or spec.get("n_numeric") or spec.get("cardinalities"):
+        return None  # a text branch beside table columns: its inputs follow the table (no example)
+    steps = min(16, int(spec.get("max_length") or 16))
+    return [torch.ones(2, steps, dtype=torch.long)]
+
+
+# The text families read token ids (N, T) from the bundle's tokenizer (docs/text.md).
+for _family in (
+    "text_bag",
+    "text_rnn",
+    "text_transformer",
+    "text_tfidf",
+    "text_static",
+    "text_encoder",
+):
+    register_example_inputs(_family, _token_ids)
+
+
 @dataclass
 class LayerRow:
     """One row of the layer table; ``output_shape`` has the batch axis first (as run on 2 rows)."""
