@@ -170,3 +170,101 @@ def test_a_spec_without_two_table_sizes_is_refused(bad):
     spec = {"family": "text_tfidf", "vocab_size": 10, "n_outputs": 2, "n_features": 5, **bad}
     with pytest.raises(InvalidConfigError, match="needs `table_sizes`, two positive integers"):
         build_model(spec)
+
+
+def _pair(vocab_size: int = 10, **kw) -> tuple[TextTfidf, TextTfidf]:
+    """The same network without and with the linear path (same seed: the same first weights)."""
+    ids = np.array([[2, 3, 4, 0], [5, 6, 0, 0], [7, 8, 9, 2]], np.int64)
+    vocab = ngram_vocabulary(ids, vocab_size, min_df=1)
+    models = []
+    for skip in (False, True):
+        torch.manual_seed(0)
+        m = TextTfidf(
+            vocab_size,
+            3,
+            n_features=len(vocab["idf"]),
+            table_sizes=(len(vocab["keys1"]), len(vocab["keys2"])),
+            hidden=4,
+            skip=skip,
+            **kw,
+        )
+        m.load_vocabulary(vocab)
+        models.append(m.eval())
+    return models[0], models[1]
+
+
+def test_the_linear_path_starts_at_zero_and_its_gradient_reaches_the_batchs_ngrams():
+    from dlpipe.pipeline._fit_text import NgramOptimizer
+    from dlpipe.training.trainer import Trainer
+
+    plain, wide = _pair()
+    x = torch.tensor([[2, 3, 4, 0], [5, 6, 0, 0]])
+    assert plain.skip is None and wide.skip is not None
+    assert wide.skip.weight.shape == (wide.embed.weight.shape[0], 3)
+    # zero-initialised: the untrained network computes what the plain one does
+    with torch.no_grad():
+        torch.testing.assert_close(wide(x), plain(x), rtol=0, atol=0)
+    assert wide(x).shape == (2, 3)
+    # the gradient of the logits reaches the path's rows of the batch's n-grams (sparse), and one
+    # lazy Adam step moves those rows only
+    opt = NgramOptimizer(Trainer(learning_rate=0.1, optimizer="adam"), wide)
+    assert len(opt.sparse) == 2 and opt.sparse[1] is wide.skip.weight
+    wide.train()
+    opt.zero_grad()
+    wide(x[:1]).logsumexp(1).sum().backward()
+    grad = wide.skip.weight.grad
+    assert grad is not None and grad.is_sparse
+    used = sorted(set(wide.ngrams(x[:1])[0].tolist()) - {0})
+    assert sorted(set(grad.coalesce().indices()[0].tolist())) == used
+    opt.step()
+    moved = (wide.skip.weight.detach() != 0).any(dim=1).nonzero().flatten().tolist()
+    assert moved == used and len(used) == 5  # 3 words and 2 pairs of the first document
+    with torch.no_grad():  # the path now changes the logits
+        assert not torch.allclose(wide.eval()(x[:1]), plain(x[:1]))
+    assert len(opt.state_dict()["groups"]) == len(opt.dense.groups) + 2
+
+
+def test_a_spec_without_skip_builds_the_plain_network_and_skip_needs_a_hidden_layer():
+    from dlpipe.core.errors import InvalidConfigError
+    from dlpipe.models.registry import build_model
+
+    spec = {
+        "family": "text_tfidf",
+        "vocab_size": 10,
+        "n_outputs": 2,
+        "n_features": 5,
+        "table_sizes": [5, 7],
+        "hidden": 4,
+    }
+    assert build_model(spec).skip is None  # a bundle from before the key
+    assert build_model({**spec, "skip": True}).skip is not None
+    with pytest.raises(
+        InvalidConfigError, match="`skip` .* needs a hidden layer but `hidden` is 0"
+    ):
+        build_model({**spec, "skip": True, "hidden": 0})  # linear already
+
+
+def test_a_run_with_the_linear_path_saves_it_and_reloads_it(tmp_path: Path, monkeypatch):
+    from dlpipe.pipeline import _fit_text
+
+    monkeypatch.setattr(_fit_text, "TFIDF_SKIP", True)
+    run = dl.train(
+        documents(60),
+        model={"family": "text_tfidf"},
+        out=tmp_path / "run",
+        epochs=3,
+        progress="quiet",
+        seed=0,
+    )
+    assert run.metrics["test"]["model"]["accuracy"] >= 0.9
+    bundle = dl.load_bundle(tmp_path / "run" / "bundle")
+    assert bundle.manifest["model_spec"]["skip"] is True
+    assert bundle.model.skip is not None and bool(bundle.model.skip.weight.abs().sum() > 0)
+    docs = ["cheese soup and bread", "the coach and the team and the ball"]
+    np.testing.assert_allclose(
+        bundle.predict(docs).filter(like="proba_").to_numpy(),
+        run.bundle.predict(docs).filter(like="proba_").to_numpy(),
+        atol=1e-6,
+    )
+    out = export_bundle(bundle, tmp_path / "m.pt", format="torchscript")
+    assert out.parity["max_abs_diff"] < 1e-5

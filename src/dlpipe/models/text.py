@@ -475,6 +475,10 @@ class TextTfidf(nn.Module):
         table_sizes: The sizes of the two word-pair hash tables.
         hidden: The hidden layer's width (0: linear). Defaults to `256`.
         dropout: Before the output layer. Defaults to `0.5`.
+        skip: Beside the hidden layer (needs one), a linear path from the TF-IDF vector straight to the logits
+            ("wide and deep"; a second sparse ``EmbeddingBag``, trained by the same lazy Adam),
+            initialised at zero, so the untrained network computes what it would without it.
+            Defaults to `False`.
 
     Example:
         >>> m = TextTfidf(10, 3, n_features=6, table_sizes=(5, 7), hidden=4)
@@ -491,8 +495,14 @@ class TextTfidf(nn.Module):
         table_sizes: tuple[int, int],
         hidden: int = 256,
         dropout: float = 0.5,
+        skip: bool = False,
     ) -> None:
         super().__init__()
+        if skip and not hidden:
+            raise InvalidConfigError(
+                "`skip` (a linear path beside the hidden layer) needs a hidden layer but `hidden` is 0; "
+                "set `hidden` to a width, or leave `skip` off (with `hidden` 0 the model is linear already)."
+            )
         self.vocab_size = vocab_size
         self.word_feature: torch.Tensor
         self.keys1: torch.Tensor
@@ -523,6 +533,16 @@ class TextTfidf(nn.Module):
         if hidden:
             layers += [nn.Dropout(dropout), nn.Linear(hidden, n_outputs)]
         self.head = nn.Sequential(*layers) if layers else nn.Identity()
+        # the linear path, created only when asked, so bundles without it keep their weights' names
+        self.skip: nn.EmbeddingBag | None = None
+        if skip:
+            self.skip = nn.EmbeddingBag(
+                n_features,
+                n_outputs,
+                mode="sum",
+                sparse=True,
+                _weight=torch.zeros(n_features, n_outputs),
+            )
 
     def ngrams(self, ids: torch.Tensor) -> torch.Tensor:
         """Each token's word feature and each adjacent pair's feature: (B, T) -> (B, 2T - 1), 0 = none."""
@@ -563,17 +583,30 @@ class TextTfidf(nn.Module):
         w = value / tf / norm  # per occurrence: the tf occurrences sum to the feature's value
         return f, w, real
 
-    def features(self, ids: torch.Tensor) -> torch.Tensor:
-        """The hidden layer (B, hidden) after its ReLU (with ``hidden=0``: the logits): what a text branch
-        beside table columns gives."""
+    def _bag(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The bag's inputs: the real occurrences' features, their per-document offsets, their weights."""
         f, w, keep = self.occurrences(ids)
         counts = keep.sum(dim=1)
         offsets = torch.cumsum(counts, 0) - counts
-        h = self.embed(f[keep], offsets, per_sample_weights=w[keep]) + self.bias
+        return f[keep], offsets, w[keep]
+
+    def _hidden(self, bag: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        f, offsets, w = bag
+        h = self.embed(f, offsets, per_sample_weights=w) + self.bias
         return torch.relu(h) if self.hidden else h
 
+    def features(self, ids: torch.Tensor) -> torch.Tensor:
+        """The hidden layer (B, hidden) after its ReLU (with ``hidden=0``: the logits): what a text branch
+        beside table columns gives (the linear path, if any, is not part of it)."""
+        return self._hidden(self._bag(ids))
+
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(ids))  # type: ignore[no-any-return]
+        bag = self._bag(ids)
+        out = self.head(self._hidden(bag))
+        if self.skip is not None:  # the TF-IDF vector straight to the logits
+            f, offsets, w = bag
+            out = out + self.skip(f, offsets, per_sample_weights=w)
+        return out  # type: ignore[no-any-return]
 
     def load_vocabulary(self, vocab: dict[str, Any]) -> None:
         """Fill the buffers from :func:`ngram_vocabulary`'s arrays."""
@@ -612,4 +645,5 @@ def _build_tfidf(spec: dict[str, Any]) -> nn.Module:
         table_sizes=(int(sizes[0]), int(sizes[1])),
         hidden=int(spec.get("hidden") or 0),
         dropout=float(spec.get("dropout", 0.5)),
+        skip=bool(spec.get("skip", False)),  # bundles from before the key: no linear path
     )

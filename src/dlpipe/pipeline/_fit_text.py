@@ -60,6 +60,9 @@ TFIDF_MAX_BIGRAMS, TFIDF_MIN_DF, TFIDF_HIDDEN, TFIDF_DROPOUT = 200_000, 2, 256, 
 TFIDF_LEARNING_RATE, TFIDF_BATCH, TFIDF_EPOCHS = 3e-3, 64, 6
 TFIDF_VAL_FRACTION = 0.0  # no validation split: every training document trains (docs/text.md)
 TFIDF_WORDS_ONLY = True  # its tokens: runs of 2+ word characters (scikit-learn's token pattern)
+# a linear path from the TF-IDF vector to the logits beside the hidden layer (model spec `skip`; off:
+# docs/text.md gives the development cuts it was measured on)
+TFIDF_SKIP = False
 # minilm: its linear head is one logistic regression on the sentence vector beside the TF-IDF vector
 # of the word pieces (1-2 grams) the encoder reads (docs/text.md: chosen on R8 training documents)
 MINILM_NGRAMS = True
@@ -349,14 +352,16 @@ class TextRecipe(Recipe):
             }
         elif family == "text_tfidf":
             ng = st["ngrams"]
+            width = (mc.hidden or [TFIDF_HIDDEN])[0] if "hidden" in given else TFIDF_HIDDEN
             spec = {
                 "family": family,
                 "vocab_size": vocab,
                 "n_outputs": n_out,
                 "n_features": int(len(ng["idf"])),
                 "table_sizes": [int(len(ng["keys1"])), int(len(ng["keys2"]))],
-                "hidden": (mc.hidden or [TFIDF_HIDDEN])[0] if "hidden" in given else TFIDF_HIDDEN,
+                "hidden": width,
                 "dropout": mc.dropout if "dropout" in given else TFIDF_DROPOUT,
+                "skip": bool(TFIDF_SKIP and width),  # `--hidden 0`: linear already
             }
         elif family == "minilm":  # the head trains on cached sentence vectors
             spec = {
@@ -395,7 +400,8 @@ class TextRecipe(Recipe):
             cards = table.cardinalities
             spec = {
                 "family": "text_tabular",
-                "text": {**spec, "n_outputs": 1},
+                # the branch gives its hidden layer: no linear path to logits of its own
+                "text": {**{k: v for k, v in spec.items() if k != "skip"}, "n_outputs": 1},
                 "n_numeric": table.n_numeric,
                 "cardinalities": cards,
                 "embedding_dims": [mc.embedding_dim or embedding_dim(k) for k in cards],
@@ -768,9 +774,9 @@ class TfidfTextRecipe(TextRecipe):
 
 class NgramOptimizer:
     """The engine's optimiser (:class:`~dlpipe.training.optim.FlatOptimizer`, the run's settings) over
-    the dense parameters, and lazy Adam over each ``text_tfidf`` first layer, whose gradients are
-    sparse: only the rows of the batch's n-grams move, their moments updated when they are seen (as
-    ``torch.optim.SparseAdam``). Schedules set ``lr`` on both; checkpoints hold both states; gradient
+    the dense parameters, and lazy Adam over each ``text_tfidf`` first layer and linear path (``skip``),
+    whose gradients are sparse: only the rows of the batch's n-grams move, their moments updated when
+    they are seen (as ``torch.optim.SparseAdam``). Schedules set ``lr`` on both; checkpoints hold both states; gradient
     clipping (``clip_grad``) acts on the dense part only."""
 
     def __init__(
@@ -783,7 +789,13 @@ class NgramOptimizer:
         from dlpipe.models.text import TextTfidf
         from dlpipe.training.optim import FlatOptimizer
 
-        self.sparse = [m.embed.weight for m in model.modules() if isinstance(m, TextTfidf)]
+        self.sparse = [
+            layer.weight
+            for m in model.modules()
+            if isinstance(m, TextTfidf)
+            for layer in (m.embed, m.skip)
+            if layer is not None
+        ]
         ids = {id(p) for p in self.sparse}
         name = trainer.optimizer_name
         self.dense = FlatOptimizer(
