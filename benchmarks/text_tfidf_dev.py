@@ -11,7 +11,8 @@ characters, ``TFIDF_WORDS_ONLY``; 0: words and punctuation runs), ``val`` (``val
 every training document trains for the fixed epochs), ``epochs``, ``hidden``, ``dropout``,
 ``mindf`` (``TFIDF_MIN_DF``: documents a word or pair must be in), ``pairs``
 (``TFIDF_MAX_BIGRAMS``), ``tokmin`` (the tokenizer's ``min_frequency``), ``skip`` (1: a linear path from the TF-IDF vector
-to the logits beside the hidden layer, ``TFIDF_SKIP``), ``lr``, ``cos`` (1: a cosine decay of the rate to the last epoch) and ``members`` (that many runs, seeds ``s``, ``s + 100``, ..., their probabilities averaged).
+to the logits beside the hidden layer, ``TFIDF_SKIP``), ``skipscale`` (its logits' factor: with
+Adam, its learning rate's), ``lr``, ``cos`` (1: a cosine decay of the rate to the last epoch) and ``members`` (that many runs, seeds ``s``, ``s + 100``, ..., their probabilities averaged).
 
 Run: ``nice -n 5 .venv/bin/python benchmarks/text_tfidf_dev.py --set r8 --splits 0,1,2
 --variants "new=words:1,val:0" "old=words:0,val:0.1"``
@@ -62,6 +63,7 @@ def run_variant(
 
     _fit_text.TFIDF_WORDS_ONLY = bool(opts.get("words", 1))
     _fit_text.TFIDF_SKIP = bool(opts.get("skip", 0))
+    _fit_text.TFIDF_SKIP_SCALE = float(opts.get("skipscale", 1.0))
     _fit_text.TFIDF_MIN_DF = int(opts.get("mindf", DEFAULTS["min_df"]))
     _fit_text.TFIDF_MAX_BIGRAMS = int(opts.get("pairs", DEFAULTS["max_bigrams"]))
     # the word tokenizer's min_frequency (2: a word seen once is [UNK])

@@ -219,8 +219,14 @@ def test_the_linear_path_starts_at_zero_and_its_gradient_reaches_the_batchs_ngra
     opt.step()
     moved = (wide.skip.weight.detach() != 0).any(dim=1).nonzero().flatten().tolist()
     assert moved == used and len(used) == 5  # 3 words and 2 pairs of the first document
-    with torch.no_grad():  # the path now changes the logits
-        assert not torch.allclose(wide.eval()(x[:1]), plain(x[:1]))
+    with torch.no_grad():  # the path now adds to the logits: its bag's output times skip_scale
+        wide.eval().skip_scale = 0.0
+        deep = wide(x[:1])
+        wide.skip_scale = 1.0
+        path = wide(x[:1]) - deep
+        assert path.abs().max() > 0
+        wide.skip_scale = 3.0
+        torch.testing.assert_close(wide(x[:1]) - deep, 3.0 * path, rtol=1e-4, atol=1e-6)
     assert len(opt.state_dict()["groups"]) == len(opt.dense.groups) + 2
 
 
@@ -248,6 +254,7 @@ def test_a_run_with_the_linear_path_saves_it_and_reloads_it(tmp_path: Path, monk
     from dlpipe.pipeline import _fit_text
 
     monkeypatch.setattr(_fit_text, "TFIDF_SKIP", True)
+    monkeypatch.setattr(_fit_text, "TFIDF_SKIP_SCALE", 10.0)
     run = dl.train(
         documents(60),
         model={"family": "text_tfidf"},
@@ -258,7 +265,8 @@ def test_a_run_with_the_linear_path_saves_it_and_reloads_it(tmp_path: Path, monk
     )
     assert run.metrics["test"]["model"]["accuracy"] >= 0.9
     bundle = dl.load_bundle(tmp_path / "run" / "bundle")
-    assert bundle.manifest["model_spec"]["skip"] is True
+    spec = bundle.manifest["model_spec"]
+    assert spec["skip"] is True and spec["skip_scale"] == 10.0 and bundle.model.skip_scale == 10.0
     assert bundle.model.skip is not None and bool(bundle.model.skip.weight.abs().sum() > 0)
     docs = ["cheese soup and bread", "the coach and the team and the ball"]
     np.testing.assert_allclose(

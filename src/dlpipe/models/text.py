@@ -479,6 +479,8 @@ class TextTfidf(nn.Module):
             ("wide and deep"; a second sparse ``EmbeddingBag``, trained by the same lazy Adam),
             initialised at zero, so the untrained network computes what it would without it.
             Defaults to `False`.
+        skip_scale: The linear path's logits are its bag's output times this: with Adam, its learning
+            rate times this (a unit-norm TF-IDF vector needs large weights to move logits). Defaults to `1.0`.
 
     Example:
         >>> m = TextTfidf(10, 3, n_features=6, table_sizes=(5, 7), hidden=4)
@@ -496,6 +498,7 @@ class TextTfidf(nn.Module):
         hidden: int = 256,
         dropout: float = 0.5,
         skip: bool = False,
+        skip_scale: float = 1.0,
     ) -> None:
         super().__init__()
         if skip and not hidden:
@@ -535,6 +538,7 @@ class TextTfidf(nn.Module):
         self.head = nn.Sequential(*layers) if layers else nn.Identity()
         # the linear path, created only when asked, so bundles without it keep their weights' names
         self.skip: nn.EmbeddingBag | None = None
+        self.skip_scale = float(skip_scale)
         if skip:
             self.skip = nn.EmbeddingBag(
                 n_features,
@@ -605,7 +609,7 @@ class TextTfidf(nn.Module):
         out = self.head(self._hidden(bag))
         if self.skip is not None:  # the TF-IDF vector straight to the logits
             f, offsets, w = bag
-            out = out + self.skip(f, offsets, per_sample_weights=w)
+            out = out + self.skip_scale * self.skip(f, offsets, per_sample_weights=w)
         return out  # type: ignore[no-any-return]
 
     def load_vocabulary(self, vocab: dict[str, Any]) -> None:
@@ -646,4 +650,5 @@ def _build_tfidf(spec: dict[str, Any]) -> nn.Module:
         hidden=int(spec.get("hidden") or 0),
         dropout=float(spec.get("dropout", 0.5)),
         skip=bool(spec.get("skip", False)),  # bundles from before the key: no linear path
+        skip_scale=float(spec.get("skip_scale", 1.0)),
     )

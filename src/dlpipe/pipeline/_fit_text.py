@@ -62,7 +62,7 @@ TFIDF_VAL_FRACTION = 0.0  # no validation split: every training document trains 
 TFIDF_WORDS_ONLY = True  # its tokens: runs of 2+ word characters (scikit-learn's token pattern)
 # a linear path from the TF-IDF vector to the logits beside the hidden layer (model spec `skip`; off:
 # docs/text.md gives the development cuts it was measured on)
-TFIDF_SKIP = False
+TFIDF_SKIP, TFIDF_SKIP_SCALE = False, 1.0
 # minilm: its linear head is one logistic regression on the sentence vector beside the TF-IDF vector
 # of the word pieces (1-2 grams) the encoder reads (docs/text.md: chosen on R8 training documents)
 MINILM_NGRAMS = True
@@ -363,6 +363,8 @@ class TextRecipe(Recipe):
                 "dropout": mc.dropout if "dropout" in given else TFIDF_DROPOUT,
                 "skip": bool(TFIDF_SKIP and width),  # `--hidden 0`: linear already
             }
+            if spec["skip"]:
+                spec["skip_scale"] = TFIDF_SKIP_SCALE
         elif family == "minilm":  # the head trains on cached sentence vectors
             spec = {
                 "family": "text_vectors",
