@@ -73,12 +73,13 @@ register_example_inputs(
 register_example_inputs("gan", lambda spec: _zeros(spec.get("latent", 32)))
 
 
-def _token_ids(spec: dict[str, Any]) -> list[torch.Tensor] | None:
+def _token_ids(spec: dict[str, Any]) -> list[torch.Tensor]:
     """Two documents of 16 token ids (id 1, the unknown word; fewer when the model reads fewer)."""
     import torch
 
     if isinstance(spec.get("head"), dict) or spec.get("n_numeric") or spec.get("cardinalities"):
-        return None  # a text branch beside table columns: its inputs follow the table (no example)
+        # a text branch beside table columns: its inputs follow the table (no example: the note stays)
+        raise ValueError("text beside table columns")
     steps = min(16, int(spec.get("max_length") or 16))
     return [torch.ones(2, steps, dtype=torch.long)]
 
