@@ -69,9 +69,9 @@ class ForecastTask:
             )
 
     def loss_fn(self) -> LogitLoss:
-        from dlpipe.tasks.losses import HuberLoss, MAELoss, MSELoss
+        from dlpipe.tasks.losses import regression_loss
 
-        return {"mae": MAELoss, "huber": HuberLoss}.get(self.loss, MSELoss)()
+        return regression_loss(self.loss)
 
     def reshape(self, outputs: np.ndarray) -> np.ndarray:
         """(N, H * K) step-major network outputs -> (N, H, K); NaN or inf outputs are refused (check_outputs)."""

@@ -23,6 +23,7 @@ __all__ = [
     "HuberLoss",
     "BCEWithLogitsLoss",
     "CrossEntropyLoss",
+    "regression_loss",
 ]
 
 
@@ -119,3 +120,8 @@ class CrossEntropyLoss(LogitLoss):
             return g.div_(len(y))
         w = self.weight[y]  # (B,)
         return g.mul_(w[:, None]).div_(w.sum())
+
+
+def regression_loss(name: str) -> LogitLoss:
+    """The loss a regression or forecast task names: ``mae``, ``huber``, else (``mse``, ``auto``) MSE."""
+    return {"mae": MAELoss, "huber": HuberLoss}.get(name, MSELoss)()

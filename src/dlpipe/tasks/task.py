@@ -126,16 +126,10 @@ class Task:
         """The loss on logits for this task (it also knows its gradient, for the engine's fast path)."""
         import torch
 
-        from dlpipe.tasks.losses import (
-            BCEWithLogitsLoss,
-            CrossEntropyLoss,
-            HuberLoss,
-            MAELoss,
-            MSELoss,
-        )
+        from dlpipe.tasks.losses import BCEWithLogitsLoss, CrossEntropyLoss, regression_loss
 
         if self.kind == "regression":
-            return {"huber": HuberLoss, "mae": MAELoss}.get(self.loss, MSELoss)()
+            return regression_loss(self.loss)
         if self.kind == "binary":
             if class_weights is not None:
                 return BCEWithLogitsLoss(
