@@ -434,24 +434,30 @@ def rank_levels(out: Path, drops: list[int]) -> None:
         print(
             f"| {lv:.2f} | {np.concatenate(inside[lv]).mean():.3f} | {span[lv].mean():.3f} | {cells} |"
         )
+
     # Which criterion picks a level that holds on a span it did not see: each span left out in turn,
     # the level chosen on the others (the smallest reaching nominal), scored on the left-out span.
+    def smallest(agg: Any, keep: list[int], nominal: float) -> float:
+        """The smallest level whose coverage over the spans ``keep``, aggregated, reaches nominal."""
+        return next((x for x in levels if agg(span[x][keep], keep) >= nominal), levels[-1])
+
+    every = list(range(len(drops)))
     for nominal in (0.80, 0.95):
         for name, agg in (
             ("all points pooled", lambda v, k: np.average(v, weights=size[k])),
             ("mean over spans", lambda v, k: float(np.mean(v))),
         ):
-            miss = []
-            for out_k in range(len(drops)):
-                keep = [k for k in range(len(drops)) if k != out_k]
-                lv = next((x for x in levels if agg(span[x][keep], keep) >= nominal), levels[-1])
-                miss.append(span[lv][out_k] - nominal)
-            m = np.array(miss)
+            m = np.array(
+                [
+                    span[smallest(agg, [k for k in every if k != out_k], nominal)][out_k] - nominal
+                    for out_k in every
+                ]
+            )
             print(
                 f"{nominal:.0%} by {name}: leave-one-span-out coverage - nominal "
                 + ", ".join(f"{v:+.3f}" for v in m)
-                + f" (mean {m.mean():+.3f}, mean |.| {np.abs(m).mean():.3f}); on all spans: "
-                + f"{next((x for x in levels if agg(span[x], list(range(len(drops)))) >= nominal), levels[-1]):.2f}"
+                + f" (mean {m.mean():+.3f}, mean |.| {np.abs(m).mean():.3f}); "
+                + f"on all spans: {smallest(agg, every, nominal):.2f}"
             )
 
 
