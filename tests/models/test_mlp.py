@@ -9,6 +9,7 @@ import torch
 
 import dlpipe as dl
 from dlpipe.bundle import load_bundle
+from dlpipe.core.errors import InvalidConfigError
 from dlpipe.models.mlp import MLP, NumericInput
 from dlpipe.models.registry import build_model
 
@@ -88,6 +89,77 @@ def test_piecewise_linear_bins_widen_the_input():
         }
     )
     assert model(torch.zeros(2, 3)).shape == (2, 1)
+
+
+def test_per_column_bins_give_low_cardinality_columns_one_interval_per_step():
+    from dlpipe.models.mlp import column_bins
+
+    rng = torch.Generator().manual_seed(0)
+    x = torch.stack(
+        [
+            torch.randint(0, 5, (400,), generator=rng).float(),  # 5 values: 4 steps
+            torch.randn(400, generator=rng),  # many values: quantile intervals
+            torch.randint(0, 2, (400,), generator=rng).float(),  # 0/1: none
+        ],
+        dim=1,
+    )
+    counts = column_bins([len(torch.unique(x[:, j])) for j in range(3)], most=8)
+    assert counts == [4, 8, 0]
+    layer = NumericInput(3, bins=counts).fit(x)
+    assert layer.out_features == 3 + 12 and "keep" not in layer.state_dict()
+    out = layer(x)
+    assert out.shape == (400, 15)
+    # the 5-valued column: a thermometer code of its value (0 -> 0000, 3 -> 1110, 4 -> 1111)
+    assert torch.equal(out[:, 3:7].sum(dim=1), x[:, 0])
+    assert set(out[:, 3:7].unique().tolist()) == {0.0, 1.0}
+    # the state travels: a fresh layer of the same counts gives the same outputs
+    again = NumericInput(3, bins=counts)
+    again.load_state_dict(layer.state_dict())
+    assert torch.equal(again(x), out)
+    # one count for every column is the uniform layout of before
+    assert NumericInput(3, bins=4).fit(x)(x).shape == (400, 15)
+
+
+def test_column_bins_fit_a_width_budget_by_capping_the_many_valued_columns_first():
+    from dlpipe.models.mlp import column_bins
+
+    assert column_bins([2, 5, 1000, 1000]) == [0, 4, 16, 16]
+    # budget 20: 4 columns + 16 intervals -> the cap falls to 6 (0 + 4 + 6 + 6)
+    assert column_bins([2, 5, 1000, 1000], width=20) == [0, 4, 6, 6]
+    assert column_bins([1000] * 10, width=10) == [0] * 10  # not even one interval each fits
+    assert column_bins([2, 5, 1000], fewest=17) == [0, 0, 16]  # many-valued columns only
+
+
+def test_per_column_bins_on_a_wide_table_travel_with_the_bundle(tmp_path, monkeypatch):
+    # tried, not the default (TABLE_MODEL_DEFAULTS["wide_bins"]): a block wider than 32 columns
+    from dlpipe.pipeline import _fit
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {f"c{j}": rng.integers(0, 2 + j % 6, 3_400).astype(float) for j in range(34)}
+    )
+    frame["y"] = frame["c5"] + rng.normal(size=3_400)
+    plain = dl.train(frame, "y", epochs=1, progress="quiet", save=False)
+    assert "bins" not in plain.bundle.manifest["model_spec"]  # the default: none over 32 columns
+    monkeypatch.setitem(_fit.TABLE_MODEL_DEFAULTS, "wide_bins", {})
+    run = dl.train(frame, "y", epochs=1, progress="quiet", out=tmp_path / "run", report=False)
+    bins = run.bundle.manifest["model_spec"]["bins"]
+    assert bins == [min(16, 1 + j % 6) if j % 6 else 0 for j in range(34)]
+    got = dl.load_bundle(tmp_path / "run" / "bundle").predict(frame.drop(columns="y").head(40))
+    pd.testing.assert_frame_equal(got, run.bundle.predict(frame.drop(columns="y").head(40)))
+
+
+def test_bins_must_be_counts():
+    with pytest.raises(InvalidConfigError, match="`bins`"):
+        build_model(
+            {
+                "family": "mlp",
+                "n_numeric": 2,
+                "n_outputs": 1,
+                "numeric_input": "robust_clip",
+                "bins": [1, -1],
+            }
+        )
 
 
 @pytest.mark.slow
@@ -245,9 +317,11 @@ def test_default_bins_from_2000_rows_on_narrow_numeric_blocks():
     from dlpipe.models.mlp import default_bins
 
     assert [default_bins(n, "binary", 10) for n in (1_999, 2_000)] == [0, 16]
-    assert (
-        default_bins(5_000, "regression", 32) == 16 and default_bins(5_000, "regression", 33) == 0
-    )
+    assert default_bins(5_000, "binary", 32) == 16 and default_bins(5_000, "binary", 33) == 0
+    # regression: up to 32 intervals within 32 x 17 encoded inputs, never fewer than 16
+    widths = {f: default_bins(5_000, "regression", f) for f in (9, 16, 17, 26, 32, 33)}
+    assert widths == {9: 32, 16: 32, 17: 31, 26: 19, 32: 16, 33: 0}
+    assert default_bins(1_999, "regression", 9) == 0
 
 
 def test_the_default_model_encodes_numbers_piecewise_from_2000_rows(tmp_path):

@@ -8,6 +8,8 @@ multiplied by a learnable per-feature scale.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
@@ -18,6 +20,7 @@ __all__ = [
     "NumericInput",
     "default_hidden",
     "default_bins",
+    "column_bins",
     "default_members",
     "default_skip",
     "average_members",
@@ -103,8 +106,14 @@ def default_skip(n_rows: int, task: str = "binary") -> bool:
     return task == "regression" and n_rows < 2_000
 
 
+# the widest input the default encodings make: 32 columns x (1 + 16 intervals), the most the
+# classification rule of default_bins gives (its cost measured: docs/tables.md)
+WIDE_BINS_WIDTH = 32 * 17
+
+
 def default_bins(n_rows: int, task: str = "binary", n_numeric: int = 0) -> int:
-    """Piecewise-linear numeric encodings of the default table MLP: 16 intervals from 2,000 rows, else 0.
+    """Piecewise-linear numeric encodings of the default table MLP: 16 intervals from 2,000 rows, else 0;
+    regression up to 32.
 
     From 2,000 training rows the default model puts a :class:`NumericInput` (robust scaling, smooth
     clipping, a learnable scale) with ``bins`` piecewise-linear intervals over training quantiles
@@ -117,8 +126,38 @@ def default_bins(n_rows: int, task: str = "binary", n_numeric: int = 0) -> int:
     widen the first layer (1 + bins)-fold and move training off the engine's fast path: on 10,000 x 100
     the default run took 137 s with 8 under load 4-6 (12.7 s without them at load 2.8), so a numeric
     block wider than 32 columns (one-hot columns included) keeps none.
+
+    Regression gets the most intervals, up to 32, that keep the encoded width ``F * (1 + bins)``
+    within the widest the 16-interval rule makes (32 x 17 = 544 inputs), so never fewer than 16:
+    32 for up to 16 columns, 31 for flights' 17, 19 for diamonds' 26. Chosen on development tables
+    (seeds 0-2, issue #17, docs/tables.md): RMSE flights 2.368 -> 2.213 (31 intervals), randhie
+    4.013 -> 4.008 (32), diamonds 693.2 -> 687.4 (19; 690.7 with 32); it costs up to 1.3x the
+    seconds (10,000 x 16: 47.9 s vs 36.6 s). Classification stays at 16 (churn and fair were level
+    between 8 and 16; more not tried). Wide blocks: see ``TABLE_MODEL_DEFAULTS["wide_bins"]``.
     """
-    return 16 if n_rows >= 2_000 and n_numeric <= 32 else 0
+    if n_rows < 2_000 or n_numeric > 32:
+        return 0
+    if task == "regression":
+        return min(32, max(16, WIDE_BINS_WIDTH // max(n_numeric, 1) - 1))
+    return 16
+
+
+def column_bins(
+    distinct: Sequence[int], most: int = 16, width: int = WIDE_BINS_WIDTH, fewest: int = 2
+) -> list[int]:
+    """Per-column piecewise-linear intervals for a wide numeric block, from each column's distinct values.
+
+    A column with ``d`` distinct training values gets ``min(most, d - 1)`` intervals (a column of at
+    most ``most + 1`` values: one between each pair of neighbours), a column of at most ``fewest``
+    values none (a 0/1 column's value says it all). While the encoded width ``F + sum`` exceeds
+    ``width``, ``most`` falls by one, so the columns with the most values lose intervals first; all
+    zeros if even one interval each is too wide.
+    """
+    for cap in range(most, 0, -1):
+        counts = [min(cap, d - 1) if d > fewest else 0 for d in distinct]
+        if len(counts) + sum(counts) <= width:
+            return counts
+    return [0] * len(distinct)
 
 
 def embedding_dim(cardinality: int) -> int:
@@ -134,11 +173,15 @@ class NumericInput(nn.Module):
     column; 1 for a constant one); they are saved with the weights.
 
     With ``bins > 0`` each clipped value is also encoded piecewise-linearly (Gorishniy et al. 2022)
-    over ``bins`` intervals between training quantiles: (B, F) -> (B, F * (1 + bins)).
+    over ``bins`` intervals between training quantiles: (B, F) -> (B, F * (1 + bins)). ``bins`` may
+    also give one count per column (see :func:`column_bins`): a column with at most ``count + 1``
+    distinct training values then gets one interval between each pair of neighbouring values, the
+    others quantile intervals; (B, F) -> (B, F + sum of the counts).
 
     Args:
         n_features: Number of numeric input columns.
-        bins: Piecewise-linear intervals per column (0: none). Defaults to `0`.
+        bins: Piecewise-linear intervals per column (0: none), one count or one per column.
+            Defaults to `0`.
 
     Example:
         >>> layer = NumericInput(3).fit(torch.randn(100, 3))
@@ -149,19 +192,32 @@ class NumericInput(nn.Module):
     center: torch.Tensor
     inv_scale: torch.Tensor
     edges: torch.Tensor
+    keep: torch.Tensor
 
-    def __init__(self, n_features: int, bins: int = 0) -> None:
+    def __init__(self, n_features: int, bins: int | Sequence[int] = 0) -> None:
         super().__init__()
-        self.bins = bins
+        # per-column interval counts; ``bins`` (the widest) sizes the (F, bins + 1) edges buffer
+        self.per_column = not isinstance(bins, int)
+        self.counts = [bins] * n_features if isinstance(bins, int) else [int(b) for b in bins]
+        if len(self.counts) != n_features or min(self.counts, default=0) < 0:
+            raise ValueError(
+                f"`bins` is {bins!r} but must be a count >= 0 or one per numeric column ({n_features})."
+            )
+        self.bins = max(self.counts, default=0)
         self.register_buffer("center", torch.zeros(n_features))
         self.register_buffer("inv_scale", torch.ones(n_features))
         # (F, bins + 1) interval edges of the clipped values; evenly spaced until fitted
-        self.register_buffer("edges", torch.linspace(-3.0, 3.0, bins + 1).repeat(n_features, 1))
+        self.register_buffer(
+            "edges", torch.linspace(-3.0, 3.0, self.bins + 1).repeat(n_features, 1)
+        )
+        # with per-column counts, the flat positions of the intervals kept (from the spec: not saved)
+        keep = [j * self.bins + i for j, b in enumerate(self.counts) for i in range(b)]
+        self.register_buffer("keep", torch.tensor(keep, dtype=torch.long), persistent=False)
         self.weight = nn.Parameter(torch.ones(n_features))
 
     @property
     def out_features(self) -> int:
-        return int(self.center.shape[0]) * (1 + self.bins)
+        return len(self.counts) + sum(self.counts)
 
     @torch.no_grad()
     def fit(self, x: torch.Tensor) -> NumericInput:
@@ -179,6 +235,14 @@ class NumericInput(nn.Module):
             z = self._clipped(x)
             levels = torch.linspace(0.0, 1.0, self.bins + 1)
             self.edges.copy_(torch.quantile(z, levels, dim=0).T)  # (F, bins + 1)
+            for j, b in enumerate(self.counts if self.per_column else ()):
+                values = torch.unique(z[:, j])
+                if len(values) <= b + 1:  # a few values: one interval between neighbours
+                    edges = values
+                else:
+                    edges = torch.quantile(z[:, j], torch.linspace(0.0, 1.0, b + 1))
+                self.edges[j, : len(edges)] = edges
+                self.edges[j, len(edges) :] = edges[-1]  # unused (``keep`` drops them)
         return self
 
     def _clipped(self, x: torch.Tensor) -> torch.Tensor:
@@ -190,8 +254,10 @@ class NumericInput(nn.Module):
         if not self.bins:
             return z * self.weight
         lo, width = self.edges[:, :-1], (self.edges[:, 1:] - self.edges[:, :-1]).clamp_min(1e-6)
-        ple = ((z.unsqueeze(-1) - lo) / width).clamp(0.0, 1.0)  # (B, F, bins)
-        return torch.cat([z * self.weight, ple.flatten(1)], dim=1)  # (B, F * (1 + bins))
+        ple = ((z.unsqueeze(-1) - lo) / width).clamp(0.0, 1.0).flatten(1)  # (B, F * bins)
+        if len(self.keep) < ple.shape[1]:
+            ple = ple.index_select(1, self.keep)  # (B, sum of the columns' counts)
+        return torch.cat([z * self.weight, ple], dim=1)  # (B, F + intervals)
 
 
 class MemberInput(nn.Module):
@@ -252,7 +318,8 @@ class MLP(nn.Module):
         numeric_input: ``"robust_clip"`` puts a :class:`NumericInput` before the dense stack (its
             statistics set by ``model.numeric_input.fit(x_train)``); ``"none"`` feeds the numeric
             block as it comes. Defaults to `"none"`.
-        bins: Piecewise-linear encoding intervals of the numeric input layer. Defaults to `0`.
+        bins: Piecewise-linear encoding intervals of the numeric input layer, one count or one per
+            numeric column (:class:`NumericInput`). Defaults to `0`.
         members: Ensemble members sharing the hidden layers (TabM-mini, Gorishniy et al. 2025):
             each member multiplies the input by its own fixed random signs and has its own output
             layer. In training mode the forward returns every member's output ``(members, B,
@@ -281,7 +348,7 @@ class MLP(nn.Module):
         cardinalities: tuple[int, ...] | list[int] = (),
         embedding_dims: tuple[int, ...] | list[int] | None = None,
         numeric_input: str = "none",
-        bins: int = 0,
+        bins: int | Sequence[int] = 0,
         members: int = 1,
         average: str = "mean",
         skip: bool = False,

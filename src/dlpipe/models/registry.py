@@ -148,6 +148,12 @@ def _build_mlp(spec: dict[str, Any]) -> nn.Module:
     numeric_input = spec.get("numeric_input", "none")
     if numeric_input not in ("none", "robust_clip"):
         problems.append(f"`numeric_input` is {numeric_input!r} but must be 'none' or 'robust_clip'")
+    bins = spec.get("bins", 0)
+    counts = bins if isinstance(bins, list) else [bins]
+    if any(not isinstance(b, int) or isinstance(b, bool) or b < 0 for b in counts):
+        problems.append(
+            f"`bins` is {bins!r} but must be a count >= 0 or a list of counts, one per numeric column"
+        )
     members = spec.get("members", 1)
     if not isinstance(members, int) or isinstance(members, bool) or not 1 <= members <= 256:
         problems.append(f"`members` is {members!r} but must be an integer from 1 to 256")
@@ -166,7 +172,7 @@ def _build_mlp(spec: dict[str, Any]) -> nn.Module:
         cardinalities=list(spec.get("cardinalities", [])),
         embedding_dims=spec.get("embedding_dims"),
         numeric_input=numeric_input,
-        bins=int(spec.get("bins", 0)),
+        bins=list(bins) if isinstance(bins, list) else int(bins),
         members=members,
         average=average,
         skip=bool(spec.get("skip", False)),

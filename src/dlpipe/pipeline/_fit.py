@@ -11,6 +11,7 @@ from torch import nn
 from dlpipe.core.config import RunConfig
 from dlpipe.data.tabular import TabularDataset
 from dlpipe.models.mlp import (
+    column_bins,
     default_bins,
     default_hidden,
     default_members,
@@ -36,7 +37,15 @@ __all__ = ["TableRecipe"]
 # "refit_below": below this many training rows the model is refitted on the training and validation
 # rows for the epochs early stopping kept (after_fit); chosen on development tables (docs/tables.md):
 # better on 5 of 6 below 2,000 rows, level on fair (4,074 rows) at twice the time.
-TABLE_MODEL_DEFAULTS: dict[str, Any] = {"numeric_input": "none", "bins": 0, "refit_below": 2_000}
+# "wide_bins": None, or column_bins' arguments (e.g. {} or {"fewest": 17}) to give a numeric block
+# wider than 32 columns per-column intervals from 2,000 rows; tried on development tables, not
+# adopted (docs/tables.md).
+TABLE_MODEL_DEFAULTS: dict[str, Any] = {
+    "numeric_input": "none",
+    "bins": 0,
+    "refit_below": 2_000,
+    "wide_bins": None,
+}
 
 
 def _tensors(split: tuple[np.ndarray, np.ndarray, np.ndarray]) -> TensorData:
@@ -111,7 +120,16 @@ class TableRecipe(Recipe):
         elif mc.family == "mlp" and mc.members == "auto" and pre.n_numeric:
             # piecewise-linear numeric encodings from 2,000 training rows (default_bins; the `auto`
             # model's, as the linear path: `members: 1` or any number stays without them)
-            bins = default_bins(ctx.prep.rows["train"], ctx.prep.task.kind, pre.n_numeric)
+            bins: int | list[int] = default_bins(
+                ctx.prep.rows["train"], ctx.prep.task.kind, pre.n_numeric
+            )
+            wide = TABLE_MODEL_DEFAULTS.get("wide_bins")
+            if not bins and wide is not None and ctx.prep.rows["train"] >= 2_000:
+                # tried, not adopted: per-column intervals for a block wider than 32 columns
+                x = ctx.prep.train.inputs[0]
+                distinct = [len(torch.unique(x[:, j])) for j in range(x.shape[1])]
+                counts = column_bins(distinct, **wide)
+                bins = counts if any(counts) else 0
             if bins:
                 spec["numeric_input"], spec["bins"] = "robust_clip", bins
         model = build_model(spec)
