@@ -105,17 +105,36 @@ class BCEWithLogitsLoss(LogitLoss):
 
 
 class CrossEntropyLoss(LogitLoss):
+    """Cross-entropy on class logits, optionally class-weighted or with label smoothing.
+
+    ``smoothing`` (label smoothing, Szegedy et al. 2016; RealMLP-TD's 0.1) applies to an ensemble's
+    training outputs ``(k, B, C)`` only: the targets become ``(1 - smoothing)`` on the class plus
+    ``smoothing / C`` on every class. Averaged (eval-mode) logits ``(B, C)``, which the validation
+    loss, early stopping and the temperature see, are scored with the plain log loss, so the model
+    is chosen on what it is judged on. ``grad_logits`` (the fast path's, a training step's) is smoothed.
+    """
+
     name = "cross_entropy"
 
-    def __init__(self, weight: torch.Tensor | None = None) -> None:
+    def __init__(self, weight: torch.Tensor | None = None, smoothing: float = 0.0) -> None:
+        if not 0.0 <= smoothing < 1.0 or (smoothing and weight is not None):
+            raise ValueError(
+                f"`smoothing` is {smoothing!r} but must be in [0, 1) and 0 with class weights; "
+                "pass a smaller value or drop the weights."
+            )
         self.weight = weight
+        self.smoothing = float(smoothing)
 
     def __call__(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if self.smoothing and logits.dim() - y.dim() == 2:  # members' outputs (k, B, C)
+            return F.cross_entropy(*_members(logits, y, 1), label_smoothing=self.smoothing)
         return F.cross_entropy(*_members(logits, y, 1), weight=self.weight)
 
     def grad_logits(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         g = torch.softmax(logits, dim=1)  # (B, C)
-        g[torch.arange(len(y), device=y.device), y] -= 1.0
+        if self.smoothing:
+            g.sub_(self.smoothing / g.shape[1])
+        g[torch.arange(len(y), device=y.device), y] -= 1.0 - self.smoothing
         if self.weight is None:
             return g.div_(len(y))
         w = self.weight[y]  # (B,)
