@@ -15,8 +15,9 @@ looks at them) with one variant of the default model set for the run:
   {"multiclass": [0, 0]}}`` is the default before its label smoothing (2026-12-07);
 - ``smoothing``: label smoothing of the classification training loss (the members' outputs only:
   validation loss, early stopping and the temperature still see the plain log loss), e.g. ``0.1``;
-- ``steps``: the ``epochs: auto`` rule's step target (``pipeline.settings.auto_epochs``: 4,000 steps,
-  50 to 1,000 epochs), e.g. ``8000``;
+- ``steps``: the ``epochs: auto`` rule's step target at every size (``TableRecipe.auto_epochs``: 50
+  to 1,000 epochs; ``_fit.default_steps``: 8,000 below 2,000 training rows, else 4,000, the engine's);
+  ``{"steps": 4000}`` below 2,000 rows is the default before 2026-12-07's rule;
 - ``skip_scale``: the linear path's output times this factor (with Adam, the path's own rate; it
   trains on autograd), e.g. ``{"skip": {"binary": [true, false]}, "skip_scale": 10}``.
 
