@@ -195,3 +195,15 @@ def test_no_refit_from_the_row_threshold(regression_frame, monkeypatch):
     monkeypatch.setitem(_fit.TABLE_MODEL_DEFAULTS, "refit_below", 10)
     run = dl.train(regression_frame, "y", save=False, **FAST)
     assert "refit" not in run.metrics
+
+
+@pytest.mark.parametrize("name", ["kind", "frame", "target"])
+def test_column_named_like_a_dataset_attribute(binary_frame, tmp_path, name):
+    # a DataFrame column shows as an attribute; a column named "kind" once made the run look for a
+    # recipe of that kind ("no recipe is registered for data of kind <the column>")
+    frame = binary_frame.rename(columns={"a": name})
+    run = dl.train(frame, "y", out=tmp_path / "r", **FAST)
+    config = yaml.safe_load((run.path / "config.yaml").read_text())
+    assert config["data"]["target"] == "y"
+    predicted = dl.load_bundle(run.path / "bundle").predict(frame.drop(columns="y"))
+    assert len(predicted) == len(frame)

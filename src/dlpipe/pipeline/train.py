@@ -133,7 +133,8 @@ def _file_sha256(path: Path) -> str:
 def resolve_dataset(data: Any, cfg: RunConfig, test: Any = None) -> Any:
     """A dataset object, a table (path/DataFrame/rows), another registered kind, or a bundled data set's name."""
     target = cfg.data.target
-    if hasattr(data, "kind") and not isinstance(data, (str, Path)):
+    # a dataset object names its kind with a string; a DataFrame with a column named "kind" is a table
+    if isinstance(getattr(data, "kind", None), str) and not isinstance(data, (str, Path)):
         if isinstance(data, TabularDataset):
             if target is not None and target != data.target:
                 return load_table(
