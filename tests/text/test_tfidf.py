@@ -276,3 +276,74 @@ def test_a_run_with_the_linear_path_saves_it_and_reloads_it(tmp_path: Path, monk
     )
     out = export_bundle(bundle, tmp_path / "m.pt", format="torchscript")
     assert out.parity["max_abs_diff"] < 1e-5
+
+
+def test_the_character_ngram_vector_is_scikit_learns_char_wb_of_the_words():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from dlpipe.models.text import char_vocabulary
+    from dlpipe.pipeline._fit_text import _tfidf_matrix
+
+    docs = ["the cat sat on the mat", "the dog ate the cat food", "cat and dog", "dogs eat food"]
+    words = ["[PAD]", "[UNK]"] + sorted({w for d in docs for w in d.split()})
+    index = {w: i for i, w in enumerate(words)}
+    ids = np.zeros((len(docs), 8), np.int64)
+    for r, d in enumerate(docs):
+        ids[r, : len(d.split())] = [index[w] for w in d.split()]
+    vocab = ngram_vocabulary(ids, len(words), min_df=1)
+    n_words = len(vocab["idf"])
+    chars = char_vocabulary(ids, words, first=n_words, min_df=1)
+    m = TextTfidf(
+        len(words),
+        2,
+        n_features=n_words + chars["n_chars"],
+        table_sizes=(len(vocab["keys1"]), len(vocab["keys2"])),
+        hidden=0,
+        char_slots=chars["word_chars"].shape[1],
+    )
+    m.load_vocabulary(vocab, chars)
+    x = _tfidf_matrix(m, ids).toarray()
+    plain, _ = _model(ids, len(words))  # the words' and pairs' part is unchanged
+    np.testing.assert_allclose(x[:, :n_words], _tfidf_matrix(plain, ids).toarray(), atol=1e-6)
+    ref = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True)
+    theirs = ref.fit_transform(docs)
+    ours = x[:, n_words:]
+    assert ours.shape[1] == theirs.shape[1]  # every n-gram of the words (min_df 1)
+    for r in range(len(docs)):  # each document: the same values, unit norm
+        np.testing.assert_allclose(
+            np.sort(ours[r][ours[r] > 0]), np.sort(theirs[r].data), atol=1e-6
+        )
+    # " cat " holds " c", "ca", "at", "t ", " ca", "cat", "at ", " cat", "cat ", " cat ": 10 slots
+    assert (chars["word_chars"][index["cat"]] != 0).sum() == 10
+    # an n-gram of words in fewer than min_df documents is no feature
+    few = char_vocabulary(ids, words, first=n_words, min_df=2)
+    assert 0 < few["n_chars"] < chars["n_chars"]
+
+
+def test_a_run_with_character_ngrams_saves_and_reloads_them(tmp_path: Path, monkeypatch):
+    from dlpipe.pipeline import _fit_text
+
+    monkeypatch.setattr(_fit_text, "TFIDF_CHARS", (2, 5))
+    run = dl.train(
+        documents(60),
+        model={"family": "text_tfidf"},
+        out=tmp_path / "run",
+        epochs=3,
+        progress="quiet",
+        seed=0,
+    )
+    assert run.metrics["test"]["model"]["accuracy"] >= 0.9
+    chars = run.metrics["text"]["ngrams"]["characters"]
+    assert chars["ngram_range"] == [2, 5] and chars["features"] > 50
+    bundle = dl.load_bundle(tmp_path / "run" / "bundle")
+    spec = bundle.manifest["model_spec"]
+    assert spec["char_slots"] == chars["per_word"] and bundle.model.word_chars is not None
+    assert spec["n_features"] == bundle.model.embed.weight.shape[0]
+    docs = ["cheese soup and bread", "the coach and the team and the ball"]
+    np.testing.assert_allclose(
+        bundle.predict(docs).filter(like="proba_").to_numpy(),
+        run.bundle.predict(docs).filter(like="proba_").to_numpy(),
+        atol=1e-6,
+    )
+    out = export_bundle(bundle, tmp_path / "m.pt", format="torchscript")
+    assert out.parity["max_abs_diff"] < 1e-5

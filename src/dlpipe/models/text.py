@@ -32,6 +32,7 @@ __all__ = [
     "TextTabular",
     "BIGRAM_PRIME",
     "ngram_vocabulary",
+    "char_vocabulary",
 ]
 
 BIGRAM_PRIME = 1_000_003  # bigram (a, b) -> (a * P + b) mod buckets: the hashing trick
@@ -456,6 +457,69 @@ def ngram_vocabulary(
     }
 
 
+def char_vocabulary(
+    ids: Any,
+    words: list[str],
+    *,
+    first: int,
+    ngram_range: tuple[int, int] = (2, 5),
+    min_df: int = 2,
+    max_per_word: int = 64,
+) -> dict[str, Any]:
+    """The character n-grams of :class:`TextTfidf` (``char_slots``) from the training documents' token ids (N, T).
+
+    A word's n-grams are those of its text padded with a space each side, ``ngram_range`` long (as
+    scikit-learn's ``analyzer="char_wb"``, here on the tokenizer's words: lowercased, NFKC), at most
+    ``max_per_word`` of them (shorter n first; a word of up to 16 characters keeps all of its 2-5 grams);
+    an n-gram is kept when the words holding it appear in at least ``min_df`` training documents. Kept
+    n-grams become features ``first``, ``first + 1``, ... with their smooth IDF. ``words[i]`` is the text
+    of token id ``i`` (ids 0 and 1, padding and the unknown word, get no n-grams).
+
+    Returns ``word_chars`` (len(words), K) int64 (a word's features, one slot per occurrence in the
+    word, 0 = none), ``idf`` (C,) and ``n_chars``.
+    """
+    import numpy as np
+    import scipy.sparse as sp
+
+    lo, hi = ngram_range
+    ids = np.asarray(ids, np.int64)
+    index: dict[str, int] = {}
+    per_word: list[list[int]] = []
+    for i, w in enumerate(words):
+        if i < 2 or not w:
+            per_word.append([])
+            continue
+        padded = f" {w} "
+        grams = [padded[k : k + n] for n in range(lo, hi + 1) for k in range(len(padded) - n + 1)]
+        per_word.append([index.setdefault(g, len(index)) for g in grams[:max_per_word]])
+    v = len(words)
+    rows = np.repeat(np.arange(v), [len(g) for g in per_word])
+    cols = np.fromiter((c for g in per_word for c in g), np.int64, count=len(rows))
+    word_gram = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(v, max(1, len(index))))
+    # documents x words (presence), then the documents holding each n-gram
+    doc_rows = np.repeat(np.arange(len(ids)), ids.shape[1])
+    flat = ids.reshape(-1)
+    real = flat > 1
+    doc_word = sp.csr_matrix(
+        (np.ones(int(real.sum())), (doc_rows[real], flat[real])), shape=(len(ids), v)
+    )
+    doc_word.data[:] = 1.0  # duplicates summed by the constructor: presence only
+    doc_gram = (doc_word @ word_gram).tocsc()
+    doc_gram.data[:] = 1.0
+    df = np.asarray(doc_gram.sum(axis=0)).reshape(-1)
+    kept = np.flatnonzero(df >= min_df)
+    feature = np.zeros(len(df), np.int64)
+    feature[kept] = first + np.arange(len(kept))
+    width = max(1, max((len(g) for g in per_word), default=1))
+    table = np.zeros((v, width), np.int64)
+    for i, g in enumerate(per_word):
+        f = feature[np.asarray(g, np.int64)] if g else np.zeros(0, np.int64)
+        f = f[f != 0]
+        table[i, : len(f)] = f
+    idf = np.log((1 + len(ids)) / (1 + df[kept].astype(np.float64))) + 1.0
+    return {"word_chars": table, "idf": idf, "n_chars": int(len(kept))}
+
+
 class TextTfidf(nn.Module):
     """A network on TF-IDF-weighted word 1-2 grams, computed from token ids inside the model.
 
@@ -481,6 +545,11 @@ class TextTfidf(nn.Module):
             Defaults to `False`.
         skip_scale: The linear path's logits are its bag's output times this: with Adam, its learning
             rate times this (a unit-norm TF-IDF vector needs large weights to move logits). Defaults to `1.0`.
+        char_slots: Character n-grams beside the words (:func:`char_vocabulary`): the width of the
+            buffer of each word's n-gram features (0: none). Their sublinear tf x idf vector is
+            L2-normalised on its own and joins the words' (as scikit-learn's word and ``char_wb``
+            vectorizers stacked side by side); its features follow the words' and pairs' in
+            ``n_features``. Defaults to `0`.
 
     Example:
         >>> m = TextTfidf(10, 3, n_features=6, table_sizes=(5, 7), hidden=4)
@@ -499,6 +568,7 @@ class TextTfidf(nn.Module):
         dropout: float = 0.5,
         skip: bool = False,
         skip_scale: float = 1.0,
+        char_slots: int = 0,
     ) -> None:
         super().__init__()
         if skip and not hidden:
@@ -523,6 +593,14 @@ class TextTfidf(nn.Module):
             self.register_buffer(name, torch.full((size,), fill, dtype=torch.int64))
         self.idf: torch.Tensor
         self.register_buffer("idf", torch.ones(n_features))
+        # each word's character n-gram features (created only when asked: older bundles load as before)
+        self.word_chars: torch.Tensor | None
+        if char_slots:
+            self.register_buffer(
+                "word_chars", torch.zeros((vocab_size, char_slots), dtype=torch.int64)
+            )
+        else:
+            self.word_chars = None
         width = hidden or n_outputs
         self.feature_dim = width
         # sparse gradients: a step updates only the rows of the batch's n-grams (the text recipe's
@@ -548,12 +626,17 @@ class TextTfidf(nn.Module):
                 _weight=torch.zeros(n_features, n_outputs),
             )
 
-    def ngrams(self, ids: torch.Tensor) -> torch.Tensor:
-        """Each token's word feature and each adjacent pair's feature: (B, T) -> (B, 2T - 1), 0 = none."""
+    @staticmethod
+    def _cut(ids: torch.Tensor) -> torch.Tensor:
         if not (torch.jit.is_tracing() or torch.compiler.is_compiling()) and ids.shape[1] > 1:
             # documents are padded at the end: cut the batch to its longest document (the engine pads
             # every batch to the longest training document; sorting padding costs up to 10x here)
             ids = ids[:, : max(1, int((ids != 0).sum(1).max()))]
+        return ids
+
+    def ngrams(self, ids: torch.Tensor) -> torch.Tensor:
+        """Each token's word feature and each adjacent pair's feature: (B, T) -> (B, 2T - 1), 0 = none."""
+        ids = self._cut(ids)
         words = self.word_feature[ids]  # padding (id 0) maps to 0
         if ids.shape[1] < 2:
             return words  # type: ignore[no-any-return]
@@ -569,8 +652,23 @@ class TextTfidf(nn.Module):
 
     def occurrences(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Each document's feature occurrences and their weights: ``(feature, weight, real)``, each (B, L);
-        a feature's weights in a document sum to its sublinear tf x idf value over the L2 norm."""
-        f, _ = self.ngrams(ids).sort(dim=1)  # equal features side by side (0 = none first)
+        a feature's weights in a document sum to its sublinear tf x idf value over the L2 norm (with
+        ``char_slots``: the words' and pairs' vector and the character n-grams' vector each of unit norm)."""
+        f, w, real = self._weigh(self.ngrams(ids))
+        if self.word_chars is None:
+            return f, w, real
+        # (B, T, K) -> (B, T * K): every occurrence of every n-gram of every token
+        c = self.word_chars[self._cut(ids)].flatten(1)
+        fc, wc, rc = self._weigh(c, once=True)
+        return torch.cat([f, fc], 1), torch.cat([w, wc], 1), torch.cat([real, rc], 1)
+
+    def _weigh(
+        self, feats: torch.Tensor, once: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Sorted features (B, L) with their sublinear tf x idf weights over the L2 norm. ``once``: only
+        the first occurrence of a feature is real and carries its whole value (character n-grams: many
+        occurrences per document, so the bag and its sparse gradient see each feature once)."""
+        f, _ = feats.sort(dim=1)  # equal features side by side (0 = none first)
         n, length = f.shape
         start = torch.ones_like(f, dtype=torch.bool)
         start[:, 1:] = f[:, 1:] != f[:, :-1]
@@ -583,6 +681,10 @@ class TextTfidf(nn.Module):
         tf = run_len.gather(1, run)  # (B, L): each position's feature count in its document
         real = f != 0
         value = self.idf[f] * (1.0 + torch.log(tf))  # a feature's sublinear tf x idf
+        if once:
+            real = real & start
+            norm = ((value * value) * real).sum(1, keepdim=True).sqrt().clamp_min(1e-6)
+            return f, value / norm, real
         norm = ((value * value / tf) * real).sum(1, keepdim=True).sqrt().clamp_min(1e-6)
         w = value / tf / norm  # per occurrence: the tf occurrences sum to the feature's value
         return f, w, real
@@ -612,12 +714,23 @@ class TextTfidf(nn.Module):
             out = out + self.skip_scale * self.skip(f, offsets, per_sample_weights=w)
         return out  # type: ignore[no-any-return]
 
-    def load_vocabulary(self, vocab: dict[str, Any]) -> None:
-        """Fill the buffers from :func:`ngram_vocabulary`'s arrays."""
+    def load_vocabulary(self, vocab: dict[str, Any], chars: dict[str, Any] | None = None) -> None:
+        """Fill the buffers from :func:`ngram_vocabulary`'s arrays (and :func:`char_vocabulary`'s, whose
+        features follow: ``first`` = the n-gram vocabulary's feature count)."""
+        import numpy as np
+
         with torch.no_grad():
             for name in ("word_feature", "keys1", "feat1", "keys2", "feat2"):
                 getattr(self, name).copy_(torch.from_numpy(vocab[name]))
-            self.idf.copy_(torch.from_numpy(vocab["idf"]).float())
+            idf = vocab["idf"]
+            if chars is not None:
+                if self.word_chars is None:
+                    raise ValueError(
+                        "character n-grams given to a TextTfidf built without `char_slots`"
+                    )
+                self.word_chars.copy_(torch.from_numpy(chars["word_chars"]))
+                idf = np.concatenate([idf, chars["idf"]])
+            self.idf.copy_(torch.from_numpy(idf).float())
 
 
 def _init(rows: int, width: int) -> torch.Tensor:
@@ -651,4 +764,5 @@ def _build_tfidf(spec: dict[str, Any]) -> nn.Module:
         dropout=float(spec.get("dropout", 0.5)),
         skip=bool(spec.get("skip", False)),  # bundles from before the key: no linear path
         skip_scale=float(spec.get("skip_scale", 1.0)),
+        char_slots=int(spec.get("char_slots", 0)),  # bundles from before the key: words only
     )

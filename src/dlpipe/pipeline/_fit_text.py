@@ -63,6 +63,10 @@ TFIDF_WORDS_ONLY = True  # its tokens: runs of 2+ word characters (scikit-learn'
 # a linear path from the TF-IDF vector to the logits beside the hidden layer (model spec `skip`; off:
 # docs/text.md gives the development cuts it was measured on)
 TFIDF_SKIP, TFIDF_SKIP_SCALE = False, 1.0
+# character n-grams (char_wb of the tokenizer's words, in 2+ training documents) beside the words: None
+# (off), or the n-gram range. (2, 5) gained 0.19 points on ten R8 development cuts but lost on both
+# 20 Newsgroups cuts (-0.26, -0.09), at 6-7 times the training time (docs/text.md)
+TFIDF_CHARS: tuple[int, int] | None = None
 # minilm: its linear head is one logistic regression on the sentence vector beside the TF-IDF vector
 # of the word pieces (1-2 grams) the encoder reads (docs/text.md: chosen on R8 training documents)
 MINILM_NGRAMS = True
@@ -264,6 +268,26 @@ class TextRecipe(Recipe):
                 "max_word_pairs": TFIDF_MAX_BIGRAMS,
                 "dropped_by_hash_tables": ngrams["dropped"],
             }
+        chars = None
+        if family == "text_tfidf" and TFIDF_CHARS is not None:
+            from dlpipe.models.text import char_vocabulary
+
+            words = [""] * vocab
+            for w, i in tokenizer.get_vocab().items():
+                words[i] = w
+            assert ngrams is not None
+            chars = char_vocabulary(
+                all_ids[tr],
+                words,
+                first=len(ngrams["idf"]),
+                ngram_range=TFIDF_CHARS,
+                min_df=TFIDF_MIN_DF,
+            )
+            text_info["ngrams"]["characters"] = {
+                "ngram_range": list(TFIDF_CHARS),
+                "features": chars["n_chars"],
+                "per_word": int(chars["word_chars"].shape[1]),
+            }
 
         # Table columns beside the text: the table preprocessor, fitted on the training rows only
         table = None
@@ -305,6 +329,7 @@ class TextRecipe(Recipe):
                 "encoder": encoder,
                 "idf": idf,
                 "ngrams": ngrams,
+                "chars": chars,
                 "tr": tr,
                 "va": va,
                 "codes": codes,
@@ -351,13 +376,13 @@ class TextRecipe(Recipe):
                 "dropout": mc.dropout if "dropout" in given else 0.2,
             }
         elif family == "text_tfidf":
-            ng = st["ngrams"]
+            ng, chars = st["ngrams"], st["chars"]
             width = (mc.hidden or [TFIDF_HIDDEN])[0] if "hidden" in given else TFIDF_HIDDEN
             spec = {
                 "family": family,
                 "vocab_size": vocab,
                 "n_outputs": n_out,
-                "n_features": int(len(ng["idf"])),
+                "n_features": int(len(ng["idf"])) + (chars["n_chars"] if chars else 0),
                 "table_sizes": [int(len(ng["keys1"])), int(len(ng["keys2"]))],
                 "hidden": width,
                 "dropout": mc.dropout if "dropout" in given else TFIDF_DROPOUT,
@@ -365,6 +390,8 @@ class TextRecipe(Recipe):
             }
             if spec["skip"]:
                 spec["skip_scale"] = TFIDF_SKIP_SCALE
+            if chars:
+                spec["char_slots"] = int(chars["word_chars"].shape[1])
         elif family == "minilm":  # the head trains on cached sentence vectors
             spec = {
                 "family": "text_vectors",
@@ -417,7 +444,7 @@ class TextRecipe(Recipe):
             with torch.no_grad():
                 branch.idf.copy_(torch.from_numpy(st["idf"]).float())
         if family == "text_tfidf":
-            branch.load_vocabulary(st["ngrams"])
+            branch.load_vocabulary(st["ngrams"], st["chars"])
         if family == "glove":  # each vocabulary word's GloVe vector (zeros for words GloVe lacks)
             index = {w: i for i, w in enumerate(words)}
             vocab_words = st["tokenizer"].get_vocab()
