@@ -50,3 +50,13 @@ def test_smoothing_outside_its_range_is_refused(kwargs):
 def test_smoothing_with_class_weights_is_refused():
     with pytest.raises(ValueError, match="0 with class weights"):
         CrossEntropyLoss(torch.tensor([1.0, 2.0]), smoothing=0.1)
+
+
+def test_a_plain_network_trains_on_the_plain_log_loss_on_either_path():
+    # smoothing applies to members' outputs (k, B, C); a plain net's (B, C) training outputs are
+    # scored plainly by autograd, so the fast path (which cannot tell them apart) steps aside
+    loss = CrossEntropyLoss(smoothing=0.1)
+    a = MLP(5, 3, hidden=(7,))
+    FlatOptimizer(a.parameters(), "sgd")
+    assert make_fast_step(a, loss) is None
+    assert make_fast_step(a, CrossEntropyLoss()) is not None
