@@ -57,10 +57,9 @@ def make_fast_step(model: nn.Module, loss_fn: Any) -> FastMLPStep | None:
         return None  # needs FlatOptimizer's persistent .grad views
     getter = getattr(model, "fast_path_members", None)
     members = getter() if callable(getter) else None
-    if members is None and getattr(loss_fn, "smoothing", 0.0):
-        return (
-            None  # smoothing applies to members' outputs only; autograd scores a plain net plainly
-        )
+    # smoothing applies to members' outputs only: autograd scores a plain net's outputs plainly
+    if members is None and float(getattr(loss_fn, "smoothing", 0)):
+        return None
     getter = getattr(model, "fast_path_skip", None)
     skip = getter() if callable(getter) else None
     return FastMLPStep(layers, loss_fn, members=members, skip=skip)
