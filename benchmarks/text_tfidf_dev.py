@@ -12,7 +12,7 @@ every training document trains for the fixed epochs), ``epochs``, ``hidden``, ``
 ``mindf`` (``TFIDF_MIN_DF``: documents a word or pair must be in), ``pairs``
 (``TFIDF_MAX_BIGRAMS``), ``tokmin`` (the tokenizer's ``min_frequency``), ``skip`` (1: a linear path from the TF-IDF vector
 to the logits beside the hidden layer, ``TFIDF_SKIP``), ``skipscale`` (its logits' factor: with
-Adam, its learning rate's), ``chars`` (25: character 2-5 grams of the words beside them, ``TFIDF_CHARS``; 0: none), ``lr``, ``cos`` (1: a cosine decay of the rate to the last epoch) and ``members`` (that many runs, seeds ``s``, ``s + 100``, ..., their probabilities averaged).
+Adam, its learning rate's), ``b1`` / ``b2`` (the first layer's lazy Adam betas, ``TFIDF_BETAS``), ``wd`` (the engine's ``weight_decay``, on the layers after the first), ``chars`` (25: character 2-5 grams of the words beside them, ``TFIDF_CHARS``; 0: none), ``lr``, ``cos`` (1: a cosine decay of the rate to the last epoch) and ``members`` (that many runs, seeds ``s``, ``s + 100``, ..., their probabilities averaged).
 
 ``--blend-c 10,30,100``: each run's network also averaged with a logistic regression (scikit-learn,
 L-BFGS, those C) fitted on the network's own TF-IDF vectors of the 80%, weights 0.2-0.6 (key ``C<C>w<w>``;
@@ -112,6 +112,8 @@ def run_variant(
     _fit_text.TFIDF_WORDS_ONLY = bool(opts.get("words", 1))
     _fit_text.TFIDF_SKIP = bool(opts.get("skip", 0))
     _fit_text.TFIDF_SKIP_SCALE = float(opts.get("skipscale", 1.0))
+    # the first layer's lazy Adam: beta2 (b2) and beta1 (b1)
+    _fit_text.TFIDF_BETAS = (float(opts.get("b1", 0.9)), float(opts.get("b2", 0.999)))
     DEFAULTS.setdefault("chars", _fit_text.TFIDF_CHARS)  # type: ignore[arg-type]
     if "chars" in opts:  # chars:25 = character 2-5 grams, chars:0 = none
         c = int(opts["chars"])
@@ -133,6 +135,8 @@ def run_variant(
         kw["learning_rate"] = opts["lr"]
     if "dropout" in opts:
         kw["dropout"] = opts["dropout"]
+    if "wd" in opts:  # the engine's weight_decay: the dense layers only (the lazy Adam has none)
+        kw["weight_decay"] = opts["wd"]
     if opts.get("cos"):
         kw["schedule"] = "cosine"
     model: dict[str, Any] = {"family": "text_tfidf"}

@@ -58,6 +58,8 @@ BAG_DIM, BAG_BUCKETS = 64, 100_000
 # dropped, the hidden layer's width, its dropout, and the engine's settings (docs/text.md: how chosen)
 TFIDF_MAX_BIGRAMS, TFIDF_MIN_DF, TFIDF_HIDDEN, TFIDF_DROPOUT = 200_000, 2, 256, 0.5
 TFIDF_LEARNING_RATE, TFIDF_BATCH, TFIDF_EPOCHS = 3e-3, 64, 6
+# the lazy Adam's betas on the first layer (the other layers: the engine's optimiser); docs/text.md
+TFIDF_BETAS = (0.9, 0.999)
 TFIDF_VAL_FRACTION = 0.0  # no validation split: every training document trains (docs/text.md)
 TFIDF_WORDS_ONLY = True  # its tokens: runs of 2+ word characters (scikit-learn's token pattern)
 # a linear path from the TF-IDF vector to the logits beside the hidden layer (model spec `skip`; off:
@@ -797,7 +799,7 @@ class TfidfTextRecipe(TextRecipe):
             )
         trainer = ctx.trainer
         # The engine builds its optimiser when fit starts: this trainer builds the two-part one instead
-        trainer.make_optimizer = lambda model: NgramOptimizer(trainer, model)  # type: ignore[method-assign,assignment,return-value]
+        trainer.make_optimizer = lambda model: NgramOptimizer(trainer, model, betas=TFIDF_BETAS)  # type: ignore[method-assign,assignment,return-value]
         return ctx.model
 
 
