@@ -4,6 +4,7 @@ rows move in a step, and a run trains, saves, reloads and exports it."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -250,11 +251,12 @@ def test_a_spec_without_skip_builds_the_plain_network_and_skip_needs_a_hidden_la
         build_model({**spec, "skip": True, "hidden": 0})  # linear already
 
 
-def test_a_run_with_the_linear_path_saves_it_and_reloads_it(tmp_path: Path, monkeypatch):
+def _train_with(tmp_path: Path, monkeypatch, **switches: object) -> tuple[Any, Any]:
+    """A default text_tfidf run with ``_fit_text``'s module switches set; (run, reloaded bundle)."""
     from dlpipe.pipeline import _fit_text
 
-    monkeypatch.setattr(_fit_text, "TFIDF_SKIP", True)
-    monkeypatch.setattr(_fit_text, "TFIDF_SKIP_SCALE", 10.0)
+    for name, value in switches.items():
+        monkeypatch.setattr(_fit_text, name, value)
     run = dl.train(
         documents(60),
         model={"family": "text_tfidf"},
@@ -264,10 +266,11 @@ def test_a_run_with_the_linear_path_saves_it_and_reloads_it(tmp_path: Path, monk
         seed=0,
     )
     assert run.metrics["test"]["model"]["accuracy"] >= 0.9
-    bundle = dl.load_bundle(tmp_path / "run" / "bundle")
-    spec = bundle.manifest["model_spec"]
-    assert spec["skip"] is True and spec["skip_scale"] == 10.0 and bundle.model.skip_scale == 10.0
-    assert bundle.model.skip is not None and bool(bundle.model.skip.weight.abs().sum() > 0)
+    return run, dl.load_bundle(tmp_path / "run" / "bundle")
+
+
+def _check_reload_and_export(run: Any, bundle: Any, tmp_path: Path) -> None:
+    """The reloaded bundle predicts as the run's did, and its TorchScript export matches it."""
     docs = ["cheese soup and bread", "the coach and the team and the ball"]
     np.testing.assert_allclose(
         bundle.predict(docs).filter(like="proba_").to_numpy(),
@@ -276,6 +279,14 @@ def test_a_run_with_the_linear_path_saves_it_and_reloads_it(tmp_path: Path, monk
     )
     out = export_bundle(bundle, tmp_path / "m.pt", format="torchscript")
     assert out.parity["max_abs_diff"] < 1e-5
+
+
+def test_a_run_with_the_linear_path_saves_it_and_reloads_it(tmp_path: Path, monkeypatch):
+    run, bundle = _train_with(tmp_path, monkeypatch, TFIDF_SKIP=True, TFIDF_SKIP_SCALE=10.0)
+    spec = bundle.manifest["model_spec"]
+    assert spec["skip"] is True and spec["skip_scale"] == 10.0 and bundle.model.skip_scale == 10.0
+    assert bundle.model.skip is not None and bool(bundle.model.skip.weight.abs().sum() > 0)
+    _check_reload_and_export(run, bundle, tmp_path)
 
 
 def test_the_character_ngram_vector_is_scikit_learns_char_wb_of_the_words():
@@ -321,29 +332,10 @@ def test_the_character_ngram_vector_is_scikit_learns_char_wb_of_the_words():
 
 
 def test_a_run_with_character_ngrams_saves_and_reloads_them(tmp_path: Path, monkeypatch):
-    from dlpipe.pipeline import _fit_text
-
-    monkeypatch.setattr(_fit_text, "TFIDF_CHARS", (2, 5))
-    run = dl.train(
-        documents(60),
-        model={"family": "text_tfidf"},
-        out=tmp_path / "run",
-        epochs=3,
-        progress="quiet",
-        seed=0,
-    )
-    assert run.metrics["test"]["model"]["accuracy"] >= 0.9
+    run, bundle = _train_with(tmp_path, monkeypatch, TFIDF_CHARS=(2, 5))
     chars = run.metrics["text"]["ngrams"]["characters"]
     assert chars["ngram_range"] == [2, 5] and chars["features"] > 50
-    bundle = dl.load_bundle(tmp_path / "run" / "bundle")
     spec = bundle.manifest["model_spec"]
     assert spec["char_slots"] == chars["per_word"] and bundle.model.word_chars is not None
     assert spec["n_features"] == bundle.model.embed.weight.shape[0]
-    docs = ["cheese soup and bread", "the coach and the team and the ball"]
-    np.testing.assert_allclose(
-        bundle.predict(docs).filter(like="proba_").to_numpy(),
-        run.bundle.predict(docs).filter(like="proba_").to_numpy(),
-        atol=1e-6,
-    )
-    out = export_bundle(bundle, tmp_path / "m.pt", format="torchscript")
-    assert out.parity["max_abs_diff"] < 1e-5
+    _check_reload_and_export(run, bundle, tmp_path)
