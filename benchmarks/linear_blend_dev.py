@@ -104,12 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
-    tables = args.tables.split(",")
-    suite = [t for t in tables if t in tabular_suite.SUITE]
-    if suite:
-        ap.error(
-            f"{', '.join(suite)} belong to the reported suite; choose on development tables only"
-        )
+    tables = tabular_suite.development_tables(ap, args.tables)
     warnings.filterwarnings("ignore")
     rows = [one(t, int(s)) for t in tables for s in args.seeds.split(",")]
     print("| table | seed | w | net ROC-AUC / acc | logistic | blend |")

@@ -197,12 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-classic", action="store_true")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
-    tables = args.tables.split(",")
-    suite = [t for t in tables if t in tabular_suite.SUITE]
-    if suite:
-        ap.error(
-            f"{', '.join(suite)} belong to the reported suite; choose on development tables only"
-        )
+    tabular_suite.development_tables(ap, args.tables)  # refuses the suite's tables
     variant = json.loads(args.variant)
     apply_variant(variant)
     print(f"variant {json.dumps(variant)}", flush=True)

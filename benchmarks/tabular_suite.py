@@ -93,6 +93,19 @@ DEV_TABLES: dict[str, tuple[str, str]] = {
     "diamonds": ("regression", "price"),
 }
 SUITE = list(TABLES)
+
+
+def development_tables(ap: argparse.ArgumentParser, names: str) -> list[str]:
+    """The comma-separated table names, after refusing (``ap.error``) any of the reported suite's."""
+    tables = names.split(",")
+    suite = [t for t in tables if t in SUITE]
+    if suite:
+        ap.error(
+            f"{', '.join(suite)} belong to the reported suite; choose on development tables only"
+        )
+    return tables
+
+
 TABLES.update(DEV_TABLES)
 PRIMARY = {"binary": "roc_auc", "multiclass": "log_loss", "regression": "rmse"}
 SECONDARY = {"binary": "accuracy", "multiclass": "accuracy", "regression": "mae"}
