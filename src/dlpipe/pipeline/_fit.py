@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -22,6 +21,7 @@ from dlpipe.models.mlp import (
 from dlpipe.models.registry import build_model
 from dlpipe.pipeline._table_eval import evaluate_table, held_out_logits
 from dlpipe.pipeline.recipe import Evaluation, Prepared, Recipe, RunContext, trainer_from_config
+from dlpipe.pipeline.settings import auto_epochs
 from dlpipe.pipeline.train import prepare_table
 from dlpipe.tasks.generative import is_generative_task
 from dlpipe.tasks.losses import CrossEntropyLoss
@@ -208,8 +208,7 @@ class TableRecipe(Recipe):
 
     def auto_epochs(self, n_train: int, batch_size: int) -> int:
         """Enough epochs for :func:`default_steps` steps, between 50 and 1,000."""
-        steps = max(1, math.ceil(n_train / batch_size))
-        return int(min(1000, max(50, math.ceil(default_steps(n_train) / steps))))
+        return auto_epochs(n_train, batch_size, default_steps(n_train))
 
     def default_hidden(self, n_train: int) -> list[int]:
         """Hidden sizes when the config gives none."""

@@ -63,10 +63,11 @@ def auto_batch_size(n_train: int) -> int:
     return 256
 
 
-def auto_epochs(n_train: int, batch_size: int) -> int:
-    """Enough epochs for ~4,000 steps, between 50 and 1,000; early stopping usually ends sooner."""
-    steps = max(1, math.ceil(n_train / batch_size))
-    return int(min(1000, max(50, math.ceil(4000 / steps))))
+def auto_epochs(n_train: int, batch_size: int, steps: int = 4_000) -> int:
+    """Enough epochs for ~``steps`` optimiser steps (4,000), between 50 and 1,000; early stopping
+    usually ends sooner."""
+    per_epoch = max(1, math.ceil(n_train / batch_size))
+    return int(min(1000, max(50, math.ceil(steps / per_epoch))))
 
 
 def resolve_settings(
