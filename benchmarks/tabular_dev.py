@@ -19,7 +19,10 @@ looks at them) with one variant of the default model set for the run:
   to 1,000 epochs; ``_fit.default_steps``: 8,000 below 2,000 training rows, else 4,000, the engine's);
   ``{"steps": 4000}`` below 2,000 rows is the default before 2026-12-07's rule;
 - ``skip_scale``: the linear path's output times this factor (with Adam, the path's own rate; it
-  trains on autograd), e.g. ``{"skip": {"binary": [true, false]}, "skip_scale": 10}``.
+  trains on autograd), e.g. ``{"skip": {"binary": [true, false]}, "skip_scale": 10}``;
+- ``input_noise``: Gaussian noise of this standard deviation added to each ensemble member's copy of
+  the (scaled) numeric inputs in training mode (a ridge-like penalty; the model trains on autograd),
+  e.g. ``{"input_noise": 0.1}``.
 
 The in-run tree baselines are switched off (they do not change the model; they cost time); the
 classic models are fitted by the suite unless ``--no-classic``.
@@ -87,6 +90,21 @@ def apply_variant(variant: dict[str, Any]) -> None:
         _set_skip_scale(float(variant["skip_scale"]))
     if "steps" in variant:
         _set_steps(int(variant["steps"]))
+    if variant.get("input_noise"):
+        _set_input_noise(float(variant["input_noise"]))
+
+
+def _set_input_noise(sigma: float) -> None:
+    import torch
+
+    from dlpipe.models.mlp import MLP, MemberInput
+
+    def noisy(self: Any, x: Any) -> Any:
+        out = x.unsqueeze(0) * self.signs
+        return out + sigma * torch.randn_like(out) if self.training else out
+
+    MemberInput.forward = noisy  # type: ignore[method-assign]
+    MLP.fast_path_layers = lambda self: None  # type: ignore[method-assign]
 
 
 def _set_steps(target: int) -> None:
