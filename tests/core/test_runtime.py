@@ -77,3 +77,22 @@ def test_a_process_does_not_read_its_own_recent_work_as_a_busy_machine(monkeypat
     assert not runtime.machine_busy()  # the load is at the core count only because of our own part
     monkeypatch.setattr(os, "getloadavg", lambda: (cores + 2 * own + 0.01, 0.0, 0.0))
     assert runtime.machine_busy()  # other processes' part alone fills the cores
+
+
+def test_free_cores_leaves_the_cores_other_jobs_hold(monkeypatch):
+    """One core's job beside us leaves 1 of 2 cores (machine_busy() still says no): the tree baselines'
+    OpenMP threads must not share it (breast_cancer's HGB: 0.3 s on one thread, 9-48 s on two)."""
+    import os
+
+    from dlpipe.core import runtime
+
+    monkeypatch.setattr(runtime, "_own_load", lambda: 0.5)  # this process's own recent part
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    for load, free in [(0.5, 2), (0.9, 2), (1.2, 1), (2.3, 1), (2.5, 1), (9.0, 1)]:
+        monkeypatch.setattr(os, "getloadavg", lambda load=load: (load, 0.0, 0.0))
+        assert runtime.free_cores() == free, load
+    monkeypatch.setattr(os, "getloadavg", lambda: (2.3, 0.0, 0.0))  # 1.8 of other jobs on 2 cores
+    assert not runtime.machine_busy() and runtime.free_cores() == 1
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    monkeypatch.setattr(os, "getloadavg", lambda: (3.5, 0.0, 0.0))
+    assert runtime.free_cores() == 5

@@ -27,6 +27,7 @@ __all__ = [
     "set_deterministic",
     "deterministic_mode",
     "machine_busy",
+    "free_cores",
     "threads_for_load",
 ]
 
@@ -142,6 +143,23 @@ def machine_busy() -> bool:
     if not hasattr(os, "getloadavg"):
         return False
     return os.getloadavg()[0] - _own_load() >= (os.cpu_count() or 1)
+
+
+def free_cores() -> int:
+    """The cores other processes leave free: the core count less the 1-minute load average that is not
+    this process's own (:func:`_own_load`), rounded, between 1 and the core count.
+
+    For OpenMP libraries (scikit-learn's HistGradientBoosting): a parallel region waits for its slowest
+    thread, so a thread sharing a core with another job stalls every region. Fitting breast_cancer's
+    340 training rows took 0.2-0.3 s on one thread and 9-48 s on two while one core ran another job
+    (load 1.8 on 2 cores, 2026-12-07), which :func:`machine_busy` (load at or above the core count) let
+    through.
+    """
+    cores = os.cpu_count() or 1
+    if not hasattr(os, "getloadavg"):
+        return cores
+    other = max(0.0, os.getloadavg()[0] - _own_load())
+    return max(1, min(cores, round(cores - other)))
 
 
 @contextmanager

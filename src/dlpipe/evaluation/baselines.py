@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from dlpipe.core.runtime import machine_busy
+from dlpipe.core.runtime import free_cores
 from dlpipe.evaluation.directions import best_score, compare_scores, is_score
 
 __all__ = [
@@ -128,7 +128,7 @@ def fit_tree_baselines(
 
     ``categorical`` marks the columns of ``x_train`` holding category codes (0..254), which
     HistGradientBoosting splits as categories. Only ``random_state`` (the run's seed) and the threads
-    are set: every core, or one when the load average is at or above the core count. Empty rows, or
+    are set: as many as other processes leave cores free (:func:`~dlpipe.core.runtime.free_cores`). Empty rows, or
     classification with a single class in the training rows, get none. Returns each baseline's test output (values in original units, or (N, C) probabilities over
     ``n_classes``) and its seconds to fit and predict.
     """
@@ -143,10 +143,11 @@ def fit_tree_baselines(
     if len(x_test) == 0 or len(x_train) == 0:
         return {}  # nothing to fit or score (`score` says so for the model's empty test split)
     mask = list(categorical) if categorical is not None and any(categorical) else None
-    # On a busy machine (load >= cores) spin-waiting OpenMP threads made HistGradientBoosting ~4x slower
-    # (breast_cancer: 2.0 s on 2 threads vs 0.5 s on 1), as the training engine found for torch.
-    busy = machine_busy()
-    jobs = 1 if busy else -1
+    # As many threads as other processes leave cores free: an OpenMP thread that shares its core with
+    # another job stalls every parallel region (breast_cancer's 340 rows: 0.2-0.3 s on one thread, 9-48 s
+    # on two beside one other job at load 1.8 of 2 cores), and the report shows each baseline's seconds
+    threads = free_cores()
+    jobs = threads
     if kind == "regression":
         models: dict[str, Any] = {
             "hist_gradient_boosting": HistGradientBoostingRegressor(
@@ -174,7 +175,7 @@ def fit_tree_baselines(
     out: dict[str, TreeBaseline] = {}
     for name, est in models.items():
         t0 = time.perf_counter()
-        with threadpool_limits(1 if busy else None):
+        with threadpool_limits(threads):
             est.fit(x_train, y)
             if kind == "regression":
                 output = np.asarray(est.predict(x_test), dtype=np.float64)
