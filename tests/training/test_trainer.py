@@ -147,8 +147,8 @@ def test_threads_follow_the_work_of_a_step_not_the_parameter_count(monkeypatch):
     from dlpipe.training import trainer as trainer_module
 
     monkeypatch.setattr(
-        trainer_module, "machine_busy", lambda: False
-    )  # the load of the machine running the tests
+        trainer_module, "free_cores", lambda: 256
+    )  # not the load of the machine running the tests
     trainer = Trainer(batch_size=64, device="cpu")
     cnn = build_model(seed_cnn_spec())  # 35k parameters, but ~0.9 GFLOP per step of 64 images
     images = TensorData((torch.zeros(64, 1, 28, 28),), torch.zeros(64, dtype=torch.long))
@@ -157,7 +157,15 @@ def test_threads_follow_the_work_of_a_step_not_the_parameter_count(monkeypatch):
     small = TensorData((torch.zeros(64, 1, 4, 4),), torch.zeros(64, dtype=torch.long))
     assert trainer._pick_threads(tiny, small) == 1
     assert Trainer(batch_size=64, device="cpu", threads=3)._pick_threads(cnn, images) == 3
-    monkeypatch.setattr(trainer_module, "machine_busy", lambda: True)
+    before = torch.get_num_threads()
+    torch.set_num_threads(4)
+    try:  # 2 cores free of other jobs: two threads, not torch's 4
+        monkeypatch.setattr(trainer_module, "free_cores", lambda: 2)
+        assert trainer._pick_threads(cnn, images) == 2
+        assert trainer._pick_threads(tiny, small) == 1
+    finally:
+        torch.set_num_threads(before)
+    monkeypatch.setattr(trainer_module, "free_cores", lambda: 1)
     assert (
         trainer._pick_threads(cnn, images) == 1
     )  # a busy machine: a second thread would spin-wait

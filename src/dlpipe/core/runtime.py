@@ -149,11 +149,11 @@ def free_cores() -> int:
     """The cores other processes leave free: the core count less the 1-minute load average that is not
     this process's own (:func:`_own_load`), rounded, between 1 and the core count.
 
-    For OpenMP libraries (scikit-learn's HistGradientBoosting): a parallel region waits for its slowest
-    thread, so a thread sharing a core with another job stalls every region. Fitting breast_cancer's
+    For OpenMP thread pools (torch's intra-op threads, scikit-learn's HistGradientBoosting): a parallel
+    region waits for its slowest thread, so a thread sharing a core with another job stalls every region. Fitting breast_cancer's
     340 training rows took 0.2-0.3 s on one thread and 9-48 s on two while one core ran another job
     (load 1.8 on 2 cores, 2026-12-07), which :func:`machine_busy` (load at or above the core count) let
-    through.
+    through; an MLP training step (200-512-256-1, batch 256) was 30x slower on two torch threads.
     """
     cores = os.cpu_count() or 1
     if not hasattr(os, "getloadavg"):
@@ -164,8 +164,9 @@ def free_cores() -> int:
 
 @contextmanager
 def threads_for_load(pin: bool = False) -> Iterator[int]:
-    """Run the block on one torch thread when the machine is busy (or when ``pin``: deterministic runs keep
-    one count whatever the load), else on torch's count; the previous count is put back after.
+    """Run the block on the torch threads other processes leave cores for (:func:`free_cores`, at most
+    torch's count; one when ``pin``: deterministic runs keep one count whatever the load); the previous
+    count is put back after.
 
     Yields the count in force. The training engine picks its own count inside (``Trainer``); this covers
     the rest of a run: evaluation, baselines, attributions, reports. Also a decorator:
@@ -174,11 +175,11 @@ def threads_for_load(pin: bool = False) -> Iterator[int]:
     import torch
 
     before = torch.get_num_threads()
-    one = pin or machine_busy()
-    if one:
-        torch.set_num_threads(1)
+    count = 1 if pin else min(before, free_cores())
+    if count != before:
+        torch.set_num_threads(count)
     try:
-        yield 1 if one else before
+        yield count
     finally:
-        if one:
+        if count != before:
             torch.set_num_threads(before)

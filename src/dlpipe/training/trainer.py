@@ -22,7 +22,7 @@ from torch import nn
 
 from dlpipe.core.distributed import rank, world_size
 from dlpipe.core.errors import InvalidConfigError, RunFailedError
-from dlpipe.core.runtime import machine_busy, resolve_device
+from dlpipe.core.runtime import free_cores, resolve_device
 from dlpipe.training.callbacks import Callback
 from dlpipe.training.fastpath import FastMLPStep, make_fast_step
 from dlpipe.training.history import History
@@ -179,9 +179,11 @@ class Trainer:
             # the load average or the process's current setting, since reductions split across threads
             # sum in another order (a batch-norm MLP's weights moved by up to 3e-3 in 2 epochs).
             return 1
-        if machine_busy():
+        free = free_cores()
+        if free == 1:
             # Intra-op threads spin-wait on peers that the OS has descheduled: on a machine already
-            # running as many jobs as it has cores, a second thread was measured 3-25x slower here.
+            # running as many jobs as it has cores, a second thread was measured 3-25x slower here, and
+            # beside one other job on 2 cores (load 1.8) 30x (an MLP step of 200-512-256-1, batch 256).
             return 1
         if any(isinstance(m, nn.modules.conv._ConvNd) for m in model.modules()):
             # A convolution reuses each weight at every position, so its parameters understate its
@@ -189,7 +191,9 @@ class Trainer:
             flops = 3 * _forward_flops(model, train) * self.batch_size
         else:
             flops = 6 * sum(p.numel() for p in model.parameters()) * self.batch_size
-        return 1 if flops < _ONE_THREAD_FLOPS else None
+        if flops < _ONE_THREAD_FLOPS:
+            return 1
+        return None if free >= torch.get_num_threads() else free  # only the cores other jobs leave
 
     # ------------------------------------------------------------------ fit
     def fit(
