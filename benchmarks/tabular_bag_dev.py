@@ -57,7 +57,6 @@ def bagged(
     """The K-fold bag's test scores and its temperature (kw: seed, folds)."""
     from sklearn.model_selection import KFold, StratifiedKFold
 
-    import dlpipe as dl
     from dlpipe.evaluation.calibration import fit_temperature, probabilities
     from dlpipe.pipeline import _fit
 
@@ -75,15 +74,7 @@ def bagged(
     try:
         for i, (tr, va) in enumerate(cut.split(train, y)):
             train_module._split = lambda *a, tr=tr, va=va: (tr, va, np.zeros(0, np.int64))
-            run = dl.train(
-                train,
-                target,
-                test=test,
-                save=False,
-                report=False,
-                progress="quiet",
-                seed=seed + 100 * i,
-            )
+            run = _default_run(train, target, test, seed + 100 * i)
             held = outputs(run, train.iloc[va].drop(columns=target), task, classes)
             if oof is None:
                 oof = np.zeros((len(train),) + held.shape[1:])
@@ -102,23 +93,20 @@ def bagged(
     return tabular_suite.score(task, test[target].to_numpy(), pred, proba, classes), temperature
 
 
+def _default_run(train: pd.DataFrame, target: str, test: pd.DataFrame, seed: int) -> Any:
+    """One ``dl.train`` with the defaults, nothing saved."""
+    import dlpipe as dl
+
+    return dl.train(train, target, test=test, save=False, report=False, progress="quiet", seed=seed)
+
+
 def seeds_mean(
     train: pd.DataFrame, test: pd.DataFrame, target: str, task: str, classes: list[str], **kw: Any
 ) -> tuple[dict[str, float], float]:
     """The control: the mean of K default runs (refit and temperature as ``dl.train`` gives them)."""
-    import dlpipe as dl
-
     seed, outs = kw["seed"], []
     for i in range(kw["folds"]):
-        run = dl.train(
-            train,
-            target,
-            test=test,
-            save=False,
-            report=False,
-            progress="quiet",
-            seed=seed + 100 * i,
-        )
+        run = _default_run(train, target, test, seed + 100 * i)
         out = run.bundle.predict(test.drop(columns=target))
         cols = ["prediction"] if task == "regression" else [f"proba_{c}" for c in classes]
         outs.append(out[cols].to_numpy(dtype=float))
