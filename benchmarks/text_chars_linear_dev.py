@@ -8,6 +8,10 @@ and ``both_v`` (the character part built only from the words ``text_tfidf`` can 
 lowercased, seen twice in the 80%; a word new to the 80% is ``[UNK]`` to the network and has no
 n-grams).
 
+``--cheap``: also ``both_v`` variants named ``c<lo><hi>_df<t>_w<w>``: the seen words' ``lo``-``hi`` grams,
+only of words in at most ``t`` training documents of the 80% (0: every seen word), the character part
+times ``w`` (each cheaper than ``both_v``: fewer n-grams per document; ``--cheap-set`` picks them).
+
 Run: ``nice -n 5 .venv/bin/python benchmarks/text_chars_linear_dev.py --set r8 --splits 0,1,2,3,4,5,6,7,8,9``
 """
 
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import functools
 import re
 import sys
 import time
@@ -38,6 +43,12 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--set", default="r8", choices=sorted(SETS))
     p.add_argument("--splits", default="0,1,2")
+    p.add_argument(
+        "--cheap",
+        nargs="*",
+        default=[],
+        help="lo,hi,max_df,weight per variant, e.g. 3,5,0,1 2,5,10,1 2,5,0,0.5",
+    )
     args = p.parse_args(argv)
     train = pd.read_csv(DATA / f"{SETS[args.set]}_train.csv.gz")
     for s in (int(x) for x in args.splits.split(",")):
@@ -47,14 +58,26 @@ def main(argv: list[str] | None = None) -> int:
         for t in part["text"]:
             counts.update(_WORD.findall(t.lower()))
         seen = {w for w, c in counts.items() if c >= 2}
+        docs: collections.Counter[str] = collections.Counter()
+        for t in part["text"]:
+            docs.update(set(_WORD.findall(t.lower())))
 
-        def grams(text: str, seen: set[str] = seen) -> list[str]:
+        def grams(
+            text: str,
+            seen: set[str] = seen,
+            docs: collections.Counter[str] = docs,
+            lo: int = 2,
+            hi: int = 5,
+            max_df: int = 0,
+        ) -> list[str]:
             out = []
             for w in _WORD.findall(text.lower()):
-                if w in seen:
+                if w in seen and (not max_df or docs[w] <= max_df):
                     padded = f" {w} "
                     out += [
-                        padded[k : k + n] for n in range(2, 6) for k in range(len(padded) - n + 1)
+                        padded[k : k + n]
+                        for n in range(lo, hi + 1)
+                        for k in range(len(padded) - n + 1)
                     ]
             return out
 
@@ -66,6 +89,19 @@ def main(argv: list[str] | None = None) -> int:
         for name, vec in (("both", raw), ("both_v", seen_chars)):
             c_tr, c_te = vec.fit_transform(part["text"]), vec.transform(rest["text"])
             feats[name] = (sp.hstack([w_tr, c_tr]).tocsr(), sp.hstack([w_te, c_te]).tocsr())
+        for spec in args.cheap:
+            lo, hi, max_df, weight = (float(x) for x in spec.split(","))
+            vec = TfidfVectorizer(
+                analyzer=functools.partial(grams, lo=int(lo), hi=int(hi), max_df=int(max_df)),
+                sublinear_tf=True,
+                min_df=2,
+            )
+            c_tr, c_te = vec.fit_transform(part["text"]), vec.transform(rest["text"])
+            name = f"c{int(lo)}{int(hi)}_df{int(max_df)}_w{weight:g}"
+            feats[name] = (
+                sp.hstack([w_tr, weight * c_tr]).tocsr(),
+                sp.hstack([w_te, weight * c_te]).tocsr(),
+            )
         acc = {}
         with threadpool_limits(1):
             for name, (a, b) in feats.items():

@@ -12,7 +12,10 @@ every training document trains for the fixed epochs), ``epochs``, ``hidden``, ``
 ``mindf`` (``TFIDF_MIN_DF``: documents a word or pair must be in), ``pairs``
 (``TFIDF_MAX_BIGRAMS``), ``tokmin`` (the tokenizer's ``min_frequency``), ``skip`` (1: a linear path from the TF-IDF vector
 to the logits beside the hidden layer, ``TFIDF_SKIP``), ``skipscale`` (its logits' factor: with
-Adam, its learning rate's), ``b1`` / ``b2`` (the first layer's lazy Adam betas, ``TFIDF_BETAS``), ``wd`` (the engine's ``weight_decay``, on the layers after the first), ``chars`` (25: character 2-5 grams of the words beside them, ``TFIDF_CHARS``; 0: none), ``lr``, ``cos`` (1: a cosine decay of the rate to the last epoch) and ``members`` (that many runs, seeds ``s``, ``s + 100``, ..., their probabilities averaged).
+Adam, its learning rate's), ``b1`` / ``b2`` (the first layer's lazy Adam betas, ``TFIDF_BETAS``), ``wd`` (the engine's ``weight_decay``, on the layers after the first), ``chars`` (25: character 2-5 grams of the words beside them, ``TFIDF_CHARS``; 0: none), ``chardf``
+(with ``chars``: n-grams only for the words in at most that many training documents), ``charw`` (the
+character block's weight beside the words', ``TFIDF_CHAR_WEIGHT``), ``ls`` (label smoothing of the training loss,
+``TFIDF_SMOOTHING``), ``batch`` (the batch size), ``pairw`` (the word pairs' IDF times this), ``lr``, ``cos`` (1: a cosine decay of the rate to the last epoch) and ``members`` (that many runs, seeds ``s``, ``s + 100``, ..., their probabilities averaged).
 
 ``--blend-c 10,30,100``: each run's network also averaged with a logistic regression (scikit-learn,
 L-BFGS, those C) fitted on the network's own TF-IDF vectors of the 80%, weights 0.2-0.6 (key ``C<C>w<w>``;
@@ -99,6 +102,43 @@ def _blends(
     return out
 
 
+def _char_options(text_models: Any, max_df: int) -> None:
+    """Cheaper character n-grams (with ``chars``): ``chardf`` t > 0 gives n-grams only to the words in at
+    most t training documents (their n-grams' document counts from those words only). The model's
+    token ids are first cut to the tokens whose word has n-grams (the same features and weights as the
+    product's ``occurrences``, a test here checked it; far fewer slots to sort when few words have
+    n-grams)."""
+    import torch
+
+    DEFAULTS.setdefault("char_vocabulary", text_models.char_vocabulary)
+    DEFAULTS.setdefault("occurrences", text_models.TextTfidf.occurrences)
+
+    def char_vocabulary(ids: Any, words: list[str], **k: Any) -> dict[str, Any]:
+        if max_df:
+            ids = np.asarray(ids, np.int64)
+            df = np.zeros(len(words), np.int64)
+            for row in ids:
+                df[np.unique(row)] += 1
+            words = [w if df[i] <= max_df else "" for i, w in enumerate(words)]
+        return DEFAULTS["char_vocabulary"](ids, words, **k)  # type: ignore[no-any-return]
+
+    def occurrences(self: Any, ids: Any) -> Any:
+        f, w, real = self._weigh(self.ngrams(ids))
+        if self.word_chars is None:
+            return f, w, real
+        ids = self._cut(ids)
+        has = (self.word_chars[ids, 0] != 0) & (ids != 0)  # (B, T): tokens with n-grams
+        k = max(1, int(has.sum(1).max()))
+        order = (~has).to(torch.int8).argsort(dim=1, stable=True)[:, :k]
+        keep = ids.gather(1, order) * has.gather(1, order)
+        fc, wc, rc = self._weigh(self.word_chars[keep].flatten(1), once=True)
+        wc = wc * self.char_weight  # ``charw``: TFIDF_CHAR_WEIGHT
+        return torch.cat([f, fc], 1), torch.cat([w, wc], 1), torch.cat([real, rc], 1)
+
+    text_models.char_vocabulary = char_vocabulary
+    text_models.TextTfidf.occurrences = occurrences
+
+
 def run_variant(
     name: str, opts: dict[str, float], part: Path, rest: pd.DataFrame, split: int, work: Path
 ) -> dict[str, Any]:
@@ -120,12 +160,30 @@ def run_variant(
         _fit_text.TFIDF_CHARS = (c // 10, c % 10) if c else None
     else:
         _fit_text.TFIDF_CHARS = DEFAULTS["chars"]  # type: ignore[assignment]
+    DEFAULTS.setdefault("smoothing", _fit_text.TFIDF_SMOOTHING)
+    # label smoothing of the training steps
+    _fit_text.TFIDF_SMOOTHING = float(opts.get("ls", DEFAULTS["smoothing"]))
     _fit_text.TFIDF_MIN_DF = int(opts.get("mindf", DEFAULTS["min_df"]))
     _fit_text.TFIDF_MAX_BIGRAMS = int(opts.get("pairs", DEFAULTS["max_bigrams"]))
     # the word tokenizer's min_frequency (2: a word seen once is [UNK])
     _fit_text.fit_tokenizer = functools.partial(
         fit_tokenizer, min_frequency=int(opts.get("tokmin", 2))
     )
+    # the word pairs' IDF times ``pairw`` (their weight beside the words' in the one L2-normalised vector)
+    import dlpipe.models.text as text_models
+
+    DEFAULTS.setdefault("ngram_vocabulary", text_models.ngram_vocabulary)
+    pairw = float(opts.get("pairw", 1.0))
+
+    def vocabulary(*a: Any, **k: Any) -> dict[str, Any]:
+        out = DEFAULTS["ngram_vocabulary"](*a, **k)
+        out["idf"][1 + out["n_words"] :] *= pairw
+        return out  # type: ignore[no-any-return]
+
+    text_models.ngram_vocabulary = vocabulary  # type: ignore[assignment]
+    DEFAULTS.setdefault("char_weight", _fit_text.TFIDF_CHAR_WEIGHT)
+    _fit_text.TFIDF_CHAR_WEIGHT = float(opts.get("charw", DEFAULTS["char_weight"]))
+    _char_options(text_models, int(opts.get("chardf", 0)))
     kw: dict[str, Any] = {}
     if "val" in opts:
         kw["val_fraction"] = opts["val"]
@@ -133,6 +191,8 @@ def run_variant(
         kw["epochs"] = int(opts["epochs"])
     if "lr" in opts:
         kw["learning_rate"] = opts["lr"]
+    if "batch" in opts:
+        kw["batch_size"] = int(opts["batch"])
     if "dropout" in opts:
         kw["dropout"] = opts["dropout"]
     if "wd" in opts:  # the engine's weight_decay: the dense layers only (the lazy Adam has none)

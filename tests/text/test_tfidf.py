@@ -12,6 +12,7 @@ import torch
 
 import dlpipe as dl
 from dlpipe.export import export_bundle
+from dlpipe.models.registry import build_model
 from dlpipe.models.text import TextTfidf, ngram_vocabulary
 
 from .conftest import documents
@@ -111,6 +112,7 @@ def test_a_run_trains_reloads_and_exports(tmp_path: Path, monkeypatch):
     resolved = run.bundle.manifest["config"]
     assert resolved["data"]["val_fraction"] == 0.0 and resolved["train"]["schedule"] == "none"
     assert run.metrics["attributions"]["method"] == "occlusion"
+    assert text["label_smoothing"] == 0.0  # TFIDF_SMOOTHING: off (docs/text.md)
     docs = ("cheese soup and bread", "the coach and the team and the ball", "profit and loss")
     assert bundle.predict(list(docs))["prediction"].tolist() == ["food", "sport", "money"]
     _check_reload_and_export(run, bundle, tmp_path, docs)
@@ -319,13 +321,46 @@ def test_the_character_ngram_vector_is_scikit_learns_char_wb_of_the_words():
     # an n-gram of words in fewer than min_df documents is no feature
     few = char_vocabulary(ids, words, first=n_words, min_df=2)
     assert 0 < few["n_chars"] < chars["n_chars"]
+    # `char_weight` scales the character vector alone (a spec without the key: 1, as before)
+    spec = {
+        "family": "text_tfidf",
+        "vocab_size": len(words),
+        "n_outputs": 2,
+        "n_features": n_words + chars["n_chars"],
+        "table_sizes": [len(vocab["keys1"]), len(vocab["keys2"])],
+        "hidden": 0,
+        "char_slots": int(chars["word_chars"].shape[1]),
+    }
+    assert build_model(spec).char_weight == 1.0
+    half = build_model({**spec, "char_weight": 0.5})
+    half.load_vocabulary(vocab, chars)
+    y = _tfidf_matrix(half, ids).toarray()
+    np.testing.assert_allclose(y[:, :n_words], x[:, :n_words], atol=1e-6)
+    np.testing.assert_allclose(y[:, n_words:], 0.5 * ours, atol=1e-6)
 
 
 def test_a_run_with_character_ngrams_saves_and_reloads_them(tmp_path: Path, monkeypatch):
-    run, bundle = _train_with(tmp_path, monkeypatch, TFIDF_CHARS=(2, 5))
+    run, bundle = _train_with(tmp_path, monkeypatch, TFIDF_CHARS=(3, 5), TFIDF_CHAR_WEIGHT=0.5)
     chars = run.metrics["text"]["ngrams"]["characters"]
-    assert chars["ngram_range"] == [2, 5] and chars["features"] > 50
+    assert chars["ngram_range"] == [3, 5] and chars["features"] > 50 and chars["weight"] == 0.5
     spec = bundle.manifest["model_spec"]
     assert spec["char_slots"] == chars["per_word"] and bundle.model.word_chars is not None
+    assert spec["char_weight"] == 0.5 and bundle.model.char_weight == 0.5
     assert spec["n_features"] == bundle.model.embed.weight.shape[0]
     _check_reload_and_export(run, bundle, tmp_path)
+
+
+def test_the_label_smoothing_switch_smooths_training_steps_only(tmp_path: Path, monkeypatch):
+    from dlpipe.pipeline._fit_text import _SmoothedCrossEntropy
+
+    torch.manual_seed(0)
+    logits, y = torch.randn(5, 3, requires_grad=True), torch.tensor([0, 1, 2, 1, 0])
+    loss = _SmoothedCrossEntropy(0.1)
+    target = torch.full((5, 3), 0.1 / 3)  # 0.9 + 0.1 / 3 on the class, 0.1 / 3 on the others
+    target[torch.arange(5), y] += 0.9
+    expected = -(target * torch.log_softmax(logits, 1)).sum(1).mean()
+    torch.testing.assert_close(loss(logits, y), expected)
+    with torch.no_grad():  # a validation loss: the plain log loss
+        torch.testing.assert_close(loss(logits, y), torch.nn.functional.cross_entropy(logits, y))
+    run, _ = _train_with(tmp_path, monkeypatch, TFIDF_SMOOTHING=0.1)
+    assert run.metrics["text"]["label_smoothing"] == 0.1

@@ -550,6 +550,8 @@ class TextTfidf(nn.Module):
             L2-normalised on its own and joins the words' (as scikit-learn's word and ``char_wb``
             vectorizers stacked side by side); its features follow the words' and pairs' in
             ``n_features``. Defaults to `0`.
+        char_weight: The character n-grams' vector (unit norm) times this beside the words' and pairs'
+            (unit norm). Defaults to `1.0`.
 
     Example:
         >>> m = TextTfidf(10, 3, n_features=6, table_sizes=(5, 7), hidden=4)
@@ -569,6 +571,7 @@ class TextTfidf(nn.Module):
         skip: bool = False,
         skip_scale: float = 1.0,
         char_slots: int = 0,
+        char_weight: float = 1.0,
     ) -> None:
         super().__init__()
         if skip and not hidden:
@@ -601,6 +604,7 @@ class TextTfidf(nn.Module):
             )
         else:
             self.word_chars = None
+        self.char_weight = float(char_weight)
         width = hidden or n_outputs
         self.feature_dim = width
         # sparse gradients: a step updates only the rows of the batch's n-grams (the text recipe's
@@ -653,13 +657,16 @@ class TextTfidf(nn.Module):
     def occurrences(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Each document's feature occurrences and their weights: ``(feature, weight, real)``, each (B, L);
         a feature's weights in a document sum to its sublinear tf x idf value over the L2 norm (with
-        ``char_slots``: the words' and pairs' vector and the character n-grams' vector each of unit norm)."""
+        ``char_slots``: the words' and pairs' vector of unit norm, the character n-grams' of norm
+        ``char_weight``)."""
         f, w, real = self._weigh(self.ngrams(ids))
         if self.word_chars is None:
             return f, w, real
         # (B, T, K) -> (B, T * K): every occurrence of every n-gram of every token
         c = self.word_chars[self._cut(ids)].flatten(1)
         fc, wc, rc = self._weigh(c, once=True)
+        if self.char_weight != 1.0:
+            wc = wc * self.char_weight
         return torch.cat([f, fc], 1), torch.cat([w, wc], 1), torch.cat([real, rc], 1)
 
     def _weigh(
@@ -765,4 +772,5 @@ def _build_tfidf(spec: dict[str, Any]) -> nn.Module:
         skip=bool(spec.get("skip", False)),  # bundles from before the key: no linear path
         skip_scale=float(spec.get("skip_scale", 1.0)),
         char_slots=int(spec.get("char_slots", 0)),  # bundles from before the key: words only
+        char_weight=float(spec.get("char_weight", 1.0)),  # bundles from before the key: 1
     )
