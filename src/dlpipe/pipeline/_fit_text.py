@@ -61,7 +61,7 @@ TFIDF_LEARNING_RATE, TFIDF_BATCH, TFIDF_EPOCHS = 3e-3, 64, 6
 # the lazy Adam's betas on the first layer (the other layers: the engine's optimiser); docs/text.md
 TFIDF_BETAS = (0.9, 0.999)
 # label smoothing of the training steps (0: none). 0.05 gained 0.21 points on ten R8 development cuts but
-# lost 0.62 on 20 Newsgroups' first (docs/text.md): off
+# lost 0.62 and 0.31 on 20 Newsgroups' two (docs/text.md): off
 TFIDF_SMOOTHING = 0.0
 TFIDF_VAL_FRACTION = 0.0  # no validation split: every training document trains (docs/text.md)
 TFIDF_WORDS_ONLY = True  # its tokens: runs of 2+ word characters (scikit-learn's token pattern)
