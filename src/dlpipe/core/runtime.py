@@ -140,9 +140,8 @@ def machine_busy() -> bool:
     On such a machine torch's spin-waiting intra-op threads fight the other processes for the cores: the
     engine measured steps 3-25x slower on two threads than on one, an evaluation pass 19.6 of a 20.8 s run.
     """
-    if not hasattr(os, "getloadavg"):
-        return False
-    return os.getloadavg()[0] - _own_load() >= (os.cpu_count() or 1)
+    other = _other_load()
+    return other is not None and other >= (os.cpu_count() or 1)
 
 
 def free_cores() -> int:
@@ -150,16 +149,23 @@ def free_cores() -> int:
     this process's own (:func:`_own_load`), rounded, between 1 and the core count.
 
     For OpenMP thread pools (torch's intra-op threads, scikit-learn's HistGradientBoosting): a parallel
-    region waits for its slowest thread, so a thread sharing a core with another job stalls every region. Fitting breast_cancer's
-    340 training rows took 0.2-0.3 s on one thread and 9-48 s on two while one core ran another job
-    (load 1.8 on 2 cores, 2026-12-07), which :func:`machine_busy` (load at or above the core count) let
-    through; an MLP training step (200-512-256-1, batch 256) was 30x slower on two torch threads.
+    region waits for its slowest thread, so a thread sharing a core with another job stalls every
+    region. Fitting breast_cancer's 340 training rows took 0.2-0.3 s on one thread and 9-48 s on two
+    while one core ran another job (load 1.8 on 2 cores, 2026-12-07), which :func:`machine_busy` (load
+    at or above the core count) let through; an MLP training step (200-512-256-1, batch 256) was 30x
+    slower on two torch threads.
     """
     cores = os.cpu_count() or 1
+    other = _other_load()
+    return cores if other is None else max(1, min(cores, round(cores - other)))
+
+
+def _other_load() -> float | None:
+    """The 1-minute load average less this process's own part (:func:`_own_load`), at least 0; None where
+    the platform has no load average."""
     if not hasattr(os, "getloadavg"):
-        return cores
-    other = max(0.0, os.getloadavg()[0] - _own_load())
-    return max(1, min(cores, round(cores - other)))
+        return None
+    return max(0.0, os.getloadavg()[0] - _own_load())
 
 
 @contextmanager

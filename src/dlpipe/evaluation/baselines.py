@@ -128,8 +128,8 @@ def fit_tree_baselines(
 
     ``categorical`` marks the columns of ``x_train`` holding category codes (0..254), which
     HistGradientBoosting splits as categories. Only ``random_state`` (the run's seed) and the threads
-    are set: as many as other processes leave cores free (:func:`~dlpipe.core.runtime.free_cores`). Empty rows, or
-    classification with a single class in the training rows, get none. Returns each baseline's test output (values in original units, or (N, C) probabilities over
+    are set: as many as other processes leave cores free (:func:`~dlpipe.core.runtime.free_cores`).
+    Empty rows, or classification with a single class in the training rows, get none. Returns each baseline's test output (values in original units, or (N, C) probabilities over
     ``n_classes``) and its seconds to fit and predict.
     """
     from sklearn.ensemble import (
@@ -147,14 +147,13 @@ def fit_tree_baselines(
     # another job stalls every parallel region (breast_cancer's 340 rows: 0.2-0.3 s on one thread, 9-48 s
     # on two beside one other job at load 1.8 of 2 cores), and the report shows each baseline's seconds
     threads = free_cores()
-    jobs = threads
     if kind == "regression":
         models: dict[str, Any] = {
             "hist_gradient_boosting": HistGradientBoostingRegressor(
                 categorical_features=mask, random_state=seed
             ),
             "random_forest": RandomForestRegressor(
-                n_estimators=FOREST_TREES, n_jobs=jobs, random_state=seed
+                n_estimators=FOREST_TREES, n_jobs=threads, random_state=seed
             ),
         }
         y: np.ndarray = np.asarray(y_train, dtype=np.float64).reshape(-1)
@@ -167,7 +166,7 @@ def fit_tree_baselines(
                 categorical_features=mask, random_state=seed
             ),
             "random_forest": RandomForestClassifier(
-                n_estimators=FOREST_TREES, n_jobs=jobs, random_state=seed
+                n_estimators=FOREST_TREES, n_jobs=threads, random_state=seed
             ),
         }
     if forest_skip_reason(kind, len(x_train), x_train.shape[1]) is not None:
