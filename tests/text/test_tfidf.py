@@ -97,6 +97,11 @@ def test_a_step_moves_only_the_rows_of_the_batchs_ngrams():
     moved = (m.embed.weight.detach() != before).any(dim=1).nonzero().flatten().tolist()
     used = sorted(set(m.ngrams(x)[0].tolist()) - {0})
     assert moved == used and len(used) == 5  # 3 words and 2 pairs of the first document
+    # Adam's first step: each coordinate moves by the rate against its gradient's sign
+    grad = m.embed.weight.grad.to_dense()[used]
+    delta = (m.embed.weight.detach() - before)[used]
+    torch.testing.assert_close(delta, -0.1 * torch.sign(grad), atol=1e-5, rtol=0)
+    assert float(opt.moments[0]["step"]) == 1.0
     state = opt.state_dict()  # a checkpoint holds the lazy moments beside the engine's groups
     assert len(state["groups"]) == len(opt.dense.groups) + 1
 
@@ -337,6 +342,71 @@ def test_the_character_ngram_vector_is_scikit_learns_char_wb_of_the_words():
     y = _tfidf_matrix(half, ids).toarray()
     np.testing.assert_allclose(y[:, :n_words], x[:, :n_words], atol=1e-6)
     np.testing.assert_allclose(y[:, n_words:], 0.5 * ours, atol=1e-6)
+
+
+def test_the_character_block_computed_once_is_the_one_the_model_computes_from_token_ids():
+    """A training run hands each batch its documents' rows of `char_matrix` (computed once) instead of
+    recomputing the character n-grams from token ids every epoch: the same vector, the same logits."""
+    from dlpipe.models.text import char_matrix, char_vocabulary
+    from dlpipe.pipeline._fit_text import CharBags, _tfidf_matrix
+
+    rng = np.random.default_rng(0)
+    n_words = 60
+    words = ["[PAD]", "[UNK]"] + [
+        "".join(rng.choice(list("abcdefg"), int(rng.integers(1, 9)))) for _ in range(n_words - 2)
+    ]
+    ids = np.zeros((40, 30), np.int64)
+    for r in range(1, 40):  # row 0: an empty document
+        k = int(rng.integers(1, 30))
+        ids[r, :k] = rng.integers(1, n_words, k)  # [UNK] (1) included: no n-grams
+    vocab = ngram_vocabulary(ids, n_words)
+    chars = char_vocabulary(ids, words, first=len(vocab["idf"]), ngram_range=(3, 5))
+    m = TextTfidf(
+        n_words,
+        3,
+        n_features=len(vocab["idf"]) + chars["n_chars"],
+        table_sizes=(len(vocab["keys1"]), len(vocab["keys2"])),
+        hidden=8,
+        char_slots=chars["word_chars"].shape[1],
+        char_weight=0.5,
+    ).eval()
+    m.load_vocabulary(vocab, chars)
+    block = char_matrix(
+        ids, chars["word_chars"], np.concatenate([vocab["idf"], chars["idf"]]), weight=0.5
+    )
+    first = len(vocab["idf"])
+    np.testing.assert_allclose(
+        block.toarray()[:, first:], _tfidf_matrix(m, ids).toarray()[:, first:], atol=1e-6
+    )
+    assert block[0].nnz == 0 and np.allclose(np.sqrt(block.multiply(block).sum(1))[1:], 0.5)
+    t = torch.from_numpy(ids)
+    rows = torch.tensor([5, 0, 17, 3])  # any documents, in any order
+    batch = CharBags(block)([t[rows], rows], True)
+    assert len(batch) == 3 and batch[1].shape == batch[2].shape
+    torch.testing.assert_close(m(*batch), m(t[rows]), atol=1e-6, rtol=0)
+
+
+def test_the_training_bags_sparse_gradient_is_the_embedding_bags():
+    """A training step's first-layer gradient (one sparse product over the batch's distinct rows) is
+    torch's own EmbeddingBag gradient: rows repeated within and across documents, an empty document."""
+    torch.manual_seed(0)
+    bag = torch.nn.EmbeddingBag(50, 6, mode="sum", sparse=True)
+    f = torch.tensor([3, 3, 7, 0, 7, 9, 9, 9, 3, 49], dtype=torch.int64)
+    w = torch.rand(10)
+    offsets = torch.tensor([0, 4, 4, 8])  # document 1 is empty
+    upstream = torch.randn(4, 6)
+    theirs = torch.autograd.grad(
+        (bag(f, offsets, per_sample_weights=w) * upstream).sum(), bag.weight
+    )
+    from dlpipe.models.text import _bag_sum
+
+    out = _bag_sum(bag, f, offsets, w)
+    torch.testing.assert_close(out, bag(f, offsets, per_sample_weights=w))
+    (ours,) = torch.autograd.grad((out * upstream).sum(), bag.weight)
+    assert ours.is_sparse and ours.is_coalesced() and ours._nnz() == 5  # rows 0, 3, 7, 9, 49
+    torch.testing.assert_close(ours.to_dense(), theirs[0].to_dense())
+    with torch.no_grad():  # outside training steps: torch's own bag
+        torch.testing.assert_close(_bag_sum(bag, f, offsets, w), out.detach())
 
 
 def test_a_run_with_character_ngrams_saves_and_reloads_them(tmp_path: Path, monkeypatch):

@@ -15,6 +15,7 @@ Every family reads its padding from id 0, so a batch may be padded to any width.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import torch
@@ -520,6 +521,118 @@ def char_vocabulary(
     return {"word_chars": table, "idf": idf, "n_chars": int(len(kept))}
 
 
+def char_matrix(ids: Any, word_chars: Any, idf: Any, *, weight: float = 1.0) -> Any:
+    """The character n-gram block of :class:`TextTfidf`'s input for documents ``ids`` (N, T), once, as a
+    scipy CSR matrix (N, len(idf)): what the model computes from token ids in every forward pass, so a
+    training run can hand each batch its rows instead (``TextTfidf.forward``'s ``char_features``).
+
+    ``word_chars`` is :func:`char_vocabulary`'s table (features numbered from ``first``), ``idf`` the
+    model's whole IDF buffer (words, pairs, then characters). A feature's value is its sublinear tf x
+    idf, ``(1 + ln tf) * idf``, with tf its occurrences in the document's words; each row has L2 norm
+    ``weight`` (no n-grams: an empty row).
+    """
+    import numpy as np
+    import scipy.sparse as sp
+
+    ids = np.asarray(ids, np.int64)
+    table = np.asarray(word_chars, np.int64)
+    idf = np.asarray(idf, np.float64)
+    v, k = table.shape
+    slots = table.reshape(-1)
+    has = slots != 0
+    # words x features: how often each feature occurs in each word
+    word_gram = sp.csr_matrix(
+        (np.ones(int(has.sum())), (np.repeat(np.arange(v), k)[has], slots[has])),
+        shape=(v, len(idf)),
+    )
+    flat = ids.reshape(-1)
+    real = flat != 0
+    doc_word = sp.csr_matrix(
+        (
+            np.ones(int(real.sum())),
+            (np.repeat(np.arange(len(ids)), ids.shape[1])[real], flat[real]),
+        ),
+        shape=(len(ids), v),
+    )  # documents x words: counts (the constructor sums duplicates)
+    out = (doc_word @ word_gram).tocsr()
+    out.sum_duplicates()
+    out.sort_indices()
+    out.data = idf[out.indices] * (1.0 + np.log(out.data))
+    norm = np.sqrt(np.asarray(out.multiply(out).sum(axis=1)).reshape(-1))
+    scale = weight / np.maximum(norm, 1e-6)
+    out.data *= np.repeat(scale, np.diff(out.indptr))
+    return out
+
+
+class _SparseBag(torch.autograd.Function):
+    """A sum ``EmbeddingBag`` with per-occurrence weights whose weight gradient is built as one sparse
+    matrix product: the batch's distinct rows (sorted once) x the output's gradient, returned as a
+    coalesced sparse tensor. torch's own sparse backward writes one gradient row per occurrence and
+    leaves the optimiser to merge them; on bags of thousands of occurrences per document that took
+    ~7x as long (docs/text.md, "Training speed")."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any,
+        weight: torch.Tensor,
+        features: torch.Tensor,
+        offsets: torch.Tensor,
+        weights: torch.Tensor,
+    ) -> torch.Tensor:
+        ctx.save_for_backward(features, offsets, weights)
+        ctx.shape = weight.shape
+        return nn.functional.embedding_bag(
+            features, weight, offsets, mode="sum", per_sample_weights=weights
+        )
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, None, None, None]:  # type: ignore[override]
+        features, offsets, weights = ctx.saved_tensors
+        n = features.shape[0]
+        counts = torch.diff(offsets, append=offsets.new_tensor([n]))
+        doc = torch.repeat_interleave(torch.arange(len(offsets), device=grad.device), counts)
+        rows, order = torch.sort(features)
+        distinct, per_row = torch.unique_consecutive(rows, return_counts=True)
+        crow = torch.zeros(len(distinct) + 1, dtype=torch.int64, device=grad.device)
+        crow[1:] = per_row.cumsum(0)
+        # (distinct rows x documents), a row's occurrences in a document summed by the product
+        with (
+            warnings.catch_warnings()
+        ):  # "Sparse CSR tensor support is in beta": the product is not
+            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+            occ = torch.sparse_csr_tensor(
+                crow,
+                doc[order],
+                weights[order].to(grad.dtype),
+                (len(distinct), len(offsets)),
+                check_invariants=False,  # built sorted above; checking costs a pass
+            )
+        values = occ @ grad
+        out = torch.sparse_coo_tensor(
+            distinct[None], values, ctx.shape, is_coalesced=True, check_invariants=False
+        )
+        return out, None, None, None
+
+
+def _bag_sum(
+    bag: nn.EmbeddingBag, features: torch.Tensor, offsets: torch.Tensor, weights: torch.Tensor
+) -> torch.Tensor:
+    """``bag(features, offsets, per_sample_weights=weights)``; in a training step (training mode, a
+    gradient wanted, not traced for export) through :class:`_SparseBag`, whose sparse gradient is the
+    same, built faster."""
+    if (
+        bag.training
+        and bag.sparse
+        and bag.weight.requires_grad
+        and torch.is_grad_enabled()
+        and features.numel()
+        and not (torch.jit.is_tracing() or torch.compiler.is_compiling())
+    ):
+        out: torch.Tensor = _SparseBag.apply(bag.weight, features, offsets, weights)  # type: ignore[no-untyped-call]
+        return out
+    return bag(features, offsets, per_sample_weights=weights)  # type: ignore[no-any-return]
+
+
 class TextTfidf(nn.Module):
     """A network on TF-IDF-weighted word 1-2 grams, computed from token ids inside the model.
 
@@ -654,14 +767,27 @@ class TextTfidf(nn.Module):
         )
         return torch.cat([words, f * pair], dim=1)
 
-    def occurrences(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def occurrences(
+        self,
+        ids: torch.Tensor,
+        char_features: torch.Tensor | None = None,
+        char_weights: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Each document's feature occurrences and their weights: ``(feature, weight, real)``, each (B, L);
         a feature's weights in a document sum to its sublinear tf x idf value over the L2 norm (with
         ``char_slots``: the words' and pairs' vector of unit norm, the character n-grams' of norm
-        ``char_weight``)."""
+        ``char_weight``). ``char_features`` / ``char_weights`` (B, C), 0 = none: the character block
+        computed beforehand (:func:`char_matrix`'s rows, padded) instead of from ``ids``."""
         f, w, real = self._weigh(self.ngrams(ids))
         if self.word_chars is None:
             return f, w, real
+        if char_features is not None and char_weights is not None:
+            keep = char_features != 0
+            return (
+                torch.cat([f, char_features], 1),
+                torch.cat([w, char_weights.to(w.dtype)], 1),
+                torch.cat([real, keep], 1),
+            )
         # (B, T, K) -> (B, T * K): every occurrence of every n-gram of every token
         c = self.word_chars[self._cut(ids)].flatten(1)
         fc, wc, rc = self._weigh(c, once=True)
@@ -696,16 +822,18 @@ class TextTfidf(nn.Module):
         w = value / tf / norm  # per occurrence: the tf occurrences sum to the feature's value
         return f, w, real
 
-    def _bag(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _bag(
+        self, ids: torch.Tensor, *chars: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The bag's inputs: the real occurrences' features, their per-document offsets, their weights."""
-        f, w, keep = self.occurrences(ids)
+        f, w, keep = self.occurrences(ids, *chars)
         counts = keep.sum(dim=1)
         offsets = torch.cumsum(counts, 0) - counts
         return f[keep], offsets, w[keep]
 
     def _hidden(self, bag: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> torch.Tensor:
         f, offsets, w = bag
-        h = self.embed(f, offsets, per_sample_weights=w) + self.bias
+        h = _bag_sum(self.embed, f, offsets, w) + self.bias
         return torch.relu(h) if self.hidden else h
 
     def features(self, ids: torch.Tensor) -> torch.Tensor:
@@ -713,12 +841,15 @@ class TextTfidf(nn.Module):
         beside table columns gives (the linear path, if any, is not part of it)."""
         return self._hidden(self._bag(ids))
 
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        bag = self._bag(ids)
+    def forward(self, ids: torch.Tensor, *chars: torch.Tensor) -> torch.Tensor:
+        """Token ids (B, T) to logits; ``chars``: optionally the character block computed beforehand,
+        ``(char_features, char_weights)`` (see :meth:`occurrences`), which a training run passes so that
+        it is not recomputed every epoch."""
+        bag = self._bag(ids, *chars)
         out = self.head(self._hidden(bag))
         if self.skip is not None:  # the TF-IDF vector straight to the logits
             f, offsets, w = bag
-            out = out + self.skip_scale * self.skip(f, offsets, per_sample_weights=w)
+            out = out + self.skip_scale * _bag_sum(self.skip, f, offsets, w)
         return out  # type: ignore[no-any-return]
 
     def load_vocabulary(self, vocab: dict[str, Any], chars: dict[str, Any] | None = None) -> None:

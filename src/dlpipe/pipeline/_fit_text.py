@@ -318,14 +318,33 @@ class TextRecipe(Recipe):
             test_extra = [t_num] + ([t_cat] if t_cat.shape[1] else [])
             text_info["table_columns"] = list(ds.table_schema.names)
 
+        # text_tfidf's character block, computed once per document (not in every epoch's forward pass):
+        # the training batches carry their documents' rows of it (a table branch computes its own)
+        char_bags = char_test = None
+        if chars is not None and not extra:
+            from dlpipe.models.text import char_matrix
+
+            assert ngrams is not None
+            idf_all = np.concatenate([ngrams["idf"], chars["idf"]])
+            char_bags = CharBags(
+                char_matrix(all_ids, chars["word_chars"], idf_all, weight=TFIDF_CHAR_WEIGHT)
+            )
+            char_test = CharBags(
+                char_matrix(test_ids, chars["word_chars"], idf_all, weight=TFIDF_CHAR_WEIGHT)
+            )
+
         def tensors(idx: np.ndarray) -> TensorData:
             x = inputs[idx]
             if x.dtype == np.int64:
                 width = max(1, int((x != 0).sum(axis=1).max()))  # drop columns of padding only
                 x = x[:, :width]
             cols = tuple(torch.from_numpy(np.ascontiguousarray(a[idx])) for a in extra)
+            if char_bags is not None:  # each document's row of the character block
+                cols = (torch.from_numpy(np.asarray(idx, np.int64)),)
             return TensorData(
-                (torch.from_numpy(np.ascontiguousarray(x)), *cols), torch.from_numpy(codes[idx])
+                (torch.from_numpy(np.ascontiguousarray(x)), *cols),
+                torch.from_numpy(codes[idx]),
+                char_bags,
             )
 
         return Prepared(
@@ -340,6 +359,7 @@ class TextRecipe(Recipe):
                 "idf": idf,
                 "ngrams": ngrams,
                 "chars": chars,
+                "char_test": char_test,
                 "tr": tr,
                 "va": va,
                 "codes": codes,
@@ -557,7 +577,15 @@ class TextRecipe(Recipe):
         baselines = fit_baselines(task.kind, x_base, y_tr, max(k, 2), cfg.seed)
         t0 = time.perf_counter()
         test_inputs = [torch.from_numpy(a) for a in (st["test_inputs"], *st["test_extra"])]
-        logits = predict_logits(ctx.model, test_inputs, chunk=512).float().cpu().numpy()
+        char_test = st.get("char_test")
+        if char_test is not None:  # the test documents' character block, computed once
+            test_inputs.append(torch.arange(len(test_inputs[0])))
+        logits = (
+            predict_logits(ctx.model, test_inputs, transform=char_test, chunk=512)
+            .float()
+            .cpu()
+            .numpy()
+        )
         ngram_head = st.get("ngram_head")
         if ngram_head is not None:  # the joint head's TF-IDF part reads the test token ids
             ids_te = [torch.from_numpy(st["test_ids"])]
@@ -820,6 +848,29 @@ class TfidfTextRecipe(TextRecipe):
         return ctx.model
 
 
+class CharBags:
+    """A batch transform (:class:`~dlpipe.training.trainer.TensorData`'s): ``[ids, rows]`` -> ``[ids,
+    char_features, char_weights]``, the documents' rows of a character block computed once
+    (:func:`dlpipe.models.text.char_matrix`, a scipy CSR matrix), padded with feature 0."""
+
+    def __init__(self, matrix: Any) -> None:
+        self.indptr = torch.from_numpy(np.asarray(matrix.indptr, np.int64))
+        # one extra entry, so that padding positions index something even in an empty matrix
+        self.indices = torch.from_numpy(np.append(np.asarray(matrix.indices, np.int64), 0))
+        self.data = torch.from_numpy(np.append(np.asarray(matrix.data, np.float32), 0.0))
+
+    def __call__(self, inputs: list[torch.Tensor], training: bool) -> list[torch.Tensor]:
+        ids, rows = inputs[0], inputs[1].cpu()
+        start = self.indptr[rows]
+        count = self.indptr[rows + 1] - start
+        width = max(1, int(count.max())) if len(count) else 1
+        slot = torch.arange(width)
+        inside = slot[None, :] < count[:, None]
+        pos = torch.where(inside, start[:, None] + slot[None, :], len(self.indices) - 1)
+        features, weights = self.indices[pos], self.data[pos]
+        return [ids, features.to(ids.device), weights.to(ids.device), *inputs[2:]]
+
+
 class _SmoothedCrossEntropy:
     """Cross-entropy with label smoothing (``TFIDF_SMOOTHING``) in training steps: the targets are
     ``1 - smoothing`` on the class plus ``smoothing / C`` on every class. Without gradients (a
@@ -906,21 +957,35 @@ class NgramOptimizer:
 
     @torch.no_grad()
     def step(self) -> None:
+        from torch.optim.adam import adam
+
         self.dense.step()
         b1, b2 = self.betas
         for p, st in zip(self.sparse, self.moments, strict=True):
             if p.grad is None:
                 continue
             g = p.grad.coalesce()
-            rows, values = g.indices()[0], g.values()
-            st["step"] += 1
-            t = float(st["step"])
-            m = st["exp_avg"][rows].mul_(b1).add_(values, alpha=1 - b1)
-            v = st["exp_avg_sq"][rows].mul_(b2).addcmul_(values, values, value=1 - b2)
-            st["exp_avg"][rows] = m
-            st["exp_avg_sq"][rows] = v
-            denom = (v / (1 - b2**t)).sqrt_().add_(self.eps)
-            p.index_add_(0, rows, m.div_(denom), alpha=-self.lr / (1 - b1**t))
+            rows, values = g.indices()[0], g.values().contiguous()
+            # the batch's rows through torch's fused Adam (one pass), then written back
+            part = [t.index_select(0, rows) for t in (p, st["exp_avg"], st["exp_avg_sq"])]
+            adam(
+                [part[0]],
+                [values],
+                [part[1]],
+                [part[2]],
+                [],
+                [st["step"]],  # the step count, raised by one here
+                fused=True,
+                amsgrad=False,
+                beta1=b1,
+                beta2=b2,
+                lr=self.lr,
+                weight_decay=0.0,
+                eps=self.eps,
+                maximize=False,
+            )
+            for t, new in zip((p, st["exp_avg"], st["exp_avg_sq"]), part, strict=True):
+                t.index_copy_(0, rows, new)
 
     def state_dict(self) -> dict[str, Any]:
         state = self.dense.state_dict()
