@@ -84,6 +84,14 @@ def test_failed_run_leaves_nothing(binary_frame, tmp_path):
     assert not any(tmp_path.iterdir())
 
 
+def test_early_stopping_on_validation_roc_auc(binary_frame):
+    run = dl.train(binary_frame, "y", save=False, monitor="val_roc_auc", **FAST)
+    auc = run.history.history["val_roc_auc"]
+    assert len(auc) == 3 and all(0.0 <= a <= 1.0 for a in auc)
+    # logged only when monitored: the default run's history has no such column
+    assert "val_roc_auc" not in dl.train(binary_frame, "y", save=False, **FAST).history.history
+
+
 def test_single_class_target(binary_frame):
     with pytest.raises(InvalidTargetError, match="single class"):
         dl.train(binary_frame.assign(y="same"), "y", **FAST)

@@ -65,3 +65,24 @@ def test_regression_scaling_round_trip():
 def test_task_dict_round_trip():
     t = infer_task(pd.Series(["x", "y"]), target="t")
     assert Task.from_dict(t.to_dict()) == t
+
+
+def test_roc_auc_matches_sklearn_with_ties():
+    from sklearn.metrics import roc_auc_score
+
+    from dlpipe.tasks.task import _roc_auc
+
+    rng = np.random.default_rng(0)
+    scores = np.round(rng.normal(size=60), 1).astype(np.float32)  # rounded: many tied scores
+    y = (rng.random(60) < 0.4).astype(np.float32)
+    got = _roc_auc(torch.from_numpy(scores)[:, None], torch.from_numpy(y)[:, None])
+    assert float(got) == pytest.approx(roc_auc_score(y, scores), abs=1e-12)
+    assert torch.isnan(_roc_auc(torch.tensor([0.1, 0.2]), torch.tensor([1.0, 1.0])))
+
+
+def test_batch_metrics_give_roc_auc_only_when_asked():
+    t = Task(kind="binary", target="y", classes=[0, 1])
+    logits, y = torch.tensor([[2.0], [-1.0], [0.5]]), torch.tensor([[1.0], [0.0], [0.0]])
+    assert set(t.batch_metrics()(logits, y)) == {"accuracy"}
+    out = t.batch_metrics(roc_auc=True)(logits, y)
+    assert set(out) == {"accuracy", "roc_auc"} and float(out["roc_auc"]) == pytest.approx(1.0)

@@ -202,7 +202,10 @@ class Recipe:
 
     def metrics_fn(self, ctx: RunContext) -> Any:
         fn = getattr(ctx.prep.task, "batch_metrics", None)
-        return fn() if fn is not None else None
+        if fn is None:
+            return None
+        # the ROC-AUC (a sort of the validation rows each epoch) only when early stopping watches it
+        return fn(roc_auc=True) if self.monitor(ctx) == "val_roc_auc" else fn()
 
     def monitor(self, ctx: RunContext) -> str:
         return ctx.cfg.train.monitor

@@ -146,10 +146,20 @@ class Task:
         return CrossEntropyLoss(weight)
 
     def batch_metrics(
-        self,
+        self, *, roc_auc: bool = False
     ) -> Callable[[torch.Tensor, torch.Tensor], dict[str, torch.Tensor]] | None:
-        """Cheap on-device metrics for the per-epoch log (accuracy for classification)."""
+        """Cheap on-device metrics for the per-epoch log (accuracy for classification).
+
+        Args:
+            roc_auc: A binary task also logs the ROC-AUC (:func:`_roc_auc`; ``val_roc_auc`` for the
+                validation rows, which early stopping can monitor). Defaults to `False`.
+        """
         if self.kind == "binary":
+            if roc_auc:
+                return lambda logits, y: {
+                    "accuracy": ((logits > 0).float() == y).float().mean(),
+                    "roc_auc": _roc_auc(logits, y),
+                }
             return lambda logits, y: {"accuracy": ((logits > 0).float() == y).float().mean()}
         if self.kind == "multiclass":
             return lambda logits, y: {"accuracy": (logits.argmax(dim=1) == y).float().mean()}
@@ -185,6 +195,25 @@ class Task:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Task:
         return cls(**data)
+
+
+def _roc_auc(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """ROC-AUC of scores ``logits`` (N, 1) or (N,) against 0/1 labels ``y``, on the device (no sync).
+
+    The Mann-Whitney statistic with tied scores given their average rank, so it equals
+    ``sklearn.metrics.roc_auc_score(y, logits)``; NaN when ``y`` holds one class only.
+    """
+    import torch
+
+    # rank sums reach N^2 / 2: float64 keeps them exact beyond float32's 2^24 (MPS has no float64)
+    dtype = torch.float32 if logits.device.type == "mps" else torch.float64
+    s, t = logits.reshape(-1), y.reshape(-1).to(dtype)
+    _, inverse, counts = torch.unique(s, sorted=True, return_inverse=True, return_counts=True)
+    # average rank (1-based) of each distinct score: last rank of the group minus half its extra ties
+    ranks = (torch.cumsum(counts, 0).to(dtype) - (counts - 1).to(dtype) / 2.0)[inverse]  # (N,)
+    n_pos = t.sum()
+    n_neg = t.numel() - n_pos
+    return ((ranks * t).sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg)
 
 
 def _label_key(value: Any) -> Any:
