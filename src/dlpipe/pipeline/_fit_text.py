@@ -69,13 +69,13 @@ TFIDF_WORDS_ONLY = True  # its tokens: runs of 2+ word characters (scikit-learn'
 # docs/text.md gives the development cuts it was measured on)
 TFIDF_SKIP, TFIDF_SKIP_SCALE = False, 1.0
 # character n-grams (char_wb of the tokenizer's words, in 2+ training documents) beside the words: None
-# (off), or the n-gram range. (2, 5) gained 0.19 points on ten R8 development cuts but lost on both
-# 20 Newsgroups cuts (-0.26, -0.09), at 6-7 times the training time (docs/text.md)
-TFIDF_CHARS: tuple[int, int] | None = None
-# with TFIDF_CHARS: the character n-grams' vector (unit norm) times this beside the words' and pairs'
-# (model spec `char_weight`). (3, 5) at 0.5 gained on both sets' development cuts (R8 +0.18, 20 Newsgroups
-# +0.31 / +0.04) but a whole 20 Newsgroups run took 600 s, the limit (docs/text.md): off
-TFIDF_CHAR_WEIGHT = 1.0
+# (off), or the n-gram range; with TFIDF_CHAR_WEIGHT, their vector (unit norm) times this beside the
+# words' and pairs' (model spec `char_weight`). 3-5 grams at 0.5 (since 2026-12-07): on the development
+# cuts R8 +0.18 points (8 / 1 / 1 of ten cuts) and 20 Newsgroups +0.31 / +0.04; 2-5 grams at 1 lost on
+# 20 Newsgroups. Each document's block is computed once (char_matrix), so a whole 20 Newsgroups run
+# fits the 10 minutes (docs/text.md)
+TFIDF_CHARS: tuple[int, int] | None = (3, 5)
+TFIDF_CHAR_WEIGHT = 0.5
 # minilm: its linear head is one logistic regression on the sentence vector beside the TF-IDF vector
 # of the word pieces (1-2 grams) the encoder reads (docs/text.md: chosen on R8 training documents)
 MINILM_NGRAMS = True
