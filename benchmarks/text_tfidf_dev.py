@@ -122,7 +122,9 @@ def _char_options(text_models: Any, max_df: int) -> None:
             words = [w if df[i] <= max_df else "" for i, w in enumerate(words)]
         return DEFAULTS["char_vocabulary"](ids, words, **k)  # type: ignore[no-any-return]
 
-    def occurrences(self: Any, ids: Any) -> Any:
+    def occurrences(self: Any, ids: Any, *chars: Any) -> Any:
+        if chars:  # the character block computed beforehand (a training run's batches)
+            return DEFAULTS["occurrences"](self, ids, *chars)
         f, w, real = self._weigh(self.ngrams(ids))
         if self.word_chars is None:
             return f, w, real
