@@ -22,7 +22,15 @@ looks at them) with one variant of the default model set for the run:
   trains on autograd), e.g. ``{"skip": {"binary": [true, false]}, "skip_scale": 10}``;
 - ``input_noise``: Gaussian noise of this standard deviation added to each ensemble member's copy of
   the (scaled) numeric inputs in training mode (a ridge-like penalty; the model trains on autograd),
-  e.g. ``{"input_noise": 0.1}``.
+  e.g. ``{"input_noise": 0.1}``;
+- ``average``: ``"logits"`` averages a binary/multiclass ensemble's member logits instead of their
+  probabilities (``dlpipe.models.mlp.average_members``), in validation, refit and prediction alike;
+- ``swa``: the refit's weights become the mean of its last epochs' weights (SWA-style, Izmailov
+  et al. 2018; no batch norm to update), e.g. ``{"swa": 10}`` for the last 10 epochs or
+  ``{"swa": 0.25}`` for the last quarter (at least 1 epoch); tables without a refit are unchanged.
+
+Generated development tables: ``linear30_0`` ... ``linear30_4`` and ``sparse30_0`` ... ``sparse30_4``
+(``tabular_suite.linear_frame`` / ``sparse_frame``: 569 rows, 30 numbers, a linear boundary).
 
 The in-run tree baselines are switched off (they do not change the model; they cost time); the
 classic models are fitted by the suite unless ``--no-classic``.
@@ -92,6 +100,56 @@ def apply_variant(variant: dict[str, Any]) -> None:
         _set_steps(int(variant["steps"]))
     if variant.get("input_noise"):
         _set_input_noise(float(variant["input_noise"]))
+    if variant.get("average", "probabilities") != "probabilities":
+        _set_average(str(variant["average"]))
+    if variant.get("swa"):
+        _set_swa(float(variant["swa"]))
+
+
+def _set_average(how: str) -> None:
+    from dlpipe.models import mlp
+
+    if how != "logits":
+        raise ValueError(f"average is {how!r}; expected 'logits' or 'probabilities'")
+    mlp.average_members = lambda out, how: out.mean(dim=0)  # (k, B, C) -> (B, C) logits
+
+
+def _set_swa(last: float) -> None:
+    import torch
+
+    from dlpipe.pipeline import _fit
+
+    class _AveragedReplay(_fit._ReplayRates):  # type: ignore[misc]
+        """The refit's callback: replays the rates and averages the last epochs' weights."""
+
+        def on_fit_start(self, trainer: Any) -> None:
+            super().on_fit_start(trainer)
+            kept = len(self.rates)
+            n = int(last) if last >= 1 else max(1, round(last * kept))
+            self.first, self.total, self.count = kept - min(n, kept) + 1, None, 0
+
+        def on_epoch_end(self, trainer: Any, epoch: int, logs: dict[str, float]) -> None:
+            super().on_epoch_end(trainer, epoch, logs)
+            if epoch >= self.first:
+                state = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
+                if self.total is None:
+                    self.total = state
+                else:
+                    for k, v in state.items():
+                        if v.is_floating_point():
+                            self.total[k] += v
+                self.count += 1
+
+        def on_fit_end(self, trainer: Any, logs: dict[str, float]) -> None:
+            if self.total is None:
+                return
+            with torch.no_grad():
+                avg = {
+                    k: v / self.count if v.is_floating_point() else v for k, v in self.total.items()
+                }
+                trainer.model.load_state_dict(avg)
+
+    _fit._ReplayRates = _AveragedReplay
 
 
 def _set_input_noise(sigma: float) -> None:
