@@ -182,6 +182,15 @@ def load_table(name: str) -> tuple[pd.DataFrame, pd.DataFrame, str, str]:
     return train.reset_index(drop=True), test.reset_index(drop=True), target, task
 
 
+def _latent(g: np.random.Generator, rows: int, k: int) -> np.ndarray:
+    """``rows`` draws of ``k`` correlated standard-normal latent measurements (a random correlation
+    matrix) for the generated tables."""
+    a = g.normal(size=(k, k))
+    cov = a @ a.T / k + 0.3 * np.eye(k)
+    d = np.sqrt(np.diag(cov))
+    return g.multivariate_normal(np.zeros(k), cov / np.outer(d, d), size=rows)  # type: ignore[no-any-return]
+
+
 def linear_frame(seed: int, rows: int = 569, scale: float = 60.0) -> pd.DataFrame:
     """A generated binary table of 30 correlated, right-skewed numbers with a linear boundary.
 
@@ -196,10 +205,7 @@ def linear_frame(seed: int, rows: int = 569, scale: float = 60.0) -> pd.DataFram
     """
     g = np.random.default_rng(seed)
     k = 10
-    a = g.normal(size=(k, k))
-    cov = a @ a.T / k + 0.3 * np.eye(k)
-    d = np.sqrt(np.diag(cov))
-    z = g.multivariate_normal(np.zeros(k), cov / np.outer(d, d), size=rows)  # (rows, k)
+    z = _latent(g, rows, k)
     m = np.exp(g.uniform(-1, 3, k) + g.uniform(0.1, 0.4, k) * z)
     w = g.normal(size=k)
     lin = ((m - m.mean(0)) / m.std(0)) @ w
@@ -225,10 +231,7 @@ def sparse_frame(seed: int, rows: int = 569, scale: float = 40.0) -> pd.DataFram
     """
     g = np.random.default_rng(seed)
     k = 10
-    a = g.normal(size=(k, k))
-    cov = a @ a.T / k + 0.3 * np.eye(k)
-    d = np.sqrt(np.diag(cov))
-    z = g.multivariate_normal(np.zeros(k), cov / np.outer(d, d), size=rows)  # (rows, k)
+    z = _latent(g, rows, k)
     x = np.hstack([np.exp(0.5 * z), g.lognormal(size=(rows, 20))])  # (rows, 30)
     lin = x[:, :k] @ g.normal(size=k)
     lin = (lin - np.quantile(lin, 0.627)) / lin.std()
