@@ -16,6 +16,16 @@ Adam, its learning rate's), ``b1`` / ``b2`` (the first layer's lazy Adam betas, 
 (with ``chars``: n-grams only for the words in at most that many training documents), ``charw`` (the
 character block's weight beside the words', ``TFIDF_CHAR_WEIGHT``), ``ls`` (label smoothing of the training loss,
 ``TFIDF_SMOOTHING``), ``batch`` (the batch size), ``pairw`` (the word pairs' IDF times this), ``lr``, ``cos`` (1: a cosine decay of the rate to the last epoch) and ``members`` (that many runs, seeds ``s``, ``s + 100``, ..., their probabilities averaged).
+On the first (sparse) layer, which the engine's ``weight_decay`` does not reach: ``l1wd`` (a decoupled
+weight decay, AdamW-style, on the rows a step moves: each is multiplied by ``1 - lr * l1wd`` after the
+lazy Adam's step) and ``maxnorm`` (a row of a step's n-grams whose L2 norm exceeds this is scaled
+down to it). ``nb`` (NBSVM-style inputs, Wang & Manning 2012, for several classes, ``TFIDF_NB``):
+each feature's IDF times ``max_c r_c`` to the power ``nb`` (``r_c``: the one-vs-rest log-count ratio
+of class ``c`` on binary document counts with smoothing ``nbalpha``, default 1, negatives 0,
+``models.text.nb_ratios``; a floor ``nbfloor``, default 0, keeps features that favour no class),
+fitted on the training documents (0: off; without the key, ``TFIDF_NB``'s default, power 1.5 and
+floor 1). Each row records the trained first layer's row norms (``row_norm``: median, 90th, 99th
+percentile, max).
 
 ``--blend-c 10,30,100``: each run's network also averaged with a logistic regression (scikit-learn,
 L-BFGS, those C) fitted on the network's own TF-IDF vectors of the 80%, weights 0.2-0.6 (key ``C<C>w<w>``;
@@ -141,6 +151,33 @@ def _char_options(text_models: Any, max_df: int) -> None:
     text_models.TextTfidf.occurrences = occurrences
 
 
+def _sparse_step(l1wd: float, maxnorm: float) -> None:
+    """``l1wd`` / ``maxnorm``: after the lazy Adam's step, the first layer's rows of the batch's n-grams
+    decay (times ``1 - lr * l1wd``) and are capped at L2 norm ``maxnorm`` (0: neither)."""
+    import torch
+
+    from dlpipe.pipeline import _fit_text
+
+    DEFAULTS.setdefault("step", _fit_text.NgramOptimizer.step)
+
+    @torch.no_grad()
+    def step(self: Any) -> None:
+        grads = [p.grad for p in self.sparse]
+        DEFAULTS["step"](self)
+        for p, g in zip(self.sparse[:1], grads[:1], strict=True):  # the first layer (not ``skip``)
+            if g is None:
+                continue
+            rows = g.coalesce().indices()[0]
+            w = p[rows]
+            if l1wd:
+                w.mul_(1 - self.lr * l1wd)
+            if maxnorm:
+                w.mul_((maxnorm / w.norm(dim=1, keepdim=True).clamp_min(1e-12)).clamp(max=1.0))
+            p[rows] = w
+
+    _fit_text.NgramOptimizer.step = DEFAULTS["step"] if not (l1wd or maxnorm) else step  # type: ignore[method-assign]
+
+
 def run_variant(
     name: str, opts: dict[str, float], part: Path, rest: pd.DataFrame, split: int, work: Path
 ) -> dict[str, Any]:
@@ -186,6 +223,17 @@ def run_variant(
     DEFAULTS.setdefault("char_weight", _fit_text.TFIDF_CHAR_WEIGHT)
     _fit_text.TFIDF_CHAR_WEIGHT = float(opts.get("charw", DEFAULTS["char_weight"]))
     _char_options(text_models, int(opts.get("chardf", 0)))
+    _sparse_step(float(opts.get("l1wd", 0.0)), float(opts.get("maxnorm", 0.0)))
+    DEFAULTS.setdefault("nb", _fit_text.TFIDF_NB)
+    # NBSVM-style inputs: the ratios (at least ``nbfloor``) to the power ``nb``; nb:0 = off
+    if "nb" in opts:
+        _fit_text.TFIDF_NB = (opts["nb"], float(opts.get("nbfloor", 0.0))) if opts["nb"] else None
+    else:
+        _fit_text.TFIDF_NB = DEFAULTS["nb"]
+    DEFAULTS.setdefault("nb_ratios", text_models.nb_ratios)
+    text_models.nb_ratios = functools.partial(  # type: ignore[assignment]
+        DEFAULTS["nb_ratios"], alpha=float(opts.get("nbalpha", 1.0))
+    )
     kw: dict[str, Any] = {}
     if "val" in opts:
         kw["val_fraction"] = opts["val"]
@@ -233,6 +281,7 @@ def run_variant(
     truth = rest["label"].astype(str).to_numpy()
     acc = float((np.asarray(classes)[mean.argmax(axis=1)] == truth).mean())
     blend = _blends(run.bundle, part, texts, truth, mean, classes) if BLEND_C else None
+    norms = run.bundle.model.embed.weight.detach().norm(dim=1)[1:].numpy()
     return {
         "variant": name,
         **opts,
@@ -247,6 +296,8 @@ def run_variant(
         "word_pairs": m["text"]["ngrams"]["word_pairs"],
         "char_features": m["text"]["ngrams"].get("characters", {}).get("features", 0),
         "train_seconds": m["text"]["train_seconds"],
+        "row_norm": [round(float(v), 3) for v in np.quantile(norms, [0.5, 0.9, 0.99, 1.0])],
+        **({"nb": m["text"]["ngrams"]["nb"]} if "nb" in m["text"]["ngrams"] else {}),
         **({"blend": blend} if blend is not None else {}),
         "wall_seconds": round(time.perf_counter() - t0, 1),
         "load": _load(),

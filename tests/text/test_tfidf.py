@@ -118,6 +118,7 @@ def test_a_run_trains_reloads_and_exports(tmp_path: Path, monkeypatch):
     assert resolved["data"]["val_fraction"] == 0.0 and resolved["train"]["schedule"] == "none"
     assert run.metrics["attributions"]["method"] == "occlusion"
     assert text["label_smoothing"] == 0.0  # TFIDF_SMOOTHING: off (docs/text.md)
+    assert text["ngrams"]["nb"] == {"power": 1.5, "floor": 1.0}  # TFIDF_NB: on (docs/text.md)
     docs = ("cheese soup and bread", "the coach and the team and the ball", "profit and loss")
     assert bundle.predict(list(docs))["prediction"].tolist() == ["food", "sport", "money"]
     _check_reload_and_export(run, bundle, tmp_path, docs)
@@ -434,3 +435,49 @@ def test_the_label_smoothing_switch_smooths_training_steps_only(tmp_path: Path, 
         torch.testing.assert_close(loss(logits, y), torch.nn.functional.cross_entropy(logits, y))
     run, _ = _train_with(tmp_path, monkeypatch, TFIDF_SMOOTHING=0.1)
     assert run.metrics["text"]["label_smoothing"] == 0.1
+
+
+def test_nb_ratios_are_the_largest_one_vs_rest_log_count_ratio_of_each_feature():
+    from dlpipe.models.text import nb_ratios
+
+    rng = np.random.default_rng(1)
+    vocab_size = 9
+    ids = np.zeros((30, 8), np.int64)  # padded at the end
+    for i in range(len(ids)):
+        n = int(rng.integers(1, 8))
+        ids[i, :n] = rng.integers(1, vocab_size, n)
+    y = rng.integers(0, 3, len(ids))
+    vocab = ngram_vocabulary(ids, vocab_size, min_df=1)
+    pair_feature = {
+        int(k): int(f)
+        for keys, feats in (("keys1", "feat1"), ("keys2", "feat2"))
+        for k, f in zip(vocab[keys], vocab[feats], strict=True)
+        if k >= 0
+    }
+    has = np.zeros((len(ids), len(vocab["idf"])), bool)  # documents x features: contains it
+    for i, row in enumerate(ids):
+        row = row[row != 0]
+        for w in row:
+            has[i, vocab["word_feature"][w]] = True
+        for a, b in zip(row, row[1:], strict=False):
+            has[i, pair_feature[int(a) * vocab_size + int(b)]] = True
+    has[:, 0] = False
+    expected = np.zeros(has.shape[1])  # negatives to 0
+    for c in range(3):  # smoothing 1, each side's counts normalised to sum 1
+        p, q = 1.0 + has[y == c].sum(0), 1.0 + has[y != c].sum(0)
+        expected = np.maximum(expected, np.log(p / p.sum()) - np.log(q / q.sum()))
+    expected[0] = 0.0
+    np.testing.assert_allclose(nb_ratios(ids, y, vocab), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_nb_weighted_inputs_scale_the_idf_buffer_and_can_be_switched_off(
+    tmp_path: Path, monkeypatch
+):
+    on, bundle = _train_with(tmp_path / "on", monkeypatch, TFIDF_NB=(2.0, 1.0))
+    assert on.metrics["text"]["ngrams"]["nb"] == {"power": 2.0, "floor": 1.0}
+    _check_reload_and_export(on, bundle, tmp_path)
+    off, plain = _train_with(tmp_path / "off", monkeypatch, TFIDF_NB=None)
+    assert "nb" not in off.metrics["text"]["ngrams"]
+    # the same vocabulary; with floor 1 every feature's IDF is at least the plain one
+    ratio = bundle.model.idf[1:] / plain.model.idf[1:]
+    assert bool((ratio >= 1 - 1e-6).all()) and float(ratio.max()) > 1.5

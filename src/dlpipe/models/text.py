@@ -34,6 +34,7 @@ __all__ = [
     "BIGRAM_PRIME",
     "ngram_vocabulary",
     "char_vocabulary",
+    "nb_ratios",
 ]
 
 BIGRAM_PRIME = 1_000_003  # bigram (a, b) -> (a * P + b) mod buckets: the hashing trick
@@ -456,6 +457,51 @@ def ngram_vocabulary(
         "n_bigrams": int(len(kept_df)),
         "dropped": int(dropped),
     }
+
+
+def nb_ratios(ids: Any, labels: Any, vocab: dict[str, Any], *, alpha: float = 1.0) -> Any:
+    """Each n-gram feature's largest one-vs-rest log-count ratio over the classes (F,): NBSVM's ``r``
+    (Wang & Manning 2012) for several classes, from the training documents' token ids (N, T) and class
+    codes (N,). For class ``c``, ``p`` / ``q`` are ``alpha`` plus the documents containing the feature
+    inside / outside ``c`` (binary counts, as NBSVM's) and ``r_c = ln((p / |p|_1) / (q / |q|_1))``; the
+    result is ``max_c r_c``, negatives 0 (feature 0, "none": 0). With ``vocab`` :func:`ngram_vocabulary`'s
+    arrays, the features are those :class:`TextTfidf` computes."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    ids = np.asarray(ids, np.int64)
+    y = np.asarray(labels, np.int64).reshape(-1)
+    n_features = len(vocab["idf"])
+    model = TextTfidf(
+        len(vocab["word_feature"]),
+        1,
+        n_features=n_features,
+        table_sizes=(len(vocab["keys1"]), len(vocab["keys2"])),
+        hidden=0,
+    )
+    model.load_vocabulary(vocab)
+    rows, cols = [], []
+    with torch.no_grad():
+        for lo in range(0, len(ids), 512):
+            f = model.ngrams(torch.from_numpy(ids[lo : lo + 512])).numpy()  # (B, L), 0 = none
+            doc = np.broadcast_to(np.arange(lo, lo + len(f))[:, None], f.shape)
+            rows.append(doc[f != 0])
+            cols.append(f[f != 0])
+    rows_all = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+    cols_all = np.concatenate(cols) if cols else np.zeros(0, np.int64)
+    x = sp.csr_matrix(
+        (np.ones(len(rows_all)), (rows_all, cols_all)), shape=(len(ids), n_features)
+    )  # documents x features, duplicates summed
+    x.data[:] = 1.0  # binary: the documents containing each feature
+    n_classes = int(y.max()) + 1 if len(y) else 1
+    onehot = sp.csr_matrix((np.ones(len(y)), (np.arange(len(y)), y)), shape=(len(y), n_classes))
+    inside = np.asarray((onehot.T @ x).todense())  # (C, F)
+    p = alpha + inside
+    q = alpha + (inside.sum(0, keepdims=True) - inside)
+    r = np.log(p / p.sum(1, keepdims=True)) - np.log(q / q.sum(1, keepdims=True))
+    out = np.clip(r.max(0), 0.0, None)
+    out[0] = 0.0
+    return out
 
 
 def char_vocabulary(
