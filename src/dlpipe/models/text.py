@@ -504,6 +504,21 @@ def nb_ratios(ids: Any, labels: Any, vocab: dict[str, Any], *, alpha: float = 1.
     return out
 
 
+def _doc_words(ids: Any, vocab_size: int) -> Any:
+    """Documents x words, a scipy CSR matrix of each word's count in each document of ``ids`` (N, T);
+    ids 0 and 1 (padding and the unknown word, which have no character n-grams) are left out."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    flat = ids.reshape(-1)
+    real = flat > 1
+    rows = np.repeat(np.arange(len(ids)), ids.shape[1])[real]
+    # the constructor sums duplicate entries: counts
+    return sp.csr_matrix(
+        (np.ones(int(real.sum())), (rows, flat[real])), shape=(len(ids), vocab_size)
+    )
+
+
 def char_vocabulary(
     ids: Any,
     words: list[str],
@@ -544,13 +559,8 @@ def char_vocabulary(
     cols = np.fromiter((c for g in per_word for c in g), np.int64, count=len(rows))
     word_gram = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(v, max(1, len(index))))
     # documents x words (presence), then the documents holding each n-gram
-    doc_rows = np.repeat(np.arange(len(ids)), ids.shape[1])
-    flat = ids.reshape(-1)
-    real = flat > 1
-    doc_word = sp.csr_matrix(
-        (np.ones(int(real.sum())), (doc_rows[real], flat[real])), shape=(len(ids), v)
-    )
-    doc_word.data[:] = 1.0  # duplicates summed by the constructor: presence only
+    doc_word = _doc_words(ids, v)
+    doc_word.data[:] = 1.0  # presence only
     doc_gram = (doc_word @ word_gram).tocsc()
     doc_gram.data[:] = 1.0
     df = np.asarray(doc_gram.sum(axis=0)).reshape(-1)
@@ -591,16 +601,7 @@ def char_matrix(ids: Any, word_chars: Any, idf: Any, *, weight: float = 1.0) -> 
         (np.ones(int(has.sum())), (np.repeat(np.arange(v), k)[has], slots[has])),
         shape=(v, len(idf)),
     )
-    flat = ids.reshape(-1)
-    real = flat != 0
-    doc_word = sp.csr_matrix(
-        (
-            np.ones(int(real.sum())),
-            (np.repeat(np.arange(len(ids)), ids.shape[1])[real], flat[real]),
-        ),
-        shape=(len(ids), v),
-    )  # documents x words: counts (the constructor sums duplicates)
-    out = (doc_word @ word_gram).tocsr()
+    out = (_doc_words(ids, v) @ word_gram).tocsr()
     out.sum_duplicates()
     out.sort_indices()
     out.data = idf[out.indices] * (1.0 + np.log(out.data))
