@@ -25,6 +25,8 @@ looks at them) with one variant of the default model set for the run:
   e.g. ``{"input_noise": 0.1}``;
 - ``average``: ``"logits"`` averages a binary/multiclass ensemble's member logits instead of their
   probabilities (``dlpipe.models.mlp.average_members``), in validation, refit and prediction alike;
+- ``adapters``: ``true`` makes each member's input signs a trained parameter (TabM-mini's adapter
+  as in the paper, initialised to the random signs; the model trains on autograd);
 - ``swa``: the refit's weights become the mean of its last epochs' weights (SWA-style, Izmailov
   et al. 2018; no batch norm to update), e.g. ``{"swa": 10}`` for the last 10 epochs or
   ``{"swa": 0.25}`` for the last quarter (at least 1 epoch); tables without a refit are unchanged.
@@ -104,6 +106,8 @@ def apply_variant(variant: dict[str, Any]) -> None:
         _set_average(str(variant["average"]))
     if variant.get("swa"):
         _set_swa(float(variant["swa"]))
+    if variant.get("adapters"):
+        _set_trainable_adapters()
 
 
 def _set_average(how: str) -> None:
@@ -162,6 +166,20 @@ def _set_input_noise(sigma: float) -> None:
         return out + sigma * torch.randn_like(out) if self.training else out
 
     MemberInput.forward = noisy  # type: ignore[method-assign]
+    MLP.fast_path_layers = lambda self: None  # type: ignore[method-assign]
+
+
+def _set_trainable_adapters() -> None:
+    import torch
+
+    from dlpipe.models.mlp import MLP, MemberInput
+
+    def init(self: Any, members: int, n_features: int) -> None:
+        torch.nn.Module.__init__(self)
+        signs = torch.randint(0, 2, (members, 1, n_features)).float().mul_(2).sub_(1)
+        self.signs = torch.nn.Parameter(signs)
+
+    MemberInput.__init__ = init  # type: ignore[method-assign]
     MLP.fast_path_layers = lambda self: None  # type: ignore[method-assign]
 
 
