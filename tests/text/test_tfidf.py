@@ -3,6 +3,7 @@ rows move in a step, and a run trains, saves, reloads and exports it."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -385,6 +386,13 @@ def test_the_character_block_computed_once_is_the_one_the_model_computes_from_to
     batch = CharBags(block)([t[rows], rows], True)
     assert len(batch) == 3 and batch[1].shape == batch[2].shape
     torch.testing.assert_close(m(*batch), m(t[rows]), atol=1e-6, rtol=0)
+    # on CPU, eager calls compute the block with char_matrix too; a traced or exported graph
+    # computes it from token ids with tensor operations: the same logits
+    with warnings.catch_warnings():  # as the exporter's TorchScript: deprecation and tracer notices
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(m, (t,), check_trace=False)
+    torch.testing.assert_close(traced(t), m(t), atol=1e-6, rtol=0)
+    torch.testing.assert_close(traced(t[rows]), m(*batch), atol=1e-6, rtol=0)
 
 
 def test_the_training_bags_sparse_gradient_is_the_embedding_bags():

@@ -868,20 +868,13 @@ class CharBags:
     (:func:`dlpipe.models.text.char_matrix`, a scipy CSR matrix), padded with feature 0."""
 
     def __init__(self, matrix: Any) -> None:
-        self.indptr = torch.from_numpy(np.asarray(matrix.indptr, np.int64))
-        # one extra entry, so that padding positions index something even in an empty matrix
-        self.indices = torch.from_numpy(np.append(np.asarray(matrix.indices, np.int64), 0))
-        self.data = torch.from_numpy(np.append(np.asarray(matrix.data, np.float32), 0.0))
+        from dlpipe.models.text import PaddedRows
+
+        self.rows = PaddedRows(matrix)
 
     def __call__(self, inputs: list[torch.Tensor], training: bool) -> list[torch.Tensor]:
-        ids, rows = inputs[0], inputs[1].cpu()
-        start = self.indptr[rows]
-        count = self.indptr[rows + 1] - start
-        width = max(1, int(count.max())) if len(count) else 1
-        slot = torch.arange(width)
-        inside = slot[None, :] < count[:, None]
-        pos = torch.where(inside, start[:, None] + slot[None, :], len(self.indices) - 1)
-        features, weights = self.indices[pos], self.data[pos]
+        ids = inputs[0]
+        features, weights = self.rows(inputs[1].cpu())
         return [ids, features.to(ids.device), weights.to(ids.device), *inputs[2:]]
 
 
