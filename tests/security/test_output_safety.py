@@ -9,6 +9,7 @@ with a path under a regular file (ENOTDIR) and under /sys (read-only even for ro
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -328,6 +329,23 @@ def test_a_writer_is_refused_while_another_holds_the_lock(tmp_path, capsys):
     )  # nothing of the refused run, and the lock file is gone
 
 
+def _stop_once_it_holds(proc: subprocess.Popen[str], lock: Path) -> None:
+    """SIGSTOP ``proc`` once it has locked ``lock`` and stamped its pid there.
+
+    A stopped process still holds its flock, so the next process meets the lock however slowly it
+    starts, and the holder needs no long run to outlast it. The caller sends SIGCONT.
+    """
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            if json.loads(lock.read_text() or "{}").get("pid") == proc.pid:
+                os.kill(proc.pid, signal.SIGSTOP)
+                return
+        except (OSError, ValueError):
+            pass  # not created or not stamped yet
+        time.sleep(0.01)
+
+
 @pytest.mark.service
 def test_two_trainings_of_one_folder_the_second_is_refused_naming_the_first(tmp_path):
     _csv(tmp_path / "data.csv")
@@ -340,7 +358,7 @@ def test_two_trainings_of_one_folder_the_second_is_refused_naming_the_first(tmp_
         "-t",
         "y",
         "--epochs",
-        "1000",  # long enough to hold the folder while the second run starts and is refused (~8 s)
+        "20",  # it is stopped while it holds the folder, so it need not outlast the second run
         "--patience",
         "0",
         "--batch-size",
@@ -354,13 +372,7 @@ def test_two_trainings_of_one_folder_the_second_is_refused_naming_the_first(tmp_
         cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     try:
-        deadline = time.monotonic() + 60
-        while (
-            not (tmp_path / "runs" / ".same.lock").exists()
-            and time.monotonic() < deadline
-            and first.poll() is None
-        ):
-            time.sleep(0.05)
+        _stop_once_it_holds(first, tmp_path / "runs" / ".same.lock")
         second = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120)
         assert first.poll() is None, "the first run ended before the second started: make it longer"
         assert second.returncode == 2, second.stderr
@@ -368,6 +380,7 @@ def test_two_trainings_of_one_folder_the_second_is_refused_naming_the_first(tmp_
             f"error: `--out` 'runs/same' is being written by another dlpipe process (process id {first.pid}); "
             "wait for it to finish, or pick another path."
         )
+        os.kill(first.pid, signal.SIGCONT)
         _, err = first.communicate(timeout=240)
     finally:
         if first.poll() is None:
@@ -393,7 +406,7 @@ def test_two_tune_workers_of_one_folder_the_second_is_refused_and_trials_are_exa
         "--trials",
         "4",
         "--epochs",
-        "30",  # 4 trials of the default ensemble: ~13 s, the second worker is refused in ~3 s
+        "2",  # it is stopped while it holds the folder, so it need not outlast the second worker
         "--pruner",
         "none",
         "--no-retrain",
@@ -406,13 +419,7 @@ def test_two_tune_workers_of_one_folder_the_second_is_refused_and_trials_are_exa
         cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     try:
-        deadline = time.monotonic() + 60
-        while (
-            not (tmp_path / ".same.lock").exists()
-            and time.monotonic() < deadline
-            and first.poll() is None
-        ):
-            time.sleep(0.05)
+        _stop_once_it_holds(first, tmp_path / ".same.lock")
         second = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120)
         assert first.poll() is None, (
             "the first worker ended before the second started: make it longer"
@@ -423,6 +430,7 @@ def test_two_tune_workers_of_one_folder_the_second_is_refused_and_trials_are_exa
             in second.stderr
         )
         assert "IntegrityError" not in second.stderr and "--storage" not in second.stderr
+        os.kill(first.pid, signal.SIGCONT)
         _, err = first.communicate(timeout=400)
     finally:
         if first.poll() is None:
