@@ -32,7 +32,8 @@ def table_bundle(tmp_path_factory):
     import dlpipe as dl
 
     root = tmp_path_factory.mktemp("serving")
-    run = dl.train(deploy_frame(), "y", epochs=3, progress="quiet", out=root / "run")
+    # no report: the serving tests read the bundle only (a table run's report is tested in tests/reports/)
+    run = dl.train(deploy_frame(), "y", epochs=3, progress="quiet", out=root / "run", report=False)
     return run.path / "bundle"
 
 
