@@ -134,6 +134,7 @@ def test_two_workers_share_one_study_on_postgresql(postgres_url, binary_frame, t
         "--epochs",
         "40",
         "--no-retrain",
+        "--no-report",  # each worker's report is unchecked here (tests/tuning/test_report.py)
         "--quiet",
     ]
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
