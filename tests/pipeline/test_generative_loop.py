@@ -145,7 +145,7 @@ ARGS = [
 
 @pytest.mark.service
 @pytest.mark.slow
-def test_kill_9_a_gan_run_then_resume_matches_an_uninterrupted_run(tmp_path):
+def test_kill_9_a_gan_run_then_resume_matches_an_uninterrupted_run(tmp_path, monkeypatch):
     ds = load_digits_images()
     np.savez(tmp_path / "d.npz", x=(ds.x[:800] * 255).astype(np.uint8), y=ds.y[:800])
     log = open(tmp_path / "stderr.txt", "wb")  # noqa: SIM115 - closed below
@@ -184,13 +184,9 @@ def test_kill_9_a_gan_run_then_resume_matches_an_uninterrupted_run(tmp_path):
 
     # the resumed and the uninterrupted runs go through the same CLI in this process (as in
     # tests/training/test_checkpoint.py): two fewer interpreters to start
-    cwd = os.getcwd()
-    os.chdir(tmp_path)
-    try:
-        assert main(["train", "d.npz", *ARGS, "--resume", "runs/crash.partial"]) == 0
-        assert main(["train", "d.npz", *ARGS, "-o", "runs/whole", "--no-checkpoint"]) == 0
-    finally:
-        os.chdir(cwd)
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "d.npz", *ARGS, "--resume", "runs/crash.partial"]) == 0
+    assert main(["train", "d.npz", *ARGS, "-o", "runs/whole", "--no-checkpoint"]) == 0
     assert not partial.exists()
     a, b = (
         _weights(tmp_path / "runs" / "crash" / "bundle"),

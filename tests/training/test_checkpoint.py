@@ -125,7 +125,7 @@ ARGS = [
 
 @pytest.mark.service
 @pytest.mark.slow
-def test_kill_9_then_resume_matches_an_uninterrupted_run(tmp_path):
+def test_kill_9_then_resume_matches_an_uninterrupted_run(tmp_path, monkeypatch):
     from dlpipe.cli import main
 
     _table(2000).to_csv(tmp_path / "data.csv", index=False)
@@ -166,13 +166,9 @@ def test_kill_9_then_resume_matches_an_uninterrupted_run(tmp_path):
     state = read_checkpoint(partial)[1]
     assert 3 <= state["epoch"] < 12 and not state["finished"]
 
-    cwd = os.getcwd()
-    os.chdir(tmp_path)
-    try:
-        assert main(["train", "data.csv", *ARGS, "--resume", "runs/crash.partial"]) == 0
-        assert main(["train", "data.csv", *ARGS, "-o", "runs/whole", "--no-checkpoint"]) == 0
-    finally:
-        os.chdir(cwd)
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "data.csv", *ARGS, "--resume", "runs/crash.partial"]) == 0
+    assert main(["train", "data.csv", *ARGS, "-o", "runs/whole", "--no-checkpoint"]) == 0
     assert not partial.exists()
     a, b = (
         _weights(tmp_path / "runs" / "crash" / "bundle"),
@@ -183,11 +179,11 @@ def test_kill_9_then_resume_matches_an_uninterrupted_run(tmp_path):
         assert torch.equal(a[k], b[k]), k
 
 
-def test_cli_resume_errors(tmp_path, capsys):
+def test_cli_resume_errors(tmp_path, capsys, monkeypatch):
     from dlpipe.cli import main
 
     _table(200).to_csv(tmp_path / "data.csv", index=False)
-    os.chdir(tmp_path)
+    monkeypatch.chdir(tmp_path)  # restored after the test
     (tmp_path / "runs" / "done" / "bundle").mkdir(parents=True)
     (tmp_path / "runs" / "done" / "metrics.json").write_text("{}")
     assert (
