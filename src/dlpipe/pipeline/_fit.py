@@ -253,8 +253,8 @@ class _ReplayRates(Callback):
 def _refit(recipe: TableRecipe, ctx: RunContext) -> Any:
     """Train a fresh copy of the model (same seed, so the same initial weights) on train + validation
     rows for ``refit_epochs`` (by task) times the epochs the first fit kept, replaying its learning
-    rates (the last one held after them); the first model's validation logits are kept for the temperature and
-    the intervals, which need rows the model did not see."""
+    rates (the last one held after them); the first model's validation logits are kept for the
+    temperature and the intervals, which need rows the model did not see."""
     history = ctx.history
     records = history.records
     kept = history.best_epoch if ctx.cfg.train.restore_best and history.best_epoch else len(records)
