@@ -6,12 +6,15 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import dlpipe as dl
 from dlpipe.cli.app import main
 from dlpipe.core.errors import InvalidConfigError, InvalidInputError
 from dlpipe.export import export_bundle
+from dlpipe.pipeline._fit_text import SVC_C_GRID, svc_strength
+from tests.conftest import shared_data
 
 from .conftest import documents, write_folder
 
@@ -175,3 +178,30 @@ def test_explain_scores_each_token_of_new_documents(text_run, tmp_path: Path, ca
         "tokens.html",
     ]
     assert "for:" in capsys.readouterr().out
+
+
+def test_baseline_svc_strength_is_chosen_by_cross_validation(text_run):
+    run, _ = text_run
+    test = run.metrics["test"]
+    setting = test["baseline_settings"]["tfidf_linear_svc"]
+    cv = setting["cv_accuracy"]
+    assert setting["folds"] == 5 and set(cv) == {f"{c:g}" for c in SVC_C_GRID}
+    best = max(cv.values())
+    assert cv[f"{setting['C']:g}"] == best  # the best C, the smallest of a tie
+    assert all(a < best for c, a in cv.items() if float(c) < setting["C"])
+    assert f"C={setting['C']:g}, chosen by 5-fold cross-validation" in test["baseline_notes"][0]
+
+
+def test_baseline_svc_strength_on_400_reuters_documents_and_its_limits(monkeypatch):
+    from sklearn.model_selection import train_test_split
+
+    from dlpipe.pipeline import _fit_text
+
+    train = pd.read_csv(shared_data("text", "reuters_r8_train.csv.gz"))
+    small, _ = train_test_split(train, train_size=400, stratify=train["label"], random_state=0)
+    texts, y = small["text"].tolist(), small["label"].astype("category").cat.codes.to_numpy()
+    setting = svc_strength(texts, y)  # the few-label check's documents: C=1 under-fits them
+    assert setting["C"] == 30.0 and setting["cv_accuracy"]["1"] < setting["cv_accuracy"]["30"]
+    monkeypatch.setattr(_fit_text, "SVC_TUNE_MAX_DOCS", 399)
+    assert svc_strength(texts, y) == {"C": 1.0}  # many documents: the published C=1
+    assert svc_strength(["a b", "c d", "e f"], np.array([0, 0, 1])) == {"C": 1.0}  # a class of one

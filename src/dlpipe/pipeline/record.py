@@ -49,6 +49,11 @@ class TestRecord(_Open):
     baseline_notes: list[str] | None = Field(
         None, description="tables: a baseline not fitted, and why (a forest too costly for the run)"
     )
+    baseline_settings: dict[str, dict[str, Any]] | None = Field(
+        None,
+        description="text: settings a baseline chose in the run (tfidf_linear_svc: its C, and the "
+        "cross-validated accuracy of each C tried when the training documents were few)",
+    )
 
 
 class DataSource(_Open):
