@@ -7,7 +7,14 @@ training document are computed once (truncated at 256 word pieces, as a run does
 Heads: the logistic head of ``fit_logistic_head`` on the vectors alone (plain, chunk mean, chunk mean
 weighted by length) and one logistic regression on the standardised vectors / sqrt(384) (times a
 weight) beside the TF-IDF (1-2 grams, sublinear, min_df 2) of scikit-learn's words or of the word
-pieces, for a grid of C. TF-IDF + LinearSVC (C=1) on the same documents for reference.
+pieces, for a grid of C. Grid entries are ``kind:C:weight``: ``pieces`` or ``words`` (the TF-IDF
+part), C, the MiniLM part's weight (0: TF-IDF alone); ``pieceschars:C:weight[:charweight]`` adds
+scikit-learn's ``char_wb`` 2-5 grams of the raw text (sublinear, min_df 2, unit norm, times
+``charweight``, default 1) beside the word pieces; ``pieceschars256`` the same n-grams of the text
+rebuilt from the 256 word pieces the encoder reads (lowercased, truncated: what a bundle sees). For
+reference on the same documents: TF-IDF + LinearSVC (C=1), and TF-IDF words + ``char_wb`` 2-5 grams
+(each block of unit norm) + LinearSVC at C=1 and with C chosen by 5-fold stratified cross-validated
+accuracy on the 400 (0.1..1000; the vectorizers refitted in each fold by a Pipeline).
 
 Run: ``nice -n 5 .venv/bin/python benchmarks/text_few_dev.py --samples 1,2,3,4,5 [--chunks]``
 """
@@ -18,19 +25,22 @@ import argparse
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "text"
+SVC_GRID = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0)
 
 
 def main(argv: list[str] | None = None) -> int:
     import scipy.sparse as sp
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import train_test_split
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold, train_test_split
+    from sklearn.pipeline import make_pipeline, make_union
     from sklearn.svm import LinearSVC
     from threadpoolctl import threadpool_limits
 
@@ -76,6 +86,10 @@ def main(argv: list[str] | None = None) -> int:
         heads["chunk"] = mean / np.linalg.norm(mean, axis=1, keepdims=True)
         heads["chunk_weighted"] = weighted / np.linalg.norm(weighted, axis=1, keepdims=True)
     pieces = [" ".join(f"t{t}" for t in row[row != 0]) for row in ids]
+    # the text of the (truncated) word pieces, [CLS] and [SEP] dropped
+    piece_texts = tok.decode_batch(
+        [row[row != 0].tolist() for row in ids], skip_special_tokens=True
+    )
     x = heads["trunc"]
     for s in [int(v) for v in args.samples.split(",")]:
         small, rest = train_test_split(
@@ -89,22 +103,61 @@ def main(argv: list[str] | None = None) -> int:
             res["tfidf_linear_svc"] = float(
                 (svc.predict(words.transform([texts[i] for i in rest])) == y[rest]).mean()
             )
+            small_texts, rest_texts = [texts[i] for i in small], [texts[i] for i in rest]
+            t0 = time.perf_counter()
+            both = make_pipeline(
+                make_union(
+                    TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
+                    TfidfVectorizer(
+                        analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2
+                    ),
+                ),
+                LinearSVC(),
+            )
+            res["svc_words_chars_c1"] = float(
+                (both.fit(small_texts, y[small]).predict(rest_texts) == y[rest]).mean()
+            )
+            cv = GridSearchCV(
+                both,
+                {"linearsvc__C": list(SVC_GRID)},
+                cv=StratifiedKFold(5, shuffle=True, random_state=0),
+                scoring="accuracy",
+            ).fit(small_texts, y[small])
+            res["svc_words_chars_cv"] = float((cv.predict(rest_texts) == y[rest]).mean())
+            res["svc_words_chars_cv_C"] = cv.best_params_["linearsvc__C"]
+            res["svc_seconds"] = round(time.perf_counter() - t0, 1)
             for name, h in heads.items():
                 fit = fit_logistic_head(h[small], y[small], len(classes), seed=0)
                 res[name] = float(((h[rest] @ fit.weight.T + fit.bias).argmax(1) == y[rest]).mean())
             mu, sd = x[small].mean(0), x[small].std(0) + 1e-8
             z = (x - mu) / sd / np.sqrt(x.shape[1])
+            chars: dict[str, tuple] = {}  # char_wb blocks of this sample, by source, fitted once
             for cfg in args.grid.split(","):
-                kind, c, a = cfg.split(":")
-                docs = pieces if kind == "pieces" else texts
+                kind, c, a, *cw = cfg.split(":")
+                on_pieces = kind in ("pieces", "pieceschars", "pieceschars256")
+                docs = pieces if on_pieces else texts
                 vec = TfidfVectorizer(
                     ngram_range=(1, 2),
                     sublinear_tf=True,
                     min_df=2,
-                    **({"token_pattern": r"\S+", "lowercase": False} if kind == "pieces" else {}),
+                    **({"token_pattern": r"\S+", "lowercase": False} if on_pieces else {}),
                 )
                 xt = vec.fit_transform([docs[i] for i in small])
                 xr = vec.transform([docs[i] for i in rest])
+                if kind in ("pieceschars", "pieceschars256"):
+                    if kind not in chars:
+                        src = texts if kind == "pieceschars" else piece_texts
+                        cv_ = TfidfVectorizer(
+                            analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2
+                        )
+                        chars[kind] = (
+                            cv_.fit_transform([src[i] for i in small]),
+                            cv_.transform([src[i] for i in rest]),
+                        )
+                        res[f"char_features_{kind}"] = chars[kind][0].shape[1]
+                    b = float(cw[0]) if cw else 1.0
+                    xt = sp.hstack([xt, chars[kind][0] * b]).tocsr()
+                    xr = sp.hstack([xr, chars[kind][1] * b]).tocsr()
                 if float(a) > 0:
                     xt = sp.hstack([sp.csr_matrix(z[small] * float(a)), xt]).tocsr()
                     xr = sp.hstack([sp.csr_matrix(z[rest] * float(a)), xr]).tocsr()
