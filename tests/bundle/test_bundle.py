@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 
 import dlpipe as dl
 from dlpipe.core.errors import BundleError, DataWarning, InvalidInputError
@@ -99,3 +100,24 @@ def test_bundle_loading_runs_no_code(bundle_dir):
     (bundle_dir / "manifest.json").write_text(json.dumps(m))
     with pytest.raises(Exception, match="unknown model family"):
         dl.load_bundle(bundle_dir)
+
+
+def test_large_tensors_go_to_float16_only_when_nothing_is_lost():
+    from dlpipe.bundle.bundle import COMPACT_MIN_VALUES, _compact, round_to_float16
+    from dlpipe.models.text import TextTfidf
+
+    t = torch.randn(COMPACT_MIN_VALUES, generator=torch.Generator().manual_seed(0))
+    assert _compact(t).dtype == torch.float32  # float16 would change its values: kept
+    rounded = t.half().float()
+    assert _compact(rounded).dtype == torch.float16
+    assert torch.equal(_compact(rounded).float(), rounded)
+    assert _compact(torch.zeros(COMPACT_MIN_VALUES - 1)).dtype == torch.float32  # small: as it is
+    m = TextTfidf(10, 3, n_features=6, table_sizes=(5, 7), hidden=4)
+    with torch.no_grad():
+        m.embed.weight[0, 0] = 1e6  # beyond float16's range
+    before = m.embed.weight.clone()
+    assert round_to_float16(m) == [] and torch.equal(m.embed.weight, before)
+    with torch.no_grad():
+        m.embed.weight[0, 0] = 0.1
+    assert round_to_float16(m) == ["embed.weight"]  # the linear path (`skip`) was not built
+    assert m.embed.weight[0, 0].item() == torch.tensor(0.1).half().item()

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 import dlpipe as dl
 from dlpipe.cli.app import main
@@ -205,3 +206,19 @@ def test_baseline_svc_strength_on_400_reuters_documents_and_its_limits(monkeypat
     monkeypatch.setattr(_fit_text, "SVC_TUNE_MAX_DOCS", 399)
     assert svc_strength(texts, y) == {"C": 1.0}  # many documents: the published C=1
     assert svc_strength(["a b", "c d", "e f"], np.array([0, 0, 1])) == {"C": 1.0}  # a class of one
+
+
+def test_first_layer_is_stored_at_float16_and_predicts_what_the_run_evaluated(text_run):
+    from safetensors import safe_open
+
+    run, out = text_run
+    assert run.metrics["text"]["float16_weights"] == ["embed.weight"]
+    manifest = json.loads((out / "bundle" / "manifest.json").read_text())
+    assert manifest["weights"]["stored_float16"] == ["embed.weight"]
+    with safe_open(str(out / "bundle" / "weights.safetensors"), "pt") as f:
+        assert f.get_slice("embed.weight").get_dtype() == "F16"
+        assert f.get_slice("head.1.weight").get_dtype() == "F32"  # small: as it was
+    docs = documents(30, seed=5)["text"].tolist()
+    loaded = dl.load_bundle(out / "bundle")
+    assert loaded.model.embed.weight.dtype == torch.float32  # read back into the model's float32
+    pd.testing.assert_frame_equal(loaded.predict(docs), run.bundle.predict(docs))

@@ -57,6 +57,7 @@ __all__ = [
     "read_manifest",
     "read_weights",
     "register_composite",
+    "round_to_float16",
     "resolve_inside",
     "sha256_file",
     "FORMAT",
@@ -248,7 +249,9 @@ class Bundle:
         """
         from safetensors.torch import save_file
 
-        state = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
+        state = {
+            k: _compact(v.detach().cpu().contiguous()) for k, v in self.model.state_dict().items()
+        }
         with atomic_dir(
             path, overwrite=overwrite, what=what
         ) as tmp:  # `what`: the caller's name for it
@@ -259,10 +262,47 @@ class Bundle:
                 "sha256": sha256_file(tmp / WEIGHTS),
                 "tensors": {k: list(v.shape) for k, v in state.items()},
             }
+            half = [k for k, v in state.items() if v.dtype == torch.float16]
+            if half:  # read back into the model's float32 tensors by load_state_dict, unchanged
+                manifest["weights"]["stored_float16"] = half
             write_json(tmp / MANIFEST, manifest)
             write_model_card(tmp, manifest)  # documentation only: loading never opens it
         self.manifest = manifest
         return Path(path)
+
+
+# float32 tensors of at least this many values are stored as float16 when that loses nothing
+COMPACT_MIN_VALUES = 4096
+
+
+def _compact(tensor: torch.Tensor) -> torch.Tensor:
+    """``tensor`` as float16 when it is a large float32 tensor whose every value float16 holds exactly
+    (a text network's first layer after :func:`round_to_float16`), else unchanged: storage only, lossless."""
+    if tensor.dtype != torch.float32 or tensor.numel() < COMPACT_MIN_VALUES:
+        return tensor
+    half = tensor.half()
+    return half if torch.equal(half.float(), tensor) else tensor
+
+
+def round_to_float16(model: nn.Module) -> list[str]:
+    """Round, in place, the parameters that ``model``'s modules list in ``stored_float16`` (names inside
+    the module) to float16's precision, so the bundle stores them at half the size (:func:`_compact`)
+    and predicts exactly what the run evaluated. A tensor with a value beyond float16's range is left
+    as it is. Returns the rounded names (as in ``model.state_dict()``)."""
+    done = []
+    with torch.no_grad():
+        for prefix, module in model.named_modules():
+            for name in getattr(module, "stored_float16", ()):
+                try:
+                    tensor = module.get_parameter(name)
+                except AttributeError:  # an optional part the module was built without
+                    continue
+                if tensor.dtype != torch.float32:
+                    continue
+                if bool(tensor.abs().max() < torch.finfo(torch.float16).max):
+                    tensor.copy_(tensor.half().float())
+                    done.append(f"{prefix}.{name}" if prefix else name)
+    return done
 
 
 def make_manifest(**parts: Any) -> dict[str, Any]:

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from dlpipe.bundle.bundle import round_to_float16
 from dlpipe.core.config import RunConfig
 from dlpipe.core.errors import InvalidConfigError
 from dlpipe.data.splits import split_indices
@@ -580,6 +581,8 @@ class TextRecipe(Recipe):
         the engine's epochs before it only warm up the run record."""
         st = ctx.prep.state
         family = st["text"]["family"]
+        # text_tfidf's first layer at float16's precision: what the bundle stores, so what is evaluated
+        st["text"]["float16_weights"] = round_to_float16(ctx.model)
         if family not in ("minilm", "glove") or ctx.spec.get("hidden") or st["table"] is not None:
             return ctx.history  # a hidden layer or table columns: the engine's fit stands
         from dlpipe.training.linear_head import fit_logistic_head
