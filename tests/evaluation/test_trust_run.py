@@ -121,6 +121,13 @@ def test_a_value_within_half_a_range_of_training_is_not_flagged():
     ]
     assert (flags.out_of_range, flags.all_missing) == (2, 1)
 
+    # the server hands plain numeric columns over as the float arrays it parsed: the same flags
+    parsed = flag_rows(
+        {"x": np.array([14.9, 15.1, -5.1, np.nan]), "k": ["a", "b", None, ""]}, ref, 4
+    )
+    assert parsed.column() == flags.column()
+    assert (parsed.out_of_range, parsed.all_missing) == (2, 1)
+
 
 @pytest.mark.slow
 def test_classifier_bundle_carries_its_temperature_and_the_report_shows_it(binary_frame, tmp_path):

@@ -282,6 +282,16 @@ def test_drift_rows_are_plain_numbers_and_training_categories(hostile_bundle):
     assert (
         math.isnan(by_name[1][COL]) and math.isnan(by_name[1]["age"]) and by_name[1]["city"] is None
     )
+    # the server's path: the numbers and codes `encode` parsed, not parsed twice; the same rows
+    rows = enc.validate(
+        [ROW, {COL: None, "age": 41, "city": "Mars"}, {COL: 1.5, "age": None, "city": None}]
+    )
+    parsed: dict = {}
+    enc.encode(rows, [], parsed)
+    again = enc.typed(rows, parsed)
+    plain = enc.typed(rows)
+    assert [str(t) for t in again] == [str(t) for t in plain]  # NaN != NaN: compared as text
+    assert dict(zip(enc.names, again[1]))["city"] is None  # unseen: no category
 
 
 # ---------------------------------------------------------------------- 4b: streamed body limit

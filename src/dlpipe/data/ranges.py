@@ -21,6 +21,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 __all__ = ["FAR", "RowFlags", "flag_rows", "flag_frame", "summarize_flags", "describe_flags"]
 
 FAR = 0.5  # training ranges beyond the training min/max before a value is "far outside"
@@ -79,9 +81,12 @@ def _missing(value: Any) -> bool:
 
 
 def flag_rows(
-    columns: Mapping[str, Sequence[Any]], reference: Mapping[str, Any], n_rows: int
+    columns: Mapping[str, Sequence[Any] | np.ndarray], reference: Mapping[str, Any], n_rows: int
 ) -> RowFlags:
-    """Flag rows of raw values (``{column: values}``, one entry per input column) against training statistics."""
+    """Flag rows of raw values (``{column: values}``, one entry per input column) against training statistics.
+
+    A column may come as a float array already parsed (NaN: missing; the server's numbers): it is
+    checked in one pass, with the same outcome as its values one by one."""
     flags = RowFlags(reasons=[[] for _ in range(n_rows)])
     if not columns or not n_rows:
         return flags
@@ -89,6 +94,18 @@ def flag_rows(
     for name, values in columns.items():
         stats = reference.get(name) or {}
         bounds = _bounds(stats) if stats.get("kind") == "numeric" else None
+        if isinstance(values, np.ndarray):
+            arr = values.astype(np.float64, copy=False)
+            present = (np.asarray(present) + ~np.isnan(arr)).tolist()
+            if bounds is not None:
+                with np.errstate(invalid="ignore"):
+                    far = np.isfinite(arr) & ((arr < bounds[0]) | (arr > bounds[1]))
+                for i in np.flatnonzero(far).tolist():
+                    flags.reasons[i].append(
+                        f"{name!r} = {float(arr[i]):.6g} is far outside the training range "
+                        f"[{stats['min']:.6g}, {stats['max']:.6g}]"
+                    )
+            continue
         for i, v in enumerate(values):
             if _missing(v):
                 continue

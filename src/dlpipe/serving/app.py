@@ -279,10 +279,19 @@ def create_app(
         if encoder is not None:
             rows = encoder.validate(payload.get("rows"))
             notes: list[str] = []  # e.g. categories never seen in training, encoded as unknown
-            inputs = encoder.encode(rows, notes)
-            # values far outside training and empty rows: one sentence per row (data/ranges.py)
+            parsed: dict[str, Any] = {}  # the numbers and category codes `encode` read
+            inputs = encoder.encode(rows, notes, parsed)
+            # values far outside training and empty rows: one sentence per row (data/ranges.py);
+            # plain numeric columns as the arrays `encode` parsed
             flags = flag_rows(
-                {n: [r.get(n) for r in rows] for n in encoder.names}, reference, len(rows)
+                {
+                    n: parsed[n]
+                    if encoder.kinds[n] == "numeric" and n in parsed
+                    else [r.get(n) for r in rows]
+                    for n in encoder.names
+                },
+                reference,
+                len(rows),
             )
             notes.extend(summarize_flags(flags))
             if batcher is not None and len(rows) == 1:
@@ -293,7 +302,7 @@ def create_app(
             if notes:
                 answer["warnings"] = notes
             body = _json_bytes(answer)
-            recent.extend(encoder.typed(rows[-recent.maxlen :] if recent.maxlen else rows))
+            recent.extend(encoder.typed(rows, parsed)[-recent.maxlen :] if recent.maxlen else [])
             return Response(body, media_type="application/json")
         return _generic(payload)
 

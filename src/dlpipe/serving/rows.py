@@ -133,12 +133,18 @@ class RowEncoder:
 
     # ------------------------------------------------------------------ encoding
     def encode(
-        self, rows: list[dict[str, Any]], notes: list[str] | None = None
+        self,
+        rows: list[dict[str, Any]],
+        notes: list[str] | None = None,
+        parsed: dict[str, Any] | None = None,
     ) -> list[np.ndarray]:
         """Validated rows -> model inputs ``[x_num]`` or ``[x_num, x_cat]`` exactly as the preprocessor makes them.
 
         Categories never seen in training are encoded as unknown; one sentence saying so (the
-        preprocessor's warning) is appended to ``notes`` when it is given.
+        preprocessor's warning) is appended to ``notes`` when it is given. ``parsed``, when given,
+        receives what was parsed on the way, per column: numbers as a float64 array (NaN: missing),
+        categories as ``(codes, was_missing)`` (code 0: unseen), so :meth:`typed` and the range flags
+        need not parse the rows again (not filled for a bundle with date columns).
         """
         unseen: dict[str, tuple[int, Any]] = {}
         if self.has_dates:
@@ -147,15 +153,19 @@ class RowEncoder:
                 warnings.simplefilter("ignore", DataWarning)
                 inputs = list(self.pre.prepare(rows).inputs)
         else:
-            inputs = self._encode(rows, unseen)
+            inputs = self._encode(rows, unseen, parsed)
         if unseen and notes is not None:
             notes.append(unseen_categories_message(unseen))
         return inputs
 
     def _encode(
-        self, rows: list[dict[str, Any]], unseen: dict[str, tuple[int, Any]]
+        self,
+        rows: list[dict[str, Any]],
+        unseen: dict[str, tuple[int, Any]],
+        parsed: dict[str, Any] | None = None,
     ) -> list[np.ndarray]:
         n = len(rows)
+        parsed = {} if parsed is None else parsed
         blocks: list[np.ndarray] = []
         if self.numeric:
             raw = np.empty((n, len(self.numeric)), dtype=np.float64)
@@ -163,6 +173,7 @@ class RowEncoder:
                 name, kind = e["name"], e["kind"]
                 for i, row in enumerate(rows):
                     raw[i, j] = _number(row[name], name, i, kind)
+                parsed[name] = raw[:, j]
             missing = np.isnan(raw)
             filled = np.where(missing, self.fill, raw)
             if self.scaling == "standard":
@@ -186,7 +197,7 @@ class RowEncoder:
             if self.indicator_idx:
                 blocks.append(missing[:, self.indicator_idx].astype(np.float64))
         for e in self.onehot:
-            codes, was_missing = self._codes(rows, e, unseen)
+            codes, was_missing = parsed[e["name"]] = self._codes(rows, e, unseen)
             onehot = np.zeros((n, len(e["categories"])))
             known = codes > 0  # an unseen category (code 0) sets none of the column's inputs
             onehot[np.flatnonzero(known), codes[known] - 1] = 1.0
@@ -198,36 +209,51 @@ class RowEncoder:
         )
         if not self.embed:
             return [x_num]
-        x_cat = np.column_stack([self._codes(rows, e, unseen)[0] for e in self.embed]).astype(
-            np.int64
-        )
+        for e in self.embed:
+            parsed[e["name"]] = self._codes(rows, e, unseen)
+        x_cat = np.column_stack([parsed[e["name"]][0] for e in self.embed]).astype(np.int64)
         return [x_num, x_cat]
 
-    def typed(self, rows: Iterable[dict[Any, Any]]) -> list[tuple[Any, ...]]:
+    def typed(
+        self, rows: Iterable[dict[Any, Any]], parsed: dict[str, Any] | None = None
+    ) -> list[tuple[Any, ...]]:
         """The bundle's columns of already validated rows, in schema order, as floats (NaN: missing) for
         numbers and booleans, the training category (or None) for categories, None for dates.
 
         Unknown fields and the request's own strings are dropped, so a row costs a bounded number of
         bytes whatever the request held (``GET /drift`` keeps these). Values that do not parse become
-        missing; CSV rows (NaN for an empty cell) go through here too.
+        missing; CSV rows (NaN for an empty cell) go through here too. ``parsed``: what
+        :meth:`encode` parsed from the same rows (those columns are not parsed again).
         """
-        out = []
-        for row in rows:
-            values: list[Any] = []
-            for name, kind, lookup in self._typed_plan:
-                value = row.get(name)
-                if lookup is not None:  # a category
+        rows = list(rows)
+        parsed = parsed or {}
+        columns: list[list[Any]] = []
+        for name, kind, lookup in self._typed_plan:
+            got = parsed.get(name)
+            if lookup is not None:  # a category
+                cats = lookup[1]
+                if got is not None:
+                    codes, missing = got
+                    columns.append(
+                        [
+                            None if m or not c else cats[c - 1]
+                            for c, m in zip(codes.tolist(), missing.tolist())
+                        ]
+                    )
+                    continue
+                column = []
+                for row in rows:
+                    value = row.get(name)
                     code = _category(value, lookup[0]) if value is not None else None
-                    values.append(lookup[1][code - 1] if code else None)
-                elif kind == "skip" or value is None:
-                    values.append(None if kind == "skip" else math.nan)
-                else:
-                    try:
-                        values.append(_number(value, name, 0, kind))
-                    except InvalidInputError:
-                        values.append(math.nan)
-            out.append(tuple(values))
-        return out
+                    column.append(cats[code - 1] if code else None)
+                columns.append(column)
+            elif kind == "skip":
+                columns.append([None] * len(rows))
+            elif got is not None:
+                columns.append(got.tolist())
+            else:
+                columns.append([_lenient_number(row.get(name), name, kind) for row in rows])
+        return list(zip(*columns)) if columns else [() for _ in rows]
 
     def _overflow(self, raw: np.ndarray, bad: np.ndarray) -> str:
         i, j = (int(k) for k in np.argwhere(bad)[0])
@@ -325,6 +351,14 @@ def _number(value: Any, name: str, i: int, kind: str) -> float:
             f"field {name!r} of row {i} is {_show(value)}, which is not a finite number; send a finite number, or null for an unknown value."
         )
     return number
+
+
+def _lenient_number(value: Any, name: str, kind: str) -> float:
+    """:func:`_number`, with NaN for a value that does not parse (drift rows keep what they can)."""
+    try:
+        return _number(value, name, 0, kind)
+    except InvalidInputError:
+        return math.nan
 
 
 def _show(value: Any, limit: int = 60) -> str:
