@@ -102,7 +102,7 @@ def test_bundle_loading_runs_no_code(bundle_dir):
         dl.load_bundle(bundle_dir)
 
 
-def test_large_tensors_go_to_float16_only_when_nothing_is_lost():
+def test_large_tensors_go_to_half_the_bytes_only_when_nothing_is_lost():
     from dlpipe.bundle.bundle import COMPACT_MIN_VALUES, _compact, round_to_float16
     from dlpipe.models.text import TextTfidf
 
@@ -112,6 +112,9 @@ def test_large_tensors_go_to_float16_only_when_nothing_is_lost():
     assert _compact(rounded).dtype == torch.float16
     assert torch.equal(_compact(rounded).float(), rounded)
     assert _compact(torch.zeros(COMPACT_MIN_VALUES - 1)).dtype == torch.float32  # small: as it is
+    ids = torch.arange(COMPACT_MIN_VALUES, dtype=torch.int64)
+    assert _compact(ids).dtype == torch.int32 and torch.equal(_compact(ids).long(), ids)
+    assert _compact(ids * 2**31).dtype == torch.int64  # beyond int32: kept
     m = TextTfidf(10, 3, n_features=6, table_sizes=(5, 7), hidden=4)
     with torch.no_grad():
         m.embed.weight[0, 0] = 1e6  # beyond float16's range

@@ -218,7 +218,10 @@ def test_first_layer_is_stored_at_float16_and_predicts_what_the_run_evaluated(te
     with safe_open(str(out / "bundle" / "weights.safetensors"), "pt") as f:
         assert f.get_slice("embed.weight").get_dtype() == "F16"
         assert f.get_slice("head.1.weight").get_dtype() == "F32"  # small: as it was
+        for name in manifest["weights"].get("stored_int32", []):  # token and n-gram ids
+            assert f.get_slice(name).get_dtype() == "I32"
     docs = documents(30, seed=5)["text"].tolist()
     loaded = dl.load_bundle(out / "bundle")
     assert loaded.model.embed.weight.dtype == torch.float32  # read back into the model's float32
+    assert loaded.model.word_feature.dtype == torch.int64
     pd.testing.assert_frame_equal(loaded.predict(docs), run.bundle.predict(docs))

@@ -262,26 +262,36 @@ class Bundle:
                 "sha256": sha256_file(tmp / WEIGHTS),
                 "tensors": {k: list(v.shape) for k, v in state.items()},
             }
-            half = [k for k, v in state.items() if v.dtype == torch.float16]
-            if half:  # read back into the model's float32 tensors by load_state_dict, unchanged
-                manifest["weights"]["stored_float16"] = half
+            own = self.model.state_dict()
+            for short, dtype in (("float16", torch.float16), ("int32", torch.int32)):
+                names = [k for k, v in state.items() if v.dtype == dtype and own[k].dtype != dtype]
+                if names:  # read back into the model's own dtype by load_state_dict, unchanged
+                    manifest["weights"][f"stored_{short}"] = names
             write_json(tmp / MANIFEST, manifest)
             write_model_card(tmp, manifest)  # documentation only: loading never opens it
         self.manifest = manifest
         return Path(path)
 
 
-# float32 tensors of at least this many values are stored as float16 when that loses nothing
+# tensors of at least this many values are stored at half the bytes when that loses nothing (_compact)
 COMPACT_MIN_VALUES = 4096
 
 
 def _compact(tensor: torch.Tensor) -> torch.Tensor:
-    """``tensor`` as float16 when it is a large float32 tensor whose every value float16 holds exactly
-    (a text network's first layer after :func:`round_to_float16`), else unchanged: storage only, lossless."""
-    if tensor.dtype != torch.float32 or tensor.numel() < COMPACT_MIN_VALUES:
+    """``tensor`` at half the bytes when that loses nothing, else unchanged (storage only): a large
+    float32 tensor whose every value float16 holds exactly (a text network's first layer after
+    :func:`round_to_float16`) as float16, a large int64 tensor within int32's range (a vocabulary's
+    ids) as int32."""
+    if tensor.numel() < COMPACT_MIN_VALUES:
         return tensor
-    half = tensor.half()
-    return half if torch.equal(half.float(), tensor) else tensor
+    if tensor.dtype == torch.float32:
+        half = tensor.half()
+        return half if torch.equal(half.float(), tensor) else tensor
+    if tensor.dtype == torch.int64:
+        info = torch.iinfo(torch.int32)
+        if int(tensor.min()) >= info.min and int(tensor.max()) <= info.max:
+            return tensor.int()
+    return tensor
 
 
 def round_to_float16(model: nn.Module) -> list[str]:
