@@ -393,6 +393,20 @@ def test_the_character_block_computed_once_is_the_one_the_model_computes_from_to
         traced = torch.jit.trace(m, (t,), check_trace=False)
     torch.testing.assert_close(traced(t), m(t), atol=1e-6, rtol=0)
     torch.testing.assert_close(traced(t[rows]), m(*batch), atol=1e-6, rtol=0)
+    # the words x n-grams matrix an eager call builds is kept, until the vocabulary is written again
+    kept = m._word_gram()
+    assert m._word_gram() is kept
+    before = m(t)
+    other = chars["word_chars"].copy()
+    other[[2, 3]] = other[[3, 2]]  # two words swap their n-grams
+    with torch.no_grad():
+        m.word_chars.copy_(torch.from_numpy(other))  # what loading weights does: in place
+    assert m._word_gram() is not kept
+    after = m(t)
+    assert not torch.allclose(after, before)
+    m.word_chars = None  # type: ignore[assignment]
+    m.register_buffer("word_chars", torch.from_numpy(other))
+    torch.testing.assert_close(m(t), after, atol=1e-6, rtol=0)  # a fresh vocabulary: the same
 
 
 def test_the_training_bags_sparse_gradient_is_the_embedding_bags():

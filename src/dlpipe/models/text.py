@@ -577,7 +577,26 @@ def char_vocabulary(
     return {"word_chars": table, "idf": idf, "n_chars": int(len(kept))}
 
 
-def char_matrix(ids: Any, word_chars: Any, idf: Any, *, weight: float = 1.0) -> Any:
+def word_gram_matrix(word_chars: Any, n_features: int) -> Any:
+    """Words x features, a scipy CSR matrix of how often each feature occurs in each word
+    (:func:`char_vocabulary`'s table ``word_chars``; 0 = an empty slot): what :func:`char_matrix`
+    multiplies the documents' word counts by. It depends only on the vocabulary, so a model may keep it."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    table = np.asarray(word_chars, np.int64)
+    v, k = table.shape
+    slots = table.reshape(-1)
+    has = slots != 0
+    return sp.csr_matrix(
+        (np.ones(int(has.sum())), (np.repeat(np.arange(v), k)[has], slots[has])),
+        shape=(v, n_features),
+    )
+
+
+def char_matrix(
+    ids: Any, word_chars: Any, idf: Any, *, weight: float = 1.0, word_gram: Any = None
+) -> Any:
     """The character n-gram block of :class:`TextTfidf`'s input for documents ``ids`` (N, T), once, as a
     scipy CSR matrix (N, len(idf)): what the model computes from token ids in every forward pass, so a
     training run can hand each batch its rows instead (``TextTfidf.forward``'s ``char_features``).
@@ -585,23 +604,16 @@ def char_matrix(ids: Any, word_chars: Any, idf: Any, *, weight: float = 1.0) -> 
     ``word_chars`` is :func:`char_vocabulary`'s table (features numbered from ``first``), ``idf`` the
     model's whole IDF buffer (words, pairs, then characters). A feature's value is its sublinear tf x
     idf, ``(1 + ln tf) * idf``, with tf its occurrences in the document's words; each row has L2 norm
-    ``weight`` (no n-grams: an empty row).
+    ``weight`` (no n-grams: an empty row). ``word_gram``: :func:`word_gram_matrix` of ``word_chars``,
+    when the caller kept it (built here otherwise).
     """
     import numpy as np
-    import scipy.sparse as sp
 
     ids = np.asarray(ids, np.int64)
-    table = np.asarray(word_chars, np.int64)
     idf = np.asarray(idf, np.float64)
-    v, k = table.shape
-    slots = table.reshape(-1)
-    has = slots != 0
-    # words x features: how often each feature occurs in each word
-    word_gram = sp.csr_matrix(
-        (np.ones(int(has.sum())), (np.repeat(np.arange(v), k)[has], slots[has])),
-        shape=(v, len(idf)),
-    )
-    out = (_doc_words(ids, v) @ word_gram).tocsr()
+    if word_gram is None:
+        word_gram = word_gram_matrix(word_chars, len(idf))
+    out = (_doc_words(ids, word_gram.shape[0]) @ word_gram).tocsr()
     out.sum_duplicates()
     out.sort_indices()
     out.data = idf[out.indices] * (1.0 + np.log(out.data))
@@ -832,6 +844,18 @@ class TextTfidf(nn.Module):
                 _weight=torch.zeros(n_features, n_outputs),
             )
 
+    def _word_gram(self) -> Any:
+        """:func:`word_gram_matrix` of the vocabulary, built once and kept until ``word_chars`` changes
+        (loading weights or a vocabulary writes it in place, which bumps its version): building it
+        cost ~10 ms of a one-document prediction's ~14 (R8)."""
+        assert self.word_chars is not None
+        key = (self.word_chars.data_ptr(), self.word_chars._version, len(self.idf))
+        kept = self.__dict__.get("_word_gram_kept")
+        if kept is None or kept[0] != key:
+            kept = (key, word_gram_matrix(self.word_chars.numpy(), len(self.idf)))
+            self.__dict__["_word_gram_kept"] = kept
+        return kept[1]
+
     @staticmethod
     def _cut(ids: torch.Tensor) -> torch.Tensor:
         if not _tracing() and ids.shape[1] > 1:
@@ -878,6 +902,7 @@ class TextTfidf(nn.Module):
                 self.word_chars.numpy(),
                 self.idf.numpy(),
                 weight=self.char_weight,
+                word_gram=self._word_gram(),
             )
             char_features, char_weights = PaddedRows(block)()
         if char_features is not None and char_weights is not None:
