@@ -3,6 +3,7 @@ rows move in a step, and a run trains, saves, reloads and exports it."""
 
 from __future__ import annotations
 
+import math
 import warnings
 from pathlib import Path
 from typing import Any
@@ -503,3 +504,13 @@ def test_nb_weighted_inputs_scale_the_idf_buffer_and_can_be_switched_off(
     # the same vocabulary; with floor 1 every feature's IDF is at least the plain one
     ratio = bundle.model.idf[1:] / plain.model.idf[1:]
     assert bool((ratio >= 1 - 1e-6).all()) and float(ratio.max()) > 1.5
+
+
+def test_a_small_training_set_gets_enough_steps():
+    from dlpipe.pipeline._fit_text import TFIDF_EPOCHS, TFIDF_MIN_STEPS, TfidfTextRecipe
+
+    recipe = TfidfTextRecipe()
+    batch = recipe.auto_batch_size(400)  # 50: 8 steps an epoch
+    assert recipe.auto_epochs(400, batch) == math.ceil(TFIDF_MIN_STEPS / 8) == 38
+    assert recipe.auto_epochs(5485, recipe.auto_batch_size(5485)) == TFIDF_EPOCHS  # R8: as before
+    assert recipe.auto_epochs(11293, recipe.auto_batch_size(11293)) == TFIDF_EPOCHS
