@@ -249,9 +249,8 @@ class Bundle:
         """
         from safetensors.torch import save_file
 
-        state = {
-            k: _compact(v.detach().cpu().contiguous()) for k, v in self.model.state_dict().items()
-        }
+        own = self.model.state_dict()
+        state = {k: _compact(v.detach().cpu().contiguous()) for k, v in own.items()}
         with atomic_dir(
             path, overwrite=overwrite, what=what
         ) as tmp:  # `what`: the caller's name for it
@@ -262,7 +261,6 @@ class Bundle:
                 "sha256": sha256_file(tmp / WEIGHTS),
                 "tensors": {k: list(v.shape) for k, v in state.items()},
             }
-            own = self.model.state_dict()
             for short, dtype in (("float16", torch.float16), ("int32", torch.int32)):
                 names = [k for k, v in state.items() if v.dtype == dtype and own[k].dtype != dtype]
                 if names:  # read back into the model's own dtype by load_state_dict, unchanged
