@@ -119,6 +119,19 @@ def _tfidf() -> Any:
     return TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
 
 
+def _fit_svc(x: Any, y: np.ndarray, c: float) -> Any:
+    """LinearSVC(C=c) fitted on ``x``, quietly: at a large C on separable data it stops at its iteration
+    limit, and the last iterate is what the baseline uses."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.svm import LinearSVC
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return LinearSVC(C=c, random_state=0).fit(x, y)
+
+
 def svc_strength(train_texts: list[str], y_train: np.ndarray) -> dict[str, Any]:
     """The baseline LinearSVC's ``C``, with ``folds`` and the cross-validated accuracy of every C tried
     (``cv_accuracy``; both absent when C was not tuned).
@@ -130,9 +143,7 @@ def svc_strength(train_texts: list[str], y_train: np.ndarray) -> dict[str, Any]:
     """
     import warnings
 
-    from sklearn.exceptions import ConvergenceWarning
     from sklearn.model_selection import StratifiedKFold
-    from sklearn.svm import LinearSVC
 
     y = np.asarray(y_train).reshape(-1)
     counts = np.unique(y, return_counts=True)[1]
@@ -148,9 +159,7 @@ def svc_strength(train_texts: list[str], y_train: np.ndarray) -> dict[str, Any]:
         vec = _tfidf()
         x_fit, x_held = vec.fit_transform(texts[fit_idx]), vec.transform(texts[held_idx])
         for j, c in enumerate(SVC_C_GRID):
-            with warnings.catch_warnings():  # large C on separable folds: the last iterate is fine
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                svc = LinearSVC(C=c, random_state=0).fit(x_fit, y[fit_idx])
+            svc = _fit_svc(x_fit, y[fit_idx], c)
             right[j] += int((svc.predict(x_held) == y[held_idx]).sum())
     accuracy = right / len(y)
     best = int(np.argmax(accuracy))  # the first of the best: the smallest C
@@ -173,16 +182,8 @@ def tfidf_linear_baseline(
     LinearSVC gives decision values, not probabilities: they are turned into a softmax so the
     baseline has the shape of the model's output; its accuracy is exact, its log loss only indicative.
     """
-    import warnings
-
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.svm import LinearSVC
-
     vec = _tfidf()
-    x_train = vec.fit_transform(train_texts)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        svc = LinearSVC(C=c, random_state=0).fit(x_train, y_train)
+    svc = _fit_svc(vec.fit_transform(train_texts), y_train, c)
     z = svc.decision_function(vec.transform(test_texts))
     if z.ndim == 1:  # two classes: one decision value for the larger code
         z = np.column_stack([-z, z])
